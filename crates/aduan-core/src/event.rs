@@ -1,0 +1,138 @@
+//! The append-only audit log: who did what to a ticket, when, from what to what, and why.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Who caused an event.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Actor {
+    /// aduan itself: intake, the router, the deadline watcher.
+    System,
+    /// The resident, by writing on their channel.
+    Resident,
+    /// A signed-in person, by email address.
+    User(String),
+    /// A program using an API key, by the key's name.
+    ApiKey(String),
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Actor::System => f.write_str("system"),
+            Actor::Resident => f.write_str("resident"),
+            Actor::User(email) => write!(f, "user:{email}"),
+            Actor::ApiKey(name) => write!(f, "apikey:{name}"),
+        }
+    }
+}
+
+impl FromStr for Actor {
+    type Err = std::convert::Infallible;
+    /// Reads what `Display` wrote; anything unrecognised is kept as a user name.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "system" => Actor::System,
+            "resident" => Actor::Resident,
+            _ => match s.split_once(':') {
+                Some(("apikey", name)) => Actor::ApiKey(name.to_owned()),
+                Some(("user", email)) => Actor::User(email.to_owned()),
+                _ => Actor::User(s.to_owned()),
+            },
+        })
+    }
+}
+
+impl Serialize for Actor {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Actor {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(s.parse().unwrap_or(Actor::System))
+    }
+}
+
+/// What happened. `from`/`to` on the stored event carry the changed values (statuses, OPD
+/// codes, ticket codes) as text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// The ticket was opened by a message (`to` = its status).
+    Created,
+    /// A resident's message joined the ticket (`to` = the message id).
+    MessageReceived,
+    /// An answer was queued for the resident (`to` = the message id).
+    Replied,
+    /// `from` → `to` status.
+    StatusChanged,
+    /// `from` → `to` OPD code.
+    Assigned,
+    /// This ticket was merged into `to`.
+    Merged,
+    /// Ticket `from` was merged into this one.
+    Absorbed,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 7] = [
+        EventKind::Created,
+        EventKind::MessageReceived,
+        EventKind::Replied,
+        EventKind::StatusChanged,
+        EventKind::Assigned,
+        EventKind::Merged,
+        EventKind::Absorbed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Created => "created",
+            EventKind::MessageReceived => "message_received",
+            EventKind::Replied => "replied",
+            EventKind::StatusChanged => "status_changed",
+            EventKind::Assigned => "assigned",
+            EventKind::Merged => "merged",
+            EventKind::Absorbed => "absorbed",
+        }
+    }
+}
+
+impl FromStr for EventKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        EventKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("unknown event kind {s:?}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actors_round_trip_through_text() {
+        for a in [
+            Actor::System,
+            Actor::Resident,
+            Actor::User("op@banyumaskab.go.id".into()),
+            Actor::ApiKey("lapor-app".into()),
+        ] {
+            assert_eq!(a.to_string().parse::<Actor>().unwrap(), a);
+        }
+    }
+
+    #[test]
+    fn event_kinds_round_trip() {
+        for k in EventKind::ALL {
+            assert_eq!(k.as_str().parse::<EventKind>(), Ok(k));
+        }
+    }
+}

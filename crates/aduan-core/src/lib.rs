@@ -1,0 +1,28 @@
+//! The aduan domain, free of IO.
+//!
+//! Everything here is a function of data: the normalised inbound message every connector
+//! produces, tracking codes, the ticket status machine, the audit event, the threading
+//! decision and the response deadline. Nothing in this crate knows about tokio, sqlx, axum
+//! or any network protocol; the store and the web layer call into it.
+
+mod channel;
+mod code;
+mod event;
+mod identity;
+mod message;
+mod outbound;
+mod sla;
+mod status;
+mod threading;
+
+pub use channel::{Channel, UnknownChannel};
+pub use code::{CodeError, TicketCode};
+pub use event::{Actor, EventKind};
+pub use identity::{Identity, IdentityError, IdentityKind, normalize_phone};
+pub use message::{
+    AttachmentRef, Direction, InboundMessage, Location, LocationError, Sender, ThreadHints,
+};
+pub use outbound::{OutboxState, ReplyRoute, choose_reply_route};
+pub use sla::SlaPolicy;
+pub use status::{Status, TransitionError, UnknownStatus};
+pub use threading::{ThreadCandidate, ThreadDecision, ThreadingPolicy, decide_thread};

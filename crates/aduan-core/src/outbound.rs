@@ -1,0 +1,137 @@
+//! Where an answer to a resident goes, and the states of an outbox row.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Channel, Identity, IdentityKind};
+
+/// The life of one outbound message. A row is claimed (`sending`) by one sender at a time;
+/// failures go back to `pending` with a later attempt time until the attempts run out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxState {
+    /// Waiting for its channel's sender (or for its next attempt).
+    Pending,
+    /// Claimed by a sender; the claim expires if the sender dies.
+    Sending,
+    Sent,
+    /// Gave up after the last attempt; an operator has to act.
+    Dead,
+    /// Nothing to send: the answer is published on the resident's tracking page only.
+    Published,
+}
+
+impl OutboxState {
+    pub const ALL: [OutboxState; 5] = [
+        OutboxState::Pending,
+        OutboxState::Sending,
+        OutboxState::Sent,
+        OutboxState::Dead,
+        OutboxState::Published,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxState::Pending => "pending",
+            OutboxState::Sending => "sending",
+            OutboxState::Sent => "sent",
+            OutboxState::Dead => "dead",
+            OutboxState::Published => "published",
+        }
+    }
+}
+
+impl fmt::Display for OutboxState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for OutboxState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        OutboxState::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("unknown outbox state {s:?}"))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplyRoute {
+    Send { channel: Channel, to: Identity },
+    /// No way to write to the resident: the answer shows on `/lacak/{code}` only.
+    Publish,
+}
+
+fn channel_of(kind: IdentityKind) -> Option<Channel> {
+    Some(match kind {
+        IdentityKind::Email => Channel::Email,
+        IdentityKind::Phone => Channel::Sms,
+        IdentityKind::Telegram => Channel::Telegram,
+        IdentityKind::MessengerPsid => Channel::Messenger,
+        IdentityKind::InstagramId => Channel::Instagram,
+        IdentityKind::Whatsapp => Channel::Whatsapp,
+        IdentityKind::XUser => Channel::X,
+        IdentityKind::AppUser => return None,
+    })
+}
+
+/// Answers go back where the resident wrote from. Web-form and Open311 residents have no
+/// inbox of ours, so they are answered by email if they left one, else by SMS, else on the
+/// public tracking page.
+pub fn choose_reply_route(
+    ticket_channel: Channel,
+    last_sender: Option<&Identity>,
+    contacts: &[Identity],
+) -> ReplyRoute {
+    if let Some(to) = last_sender {
+        if let Some(channel) = channel_of(to.kind) {
+            if channel == ticket_channel {
+                return ReplyRoute::Send { channel, to: to.clone() };
+            }
+        }
+    }
+    for kind in [IdentityKind::Email, IdentityKind::Phone] {
+        if let Some(to) = contacts.iter().chain(last_sender).find(|i| i.kind == kind) {
+            if let Some(channel) = channel_of(kind) {
+                return ReplyRoute::Send { channel, to: to.clone() };
+            }
+        }
+    }
+    ReplyRoute::Publish
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chats_are_answered_on_the_same_chat() {
+        let tg = Identity::new(IdentityKind::Telegram, "42").unwrap();
+        let email = Identity::email("siti@example.id").unwrap();
+        assert_eq!(
+            choose_reply_route(Channel::Telegram, Some(&tg), std::slice::from_ref(&email)),
+            ReplyRoute::Send { channel: Channel::Telegram, to: tg }
+        );
+    }
+
+    #[test]
+    fn web_residents_are_answered_by_email_then_sms_then_the_tracking_page() {
+        let app = Identity::new(IdentityKind::AppUser, "u-77").unwrap();
+        let email = Identity::email("siti@example.id").unwrap();
+        let phone = Identity::phone("081234567890").unwrap();
+        assert_eq!(
+            choose_reply_route(Channel::Web, Some(&app), &[phone.clone(), email.clone()]),
+            ReplyRoute::Send { channel: Channel::Email, to: email }
+        );
+        assert_eq!(
+            choose_reply_route(Channel::Web, Some(&app), std::slice::from_ref(&phone)),
+            ReplyRoute::Send { channel: Channel::Sms, to: phone }
+        );
+        assert_eq!(choose_reply_route(Channel::Web, Some(&app), &[]), ReplyRoute::Publish);
+        assert_eq!(choose_reply_route(Channel::Web, None, &[]), ReplyRoute::Publish);
+    }
+}
