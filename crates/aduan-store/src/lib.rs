@@ -1,1 +1,322 @@
+//! The ticket store: one API over two backends.
+//!
+//! `Store` is an enum over an embedded SQLite database and a PostgreSQL server. Every query
+//! is written once (in `ops.rs`) and compiled for both backends. Writes differ in how they
+//! reach the database:
+//!
+//! - **SQLite** has one writer connection owned by a task. Concurrent writes queue up and the
+//!   writer commits whatever is queued as one transaction (*group commit*), each write in its
+//!   own savepoint, and answers every caller only after that commit. With `synchronous=FULL`
+//!   a whole batch costs one fsync.
+//! - **PostgreSQL** runs each write in its own transaction from a pool; concurrent intake of
+//!   the same provider message or the same sender is serialised by advisory locks, so several
+//!   `aduan` instances can share one database.
 
+mod ops;
+mod postgres;
+mod sqlite;
+mod types;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use aduan_core::{
+    Actor, Channel, InboundMessage, SlaPolicy, Status, ThreadingPolicy, TicketCode,
+    TransitionError,
+};
+use chrono::{DateTime, Duration, Utc};
+
+pub use types::*;
+
+/// Everything that can go wrong in the store. The web layer maps each variant to a status.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("ticket {0} does not exist")]
+    TicketNotFound(TicketCode),
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
+    UnsupportedUrl(String),
+    #[error("the store is shutting down")]
+    Closed,
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Tunables of the store, from the `[database]`, `[threading]` and `[sla]` config.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub threading: ThreadingPolicy,
+    pub sla: SlaPolicy,
+    /// Connections in the read pool (SQLite) or the whole pool (PostgreSQL).
+    pub max_connections: u32,
+    /// Most writes one SQLite group commit takes.
+    pub max_batch: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            threading: ThreadingPolicy::default(),
+            sla: SlaPolicy::default(),
+            max_connections: 8,
+            max_batch: 256,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    backend: Backend,
+    opts: StoreOptions,
+}
+
+enum Backend {
+    Sqlite(sqlite::SqliteStore),
+    Postgres(postgres::PgStore),
+}
+
+/// Runs a write on the right backend: `write!(self, |c, ops| ops::f(c, args))`. The closure
+/// body is compiled once per backend with `ops` naming that backend's query module.
+macro_rules! write {
+    ($self:expr, |$c:ident, $ops:ident| $body:expr) => {
+        match &$self.inner.backend {
+            Backend::Sqlite(s) => {
+                s.write(move |$c| {
+                    Box::pin(async move {
+                        use crate::ops::sqlite as $ops;
+                        $body.await
+                    })
+                })
+                .await
+            }
+            Backend::Postgres(p) => {
+                p.write(move |$c| {
+                    Box::pin(async move {
+                        use crate::ops::postgres as $ops;
+                        $body.await
+                    })
+                })
+                .await
+            }
+        }
+    };
+}
+
+/// Runs a read on a pooled connection: `read!(self, |c, ops| ops::f(c, args))`.
+macro_rules! read {
+    ($self:expr, |$c:ident, $ops:ident| $body:expr) => {
+        match &$self.inner.backend {
+            Backend::Sqlite(s) => {
+                use crate::ops::sqlite as $ops;
+                let mut conn = s.read_pool().acquire().await?;
+                let $c = &mut *conn;
+                $body.await
+            }
+            Backend::Postgres(p) => {
+                use crate::ops::postgres as $ops;
+                let mut conn = p.pool().acquire().await?;
+                let $c = &mut *conn;
+                $body.await
+            }
+        }
+    };
+}
+
+/// The clock of the store: UTC, truncated to milliseconds so that SQLite's text timestamps
+/// sort in time order and both backends hold the same values.
+pub fn now() -> DateTime<Utc> {
+    truncate_ms(Utc::now())
+}
+
+pub(crate) fn truncate_ms(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
+}
+
+impl Store {
+    /// Opens `sqlite://PATH` (creating the file and its directory) or `postgres://…`.
+    /// Does not migrate; call [`Store::migrate`].
+    pub async fn open(url: &str, opts: StoreOptions) -> Result<Store> {
+        let backend = if let Some(path) = url.strip_prefix("sqlite://") {
+            let path = PathBuf::from(path.split('?').next().unwrap_or(path));
+            Backend::Sqlite(sqlite::SqliteStore::open(&path, &opts).await?)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres(postgres::PgStore::open(url, &opts).await?)
+        } else {
+            return Err(StoreError::UnsupportedUrl(redact_url(url)));
+        };
+        Ok(Store { inner: Arc::new(Inner { backend, opts }) })
+    }
+
+    /// Applies the migrations embedded in the binary that the database lacks.
+    pub async fn migrate(&self) -> Result<()> {
+        match &self.inner.backend {
+            Backend::Sqlite(s) => s.migrate().await,
+            Backend::Postgres(p) => p.migrate().await,
+        }
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match &self.inner.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Answers when the database does.
+    pub async fn ping(&self) -> Result<()> {
+        read!(self, |c, ops| ops::ping(c))
+    }
+
+    /// Finishes queued writes and closes every connection.
+    pub async fn close(&self) {
+        match &self.inner.backend {
+            Backend::Sqlite(s) => s.close().await,
+            Backend::Postgres(p) => p.close().await,
+        }
+    }
+
+    /// Stores an inbound message durably: deduplicated on `(channel, provider_id)`, attached
+    /// to its reporter, threaded into a ticket (a new one if needed). Returns once committed.
+    pub async fn ingest(&self, msg: InboundMessage) -> Result<Ingested> {
+        let opts = self.inner.opts.clone();
+        let now = now();
+        write!(self, |c, ops| ops::ingest(c, &opts, msg, now))
+    }
+
+    pub async fn ticket(&self, code: TicketCode) -> Result<Option<TicketView>> {
+        let now = now();
+        read!(self, |c, ops| ops::ticket_view(c, code, now))
+    }
+
+    pub async fn tickets(&self, filter: &TicketFilter) -> Result<Page<TicketSummary>> {
+        let now = now();
+        read!(self, |c, ops| ops::list_tickets(c, filter, now))
+    }
+
+    /// Disposes a ticket to an OPD (or moves it to another one).
+    pub async fn assign(
+        &self,
+        code: TicketCode,
+        opd: String,
+        actor: Actor,
+        note: Option<String>,
+    ) -> Result<()> {
+        let now = now();
+        write!(self, |c, ops| ops::assign(c, code, opd, actor, note, now))
+    }
+
+    pub async fn set_status(
+        &self,
+        code: TicketCode,
+        to: Status,
+        actor: Actor,
+        note: Option<String>,
+    ) -> Result<()> {
+        let now = now();
+        write!(self, |c, ops| ops::set_status(c, code, to, actor, note, now))
+    }
+
+    /// Records an answer to the resident and queues it in the outbox for their channel.
+    pub async fn reply(&self, code: TicketCode, text: String, actor: Actor) -> Result<Replied> {
+        let now = now();
+        write!(self, |c, ops| ops::reply(c, code, text, actor, now))
+    }
+
+    /// Merges ticket `code` into `into`: its messages move over, later messages quoting
+    /// `code` land in `into`.
+    pub async fn merge(&self, code: TicketCode, into: TicketCode, actor: Actor) -> Result<()> {
+        let now = now();
+        write!(self, |c, ops| ops::merge(c, code, into, actor, now))
+    }
+
+    /// Claims up to `limit` due outbox rows of the given channels for one sender, for
+    /// `lease`. A claimed row is not handed out again until its lease runs out.
+    pub async fn outbox_claim(
+        &self,
+        channels: Vec<Channel>,
+        limit: i64,
+        lease: Duration,
+    ) -> Result<Vec<OutboxItem>> {
+        let now = now();
+        write!(self, |c, ops| ops::outbox_claim(c, channels, limit, lease, now))
+    }
+
+    /// Marks a claimed row sent; `provider_id` is the provider's id of what went out.
+    pub async fn outbox_sent(&self, id: i64, provider_id: Option<String>) -> Result<()> {
+        let now = now();
+        write!(self, |c, ops| ops::outbox_sent(c, id, provider_id, now))
+    }
+
+    /// Records a failed attempt: retried at `retry_at`, or given up (`dead`) when `None`.
+    pub async fn outbox_failed(
+        &self,
+        id: i64,
+        error: String,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<()> {
+        let now = now();
+        write!(self, |c, ops| ops::outbox_failed(c, id, error, retry_at, now))
+    }
+
+    /// Outbox rows per channel and state (for metrics and the health view).
+    pub async fn outbox_counts(&self) -> Result<Vec<(Channel, aduan_core::OutboxState, i64)>> {
+        read!(self, |c, ops| ops::outbox_counts(c))
+    }
+
+    /// Open tickets past their first-response deadline, per OPD (`None` = not yet assigned).
+    pub async fn overdue_by_opd(&self) -> Result<Vec<(Option<String>, i64)>> {
+        let now = now();
+        read!(self, |c, ops| ops::overdue_by_opd(c, now))
+    }
+
+    pub async fn checkpoint(&self, connector: &str, key: &str) -> Result<Option<String>> {
+        read!(self, |c, ops| ops::checkpoint(c, connector, key))
+    }
+
+    pub async fn set_checkpoint(&self, connector: String, key: String, value: String) -> Result<()> {
+        let now = now();
+        write!(self, |c, ops| ops::set_checkpoint(c, connector, key, value, now))
+    }
+
+    pub async fn add_user(&self, user: NewUser) -> Result<i64> {
+        let now = now();
+        write!(self, |c, ops| ops::add_user(c, user, now))
+    }
+
+    /// Stores a new API key by the SHA-256 of its token.
+    pub async fn add_api_key(&self, name: String, scope: Scope, token_hash: String) -> Result<i64> {
+        let now = now();
+        write!(self, |c, ops| ops::add_api_key(c, name, scope, token_hash, now))
+    }
+
+    pub async fn api_key_by_hash(&self, token_hash: &str) -> Result<Option<ApiKey>> {
+        read!(self, |c, ops| ops::api_key_by_hash(c, token_hash))
+    }
+}
+
+/// Hides a password in a database URL before it is shown anywhere.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}://{user}:***@{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}

@@ -1,0 +1,264 @@
+//! What the store takes and returns.
+
+use std::fmt;
+use std::str::FromStr;
+
+use aduan_core::{
+    Actor, AttachmentRef, Channel, Direction, EventKind, Identity, Location, OutboxState, Status,
+    TicketCode,
+};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// The result of storing an inbound message.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Ingested {
+    /// The ticket the message belongs to; `None` for automated mail kept without a ticket.
+    pub ticket: Option<TicketCode>,
+    pub message_id: i64,
+    /// The message was stored before (same channel and provider id); nothing changed.
+    pub duplicate: bool,
+    /// This message opened its ticket.
+    pub ticket_created: bool,
+    /// This message reopened a resolved ticket.
+    pub reopened: bool,
+}
+
+/// One row of the ticket list.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TicketSummary {
+    pub code: TicketCode,
+    pub status: Status,
+    pub channel: Channel,
+    pub opd: Option<String>,
+    pub category: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub first_response_due_at: DateTime<Utc>,
+    pub first_responded_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub overdue: bool,
+    pub location: Option<Location>,
+    pub merged_into: Option<TicketCode>,
+}
+
+/// A ticket with its reporter, whole thread and audit log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TicketView {
+    #[serde(flatten)]
+    pub summary: TicketSummary,
+    pub reporter: Option<ReporterView>,
+    pub messages: Vec<MessageView>,
+    pub events: Vec<EventView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReporterView {
+    pub name: Option<String>,
+    pub confidential: bool,
+    pub identities: Vec<Identity>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MessageView {
+    pub id: i64,
+    pub direction: Direction,
+    pub channel: Channel,
+    pub text: String,
+    pub at: DateTime<Utc>,
+    /// Who wrote an outbound message (`user:…`, `apikey:…`); the sender's display name for
+    /// inbound ones.
+    pub author: Option<String>,
+    pub attachments: Vec<AttachmentRef>,
+    pub location: Option<Location>,
+    /// For outbound messages: where the answer is in the outbox.
+    pub delivery: Option<OutboxState>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventView {
+    pub at: DateTime<Utc>,
+    pub actor: Actor,
+    pub kind: EventKind,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub note: Option<String>,
+}
+
+/// Filters of `GET /api/v1/tickets`. All are optional and combine with AND.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TicketFilter {
+    pub status: Option<Status>,
+    pub opd: Option<String>,
+    pub channel: Option<Channel>,
+    pub overdue: Option<bool>,
+    /// Matches a ticket code, or text in any of the ticket's messages (case-insensitive).
+    pub q: Option<String>,
+    /// Tickets older than this cursor (from a previous page's `next_cursor`).
+    pub cursor: Option<Cursor>,
+    pub limit: i64,
+}
+
+/// A position in the ticket list (newest first). Opaque to clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor(pub(crate) i64);
+
+impl fmt::Display for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use base64::Engine;
+        let raw = format!("t{}", self.0);
+        f.write_str(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a cursor this server handed out")]
+pub struct BadCursor;
+
+impl FromStr for Cursor {
+    type Err = BadCursor;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        use base64::Engine;
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).map_err(|_| BadCursor)?;
+        let raw = std::str::from_utf8(&raw).map_err(|_| BadCursor)?;
+        let id = raw.strip_prefix('t').ok_or(BadCursor)?.parse().map_err(|_| BadCursor)?;
+        Ok(Cursor(id))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// What `reply` queued.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Replied {
+    pub message_id: i64,
+    pub outbox_id: i64,
+    /// The channel the answer goes out on; `None` when it is only published on the
+    /// tracking page.
+    pub channel: Option<Channel>,
+    pub delivery: OutboxState,
+}
+
+/// An outbox row claimed by a sender.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxItem {
+    pub id: i64,
+    pub ticket: TicketCode,
+    pub channel: Channel,
+    pub recipient: Identity,
+    pub text: String,
+    /// Attempts including this one.
+    pub attempts: i64,
+    /// Provider ids of the ticket's messages, newest first, for threading the answer.
+    pub thread_refs: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Operator,
+    Official,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Operator => "operator",
+            Role::Official => "official",
+        }
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "operator" => Ok(Role::Operator),
+            "official" => Ok(Role::Official),
+            _ => Err(format!("unknown role {s:?}: use admin, operator or official")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    pub email: String,
+    pub name: Option<String>,
+    pub role: Role,
+    pub opd: Option<String>,
+    /// An argon2id PHC string.
+    pub password_hash: String,
+}
+
+/// What an API key may do. `admin` may do everything; `read` reads tickets; `intake` posts
+/// messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    Intake,
+    Read,
+    Admin,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Intake => "intake",
+            Scope::Read => "read",
+            Scope::Admin => "admin",
+        }
+    }
+
+    /// Whether a key of this scope may act where `needed` is required.
+    pub fn allows(self, needed: Scope) -> bool {
+        self == Scope::Admin || self == needed
+    }
+}
+
+impl FromStr for Scope {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "intake" => Ok(Scope::Intake),
+            "read" => Ok(Scope::Read),
+            "admin" => Ok(Scope::Admin),
+            _ => Err(format!("unknown scope {s:?}: use intake, read or admin")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub id: i64,
+    pub name: String,
+    pub scope: Scope,
+    pub revoked: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let c = Cursor(12345);
+        assert_eq!(c.to_string().parse::<Cursor>(), Ok(c));
+        assert_eq!("garbage!".parse::<Cursor>(), Err(BadCursor));
+        assert_eq!("eDEy".parse::<Cursor>(), Err(BadCursor));
+    }
+
+    #[test]
+    fn admin_scope_allows_everything() {
+        assert!(Scope::Admin.allows(Scope::Intake));
+        assert!(Scope::Intake.allows(Scope::Intake));
+        assert!(!Scope::Intake.allows(Scope::Read));
+        assert!(!Scope::Read.allows(Scope::Admin));
+    }
+}
