@@ -12,6 +12,7 @@
 //!   the same provider message or the same sender is serialised by advisory locks, so several
 //!   `aduan` instances can share one database.
 
+mod db;
 mod ops;
 mod postgres;
 mod sqlite;
@@ -21,8 +22,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use aduan_core::{
-    Actor, Channel, InboundMessage, SlaPolicy, Status, ThreadingPolicy, TicketCode,
-    TransitionError,
+    Actor, Channel, InboundMessage, SlaPolicy, Status, ThreadingPolicy, TicketCode, TransitionError,
 };
 use chrono::{DateTime, Duration, Utc};
 
@@ -45,6 +45,8 @@ pub enum StoreError {
     Closed,
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("sqlite: {0}")]
+    Sqlite(String),
     #[error("migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("io: {0}")]
@@ -90,49 +92,26 @@ enum Backend {
     Postgres(postgres::PgStore),
 }
 
-/// Runs a write on the right backend: `write!(self, |c, ops| ops::f(c, args))`. The closure
-/// body is compiled once per backend with `ops` naming that backend's query module.
+/// Runs a write on the right backend: `write!(self, |c| ops::f(c, args))`. The body is a
+/// query future generic over the connection; it is compiled once per backend.
 macro_rules! write {
-    ($self:expr, |$c:ident, $ops:ident| $body:expr) => {
+    ($self:expr, |$c:ident| $body:expr) => {
         match &$self.inner.backend {
-            Backend::Sqlite(s) => {
-                s.write(move |$c| {
-                    Box::pin(async move {
-                        use crate::ops::sqlite as $ops;
-                        $body.await
-                    })
-                })
-                .await
-            }
+            Backend::Sqlite(s) => s.write(move |$c| sqlite::run_now($body)).await,
             Backend::Postgres(p) => {
-                p.write(move |$c| {
-                    Box::pin(async move {
-                        use crate::ops::postgres as $ops;
-                        $body.await
-                    })
-                })
-                .await
+                p.write(move |$c| Box::pin(async move { $body.await }))
+                    .await
             }
         }
     };
 }
 
-/// Runs a read on a pooled connection: `read!(self, |c, ops| ops::f(c, args))`.
+/// Runs a read: `read!(self, |c| ops::f(c, args))`; captured values must be owned.
 macro_rules! read {
-    ($self:expr, |$c:ident, $ops:ident| $body:expr) => {
+    ($self:expr, |$c:ident| $body:expr) => {
         match &$self.inner.backend {
-            Backend::Sqlite(s) => {
-                use crate::ops::sqlite as $ops;
-                let mut conn = s.read_pool().acquire().await?;
-                let $c = &mut *conn;
-                $body.await
-            }
-            Backend::Postgres(p) => {
-                use crate::ops::postgres as $ops;
-                let mut conn = p.pool().acquire().await?;
-                let $c = &mut *conn;
-                $body.await
-            }
+            Backend::Sqlite(s) => s.read(move |$c| sqlite::run_now($body)).await,
+            Backend::Postgres(p) => p.read(move |$c| Box::pin(async move { $body.await })).await,
         }
     };
 }
@@ -159,7 +138,9 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl(redact_url(url)));
         };
-        Ok(Store { inner: Arc::new(Inner { backend, opts }) })
+        Ok(Store {
+            inner: Arc::new(Inner { backend, opts }),
+        })
     }
 
     /// Applies the migrations embedded in the binary that the database lacks.
@@ -179,7 +160,7 @@ impl Store {
 
     /// Answers when the database does.
     pub async fn ping(&self) -> Result<()> {
-        read!(self, |c, ops| ops::ping(c))
+        read!(self, |c| ops::ping(c))
     }
 
     /// Finishes queued writes and closes every connection.
@@ -195,17 +176,18 @@ impl Store {
     pub async fn ingest(&self, msg: InboundMessage) -> Result<Ingested> {
         let opts = self.inner.opts.clone();
         let now = now();
-        write!(self, |c, ops| ops::ingest(c, &opts, msg, now))
+        write!(self, |c| ops::ingest(c, &opts, msg, now))
     }
 
     pub async fn ticket(&self, code: TicketCode) -> Result<Option<TicketView>> {
         let now = now();
-        read!(self, |c, ops| ops::ticket_view(c, code, now))
+        read!(self, |c| ops::ticket_view(c, code, now))
     }
 
     pub async fn tickets(&self, filter: &TicketFilter) -> Result<Page<TicketSummary>> {
         let now = now();
-        read!(self, |c, ops| ops::list_tickets(c, filter, now))
+        let filter = filter.clone();
+        read!(self, |c| ops::list_tickets(c, &filter, now))
     }
 
     /// Disposes a ticket to an OPD (or moves it to another one).
@@ -217,7 +199,7 @@ impl Store {
         note: Option<String>,
     ) -> Result<()> {
         let now = now();
-        write!(self, |c, ops| ops::assign(c, code, opd, actor, note, now))
+        write!(self, |c| ops::assign(c, code, opd, actor, note, now))
     }
 
     pub async fn set_status(
@@ -228,20 +210,20 @@ impl Store {
         note: Option<String>,
     ) -> Result<()> {
         let now = now();
-        write!(self, |c, ops| ops::set_status(c, code, to, actor, note, now))
+        write!(self, |c| ops::set_status(c, code, to, actor, note, now))
     }
 
     /// Records an answer to the resident and queues it in the outbox for their channel.
     pub async fn reply(&self, code: TicketCode, text: String, actor: Actor) -> Result<Replied> {
         let now = now();
-        write!(self, |c, ops| ops::reply(c, code, text, actor, now))
+        write!(self, |c| ops::reply(c, code, text, actor, now))
     }
 
     /// Merges ticket `code` into `into`: its messages move over, later messages quoting
     /// `code` land in `into`.
     pub async fn merge(&self, code: TicketCode, into: TicketCode, actor: Actor) -> Result<()> {
         let now = now();
-        write!(self, |c, ops| ops::merge(c, code, into, actor, now))
+        write!(self, |c| ops::merge(c, code, into, actor, now))
     }
 
     /// Claims up to `limit` due outbox rows of the given channels for one sender, for
@@ -253,13 +235,13 @@ impl Store {
         lease: Duration,
     ) -> Result<Vec<OutboxItem>> {
         let now = now();
-        write!(self, |c, ops| ops::outbox_claim(c, channels, limit, lease, now))
+        write!(self, |c| ops::outbox_claim(c, channels, limit, lease, now))
     }
 
     /// Marks a claimed row sent; `provider_id` is the provider's id of what went out.
     pub async fn outbox_sent(&self, id: i64, provider_id: Option<String>) -> Result<()> {
         let now = now();
-        write!(self, |c, ops| ops::outbox_sent(c, id, provider_id, now))
+        write!(self, |c| ops::outbox_sent(c, id, provider_id, now))
     }
 
     /// Records a failed attempt: retried at `retry_at`, or given up (`dead`) when `None`.
@@ -270,42 +252,49 @@ impl Store {
         retry_at: Option<DateTime<Utc>>,
     ) -> Result<()> {
         let now = now();
-        write!(self, |c, ops| ops::outbox_failed(c, id, error, retry_at, now))
+        write!(self, |c| ops::outbox_failed(c, id, error, retry_at, now))
     }
 
     /// Outbox rows per channel and state (for metrics and the health view).
     pub async fn outbox_counts(&self) -> Result<Vec<(Channel, aduan_core::OutboxState, i64)>> {
-        read!(self, |c, ops| ops::outbox_counts(c))
+        read!(self, |c| ops::outbox_counts(c))
     }
 
     /// Open tickets past their first-response deadline, per OPD (`None` = not yet assigned).
     pub async fn overdue_by_opd(&self) -> Result<Vec<(Option<String>, i64)>> {
         let now = now();
-        read!(self, |c, ops| ops::overdue_by_opd(c, now))
+        read!(self, |c| ops::overdue_by_opd(c, now))
     }
 
     pub async fn checkpoint(&self, connector: &str, key: &str) -> Result<Option<String>> {
-        read!(self, |c, ops| ops::checkpoint(c, connector, key))
+        let (connector, key) = (connector.to_owned(), key.to_owned());
+        read!(self, |c| ops::checkpoint(c, &connector, &key))
     }
 
-    pub async fn set_checkpoint(&self, connector: String, key: String, value: String) -> Result<()> {
+    pub async fn set_checkpoint(
+        &self,
+        connector: String,
+        key: String,
+        value: String,
+    ) -> Result<()> {
         let now = now();
-        write!(self, |c, ops| ops::set_checkpoint(c, connector, key, value, now))
+        write!(self, |c| ops::set_checkpoint(c, connector, key, value, now))
     }
 
     pub async fn add_user(&self, user: NewUser) -> Result<i64> {
         let now = now();
-        write!(self, |c, ops| ops::add_user(c, user, now))
+        write!(self, |c| ops::add_user(c, user, now))
     }
 
     /// Stores a new API key by the SHA-256 of its token.
     pub async fn add_api_key(&self, name: String, scope: Scope, token_hash: String) -> Result<i64> {
         let now = now();
-        write!(self, |c, ops| ops::add_api_key(c, name, scope, token_hash, now))
+        write!(self, |c| ops::add_api_key(c, name, scope, token_hash, now))
     }
 
     pub async fn api_key_by_hash(&self, token_hash: &str) -> Result<Option<ApiKey>> {
-        read!(self, |c, ops| ops::api_key_by_hash(c, token_hash))
+        let token_hash = token_hash.to_owned();
+        read!(self, |c| ops::api_key_by_hash(c, &token_hash))
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use aduan_core::{
     Actor, AttachmentRef, Channel, Direction, EventKind, Identity, IdentityKind, InboundMessage,
-    Location, OutboxState, SlaPolicy, Sender, Status, ThreadHints, TicketCode, TransitionError,
+    Location, OutboxState, Sender, SlaPolicy, Status, ThreadHints, TicketCode, TransitionError,
 };
 use aduan_store::{Scope, Store, StoreError, StoreOptions, TicketFilter};
 use chrono::{Duration, Utc};
@@ -42,9 +42,14 @@ async fn fresh_pg_database() -> Option<String> {
         }
     };
     use sqlx::Connection;
-    let mut admin = sqlx::PgConnection::connect(&base).await.expect("connect to ADUAN_TEST_PG_URL");
+    let mut admin = sqlx::PgConnection::connect(&base)
+        .await
+        .expect("connect to ADUAN_TEST_PG_URL");
     let name = format!("aduan_t{}", rand_suffix());
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
     let (head, _) = base.rsplit_once('/').expect("URL with a database path");
     Some(format!("{head}/{name}"))
 }
@@ -52,14 +57,28 @@ async fn fresh_pg_database() -> Option<String> {
 fn rand_suffix() -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
-    format!("{}_{}_{}", std::process::id(), Utc::now().timestamp_micros(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{}_{}_{}",
+        std::process::id(),
+        Utc::now().timestamp_micros(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
-fn msg(channel: Channel, provider_id: &str, sender: Option<Identity>, text: &str) -> InboundMessage {
+fn msg(
+    channel: Channel,
+    provider_id: &str,
+    sender: Option<Identity>,
+    text: &str,
+) -> InboundMessage {
     InboundMessage {
         channel,
         provider_id: provider_id.to_owned(),
-        sender: Sender { identity: sender, display_name: Some("Siti".into()), contacts: vec![] },
+        sender: Sender {
+            identity: sender,
+            display_name: Some("Siti".into()),
+            contacts: vec![],
+        },
         text: text.to_owned(),
         attachments: vec![],
         location: None,
@@ -79,7 +98,12 @@ fn op() -> Actor {
 #[tokio::test]
 async fn the_same_provider_message_is_stored_once() {
     for (store, _g) in stores(StoreOptions::default()).await {
-        let m = msg(Channel::Telegram, "upd-1", tg("42"), "Jalan berlubang di Desa Karangklesem");
+        let m = msg(
+            Channel::Telegram,
+            "upd-1",
+            tg("42"),
+            "Jalan berlubang di Desa Karangklesem",
+        );
         let first = store.ingest(m.clone()).await.unwrap();
         assert!(!first.duplicate && first.ticket_created);
         let again = store.ingest(m).await.unwrap();
@@ -90,7 +114,10 @@ async fn the_same_provider_message_is_stored_once() {
         assert_eq!(view.messages.len(), 1);
         assert_eq!(view.summary.status, Status::New);
         // The same provider id on another channel is another message.
-        let other = store.ingest(msg(Channel::Sms, "upd-1", None, "lain")).await.unwrap();
+        let other = store
+            .ingest(msg(Channel::Sms, "upd-1", None, "lain"))
+            .await
+            .unwrap();
         assert!(!other.duplicate);
     }
 }
@@ -109,10 +136,21 @@ async fn concurrent_deliveries_of_one_message_make_one_ticket() {
         for t in tasks {
             results.push(t.await.unwrap());
         }
-        assert_eq!(results.iter().filter(|r| !r.duplicate).count(), 1, "{}", store.backend_name());
+        assert_eq!(
+            results.iter().filter(|r| !r.duplicate).count(),
+            1,
+            "{}",
+            store.backend_name()
+        );
         let code = results[0].ticket.unwrap();
         assert!(results.iter().all(|r| r.ticket == Some(code)));
-        let page = store.tickets(&TicketFilter { limit: 50, ..Default::default() }).await.unwrap();
+        let page = store
+            .tickets(&TicketFilter {
+                limit: 50,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
         assert_eq!(page.items.len(), 1);
         assert_eq!(store.ticket(code).await.unwrap().unwrap().messages.len(), 1);
     }
@@ -125,7 +163,12 @@ async fn concurrent_distinct_messages_all_commit() {
             .map(|i| {
                 let store = store.clone();
                 tokio::spawn(async move {
-                    let m = msg(Channel::Web, &format!("app-{i}"), None, &format!("aduan nomor {i}"));
+                    let m = msg(
+                        Channel::Web,
+                        &format!("app-{i}"),
+                        None,
+                        &format!("aduan nomor {i}"),
+                    );
                     store.ingest(m).await.unwrap()
                 })
             })
@@ -152,14 +195,23 @@ async fn a_failing_write_does_not_spoil_its_batch() {
                     let r = store.assign(missing, "DPU".into(), op(), None).await;
                     assert!(matches!(r, Err(StoreError::TicketNotFound(_))), "{r:?}");
                 } else {
-                    store.ingest(msg(Channel::Web, &format!("b-{i}"), None, "teks")).await.unwrap();
+                    store
+                        .ingest(msg(Channel::Web, &format!("b-{i}"), None, "teks"))
+                        .await
+                        .unwrap();
                 }
             }));
         }
         for t in tasks {
             t.await.unwrap();
         }
-        let page = store.tickets(&TicketFilter { limit: 100, ..Default::default() }).await.unwrap();
+        let page = store
+            .tickets(&TicketFilter {
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
         assert_eq!(page.items.len(), 25);
     }
 }
@@ -167,17 +219,30 @@ async fn a_failing_write_does_not_spoil_its_batch() {
 #[tokio::test]
 async fn a_quoted_code_joins_its_ticket() {
     for (store, _g) in stores(StoreOptions::default()).await {
-        let first = store.ingest(msg(Channel::Sms, "s1", tg("1"), "Sampah menumpuk")).await.unwrap();
+        let first = store
+            .ingest(msg(Channel::Sms, "s1", tg("1"), "Sampah menumpuk"))
+            .await
+            .unwrap();
         let code = first.ticket.unwrap();
         let text = format!("cek {} bagaimana?", code.to_string().to_lowercase());
-        let follow = store.ingest(msg(Channel::Email, "e1", None, &text)).await.unwrap();
+        let follow = store
+            .ingest(msg(Channel::Email, "e1", None, &text))
+            .await
+            .unwrap();
         assert_eq!(follow.ticket, Some(code));
         assert!(!follow.ticket_created);
         let view = store.ticket(code).await.unwrap().unwrap();
         assert_eq!(view.messages.len(), 2);
-        assert!(view.events.iter().any(|e| e.kind == EventKind::MessageReceived));
+        assert!(
+            view.events
+                .iter()
+                .any(|e| e.kind == EventKind::MessageReceived)
+        );
         // A code that doesn't exist opens a new ticket instead.
-        let stray = store.ingest(msg(Channel::Email, "e2", None, "ADU-ZZZZZZZZ")).await.unwrap();
+        let stray = store
+            .ingest(msg(Channel::Email, "e2", None, "ADU-ZZZZZZZZ"))
+            .await
+            .unwrap();
         assert!(stray.ticket_created);
     }
 }
@@ -185,7 +250,10 @@ async fn a_quoted_code_joins_its_ticket() {
 #[tokio::test]
 async fn a_reply_to_a_stored_message_joins_its_ticket() {
     for (store, _g) in stores(StoreOptions::default()).await {
-        let first = store.ingest(msg(Channel::Email, "<a@x>", None, "Banjir")).await.unwrap();
+        let first = store
+            .ingest(msg(Channel::Email, "<a@x>", None, "Banjir"))
+            .await
+            .unwrap();
         let mut m = msg(Channel::Email, "<b@x>", None, "tambahan foto");
         m.thread.references = vec!["<unknown@x>".into(), "<a@x>".into()];
         let r = store.ingest(m).await.unwrap();
@@ -196,16 +264,31 @@ async fn a_reply_to_a_stored_message_joins_its_ticket() {
 #[tokio::test]
 async fn chats_join_the_senders_open_ticket_within_the_window() {
     for (store, _g) in stores(StoreOptions::default()).await {
-        let a = store.ingest(msg(Channel::Telegram, "t1", tg("7"), "Jembatan rusak")).await.unwrap();
-        let b = store.ingest(msg(Channel::Telegram, "t2", tg("7"), "di Desa Pageraji")).await.unwrap();
+        let a = store
+            .ingest(msg(Channel::Telegram, "t1", tg("7"), "Jembatan rusak"))
+            .await
+            .unwrap();
+        let b = store
+            .ingest(msg(Channel::Telegram, "t2", tg("7"), "di Desa Pageraji"))
+            .await
+            .unwrap();
         assert_eq!(a.ticket, b.ticket);
         assert!(!b.ticket_created);
         // Another sender gets their own ticket.
-        let c = store.ingest(msg(Channel::Telegram, "t3", tg("8"), "Jembatan rusak")).await.unwrap();
+        let c = store
+            .ingest(msg(Channel::Telegram, "t3", tg("8"), "Jembatan rusak"))
+            .await
+            .unwrap();
         assert_ne!(c.ticket, a.ticket);
         // Once resolved, a new message without the code is a new complaint.
-        store.set_status(a.ticket.unwrap(), Status::Resolved, op(), None).await.unwrap();
-        let d = store.ingest(msg(Channel::Telegram, "t4", tg("7"), "Lampu mati")).await.unwrap();
+        store
+            .set_status(a.ticket.unwrap(), Status::Resolved, op(), None)
+            .await
+            .unwrap();
+        let d = store
+            .ingest(msg(Channel::Telegram, "t4", tg("7"), "Lampu mati"))
+            .await
+            .unwrap();
         assert!(d.ticket_created);
         assert_ne!(d.ticket, a.ticket);
     }
@@ -216,9 +299,15 @@ async fn the_window_closes() {
     let mut opts = StoreOptions::default();
     opts.threading.default_window = Duration::milliseconds(1);
     for (store, _g) in stores(opts.clone()).await {
-        let a = store.ingest(msg(Channel::Telegram, "t1", tg("7"), "satu")).await.unwrap();
+        let a = store
+            .ingest(msg(Channel::Telegram, "t1", tg("7"), "satu"))
+            .await
+            .unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        let b = store.ingest(msg(Channel::Telegram, "t2", tg("7"), "dua")).await.unwrap();
+        let b = store
+            .ingest(msg(Channel::Telegram, "t2", tg("7"), "dua"))
+            .await
+            .unwrap();
         assert_ne!(a.ticket, b.ticket);
     }
 }
@@ -227,8 +316,14 @@ async fn the_window_closes() {
 async fn web_submissions_are_separate_reports() {
     for (store, _g) in stores(StoreOptions::default()).await {
         let app = Some(Identity::new(IdentityKind::AppUser, "u-77").unwrap());
-        let a = store.ingest(msg(Channel::Web, "w1", app.clone(), "satu")).await.unwrap();
-        let b = store.ingest(msg(Channel::Web, "w2", app, "dua")).await.unwrap();
+        let a = store
+            .ingest(msg(Channel::Web, "w1", app.clone(), "satu"))
+            .await
+            .unwrap();
+        let b = store
+            .ingest(msg(Channel::Web, "w2", app, "dua"))
+            .await
+            .unwrap();
         assert_ne!(a.ticket, b.ticket);
     }
 }
@@ -236,20 +331,51 @@ async fn web_submissions_are_separate_reports() {
 #[tokio::test]
 async fn quoting_a_resolved_ticket_reopens_it() {
     for (store, _g) in stores(StoreOptions::default()).await {
-        let code = store.ingest(msg(Channel::Sms, "s1", tg("1"), "Air PDAM mati")).await.unwrap().ticket.unwrap();
+        let code = store
+            .ingest(msg(Channel::Sms, "s1", tg("1"), "Air PDAM mati"))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
         store.assign(code, "PDAM".into(), op(), None).await.unwrap();
-        store.set_status(code, Status::Resolved, op(), None).await.unwrap();
-        assert!(store.ticket(code).await.unwrap().unwrap().summary.resolved_at.is_some());
-        let r = store.ingest(msg(Channel::Sms, "s2", tg("1"), &format!("{code} masih mati"))).await.unwrap();
+        store
+            .set_status(code, Status::Resolved, op(), None)
+            .await
+            .unwrap();
+        assert!(
+            store
+                .ticket(code)
+                .await
+                .unwrap()
+                .unwrap()
+                .summary
+                .resolved_at
+                .is_some()
+        );
+        let r = store
+            .ingest(msg(
+                Channel::Sms,
+                "s2",
+                tg("1"),
+                &format!("{code} masih mati"),
+            ))
+            .await
+            .unwrap();
         assert!(r.reopened);
         let view = store.ticket(code).await.unwrap().unwrap();
         assert_eq!(view.summary.status, Status::Assigned);
         assert_eq!(view.summary.resolved_at, None);
         let last = view.events.last().unwrap();
-        assert_eq!((last.kind, last.actor.clone()), (EventKind::MessageReceived, Actor::Resident));
+        assert_eq!(
+            (last.kind, last.actor.clone()),
+            (EventKind::MessageReceived, Actor::Resident)
+        );
         let reopen = &view.events[view.events.len() - 2];
         assert_eq!(reopen.kind, EventKind::StatusChanged);
-        assert_eq!((reopen.from.as_deref(), reopen.to.as_deref()), (Some("resolved"), Some("assigned")));
+        assert_eq!(
+            (reopen.from.as_deref(), reopen.to.as_deref()),
+            (Some("resolved"), Some("assigned"))
+        );
     }
 }
 
@@ -263,21 +389,57 @@ async fn automated_mail_without_a_thread_opens_no_ticket() {
         assert!(!r.ticket_created);
         // …and is still recognised when delivered again.
         assert!(store.ingest(m).await.unwrap().duplicate);
-        assert!(store.tickets(&TicketFilter { limit: 10, ..Default::default() }).await.unwrap().items.is_empty());
+        assert!(
+            store
+                .tickets(&TicketFilter {
+                    limit: 10,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .items
+                .is_empty()
+        );
     }
 }
 
 #[tokio::test]
 async fn the_status_machine_refuses_illegal_moves() {
     for (store, _g) in stores(StoreOptions::default()).await {
-        let code = store.ingest(msg(Channel::Web, "w1", None, "x")).await.unwrap().ticket.unwrap();
-        let err = store.set_status(code, Status::New, op(), None).await.unwrap_err();
-        assert!(matches!(err, StoreError::Transition(TransitionError::Illegal { .. })), "{err}");
-        let err = store.set_status(code, Status::Rejected, op(), None).await.unwrap_err();
-        assert!(matches!(err, StoreError::Transition(TransitionError::NeedsReason)), "{err}");
-        store.set_status(code, Status::Rejected, op(), Some("spam".into())).await.unwrap();
-        let err = store.set_status(code, Status::Resolved, op(), None).await.unwrap_err();
-        assert!(matches!(err, StoreError::Transition(TransitionError::Illegal { .. })), "{err}");
+        let code = store
+            .ingest(msg(Channel::Web, "w1", None, "x"))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        let err = store
+            .set_status(code, Status::New, op(), None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::Transition(TransitionError::Illegal { .. })),
+            "{err}"
+        );
+        let err = store
+            .set_status(code, Status::Rejected, op(), None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::Transition(TransitionError::NeedsReason)),
+            "{err}"
+        );
+        store
+            .set_status(code, Status::Rejected, op(), Some("spam".into()))
+            .await
+            .unwrap();
+        let err = store
+            .set_status(code, Status::Resolved, op(), None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::Transition(TransitionError::Illegal { .. })),
+            "{err}"
+        );
         let view = store.ticket(code).await.unwrap().unwrap();
         assert_eq!(view.summary.status, Status::Rejected);
         let ev = view.events.last().unwrap();
@@ -287,7 +449,9 @@ async fn the_status_machine_refuses_illegal_moves() {
         assert_eq!(view.events.len(), 2);
         let missing: TicketCode = "ADU-00000000".parse().unwrap();
         assert!(matches!(
-            store.set_status(missing, Status::Resolved, op(), None).await,
+            store
+                .set_status(missing, Status::Resolved, op(), None)
+                .await,
             Err(StoreError::TicketNotFound(_))
         ));
     }
@@ -296,26 +460,48 @@ async fn the_status_machine_refuses_illegal_moves() {
 #[tokio::test]
 async fn assigning_records_the_opd_and_refuses_repeats() {
     for (store, _g) in stores(StoreOptions::default()).await {
-        let code = store.ingest(msg(Channel::Web, "w1", None, "x")).await.unwrap().ticket.unwrap();
-        store.assign(code, "DPU".into(), op(), Some("jalan".into())).await.unwrap();
-        let err = store.assign(code, "DPU".into(), op(), None).await.unwrap_err();
+        let code = store
+            .ingest(msg(Channel::Web, "w1", None, "x"))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        store
+            .assign(code, "DPU".into(), op(), Some("jalan".into()))
+            .await
+            .unwrap();
+        let err = store
+            .assign(code, "DPU".into(), op(), None)
+            .await
+            .unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)), "{err}");
         store.assign(code, "DLH".into(), op(), None).await.unwrap();
         let view = store.ticket(code).await.unwrap().unwrap();
         assert_eq!(view.summary.opd.as_deref(), Some("DLH"));
         assert_eq!(view.summary.status, Status::Assigned);
-        let kinds: Vec<_> = view.events.iter().map(|e| (e.kind, e.from.clone(), e.to.clone())).collect();
+        let kinds: Vec<_> = view
+            .events
+            .iter()
+            .map(|e| (e.kind, e.from.clone(), e.to.clone()))
+            .collect();
         assert_eq!(
             kinds,
             vec![
                 (EventKind::Created, None, Some("new".into())),
                 (EventKind::Assigned, None, Some("DPU".into())),
-                (EventKind::StatusChanged, Some("new".into()), Some("assigned".into())),
+                (
+                    EventKind::StatusChanged,
+                    Some("new".into()),
+                    Some("assigned".into())
+                ),
                 (EventKind::Assigned, Some("DPU".into()), Some("DLH".into())),
             ]
         );
         // Returning to triage clears the OPD.
-        store.set_status(code, Status::New, op(), Some("bukan wewenang".into())).await.unwrap();
+        store
+            .set_status(code, Status::New, op(), Some("bukan wewenang".into()))
+            .await
+            .unwrap();
         assert_eq!(store.ticket(code).await.unwrap().unwrap().summary.opd, None);
     }
 }
@@ -323,8 +509,16 @@ async fn assigning_records_the_opd_and_refuses_repeats() {
 #[tokio::test]
 async fn replies_queue_on_the_residents_channel_and_stop_the_clock() {
     for (store, _g) in stores(StoreOptions::default()).await {
-        let code = store.ingest(msg(Channel::Telegram, "t1", tg("42"), "x")).await.unwrap().ticket.unwrap();
-        let replied = store.reply(code, "Terima kasih, sedang kami cek.".into(), op()).await.unwrap();
+        let code = store
+            .ingest(msg(Channel::Telegram, "t1", tg("42"), "x"))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        let replied = store
+            .reply(code, "Terima kasih, sedang kami cek.".into(), op())
+            .await
+            .unwrap();
         assert_eq!(replied.channel, Some(Channel::Telegram));
         assert_eq!(replied.delivery, OutboxState::Pending);
         let view = store.ticket(code).await.unwrap().unwrap();
@@ -332,7 +526,10 @@ async fn replies_queue_on_the_residents_channel_and_stop_the_clock() {
         let out = view.messages.last().unwrap();
         assert_eq!(out.direction, Direction::Out);
         assert_eq!(out.delivery, Some(OutboxState::Pending));
-        assert_eq!(out.author.as_deref(), Some("user:operator@banyumaskab.go.id"));
+        assert_eq!(
+            out.author.as_deref(),
+            Some("user:operator@banyumaskab.go.id")
+        );
         assert_eq!(
             store.outbox_counts().await.unwrap(),
             vec![(Channel::Telegram, OutboxState::Pending, 1)]
@@ -343,54 +540,136 @@ async fn replies_queue_on_the_residents_channel_and_stop_the_clock() {
 #[tokio::test]
 async fn web_residents_without_contacts_are_answered_on_the_tracking_page() {
     for (store, _g) in stores(StoreOptions::default()).await {
-        let code = store.ingest(msg(Channel::Web, "w1", None, "x")).await.unwrap().ticket.unwrap();
-        let replied = store.reply(code, "Sudah diperbaiki.".into(), op()).await.unwrap();
-        assert_eq!((replied.channel, replied.delivery), (None, OutboxState::Published));
-        let mut m = msg(Channel::Web, "w2", Some(Identity::new(IdentityKind::AppUser, "u1").unwrap()), "y");
+        let code = store
+            .ingest(msg(Channel::Web, "w1", None, "x"))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        let replied = store
+            .reply(code, "Sudah diperbaiki.".into(), op())
+            .await
+            .unwrap();
+        assert_eq!(
+            (replied.channel, replied.delivery),
+            (None, OutboxState::Published)
+        );
+        let mut m = msg(
+            Channel::Web,
+            "w2",
+            Some(Identity::new(IdentityKind::AppUser, "u1").unwrap()),
+            "y",
+        );
         m.sender.contacts = vec![Identity::phone("081234567890").unwrap()];
         let code = store.ingest(m).await.unwrap().ticket.unwrap();
         let replied = store.reply(code, "Baik.".into(), op()).await.unwrap();
-        assert_eq!((replied.channel, replied.delivery), (Some(Channel::Sms), OutboxState::Pending));
-        let items = store.outbox_claim(vec![Channel::Sms], 10, Duration::seconds(60)).await.unwrap();
+        assert_eq!(
+            (replied.channel, replied.delivery),
+            (Some(Channel::Sms), OutboxState::Pending)
+        );
+        let items = store
+            .outbox_claim(vec![Channel::Sms], 10, Duration::seconds(60))
+            .await
+            .unwrap();
         assert_eq!(items.len(), 1);
-        assert_eq!(items[0].recipient, Identity::phone("+6281234567890").unwrap());
+        assert_eq!(
+            items[0].recipient,
+            Identity::phone("+6281234567890").unwrap()
+        );
     }
 }
 
 #[tokio::test]
 async fn outbox_rows_are_claimed_once_and_retried_until_dead() {
     for (store, _g) in stores(StoreOptions::default()).await {
-        let code = store.ingest(msg(Channel::Telegram, "t1", tg("42"), "x")).await.unwrap().ticket.unwrap();
+        let code = store
+            .ingest(msg(Channel::Telegram, "t1", tg("42"), "x"))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
         store.reply(code, "satu".into(), op()).await.unwrap();
         store.reply(code, "dua".into(), op()).await.unwrap();
         let lease = Duration::seconds(60);
-        assert!(store.outbox_claim(vec![Channel::Email], 10, lease).await.unwrap().is_empty());
-        let claimed = store.outbox_claim(vec![Channel::Telegram], 10, lease).await.unwrap();
-        assert_eq!(claimed.iter().map(|i| i.text.as_str()).collect::<Vec<_>>(), ["satu", "dua"]);
+        assert!(
+            store
+                .outbox_claim(vec![Channel::Email], 10, lease)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let claimed = store
+            .outbox_claim(vec![Channel::Telegram], 10, lease)
+            .await
+            .unwrap();
+        assert_eq!(
+            claimed.iter().map(|i| i.text.as_str()).collect::<Vec<_>>(),
+            ["satu", "dua"]
+        );
         assert_eq!(claimed[0].ticket, code);
         assert_eq!(claimed[0].attempts, 1);
         assert_eq!(claimed[0].thread_refs, vec!["t1".to_string()]);
-        assert!(store.outbox_claim(vec![Channel::Telegram], 10, lease).await.unwrap().is_empty());
+        assert!(
+            store
+                .outbox_claim(vec![Channel::Telegram], 10, lease)
+                .await
+                .unwrap()
+                .is_empty()
+        );
 
-        store.outbox_sent(claimed[0].id, Some("tg-msg-9".into())).await.unwrap();
-        assert!(matches!(store.outbox_sent(claimed[0].id, None).await, Err(StoreError::Conflict(_))));
+        store
+            .outbox_sent(claimed[0].id, Some("tg-msg-9".into()))
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.outbox_sent(claimed[0].id, None).await,
+            Err(StoreError::Conflict(_))
+        ));
         // A failure with a retry time comes back when due…
-        store.outbox_failed(claimed[1].id, "HTTP 502".into(), Some(Utc::now() - Duration::seconds(1))).await.unwrap();
-        let again = store.outbox_claim(vec![Channel::Telegram], 10, lease).await.unwrap();
+        store
+            .outbox_failed(
+                claimed[1].id,
+                "HTTP 502".into(),
+                Some(Utc::now() - Duration::seconds(1)),
+            )
+            .await
+            .unwrap();
+        let again = store
+            .outbox_claim(vec![Channel::Telegram], 10, lease)
+            .await
+            .unwrap();
         assert_eq!(again.len(), 1);
         assert_eq!(again[0].attempts, 2);
         // …and without one it is dead.
-        store.outbox_failed(again[0].id, "HTTP 400".into(), None).await.unwrap();
-        assert!(store.outbox_claim(vec![Channel::Telegram], 10, lease).await.unwrap().is_empty());
+        store
+            .outbox_failed(again[0].id, "HTTP 400".into(), None)
+            .await
+            .unwrap();
+        assert!(
+            store
+                .outbox_claim(vec![Channel::Telegram], 10, lease)
+                .await
+                .unwrap()
+                .is_empty()
+        );
         let mut counts = store.outbox_counts().await.unwrap();
         counts.sort_by_key(|c| c.1.as_str());
         assert_eq!(
             counts,
-            vec![(Channel::Telegram, OutboxState::Dead, 1), (Channel::Telegram, OutboxState::Sent, 1)]
+            vec![
+                (Channel::Telegram, OutboxState::Dead, 1),
+                (Channel::Telegram, OutboxState::Sent, 1)
+            ]
         );
         // What we sent is a thread reference now.
         let r = store
-            .ingest(InboundMessage { thread: ThreadHints { references: vec!["tg-msg-9".into()], ..Default::default() }, ..msg(Channel::Telegram, "t9", tg("99"), "balas") })
+            .ingest(InboundMessage {
+                thread: ThreadHints {
+                    references: vec!["tg-msg-9".into()],
+                    ..Default::default()
+                },
+                ..msg(Channel::Telegram, "t9", tg("99"), "balas")
+            })
             .await
             .unwrap();
         assert_eq!(r.ticket, Some(code));
@@ -400,11 +679,22 @@ async fn outbox_rows_are_claimed_once_and_retried_until_dead() {
 #[tokio::test]
 async fn an_expired_lease_is_claimed_again() {
     for (store, _g) in stores(StoreOptions::default()).await {
-        let code = store.ingest(msg(Channel::Telegram, "t1", tg("42"), "x")).await.unwrap().ticket.unwrap();
+        let code = store
+            .ingest(msg(Channel::Telegram, "t1", tg("42"), "x"))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
         store.reply(code, "satu".into(), op()).await.unwrap();
-        let first = store.outbox_claim(vec![Channel::Telegram], 10, Duration::milliseconds(-1)).await.unwrap();
+        let first = store
+            .outbox_claim(vec![Channel::Telegram], 10, Duration::milliseconds(-1))
+            .await
+            .unwrap();
         assert_eq!(first.len(), 1);
-        let second = store.outbox_claim(vec![Channel::Telegram], 10, Duration::seconds(60)).await.unwrap();
+        let second = store
+            .outbox_claim(vec![Channel::Telegram], 10, Duration::seconds(60))
+            .await
+            .unwrap();
         assert_eq!(second.len(), 1);
         assert_eq!(second[0].attempts, 2);
     }
@@ -413,9 +703,22 @@ async fn an_expired_lease_is_claimed_again() {
 #[tokio::test]
 async fn merging_moves_the_thread_and_redirects_later_messages() {
     for (store, _g) in stores(StoreOptions::default()).await {
-        let a = store.ingest(msg(Channel::Sms, "s1", tg("1"), "Jalan rusak Kemangkon")).await.unwrap().ticket.unwrap();
-        let b = store.ingest(msg(Channel::Email, "e1", None, "Jalan rusak di Kemangkon")).await.unwrap().ticket.unwrap();
-        assert!(matches!(store.merge(a, a, op()).await, Err(StoreError::Invalid(_))));
+        let a = store
+            .ingest(msg(Channel::Sms, "s1", tg("1"), "Jalan rusak Kemangkon"))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        let b = store
+            .ingest(msg(Channel::Email, "e1", None, "Jalan rusak di Kemangkon"))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        assert!(matches!(
+            store.merge(a, a, op()).await,
+            Err(StoreError::Invalid(_))
+        ));
         store.merge(b, a, op()).await.unwrap();
         let va = store.ticket(a).await.unwrap().unwrap();
         let vb = store.ticket(b).await.unwrap().unwrap();
@@ -424,62 +727,165 @@ async fn merging_moves_the_thread_and_redirects_later_messages() {
         assert_eq!(vb.summary.merged_into, Some(a));
         assert_eq!(va.events.last().unwrap().kind, EventKind::Absorbed);
         // A message quoting the merged code lands in the surviving ticket.
-        let r = store.ingest(msg(Channel::Email, "e2", None, &format!("Re: {b}"))).await.unwrap();
+        let r = store
+            .ingest(msg(Channel::Email, "e2", None, &format!("Re: {b}")))
+            .await
+            .unwrap();
         assert_eq!(r.ticket, Some(a));
-        assert!(matches!(store.reply(b, "x".into(), op()).await, Err(StoreError::Conflict(_))));
-        assert!(matches!(store.merge(a, b, op()).await, Err(StoreError::Conflict(_))));
+        assert!(matches!(
+            store.reply(b, "x".into(), op()).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(matches!(
+            store.merge(a, b, op()).await,
+            Err(StoreError::Conflict(_))
+        ));
     }
 }
 
 #[tokio::test]
 async fn listing_filters_and_pages() {
     let mut opts = StoreOptions::default();
-    opts.sla = SlaPolicy { first_response: Duration::hours(-1) };
+    opts.sla = SlaPolicy {
+        first_response: Duration::hours(-1),
+    };
     for (store, _g) in stores(opts.clone()).await {
         let mut codes = Vec::new();
         for i in 0..7 {
-            let ch = if i % 2 == 0 { Channel::Web } else { Channel::Sms };
-            let text = if i == 3 { "Pohon TUMBANG di jalan" } else { "lainnya 100%" };
-            codes.push(store.ingest(msg(ch, &format!("p{i}"), None, text)).await.unwrap().ticket.unwrap());
+            let ch = if i % 2 == 0 {
+                Channel::Web
+            } else {
+                Channel::Sms
+            };
+            let text = if i == 3 {
+                "Pohon TUMBANG di jalan"
+            } else {
+                "lainnya 100%"
+            };
+            codes.push(
+                store
+                    .ingest(msg(ch, &format!("p{i}"), None, text))
+                    .await
+                    .unwrap()
+                    .ticket
+                    .unwrap(),
+            );
         }
-        store.assign(codes[1], "DPU".into(), op(), None).await.unwrap();
+        store
+            .assign(codes[1], "DPU".into(), op(), None)
+            .await
+            .unwrap();
         store.reply(codes[2], "ok".into(), op()).await.unwrap();
 
         let all = |f: TicketFilter| {
             let store = store.clone();
             async move { store.tickets(&f).await.unwrap() }
         };
-        let page1 = all(TicketFilter { limit: 3, ..Default::default() }).await;
-        assert_eq!(page1.items.iter().map(|t| t.code).collect::<Vec<_>>(), vec![codes[6], codes[5], codes[4]]);
+        let page1 = all(TicketFilter {
+            limit: 3,
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(
+            page1.items.iter().map(|t| t.code).collect::<Vec<_>>(),
+            vec![codes[6], codes[5], codes[4]]
+        );
         let cursor = page1.next_cursor.clone().unwrap().parse().unwrap();
-        let page2 = all(TicketFilter { limit: 3, cursor: Some(cursor), ..Default::default() }).await;
+        let page2 = all(TicketFilter {
+            limit: 3,
+            cursor: Some(cursor),
+            ..Default::default()
+        })
+        .await;
         assert_eq!(page2.items[0].code, codes[3]);
         let cursor = page2.next_cursor.clone().unwrap().parse().unwrap();
-        let page3 = all(TicketFilter { limit: 3, cursor: Some(cursor), ..Default::default() }).await;
+        let page3 = all(TicketFilter {
+            limit: 3,
+            cursor: Some(cursor),
+            ..Default::default()
+        })
+        .await;
         assert_eq!(page3.items.len(), 1);
         assert_eq!(page3.next_cursor, None);
 
-        let sms = all(TicketFilter { channel: Some(Channel::Sms), limit: 50, ..Default::default() }).await;
+        let sms = all(TicketFilter {
+            channel: Some(Channel::Sms),
+            limit: 50,
+            ..Default::default()
+        })
+        .await;
         assert_eq!(sms.items.len(), 3);
-        let dpu = all(TicketFilter { opd: Some("DPU".into()), limit: 50, ..Default::default() }).await;
-        assert_eq!(dpu.items.iter().map(|t| t.code).collect::<Vec<_>>(), vec![codes[1]]);
-        let assigned = all(TicketFilter { status: Some(Status::Assigned), limit: 50, ..Default::default() }).await;
+        let dpu = all(TicketFilter {
+            opd: Some("DPU".into()),
+            limit: 50,
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(
+            dpu.items.iter().map(|t| t.code).collect::<Vec<_>>(),
+            vec![codes[1]]
+        );
+        let assigned = all(TicketFilter {
+            status: Some(Status::Assigned),
+            limit: 50,
+            ..Default::default()
+        })
+        .await;
         assert_eq!(assigned.items.len(), 1);
-        let q = all(TicketFilter { q: Some("tumbang".into()), limit: 50, ..Default::default() }).await;
-        assert_eq!(q.items.iter().map(|t| t.code).collect::<Vec<_>>(), vec![codes[3]]);
-        let q = all(TicketFilter { q: Some(codes[5].to_string().to_lowercase()), limit: 50, ..Default::default() }).await;
-        assert_eq!(q.items.iter().map(|t| t.code).collect::<Vec<_>>(), vec![codes[5]]);
+        let q = all(TicketFilter {
+            q: Some("tumbang".into()),
+            limit: 50,
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(
+            q.items.iter().map(|t| t.code).collect::<Vec<_>>(),
+            vec![codes[3]]
+        );
+        let q = all(TicketFilter {
+            q: Some(codes[5].to_string().to_lowercase()),
+            limit: 50,
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(
+            q.items.iter().map(|t| t.code).collect::<Vec<_>>(),
+            vec![codes[5]]
+        );
         // LIKE wildcards in the query are literal.
-        let q = all(TicketFilter { q: Some("0%".into()), limit: 50, ..Default::default() }).await;
+        let q = all(TicketFilter {
+            q: Some("0%".into()),
+            limit: 50,
+            ..Default::default()
+        })
+        .await;
         assert_eq!(q.items.len(), 6);
-        let q = all(TicketFilter { q: Some("_".into()), limit: 50, ..Default::default() }).await;
+        let q = all(TicketFilter {
+            q: Some("_".into()),
+            limit: 50,
+            ..Default::default()
+        })
+        .await;
         assert_eq!(q.items.len(), 0);
         // Every ticket was due an hour before it was made; the one answered is not overdue.
-        let overdue = all(TicketFilter { overdue: Some(true), limit: 50, ..Default::default() }).await;
+        let overdue = all(TicketFilter {
+            overdue: Some(true),
+            limit: 50,
+            ..Default::default()
+        })
+        .await;
         assert_eq!(overdue.items.len(), 6);
         assert!(overdue.items.iter().all(|t| t.overdue));
-        let on_time = all(TicketFilter { overdue: Some(false), limit: 50, ..Default::default() }).await;
-        assert_eq!(on_time.items.iter().map(|t| t.code).collect::<Vec<_>>(), vec![codes[2]]);
+        let on_time = all(TicketFilter {
+            overdue: Some(false),
+            limit: 50,
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(
+            on_time.items.iter().map(|t| t.code).collect::<Vec<_>>(),
+            vec![codes[2]]
+        );
         let by_opd = store.overdue_by_opd().await.unwrap();
         assert_eq!(by_opd, vec![(None, 5), (Some("DPU".to_string()), 1)]);
     }
@@ -488,7 +894,12 @@ async fn listing_filters_and_pages() {
 #[tokio::test]
 async fn reporters_locations_and_attachments_are_kept() {
     for (store, _g) in stores(StoreOptions::default()).await {
-        let mut m = msg(Channel::Web, "w1", Some(Identity::new(IdentityKind::AppUser, "u-77").unwrap()), "foto");
+        let mut m = msg(
+            Channel::Web,
+            "w1",
+            Some(Identity::new(IdentityKind::AppUser, "u-77").unwrap()),
+            "foto",
+        );
         m.sender.contacts = vec![Identity::email("Siti@Example.id").unwrap()];
         m.location = Some(Location::new(-7.4246, 109.2396).unwrap());
         m.attachments = vec![AttachmentRef {
@@ -503,12 +914,28 @@ async fn reporters_locations_and_attachments_are_kept() {
         let reporter = view.reporter.unwrap();
         assert_eq!(reporter.name.as_deref(), Some("Siti"));
         assert_eq!(
-            reporter.identities.iter().map(|i| (i.kind, i.value.as_str())).collect::<Vec<_>>(),
-            vec![(IdentityKind::AppUser, "u-77"), (IdentityKind::Email, "siti@example.id")]
+            reporter
+                .identities
+                .iter()
+                .map(|i| (i.kind, i.value.as_str()))
+                .collect::<Vec<_>>(),
+            vec![
+                (IdentityKind::AppUser, "u-77"),
+                (IdentityKind::Email, "siti@example.id")
+            ]
         );
-        assert_eq!(view.summary.location, Some(Location { lat: -7.4246, lon: 109.2396 }));
+        assert_eq!(
+            view.summary.location,
+            Some(Location {
+                lat: -7.4246,
+                lon: 109.2396
+            })
+        );
         assert_eq!(view.messages[0].attachments.len(), 1);
-        assert_eq!(view.messages[0].attachments[0].filename.as_deref(), Some("foto.jpg"));
+        assert_eq!(
+            view.messages[0].attachments[0].filename.as_deref(),
+            Some("foto.jpg")
+        );
     }
 }
 
@@ -516,9 +943,18 @@ async fn reporters_locations_and_attachments_are_kept() {
 async fn checkpoints_users_and_keys() {
     for (store, _g) in stores(StoreOptions::default()).await {
         assert_eq!(store.checkpoint("email", "uid").await.unwrap(), None);
-        store.set_checkpoint("email".into(), "uid".into(), "41".into()).await.unwrap();
-        store.set_checkpoint("email".into(), "uid".into(), "42".into()).await.unwrap();
-        assert_eq!(store.checkpoint("email", "uid").await.unwrap().as_deref(), Some("42"));
+        store
+            .set_checkpoint("email".into(), "uid".into(), "41".into())
+            .await
+            .unwrap();
+        store
+            .set_checkpoint("email".into(), "uid".into(), "42".into())
+            .await
+            .unwrap();
+        assert_eq!(
+            store.checkpoint("email", "uid").await.unwrap().as_deref(),
+            Some("42")
+        );
 
         let user = aduan_store::NewUser {
             email: "Kepala.DPU@banyumaskab.go.id".into(),
@@ -528,11 +964,20 @@ async fn checkpoints_users_and_keys() {
             password_hash: "$argon2id$…".into(),
         };
         store.add_user(user.clone()).await.unwrap();
-        assert!(matches!(store.add_user(user).await, Err(StoreError::Conflict(_))));
+        assert!(matches!(
+            store.add_user(user).await,
+            Err(StoreError::Conflict(_))
+        ));
 
-        store.add_api_key("app".into(), Scope::Intake, "h1".into()).await.unwrap();
+        store
+            .add_api_key("app".into(), Scope::Intake, "h1".into())
+            .await
+            .unwrap();
         let key = store.api_key_by_hash("h1").await.unwrap().unwrap();
-        assert_eq!((key.name.as_str(), key.scope, key.revoked), ("app", Scope::Intake, false));
+        assert_eq!(
+            (key.name.as_str(), key.scope, key.revoked),
+            ("app", Scope::Intake, false)
+        );
         assert_eq!(store.api_key_by_hash("h2").await.unwrap(), None);
     }
 }
@@ -543,9 +988,17 @@ async fn sqlite_writes_survive_reopening() {
     let url = format!("sqlite://{}", dir.path().join("a.db").display());
     let store = Store::open(&url, StoreOptions::default()).await.unwrap();
     store.migrate().await.unwrap();
-    let code = store.ingest(msg(Channel::Web, "w1", None, "x")).await.unwrap().ticket.unwrap();
+    let code = store
+        .ingest(msg(Channel::Web, "w1", None, "x"))
+        .await
+        .unwrap()
+        .ticket
+        .unwrap();
     store.close().await;
-    assert!(matches!(store.ingest(msg(Channel::Web, "w2", None, "y")).await, Err(StoreError::Closed)));
+    assert!(matches!(
+        store.ingest(msg(Channel::Web, "w2", None, "y")).await,
+        Err(StoreError::Closed)
+    ));
     let store = Arc::new(Store::open(&url, StoreOptions::default()).await.unwrap());
     store.migrate().await.unwrap();
     assert!(store.ticket(code).await.unwrap().is_some());
