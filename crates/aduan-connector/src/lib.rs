@@ -1,1 +1,145 @@
+//! The one trait every channel implements, and what the daemon gives it to run.
+//!
+//! A channel crate turns its provider's traffic into [`InboundMessage`]s and sends answers:
+//!
+//! - **webhooks**: [`Webhook::handle`] gets the raw request (method, query, headers, body) and
+//!   returns messages or a rejection. It never opens a server: `aduan-web` mounts it under
+//!   `/hooks/…`, stores the messages, and only then answers the provider.
+//! - **pollers** (IMAP, Telegram long polling): [`Connector::run`] loops until shutdown,
+//!   storing through [`ConnectorContext::store`] before it advances its checkpoint.
+//! - **replies**: [`Connector::send`] delivers one claimed outbox row; the outbound worker
+//!   ([`outbound`]) claims rows, retries with backoff and records the result.
 
+pub mod compliance;
+pub mod outbound;
+mod supervise;
+mod telemetry;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aduan_core::{Channel, InboundMessage};
+use aduan_store::{OutboxItem, Store};
+use bytes::Bytes;
+use tokio_util::sync::CancellationToken;
+
+pub use supervise::supervise;
+pub use telemetry::Telemetry;
+
+/// A provider's HTTP request, as the shared server received it.
+#[derive(Debug, Clone)]
+pub struct WebhookRequest {
+    pub method: http::Method,
+    /// The raw query string, without `?`.
+    pub query: Option<String>,
+    pub headers: http::HeaderMap,
+    /// The raw body; signatures are checked over exactly these bytes.
+    pub body: Bytes,
+    /// The URL the provider called, as configured in `[server] public_url` (Twilio signs it).
+    pub url: String,
+}
+
+/// What to do with a webhook request that passed verification.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WebhookReply {
+    /// Store these messages (possibly none: delivery receipts, echoes), then answer 200 with
+    /// `body` (or an empty body).
+    Store { messages: Vec<InboundMessage>, body: Option<ReplyBody> },
+    /// Answer at once without storing anything (verification handshakes).
+    Respond { status: u16, body: ReplyBody },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplyBody {
+    pub content_type: &'static str,
+    pub bytes: Bytes,
+}
+
+/// Why a webhook request was refused. Nothing of it is stored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// Missing credentials (answered 401).
+    #[error("missing {0}")]
+    Unauthenticated(&'static str),
+    /// Wrong secret or signature (answered 403).
+    #[error("bad {0}")]
+    Forbidden(&'static str),
+    /// Not parseable at all (answered 400).
+    #[error("malformed request: {0}")]
+    Malformed(String),
+    /// Parseable but not a valid message (answered 422).
+    #[error("invalid request: {0}")]
+    Invalid(String),
+}
+
+impl Rejection {
+    /// The `reason` label of `aduan_webhook_rejected_total`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Rejection::Unauthenticated(_) => "unauthenticated",
+            Rejection::Forbidden(_) => "forbidden",
+            Rejection::Malformed(_) => "malformed",
+            Rejection::Invalid(_) => "invalid",
+        }
+    }
+}
+
+/// The provider-facing half of a webhook channel: pure, no IO.
+pub trait Webhook: Send + Sync + 'static {
+    /// Mounted at `/hooks/{path}`.
+    fn path(&self) -> &'static str;
+    /// The channel reported in metrics for rejected requests.
+    fn channel(&self) -> Channel;
+    fn handle(&self, req: &WebhookRequest) -> Result<WebhookReply, Rejection>;
+}
+
+/// What a connector gets to run with.
+#[derive(Clone)]
+pub struct ConnectorContext {
+    pub store: Store,
+    pub telemetry: Arc<Telemetry>,
+    pub shutdown: CancellationToken,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    #[error("{0}")]
+    Transient(String),
+    #[error("{0}")]
+    Fatal(String),
+}
+
+/// The outcome of a failed send.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// Try again later (network error, 429, 5xx); `after` honours the provider's
+    /// `Retry-After`.
+    #[error("temporary failure: {reason}")]
+    Retry { reason: String, after: Option<Duration> },
+    /// Will never succeed (blocked user, invalid recipient).
+    #[error("permanent failure: {0}")]
+    Permanent(String),
+}
+
+/// A channel family: its webhooks, its poller and its sender.
+#[async_trait::async_trait]
+pub trait Connector: Send + Sync + 'static {
+    /// A stable name for logs, metrics and checkpoints (`email`, `telegram`, `meta`, …).
+    fn name(&self) -> &'static str;
+
+    /// The channels this connector sends on.
+    fn channels(&self) -> Vec<Channel>;
+
+    fn webhooks(&self) -> Vec<Arc<dyn Webhook>> {
+        Vec::new()
+    }
+
+    /// Runs until `cx.shutdown` fires. Webhook-only connectors keep the default.
+    async fn run(&self, cx: ConnectorContext) -> Result<(), ConnectorError> {
+        cx.shutdown.cancelled().await;
+        Ok(())
+    }
+
+    /// Delivers one answer. Returns the provider's id of the sent message, if it has one.
+    async fn send(&self, item: &OutboxItem) -> Result<Option<String>, SendError>;
+}

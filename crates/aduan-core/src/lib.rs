@@ -14,6 +14,7 @@ mod outbound;
 mod sla;
 mod status;
 mod threading;
+pub mod time;
 
 pub use channel::{Channel, UnknownChannel};
 pub use code::{CodeError, TicketCode};

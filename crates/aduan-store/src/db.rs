@@ -73,9 +73,9 @@ impl Row {
             .columns
             .iter()
             .position(|c| c == name)
-            .ok_or_else(|| StoreError::Invalid(format!("query has no column {name:?}")))?;
+            .ok_or_else(|| StoreError::Internal(format!("query has no column {name:?}")))?;
         T::from_value(&self.values[i]).ok_or_else(|| {
-            StoreError::Invalid(format!("column {name:?} holds {:?}", self.values[i]))
+            StoreError::Internal(format!("column {name:?} holds {:?}", self.values[i]))
         })
     }
 }
@@ -186,7 +186,7 @@ pub(crate) trait Db: Send {
         async move {
             self.fetch_optional(sql, args)
                 .await?
-                .ok_or_else(|| StoreError::Invalid("statement returned no row".into()))
+                .ok_or_else(|| StoreError::Internal("statement returned no row".into()))
         }
     }
 
@@ -215,7 +215,7 @@ pub(crate) trait Db: Send {
             let row = self
                 .fetch_optional(sql, args)
                 .await?
-                .ok_or_else(|| StoreError::Invalid("statement returned no row".into()))?;
+                .ok_or_else(|| StoreError::Internal("statement returned no row".into()))?;
             first_column(&row)
         }
     }
@@ -239,8 +239,8 @@ fn first_column<T: FromValue>(row: &Row) -> Result<T> {
     let v = row
         .values
         .first()
-        .ok_or_else(|| StoreError::Invalid("row has no columns".into()))?;
-    T::from_value(v).ok_or_else(|| StoreError::Invalid(format!("unexpected value {v:?}")))
+        .ok_or_else(|| StoreError::Internal("row has no columns".into()))?;
+    T::from_value(v).ok_or_else(|| StoreError::Internal(format!("unexpected value {v:?}")))
 }
 
 #[cfg(test)]

@@ -37,8 +37,12 @@ pub enum StoreError {
     Transition(#[from] TransitionError),
     #[error("{0}")]
     Conflict(String),
+    /// The request can't be carried out as asked (the caller's mistake).
     #[error("{0}")]
     Invalid(String),
+    /// Something in the database or the store itself is not as it must be.
+    #[error("internal: {0}")]
+    Internal(String),
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
     UnsupportedUrl(String),
     #[error("the store is shutting down")]

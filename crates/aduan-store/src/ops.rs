@@ -36,7 +36,7 @@ const OPEN_STATUSES_SQL: &str = "('new', 'awaiting_identity', 'assigned', 'in_pr
 fn parse<T: std::str::FromStr>(value: &str, what: &str) -> Result<T> {
     value
         .parse()
-        .map_err(|_| StoreError::Invalid(format!("stored {what} {value:?} is not valid")))
+        .map_err(|_| StoreError::Internal(format!("stored {what} {value:?} is not valid")))
 }
 
 fn location(lat: Option<f64>, lon: Option<f64>) -> Option<Location> {
@@ -415,7 +415,7 @@ pub(crate) async fn ingest<D: Db>(
                 .into_iter()
                 .flatten()
                 .find(|t| t.id == id)
-                .ok_or_else(|| StoreError::Invalid("joined an unknown ticket".into()))?;
+                .ok_or_else(|| StoreError::Internal("joined an unknown ticket".into()))?;
             outcome.ticket = Some(joined.summary.code);
             c.execute(
                 "UPDATE tickets SET last_message_at = $2, updated_at = $2, \
@@ -960,7 +960,7 @@ pub(crate) async fn outbox_claim<D: Db>(
         let kind: Option<String> = row.get("recipient_kind")?;
         let value: Option<String> = row.get("recipient")?;
         let (Some(kind), Some(value)) = (kind, value) else {
-            return Err(StoreError::Invalid(format!(
+            return Err(StoreError::Internal(format!(
                 "outbox row {id} has no recipient"
             )));
         };

@@ -214,7 +214,7 @@ impl SqliteStore {
         value
             .downcast::<T>()
             .map(|b| *b)
-            .map_err(|_| StoreError::Invalid("writer returned a value of the wrong type".into()))
+            .map_err(|_| StoreError::Internal("writer returned a value of the wrong type".into()))
     }
 
     /// Runs a read on a reader connection, on a blocking thread.
@@ -315,7 +315,7 @@ fn run_batch(
         conn.execute_batch("SAVEPOINT w")?;
         let job = req.job;
         let result = catch_unwind(AssertUnwindSafe(|| job(&mut SqliteDb { conn: &mut *conn })))
-            .unwrap_or_else(|_| Err(StoreError::Invalid("a store write panicked".into())));
+            .unwrap_or_else(|_| Err(StoreError::Internal("a store write panicked".into())));
         if result.is_ok() {
             conn.execute_batch("RELEASE w")?;
         } else {
@@ -348,7 +348,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         .keys()
         .find(|v| !known.iter().any(|m| m.version == **v))
     {
-        return Err(StoreError::Invalid(format!(
+        return Err(StoreError::Internal(format!(
             "the database has migration {v}, which this aduan does not know: run a newer aduan"
         )));
     }
@@ -357,7 +357,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         match applied.get(&m.version) {
             Some(c) if *c == checksum => continue,
             Some(_) => {
-                return Err(StoreError::Invalid(format!(
+                return Err(StoreError::Internal(format!(
                     "migration {} ({}) was changed after it was applied",
                     m.version, m.description
                 )));

@@ -32,10 +32,15 @@ pub struct TicketSummary {
     pub channel: Channel,
     pub opd: Option<String>,
     pub category: Option<String>,
+    #[serde(serialize_with = "aduan_core::time::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "aduan_core::time::serialize")]
     pub updated_at: DateTime<Utc>,
+    #[serde(serialize_with = "aduan_core::time::serialize")]
     pub first_response_due_at: DateTime<Utc>,
+    #[serde(serialize_with = "aduan_core::time::serialize_opt")]
     pub first_responded_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "aduan_core::time::serialize_opt")]
     pub resolved_at: Option<DateTime<Utc>>,
     pub overdue: bool,
     pub location: Option<Location>,
@@ -65,6 +70,7 @@ pub struct MessageView {
     pub direction: Direction,
     pub channel: Channel,
     pub text: String,
+    #[serde(serialize_with = "aduan_core::time::serialize")]
     pub at: DateTime<Utc>,
     /// Who wrote an outbound message (`user:…`, `apikey:…`); the sender's display name for
     /// inbound ones.
@@ -77,6 +83,7 @@ pub struct MessageView {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EventView {
+    #[serde(serialize_with = "aduan_core::time::serialize")]
     pub at: DateTime<Utc>,
     pub actor: Actor,
     pub kind: EventKind,

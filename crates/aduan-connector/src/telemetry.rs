@@ -1,0 +1,206 @@
+//! Counters and gauges of `/metrics`, and the log lines that go with them.
+
+use std::sync::Mutex;
+
+use aduan_core::Channel;
+use aduan_store::Ingested;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ChannelLabel {
+    channel: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RejectLabel {
+    channel: String,
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OpdLabel {
+    opd: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabel {
+    channel: String,
+    state: String,
+}
+
+/// Every metric aduan exports. One per process, shared by all components.
+pub struct Telemetry {
+    registry: Registry,
+    messages_received: Family<ChannelLabel, Counter>,
+    messages_duplicate: Family<ChannelLabel, Counter>,
+    tickets_created: Family<ChannelLabel, Counter>,
+    webhook_rejected: Family<RejectLabel, Counter>,
+    outbound_sent: Family<ChannelLabel, Counter>,
+    outbound_failed: Family<ChannelLabel, Counter>,
+    tickets_overdue: Family<OpdLabel, Gauge>,
+    connector_up: Family<ChannelLabel, Gauge>,
+    outbox_rows: Family<StateLabel, Gauge>,
+    /// Serialises gauge refreshes so two scrapes don't interleave resets.
+    refresh: Mutex<()>,
+}
+
+fn label(channel: Channel) -> ChannelLabel {
+    ChannelLabel { channel: channel.as_str().to_owned() }
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Telemetry::new()
+    }
+}
+
+impl Telemetry {
+    pub fn new() -> Telemetry {
+        let mut registry = Registry::with_prefix("aduan");
+        let t = Telemetry {
+            messages_received: Family::default(),
+            messages_duplicate: Family::default(),
+            tickets_created: Family::default(),
+            webhook_rejected: Family::default(),
+            outbound_sent: Family::default(),
+            outbound_failed: Family::default(),
+            tickets_overdue: Family::default(),
+            connector_up: Family::default(),
+            outbox_rows: Family::default(),
+            refresh: Mutex::new(()),
+            registry: Registry::default(),
+        };
+        registry.register("messages_received", "Inbound messages stored", t.messages_received.clone());
+        registry.register(
+            "messages_duplicate",
+            "Inbound messages recognised as redeliveries and not stored again",
+            t.messages_duplicate.clone(),
+        );
+        registry.register("tickets_created", "Tickets opened", t.tickets_created.clone());
+        registry.register(
+            "webhook_rejected",
+            "Webhook requests refused (bad signature, malformed, …)",
+            t.webhook_rejected.clone(),
+        );
+        registry.register("outbound_sent", "Answers delivered to residents", t.outbound_sent.clone());
+        registry.register("outbound_failed", "Failed delivery attempts", t.outbound_failed.clone());
+        registry.register(
+            "tickets_overdue",
+            "Open tickets past their first-response deadline",
+            t.tickets_overdue.clone(),
+        );
+        registry.register("connector_up", "1 while a channel's connector runs", t.connector_up.clone());
+        registry.register("outbox_rows", "Outbox rows by channel and state", t.outbox_rows.clone());
+        for channel in Channel::ALL {
+            let _ = t.messages_received.get_or_create(&label(channel));
+            let _ = t.tickets_created.get_or_create(&label(channel));
+            let _ = t.outbound_sent.get_or_create(&label(channel));
+            let _ = t.outbound_failed.get_or_create(&label(channel));
+        }
+        Telemetry { registry, ..t }
+    }
+
+    pub fn message_stored(&self, channel: Channel, outcome: &Ingested) {
+        if outcome.duplicate {
+            self.messages_duplicate.get_or_create(&label(channel)).inc();
+            tracing::debug!(%channel, message_id = outcome.message_id, "Redelivered message recognised; nothing stored.");
+            return;
+        }
+        self.messages_received.get_or_create(&label(channel)).inc();
+        if outcome.ticket_created {
+            self.tickets_created.get_or_create(&label(channel)).inc();
+        }
+        tracing::info!(
+            %channel,
+            message_id = outcome.message_id,
+            ticket = outcome.ticket.map(|c| c.to_string()),
+            created = outcome.ticket_created,
+            reopened = outcome.reopened,
+            "Message stored."
+        );
+    }
+
+    pub fn webhook_rejected(&self, channel: Channel, reason: &'static str) {
+        self.webhook_rejected
+            .get_or_create(&RejectLabel { channel: channel.as_str().to_owned(), reason: reason.to_owned() })
+            .inc();
+        tracing::warn!(%channel, reason, "Rejected webhook request.");
+    }
+
+    pub fn outbound_sent(&self, channel: Channel, outbox_id: i64) {
+        self.outbound_sent.get_or_create(&label(channel)).inc();
+        tracing::info!(%channel, outbox_id, "Answer delivered.");
+    }
+
+    pub fn outbound_failed(&self, channel: Channel, outbox_id: i64, error: &str, gave_up: bool) {
+        self.outbound_failed.get_or_create(&label(channel)).inc();
+        if gave_up {
+            tracing::error!(%channel, outbox_id, error, "Answer could not be delivered; gave up.");
+        } else {
+            tracing::warn!(%channel, outbox_id, error, "Answer delivery failed; will retry.");
+        }
+    }
+
+    pub fn connector_up(&self, channel: Channel, up: bool) {
+        self.connector_up.get_or_create(&label(channel)).set(i64::from(up));
+    }
+
+    /// Replaces the overdue gauge with fresh counts (`None` = not yet assigned).
+    pub fn set_overdue(&self, counts: &[(Option<String>, i64)]) {
+        let _guard = self.refresh.lock();
+        self.tickets_overdue.clear();
+        for (opd, n) in counts {
+            let opd = opd.clone().unwrap_or_else(|| "unassigned".to_owned());
+            self.tickets_overdue.get_or_create(&OpdLabel { opd }).set(*n);
+        }
+    }
+
+    /// Replaces the outbox gauge with fresh counts.
+    pub fn set_outbox(&self, counts: &[(Channel, aduan_core::OutboxState, i64)]) {
+        let _guard = self.refresh.lock();
+        self.outbox_rows.clear();
+        for (channel, state, n) in counts {
+            self.outbox_rows
+                .get_or_create(&StateLabel { channel: channel.as_str().to_owned(), state: state.as_str().to_owned() })
+                .set(*n);
+        }
+    }
+
+    /// The Prometheus text exposition of everything.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String can't fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_contract_metric_is_exported() {
+        let t = Telemetry::new();
+        t.webhook_rejected(Channel::Telegram, "forbidden");
+        t.connector_up(Channel::Email, true);
+        t.set_overdue(&[(Some("DPU".into()), 3), (None, 1)]);
+        let text = t.render();
+        for needle in [
+            "aduan_messages_received_total{channel=\"web\"} 0",
+            "aduan_tickets_created_total{channel=\"sms\"} 0",
+            "aduan_webhook_rejected_total{channel=\"telegram\",reason=\"forbidden\"} 1",
+            "aduan_outbound_sent_total{channel=\"email\"} 0",
+            "aduan_outbound_failed_total{channel=\"x\"} 0",
+            "aduan_tickets_overdue{opd=\"DPU\"} 3",
+            "aduan_tickets_overdue{opd=\"unassigned\"} 1",
+            "aduan_connector_up{channel=\"email\"} 1",
+        ] {
+            assert!(text.contains(needle), "missing {needle} in\n{text}");
+        }
+    }
+}
