@@ -10,13 +10,25 @@ use crate::{Rejection, Webhook, WebhookReply, WebhookRequest};
 ///   recognised);
 /// - the forged request is refused as unauthenticated or forbidden;
 /// - the genuine request cut short, emptied or replaced by junk is refused without a panic.
-pub fn assert_webhook_contract(hook: &dyn Webhook, genuine: &WebhookRequest, forged: &WebhookRequest) {
+pub fn assert_webhook_contract(
+    hook: &dyn Webhook,
+    genuine: &WebhookRequest,
+    forged: &WebhookRequest,
+) {
     let ids = |req: &WebhookRequest| -> Vec<String> {
         match hook.handle(req) {
             Ok(WebhookReply::Store { messages, .. }) => {
-                assert!(!messages.is_empty(), "{}: a genuine request produced no message", hook.path());
+                assert!(
+                    !messages.is_empty(),
+                    "{}: a genuine request produced no message",
+                    hook.path()
+                );
                 for m in &messages {
-                    assert!(!m.provider_id.is_empty(), "{}: message without provider id", hook.path());
+                    assert!(
+                        !m.provider_id.is_empty(),
+                        "{}: message without provider id",
+                        hook.path()
+                    );
                 }
                 messages.into_iter().map(|m| m.provider_id).collect()
             }
@@ -24,7 +36,12 @@ pub fn assert_webhook_contract(hook: &dyn Webhook, genuine: &WebhookRequest, for
         }
     };
     let first = ids(genuine);
-    assert_eq!(first, ids(genuine), "{}: provider ids differ between deliveries", hook.path());
+    assert_eq!(
+        first,
+        ids(genuine),
+        "{}: provider ids differ between deliveries",
+        hook.path()
+    );
 
     match hook.handle(forged) {
         Err(Rejection::Unauthenticated(_) | Rejection::Forbidden(_)) => {}
@@ -42,7 +59,10 @@ pub fn assert_webhook_contract(hook: &dyn Webhook, genuine: &WebhookRequest, for
         if b == *body {
             continue;
         }
-        let req = WebhookRequest { body: b.clone(), ..genuine.clone() };
+        let req = WebhookRequest {
+            body: b.clone(),
+            ..genuine.clone()
+        };
         assert!(
             hook.handle(&req).is_err(),
             "{}: a damaged body ({} bytes) was accepted",

@@ -49,7 +49,9 @@ pub struct Telemetry {
 }
 
 fn label(channel: Channel) -> ChannelLabel {
-    ChannelLabel { channel: channel.as_str().to_owned() }
+    ChannelLabel {
+        channel: channel.as_str().to_owned(),
+    }
 }
 
 impl Default for Telemetry {
@@ -74,27 +76,51 @@ impl Telemetry {
             refresh: Mutex::new(()),
             registry: Registry::default(),
         };
-        registry.register("messages_received", "Inbound messages stored", t.messages_received.clone());
+        registry.register(
+            "messages_received",
+            "Inbound messages stored",
+            t.messages_received.clone(),
+        );
         registry.register(
             "messages_duplicate",
             "Inbound messages recognised as redeliveries and not stored again",
             t.messages_duplicate.clone(),
         );
-        registry.register("tickets_created", "Tickets opened", t.tickets_created.clone());
+        registry.register(
+            "tickets_created",
+            "Tickets opened",
+            t.tickets_created.clone(),
+        );
         registry.register(
             "webhook_rejected",
             "Webhook requests refused (bad signature, malformed, …)",
             t.webhook_rejected.clone(),
         );
-        registry.register("outbound_sent", "Answers delivered to residents", t.outbound_sent.clone());
-        registry.register("outbound_failed", "Failed delivery attempts", t.outbound_failed.clone());
+        registry.register(
+            "outbound_sent",
+            "Answers delivered to residents",
+            t.outbound_sent.clone(),
+        );
+        registry.register(
+            "outbound_failed",
+            "Failed delivery attempts",
+            t.outbound_failed.clone(),
+        );
         registry.register(
             "tickets_overdue",
             "Open tickets past their first-response deadline",
             t.tickets_overdue.clone(),
         );
-        registry.register("connector_up", "1 while a channel's connector runs", t.connector_up.clone());
-        registry.register("outbox_rows", "Outbox rows by channel and state", t.outbox_rows.clone());
+        registry.register(
+            "connector_up",
+            "1 while a channel's connector runs",
+            t.connector_up.clone(),
+        );
+        registry.register(
+            "outbox_rows",
+            "Outbox rows by channel and state",
+            t.outbox_rows.clone(),
+        );
         for channel in Channel::ALL {
             let _ = t.messages_received.get_or_create(&label(channel));
             let _ = t.tickets_created.get_or_create(&label(channel));
@@ -126,7 +152,10 @@ impl Telemetry {
 
     pub fn webhook_rejected(&self, channel: Channel, reason: &'static str) {
         self.webhook_rejected
-            .get_or_create(&RejectLabel { channel: channel.as_str().to_owned(), reason: reason.to_owned() })
+            .get_or_create(&RejectLabel {
+                channel: channel.as_str().to_owned(),
+                reason: reason.to_owned(),
+            })
             .inc();
         tracing::warn!(%channel, reason, "Rejected webhook request.");
     }
@@ -146,7 +175,9 @@ impl Telemetry {
     }
 
     pub fn connector_up(&self, channel: Channel, up: bool) {
-        self.connector_up.get_or_create(&label(channel)).set(i64::from(up));
+        self.connector_up
+            .get_or_create(&label(channel))
+            .set(i64::from(up));
     }
 
     /// Replaces the overdue gauge with fresh counts (`None` = not yet assigned).
@@ -155,7 +186,9 @@ impl Telemetry {
         self.tickets_overdue.clear();
         for (opd, n) in counts {
             let opd = opd.clone().unwrap_or_else(|| "unassigned".to_owned());
-            self.tickets_overdue.get_or_create(&OpdLabel { opd }).set(*n);
+            self.tickets_overdue
+                .get_or_create(&OpdLabel { opd })
+                .set(*n);
         }
     }
 
@@ -165,7 +198,10 @@ impl Telemetry {
         self.outbox_rows.clear();
         for (channel, state, n) in counts {
             self.outbox_rows
-                .get_or_create(&StateLabel { channel: channel.as_str().to_owned(), state: state.as_str().to_owned() })
+                .get_or_create(&StateLabel {
+                    channel: channel.as_str().to_owned(),
+                    state: state.as_str().to_owned(),
+                })
                 .set(*n);
         }
     }

@@ -121,7 +121,8 @@ impl Identity {
 
 fn normalize_email(value: &str) -> Result<String, IdentityError> {
     let (local, domain) = value.rsplit_once('@').ok_or(IdentityError::BadEmail)?;
-    let bad = |s: &str| s.is_empty() || s.chars().any(|c| c.is_whitespace() || c == '<' || c == '>');
+    let bad =
+        |s: &str| s.is_empty() || s.chars().any(|c| c.is_whitespace() || c == '<' || c == '>');
     if bad(local) || bad(domain) || local.contains('@') {
         return Err(IdentityError::BadEmail);
     }
@@ -160,12 +161,26 @@ mod tests {
 
     #[test]
     fn phones_normalise_to_e164() {
-        for input in ["081234567890", "+62 812-3456-7890", "6281234567890", "(0812) 3456.7890"] {
+        for input in [
+            "081234567890",
+            "+62 812-3456-7890",
+            "6281234567890",
+            "(0812) 3456.7890",
+        ] {
             assert_eq!(normalize_phone(input).unwrap(), "+6281234567890", "{input}");
         }
-        assert_eq!(normalize_phone("1708").unwrap_err(), IdentityError::BadPhone);
-        assert_eq!(normalize_phone("08123x").unwrap_err(), IdentityError::BadPhone);
-        assert_eq!(normalize_phone("+62+812345").unwrap_err(), IdentityError::BadPhone);
+        assert_eq!(
+            normalize_phone("1708").unwrap_err(),
+            IdentityError::BadPhone
+        );
+        assert_eq!(
+            normalize_phone("08123x").unwrap_err(),
+            IdentityError::BadPhone
+        );
+        assert_eq!(
+            normalize_phone("+62+812345").unwrap_err(),
+            IdentityError::BadPhone
+        );
     }
 
     #[test]
@@ -176,7 +191,10 @@ mod tests {
 
     #[test]
     fn emails_are_lower_cased() {
-        assert_eq!(Identity::email(" Siti@Example.ID ").unwrap().value, "siti@example.id");
+        assert_eq!(
+            Identity::email(" Siti@Example.ID ").unwrap().value,
+            "siti@example.id"
+        );
         assert!(Identity::email("siti").is_err());
         assert!(Identity::email("@example.id").is_err());
         assert!(Identity::email("siti@").is_err());

@@ -58,7 +58,10 @@ pub struct ThreadCandidate {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ThreadDecision {
     /// Add the message to ticket `id`, moving it to `reopen_to` if set.
-    Join { id: i64, reopen_to: Option<Status> },
+    Join {
+        id: i64,
+        reopen_to: Option<Status>,
+    },
     NewTicket,
     /// Keep the message without a ticket (automated mail that answers nothing we know).
     Orphan,
@@ -76,16 +79,30 @@ pub fn decide_thread(
     latest_of_sender: Option<&ThreadCandidate>,
 ) -> ThreadDecision {
     if let Some(t) = named {
-        let reopen_to = if automated { None } else { t.status.reopened(t.has_opd) };
-        return ThreadDecision::Join { id: t.id, reopen_to };
+        let reopen_to = if automated {
+            None
+        } else {
+            t.status.reopened(t.has_opd)
+        };
+        return ThreadDecision::Join {
+            id: t.id,
+            reopen_to,
+        };
     }
     if let Some(t) = latest_of_sender {
         let window = policy.window_for(channel);
         if t.status.is_open() && window > Duration::zero() && now - t.last_message_at <= window {
-            return ThreadDecision::Join { id: t.id, reopen_to: None };
+            return ThreadDecision::Join {
+                id: t.id,
+                reopen_to: None,
+            };
         }
     }
-    if automated { ThreadDecision::Orphan } else { ThreadDecision::NewTicket }
+    if automated {
+        ThreadDecision::Orphan
+    } else {
+        ThreadDecision::NewTicket
+    }
 }
 
 #[cfg(test)]
@@ -112,18 +129,41 @@ mod tests {
         let other = cand(Status::New, 0);
         let named = cand(Status::Resolved, -1000);
         assert_eq!(
-            decide_thread(&p, Channel::Telegram, false, at(0), Some(&named), Some(&other)),
-            ThreadDecision::Join { id: 7, reopen_to: Some(Status::Assigned) }
+            decide_thread(
+                &p,
+                Channel::Telegram,
+                false,
+                at(0),
+                Some(&named),
+                Some(&other)
+            ),
+            ThreadDecision::Join {
+                id: 7,
+                reopen_to: Some(Status::Assigned)
+            }
         );
         // An auto-reply quoting the code is recorded but does not reopen.
         assert_eq!(
             decide_thread(&p, Channel::Email, true, at(0), Some(&named), None),
-            ThreadDecision::Join { id: 7, reopen_to: None }
+            ThreadDecision::Join {
+                id: 7,
+                reopen_to: None
+            }
         );
         // Rejected tickets stay rejected.
         assert_eq!(
-            decide_thread(&p, Channel::Sms, false, at(0), Some(&cand(Status::Rejected, 0)), None),
-            ThreadDecision::Join { id: 7, reopen_to: None }
+            decide_thread(
+                &p,
+                Channel::Sms,
+                false,
+                at(0),
+                Some(&cand(Status::Rejected, 0)),
+                None
+            ),
+            ThreadDecision::Join {
+                id: 7,
+                reopen_to: None
+            }
         );
     }
 
@@ -133,7 +173,10 @@ mod tests {
         let open = cand(Status::InProgress, 0);
         assert_eq!(
             decide_thread(&p, Channel::Telegram, false, at(24), None, Some(&open)),
-            ThreadDecision::Join { id: 7, reopen_to: None }
+            ThreadDecision::Join {
+                id: 7,
+                reopen_to: None
+            }
         );
         assert_eq!(
             decide_thread(&p, Channel::Telegram, false, at(25), None, Some(&open)),
@@ -145,11 +188,25 @@ mod tests {
     fn closed_tickets_and_zero_windows_do_not_join_by_sender() {
         let p = ThreadingPolicy::default();
         assert_eq!(
-            decide_thread(&p, Channel::Sms, false, at(1), None, Some(&cand(Status::Resolved, 0))),
+            decide_thread(
+                &p,
+                Channel::Sms,
+                false,
+                at(1),
+                None,
+                Some(&cand(Status::Resolved, 0))
+            ),
             ThreadDecision::NewTicket
         );
         assert_eq!(
-            decide_thread(&p, Channel::Web, false, at(0), None, Some(&cand(Status::New, 0))),
+            decide_thread(
+                &p,
+                Channel::Web,
+                false,
+                at(0),
+                None,
+                Some(&cand(Status::New, 0))
+            ),
             ThreadDecision::NewTicket
         );
     }
@@ -157,6 +214,9 @@ mod tests {
     #[test]
     fn automated_mail_never_opens_a_ticket() {
         let p = ThreadingPolicy::default();
-        assert_eq!(decide_thread(&p, Channel::Email, true, at(0), None, None), ThreadDecision::Orphan);
+        assert_eq!(
+            decide_thread(&p, Channel::Email, true, at(0), None, None),
+            ThreadDecision::Orphan
+        );
     }
 }

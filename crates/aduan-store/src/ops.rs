@@ -81,8 +81,12 @@ impl TicketRow {
 }
 
 pub(crate) async fn ping<D: Db>(c: &mut D) -> Result<()> {
-    c.execute("SELECT 1", args![]).await?;
-    Ok(())
+    let one: i64 = c.fetch_one_scalar("SELECT 1", args![]).await?;
+    if one == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Internal("SELECT 1 did not answer 1".into()))
+    }
 }
 
 fn ticket_row(row: &Row, now: DateTime<Utc>) -> Result<TicketRow> {

@@ -942,6 +942,7 @@ async fn reporters_locations_and_attachments_are_kept() {
 #[tokio::test]
 async fn checkpoints_users_and_keys() {
     for (store, _g) in stores(StoreOptions::default()).await {
+        store.ping().await.unwrap();
         assert_eq!(store.checkpoint("email", "uid").await.unwrap(), None);
         store
             .set_checkpoint("email".into(), "uid".into(), "41".into())

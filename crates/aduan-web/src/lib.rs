@@ -1,1 +1,160 @@
+//! The HTTP face of aduan: health and metrics, the intake and ticket API, and the mount
+//! point of every connector's webhooks. `app(state, webhooks)` builds the whole router; it
+//! is served by the binary and tested in memory with `tower::ServiceExt::oneshot`.
 
+pub mod auth;
+pub mod error;
+mod extract;
+mod hooks;
+mod intake;
+mod tickets;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use aduan_connector::{Telemetry, Webhook};
+use aduan_store::Store;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+pub use error::ApiError;
+pub use intake::store_blob;
+
+/// What the web layer needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// Largest JSON body accepted (default 10 MiB).
+    pub max_json_bytes: usize,
+    /// Where attachments are written, by content hash.
+    pub attachments_dir: PathBuf,
+    /// The URL providers call us at, without a trailing slash (Twilio signs it).
+    pub public_url: String,
+    /// The OPD codes of the registry; `None` accepts any code.
+    pub opds: Option<BTreeSet<String>>,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            max_json_bytes: 10 * 1024 * 1024,
+            attachments_dir: PathBuf::from("data/attachments"),
+            public_url: "http://127.0.0.1:8080".into(),
+            opds: None,
+        }
+    }
+}
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
+    pub store: Store,
+    pub telemetry: Arc<Telemetry>,
+    pub config: WebConfig,
+    keys: auth::KeyCache,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(store: Store, telemetry: Arc<Telemetry>, config: WebConfig) -> AppState {
+        AppState(Arc::new(Shared {
+            store,
+            telemetry,
+            config,
+            keys: auth::KeyCache::default(),
+        }))
+    }
+}
+
+/// The whole HTTP API.
+pub fn app(state: AppState, webhooks: Vec<Arc<dyn Webhook>>) -> Router {
+    let limit = state.config.max_json_bytes;
+    let api = Router::new()
+        .route("/api/v1/messages", post(intake::post_message))
+        .route("/api/v1/tickets", get(tickets::list))
+        .route("/api/v1/tickets/{code}", get(tickets::get_one))
+        .route("/api/v1/tickets/{code}/assign", post(tickets::assign))
+        .route("/api/v1/tickets/{code}/reply", post(tickets::reply))
+        .route("/api/v1/tickets/{code}/status", post(tickets::status))
+        .route("/api/v1/tickets/{code}/merge", post(tickets::merge));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/api/openapi.json", get(openapi))
+        .merge(api)
+        .merge(hooks::router(webhooks))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => "ready".into_response(),
+        Err(error) => {
+            tracing::warn!(%error, "Store is not answering; not ready.");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "the store does not answer",
+            )
+            .into_response()
+        }
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    match state.store.overdue_by_opd().await {
+        Ok(counts) => state.telemetry.set_overdue(&counts),
+        Err(error) => tracing::warn!(%error, "Could not count overdue tickets for /metrics."),
+    }
+    match state.store.outbox_counts().await {
+        Ok(counts) => state.telemetry.set_outbox(&counts),
+        Err(error) => tracing::warn!(%error, "Could not count outbox rows for /metrics."),
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.telemetry.render(),
+    )
+        .into_response()
+}
+
+async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        include_str!("openapi.json"),
+    )
+        .into_response()
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such path")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this path does not take that method",
+    )
+}

@@ -1,0 +1,108 @@
+//! Mounts every connector's webhook at `/hooks/{path}`. The connector checks and parses; this
+//! module stores what it returns and only then answers the provider, so a 2xx always means
+//! the messages are durable.
+
+use std::sync::Arc;
+
+use aduan_connector::{Webhook, WebhookReply, WebhookRequest};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::{Extension, Router};
+
+use crate::AppState;
+use crate::error::ApiError;
+
+pub(crate) fn router(webhooks: Vec<Arc<dyn Webhook>>) -> Router<AppState> {
+    let mut router = Router::new();
+    for hook in webhooks {
+        let path = format!("/hooks/{}", hook.path());
+        router = router.route(&path, any(handle).layer(Extension(hook)));
+    }
+    router
+}
+
+async fn handle(
+    State(state): State<AppState>,
+    Extension(hook): Extension<Arc<dyn Webhook>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let channel = hook.channel();
+    let body = match body {
+        Ok(b) => b,
+        Err(rejection) => {
+            let reason = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                "too_large"
+            } else {
+                "unreadable"
+            };
+            state.telemetry.webhook_rejected(channel, reason);
+            return if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::too_large(state.config.max_json_bytes).into_response()
+            } else {
+                ApiError::malformed("the body could not be read").into_response()
+            };
+        }
+    };
+    if method != Method::GET && method != Method::POST {
+        return ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "use GET or POST",
+        )
+        .into_response();
+    }
+    let url = match uri.query() {
+        Some(q) => format!("{}{}?{q}", state.config.public_url, uri.path()),
+        None => format!("{}{}", state.config.public_url, uri.path()),
+    };
+    let req = WebhookRequest {
+        method,
+        query: uri.query().map(str::to_owned),
+        headers,
+        body,
+        url,
+    };
+    match hook.handle(&req) {
+        Err(rejection) => {
+            state
+                .telemetry
+                .webhook_rejected(channel, rejection.reason());
+            ApiError::from(rejection).into_response()
+        }
+        Ok(WebhookReply::Respond { status, body }) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            (
+                status,
+                [(header::CONTENT_TYPE, body.content_type)],
+                body.bytes,
+            )
+                .into_response()
+        }
+        Ok(WebhookReply::Store { messages, body }) => {
+            for msg in messages {
+                let msg_channel = msg.channel;
+                match state.store.ingest(msg).await {
+                    Ok(outcome) => state.telemetry.message_stored(msg_channel, &outcome),
+                    // Not acknowledged: the provider delivers again and what was stored
+                    // already is recognised then.
+                    Err(e) => return ApiError::from(e).into_response(),
+                }
+            }
+            match body {
+                Some(b) => (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, b.content_type)],
+                    b.bytes,
+                )
+                    .into_response(),
+                None => StatusCode::OK.into_response(),
+            }
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! `POST /api/v1/messages`: the channel of apps and web forms.
+
+use std::path::{Path, PathBuf};
+
+use aduan_core::{
+    AttachmentRef, Channel, Identity, IdentityKind, InboundMessage, Location, Sender, ThreadHints,
+    TicketCode,
+};
+use aduan_store::Scope;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use base64::Engine;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::extract::{Fields, JsonObject};
+
+pub(crate) const MAX_TEXT_CHARS: usize = 20_000;
+const MAX_ATTACHMENTS: usize = 10;
+
+/// An attachment decoded from the request, not yet written.
+struct Upload {
+    filename: Option<String>,
+    content_type: String,
+    data: Vec<u8>,
+}
+
+/// Checks the request and builds the message, naming the first field at fault.
+fn parse(caller: &Caller, body: &JsonObject) -> Result<(InboundMessage, Vec<Upload>), ApiError> {
+    let f = Fields::new(&body.0);
+    let external_id = f.req_str("external_id", 200)?;
+    let text = f.req_str("text", MAX_TEXT_CHARS)?;
+    // App ids and idempotency keys are the caller's: two apps may both have a "u-77".
+    let client = &caller.key.name;
+
+    let mut sender = Sender::default();
+    if let Some(s) = f.opt_object("sender")? {
+        sender.display_name = s.opt_str("name", 200)?.map(str::to_owned);
+        let app_id = s
+            .opt_str("id", 200)?
+            .map(|id| Identity::new(IdentityKind::AppUser, &format!("{client}:{id}")))
+            .transpose()
+            .map_err(|e| ApiError::field(s.path("id"), e.to_string()))?;
+        let phone = s
+            .opt_str("phone", 40)?
+            .map(Identity::phone)
+            .transpose()
+            .map_err(|e| ApiError::field(s.path("phone"), e.to_string()))?;
+        let email = s
+            .opt_str("email", 320)?
+            .map(Identity::email)
+            .transpose()
+            .map_err(|e| ApiError::field(s.path("email"), e.to_string()))?;
+        // The account id identifies the sender; without one, their email or phone does.
+        let mut all: Vec<Identity> = [app_id, email, phone].into_iter().flatten().collect();
+        if !all.is_empty() {
+            sender.identity = Some(all.remove(0));
+            sender.contacts = all;
+        }
+    }
+
+    let location = match f.opt_object("location")? {
+        Some(l) => {
+            let lat = l
+                .opt_f64("lat")?
+                .ok_or_else(|| ApiError::field(l.path("lat"), "is required"))?;
+            let lon = l
+                .opt_f64("lon")?
+                .ok_or_else(|| ApiError::field(l.path("lon"), "is required"))?;
+            Some(Location::new(lat, lon).map_err(|e| {
+                let which = if matches!(e, aduan_core::LocationError::Lat) {
+                    "lat"
+                } else {
+                    "lon"
+                };
+                ApiError::field(l.path(which), e.to_string())
+            })?)
+        }
+        None => None,
+    };
+
+    let ticket = f
+        .opt_str("ticket", 20)?
+        .map(|t| t.parse::<TicketCode>())
+        .transpose()
+        .map_err(|e| ApiError::field("ticket", e.to_string()))?;
+
+    let mut uploads = Vec::new();
+    for a in f.opt_objects("attachments", MAX_ATTACHMENTS)? {
+        let content_type = a.req_str("content_type", 100)?;
+        let valid_type = content_type.split_once('/').is_some_and(|(t, s)| {
+            !t.is_empty() && !s.is_empty() && content_type.is_ascii() && !content_type.contains(' ')
+        });
+        if !valid_type {
+            return Err(ApiError::field(
+                a.path("content_type"),
+                "must be a media type like image/jpeg",
+            ));
+        }
+        let data = a.req_str("data_base64", usize::MAX)?;
+        let data = base64::engine::general_purpose::STANDARD
+            .decode(data.as_bytes())
+            .map_err(|_| ApiError::field(a.path("data_base64"), "is not valid base64"))?;
+        if data.is_empty() {
+            return Err(ApiError::field(a.path("data_base64"), "is empty"));
+        }
+        let filename = a.opt_str("filename", 255)?.map(sanitize_filename);
+        uploads.push(Upload {
+            filename,
+            content_type: content_type.to_ascii_lowercase(),
+            data,
+        });
+    }
+
+    let msg = InboundMessage {
+        channel: Channel::Web,
+        provider_id: format!("{client}:{external_id}"),
+        sender,
+        text: text.to_owned(),
+        attachments: Vec::new(),
+        location,
+        received_at: aduan_store::now(),
+        thread: ThreadHints {
+            ticket,
+            ..ThreadHints::default()
+        },
+    };
+    Ok((msg, uploads))
+}
+
+/// Keeps the last path component and drops control characters.
+fn sanitize_filename(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    base.chars()
+        .filter(|c| !c.is_control())
+        .collect::<String>()
+        .trim()
+        .to_owned()
+}
+
+/// Writes content to `dir/ab/cd/<sha256>` unless it is already there, durably (temp file,
+/// fsync, rename). Returns the hash.
+pub fn store_blob(dir: &Path, data: &[u8]) -> std::io::Result<String> {
+    use std::io::Write;
+    let hash = hex::encode(Sha256::digest(data));
+    let folder: PathBuf = dir.join(&hash[0..2]).join(&hash[2..4]);
+    let path = folder.join(&hash);
+    if path.exists() {
+        return Ok(hash);
+    }
+    std::fs::create_dir_all(&folder)?;
+    let tmp = folder.join(format!(".{hash}.{}.tmp", rand::random::<u32>()));
+    {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(data)?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&tmp, &path)?;
+    std::fs::File::open(&folder)?.sync_all()?;
+    Ok(hash)
+}
+
+pub(crate) async fn post_message(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: JsonObject,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Scope::Intake)?;
+    let (mut msg, uploads) = parse(&caller, &body)?;
+    drop(body);
+    if !uploads.is_empty() {
+        let dir = state.config.attachments_dir.clone();
+        let refs = tokio::task::spawn_blocking(move || {
+            uploads
+                .into_iter()
+                .map(|u| {
+                    let sha256 = store_blob(&dir, &u.data)?;
+                    Ok(AttachmentRef {
+                        filename: u.filename,
+                        content_type: u.content_type,
+                        size: u.data.len() as u64,
+                        sha256,
+                        provider_ref: None,
+                    })
+                })
+                .collect::<std::io::Result<Vec<_>>>()
+        })
+        .await
+        .map_err(|_| ApiError::internal())?
+        .map_err(|error| {
+            tracing::error!(%error, "Could not write an attachment.");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                "attachments can't be stored right now",
+            )
+        })?;
+        msg.attachments = refs;
+    }
+    let outcome = state.store.ingest(msg).await?;
+    state.telemetry.message_stored(Channel::Web, &outcome);
+    let status = if outcome.duplicate {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((
+        status,
+        Json(json!({
+            "ticket": outcome.ticket,
+            "message_id": outcome.message_id.to_string(),
+            "duplicate": outcome.duplicate,
+        })),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filenames_lose_their_paths() {
+        assert_eq!(sanitize_filename("../../etc/passwd"), "passwd");
+        assert_eq!(sanitize_filename("C:\\foto\\jalan.jpg"), "jalan.jpg");
+        assert_eq!(sanitize_filename("a\u{0}b.jpg"), "ab.jpg");
+    }
+
+    #[test]
+    fn blobs_are_content_addressed() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = store_blob(dir.path(), b"foto").unwrap();
+        assert_eq!(h, hex::encode(Sha256::digest(b"foto")));
+        assert_eq!(store_blob(dir.path(), b"foto").unwrap(), h);
+        let path = dir.path().join(&h[0..2]).join(&h[2..4]).join(&h);
+        assert_eq!(std::fs::read(path).unwrap(), b"foto");
+    }
+}

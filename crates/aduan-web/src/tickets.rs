@@ -1,0 +1,179 @@
+//! The ticket endpoints of `/api/v1/tickets`.
+
+use std::collections::HashMap;
+
+use aduan_core::{Channel, Status, TicketCode};
+use aduan_store::{Cursor, Scope, TicketFilter};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::extract::{Fields, JsonObject};
+use crate::intake::MAX_TEXT_CHARS;
+
+/// A code from the path; one that can't exist is simply not found.
+fn code(raw: &str) -> Result<TicketCode, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::not_found(format!("ticket {raw} does not exist")))
+}
+
+fn filter(q: &HashMap<String, String>) -> Result<TicketFilter, ApiError> {
+    let get = |k: &str| q.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let mut f = TicketFilter {
+        limit: 50,
+        ..Default::default()
+    };
+    if let Some(s) = get("status") {
+        f.status = Some(
+            s.parse::<Status>()
+                .map_err(|e| ApiError::field("status", e.to_string()))?,
+        );
+    }
+    if let Some(c) = get("channel") {
+        f.channel = Some(
+            c.parse::<Channel>()
+                .map_err(|e| ApiError::field("channel", e.to_string()))?,
+        );
+    }
+    f.opd = get("opd").map(str::to_owned);
+    if let Some(o) = get("overdue") {
+        f.overdue = Some(match o {
+            "true" | "1" => true,
+            "false" | "0" => false,
+            _ => return Err(ApiError::field("overdue", "must be true or false")),
+        });
+    }
+    f.q = get("q").map(|s| s.chars().take(200).collect());
+    if let Some(c) = get("cursor") {
+        f.cursor = Some(
+            c.parse::<Cursor>()
+                .map_err(|e| ApiError::field("cursor", e.to_string()))?,
+        );
+    }
+    if let Some(l) = get("limit") {
+        f.limit = l
+            .parse::<i64>()
+            .ok()
+            .filter(|l| (1..=200).contains(l))
+            .ok_or_else(|| ApiError::field("limit", "must be a whole number from 1 to 200"))?;
+    }
+    Ok(f)
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::Read)?;
+    let page = state.store.tickets(&filter(&q)?).await?;
+    Ok(Json(json!(page)))
+}
+
+pub(crate) async fn get_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::Read)?;
+    let code = code(&raw)?;
+    let view = state
+        .store
+        .ticket(code)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("ticket {code} does not exist")))?;
+    Ok(Json(json!(view)))
+}
+
+/// Answers an action with the ticket as it is now.
+async fn current(state: &AppState, code: TicketCode) -> Result<Json<Value>, ApiError> {
+    let view = state
+        .store
+        .ticket(code)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("ticket {code} does not exist")))?;
+    Ok(Json(json!(view)))
+}
+
+pub(crate) async fn assign(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    body: JsonObject,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::Admin)?;
+    let code = code(&raw)?;
+    let f = Fields::new(&body.0);
+    let opd = f.req_str("opd", 50)?;
+    if let Some(known) = &state.config.opds {
+        if !known.contains(opd) {
+            return Err(ApiError::field(
+                "opd",
+                format!("{opd} is not an OPD of the registry"),
+            ));
+        }
+    }
+    let note = f.opt_str("note", 2000)?.map(str::to_owned);
+    state
+        .store
+        .assign(code, opd.to_owned(), caller.actor(), note)
+        .await?;
+    current(&state, code).await
+}
+
+pub(crate) async fn reply(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    body: JsonObject,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::Admin)?;
+    let code = code(&raw)?;
+    let text = Fields::new(&body.0)
+        .req_str("text", MAX_TEXT_CHARS)?
+        .to_owned();
+    let replied = state.store.reply(code, text, caller.actor()).await?;
+    let Json(mut view) = current(&state, code).await?;
+    view["reply"] = json!(replied);
+    Ok(Json(view))
+}
+
+pub(crate) async fn status(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    body: JsonObject,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::Admin)?;
+    let code = code(&raw)?;
+    let f = Fields::new(&body.0);
+    let to = f
+        .req_str("status", 40)?
+        .parse::<Status>()
+        .map_err(|e| ApiError::field("status", e.to_string()))?;
+    let note = f.opt_str("note", 2000)?.map(str::to_owned);
+    state
+        .store
+        .set_status(code, to, caller.actor(), note)
+        .await?;
+    current(&state, code).await
+}
+
+pub(crate) async fn merge(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    body: JsonObject,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::Admin)?;
+    let code = code(&raw)?;
+    let into = Fields::new(&body.0)
+        .req_str("into", 20)?
+        .parse::<TicketCode>()
+        .map_err(|e| ApiError::field("into", e.to_string()))?;
+    state.store.merge(code, into, caller.actor()).await?;
+    current(&state, code).await
+}
