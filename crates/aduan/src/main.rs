@@ -1,1 +1,447 @@
-fn main() {}
+//! `aduan`: the daemon and its administrative commands. This file is wiring only: it reads
+//! the configuration, builds the store, the web app and the workers, and supervises them.
+
+mod config;
+mod opd;
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aduan_connector::{Connector, ConnectorContext, Telemetry, outbound};
+use aduan_store::{NewUser, Role, Scope, Store, StoreOptions};
+use aduan_web::{AppState, WebConfig};
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, Source};
+
+#[derive(Parser)]
+#[command(
+    name = "aduan",
+    version,
+    about = "Omnichannel complaint intake for local government"
+)]
+struct Cli {
+    /// Configuration file (default: config/aduan.toml if present, else built-in defaults).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon: HTTP server, connectors, outbound sender.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Check the configuration and the OPD file; print every problem.
+    CheckConfig,
+    /// Manage web users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage API keys.
+    Apikey {
+        #[command(subcommand)]
+        command: ApikeyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user; the password is read from stdin (one line).
+    Add {
+        email: String,
+        #[arg(long, value_parser = ["admin", "operator", "official"])]
+        role: String,
+        /// The OPD an official belongs to.
+        #[arg(long)]
+        opd: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApikeyCommand {
+    /// Create a key; its token is the last line printed (shown once).
+    Create {
+        /// The client the key is for. Keys of one name share idempotency keys and app
+        /// user ids, so a rotated key continues where the old one left off.
+        name: String,
+        #[arg(long, default_value = "intake", value_parser = ["intake", "read", "admin"])]
+        scope: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (config, source) = match config::load(cli.config.as_deref()) {
+        Ok(loaded) => loaded,
+        Err(problems) => {
+            for p in problems {
+                eprintln!("{p}");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Command::CheckConfig = cli.command {
+        return check_config(&config, &source);
+    }
+    let problems = config.validate();
+    if !problems.is_empty() {
+        for p in problems {
+            eprintln!("{p}");
+        }
+        eprintln!("the configuration has problems; `aduan check-config` lists them");
+        return ExitCode::FAILURE;
+    }
+    init_logging(&config);
+    if let Some(offset) = aduan_core::time::parse_timezone(&config.sla.timezone) {
+        aduan_core::time::set_display_offset(offset);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve => serve(config, source).await,
+            Command::Migrate => migrate(&config).await,
+            Command::User {
+                command:
+                    UserCommand::Add {
+                        email,
+                        role,
+                        opd,
+                        name,
+                    },
+            } => user_add(&config, email, &role, opd, name).await,
+            Command::Apikey {
+                command: ApikeyCommand::Create { name, scope },
+            } => apikey_create(&config, name, &scope).await,
+            Command::CheckConfig => Ok(()),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr, so that stdout carries only what commands print for people and
+/// scripts (`apikey create` prints its token there).
+fn init_logging(config: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&config.log.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    if config.log.format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn check_config(config: &Config, source: &Source) -> ExitCode {
+    let mut problems = config.validate();
+    let default_opd = config::Routing::default().opd_file;
+    match opd::load(
+        &config.routing.opd_file,
+        config.routing.opd_file != default_opd,
+    ) {
+        Ok(Some(registry)) => println!(
+            "OPD registry {}: {}",
+            config.routing.opd_file.display(),
+            registry.summary()
+        ),
+        Ok(None) => eprintln!(
+            "warning: routing.opd_file: {} not found; any OPD code is accepted",
+            config.routing.opd_file.display()
+        ),
+        Err(p) => problems.extend(p),
+    }
+    for p in &problems {
+        println!("{p}");
+    }
+    for name in config.enabled_channels() {
+        eprintln!(
+            "warning: channels.{name}.enabled: this build has no {name} connector yet; the channel stays idle"
+        );
+    }
+    if problems.is_empty() {
+        let from = match source {
+            Source::Defaults => "built-in defaults".to_owned(),
+            Source::File(p) => p.display().to_string(),
+        };
+        println!("configuration OK ({from})");
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let opts = StoreOptions {
+        threading: config.threading_policy(),
+        sla: aduan_core::SlaPolicy {
+            first_response: chrono::Duration::hours(config.sla.first_response_hours),
+        },
+        max_connections: config.database.max_connections,
+        max_batch: config.database.max_batch,
+    };
+    let url = config.database.url.expose();
+    Store::open(url, opts)
+        .await
+        .with_context(|| format!("cannot open the database {}", aduan_store::redact_url(url)))
+}
+
+async fn migrate(config: &Config) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    store.migrate().await.context("migration failed")?;
+    store.close().await;
+    println!("migrations applied ({})", store.backend_name());
+    Ok(())
+}
+
+fn read_registry(config: &Config) -> anyhow::Result<Option<opd::OpdFile>> {
+    let default_opd = config::Routing::default().opd_file;
+    opd::load(
+        &config.routing.opd_file,
+        config.routing.opd_file != default_opd,
+    )
+    .map_err(|problems| {
+        let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("the OPD file has problems:\n{}", lines.join("\n"))
+    })
+}
+
+async fn user_add(
+    config: &Config,
+    email: String,
+    role: &str,
+    opd: Option<String>,
+    name: Option<String>,
+) -> anyhow::Result<()> {
+    let email = aduan_core::Identity::email(&email)
+        .map_err(|e| anyhow::anyhow!("{email}: {e}"))?
+        .value;
+    let role: Role = role.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+    match (role, &opd) {
+        (Role::Official, None) => bail!("an official needs --opd CODE"),
+        (Role::Admin | Role::Operator, Some(_)) => bail!("--opd is only for officials"),
+        _ => {}
+    }
+    if let (Some(code), Some(registry)) = (&opd, read_registry(config)?) {
+        if !registry.codes().contains(code) {
+            bail!(
+                "{code} is not an OPD of {}",
+                config.routing.opd_file.display()
+            );
+        }
+    }
+    let mut password = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut password)
+        .context("cannot read the password from stdin")?;
+    let password = password.trim_end_matches(['\n', '\r']);
+    if password.chars().count() < 10 {
+        bail!("the password must have at least 10 characters");
+    }
+    let password_hash = hash_password(password)?;
+    let store = open_store(config).await?;
+    store.migrate().await?;
+    let id = store
+        .add_user(NewUser {
+            email: email.clone(),
+            name,
+            role,
+            opd,
+            password_hash,
+        })
+        .await?;
+    store.close().await;
+    println!("user {email} ({}) created with id {id}", role.as_str());
+    Ok(())
+}
+
+fn hash_password(password: &str) -> anyhow::Result<String> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
+        .map_err(|e| anyhow::anyhow!("salt: {e}"))?;
+    let hash = argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))?;
+    Ok(hash.to_string())
+}
+
+async fn apikey_create(config: &Config, name: String, scope: &str) -> anyhow::Result<()> {
+    let name = name.trim().to_owned();
+    if name.is_empty() || name.len() > 100 || name.contains(':') {
+        bail!("a key name has 1 to 100 characters and no ':'");
+    }
+    let scope: Scope = scope.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+    let token = aduan_web::auth::generate_token();
+    let store = open_store(config).await?;
+    store.migrate().await?;
+    let id = store
+        .add_api_key(name.clone(), scope, aduan_web::auth::hash_token(&token))
+        .await?;
+    store.close().await;
+    println!(
+        "API key {id} for {name:?} with scope {}. Keep the token now; it is not shown again:",
+        scope.as_str()
+    );
+    println!("{token}");
+    Ok(())
+}
+
+/// Resolves when SIGTERM or SIGINT arrives.
+async fn signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT received; shutting down."),
+        () = term => tracing::info!("SIGTERM received; shutting down."),
+    }
+}
+
+async fn serve(config: Config, source: Source) -> anyhow::Result<()> {
+    match &source {
+        Source::Defaults => tracing::info!("No config file; using built-in defaults."),
+        Source::File(path) => tracing::info!(file = %path.display(), "Configuration loaded."),
+    }
+    let store = open_store(&config).await?;
+    store.migrate().await.context("migration failed")?;
+    let registry = read_registry(&config)?;
+    match &registry {
+        Some(r) => tracing::info!(opds = r.opd.len(), "OPD registry loaded."),
+        None => {
+            tracing::warn!(file = %config.routing.opd_file.display(), "No OPD registry; any OPD code is accepted.")
+        }
+    }
+    for name in config.enabled_channels() {
+        tracing::warn!(
+            channel = name,
+            "Channel enabled but this build has no connector for it yet."
+        );
+    }
+    ensure_dir(&config.storage.dir)?;
+
+    let telemetry = Arc::new(Telemetry::new());
+    let connectors: Vec<Arc<dyn Connector>> = Vec::new();
+    let webhooks = connectors.iter().flat_map(|c| c.webhooks()).collect();
+    let web = WebConfig {
+        max_json_bytes: config.server.max_json_bytes,
+        attachments_dir: config.storage.dir.clone(),
+        public_url: config.server.public_url.clone(),
+        opds: registry.as_ref().map(opd::OpdFile::codes),
+    };
+    let app = aduan_web::app(
+        AppState::new(store.clone(), telemetry.clone(), web),
+        webhooks,
+    );
+
+    let listener = tokio::net::TcpListener::bind(&config.server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+    tracing::info!(listen = %config.server.listen, backend = store.backend_name(), "Listening.");
+
+    let shutdown = CancellationToken::new();
+    let cx = ConnectorContext {
+        store: store.clone(),
+        telemetry: telemetry.clone(),
+        shutdown: shutdown.clone(),
+    };
+    let mut workers = tokio::task::JoinSet::new();
+    for c in &connectors {
+        workers.spawn(aduan_connector::supervise(c.clone(), cx.clone()));
+    }
+    let outbound_cfg = outbound::OutboundConfig {
+        poll: Duration::from_millis(config.outbound.poll_ms),
+        max_attempts: config.outbound.max_attempts,
+        backoff: Duration::from_secs(config.outbound.backoff_secs),
+        ..outbound::OutboundConfig::default()
+    };
+    workers.spawn(outbound::run(cx, connectors.clone(), outbound_cfg));
+
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        signal().await;
+        stop.cancel();
+    });
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let server =
+        axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let grace = Duration::from_secs(config.server.shutdown_grace_secs);
+    let mut server = tokio::spawn(async move { server.await });
+    // In-flight requests finish (their writes commit) before the store closes.
+    let served = tokio::select! {
+        r = &mut server => {
+            shutdown.cancel();
+            Ok(r)
+        }
+        () = shutdown.cancelled() => tokio::time::timeout(grace, server).await,
+    };
+    let mut failed = None;
+    match served {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => failed = Some(anyhow::anyhow!("HTTP server failed: {e}")),
+        Ok(Err(e)) => failed = Some(anyhow::anyhow!("HTTP server task failed: {e}")),
+        Err(_) => tracing::warn!(
+            grace_secs = grace.as_secs(),
+            "Requests still running after the grace period; stopping anyway."
+        ),
+    }
+    if tokio::time::timeout(grace, async {
+        while workers.join_next().await.is_some() {}
+    })
+    .await
+    .is_err()
+    {
+        tracing::warn!("Workers still running after the grace period; stopping anyway.");
+    }
+    store.close().await;
+    tracing::info!("Stopped.");
+    failed.map_or(Ok(()), Err)
+}
+
+fn ensure_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
+}

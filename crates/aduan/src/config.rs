@@ -1,0 +1,913 @@
+//! Configuration: built-in defaults, then a TOML file, then `ADUAN__SECTION__KEY`
+//! environment variables. Every section is a typed struct; unknown keys are errors, so a
+//! typo never silently falls back to a default.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// A secret value: never printed, not even by `Debug`.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: Server,
+    pub database: Database,
+    pub storage: Storage,
+    pub log: Log,
+    pub sla: Sla,
+    pub threading: Threading,
+    pub routing: Routing,
+    pub outbound: Outbound,
+    pub channels: Channels,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: Server::default(),
+            database: Database::default(),
+            storage: Storage::default(),
+            log: Log::default(),
+            sla: Sla::default(),
+            threading: Threading::default(),
+            routing: Routing::default(),
+            outbound: Outbound::default(),
+            channels: Channels::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Server {
+    pub listen: String,
+    pub public_url: String,
+    pub max_json_bytes: usize,
+    pub max_multipart_bytes: usize,
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            listen: "127.0.0.1:8080".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+            max_json_bytes: 10 * 1024 * 1024,
+            max_multipart_bytes: 25 * 1024 * 1024,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Database {
+    pub url: Secret,
+    pub max_connections: u32,
+    pub max_batch: usize,
+}
+
+impl Default for Database {
+    fn default() -> Self {
+        Database {
+            url: Secret("sqlite://data/aduan.db".into()),
+            max_connections: 8,
+            max_batch: 256,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Storage {
+    pub dir: PathBuf,
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Storage {
+            dir: PathBuf::from("data/attachments"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Log {
+    /// A tracing filter (`info`, `aduan=debug,info`); `RUST_LOG` wins when set.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: String,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log {
+            level: "info".into(),
+            format: "text".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Sla {
+    pub timezone: String,
+    pub first_response_hours: i64,
+    /// Holidays and *cuti bersama*, for working-day deadlines (used by the routing worker).
+    pub calendar_file: Option<PathBuf>,
+}
+
+impl Default for Sla {
+    fn default() -> Self {
+        Sla {
+            timezone: "Asia/Jakarta".into(),
+            first_response_hours: 24,
+            calendar_file: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Threading {
+    /// How long a chat conversation joins the sender's open ticket.
+    pub window_secs: i64,
+    /// Per-channel windows; 0 = every message without a code or reply is a new ticket.
+    pub channel_window_secs: BTreeMap<String, i64>,
+}
+
+impl Default for Threading {
+    fn default() -> Self {
+        let policy = aduan_core::ThreadingPolicy::default();
+        Threading {
+            window_secs: policy.default_window.num_seconds(),
+            channel_window_secs: policy
+                .per_channel
+                .iter()
+                .map(|(c, w)| (c.as_str().to_owned(), w.num_seconds()))
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Routing {
+    pub opd_file: PathBuf,
+}
+
+impl Default for Routing {
+    fn default() -> Self {
+        Routing {
+            opd_file: PathBuf::from("config/opd.toml"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Outbound {
+    pub poll_ms: u64,
+    pub max_attempts: i64,
+    pub backoff_secs: u64,
+}
+
+impl Default for Outbound {
+    fn default() -> Self {
+        Outbound {
+            poll_ms: 500,
+            max_attempts: 8,
+            backoff_secs: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Channels {
+    pub email: Email,
+    pub telegram: Telegram,
+    pub meta: Meta,
+    pub x: X,
+    pub kannel: Kannel,
+    pub twilio: Twilio,
+    pub android_sms: AndroidSms,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Email {
+    pub enabled: bool,
+    pub imap_host: Option<String>,
+    pub imap_port: Option<u16>,
+    /// `none`, `starttls` or `tls`.
+    pub imap_tls: Option<String>,
+    pub imap_user: Option<String>,
+    pub imap_password: Option<Secret>,
+    pub imap_password_file: Option<PathBuf>,
+    pub mailbox: Option<String>,
+    pub processed_mailbox: Option<String>,
+    pub quarantine_mailbox: Option<String>,
+    pub smtp_url: Option<Secret>,
+    pub smtp_url_file: Option<PathBuf>,
+    pub from: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Telegram {
+    pub enabled: bool,
+    pub token: Option<Secret>,
+    pub token_file: Option<PathBuf>,
+    pub api_url: Option<String>,
+    /// `polling` or `webhook`.
+    pub mode: Option<String>,
+    pub secret_token: Option<Secret>,
+    pub secret_token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Meta {
+    pub enabled: bool,
+    pub app_secret: Option<Secret>,
+    pub app_secret_file: Option<PathBuf>,
+    pub verify_token: Option<Secret>,
+    pub verify_token_file: Option<PathBuf>,
+    pub page_access_token: Option<Secret>,
+    pub page_access_token_file: Option<PathBuf>,
+    pub whatsapp_token: Option<Secret>,
+    pub whatsapp_token_file: Option<PathBuf>,
+    pub whatsapp_phone_number_id: Option<String>,
+    pub graph_api_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct X {
+    pub enabled: bool,
+    pub consumer_secret: Option<Secret>,
+    pub consumer_secret_file: Option<PathBuf>,
+    pub bearer_token: Option<Secret>,
+    pub bearer_token_file: Option<PathBuf>,
+    pub api_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Kannel {
+    pub enabled: bool,
+    pub secret: Option<Secret>,
+    pub secret_file: Option<PathBuf>,
+    pub sendsms_url: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub password_file: Option<PathBuf>,
+    pub from: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Twilio {
+    pub enabled: bool,
+    pub account_sid: Option<String>,
+    pub auth_token: Option<Secret>,
+    pub auth_token_file: Option<PathBuf>,
+    pub from: Option<String>,
+    pub api_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AndroidSms {
+    pub enabled: bool,
+    pub signing_key: Option<Secret>,
+    pub signing_key_file: Option<PathBuf>,
+    pub api_url: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub password_file: Option<PathBuf>,
+}
+
+/// One thing wrong with the configuration, at a key path like `channels.email.imap_host`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Where the configuration came from, for the start-up log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Defaults,
+    File(PathBuf),
+}
+
+/// The file read when `--config` is not given, if it exists.
+pub const DEFAULT_FILE: &str = "config/aduan.toml";
+
+/// Loads defaults → file → environment. `explicit` must exist; the default file may not.
+pub fn load(explicit: Option<&Path>) -> Result<(Config, Source), Vec<Problem>> {
+    load_from(explicit, Env::prefixed("ADUAN__").split("__"))
+}
+
+fn load_from(explicit: Option<&Path>, env: Env) -> Result<(Config, Source), Vec<Problem>> {
+    let mut figment = Figment::from(Serialized::defaults(Config::default()));
+    let source = match explicit {
+        Some(path) => {
+            if !path.is_file() {
+                return Err(vec![Problem {
+                    path: "--config".into(),
+                    message: format!("{} does not exist or is not a file", path.display()),
+                }]);
+            }
+            Source::File(path.to_owned())
+        }
+        None if Path::new(DEFAULT_FILE).is_file() => Source::File(PathBuf::from(DEFAULT_FILE)),
+        None => Source::Defaults,
+    };
+    if let Source::File(path) = &source {
+        figment = figment.merge(Toml::file_exact(path));
+    }
+    figment = figment.merge(env);
+    match figment.extract::<Config>() {
+        Ok(config) => Ok((config, source)),
+        Err(errors) => Err(errors
+            .into_iter()
+            .map(|e| Problem {
+                path: if e.path.is_empty() {
+                    "(top level)".into()
+                } else {
+                    e.path.join(".")
+                },
+                message: e.kind.to_string(),
+            })
+            .collect()),
+    }
+}
+
+/// Resolves a secret given inline or as `*_file`; records a problem for both or a bad file.
+fn secret(
+    problems: &mut Vec<Problem>,
+    path: &str,
+    inline: &Option<Secret>,
+    file: &Option<PathBuf>,
+) -> Option<Secret> {
+    match (inline, file) {
+        (Some(_), Some(_)) => {
+            problems.push(Problem {
+                path: format!("{path}_file"),
+                message: format!("give {path} or {path}_file, not both"),
+            });
+            None
+        }
+        (Some(s), None) => Some(s.clone()),
+        (None, Some(f)) => match std::fs::read_to_string(f) {
+            Ok(s) => Some(Secret(s.trim_end_matches(['\n', '\r']).to_owned())),
+            Err(e) => {
+                problems.push(Problem {
+                    path: format!("{path}_file"),
+                    message: format!("{}: {e}", f.display()),
+                });
+                None
+            }
+        },
+        (None, None) => None,
+    }
+}
+
+fn require<T>(problems: &mut Vec<Problem>, path: &str, value: &Option<T>) {
+    if value.is_none() {
+        problems.push(Problem {
+            path: path.into(),
+            message: "is required when the channel is enabled".into(),
+        });
+    }
+}
+
+fn one_of(problems: &mut Vec<Problem>, path: &str, value: &Option<String>, allowed: &[&str]) {
+    if let Some(v) = value {
+        if !allowed.contains(&v.as_str()) {
+            problems.push(Problem {
+                path: path.into(),
+                message: format!("{v:?} is not one of {}", allowed.join(", ")),
+            });
+        }
+    }
+}
+
+fn url(problems: &mut Vec<Problem>, path: &str, value: Option<&str>, schemes: &[&str]) {
+    if let Some(v) = value {
+        let ok = v.split_once("://").is_some_and(|(scheme, rest)| {
+            schemes.contains(&scheme) && !rest.is_empty() && !rest.contains(char::is_whitespace)
+        });
+        if !ok {
+            problems.push(Problem {
+                path: path.into(),
+                message: format!("must be a {} URL", schemes.join("/")),
+            });
+        }
+    }
+}
+
+impl Config {
+    /// Every semantic problem of the configuration (types were checked while loading).
+    /// Secrets given as `*_file` are read here.
+    pub fn validate(&self) -> Vec<Problem> {
+        let mut p = Vec::new();
+        if self.server.listen.parse::<SocketAddr>().is_err() {
+            p.push(Problem {
+                path: "server.listen".into(),
+                message: format!(
+                    "{:?} is not an address like 127.0.0.1:8080",
+                    self.server.listen
+                ),
+            });
+        }
+        url(
+            &mut p,
+            "server.public_url",
+            Some(&self.server.public_url),
+            &["http", "https"],
+        );
+        if self.server.public_url.ends_with('/') {
+            p.push(Problem {
+                path: "server.public_url".into(),
+                message: "must not end with /".into(),
+            });
+        }
+        if self.server.max_json_bytes < 1024 {
+            p.push(Problem {
+                path: "server.max_json_bytes".into(),
+                message: "must be at least 1024".into(),
+            });
+        }
+        let db = self.database.url.expose();
+        if !(db.starts_with("sqlite://")
+            || db.starts_with("postgres://")
+            || db.starts_with("postgresql://"))
+        {
+            p.push(Problem {
+                path: "database.url".into(),
+                message: "must start with sqlite:// or postgres://".into(),
+            });
+        } else if db == "sqlite://" {
+            p.push(Problem {
+                path: "database.url".into(),
+                message: "sqlite:// needs a file path".into(),
+            });
+        }
+        if self.database.max_batch == 0 {
+            p.push(Problem {
+                path: "database.max_batch".into(),
+                message: "must be at least 1".into(),
+            });
+        }
+        one_of(
+            &mut p,
+            "log.format",
+            &Some(self.log.format.clone()),
+            &["text", "json"],
+        );
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            p.push(Problem {
+                path: "log.level".into(),
+                message: format!("{:?} is not a tracing filter", self.log.level),
+            });
+        }
+        if aduan_core::time::parse_timezone(&self.sla.timezone).is_none() {
+            p.push(Problem { path: "sla.timezone".into(), message: format!("{:?} is not a known zone (Asia/Jakarta, Asia/Makassar, Asia/Jayapura or +07:00)", self.sla.timezone) });
+        }
+        if !(1..=24 * 90).contains(&self.sla.first_response_hours) {
+            p.push(Problem {
+                path: "sla.first_response_hours".into(),
+                message: "must be from 1 to 2160".into(),
+            });
+        }
+        if let Some(f) = &self.sla.calendar_file {
+            if !f.is_file() {
+                p.push(Problem {
+                    path: "sla.calendar_file".into(),
+                    message: format!("{} does not exist", f.display()),
+                });
+            }
+        }
+        if self.threading.window_secs < 0 {
+            p.push(Problem {
+                path: "threading.window_secs".into(),
+                message: "must not be negative".into(),
+            });
+        }
+        for (channel, secs) in &self.threading.channel_window_secs {
+            if channel.parse::<aduan_core::Channel>().is_err() {
+                p.push(Problem {
+                    path: format!("threading.channel_window_secs.{channel}"),
+                    message: "is not a channel".into(),
+                });
+            }
+            if *secs < 0 {
+                p.push(Problem {
+                    path: format!("threading.channel_window_secs.{channel}"),
+                    message: "must not be negative".into(),
+                });
+            }
+        }
+        if self.outbound.max_attempts < 1 {
+            p.push(Problem {
+                path: "outbound.max_attempts".into(),
+                message: "must be at least 1".into(),
+            });
+        }
+        self.validate_channels(&mut p);
+        p
+    }
+
+    fn validate_channels(&self, p: &mut Vec<Problem>) {
+        let c = &self.channels;
+        let e = &c.email;
+        let password = secret(
+            p,
+            "channels.email.imap_password",
+            &e.imap_password,
+            &e.imap_password_file,
+        );
+        let smtp = secret(p, "channels.email.smtp_url", &e.smtp_url, &e.smtp_url_file);
+        one_of(
+            p,
+            "channels.email.imap_tls",
+            &e.imap_tls,
+            &["none", "starttls", "tls"],
+        );
+        url(
+            p,
+            "channels.email.smtp_url",
+            smtp.as_ref().map(Secret::expose),
+            &["smtp", "smtps"],
+        );
+        if e.enabled {
+            require(p, "channels.email.imap_host", &e.imap_host);
+            require(p, "channels.email.imap_user", &e.imap_user);
+            require(p, "channels.email.imap_password", &password);
+            require(p, "channels.email.smtp_url", &smtp);
+            require(p, "channels.email.from", &e.from);
+        }
+
+        let t = &c.telegram;
+        let token = secret(p, "channels.telegram.token", &t.token, &t.token_file);
+        let webhook_secret = secret(
+            p,
+            "channels.telegram.secret_token",
+            &t.secret_token,
+            &t.secret_token_file,
+        );
+        one_of(
+            p,
+            "channels.telegram.mode",
+            &t.mode,
+            &["polling", "webhook"],
+        );
+        url(
+            p,
+            "channels.telegram.api_url",
+            t.api_url.as_deref(),
+            &["http", "https"],
+        );
+        if t.enabled {
+            require(p, "channels.telegram.token", &token);
+            if t.mode.as_deref() == Some("webhook") {
+                require(p, "channels.telegram.secret_token", &webhook_secret);
+            }
+        }
+
+        let m = &c.meta;
+        let app_secret = secret(
+            p,
+            "channels.meta.app_secret",
+            &m.app_secret,
+            &m.app_secret_file,
+        );
+        let verify = secret(
+            p,
+            "channels.meta.verify_token",
+            &m.verify_token,
+            &m.verify_token_file,
+        );
+        secret(
+            p,
+            "channels.meta.page_access_token",
+            &m.page_access_token,
+            &m.page_access_token_file,
+        );
+        secret(
+            p,
+            "channels.meta.whatsapp_token",
+            &m.whatsapp_token,
+            &m.whatsapp_token_file,
+        );
+        url(
+            p,
+            "channels.meta.graph_api_url",
+            m.graph_api_url.as_deref(),
+            &["http", "https"],
+        );
+        if m.enabled {
+            require(p, "channels.meta.app_secret", &app_secret);
+            require(p, "channels.meta.verify_token", &verify);
+        }
+
+        let x = &c.x;
+        let consumer = secret(
+            p,
+            "channels.x.consumer_secret",
+            &x.consumer_secret,
+            &x.consumer_secret_file,
+        );
+        secret(
+            p,
+            "channels.x.bearer_token",
+            &x.bearer_token,
+            &x.bearer_token_file,
+        );
+        url(
+            p,
+            "channels.x.api_url",
+            x.api_url.as_deref(),
+            &["http", "https"],
+        );
+        if x.enabled {
+            require(p, "channels.x.consumer_secret", &consumer);
+        }
+
+        let k = &c.kannel;
+        let ksecret = secret(p, "channels.kannel.secret", &k.secret, &k.secret_file);
+        secret(p, "channels.kannel.password", &k.password, &k.password_file);
+        url(
+            p,
+            "channels.kannel.sendsms_url",
+            k.sendsms_url.as_deref(),
+            &["http", "https"],
+        );
+        if k.enabled {
+            require(p, "channels.kannel.secret", &ksecret);
+            require(p, "channels.kannel.sendsms_url", &k.sendsms_url);
+        }
+
+        let tw = &c.twilio;
+        let auth = secret(
+            p,
+            "channels.twilio.auth_token",
+            &tw.auth_token,
+            &tw.auth_token_file,
+        );
+        url(
+            p,
+            "channels.twilio.api_url",
+            tw.api_url.as_deref(),
+            &["http", "https"],
+        );
+        if tw.enabled {
+            require(p, "channels.twilio.account_sid", &tw.account_sid);
+            require(p, "channels.twilio.auth_token", &auth);
+        }
+
+        let a = &c.android_sms;
+        let key = secret(
+            p,
+            "channels.android_sms.signing_key",
+            &a.signing_key,
+            &a.signing_key_file,
+        );
+        secret(
+            p,
+            "channels.android_sms.password",
+            &a.password,
+            &a.password_file,
+        );
+        url(
+            p,
+            "channels.android_sms.api_url",
+            a.api_url.as_deref(),
+            &["http", "https"],
+        );
+        if a.enabled {
+            require(p, "channels.android_sms.signing_key", &key);
+        }
+    }
+
+    /// The channel tables with `enabled = true`.
+    pub fn enabled_channels(&self) -> Vec<&'static str> {
+        let c = &self.channels;
+        [
+            ("email", c.email.enabled),
+            ("telegram", c.telegram.enabled),
+            ("meta", c.meta.enabled),
+            ("x", c.x.enabled),
+            ("kannel", c.kannel.enabled),
+            ("twilio", c.twilio.enabled),
+            ("android_sms", c.android_sms.enabled),
+        ]
+        .into_iter()
+        .filter_map(|(name, on)| on.then_some(name))
+        .collect()
+    }
+
+    pub fn threading_policy(&self) -> aduan_core::ThreadingPolicy {
+        aduan_core::ThreadingPolicy {
+            default_window: chrono::Duration::seconds(self.threading.window_secs.max(0)),
+            per_channel: self
+                .threading
+                .channel_window_secs
+                .iter()
+                .filter_map(|(c, s)| {
+                    Some((c.parse().ok()?, chrono::Duration::seconds((*s).max(0))))
+                })
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/aduan.example.toml")
+    }
+
+    fn no_env() -> Env {
+        Env::prefixed("ADUAN_TEST_NOTHING__").split("__")
+    }
+
+    #[test]
+    fn the_example_documents_every_key_and_parses() {
+        let (config, _) = load_from(Some(&example()), no_env()).unwrap();
+        // Every key of the full structure appears in the example.
+        let text = std::fs::read_to_string(example()).unwrap();
+        let full = toml::Value::try_from(Config::default()).unwrap();
+        fn keys(prefix: &str, v: &toml::Value, out: &mut Vec<String>) {
+            if let toml::Value::Table(t) = v {
+                for (k, v) in t {
+                    let path = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    keys(&path, v, out);
+                    out.push(path);
+                }
+            }
+        }
+        let mut all = Vec::new();
+        keys("", &full, &mut all);
+        for key in all {
+            let leaf = key.rsplit('.').next().unwrap();
+            assert!(
+                text.contains(leaf),
+                "config/aduan.example.toml does not mention {key}"
+            );
+        }
+        // Optional keys, absent from Default, are documented too.
+        for leaf in [
+            "imap_password_file",
+            "token_file",
+            "app_secret_file",
+            "calendar_file",
+            "signing_key",
+        ] {
+            assert!(text.contains(leaf), "example lacks {leaf}");
+        }
+        assert_eq!(config.server.listen, "127.0.0.1:8080");
+        assert!(config.channels.email.imap_host.is_some());
+    }
+
+    #[test]
+    fn defaults_need_no_file() {
+        let config = Config::default();
+        assert_eq!(config.database.url.expose(), "sqlite://data/aduan.db");
+        assert_eq!(config.server.listen, "127.0.0.1:8080");
+        assert!(config.enabled_channels().is_empty());
+        assert_eq!(config.validate(), vec![]);
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.toml");
+        std::fs::write(
+            &file,
+            "[server]\nlisten = \"127.0.0.1:9000\"\n[database]\nurl = \"sqlite://x.db\"\n",
+        )
+        .unwrap();
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("ADUAN__SERVER__LISTEN", "127.0.0.1:9100");
+            jail.set_env("ADUAN__CHANNELS__ANDROID_SMS__SIGNING_KEY", "k");
+            let (config, source) = load(Some(&file)).map_err(|p| format!("{p:?}"))?;
+            assert_eq!(source, Source::File(file.clone()));
+            assert_eq!(config.server.listen, "127.0.0.1:9100");
+            assert_eq!(config.database.url.expose(), "sqlite://x.db");
+            assert_eq!(
+                config
+                    .channels
+                    .android_sms
+                    .signing_key
+                    .as_ref()
+                    .map(Secret::expose),
+                Some("k")
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_and_wrong_types_name_their_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.toml");
+        std::fs::write(&file, "[server]\nlisen = \"x\"\n").unwrap();
+        let problems = load_from(Some(&file), no_env()).unwrap_err();
+        assert!(problems[0].to_string().contains("lisen"), "{problems:?}");
+        std::fs::write(&file, "[database]\nmax_batch = \"many\"\n").unwrap();
+        let problems = load_from(Some(&file), no_env()).unwrap_err();
+        assert_eq!(problems[0].path, "database.max_batch", "{problems:?}");
+        let problems = load_from(Some(&dir.path().join("missing.toml")), no_env()).unwrap_err();
+        assert_eq!(problems[0].path, "--config");
+    }
+
+    #[test]
+    fn validation_reports_every_problem() {
+        let mut c = Config::default();
+        c.server.listen = "everywhere".into();
+        c.database.url = Secret("mysql://x".into());
+        c.sla.timezone = "Mars/Olympus".into();
+        c.channels.email.enabled = true;
+        c.channels.email.imap_tls = Some("ssl".into());
+        c.channels.telegram.token = Some(Secret("a".into()));
+        c.channels.telegram.token_file = Some("/nonexistent".into());
+        let paths: Vec<String> = c.validate().into_iter().map(|p| p.path).collect();
+        assert_eq!(
+            paths,
+            [
+                "server.listen",
+                "database.url",
+                "sla.timezone",
+                "channels.email.imap_tls",
+                "channels.email.imap_host",
+                "channels.email.imap_user",
+                "channels.email.imap_password",
+                "channels.email.smtp_url",
+                "channels.email.from",
+                "channels.telegram.token_file",
+            ]
+        );
+    }
+
+    #[test]
+    fn secrets_are_never_printed() {
+        let mut c = Config::default();
+        c.channels.telegram.token = Some(Secret("123:very-secret".into()));
+        c.database.url = Secret("postgres://aduan:hunter2@db/aduan".into());
+        let debug = format!("{c:?}");
+        assert!(
+            !debug.contains("very-secret") && !debug.contains("hunter2"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn secret_files_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("token");
+        std::fs::write(&f, "123:abc\n").unwrap();
+        let mut p = Vec::new();
+        let s = secret(&mut p, "channels.telegram.token", &None, &Some(f));
+        assert_eq!(s.as_ref().map(Secret::expose), Some("123:abc"));
+        assert!(p.is_empty());
+    }
+}
