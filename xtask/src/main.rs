@@ -1,1 +1,36 @@
-fn main() {}
+//! Project automation: `cargo xtask test` (the whole suite, peers included) and
+//! `cargo xtask bench` (intake throughput and latency on a release build).
+
+mod bench;
+mod pg;
+mod test;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every test with every peer installed and started (what CI runs).
+    Test(test::Args),
+    /// Measure durable intake msg/s, latency and memory of a release build.
+    Bench(bench::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Test(args) => test::run(args),
+        Command::Bench(args) => bench::run(args),
+    }
+}
+
+/// The workspace root (xtask lives one level below it).
+pub fn workspace_root() -> std::path::PathBuf {
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
+}
