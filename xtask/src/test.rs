@@ -1,8 +1,51 @@
-//! `cargo xtask test` — being written.
+//! `cargo xtask test`: the whole suite as CI runs it. Starts every peer the tests need (a
+//! private PostgreSQL cluster), builds the daemon for the end-to-end tests, and runs
+//! `cargo test --workspace` with `ADUAN_TEST_FULL=1`, under which a test whose peer is
+//! missing fails instead of skipping.
+
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+use crate::pg;
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Extra arguments for `cargo test` (e.g. a test name filter).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    cargo_args: Vec<String>,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("being written")
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let root = crate::workspace_root();
+    eprintln!("xtask: starting a private PostgreSQL cluster");
+    let cluster = pg::Cluster::start()?;
+    eprintln!("xtask: PostgreSQL at {}", cluster.url);
+
+    eprintln!("xtask: building the aduan binary for the end-to-end tests");
+    let status = cargo().args(["build", "-p", "aduan"]).current_dir(&root).status().context("cannot run cargo")?;
+    if !status.success() {
+        bail!("cargo build failed");
+    }
+    let bin = root.join("target/debug/aduan");
+
+    let status = cargo()
+        .args(["test", "--workspace"])
+        .args(&args.cargo_args)
+        .current_dir(&root)
+        .env("ADUAN_TEST_FULL", "1")
+        .env("ADUAN_TEST_PG_URL", &cluster.url)
+        .env("ADUAN_BIN", &bin)
+        .status()
+        .context("cannot run cargo test")?;
+    drop(cluster);
+    if !status.success() {
+        bail!("tests failed");
+    }
+    eprintln!("xtask: every test passed");
+    Ok(())
 }
