@@ -126,7 +126,13 @@ impl Telemetry {
             let _ = t.tickets_created.get_or_create(&label(channel));
             let _ = t.outbound_sent.get_or_create(&label(channel));
             let _ = t.outbound_failed.get_or_create(&label(channel));
+            // The intake API is served by the process itself; channels are up once their
+            // connector runs.
+            t.connector_up
+                .get_or_create(&label(channel))
+                .set(i64::from(channel == Channel::Web));
         }
+        t.set_overdue(&[]);
         Telemetry { registry, ..t }
     }
 
@@ -184,6 +190,11 @@ impl Telemetry {
     pub fn set_overdue(&self, counts: &[(Option<String>, i64)]) {
         let _guard = self.refresh.lock();
         self.tickets_overdue.clear();
+        self.tickets_overdue
+            .get_or_create(&OpdLabel {
+                opd: "unassigned".into(),
+            })
+            .set(0);
         for (opd, n) in counts {
             let opd = opd.clone().unwrap_or_else(|| "unassigned".to_owned());
             self.tickets_overdue
@@ -235,6 +246,8 @@ mod tests {
             "aduan_tickets_overdue{opd=\"DPU\"} 3",
             "aduan_tickets_overdue{opd=\"unassigned\"} 1",
             "aduan_connector_up{channel=\"email\"} 1",
+            "aduan_connector_up{channel=\"web\"} 1",
+            "aduan_connector_up{channel=\"sms\"} 0",
         ] {
             assert!(text.contains(needle), "missing {needle} in\n{text}");
         }

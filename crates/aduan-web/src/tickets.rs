@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use aduan_core::{Channel, Status, TicketCode};
 use aduan_store::{Cursor, Scope, TicketFilter};
 use axum::Json;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use serde_json::{Value, json};
 
@@ -15,7 +16,13 @@ use crate::extract::{Fields, JsonObject};
 use crate::intake::MAX_TEXT_CHARS;
 
 /// A code from the path; one that can't exist is simply not found.
-fn code(raw: &str) -> Result<TicketCode, ApiError> {
+type RawCode = Result<Path<String>, PathRejection>;
+
+/// A code from the path; one that can't exist is simply not found.
+fn code(raw: RawCode) -> Result<TicketCode, ApiError> {
+    let Ok(Path(raw)) = raw else {
+        return Err(ApiError::not_found("no such ticket"));
+    };
     raw.parse()
         .map_err(|_| ApiError::not_found(format!("ticket {raw} does not exist")))
 }
@@ -66,9 +73,16 @@ fn filter(q: &HashMap<String, String>) -> Result<TicketFilter, ApiError> {
 pub(crate) async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<HashMap<String, String>>,
+    q: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Read)?;
+    let Query(q) = q.map_err(|e| {
+        ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "malformed_query",
+            e.body_text(),
+        )
+    })?;
     let page = state.store.tickets(&filter(&q)?).await?;
     Ok(Json(json!(page)))
 }
@@ -76,10 +90,10 @@ pub(crate) async fn list(
 pub(crate) async fn get_one(
     State(state): State<AppState>,
     caller: Caller,
-    Path(raw): Path<String>,
+    raw: RawCode,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Read)?;
-    let code = code(&raw)?;
+    let code = code(raw)?;
     let view = state
         .store
         .ticket(code)
@@ -101,11 +115,11 @@ async fn current(state: &AppState, code: TicketCode) -> Result<Json<Value>, ApiE
 pub(crate) async fn assign(
     State(state): State<AppState>,
     caller: Caller,
-    Path(raw): Path<String>,
+    raw: RawCode,
     body: JsonObject,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Admin)?;
-    let code = code(&raw)?;
+    let code = code(raw)?;
     let f = Fields::new(&body.0);
     let opd = f.req_str("opd", 50)?;
     if let Some(known) = &state.config.opds {
@@ -127,11 +141,11 @@ pub(crate) async fn assign(
 pub(crate) async fn reply(
     State(state): State<AppState>,
     caller: Caller,
-    Path(raw): Path<String>,
+    raw: RawCode,
     body: JsonObject,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Admin)?;
-    let code = code(&raw)?;
+    let code = code(raw)?;
     let text = Fields::new(&body.0)
         .req_str("text", MAX_TEXT_CHARS)?
         .to_owned();
@@ -144,11 +158,11 @@ pub(crate) async fn reply(
 pub(crate) async fn status(
     State(state): State<AppState>,
     caller: Caller,
-    Path(raw): Path<String>,
+    raw: RawCode,
     body: JsonObject,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Admin)?;
-    let code = code(&raw)?;
+    let code = code(raw)?;
     let f = Fields::new(&body.0);
     let to = f
         .req_str("status", 40)?
@@ -165,11 +179,11 @@ pub(crate) async fn status(
 pub(crate) async fn merge(
     State(state): State<AppState>,
     caller: Caller,
-    Path(raw): Path<String>,
+    raw: RawCode,
     body: JsonObject,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::Admin)?;
-    let code = code(&raw)?;
+    let code = code(raw)?;
     let into = Fields::new(&body.0)
         .req_str("into", 20)?
         .parse::<TicketCode>()

@@ -377,6 +377,7 @@ async fn bad_requests_are_refused_and_leave_no_trace() {
         (get("/api/v1/tickets?cursor=zzz", Some(&f.read)), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", Some("cursor")),
         (get("/api/v1/tickets", Some(&f.intake)), StatusCode::FORBIDDEN, "insufficient_scope", None),
         (get("/nowhere", None), StatusCode::NOT_FOUND, "not_found", None),
+        (get("/api/v1/tickets/%ff%fe", Some(&f.read)), StatusCode::NOT_FOUND, "not_found", None),
     ];
     for (req, status, code, field) in cases {
         let what = format!("{} {}", req.method(), req.uri());
