@@ -58,7 +58,9 @@ fn install() -> anyhow::Result<()> {
     let wrote_policy = !policy.exists();
     if wrote_policy {
         std::fs::write(policy, "#!/bin/sh\nexit 101\n")?;
-        Command::new("chmod").args(["+x", "/usr/sbin/policy-rc.d"]).status()?;
+        Command::new("chmod")
+            .args(["+x", "/usr/sbin/policy-rc.d"])
+            .status()?;
     }
     let apt = |args: &[&str]| {
         Command::new("apt-get")
@@ -94,9 +96,16 @@ impl Cluster {
         };
         // initdb refuses to run as root: run the server as the `postgres` system user.
         let run_as = if is_root() {
-            let has_user = Command::new("id").arg("postgres").stdout(Stdio::null()).stderr(Stdio::null()).status()?.success();
+            let has_user = Command::new("id")
+                .arg("postgres")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()?
+                .success();
             if !has_user {
-                Command::new("useradd").args(["--system", "--no-create-home", "postgres"]).status()?;
+                Command::new("useradd")
+                    .args(["--system", "--no-create-home", "postgres"])
+                    .status()?;
             }
             Some("postgres".to_owned())
         } else {
@@ -106,14 +115,30 @@ impl Cluster {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
         if let Some(user) = &run_as {
-            Command::new("chown").args([user.as_str(), &dir.to_string_lossy()]).status()?;
+            Command::new("chown")
+                .args([user.as_str(), &dir.to_string_lossy()])
+                .status()?;
         }
         let port = free_port()?;
-        let cluster = Cluster { url: format!("postgres://aduan@127.0.0.1:{port}/postgres"), dir, bin, run_as };
+        let cluster = Cluster {
+            url: format!("postgres://aduan@127.0.0.1:{port}/postgres"),
+            dir,
+            bin,
+            run_as,
+        };
         let data = cluster.dir.join("data");
         cluster.run(
             "initdb",
-            &["-D", &data.to_string_lossy(), "-U", "aduan", "--auth=trust", "-E", "UTF8", "--no-locale"],
+            &[
+                "-D",
+                &data.to_string_lossy(),
+                "-U",
+                "aduan",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-locale",
+            ],
         )?;
         // The cluster is disposable: fsync off keeps the suite fast.
         let opts = format!(
@@ -121,7 +146,21 @@ impl Cluster {
             cluster.dir.display()
         );
         let log = cluster.dir.join("server.log");
-        cluster.run("pg_ctl", &["-D", &data.to_string_lossy(), "-o", &opts, "-l", &log.to_string_lossy(), "-w", "-t", "60", "start"])?;
+        cluster.run(
+            "pg_ctl",
+            &[
+                "-D",
+                &data.to_string_lossy(),
+                "-o",
+                &opts,
+                "-l",
+                &log.to_string_lossy(),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+        )?;
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             if Instant::now() > deadline {
@@ -145,9 +184,18 @@ impl Cluster {
     }
 
     fn run(&self, tool: &str, args: &[&str]) -> anyhow::Result<()> {
-        let out = self.command(tool).args(args).current_dir(&self.dir).output().with_context(|| format!("cannot run {tool}"))?;
+        let out = self
+            .command(tool)
+            .args(args)
+            .current_dir(&self.dir)
+            .output()
+            .with_context(|| format!("cannot run {tool}"))?;
         if !out.status.success() {
-            bail!("{tool} failed:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "{tool} failed:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         Ok(())
     }
@@ -156,7 +204,17 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         let data = self.dir.join("data");
-        let _ = self.command("pg_ctl").args(["-D", &data.to_string_lossy(), "-m", "immediate", "-w", "stop"]).output();
+        let _ = self
+            .command("pg_ctl")
+            .args([
+                "-D",
+                &data.to_string_lossy(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ])
+            .output();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

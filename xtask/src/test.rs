@@ -27,7 +27,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     eprintln!("xtask: PostgreSQL at {}", cluster.url);
 
     eprintln!("xtask: building the aduan binary for the end-to-end tests");
-    let status = cargo().args(["build", "-p", "aduan"]).current_dir(&root).status().context("cannot run cargo")?;
+    let status = cargo()
+        .args(["build", "-p", "aduan"])
+        .current_dir(&root)
+        .status()
+        .context("cannot run cargo")?;
     if !status.success() {
         bail!("cargo build failed");
     }
