@@ -762,14 +762,8 @@ async fn listing_filters_and_pages() {
             } else {
                 "lainnya 100%"
             };
-            codes.push(
-                store
-                    .ingest(msg(ch, &format!("p{i}"), None, text))
-                    .await
-                    .unwrap()
-                    .ticket
-                    .unwrap(),
-            );
+            let m = msg(ch, &format!("p{i}"), None, text);
+            codes.push(store.ingest(m).await.unwrap().ticket.unwrap());
         }
         store
             .assign(codes[1], "DPU".into(), op(), None)
@@ -777,113 +771,123 @@ async fn listing_filters_and_pages() {
             .unwrap();
         store.reply(codes[2], "ok".into(), op()).await.unwrap();
 
-        let all = |f: TicketFilter| {
+        // The codes a filter finds, with `limit: 50` unless it sets one.
+        let find = |f: TicketFilter| {
             let store = store.clone();
-            async move { store.tickets(&f).await.unwrap() }
+            async move {
+                let f = TicketFilter {
+                    limit: if f.limit == 0 { 50 } else { f.limit },
+                    ..f
+                };
+                let page = store.tickets(&f).await.unwrap();
+                (
+                    page.items.iter().map(|t| t.code).collect::<Vec<_>>(),
+                    page.next_cursor,
+                )
+            }
         };
-        let page1 = all(TicketFilter {
-            limit: 3,
-            ..Default::default()
-        })
-        .await;
-        assert_eq!(
-            page1.items.iter().map(|t| t.code).collect::<Vec<_>>(),
-            vec![codes[6], codes[5], codes[4]]
-        );
-        let cursor = page1.next_cursor.clone().unwrap().parse().unwrap();
-        let page2 = all(TicketFilter {
-            limit: 3,
-            cursor: Some(cursor),
-            ..Default::default()
-        })
-        .await;
-        assert_eq!(page2.items[0].code, codes[3]);
-        let cursor = page2.next_cursor.clone().unwrap().parse().unwrap();
-        let page3 = all(TicketFilter {
-            limit: 3,
-            cursor: Some(cursor),
-            ..Default::default()
-        })
-        .await;
-        assert_eq!(page3.items.len(), 1);
-        assert_eq!(page3.next_cursor, None);
+        let none = TicketFilter::default;
 
-        let sms = all(TicketFilter {
-            channel: Some(Channel::Sms),
-            limit: 50,
-            ..Default::default()
+        let (page1, next) = find(TicketFilter { limit: 3, ..none() }).await;
+        assert_eq!(page1, vec![codes[6], codes[5], codes[4]]);
+        let cursor = Some(next.unwrap().parse().unwrap());
+        let (page2, next) = find(TicketFilter {
+            limit: 3,
+            cursor,
+            ..none()
         })
         .await;
-        assert_eq!(sms.items.len(), 3);
-        let dpu = all(TicketFilter {
-            opd: Some("DPU".into()),
-            limit: 50,
-            ..Default::default()
+        assert_eq!(page2, vec![codes[3], codes[2], codes[1]]);
+        let cursor = Some(next.unwrap().parse().unwrap());
+        let (page3, next) = find(TicketFilter {
+            limit: 3,
+            cursor,
+            ..none()
         })
         .await;
+        assert_eq!((page3, next), (vec![codes[0]], None));
+
+        let by = |f: TicketFilter| {
+            let find = find.clone();
+            async move { find(f).await.0 }
+        };
         assert_eq!(
-            dpu.items.iter().map(|t| t.code).collect::<Vec<_>>(),
+            by(TicketFilter {
+                channel: Some(Channel::Sms),
+                ..none()
+            })
+            .await
+            .len(),
+            3
+        );
+        assert_eq!(
+            by(TicketFilter {
+                opd: Some("DPU".into()),
+                ..none()
+            })
+            .await,
             vec![codes[1]]
         );
-        let assigned = all(TicketFilter {
-            status: Some(Status::Assigned),
-            limit: 50,
-            ..Default::default()
-        })
-        .await;
-        assert_eq!(assigned.items.len(), 1);
-        let q = all(TicketFilter {
-            q: Some("tumbang".into()),
-            limit: 50,
-            ..Default::default()
-        })
-        .await;
         assert_eq!(
-            q.items.iter().map(|t| t.code).collect::<Vec<_>>(),
+            by(TicketFilter {
+                status: Some(Status::Assigned),
+                ..none()
+            })
+            .await,
+            vec![codes[1]]
+        );
+        assert_eq!(
+            by(TicketFilter {
+                q: Some("tumbang".into()),
+                ..none()
+            })
+            .await,
             vec![codes[3]]
         );
-        let q = all(TicketFilter {
-            q: Some(codes[5].to_string().to_lowercase()),
-            limit: 50,
-            ..Default::default()
-        })
-        .await;
+        let code_q = Some(codes[5].to_string().to_lowercase());
         assert_eq!(
-            q.items.iter().map(|t| t.code).collect::<Vec<_>>(),
+            by(TicketFilter {
+                q: code_q,
+                ..none()
+            })
+            .await,
             vec![codes[5]]
         );
         // LIKE wildcards in the query are literal.
-        let q = all(TicketFilter {
-            q: Some("0%".into()),
-            limit: 50,
-            ..Default::default()
-        })
-        .await;
-        assert_eq!(q.items.len(), 6);
-        let q = all(TicketFilter {
-            q: Some("_".into()),
-            limit: 50,
-            ..Default::default()
-        })
-        .await;
-        assert_eq!(q.items.len(), 0);
+        assert_eq!(
+            by(TicketFilter {
+                q: Some("0%".into()),
+                ..none()
+            })
+            .await
+            .len(),
+            6
+        );
+        assert!(
+            by(TicketFilter {
+                q: Some("_".into()),
+                ..none()
+            })
+            .await
+            .is_empty()
+        );
         // Every ticket was due an hour before it was made; the one answered is not overdue.
-        let overdue = all(TicketFilter {
-            overdue: Some(true),
-            limit: 50,
-            ..Default::default()
-        })
-        .await;
+        let overdue = store
+            .tickets(&TicketFilter {
+                overdue: Some(true),
+                limit: 50,
+                ..none()
+            })
+            .await
+            .unwrap();
         assert_eq!(overdue.items.len(), 6);
         assert!(overdue.items.iter().all(|t| t.overdue));
-        let on_time = all(TicketFilter {
-            overdue: Some(false),
-            limit: 50,
-            ..Default::default()
-        })
-        .await;
         assert_eq!(
-            on_time.items.iter().map(|t| t.code).collect::<Vec<_>>(),
+            by(TicketFilter {
+                overdue: Some(false),
+                ..none()
+            })
+            .await,
             vec![codes[2]]
         );
         let by_opd = store.overdue_by_opd().await.unwrap();
