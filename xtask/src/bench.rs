@@ -1,8 +1,1105 @@
-//! `cargo xtask bench` — written by the benchmark task.
+//! `cargo xtask bench`: durable intake throughput, latency and memory of a release build.
+//!
+//! # Method
+//!
+//! 1. `cargo build --release -p aduan -p xtask`, then the optimised xtask takes over
+//!    (`target/release/xtask bench --no-build`): the load generator of a debug xtask is
+//!    several times slower and would measure itself rather than the server. `--no-build`
+//!    uses the binaries as they are.
+//! 2. A fresh run directory under `target/bench/` (on the project's disk, not a tmpfs, so
+//!    that fsync costs what it costs in production) holds the configuration, the SQLite
+//!    database (the default WAL + `synchronous=FULL`: a 201 means the group commit holding
+//!    the message was fsynced), the attachments directory and the server log. It is
+//!    removed at the end, and kept when the bench fails.
+//! 3. `aduan apikey create bench --scope intake` makes the token the load uses.
+//! 4. `aduan serve` starts as a child process; the bench polls `GET /healthz` until 200.
+//!    The child is stopped with SIGTERM at the end, and killed if the bench fails early.
+//! 5. Idle RSS is `VmRSS` of `/proc/<pid>/status` after 2 s of idleness; the same figure
+//!    is read again once the load is over and the server has been idle for 2 s.
+//! 6. The load generator is a hyper 1 HTTP/1.1 client on its own tokio runtime with ONE
+//!    worker thread, so it takes at most about one core: on a 2-core machine the client
+//!    and the server share the CPU, which understates what the server does alone.
+//!    Each phase has an unmeasured warm-up; only what completes inside the measured
+//!    window counts towards throughput.
+//!    - closed loop, intake: `--connections` persistent connections, each sending
+//!      `POST /api/v1/messages` back to back (unique `external_id`s, so every success is
+//!      a 201 = a new durable message);
+//!    - closed loop, `GET /healthz`: the same, as the ceiling of the HTTP stack alone;
+//!      the ratio intake ÷ healthz tells how much the durable write costs;
+//!    - open loop, intake: request `i` is due at `t0 + i / rate` (a pacing thread with
+//!      `nanosleep` precision hands it to the runtime) and runs on the first free
+//!      connection of a pool of `--open-connections`. Latency is measured from the time
+//!      the request was DUE, not from when it was sent, so client-side queueing and a
+//!      slow server show up in the figures (no coordinated omission).
+//! 7. Latencies go into a sorted `Vec<u32>` of microseconds; percentiles are nearest-rank.
+//!    Any non-2xx answer or transport error counts as an error.
+//! 8. CPU use of the server and of the client during each measured window comes from
+//!    `/proc/<pid>/stat` (user + system time, in % of one core; 200% = both cores).
+//!
+//! The report is printed and written to `target/bench/report.json`. Missing a target is
+//! reported (the exit status stays 0); a server that does not start, or any request
+//! error, makes the command fail.
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::{Request, StatusCode, header};
+use hyper_util::rt::TokioIo;
+use serde_json::json;
+use tokio::net::TcpStream;
+use tokio::runtime::Runtime;
+use tokio::sync::Semaphore;
+use tokio::task::{JoinError, JoinSet};
+
+/// Idle resident memory the daemon should stay under.
+const IDLE_RSS_TARGET_MB: f64 = 40.0;
+/// Durable intake should reach this fraction of the bare HTTP request rate.
+const RATIO_TARGET: f64 = 0.30;
+/// p99 latency of the open-loop phase.
+const OPEN_P99_TARGET_MS: f64 = 10.0;
+/// How long the server may take to answer `/healthz` after being started.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long the server may take to stop after SIGTERM before it is killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(40);
+/// A request taking longer than this counts as an error.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Quiet time before reading the resident memory.
+const IDLE_SETTLE: Duration = Duration::from_secs(2);
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Measured seconds of each load phase.
+    #[arg(long, default_value_t = 10)]
+    duration_secs: u64,
+    /// Unmeasured warm-up seconds before each load phase.
+    #[arg(long, default_value_t = 2)]
+    warmup_secs: u64,
+    /// Persistent connections (virtual clients) of the closed-loop phases.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Offered rate of the open-loop phase, in messages per second.
+    #[arg(long, default_value_t = 2000)]
+    rate: u64,
+    /// Connection pool of the open-loop phase (large, so requests don't queue client-side).
+    #[arg(long, default_value_t = 256)]
+    open_connections: usize,
+    /// Use target/release/aduan as it is, and this xtask as it is (no optimised hand-over).
+    #[arg(long)]
+    no_build: bool,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("the benchmark is being written")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    if args.duration_secs == 0 || args.connections == 0 || args.rate == 0 {
+        bail!("--duration-secs, --connections and --rate must be at least 1");
+    }
+    if args.open_connections == 0 {
+        bail!("--open-connections must be at least 1");
+    }
+    let root = crate::workspace_root();
+    if !args.no_build {
+        if cfg!(debug_assertions) {
+            // `cargo xtask` is a debug build, whose client would measure itself more than
+            // the server: build an optimised xtask along with the server and hand over.
+            build(&root, &["aduan", "xtask"])?;
+            return run_release_xtask(&root, &args);
+        }
+        build(&root, &["aduan"])?;
+    } else if cfg!(debug_assertions) {
+        eprintln!(
+            "warning: this xtask is a debug build; its load generator is slow and the \
+             figures are lower than they should be (run without --no-build)"
+        );
+    }
+    let bin = root.join("target/release/aduan");
+    if !bin.is_file() {
+        bail!("{} does not exist; build it first", bin.display());
+    }
+    let bench_dir = root.join("target/bench");
+    std::fs::create_dir_all(&bench_dir)
+        .with_context(|| format!("cannot create {}", bench_dir.display()))?;
+    let run_dir = tempfile::Builder::new()
+        .prefix("run-")
+        .tempdir_in(&bench_dir)
+        .context("cannot create the run directory")?;
+    match bench(&args, &root, &bin, run_dir.path(), &bench_dir) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            // The server log and the database are what explains a failure: keep them.
+            let kept = run_dir.keep();
+            Err(e.context(format!(
+                "the server log and database are kept in {}",
+                kept.display()
+            )))
+        }
+    }
+}
+
+/// Everything after the build, in the run directory `dir`.
+fn bench(args: &Args, root: &Path, bin: &Path, dir: &Path, bench_dir: &Path) -> anyhow::Result<()> {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?));
+    let config = write_config(dir, root, addr)?;
+    let token = create_api_key(bin, &config)?;
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("cannot start the client runtime")?;
+    let target = Arc::new(Target::new(addr, &token));
+
+    let mut server = Server::start(bin, &config, dir)?;
+    let measured = measure(&rt, &mut server, &target, args);
+    // Stop the server in every case; a failed measurement is the more useful error.
+    let stopped = server.stop();
+    let mut report = match (measured, stopped) {
+        (Ok(report), Ok(status)) => Report {
+            server_exit: describe_exit(status),
+            ..report
+        },
+        (Err(e), Ok(_)) => return Err(e),
+        (Err(e), Err(stop)) => return Err(e.context(format!("also: {stop:#}"))),
+        (Ok(_), Err(stop)) => return Err(stop),
+    };
+    report.created = target.created.load(Ordering::Relaxed);
+
+    print!("{}", report.render(args));
+    let json_path = bench_dir.join("report.json");
+    let json = serde_json::to_string_pretty(&report.to_json(args))?;
+    std::fs::write(&json_path, json + "\n")
+        .with_context(|| format!("cannot write {}", json_path.display()))?;
+    println!("report written to {}", json_path.display());
+
+    let errors = report.errors();
+    if errors > 0 {
+        let first = [&report.intake, &report.healthz, &report.open]
+            .iter()
+            .find_map(|p| p.first_error.clone())
+            .unwrap_or_default();
+        bail!("{errors} request(s) failed; the first: {first}");
+    }
+    Ok(())
+}
+
+/// Starts the load phases against a started server and gathers the figures.
+fn measure(
+    rt: &Runtime,
+    server: &mut Server,
+    target: &Arc<Target>,
+    args: &Args,
+) -> anyhow::Result<Report> {
+    server.wait_healthy(rt, target.addr)?;
+    std::thread::sleep(IDLE_SETTLE);
+    server.check_alive()?;
+    let idle_rss_mb = rss_mb(server.pid())?;
+
+    let warmup = Duration::from_secs(args.warmup_secs);
+    let duration = Duration::from_secs(args.duration_secs);
+    let pid = server.pid();
+    let intake = rt.block_on(closed_loop(
+        target.clone(),
+        pid,
+        Kind::Intake,
+        args.connections,
+        warmup,
+        duration,
+    ))?;
+    server.check_alive()?;
+    let healthz = rt.block_on(closed_loop(
+        target.clone(),
+        pid,
+        Kind::Healthz,
+        args.connections,
+        warmup,
+        duration,
+    ))?;
+    server.check_alive()?;
+    let open = rt.block_on(open_loop(
+        target.clone(),
+        pid,
+        args.open_connections,
+        args.rate,
+        args.warmup_secs,
+        args.duration_secs,
+    ))?;
+    server.check_alive()?;
+
+    std::thread::sleep(IDLE_SETTLE);
+    let loaded_rss_mb = rss_mb(server.pid())?;
+    Ok(Report {
+        idle_rss_mb,
+        loaded_rss_mb,
+        intake,
+        healthz,
+        open,
+        created: 0,
+        server_exit: String::new(),
+    })
+}
+
+// --- Setting up ------------------------------------------------------------------------
+
+/// `cargo build --release -p <package>…` in the workspace root.
+fn build(root: &Path, packages: &[&str]) -> anyhow::Result<()> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command.current_dir(root).args(["build", "--release"]);
+    for package in packages {
+        command.args(["-p", package]);
+    }
+    let shown = format!("cargo build --release -p {}", packages.join(" -p "));
+    eprintln!("building: {shown}");
+    let status = command.status().context("cannot run cargo")?;
+    if !status.success() {
+        bail!("{shown} failed ({status})");
+    }
+    Ok(())
+}
+
+/// Runs `target/release/xtask bench --no-build` with the same settings.
+fn run_release_xtask(root: &Path, args: &Args) -> anyhow::Result<()> {
+    let xtask = root.join("target/release/xtask");
+    let status = Command::new(&xtask)
+        .current_dir(root)
+        .arg("bench")
+        .arg("--no-build")
+        .arg(format!("--duration-secs={}", args.duration_secs))
+        .arg(format!("--warmup-secs={}", args.warmup_secs))
+        .arg(format!("--connections={}", args.connections))
+        .arg(format!("--rate={}", args.rate))
+        .arg(format!("--open-connections={}", args.open_connections))
+        .status()
+        .with_context(|| format!("cannot run {}", xtask.display()))?;
+    if !status.success() {
+        bail!("the benchmark failed ({status})");
+    }
+    Ok(())
+}
+
+/// A port nothing listens on right now (bound to port 0, then released).
+fn free_port() -> anyhow::Result<u16> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("cannot find a port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// A TOML basic string (JSON string escapes are valid TOML escapes).
+fn toml_string(path: &Path) -> anyhow::Result<String> {
+    let s = path
+        .to_str()
+        .with_context(|| format!("{} is not UTF-8", path.display()))?;
+    Ok(serde_json::to_string(s)?)
+}
+
+fn write_config(dir: &Path, root: &Path, addr: SocketAddr) -> anyhow::Result<PathBuf> {
+    let db = format!("sqlite://{}", dir.join("aduan.db").display());
+    let text = format!(
+        "[server]\nlisten = \"{addr}\"\n\n\
+         [database]\nurl = {db}\n\n\
+         [storage]\ndir = {attachments}\n\n\
+         [routing]\nopd_file = {opd}\n\n\
+         [log]\nlevel = \"warn\"\n",
+        db = serde_json::to_string(&db)?,
+        attachments = toml_string(&dir.join("attachments"))?,
+        opd = toml_string(&root.join("config/opd.toml"))?,
+    );
+    let path = dir.join("aduan.toml");
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
+/// `aduan apikey create`; the token is the last line it prints.
+fn create_api_key(bin: &Path, config: &Path) -> anyhow::Result<String> {
+    let out = Command::new(bin)
+        .args(["apikey", "create", "bench", "--scope", "intake", "--config"])
+        .arg(config)
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run {}", bin.display()))?;
+    if !out.status.success() {
+        bail!(
+            "aduan apikey create failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let stdout = String::from_utf8(out.stdout).context("apikey create printed non-UTF-8")?;
+    match stdout.lines().map(str::trim).rfind(|l| !l.is_empty()) {
+        Some(token) => Ok(token.to_owned()),
+        None => bail!("aduan apikey create printed no token"),
+    }
+}
+
+/// `VmRSS` of a process, in MB (MiB).
+fn rss_mb(pid: u32) -> anyhow::Result<f64> {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .with_context(|| format!("no VmRSS in {path}"))?;
+    Ok(kb / 1024.0)
+}
+
+/// The daemon under test. Dropping it kills the process if it is still running.
+struct Server {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Server {
+    fn start(bin: &Path, config: &Path, dir: &Path) -> anyhow::Result<Server> {
+        let log = dir.join("server.log");
+        let out = File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
+        let err = out.try_clone()?;
+        let child = Command::new(bin)
+            .arg("serve")
+            .arg("--config")
+            .arg(config)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .with_context(|| format!("cannot start {}", bin.display()))?;
+        Ok(Server { child, log })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The last lines the server logged, for error messages.
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    /// Fails if the server has exited.
+    fn check_alive(&mut self) -> anyhow::Result<()> {
+        match self.child.try_wait()? {
+            None => Ok(()),
+            Some(status) => bail!(
+                "the server exited ({status}); its log:\n{}",
+                self.log_tail()
+            ),
+        }
+    }
+
+    /// Polls `GET /healthz` until it answers 200.
+    fn wait_healthy(&mut self, rt: &Runtime, addr: SocketAddr) -> anyhow::Result<()> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            self.check_alive()?;
+            if rt.block_on(probe(addr)) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "the server did not answer /healthz within {} s; its log:\n{}",
+                    START_TIMEOUT.as_secs(),
+                    self.log_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGTERM, then wait; SIGKILL if it takes longer than `STOP_TIMEOUT`.
+    fn stop(&mut self) -> anyhow::Result<ExitStatus> {
+        if let Some(status) = self.child.try_wait()? {
+            return Ok(status);
+        }
+        let term = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status();
+        if term.is_ok_and(|s| s.success()) {
+            let deadline = Instant::now() + STOP_TIMEOUT;
+            while Instant::now() < deadline {
+                if let Some(status) = self.child.try_wait()? {
+                    return Ok(status);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            eprintln!("the server did not stop within {STOP_TIMEOUT:?} of SIGTERM; killing it");
+        }
+        self.child.kill()?;
+        Ok(self.child.wait()?)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn describe_exit(status: ExitStatus) -> String {
+    if status.success() {
+        "stopped cleanly on SIGTERM".to_owned()
+    } else {
+        format!("did not stop cleanly: {status}")
+    }
+}
+
+// --- The client ------------------------------------------------------------------------
+
+type Conn = SendRequest<Full<Bytes>>;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Intake,
+    Healthz,
+}
+
+/// Where and as whom the load is sent; numbers the messages.
+struct Target {
+    addr: SocketAddr,
+    host: String,
+    authorization: String,
+    run: u64,
+    seq: AtomicU64,
+    /// 201 answers over the whole run, warm-ups included: messages durably stored.
+    created: AtomicU64,
+}
+
+impl Target {
+    fn new(addr: SocketAddr, token: &str) -> Target {
+        let run = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Target {
+            addr,
+            host: addr.to_string(),
+            authorization: format!("Bearer {token}"),
+            run,
+            seq: AtomicU64::new(0),
+            created: AtomicU64::new(0),
+        }
+    }
+
+    async fn connect(&self) -> anyhow::Result<Conn> {
+        let stream = TcpStream::connect(self.addr)
+            .await
+            .with_context(|| format!("cannot connect to {}", self.addr))?;
+        stream.set_nodelay(true)?;
+        let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(async move {
+            // Ends when the sender is dropped or the server closes; errors surface there.
+            let _ = connection.await;
+        });
+        Ok(sender)
+    }
+
+    fn request(&self, kind: Kind) -> anyhow::Result<Request<Full<Bytes>>> {
+        let req = match kind {
+            Kind::Healthz => Request::get("/healthz")
+                .header(header::HOST, &self.host)
+                .body(Full::new(Bytes::new()))?,
+            Kind::Intake => {
+                let n = self.seq.fetch_add(1, Ordering::Relaxed);
+                let body = format!(
+                    concat!(
+                        r#"{{"external_id":"bench-{run}-{n}","#,
+                        r#""sender":{{"name":"Warga {name}","id":"u-{id}","phone":"+62812{phone:07}"}},"#,
+                        r#""text":"Jalan berlubang di Desa Karangklesem, mohon segera diperbaiki ({n})","#,
+                        r#""location":{{"lat":-7.4246,"lon":109.2396}}}}"#
+                    ),
+                    run = self.run,
+                    n = n,
+                    name = n % 500,
+                    id = n % 5000,
+                    phone = n % 10_000_000,
+                );
+                Request::post("/api/v1/messages")
+                    .header(header::HOST, &self.host)
+                    .header(header::AUTHORIZATION, &self.authorization)
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(Full::new(Bytes::from(body)))?
+            }
+        };
+        Ok(req)
+    }
+
+    /// One request on `conn`, body read to the end so the connection can be reused.
+    /// `Ok` only for a 2xx answer.
+    async fn exchange(&self, conn: &mut Conn, kind: Kind) -> anyhow::Result<StatusCode> {
+        let req = self.request(kind)?;
+        let (status, body) = tokio::time::timeout(REQUEST_TIMEOUT, async {
+            conn.ready().await?;
+            let resp = conn.send_request(req).await?;
+            let status = resp.status();
+            let body = resp.into_body().collect().await?.to_bytes();
+            Ok::<_, hyper::Error>((status, body))
+        })
+        .await
+        .context("no answer within the request timeout")??;
+        if !status.is_success() {
+            let body = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
+            bail!("HTTP {status}: {body}");
+        }
+        if status == StatusCode::CREATED {
+            self.created.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(status)
+    }
+}
+
+/// `GET /healthz` on a fresh connection answers 200.
+async fn probe(addr: SocketAddr) -> bool {
+    let attempt = async {
+        let target = Target::new(addr, "");
+        let mut conn = target.connect().await?;
+        target.exchange(&mut conn, Kind::Healthz).await
+    };
+    matches!(
+        tokio::time::timeout(Duration::from_secs(1), attempt).await,
+        Ok(Ok(StatusCode::OK))
+    )
+}
+
+/// What one client (or one phase) saw.
+#[derive(Default)]
+struct Tally {
+    /// Successes completed inside the measured window.
+    ok: u64,
+    /// Errors over the whole phase, warm-up included.
+    errors: u64,
+    /// Latencies of the measured successes, in microseconds.
+    latencies: Vec<u32>,
+    first_error: Option<String>,
+}
+
+impl Tally {
+    fn success(&mut self, latency: Duration) {
+        self.ok += 1;
+        self.latencies
+            .push(u32::try_from(latency.as_micros()).unwrap_or(u32::MAX));
+    }
+
+    fn error(&mut self, error: &anyhow::Error) {
+        self.errors += 1;
+        if self.first_error.is_none() {
+            self.first_error = Some(format!("{error:#}"));
+        }
+    }
+
+    fn merge(&mut self, other: Tally) {
+        self.ok += other.ok;
+        self.errors += other.errors;
+        self.latencies.extend(other.latencies);
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
+    }
+}
+
+/// One virtual client of a closed loop: the next request leaves when the last is answered.
+async fn closed_client(
+    target: Arc<Target>,
+    kind: Kind,
+    mut conn: Conn,
+    measure_from: Instant,
+    end: Instant,
+) -> Tally {
+    let mut tally = Tally::default();
+    loop {
+        let start = Instant::now();
+        if start >= end {
+            return tally;
+        }
+        match target.exchange(&mut conn, kind).await {
+            Ok(_) => {
+                let done = Instant::now();
+                if done >= measure_from && done <= end {
+                    tally.success(done - start);
+                }
+            }
+            Err(e) => {
+                tally.error(&e);
+                // The connection may be unusable; open another (not too eagerly).
+                loop {
+                    if Instant::now() >= end {
+                        return tally;
+                    }
+                    match target.connect().await {
+                        Ok(fresh) => {
+                            conn = fresh;
+                            break;
+                        }
+                        Err(e) => {
+                            tally.error(&e);
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn closed_loop(
+    target: Arc<Target>,
+    server_pid: u32,
+    kind: Kind,
+    connections: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> anyhow::Result<Phase> {
+    let mut conns = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        conns.push(target.connect().await?);
+    }
+    let measure_from = Instant::now() + warmup;
+    let end = measure_from + duration;
+    let cpu = tokio::spawn(cpu_use(server_pid, measure_from, end));
+    let mut clients = JoinSet::new();
+    for conn in conns {
+        clients.spawn(closed_client(target.clone(), kind, conn, measure_from, end));
+    }
+    let mut tally = Tally::default();
+    while let Some(client) = clients.join_next().await {
+        tally.merge(client.context("a client task failed")?);
+    }
+    let mut phase = Phase::new(connections, tally, duration);
+    phase.cpu = cpu.await.context("the CPU sampler failed")?;
+    Ok(phase)
+}
+
+/// The connections of the open loop; a request holds one while it runs.
+struct Pool {
+    idle: Mutex<Vec<Conn>>,
+    /// As many permits as connections; FIFO, so requests get connections in due order.
+    permits: Semaphore,
+}
+
+impl Pool {
+    async fn exchange(&self, target: &Target) -> anyhow::Result<StatusCode> {
+        let _permit = self.permits.acquire().await?;
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        // A connection that failed was not put back; its replacement is opened here.
+        let mut conn = match idle {
+            Some(conn) => conn,
+            None => target.connect().await?,
+        };
+        let result = target.exchange(&mut conn, Kind::Intake).await;
+        if result.is_ok() {
+            self.idle
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(conn);
+        }
+        result
+    }
+}
+
+/// An open-loop request: its number, when it was due, when it finished, how it went.
+type Done = (u64, Instant, Instant, anyhow::Result<StatusCode>);
+
+async fn open_loop(
+    target: Arc<Target>,
+    server_pid: u32,
+    connections: usize,
+    rate: u64,
+    warmup_secs: u64,
+    duration_secs: u64,
+) -> anyhow::Result<Phase> {
+    let mut conns = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        conns.push(target.connect().await?);
+    }
+    let pool = Arc::new(Pool {
+        idle: Mutex::new(conns),
+        permits: Semaphore::new(connections),
+    });
+    let warmup_requests = rate.saturating_mul(warmup_secs);
+    let total = rate.saturating_mul(warmup_secs + duration_secs);
+    let t0 = Instant::now() + Duration::from_millis(20);
+    let measure_from = t0 + Duration::from_secs(warmup_secs);
+    let end = measure_from + Duration::from_secs(duration_secs);
+    let cpu = tokio::spawn(cpu_use(server_pid, measure_from, end));
+
+    // The pacer sleeps with nanosleep precision (tokio timers tick per millisecond) and
+    // hands each request to the runtime when it is due.
+    let (due_tx, mut due_rx) = tokio::sync::mpsc::unbounded_channel::<(u64, Instant)>();
+    let pacer = std::thread::Builder::new()
+        .name("bench-pacer".into())
+        .spawn(move || {
+            for i in 0..total {
+                let nanos = u128::from(i) * 1_000_000_000 / u128::from(rate);
+                let due = t0 + Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX));
+                let now = Instant::now();
+                if due > now {
+                    std::thread::sleep(due - now);
+                }
+                if due_tx.send((i, due)).is_err() {
+                    return;
+                }
+            }
+        })
+        .context("cannot start the pacing thread")?;
+
+    let mut tally = Tally::default();
+    let mut completed_in_window = 0u64;
+    let mut record = |tally: &mut Tally, done: Result<Done, JoinError>| -> anyhow::Result<()> {
+        let (i, due, finished, result) = done.context("a request task failed")?;
+        match result {
+            Ok(_) => {
+                if finished >= measure_from && finished <= end {
+                    completed_in_window += 1;
+                }
+                if i >= warmup_requests {
+                    tally.success(finished - due);
+                }
+            }
+            Err(e) => tally.error(&e),
+        }
+        Ok(())
+    };
+    let mut requests = JoinSet::new();
+    while let Some((i, due)) = due_rx.recv().await {
+        let (target, pool) = (target.clone(), pool.clone());
+        requests.spawn(async move {
+            let result = pool.exchange(&target).await;
+            (i, due, Instant::now(), result)
+        });
+        while let Some(done) = requests.try_join_next() {
+            record(&mut tally, done)?;
+        }
+    }
+    while let Some(done) = requests.join_next().await {
+        record(&mut tally, done)?;
+    }
+    if pacer.join().is_err() {
+        bail!("the pacing thread panicked");
+    }
+    // Latencies cover every measured request, however late it finished; throughput
+    // counts what completed inside the window, as in the closed loops.
+    let mut phase = Phase::new(connections, tally, Duration::from_secs(duration_secs));
+    phase.per_sec = completed_in_window as f64 / duration_secs as f64;
+    phase.cpu = cpu.await.context("the CPU sampler failed")?;
+    Ok(phase)
+}
+
+/// CPU time a process has used, user + system, in clock ticks; `pid` may be `self`.
+fn cpu_ticks(pid: &str) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; count fields after its closing ')'.
+    let fields: Vec<&str> = stat
+        .get(stat.rfind(')')? + 1..)?
+        .split_whitespace()
+        .collect();
+    // utime and stime are fields 14 and 15; fields[0] is field 3.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// CPU use of the server and of this process (the client) in `from..to`, in % of one
+/// core. `None` when /proc can't be read.
+async fn cpu_use(server_pid: u32, from: Instant, to: Instant) -> Option<CpuUse> {
+    // USER_HZ: 100 on every Linux this runs on.
+    const TICKS_PER_SEC: f64 = 100.0;
+    let server = server_pid.to_string();
+    tokio::time::sleep_until(from.into()).await;
+    let start = Instant::now();
+    let (server0, client0) = (cpu_ticks(&server)?, cpu_ticks("self")?);
+    tokio::time::sleep_until(to.into()).await;
+    let (server1, client1) = (cpu_ticks(&server)?, cpu_ticks("self")?);
+    let secs = start.elapsed().as_secs_f64();
+    let pct = |ticks: u64| ticks as f64 / TICKS_PER_SEC / secs * 100.0;
+    Some(CpuUse {
+        server_pct: pct(server1.saturating_sub(server0)),
+        client_pct: pct(client1.saturating_sub(client0)),
+    })
+}
+
+// --- Figures ---------------------------------------------------------------------------
+
+#[derive(Clone, Copy)]
+struct CpuUse {
+    server_pct: f64,
+    client_pct: f64,
+}
+
+/// Latencies, sorted, in microseconds.
+struct Histogram(Vec<u32>);
+
+impl Histogram {
+    fn new(mut micros: Vec<u32>) -> Histogram {
+        micros.sort_unstable();
+        Histogram(micros)
+    }
+
+    /// Nearest-rank percentile (0 < p <= 100), in milliseconds; 0 without samples.
+    fn percentile_ms(&self, p: f64) -> f64 {
+        if self.0.is_empty() {
+            return 0.0;
+        }
+        let rank = (p / 100.0 * self.0.len() as f64).ceil() as usize;
+        f64::from(self.0[rank.clamp(1, self.0.len()) - 1]) / 1000.0
+    }
+
+    fn max_ms(&self) -> f64 {
+        self.0.last().map_or(0.0, |&m| f64::from(m) / 1000.0)
+    }
+}
+
+struct Phase {
+    connections: usize,
+    /// Successes per second inside the measured window.
+    per_sec: f64,
+    /// Successes inside the measured window.
+    ok: u64,
+    errors: u64,
+    first_error: Option<String>,
+    histogram: Histogram,
+    /// CPU use during the measured window.
+    cpu: Option<CpuUse>,
+}
+
+impl Phase {
+    fn new(connections: usize, tally: Tally, window: Duration) -> Phase {
+        Phase {
+            connections,
+            per_sec: tally.ok as f64 / window.as_secs_f64(),
+            ok: tally.ok,
+            errors: tally.errors,
+            first_error: tally.first_error,
+            histogram: Histogram::new(tally.latencies),
+            cpu: None,
+        }
+    }
+
+    fn p50(&self) -> f64 {
+        self.histogram.percentile_ms(50.0)
+    }
+
+    fn p99(&self) -> f64 {
+        self.histogram.percentile_ms(99.0)
+    }
+
+    /// `  cpu server 108% client 34%`, or nothing.
+    fn cpu_text(&self) -> String {
+        self.cpu.map_or(String::new(), |c| {
+            format!(
+                "  cpu server {:.0}% client {:.0}%",
+                c.server_pct, c.client_pct
+            )
+        })
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        json!({
+            "connections": self.connections,
+            "cpu_server_pct": self.cpu.map(|c| round(c.server_pct, 0)),
+            "cpu_client_pct": self.cpu.map(|c| round(c.client_pct, 0)),
+            "per_sec": round(self.per_sec, 1),
+            "measured_requests": self.ok,
+            "errors": self.errors,
+            "first_error": self.first_error,
+            "p50_ms": round(self.p50(), 3),
+            "p90_ms": round(self.histogram.percentile_ms(90.0), 3),
+            "p99_ms": round(self.p99(), 3),
+            "p999_ms": round(self.histogram.percentile_ms(99.9), 3),
+            "max_ms": round(self.histogram.max_ms(), 3),
+        })
+    }
+}
+
+struct Report {
+    idle_rss_mb: f64,
+    loaded_rss_mb: f64,
+    intake: Phase,
+    healthz: Phase,
+    open: Phase,
+    /// 201 answers over the whole run.
+    created: u64,
+    server_exit: String,
+}
+
+impl Report {
+    fn errors(&self) -> u64 {
+        self.intake.errors + self.healthz.errors + self.open.errors
+    }
+
+    fn ratio(&self) -> f64 {
+        if self.healthz.per_sec > 0.0 {
+            self.intake.per_sec / self.healthz.per_sec
+        } else {
+            0.0
+        }
+    }
+
+    fn render(&self, args: &Args) -> String {
+        let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+        let verdict = |pass: bool| if pass { "PASS" } else { "FAIL" };
+        let (i, h, o) = (&self.intake, &self.healthz, &self.open);
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "aduan bench (release, SQLite WAL synchronous=FULL, {cores} cores shared by client and server; \
+             client: {} build, 1 tokio worker thread; {}s warm-up + {}s measured per phase; \
+             cpu in % of one core)",
+            client_build(),
+            args.warmup_secs,
+            args.duration_secs
+        );
+        let _ = writeln!(
+            s,
+            "{:<32}{:>8.1} MB   (target <= {IDLE_RSS_TARGET_MB:.0} MB)   {}",
+            "idle RSS",
+            self.idle_rss_mb,
+            verdict(self.idle_rss_mb <= IDLE_RSS_TARGET_MB)
+        );
+        let _ = writeln!(
+            s,
+            "{:<32}{:>8} msg/s  p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms  errors {}{}",
+            format!("intake closed-loop ({} conns)", i.connections),
+            thousands(i.per_sec),
+            i.p50(),
+            i.p99(),
+            i.histogram.max_ms(),
+            i.errors,
+            i.cpu_text()
+        );
+        let _ = writeln!(
+            s,
+            "{:<32}{:>8} req/s  p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms  errors {}{}",
+            format!("healthz closed-loop ({} conns)", h.connections),
+            thousands(h.per_sec),
+            h.p50(),
+            h.p99(),
+            h.histogram.max_ms(),
+            h.errors,
+            h.cpu_text()
+        );
+        let _ = writeln!(
+            s,
+            "{:<32}{:>8.2}          (target >= {RATIO_TARGET:.2})   {}",
+            "ratio intake/healthz",
+            self.ratio(),
+            verdict(self.ratio() >= RATIO_TARGET)
+        );
+        let _ = writeln!(
+            s,
+            "intake open-loop {} msg/s offered ({} conns): achieved {} msg/s  p50 {:.1} ms  \
+             p99 {:.1} ms  max {:.1} ms  errors {}  (target p99 <= {OPEN_P99_TARGET_MS:.0} ms)  {}{}",
+            thousands(args.rate as f64),
+            o.connections,
+            thousands(o.per_sec),
+            o.p50(),
+            o.p99(),
+            o.histogram.max_ms(),
+            o.errors,
+            verdict(o.p99() <= OPEN_P99_TARGET_MS),
+            o.cpu_text()
+        );
+        let _ = writeln!(
+            s,
+            "{:<32}{:>8.1} MB",
+            "RSS after load (idle)", self.loaded_rss_mb
+        );
+        let _ = writeln!(
+            s,
+            "{:<32}{:>8}        (201 answers, warm-ups included); server {}",
+            "durable messages stored",
+            thousands(self.created as f64),
+            self.server_exit
+        );
+        s
+    }
+
+    fn to_json(&self, args: &Args) -> serde_json::Value {
+        let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+        json!({
+            "setup": {
+                "build": "release",
+                "database": "sqlite WAL synchronous=FULL",
+                "cores": cores,
+                "client_build": client_build(),
+                "client_worker_threads": 1,
+                "warmup_secs": args.warmup_secs,
+                "duration_secs": args.duration_secs,
+                "connections": args.connections,
+                "open_loop_rate": args.rate,
+                "open_loop_connections": args.open_connections,
+            },
+            "idle_rss_mb": round(self.idle_rss_mb, 1),
+            "idle_rss_target_mb": IDLE_RSS_TARGET_MB,
+            "idle_rss_pass": self.idle_rss_mb <= IDLE_RSS_TARGET_MB,
+            "intake_closed_loop": self.intake.to_json(),
+            "healthz_closed_loop": self.healthz.to_json(),
+            "ratio_intake_healthz": round(self.ratio(), 3),
+            "ratio_target": RATIO_TARGET,
+            "ratio_pass": self.ratio() >= RATIO_TARGET,
+            "intake_open_loop": self.open.to_json(),
+            "open_loop_p99_target_ms": OPEN_P99_TARGET_MS,
+            "open_loop_p99_pass": self.open.p99() <= OPEN_P99_TARGET_MS,
+            "rss_after_load_mb": round(self.loaded_rss_mb, 1),
+            "created_201": self.created,
+            "errors": self.errors(),
+            "server_exit": self.server_exit,
+        })
+    }
+}
+
+fn client_build() -> &'static str {
+    if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    }
+}
+
+fn round(x: f64, decimals: i32) -> f64 {
+    let f = 10f64.powi(decimals);
+    (x * f).round() / f
+}
+
+/// `14210.4` → `"14,210"`.
+fn thousands(x: f64) -> String {
+    let digits = format!("{:.0}", x.max(0.0));
+    let mut out = String::new();
+    for (k, c) in digits.chars().enumerate() {
+        if k > 0 && (digits.len() - k) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let h = Histogram::new((1..=100).rev().map(|ms| ms * 1000).collect());
+        assert_eq!(h.percentile_ms(50.0), 50.0);
+        assert_eq!(h.percentile_ms(99.0), 99.0);
+        assert_eq!(h.max_ms(), 100.0);
+        assert_eq!(Histogram::new(Vec::new()).percentile_ms(99.0), 0.0);
+    }
+
+    #[test]
+    fn thousands_are_separated() {
+        assert_eq!(thousands(0.0), "0");
+        assert_eq!(thousands(999.4), "999");
+        assert_eq!(thousands(14210.4), "14,210");
+        assert_eq!(thousands(1234567.0), "1,234,567");
+    }
 }
