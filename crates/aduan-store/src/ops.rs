@@ -192,15 +192,17 @@ async fn lock<D: Db>(c: &mut D, key: &str) -> Result<()> {
     Ok(())
 }
 
-async fn identity_owner<D: Db>(c: &mut D, id: &Identity) -> Result<Option<(i64, i64)>> {
+/// The identity row, its reporter, and whether that reporter still lacks a name.
+async fn identity_owner<D: Db>(c: &mut D, id: &Identity) -> Result<Option<(i64, i64, bool)>> {
     let row = c
         .fetch_optional(
-            "SELECT id, reporter_id FROM identities WHERE kind = $1 AND value = $2",
+            "SELECT i.id, i.reporter_id, r.name IS NULL AS unnamed FROM identities i \
+             JOIN reporters r ON r.id = i.reporter_id WHERE i.kind = $1 AND i.value = $2",
             args![id.kind.as_str(), &id.value],
         )
         .await?;
     Ok(match row {
-        Some(r) => Some((r.get("id")?, r.get("reporter_id")?)),
+        Some(r) => Some((r.get("id")?, r.get("reporter_id")?, r.get("unnamed")?)),
         None => None,
     })
 }
@@ -217,10 +219,10 @@ async fn resolve_reporter<D: Db>(
         return Ok((None, None));
     };
     let (reporter_id, identity_id) = match identity_owner(c, primary).await? {
-        Some((identity_id, reporter_id)) => {
-            if let Some(name) = &sender.display_name {
+        Some((identity_id, reporter_id, unnamed)) => {
+            if let (true, Some(name)) = (unnamed, &sender.display_name) {
                 c.execute(
-                    "UPDATE reporters SET name = $2 WHERE id = $1 AND name IS NULL",
+                    "UPDATE reporters SET name = $2 WHERE id = $1",
                     args![reporter_id, name],
                 )
                 .await?;
@@ -333,17 +335,7 @@ async fn create_ticket<D: Db>(
             )
             .await?;
         if let Some(id) = id {
-            event(
-                c,
-                id,
-                now,
-                &Actor::System,
-                EventKind::Created,
-                None,
-                Some("new"),
-                None,
-            )
-            .await?;
+            // The ticket row records its own creation; the audit log holds what changed after.
             return Ok((id, code));
         }
     }
@@ -595,9 +587,17 @@ pub(crate) async fn ticket_view<D: Db>(
     let rows = c.fetch_all(
         "SELECT at, actor, kind, from_value, to_value, note FROM events WHERE ticket_id = $1 ORDER BY id", args![t.id])
     .await?;
-    let events = rows
-        .iter()
-        .map(|row| {
+    // Creation is the ticket row itself (`created_at`); the log shows it first.
+    let created = EventView {
+        at: t.summary.created_at,
+        actor: Actor::System,
+        kind: EventKind::Created,
+        from: None,
+        to: Some(Status::New.as_str().to_owned()),
+        note: None,
+    };
+    let events = std::iter::once(Ok(created))
+        .chain(rows.iter().map(|row| {
             Ok(EventView {
                 at: row.get("at")?,
                 actor: parse(&row.get::<String>("actor")?, "actor")?,
@@ -606,7 +606,7 @@ pub(crate) async fn ticket_view<D: Db>(
                 to: row.get("to_value")?,
                 note: row.get("note")?,
             })
-        })
+        }))
         .collect::<Result<Vec<_>>>()?;
     Ok(Some(TicketView {
         summary: t.summary,

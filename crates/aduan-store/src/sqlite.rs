@@ -1,7 +1,6 @@
 //! SQLite: one writer thread that group-commits, and a small pool of reader threads.
 
 use std::any::Any;
-use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::future::{Future, ready};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -11,7 +10,9 @@ use std::time::Duration;
 
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use std::sync::mpsc;
+
+use tokio::sync::{Semaphore, oneshot};
 
 use crate::db::{Db, Row, Value};
 use crate::{Result, StoreError, StoreOptions};
@@ -37,25 +38,61 @@ pub(crate) struct SqliteDb<'a> {
     conn: &'a mut Connection,
 }
 
-/// `$1` → `?1`: SQLite numbers `$name` parameters by first appearance, `?N` by `N`.
-fn numbered_params(sql: &str) -> Cow<'_, str> {
-    if sql.contains('$') {
-        Cow::Owned(sql.replace('$', "?"))
-    } else {
-        Cow::Borrowed(sql)
-    }
-}
+/// Parameter names as SQLite sees them: `$n` is a named parameter called `$n` whose index is
+/// its order of first appearance, so each value is bound by name, not by position.
+const PARAM_NAMES: [&str; 24] = [
+    "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11", "$12", "$13", "$14", "$15",
+    "$16", "$17", "$18", "$19", "$20", "$21", "$22", "$23", "$24",
+];
 
 /// Times are stored as fixed-width RFC 3339 UTC text, so text order is time order.
 fn time_text(t: &chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+thread_local! {
+    /// Column names per statement text, so rows don't allocate them again.
+    static COLUMNS: std::cell::RefCell<HashMap<Box<str>, Arc<[String]>>> =
+        std::cell::RefCell::new(HashMap::new());
+}
+
+fn columns_of(sql: &str, stmt: &rusqlite::Statement<'_>) -> Arc<[String]> {
+    COLUMNS.with(|cache| {
+        if let Some(cols) = cache.borrow().get(sql) {
+            return cols.clone();
+        }
+        let cols: Arc<[String]> = stmt.column_names().iter().map(|c| c.to_string()).collect();
+        let mut cache = cache.borrow_mut();
+        if cache.len() > 512 {
+            cache.clear();
+        }
+        cache.insert(sql.into(), cols.clone());
+        cols
+    })
+}
+
+/// Runs a statement that needs no parameters and returns no rows, from the statement cache.
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 impl SqliteDb<'_> {
     fn prepare<'s>(&'s self, sql: &str, args: &[Value]) -> Result<rusqlite::CachedStatement<'s>> {
-        let mut stmt = self.conn.prepare_cached(&numbered_params(sql))?;
-        for (i, arg) in args.iter().enumerate() {
-            let i = i + 1;
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        if stmt.parameter_count() != args.len() {
+            return Err(StoreError::Internal(format!(
+                "statement takes {} parameters, got {}",
+                stmt.parameter_count(),
+                args.len()
+            )));
+        }
+        for (n, arg) in args.iter().enumerate() {
+            let name = PARAM_NAMES
+                .get(n)
+                .ok_or_else(|| StoreError::Internal("too many parameters".into()))?;
+            let i = stmt.parameter_index(name)?.ok_or_else(|| {
+                StoreError::Internal(format!("statement has no parameter {name}"))
+            })?;
             match arg {
                 Value::Int(Some(v)) => stmt.raw_bind_parameter(i, v)?,
                 Value::Real(Some(v)) => stmt.raw_bind_parameter(i, v)?,
@@ -70,7 +107,7 @@ impl SqliteDb<'_> {
 
     fn query(&mut self, sql: &str, args: &[Value]) -> Result<Vec<Row>> {
         let mut stmt = self.prepare(sql, args)?;
-        let columns: Arc<[String]> = stmt.column_names().iter().map(|c| c.to_string()).collect();
+        let columns = columns_of(sql, &stmt);
         let n = columns.len();
         let mut rows = stmt.raw_query();
         let mut out = Vec::new();
@@ -138,7 +175,7 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
         )));
     }
     conn.execute_batch(
-        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",
+        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -32768;",
     )?;
     if read_only {
         conn.execute_batch("PRAGMA query_only = ON;")?;
@@ -164,6 +201,7 @@ pub(crate) struct SqliteStore {
     path: PathBuf,
     writer: mpsc::Sender<Command>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    checkpointer: Mutex<Option<(mpsc::Sender<()>, std::thread::JoinHandle<()>)>>,
     readers: Arc<Mutex<Vec<Connection>>>,
     reader_slots: Arc<Semaphore>,
 }
@@ -174,18 +212,30 @@ impl SqliteStore {
             std::fs::create_dir_all(dir)?;
         }
         let owned = path.to_owned();
-        let conn = tokio::task::spawn_blocking(move || open_connection(&owned, false))
-            .await
-            .map_err(|e| StoreError::Sqlite(e.to_string()))??;
+        let (conn, ckpt_conn) = tokio::task::spawn_blocking(move || {
+            let writer = open_connection(&owned, false)?;
+            // Checkpoints run on their own thread so the writer never waits for one.
+            writer.pragma_update(None, "wal_autocheckpoint", 0)?;
+            Ok::<_, StoreError>((writer, open_connection(&owned, false)?))
+        })
+        .await
+        .map_err(|e| StoreError::Sqlite(e.to_string()))??;
         let max_batch = opts.max_batch.max(1);
-        let (tx, rx) = mpsc::channel(max_batch * 4);
+        // Unbounded: every queued write has a caller waiting for it, so HTTP concurrency
+        // bounds the queue.
+        let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("aduan-sqlite-writer".into())
             .spawn(move || writer_loop(conn, rx, max_batch))?;
+        let (stop_ckpt, ckpt_rx) = mpsc::channel();
+        let ckpt_thread = std::thread::Builder::new()
+            .name("aduan-sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(ckpt_conn, ckpt_rx))?;
         Ok(SqliteStore {
             path: path.to_owned(),
             writer: tx,
             writer_thread: Mutex::new(Some(thread)),
+            checkpointer: Mutex::new(Some((stop_ckpt, ckpt_thread))),
             readers: Arc::new(Mutex::new(Vec::new())),
             reader_slots: Arc::new(Semaphore::new(opts.max_connections.max(1) as usize)),
         })
@@ -208,7 +258,6 @@ impl SqliteStore {
         let (reply, wait) = oneshot::channel();
         self.writer
             .send(Command::Write(WriteRequest { job, reply }))
-            .await
             .map_err(|_| StoreError::Closed)?;
         let value = wait.await.map_err(|_| StoreError::Closed)??;
         value
@@ -250,7 +299,12 @@ impl SqliteStore {
     pub(crate) async fn close(&self) {
         let thread = self.writer_thread.lock().ok().and_then(|mut t| t.take());
         if let Some(thread) = thread {
-            let _ = self.writer.send(Command::Close).await;
+            let _ = self.writer.send(Command::Close);
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+        let ckpt = self.checkpointer.lock().ok().and_then(|mut c| c.take());
+        if let Some((stop, thread)) = ckpt {
+            let _ = stop.send(());
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
         self.reader_slots.close();
@@ -260,70 +314,162 @@ impl SqliteStore {
     }
 }
 
+/// Copies the WAL into the database file in the background, ten times a second, without
+/// blocking the writer or readers (`PASSIVE`). On shutdown the WAL is emptied.
+///
+/// A background checkpoint alone never catches up with a busy writer (frames keep arriving
+/// while it copies), and the WAL only restarts from its beginning once every frame was
+/// copied. So the writer itself, a few times a second, copies the short tail the background
+/// left (see `writer_loop`); the WAL then restarts and stays small, and the file never grows
+/// into new, zero-filled blocks.
+fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>) {
+    use std::sync::mpsc::RecvTimeoutError;
+    let checkpoint = |mode: &str| {
+        let sql = format!("PRAGMA wal_checkpoint({mode})");
+        if let Err(error) = conn.query_row(&sql, [], |_| Ok(())) {
+            tracing::warn!(%error, mode, "WAL checkpoint failed.");
+        }
+    };
+    loop {
+        match stop.recv_timeout(Duration::from_millis(100)) {
+            Err(RecvTimeoutError::Timeout) => checkpoint("PASSIVE"),
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    checkpoint("TRUNCATE");
+}
+
 type Replies = Vec<(oneshot::Sender<Result<Erased>>, Result<Erased>)>;
 
-fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Command>, max_batch: usize) {
+/// How long a batch may wait for more writes when the last batch was busy.
+const LINGER: Duration = Duration::from_micros(250);
+
+fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Command>, max_batch: usize) {
     let mut batch: VecDeque<WriteRequest> = VecDeque::with_capacity(max_batch);
     let mut replies: Replies = Vec::with_capacity(max_batch);
     let mut closing = false;
+    let mut last_checkpoint = std::time::Instant::now();
+    let mut last_batch = 0usize;
     while !closing {
-        match rx.blocking_recv() {
-            Some(Command::Write(req)) => batch.push_back(req),
-            Some(Command::Close) | None => break,
-        }
-        // Everything that queued up while the last commit was syncing joins this one.
-        while batch.len() < max_batch {
-            match rx.try_recv() {
+        if batch.is_empty() {
+            match rx.recv() {
                 Ok(Command::Write(req)) => batch.push_back(req),
-                Ok(Command::Close) => {
+                Ok(Command::Close) | Err(_) => break,
+            }
+        }
+        // Everything that queued up while the last commit was syncing joins this one. Under
+        // load, answers of the last commit are still turning into new requests: wait a
+        // moment for them rather than commit a sliver of a batch (one fsync each). An idle
+        // server commits at once.
+        let expect = last_batch.min(max_batch);
+        let deadline = std::time::Instant::now() + LINGER;
+        while batch.len() < max_batch {
+            let next = match rx.try_recv() {
+                Ok(cmd) => Some(cmd),
+                Err(mpsc::TryRecvError::Empty) if expect >= 4 && batch.len() < expect => {
+                    let now = std::time::Instant::now();
+                    if now >= deadline {
+                        break;
+                    }
+                    match rx.recv_timeout(deadline - now) {
+                        Ok(cmd) => Some(cmd),
+                        Err(mpsc::RecvTimeoutError::Timeout) => break,
+                        Err(mpsc::RecvTimeoutError::Disconnected) => None,
+                    }
+                }
+                Err(mpsc::TryRecvError::Empty) => break,
+                Err(mpsc::TryRecvError::Disconnected) => None,
+            };
+            match next {
+                Some(Command::Write(req)) => batch.push_back(req),
+                Some(Command::Close) | None => {
                     closing = true;
                     break;
                 }
-                Err(_) => break,
             }
         }
+        last_batch = batch.len();
         match run_batch(&mut conn, &mut batch, &mut replies) {
             Ok(()) => {
                 for (reply, result) in replies.drain(..) {
                     let _ = reply.send(result);
                 }
+                if last_checkpoint.elapsed() >= Duration::from_millis(300) {
+                    last_checkpoint = std::time::Instant::now();
+                    if let Err(error) =
+                        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    {
+                        tracing::warn!(%error, "WAL checkpoint failed.");
+                    }
+                }
             }
-            Err(error) => {
-                tracing::error!(%error, writes = replies.len() + batch.len(), "Group commit failed; every write in it is reported failed.");
+            Err(failure) => {
                 let _ = conn.execute_batch("ROLLBACK");
-                let failed = || Err(StoreError::Sqlite(format!("commit failed: {error}")));
+                let (error, keep_rest) = match failure {
+                    BatchFailure::HalfDone(e) => (e, true),
+                    BatchFailure::Store(e) => (e.to_string(), false),
+                };
+                tracing::error!(%error, failed = replies.len(), requeued = if keep_rest { batch.len() } else { 0 }, "Group commit rolled back; its writes are reported failed.");
+                let failed = || {
+                    Err(StoreError::Sqlite(format!(
+                        "group commit rolled back: {error}"
+                    )))
+                };
                 for (reply, _) in replies.drain(..) {
                     let _ = reply.send(failed());
                 }
-                for req in batch.drain(..) {
-                    let _ = req.reply.send(failed());
+                if !keep_rest {
+                    for req in batch.drain(..) {
+                        let _ = req.reply.send(failed());
+                    }
                 }
             }
         }
     }
 }
 
-/// One transaction for the whole batch, each write in its own savepoint: a write that fails
-/// is undone alone and reported to its caller while the others commit.
+/// One transaction for the whole batch. A write that fails before changing anything (an
+/// unknown ticket, an illegal transition: every query function checks before it writes) is
+/// reported to its caller alone and the others commit. A write that fails after changing
+/// rows can only be undone with the whole transaction: the batch so far fails, and the
+/// writes not yet run stay queued for the next one. (Savepoints per write would isolate
+/// that case too, at the price of copying every page each write touches.)
+enum BatchFailure {
+    /// A write failed after changing rows; the writes not yet run can go in the next batch.
+    HalfDone(String),
+    /// The transaction itself failed (begin, commit, I/O).
+    Store(StoreError),
+}
+
+impl<E: Into<StoreError>> From<E> for BatchFailure {
+    fn from(e: E) -> BatchFailure {
+        BatchFailure::Store(e.into())
+    }
+}
+
 fn run_batch(
     conn: &mut Connection,
     batch: &mut VecDeque<WriteRequest>,
     replies: &mut Replies,
-) -> Result<()> {
-    conn.execute_batch("BEGIN IMMEDIATE")?;
+) -> Result<(), BatchFailure> {
+    run_cached(conn, "BEGIN IMMEDIATE")?;
     while let Some(req) = batch.pop_front() {
-        conn.execute_batch("SAVEPOINT w")?;
+        let before = conn.total_changes();
         let job = req.job;
         let result = catch_unwind(AssertUnwindSafe(|| job(&mut SqliteDb { conn: &mut *conn })))
             .unwrap_or_else(|_| Err(StoreError::Internal("a store write panicked".into())));
-        if result.is_ok() {
-            conn.execute_batch("RELEASE w")?;
-        } else {
-            conn.execute_batch("ROLLBACK TO w; RELEASE w")?;
-        }
+        let half_done = match &result {
+            Err(e) if conn.total_changes() != before => Some(e.to_string()),
+            _ => None,
+        };
         replies.push((req.reply, result));
+        if let Some(error) = half_done {
+            return Err(BatchFailure::HalfDone(format!(
+                "a write failed after changing rows: {error}"
+            )));
+        }
     }
-    conn.execute_batch("COMMIT")?;
+    run_cached(conn, "COMMIT")?;
     Ok(())
 }
 
@@ -375,4 +521,86 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store() -> (SqliteStore, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("t.db"), &StoreOptions::default())
+            .await
+            .unwrap();
+        s.migrate().await.unwrap();
+        (s, dir)
+    }
+
+    fn insert(db: &mut SqliteDb<'_>, key: &str) -> Result<u64> {
+        run_now(db.execute(
+            "INSERT INTO checkpoints (connector, key, value, updated_at) VALUES ('t', $1, 'v', 'now')",
+            vec![Value::from(key)],
+        ))
+    }
+
+    async fn present(s: &SqliteStore, key: &str) -> bool {
+        let key = key.to_owned();
+        s.read(move |db| {
+            run_now(db.fetch_optional(
+                "SELECT 1 FROM checkpoints WHERE key = $1",
+                vec![Value::from(key)],
+            ))
+        })
+        .await
+        .unwrap()
+        .is_some()
+    }
+
+    #[tokio::test]
+    async fn a_write_failing_half_way_leaves_no_trace_and_the_writer_goes_on() {
+        let (s, _dir) = store().await;
+        let r = s
+            .write(|db| {
+                insert(db, "half")?;
+                Err::<(), _>(StoreError::Invalid("refused after writing".into()))
+            })
+            .await;
+        assert!(matches!(r, Err(StoreError::Sqlite(m)) if m.contains("refused after writing")));
+        assert!(!present(&s, "half").await);
+        s.write(|db| insert(db, "after")).await.unwrap();
+        assert!(present(&s, "after").await);
+    }
+
+    #[tokio::test]
+    async fn every_answer_of_a_batch_tells_the_truth() {
+        // Writes queued together share a batch; one of them fails half-way. Whatever each
+        // caller is told must match what the database holds afterwards.
+        let (s, _dir) = store().await;
+        let s = Arc::new(s);
+        let keys: Vec<String> = (0..60).map(|i| format!("k{i}")).collect();
+        let mut tasks = Vec::new();
+        for (i, key) in keys.iter().cloned().enumerate() {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                s.write(move |db| {
+                    insert(db, &key)?;
+                    if i % 20 == 7 {
+                        return Err(StoreError::Invalid("half-way".into()));
+                    }
+                    Ok(())
+                })
+                .await
+            }));
+        }
+        let mut told_ok = Vec::new();
+        for (i, t) in tasks.into_iter().enumerate() {
+            told_ok.push((i, t.await.unwrap().is_ok()));
+        }
+        for (i, ok) in told_ok {
+            assert_eq!(present(&s, &keys[i]).await, ok, "write {i}");
+            if i % 20 == 7 {
+                assert!(!ok);
+            }
+        }
+    }
 }
