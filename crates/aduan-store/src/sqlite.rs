@@ -175,7 +175,7 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
         )));
     }
     conn.execute_batch(
-        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -32768;",
+        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16384;",
     )?;
     if read_only {
         conn.execute_batch("PRAGMA query_only = ON;")?;
