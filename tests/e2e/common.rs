@@ -10,10 +10,7 @@ use serde_json::Value;
 
 /// A client for the scenarios: no retries of its own, a generous timeout.
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("HTTP client")
+    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("HTTP client")
 }
 
 /// Whether `code` looks like `^ADU-[0-9A-HJKMNP-TV-Z]{8}$` (Crockford base32).
@@ -47,12 +44,7 @@ pub async fn post_message(
     token: &str,
     body: &Value,
 ) -> Result<Reply, reqwest::Error> {
-    send(
-        http.post(daemon.url("/api/v1/messages"))
-            .bearer_auth(token)
-            .json(body),
-    )
-    .await
+    send(http.post(daemon.url("/api/v1/messages")).bearer_auth(token).json(body)).await
 }
 
 /// `GET path`, which must get an answer.
@@ -66,9 +58,7 @@ pub async fn get(
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
-    send(req)
-        .await
-        .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    send(req).await.unwrap_or_else(|e| panic!("GET {path}: {e}"))
 }
 
 /// Every ticket code of `GET /api/v1/tickets`, paging through with the cursor (limit 200),
@@ -95,10 +85,7 @@ pub async fn all_ticket_codes(http: &reqwest::Client, daemon: &Daemon, token: &s
         }
         match r.body["next_cursor"].as_str() {
             Some(next) => {
-                assert!(
-                    !items.is_empty(),
-                    "GET {path}: an empty page with a next cursor"
-                );
+                assert!(!items.is_empty(), "GET {path}: an empty page with a next cursor");
                 cursor = Some(next.to_owned());
             }
             None => return codes,
@@ -137,9 +124,5 @@ pub fn metric(text: &str, series: &str) -> Option<f64> {
 /// Codes listed more than once.
 pub fn repeated(codes: &[String]) -> Vec<String> {
     let mut seen = BTreeSet::new();
-    codes
-        .iter()
-        .filter(|c| !seen.insert(c.as_str()))
-        .cloned()
-        .collect()
+    codes.iter().filter(|c| !seen.insert(c.as_str())).cloned().collect()
 }

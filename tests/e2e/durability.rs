@@ -188,10 +188,7 @@ async fn kill_9_scenario(bin: &Binary, config: Config, label: &str) {
         "[{label}] posts of fresh external ids were answered with something else than 201:\n{}",
         failed.join("\n")
     );
-    assert_eq!(
-        still_posting, KILL_TASKS,
-        "[{label}] some clients had stopped before the kill"
-    );
+    assert_eq!(still_posting, KILL_TASKS, "[{label}] some clients had stopped before the kill");
     let acked: BTreeMap<&str, &str> = attempts
         .iter()
         .filter_map(|a| match &a.outcome {
@@ -199,14 +196,9 @@ async fn kill_9_scenario(bin: &Binary, config: Config, label: &str) {
             _ => None,
         })
         .collect();
-    let unknown: Vec<&Attempt> = attempts
-        .iter()
-        .filter(|a| matches!(a.outcome, Outcome::Unknown(_)))
-        .collect();
-    let refused = attempts
-        .iter()
-        .filter(|a| a.outcome == Outcome::Refused)
-        .count();
+    let unknown: Vec<&Attempt> =
+        attempts.iter().filter(|a| matches!(a.outcome, Outcome::Unknown(_))).collect();
+    let refused = attempts.iter().filter(|a| a.outcome == Outcome::Refused).count();
     assert!(
         acked.len() >= MIN_ACKED,
         "[{label}] only {} posts were acknowledged in {burst_time:?}; the test needs {MIN_ACKED}",
@@ -229,11 +221,7 @@ async fn kill_9_scenario(bin: &Binary, config: Config, label: &str) {
 
     // What is stored: each ticket once, with one message, of a post that was sent.
     let listed = all_ticket_codes(&http, &daemon, &read).await;
-    assert_eq!(
-        repeated(&listed),
-        Vec::<String>::new(),
-        "[{label}] tickets listed twice"
-    );
+    assert_eq!(repeated(&listed), Vec::<String>::new(), "[{label}] tickets listed twice");
     let views = tickets(&http, &daemon, &read, &listed).await;
     let sent: BTreeSet<&str> = attempts
         .iter()
@@ -252,47 +240,29 @@ async fn kill_9_scenario(bin: &Binary, config: Config, label: &str) {
         let text = messages[0]["text"].as_str().unwrap_or_default();
         let id = id_in_text(text)
             .unwrap_or_else(|| panic!("[{label}] ticket {code} holds a stranger: {text:?}"));
-        assert!(
-            sent.contains(id),
-            "[{label}] ticket {code} holds {id}, which was never sent"
-        );
+        assert!(sent.contains(id), "[{label}] ticket {code} holds {id}, which was never sent");
         if let Some(other) = stored.insert(id.to_owned(), code.clone()) {
             panic!("[{label}] {id} is stored twice: in {other} and in {code}");
         }
     }
-    let lost: Vec<&str> = acked
-        .keys()
-        .filter(|id| !stored.contains_key(**id))
-        .copied()
-        .collect();
+    let lost: Vec<&str> = acked.keys().filter(|id| !stored.contains_key(**id)).copied().collect();
     assert!(
         lost.is_empty(),
         "[{label}] {} acknowledged messages are gone after the kill: {lost:?}",
         lost.len()
     );
     for (id, code) in &acked {
-        assert_eq!(
-            stored[*id], *code,
-            "[{label}] {id} was acknowledged with another ticket"
-        );
+        assert_eq!(stored[*id], *code, "[{label}] {id} was acknowledged with another ticket");
     }
 
     // Every acknowledged post, sent again, is recognised as the one already stored.
-    let acked_attempts: Vec<&Attempt> = attempts
-        .iter()
-        .filter(|a| matches!(a.outcome, Outcome::Acked(_)))
-        .collect();
-    for (a, r) in acked_attempts
-        .iter()
-        .zip(repost(&http, &daemon, &intake, &acked_attempts).await)
+    let acked_attempts: Vec<&Attempt> =
+        attempts.iter().filter(|a| matches!(a.outcome, Outcome::Acked(_))).collect();
+    for (a, r) in acked_attempts.iter().zip(repost(&http, &daemon, &intake, &acked_attempts).await)
     {
         assert_eq!(
             (r.status, &r.body["duplicate"], &r.body["ticket"]),
-            (
-                StatusCode::OK,
-                &json!(true),
-                &json!(acked[a.external_id.as_str()])
-            ),
+            (StatusCode::OK, &json!(true), &json!(acked[a.external_id.as_str()])),
             "[{label}] re-posting acknowledged {}: {}",
             a.external_id,
             r.text
@@ -303,31 +273,15 @@ async fn kill_9_scenario(bin: &Binary, config: Config, label: &str) {
     // (created now). Never an error.
     let mut recovered = 0;
     let mut created_now = 0;
-    for (a, r) in unknown
-        .iter()
-        .zip(repost(&http, &daemon, &intake, &unknown).await)
-    {
+    for (a, r) in unknown.iter().zip(repost(&http, &daemon, &intake, &unknown).await) {
         match (r.status, stored.get(&a.external_id)) {
             (StatusCode::OK, Some(code)) => {
-                assert_eq!(
-                    r.body["duplicate"], true,
-                    "[{label}] {}: {}",
-                    a.external_id, r.text
-                );
-                assert_eq!(
-                    r.body["ticket"],
-                    code.as_str(),
-                    "[{label}] {}",
-                    a.external_id
-                );
+                assert_eq!(r.body["duplicate"], true, "[{label}] {}: {}", a.external_id, r.text);
+                assert_eq!(r.body["ticket"], code.as_str(), "[{label}] {}", a.external_id);
                 recovered += 1;
             }
             (StatusCode::CREATED, None) => {
-                assert_eq!(
-                    r.body["duplicate"], false,
-                    "[{label}] {}: {}",
-                    a.external_id, r.text
-                );
+                assert_eq!(r.body["duplicate"], false, "[{label}] {}: {}", a.external_id, r.text);
                 created_now += 1;
             }
             (status, stored) => panic!(
@@ -409,9 +363,8 @@ async fn sigterm_finishes_in_flight_requests_and_exits_zero() {
     })
     .to_string();
     let (first_half, second_half) = slow_body.split_at(slow_body.len() / 2);
-    let mut slow = tokio::net::TcpStream::connect(daemon.addr())
-        .await
-        .expect("connect for the slow request");
+    let mut slow =
+        tokio::net::TcpStream::connect(daemon.addr()).await.expect("connect for the slow request");
     slow.write_all(
         format!(
             "POST /api/v1/messages HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {intake}\r\n\
@@ -439,19 +392,15 @@ async fn sigterm_finishes_in_flight_requests_and_exits_zero() {
         );
     }
     // While it drains, the daemon takes no new connection: they are refused.
-    let late = tokio::time::timeout(
-        Duration::from_secs(5),
-        tokio::net::TcpStream::connect(daemon.addr()),
-    )
-    .await
-    .expect("a connection attempt during shutdown hung");
+    let late =
+        tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(daemon.addr()))
+            .await
+            .expect("a connection attempt during shutdown hung");
     assert!(
         matches!(&late, Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused),
         "a new connection during the shutdown was not refused: {late:?}"
     );
-    slow.write_all(second_half.as_bytes())
-        .await
-        .expect("send the second half of the slow request");
+    slow.write_all(second_half.as_bytes()).await.expect("send the second half of the slow request");
     let mut raw = Vec::new();
     tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut raw))
         .await
@@ -466,21 +415,15 @@ async fn sigterm_finishes_in_flight_requests_and_exits_zero() {
         .split_once("\r\n\r\n")
         .and_then(|(_, body)| serde_json::from_str(body).ok())
         .unwrap_or_else(|| panic!("the answer to the slow request has no JSON body:\n{raw}"));
-    let slow_code = slow_answer["ticket"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let slow_code = slow_answer["ticket"].as_str().unwrap_or_default().to_owned();
     assert!(is_ticket_code(&slow_code), "{raw}");
 
-    let status = daemon
-        .wait_exit(Duration::from_secs(GRACE_SECS))
-        .await
-        .unwrap_or_else(|| {
-            panic!(
-                "aduan serve still ran {GRACE_SECS} s (its grace period) after SIGTERM; log:\n{}",
-                daemon.log()
-            )
-        });
+    let status = daemon.wait_exit(Duration::from_secs(GRACE_SECS)).await.unwrap_or_else(|| {
+        panic!(
+            "aduan serve still ran {GRACE_SECS} s (its grace period) after SIGTERM; log:\n{}",
+            daemon.log()
+        )
+    });
     let exit_time = signalled.elapsed();
     // The clients stop at their first post that is not a 201; give them a bound all the same.
     let mut attempts = Vec::new();
@@ -505,22 +448,12 @@ async fn sigterm_finishes_in_flight_requests_and_exits_zero() {
         "requests answered with something else than 201 around SIGTERM:\n{}",
         failed.join("\n")
     );
-    let acked_attempts: Vec<&Attempt> = attempts
-        .iter()
-        .filter(|a| matches!(a.outcome, Outcome::Acked(_)))
-        .collect();
-    let interrupted: Vec<&Attempt> = attempts
-        .iter()
-        .filter(|a| matches!(a.outcome, Outcome::Unknown(_)))
-        .collect();
-    let refused = attempts
-        .iter()
-        .filter(|a| a.outcome == Outcome::Refused)
-        .count();
-    assert!(
-        acked_before >= 50,
-        "only {acked_before} posts acknowledged before SIGTERM"
-    );
+    let acked_attempts: Vec<&Attempt> =
+        attempts.iter().filter(|a| matches!(a.outcome, Outcome::Acked(_))).collect();
+    let interrupted: Vec<&Attempt> =
+        attempts.iter().filter(|a| matches!(a.outcome, Outcome::Unknown(_))).collect();
+    let refused = attempts.iter().filter(|a| a.outcome == Outcome::Refused).count();
+    assert!(acked_before >= 50, "only {acked_before} posts acknowledged before SIGTERM");
     println!(
         "[sigterm] exit 0 {exit_time:?} after SIGTERM: acked={} ({} after the signal was sent) \
          + 1 half-sent request finished, refused={refused} cut_off={}",
@@ -531,19 +464,11 @@ async fn sigterm_finishes_in_flight_requests_and_exits_zero() {
 
     daemon.restart().await;
     let listed = all_ticket_codes(&http, &daemon, &read).await;
-    assert_eq!(
-        repeated(&listed),
-        Vec::<String>::new(),
-        "tickets listed twice"
-    );
+    assert_eq!(repeated(&listed), Vec::<String>::new(), "tickets listed twice");
     // Everything acknowledged is there, once.
-    for (a, r) in acked_attempts
-        .iter()
-        .zip(repost(&http, &daemon, &intake, &acked_attempts).await)
+    for (a, r) in acked_attempts.iter().zip(repost(&http, &daemon, &intake, &acked_attempts).await)
     {
-        let Outcome::Acked(code) = &a.outcome else {
-            unreachable!()
-        };
+        let Outcome::Acked(code) = &a.outcome else { unreachable!() };
         assert_eq!(
             (r.status, &r.body["duplicate"], &r.body["ticket"]),
             (StatusCode::OK, &json!(true), &json!(code)),
@@ -561,24 +486,15 @@ async fn sigterm_finishes_in_flight_requests_and_exits_zero() {
     .await
     .expect("re-post the slow request");
     assert_eq!(
-        (
-            again.status,
-            &again.body["duplicate"],
-            &again.body["ticket"]
-        ),
+        (again.status, &again.body["duplicate"], &again.body["ticket"]),
         (StatusCode::OK, &json!(true), &json!(slow_code)),
         "the request finished during shutdown is not stored: {}",
         again.text
     );
     // A request cut off without an answer was not processed: graceful shutdown finishes
     // what it started, so nothing may have been stored for it.
-    for (a, r) in interrupted
-        .iter()
-        .zip(repost(&http, &daemon, &intake, &interrupted).await)
-    {
-        let Outcome::Unknown(error) = &a.outcome else {
-            unreachable!()
-        };
+    for (a, r) in interrupted.iter().zip(repost(&http, &daemon, &intake, &interrupted).await) {
+        let Outcome::Unknown(error) = &a.outcome else { unreachable!() };
         assert_eq!(
             r.status,
             StatusCode::CREATED,

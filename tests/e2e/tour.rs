@@ -27,58 +27,33 @@ async fn the_readme_tour_works() {
     let admin = daemon.apikey("tour", "admin");
 
     let health = get(&http, &daemon, "/healthz", None).await;
-    assert_eq!(
-        (health.status, health.text.as_str()),
-        (StatusCode::OK, "ok")
-    );
+    assert_eq!((health.status, health.text.as_str()), (StatusCode::OK, "ok"));
     let before = get(&http, &daemon, "/metrics", None).await;
     assert_eq!(
-        metric(
-            &before.text,
-            "aduan_messages_received_total{channel=\"web\"}"
-        ),
+        metric(&before.text, "aduan_messages_received_total{channel=\"web\"}"),
         Some(0.0),
         "{}",
         before.text
     );
 
     // Without a key nothing is stored.
-    let anonymous = crate::common::send(
-        http.post(daemon.url("/api/v1/messages"))
-            .json(&readme_complaint()),
-    )
-    .await
-    .expect("POST without a key");
-    assert_eq!(
-        anonymous.status,
-        StatusCode::UNAUTHORIZED,
-        "{}",
-        anonymous.text
-    );
+    let anonymous =
+        crate::common::send(http.post(daemon.url("/api/v1/messages")).json(&readme_complaint()))
+            .await
+            .expect("POST without a key");
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED, "{}", anonymous.text);
     assert_eq!(anonymous.body["error"]["code"], "unauthenticated");
 
     let posted = post_message(&http, &daemon, &admin, &readme_complaint())
         .await
         .expect("POST the complaint");
     assert_eq!(posted.status, StatusCode::CREATED, "{}", posted.text);
-    let code = posted.body["ticket"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    assert!(
-        is_ticket_code(&code),
-        "{code:?} is not ADU-<8 Crockford base32>"
-    );
+    let code = posted.body["ticket"].as_str().unwrap_or_default().to_owned();
+    assert!(is_ticket_code(&code), "{code:?} is not ADU-<8 Crockford base32>");
     assert_eq!(posted.body["duplicate"], false);
     assert!(posted.body["message_id"].is_string(), "{}", posted.text);
 
-    let t = get(
-        &http,
-        &daemon,
-        &format!("/api/v1/tickets/{code}"),
-        Some(&admin),
-    )
-    .await;
+    let t = get(&http, &daemon, &format!("/api/v1/tickets/{code}"), Some(&admin)).await;
     assert_eq!(t.status, StatusCode::OK, "{}", t.text);
     assert_eq!(t.body["code"], code.as_str());
     assert_eq!(t.body["status"], "new");
@@ -93,9 +68,7 @@ async fn the_readme_tour_works() {
     let m = get(&http, &daemon, "/metrics", None).await;
     assert_eq!(m.status, StatusCode::OK);
     assert!(
-        m.text
-            .lines()
-            .any(|l| l == "aduan_messages_received_total{channel=\"web\"} 1"),
+        m.text.lines().any(|l| l == "aduan_messages_received_total{channel=\"web\"} 1"),
         "no `aduan_messages_received_total{{channel=\"web\"}} 1` in:\n{}",
         m.text
     );
@@ -122,13 +95,8 @@ async fn two_hundred_concurrent_posts_of_one_external_id_make_one_ticket_over_tc
     let start = Arc::new(tokio::sync::Barrier::new(200));
     let posts: Vec<_> = (0..200)
         .map(|_| {
-            let (http, daemon, token, body, start) = (
-                http.clone(),
-                daemon.clone(),
-                intake.clone(),
-                body.clone(),
-                start.clone(),
-            );
+            let (http, daemon, token, body, start) =
+                (http.clone(), daemon.clone(), intake.clone(), body.clone(), start.clone());
             tokio::spawn(async move {
                 start.wait().await;
                 post_message(&http, &daemon, &token, &body).await
@@ -139,10 +107,7 @@ async fn two_hundred_concurrent_posts_of_one_external_id_make_one_ticket_over_tc
     let mut codes = BTreeSet::new();
     let mut message_ids = BTreeSet::new();
     for p in posts {
-        let r = p
-            .await
-            .expect("a client panicked")
-            .expect("a concurrent post got no answer");
+        let r = p.await.expect("a client panicked").expect("a concurrent post got no answer");
         match r.status {
             StatusCode::CREATED => {
                 created += 1;
@@ -160,19 +125,8 @@ async fn two_hundred_concurrent_posts_of_one_external_id_make_one_ticket_over_tc
 
     let listed = all_ticket_codes(&http, &daemon, &read).await;
     assert_eq!(listed, codes.into_iter().collect::<Vec<_>>());
-    let t = get(
-        &http,
-        &daemon,
-        &format!("/api/v1/tickets/{}", listed[0]),
-        Some(&read),
-    )
-    .await;
-    assert_eq!(
-        t.body["messages"].as_array().map(Vec::len),
-        Some(1),
-        "{}",
-        t.text
-    );
+    let t = get(&http, &daemon, &format!("/api/v1/tickets/{}", listed[0]), Some(&read)).await;
+    assert_eq!(t.body["messages"].as_array().map(Vec::len), Some(1), "{}", t.text);
     let m = get(&http, &daemon, "/metrics", None).await;
     assert_eq!(
         metric(&m.text, "aduan_messages_received_total{channel=\"web\"}"),

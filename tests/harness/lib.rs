@@ -36,10 +36,7 @@ pub fn opd_file() -> PathBuf {
 
 /// A port nobody listens on right now (the OS picks it; the listener is closed again).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
-        .port()
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("bind 127.0.0.1:0").port()
 }
 
 /// A TOML string literal holding `s`.
@@ -127,10 +124,7 @@ impl Config {
     }
 
     pub fn postgres(url: impl Into<String>) -> Config {
-        Config {
-            database_url: Some(url.into()),
-            ..Config::default()
-        }
+        Config { database_url: Some(url.into()), ..Config::default() }
     }
 
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Config {
@@ -156,10 +150,7 @@ pub struct Site {
 
 impl Site {
     pub fn new(bin: &Binary, config: Config) -> Site {
-        let dir = tempfile::Builder::new()
-            .prefix("aduan-e2e-")
-            .tempdir()
-            .expect("temp dir");
+        let dir = tempfile::Builder::new().prefix("aduan-e2e-").tempdir().expect("temp dir");
         let config_path = dir.path().join("aduan.toml");
         let mut site = Site {
             bin: bin.clone(),
@@ -223,16 +214,10 @@ impl Site {
     /// The address the daemon listens on: `ADUAN__SERVER__LISTEN` when the site sets it,
     /// else the file's.
     pub fn effective_listen(&self) -> SocketAddr {
-        match self
-            .config
-            .env
-            .iter()
-            .rev()
-            .find(|(k, _)| k == "ADUAN__SERVER__LISTEN")
-        {
-            Some((_, v)) => v
-                .parse()
-                .unwrap_or_else(|_| panic!("ADUAN__SERVER__LISTEN={v} is not an address")),
+        match self.config.env.iter().rev().find(|(k, _)| k == "ADUAN__SERVER__LISTEN") {
+            Some((_, v)) => {
+                v.parse().unwrap_or_else(|_| panic!("ADUAN__SERVER__LISTEN={v} is not an address"))
+            }
             None => self.listen,
         }
     }
@@ -240,10 +225,7 @@ impl Site {
     /// `aduan ARGS --config <file>`, run in the site's directory with its environment.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = self.bin.command();
-        cmd.args(args)
-            .arg("--config")
-            .arg(&self.config_path)
-            .current_dir(self.dir.path());
+        cmd.args(args).arg("--config").arg(&self.config_path).current_dir(self.dir.path());
         for (k, v) in &self.config.env {
             cmd.env(k, v);
         }
@@ -264,12 +246,8 @@ impl Site {
 
 /// Runs a command with `stdin` as its input; panics if it runs longer than `timeout`.
 pub fn run_to_completion(cmd: &mut Command, stdin: &str, timeout: Duration) -> Output {
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     if let Some(mut input) = child.stdin.take() {
         // A command that exits without reading its input is not an error here.
         let _ = input.write_all(stdin.as_bytes());
@@ -282,9 +260,7 @@ pub fn run_to_completion(cmd: &mut Command, stdin: &str, timeout: Duration) -> O
     match rx.recv_timeout(timeout) {
         Ok(out) => out.unwrap_or_else(|e| panic!("waiting for {cmd:?}: {e}")),
         Err(_) => {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
             panic!("{cmd:?} still ran after {timeout:?}; killed it");
         }
     }
@@ -353,9 +329,7 @@ impl Daemon {
         .expect("write the daemon log");
         let err: File = log.try_clone().expect("clone the log file handle");
         let mut cmd = self.site.command(&["serve"]);
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::from(log))
-            .stderr(Stdio::from(err));
+        cmd.stdin(Stdio::null()).stdout(Stdio::from(log)).stderr(Stdio::from(err));
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.site.bin.path.display()));
@@ -370,9 +344,7 @@ impl Daemon {
             let child = self.child.as_mut().expect("a started daemon");
             if let Some(status) = child.try_wait().expect("try_wait") {
                 self.child = None;
-                return Err(format!(
-                    "aduan serve exited with {status} before it was ready"
-                ));
+                return Err(format!("aduan serve exited with {status} before it was ready"));
             }
             if let Ok(resp) = self.http.get(&url).send().await
                 && resp.status() == reqwest::StatusCode::OK
@@ -533,13 +505,8 @@ pub fn apikey(site: &Site, name: &str, scope: &str) -> String {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    let token = stdout
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or_default()
-        .trim()
-        .to_owned();
+    let token =
+        stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default().trim().to_owned();
     assert!(
         token.starts_with("adu_"),
         "the last line of `aduan apikey create` is not a token: {stdout}"
@@ -587,11 +554,7 @@ impl PgDatabase {
             .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
         let _ = admin.close().await;
         let url = with_database(&admin_url, &name);
-        Some(PgDatabase {
-            url,
-            admin_url,
-            name,
-        })
+        Some(PgDatabase { url, admin_url, name })
     }
 
     /// The URL of the new database.
@@ -610,10 +573,7 @@ impl Drop for PgDatabase {
         let admin_url = self.admin_url.clone();
         let name = self.name.clone();
         let dropped = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
             rt.block_on(async {
                 use sqlx::Connection;
                 let mut admin = sqlx::PgConnection::connect(&admin_url).await.ok()?;

@@ -136,10 +136,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Err(e) => {
             // The server log and the database are what explains a failure: keep them.
             let kept = run_dir.keep();
-            Err(e.context(format!(
-                "the server log and database are kept in {}",
-                kept.display()
-            )))
+            Err(e.context(format!("the server log and database are kept in {}", kept.display())))
         }
     }
 }
@@ -162,10 +159,7 @@ fn bench(args: &Args, root: &Path, bin: &Path, dir: &Path, bench_dir: &Path) -> 
     // Stop the server in every case; a failed measurement is the more useful error.
     let stopped = server.stop();
     let mut report = match (measured, stopped) {
-        (Ok(report), Ok(status)) => Report {
-            server_exit: describe_exit(status),
-            ..report
-        },
+        (Ok(report), Ok(status)) => Report { server_exit: describe_exit(status), ..report },
         (Err(e), Ok(_)) => return Err(e),
         (Err(e), Err(stop)) => return Err(e.context(format!("also: {stop:#}"))),
         (Ok(_), Err(stop)) => return Err(stop),
@@ -293,9 +287,7 @@ fn free_port() -> anyhow::Result<u16> {
 
 /// A TOML basic string (JSON string escapes are valid TOML escapes).
 fn toml_string(path: &Path) -> anyhow::Result<String> {
-    let s = path
-        .to_str()
-        .with_context(|| format!("{} is not UTF-8", path.display()))?;
+    let s = path.to_str().with_context(|| format!("{} is not UTF-8", path.display()))?;
     Ok(serde_json::to_string(s)?)
 }
 
@@ -388,10 +380,7 @@ impl Server {
     fn check_alive(&mut self) -> anyhow::Result<()> {
         match self.child.try_wait()? {
             None => Ok(()),
-            Some(status) => bail!(
-                "the server exited ({status}); its log:\n{}",
-                self.log_tail()
-            ),
+            Some(status) => bail!("the server exited ({status}); its log:\n{}", self.log_tail()),
         }
     }
 
@@ -419,9 +408,7 @@ impl Server {
         if let Some(status) = self.child.try_wait()? {
             return Ok(status);
         }
-        let term = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status();
+        let term = Command::new("kill").args(["-TERM", &self.pid().to_string()]).status();
         if term.is_ok_and(|s| s.success()) {
             let deadline = Instant::now() + STOP_TIMEOUT;
             while Instant::now() < deadline {
@@ -477,9 +464,7 @@ struct Target {
 
 impl Target {
     fn new(addr: SocketAddr, token: &str) -> Target {
-        let run = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let run = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         Target {
             addr,
             host: addr.to_string(),
@@ -564,10 +549,7 @@ async fn probe(addr: SocketAddr) -> bool {
         let mut conn = target.connect().await?;
         target.exchange(&mut conn, Kind::Healthz).await
     };
-    matches!(
-        tokio::time::timeout(Duration::from_secs(1), attempt).await,
-        Ok(Ok(StatusCode::OK))
-    )
+    matches!(tokio::time::timeout(Duration::from_secs(1), attempt).await, Ok(Ok(StatusCode::OK)))
 }
 
 /// What one client (or one phase) saw.
@@ -585,8 +567,7 @@ struct Tally {
 impl Tally {
     fn success(&mut self, latency: Duration) {
         self.ok += 1;
-        self.latencies
-            .push(u32::try_from(latency.as_micros()).unwrap_or(u32::MAX));
+        self.latencies.push(u32::try_from(latency.as_micros()).unwrap_or(u32::MAX));
     }
 
     fn error(&mut self, error: &anyhow::Error) {
@@ -696,10 +677,7 @@ impl Pool {
         };
         let result = target.exchange(&mut conn, Kind::Intake).await;
         if result.is_ok() {
-            self.idle
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(conn);
+            self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
         }
         result
     }
@@ -720,10 +698,7 @@ async fn open_loop(
     for _ in 0..connections {
         conns.push(target.connect().await?);
     }
-    let pool = Arc::new(Pool {
-        idle: Mutex::new(conns),
-        permits: Semaphore::new(connections),
-    });
+    let pool = Arc::new(Pool { idle: Mutex::new(conns), permits: Semaphore::new(connections) });
     let warmup_requests = rate.saturating_mul(warmup_secs);
     let total = rate.saturating_mul(warmup_secs + duration_secs);
     let t0 = Instant::now() + Duration::from_millis(20);
@@ -797,10 +772,7 @@ async fn open_loop(
 fn cpu_ticks(pid: &str) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may hold spaces; count fields after its closing ')'.
-    let fields: Vec<&str> = stat
-        .get(stat.rfind(')')? + 1..)?
-        .split_whitespace()
-        .collect();
+    let fields: Vec<&str> = stat.get(stat.rfind(')')? + 1..)?.split_whitespace().collect();
     // utime and stime are fields 14 and 15; fields[0] is field 3.
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
@@ -894,10 +866,7 @@ impl Phase {
     /// `  cpu server 108% client 34%`, or nothing.
     fn cpu_text(&self) -> String {
         self.cpu.map_or(String::new(), |c| {
-            format!(
-                "  cpu server {:.0}% client {:.0}%",
-                c.server_pct, c.client_pct
-            )
+            format!("  cpu server {:.0}% client {:.0}%", c.server_pct, c.client_pct)
         })
     }
 
@@ -936,11 +905,7 @@ impl Report {
     }
 
     fn ratio(&self) -> f64 {
-        if self.healthz.per_sec > 0.0 {
-            self.intake.per_sec / self.healthz.per_sec
-        } else {
-            0.0
-        }
+        if self.healthz.per_sec > 0.0 { self.intake.per_sec / self.healthz.per_sec } else { 0.0 }
     }
 
     fn render(&self, args: &Args) -> String {
@@ -1007,11 +972,7 @@ impl Report {
             verdict(o.p99() <= OPEN_P99_TARGET_MS),
             o.cpu_text()
         );
-        let _ = writeln!(
-            s,
-            "{:<32}{:>8.1} MB",
-            "RSS after load (idle)", self.loaded_rss_mb
-        );
+        let _ = writeln!(s, "{:<32}{:>8.1} MB", "RSS after load (idle)", self.loaded_rss_mb);
         let _ = writeln!(
             s,
             "{:<32}{:>8}        (201 answers, warm-ups included); server {}",
@@ -1057,11 +1018,7 @@ impl Report {
 }
 
 fn client_build() -> &'static str {
-    if cfg!(debug_assertions) {
-        "debug"
-    } else {
-        "release"
-    }
+    if cfg!(debug_assertions) { "debug" } else { "release" }
 }
 
 fn round(x: f64, decimals: i32) -> f64 {

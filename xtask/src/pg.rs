@@ -58,9 +58,7 @@ fn install() -> anyhow::Result<()> {
     let wrote_policy = !policy.exists();
     if wrote_policy {
         std::fs::write(policy, "#!/bin/sh\nexit 101\n")?;
-        Command::new("chmod")
-            .args(["+x", "/usr/sbin/policy-rc.d"])
-            .status()?;
+        Command::new("chmod").args(["+x", "/usr/sbin/policy-rc.d"]).status()?;
     }
     let apt = |args: &[&str]| {
         Command::new("apt-get")
@@ -115,9 +113,7 @@ impl Cluster {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
         if let Some(user) = &run_as {
-            Command::new("chown")
-                .args([user.as_str(), &dir.to_string_lossy()])
-                .status()?;
+            Command::new("chown").args([user.as_str(), &dir.to_string_lossy()]).status()?;
         }
         let port = free_port()?;
         let cluster = Cluster {
@@ -206,14 +202,7 @@ impl Drop for Cluster {
         let data = self.dir.join("data");
         let _ = self
             .command("pg_ctl")
-            .args([
-                "-D",
-                &data.to_string_lossy(),
-                "-m",
-                "immediate",
-                "-w",
-                "stop",
-            ])
+            .args(["-D", &data.to_string_lossy(), "-m", "immediate", "-w", "stop"])
             .output();
         let _ = std::fs::remove_dir_all(&self.dir);
     }

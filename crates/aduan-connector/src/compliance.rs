@@ -36,12 +36,7 @@ pub fn assert_webhook_contract(
         }
     };
     let first = ids(genuine);
-    assert_eq!(
-        first,
-        ids(genuine),
-        "{}: provider ids differ between deliveries",
-        hook.path()
-    );
+    assert_eq!(first, ids(genuine), "{}: provider ids differ between deliveries", hook.path());
 
     match hook.handle(forged) {
         Err(Rejection::Unauthenticated(_) | Rejection::Forbidden(_)) => {}
@@ -59,10 +54,7 @@ pub fn assert_webhook_contract(
         if b == *body {
             continue;
         }
-        let req = WebhookRequest {
-            body: b.clone(),
-            ..genuine.clone()
-        };
+        let req = WebhookRequest { body: b.clone(), ..genuine.clone() };
         assert!(
             hook.handle(&req).is_err(),
             "{}: a damaged body ({} bytes) was accepted",

@@ -44,10 +44,7 @@ pub struct WebhookRequest {
 pub enum WebhookReply {
     /// Store these messages (possibly none: delivery receipts, echoes), then answer 200 with
     /// `body` (or an empty body).
-    Store {
-        messages: Vec<InboundMessage>,
-        body: Option<ReplyBody>,
-    },
+    Store { messages: Vec<InboundMessage>, body: Option<ReplyBody> },
     /// Answer at once without storing anything (verification handshakes).
     Respond { status: u16, body: ReplyBody },
 }
@@ -118,10 +115,7 @@ pub enum SendError {
     /// Try again later (network error, 429, 5xx); `after` honours the provider's
     /// `Retry-After`.
     #[error("temporary failure: {reason}")]
-    Retry {
-        reason: String,
-        after: Option<Duration>,
-    },
+    Retry { reason: String, after: Option<Duration> },
     /// Will never succeed (blocked user, invalid recipient).
     #[error("permanent failure: {0}")]
     Permanent(String),

@@ -40,8 +40,7 @@ impl Default for OutboundConfig {
 /// The delay before attempt `attempts + 1`: `base · 2^(attempts-1)`, at most six hours.
 pub fn backoff(base: Duration, attempts: i64) -> Duration {
     let exp = u32::try_from(attempts.saturating_sub(1).clamp(0, 16)).unwrap_or(16);
-    base.saturating_mul(2u32.saturating_pow(exp))
-        .min(Duration::from_secs(6 * 3600))
+    base.saturating_mul(2u32.saturating_pow(exp)).min(Duration::from_secs(6 * 3600))
 }
 
 /// Runs until shutdown.
@@ -60,11 +59,7 @@ pub async fn run(cx: ConnectorContext, connectors: Vec<Arc<dyn Connector>>, cfg:
     }
     let lease = chrono::Duration::from_std(cfg.lease).unwrap_or(chrono::Duration::minutes(2));
     while !cx.shutdown.is_cancelled() {
-        let claimed = match cx
-            .store
-            .outbox_claim(channels.clone(), cfg.batch, lease)
-            .await
-        {
+        let claimed = match cx.store.outbox_claim(channels.clone(), cfg.batch, lease).await {
             Ok(items) => items,
             Err(error) => {
                 tracing::error!(%error, "Could not claim outbox rows.");
@@ -83,8 +78,7 @@ pub async fn run(cx: ConnectorContext, connectors: Vec<Arc<dyn Connector>>, cfg:
                     cx.store.outbox_sent(item.id, provider_id).await
                 }
                 Err(SendError::Retry { reason, after }) if item.attempts < cfg.max_attempts => {
-                    cx.telemetry
-                        .outbound_failed(item.channel, item.id, &reason, false);
+                    cx.telemetry.outbound_failed(item.channel, item.id, &reason, false);
                     let wait = after.unwrap_or_else(|| backoff(cfg.backoff, item.attempts));
                     let at = aduan_store::now()
                         + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1));
@@ -92,8 +86,7 @@ pub async fn run(cx: ConnectorContext, connectors: Vec<Arc<dyn Connector>>, cfg:
                 }
                 Err(e) => {
                     let reason = e.to_string();
-                    cx.telemetry
-                        .outbound_failed(item.channel, item.id, &reason, true);
+                    cx.telemetry.outbound_failed(item.channel, item.id, &reason, true);
                     cx.store.outbox_failed(item.id, reason, None).await
                 }
             };

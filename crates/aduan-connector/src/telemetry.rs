@@ -49,9 +49,7 @@ pub struct Telemetry {
 }
 
 fn label(channel: Channel) -> ChannelLabel {
-    ChannelLabel {
-        channel: channel.as_str().to_owned(),
-    }
+    ChannelLabel { channel: channel.as_str().to_owned() }
 }
 
 impl Default for Telemetry {
@@ -86,11 +84,7 @@ impl Telemetry {
             "Inbound messages recognised as redeliveries and not stored again",
             t.messages_duplicate.clone(),
         );
-        registry.register(
-            "tickets_created",
-            "Tickets opened",
-            t.tickets_created.clone(),
-        );
+        registry.register("tickets_created", "Tickets opened", t.tickets_created.clone());
         registry.register(
             "webhook_rejected",
             "Webhook requests refused (bad signature, malformed, …)",
@@ -101,11 +95,7 @@ impl Telemetry {
             "Answers delivered to residents",
             t.outbound_sent.clone(),
         );
-        registry.register(
-            "outbound_failed",
-            "Failed delivery attempts",
-            t.outbound_failed.clone(),
-        );
+        registry.register("outbound_failed", "Failed delivery attempts", t.outbound_failed.clone());
         registry.register(
             "tickets_overdue",
             "Open tickets past their first-response deadline",
@@ -116,11 +106,7 @@ impl Telemetry {
             "1 while a channel's connector runs",
             t.connector_up.clone(),
         );
-        registry.register(
-            "outbox_rows",
-            "Outbox rows by channel and state",
-            t.outbox_rows.clone(),
-        );
+        registry.register("outbox_rows", "Outbox rows by channel and state", t.outbox_rows.clone());
         for channel in Channel::ALL {
             let _ = t.messages_received.get_or_create(&label(channel));
             let _ = t.tickets_created.get_or_create(&label(channel));
@@ -128,9 +114,7 @@ impl Telemetry {
             let _ = t.outbound_failed.get_or_create(&label(channel));
             // The intake API is served by the process itself; channels are up once their
             // connector runs.
-            t.connector_up
-                .get_or_create(&label(channel))
-                .set(i64::from(channel == Channel::Web));
+            t.connector_up.get_or_create(&label(channel)).set(i64::from(channel == Channel::Web));
         }
         t.set_overdue(&[]);
         Telemetry { registry, ..t }
@@ -181,25 +165,17 @@ impl Telemetry {
     }
 
     pub fn connector_up(&self, channel: Channel, up: bool) {
-        self.connector_up
-            .get_or_create(&label(channel))
-            .set(i64::from(up));
+        self.connector_up.get_or_create(&label(channel)).set(i64::from(up));
     }
 
     /// Replaces the overdue gauge with fresh counts (`None` = not yet assigned).
     pub fn set_overdue(&self, counts: &[(Option<String>, i64)]) {
         let _guard = self.refresh.lock();
         self.tickets_overdue.clear();
-        self.tickets_overdue
-            .get_or_create(&OpdLabel {
-                opd: "unassigned".into(),
-            })
-            .set(0);
+        self.tickets_overdue.get_or_create(&OpdLabel { opd: "unassigned".into() }).set(0);
         for (opd, n) in counts {
             let opd = opd.clone().unwrap_or_else(|| "unassigned".to_owned());
-            self.tickets_overdue
-                .get_or_create(&OpdLabel { opd })
-                .set(*n);
+            self.tickets_overdue.get_or_create(&OpdLabel { opd }).set(*n);
         }
     }
 

@@ -75,10 +75,7 @@ mod tests {
     fn round_trips_every_channel() {
         for c in Channel::ALL {
             assert_eq!(c.as_str().parse::<Channel>(), Ok(c));
-            assert_eq!(
-                serde_json::to_string(&c).unwrap(),
-                format!("\"{}\"", c.as_str())
-            );
+            assert_eq!(serde_json::to_string(&c).unwrap(), format!("\"{}\"", c.as_str()));
         }
         assert!("fax".parse::<Channel>().is_err());
     }

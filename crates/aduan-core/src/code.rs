@@ -64,20 +64,16 @@ impl TicketCode {
         let mut i = 0;
         while i + 3 + BODY_LEN <= chars.len() {
             let starts_word = i == 0 || !chars[i - 1].is_alphanumeric();
-            let is_prefix = chars[i..i + 3]
-                .iter()
-                .zip("ADU".chars())
-                .all(|(a, b)| a.to_ascii_uppercase() == b);
+            let is_prefix =
+                chars[i..i + 3].iter().zip("ADU".chars()).all(|(a, b)| a.to_ascii_uppercase() == b);
             if starts_word && is_prefix {
                 let mut j = i + 3;
                 if chars.get(j) == Some(&'-') {
                     j += 1;
                 }
                 if j + BODY_LEN <= chars.len() {
-                    let body: Option<Vec<u8>> = chars[j..j + BODY_LEN]
-                        .iter()
-                        .map(|c| canonical(*c))
-                        .collect();
+                    let body: Option<Vec<u8>> =
+                        chars[j..j + BODY_LEN].iter().map(|c| canonical(*c)).collect();
                     let ends_word = chars.get(j + BODY_LEN).is_none_or(|c| !c.is_alphanumeric());
                     if let (Some(body), true) = (body, ends_word) {
                         let mut arr = [0u8; BODY_LEN];
@@ -155,10 +151,7 @@ mod tests {
     #[test]
     fn entropy_maps_to_canonical_codes() {
         assert_eq!(TicketCode::from_entropy([0; 5]).to_string(), "ADU-00000000");
-        assert_eq!(
-            TicketCode::from_entropy([0xff; 5]).to_string(),
-            "ADU-ZZZZZZZZ"
-        );
+        assert_eq!(TicketCode::from_entropy([0xff; 5]).to_string(), "ADU-ZZZZZZZZ");
         assert_eq!(
             TicketCode::from_entropy([0x01, 0x23, 0x45, 0x67, 0x89]).to_string(),
             "ADU-04HMASW9"
@@ -168,45 +161,22 @@ mod tests {
     #[test]
     fn parsing_is_forgiving_and_canonical() {
         let canonical: TicketCode = "ADU-7K3M9QXP".parse().unwrap();
-        for input in [
-            "adu-7k3m9qxp",
-            "ADU7K3M9QXP",
-            " Adu-7K3M9QXP ",
-            "ADU-7K3M9QXP",
-        ] {
+        for input in ["adu-7k3m9qxp", "ADU7K3M9QXP", " Adu-7K3M9QXP ", "ADU-7K3M9QXP"] {
             assert_eq!(input.parse::<TicketCode>(), Ok(canonical), "{input}");
         }
         // Ambiguous letters read as digits.
-        assert_eq!(
-            "adu-i0lo1111".parse::<TicketCode>().unwrap().to_string(),
-            "ADU-10101111"
-        );
+        assert_eq!("adu-i0lo1111".parse::<TicketCode>().unwrap().to_string(), "ADU-10101111");
     }
 
     #[test]
     fn parsing_rejects_what_is_not_a_code() {
-        assert_eq!(
-            "ADX-7K3M9QXP".parse::<TicketCode>(),
-            Err(CodeError::MissingPrefix)
-        );
+        assert_eq!("ADX-7K3M9QXP".parse::<TicketCode>(), Err(CodeError::MissingPrefix));
         assert_eq!("AD".parse::<TicketCode>(), Err(CodeError::MissingPrefix));
-        assert_eq!(
-            "ADU-7K3M9QX".parse::<TicketCode>(),
-            Err(CodeError::WrongLength)
-        );
-        assert_eq!(
-            "ADU-7K3M9QXPP".parse::<TicketCode>(),
-            Err(CodeError::WrongLength)
-        );
+        assert_eq!("ADU-7K3M9QX".parse::<TicketCode>(), Err(CodeError::WrongLength));
+        assert_eq!("ADU-7K3M9QXPP".parse::<TicketCode>(), Err(CodeError::WrongLength));
         // U is excluded from Crockford base32.
-        assert_eq!(
-            "ADU-7K3M9QXU".parse::<TicketCode>(),
-            Err(CodeError::InvalidChar('U'))
-        );
-        assert_eq!(
-            "ADU-7K3M9QXé".parse::<TicketCode>(),
-            Err(CodeError::InvalidChar('é'))
-        );
+        assert_eq!("ADU-7K3M9QXU".parse::<TicketCode>(), Err(CodeError::InvalidChar('U')));
+        assert_eq!("ADU-7K3M9QXé".parse::<TicketCode>(), Err(CodeError::InvalidChar('é')));
     }
 
     #[test]

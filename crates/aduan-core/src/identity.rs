@@ -136,9 +136,8 @@ pub fn normalize_phone(value: &str) -> Result<String, IdentityError> {
     let value = value.trim();
     let plus = value.starts_with('+');
     let digits: String = value.chars().filter(|c| c.is_ascii_digit()).collect();
-    let only_punct = value
-        .chars()
-        .all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '.' | '(' | ')'));
+    let only_punct =
+        value.chars().all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '.' | '(' | ')'));
     if !only_punct || value.matches('+').count() > usize::from(plus) {
         return Err(IdentityError::BadPhone);
     }
@@ -161,26 +160,12 @@ mod tests {
 
     #[test]
     fn phones_normalise_to_e164() {
-        for input in [
-            "081234567890",
-            "+62 812-3456-7890",
-            "6281234567890",
-            "(0812) 3456.7890",
-        ] {
+        for input in ["081234567890", "+62 812-3456-7890", "6281234567890", "(0812) 3456.7890"] {
             assert_eq!(normalize_phone(input).unwrap(), "+6281234567890", "{input}");
         }
-        assert_eq!(
-            normalize_phone("1708").unwrap_err(),
-            IdentityError::BadPhone
-        );
-        assert_eq!(
-            normalize_phone("08123x").unwrap_err(),
-            IdentityError::BadPhone
-        );
-        assert_eq!(
-            normalize_phone("+62+812345").unwrap_err(),
-            IdentityError::BadPhone
-        );
+        assert_eq!(normalize_phone("1708").unwrap_err(), IdentityError::BadPhone);
+        assert_eq!(normalize_phone("08123x").unwrap_err(), IdentityError::BadPhone);
+        assert_eq!(normalize_phone("+62+812345").unwrap_err(), IdentityError::BadPhone);
     }
 
     #[test]
@@ -191,10 +176,7 @@ mod tests {
 
     #[test]
     fn emails_are_lower_cased() {
-        assert_eq!(
-            Identity::email(" Siti@Example.ID ").unwrap().value,
-            "siti@example.id"
-        );
+        assert_eq!(Identity::email(" Siti@Example.ID ").unwrap().value, "siti@example.id");
         assert!(Identity::email("siti").is_err());
         assert!(Identity::email("@example.id").is_err());
         assert!(Identity::email("siti@").is_err());

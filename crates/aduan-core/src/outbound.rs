@@ -93,20 +93,14 @@ pub fn choose_reply_route(
     if let Some(to) = last_sender {
         if let Some(channel) = channel_of(to.kind) {
             if channel == ticket_channel {
-                return ReplyRoute::Send {
-                    channel,
-                    to: to.clone(),
-                };
+                return ReplyRoute::Send { channel, to: to.clone() };
             }
         }
     }
     for kind in [IdentityKind::Email, IdentityKind::Phone] {
         if let Some(to) = contacts.iter().chain(last_sender).find(|i| i.kind == kind) {
             if let Some(channel) = channel_of(kind) {
-                return ReplyRoute::Send {
-                    channel,
-                    to: to.clone(),
-                };
+                return ReplyRoute::Send { channel, to: to.clone() };
             }
         }
     }
@@ -123,10 +117,7 @@ mod tests {
         let email = Identity::email("siti@example.id").unwrap();
         assert_eq!(
             choose_reply_route(Channel::Telegram, Some(&tg), std::slice::from_ref(&email)),
-            ReplyRoute::Send {
-                channel: Channel::Telegram,
-                to: tg
-            }
+            ReplyRoute::Send { channel: Channel::Telegram, to: tg }
         );
     }
 
@@ -137,25 +128,13 @@ mod tests {
         let phone = Identity::phone("081234567890").unwrap();
         assert_eq!(
             choose_reply_route(Channel::Web, Some(&app), &[phone.clone(), email.clone()]),
-            ReplyRoute::Send {
-                channel: Channel::Email,
-                to: email
-            }
+            ReplyRoute::Send { channel: Channel::Email, to: email }
         );
         assert_eq!(
             choose_reply_route(Channel::Web, Some(&app), std::slice::from_ref(&phone)),
-            ReplyRoute::Send {
-                channel: Channel::Sms,
-                to: phone
-            }
+            ReplyRoute::Send { channel: Channel::Sms, to: phone }
         );
-        assert_eq!(
-            choose_reply_route(Channel::Web, Some(&app), &[]),
-            ReplyRoute::Publish
-        );
-        assert_eq!(
-            choose_reply_route(Channel::Web, None, &[]),
-            ReplyRoute::Publish
-        );
+        assert_eq!(choose_reply_route(Channel::Web, Some(&app), &[]), ReplyRoute::Publish);
+        assert_eq!(choose_reply_route(Channel::Web, None, &[]), ReplyRoute::Publish);
     }
 }

@@ -11,9 +11,7 @@ pub struct SlaPolicy {
 
 impl Default for SlaPolicy {
     fn default() -> Self {
-        SlaPolicy {
-            first_response: Duration::hours(24),
-        }
+        SlaPolicy { first_response: Duration::hours(24) }
     }
 }
 
@@ -29,9 +27,7 @@ mod tests {
 
     #[test]
     fn first_response_is_due_a_day_later_by_default() {
-        let created = DateTime::parse_from_rfc3339("2026-11-29T23:30:00+07:00")
-            .unwrap()
-            .to_utc();
+        let created = DateTime::parse_from_rfc3339("2026-11-29T23:30:00+07:00").unwrap().to_utc();
         let due = SlaPolicy::default().first_response_due(created);
         assert_eq!(due.to_rfc3339(), "2026-11-30T16:30:00+00:00");
     }

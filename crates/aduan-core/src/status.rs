@@ -46,12 +46,8 @@ impl Status {
     ];
 
     /// The statuses in which a ticket still waits for someone on our side.
-    pub const OPEN: [Status; 4] = [
-        Status::New,
-        Status::AwaitingIdentity,
-        Status::Assigned,
-        Status::InProgress,
-    ];
+    pub const OPEN: [Status; 4] =
+        [Status::New, Status::AwaitingIdentity, Status::Assigned, Status::InProgress];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -86,14 +82,7 @@ impl Status {
     pub fn successors(self) -> &'static [Status] {
         use Status::*;
         match self {
-            New => &[
-                AwaitingIdentity,
-                Assigned,
-                InProgress,
-                Resolved,
-                Rejected,
-                Merged,
-            ],
+            New => &[AwaitingIdentity, Assigned, InProgress, Resolved, Rejected, Merged],
             AwaitingIdentity => &[New, Assigned, Resolved, Rejected, Merged],
             Assigned => &[New, InProgress, Resolved, Rejected, Merged],
             InProgress => &[New, Assigned, Resolved, Rejected, Merged],
@@ -191,24 +180,15 @@ mod tests {
     #[test]
     fn no_status_moves_to_itself() {
         for s in Status::ALL {
-            assert_eq!(
-                s.can_become(s),
-                Err(TransitionError::Illegal { from: s, to: s })
-            );
+            assert_eq!(s.can_become(s), Err(TransitionError::Illegal { from: s, to: s }));
         }
     }
 
     #[test]
     fn status_action_guards() {
         use Status::*;
-        assert_eq!(
-            New.check_status_action(Merged, None),
-            Err(TransitionError::UseMerge)
-        );
-        assert_eq!(
-            New.check_status_action(Assigned, None),
-            Err(TransitionError::NeedsOpd)
-        );
+        assert_eq!(New.check_status_action(Merged, None), Err(TransitionError::UseMerge));
+        assert_eq!(New.check_status_action(Assigned, None), Err(TransitionError::NeedsOpd));
         assert_eq!(
             New.check_status_action(Rejected, Some("  ")),
             Err(TransitionError::NeedsReason)
@@ -216,10 +196,7 @@ mod tests {
         assert_eq!(New.check_status_action(Rejected, Some("spam")), Ok(()));
         assert_eq!(
             Merged.check_status_action(Resolved, None),
-            Err(TransitionError::Illegal {
-                from: Merged,
-                to: Resolved
-            })
+            Err(TransitionError::Illegal { from: Merged, to: Resolved })
         );
     }
 

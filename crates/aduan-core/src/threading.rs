@@ -79,30 +79,16 @@ pub fn decide_thread(
     latest_of_sender: Option<&ThreadCandidate>,
 ) -> ThreadDecision {
     if let Some(t) = named {
-        let reopen_to = if automated {
-            None
-        } else {
-            t.status.reopened(t.has_opd)
-        };
-        return ThreadDecision::Join {
-            id: t.id,
-            reopen_to,
-        };
+        let reopen_to = if automated { None } else { t.status.reopened(t.has_opd) };
+        return ThreadDecision::Join { id: t.id, reopen_to };
     }
     if let Some(t) = latest_of_sender {
         let window = policy.window_for(channel);
         if t.status.is_open() && window > Duration::zero() && now - t.last_message_at <= window {
-            return ThreadDecision::Join {
-                id: t.id,
-                reopen_to: None,
-            };
+            return ThreadDecision::Join { id: t.id, reopen_to: None };
         }
     }
-    if automated {
-        ThreadDecision::Orphan
-    } else {
-        ThreadDecision::NewTicket
-    }
+    if automated { ThreadDecision::Orphan } else { ThreadDecision::NewTicket }
 }
 
 #[cfg(test)]
@@ -129,41 +115,18 @@ mod tests {
         let other = cand(Status::New, 0);
         let named = cand(Status::Resolved, -1000);
         assert_eq!(
-            decide_thread(
-                &p,
-                Channel::Telegram,
-                false,
-                at(0),
-                Some(&named),
-                Some(&other)
-            ),
-            ThreadDecision::Join {
-                id: 7,
-                reopen_to: Some(Status::Assigned)
-            }
+            decide_thread(&p, Channel::Telegram, false, at(0), Some(&named), Some(&other)),
+            ThreadDecision::Join { id: 7, reopen_to: Some(Status::Assigned) }
         );
         // An auto-reply quoting the code is recorded but does not reopen.
         assert_eq!(
             decide_thread(&p, Channel::Email, true, at(0), Some(&named), None),
-            ThreadDecision::Join {
-                id: 7,
-                reopen_to: None
-            }
+            ThreadDecision::Join { id: 7, reopen_to: None }
         );
         // Rejected tickets stay rejected.
         assert_eq!(
-            decide_thread(
-                &p,
-                Channel::Sms,
-                false,
-                at(0),
-                Some(&cand(Status::Rejected, 0)),
-                None
-            ),
-            ThreadDecision::Join {
-                id: 7,
-                reopen_to: None
-            }
+            decide_thread(&p, Channel::Sms, false, at(0), Some(&cand(Status::Rejected, 0)), None),
+            ThreadDecision::Join { id: 7, reopen_to: None }
         );
     }
 
@@ -173,10 +136,7 @@ mod tests {
         let open = cand(Status::InProgress, 0);
         assert_eq!(
             decide_thread(&p, Channel::Telegram, false, at(24), None, Some(&open)),
-            ThreadDecision::Join {
-                id: 7,
-                reopen_to: None
-            }
+            ThreadDecision::Join { id: 7, reopen_to: None }
         );
         assert_eq!(
             decide_thread(&p, Channel::Telegram, false, at(25), None, Some(&open)),
@@ -188,25 +148,11 @@ mod tests {
     fn closed_tickets_and_zero_windows_do_not_join_by_sender() {
         let p = ThreadingPolicy::default();
         assert_eq!(
-            decide_thread(
-                &p,
-                Channel::Sms,
-                false,
-                at(1),
-                None,
-                Some(&cand(Status::Resolved, 0))
-            ),
+            decide_thread(&p, Channel::Sms, false, at(1), None, Some(&cand(Status::Resolved, 0))),
             ThreadDecision::NewTicket
         );
         assert_eq!(
-            decide_thread(
-                &p,
-                Channel::Web,
-                false,
-                at(0),
-                None,
-                Some(&cand(Status::New, 0))
-            ),
+            decide_thread(&p, Channel::Web, false, at(0), None, Some(&cand(Status::New, 0))),
             ThreadDecision::NewTicket
         );
     }

@@ -27,9 +27,7 @@ pub fn parse_timezone(name: &str) -> Option<FixedOffset> {
         "UTC" | "Etc/UTC" | "Z" => 0,
         other => {
             let probe = format!("2000-01-01T00:00:00{other}");
-            return DateTime::parse_from_rfc3339(&probe)
-                .ok()
-                .map(|t| *t.offset());
+            return DateTime::parse_from_rfc3339(&probe).ok().map(|t| *t.offset());
         }
     };
     FixedOffset::east_opt(hours * 3600)
@@ -46,8 +44,7 @@ pub fn display_offset() -> FixedOffset {
 
 /// RFC 3339 with the display offset, milliseconds when there are any.
 pub fn format_rfc3339(t: &DateTime<Utc>) -> String {
-    t.with_timezone(&display_offset())
-        .to_rfc3339_opts(SecondsFormat::AutoSi, false)
+    t.with_timezone(&display_offset()).to_rfc3339_opts(SecondsFormat::AutoSi, false)
 }
 
 /// `#[serde(serialize_with = "aduan_core::time::serialize")]`
@@ -69,23 +66,15 @@ mod tests {
 
     #[test]
     fn zones_and_offsets() {
-        assert_eq!(
-            parse_timezone("Asia/Jakarta"),
-            FixedOffset::east_opt(7 * 3600)
-        );
-        assert_eq!(
-            parse_timezone("Asia/Makassar"),
-            FixedOffset::east_opt(8 * 3600)
-        );
+        assert_eq!(parse_timezone("Asia/Jakarta"), FixedOffset::east_opt(7 * 3600));
+        assert_eq!(parse_timezone("Asia/Makassar"), FixedOffset::east_opt(8 * 3600));
         assert_eq!(parse_timezone("+09:00"), FixedOffset::east_opt(9 * 3600));
         assert_eq!(parse_timezone("Mars/Olympus"), None);
     }
 
     #[test]
     fn formats_at_wib_by_default() {
-        let t = DateTime::parse_from_rfc3339("2026-11-29T14:00:00.250Z")
-            .unwrap()
-            .to_utc();
+        let t = DateTime::parse_from_rfc3339("2026-11-29T14:00:00.250Z").unwrap().to_utc();
         assert_eq!(format_rfc3339(&t), "2026-11-29T21:00:00.250+07:00");
     }
 }

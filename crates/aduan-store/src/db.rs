@@ -146,11 +146,7 @@ impl FromValue for DateTime<Utc> {
 
 impl<T: FromValue> FromValue for Option<T> {
     fn from_value(v: &Value) -> Option<Option<T>> {
-        if T::is_null(v) {
-            Some(None)
-        } else {
-            T::from_value(v).map(Some)
-        }
+        if T::is_null(v) { Some(None) } else { T::from_value(v).map(Some) }
     }
 }
 
@@ -196,13 +192,7 @@ pub(crate) trait Db: Send {
         sql: &str,
         args: Vec<Value>,
     ) -> impl Future<Output = Result<Vec<T>>> + Send {
-        async move {
-            self.fetch_all(sql, args)
-                .await?
-                .iter()
-                .map(first_column)
-                .collect()
-        }
+        async move { self.fetch_all(sql, args).await?.iter().map(first_column).collect() }
     }
 
     /// The first column of the one row a statement must return.
@@ -236,10 +226,7 @@ pub(crate) trait Db: Send {
 }
 
 fn first_column<T: FromValue>(row: &Row) -> Result<T> {
-    let v = row
-        .values
-        .first()
-        .ok_or_else(|| StoreError::Internal("row has no columns".into()))?;
+    let v = row.values.first().ok_or_else(|| StoreError::Internal("row has no columns".into()))?;
     T::from_value(v).ok_or_else(|| StoreError::Internal(format!("unexpected value {v:?}")))
 }
 
@@ -255,12 +242,7 @@ mod tests {
         };
         assert_eq!(row.get::<i64>("a").unwrap(), 7);
         assert_eq!(row.get::<Option<String>>("b").unwrap(), None);
-        assert_eq!(
-            row.get::<DateTime<Utc>>("c")
-                .unwrap()
-                .timestamp_subsec_millis(),
-            123
-        );
+        assert_eq!(row.get::<DateTime<Utc>>("c").unwrap().timestamp_subsec_millis(), 123);
         assert!(row.get::<bool>("d").unwrap());
         assert!(row.get::<String>("a").is_err());
         assert!(row.get::<i64>("zz").is_err());

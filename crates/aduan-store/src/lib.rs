@@ -102,10 +102,7 @@ macro_rules! write {
     ($self:expr, |$c:ident| $body:expr) => {
         match &$self.inner.backend {
             Backend::Sqlite(s) => s.write(move |$c| sqlite::run_now($body)).await,
-            Backend::Postgres(p) => {
-                p.write(move |$c| Box::pin(async move { $body.await }))
-                    .await
-            }
+            Backend::Postgres(p) => p.write(move |$c| Box::pin(async move { $body.await })).await,
         }
     };
 }
@@ -142,9 +139,7 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl(redact_url(url)));
         };
-        Ok(Store {
-            inner: Arc::new(Inner { backend, opts }),
-        })
+        Ok(Store { inner: Arc::new(Inner { backend, opts }) })
     }
 
     /// Applies the migrations embedded in the binary that the database lacks.

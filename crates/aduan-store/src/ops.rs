@@ -34,16 +34,11 @@ macro_rules! ticket_select {
 const OPEN_STATUSES_SQL: &str = "('new', 'awaiting_identity', 'assigned', 'in_progress')";
 
 fn parse<T: std::str::FromStr>(value: &str, what: &str) -> Result<T> {
-    value
-        .parse()
-        .map_err(|_| StoreError::Internal(format!("stored {what} {value:?} is not valid")))
+    value.parse().map_err(|_| StoreError::Internal(format!("stored {what} {value:?} is not valid")))
 }
 
 fn location(lat: Option<f64>, lon: Option<f64>) -> Option<Location> {
-    Some(Location {
-        lat: lat?,
-        lon: lon?,
-    })
+    Some(Location { lat: lat?, lon: lon? })
 }
 
 /// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
@@ -82,11 +77,7 @@ impl TicketRow {
 
 pub(crate) async fn ping<D: Db>(c: &mut D) -> Result<()> {
     let one: i64 = c.fetch_one_scalar("SELECT 1", args![]).await?;
-    if one == 1 {
-        Ok(())
-    } else {
-        Err(StoreError::Internal("SELECT 1 did not answer 1".into()))
-    }
+    if one == 1 { Ok(()) } else { Err(StoreError::Internal("SELECT 1 did not answer 1".into())) }
 }
 
 fn ticket_row(row: &Row, now: DateTime<Utc>) -> Result<TicketRow> {
@@ -121,9 +112,8 @@ async fn load_ticket<D: Db>(
     code: TicketCode,
     now: DateTime<Utc>,
 ) -> Result<Option<TicketRow>> {
-    let row = c
-        .fetch_optional(ticket_select!("WHERE t.code = $1"), args![code.to_string()])
-        .await?;
+    let row =
+        c.fetch_optional(ticket_select!("WHERE t.code = $1"), args![code.to_string()]).await?;
     row.map(|r| ticket_row(&r, now)).transpose()
 }
 
@@ -132,9 +122,7 @@ async fn require_ticket<D: Db>(
     code: TicketCode,
     now: DateTime<Utc>,
 ) -> Result<TicketRow> {
-    load_ticket(c, code, now)
-        .await?
-        .ok_or(StoreError::TicketNotFound(code))
+    load_ticket(c, code, now).await?.ok_or(StoreError::TicketNotFound(code))
 }
 
 /// Follows `merged_into` to the ticket that lives on (at most a few hops).
@@ -168,15 +156,7 @@ async fn event<D: Db>(
     c.execute(
         "INSERT INTO events (ticket_id, at, actor, kind, from_value, to_value, note) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        args![
-            ticket_id,
-            at,
-            actor.to_string(),
-            kind.as_str(),
-            from,
-            to,
-            note
-        ],
+        args![ticket_id, at, actor.to_string(), kind.as_str(), from, to, note],
     )
     .await?;
     Ok(())
@@ -184,11 +164,7 @@ async fn event<D: Db>(
 
 /// Transaction-scoped advisory lock on a string key (PostgreSQL only).
 async fn lock<D: Db>(c: &mut D, key: &str) -> Result<()> {
-    c.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-        args![key],
-    )
-    .await?;
+    c.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", args![key]).await?;
     Ok(())
 }
 
@@ -221,11 +197,8 @@ async fn resolve_reporter<D: Db>(
     let (reporter_id, identity_id) = match identity_owner(c, primary).await? {
         Some((identity_id, reporter_id, unnamed)) => {
             if let (true, Some(name)) = (unnamed, &sender.display_name) {
-                c.execute(
-                    "UPDATE reporters SET name = $2 WHERE id = $1",
-                    args![reporter_id, name],
-                )
-                .await?;
+                c.execute("UPDATE reporters SET name = $2 WHERE id = $1", args![reporter_id, name])
+                    .await?;
             }
             (reporter_id, identity_id)
         }
@@ -264,11 +237,7 @@ async fn named_ticket<D: Db>(
     msg: &InboundMessage,
     now: DateTime<Utc>,
 ) -> Result<Option<TicketRow>> {
-    let codes = msg
-        .thread
-        .ticket
-        .into_iter()
-        .chain(TicketCode::find_all(&msg.text));
+    let codes = msg.thread.ticket.into_iter().chain(TicketCode::find_all(&msg.text));
     for code in codes {
         if let Some(t) = load_ticket(c, code, now).await? {
             return Ok(Some(follow_merges(c, t, now).await?));
@@ -477,17 +446,8 @@ pub(crate) async fn ingest<D: Db>(
     }
     if let (Some(id), false) = (ticket_id, outcome.ticket_created) {
         let mid = message_id.to_string();
-        event(
-            c,
-            id,
-            now,
-            &Actor::Resident,
-            EventKind::MessageReceived,
-            None,
-            Some(&mid),
-            None,
-        )
-        .await?;
+        event(c, id, now, &Actor::Resident, EventKind::MessageReceived, None, Some(&mid), None)
+            .await?;
     }
     Ok(outcome)
 }
@@ -503,10 +463,7 @@ pub(crate) async fn ticket_view<D: Db>(
     let reporter = match t.reporter_id {
         Some(rid) => {
             let r = c
-                .fetch_one(
-                    "SELECT name, confidential FROM reporters WHERE id = $1",
-                    args![rid],
-                )
+                .fetch_one("SELECT name, confidential FROM reporters WHERE id = $1", args![rid])
                 .await?;
             let ids = c
                 .fetch_all(
@@ -539,16 +496,13 @@ pub(crate) async fn ticket_view<D: Db>(
     .await?;
     for row in rows {
         let size: i64 = row.get("size")?;
-        attachments
-            .entry(row.get("message_id")?)
-            .or_default()
-            .push(AttachmentRef {
-                filename: row.get("filename")?,
-                content_type: row.get("content_type")?,
-                size: u64::try_from(size).unwrap_or(0),
-                sha256: row.get("sha256")?,
-                provider_ref: row.get("provider_ref")?,
-            });
+        attachments.entry(row.get("message_id")?).or_default().push(AttachmentRef {
+            filename: row.get("filename")?,
+            content_type: row.get("content_type")?,
+            size: u64::try_from(size).unwrap_or(0),
+            sha256: row.get("sha256")?,
+            provider_ref: row.get("provider_ref")?,
+        });
     }
 
     let rows = c
@@ -608,12 +562,7 @@ pub(crate) async fn ticket_view<D: Db>(
             })
         }))
         .collect::<Result<Vec<_>>>()?;
-    Ok(Some(TicketView {
-        summary: t.summary,
-        reporter,
-        messages,
-        events,
-    }))
+    Ok(Some(TicketView { summary: t.summary, reporter, messages, events }))
 }
 
 pub(crate) async fn list_tickets<D: Db>(
@@ -623,9 +572,7 @@ pub(crate) async fn list_tickets<D: Db>(
 ) -> Result<Page<TicketSummary>> {
     let limit = f.limit.clamp(1, 500);
     let q = f.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
-    let q_code = q
-        .and_then(|q| q.parse::<TicketCode>().ok())
-        .map(|c| c.to_string());
+    let q_code = q.and_then(|q| q.parse::<TicketCode>().ok()).map(|c| c.to_string());
     let sql = format!(
         concat!(
             ticket_select!(),
@@ -662,11 +609,8 @@ pub(crate) async fn list_tickets<D: Db>(
         last_id = Some(t.id);
         items.push(t.summary);
     }
-    let next_cursor = if rows.len() as i64 > limit {
-        last_id.map(|id| Cursor(id).to_string())
-    } else {
-        None
-    };
+    let next_cursor =
+        if rows.len() as i64 > limit { last_id.map(|id| Cursor(id).to_string()) } else { None };
     Ok(Page { items, next_cursor })
 }
 
@@ -681,9 +625,7 @@ pub(crate) async fn assign<D: Db>(
     let t = require_ticket(c, code, now).await?;
     let from = t.summary.status;
     if from == Status::Assigned && t.summary.opd.as_deref() == Some(opd.as_str()) {
-        return Err(StoreError::Conflict(format!(
-            "{code} is already assigned to {opd}"
-        )));
+        return Err(StoreError::Conflict(format!("{code} is already assigned to {opd}")));
     }
     if from != Status::Assigned {
         from.can_become(Status::Assigned)?;
@@ -751,17 +693,8 @@ pub(crate) async fn set_status<D: Db>(
     )
     .await?;
     if clears_opd {
-        event(
-            c,
-            t.id,
-            now,
-            &actor,
-            EventKind::Assigned,
-            t.summary.opd.as_deref(),
-            None,
-            None,
-        )
-        .await?;
+        event(c, t.id, now, &actor, EventKind::Assigned, t.summary.opd.as_deref(), None, None)
+            .await?;
     }
     Ok(())
 }
@@ -775,9 +708,7 @@ pub(crate) async fn reply<D: Db>(
 ) -> Result<Replied> {
     let t = require_ticket(c, code, now).await?;
     if let Some(into) = t.summary.merged_into {
-        return Err(StoreError::Conflict(format!(
-            "{code} is merged into {into}; answer there"
-        )));
+        return Err(StoreError::Conflict(format!("{code} is merged into {into}; answer there")));
     }
     let last = c
         .fetch_optional(
@@ -837,23 +768,8 @@ pub(crate) async fn reply<D: Db>(
         "UPDATE tickets SET first_responded_at = COALESCE(first_responded_at, $2), updated_at = $2 WHERE id = $1", args![t.id, now])
     .await?;
     let mid = message_id.to_string();
-    event(
-        c,
-        t.id,
-        now,
-        &actor,
-        EventKind::Replied,
-        None,
-        Some(&mid),
-        None,
-    )
-    .await?;
-    Ok(Replied {
-        message_id,
-        outbox_id,
-        channel,
-        delivery: state,
-    })
+    event(c, t.id, now, &actor, EventKind::Replied, None, Some(&mid), None).await?;
+    Ok(Replied { message_id, outbox_id, channel, delivery: state })
 }
 
 pub(crate) async fn merge<D: Db>(
@@ -864,23 +780,16 @@ pub(crate) async fn merge<D: Db>(
     now: DateTime<Utc>,
 ) -> Result<()> {
     if code == into {
-        return Err(StoreError::Invalid(
-            "a ticket can't be merged into itself".into(),
-        ));
+        return Err(StoreError::Invalid("a ticket can't be merged into itself".into()));
     }
     let src = require_ticket(c, code, now).await?;
     let dst = require_ticket(c, into, now).await?;
     if let Some(further) = dst.summary.merged_into {
-        return Err(StoreError::Conflict(format!(
-            "{into} is itself merged into {further}"
-        )));
+        return Err(StoreError::Conflict(format!("{into} is itself merged into {further}")));
     }
     src.summary.status.can_become(Status::Merged)?;
-    c.execute(
-        "UPDATE messages SET ticket_id = $2 WHERE ticket_id = $1",
-        args![src.id, dst.id],
-    )
-    .await?;
+    c.execute("UPDATE messages SET ticket_id = $2 WHERE ticket_id = $1", args![src.id, dst.id])
+        .await?;
     c.execute(
         "UPDATE tickets SET status = 'merged', merged_into = $2, updated_at = $3 WHERE id = $1",
         args![src.id, dst.id, now],
@@ -902,17 +811,7 @@ pub(crate) async fn merge<D: Db>(
         None,
     )
     .await?;
-    event(
-        c,
-        dst.id,
-        now,
-        &actor,
-        EventKind::Absorbed,
-        Some(&src_code),
-        None,
-        None,
-    )
-    .await?;
+    event(c, dst.id, now, &actor, EventKind::Absorbed, Some(&src_code), None, None).await?;
     Ok(())
 }
 
@@ -933,11 +832,7 @@ pub(crate) async fn outbox_claim<D: Db>(
          ((state = 'pending' AND next_attempt_at <= $2) OR (state = 'sending' AND lease_until < $2)) \
          AND channel IN ({}) ORDER BY id LIMIT $3 {}) RETURNING id",
         placeholders.join(", "),
-        if D::IS_PG {
-            "FOR UPDATE SKIP LOCKED"
-        } else {
-            ""
-        },
+        if D::IS_PG { "FOR UPDATE SKIP LOCKED" } else { "" },
     );
     let mut args = args![truncate_ms(now + lease), now, limit];
     args.extend(channels.iter().map(|ch| Value::from(ch.as_str())));
@@ -964,18 +859,13 @@ pub(crate) async fn outbox_claim<D: Db>(
         let kind: Option<String> = row.get("recipient_kind")?;
         let value: Option<String> = row.get("recipient")?;
         let (Some(kind), Some(value)) = (kind, value) else {
-            return Err(StoreError::Internal(format!(
-                "outbox row {id} has no recipient"
-            )));
+            return Err(StoreError::Internal(format!("outbox row {id} has no recipient")));
         };
         items.push(OutboxItem {
             id,
             ticket: parse(&row.get::<String>("code")?, "ticket code")?,
             channel: parse(&row.get::<String>("channel")?, "channel")?,
-            recipient: Identity {
-                kind: parse(&kind, "identity kind")?,
-                value,
-            },
+            recipient: Identity { kind: parse(&kind, "identity kind")?, value },
             text: row.get("text")?,
             attempts: row.get("attempts")?,
             thread_refs,
@@ -998,9 +888,7 @@ pub(crate) async fn outbox_sent<D: Db>(
         )
         .await?;
     let Some(message_id) = message_id else {
-        return Err(StoreError::Conflict(format!(
-            "outbox row {id} is not being sent"
-        )));
+        return Err(StoreError::Conflict(format!("outbox row {id} is not being sent")));
     };
     if provider_id.is_some() {
         // Replies to what we sent thread by this id.
@@ -1029,9 +917,7 @@ pub(crate) async fn outbox_failed<D: Db>(
         )
         .await?;
     if done == 0 {
-        return Err(StoreError::Conflict(format!(
-            "outbox row {id} is not being sent"
-        )));
+        return Err(StoreError::Conflict(format!("outbox row {id} is not being sent")));
     }
     Ok(())
 }
@@ -1096,25 +982,15 @@ pub(crate) async fn set_checkpoint<D: Db>(
 
 pub(crate) async fn add_user<D: Db>(c: &mut D, user: NewUser, now: DateTime<Utc>) -> Result<i64> {
     let email = user.email.trim().to_lowercase();
-    let exists: Option<i64> = c
-        .fetch_optional_scalar("SELECT id FROM users WHERE email = $1", args![&email])
-        .await?;
+    let exists: Option<i64> =
+        c.fetch_optional_scalar("SELECT id FROM users WHERE email = $1", args![&email]).await?;
     if exists.is_some() {
-        return Err(StoreError::Conflict(format!(
-            "a user with email {email} exists"
-        )));
+        return Err(StoreError::Conflict(format!("a user with email {email} exists")));
     }
     Ok(c.fetch_one_scalar(
         "INSERT INTO users (email, name, role, opd, password_hash, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-        args![
-            &email,
-            &user.name,
-            user.role.as_str(),
-            &user.opd,
-            &user.password_hash,
-            now
-        ],
+        args![&email, &user.name, user.role.as_str(), &user.opd, &user.password_hash, now],
     )
     .await?)
 }

@@ -47,10 +47,7 @@ fn decode(row: &PgRow, columns: &Arc<[String]>) -> Result<Row> {
             _ => Value::Text(row.try_get(i)?),
         });
     }
-    Ok(Row {
-        columns: columns.clone(),
-        values,
-    })
+    Ok(Row { columns: columns.clone(), values })
 }
 
 impl Db for PgConnection {
@@ -69,17 +66,13 @@ impl Db for PgConnection {
         args: Vec<Value>,
     ) -> impl Future<Output = Result<Vec<Row>>> + Send {
         async move {
-            let rows = bind(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
-                .fetch_all(&mut *self)
-                .await?;
+            let rows =
+                bind(sqlx::query(sqlx::AssertSqlSafe(sql)), args).fetch_all(&mut *self).await?;
             let Some(first) = rows.first() else {
                 return Ok(Vec::new());
             };
-            let columns: Arc<[String]> = first
-                .columns()
-                .iter()
-                .map(|c| c.name().to_owned())
-                .collect();
+            let columns: Arc<[String]> =
+                first.columns().iter().map(|c| c.name().to_owned()).collect();
             rows.iter().map(|r| decode(r, &columns)).collect()
         }
     }
@@ -97,9 +90,7 @@ impl PgStore {
 
     pub(crate) async fn migrate(&self) -> Result<()> {
         // The migrator takes an advisory lock, so instances starting together migrate once.
-        sqlx::migrate!("../../migrations/postgres")
-            .run(&self.pool)
-            .await?;
+        sqlx::migrate!("../../migrations/postgres").run(&self.pool).await?;
         Ok(())
     }
 

@@ -123,10 +123,7 @@ impl SqliteDb<'_> {
                     }
                 });
             }
-            out.push(Row {
-                columns: columns.clone(),
-                values,
-            });
+            out.push(Row { columns: columns.clone(), values });
         }
         Ok(out)
     }
@@ -136,9 +133,7 @@ impl Db for SqliteDb<'_> {
     const IS_PG: bool = false;
 
     fn execute(&mut self, sql: &str, args: Vec<Value>) -> impl Future<Output = Result<u64>> + Send {
-        let result = self
-            .prepare(sql, &args)
-            .and_then(|mut s| Ok(s.raw_execute()? as u64));
+        let result = self.prepare(sql, &args).and_then(|mut s| Ok(s.raw_execute()? as u64));
         ready(result)
     }
 
@@ -272,12 +267,8 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut SqliteDb<'_>) -> Result<T> + Send + 'static,
     {
-        let _slot = self
-            .reader_slots
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| StoreError::Closed)?;
+        let _slot =
+            self.reader_slots.clone().acquire_owned().await.map_err(|_| StoreError::Closed)?;
         let pooled = self.readers.lock().map_err(|_| StoreError::Closed)?.pop();
         let path = self.path.clone();
         let (conn, result) = tokio::task::spawn_blocking(move || {
@@ -410,11 +401,8 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Command>, max_batch: usi
                     BatchFailure::Store(e) => (e.to_string(), false),
                 };
                 tracing::error!(%error, failed = replies.len(), requeued = if keep_rest { batch.len() } else { 0 }, "Group commit rolled back; its writes are reported failed.");
-                let failed = || {
-                    Err(StoreError::Sqlite(format!(
-                        "group commit rolled back: {error}"
-                    )))
-                };
+                let failed =
+                    || Err(StoreError::Sqlite(format!("group commit rolled back: {error}")));
                 for (reply, _) in replies.drain(..) {
                     let _ = reply.send(failed());
                 }
@@ -486,14 +474,8 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         rows.collect::<rusqlite::Result<_>>()?
     };
-    let known: Vec<_> = MIGRATOR
-        .iter()
-        .filter(|m| m.migration_type.is_up_migration())
-        .collect();
-    if let Some(v) = applied
-        .keys()
-        .find(|v| !known.iter().any(|m| m.version == **v))
-    {
+    let known: Vec<_> = MIGRATOR.iter().filter(|m| m.migration_type.is_up_migration()).collect();
+    if let Some(v) = applied.keys().find(|v| !known.iter().any(|m| m.version == **v)) {
         return Err(StoreError::Internal(format!(
             "the database has migration {v}, which this aduan does not know: run a newer aduan"
         )));
@@ -529,9 +511,8 @@ mod tests {
 
     async fn store() -> (SqliteStore, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let s = SqliteStore::open(&dir.path().join("t.db"), &StoreOptions::default())
-            .await
-            .unwrap();
+        let s =
+            SqliteStore::open(&dir.path().join("t.db"), &StoreOptions::default()).await.unwrap();
         s.migrate().await.unwrap();
         (s, dir)
     }
@@ -546,10 +527,12 @@ mod tests {
     async fn present(s: &SqliteStore, key: &str) -> bool {
         let key = key.to_owned();
         s.read(move |db| {
-            run_now(db.fetch_optional(
-                "SELECT 1 FROM checkpoints WHERE key = $1",
-                vec![Value::from(key)],
-            ))
+            run_now(
+                db.fetch_optional(
+                    "SELECT 1 FROM checkpoints WHERE key = $1",
+                    vec![Value::from(key)],
+                ),
+            )
         })
         .await
         .unwrap()

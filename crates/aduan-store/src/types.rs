@@ -126,15 +126,10 @@ impl FromStr for Cursor {
     type Err = BadCursor;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         use base64::Engine;
-        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(s)
-            .map_err(|_| BadCursor)?;
+        let raw =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).map_err(|_| BadCursor)?;
         let raw = std::str::from_utf8(&raw).map_err(|_| BadCursor)?;
-        let id = raw
-            .strip_prefix('t')
-            .ok_or(BadCursor)?
-            .parse()
-            .map_err(|_| BadCursor)?;
+        let id = raw.strip_prefix('t').ok_or(BadCursor)?.parse().map_err(|_| BadCursor)?;
         Ok(Cursor(id))
     }
 }
@@ -195,9 +190,7 @@ impl FromStr for Role {
             "admin" => Ok(Role::Admin),
             "operator" => Ok(Role::Operator),
             "official" => Ok(Role::Official),
-            _ => Err(format!(
-                "unknown role {s:?}: use admin, operator or official"
-            )),
+            _ => Err(format!("unknown role {s:?}: use admin, operator or official")),
         }
     }
 }

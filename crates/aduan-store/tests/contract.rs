@@ -42,9 +42,7 @@ async fn fresh_pg_database() -> Option<String> {
         }
     };
     use sqlx::Connection;
-    let mut admin = sqlx::PgConnection::connect(&base)
-        .await
-        .expect("connect to ADUAN_TEST_PG_URL");
+    let mut admin = sqlx::PgConnection::connect(&base).await.expect("connect to ADUAN_TEST_PG_URL");
     let name = format!("aduan_t{}", rand_suffix());
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut admin)
@@ -74,11 +72,7 @@ fn msg(
     InboundMessage {
         channel,
         provider_id: provider_id.to_owned(),
-        sender: Sender {
-            identity: sender,
-            display_name: Some("Siti".into()),
-            contacts: vec![],
-        },
+        sender: Sender { identity: sender, display_name: Some("Siti".into()), contacts: vec![] },
         text: text.to_owned(),
         attachments: vec![],
         location: None,
@@ -98,12 +92,7 @@ fn op() -> Actor {
 #[tokio::test]
 async fn the_same_provider_message_is_stored_once() {
     for (store, _g) in stores(StoreOptions::default()).await {
-        let m = msg(
-            Channel::Telegram,
-            "upd-1",
-            tg("42"),
-            "Jalan berlubang di Desa Karangklesem",
-        );
+        let m = msg(Channel::Telegram, "upd-1", tg("42"), "Jalan berlubang di Desa Karangklesem");
         let first = store.ingest(m.clone()).await.unwrap();
         assert!(!first.duplicate && first.ticket_created);
         let again = store.ingest(m).await.unwrap();
@@ -114,10 +103,7 @@ async fn the_same_provider_message_is_stored_once() {
         assert_eq!(view.messages.len(), 1);
         assert_eq!(view.summary.status, Status::New);
         // The same provider id on another channel is another message.
-        let other = store
-            .ingest(msg(Channel::Sms, "upd-1", None, "lain"))
-            .await
-            .unwrap();
+        let other = store.ingest(msg(Channel::Sms, "upd-1", None, "lain")).await.unwrap();
         assert!(!other.duplicate);
     }
 }
@@ -136,21 +122,10 @@ async fn concurrent_deliveries_of_one_message_make_one_ticket() {
         for t in tasks {
             results.push(t.await.unwrap());
         }
-        assert_eq!(
-            results.iter().filter(|r| !r.duplicate).count(),
-            1,
-            "{}",
-            store.backend_name()
-        );
+        assert_eq!(results.iter().filter(|r| !r.duplicate).count(), 1, "{}", store.backend_name());
         let code = results[0].ticket.unwrap();
         assert!(results.iter().all(|r| r.ticket == Some(code)));
-        let page = store
-            .tickets(&TicketFilter {
-                limit: 50,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        let page = store.tickets(&TicketFilter { limit: 50, ..Default::default() }).await.unwrap();
         assert_eq!(page.items.len(), 1);
         assert_eq!(store.ticket(code).await.unwrap().unwrap().messages.len(), 1);
     }
@@ -163,12 +138,8 @@ async fn concurrent_distinct_messages_all_commit() {
             .map(|i| {
                 let store = store.clone();
                 tokio::spawn(async move {
-                    let m = msg(
-                        Channel::Web,
-                        &format!("app-{i}"),
-                        None,
-                        &format!("aduan nomor {i}"),
-                    );
+                    let m =
+                        msg(Channel::Web, &format!("app-{i}"), None, &format!("aduan nomor {i}"));
                     store.ingest(m).await.unwrap()
                 })
             })
@@ -195,23 +166,14 @@ async fn a_failing_write_does_not_spoil_its_batch() {
                     let r = store.assign(missing, "DPU".into(), op(), None).await;
                     assert!(matches!(r, Err(StoreError::TicketNotFound(_))), "{r:?}");
                 } else {
-                    store
-                        .ingest(msg(Channel::Web, &format!("b-{i}"), None, "teks"))
-                        .await
-                        .unwrap();
+                    store.ingest(msg(Channel::Web, &format!("b-{i}"), None, "teks")).await.unwrap();
                 }
             }));
         }
         for t in tasks {
             t.await.unwrap();
         }
-        let page = store
-            .tickets(&TicketFilter {
-                limit: 100,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        let page = store.tickets(&TicketFilter { limit: 100, ..Default::default() }).await.unwrap();
         assert_eq!(page.items.len(), 25);
     }
 }
@@ -219,30 +181,18 @@ async fn a_failing_write_does_not_spoil_its_batch() {
 #[tokio::test]
 async fn a_quoted_code_joins_its_ticket() {
     for (store, _g) in stores(StoreOptions::default()).await {
-        let first = store
-            .ingest(msg(Channel::Sms, "s1", tg("1"), "Sampah menumpuk"))
-            .await
-            .unwrap();
+        let first =
+            store.ingest(msg(Channel::Sms, "s1", tg("1"), "Sampah menumpuk")).await.unwrap();
         let code = first.ticket.unwrap();
         let text = format!("cek {} bagaimana?", code.to_string().to_lowercase());
-        let follow = store
-            .ingest(msg(Channel::Email, "e1", None, &text))
-            .await
-            .unwrap();
+        let follow = store.ingest(msg(Channel::Email, "e1", None, &text)).await.unwrap();
         assert_eq!(follow.ticket, Some(code));
         assert!(!follow.ticket_created);
         let view = store.ticket(code).await.unwrap().unwrap();
         assert_eq!(view.messages.len(), 2);
-        assert!(
-            view.events
-                .iter()
-                .any(|e| e.kind == EventKind::MessageReceived)
-        );
+        assert!(view.events.iter().any(|e| e.kind == EventKind::MessageReceived));
         // A code that doesn't exist opens a new ticket instead.
-        let stray = store
-            .ingest(msg(Channel::Email, "e2", None, "ADU-ZZZZZZZZ"))
-            .await
-            .unwrap();
+        let stray = store.ingest(msg(Channel::Email, "e2", None, "ADU-ZZZZZZZZ")).await.unwrap();
         assert!(stray.ticket_created);
     }
 }
@@ -250,10 +200,7 @@ async fn a_quoted_code_joins_its_ticket() {
 #[tokio::test]
 async fn a_reply_to_a_stored_message_joins_its_ticket() {
     for (store, _g) in stores(StoreOptions::default()).await {
-        let first = store
-            .ingest(msg(Channel::Email, "<a@x>", None, "Banjir"))
-            .await
-            .unwrap();
+        let first = store.ingest(msg(Channel::Email, "<a@x>", None, "Banjir")).await.unwrap();
         let mut m = msg(Channel::Email, "<b@x>", None, "tambahan foto");
         m.thread.references = vec!["<unknown@x>".into(), "<a@x>".into()];
         let r = store.ingest(m).await.unwrap();
@@ -264,31 +211,19 @@ async fn a_reply_to_a_stored_message_joins_its_ticket() {
 #[tokio::test]
 async fn chats_join_the_senders_open_ticket_within_the_window() {
     for (store, _g) in stores(StoreOptions::default()).await {
-        let a = store
-            .ingest(msg(Channel::Telegram, "t1", tg("7"), "Jembatan rusak"))
-            .await
-            .unwrap();
-        let b = store
-            .ingest(msg(Channel::Telegram, "t2", tg("7"), "di Desa Pageraji"))
-            .await
-            .unwrap();
+        let a =
+            store.ingest(msg(Channel::Telegram, "t1", tg("7"), "Jembatan rusak")).await.unwrap();
+        let b =
+            store.ingest(msg(Channel::Telegram, "t2", tg("7"), "di Desa Pageraji")).await.unwrap();
         assert_eq!(a.ticket, b.ticket);
         assert!(!b.ticket_created);
         // Another sender gets their own ticket.
-        let c = store
-            .ingest(msg(Channel::Telegram, "t3", tg("8"), "Jembatan rusak"))
-            .await
-            .unwrap();
+        let c =
+            store.ingest(msg(Channel::Telegram, "t3", tg("8"), "Jembatan rusak")).await.unwrap();
         assert_ne!(c.ticket, a.ticket);
         // Once resolved, a new message without the code is a new complaint.
-        store
-            .set_status(a.ticket.unwrap(), Status::Resolved, op(), None)
-            .await
-            .unwrap();
-        let d = store
-            .ingest(msg(Channel::Telegram, "t4", tg("7"), "Lampu mati"))
-            .await
-            .unwrap();
+        store.set_status(a.ticket.unwrap(), Status::Resolved, op(), None).await.unwrap();
+        let d = store.ingest(msg(Channel::Telegram, "t4", tg("7"), "Lampu mati")).await.unwrap();
         assert!(d.ticket_created);
         assert_ne!(d.ticket, a.ticket);
     }
@@ -299,15 +234,9 @@ async fn the_window_closes() {
     let mut opts = StoreOptions::default();
     opts.threading.default_window = Duration::milliseconds(1);
     for (store, _g) in stores(opts.clone()).await {
-        let a = store
-            .ingest(msg(Channel::Telegram, "t1", tg("7"), "satu"))
-            .await
-            .unwrap();
+        let a = store.ingest(msg(Channel::Telegram, "t1", tg("7"), "satu")).await.unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        let b = store
-            .ingest(msg(Channel::Telegram, "t2", tg("7"), "dua"))
-            .await
-            .unwrap();
+        let b = store.ingest(msg(Channel::Telegram, "t2", tg("7"), "dua")).await.unwrap();
         assert_ne!(a.ticket, b.ticket);
     }
 }
@@ -316,14 +245,8 @@ async fn the_window_closes() {
 async fn web_submissions_are_separate_reports() {
     for (store, _g) in stores(StoreOptions::default()).await {
         let app = Some(Identity::new(IdentityKind::AppUser, "u-77").unwrap());
-        let a = store
-            .ingest(msg(Channel::Web, "w1", app.clone(), "satu"))
-            .await
-            .unwrap();
-        let b = store
-            .ingest(msg(Channel::Web, "w2", app, "dua"))
-            .await
-            .unwrap();
+        let a = store.ingest(msg(Channel::Web, "w1", app.clone(), "satu")).await.unwrap();
+        let b = store.ingest(msg(Channel::Web, "w2", app, "dua")).await.unwrap();
         assert_ne!(a.ticket, b.ticket);
     }
 }
@@ -338,27 +261,10 @@ async fn quoting_a_resolved_ticket_reopens_it() {
             .ticket
             .unwrap();
         store.assign(code, "PDAM".into(), op(), None).await.unwrap();
-        store
-            .set_status(code, Status::Resolved, op(), None)
-            .await
-            .unwrap();
-        assert!(
-            store
-                .ticket(code)
-                .await
-                .unwrap()
-                .unwrap()
-                .summary
-                .resolved_at
-                .is_some()
-        );
+        store.set_status(code, Status::Resolved, op(), None).await.unwrap();
+        assert!(store.ticket(code).await.unwrap().unwrap().summary.resolved_at.is_some());
         let r = store
-            .ingest(msg(
-                Channel::Sms,
-                "s2",
-                tg("1"),
-                &format!("{code} masih mati"),
-            ))
+            .ingest(msg(Channel::Sms, "s2", tg("1"), &format!("{code} masih mati")))
             .await
             .unwrap();
         assert!(r.reopened);
@@ -366,10 +272,7 @@ async fn quoting_a_resolved_ticket_reopens_it() {
         assert_eq!(view.summary.status, Status::Assigned);
         assert_eq!(view.summary.resolved_at, None);
         let last = view.events.last().unwrap();
-        assert_eq!(
-            (last.kind, last.actor.clone()),
-            (EventKind::MessageReceived, Actor::Resident)
-        );
+        assert_eq!((last.kind, last.actor.clone()), (EventKind::MessageReceived, Actor::Resident));
         let reopen = &view.events[view.events.len() - 2];
         assert_eq!(reopen.kind, EventKind::StatusChanged);
         assert_eq!(
@@ -391,10 +294,7 @@ async fn automated_mail_without_a_thread_opens_no_ticket() {
         assert!(store.ingest(m).await.unwrap().duplicate);
         assert!(
             store
-                .tickets(&TicketFilter {
-                    limit: 10,
-                    ..Default::default()
-                })
+                .tickets(&TicketFilter { limit: 10, ..Default::default() })
                 .await
                 .unwrap()
                 .items
@@ -406,40 +306,14 @@ async fn automated_mail_without_a_thread_opens_no_ticket() {
 #[tokio::test]
 async fn the_status_machine_refuses_illegal_moves() {
     for (store, _g) in stores(StoreOptions::default()).await {
-        let code = store
-            .ingest(msg(Channel::Web, "w1", None, "x"))
-            .await
-            .unwrap()
-            .ticket
-            .unwrap();
-        let err = store
-            .set_status(code, Status::New, op(), None)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(err, StoreError::Transition(TransitionError::Illegal { .. })),
-            "{err}"
-        );
-        let err = store
-            .set_status(code, Status::Rejected, op(), None)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(err, StoreError::Transition(TransitionError::NeedsReason)),
-            "{err}"
-        );
-        store
-            .set_status(code, Status::Rejected, op(), Some("spam".into()))
-            .await
-            .unwrap();
-        let err = store
-            .set_status(code, Status::Resolved, op(), None)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(err, StoreError::Transition(TransitionError::Illegal { .. })),
-            "{err}"
-        );
+        let code = store.ingest(msg(Channel::Web, "w1", None, "x")).await.unwrap().ticket.unwrap();
+        let err = store.set_status(code, Status::New, op(), None).await.unwrap_err();
+        assert!(matches!(err, StoreError::Transition(TransitionError::Illegal { .. })), "{err}");
+        let err = store.set_status(code, Status::Rejected, op(), None).await.unwrap_err();
+        assert!(matches!(err, StoreError::Transition(TransitionError::NeedsReason)), "{err}");
+        store.set_status(code, Status::Rejected, op(), Some("spam".into())).await.unwrap();
+        let err = store.set_status(code, Status::Resolved, op(), None).await.unwrap_err();
+        assert!(matches!(err, StoreError::Transition(TransitionError::Illegal { .. })), "{err}");
         let view = store.ticket(code).await.unwrap().unwrap();
         assert_eq!(view.summary.status, Status::Rejected);
         let ev = view.events.last().unwrap();
@@ -449,9 +323,7 @@ async fn the_status_machine_refuses_illegal_moves() {
         assert_eq!(view.events.len(), 2);
         let missing: TicketCode = "ADU-00000000".parse().unwrap();
         assert!(matches!(
-            store
-                .set_status(missing, Status::Resolved, op(), None)
-                .await,
+            store.set_status(missing, Status::Resolved, op(), None).await,
             Err(StoreError::TicketNotFound(_))
         ));
     }
@@ -460,48 +332,27 @@ async fn the_status_machine_refuses_illegal_moves() {
 #[tokio::test]
 async fn assigning_records_the_opd_and_refuses_repeats() {
     for (store, _g) in stores(StoreOptions::default()).await {
-        let code = store
-            .ingest(msg(Channel::Web, "w1", None, "x"))
-            .await
-            .unwrap()
-            .ticket
-            .unwrap();
-        store
-            .assign(code, "DPU".into(), op(), Some("jalan".into()))
-            .await
-            .unwrap();
-        let err = store
-            .assign(code, "DPU".into(), op(), None)
-            .await
-            .unwrap_err();
+        let code = store.ingest(msg(Channel::Web, "w1", None, "x")).await.unwrap().ticket.unwrap();
+        store.assign(code, "DPU".into(), op(), Some("jalan".into())).await.unwrap();
+        let err = store.assign(code, "DPU".into(), op(), None).await.unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)), "{err}");
         store.assign(code, "DLH".into(), op(), None).await.unwrap();
         let view = store.ticket(code).await.unwrap().unwrap();
         assert_eq!(view.summary.opd.as_deref(), Some("DLH"));
         assert_eq!(view.summary.status, Status::Assigned);
-        let kinds: Vec<_> = view
-            .events
-            .iter()
-            .map(|e| (e.kind, e.from.clone(), e.to.clone()))
-            .collect();
+        let kinds: Vec<_> =
+            view.events.iter().map(|e| (e.kind, e.from.clone(), e.to.clone())).collect();
         assert_eq!(
             kinds,
             vec![
                 (EventKind::Created, None, Some("new".into())),
                 (EventKind::Assigned, None, Some("DPU".into())),
-                (
-                    EventKind::StatusChanged,
-                    Some("new".into()),
-                    Some("assigned".into())
-                ),
+                (EventKind::StatusChanged, Some("new".into()), Some("assigned".into())),
                 (EventKind::Assigned, Some("DPU".into()), Some("DLH".into())),
             ]
         );
         // Returning to triage clears the OPD.
-        store
-            .set_status(code, Status::New, op(), Some("bukan wewenang".into()))
-            .await
-            .unwrap();
+        store.set_status(code, Status::New, op(), Some("bukan wewenang".into())).await.unwrap();
         assert_eq!(store.ticket(code).await.unwrap().unwrap().summary.opd, None);
     }
 }
@@ -515,10 +366,8 @@ async fn replies_queue_on_the_residents_channel_and_stop_the_clock() {
             .unwrap()
             .ticket
             .unwrap();
-        let replied = store
-            .reply(code, "Terima kasih, sedang kami cek.".into(), op())
-            .await
-            .unwrap();
+        let replied =
+            store.reply(code, "Terima kasih, sedang kami cek.".into(), op()).await.unwrap();
         assert_eq!(replied.channel, Some(Channel::Telegram));
         assert_eq!(replied.delivery, OutboxState::Pending);
         let view = store.ticket(code).await.unwrap().unwrap();
@@ -526,10 +375,7 @@ async fn replies_queue_on_the_residents_channel_and_stop_the_clock() {
         let out = view.messages.last().unwrap();
         assert_eq!(out.direction, Direction::Out);
         assert_eq!(out.delivery, Some(OutboxState::Pending));
-        assert_eq!(
-            out.author.as_deref(),
-            Some("user:operator@banyumaskab.go.id")
-        );
+        assert_eq!(out.author.as_deref(), Some("user:operator@banyumaskab.go.id"));
         assert_eq!(
             store.outbox_counts().await.unwrap(),
             vec![(Channel::Telegram, OutboxState::Pending, 1)]
@@ -540,42 +386,19 @@ async fn replies_queue_on_the_residents_channel_and_stop_the_clock() {
 #[tokio::test]
 async fn web_residents_without_contacts_are_answered_on_the_tracking_page() {
     for (store, _g) in stores(StoreOptions::default()).await {
-        let code = store
-            .ingest(msg(Channel::Web, "w1", None, "x"))
-            .await
-            .unwrap()
-            .ticket
-            .unwrap();
-        let replied = store
-            .reply(code, "Sudah diperbaiki.".into(), op())
-            .await
-            .unwrap();
-        assert_eq!(
-            (replied.channel, replied.delivery),
-            (None, OutboxState::Published)
-        );
-        let mut m = msg(
-            Channel::Web,
-            "w2",
-            Some(Identity::new(IdentityKind::AppUser, "u1").unwrap()),
-            "y",
-        );
+        let code = store.ingest(msg(Channel::Web, "w1", None, "x")).await.unwrap().ticket.unwrap();
+        let replied = store.reply(code, "Sudah diperbaiki.".into(), op()).await.unwrap();
+        assert_eq!((replied.channel, replied.delivery), (None, OutboxState::Published));
+        let mut m =
+            msg(Channel::Web, "w2", Some(Identity::new(IdentityKind::AppUser, "u1").unwrap()), "y");
         m.sender.contacts = vec![Identity::phone("081234567890").unwrap()];
         let code = store.ingest(m).await.unwrap().ticket.unwrap();
         let replied = store.reply(code, "Baik.".into(), op()).await.unwrap();
-        assert_eq!(
-            (replied.channel, replied.delivery),
-            (Some(Channel::Sms), OutboxState::Pending)
-        );
-        let items = store
-            .outbox_claim(vec![Channel::Sms], 10, Duration::seconds(60))
-            .await
-            .unwrap();
+        assert_eq!((replied.channel, replied.delivery), (Some(Channel::Sms), OutboxState::Pending));
+        let items =
+            store.outbox_claim(vec![Channel::Sms], 10, Duration::seconds(60)).await.unwrap();
         assert_eq!(items.len(), 1);
-        assert_eq!(
-            items[0].recipient,
-            Identity::phone("+6281234567890").unwrap()
-        );
+        assert_eq!(items[0].recipient, Identity::phone("+6281234567890").unwrap());
     }
 }
 
@@ -591,36 +414,15 @@ async fn outbox_rows_are_claimed_once_and_retried_until_dead() {
         store.reply(code, "satu".into(), op()).await.unwrap();
         store.reply(code, "dua".into(), op()).await.unwrap();
         let lease = Duration::seconds(60);
-        assert!(
-            store
-                .outbox_claim(vec![Channel::Email], 10, lease)
-                .await
-                .unwrap()
-                .is_empty()
-        );
-        let claimed = store
-            .outbox_claim(vec![Channel::Telegram], 10, lease)
-            .await
-            .unwrap();
-        assert_eq!(
-            claimed.iter().map(|i| i.text.as_str()).collect::<Vec<_>>(),
-            ["satu", "dua"]
-        );
+        assert!(store.outbox_claim(vec![Channel::Email], 10, lease).await.unwrap().is_empty());
+        let claimed = store.outbox_claim(vec![Channel::Telegram], 10, lease).await.unwrap();
+        assert_eq!(claimed.iter().map(|i| i.text.as_str()).collect::<Vec<_>>(), ["satu", "dua"]);
         assert_eq!(claimed[0].ticket, code);
         assert_eq!(claimed[0].attempts, 1);
         assert_eq!(claimed[0].thread_refs, vec!["t1".to_string()]);
-        assert!(
-            store
-                .outbox_claim(vec![Channel::Telegram], 10, lease)
-                .await
-                .unwrap()
-                .is_empty()
-        );
+        assert!(store.outbox_claim(vec![Channel::Telegram], 10, lease).await.unwrap().is_empty());
 
-        store
-            .outbox_sent(claimed[0].id, Some("tg-msg-9".into()))
-            .await
-            .unwrap();
+        store.outbox_sent(claimed[0].id, Some("tg-msg-9".into())).await.unwrap();
         assert!(matches!(
             store.outbox_sent(claimed[0].id, None).await,
             Err(StoreError::Conflict(_))
@@ -634,24 +436,12 @@ async fn outbox_rows_are_claimed_once_and_retried_until_dead() {
             )
             .await
             .unwrap();
-        let again = store
-            .outbox_claim(vec![Channel::Telegram], 10, lease)
-            .await
-            .unwrap();
+        let again = store.outbox_claim(vec![Channel::Telegram], 10, lease).await.unwrap();
         assert_eq!(again.len(), 1);
         assert_eq!(again[0].attempts, 2);
         // …and without one it is dead.
-        store
-            .outbox_failed(again[0].id, "HTTP 400".into(), None)
-            .await
-            .unwrap();
-        assert!(
-            store
-                .outbox_claim(vec![Channel::Telegram], 10, lease)
-                .await
-                .unwrap()
-                .is_empty()
-        );
+        store.outbox_failed(again[0].id, "HTTP 400".into(), None).await.unwrap();
+        assert!(store.outbox_claim(vec![Channel::Telegram], 10, lease).await.unwrap().is_empty());
         let mut counts = store.outbox_counts().await.unwrap();
         counts.sort_by_key(|c| c.1.as_str());
         assert_eq!(
@@ -664,10 +454,7 @@ async fn outbox_rows_are_claimed_once_and_retried_until_dead() {
         // What we sent is a thread reference now.
         let r = store
             .ingest(InboundMessage {
-                thread: ThreadHints {
-                    references: vec!["tg-msg-9".into()],
-                    ..Default::default()
-                },
+                thread: ThreadHints { references: vec!["tg-msg-9".into()], ..Default::default() },
                 ..msg(Channel::Telegram, "t9", tg("99"), "balas")
             })
             .await
@@ -691,10 +478,8 @@ async fn an_expired_lease_is_claimed_again() {
             .await
             .unwrap();
         assert_eq!(first.len(), 1);
-        let second = store
-            .outbox_claim(vec![Channel::Telegram], 10, Duration::seconds(60))
-            .await
-            .unwrap();
+        let second =
+            store.outbox_claim(vec![Channel::Telegram], 10, Duration::seconds(60)).await.unwrap();
         assert_eq!(second.len(), 1);
         assert_eq!(second[0].attempts, 2);
     }
@@ -715,10 +500,7 @@ async fn merging_moves_the_thread_and_redirects_later_messages() {
             .unwrap()
             .ticket
             .unwrap();
-        assert!(matches!(
-            store.merge(a, a, op()).await,
-            Err(StoreError::Invalid(_))
-        ));
+        assert!(matches!(store.merge(a, a, op()).await, Err(StoreError::Invalid(_))));
         store.merge(b, a, op()).await.unwrap();
         let va = store.ticket(a).await.unwrap().unwrap();
         let vb = store.ticket(b).await.unwrap().unwrap();
@@ -727,63 +509,35 @@ async fn merging_moves_the_thread_and_redirects_later_messages() {
         assert_eq!(vb.summary.merged_into, Some(a));
         assert_eq!(va.events.last().unwrap().kind, EventKind::Absorbed);
         // A message quoting the merged code lands in the surviving ticket.
-        let r = store
-            .ingest(msg(Channel::Email, "e2", None, &format!("Re: {b}")))
-            .await
-            .unwrap();
+        let r = store.ingest(msg(Channel::Email, "e2", None, &format!("Re: {b}"))).await.unwrap();
         assert_eq!(r.ticket, Some(a));
-        assert!(matches!(
-            store.reply(b, "x".into(), op()).await,
-            Err(StoreError::Conflict(_))
-        ));
-        assert!(matches!(
-            store.merge(a, b, op()).await,
-            Err(StoreError::Conflict(_))
-        ));
+        assert!(matches!(store.reply(b, "x".into(), op()).await, Err(StoreError::Conflict(_))));
+        assert!(matches!(store.merge(a, b, op()).await, Err(StoreError::Conflict(_))));
     }
 }
 
 #[tokio::test]
 async fn listing_filters_and_pages() {
     let mut opts = StoreOptions::default();
-    opts.sla = SlaPolicy {
-        first_response: Duration::hours(-1),
-    };
+    opts.sla = SlaPolicy { first_response: Duration::hours(-1) };
     for (store, _g) in stores(opts.clone()).await {
         let mut codes = Vec::new();
         for i in 0..7 {
-            let ch = if i % 2 == 0 {
-                Channel::Web
-            } else {
-                Channel::Sms
-            };
-            let text = if i == 3 {
-                "Pohon TUMBANG di jalan"
-            } else {
-                "lainnya 100%"
-            };
+            let ch = if i % 2 == 0 { Channel::Web } else { Channel::Sms };
+            let text = if i == 3 { "Pohon TUMBANG di jalan" } else { "lainnya 100%" };
             let m = msg(ch, &format!("p{i}"), None, text);
             codes.push(store.ingest(m).await.unwrap().ticket.unwrap());
         }
-        store
-            .assign(codes[1], "DPU".into(), op(), None)
-            .await
-            .unwrap();
+        store.assign(codes[1], "DPU".into(), op(), None).await.unwrap();
         store.reply(codes[2], "ok".into(), op()).await.unwrap();
 
         // The codes a filter finds, with `limit: 50` unless it sets one.
         let find = |f: TicketFilter| {
             let store = store.clone();
             async move {
-                let f = TicketFilter {
-                    limit: if f.limit == 0 { 50 } else { f.limit },
-                    ..f
-                };
+                let f = TicketFilter { limit: if f.limit == 0 { 50 } else { f.limit }, ..f };
                 let page = store.tickets(&f).await.unwrap();
-                (
-                    page.items.iter().map(|t| t.code).collect::<Vec<_>>(),
-                    page.next_cursor,
-                )
+                (page.items.iter().map(|t| t.code).collect::<Vec<_>>(), page.next_cursor)
             }
         };
         let none = TicketFilter::default;
@@ -791,105 +545,36 @@ async fn listing_filters_and_pages() {
         let (page1, next) = find(TicketFilter { limit: 3, ..none() }).await;
         assert_eq!(page1, vec![codes[6], codes[5], codes[4]]);
         let cursor = Some(next.unwrap().parse().unwrap());
-        let (page2, next) = find(TicketFilter {
-            limit: 3,
-            cursor,
-            ..none()
-        })
-        .await;
+        let (page2, next) = find(TicketFilter { limit: 3, cursor, ..none() }).await;
         assert_eq!(page2, vec![codes[3], codes[2], codes[1]]);
         let cursor = Some(next.unwrap().parse().unwrap());
-        let (page3, next) = find(TicketFilter {
-            limit: 3,
-            cursor,
-            ..none()
-        })
-        .await;
+        let (page3, next) = find(TicketFilter { limit: 3, cursor, ..none() }).await;
         assert_eq!((page3, next), (vec![codes[0]], None));
 
         let by = |f: TicketFilter| {
             let find = find.clone();
             async move { find(f).await.0 }
         };
+        assert_eq!(by(TicketFilter { channel: Some(Channel::Sms), ..none() }).await.len(), 3);
+        assert_eq!(by(TicketFilter { opd: Some("DPU".into()), ..none() }).await, vec![codes[1]]);
         assert_eq!(
-            by(TicketFilter {
-                channel: Some(Channel::Sms),
-                ..none()
-            })
-            .await
-            .len(),
-            3
-        );
-        assert_eq!(
-            by(TicketFilter {
-                opd: Some("DPU".into()),
-                ..none()
-            })
-            .await,
+            by(TicketFilter { status: Some(Status::Assigned), ..none() }).await,
             vec![codes[1]]
         );
-        assert_eq!(
-            by(TicketFilter {
-                status: Some(Status::Assigned),
-                ..none()
-            })
-            .await,
-            vec![codes[1]]
-        );
-        assert_eq!(
-            by(TicketFilter {
-                q: Some("tumbang".into()),
-                ..none()
-            })
-            .await,
-            vec![codes[3]]
-        );
+        assert_eq!(by(TicketFilter { q: Some("tumbang".into()), ..none() }).await, vec![codes[3]]);
         let code_q = Some(codes[5].to_string().to_lowercase());
-        assert_eq!(
-            by(TicketFilter {
-                q: code_q,
-                ..none()
-            })
-            .await,
-            vec![codes[5]]
-        );
+        assert_eq!(by(TicketFilter { q: code_q, ..none() }).await, vec![codes[5]]);
         // LIKE wildcards in the query are literal.
-        assert_eq!(
-            by(TicketFilter {
-                q: Some("0%".into()),
-                ..none()
-            })
-            .await
-            .len(),
-            6
-        );
-        assert!(
-            by(TicketFilter {
-                q: Some("_".into()),
-                ..none()
-            })
-            .await
-            .is_empty()
-        );
+        assert_eq!(by(TicketFilter { q: Some("0%".into()), ..none() }).await.len(), 6);
+        assert!(by(TicketFilter { q: Some("_".into()), ..none() }).await.is_empty());
         // Every ticket was due an hour before it was made; the one answered is not overdue.
         let overdue = store
-            .tickets(&TicketFilter {
-                overdue: Some(true),
-                limit: 50,
-                ..none()
-            })
+            .tickets(&TicketFilter { overdue: Some(true), limit: 50, ..none() })
             .await
             .unwrap();
         assert_eq!(overdue.items.len(), 6);
         assert!(overdue.items.iter().all(|t| t.overdue));
-        assert_eq!(
-            by(TicketFilter {
-                overdue: Some(false),
-                ..none()
-            })
-            .await,
-            vec![codes[2]]
-        );
+        assert_eq!(by(TicketFilter { overdue: Some(false), ..none() }).await, vec![codes[2]]);
         let by_opd = store.overdue_by_opd().await.unwrap();
         assert_eq!(by_opd, vec![(None, 5), (Some("DPU".to_string()), 1)]);
     }
@@ -918,28 +603,12 @@ async fn reporters_locations_and_attachments_are_kept() {
         let reporter = view.reporter.unwrap();
         assert_eq!(reporter.name.as_deref(), Some("Siti"));
         assert_eq!(
-            reporter
-                .identities
-                .iter()
-                .map(|i| (i.kind, i.value.as_str()))
-                .collect::<Vec<_>>(),
-            vec![
-                (IdentityKind::AppUser, "u-77"),
-                (IdentityKind::Email, "siti@example.id")
-            ]
+            reporter.identities.iter().map(|i| (i.kind, i.value.as_str())).collect::<Vec<_>>(),
+            vec![(IdentityKind::AppUser, "u-77"), (IdentityKind::Email, "siti@example.id")]
         );
-        assert_eq!(
-            view.summary.location,
-            Some(Location {
-                lat: -7.4246,
-                lon: 109.2396
-            })
-        );
+        assert_eq!(view.summary.location, Some(Location { lat: -7.4246, lon: 109.2396 }));
         assert_eq!(view.messages[0].attachments.len(), 1);
-        assert_eq!(
-            view.messages[0].attachments[0].filename.as_deref(),
-            Some("foto.jpg")
-        );
+        assert_eq!(view.messages[0].attachments[0].filename.as_deref(), Some("foto.jpg"));
     }
 }
 
@@ -948,18 +617,9 @@ async fn checkpoints_users_and_keys() {
     for (store, _g) in stores(StoreOptions::default()).await {
         store.ping().await.unwrap();
         assert_eq!(store.checkpoint("email", "uid").await.unwrap(), None);
-        store
-            .set_checkpoint("email".into(), "uid".into(), "41".into())
-            .await
-            .unwrap();
-        store
-            .set_checkpoint("email".into(), "uid".into(), "42".into())
-            .await
-            .unwrap();
-        assert_eq!(
-            store.checkpoint("email", "uid").await.unwrap().as_deref(),
-            Some("42")
-        );
+        store.set_checkpoint("email".into(), "uid".into(), "41".into()).await.unwrap();
+        store.set_checkpoint("email".into(), "uid".into(), "42".into()).await.unwrap();
+        assert_eq!(store.checkpoint("email", "uid").await.unwrap().as_deref(), Some("42"));
 
         let user = aduan_store::NewUser {
             email: "Kepala.DPU@banyumaskab.go.id".into(),
@@ -969,20 +629,11 @@ async fn checkpoints_users_and_keys() {
             password_hash: "$argon2id$…".into(),
         };
         store.add_user(user.clone()).await.unwrap();
-        assert!(matches!(
-            store.add_user(user).await,
-            Err(StoreError::Conflict(_))
-        ));
+        assert!(matches!(store.add_user(user).await, Err(StoreError::Conflict(_))));
 
-        store
-            .add_api_key("app".into(), Scope::Intake, "h1".into())
-            .await
-            .unwrap();
+        store.add_api_key("app".into(), Scope::Intake, "h1".into()).await.unwrap();
         let key = store.api_key_by_hash("h1").await.unwrap().unwrap();
-        assert_eq!(
-            (key.name.as_str(), key.scope, key.revoked),
-            ("app", Scope::Intake, false)
-        );
+        assert_eq!((key.name.as_str(), key.scope, key.revoked), ("app", Scope::Intake, false));
         assert_eq!(store.api_key_by_hash("h2").await.unwrap(), None);
     }
 }
@@ -993,12 +644,7 @@ async fn sqlite_writes_survive_reopening() {
     let url = format!("sqlite://{}", dir.path().join("a.db").display());
     let store = Store::open(&url, StoreOptions::default()).await.unwrap();
     store.migrate().await.unwrap();
-    let code = store
-        .ingest(msg(Channel::Web, "w1", None, "x"))
-        .await
-        .unwrap()
-        .ticket
-        .unwrap();
+    let code = store.ingest(msg(Channel::Web, "w1", None, "x")).await.unwrap().ticket.unwrap();
     store.close().await;
     assert!(matches!(
         store.ingest(msg(Channel::Web, "w2", None, "y")).await,

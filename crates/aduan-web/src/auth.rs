@@ -23,10 +23,7 @@ const CACHE_TTL: Duration = Duration::from_secs(60);
 /// A new random token: `adu_` and 43 URL-safe base64 characters.
 pub fn generate_token() -> String {
     let bytes: [u8; 32] = rand::random();
-    format!(
-        "{TOKEN_PREFIX}{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    )
+    format!("{TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// The hex SHA-256 a token is stored and looked up by.
@@ -100,10 +97,7 @@ impl FromRequestParts<AppState> for Caller {
         let token = value
             .to_str()
             .ok()
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| unauthenticated("the Authorization header must be Bearer <token>"))?;

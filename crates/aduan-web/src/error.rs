@@ -18,12 +18,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-            field: None,
-        }
+        ApiError { status, code, message: message.into(), field: None }
     }
 
     pub fn malformed(message: impl Into<String>) -> ApiError {
@@ -115,8 +110,7 @@ impl IntoResponse for ApiError {
         }
         let mut resp = (self.status, Json(json!({ "error": body }))).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         resp
     }

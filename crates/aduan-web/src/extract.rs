@@ -58,10 +58,7 @@ pub struct Fields<'a> {
 
 impl<'a> Fields<'a> {
     pub fn new(obj: &'a Map<String, Value>) -> Fields<'a> {
-        Fields {
-            obj,
-            prefix: String::new(),
-        }
+        Fields { obj, prefix: String::new() }
     }
 
     pub fn path(&self, name: &str) -> String {
@@ -79,10 +76,7 @@ impl<'a> Fields<'a> {
             Some(Value::String(s)) => {
                 let t = s.trim();
                 if t.chars().count() > max_chars {
-                    Err(ApiError::field(
-                        self.path(name),
-                        format!("at most {max_chars} characters"),
-                    ))
+                    Err(ApiError::field(self.path(name), format!("at most {max_chars} characters")))
                 } else if t.is_empty() {
                     Ok(None)
                 } else {
@@ -95,10 +89,7 @@ impl<'a> Fields<'a> {
 
     pub fn req_str(&self, name: &str, max_chars: usize) -> Result<&'a str, ApiError> {
         self.opt_str(name, max_chars)?.ok_or_else(|| {
-            ApiError::field(
-                self.path(name),
-                "is required and must be a non-empty string",
-            )
+            ApiError::field(self.path(name), "is required and must be a non-empty string")
         })
     }
 
@@ -116,10 +107,9 @@ impl<'a> Fields<'a> {
     pub fn opt_object(&self, name: &str) -> Result<Option<Fields<'a>>, ApiError> {
         match self.present(name) {
             None => Ok(None),
-            Some(Value::Object(obj)) => Ok(Some(Fields {
-                obj,
-                prefix: format!("{}{name}.", self.prefix),
-            })),
+            Some(Value::Object(obj)) => {
+                Ok(Some(Fields { obj, prefix: format!("{}{name}.", self.prefix) }))
+            }
             Some(_) => Err(ApiError::field(self.path(name), "must be an object")),
         }
     }
@@ -139,10 +129,9 @@ impl<'a> Fields<'a> {
                     .iter()
                     .enumerate()
                     .map(|(i, v)| match v {
-                        Value::Object(obj) => Ok(Fields {
-                            obj,
-                            prefix: format!("{}{name}[{i}].", self.prefix),
-                        }),
+                        Value::Object(obj) => {
+                            Ok(Fields { obj, prefix: format!("{}{name}[{i}].", self.prefix) })
+                        }
                         _ => Err(ApiError::field(
                             format!("{}{name}[{i}]", self.prefix),
                             "must be an object",

@@ -61,28 +61,15 @@ async fn handle(
         Some(q) => format!("{}{}?{q}", state.config.public_url, uri.path()),
         None => format!("{}{}", state.config.public_url, uri.path()),
     };
-    let req = WebhookRequest {
-        method,
-        query: uri.query().map(str::to_owned),
-        headers,
-        body,
-        url,
-    };
+    let req = WebhookRequest { method, query: uri.query().map(str::to_owned), headers, body, url };
     match hook.handle(&req) {
         Err(rejection) => {
-            state
-                .telemetry
-                .webhook_rejected(channel, rejection.reason());
+            state.telemetry.webhook_rejected(channel, rejection.reason());
             ApiError::from(rejection).into_response()
         }
         Ok(WebhookReply::Respond { status, body }) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            (
-                status,
-                [(header::CONTENT_TYPE, body.content_type)],
-                body.bytes,
-            )
-                .into_response()
+            (status, [(header::CONTENT_TYPE, body.content_type)], body.bytes).into_response()
         }
         Ok(WebhookReply::Store { messages, body }) => {
             for msg in messages {
@@ -95,11 +82,7 @@ async fn handle(
                 }
             }
             match body {
-                Some(b) => (
-                    StatusCode::OK,
-                    [(header::CONTENT_TYPE, b.content_type)],
-                    b.bytes,
-                )
+                Some(b) => (StatusCode::OK, [(header::CONTENT_TYPE, b.content_type)], b.bytes)
                     .into_response(),
                 None => StatusCode::OK.into_response(),
             }

@@ -65,18 +65,12 @@ fn parse(caller: &Caller, body: &JsonObject) -> Result<(InboundMessage, Vec<Uplo
 
     let location = match f.opt_object("location")? {
         Some(l) => {
-            let lat = l
-                .opt_f64("lat")?
-                .ok_or_else(|| ApiError::field(l.path("lat"), "is required"))?;
-            let lon = l
-                .opt_f64("lon")?
-                .ok_or_else(|| ApiError::field(l.path("lon"), "is required"))?;
+            let lat =
+                l.opt_f64("lat")?.ok_or_else(|| ApiError::field(l.path("lat"), "is required"))?;
+            let lon =
+                l.opt_f64("lon")?.ok_or_else(|| ApiError::field(l.path("lon"), "is required"))?;
             Some(Location::new(lat, lon).map_err(|e| {
-                let which = if matches!(e, aduan_core::LocationError::Lat) {
-                    "lat"
-                } else {
-                    "lon"
-                };
+                let which = if matches!(e, aduan_core::LocationError::Lat) { "lat" } else { "lon" };
                 ApiError::field(l.path(which), e.to_string())
             })?)
         }
@@ -109,11 +103,7 @@ fn parse(caller: &Caller, body: &JsonObject) -> Result<(InboundMessage, Vec<Uplo
             return Err(ApiError::field(a.path("data_base64"), "is empty"));
         }
         let filename = a.opt_str("filename", 255)?.map(sanitize_filename);
-        uploads.push(Upload {
-            filename,
-            content_type: content_type.to_ascii_lowercase(),
-            data,
-        });
+        uploads.push(Upload { filename, content_type: content_type.to_ascii_lowercase(), data });
     }
 
     let msg = InboundMessage {
@@ -124,10 +114,7 @@ fn parse(caller: &Caller, body: &JsonObject) -> Result<(InboundMessage, Vec<Uplo
         attachments: Vec::new(),
         location,
         received_at: aduan_store::now(),
-        thread: ThreadHints {
-            ticket,
-            ..ThreadHints::default()
-        },
+        thread: ThreadHints { ticket, ..ThreadHints::default() },
     };
     Ok((msg, uploads))
 }
@@ -135,11 +122,7 @@ fn parse(caller: &Caller, body: &JsonObject) -> Result<(InboundMessage, Vec<Uplo
 /// Keeps the last path component and drops control characters.
 fn sanitize_filename(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
-    base.chars()
-        .filter(|c| !c.is_control())
-        .collect::<String>()
-        .trim()
-        .to_owned()
+    base.chars().filter(|c| !c.is_control()).collect::<String>().trim().to_owned()
 }
 
 /// Writes content to `dir/ab/cd/<sha256>` unless it is already there, durably (temp file,
@@ -203,11 +186,7 @@ pub(crate) async fn post_message(
     }
     let outcome = state.store.ingest(msg).await?;
     state.telemetry.message_stored(Channel::Web, &outcome);
-    let status = if outcome.duplicate {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
+    let status = if outcome.duplicate { StatusCode::OK } else { StatusCode::CREATED };
     Ok((
         status,
         Json(json!({

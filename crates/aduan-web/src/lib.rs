@@ -68,12 +68,7 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     pub fn new(store: Store, telemetry: Arc<Telemetry>, config: WebConfig) -> AppState {
-        AppState(Arc::new(Shared {
-            store,
-            telemetry,
-            config,
-            keys: auth::KeyCache::default(),
-        }))
+        AppState(Arc::new(Shared { store, telemetry, config, keys: auth::KeyCache::default() }))
     }
 }
 
@@ -130,21 +125,14 @@ async fn metrics(State(state): State<AppState>) -> Response {
         Err(error) => tracing::warn!(%error, "Could not count outbox rows for /metrics."),
     }
     (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
         state.telemetry.render(),
     )
         .into_response()
 }
 
 async fn openapi() -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        include_str!("openapi.json"),
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "application/json")], include_str!("openapi.json")).into_response()
 }
 
 async fn not_found() -> ApiError {

@@ -35,19 +35,14 @@ impl Webhook for FakeHook {
         Channel::Telegram
     }
     fn handle(&self, req: &WebhookRequest) -> Result<WebhookReply, Rejection> {
-        let secret = req
-            .headers
-            .get("x-secret")
-            .ok_or(Rejection::Unauthenticated("X-Secret"))?;
+        let secret = req.headers.get("x-secret").ok_or(Rejection::Unauthenticated("X-Secret"))?;
         if secret != "s3cret" {
             return Err(Rejection::Forbidden("X-Secret"));
         }
         let v: Value =
             serde_json::from_slice(&req.body).map_err(|e| Rejection::Malformed(e.to_string()))?;
         let field = |k: &str| {
-            v[k].as_str()
-                .map(str::to_owned)
-                .ok_or_else(|| Rejection::Invalid(format!("no {k}")))
+            v[k].as_str().map(str::to_owned).ok_or_else(|| Rejection::Invalid(format!("no {k}")))
         };
         Ok(WebhookReply::Store {
             messages: vec![InboundMessage {
@@ -74,36 +69,21 @@ async fn fixture_with(config: impl FnOnce(&mut WebConfig)) -> Fixture {
     let store = Store::open(&url, StoreOptions::default()).await.unwrap();
     store.migrate().await.unwrap();
     let mut tokens = Vec::new();
-    for (name, scope) in [
-        ("app", Scope::Intake),
-        ("dashboard", Scope::Read),
-        ("ops", Scope::Admin),
-    ] {
+    for (name, scope) in [("app", Scope::Intake), ("dashboard", Scope::Read), ("ops", Scope::Admin)]
+    {
         let token = generate_token();
-        store
-            .add_api_key(name.into(), scope, hash_token(&token))
-            .await
-            .unwrap();
+        store.add_api_key(name.into(), scope, hash_token(&token)).await.unwrap();
         tokens.push(token);
     }
-    let mut cfg = WebConfig {
-        attachments_dir: dir.path().join("attachments"),
-        ..WebConfig::default()
-    };
+    let mut cfg =
+        WebConfig { attachments_dir: dir.path().join("attachments"), ..WebConfig::default() };
     config(&mut cfg);
     let state = AppState::new(store.clone(), Arc::new(Telemetry::new()), cfg);
     let app = app(state, vec![Arc::new(FakeHook)]);
     let admin = tokens.pop().unwrap();
     let read = tokens.pop().unwrap();
     let intake = tokens.pop().unwrap();
-    Fixture {
-        app,
-        store,
-        intake,
-        read,
-        admin,
-        dir,
-    }
+    Fixture { app, store, intake, read, admin, dir }
 }
 
 async fn fixture() -> Fixture {
@@ -152,15 +132,7 @@ fn complaint(id: &str) -> String {
 }
 
 async fn ticket_count(store: &Store) -> usize {
-    store
-        .tickets(&TicketFilter {
-            limit: 500,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .items
-        .len()
+    store.tickets(&TicketFilter { limit: 500, ..Default::default() }).await.unwrap().items.len()
 }
 
 #[tokio::test]
@@ -168,10 +140,7 @@ async fn health_readiness_metrics_and_openapi() {
     let f = fixture().await;
     let r = send(&f.app, get("/healthz", None)).await;
     assert_eq!((r.status, r.text.as_str()), (StatusCode::OK, "ok"));
-    assert_eq!(
-        send(&f.app, get("/readyz", None)).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(send(&f.app, get("/readyz", None)).await.status, StatusCode::OK);
     let m = send(&f.app, get("/metrics", None)).await;
     for name in [
         "aduan_messages_received_total",
@@ -218,36 +187,22 @@ async fn health_readiness_metrics_and_openapi() {
 #[tokio::test]
 async fn a_complaint_becomes_a_ticket_once() {
     let f = fixture().await;
-    let first = send(
-        &f.app,
-        post("/api/v1/messages", Some(&f.intake), complaint("app-123")),
-    )
-    .await;
+    let first = send(&f.app, post("/api/v1/messages", Some(&f.intake), complaint("app-123"))).await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
     let code = first.body["ticket"].as_str().unwrap().to_owned();
     assert!(regex_like_code(&code), "{code}");
     assert_eq!(first.body["duplicate"], false);
     assert!(first.body["message_id"].is_string());
 
-    let again = send(
-        &f.app,
-        post("/api/v1/messages", Some(&f.intake), complaint("app-123")),
-    )
-    .await;
+    let again = send(&f.app, post("/api/v1/messages", Some(&f.intake), complaint("app-123"))).await;
     assert_eq!(again.status, StatusCode::OK);
     assert_eq!(again.body["ticket"], code.as_str());
     assert_eq!(again.body["duplicate"], true);
     assert_eq!(again.body["message_id"], first.body["message_id"]);
 
     // Codes are case-insensitive on input.
-    let t = send(
-        &f.app,
-        get(
-            &format!("/api/v1/tickets/{}", code.to_lowercase()),
-            Some(&f.read),
-        ),
-    )
-    .await;
+    let t =
+        send(&f.app, get(&format!("/api/v1/tickets/{}", code.to_lowercase()), Some(&f.read))).await;
     assert_eq!(t.status, StatusCode::OK, "{}", t.text);
     assert_eq!(t.body["code"], code.as_str());
     assert_eq!(t.body["status"], "new");
@@ -270,9 +225,7 @@ async fn a_complaint_becomes_a_ticket_once() {
 fn regex_like_code(code: &str) -> bool {
     code.len() == 12
         && code.starts_with("ADU-")
-        && code[4..]
-            .chars()
-            .all(|c| "0123456789ABCDEFGHJKMNPQRSTVWXYZ".contains(c))
+        && code[4..].chars().all(|c| "0123456789ABCDEFGHJKMNPQRSTVWXYZ".contains(c))
 }
 
 #[tokio::test]
@@ -283,22 +236,14 @@ async fn two_hundred_concurrent_posts_of_one_id_make_one_ticket() {
         let app = f.app.clone();
         let token = f.intake.clone();
         tasks.push(tokio::spawn(async move {
-            send(
-                &app,
-                post("/api/v1/messages", Some(&token), complaint("same-id")),
-            )
-            .await
+            send(&app, post("/api/v1/messages", Some(&token), complaint("same-id"))).await
         }));
     }
     let mut created = 0;
     let mut codes = BTreeSet::new();
     for t in tasks {
         let r = t.await.unwrap();
-        assert!(
-            r.status == StatusCode::CREATED || r.status == StatusCode::OK,
-            "{}",
-            r.text
-        );
+        assert!(r.status == StatusCode::CREATED || r.status == StatusCode::OK, "{}", r.text);
         if r.status == StatusCode::CREATED {
             created += 1;
         }
@@ -308,12 +253,7 @@ async fn two_hundred_concurrent_posts_of_one_id_make_one_ticket() {
     assert_eq!(codes.len(), 1);
     assert_eq!(ticket_count(&f.store).await, 1);
     let code = codes.into_iter().next().unwrap();
-    let view = f
-        .store
-        .ticket(code.parse().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let view = f.store.ticket(code.parse().unwrap()).await.unwrap().unwrap();
     assert_eq!(view.messages.len(), 1);
 }
 
@@ -404,9 +344,7 @@ async fn junk_never_causes_a_server_error() {
         b"{\"external_id\":\"x\",\"text\":\"t\",\"sender\":[],\"location\":\"here\"}".to_vec(),
         b"{\"external_id\":\"x\",\"text\":\"t\",\"attachments\":[1,null,{}]}".to_vec(),
         vec![0xff, 0xfe, 0x00, 0x7b],
-        "{\"external_id\":\"\u{0}\",\"text\":\"\u{feff}\"}"
-            .as_bytes()
-            .to_vec(),
+        "{\"external_id\":\"\u{0}\",\"text\":\"\u{feff}\"}".as_bytes().to_vec(),
         b"{\"opd\":null,\"status\":7,\"into\":false,\"text\":{}}".to_vec(),
     ];
     for path in [
@@ -417,18 +355,9 @@ async fn junk_never_causes_a_server_error() {
         "/api/v1/tickets/ADU-00000000/merge",
     ] {
         for body in &junk {
-            let token = if path.ends_with("messages") {
-                &f.intake
-            } else {
-                &f.admin
-            };
+            let token = if path.ends_with("messages") { &f.intake } else { &f.admin };
             let r = send(&f.app, post(path, Some(token), body.clone())).await;
-            assert!(
-                r.status.is_client_error(),
-                "{path} {body:?}: {} {}",
-                r.status,
-                r.text
-            );
+            assert!(r.status.is_client_error(), "{path} {body:?}: {} {}", r.status, r.text);
             assert!(r.body["error"]["code"].is_string(), "{path}: {}", r.text);
         }
     }
@@ -442,18 +371,11 @@ async fn attachments_are_written_by_content_hash() {
     let data = base64::engine::general_purpose::STANDARD.encode(b"\xff\xd8\xff\xe0 foto jalan");
     let body = json!({"external_id": "att-1", "text": "foto", "attachments": [
         {"filename": "../foto.jpg", "content_type": "image/jpeg", "data_base64": data}]});
-    let r = send(
-        &f.app,
-        post("/api/v1/messages", Some(&f.intake), body.to_string()),
-    )
-    .await;
+    let r = send(&f.app, post("/api/v1/messages", Some(&f.intake), body.to_string())).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let t = send(
         &f.app,
-        get(
-            &format!("/api/v1/tickets/{}", r.body["ticket"].as_str().unwrap()),
-            Some(&f.read),
-        ),
+        get(&format!("/api/v1/tickets/{}", r.body["ticket"].as_str().unwrap()), Some(&f.read)),
     )
     .await;
     let a = &t.body["messages"][0]["attachments"][0];
@@ -461,69 +383,38 @@ async fn attachments_are_written_by_content_hash() {
     assert_eq!(a["content_type"], "image/jpeg");
     assert_eq!(a["size"], 15);
     let hash = a["sha256"].as_str().unwrap();
-    let path = f
-        .dir
-        .path()
-        .join("attachments")
-        .join(&hash[0..2])
-        .join(&hash[2..4])
-        .join(hash);
+    let path = f.dir.path().join("attachments").join(&hash[0..2]).join(&hash[2..4]).join(hash);
     assert_eq!(std::fs::read(path).unwrap(), b"\xff\xd8\xff\xe0 foto jalan");
 }
 
 #[tokio::test]
 async fn ticket_actions_follow_the_rules() {
     let f = fixture_with(|c| c.opds = Some(["DPU".to_string(), "DLH".to_string()].into())).await;
-    let code = send(
-        &f.app,
-        post("/api/v1/messages", Some(&f.intake), complaint("a1")),
-    )
-    .await
-    .body["ticket"]
+    let code = send(&f.app, post("/api/v1/messages", Some(&f.intake), complaint("a1"))).await.body
+        ["ticket"]
         .as_str()
         .unwrap()
         .to_owned();
-    let other = send(
-        &f.app,
-        post("/api/v1/messages", Some(&f.intake), complaint("a2")),
-    )
-    .await
-    .body["ticket"]
+    let other = send(&f.app, post("/api/v1/messages", Some(&f.intake), complaint("a2"))).await.body
+        ["ticket"]
         .as_str()
         .unwrap()
         .to_owned();
     let path = |action: &str| format!("/api/v1/tickets/{code}/{action}");
 
-    let r = send(
-        &f.app,
-        post(
-            &path("assign"),
-            Some(&f.read),
-            json!({"opd": "DPU"}).to_string(),
-        ),
-    )
-    .await;
+    let r =
+        send(&f.app, post(&path("assign"), Some(&f.read), json!({"opd": "DPU"}).to_string())).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let r = send(
-        &f.app,
-        post(
-            &path("assign"),
-            Some(&f.admin),
-            json!({"opd": "DINSOS"}).to_string(),
-        ),
-    )
-    .await;
+    let r =
+        send(&f.app, post(&path("assign"), Some(&f.admin), json!({"opd": "DINSOS"}).to_string()))
+            .await;
     assert_eq!(
         (r.status, r.body["error"]["field"].clone()),
         (StatusCode::UNPROCESSABLE_ENTITY, json!("opd"))
     );
     let r = send(
         &f.app,
-        post(
-            &path("assign"),
-            Some(&f.admin),
-            json!({"opd": "DPU", "note": "jalan"}).to_string(),
-        ),
+        post(&path("assign"), Some(&f.admin), json!({"opd": "DPU", "note": "jalan"}).to_string()),
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
@@ -534,11 +425,7 @@ async fn ticket_actions_follow_the_rules() {
 
     let r = send(
         &f.app,
-        post(
-            &path("status"),
-            Some(&f.admin),
-            json!({"status": "rejected"}).to_string(),
-        ),
+        post(&path("status"), Some(&f.admin), json!({"status": "rejected"}).to_string()),
     )
     .await;
     assert_eq!(
@@ -547,21 +434,13 @@ async fn ticket_actions_follow_the_rules() {
     );
     let r = send(
         &f.app,
-        post(
-            &path("status"),
-            Some(&f.admin),
-            json!({"status": "finished"}).to_string(),
-        ),
+        post(&path("status"), Some(&f.admin), json!({"status": "finished"}).to_string()),
     )
     .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     let r = send(
         &f.app,
-        post(
-            &path("status"),
-            Some(&f.admin),
-            json!({"status": "in_progress"}).to_string(),
-        ),
+        post(&path("status"), Some(&f.admin), json!({"status": "in_progress"}).to_string()),
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
@@ -571,55 +450,31 @@ async fn ticket_actions_follow_the_rules() {
     // email channel exists.
     let r = send(
         &f.app,
-        post(
-            &path("reply"),
-            Some(&f.admin),
-            json!({"text": "Sedang kami tangani."}).to_string(),
-        ),
+        post(&path("reply"), Some(&f.admin), json!({"text": "Sedang kami tangani."}).to_string()),
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["reply"]["channel"], "email");
     assert_eq!(r.body["reply"]["delivery"], "pending");
-    let out = r.body["messages"]
-        .as_array()
-        .unwrap()
-        .last()
-        .unwrap()
-        .clone();
+    let out = r.body["messages"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(
         (out["direction"].clone(), out["delivery"].clone()),
         (json!("out"), json!("pending"))
     );
     assert_eq!(out["author"], "apikey:ops");
 
-    let r = send(
-        &f.app,
-        post(
-            &path("merge"),
-            Some(&f.admin),
-            json!({"into": code}).to_string(),
-        ),
-    )
-    .await;
+    let r =
+        send(&f.app, post(&path("merge"), Some(&f.admin), json!({"into": code}).to_string())).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     let r = send(
         &f.app,
-        post(
-            &path("merge"),
-            Some(&f.admin),
-            json!({"into": "ADU-ZZZZZZZZ"}).to_string(),
-        ),
+        post(&path("merge"), Some(&f.admin), json!({"into": "ADU-ZZZZZZZZ"}).to_string()),
     )
     .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let r = send(
         &f.app,
-        post(
-            &path("merge"),
-            Some(&f.admin),
-            json!({"into": other.to_lowercase()}).to_string(),
-        ),
+        post(&path("merge"), Some(&f.admin), json!({"into": other.to_lowercase()}).to_string()),
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
@@ -628,27 +483,16 @@ async fn ticket_actions_follow_the_rules() {
         (json!("merged"), json!(other))
     );
 
-    let events: Vec<String> = send(
-        &f.app,
-        get(&format!("/api/v1/tickets/{code}"), Some(&f.read)),
-    )
-    .await
-    .body["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap().to_owned())
-        .collect();
+    let events: Vec<String> =
+        send(&f.app, get(&format!("/api/v1/tickets/{code}"), Some(&f.read))).await.body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap().to_owned())
+            .collect();
     assert_eq!(
         events,
-        [
-            "created",
-            "assigned",
-            "status_changed",
-            "status_changed",
-            "replied",
-            "merged"
-        ]
+        ["created", "assigned", "status_changed", "status_changed", "replied", "merged"]
     );
 }
 
@@ -656,35 +500,18 @@ async fn ticket_actions_follow_the_rules() {
 async fn listing_pages_and_filters_over_http() {
     let f = fixture().await;
     for i in 0..5 {
-        send(
-            &f.app,
-            post(
-                "/api/v1/messages",
-                Some(&f.intake),
-                complaint(&format!("l{i}")),
-            ),
-        )
-        .await;
+        send(&f.app, post("/api/v1/messages", Some(&f.intake), complaint(&format!("l{i}")))).await;
     }
     let p1 = send(&f.app, get("/api/v1/tickets?limit=2", Some(&f.read))).await;
     assert_eq!(p1.body["items"].as_array().unwrap().len(), 2);
     let cursor = p1.body["next_cursor"].as_str().unwrap();
-    let p2 = send(
-        &f.app,
-        get(
-            &format!("/api/v1/tickets?limit=2&cursor={cursor}"),
-            Some(&f.read),
-        ),
-    )
-    .await;
+    let p2 =
+        send(&f.app, get(&format!("/api/v1/tickets?limit=2&cursor={cursor}"), Some(&f.read))).await;
     assert_eq!(p2.body["items"].as_array().unwrap().len(), 2);
     assert_ne!(p1.body["items"][0]["code"], p2.body["items"][0]["code"]);
     let web = send(
         &f.app,
-        get(
-            "/api/v1/tickets?channel=web&status=new&overdue=false&q=berlubang",
-            Some(&f.admin),
-        ),
+        get("/api/v1/tickets?channel=web&status=new&overdue=false&q=berlubang", Some(&f.admin)),
     )
     .await;
     assert_eq!(web.body["items"].as_array().unwrap().len(), 5);
@@ -741,23 +568,13 @@ async fn overdue_tickets_show_in_metrics() {
     let store = Store::open(&url, opts).await.unwrap();
     store.migrate().await.unwrap();
     let token = generate_token();
-    store
-        .add_api_key("app".into(), Scope::Admin, hash_token(&token))
-        .await
-        .unwrap();
-    let app = app(
-        AppState::new(store, Arc::new(Telemetry::new()), WebConfig::default()),
-        vec![],
-    );
-    let code = send(
-        &app,
-        post("/api/v1/messages", Some(&token), complaint("o1")),
-    )
-    .await
-    .body["ticket"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    store.add_api_key("app".into(), Scope::Admin, hash_token(&token)).await.unwrap();
+    let app = app(AppState::new(store, Arc::new(Telemetry::new()), WebConfig::default()), vec![]);
+    let code =
+        send(&app, post("/api/v1/messages", Some(&token), complaint("o1"))).await.body["ticket"]
+            .as_str()
+            .unwrap()
+            .to_owned();
     send(
         &app,
         post(

@@ -106,9 +106,7 @@ pub struct Storage {
 
 impl Default for Storage {
     fn default() -> Self {
-        Storage {
-            dir: PathBuf::from("data/attachments"),
-        }
+        Storage { dir: PathBuf::from("data/attachments") }
     }
 }
 
@@ -123,10 +121,7 @@ pub struct Log {
 
 impl Default for Log {
     fn default() -> Self {
-        Log {
-            level: "info".into(),
-            format: "text".into(),
-        }
+        Log { level: "info".into(), format: "text".into() }
     }
 }
 
@@ -141,11 +136,7 @@ pub struct Sla {
 
 impl Default for Sla {
     fn default() -> Self {
-        Sla {
-            timezone: "Asia/Jakarta".into(),
-            first_response_hours: 24,
-            calendar_file: None,
-        }
+        Sla { timezone: "Asia/Jakarta".into(), first_response_hours: 24, calendar_file: None }
     }
 }
 
@@ -180,9 +171,7 @@ pub struct Routing {
 
 impl Default for Routing {
     fn default() -> Self {
-        Routing {
-            opd_file: PathBuf::from("config/opd.toml"),
-        }
+        Routing { opd_file: PathBuf::from("config/opd.toml") }
     }
 }
 
@@ -196,11 +185,7 @@ pub struct Outbound {
 
 impl Default for Outbound {
     fn default() -> Self {
-        Outbound {
-            poll_ms: 500,
-            max_attempts: 8,
-            backoff_secs: 30,
-        }
+        Outbound { poll_ms: 500, max_attempts: 8, backoff_secs: 30 }
     }
 }
 
@@ -363,11 +348,7 @@ fn load_from(explicit: Option<&Path>, env: Env) -> Result<(Config, Source), Vec<
         Err(errors) => Err(errors
             .into_iter()
             .map(|e| Problem {
-                path: if e.path.is_empty() {
-                    "(top level)".into()
-                } else {
-                    e.path.join(".")
-                },
+                path: if e.path.is_empty() { "(top level)".into() } else { e.path.join(".") },
                 message: e.kind.to_string(),
             })
             .collect()),
@@ -446,18 +427,10 @@ impl Config {
         if self.server.listen.parse::<SocketAddr>().is_err() {
             p.push(Problem {
                 path: "server.listen".into(),
-                message: format!(
-                    "{:?} is not an address like 127.0.0.1:8080",
-                    self.server.listen
-                ),
+                message: format!("{:?} is not an address like 127.0.0.1:8080", self.server.listen),
             });
         }
-        url(
-            &mut p,
-            "server.public_url",
-            Some(&self.server.public_url),
-            &["http", "https"],
-        );
+        url(&mut p, "server.public_url", Some(&self.server.public_url), &["http", "https"]);
         if self.server.public_url.ends_with('/') {
             p.push(Problem {
                 path: "server.public_url".into(),
@@ -491,12 +464,7 @@ impl Config {
                 message: "must be at least 1".into(),
             });
         }
-        one_of(
-            &mut p,
-            "log.format",
-            &Some(self.log.format.clone()),
-            &["text", "json"],
-        );
+        one_of(&mut p, "log.format", &Some(self.log.format.clone()), &["text", "json"]);
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             p.push(Problem {
                 path: "log.level".into(),
@@ -553,25 +521,11 @@ impl Config {
     fn validate_channels(&self, p: &mut Vec<Problem>) {
         let c = &self.channels;
         let e = &c.email;
-        let password = secret(
-            p,
-            "channels.email.imap_password",
-            &e.imap_password,
-            &e.imap_password_file,
-        );
+        let password =
+            secret(p, "channels.email.imap_password", &e.imap_password, &e.imap_password_file);
         let smtp = secret(p, "channels.email.smtp_url", &e.smtp_url, &e.smtp_url_file);
-        one_of(
-            p,
-            "channels.email.imap_tls",
-            &e.imap_tls,
-            &["none", "starttls", "tls"],
-        );
-        url(
-            p,
-            "channels.email.smtp_url",
-            smtp.as_ref().map(Secret::expose),
-            &["smtp", "smtps"],
-        );
+        one_of(p, "channels.email.imap_tls", &e.imap_tls, &["none", "starttls", "tls"]);
+        url(p, "channels.email.smtp_url", smtp.as_ref().map(Secret::expose), &["smtp", "smtps"]);
         if e.enabled {
             require(p, "channels.email.imap_host", &e.imap_host);
             require(p, "channels.email.imap_user", &e.imap_user);
@@ -582,24 +536,10 @@ impl Config {
 
         let t = &c.telegram;
         let token = secret(p, "channels.telegram.token", &t.token, &t.token_file);
-        let webhook_secret = secret(
-            p,
-            "channels.telegram.secret_token",
-            &t.secret_token,
-            &t.secret_token_file,
-        );
-        one_of(
-            p,
-            "channels.telegram.mode",
-            &t.mode,
-            &["polling", "webhook"],
-        );
-        url(
-            p,
-            "channels.telegram.api_url",
-            t.api_url.as_deref(),
-            &["http", "https"],
-        );
+        let webhook_secret =
+            secret(p, "channels.telegram.secret_token", &t.secret_token, &t.secret_token_file);
+        one_of(p, "channels.telegram.mode", &t.mode, &["polling", "webhook"]);
+        url(p, "channels.telegram.api_url", t.api_url.as_deref(), &["http", "https"]);
         if t.enabled {
             require(p, "channels.telegram.token", &token);
             if t.mode.as_deref() == Some("webhook") {
@@ -608,60 +548,26 @@ impl Config {
         }
 
         let m = &c.meta;
-        let app_secret = secret(
-            p,
-            "channels.meta.app_secret",
-            &m.app_secret,
-            &m.app_secret_file,
-        );
-        let verify = secret(
-            p,
-            "channels.meta.verify_token",
-            &m.verify_token,
-            &m.verify_token_file,
-        );
+        let app_secret = secret(p, "channels.meta.app_secret", &m.app_secret, &m.app_secret_file);
+        let verify = secret(p, "channels.meta.verify_token", &m.verify_token, &m.verify_token_file);
         secret(
             p,
             "channels.meta.page_access_token",
             &m.page_access_token,
             &m.page_access_token_file,
         );
-        secret(
-            p,
-            "channels.meta.whatsapp_token",
-            &m.whatsapp_token,
-            &m.whatsapp_token_file,
-        );
-        url(
-            p,
-            "channels.meta.graph_api_url",
-            m.graph_api_url.as_deref(),
-            &["http", "https"],
-        );
+        secret(p, "channels.meta.whatsapp_token", &m.whatsapp_token, &m.whatsapp_token_file);
+        url(p, "channels.meta.graph_api_url", m.graph_api_url.as_deref(), &["http", "https"]);
         if m.enabled {
             require(p, "channels.meta.app_secret", &app_secret);
             require(p, "channels.meta.verify_token", &verify);
         }
 
         let x = &c.x;
-        let consumer = secret(
-            p,
-            "channels.x.consumer_secret",
-            &x.consumer_secret,
-            &x.consumer_secret_file,
-        );
-        secret(
-            p,
-            "channels.x.bearer_token",
-            &x.bearer_token,
-            &x.bearer_token_file,
-        );
-        url(
-            p,
-            "channels.x.api_url",
-            x.api_url.as_deref(),
-            &["http", "https"],
-        );
+        let consumer =
+            secret(p, "channels.x.consumer_secret", &x.consumer_secret, &x.consumer_secret_file);
+        secret(p, "channels.x.bearer_token", &x.bearer_token, &x.bearer_token_file);
+        url(p, "channels.x.api_url", x.api_url.as_deref(), &["http", "https"]);
         if x.enabled {
             require(p, "channels.x.consumer_secret", &consumer);
         }
@@ -669,54 +575,25 @@ impl Config {
         let k = &c.kannel;
         let ksecret = secret(p, "channels.kannel.secret", &k.secret, &k.secret_file);
         secret(p, "channels.kannel.password", &k.password, &k.password_file);
-        url(
-            p,
-            "channels.kannel.sendsms_url",
-            k.sendsms_url.as_deref(),
-            &["http", "https"],
-        );
+        url(p, "channels.kannel.sendsms_url", k.sendsms_url.as_deref(), &["http", "https"]);
         if k.enabled {
             require(p, "channels.kannel.secret", &ksecret);
             require(p, "channels.kannel.sendsms_url", &k.sendsms_url);
         }
 
         let tw = &c.twilio;
-        let auth = secret(
-            p,
-            "channels.twilio.auth_token",
-            &tw.auth_token,
-            &tw.auth_token_file,
-        );
-        url(
-            p,
-            "channels.twilio.api_url",
-            tw.api_url.as_deref(),
-            &["http", "https"],
-        );
+        let auth = secret(p, "channels.twilio.auth_token", &tw.auth_token, &tw.auth_token_file);
+        url(p, "channels.twilio.api_url", tw.api_url.as_deref(), &["http", "https"]);
         if tw.enabled {
             require(p, "channels.twilio.account_sid", &tw.account_sid);
             require(p, "channels.twilio.auth_token", &auth);
         }
 
         let a = &c.android_sms;
-        let key = secret(
-            p,
-            "channels.android_sms.signing_key",
-            &a.signing_key,
-            &a.signing_key_file,
-        );
-        secret(
-            p,
-            "channels.android_sms.password",
-            &a.password,
-            &a.password_file,
-        );
-        url(
-            p,
-            "channels.android_sms.api_url",
-            a.api_url.as_deref(),
-            &["http", "https"],
-        );
+        let key =
+            secret(p, "channels.android_sms.signing_key", &a.signing_key, &a.signing_key_file);
+        secret(p, "channels.android_sms.password", &a.password, &a.password_file);
+        url(p, "channels.android_sms.api_url", a.api_url.as_deref(), &["http", "https"]);
         if a.enabled {
             require(p, "channels.android_sms.signing_key", &key);
         }
@@ -775,11 +652,7 @@ mod tests {
         fn keys(prefix: &str, v: &toml::Value, out: &mut Vec<String>) {
             if let toml::Value::Table(t) = v {
                 for (k, v) in t {
-                    let path = if prefix.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{prefix}.{k}")
-                    };
+                    let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
                     keys(&path, v, out);
                     out.push(path);
                 }
@@ -789,19 +662,12 @@ mod tests {
         keys("", &full, &mut all);
         for key in all {
             let leaf = key.rsplit('.').next().unwrap();
-            assert!(
-                text.contains(leaf),
-                "config/aduan.example.toml does not mention {key}"
-            );
+            assert!(text.contains(leaf), "config/aduan.example.toml does not mention {key}");
         }
         // Optional keys, absent from Default, are documented too.
-        for leaf in [
-            "imap_password_file",
-            "token_file",
-            "app_secret_file",
-            "calendar_file",
-            "signing_key",
-        ] {
+        for leaf in
+            ["imap_password_file", "token_file", "app_secret_file", "calendar_file", "signing_key"]
+        {
             assert!(text.contains(leaf), "example lacks {leaf}");
         }
         assert_eq!(config.server.listen, "127.0.0.1:8080");
@@ -834,12 +700,7 @@ mod tests {
             assert_eq!(config.server.listen, "127.0.0.1:9100");
             assert_eq!(config.database.url.expose(), "sqlite://x.db");
             assert_eq!(
-                config
-                    .channels
-                    .android_sms
-                    .signing_key
-                    .as_ref()
-                    .map(Secret::expose),
+                config.channels.android_sms.signing_key.as_ref().map(Secret::expose),
                 Some("k")
             );
             Ok(())
@@ -894,10 +755,7 @@ mod tests {
         c.channels.telegram.token = Some(Secret("123:very-secret".into()));
         c.database.url = Secret("postgres://aduan:hunter2@db/aduan".into());
         let debug = format!("{c:?}");
-        assert!(
-            !debug.contains("very-secret") && !debug.contains("hunter2"),
-            "{debug}"
-        );
+        assert!(!debug.contains("very-secret") && !debug.contains("hunter2"), "{debug}");
     }
 
     #[test]

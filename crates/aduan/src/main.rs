@@ -20,11 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, Source};
 
 #[derive(Parser)]
-#[command(
-    name = "aduan",
-    version,
-    about = "Omnichannel complaint intake for local government"
-)]
+#[command(name = "aduan", version, about = "Omnichannel complaint intake for local government")]
 struct Cli {
     /// Configuration file (default: config/aduan.toml if present, else built-in defaults).
     #[arg(long, global = true, value_name = "FILE")]
@@ -106,10 +102,7 @@ fn main() -> ExitCode {
     if let Some(offset) = aduan_core::time::parse_timezone(&config.sla.timezone) {
         aduan_core::time::set_display_offset(offset);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");
@@ -120,18 +113,12 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve => serve(config, source).await,
             Command::Migrate => migrate(&config).await,
-            Command::User {
-                command:
-                    UserCommand::Add {
-                        email,
-                        role,
-                        opd,
-                        name,
-                    },
-            } => user_add(&config, email, &role, opd, name).await,
-            Command::Apikey {
-                command: ApikeyCommand::Create { name, scope },
-            } => apikey_create(&config, name, &scope).await,
+            Command::User { command: UserCommand::Add { email, role, opd, name } } => {
+                user_add(&config, email, &role, opd, name).await
+            }
+            Command::Apikey { command: ApikeyCommand::Create { name, scope } } => {
+                apikey_create(&config, name, &scope).await
+            }
             Command::CheckConfig => Ok(()),
         }
     });
@@ -166,15 +153,10 @@ fn init_logging(config: &Config) {
 fn check_config(config: &Config, source: &Source) -> ExitCode {
     let mut problems = config.validate();
     let default_opd = config::Routing::default().opd_file;
-    match opd::load(
-        &config.routing.opd_file,
-        config.routing.opd_file != default_opd,
-    ) {
-        Ok(Some(registry)) => println!(
-            "OPD registry {}: {}",
-            config.routing.opd_file.display(),
-            registry.summary()
-        ),
+    match opd::load(&config.routing.opd_file, config.routing.opd_file != default_opd) {
+        Ok(Some(registry)) => {
+            println!("OPD registry {}: {}", config.routing.opd_file.display(), registry.summary())
+        }
         Ok(None) => eprintln!(
             "warning: routing.opd_file: {} not found; any OPD code is accepted",
             config.routing.opd_file.display()
@@ -226,14 +208,12 @@ async fn migrate(config: &Config) -> anyhow::Result<()> {
 
 fn read_registry(config: &Config) -> anyhow::Result<Option<opd::OpdFile>> {
     let default_opd = config::Routing::default().opd_file;
-    opd::load(
-        &config.routing.opd_file,
-        config.routing.opd_file != default_opd,
+    opd::load(&config.routing.opd_file, config.routing.opd_file != default_opd).map_err(
+        |problems| {
+            let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!("the OPD file has problems:\n{}", lines.join("\n"))
+        },
     )
-    .map_err(|problems| {
-        let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        anyhow::anyhow!("the OPD file has problems:\n{}", lines.join("\n"))
-    })
 }
 
 async fn user_add(
@@ -243,9 +223,8 @@ async fn user_add(
     opd: Option<String>,
     name: Option<String>,
 ) -> anyhow::Result<()> {
-    let email = aduan_core::Identity::email(&email)
-        .map_err(|e| anyhow::anyhow!("{email}: {e}"))?
-        .value;
+    let email =
+        aduan_core::Identity::email(&email).map_err(|e| anyhow::anyhow!("{email}: {e}"))?.value;
     let role: Role = role.parse().map_err(|e: String| anyhow::anyhow!(e))?;
     match (role, &opd) {
         (Role::Official, None) => bail!("an official needs --opd CODE"),
@@ -254,10 +233,7 @@ async fn user_add(
     }
     if let (Some(code), Some(registry)) = (&opd, read_registry(config)?) {
         if !registry.codes().contains(code) {
-            bail!(
-                "{code} is not an OPD of {}",
-                config.routing.opd_file.display()
-            );
+            bail!("{code} is not an OPD of {}", config.routing.opd_file.display());
         }
     }
     let mut password = String::new();
@@ -272,15 +248,8 @@ async fn user_add(
     let password_hash = hash_password(password)?;
     let store = open_store(config).await?;
     store.migrate().await?;
-    let id = store
-        .add_user(NewUser {
-            email: email.clone(),
-            name,
-            role,
-            opd,
-            password_hash,
-        })
-        .await?;
+    let id =
+        store.add_user(NewUser { email: email.clone(), name, role, opd, password_hash }).await?;
     store.close().await;
     println!("user {email} ({}) created with id {id}", role.as_str());
     Ok(())
@@ -305,9 +274,7 @@ async fn apikey_create(config: &Config, name: String, scope: &str) -> anyhow::Re
     let token = aduan_web::auth::generate_token();
     let store = open_store(config).await?;
     store.migrate().await?;
-    let id = store
-        .add_api_key(name.clone(), scope, aduan_web::auth::hash_token(&token))
-        .await?;
+    let id = store.add_api_key(name.clone(), scope, aduan_web::auth::hash_token(&token)).await?;
     store.close().await;
     println!(
         "API key {id} for {name:?} with scope {}. Keep the token now; it is not shown again:",
@@ -370,10 +337,7 @@ async fn serve(config: Config, source: Source) -> anyhow::Result<()> {
         public_url: config.server.public_url.clone(),
         opds: registry.as_ref().map(opd::OpdFile::codes),
     };
-    let app = aduan_web::app(
-        AppState::new(store.clone(), telemetry.clone(), web),
-        webhooks,
-    );
+    let app = aduan_web::app(AppState::new(store.clone(), telemetry.clone(), web), webhooks);
 
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await
@@ -429,11 +393,9 @@ async fn serve(config: Config, source: Source) -> anyhow::Result<()> {
             "Requests still running after the grace period; stopping anyway."
         ),
     }
-    if tokio::time::timeout(grace, async {
-        while workers.join_next().await.is_some() {}
-    })
-    .await
-    .is_err()
+    if tokio::time::timeout(grace, async { while workers.join_next().await.is_some() {} })
+        .await
+        .is_err()
     {
         tracing::warn!("Workers still running after the grace period; stopping anyway.");
     }

@@ -33,10 +33,7 @@ impl OpdFile {
     pub fn summary(&self) -> String {
         let keywords: usize = self.opd.iter().map(|o| o.keywords.len()).sum();
         let emails: usize = self.opd.iter().map(|o| o.emails.len()).sum();
-        format!(
-            "{} OPDs, {emails} official addresses, {keywords} routing keywords",
-            self.opd.len()
-        )
+        format!("{} OPDs, {emails} official addresses, {keywords} routing keywords", self.opd.len())
     }
 
     pub fn codes(&self) -> BTreeSet<String> {
@@ -69,9 +66,7 @@ pub fn load(path: &Path, required: bool) -> Result<Option<OpdFile>, Vec<Problem>
         let at = format!("{}: opd[{i}]", path.display());
         let code_ok = !o.code.is_empty()
             && o.code.len() <= 50
-            && o.code
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            && o.code.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         if !code_ok {
             problems.push(Problem {
                 path: format!("{at}.code"),
@@ -85,10 +80,8 @@ pub fn load(path: &Path, required: bool) -> Result<Option<OpdFile>, Vec<Problem>
             });
         }
         if o.name.trim().is_empty() {
-            problems.push(Problem {
-                path: format!("{at}.name"),
-                message: "must not be empty".into(),
-            });
+            problems
+                .push(Problem { path: format!("{at}.name"), message: "must not be empty".into() });
         }
         for (j, k) in o.keywords.iter().enumerate() {
             if k.trim().is_empty() {
@@ -107,11 +100,7 @@ pub fn load(path: &Path, required: bool) -> Result<Option<OpdFile>, Vec<Problem>
             }
         }
     }
-    if problems.is_empty() {
-        Ok(Some(file))
-    } else {
-        Err(problems)
-    }
+    if problems.is_empty() { Ok(Some(file)) } else { Err(problems) }
 }
 
 #[cfg(test)]
@@ -137,21 +126,10 @@ mod tests {
         .unwrap();
         let problems = load(&path, true).unwrap_err();
         let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-        assert!(
-            text[0].ends_with("opd[0].name: must not be empty"),
-            "{text:?}"
-        );
+        assert!(text[0].ends_with("opd[0].name: must not be empty"), "{text:?}");
         assert!(text[1].contains("opd[0].emails[0]"), "{text:?}");
-        assert!(
-            text[2].contains("opd[1].code: DPU appears twice"),
-            "{text:?}"
-        );
-        assert_eq!(
-            load(&dir.path().join("none.toml"), false)
-                .unwrap()
-                .map(|f| f.opd.len()),
-            None
-        );
+        assert!(text[2].contains("opd[1].code: DPU appears twice"), "{text:?}");
+        assert_eq!(load(&dir.path().join("none.toml"), false).unwrap().map(|f| f.opd.len()), None);
         assert!(load(&dir.path().join("none.toml"), true).is_err());
     }
 }
