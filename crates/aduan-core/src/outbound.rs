@@ -90,18 +90,17 @@ pub fn choose_reply_route(
     last_sender: Option<&Identity>,
     contacts: &[Identity],
 ) -> ReplyRoute {
-    if let Some(to) = last_sender {
-        if let Some(channel) = channel_of(to.kind) {
-            if channel == ticket_channel {
-                return ReplyRoute::Send { channel, to: to.clone() };
-            }
-        }
+    if let Some(to) = last_sender
+        && let Some(channel) = channel_of(to.kind)
+        && channel == ticket_channel
+    {
+        return ReplyRoute::Send { channel, to: to.clone() };
     }
     for kind in [IdentityKind::Email, IdentityKind::Phone] {
-        if let Some(to) = contacts.iter().chain(last_sender).find(|i| i.kind == kind) {
-            if let Some(channel) = channel_of(kind) {
-                return ReplyRoute::Send { channel, to: to.clone() };
-            }
+        if let Some(to) = contacts.iter().chain(last_sender).find(|i| i.kind == kind)
+            && let Some(channel) = channel_of(kind)
+        {
+            return ReplyRoute::Send { channel, to: to.clone() };
         }
     }
     ReplyRoute::Publish

@@ -143,6 +143,7 @@ async fn follow_merges<D: Db>(
     Ok(t)
 }
 
+#[allow(clippy::too_many_arguments, reason = "one column each of the event row")]
 async fn event<D: Db>(
     c: &mut D,
     ticket_id: i64,
@@ -959,11 +960,11 @@ pub(crate) async fn checkpoint<D: Db>(
     connector: &str,
     key: &str,
 ) -> Result<Option<String>> {
-    Ok(c.fetch_optional_scalar(
+    c.fetch_optional_scalar(
         "SELECT value FROM checkpoints WHERE connector = $1 AND key = $2",
         args![connector, key],
     )
-    .await?)
+    .await
 }
 
 pub(crate) async fn set_checkpoint<D: Db>(
@@ -987,12 +988,12 @@ pub(crate) async fn add_user<D: Db>(c: &mut D, user: NewUser, now: DateTime<Utc>
     if exists.is_some() {
         return Err(StoreError::Conflict(format!("a user with email {email} exists")));
     }
-    Ok(c.fetch_one_scalar(
+    c.fetch_one_scalar(
         "INSERT INTO users (email, name, role, opd, password_hash, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         args![&email, &user.name, user.role.as_str(), &user.opd, &user.password_hash, now],
     )
-    .await?)
+    .await
 }
 
 pub(crate) async fn add_api_key<D: Db>(
@@ -1002,9 +1003,9 @@ pub(crate) async fn add_api_key<D: Db>(
     token_hash: String,
     now: DateTime<Utc>,
 ) -> Result<i64> {
-    Ok(c.fetch_one_scalar(
+    c.fetch_one_scalar(
         "INSERT INTO api_keys (name, scope, token_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id", args![name, scope.as_str(), token_hash, now])
-    .await?)
+    .await
 }
 
 pub(crate) async fn api_key_by_hash<D: Db>(c: &mut D, token_hash: &str) -> Result<Option<ApiKey>> {

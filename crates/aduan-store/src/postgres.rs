@@ -1,6 +1,5 @@
 //! PostgreSQL: one sqlx pool, one transaction per write.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,28 +52,16 @@ fn decode(row: &PgRow, columns: &Arc<[String]>) -> Result<Row> {
 impl Db for PgConnection {
     const IS_PG: bool = true;
 
-    fn execute(&mut self, sql: &str, args: Vec<Value>) -> impl Future<Output = Result<u64>> + Send {
-        async move {
-            let q = bind(sqlx::query(sqlx::AssertSqlSafe(sql)), args);
-            Ok(q.execute(&mut *self).await?.rows_affected())
-        }
+    async fn execute(&mut self, sql: &str, args: Vec<Value>) -> Result<u64> {
+        let q = bind(sqlx::query(sqlx::AssertSqlSafe(sql)), args);
+        Ok(q.execute(&mut *self).await?.rows_affected())
     }
 
-    fn fetch_all(
-        &mut self,
-        sql: &str,
-        args: Vec<Value>,
-    ) -> impl Future<Output = Result<Vec<Row>>> + Send {
-        async move {
-            let rows =
-                bind(sqlx::query(sqlx::AssertSqlSafe(sql)), args).fetch_all(&mut *self).await?;
-            let Some(first) = rows.first() else {
-                return Ok(Vec::new());
-            };
-            let columns: Arc<[String]> =
-                first.columns().iter().map(|c| c.name().to_owned()).collect();
-            rows.iter().map(|r| decode(r, &columns)).collect()
-        }
+    async fn fetch_all(&mut self, sql: &str, args: Vec<Value>) -> Result<Vec<Row>> {
+        let rows = bind(sqlx::query(sqlx::AssertSqlSafe(sql)), args).fetch_all(&mut *self).await?;
+        let Some(first) = rows.first() else { return Ok(Vec::new()) };
+        let columns: Arc<[String]> = first.columns().iter().map(|c| c.name().to_owned()).collect();
+        rows.iter().map(|r| decode(r, &columns)).collect()
     }
 }
 

@@ -321,11 +321,8 @@ fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>) {
             tracing::warn!(%error, mode, "WAL checkpoint failed.");
         }
     };
-    loop {
-        match stop.recv_timeout(Duration::from_millis(100)) {
-            Err(RecvTimeoutError::Timeout) => checkpoint("PASSIVE"),
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
-        }
+    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(Duration::from_millis(100)) {
+        checkpoint("PASSIVE");
     }
     checkpoint("TRUNCATE");
 }

@@ -518,8 +518,10 @@ async fn merging_moves_the_thread_and_redirects_later_messages() {
 
 #[tokio::test]
 async fn listing_filters_and_pages() {
-    let mut opts = StoreOptions::default();
-    opts.sla = SlaPolicy { first_response: Duration::hours(-1) };
+    let opts = StoreOptions {
+        sla: SlaPolicy { first_response: Duration::hours(-1) },
+        ..StoreOptions::default()
+    };
     for (store, _g) in stores(opts.clone()).await {
         let mut codes = Vec::new();
         for i in 0..7 {
@@ -551,10 +553,7 @@ async fn listing_filters_and_pages() {
         let (page3, next) = find(TicketFilter { limit: 3, cursor, ..none() }).await;
         assert_eq!((page3, next), (vec![codes[0]], None));
 
-        let by = |f: TicketFilter| {
-            let find = find.clone();
-            async move { find(f).await.0 }
-        };
+        let by = |f: TicketFilter| async move { find(f).await.0 };
         assert_eq!(by(TicketFilter { channel: Some(Channel::Sms), ..none() }).await.len(), 3);
         assert_eq!(by(TicketFilter { opd: Some("DPU".into()), ..none() }).await, vec![codes[1]]);
         assert_eq!(

@@ -129,10 +129,10 @@ pub(crate) async fn assign(
 ) -> Result<Json<Value>, ApiError> {
     let f = a.fields();
     let opd = f.req_str("opd", 50)?;
-    if let Some(known) = &state.config.opds {
-        if !known.contains(opd) {
-            return Err(ApiError::field("opd", format!("{opd} is not an OPD of the registry")));
-        }
+    if let Some(known) = &state.config.opds
+        && !known.contains(opd)
+    {
+        return Err(ApiError::field("opd", format!("{opd} is not an OPD of the registry")));
     }
     let note = f.opt_str("note", 2000)?.map(str::to_owned);
     state.store.assign(a.code, opd.to_owned(), a.caller.actor(), note).await?;

@@ -30,6 +30,7 @@ impl fmt::Debug for Secret {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[derive(Default)]
 pub struct Config {
     pub server: Server,
     pub database: Database,
@@ -40,22 +41,6 @@ pub struct Config {
     pub routing: Routing,
     pub outbound: Outbound,
     pub channels: Channels,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            server: Server::default(),
-            database: Database::default(),
-            storage: Storage::default(),
-            log: Log::default(),
-            sla: Sla::default(),
-            threading: Threading::default(),
-            routing: Routing::default(),
-            outbound: Outbound::default(),
-            channels: Channels::default(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -395,13 +380,13 @@ fn require<T>(problems: &mut Vec<Problem>, path: &str, value: &Option<T>) {
 }
 
 fn one_of(problems: &mut Vec<Problem>, path: &str, value: &Option<String>, allowed: &[&str]) {
-    if let Some(v) = value {
-        if !allowed.contains(&v.as_str()) {
-            problems.push(Problem {
-                path: path.into(),
-                message: format!("{v:?} is not one of {}", allowed.join(", ")),
-            });
-        }
+    if let Some(v) = value
+        && !allowed.contains(&v.as_str())
+    {
+        problems.push(Problem {
+            path: path.into(),
+            message: format!("{v:?} is not one of {}", allowed.join(", ")),
+        });
     }
 }
 
@@ -480,13 +465,13 @@ impl Config {
                 message: "must be from 1 to 2160".into(),
             });
         }
-        if let Some(f) = &self.sla.calendar_file {
-            if !f.is_file() {
-                p.push(Problem {
-                    path: "sla.calendar_file".into(),
-                    message: format!("{} does not exist", f.display()),
-                });
-            }
+        if let Some(f) = &self.sla.calendar_file
+            && !f.is_file()
+        {
+            p.push(Problem {
+                path: "sla.calendar_file".into(),
+                message: format!("{} does not exist", f.display()),
+            });
         }
         if self.threading.window_secs < 0 {
             p.push(Problem {
@@ -684,6 +669,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err, reason = "figment's Jail API")]
     fn environment_overrides_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("a.toml");

@@ -231,10 +231,10 @@ async fn user_add(
         (Role::Admin | Role::Operator, Some(_)) => bail!("--opd is only for officials"),
         _ => {}
     }
-    if let (Some(code), Some(registry)) = (&opd, read_registry(config)?) {
-        if !registry.codes().contains(code) {
-            bail!("{code} is not an OPD of {}", config.routing.opd_file.display());
-        }
+    if let (Some(code), Some(registry)) = (&opd, read_registry(config)?)
+        && !registry.codes().contains(code)
+    {
+        bail!("{code} is not an OPD of {}", config.routing.opd_file.display());
     }
     let mut password = String::new();
     std::io::stdin()
