@@ -23,7 +23,9 @@ pub use identity::{Identity, IdentityError, IdentityKind, normalize_phone};
 pub use message::{
     AttachmentRef, Direction, InboundMessage, Location, LocationError, Sender, ThreadHints,
 };
-pub use outbound::{OutboxState, ReplyRoute, choose_reply_route};
+pub use outbound::{
+    DEFAULT_ACK_TEMPLATE, OutboxState, Purpose, ReplyRoute, ack_text, choose_reply_route,
+};
 pub use sla::SlaPolicy;
 pub use status::{Status, TransitionError, UnknownStatus};
 pub use threading::{ThreadCandidate, ThreadDecision, ThreadingPolicy, decide_thread};

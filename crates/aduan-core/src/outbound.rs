@@ -59,6 +59,61 @@ impl FromStr for OutboxState {
     }
 }
 
+/// Why a message goes out; connectors mark automatic ones (`Auto-Submitted` in email) and
+/// operators see it in the thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    /// An answer written by a person (operator, official).
+    Reply,
+    /// The automatic receipt with the tracking code.
+    Ack,
+    /// The automatic request for name and address.
+    IdentityRequest,
+    /// The automatic answer to "CEK ADU-…".
+    Status,
+}
+
+impl Purpose {
+    pub const ALL: [Purpose; 4] =
+        [Purpose::Reply, Purpose::Ack, Purpose::IdentityRequest, Purpose::Status];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Reply => "reply",
+            Purpose::Ack => "ack",
+            Purpose::IdentityRequest => "identity_request",
+            Purpose::Status => "status",
+        }
+    }
+
+    /// Written by aduan itself rather than by a person.
+    pub fn is_automatic(self) -> bool {
+        self != Purpose::Reply
+    }
+}
+
+impl FromStr for Purpose {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Purpose::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| format!("unknown outbound purpose {s:?}"))
+    }
+}
+
+/// The receipt a resident gets when their message opens a ticket. `template` may use
+/// `{code}` and `{hours}`.
+pub fn ack_text(template: &str, code: crate::TicketCode, hours: i64) -> String {
+    template.replace("{code}", &code.to_string()).replace("{hours}", &hours.to_string())
+}
+
+/// The default receipt, in Indonesian.
+pub const DEFAULT_ACK_TEMPLATE: &str = "Terima kasih, aduan Anda sudah kami terima dengan kode {code}. \
+Aduan akan kami tindak lanjuti paling lambat {hours} jam. Untuk melihat perkembangannya, \
+kirim: CEK {code}";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplyRoute {
     Send {
@@ -109,6 +164,17 @@ pub fn choose_reply_route(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_receipt_names_the_code_and_the_deadline() {
+        let code = crate::TicketCode::from_entropy([1, 2, 3, 4, 5]);
+        let text = ack_text(DEFAULT_ACK_TEMPLATE, code, 24);
+        assert!(text.contains(&code.to_string()) && text.contains("24 jam"), "{text}");
+        assert!(text.ends_with(&format!("CEK {code}")));
+        for p in Purpose::ALL {
+            assert_eq!(p.as_str().parse::<Purpose>(), Ok(p));
+        }
+    }
 
     #[test]
     fn chats_are_answered_on_the_same_chat() {

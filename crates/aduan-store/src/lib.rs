@@ -68,6 +68,9 @@ pub struct StoreOptions {
     pub max_connections: u32,
     /// Most writes one SQLite group commit takes.
     pub max_batch: usize,
+    /// The receipt sent when a message opens a ticket (`{code}`, `{hours}`); `None` sends
+    /// none.
+    pub ack_template: Option<String>,
 }
 
 impl Default for StoreOptions {
@@ -77,6 +80,7 @@ impl Default for StoreOptions {
             sla: SlaPolicy::default(),
             max_connections: 8,
             max_batch: 256,
+            ack_template: Some(aduan_core::DEFAULT_ACK_TEMPLATE.to_owned()),
         }
     }
 }
@@ -176,6 +180,13 @@ impl Store {
         let opts = self.inner.opts.clone();
         let now = now();
         write!(self, |c| ops::ingest(c, &opts, msg, now))
+    }
+
+    /// Stores a provider's batch of messages in one transaction: all of them or none.
+    pub async fn ingest_all(&self, msgs: Vec<InboundMessage>) -> Result<Vec<Ingested>> {
+        let opts = self.inner.opts.clone();
+        let now = now();
+        write!(self, |c| ops::ingest_all(c, &opts, msgs, now))
     }
 
     pub async fn ticket(&self, code: TicketCode) -> Result<Option<TicketView>> {

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 
 use aduan_core::{
     Actor, AttachmentRef, Channel, Direction, EventKind, Identity, InboundMessage, Location,
-    OutboxState, ReplyRoute, Sender, Status, ThreadCandidate, ThreadDecision, TicketCode,
-    choose_reply_route, decide_thread,
+    OutboxState, Purpose, ReplyRoute, Sender, Status, ThreadCandidate, ThreadDecision, TicketCode,
+    ack_text, choose_reply_route, decide_thread,
 };
 use chrono::{DateTime, Duration, Utc};
 
@@ -312,6 +312,39 @@ async fn create_ticket<D: Db>(
     Err(StoreError::Conflict("no free tracking code found".into()))
 }
 
+/// The advisory-lock keys intake takes on PostgreSQL for a message: concurrent deliveries of
+/// one message, and concurrent messages of one sender, wait for each other.
+fn intake_locks(msg: &InboundMessage) -> Vec<String> {
+    let mut keys = vec![format!("message:{}:{}", msg.channel, msg.provider_id)];
+    if let Some(id) = msg.sender.identity.as_ref().or(msg.sender.contacts.first()) {
+        keys.push(format!("identity:{}:{}", id.kind, id.value));
+    }
+    keys
+}
+
+/// Stores several messages in one transaction (a provider's batch: all or nothing). Locks
+/// are taken in sorted order first, so two batches sharing messages can't deadlock.
+pub(crate) async fn ingest_all<D: Db>(
+    c: &mut D,
+    opts: &StoreOptions,
+    msgs: Vec<InboundMessage>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Ingested>> {
+    if D::IS_PG {
+        let mut keys: Vec<String> = msgs.iter().flat_map(intake_locks).collect();
+        keys.sort();
+        keys.dedup();
+        for key in keys {
+            lock(c, &key).await?;
+        }
+    }
+    let mut out = Vec::with_capacity(msgs.len());
+    for msg in msgs {
+        out.push(ingest_locked(c, opts, msg, now).await?);
+    }
+    Ok(out)
+}
+
 pub(crate) async fn ingest<D: Db>(
     c: &mut D,
     opts: &StoreOptions,
@@ -319,13 +352,19 @@ pub(crate) async fn ingest<D: Db>(
     now: DateTime<Utc>,
 ) -> Result<Ingested> {
     if D::IS_PG {
-        // Concurrent deliveries of one message, and concurrent messages of one
-        // sender, wait for each other: one stores, the others see it.
-        lock(c, &format!("message:{}:{}", msg.channel, msg.provider_id)).await?;
-        if let Some(id) = msg.sender.identity.as_ref().or(msg.sender.contacts.first()) {
-            lock(c, &format!("identity:{}:{}", id.kind, id.value)).await?;
+        for key in intake_locks(&msg) {
+            lock(c, &key).await?;
         }
     }
+    ingest_locked(c, opts, msg, now).await
+}
+
+async fn ingest_locked<D: Db>(
+    c: &mut D,
+    opts: &StoreOptions,
+    msg: InboundMessage,
+    now: DateTime<Utc>,
+) -> Result<Ingested> {
     let existing = c
         .fetch_optional(
             "SELECT m.id, t.code FROM messages m LEFT JOIN tickets t ON t.id = m.ticket_id \
@@ -450,7 +489,66 @@ pub(crate) async fn ingest<D: Db>(
         event(c, id, now, &Actor::Resident, EventKind::MessageReceived, None, Some(&mid), None)
             .await?;
     }
+    // The receipt with the code, on the channel the resident wrote from. Web and Open311
+    // callers get the code in their HTTP answer instead.
+    if let (Some(id), Some(code), Some(template), false) =
+        (ticket_id, outcome.ticket, &opts.ack_template, msg.thread.automated)
+    {
+        let route = choose_reply_route(msg.channel, msg.sender.identity.as_ref(), &[]);
+        let same_channel =
+            matches!(&route, ReplyRoute::Send { channel, .. } if *channel == msg.channel);
+        if outcome.ticket_created && same_channel {
+            let text = ack_text(template, code, opts.sla.first_response.num_hours());
+            queue_outbound(c, id, msg.channel, route, &text, &Actor::System, Purpose::Ack, now)
+                .await?;
+        }
+    }
     Ok(outcome)
+}
+
+/// A message to the resident: stored in the thread and queued in the outbox (or only
+/// published on the tracking page when there is no way to write to them).
+#[allow(clippy::too_many_arguments, reason = "the columns of the message and its outbox row")]
+async fn queue_outbound<D: Db>(
+    c: &mut D,
+    ticket_id: i64,
+    ticket_channel: Channel,
+    route: ReplyRoute,
+    text: &str,
+    author: &Actor,
+    purpose: Purpose,
+    now: DateTime<Utc>,
+) -> Result<Replied> {
+    let (channel, recipient, state) = match route {
+        ReplyRoute::Send { channel, to } => (Some(channel), Some(to), OutboxState::Pending),
+        ReplyRoute::Publish => (None, None, OutboxState::Published),
+    };
+    let message_channel = channel.unwrap_or(ticket_channel);
+    let message_id: i64 = c
+        .fetch_one_scalar(
+            "INSERT INTO messages (ticket_id, direction, channel, author, text, sent_at, stored_at) \
+             VALUES ($1, 'out', $2, $3, $4, $5, $5) RETURNING id",
+            args![ticket_id, message_channel.as_str(), author.to_string(), text, now],
+        )
+        .await?;
+    let outbox_id: i64 = c
+        .fetch_one_scalar(
+            "INSERT INTO outbox (ticket_id, message_id, channel, recipient_kind, recipient, state, \
+             purpose, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
+             RETURNING id",
+            args![
+                ticket_id,
+                message_id,
+                message_channel.as_str(),
+                recipient.as_ref().map(|r| r.kind.as_str()),
+                recipient.as_ref().map(|r| r.value.as_str()),
+                state.as_str(),
+                purpose.as_str(),
+                now
+            ],
+        )
+        .await?;
+    Ok(Replied { message_id, outbox_id, channel, delivery: state })
 }
 
 pub(crate) async fn ticket_view<D: Db>(
@@ -509,7 +607,7 @@ pub(crate) async fn ticket_view<D: Db>(
     let rows = c
         .fetch_all(
             "SELECT m.id, m.direction, m.channel, m.text, m.sent_at, m.author, m.display_name, \
-         m.lat, m.lon, o.state FROM messages m LEFT JOIN outbox o ON o.message_id = m.id \
+         m.lat, m.lon, o.state, o.purpose FROM messages m LEFT JOIN outbox o ON o.message_id = m.id \
          WHERE m.ticket_id = $1 ORDER BY m.id",
             args![t.id],
         )
@@ -536,6 +634,10 @@ pub(crate) async fn ticket_view<D: Db>(
             attachments: attachments.remove(&id).unwrap_or_default(),
             location: location(row.get("lat")?, row.get("lon")?),
             delivery: state.map(|s| parse(&s, "outbox state")).transpose()?,
+            purpose: row
+                .get::<Option<String>>("purpose")?
+                .map(|p| parse(&p, "outbox purpose"))
+                .transpose()?,
         });
     }
 
@@ -740,37 +842,16 @@ pub(crate) async fn reply<D: Db>(
             });
         }
     }
-    let (channel, recipient, state) =
-        match choose_reply_route(t.summary.channel, last.as_ref(), &contacts) {
-            ReplyRoute::Send { channel, to } => (Some(channel), Some(to), OutboxState::Pending),
-            ReplyRoute::Publish => (None, None, OutboxState::Published),
-        };
-    let message_channel = channel.unwrap_or(t.summary.channel);
-    let message_id: i64 = c.fetch_one_scalar(
-        "INSERT INTO messages (ticket_id, direction, channel, author, text, sent_at, stored_at) \
-         VALUES ($1, 'out', $2, $3, $4, $5, $5) RETURNING id", args![t.id, message_channel.as_str(), actor.to_string(), &text, now])
-    .await?;
-    let outbox_id: i64 = c
-        .fetch_one_scalar(
-            "INSERT INTO outbox (ticket_id, message_id, channel, recipient_kind, recipient, state, \
-         next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
-            args![
-                t.id,
-                message_id,
-                message_channel.as_str(),
-                recipient.as_ref().map(|r| r.kind.as_str()),
-                recipient.as_ref().map(|r| r.value.as_str()),
-                state.as_str(),
-                now
-            ],
-        )
-        .await?;
+    let route = choose_reply_route(t.summary.channel, last.as_ref(), &contacts);
+    let replied =
+        queue_outbound(c, t.id, t.summary.channel, route, &text, &actor, Purpose::Reply, now)
+            .await?;
     c.execute(
         "UPDATE tickets SET first_responded_at = COALESCE(first_responded_at, $2), updated_at = $2 WHERE id = $1", args![t.id, now])
     .await?;
-    let mid = message_id.to_string();
+    let mid = replied.message_id.to_string();
     event(c, t.id, now, &actor, EventKind::Replied, None, Some(&mid), None).await?;
-    Ok(Replied { message_id, outbox_id, channel, delivery: state })
+    Ok(replied)
 }
 
 pub(crate) async fn merge<D: Db>(
@@ -843,7 +924,7 @@ pub(crate) async fn outbox_claim<D: Db>(
     for id in ids {
         let row = c
             .fetch_one(
-                "SELECT o.id, o.channel, o.recipient_kind, o.recipient, o.attempts, o.ticket_id, \
+                "SELECT o.id, o.channel, o.recipient_kind, o.recipient, o.attempts, o.ticket_id, o.purpose, \
              t.code, m.text FROM outbox o JOIN tickets t ON t.id = o.ticket_id \
              JOIN messages m ON m.id = o.message_id WHERE o.id = $1",
                 args![id],
@@ -868,6 +949,7 @@ pub(crate) async fn outbox_claim<D: Db>(
             channel: parse(&row.get::<String>("channel")?, "channel")?,
             recipient: Identity { kind: parse(&kind, "identity kind")?, value },
             text: row.get("text")?,
+            purpose: parse(&row.get::<String>("purpose")?, "outbox purpose")?,
             attempts: row.get("attempts")?,
             thread_refs,
         });

@@ -4,8 +4,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use aduan_core::{
-    Actor, AttachmentRef, Channel, Direction, EventKind, Identity, Location, OutboxState, Status,
-    TicketCode,
+    Actor, AttachmentRef, Channel, Direction, EventKind, Identity, Location, OutboxState, Purpose,
+    Status, TicketCode,
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -79,6 +79,8 @@ pub struct MessageView {
     pub location: Option<Location>,
     /// For outbound messages: where the answer is in the outbox.
     pub delivery: Option<OutboxState>,
+    /// For outbound messages: why it was sent (`reply`, `ack`, …).
+    pub purpose: Option<Purpose>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -159,6 +161,7 @@ pub struct OutboxItem {
     pub channel: Channel,
     pub recipient: Identity,
     pub text: String,
+    pub purpose: Purpose,
     /// Attempts including this one.
     pub attempts: i64,
     /// Provider ids of the ticket's messages, newest first, for threading the answer.

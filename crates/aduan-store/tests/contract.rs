@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use aduan_core::{
     Actor, AttachmentRef, Channel, Direction, EventKind, Identity, IdentityKind, InboundMessage,
-    Location, OutboxState, Sender, SlaPolicy, Status, ThreadHints, TicketCode, TransitionError,
+    Location, OutboxState, Purpose, Sender, SlaPolicy, Status, ThreadHints, TicketCode,
+    TransitionError,
 };
 use aduan_store::{Scope, Store, StoreError, StoreOptions, TicketFilter};
 use chrono::{Duration, Utc};
@@ -85,6 +86,11 @@ fn tg(id: &str) -> Option<Identity> {
     Some(Identity::new(IdentityKind::Telegram, id).unwrap())
 }
 
+/// Options without the automatic receipt, for tests about the outbox mechanics.
+fn no_receipts() -> StoreOptions {
+    StoreOptions { ack_template: None, ..StoreOptions::default() }
+}
+
 fn op() -> Actor {
     Actor::User("operator@banyumaskab.go.id".into())
 }
@@ -100,7 +106,8 @@ async fn the_same_provider_message_is_stored_once() {
         assert_eq!(again.ticket, first.ticket);
         assert_eq!(again.message_id, first.message_id);
         let view = store.ticket(first.ticket.unwrap()).await.unwrap().unwrap();
-        assert_eq!(view.messages.len(), 1);
+        let inbound = view.messages.iter().filter(|m| m.direction == Direction::In).count();
+        assert_eq!(inbound, 1);
         assert_eq!(view.summary.status, Status::New);
         // The same provider id on another channel is another message.
         let other = store.ingest(msg(Channel::Sms, "upd-1", None, "lain")).await.unwrap();
@@ -359,7 +366,7 @@ async fn assigning_records_the_opd_and_refuses_repeats() {
 
 #[tokio::test]
 async fn replies_queue_on_the_residents_channel_and_stop_the_clock() {
-    for (store, _g) in stores(StoreOptions::default()).await {
+    for (store, _g) in stores(no_receipts()).await {
         let code = store
             .ingest(msg(Channel::Telegram, "t1", tg("42"), "x"))
             .await
@@ -404,7 +411,7 @@ async fn web_residents_without_contacts_are_answered_on_the_tracking_page() {
 
 #[tokio::test]
 async fn outbox_rows_are_claimed_once_and_retried_until_dead() {
-    for (store, _g) in stores(StoreOptions::default()).await {
+    for (store, _g) in stores(no_receipts()).await {
         let code = store
             .ingest(msg(Channel::Telegram, "t1", tg("42"), "x"))
             .await
@@ -465,7 +472,7 @@ async fn outbox_rows_are_claimed_once_and_retried_until_dead() {
 
 #[tokio::test]
 async fn an_expired_lease_is_claimed_again() {
-    for (store, _g) in stores(StoreOptions::default()).await {
+    for (store, _g) in stores(no_receipts()).await {
         let code = store
             .ingest(msg(Channel::Telegram, "t1", tg("42"), "x"))
             .await
@@ -652,4 +659,55 @@ async fn sqlite_writes_survive_reopening() {
     let store = Arc::new(Store::open(&url, StoreOptions::default()).await.unwrap());
     store.migrate().await.unwrap();
     assert!(store.ticket(code).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_new_chat_ticket_gets_one_receipt_with_its_code() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let first =
+            store.ingest(msg(Channel::Telegram, "t1", tg("42"), "Jalan rusak")).await.unwrap();
+        let code = first.ticket.unwrap();
+        // A follow-up, a redelivery, a web submission and an auto-reply get none.
+        store.ingest(msg(Channel::Telegram, "t2", tg("42"), "di Pageraji")).await.unwrap();
+        store.ingest(msg(Channel::Telegram, "t1", tg("42"), "Jalan rusak")).await.unwrap();
+        store.ingest(msg(Channel::Web, "w1", tg("43"), "lewat web")).await.unwrap();
+        let web_email = Some(Identity::email("warga@example.id").unwrap());
+        store.ingest(msg(Channel::Web, "w2", web_email, "lewat formulir")).await.unwrap();
+        let mut auto = msg(Channel::Email, "<a@x>", Some(Identity::email("a@x.id").unwrap()), "x");
+        auto.thread.automated = true;
+        store.ingest(auto).await.unwrap();
+
+        let items =
+            store.outbox_claim(Channel::ALL.to_vec(), 10, Duration::seconds(60)).await.unwrap();
+        assert_eq!(items.len(), 1, "{items:?}");
+        let ack = &items[0];
+        assert_eq!((ack.ticket, ack.channel, ack.purpose), (code, Channel::Telegram, Purpose::Ack));
+        assert_eq!(ack.recipient, Identity::new(IdentityKind::Telegram, "42").unwrap());
+        assert!(ack.text.contains(&code.to_string()) && ack.text.contains("CEK"), "{}", ack.text);
+        // The receipt is in the thread but is no answer: the response clock still runs.
+        let view = store.ticket(code).await.unwrap().unwrap();
+        let out: Vec<_> = view.messages.iter().filter(|m| m.direction == Direction::Out).collect();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].purpose, Some(Purpose::Ack));
+        assert_eq!(out[0].author.as_deref(), Some("system"));
+        assert_eq!(view.summary.first_responded_at, None);
+    }
+}
+
+#[tokio::test]
+async fn a_provider_batch_is_stored_whole_or_not_at_all() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let batch = vec![
+            msg(Channel::Whatsapp, "wamid.1", tg("1"), "satu"),
+            msg(Channel::Whatsapp, "wamid.2", tg("2"), "dua"),
+        ];
+        let stored = store.ingest_all(batch.clone()).await.unwrap();
+        assert_eq!(stored.iter().filter(|r| r.ticket_created).count(), 2);
+        let again = store.ingest_all(batch).await.unwrap();
+        assert!(again.iter().all(|r| r.duplicate));
+        assert_eq!(
+            again.iter().map(|r| r.ticket).collect::<Vec<_>>(),
+            stored.iter().map(|r| r.ticket).collect::<Vec<_>>()
+        );
+    }
 }

@@ -72,14 +72,17 @@ async fn handle(
             (status, [(header::CONTENT_TYPE, body.content_type)], body.bytes).into_response()
         }
         Ok(WebhookReply::Store { messages, body }) => {
-            for msg in messages {
-                let msg_channel = msg.channel;
-                match state.store.ingest(msg).await {
-                    Ok(outcome) => state.telemetry.message_stored(msg_channel, &outcome),
-                    // Not acknowledged: the provider delivers again and what was stored
-                    // already is recognised then.
-                    Err(e) => return ApiError::from(e).into_response(),
+            // One transaction for the provider's whole batch: stored together or not at all.
+            // Not acknowledged on failure: the provider delivers again and what was stored
+            // is recognised then.
+            let channels: Vec<_> = messages.iter().map(|m| m.channel).collect();
+            match state.store.ingest_all(messages).await {
+                Ok(outcomes) => {
+                    for (channel, outcome) in channels.into_iter().zip(&outcomes) {
+                        state.telemetry.message_stored(channel, outcome);
+                    }
                 }
+                Err(e) => return ApiError::from(e).into_response(),
             }
             match body {
                 Some(b) => (StatusCode::OK, [(header::CONTENT_TYPE, b.content_type)], b.bytes)

@@ -40,6 +40,7 @@ pub struct Config {
     pub threading: Threading,
     pub routing: Routing,
     pub outbound: Outbound,
+    pub intake: Intake,
     pub channels: Channels,
 }
 
@@ -171,6 +172,21 @@ pub struct Outbound {
 impl Default for Outbound {
     fn default() -> Self {
         Outbound { poll_ms: 500, max_attempts: 8, backoff_secs: 30 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Intake {
+    /// Send the receipt with the tracking code when a message opens a ticket.
+    pub acknowledge: bool,
+    /// The receipt; `{code}` and `{hours}` (the first-response deadline) are filled in.
+    pub ack_text: String,
+}
+
+impl Default for Intake {
+    fn default() -> Self {
+        Intake { acknowledge: true, ack_text: aduan_core::DEFAULT_ACK_TEMPLATE.to_owned() }
     }
 }
 
@@ -492,6 +508,12 @@ impl Config {
                     message: "must not be negative".into(),
                 });
             }
+        }
+        if self.intake.acknowledge && !self.intake.ack_text.contains("{code}") {
+            p.push(Problem {
+                path: "intake.ack_text".into(),
+                message: "must contain {code}: the receipt exists to give the tracking code".into(),
+            });
         }
         if self.outbound.max_attempts < 1 {
             p.push(Problem {

@@ -191,6 +191,7 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
         },
         max_connections: config.database.max_connections,
         max_batch: config.database.max_batch,
+        ack_template: config.intake.acknowledge.then(|| config.intake.ack_text.clone()),
     };
     let url = config.database.url.expose();
     Store::open(url, opts)
