@@ -321,16 +321,11 @@ async fn serve(config: Config, source: Source) -> anyhow::Result<()> {
             tracing::warn!(file = %config.routing.opd_file.display(), "No OPD registry; any OPD code is accepted.")
         }
     }
-    for name in config.enabled_channels() {
-        tracing::warn!(
-            channel = name,
-            "Channel enabled but this build has no connector for it yet."
-        );
-    }
+
     ensure_dir(&config.storage.dir)?;
 
     let telemetry = Arc::new(Telemetry::new());
-    let connectors: Vec<Arc<dyn Connector>> = Vec::new();
+    let connectors = build_connectors(&config)?;
     let webhooks = connectors.iter().flat_map(|c| c.webhooks()).collect();
     let web = WebConfig {
         max_json_bytes: config.server.max_json_bytes,
@@ -403,6 +398,18 @@ async fn serve(config: Config, source: Source) -> anyhow::Result<()> {
     store.close().await;
     tracing::info!("Stopped.");
     failed.map_or(Ok(()), Err)
+}
+
+/// One connector per enabled channel family. Channel crates add their line here.
+fn build_connectors(config: &Config) -> anyhow::Result<Vec<Arc<dyn Connector>>> {
+    let connectors: Vec<Arc<dyn Connector>> = Vec::new();
+    for name in config.enabled_channels() {
+        tracing::warn!(
+            channel = name,
+            "Channel enabled but this build has no connector for it yet."
+        );
+    }
+    Ok(connectors)
 }
 
 fn ensure_dir(dir: &Path) -> anyhow::Result<()> {
