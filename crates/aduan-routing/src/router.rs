@@ -3,8 +3,10 @@
 //! 1. The text is normalised and the place looked up in the gazetteer.
 //! 2. Keyword rules score OPDs: each keyword found adds its length in words to its OPD (a
 //!    category routed to `kecamatan` adds to the office of the place's kecamatan). The rule
-//!    probability of an OPD is its score over the total plus one: one clear phrase ("jalan
-//!    rusak", 2) gives 0.67, a lone word 0.5, so a lone word does not route alone.
+//!    probability of an OPD is its squared score over the sum of squares plus one: a lone
+//!    word gives 0.5 and does not route alone; one clear phrase ("jalan rusak", 2) gives
+//!    0.8; keywords that agree reinforce each other and a stray word of another OPD
+//!    weighs little.
 //! 3. The learned model (once trained on enough operator dispositions) gives calibrated
 //!    probabilities; the two are mixed with `learned_weight`.
 //! 4. At or above `threshold` the ticket goes to the best OPD; below, it stays in triage
@@ -162,9 +164,9 @@ impl Router {
                 *rule.entry(opd).or_default() += h.weight;
             }
         }
-        let total: f64 = rule.values().sum::<f64>() + 1.0;
+        let total: f64 = rule.values().map(|v| v * v).sum::<f64>() + 1.0;
         let mut combined: BTreeMap<String, f64> =
-            rule.iter().map(|(k, v)| (k.clone(), v / total)).collect();
+            rule.iter().map(|(k, v)| (k.clone(), v * v / total)).collect();
         if let Some(model) = &self.model {
             let lw = self.cfg.learned_weight.clamp(0.0, 1.0);
             for v in combined.values_mut() {
