@@ -51,7 +51,8 @@ pub fn load(path: &Path) -> Result<BTreeSet<NaiveDate>, Vec<Problem>> {
             }),
         }
         if d.name.trim().is_empty() {
-            problems.push(Problem { path: format!("{at}.name"), message: "must not be empty".into() });
+            problems
+                .push(Problem { path: format!("{at}.name"), message: "must not be empty".into() });
         }
         if !matches!(d.kind.as_str(), "libur_nasional" | "cuti_bersama") {
             problems.push(Problem {
@@ -88,7 +89,10 @@ mod tests {
         )
         .unwrap();
         let p: Vec<String> = load(&f).unwrap_err().iter().map(ToString::to_string).collect();
-        assert!(p[0].ends_with("libur[0].date: \"2026-13-01\" is not a date like 2026-08-17"), "{p:?}");
+        assert!(
+            p[0].ends_with("libur[0].date: \"2026-13-01\" is not a date like 2026-08-17"),
+            "{p:?}"
+        );
         assert!(p[1].ends_with("libur[1].name: must not be empty"), "{p:?}");
         assert!(p[2].contains("libur[1].kind"), "{p:?}");
     }

@@ -241,8 +241,8 @@ fn check_config(config: &Config, source: &Source) -> ExitCode {
 
 /// Working days at the office's offset, minus the holidays of the calendar file.
 fn calendar(config: &Config) -> anyhow::Result<aduan_core::Calendar> {
-    let offset =
-        aduan_core::time::parse_timezone(&config.sla.timezone).unwrap_or_else(aduan_core::time::wib);
+    let offset = aduan_core::time::parse_timezone(&config.sla.timezone)
+        .unwrap_or_else(aduan_core::time::wib);
     let days = match config.sla.calendar_path() {
         Some(path) => holidays::load(&path).map_err(|problems| {
             let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
@@ -256,7 +256,11 @@ fn calendar(config: &Config) -> anyhow::Result<aduan_core::Calendar> {
 fn sla_policy(config: &Config) -> anyhow::Result<aduan_core::SlaPolicy> {
     Ok(aduan_core::SlaPolicy {
         first_response: chrono::Duration::hours(config.sla.first_response_hours),
-        resolution: config.sla.resolution.parse().map_err(|e| anyhow::anyhow!("sla.resolution: {e}"))?,
+        resolution: config
+            .sla
+            .resolution
+            .parse()
+            .map_err(|e| anyhow::anyhow!("sla.resolution: {e}"))?,
         calendar: calendar(config)?,
         warn_fraction: config.sla.warn_fraction,
     })
@@ -296,12 +300,10 @@ fn read_registry(config: &Config) -> anyhow::Result<Option<opd::OpdFile>> {
         config.routing.opd_file != default_opd,
         &config.routing.kabupaten,
     )
-    .map_err(
-        |problems| {
-            let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
-            anyhow::anyhow!("the OPD file has problems:\n{}", lines.join("\n"))
-        },
-    )
+    .map_err(|problems| {
+        let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("the OPD file has problems:\n{}", lines.join("\n"))
+    })
 }
 
 async fn user_add(
@@ -448,7 +450,9 @@ async fn serve(config: Config, source: Source) -> anyhow::Result<()> {
         let routing = routing_worker(&config, store.clone(), registry.clone().unwrap_or_default())?;
         workers.spawn(Arc::new(routing).run(shutdown.clone()));
     } else {
-        tracing::warn!("Routing worker disabled ([routing] enabled = false): tickets wait in triage.");
+        tracing::warn!(
+            "Routing worker disabled ([routing] enabled = false): tickets wait in triage."
+        );
     }
 
     let stop = shutdown.clone();
@@ -560,7 +564,8 @@ fn routing_eval(
         (_, Some(f)) => Split::TrainFraction(f),
         (k, None) => Split::Folds(k.unwrap_or(5)),
     };
-    let file = std::fs::File::open(csv).with_context(|| format!("cannot open {}", csv.display()))?;
+    let file =
+        std::fs::File::open(csv).with_context(|| format!("cannot open {}", csv.display()))?;
     let rows = read_csv(std::io::BufReader::new(file), text_column, label_column)?;
     // The same features as in production: the registry's rules and the gazetteer.
     let registry = read_registry(config)?.unwrap_or_default();

@@ -159,7 +159,10 @@ mod tests {
         assert_eq!(file.opd.iter().filter(|o| o.kecamatan.is_some()).count(), 27);
         assert!(file.opd.iter().all(|o| !o.keywords.is_empty()));
         assert!(file.category.len() >= 30);
-        assert_eq!(file.kecamatan_office("Purwokerto Selatan").map(|o| o.code.as_str()), Some("KEC-PURWOKERTO-SELATAN"));
+        assert_eq!(
+            file.kecamatan_office("Purwokerto Selatan").map(|o| o.code.as_str()),
+            Some("KEC-PURWOKERTO-SELATAN")
+        );
     }
 
     #[test]
