@@ -149,6 +149,9 @@ pub fn evaluate(
         top3: 0,
         folds: Vec::new(),
     };
+    // Accuracy and top-3 rank labels, which the softmax temperature does not change: the
+    // calibration split is skipped here.
+    let cfg = &TrainConfig { calibrate: false, ..*cfg };
     for (train, test) in plan {
         let tr_docs: Vec<_> = train.iter().map(|&i| docs[i].clone()).collect();
         let tr_labels: Vec<String> = train.iter().map(|&i| rows[i].1.clone()).collect();
