@@ -285,10 +285,19 @@ fn whatsapp_message(
             text = format!("Kontak: {}", cards.join("; "));
         }
         "interactive" => {
+            let sub = str_at(body, "/interactive/type").unwrap_or("");
+            if sub == "call_permission_reply" {
+                // An answer to a call-permission request: no complaint.
+                return None;
+            }
             let reply = ["/interactive/button_reply/title", "/interactive/list_reply/title"]
                 .into_iter()
                 .find_map(|p| nonempty(str_at(body, p)));
-            text = reply.unwrap_or(UNSUPPORTED_TEXT).to_owned();
+            text = match (reply, str_at(body, "/interactive/nfm_reply/response_json")) {
+                (Some(title), _) => title.to_owned(),
+                (None, Some(form)) => flow_answers(form),
+                (None, None) => UNSUPPORTED_TEXT.to_owned(),
+            };
         }
         "button" => text = str_at(body, "/button/text").unwrap_or("").to_owned(),
         // Reactions, withdrawn messages and system notices (number changes) are no
@@ -308,6 +317,23 @@ fn whatsapp_message(
         received_at: time(m.get("timestamp")).unwrap_or(now),
         thread: ThreadHints { references, ..ThreadHints::default() },
     })
+}
+
+/// A WhatsApp Flow (an in-chat form) returns its fields as a JSON string: one `name: value`
+/// line per field, without the technical `flow_token`.
+fn flow_answers(form: &str) -> String {
+    let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(form) else {
+        return UNSUPPORTED_TEXT.to_owned();
+    };
+    let lines: Vec<String> = fields
+        .iter()
+        .filter(|(k, _)| k.as_str() != "flow_token")
+        .map(|(k, v)| match v {
+            Value::String(s) => format!("{k}: {s}"),
+            other => format!("{k}: {other}"),
+        })
+        .collect();
+    if lines.is_empty() { UNSUPPORTED_TEXT.to_owned() } else { lines.join("\n") }
 }
 
 fn whatsapp_status(s: &Value, now: DateTime<Utc>) -> Option<DeliveryReceipt> {
