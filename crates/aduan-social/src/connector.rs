@@ -47,13 +47,13 @@ fn http_client() -> reqwest::Client {
 
 /// Posts one call and reads the answer (status, Retry-After, body up to 1 MiB).
 async fn post(http: &reqwest::Client, call: &Call) -> Result<Answer, SendError> {
-    let resp = http
-        .post(&call.url)
-        .bearer_auth(&call.bearer)
-        .json(&call.body)
-        .send()
-        .await
-        .map_err(|e| SendError::Retry { reason: format!("request failed: {}", e.without_url()), after: None })?;
+    let resp =
+        http.post(&call.url).bearer_auth(&call.bearer).json(&call.body).send().await.map_err(
+            |e| SendError::Retry {
+                reason: format!("request failed: {}", e.without_url()),
+                after: None,
+            },
+        )?;
     let status = resp.status().as_u16();
     let retry_after = retry_after(resp.headers());
     let body = read_limited(resp, 1024 * 1024)
@@ -75,7 +75,9 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 
 async fn read_limited(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>, String> {
     let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| format!("reading the answer: {}", e.without_url()))? {
+    while let Some(chunk) =
+        resp.chunk().await.map_err(|e| format!("reading the answer: {}", e.without_url()))?
+    {
         if body.len() + chunk.len() > limit {
             return Err(format!("answer larger than {limit} bytes"));
         }
@@ -86,7 +88,11 @@ async fn read_limited(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u
 
 /// Waits for a token of `limiter` when that takes at most `patience`; otherwise asks the
 /// outbound worker to come back later.
-async fn pace(limiter: &DefaultDirectRateLimiter, patience: Duration, what: &str) -> Result<(), SendError> {
+async fn pace(
+    limiter: &DefaultDirectRateLimiter,
+    patience: Duration,
+    what: &str,
+) -> Result<(), SendError> {
     loop {
         match limiter.check() {
             Ok(()) => return Ok(()),
@@ -199,9 +205,10 @@ impl MetaConnector {
                 after: Some(Duration::from_secs(1)),
             });
         };
-        let last = store.last_inbound_at(item.channel, &item.recipient).await.map_err(|e| {
-            SendError::Retry { reason: format!("store: {e}"), after: None }
-        })?;
+        let last = store
+            .last_inbound_at(item.channel, &item.recipient)
+            .await
+            .map_err(|e| SendError::Retry { reason: format!("store: {e}"), after: None })?;
         send::check_window(last, chrono::Utc::now())
     }
 
@@ -241,7 +248,9 @@ impl MetaConnector {
                 Ok((data, content_type)) => {
                     let dir = self.cfg.attachments_dir.clone();
                     let size = data.len() as u64;
-                    match tokio::task::spawn_blocking(move || aduan_web::store_blob(&dir, &data)).await {
+                    match tokio::task::spawn_blocking(move || aduan_web::store_blob(&dir, &data))
+                        .await
+                    {
                         Ok(Ok(sha256)) => {
                             tracing::info!(attachment_id = a.id, channel = %a.channel, size, "Media fetched.");
                             store.attachment_fetched(a.id, sha256, size, content_type).await
@@ -278,11 +287,8 @@ impl MetaConnector {
         let Some((token, _)) = self.whatsapp() else {
             return Err(Fetch { reason: "no whatsapp_token".into(), permanent: false });
         };
-        let meta_url = format!(
-            "{}/{}",
-            self.cfg.graph_api_url.trim_end_matches('/'),
-            a.provider_ref
-        );
+        let meta_url =
+            format!("{}/{}", self.cfg.graph_api_url.trim_end_matches('/'), a.provider_ref);
         let resp = self
             .http
             .get(&meta_url)
@@ -297,10 +303,10 @@ impl MetaConnector {
         }
         let doc: Value = serde_json::from_slice(&body)
             .map_err(|_| Fetch::retry("media lookup answer is not JSON".into()))?;
-        let url = doc
-            .get("url")
-            .and_then(Value::as_str)
-            .ok_or_else(|| Fetch { reason: "media lookup answer has no url".into(), permanent: true })?;
+        let url = doc.get("url").and_then(Value::as_str).ok_or_else(|| Fetch {
+            reason: "media lookup answer has no url".into(),
+            permanent: true,
+        })?;
         let mime = doc.get("mime_type").and_then(Value::as_str).map(str::to_owned);
         let (data, header_type) = self.download(url, Some(token)).await?;
         let ct = mime
@@ -310,12 +316,19 @@ impl MetaConnector {
         Ok((data, ct))
     }
 
-    async fn download(&self, url: &str, token: Option<&str>) -> Result<(Vec<u8>, Option<String>), Fetch> {
+    async fn download(
+        &self,
+        url: &str,
+        token: Option<&str>,
+    ) -> Result<(Vec<u8>, Option<String>), Fetch> {
         let mut req = self.http.get(url);
         if let Some(token) = token {
             req = req.bearer_auth(token);
         }
-        let resp = req.send().await.map_err(|e| Fetch::retry(format!("download failed: {}", e.without_url())))?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| Fetch::retry(format!("download failed: {}", e.without_url())))?;
         let status = resp.status();
         if !status.is_success() {
             return Err(Fetch::from_status(status.as_u16(), "download"));
@@ -325,10 +338,9 @@ impl MetaConnector {
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(|v| v.split(';').next().unwrap_or(v).trim().to_owned());
-        let data = read_limited(resp, MAX_MEDIA_BYTES).await.map_err(|reason| Fetch {
-            permanent: reason.starts_with("answer larger"),
-            reason,
-        })?;
+        let data = read_limited(resp, MAX_MEDIA_BYTES)
+            .await
+            .map_err(|reason| Fetch { permanent: reason.starts_with("answer larger"), reason })?;
         Ok((data, header_type))
     }
 
@@ -342,7 +354,12 @@ impl MetaConnector {
                         return Err(SendError::Permanent("no page_access_token configured".into()));
                     };
                     pace(&self.page_limit, Duration::from_secs(2), "page").await?;
-                    send::messenger_call(&self.cfg.graph_api_url, token, &item.recipient.value, &chunk)
+                    send::messenger_call(
+                        &self.cfg.graph_api_url,
+                        token,
+                        &item.recipient.value,
+                        &chunk,
+                    )
                 }
                 Channel::Whatsapp => {
                     let Some((token, number)) = self.whatsapp() else {
@@ -351,11 +368,25 @@ impl MetaConnector {
                         ));
                     };
                     pace(&self.number_limit, Duration::from_secs(2), "whatsapp number").await?;
-                    pace_key(&self.pair_limit, &item.recipient.value, Duration::from_secs(7), "whatsapp pair").await?;
-                    send::whatsapp_call(&self.cfg.graph_api_url, token, number, &item.recipient.value, &chunk)
+                    pace_key(
+                        &self.pair_limit,
+                        &item.recipient.value,
+                        Duration::from_secs(7),
+                        "whatsapp pair",
+                    )
+                    .await?;
+                    send::whatsapp_call(
+                        &self.cfg.graph_api_url,
+                        token,
+                        number,
+                        &item.recipient.value,
+                        &chunk,
+                    )
                 }
                 other => {
-                    return Err(SendError::Permanent(format!("the meta connector does not send on {other}")));
+                    return Err(SendError::Permanent(format!(
+                        "the meta connector does not send on {other}"
+                    )));
                 }
             };
             let answer = post(&self.http, &call).await?;
@@ -515,7 +546,8 @@ impl Connector for XConnector {
                 for chunk in send::split_text(&item.text, send::max_chars(Channel::X)) {
                     pace(&self.day_limit, patience, "x daily").await?;
                     pace(&self.quarter_limit, patience, "x").await?;
-                    let call = send::x_dm_call(&self.cfg.api_url, token, &item.recipient.value, &chunk);
+                    let call =
+                        send::x_dm_call(&self.cfg.api_url, token, &item.recipient.value, &chunk);
                     last = send::x_answer(&post(&self.http, &call).await?, false)?;
                 }
                 Ok(last)

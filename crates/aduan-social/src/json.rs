@@ -69,7 +69,10 @@ mod tests {
         assert_eq!(at(json!("Wed Oct 11 16:53:43 +0000 2023")), want);
         assert_eq!(at(json!("soon")), None);
         assert_eq!(at(json!(null)), None);
-        assert_eq!(id(Some(&json!(1332557345071644672_u64))).as_deref(), Some("1332557345071644672"));
+        assert_eq!(
+            id(Some(&json!(1332557345071644672_u64))).as_deref(),
+            Some("1332557345071644672")
+        );
         assert_eq!(id(Some(&json!(" "))), None);
     }
 }

@@ -134,8 +134,7 @@ fn messaging_event(ev: &Value, channel: Channel, fallback: DateTime<Utc>, out: &
                 });
             }
         }
-        let references =
-            id(m.pointer("/reply_to/mid")).into_iter().collect::<Vec<String>>();
+        let references = id(m.pointer("/reply_to/mid")).into_iter().collect::<Vec<String>>();
         out.messages.push(InboundMessage {
             channel,
             provider_id: mid,
@@ -437,7 +436,10 @@ impl Webhook for MetaWebhook {
         if let Some(tx) = &self.receipts {
             for r in parsed.receipts {
                 if tx.try_send(r).is_err() {
-                    tracing::warn!(channel = "meta", "Receipt queue full; a delivery receipt was dropped.");
+                    tracing::warn!(
+                        channel = "meta",
+                        "Receipt queue full; a delivery receipt was dropped."
+                    );
                 }
             }
         }

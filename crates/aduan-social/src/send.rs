@@ -36,7 +36,10 @@ pub struct Call {
 
 impl fmt::Debug for Call {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Call").field("url", &self.url).field("body", &self.body).finish_non_exhaustive()
+        f.debug_struct("Call")
+            .field("url", &self.url)
+            .field("body", &self.body)
+            .finish_non_exhaustive()
     }
 }
 
@@ -156,10 +159,7 @@ pub fn split_text(text: &str, max: usize) -> Vec<String> {
     while rest.chars().count() > max {
         let cut = rest.char_indices().nth(max).map_or(rest.len(), |(i, _)| i);
         let head = &rest[..cut];
-        let at = head
-            .rfind(char::is_whitespace)
-            .filter(|&i| i > cut / 2)
-            .unwrap_or(cut);
+        let at = head.rfind(char::is_whitespace).filter(|&i| i > cut / 2).unwrap_or(cut);
         out.push(rest[..at].trim_end().to_owned());
         rest = rest[at..].trim_start();
     }
@@ -278,11 +278,20 @@ mod tests {
     #[test]
     fn graph_answers_are_classified() {
         assert_eq!(
-            meta_answer(Channel::Whatsapp, &answer(200, r#"{"messaging_product":"whatsapp","contacts":[{"input":"1","wa_id":"1"}],"messages":[{"id":"wamid.X"}]}"#)),
+            meta_answer(
+                Channel::Whatsapp,
+                &answer(
+                    200,
+                    r#"{"messaging_product":"whatsapp","contacts":[{"input":"1","wa_id":"1"}],"messages":[{"id":"wamid.X"}]}"#
+                )
+            ),
             Ok(Some("wamid.X".into()))
         );
         assert_eq!(
-            meta_answer(Channel::Messenger, &answer(200, r#"{"recipient_id":"1","message_id":"m_1"}"#)),
+            meta_answer(
+                Channel::Messenger,
+                &answer(200, r#"{"recipient_id":"1","message_id":"m_1"}"#)
+            ),
             Ok(Some("m_1".into()))
         );
         let window = meta_answer(
@@ -301,7 +310,10 @@ mod tests {
                 after: Some(Duration::from_secs(6))
             })
         );
-        assert!(matches!(meta_answer(Channel::Messenger, &answer(503, "")), Err(SendError::Retry { .. })));
+        assert!(matches!(
+            meta_answer(Channel::Messenger, &answer(503, "")),
+            Err(SendError::Retry { .. })
+        ));
         assert!(matches!(
             meta_answer(Channel::Messenger, &answer(400, r#"{"error":{"code":100,"message":"(#100) bad recipient"}}"#)),
             Err(SendError::Permanent(r)) if r == "messenger error 100: (#100) bad recipient"
@@ -311,10 +323,16 @@ mod tests {
     #[test]
     fn x_answers_are_classified() {
         assert_eq!(
-            x_answer(&answer(201, r#"{"data":{"dm_conversation_id":"1-2","dm_event_id":"99"}}"#), false),
+            x_answer(
+                &answer(201, r#"{"data":{"dm_conversation_id":"1-2","dm_event_id":"99"}}"#),
+                false
+            ),
             Ok(Some("99".into()))
         );
-        assert_eq!(x_answer(&answer(201, r#"{"data":{"id":"7","text":"t"}}"#), true), Ok(Some("tweet:7".into())));
+        assert_eq!(
+            x_answer(&answer(201, r#"{"data":{"id":"7","text":"t"}}"#), true),
+            Ok(Some("tweet:7".into()))
+        );
         assert!(matches!(x_answer(&answer(429, "{}"), false), Err(SendError::Retry { .. })));
         assert!(matches!(
             x_answer(&answer(403, r#"{"detail":"You cannot send messages to this user."}"#), false),

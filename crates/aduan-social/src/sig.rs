@@ -69,7 +69,11 @@ mod tests {
         let header = "sha256=dec6a680679a968e7e0319355b23599cbfc54502c0784668e9618baa0c633756";
         assert_eq!(meta_signature(b"test_app_secret", body), header);
         assert!(meta_signature_ok(b"test_app_secret", body, header));
-        assert!(meta_signature_ok(b"test_app_secret", body, &header.to_uppercase().replace("SHA256=", "sha256=")));
+        assert!(meta_signature_ok(
+            b"test_app_secret",
+            body,
+            &header.to_uppercase().replace("SHA256=", "sha256=")
+        ));
         assert!(!meta_signature_ok(b"other_secret", body, header));
         assert!(!meta_signature_ok(b"test_app_secret", b"{}", header));
         assert!(!meta_signature_ok(b"test_app_secret", body, "sha1=dec6a680"));

@@ -57,7 +57,8 @@ fn direct_message(
         return None;
     }
     let data = create.get("message_data");
-    let text = unescape_html(data.and_then(|d| d.get("text")).and_then(Value::as_str).unwrap_or(""));
+    let text =
+        unescape_html(data.and_then(|d| d.get("text")).and_then(Value::as_str).unwrap_or(""));
     let mut attachments = Vec::new();
     if let Some(media) = data.and_then(|d| d.pointer("/attachment/media"))
         && let Some(url) = nonempty(media.get("media_url_https").and_then(Value::as_str))
@@ -133,7 +134,9 @@ fn mention(tw: &Value, me: Option<&str>, now: DateTime<Utc>) -> Option<InboundMe
         text: unescape_html(text),
         attachments: Vec::new(),
         location: None,
-        received_at: time(tw.get("timestamp_ms")).or_else(|| time(tw.get("created_at"))).unwrap_or(now),
+        received_at: time(tw.get("timestamp_ms"))
+            .or_else(|| time(tw.get("created_at")))
+            .unwrap_or(now),
         thread: ThreadHints { references, ..ThreadHints::default() },
     })
 }
@@ -145,8 +148,8 @@ pub fn unescape_html(s: &str) -> String {
     while let Some(amp) = rest.find('&') {
         out.push_str(&rest[..amp]);
         rest = &rest[amp..];
-        let entity = rest.get(1..).and_then(|r| r.find(';')).filter(|&end| end <= 10).and_then(
-            |end| {
+        let entity =
+            rest.get(1..).and_then(|r| r.find(';')).filter(|&end| end <= 10).and_then(|end| {
                 let name = &rest[1..=end];
                 let ch = match name {
                     "amp" => Some('&'),
@@ -162,8 +165,7 @@ pub fn unescape_html(s: &str) -> String {
                         .and_then(char::from_u32),
                 };
                 ch.map(|c| (c, end + 2))
-            },
-        );
+            });
         match entity {
             Some((c, len)) => {
                 out.push(c);

@@ -43,13 +43,24 @@ struct FakeState {
 
 /// Speaks the documented answers of the Send API, the WhatsApp Cloud API (messages and
 /// media), and X API v2 (DMs and tweets).
-async fn fake(State(s): State<FakeState>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn fake(
+    State(s): State<FakeState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let path = uri.path().to_owned();
     let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let n = {
         let mut seen = s.seen.lock().unwrap();
-        seen.push(Seen { method: method.clone(), path: path.clone(), auth: auth.clone(), body: body.clone() });
+        seen.push(Seen {
+            method: method.clone(),
+            path: path.clone(),
+            auth: auth.clone(),
+            body: body.clone(),
+        });
         seen.len()
     };
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
@@ -67,7 +78,10 @@ async fn fake(State(s): State<FakeState>, method: Method, uri: Uri, headers: Hea
         ),
         (Method::GET, ["v21.0", media_id]) => {
             if auth.as_deref() != Some("Bearer wa-token") {
-                return json(StatusCode::UNAUTHORIZED, json!({"error": {"code": 190, "message": "bad token"}}));
+                return json(
+                    StatusCode::UNAUTHORIZED,
+                    json!({"error": {"code": 190, "message": "bad token"}}),
+                );
             }
             json(
                 StatusCode::OK,
@@ -88,10 +102,13 @@ async fn fake(State(s): State<FakeState>, method: Method, uri: Uri, headers: Hea
             StatusCode::CREATED,
             json!({"data": {"dm_conversation_id": "1-2", "dm_event_id": format!("dm_out{n}")}}),
         ),
-        (Method::POST, ["2", "tweets"]) => {
-            json(StatusCode::CREATED, json!({"data": {"id": format!("{n}000"), "text": body["text"]}}))
+        (Method::POST, ["2", "tweets"]) => json(
+            StatusCode::CREATED,
+            json!({"data": {"id": format!("{n}000"), "text": body["text"]}}),
+        ),
+        _ => {
+            json(StatusCode::NOT_FOUND, json!({"error": {"code": 803, "message": "unknown path"}}))
         }
-        _ => json(StatusCode::NOT_FOUND, json!({"error": {"code": 803, "message": "unknown path"}})),
     }
 }
 
@@ -121,11 +138,14 @@ async fn env() -> Env {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let fake_app = Router::new().fallback(fake).with_state(FakeState { base: base.clone(), seen: seen.clone() });
+    let fake_app = Router::new()
+        .fallback(fake)
+        .with_state(FakeState { base: base.clone(), seen: seen.clone() });
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
     tokio::spawn(async move {
-        let _ = axum::serve(listener, fake_app).with_graceful_shutdown(stop.cancelled_owned()).await;
+        let _ =
+            axum::serve(listener, fake_app).with_graceful_shutdown(stop.cancelled_owned()).await;
     });
 
     let meta = Arc::new(MetaConnector::new(MetaConfig {
@@ -211,7 +231,11 @@ impl Env {
         panic!("the fake provider never received {what}; it got {:#?}", self.seen.lock().unwrap());
     }
 
-    async fn wait_outbox(&self, id: i64, pred: impl Fn(&aduan_store::OutboxRow) -> bool) -> aduan_store::OutboxRow {
+    async fn wait_outbox(
+        &self,
+        id: i64,
+        pred: impl Fn(&aduan_store::OutboxRow) -> bool,
+    ) -> aduan_store::OutboxRow {
         for _ in 0..500 {
             if let Some(row) = self.store.outbox_row(id).await.unwrap()
                 && pred(&row)
@@ -270,7 +294,8 @@ async fn a_whatsapp_message_is_stored_once_and_acknowledged_on_whatsapp() {
     let tickets = env.tickets(Channel::Whatsapp).await;
     assert_eq!(tickets.len(), 1);
     let t = &tickets[0];
-    let inbound: Vec<_> = t.messages.iter().filter(|m| m.direction == aduan_core::Direction::In).collect();
+    let inbound: Vec<_> =
+        t.messages.iter().filter(|m| m.direction == aduan_core::Direction::In).collect();
     assert_eq!(inbound.len(), 1);
     assert_eq!(inbound[0].text, "Body Text");
     assert_eq!(inbound[0].author.as_deref(), Some("Test Name"));
@@ -311,13 +336,17 @@ async fn a_whatsapp_message_is_stored_once_and_acknowledged_on_whatsapp() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messenger_and_instagram_receipts_reach_the_send_api() {
     let env = env().await;
-    let mut fb = fixture("messenger-webhooks-botman/FacebookDriver__it_returns_the_message__b40c64587d.json");
+    let mut fb = fixture(
+        "messenger-webhooks-botman/FacebookDriver__it_returns_the_message__b40c64587d.json",
+    );
     fb["entry"][0]["messaging"][0]["timestamp"] = (chrono::Utc::now().timestamp_millis()).into();
     let mut ig = fixture("instagram-webhooks-chatwoot/instagram__incoming_ig_text_message.json");
     ig["entry"][0]["messaging"][0]["timestamp"] = chrono::Utc::now().to_rfc3339().into();
     assert_eq!(env.meta(&bytes(&fb)).await, StatusCode::OK);
     assert_eq!(env.meta(&bytes(&ig)).await, StatusCode::OK);
-    for (channel, psid) in [(Channel::Messenger, "1433960459967306"), (Channel::Instagram, "Sender-id-1")] {
+    for (channel, psid) in
+        [(Channel::Messenger, "1433960459967306"), (Channel::Instagram, "Sender-id-1")]
+    {
         let tickets = env.tickets(channel).await;
         assert_eq!(tickets.len(), 1, "{channel}");
         let code = tickets[0].summary.code.to_string();
@@ -335,7 +364,10 @@ async fn outside_the_24_hour_window_nothing_is_sent_and_operators_see_why() {
     // The fixture's own time: October 2023.
     assert_eq!(env.meta(&bytes(&whatsapp_text(false))).await, StatusCode::OK);
     let row = env.wait_outbox(1, |r| r.state == OutboxState::Dead).await;
-    assert!(row.last_error.as_deref().unwrap().contains("24-hour customer service window"), "{row:?}");
+    assert!(
+        row.last_error.as_deref().unwrap().contains("24-hour customer service window"),
+        "{row:?}"
+    );
     assert_eq!(row.attempts, 1, "not retried");
     assert!(env.sent().is_empty(), "nothing may be sent: {:?}", env.sent());
     let t = &env.tickets(Channel::Whatsapp).await[0];
@@ -397,7 +429,9 @@ async fn whatsapp_and_messenger_media_are_fetched_into_the_attachment_store() {
     let mut image = fixture("whatsapp-cloud-webhooks-pywa/message__image.json");
     image["entry"][0]["changes"][0]["value"]["messages"][0]["timestamp"] = now_secs().into();
     assert_eq!(env.meta(&bytes(&image)).await, StatusCode::OK);
-    let mut fb = fixture("messenger-webhooks-botman/FacebookImageDriver__getCorrectRequestData__b701c817fa.json");
+    let mut fb = fixture(
+        "messenger-webhooks-botman/FacebookImageDriver__getCorrectRequestData__b701c817fa.json",
+    );
     let event = &mut fb["entry"][0]["messaging"][0];
     event["timestamp"] = chrono::Utc::now().timestamp_millis().into();
     event["message"]["attachments"] =
@@ -407,12 +441,17 @@ async fn whatsapp_and_messenger_media_are_fetched_into_the_attachment_store() {
     let attachment = loop_until_fetched(&env, Channel::Whatsapp).await;
     assert_eq!(attachment.content_type, "image/jpeg");
     let data = std::fs::read(
-        env.attachments.join(&attachment.sha256[0..2]).join(&attachment.sha256[2..4]).join(&attachment.sha256),
+        env.attachments
+            .join(&attachment.sha256[0..2])
+            .join(&attachment.sha256[2..4])
+            .join(&attachment.sha256),
     )
     .unwrap();
     assert_eq!(data, b"JPEG bytes of 65463453");
     assert_eq!(attachment.size, data.len() as u64);
-    let lookup = env.wait_for("the media lookup", |s| s.method == Method::GET && s.path == "/v21.0/65463453").await;
+    let lookup = env
+        .wait_for("the media lookup", |s| s.method == Method::GET && s.path == "/v21.0/65463453")
+        .await;
     assert_eq!(lookup.auth.as_deref(), Some("Bearer wa-token"));
 
     let page = loop_until_fetched(&env, Channel::Messenger).await;
@@ -439,10 +478,13 @@ async fn loop_until_fetched(env: &Env, channel: Channel) -> aduan_core::Attachme
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn x_dms_are_answered_by_dm_and_mentions_publicly_with_the_code_only() {
     let env = env().await;
-    let crc = Request::get("/hooks/x?crc_token=9b4507b3-9040-4669-9ca3-6b94edb50553").body(Body::empty()).unwrap();
+    let crc = Request::get("/hooks/x?crc_token=9b4507b3-9040-4669-9ca3-6b94edb50553")
+        .body(Body::empty())
+        .unwrap();
     let (status, body) = env.call(crc).await;
     assert_eq!(status, StatusCode::OK);
-    let token = sig::x_signature(CONSUMER_SECRET.as_bytes(), b"9b4507b3-9040-4669-9ca3-6b94edb50553");
+    let token =
+        sig::x_signature(CONSUMER_SECRET.as_bytes(), b"9b4507b3-9040-4669-9ca3-6b94edb50553");
     assert_eq!(serde_json::from_slice::<Value>(&body).unwrap(), json!({"response_token": token}));
 
     assert_eq!(env.x(&bytes(&fixture("x/dm_hello.json"))).await, StatusCode::OK);
@@ -471,9 +513,11 @@ async fn x_dms_are_answered_by_dm_and_mentions_publicly_with_the_code_only() {
 async fn meta_verification_through_the_router() {
     let env = env().await;
     let get = |q: &str| Request::get(format!("/hooks/meta?{q}")).body(Body::empty()).unwrap();
-    let (status, body) =
-        env.call(get("hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=verify-me")).await;
+    let (status, body) = env
+        .call(get("hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=verify-me"))
+        .await;
     assert_eq!((status, body.as_ref()), (StatusCode::OK, b"1158201444".as_ref()));
-    let (status, _) = env.call(get("hub.mode=subscribe&hub.challenge=1&hub.verify_token=nope")).await;
+    let (status, _) =
+        env.call(get("hub.mode=subscribe&hub.challenge=1&hub.verify_token=nope")).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }

@@ -129,10 +129,8 @@ fn check_golden(set: &str, fixture: &Path, actual: &str, mismatches: &mut Vec<St
     }
     let expected = std::fs::read_to_string(&path).unwrap_or_default();
     if expected != actual {
-        mismatches.push(format!(
-            "{}:\n--- expected\n{expected}--- actual\n{actual}",
-            path.display()
-        ));
+        mismatches
+            .push(format!("{}:\n--- expected\n{expected}--- actual\n{actual}", path.display()));
     }
 }
 
@@ -156,7 +154,12 @@ fn meta_set(set: &str) -> (usize, usize) {
         messages_total += messages.len();
         check_golden(set, &fixture, &render(&messages, &receipts), &mut mismatches);
     }
-    assert!(mismatches.is_empty(), "{} golden mismatches:\n{}", mismatches.len(), mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "{} golden mismatches:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
     (files, messages_total)
 }
 
@@ -253,10 +256,16 @@ fn forged_missing_and_reserialised_signatures_are_refused() {
     assert_ne!(compact, body);
     let cases = [
         ("missing", post(body.clone(), &[])),
-        ("forged", post(body.clone(), &[("x-hub-signature-256", format!("sha256={}", "0".repeat(64)))])),
+        (
+            "forged",
+            post(body.clone(), &[("x-hub-signature-256", format!("sha256={}", "0".repeat(64)))]),
+        ),
         ("sha1 only", post(body.clone(), &[("x-hub-signature", "sha1=abc".into())])),
         ("re-serialised", post(compact, &[("x-hub-signature-256", genuine.clone())])),
-        ("wrong secret", post(body.clone(), &[("x-hub-signature-256", sig::meta_signature(b"x", &body))])),
+        (
+            "wrong secret",
+            post(body.clone(), &[("x-hub-signature-256", sig::meta_signature(b"x", &body))]),
+        ),
     ];
     for (what, req) in cases {
         assert_eq!(
@@ -295,7 +304,10 @@ fn signed_but_unexpected_bodies_are_refused_without_panic() {
     let meta = MetaWebhook::new(APP_SECRET.into(), VERIFY_TOKEN.into(), None);
     assert!(matches!(meta.handle(&meta_signed(b"{\"object\":")), Err(Rejection::Malformed(_))));
     assert!(matches!(meta.handle(&meta_signed(b"[1,2]")), Err(Rejection::Invalid(_))));
-    assert!(matches!(meta.handle(&meta_signed(b"{\"object\":\"page\"}")), Err(Rejection::Invalid(_))));
+    assert!(matches!(
+        meta.handle(&meta_signed(b"{\"object\":\"page\"}")),
+        Err(Rejection::Invalid(_))
+    ));
     // Unknown objects and odd events are acknowledged and dropped, so Meta stops retrying.
     let odd = br#"{"object":"page","entry":[{"messaging":[{"sender":{"id":""},"message":{"mid":"x"}},{"sender":{"id":"1"},"message":{"text":"no mid"}},7,null]},"nonsense"]}"#;
     assert_eq!(
@@ -311,18 +323,23 @@ fn signed_but_unexpected_bodies_are_refused_without_panic() {
 #[test]
 fn meta_verification_handshake() {
     let meta = MetaWebhook::new(APP_SECRET.into(), VERIFY_TOKEN.into(), None);
-    let ok = meta.handle(&get("hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=verify-me"));
+    let ok =
+        meta.handle(&get("hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=verify-me"));
     let Ok(WebhookReply::Respond { status: 200, body }) = ok else { panic!("{ok:?}") };
     assert_eq!(body.bytes, Bytes::from_static(b"1158201444"));
     assert_eq!(body.content_type, "text/plain");
     // Percent-encoded values are decoded before comparing.
-    let ok = meta.handle(&get("hub.mode=subscribe&hub.challenge=a%20b&hub.verify_token=verify%2Dme"));
+    let ok =
+        meta.handle(&get("hub.mode=subscribe&hub.challenge=a%20b&hub.verify_token=verify%2Dme"));
     assert!(matches!(ok, Ok(WebhookReply::Respond { status: 200, body }) if body.bytes == "a b"));
     assert_eq!(
         meta.handle(&get("hub.mode=subscribe&hub.challenge=1&hub.verify_token=wrong")),
         Err(Rejection::Forbidden("hub.verify_token"))
     );
-    assert_eq!(meta.handle(&get("hub.mode=subscribe&hub.challenge=1")), Err(Rejection::Forbidden("hub.verify_token")));
+    assert_eq!(
+        meta.handle(&get("hub.mode=subscribe&hub.challenge=1")),
+        Err(Rejection::Forbidden("hub.verify_token"))
+    );
     assert!(matches!(
         meta.handle(&get("hub.mode=unsubscribe&hub.challenge=1&hub.verify_token=verify-me")),
         Err(Rejection::Invalid(_))
@@ -347,7 +364,8 @@ fn x_crc_handshake() {
 #[test]
 fn a_whatsapp_batch_keeps_every_message_in_order() {
     // Two entries, three messages, one status: one reply with all three messages.
-    let text = String::from_utf8(fixture("whatsapp-cloud-webhooks-pywa/message__text.json")).unwrap();
+    let text =
+        String::from_utf8(fixture("whatsapp-cloud-webhooks-pywa/message__text.json")).unwrap();
     let mut doc: serde_json::Value = serde_json::from_str(&text).unwrap();
     let entry = doc["entry"][0].clone();
     let mut second = entry.clone();
@@ -355,13 +373,14 @@ fn a_whatsapp_batch_keeps_every_message_in_order() {
     let mut third = entry["changes"][0]["value"]["messages"][0].clone();
     third["id"] = "wamid.three".into();
     second["changes"][0]["value"]["messages"].as_array_mut().unwrap().push(third);
-    second["changes"][0]["value"]["statuses"] =
-        serde_json::json!([{"id": "wamid.out", "status": "read", "timestamp": "1698266945", "recipient_id": "972987654321"}]);
+    second["changes"][0]["value"]["statuses"] = serde_json::json!([{"id": "wamid.out", "status": "read", "timestamp": "1698266945", "recipient_id": "972987654321"}]);
     doc["entry"] = serde_json::json!([entry, second]);
     let body = serde_json::to_vec(&doc).unwrap();
     let (tx, mut rx) = mpsc::channel(8);
     let meta = MetaWebhook::new(APP_SECRET.into(), VERIFY_TOKEN.into(), Some(tx));
-    let Ok(WebhookReply::Store { messages, .. }) = meta.handle(&meta_signed(&body)) else { panic!() };
+    let Ok(WebhookReply::Store { messages, .. }) = meta.handle(&meta_signed(&body)) else {
+        panic!()
+    };
     let ids: Vec<&str> = messages.iter().map(|m| m.provider_id.as_str()).collect();
     assert_eq!(ids, ["wamid.xyzxyz", "wamid.two", "wamid.three"]);
     assert!(messages.iter().all(|m| m.channel == Channel::Whatsapp));

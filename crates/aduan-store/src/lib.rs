@@ -22,7 +22,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use aduan_core::{
-    Actor, Channel, Identity, InboundMessage, SlaPolicy, Status, ThreadingPolicy, TicketCode, TransitionError,
+    Actor, Channel, Identity, InboundMessage, SlaPolicy, Status, ThreadingPolicy, TicketCode,
+    TransitionError,
 };
 use chrono::{DateTime, Duration, Utc};
 
