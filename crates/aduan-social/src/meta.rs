@@ -387,7 +387,8 @@ impl MetaWebhook {
                 _ => {}
             }
         }
-        let Some(token) = token else {
+        // An empty configured token would let anyone subscribe.
+        let Some(token) = token.filter(|_| !self.verify_token.is_empty()) else {
             return Err(Rejection::Forbidden("hub.verify_token"));
         };
         if !sig::secret_eq(token.as_bytes(), self.verify_token.as_bytes()) {
@@ -429,7 +430,10 @@ impl Webhook for MetaWebhook {
             .get("x-hub-signature-256")
             .and_then(|h| h.to_str().ok())
             .ok_or(Rejection::Forbidden("X-Hub-Signature-256"))?;
-        if !sig::meta_signature_ok(self.app_secret.as_bytes(), &req.body, header) {
+        // An empty app secret signs nothing: anyone could compute the HMAC.
+        if self.app_secret.is_empty()
+            || !sig::meta_signature_ok(self.app_secret.as_bytes(), &req.body, header)
+        {
             return Err(Rejection::Forbidden("X-Hub-Signature-256"));
         }
         let parsed = parse(&req.body, Utc::now()).map_err(Rejection::from)?;

@@ -321,6 +321,23 @@ fn signed_but_unexpected_bodies_are_refused_without_panic() {
 }
 
 #[test]
+fn empty_secrets_accept_nothing() {
+    let meta = MetaWebhook::new(String::new(), String::new(), None);
+    let body = fixture("whatsapp-cloud-webhooks-pywa/message__text.json");
+    let signed = post(body.clone(), &[("x-hub-signature-256", sig::meta_signature(b"", &body))]);
+    assert_eq!(meta.handle(&signed), Err(Rejection::Forbidden("X-Hub-Signature-256")));
+    assert_eq!(
+        meta.handle(&get("hub.mode=subscribe&hub.challenge=1&hub.verify_token=")),
+        Err(Rejection::Forbidden("hub.verify_token"))
+    );
+    let x = XWebhook::new(String::new());
+    let body = fixture("x/dm_hello.json");
+    let signed =
+        post(body.clone(), &[("x-twitter-webhooks-signature", sig::x_signature(b"", &body))]);
+    assert_eq!(x.handle(&signed), Err(Rejection::Forbidden("x-twitter-webhooks-signature")));
+}
+
+#[test]
 fn meta_verification_handshake() {
     let meta = MetaWebhook::new(APP_SECRET.into(), VERIFY_TOKEN.into(), None);
     let ok =
