@@ -8,4 +8,5 @@
 mod cli;
 mod common;
 mod durability;
+mod social;
 mod tour;

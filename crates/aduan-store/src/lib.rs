@@ -22,7 +22,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use aduan_core::{
-    Actor, Channel, InboundMessage, SlaPolicy, Status, ThreadingPolicy, TicketCode, TransitionError,
+    Actor, Channel, Identity, InboundMessage, SlaPolicy, Status, ThreadingPolicy, TicketCode,
+    TransitionError,
 };
 use chrono::{DateTime, Duration, Utc};
 
@@ -274,6 +275,60 @@ impl Store {
     pub async fn overdue_by_opd(&self) -> Result<Vec<(Option<String>, i64)>> {
         let now = now();
         read!(self, |c| ops::overdue_by_opd(c, now))
+    }
+
+    /// When `identity` last wrote on `channel` (provider time), for the 24-hour customer
+    /// window of Meta's channels.
+    pub async fn last_inbound_at(
+        &self,
+        channel: Channel,
+        identity: &Identity,
+    ) -> Result<Option<DateTime<Utc>>> {
+        let identity = identity.clone();
+        read!(self, |c| ops::last_inbound_at(c, channel, &identity))
+    }
+
+    /// Applies a provider's delivery receipt to the outbox row of that message; `false`
+    /// when no row has that provider id (yet).
+    pub async fn outbox_receipt(&self, receipt: DeliveryReceipt) -> Result<bool> {
+        write!(self, |c| ops::outbox_receipt(c, receipt))
+    }
+
+    /// One outbox row with its delivery state.
+    pub async fn outbox_row(&self, id: i64) -> Result<Option<OutboxRow>> {
+        read!(self, |c| ops::outbox_row(c, id))
+    }
+
+    /// Attachments of `channels` known only by a provider handle, due for a fetch.
+    pub async fn attachments_unfetched(
+        &self,
+        channels: Vec<Channel>,
+        max_attempts: i64,
+        limit: i64,
+    ) -> Result<Vec<UnfetchedAttachment>> {
+        let now = now();
+        read!(self, |c| ops::attachments_unfetched(c, channels, max_attempts, limit, now))
+    }
+
+    /// Records a fetched attachment: its content now lives under `[storage] dir` by hash.
+    pub async fn attachment_fetched(
+        &self,
+        id: i64,
+        sha256: String,
+        size: u64,
+        content_type: String,
+    ) -> Result<()> {
+        write!(self, |c| ops::attachment_fetched(c, id, sha256, size, content_type))
+    }
+
+    /// Records a failed fetch: retried at `retry_at`, or given up when `None`.
+    pub async fn attachment_fetch_failed(
+        &self,
+        id: i64,
+        error: String,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<()> {
+        write!(self, |c| ops::attachment_fetch_failed(c, id, error, retry_at))
     }
 
     pub async fn checkpoint(&self, connector: &str, key: &str) -> Result<Option<String>> {

@@ -1106,3 +1106,150 @@ pub(crate) async fn api_key_by_hash<D: Db>(c: &mut D, token_hash: &str) -> Resul
         revoked: revoked_at.is_some(),
     }))
 }
+
+/// When `identity` last wrote to us on `channel`, by the provider's time of the message
+/// (what the 24-hour customer window of Messenger, Instagram and WhatsApp is measured from).
+pub(crate) async fn last_inbound_at<D: Db>(
+    c: &mut D,
+    channel: Channel,
+    identity: &Identity,
+) -> Result<Option<DateTime<Utc>>> {
+    let row = c
+        .fetch_one(
+            "SELECT MAX(m.sent_at) AS at FROM messages m JOIN identities i ON i.id = m.identity_id \
+             WHERE i.kind = $1 AND i.value = $2 AND m.direction = 'in' AND m.channel = $3",
+            args![identity.kind.as_str(), &identity.value, channel.as_str()],
+        )
+        .await?;
+    row.get("at")
+}
+
+/// Applies a delivery receipt to the outbox row that sent the message. Receipts only move
+/// forward; `failed` makes the row `dead` with the provider's reason, so operators see it.
+/// Returns whether a row matched.
+pub(crate) async fn outbox_receipt<D: Db>(c: &mut D, receipt: DeliveryReceipt) -> Result<bool> {
+    let row = c
+        .fetch_optional(
+            "SELECT id, receipt FROM outbox WHERE channel = $1 AND provider_id = $2",
+            args![receipt.channel.as_str(), &receipt.provider_id],
+        )
+        .await?;
+    let Some(row) = row else {
+        return Ok(false);
+    };
+    let id: i64 = row.get("id")?;
+    let old: Option<ReceiptStatus> =
+        row.get::<Option<String>>("receipt")?.map(|r| parse(&r, "receipt")).transpose()?;
+    if old.is_some_and(|old| old == ReceiptStatus::Failed || old >= receipt.status) {
+        return Ok(true);
+    }
+    if receipt.status == ReceiptStatus::Failed {
+        let error = receipt.error.unwrap_or_else(|| "the provider reported a failure".into());
+        c.execute(
+            "UPDATE outbox SET state = 'dead', last_error = $2, receipt = 'failed', receipt_at = $3, \
+             lease_until = NULL WHERE id = $1",
+            args![id, format!("delivery failed: {error}"), receipt.at],
+        )
+        .await?;
+    } else {
+        c.execute(
+            "UPDATE outbox SET receipt = $2, receipt_at = $3 WHERE id = $1",
+            args![id, receipt.status.as_str(), receipt.at],
+        )
+        .await?;
+    }
+    Ok(true)
+}
+
+pub(crate) async fn outbox_row<D: Db>(c: &mut D, id: i64) -> Result<Option<OutboxRow>> {
+    let Some(row) = c
+        .fetch_optional(
+            "SELECT id, channel, state, purpose, attempts, last_error, provider_id, receipt, \
+             receipt_at FROM outbox WHERE id = $1",
+            args![id],
+        )
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(OutboxRow {
+        id: row.get("id")?,
+        channel: parse(&row.get::<String>("channel")?, "channel")?,
+        state: parse(&row.get::<String>("state")?, "outbox state")?,
+        purpose: parse(&row.get::<String>("purpose")?, "outbox purpose")?,
+        attempts: row.get("attempts")?,
+        last_error: row.get("last_error")?,
+        provider_id: row.get("provider_id")?,
+        receipt: row.get::<Option<String>>("receipt")?.map(|r| parse(&r, "receipt")).transpose()?,
+        receipt_at: row.get("receipt_at")?,
+    }))
+}
+
+/// Attachments of the given channels still only at the provider, oldest first, that have
+/// had fewer than `max_attempts` failed fetches and whose retry time has come.
+pub(crate) async fn attachments_unfetched<D: Db>(
+    c: &mut D,
+    channels: Vec<Channel>,
+    max_attempts: i64,
+    limit: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<UnfetchedAttachment>> {
+    if channels.is_empty() || limit <= 0 {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (0..channels.len()).map(|i| format!("${}", i + 4)).collect();
+    let sql = format!(
+        "SELECT a.id, m.channel, a.provider_ref, a.content_type, a.fetch_attempts \
+         FROM attachments a JOIN messages m ON m.id = a.message_id \
+         WHERE a.sha256 = '' AND a.provider_ref IS NOT NULL AND a.fetch_attempts >= 0 \
+         AND a.fetch_attempts < $1 AND (a.fetch_after IS NULL OR a.fetch_after <= $2) \
+         AND m.channel IN ({}) ORDER BY a.id LIMIT $3",
+        placeholders.join(", ")
+    );
+    let mut args = args![max_attempts, now, limit];
+    args.extend(channels.iter().map(|ch| Value::from(ch.as_str())));
+    let rows = c.fetch_all(&sql, args).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(UnfetchedAttachment {
+                id: r.get("id")?,
+                channel: parse(&r.get::<String>("channel")?, "channel")?,
+                provider_ref: r.get("provider_ref")?,
+                content_type: r.get("content_type")?,
+                attempts: r.get("fetch_attempts")?,
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn attachment_fetched<D: Db>(
+    c: &mut D,
+    id: i64,
+    sha256: String,
+    size: u64,
+    content_type: String,
+) -> Result<()> {
+    c.execute(
+        "UPDATE attachments SET sha256 = $2, size = $3, content_type = $4, fetch_error = NULL, \
+         fetch_after = NULL WHERE id = $1 AND sha256 = ''",
+        args![id, sha256, i64::try_from(size).unwrap_or(i64::MAX), content_type],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn attachment_fetch_failed<D: Db>(
+    c: &mut D,
+    id: i64,
+    error: String,
+    retry_at: Option<DateTime<Utc>>,
+) -> Result<()> {
+    c.execute(
+        "UPDATE attachments SET fetch_error = $2, fetch_after = $3, \
+         fetch_attempts = CASE WHEN $3 IS NULL THEN -1 ELSE fetch_attempts + 1 END \
+         WHERE id = $1 AND sha256 = ''",
+        args![id, error, retry_at],
+    )
+    .await?;
+    Ok(())
+}

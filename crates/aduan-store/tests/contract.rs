@@ -711,3 +711,129 @@ async fn a_provider_batch_is_stored_whole_or_not_at_all() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_last_inbound_time_is_per_sender_and_channel() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let wa = Identity::new(IdentityKind::Whatsapp, "6281234567890").unwrap();
+        assert_eq!(store.last_inbound_at(Channel::Whatsapp, &wa).await.unwrap(), None);
+        let day_ago = Utc::now() - Duration::hours(26);
+        let recent = Utc::now() - Duration::minutes(5);
+        for (id, at) in [("wamid.1", recent), ("wamid.0", day_ago)] {
+            let mut m = msg(Channel::Whatsapp, id, Some(wa.clone()), "Lampu jalan mati");
+            m.received_at = at;
+            store.ingest(m).await.unwrap();
+        }
+        let last = store.last_inbound_at(Channel::Whatsapp, &wa).await.unwrap().unwrap();
+        assert_eq!(last.timestamp_millis(), recent.timestamp_millis());
+        // Our own answers don't open the window, and other senders don't count.
+        let other = Identity::new(IdentityKind::Whatsapp, "6289999999999").unwrap();
+        assert_eq!(store.last_inbound_at(Channel::Whatsapp, &other).await.unwrap(), None);
+    }
+}
+
+#[tokio::test]
+async fn delivery_receipts_move_forward_and_failures_are_dead() {
+    use aduan_store::{DeliveryReceipt, ReceiptStatus};
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let wa = Identity::new(IdentityKind::Whatsapp, "6281234567890").unwrap();
+        store
+            .ingest(msg(Channel::Whatsapp, "wamid.in", Some(wa), "Sampah menumpuk"))
+            .await
+            .unwrap();
+        let lease = Duration::seconds(60);
+        let claimed = store.outbox_claim(vec![Channel::Whatsapp], 10, lease).await.unwrap();
+        let id = claimed[0].id;
+        store.outbox_sent(id, Some("wamid.out".into())).await.unwrap();
+        let receipt = |status, error: Option<&str>| DeliveryReceipt {
+            channel: Channel::Whatsapp,
+            provider_id: "wamid.out".into(),
+            status,
+            at: Utc::now(),
+            error: error.map(str::to_owned),
+        };
+        let unknown = DeliveryReceipt {
+            provider_id: "wamid.other".into(),
+            ..receipt(ReceiptStatus::Read, None)
+        };
+        assert!(!store.outbox_receipt(unknown).await.unwrap());
+        assert!(store.outbox_receipt(receipt(ReceiptStatus::Read, None)).await.unwrap());
+        assert!(store.outbox_receipt(receipt(ReceiptStatus::Delivered, None)).await.unwrap());
+        let row = store.outbox_row(id).await.unwrap().unwrap();
+        assert_eq!((row.state, row.receipt), (OutboxState::Sent, Some(ReceiptStatus::Read)));
+        assert!(row.receipt_at.is_some());
+        store
+            .outbox_receipt(receipt(
+                ReceiptStatus::Failed,
+                Some("whatsapp error 131026: Message undeliverable"),
+            ))
+            .await
+            .unwrap();
+        let row = store.outbox_row(id).await.unwrap().unwrap();
+        assert_eq!((row.state, row.receipt), (OutboxState::Dead, Some(ReceiptStatus::Failed)));
+        assert_eq!(
+            row.last_error.as_deref(),
+            Some("delivery failed: whatsapp error 131026: Message undeliverable")
+        );
+        assert!(store.outbox_row(id + 100).await.unwrap().is_none());
+    }
+}
+
+#[tokio::test]
+async fn provider_media_is_queued_until_fetched_or_given_up() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let wa = Identity::new(IdentityKind::Whatsapp, "6281234567890").unwrap();
+        let mut m = msg(Channel::Whatsapp, "wamid.img", Some(wa), "");
+        let media = |r: &str| AttachmentRef {
+            filename: None,
+            content_type: "image/jpeg".into(),
+            size: 0,
+            sha256: String::new(),
+            provider_ref: Some(r.into()),
+        };
+        m.attachments = vec![media("111"), media("222"), media("333")];
+        store.ingest(m).await.unwrap();
+        let due = store.attachments_unfetched(vec![Channel::Whatsapp], 3, 10).await.unwrap();
+        assert_eq!(
+            due.iter().map(|a| a.provider_ref.as_str()).collect::<Vec<_>>(),
+            ["111", "222", "333"]
+        );
+        assert!(
+            store.attachments_unfetched(vec![Channel::Messenger], 3, 10).await.unwrap().is_empty()
+        );
+        store
+            .attachment_fetched(due[0].id, "ab".repeat(32), 1234, "image/png".into())
+            .await
+            .unwrap();
+        // A retry waits for its time; giving up removes it from the queue for good.
+        let later = Utc::now() + Duration::hours(1);
+        store.attachment_fetch_failed(due[1].id, "HTTP 500".into(), Some(later)).await.unwrap();
+        store.attachment_fetch_failed(due[2].id, "HTTP 404".into(), None).await.unwrap();
+        assert!(
+            store.attachments_unfetched(vec![Channel::Whatsapp], 3, 10).await.unwrap().is_empty()
+        );
+        store
+            .attachment_fetch_failed(
+                due[1].id,
+                "HTTP 500".into(),
+                Some(Utc::now() - Duration::seconds(1)),
+            )
+            .await
+            .unwrap();
+        let again = store.attachments_unfetched(vec![Channel::Whatsapp], 3, 10).await.unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!((again[0].provider_ref.as_str(), again[0].attempts), ("222", 2));
+        assert!(
+            store.attachments_unfetched(vec![Channel::Whatsapp], 2, 10).await.unwrap().is_empty()
+        );
+        let code = store
+            .tickets(&TicketFilter { limit: 10, ..TicketFilter::default() })
+            .await
+            .unwrap()
+            .items[0]
+            .code;
+        let view = store.ticket(code).await.unwrap().unwrap();
+        let a = &view.messages[0].attachments[0];
+        assert_eq!((a.sha256.len(), a.size, a.content_type.as_str()), (64, 1234, "image/png"));
+    }
+}

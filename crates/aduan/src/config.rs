@@ -297,6 +297,84 @@ pub struct AndroidSms {
     pub password_file: Option<PathBuf>,
 }
 
+/// A secret's value, inline or read from its `*_file` (problems were reported by
+/// `validate()` already; this fails only if the file changed since).
+fn secret_value(
+    path: &str,
+    inline: &Option<Secret>,
+    file: &Option<PathBuf>,
+) -> anyhow::Result<Option<String>> {
+    let mut problems = Vec::new();
+    let value = secret(&mut problems, path, inline, file);
+    match problems.first() {
+        Some(p) => anyhow::bail!("{p}"),
+        None => Ok(value.map(|s| s.0)),
+    }
+}
+
+impl Meta {
+    /// What the Meta connector runs with; `attachments_dir` is `[storage] dir`.
+    pub fn settings(&self, attachments_dir: &Path) -> anyhow::Result<aduan_social::MetaConfig> {
+        let p = "channels.meta";
+        let required = |name: &str, v: Option<String>| {
+            v.ok_or_else(|| anyhow::anyhow!("{p}.{name} is required when the channel is enabled"))
+        };
+        Ok(aduan_social::MetaConfig {
+            app_secret: required(
+                "app_secret",
+                secret_value(&format!("{p}.app_secret"), &self.app_secret, &self.app_secret_file)?,
+            )?,
+            verify_token: required(
+                "verify_token",
+                secret_value(
+                    &format!("{p}.verify_token"),
+                    &self.verify_token,
+                    &self.verify_token_file,
+                )?,
+            )?,
+            page_access_token: secret_value(
+                &format!("{p}.page_access_token"),
+                &self.page_access_token,
+                &self.page_access_token_file,
+            )?,
+            whatsapp_token: secret_value(
+                &format!("{p}.whatsapp_token"),
+                &self.whatsapp_token,
+                &self.whatsapp_token_file,
+            )?,
+            whatsapp_phone_number_id: self.whatsapp_phone_number_id.clone(),
+            graph_api_url: self
+                .graph_api_url
+                .clone()
+                .unwrap_or_else(|| "https://graph.facebook.com/v21.0".into()),
+            attachments_dir: attachments_dir.to_owned(),
+        })
+    }
+}
+
+impl X {
+    /// What the X connector runs with.
+    pub fn settings(&self) -> anyhow::Result<aduan_social::XConfig> {
+        let consumer_secret = secret_value(
+            "channels.x.consumer_secret",
+            &self.consumer_secret,
+            &self.consumer_secret_file,
+        )?
+        .ok_or_else(|| {
+            anyhow::anyhow!("channels.x.consumer_secret is required when the channel is enabled")
+        })?;
+        Ok(aduan_social::XConfig {
+            consumer_secret,
+            bearer_token: secret_value(
+                "channels.x.bearer_token",
+                &self.bearer_token,
+                &self.bearer_token_file,
+            )?,
+            api_url: self.api_url.clone().unwrap_or_else(|| "https://api.x.com".into()),
+        })
+    }
+}
+
 /// One thing wrong with the configuration, at a key path like `channels.email.imap_host`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -568,6 +646,14 @@ impl Config {
         if m.enabled {
             require(p, "channels.meta.app_secret", &app_secret);
             require(p, "channels.meta.verify_token", &verify);
+            if (m.whatsapp_token.is_some() || m.whatsapp_token_file.is_some())
+                && m.whatsapp_phone_number_id.is_none()
+            {
+                p.push(Problem {
+                    path: "channels.meta.whatsapp_phone_number_id".into(),
+                    message: "is required to answer on WhatsApp (with whatsapp_token)".into(),
+                });
+            }
         }
 
         let x = &c.x;
@@ -764,6 +850,33 @@ mod tests {
         c.database.url = Secret("postgres://aduan:hunter2@db/aduan".into());
         let debug = format!("{c:?}");
         assert!(!debug.contains("very-secret") && !debug.contains("hunter2"), "{debug}");
+    }
+
+    #[test]
+    fn social_settings_read_secret_files_and_default_urls() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("app_secret");
+        std::fs::write(&f, "s3cret\n").unwrap();
+        let mut c = Config::default();
+        c.channels.meta = Meta {
+            enabled: true,
+            app_secret_file: Some(f),
+            verify_token: Some(Secret("v".into())),
+            whatsapp_token: Some(Secret("w".into())),
+            ..Meta::default()
+        };
+        let paths: Vec<String> = c.validate().into_iter().map(|p| p.path).collect();
+        assert_eq!(paths, ["channels.meta.whatsapp_phone_number_id"]);
+        c.channels.meta.whatsapp_phone_number_id = Some("106540352242922".into());
+        assert_eq!(c.validate(), vec![]);
+        let meta = c.channels.meta.settings(Path::new("data/attachments")).unwrap();
+        assert_eq!(meta.app_secret, "s3cret");
+        assert_eq!(meta.graph_api_url, "https://graph.facebook.com/v21.0");
+        assert_eq!(meta.page_access_token, None);
+        c.channels.x.consumer_secret = Some(Secret("cs".into()));
+        let x = c.channels.x.settings().unwrap();
+        assert_eq!((x.consumer_secret.as_str(), x.api_url.as_str()), ("cs", "https://api.x.com"));
+        assert!(X::default().settings().is_err());
     }
 
     #[test]

@@ -166,7 +166,7 @@ fn check_config(config: &Config, source: &Source) -> ExitCode {
     for p in &problems {
         println!("{p}");
     }
-    for name in config.enabled_channels() {
+    for name in config.enabled_channels().into_iter().filter(|n| !has_connector(n)) {
         eprintln!(
             "warning: channels.{name}.enabled: this build has no {name} connector yet; the channel stays idle"
         );
@@ -400,10 +400,24 @@ async fn serve(config: Config, source: Source) -> anyhow::Result<()> {
     failed.map_or(Ok(()), Err)
 }
 
+/// Whether this build has a connector for a `[channels.*]` table.
+fn has_connector(name: &str) -> bool {
+    matches!(name, "meta" | "x")
+}
+
 /// One connector per enabled channel family. Channel crates add their line here.
 fn build_connectors(config: &Config) -> anyhow::Result<Vec<Arc<dyn Connector>>> {
-    let connectors: Vec<Arc<dyn Connector>> = Vec::new();
-    for name in config.enabled_channels() {
+    let mut connectors: Vec<Arc<dyn Connector>> = Vec::new();
+    // Messenger, Instagram and WhatsApp (/hooks/meta); X (/hooks/x).
+    let c = &config.channels;
+    if c.meta.enabled {
+        let meta = c.meta.settings(&config.storage.dir)?;
+        connectors.push(Arc::new(aduan_social::MetaConnector::new(meta)));
+    }
+    if c.x.enabled {
+        connectors.push(Arc::new(aduan_social::XConnector::new(c.x.settings()?)));
+    }
+    for name in config.enabled_channels().into_iter().filter(|n| !has_connector(n)) {
         tracing::warn!(
             channel = name,
             "Channel enabled but this build has no connector for it yet."
