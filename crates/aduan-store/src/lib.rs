@@ -276,6 +276,26 @@ impl Store {
         read!(self, |c| ops::overdue_by_opd(c, now))
     }
 
+    /// Attachments of `channel`'s messages whose content is still at the provider, oldest
+    /// first (the connector fetches them after the message is stored).
+    pub async fn attachments_to_fetch(
+        &self,
+        channel: Channel,
+        limit: i64,
+    ) -> Result<Vec<PendingAttachment>> {
+        read!(self, |c| ops::attachments_to_fetch(c, channel, limit))
+    }
+
+    /// Records a fetch: `Ok((sha256, size))` once the content is in the attachment store,
+    /// `Err(reason)` when it can never be fetched (it is then not offered again).
+    pub async fn attachment_fetched(
+        &self,
+        id: i64,
+        outcome: std::result::Result<(String, u64), String>,
+    ) -> Result<()> {
+        write!(self, |c| ops::attachment_fetched(c, id, outcome))
+    }
+
     pub async fn checkpoint(&self, connector: &str, key: &str) -> Result<Option<String>> {
         let (connector, key) = (connector.to_owned(), key.to_owned());
         read!(self, |c| ops::checkpoint(c, &connector, &key))

@@ -81,6 +81,20 @@ pub struct MessageView {
     pub delivery: Option<OutboxState>,
     /// For outbound messages: why it was sent (`reply`, `ack`, …).
     pub purpose: Option<Purpose>,
+    /// For an edited chat message: the id of the message it revises.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision_of: Option<i64>,
+}
+
+/// An attachment stored with its message while its content is still at the provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingAttachment {
+    pub id: i64,
+    pub message_id: i64,
+    /// The provider's handle (a Telegram `file_id`).
+    pub provider_ref: String,
+    pub filename: Option<String>,
+    pub content_type: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
