@@ -104,7 +104,9 @@ impl TelegramConnector {
         // Quote the request only in groups, where several people talk.
         let reply_to = reply_to.filter(|_| chat < 0);
         match self.sender.send_text(chat, reply_to, &text).await {
-            Ok(_) => tracing::info!(channel = "telegram", update_id, ticket = code, "Command answered."),
+            Ok(_) => {
+                tracing::info!(channel = "telegram", update_id, ticket = code, "Command answered.")
+            }
             Err(error) => {
                 tracing::warn!(channel = "telegram", update_id, ticket = code, %error, "Command answer not delivered.")
             }

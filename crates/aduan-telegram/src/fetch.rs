@@ -94,7 +94,10 @@ impl TelegramConnector {
             other => Failure::Transient(format!("getFile: {other}")),
         })?;
         if u64::from(file.meta.size) > MAX_FILE_BYTES {
-            return Err(Failure::Permanent(format!("{} bytes is over the Bot API's 20 MB", file.meta.size)));
+            return Err(Failure::Permanent(format!(
+                "{} bytes is over the Bot API's 20 MB",
+                file.meta.size
+            )));
         }
         let mut data: Vec<u8> = Vec::new();
         self.bot.download_file(&file.path, &mut data).await.map_err(|e| match e {

@@ -9,7 +9,7 @@ use aduan_connector::ConnectorContext;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use teloxide::RequestError;
-use teloxide::payloads::Payload;
+use teloxide::requests::Payload;
 use teloxide::requests::{JsonRequest, Request};
 
 use crate::connector::TelegramConnector;
@@ -145,7 +145,12 @@ impl TelegramConnector {
                     Action::Store(m) => messages.push(*m),
                     Action::Command(c) => commands.push((id, c)),
                     Action::Ignore(why) => {
-                        tracing::debug!(channel = "telegram", update_id = id, why, "Update ignored.");
+                        tracing::debug!(
+                            channel = "telegram",
+                            update_id = id,
+                            why,
+                            "Update ignored."
+                        );
                     }
                 },
                 Err(error) => {

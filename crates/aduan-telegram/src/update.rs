@@ -12,8 +12,8 @@
 //! so a resident's reply to our receipt threads into the ticket.
 
 use aduan_core::{
-    AttachmentRef, Channel, Identity, IdentityKind, InboundMessage, Location, Sender,
-    ThreadHints, TicketCode,
+    AttachmentRef, Channel, Identity, IdentityKind, InboundMessage, Location, Sender, ThreadHints,
+    TicketCode,
 };
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -374,9 +374,15 @@ mod tests {
     fn commands_are_told_from_complaints() {
         let code: TicketCode = "ADU-7K3M9QXP".parse().unwrap();
         let status = |code| Action::Command(Command::Status { chat_id: 42, message_id: 5, code });
-        assert_eq!(parse(&private(r#""text":"/start""#), false), Action::Command(Command::Start { chat_id: 42 }));
+        assert_eq!(
+            parse(&private(r#""text":"/start""#), false),
+            Action::Command(Command::Start { chat_id: 42 })
+        );
         assert_eq!(parse(&private(r#""text":"/cek ADU-7K3M9QXP""#), false), status(Some(code)));
-        assert_eq!(parse(&private(r#""text":"/cek@AduanBot adu-7k3m9qxp""#), false), status(Some(code)));
+        assert_eq!(
+            parse(&private(r#""text":"/cek@AduanBot adu-7k3m9qxp""#), false),
+            status(Some(code))
+        );
         assert_eq!(parse(&private(r#""text":"CEK ADU-7K3M9QXP""#), false), status(Some(code)));
         assert_eq!(parse(&private(r#""text":"cek  adu7k3m9qxp.""#), false), status(Some(code)));
         assert_eq!(parse(&private(r#""text":"Cek""#), false), status(None));
@@ -389,12 +395,16 @@ mod tests {
 
     #[test]
     fn a_shared_own_contact_joins_the_identity_without_opening_a_ticket() {
-        let own = private(r#""contact":{"phone_number":"6281234567890","first_name":"Siti","user_id":42}"#);
+        let own = private(
+            r#""contact":{"phone_number":"6281234567890","first_name":"Siti","user_id":42}"#,
+        );
         let Action::Store(m) = parse(&own, false) else { panic!("not stored") };
         assert_eq!(m.sender.contacts, vec![Identity::phone("+6281234567890").unwrap()]);
         assert!(m.thread.automated, "a contact alone must not open a ticket");
 
-        let other = private(r#""contact":{"phone_number":"6281200000000","first_name":"Budi","user_id":99}"#);
+        let other = private(
+            r#""contact":{"phone_number":"6281200000000","first_name":"Budi","user_id":99}"#,
+        );
         assert!(matches!(parse(&other, false), Action::Ignore(_)));
     }
 
@@ -404,13 +414,19 @@ mod tests {
             "chat":{"id":42,"type":"private"},"from":{"id":42,"is_bot":false,"first_name":"S"},
             "location":{"latitude":-7.4,"longitude":109.2,"live_period":900}}}"#;
         assert_eq!(parse(live, false), Action::Ignore("a live-location update"));
-        let cmd = live.replace(r#""location":{"latitude":-7.4,"longitude":109.2,"live_period":900}"#, r#""text":"/start""#);
+        let cmd = live.replace(
+            r#""location":{"latitude":-7.4,"longitude":109.2,"live_period":900}"#,
+            r#""text":"/start""#,
+        );
         assert_eq!(parse(&cmd, false), Action::Ignore("an edited command"));
     }
 
     #[test]
     fn message_refs_round_trip() {
-        assert_eq!(parse_message_ref(&message_ref(-1001293752024, 134546)), Some((-1001293752024, 134546)));
+        assert_eq!(
+            parse_message_ref(&message_ref(-1001293752024, 134546)),
+            Some((-1001293752024, 134546))
+        );
         assert_eq!(parse_message_ref("42:5@1441646600"), Some((42, 5)));
         assert_eq!(parse_message_ref("garbage"), None);
     }
@@ -420,7 +436,10 @@ mod tests {
         let opts = ParseOptions::default();
         assert!(matches!(parse_update(b"{", opts), Err(ParseError::Json(_))));
         assert!(matches!(parse_update(b"[]", opts), Err(ParseError::NotAnUpdate(_))));
-        assert!(matches!(parse_update(br#"{"update_id":"x"}"#, opts), Err(ParseError::NotAnUpdate(_))));
+        assert!(matches!(
+            parse_update(br#"{"update_id":"x"}"#, opts),
+            Err(ParseError::NotAnUpdate(_))
+        ));
         assert!(matches!(
             parse_update(br#"{"update_id":1,"message":{"chat":{}}}"#, opts),
             Err(ParseError::NotAnUpdate(_))

@@ -68,7 +68,12 @@ impl Webhook for TelegramWebhook {
                 Vec::new()
             }
             Action::Ignore(why) => {
-                tracing::debug!(channel = "telegram", update_id = parsed.update_id, why, "Update ignored.");
+                tracing::debug!(
+                    channel = "telegram",
+                    update_id = parsed.update_id,
+                    why,
+                    "Update ignored."
+                );
                 Vec::new()
             }
         };

@@ -100,7 +100,10 @@ fn real_updates_become_messages_commands_or_nothing() {
               text "4""#]],
     );
     check(
-        wrap(10001, fixture("telegram-teloxide-json/object__message__show_caption_above_media.json")),
+        wrap(
+            10001,
+            fixture("telegram-teloxide-json/object__message__show_caption_above_media.json"),
+        ),
         private,
         expect![[r#"
             update 10001 → store 1459074222:140 at 2025-02-08T19:06:55+00:00
@@ -129,18 +132,52 @@ fn real_updates_become_messages_commands_or_nothing() {
     check(
         wrap(10004, fixture("telegram-teloxide-json/object__message__de_media_forwarded.json")),
         private,
-        expect![[r#""#]],
+        expect![[r#"
+            update 10004 → store 250918540:198283 at 2019-09-08T07:20:21+00:00
+              from Some("telegram:250918540") Some("Андрей Власов")
+              text ""
+              attachment video/mp4 1381334 bytes None ref BAADAgADpgQAAgX9qEud6QcgPiOAlhYE"#]],
     );
     check(
         fixture("telegram-bot-api-docs/edited_message.json"),
         private,
-        expect![[r#""#]],
+        expect![[r#"
+            update 10000 → store 1111111:1365@1441646600 at 2015-09-07T17:23:20+00:00
+              from Some("telegram:1111111") Some("Test Firstname Test Lastname")
+              text "Edited text"
+              references ["1111111:1365"] revision of Some("1111111:1365")"#]],
     );
     // A supergroup: ignored by default; with groups on, a command for another bot.
     let group = fixture("telegram-teloxide-json/update__update__issue_1107_1.json");
-    check(group.clone(), private, expect![[r#""#]]);
-    check(group, ParseOptions { allow_groups: true }, expect![[r#""#]]);
-    check(fixture("telegram-teloxide-json/update__update__issue_523.json"), private, expect![[r#""#]]);
+    check(group.clone(), private, expect![[r#"update 439432600 → Ignore("not a private chat")"#]]);
+    check(
+        group,
+        ParseOptions { allow_groups: true },
+        expect![[r#"update 439432600 → Ignore("a command for another bot")"#]],
+    );
+    check(
+        fixture("telegram-teloxide-json/update__update__issue_523.json"),
+        private,
+        expect![[r#"update 0 → Ignore("an update kind aduan does not take")"#]],
+    );
+    // The same group message with a complaint: kept when groups are on, threaded by its reply.
+    check(
+        group_update("Jalan di depan balai desa berlubang"),
+        ParseOptions { allow_groups: true },
+        expect![[r#"
+        update 439432600 → store -1001293752024:134546 at 2024-07-21T20:09:40+00:00
+          from Some("telegram:5964236329") Some("the Cable Guy")
+          text "Jalan di depan balai desa berlubang"
+          references ["-1001293752024:134545"] revision of None"#]],
+    );
+}
+
+/// `issue_1107_1` (a supergroup message replying to another) with another text.
+fn group_update(text: &str) -> Value {
+    let mut u = fixture("telegram-teloxide-json/update__update__issue_1107_1.json");
+    u["message"]["text"] = json!(text);
+    u["message"].as_object_mut().unwrap().remove("entities");
+    u
 }
 
 // ---------------------------------------------------------------------------------------
@@ -273,7 +310,10 @@ async fn polling_stores_text_photo_location_and_edits_then_answers_in_the_chat()
     site.fake.add_file(PHOTO_ID, "photos/file_140.jpg", PHOTO_BYTES);
     site.fake.push_updates([
         text_update(),
-        wrap(892252935, fixture("telegram-teloxide-json/object__message__show_caption_above_media.json")),
+        wrap(
+            892252935,
+            fixture("telegram-teloxide-json/object__message__show_caption_above_media.json"),
+        ),
         wrap(892252936, fixture("telegram-teloxide-json/object__message__issue_481.json")),
         edit_update(),
         text_from_hirrolot(892252938, 155, "/start"),
@@ -314,13 +354,15 @@ async fn polling_stores_text_photo_location_and_edits_then_answers_in_the_chat()
     // Text, and its edit kept as a revision on the same ticket.
     let text = site.ticket_of("hello there").await;
     assert_eq!(text.summary.channel, Channel::Telegram);
-    let inbound: Vec<_> =
-        text.messages.iter().filter(|m| m.direction == Direction::In).collect();
+    let inbound: Vec<_> = text.messages.iter().filter(|m| m.direction == Direction::In).collect();
     assert_eq!(inbound.len(), 2);
     assert_eq!(inbound[1].text, "hello there, jalan di depan rumah berlubang");
     assert_eq!(inbound[1].revision_of, Some(inbound[0].id));
     let reporter = text.reporter.as_ref().unwrap();
-    assert_eq!(reporter.identities, vec![Identity::new(IdentityKind::Telegram, "218485655").unwrap()]);
+    assert_eq!(
+        reporter.identities,
+        vec![Identity::new(IdentityKind::Telegram, "218485655").unwrap()]
+    );
 
     // Photo: the largest size, fetched into the attachment store by content hash.
     let photo = site.ticket_of("El Psy Kongroo").await;
@@ -345,7 +387,10 @@ async fn polling_stores_text_photo_location_and_edits_then_answers_in_the_chat()
         let ack = site.store.ticket(ticket.summary.code).await.unwrap().unwrap();
         let out: Vec<_> = ack.messages.iter().filter(|m| m.direction == Direction::Out).collect();
         assert_eq!(out.len(), 1);
-        assert_eq!((out[0].purpose, out[0].delivery), (Some(Purpose::Ack), Some(OutboxState::Sent)));
+        assert_eq!(
+            (out[0].purpose, out[0].delivery),
+            (Some(Purpose::Ack), Some(OutboxState::Sent))
+        );
     }
 
     // The commands were answered in their chat and stored nothing.
@@ -355,26 +400,43 @@ async fn polling_stores_text_photo_location_and_edits_then_answers_in_the_chat()
     assert_eq!(answers[0], START_TEXT);
     assert!(answers[1].contains("ADU-00000000") && answers[1].contains("tidak ditemukan"));
     assert_eq!(answers[2], STATUS_HELP_TEXT);
-    assert!(tickets.iter().all(|t| t.messages.iter().all(|m| !m.text.contains("CEK"))));
+    let inbound: Vec<&str> = tickets
+        .iter()
+        .flat_map(|t| t.messages.iter().filter(|m| m.direction == Direction::In))
+        .map(|m| m.text.as_str())
+        .collect();
+    assert!(
+        inbound.iter().all(|t| !t.contains("CEK") && *t != "cek" && *t != "/start"),
+        "{inbound:?}"
+    );
+    assert_eq!(inbound.len(), 4, "text, its edit, photo, venue: {inbound:?}");
 }
 
 #[tokio::test]
 async fn cek_answers_status_opd_and_deadline_and_nothing_personal() {
     let site = Site::new().await;
     site.fake.push_updates([text_update()]);
-    let connector = Arc::new(TelegramConnector::new(site.config()).unwrap());
+    let mut config = site.config();
+    config.allow_groups = true;
+    let connector = Arc::new(TelegramConnector::new(config).unwrap());
     let (shutdown, tasks) = site.run(&connector, true);
     let ticket = eventually("the ticket", async || site.tickets().await.into_iter().next()).await;
     let code = ticket.summary.code;
-    site.store
-        .assign(code, "DPU".into(), aduan_core::Actor::System, None)
-        .await
-        .unwrap();
-    site.fake.push_updates([text_from_hirrolot(892252950, 200, &format!("/cek {code}"))]);
+    site.store.assign(code, "DPU".into(), aduan_core::Actor::System, None).await.unwrap();
+    let mut in_group = group_update(&format!("CEK {code}"));
+    in_group["update_id"] = json!(892252951);
+    site.fake.push_updates([text_from_hirrolot(892252950, 200, &format!("/cek {code}")), in_group]);
     let answer = eventually("the status answer", async || {
         site.fake.sent().into_iter().find(|s| s.chat_id == 408258968)
     })
     .await;
+    let group_answer = eventually("the status answer in the group", async || {
+        site.fake.sent().into_iter().find(|s| s.chat_id == -1001293752024)
+    })
+    .await;
+    assert_eq!(group_answer.text, answer.text);
+    assert_eq!(group_answer.reply_to, Some(134546), "in a group the answer quotes the request");
+    assert_eq!(answer.reply_to, None);
     shutdown.cancel();
     for t in tasks {
         t.await.unwrap();
@@ -397,10 +459,16 @@ async fn a_crash_between_storing_and_the_checkpoint_redelivers_without_duplicate
     let first = 892252934;
     // Where the previous run left off.
     let before = checkpoint_value(first, chrono::Utc::now());
-    site.store.set_checkpoint("telegram".into(), CHECKPOINT_KEY.into(), before.clone()).await.unwrap();
+    site.store
+        .set_checkpoint("telegram".into(), CHECKPOINT_KEY.into(), before.clone())
+        .await
+        .unwrap();
     site.fake.push_updates([
         text_update(),
-        wrap(892252935, fixture("telegram-teloxide-json/object__message__show_caption_above_media.json")),
+        wrap(
+            892252935,
+            fixture("telegram-teloxide-json/object__message__show_caption_above_media.json"),
+        ),
     ]);
     // The process dies before its next getUpdates reaches Telegram: the batch stays
     // unconfirmed there.
@@ -538,7 +606,10 @@ async fn messages_to_one_chat_are_paced_one_a_second() {
         assert!(pair[1].at.duration_since(pair[0].at) >= Duration::from_millis(900));
     }
     let other = sent.iter().find(|s| s.chat_id == 78).unwrap();
-    assert!(other.at.duration_since(to77[2].at) < Duration::from_millis(500), "chat 78 waited for 77");
+    assert!(
+        other.at.duration_since(to77[2].at) < Duration::from_millis(500),
+        "chat 78 waited for 77"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -566,7 +637,10 @@ fn the_webhook_passes_the_compliance_kit() {
     let hook = TelegramWebhook::new(SECRET, ParseOptions::default(), tx);
     for update in [
         text_update(),
-        wrap(10001, fixture("telegram-teloxide-json/object__message__show_caption_above_media.json")),
+        wrap(
+            10001,
+            fixture("telegram-teloxide-json/object__message__show_caption_above_media.json"),
+        ),
         fixture("telegram-bot-api-docs/edited_message.json"),
     ] {
         let genuine = hook_request(Some(SECRET), &update);
@@ -601,8 +675,8 @@ async fn webhook_mode_registers_checks_the_secret_stores_and_answers() {
     assert_eq!(registered["allowed_updates"], json!(["message", "edited_message"]));
 
     let post = |secret: Option<&str>, update: &Value| {
-        let mut req = http::Request::post("/hooks/telegram")
-            .header("content-type", "application/json");
+        let mut req =
+            http::Request::post("/hooks/telegram").header("content-type", "application/json");
         if let Some(s) = secret {
             req = req.header("X-Telegram-Bot-Api-Secret-Token", s);
         }
@@ -623,7 +697,10 @@ async fn webhook_mode_registers_checks_the_secret_stores_and_answers() {
 
     // The receipt, then a status request answered through the connector's task.
     eventually("the receipt", async || {
-        site.fake.sent().into_iter().find(|s| s.chat_id == 218485655 && s.text.contains(&code.to_string()))
+        site.fake
+            .sent()
+            .into_iter()
+            .find(|s| s.chat_id == 218485655 && s.text.contains(&code.to_string()))
     })
     .await;
     assert_eq!(post(Some(SECRET), &text_from_hirrolot(5, 300, &format!("CEK {code}"))).await, 200);
@@ -632,7 +709,11 @@ async fn webhook_mode_registers_checks_the_secret_stores_and_answers() {
     })
     .await;
     assert!(answer.text.starts_with(&format!("Status aduan {code}: baru.")), "{}", answer.text);
-    assert_eq!(post(Some(SECRET), &json!({"update_id": 6})).await, 200, "unknown kinds are acknowledged");
+    assert_eq!(
+        post(Some(SECRET), &json!({"update_id": 6})).await,
+        200,
+        "unknown kinds are acknowledged"
+    );
     assert_eq!(post(Some(SECRET), &json!({"no": "update"})).await, 422);
     shutdown.cancel();
     for t in tasks {

@@ -58,8 +58,7 @@ fn ok(result: Value) -> Response {
 }
 
 fn err(status: StatusCode, description: &str, parameters: Option<Value>) -> Response {
-    let mut body =
-        json!({"ok": false, "error_code": status.as_u16(), "description": description});
+    let mut body = json!({"ok": false, "error_code": status.as_u16(), "description": description});
     if let Some(p) = parameters {
         body["parameters"] = p;
     }
@@ -129,17 +128,55 @@ impl FakeBot {
     }
 }
 
+/// The fields of a `multipart/form-data` body as a JSON object of strings (teloxide sends
+/// methods that may carry a file, such as setWebhook, this way). Values that are JSON
+/// (`allowed_updates`) are parsed.
+fn form_fields(boundary: &str, body: &[u8]) -> Option<Value> {
+    let text = std::str::from_utf8(body).ok()?;
+    let mut fields = serde_json::Map::new();
+    for part in text.split(&format!("--{boundary}")) {
+        let Some((head, value)) = part.split_once("\r\n\r\n") else { continue };
+        let name = head.split("name=\"").nth(1)?.split('"').next()?;
+        let value = value.strip_suffix("\r\n").unwrap_or(value);
+        let parsed = serde_json::from_str::<Value>(value)
+            .ok()
+            .filter(|v| v.is_array() || v.is_object())
+            .unwrap_or_else(|| Value::String(value.to_owned()));
+        fields.insert(name.to_owned(), parsed);
+    }
+    Some(Value::Object(fields))
+}
+
 async fn method(
     State(st): State<Arc<St>>,
     Path((bot, name)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Response {
     if bot != format!("bot{TOKEN}") {
         return err(StatusCode::NOT_FOUND, "Not Found", None);
     }
-    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
-        return err(StatusCode::BAD_REQUEST, "Bad Request: can't parse JSON", None);
+    let content_type =
+        headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let parsed = match content_type.split_once("boundary=") {
+        Some((_, boundary)) if content_type.starts_with("multipart/form-data") => {
+            form_fields(boundary.trim_matches('"'), &body)
+        }
+        _ => serde_json::from_slice::<Value>(&body).ok(),
     };
+    let Some(body) = parsed else {
+        return err(StatusCode::BAD_REQUEST, "Bad Request: can't parse the request", None);
+    };
+    // "All methods in the Bot API are case-insensitive" (teloxide sends `SendMessage`).
+    let name = match name.to_ascii_lowercase().as_str() {
+        "getupdates" => "getUpdates",
+        "sendmessage" => "sendMessage",
+        "getfile" => "getFile",
+        "setwebhook" => "setWebhook",
+        "deletewebhook" => "deleteWebhook",
+        _ => return err(StatusCode::NOT_FOUND, "Not Found: method not found", None),
+    }
+    .to_owned();
     match name.as_str() {
         "getUpdates" => get_updates(st, body).await,
         "sendMessage" => send_message(&st, &body),
@@ -203,10 +240,19 @@ fn send_message(st: &St, body: &Value) -> Response {
     };
     let text = body["text"].as_str().unwrap_or_default().to_owned();
     if text.is_empty() || text.chars().count() > 4096 {
-        return err(StatusCode::BAD_REQUEST, "Bad Request: message text is empty or too long", None);
+        return err(
+            StatusCode::BAD_REQUEST,
+            "Bad Request: message text is empty or too long",
+            None,
+        );
     }
     let reply_to = body["reply_parameters"]["message_id"].as_i64();
-    st.sent.lock().unwrap().push(Sent { chat_id, text: text.clone(), reply_to, at: Instant::now() });
+    st.sent.lock().unwrap().push(Sent {
+        chat_id,
+        text: text.clone(),
+        reply_to,
+        at: Instant::now(),
+    });
     let id = st.next_message_id.fetch_add(1, Ordering::SeqCst);
     let chat = if chat_id < 0 {
         json!({"id": chat_id, "type": "supergroup", "title": "Grup"})
@@ -222,10 +268,7 @@ fn send_message(st: &St, body: &Value) -> Response {
     }))
 }
 
-async fn file(
-    State(st): State<Arc<St>>,
-    Path((bot, path)): Path<(String, String)>,
-) -> Response {
+async fn file(State(st): State<Arc<St>>, Path((bot, path)): Path<(String, String)>) -> Response {
     if bot != format!("bot{TOKEN}") {
         return StatusCode::NOT_FOUND.into_response();
     }
