@@ -232,6 +232,10 @@ pub struct Telegram {
     pub mode: Option<String>,
     pub secret_token: Option<Secret>,
     pub secret_token_file: Option<PathBuf>,
+    /// Take messages from groups and supergroups too (default: private chats only).
+    pub allow_groups: bool,
+    /// How long one `getUpdates` long poll waits (default 25).
+    pub poll_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -357,6 +361,20 @@ fn load_from(explicit: Option<&Path>, env: Env) -> Result<(Config, Source), Vec<
 }
 
 /// Resolves a secret given inline or as `*_file`; records a problem for both or a bad file.
+/// The value of a secret given inline or as a `*_file` path (validated before).
+pub fn resolve_secret(
+    inline: &Option<Secret>,
+    file: &Option<PathBuf>,
+) -> std::io::Result<Option<String>> {
+    match (inline, file) {
+        (Some(s), _) => Ok(Some(s.expose().to_owned())),
+        (None, Some(f)) => {
+            Ok(Some(std::fs::read_to_string(f)?.trim_end_matches(['\n', '\r']).to_owned()))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
 fn secret(
     problems: &mut Vec<Problem>,
     path: &str,
@@ -552,6 +570,26 @@ impl Config {
             if t.mode.as_deref() == Some("webhook") {
                 require(p, "channels.telegram.secret_token", &webhook_secret);
             }
+        }
+        if let Some(s) = &webhook_secret {
+            let s = s.expose();
+            if !((1..=256).contains(&s.len())
+                && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+            {
+                p.push(Problem {
+                    path: "channels.telegram.secret_token".into(),
+                    message: "must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)"
+                        .into(),
+                });
+            }
+        }
+        if let Some(secs) = t.poll_timeout_secs
+            && !(1..=120).contains(&secs)
+        {
+            p.push(Problem {
+                path: "channels.telegram.poll_timeout_secs".into(),
+                message: "must be from 1 to 120".into(),
+            });
         }
 
         let m = &c.meta;

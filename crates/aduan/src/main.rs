@@ -166,7 +166,7 @@ fn check_config(config: &Config, source: &Source) -> ExitCode {
     for p in &problems {
         println!("{p}");
     }
-    for name in config.enabled_channels() {
+    for name in config.enabled_channels().into_iter().filter(|n| *n != "telegram") {
         eprintln!(
             "warning: channels.{name}.enabled: this build has no {name} connector yet; the channel stays idle"
         );
@@ -402,8 +402,29 @@ async fn serve(config: Config, source: Source) -> anyhow::Result<()> {
 
 /// One connector per enabled channel family. Channel crates add their line here.
 fn build_connectors(config: &Config) -> anyhow::Result<Vec<Arc<dyn Connector>>> {
-    let connectors: Vec<Arc<dyn Connector>> = Vec::new();
-    for name in config.enabled_channels() {
+    let mut connectors: Vec<Arc<dyn Connector>> = Vec::new();
+    let t = &config.channels.telegram;
+    if t.enabled {
+        use config::resolve_secret;
+        let token = resolve_secret(&t.token, &t.token_file)?.context("channels.telegram.token")?;
+        let mut tg = aduan_telegram::TelegramConfig::new(token, &config.storage.dir);
+        if let Some(url) = &t.api_url {
+            tg.api_url = url.clone();
+        }
+        if t.mode.as_deref() == Some("webhook") {
+            tg.mode = aduan_telegram::Mode::Webhook;
+        }
+        tg.secret_token = resolve_secret(&t.secret_token, &t.secret_token_file)?;
+        tg.webhook_url = format!("{}/hooks/telegram", config.server.public_url);
+        tg.allow_groups = t.allow_groups;
+        if let Some(secs) = t.poll_timeout_secs {
+            tg.poll_timeout = Duration::from_secs(secs);
+        }
+        connectors.push(Arc::new(
+            aduan_telegram::TelegramConnector::new(tg).context("channels.telegram")?,
+        ));
+    }
+    for name in config.enabled_channels().into_iter().filter(|n| *n != "telegram") {
         tracing::warn!(
             channel = name,
             "Channel enabled but this build has no connector for it yet."
