@@ -30,7 +30,10 @@ pub struct TelegramConnector {
     pub(crate) bot: Bot,
     sender: Sender,
     webhook: Option<Arc<TelegramWebhook>>,
-    commands: Mutex<mpsc::Receiver<Command>>,
+    /// Commands to answer, with their update id: queued by the poll loop or the webhook
+    /// handler, answered by `command_loop`, so that neither waits for a paced send.
+    queue: mpsc::Sender<(i64, Command)>,
+    commands: Mutex<mpsc::Receiver<(i64, Command)>>,
 }
 
 impl TelegramConnector {
@@ -59,7 +62,7 @@ impl TelegramConnector {
                 reqwest::Url::parse(&config.webhook_url)
                     .map_err(|_| TelegramError::WebhookUrl(config.webhook_url.clone()))?;
                 let opts = ParseOptions { allow_groups: config.allow_groups };
-                Some(Arc::new(TelegramWebhook::new(secret, opts, tx)))
+                Some(Arc::new(TelegramWebhook::new(secret, opts, tx.clone())))
             }
         };
         Ok(TelegramConnector {
@@ -67,12 +70,25 @@ impl TelegramConnector {
             bot,
             config,
             webhook,
+            queue: tx,
             commands: Mutex::new(rx),
         })
     }
 
     pub(crate) fn parse_options(&self) -> ParseOptions {
         ParseOptions { allow_groups: self.config.allow_groups }
+    }
+
+    /// Queues a command for `command_loop`; a full queue drops it (the resident can ask
+    /// again), it never holds up intake.
+    pub(crate) fn queue_command(&self, update_id: i64, command: Command) {
+        if self.queue.try_send((update_id, command)).is_err() {
+            tracing::warn!(
+                channel = "telegram",
+                update_id,
+                "Command queue full; the command goes unanswered."
+            );
+        }
     }
 
     /// Answers a command: the greeting, or the status of a ticket (a store read). Failures
@@ -115,7 +131,7 @@ impl TelegramConnector {
 
     async fn register(&self) -> Result<(), ConnectorError> {
         let transient = |what: &str, e: teloxide::RequestError| {
-            ConnectorError::Transient(format!("{what} failed: {e}"))
+            ConnectorError::Transient(format!("{what} failed: {}", crate::describe(&e)))
         };
         match self.config.mode {
             // Switching back from webhook mode: getUpdates refuses to work while a webhook
@@ -147,7 +163,7 @@ impl TelegramConnector {
                 c = queue.recv() => c,
             };
             match command {
-                Some(c) => self.answer(cx, 0, c).await,
+                Some((update_id, c)) => self.answer(cx, update_id, c).await,
                 None => return cx.shutdown.cancelled().await,
             }
         }
@@ -177,15 +193,16 @@ impl Connector for TelegramConnector {
             match self.config.mode {
                 Mode::Polling => self.poll_loop(&cx).await.map_err(ConnectorError::Transient),
                 Mode::Webhook => {
-                    self.command_loop(&cx).await;
+                    cx.shutdown.cancelled().await;
                     Ok(())
                 }
             }
         };
-        // The fetcher runs until shutdown; a failed poll loop ends the run (and supervise
-        // restarts it).
+        // The command and fetch loops run until shutdown; a failed poll loop ends the run
+        // (and supervise restarts it).
         tokio::select! {
             r = updates => r,
+            () = self.command_loop(&cx) => Ok(()),
             () = self.fetch_loop(&cx) => Ok(()),
         }
     }

@@ -91,7 +91,7 @@ impl TelegramConnector {
     async fn fetch(&self, file_id: &str) -> Result<(String, u64), Failure> {
         let file = self.bot.get_file(FileId(file_id.to_owned())).await.map_err(|e| match e {
             RequestError::Api(e) => Failure::Permanent(format!("getFile: {e}")),
-            other => Failure::Transient(format!("getFile: {other}")),
+            other => Failure::Transient(format!("getFile: {}", crate::describe(&other))),
         })?;
         if u64::from(file.meta.size) > MAX_FILE_BYTES {
             return Err(Failure::Permanent(format!(

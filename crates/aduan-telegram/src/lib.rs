@@ -96,3 +96,14 @@ pub enum TelegramError {
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
 }
+
+/// A teloxide error for logs and stored errors: never the raw body of an answer (it can hold
+/// residents' messages); teloxide already strips the token from network errors.
+pub(crate) fn describe(error: &teloxide::RequestError) -> String {
+    match error {
+        teloxide::RequestError::InvalidJson { source, .. } => {
+            format!("the Bot API answered something unreadable: {source}")
+        }
+        other => other.to_string(),
+    }
+}

@@ -107,6 +107,7 @@ impl TelegramConnector {
                 },
                 Err(RequestError::RetryAfter(secs)) => Some(secs.duration()),
                 Err(error) => {
+                    let error = crate::describe(&error);
                     tracing::warn!(channel = "telegram", %error, backoff_secs = backoff.as_secs(), "getUpdates failed.");
                     Some(backoff)
                 }
@@ -124,7 +125,7 @@ impl TelegramConnector {
         }
     }
 
-    /// Stores the batch's messages in one transaction, then answers its commands. Returns
+    /// Stores the batch's messages in one transaction, then queues its commands. Returns
     /// the next offset, or an error (nothing to confirm) when the store failed.
     async fn take_batch(
         &self,
@@ -165,8 +166,9 @@ impl TelegramConnector {
                 cx.telemetry.message_stored(channel, outcome);
             }
         }
+        // After the store: a status request in the batch sees the tickets it opened.
         for (update_id, command) in commands {
-            self.answer(cx, update_id, command).await;
+            self.queue_command(update_id, command);
         }
         Ok(next)
     }

@@ -16,11 +16,15 @@ pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 pub struct TelegramWebhook {
     secret: [u8; 32],
     opts: ParseOptions,
-    commands: mpsc::Sender<Command>,
+    commands: mpsc::Sender<(i64, Command)>,
 }
 
 impl TelegramWebhook {
-    pub fn new(secret_token: &str, opts: ParseOptions, commands: mpsc::Sender<Command>) -> Self {
+    pub fn new(
+        secret_token: &str,
+        opts: ParseOptions,
+        commands: mpsc::Sender<(i64, Command)>,
+    ) -> Self {
         TelegramWebhook { secret: Sha256::digest(secret_token.as_bytes()).into(), opts, commands }
     }
 
@@ -58,7 +62,7 @@ impl Webhook for TelegramWebhook {
         let messages = match parsed.action {
             Action::Store(m) => vec![*m],
             Action::Command(c) => {
-                if self.commands.try_send(c).is_err() {
+                if self.commands.try_send((parsed.update_id, c)).is_err() {
                     tracing::warn!(
                         channel = "telegram",
                         update_id = parsed.update_id,
