@@ -257,6 +257,27 @@ async fn named_ticket<D: Db>(
     Ok(None)
 }
 
+/// The message a revision edits (by its provider id on the same channel) and its ticket,
+/// followed through merges; `None` when we never stored it or it has no ticket.
+async fn revised_message<D: Db>(
+    c: &mut D,
+    channel: Channel,
+    provider_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<(i64, TicketRow)>> {
+    let row = c
+        .fetch_optional(
+            "SELECT m.id, t.code FROM messages m JOIN tickets t ON t.id = m.ticket_id \
+             WHERE m.channel = $1 AND m.provider_id = $2",
+            args![channel.as_str(), provider_id],
+        )
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let code: TicketCode = parse(&row.get::<String>("code")?, "ticket code")?;
+    let Some(t) = load_ticket(c, code, now).await? else { return Ok(None) };
+    Ok(Some((row.get("id")?, follow_merges(c, t, now).await?)))
+}
+
 async fn latest_ticket_of<D: Db>(
     c: &mut D,
     reporter_id: i64,
@@ -384,7 +405,16 @@ async fn ingest_locked<D: Db>(
     }
 
     let (reporter_id, identity_id) = resolve_reporter(c, &msg.sender, now).await?;
-    let named = named_ticket(c, &msg, now).await?;
+    // An edit is a revision of the message it edits and stays on that message's ticket.
+    let original = match &msg.thread.revision_of {
+        Some(pid) => revised_message(c, msg.channel, pid, now).await?,
+        None => None,
+    };
+    let revision_of = original.as_ref().map(|(id, _)| *id);
+    let named = match original {
+        Some((_, ticket)) => Some(ticket),
+        None => named_ticket(c, &msg, now).await?,
+    };
     let window_open = opts.threading.window_for(msg.channel) > Duration::zero();
     let latest = match reporter_id {
         Some(r) if named.is_none() && window_open => {
@@ -392,10 +422,11 @@ async fn ingest_locked<D: Db>(
         }
         _ => None,
     };
+    // A revision neither reopens a ticket nor is acknowledged: it is not a new message.
     let decision = decide_thread(
         &opts.threading,
         msg.channel,
-        msg.thread.automated,
+        msg.thread.automated || revision_of.is_some(),
         now,
         named.as_ref().map(TicketRow::candidate).as_ref(),
         latest.as_ref().map(TicketRow::candidate).as_ref(),
@@ -459,8 +490,8 @@ async fn ingest_locked<D: Db>(
     let message_id: i64 = c
         .fetch_one_scalar(
             "INSERT INTO messages (ticket_id, direction, channel, provider_id, identity_id, \
-         display_name, text, lat, lon, automated, sent_at, stored_at) \
-         VALUES ($1, 'in', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+         display_name, text, lat, lon, automated, sent_at, stored_at, revision_of) \
+         VALUES ($1, 'in', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
             args![
                 ticket_id,
                 msg.channel.as_str(),
@@ -472,7 +503,8 @@ async fn ingest_locked<D: Db>(
                 msg.location.map(|l| l.lon),
                 msg.thread.automated,
                 truncate_ms(msg.received_at),
-                now
+                now,
+                revision_of
             ],
         )
         .await?;
@@ -607,8 +639,8 @@ pub(crate) async fn ticket_view<D: Db>(
     let rows = c
         .fetch_all(
             "SELECT m.id, m.direction, m.channel, m.text, m.sent_at, m.author, m.display_name, \
-         m.lat, m.lon, o.state, o.purpose FROM messages m LEFT JOIN outbox o ON o.message_id = m.id \
-         WHERE m.ticket_id = $1 ORDER BY m.id",
+         m.lat, m.lon, m.revision_of, o.state, o.purpose FROM messages m \
+         LEFT JOIN outbox o ON o.message_id = m.id WHERE m.ticket_id = $1 ORDER BY m.id",
             args![t.id],
         )
         .await?;
@@ -638,6 +670,7 @@ pub(crate) async fn ticket_view<D: Db>(
                 .get::<Option<String>>("purpose")?
                 .map(|p| parse(&p, "outbox purpose"))
                 .transpose()?,
+            revision_of: row.get("revision_of")?,
         });
     }
 

@@ -81,6 +81,9 @@ pub struct MessageView {
     pub delivery: Option<OutboxState>,
     /// For outbound messages: why it was sent (`reply`, `ack`, …).
     pub purpose: Option<Purpose>,
+    /// For an edited chat message: the id of the message it revises.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision_of: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

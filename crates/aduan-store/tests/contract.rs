@@ -837,3 +837,66 @@ async fn provider_media_is_queued_until_fetched_or_given_up() {
         assert_eq!((a.sha256.len(), a.size, a.content_type.as_str()), (64, 1234, "image/png"));
     }
 }
+
+#[tokio::test]
+async fn an_edit_is_a_revision_on_the_originals_ticket_and_reopens_nothing() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let first =
+            store.ingest(msg(Channel::Telegram, "42:5", tg("42"), "Lampu mati")).await.unwrap();
+        let code = first.ticket.unwrap();
+        store.set_status(code, Status::Resolved, op(), Some("sudah".into())).await.unwrap();
+        let mut edit = msg(Channel::Telegram, "42:5@1700000100", tg("42"), "Lampu jalan mati");
+        edit.thread.revision_of = Some("42:5".into());
+        let out = store.ingest(edit).await.unwrap();
+        assert_eq!((out.ticket, out.ticket_created, out.reopened), (Some(code), false, false));
+        let view = store.ticket(code).await.unwrap().unwrap();
+        assert_eq!(view.summary.status, Status::Resolved, "an edit is not a new message");
+        let inbound: Vec<_> =
+            view.messages.iter().filter(|m| m.direction == Direction::In).collect();
+        assert_eq!(inbound.len(), 2);
+        assert_eq!(inbound[1].revision_of, Some(first.message_id));
+        assert_eq!(inbound[0].revision_of, None);
+        let receipts = view.messages.iter().filter(|m| m.purpose == Some(Purpose::Ack)).count();
+        assert_eq!(receipts, 1, "an edit is not acknowledged");
+
+        // An edit of a message we never stored is an ordinary message.
+        let mut stray = msg(Channel::Telegram, "43:9@1700000100", tg("43"), "Sampah menumpuk");
+        stray.thread.revision_of = Some("43:9".into());
+        let out = store.ingest(stray).await.unwrap();
+        assert!(out.ticket_created);
+    }
+}
+
+#[tokio::test]
+async fn attachments_at_the_provider_are_offered_until_fetched_or_given_up() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let at_provider = |file_id: &str| AttachmentRef {
+            filename: None,
+            content_type: "image/jpeg".into(),
+            size: 0,
+            sha256: String::new(),
+            provider_ref: Some(file_id.into()),
+        };
+        let mut m = msg(Channel::Telegram, "42:7", tg("42"), "Foto jalan");
+        m.attachments = vec![at_provider("file-a"), at_provider("file-b")];
+        let code = store.ingest(m).await.unwrap().ticket.unwrap();
+        let mut other = msg(Channel::Whatsapp, "wamid.1", None, "foto");
+        other.attachments = vec![at_provider("media-1")];
+        store.ingest(other).await.unwrap();
+
+        let pending = store.attachments_unfetched(vec![Channel::Telegram], 8, 10).await.unwrap();
+        let refs: Vec<_> = pending.iter().map(|p| p.provider_ref.as_str()).collect();
+        assert_eq!(refs, ["file-a", "file-b"], "only the channel's own, oldest first");
+        let (ab, ct) = ("ab".repeat(32), pending[0].content_type.clone());
+        store.attachment_fetched(pending[0].id, ab, 1234, ct).await.unwrap();
+        store.attachment_fetch_failed(pending[1].id, "file is too big".into(), None).await.unwrap();
+        assert!(
+            store.attachments_unfetched(vec![Channel::Telegram], 8, 10).await.unwrap().is_empty()
+        );
+
+        let view = store.ticket(code).await.unwrap().unwrap();
+        let a = &view.messages[0].attachments;
+        assert_eq!((a[0].sha256.as_str(), a[0].size), ("ab".repeat(32).as_str(), 1234));
+        assert_eq!((a[1].sha256.as_str(), a[1].provider_ref.as_deref()), ("", Some("file-b")));
+    }
+}

@@ -232,6 +232,10 @@ pub struct Telegram {
     pub mode: Option<String>,
     pub secret_token: Option<Secret>,
     pub secret_token_file: Option<PathBuf>,
+    /// Take messages from groups and supergroups too (default: private chats only).
+    pub allow_groups: bool,
+    /// How long one `getUpdates` long poll waits (default 25).
+    pub poll_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -299,7 +303,7 @@ pub struct AndroidSms {
 
 /// A secret's value, inline or read from its `*_file` (problems were reported by
 /// `validate()` already; this fails only if the file changed since).
-fn secret_value(
+pub fn secret_value(
     path: &str,
     inline: &Option<Secret>,
     file: &Option<PathBuf>,
@@ -630,6 +634,26 @@ impl Config {
             if t.mode.as_deref() == Some("webhook") {
                 require(p, "channels.telegram.secret_token", &webhook_secret);
             }
+        }
+        if let Some(s) = &webhook_secret {
+            let s = s.expose();
+            if !((1..=256).contains(&s.len())
+                && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+            {
+                p.push(Problem {
+                    path: "channels.telegram.secret_token".into(),
+                    message: "must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)"
+                        .into(),
+                });
+            }
+        }
+        if let Some(secs) = t.poll_timeout_secs
+            && !(1..=120).contains(&secs)
+        {
+            p.push(Problem {
+                path: "channels.telegram.poll_timeout_secs".into(),
+                message: "must be from 1 to 120".into(),
+            });
         }
 
         let m = &c.meta;

@@ -402,7 +402,7 @@ async fn serve(config: Config, source: Source) -> anyhow::Result<()> {
 
 /// Whether this build has a connector for a `[channels.*]` table.
 fn has_connector(name: &str) -> bool {
-    matches!(name, "meta" | "x")
+    matches!(name, "meta" | "x" | "telegram")
 }
 
 /// One connector per enabled channel family. Channel crates add their line here.
@@ -416,6 +416,30 @@ fn build_connectors(config: &Config) -> anyhow::Result<Vec<Arc<dyn Connector>>> 
     }
     if c.x.enabled {
         connectors.push(Arc::new(aduan_social::XConnector::new(c.x.settings()?)));
+    }
+    // Telegram (/hooks/telegram in webhook mode, long polling otherwise).
+    let t = &config.channels.telegram;
+    if t.enabled {
+        use config::secret_value;
+        let token = secret_value("channels.telegram.token", &t.token, &t.token_file)?
+            .context("channels.telegram.token")?;
+        let mut tg = aduan_telegram::TelegramConfig::new(token, &config.storage.dir);
+        if let Some(url) = &t.api_url {
+            tg.api_url = url.clone();
+        }
+        if t.mode.as_deref() == Some("webhook") {
+            tg.mode = aduan_telegram::Mode::Webhook;
+        }
+        tg.secret_token =
+            secret_value("channels.telegram.secret_token", &t.secret_token, &t.secret_token_file)?;
+        tg.webhook_url = format!("{}/hooks/telegram", config.server.public_url);
+        tg.allow_groups = t.allow_groups;
+        if let Some(secs) = t.poll_timeout_secs {
+            tg.poll_timeout = Duration::from_secs(secs);
+        }
+        connectors.push(Arc::new(
+            aduan_telegram::TelegramConnector::new(tg).context("channels.telegram")?,
+        ));
     }
     for name in config.enabled_channels().into_iter().filter(|n| !has_connector(n)) {
         tracing::warn!(
