@@ -2,6 +2,8 @@
 //! `cargo xtask bench` (intake throughput and latency on a release build).
 
 mod bench;
+mod mail;
+
 mod pg;
 mod test;
 
@@ -20,12 +22,26 @@ enum Command {
     Test(test::Args),
     /// Measure durable intake msg/s, latency and memory of a release build.
     Bench(bench::Args),
+    /// Start the test mail peer (Dovecot + Postfix), print its variables, and keep it
+    /// running until Enter or end of input (for running the email tests by hand).
+    MailPeer,
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Test(args) => test::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::MailPeer => {
+            let peer = mail::MailPeer::start()?;
+            for (key, value) in peer.env() {
+                println!("export {key}='{value}'");
+            }
+            eprintln!("xtask: mail peer running; press Enter (or close stdin) to stop it");
+            let mut line = String::new();
+            let _ = std::io::stdin().read_line(&mut line);
+            drop(peer);
+            Ok(())
+        }
     }
 }
 
