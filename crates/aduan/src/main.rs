@@ -166,7 +166,7 @@ fn check_config(config: &Config, source: &Source) -> ExitCode {
     for p in &problems {
         println!("{p}");
     }
-    for name in config.enabled_channels() {
+    for name in config.enabled_channels().into_iter().filter(|n| !BUILT_CHANNELS.contains(n)) {
         eprintln!(
             "warning: channels.{name}.enabled: this build has no {name} connector yet; the channel stays idle"
         );
@@ -400,10 +400,33 @@ async fn serve(config: Config, source: Source) -> anyhow::Result<()> {
     failed.map_or(Ok(()), Err)
 }
 
+/// The channel families this build has a connector for.
+const BUILT_CHANNELS: &[&str] = &["email"];
+
 /// One connector per enabled channel family. Channel crates add their line here.
 fn build_connectors(config: &Config) -> anyhow::Result<Vec<Arc<dyn Connector>>> {
-    let connectors: Vec<Arc<dyn Connector>> = Vec::new();
-    for name in config.enabled_channels() {
+    let mut connectors: Vec<Arc<dyn Connector>> = Vec::new();
+    if config.channels.email.enabled {
+        // Officials answer tickets by replying from the addresses the OPD registry lists.
+        let officials = read_registry(config)?
+            .map(|r| {
+                aduan_email::Officials::new(
+                    r.opd.iter().flat_map(|o| o.emails.iter().map(|e| (o.code.clone(), e))),
+                )
+            })
+            .unwrap_or_default();
+        let email =
+            config.channels.email.connector_config(&config.storage.dir, officials).map_err(
+                |p| {
+                    anyhow::anyhow!(
+                        "{}",
+                        p.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+                    )
+                },
+            )?;
+        connectors.push(Arc::new(aduan_email::EmailConnector::new(email)?));
+    }
+    for name in config.enabled_channels().into_iter().filter(|n| !BUILT_CHANNELS.contains(n)) {
         tracing::warn!(
             channel = name,
             "Channel enabled but this build has no connector for it yet."
