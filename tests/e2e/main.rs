@@ -8,4 +8,5 @@
 mod cli;
 mod common;
 mod durability;
+mod email;
 mod tour;
