@@ -242,7 +242,9 @@ pub async fn capabilities(session: &mut Session) -> Result<Capabilities, EmailEr
 /// Creates `mailbox` unless it exists.
 pub async fn ensure_mailbox(session: &mut Session, mailbox: &str) -> Result<(), EmailError> {
     let exists = {
-        let names = timed("LIST", session.list(Some(""), Some(mailbox))).await?;
+        // async-imap sends the pattern as it is: quote it (names may hold spaces).
+        let pattern = format!("\"{}\"", mailbox.replace('\\', "\\\\").replace('"', "\\\""));
+        let names = timed("LIST", session.list(Some(""), Some(&pattern))).await?;
         let names: Vec<_> = timed("LIST", names.try_collect::<Vec<_>>()).await?;
         names.iter().any(|n| n.name() == mailbox)
     };

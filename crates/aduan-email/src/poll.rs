@@ -181,7 +181,17 @@ async fn process_batch(
     let mut intake = Vec::new();
     let mut intake_uids = Vec::new();
     let mut bounces: Vec<(u32, Vec<String>)> = Vec::new();
-    for (uid, mail) in parsed {
+    for (uid, mut mail) in parsed {
+        // Threading headers come first: a reply to a mail of a ticket joins that ticket
+        // even when its subject carries another code.
+        if !mail.message.thread.references.is_empty()
+            && let Some(code) = cx
+                .store
+                .ticket_of_message(Channel::Email, mail.message.thread.references.clone())
+                .await?
+        {
+            mail.message.thread.ticket = Some(code);
+        }
         match route(&mail, &cfg.officials) {
             Route::Intake => {
                 if !mail.bounced.is_empty() {

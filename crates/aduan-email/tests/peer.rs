@@ -546,14 +546,14 @@ async fn moving_without_the_move_extension_works_too() {
         )
         .await;
         let mut s = peer.session("intake").await;
-        imap::ensure_mailbox(&mut s, &format!("{tag}-to")).await.unwrap();
+        imap::ensure_mailbox(&mut s, &format!("{tag} selesai")).await.unwrap();
         s.select(&tag).await.unwrap();
         let uids = imap::uids_after(&mut s, 0).await.unwrap();
         assert_eq!(uids.len(), 1);
-        imap::move_to(&mut s, caps, &uids, &format!("{tag}-to")).await.unwrap();
+        imap::move_to(&mut s, caps, &uids, &format!("{tag} selesai")).await.unwrap();
         assert!(imap::uids_after(&mut s, 0).await.unwrap().is_empty());
         let _ = s.logout().await;
-        assert_eq!(peer.count("intake", &format!("{tag}-to")).await, n);
+        assert_eq!(peer.count("intake", &format!("{tag} selesai")).await, n);
     }
 }
 
@@ -667,4 +667,55 @@ async fn an_official_of_another_opd_and_strangers_only_leave_notes() {
         .unwrap();
     let item = items.iter().find(|i| i.id == replied.outbox_id).expect("the answer queued");
     assert_eq!(item.recipient, Identity::email(&resident).unwrap());
+}
+
+#[tokio::test]
+async fn threading_headers_outrank_a_code_in_the_subject() {
+    let Some(peer) = MailPeer::from_env() else { return };
+    let mut env = Env::start(&peer, "order").await;
+    let (tag, intake, resident) = (env.tag.clone(), env.intake(), env.resident());
+    for n in 1..=2 {
+        let mail =
+            plain_mail(&resident, &intake, &format!("Aduan {n}"), &format!("o{n}.{tag}@w"), "isi");
+        peer.append("intake", &tag, &mail).await;
+    }
+    let tickets = eventually("two tickets", || async {
+        let t = env.tickets().await;
+        (t.len() == 2).then_some(t)
+    })
+    .await;
+    let code_of = |text: &str| {
+        tickets
+            .iter()
+            .find(|t| t.messages[0].text.starts_with(text))
+            .map(|t| t.summary.code)
+            .unwrap()
+    };
+    let (first, second) = (code_of("Aduan 1"), code_of("Aduan 2"));
+    // Answers the first mail, but its subject names the second ticket.
+    let reply = format!(
+        "From: {resident}\r\nTo: {intake}\r\nSubject: Re: [{second}] Aduan\r\nMessage-ID: <o3.{tag}@w>\r\n\
+         In-Reply-To: <o1.{tag}@w>\r\n\r\nTambahan untuk aduan pertama.\r\n"
+    );
+    peer.append("intake", &tag, reply.as_bytes()).await;
+    // Only the subject names a ticket: that one.
+    let tagged = format!(
+        "From: {resident}\r\nTo: {intake}\r\nSubject: Re: [{second}] Aduan\r\nMessage-ID: <o4.{tag}@w>\r\n\r\nTambahan untuk aduan kedua.\r\n"
+    );
+    peer.append("intake", &tag, tagged.as_bytes()).await;
+    env.wait_processed(4).await;
+    for (code, text) in
+        [(first, "Tambahan untuk aduan pertama."), (second, "Tambahan untuk aduan kedua.")]
+    {
+        let view = env.store.ticket(code).await.unwrap().unwrap();
+        let inbound: Vec<&str> = view
+            .messages
+            .iter()
+            .filter(|m| m.direction == Direction::In)
+            .map(|m| m.text.as_str())
+            .collect();
+        assert_eq!(inbound.len(), 2, "{code}: {inbound:?}");
+        assert_eq!(inbound[1], text, "{code}");
+    }
+    env.stop().await;
 }
