@@ -1,9 +1,11 @@
-//! Project automation: `cargo xtask test` (the whole suite, peers included) and
-//! `cargo xtask bench` (intake throughput and latency on a release build).
+//! Project automation: `cargo xtask test` (the whole suite, peers included),
+//! `cargo xtask bench` (intake throughput and latency on a release build, and the email
+//! intake rate) and `cargo xtask mail-peer` (the test mail system, for running the email
+//! tests by hand).
 
 mod bench;
 mod mail;
-
+mod mailbench;
 mod pg;
 mod test;
 
