@@ -230,6 +230,42 @@ impl Store {
         write!(self, |c| ops::reply(c, code, text, actor, now))
     }
 
+    /// Records an answer that arrived as a message (an OPD official replying by email) and
+    /// queues it for the resident like [`Store::reply`], once per `origin` (e.g.
+    /// `email:<Message-ID>`): `None` when that message was relayed before.
+    pub async fn relay_reply(
+        &self,
+        code: TicketCode,
+        text: String,
+        actor: Actor,
+        origin: String,
+    ) -> Result<Option<Replied>> {
+        let now = now();
+        write!(self, |c| ops::relay_reply(c, code, text, actor, origin, now))
+    }
+
+    /// The ticket holding a message of `channel` with one of `provider_ids` (tried in
+    /// order), followed through merges.
+    pub async fn ticket_of_message(
+        &self,
+        channel: Channel,
+        provider_ids: Vec<String>,
+    ) -> Result<Option<TicketCode>> {
+        let now = now();
+        read!(self, |c| ops::ticket_of_message(c, channel, provider_ids, now))
+    }
+
+    /// Marks sent messages that came back undeliverable (bounces): their outbox rows end
+    /// `dead` with `reason`. Returns the tickets concerned.
+    pub async fn outbox_bounced(
+        &self,
+        channel: Channel,
+        provider_ids: Vec<String>,
+        reason: String,
+    ) -> Result<Vec<TicketCode>> {
+        write!(self, |c| ops::outbox_bounced(c, channel, provider_ids, reason))
+    }
+
     /// Merges ticket `code` into `into`: its messages move over, later messages quoting
     /// `code` land in `into`.
     pub async fn merge(&self, code: TicketCode, into: TicketCode, actor: Actor) -> Result<()> {

@@ -887,6 +887,89 @@ pub(crate) async fn reply<D: Db>(
     Ok(replied)
 }
 
+/// An answer that arrived as a message on a channel (an official replying by email):
+/// recorded and queued like [`reply`], at most once per `origin` (the channel and provider
+/// id of the message it came from). `None` when that message was relayed before.
+pub(crate) async fn relay_reply<D: Db>(
+    c: &mut D,
+    code: TicketCode,
+    text: String,
+    actor: Actor,
+    origin: String,
+    now: DateTime<Utc>,
+) -> Result<Option<Replied>> {
+    if D::IS_PG {
+        lock(c, &format!("origin:{origin}")).await?;
+    }
+    let seen: Option<i64> = c
+        .fetch_optional_scalar("SELECT id FROM messages WHERE origin = $1", args![&origin])
+        .await?;
+    if seen.is_some() {
+        return Ok(None);
+    }
+    let replied = reply(c, code, text, actor, now).await?;
+    c.execute("UPDATE messages SET origin = $2 WHERE id = $1", args![replied.message_id, &origin])
+        .await?;
+    Ok(Some(replied))
+}
+
+/// The ticket (followed through merges) holding a message of `channel` with one of the
+/// provider ids, trying them in order.
+pub(crate) async fn ticket_of_message<D: Db>(
+    c: &mut D,
+    channel: Channel,
+    provider_ids: Vec<String>,
+    now: DateTime<Utc>,
+) -> Result<Option<TicketCode>> {
+    for id in &provider_ids {
+        let row = c
+            .fetch_optional(
+                ticket_select!(
+                    "JOIN messages m ON m.ticket_id = t.id WHERE m.channel = $1 AND m.provider_id = $2"
+                ),
+                args![channel.as_str(), id],
+            )
+            .await?;
+        if let Some(row) = row {
+            let t = follow_merges(c, ticket_row(&row, now)?, now).await?;
+            return Ok(Some(t.summary.code));
+        }
+    }
+    Ok(None)
+}
+
+/// A sent message came back undeliverable (an email bounce): its outbox row becomes `dead`
+/// with `reason`, which the ticket shows. Returns the tickets of the rows changed.
+pub(crate) async fn outbox_bounced<D: Db>(
+    c: &mut D,
+    channel: Channel,
+    provider_ids: Vec<String>,
+    reason: String,
+) -> Result<Vec<TicketCode>> {
+    let mut codes = Vec::new();
+    for id in &provider_ids {
+        let tickets: Vec<i64> = c
+            .fetch_all_scalar(
+                "UPDATE outbox SET state = 'dead', last_error = $3, lease_until = NULL \
+                 WHERE state = 'sent' AND message_id IN \
+                 (SELECT id FROM messages WHERE channel = $1 AND provider_id = $2 AND direction = 'out') \
+                 RETURNING ticket_id",
+                args![channel.as_str(), id, &reason],
+            )
+            .await?;
+        for ticket_id in tickets {
+            let code: String = c
+                .fetch_one_scalar("SELECT code FROM tickets WHERE id = $1", args![ticket_id])
+                .await?;
+            let code = parse(&code, "ticket code")?;
+            if !codes.contains(&code) {
+                codes.push(code);
+            }
+        }
+    }
+    Ok(codes)
+}
+
 pub(crate) async fn merge<D: Db>(
     c: &mut D,
     code: TicketCode,

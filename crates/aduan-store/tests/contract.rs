@@ -91,6 +91,10 @@ fn no_receipts() -> StoreOptions {
     StoreOptions { ack_template: None, ..StoreOptions::default() }
 }
 
+fn email(addr: &str) -> Option<Identity> {
+    Some(Identity::email(addr).unwrap())
+}
+
 fn op() -> Actor {
     Actor::User("operator@banyumaskab.go.id".into())
 }
@@ -898,5 +902,111 @@ async fn attachments_at_the_provider_are_offered_until_fetched_or_given_up() {
         let a = &view.messages[0].attachments;
         assert_eq!((a[0].sha256.as_str(), a[0].size), ("ab".repeat(32).as_str(), 1234));
         assert_eq!((a[1].sha256.as_str(), a[1].provider_ref.as_deref()), ("", Some("file-b")));
+    }
+}
+
+#[tokio::test]
+async fn a_relayed_answer_is_queued_to_the_resident_once() {
+    for (store, _g) in stores(no_receipts()).await {
+        let code = store
+            .ingest(msg(Channel::Email, "m1@warga", email("siti@example.id"), "Sampah menumpuk"))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        store.assign(code, "DLH".into(), op(), None).await.unwrap();
+        let official = Actor::User("kepala.dlh@example.go.id".into());
+        let first = store
+            .relay_reply(code, "Sudah diangkut.".into(), official.clone(), "email:r1@dlh".into())
+            .await
+            .unwrap()
+            .expect("first relay");
+        assert_eq!((first.channel, first.delivery), (Some(Channel::Email), OutboxState::Pending));
+        // The same mail read again relays nothing.
+        let again = store
+            .relay_reply(code, "Sudah diangkut.".into(), official.clone(), "email:r1@dlh".into())
+            .await
+            .unwrap();
+        assert_eq!(again, None);
+        let view = store.ticket(code).await.unwrap().unwrap();
+        assert!(view.summary.first_responded_at.is_some());
+        let out: Vec<_> = view.messages.iter().filter(|m| m.direction == Direction::Out).collect();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].author.as_deref(), Some("user:kepala.dlh@example.go.id"));
+        let items = store.outbox_claim(vec![Channel::Email], 10, Duration::seconds(60)).await;
+        let items = items.unwrap();
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].recipient, Identity::email("siti@example.id").unwrap());
+        // An unknown ticket is an error and relays nothing.
+        let unknown = TicketCode::from_entropy([9; 5]);
+        assert!(matches!(
+            store.relay_reply(unknown, "x".into(), official, "email:r2@dlh".into()).await,
+            Err(StoreError::TicketNotFound(_))
+        ));
+    }
+}
+
+#[tokio::test]
+async fn tickets_are_found_by_the_ids_of_their_messages() {
+    for (store, _g) in stores(no_receipts()).await {
+        let a = store
+            .ingest(msg(Channel::Email, "a@x", email("a@example.id"), "satu"))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        let b = store
+            .ingest(msg(Channel::Email, "b@x", email("b@example.id"), "dua"))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        let find = |ids: &[&str]| {
+            let store = store.clone();
+            let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+            async move { store.ticket_of_message(Channel::Email, ids).await.unwrap() }
+        };
+        assert_eq!(find(&["nope@x", "b@x", "a@x"]).await, Some(b));
+        assert_eq!(find(&["nope@x"]).await, None);
+        // Another channel's ids don't count.
+        assert_eq!(store.ticket_of_message(Channel::Sms, vec!["a@x".into()]).await.unwrap(), None);
+        // A merged ticket's messages lead to the ticket it was merged into.
+        store.merge(a, b, op()).await.unwrap();
+        assert_eq!(find(&["a@x"]).await, Some(b));
+    }
+}
+
+#[tokio::test]
+async fn a_bounce_marks_the_delivery_dead() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let code = store
+            .ingest(msg(Channel::Email, "m1@warga", email("siti@example.id"), "Lampu mati"))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        let lease = Duration::seconds(60);
+        let ack = store.outbox_claim(vec![Channel::Email], 10, lease).await.unwrap();
+        assert_eq!(ack.len(), 1);
+        assert_eq!(ack[0].purpose, Purpose::Ack);
+        store.outbox_sent(ack[0].id, Some("aduan.x.1@aduan.test".into())).await.unwrap();
+        // Inbound ids and unknown ids change nothing.
+        let none = store
+            .outbox_bounced(Channel::Email, vec!["m1@warga".into(), "zz@q".into()], "550".into())
+            .await
+            .unwrap();
+        assert!(none.is_empty());
+        let codes = store
+            .outbox_bounced(Channel::Email, vec!["aduan.x.1@aduan.test".into()], "bounced".into())
+            .await
+            .unwrap();
+        assert_eq!(codes, vec![code]);
+        let view = store.ticket(code).await.unwrap().unwrap();
+        let out = view.messages.iter().find(|m| m.direction == Direction::Out).unwrap();
+        assert_eq!(out.delivery, Some(OutboxState::Dead));
+        assert_eq!(
+            store.outbox_counts().await.unwrap(),
+            vec![(Channel::Email, OutboxState::Dead, 1)]
+        );
     }
 }

@@ -210,6 +210,9 @@ pub struct Email {
     pub imap_port: Option<u16>,
     /// `none`, `starttls` or `tls`.
     pub imap_tls: Option<String>,
+    /// PEM file of the CA(s) that signed the IMAP server's certificate, instead of the
+    /// public web roots (a private or test server).
+    pub imap_ca_file: Option<PathBuf>,
     pub imap_user: Option<String>,
     pub imap_password: Option<Secret>,
     pub imap_password_file: Option<PathBuf>,
@@ -219,6 +222,8 @@ pub struct Email {
     pub smtp_url: Option<Secret>,
     pub smtp_url_file: Option<PathBuf>,
     pub from: Option<String>,
+    /// Seconds between IDLE renewals (or polls, when the server has no IDLE).
+    pub poll_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -375,6 +380,71 @@ impl X {
                 &self.bearer_token_file,
             )?,
             api_url: self.api_url.clone().unwrap_or_else(|| "https://api.x.com".into()),
+        })
+    }
+}
+
+impl Email {
+    /// The connector's settings: secrets read (also from `*_file`), defaults applied
+    /// (`INBOX`, `Processed`, `Quarantine`, port 143 or 993, 300 s between IDLE renewals).
+    pub fn connector_config(
+        &self,
+        attachments_dir: &Path,
+        officials: aduan_email::Officials,
+    ) -> Result<aduan_email::EmailConfig, Vec<Problem>> {
+        let mut p = Vec::new();
+        let password = secret(
+            &mut p,
+            "channels.email.imap_password",
+            &self.imap_password,
+            &self.imap_password_file,
+        );
+        let smtp = secret(&mut p, "channels.email.smtp_url", &self.smtp_url, &self.smtp_url_file);
+        let tls = match self.imap_tls.as_deref().unwrap_or("none").parse::<aduan_email::ImapTls>() {
+            Ok(t) => t,
+            Err(e) => {
+                p.push(Problem { path: "channels.email.imap_tls".into(), message: e.to_string() });
+                aduan_email::ImapTls::None
+            }
+        };
+        let required = |p: &mut Vec<Problem>, key: &str, v: Option<String>| {
+            v.unwrap_or_else(|| {
+                p.push(Problem {
+                    path: format!("channels.email.{key}"),
+                    message: "is required when the channel is enabled".into(),
+                });
+                String::new()
+            })
+        };
+        let host = required(&mut p, "imap_host", self.imap_host.clone());
+        let user = required(&mut p, "imap_user", self.imap_user.clone());
+        let password = required(&mut p, "imap_password", password.map(|s| s.0));
+        let smtp_url = required(&mut p, "smtp_url", smtp.map(|s| s.0));
+        let from = required(&mut p, "from", self.from.clone());
+        if !p.is_empty() {
+            return Err(p);
+        }
+        let default_port = if tls == aduan_email::ImapTls::Tls { 993 } else { 143 };
+        Ok(aduan_email::EmailConfig {
+            account: aduan_email::ImapAccount {
+                host,
+                port: self.imap_port.unwrap_or(default_port),
+                tls,
+                ca_file: self.imap_ca_file.clone(),
+                user,
+                password,
+            },
+            mailbox: self.mailbox.clone().unwrap_or_else(|| "INBOX".into()),
+            processed_mailbox: self.processed_mailbox.clone().unwrap_or_else(|| "Processed".into()),
+            quarantine_mailbox: self
+                .quarantine_mailbox
+                .clone()
+                .unwrap_or_else(|| "Quarantine".into()),
+            smtp_url: aduan_email::Secret(smtp_url),
+            from,
+            attachments_dir: attachments_dir.to_owned(),
+            officials,
+            poll: std::time::Duration::from_secs(self.poll_secs.unwrap_or(300)),
         })
     }
 }
@@ -615,6 +685,30 @@ impl Config {
         let smtp = secret(p, "channels.email.smtp_url", &e.smtp_url, &e.smtp_url_file);
         one_of(p, "channels.email.imap_tls", &e.imap_tls, &["none", "starttls", "tls"]);
         url(p, "channels.email.smtp_url", smtp.as_ref().map(Secret::expose), &["smtp", "smtps"]);
+        if let Some(f) = &e.imap_ca_file
+            && !f.is_file()
+        {
+            p.push(Problem {
+                path: "channels.email.imap_ca_file".into(),
+                message: format!("{} does not exist", f.display()),
+            });
+        }
+        if e.poll_secs.is_some_and(|s| !(5..=1500).contains(&s)) {
+            p.push(Problem {
+                path: "channels.email.poll_secs".into(),
+                message: "must be from 5 to 1500 (IDLE must be renewed within 29 minutes)".into(),
+            });
+        }
+        if let Some(from) = &e.from
+            && !from.contains('@')
+        {
+            p.push(Problem {
+                path: "channels.email.from".into(),
+                message: format!(
+                    "{from:?} is not an address like \"Lapak Aduan <aduan@example.go.id>\""
+                ),
+            });
+        }
         if e.enabled {
             require(p, "channels.email.imap_host", &e.imap_host);
             require(p, "channels.email.imap_user", &e.imap_user);
@@ -782,9 +876,14 @@ mod tests {
             assert!(text.contains(leaf), "config/aduan.example.toml does not mention {key}");
         }
         // Optional keys, absent from Default, are documented too.
-        for leaf in
-            ["imap_password_file", "token_file", "app_secret_file", "calendar_file", "signing_key"]
-        {
+        for leaf in [
+            "imap_password_file",
+            "imap_ca_file",
+            "token_file",
+            "app_secret_file",
+            "calendar_file",
+            "signing_key",
+        ] {
             assert!(text.contains(leaf), "example lacks {leaf}");
         }
         assert_eq!(config.server.listen, "127.0.0.1:8080");

@@ -402,7 +402,7 @@ async fn serve(config: Config, source: Source) -> anyhow::Result<()> {
 
 /// Whether this build has a connector for a `[channels.*]` table.
 fn has_connector(name: &str) -> bool {
-    matches!(name, "meta" | "x" | "telegram")
+    matches!(name, "meta" | "x" | "telegram" | "email")
 }
 
 /// One connector per enabled channel family. Channel crates add their line here.
@@ -440,6 +440,27 @@ fn build_connectors(config: &Config) -> anyhow::Result<Vec<Arc<dyn Connector>>> 
         connectors.push(Arc::new(
             aduan_telegram::TelegramConnector::new(tg).context("channels.telegram")?,
         ));
+    }
+    // Email (IMAP intake, SMTP answers; officials reply from their registry addresses).
+    if config.channels.email.enabled {
+        // Officials answer tickets by replying from the addresses the OPD registry lists.
+        let officials = read_registry(config)?
+            .map(|r| {
+                aduan_email::Officials::new(
+                    r.opd.iter().flat_map(|o| o.emails.iter().map(|e| (o.code.clone(), e))),
+                )
+            })
+            .unwrap_or_default();
+        let email =
+            config.channels.email.connector_config(&config.storage.dir, officials).map_err(
+                |p| {
+                    anyhow::anyhow!(
+                        "{}",
+                        p.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+                    )
+                },
+            )?;
+        connectors.push(Arc::new(aduan_email::EmailConnector::new(email)?));
     }
     for name in config.enabled_channels().into_iter().filter(|n| !has_connector(n)) {
         tracing::warn!(
