@@ -8,5 +8,11 @@
 mod cli;
 mod common;
 mod durability;
+mod email;
+#[allow(dead_code, reason = "the channel crate's tests use all of it")]
+#[path = "../../crates/aduan-telegram/tests/fake_bot/mod.rs"]
+mod fake_bot;
 mod routing;
+mod social;
+mod telegram;
 mod tour;

@@ -36,6 +36,10 @@
 //! 8. CPU use of the server and of the client during each measured window comes from
 //!    `/proc/<pid>/stat` (user + system time, in % of one core; 200% = both cores).
 //!
+//! 9. The email phase (`mailbench.rs`, `--mails`, 5,000 by default, 0 skips it): a fresh
+//!    daemon reads a mailbox pre-loaded with that many complaints; the time until all are
+//!    tickets gives mails/s (target ≥ 300).
+//!
 //! The report is printed and written to `target/bench/report.json`. Missing a target is
 //! reported (the exit status stays 0); a server that does not start, or any request
 //! error, makes the command fail.
@@ -96,6 +100,10 @@ pub struct Args {
     /// Use target/release/aduan as it is, and this xtask as it is (no optimised hand-over).
     #[arg(long)]
     no_build: bool,
+    /// Mails pre-loaded into an IMAP folder for the email phase (0 skips it; it needs
+    /// Dovecot + Postfix, installed like `cargo xtask test` does).
+    #[arg(long, default_value_t = 5000)]
+    mails: usize,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -165,10 +173,19 @@ fn bench(args: &Args, root: &Path, bin: &Path, dir: &Path, bench_dir: &Path) -> 
         (Ok(_), Err(stop)) => return Err(stop),
     };
     report.created = target.created.load(Ordering::Relaxed);
+    let mail = match args.mails {
+        0 => None,
+        n => Some(crate::mailbench::run(root, bin, dir, n)?),
+    };
 
     print!("{}", report.render(args));
+    let mut json = report.to_json(args);
+    if let Some(mail) = &mail {
+        print!("{}", mail.render());
+        json["email_intake"] = mail.to_json();
+    }
     let json_path = bench_dir.join("report.json");
-    let json = serde_json::to_string_pretty(&report.to_json(args))?;
+    let json = serde_json::to_string_pretty(&json)?;
     std::fs::write(&json_path, json + "\n")
         .with_context(|| format!("cannot write {}", json_path.display()))?;
     println!("report written to {}", json_path.display());
@@ -271,6 +288,7 @@ fn run_release_xtask(root: &Path, args: &Args) -> anyhow::Result<()> {
         .arg(format!("--connections={}", args.connections))
         .arg(format!("--rate={}", args.rate))
         .arg(format!("--open-connections={}", args.open_connections))
+        .arg(format!("--mails={}", args.mails))
         .status()
         .with_context(|| format!("cannot run {}", xtask.display()))?;
     if !status.success() {
@@ -280,7 +298,7 @@ fn run_release_xtask(root: &Path, args: &Args) -> anyhow::Result<()> {
 }
 
 /// A port nothing listens on right now (bound to port 0, then released).
-fn free_port() -> anyhow::Result<u16> {
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("cannot find a port")?;
     Ok(listener.local_addr()?.port())
 }
@@ -291,7 +309,7 @@ fn toml_string(path: &Path) -> anyhow::Result<String> {
     Ok(serde_json::to_string(s)?)
 }
 
-fn write_config(dir: &Path, root: &Path, addr: SocketAddr) -> anyhow::Result<PathBuf> {
+pub(crate) fn write_config(dir: &Path, root: &Path, addr: SocketAddr) -> anyhow::Result<PathBuf> {
     let db = format!("sqlite://{}", dir.join("aduan.db").display());
     let text = format!(
         "[server]\nlisten = \"{addr}\"\n\n\
@@ -343,13 +361,13 @@ fn rss_mb(pid: u32) -> anyhow::Result<f64> {
 }
 
 /// The daemon under test. Dropping it kills the process if it is still running.
-struct Server {
+pub(crate) struct Server {
     child: Child,
     log: PathBuf,
 }
 
 impl Server {
-    fn start(bin: &Path, config: &Path, dir: &Path) -> anyhow::Result<Server> {
+    pub(crate) fn start(bin: &Path, config: &Path, dir: &Path) -> anyhow::Result<Server> {
         let log = dir.join("server.log");
         let out = File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
         let err = out.try_clone()?;
@@ -377,7 +395,7 @@ impl Server {
     }
 
     /// Fails if the server has exited.
-    fn check_alive(&mut self) -> anyhow::Result<()> {
+    pub(crate) fn check_alive(&mut self) -> anyhow::Result<()> {
         match self.child.try_wait()? {
             None => Ok(()),
             Some(status) => bail!("the server exited ({status}); its log:\n{}", self.log_tail()),
@@ -404,7 +422,7 @@ impl Server {
     }
 
     /// SIGTERM, then wait; SIGKILL if it takes longer than `STOP_TIMEOUT`.
-    fn stop(&mut self) -> anyhow::Result<ExitStatus> {
+    pub(crate) fn stop(&mut self) -> anyhow::Result<ExitStatus> {
         if let Some(status) = self.child.try_wait()? {
             return Ok(status);
         }

@@ -1,7 +1,11 @@
-//! Project automation: `cargo xtask test` (the whole suite, peers included) and
-//! `cargo xtask bench` (intake throughput and latency on a release build).
+//! Project automation: `cargo xtask test` (the whole suite, peers included),
+//! `cargo xtask bench` (intake throughput and latency on a release build, and the email
+//! intake rate) and `cargo xtask mail-peer` (the test mail system, for running the email
+//! tests by hand).
 
 mod bench;
+mod mail;
+mod mailbench;
 mod pg;
 mod test;
 
@@ -20,12 +24,26 @@ enum Command {
     Test(test::Args),
     /// Measure durable intake msg/s, latency and memory of a release build.
     Bench(bench::Args),
+    /// Start the test mail peer (Dovecot + Postfix), print its variables, and keep it
+    /// running until Enter or end of input (for running the email tests by hand).
+    MailPeer,
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Test(args) => test::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::MailPeer => {
+            let peer = mail::MailPeer::start()?;
+            for (key, value) in peer.env() {
+                println!("export {key}='{value}'");
+            }
+            eprintln!("xtask: mail peer running; press Enter (or close stdin) to stop it");
+            let mut line = String::new();
+            let _ = std::io::stdin().read_line(&mut line);
+            drop(peer);
+            Ok(())
+        }
     }
 }
 

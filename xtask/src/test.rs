@@ -1,13 +1,13 @@
 //! `cargo xtask test`: the whole suite as CI runs it. Starts every peer the tests need (a
-//! private PostgreSQL cluster), builds the daemon for the end-to-end tests, and runs
-//! `cargo test --workspace` with `ADUAN_TEST_FULL=1`, under which a test whose peer is
-//! missing fails instead of skipping.
+//! private PostgreSQL cluster; Dovecot + Postfix for the email channel), builds the daemon
+//! for the end-to-end tests, and runs `cargo test --workspace` with `ADUAN_TEST_FULL=1`,
+//! under which a test whose peer is missing fails instead of skipping.
 
 use std::process::Command;
 
 use anyhow::{Context, bail};
 
-use crate::pg;
+use crate::{mail, pg};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -25,6 +25,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     eprintln!("xtask: starting a private PostgreSQL cluster");
     let cluster = pg::Cluster::start()?;
     eprintln!("xtask: PostgreSQL at {}", cluster.url);
+    eprintln!("xtask: starting Dovecot + Postfix");
+    let mail = mail::MailPeer::start()?;
+    eprintln!("xtask: SMTP at {}, IMAP at {} (IMAPS {})", mail.smtp, mail.imap, mail.imaps);
 
     eprintln!("xtask: building the aduan binary for the end-to-end tests");
     let status = cargo()
@@ -44,8 +47,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .env("ADUAN_TEST_FULL", "1")
         .env("ADUAN_TEST_PG_URL", &cluster.url)
         .env("ADUAN_BIN", &bin)
+        .envs(mail.env())
         .status()
         .context("cannot run cargo test")?;
+    drop(mail);
     drop(cluster);
     if !status.success() {
         bail!("tests failed");

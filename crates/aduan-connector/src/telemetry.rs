@@ -37,6 +37,7 @@ pub struct Telemetry {
     registry: Registry,
     messages_received: Family<ChannelLabel, Counter>,
     messages_duplicate: Family<ChannelLabel, Counter>,
+    messages_quarantined: Family<ChannelLabel, Counter>,
     tickets_created: Family<ChannelLabel, Counter>,
     webhook_rejected: Family<RejectLabel, Counter>,
     outbound_sent: Family<ChannelLabel, Counter>,
@@ -64,6 +65,7 @@ impl Telemetry {
         let t = Telemetry {
             messages_received: Family::default(),
             messages_duplicate: Family::default(),
+            messages_quarantined: Family::default(),
             tickets_created: Family::default(),
             webhook_rejected: Family::default(),
             outbound_sent: Family::default(),
@@ -83,6 +85,11 @@ impl Telemetry {
             "messages_duplicate",
             "Inbound messages recognised as redeliveries and not stored again",
             t.messages_duplicate.clone(),
+        );
+        registry.register(
+            "messages_quarantined",
+            "Inbound messages that could not be read at all and were set aside for an operator",
+            t.messages_quarantined.clone(),
         );
         registry.register("tickets_created", "Tickets opened", t.tickets_created.clone());
         registry.register(
@@ -109,6 +116,7 @@ impl Telemetry {
         registry.register("outbox_rows", "Outbox rows by channel and state", t.outbox_rows.clone());
         for channel in Channel::ALL {
             let _ = t.messages_received.get_or_create(&label(channel));
+            let _ = t.messages_quarantined.get_or_create(&label(channel));
             let _ = t.tickets_created.get_or_create(&label(channel));
             let _ = t.outbound_sent.get_or_create(&label(channel));
             let _ = t.outbound_failed.get_or_create(&label(channel));
@@ -138,6 +146,13 @@ impl Telemetry {
             reopened = outcome.reopened,
             "Message stored."
         );
+    }
+
+    /// A message that could not be read at all was set aside (e.g. an email moved to the
+    /// quarantine folder); `id` is the provider's handle, `reason` says why.
+    pub fn message_quarantined(&self, channel: Channel, id: &str, reason: &str) {
+        self.messages_quarantined.get_or_create(&label(channel)).inc();
+        tracing::warn!(%channel, id, reason, "Unreadable message set aside for an operator.");
     }
 
     pub fn webhook_rejected(&self, channel: Channel, reason: &'static str) {
@@ -216,6 +231,7 @@ mod tests {
         for needle in [
             "aduan_messages_received_total{channel=\"web\"} 0",
             "aduan_tickets_created_total{channel=\"sms\"} 0",
+            "aduan_messages_quarantined_total{channel=\"email\"} 0",
             "aduan_webhook_rejected_total{channel=\"telegram\",reason=\"forbidden\"} 1",
             "aduan_outbound_sent_total{channel=\"email\"} 0",
             "aduan_outbound_failed_total{channel=\"x\"} 0",

@@ -61,6 +61,10 @@ pub struct ThreadHints {
     /// Set by connectors for bounces, auto-replies and our own echoes: the message is
     /// recorded but gets no acknowledgement and never opens a ticket on its own.
     pub automated: bool,
+    /// The provider id of an earlier message on the same channel that this one edits (a
+    /// Telegram `edited_message`). The store keeps it as a revision of that message, on
+    /// that message's ticket, and never reopens or opens a ticket for it.
+    pub revision_of: Option<String>,
 }
 
 /// An attachment already written to content-addressed storage (or still at the provider).

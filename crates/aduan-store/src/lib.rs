@@ -23,7 +23,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use aduan_core::{
-    Actor, Channel, InboundMessage, SlaPolicy, Status, ThreadingPolicy, TicketCode, TransitionError,
+    Actor, Channel, Identity, InboundMessage, SlaPolicy, Status, ThreadingPolicy, TicketCode,
+    TransitionError,
 };
 use chrono::{DateTime, Duration, Utc};
 
@@ -236,6 +237,42 @@ impl Store {
         write!(self, |c| ops::reply(c, code, text, actor, now))
     }
 
+    /// Records an answer that arrived as a message (an OPD official replying by email) and
+    /// queues it for the resident like [`Store::reply`], once per `origin` (e.g.
+    /// `email:<Message-ID>`): `None` when that message was relayed before.
+    pub async fn relay_reply(
+        &self,
+        code: TicketCode,
+        text: String,
+        actor: Actor,
+        origin: String,
+    ) -> Result<Option<Replied>> {
+        let now = now();
+        write!(self, |c| ops::relay_reply(c, code, text, actor, origin, now))
+    }
+
+    /// The ticket holding a message of `channel` with one of `provider_ids` (tried in
+    /// order), followed through merges.
+    pub async fn ticket_of_message(
+        &self,
+        channel: Channel,
+        provider_ids: Vec<String>,
+    ) -> Result<Option<TicketCode>> {
+        let now = now();
+        read!(self, |c| ops::ticket_of_message(c, channel, provider_ids, now))
+    }
+
+    /// Marks sent messages that came back undeliverable (bounces): their outbox rows end
+    /// `dead` with `reason`. Returns the tickets concerned.
+    pub async fn outbox_bounced(
+        &self,
+        channel: Channel,
+        provider_ids: Vec<String>,
+        reason: String,
+    ) -> Result<Vec<TicketCode>> {
+        write!(self, |c| ops::outbox_bounced(c, channel, provider_ids, reason))
+    }
+
     /// Merges ticket `code` into `into`: its messages move over, later messages quoting
     /// `code` land in `into`.
     pub async fn merge(&self, code: TicketCode, into: TicketCode, actor: Actor) -> Result<()> {
@@ -355,6 +392,60 @@ impl Store {
         let opts = self.inner.opts.clone();
         let now = now();
         write!(self, |c| routing::resume(c, &opts, code, actor, now))
+    }
+
+    /// When `identity` last wrote on `channel` (provider time), for the 24-hour customer
+    /// window of Meta's channels.
+    pub async fn last_inbound_at(
+        &self,
+        channel: Channel,
+        identity: &Identity,
+    ) -> Result<Option<DateTime<Utc>>> {
+        let identity = identity.clone();
+        read!(self, |c| ops::last_inbound_at(c, channel, &identity))
+    }
+
+    /// Applies a provider's delivery receipt to the outbox row of that message; `false`
+    /// when no row has that provider id (yet).
+    pub async fn outbox_receipt(&self, receipt: DeliveryReceipt) -> Result<bool> {
+        write!(self, |c| ops::outbox_receipt(c, receipt))
+    }
+
+    /// One outbox row with its delivery state.
+    pub async fn outbox_row(&self, id: i64) -> Result<Option<OutboxRow>> {
+        read!(self, |c| ops::outbox_row(c, id))
+    }
+
+    /// Attachments of `channels` known only by a provider handle, due for a fetch.
+    pub async fn attachments_unfetched(
+        &self,
+        channels: Vec<Channel>,
+        max_attempts: i64,
+        limit: i64,
+    ) -> Result<Vec<UnfetchedAttachment>> {
+        let now = now();
+        read!(self, |c| ops::attachments_unfetched(c, channels, max_attempts, limit, now))
+    }
+
+    /// Records a fetched attachment: its content now lives under `[storage] dir` by hash.
+    pub async fn attachment_fetched(
+        &self,
+        id: i64,
+        sha256: String,
+        size: u64,
+        content_type: String,
+    ) -> Result<()> {
+        write!(self, |c| ops::attachment_fetched(c, id, sha256, size, content_type))
+    }
+
+    /// Records a failed fetch: retried at `retry_at`, or given up when `None`.
+    pub async fn attachment_fetch_failed(
+        &self,
+        id: i64,
+        error: String,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<()> {
+        write!(self, |c| ops::attachment_fetch_failed(c, id, error, retry_at))
     }
 
     pub async fn checkpoint(&self, connector: &str, key: &str) -> Result<Option<String>> {

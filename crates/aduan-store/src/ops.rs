@@ -292,6 +292,27 @@ async fn named_ticket<D: Db>(
     Ok(None)
 }
 
+/// The message a revision edits (by its provider id on the same channel) and its ticket,
+/// followed through merges; `None` when we never stored it or it has no ticket.
+async fn revised_message<D: Db>(
+    c: &mut D,
+    channel: Channel,
+    provider_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<(i64, TicketRow)>> {
+    let row = c
+        .fetch_optional(
+            "SELECT m.id, t.code FROM messages m JOIN tickets t ON t.id = m.ticket_id \
+             WHERE m.channel = $1 AND m.provider_id = $2",
+            args![channel.as_str(), provider_id],
+        )
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let code: TicketCode = parse(&row.get::<String>("code")?, "ticket code")?;
+    let Some(t) = load_ticket(c, code, now).await? else { return Ok(None) };
+    Ok(Some((row.get("id")?, follow_merges(c, t, now).await?)))
+}
+
 async fn latest_ticket_of<D: Db>(
     c: &mut D,
     reporter_id: i64,
@@ -426,7 +447,16 @@ async fn ingest_locked<D: Db>(
     }
 
     let (reporter_id, identity_id) = resolve_reporter(c, &msg.sender, now).await?;
-    let named = named_ticket(c, &msg, now).await?;
+    // An edit is a revision of the message it edits and stays on that message's ticket.
+    let original = match &msg.thread.revision_of {
+        Some(pid) => revised_message(c, msg.channel, pid, now).await?,
+        None => None,
+    };
+    let revision_of = original.as_ref().map(|(id, _)| *id);
+    let named = match original {
+        Some((_, ticket)) => Some(ticket),
+        None => named_ticket(c, &msg, now).await?,
+    };
     let window_open = opts.threading.window_for(msg.channel) > Duration::zero();
     let latest = match reporter_id {
         Some(r) if named.is_none() && window_open => {
@@ -434,10 +464,11 @@ async fn ingest_locked<D: Db>(
         }
         _ => None,
     };
+    // A revision neither reopens a ticket nor is acknowledged: it is not a new message.
     let mut decision = decide_thread(
         &opts.threading,
         msg.channel,
-        msg.thread.automated,
+        msg.thread.automated || revision_of.is_some(),
         now,
         named.as_ref().map(TicketRow::candidate).as_ref(),
         latest.as_ref().map(TicketRow::candidate).as_ref(),
@@ -521,8 +552,8 @@ async fn ingest_locked<D: Db>(
     let message_id: i64 = c
         .fetch_one_scalar(
             "INSERT INTO messages (ticket_id, direction, channel, provider_id, identity_id, \
-         display_name, text, lat, lon, automated, sent_at, stored_at) \
-         VALUES ($1, 'in', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+         display_name, text, lat, lon, automated, sent_at, stored_at, revision_of) \
+         VALUES ($1, 'in', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
             args![
                 ticket_id,
                 msg.channel.as_str(),
@@ -534,7 +565,8 @@ async fn ingest_locked<D: Db>(
                 msg.location.map(|l| l.lon),
                 msg.thread.automated,
                 truncate_ms(msg.received_at),
-                now
+                now,
+                revision_of
             ],
         )
         .await?;
@@ -743,8 +775,8 @@ pub(crate) async fn ticket_view<D: Db>(
     let rows = c
         .fetch_all(
             "SELECT m.id, m.direction, m.channel, m.text, m.sent_at, m.author, m.display_name, \
-         m.lat, m.lon, o.state, o.purpose FROM messages m LEFT JOIN outbox o ON o.message_id = m.id \
-         WHERE m.ticket_id = $1 ORDER BY m.id",
+         m.lat, m.lon, m.revision_of, o.state, o.purpose FROM messages m \
+         LEFT JOIN outbox o ON o.message_id = m.id WHERE m.ticket_id = $1 ORDER BY m.id",
             args![t.id],
         )
         .await?;
@@ -774,6 +806,7 @@ pub(crate) async fn ticket_view<D: Db>(
                 .get::<Option<String>>("purpose")?
                 .map(|p| parse(&p, "outbox purpose"))
                 .transpose()?,
+            revision_of: row.get("revision_of")?,
         });
     }
 
@@ -996,6 +1029,89 @@ pub(crate) async fn resident_route<D: Db>(c: &mut D, t: &TicketRow) -> Result<Re
         }
     }
     Ok(choose_reply_route(t.summary.channel, last.as_ref(), &contacts))
+}
+
+/// An answer that arrived as a message on a channel (an official replying by email):
+/// recorded and queued like [`reply`], at most once per `origin` (the channel and provider
+/// id of the message it came from). `None` when that message was relayed before.
+pub(crate) async fn relay_reply<D: Db>(
+    c: &mut D,
+    code: TicketCode,
+    text: String,
+    actor: Actor,
+    origin: String,
+    now: DateTime<Utc>,
+) -> Result<Option<Replied>> {
+    if D::IS_PG {
+        lock(c, &format!("origin:{origin}")).await?;
+    }
+    let seen: Option<i64> = c
+        .fetch_optional_scalar("SELECT id FROM messages WHERE origin = $1", args![&origin])
+        .await?;
+    if seen.is_some() {
+        return Ok(None);
+    }
+    let replied = reply(c, code, text, actor, now).await?;
+    c.execute("UPDATE messages SET origin = $2 WHERE id = $1", args![replied.message_id, &origin])
+        .await?;
+    Ok(Some(replied))
+}
+
+/// The ticket (followed through merges) holding a message of `channel` with one of the
+/// provider ids, trying them in order.
+pub(crate) async fn ticket_of_message<D: Db>(
+    c: &mut D,
+    channel: Channel,
+    provider_ids: Vec<String>,
+    now: DateTime<Utc>,
+) -> Result<Option<TicketCode>> {
+    for id in &provider_ids {
+        let row = c
+            .fetch_optional(
+                ticket_select!(
+                    "JOIN messages m ON m.ticket_id = t.id WHERE m.channel = $1 AND m.provider_id = $2"
+                ),
+                args![channel.as_str(), id],
+            )
+            .await?;
+        if let Some(row) = row {
+            let t = follow_merges(c, ticket_row(&row, now)?, now).await?;
+            return Ok(Some(t.summary.code));
+        }
+    }
+    Ok(None)
+}
+
+/// A sent message came back undeliverable (an email bounce): its outbox row becomes `dead`
+/// with `reason`, which the ticket shows. Returns the tickets of the rows changed.
+pub(crate) async fn outbox_bounced<D: Db>(
+    c: &mut D,
+    channel: Channel,
+    provider_ids: Vec<String>,
+    reason: String,
+) -> Result<Vec<TicketCode>> {
+    let mut codes = Vec::new();
+    for id in &provider_ids {
+        let tickets: Vec<i64> = c
+            .fetch_all_scalar(
+                "UPDATE outbox SET state = 'dead', last_error = $3, lease_until = NULL \
+                 WHERE state = 'sent' AND message_id IN \
+                 (SELECT id FROM messages WHERE channel = $1 AND provider_id = $2 AND direction = 'out') \
+                 RETURNING ticket_id",
+                args![channel.as_str(), id, &reason],
+            )
+            .await?;
+        for ticket_id in tickets {
+            let code: String = c
+                .fetch_one_scalar("SELECT code FROM tickets WHERE id = $1", args![ticket_id])
+                .await?;
+            let code = parse(&code, "ticket code")?;
+            if !codes.contains(&code) {
+                codes.push(code);
+            }
+        }
+    }
+    Ok(codes)
 }
 
 pub(crate) async fn merge<D: Db>(
@@ -1250,4 +1366,151 @@ pub(crate) async fn api_key_by_hash<D: Db>(c: &mut D, token_hash: &str) -> Resul
         scope: parse(&row.get::<String>("scope")?, "scope")?,
         revoked: revoked_at.is_some(),
     }))
+}
+
+/// When `identity` last wrote to us on `channel`, by the provider's time of the message
+/// (what the 24-hour customer window of Messenger, Instagram and WhatsApp is measured from).
+pub(crate) async fn last_inbound_at<D: Db>(
+    c: &mut D,
+    channel: Channel,
+    identity: &Identity,
+) -> Result<Option<DateTime<Utc>>> {
+    let row = c
+        .fetch_one(
+            "SELECT MAX(m.sent_at) AS at FROM messages m JOIN identities i ON i.id = m.identity_id \
+             WHERE i.kind = $1 AND i.value = $2 AND m.direction = 'in' AND m.channel = $3",
+            args![identity.kind.as_str(), &identity.value, channel.as_str()],
+        )
+        .await?;
+    row.get("at")
+}
+
+/// Applies a delivery receipt to the outbox row that sent the message. Receipts only move
+/// forward; `failed` makes the row `dead` with the provider's reason, so operators see it.
+/// Returns whether a row matched.
+pub(crate) async fn outbox_receipt<D: Db>(c: &mut D, receipt: DeliveryReceipt) -> Result<bool> {
+    let row = c
+        .fetch_optional(
+            "SELECT id, receipt FROM outbox WHERE channel = $1 AND provider_id = $2",
+            args![receipt.channel.as_str(), &receipt.provider_id],
+        )
+        .await?;
+    let Some(row) = row else {
+        return Ok(false);
+    };
+    let id: i64 = row.get("id")?;
+    let old: Option<ReceiptStatus> =
+        row.get::<Option<String>>("receipt")?.map(|r| parse(&r, "receipt")).transpose()?;
+    if old.is_some_and(|old| old == ReceiptStatus::Failed || old >= receipt.status) {
+        return Ok(true);
+    }
+    if receipt.status == ReceiptStatus::Failed {
+        let error = receipt.error.unwrap_or_else(|| "the provider reported a failure".into());
+        c.execute(
+            "UPDATE outbox SET state = 'dead', last_error = $2, receipt = 'failed', receipt_at = $3, \
+             lease_until = NULL WHERE id = $1",
+            args![id, format!("delivery failed: {error}"), receipt.at],
+        )
+        .await?;
+    } else {
+        c.execute(
+            "UPDATE outbox SET receipt = $2, receipt_at = $3 WHERE id = $1",
+            args![id, receipt.status.as_str(), receipt.at],
+        )
+        .await?;
+    }
+    Ok(true)
+}
+
+pub(crate) async fn outbox_row<D: Db>(c: &mut D, id: i64) -> Result<Option<OutboxRow>> {
+    let Some(row) = c
+        .fetch_optional(
+            "SELECT id, channel, state, purpose, attempts, last_error, provider_id, receipt, \
+             receipt_at FROM outbox WHERE id = $1",
+            args![id],
+        )
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(OutboxRow {
+        id: row.get("id")?,
+        channel: parse(&row.get::<String>("channel")?, "channel")?,
+        state: parse(&row.get::<String>("state")?, "outbox state")?,
+        purpose: parse(&row.get::<String>("purpose")?, "outbox purpose")?,
+        attempts: row.get("attempts")?,
+        last_error: row.get("last_error")?,
+        provider_id: row.get("provider_id")?,
+        receipt: row.get::<Option<String>>("receipt")?.map(|r| parse(&r, "receipt")).transpose()?,
+        receipt_at: row.get("receipt_at")?,
+    }))
+}
+
+/// Attachments of the given channels still only at the provider, oldest first, that have
+/// had fewer than `max_attempts` failed fetches and whose retry time has come.
+pub(crate) async fn attachments_unfetched<D: Db>(
+    c: &mut D,
+    channels: Vec<Channel>,
+    max_attempts: i64,
+    limit: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<UnfetchedAttachment>> {
+    if channels.is_empty() || limit <= 0 {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (0..channels.len()).map(|i| format!("${}", i + 4)).collect();
+    let sql = format!(
+        "SELECT a.id, m.channel, a.provider_ref, a.content_type, a.fetch_attempts \
+         FROM attachments a JOIN messages m ON m.id = a.message_id \
+         WHERE a.sha256 = '' AND a.provider_ref IS NOT NULL AND a.fetch_attempts >= 0 \
+         AND a.fetch_attempts < $1 AND (a.fetch_after IS NULL OR a.fetch_after <= $2) \
+         AND m.channel IN ({}) ORDER BY a.id LIMIT $3",
+        placeholders.join(", ")
+    );
+    let mut args = args![max_attempts, now, limit];
+    args.extend(channels.iter().map(|ch| Value::from(ch.as_str())));
+    let rows = c.fetch_all(&sql, args).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(UnfetchedAttachment {
+                id: r.get("id")?,
+                channel: parse(&r.get::<String>("channel")?, "channel")?,
+                provider_ref: r.get("provider_ref")?,
+                content_type: r.get("content_type")?,
+                attempts: r.get("fetch_attempts")?,
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn attachment_fetched<D: Db>(
+    c: &mut D,
+    id: i64,
+    sha256: String,
+    size: u64,
+    content_type: String,
+) -> Result<()> {
+    c.execute(
+        "UPDATE attachments SET sha256 = $2, size = $3, content_type = $4, fetch_error = NULL, \
+         fetch_after = NULL WHERE id = $1 AND sha256 = ''",
+        args![id, sha256, i64::try_from(size).unwrap_or(i64::MAX), content_type],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn attachment_fetch_failed<D: Db>(
+    c: &mut D,
+    id: i64,
+    error: String,
+    retry_at: Option<DateTime<Utc>>,
+) -> Result<()> {
+    c.execute(
+        "UPDATE attachments SET fetch_error = $2, fetch_after = $3, \
+         fetch_attempts = CASE WHEN $3 IS NULL THEN -1 ELSE fetch_attempts + 1 END \
+         WHERE id = $1 AND sha256 = ''",
+        args![id, error, retry_at],
+    )
+    .await?;
+    Ok(())
 }

@@ -91,6 +91,9 @@ pub struct MessageView {
     pub delivery: Option<OutboxState>,
     /// For outbound messages: why it was sent (`reply`, `ack`, …).
     pub purpose: Option<Purpose>,
+    /// For an edited chat message: the id of the message it revises.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision_of: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -261,6 +264,79 @@ pub struct ApiKey {
     pub name: String,
     pub scope: Scope,
     pub revoked: bool,
+}
+
+/// What a provider reports about a message we sent (WhatsApp `statuses[]`, Messenger
+/// `delivery`). Receipts only move forward: `sent` → `delivered` → `read`; `failed` is final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptStatus {
+    Sent,
+    Delivered,
+    Read,
+    Failed,
+}
+
+impl ReceiptStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReceiptStatus::Sent => "sent",
+            ReceiptStatus::Delivered => "delivered",
+            ReceiptStatus::Read => "read",
+            ReceiptStatus::Failed => "failed",
+        }
+    }
+}
+
+impl FromStr for ReceiptStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "sent" => Ok(ReceiptStatus::Sent),
+            "delivered" => Ok(ReceiptStatus::Delivered),
+            "read" => Ok(ReceiptStatus::Read),
+            "failed" => Ok(ReceiptStatus::Failed),
+            _ => Err(format!("unknown receipt status {s:?}")),
+        }
+    }
+}
+
+/// A delivery receipt for one outbound message, identified by the provider's message id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryReceipt {
+    pub channel: Channel,
+    pub provider_id: String,
+    pub status: ReceiptStatus,
+    pub at: DateTime<Utc>,
+    /// The provider's reason for a failure (error code and title; never message text).
+    pub error: Option<String>,
+}
+
+/// An outbox row as operators (and tests) see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub channel: Channel,
+    pub state: OutboxState,
+    pub purpose: Purpose,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub provider_id: Option<String>,
+    /// The latest delivery receipt (`sent`, `delivered`, `read`, `failed`).
+    pub receipt: Option<ReceiptStatus>,
+    pub receipt_at: Option<DateTime<Utc>>,
+}
+
+/// An attachment known only by a provider handle (a media id, a CDN URL), waiting to be
+/// fetched into the attachment store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnfetchedAttachment {
+    pub id: i64,
+    pub channel: Channel,
+    pub provider_ref: String,
+    pub content_type: String,
+    /// Failed attempts so far.
+    pub attempts: i64,
 }
 
 #[cfg(test)]

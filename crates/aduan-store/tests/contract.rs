@@ -91,6 +91,10 @@ fn no_receipts() -> StoreOptions {
     StoreOptions { ack_template: None, ..StoreOptions::default() }
 }
 
+fn email(addr: &str) -> Option<Identity> {
+    Some(Identity::email(addr).unwrap())
+}
+
 fn op() -> Actor {
     Actor::User("operator@banyumaskab.go.id".into())
 }
@@ -708,6 +712,301 @@ async fn a_provider_batch_is_stored_whole_or_not_at_all() {
         assert_eq!(
             again.iter().map(|r| r.ticket).collect::<Vec<_>>(),
             stored.iter().map(|r| r.ticket).collect::<Vec<_>>()
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_last_inbound_time_is_per_sender_and_channel() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let wa = Identity::new(IdentityKind::Whatsapp, "6281234567890").unwrap();
+        assert_eq!(store.last_inbound_at(Channel::Whatsapp, &wa).await.unwrap(), None);
+        let day_ago = Utc::now() - Duration::hours(26);
+        let recent = Utc::now() - Duration::minutes(5);
+        for (id, at) in [("wamid.1", recent), ("wamid.0", day_ago)] {
+            let mut m = msg(Channel::Whatsapp, id, Some(wa.clone()), "Lampu jalan mati");
+            m.received_at = at;
+            store.ingest(m).await.unwrap();
+        }
+        let last = store.last_inbound_at(Channel::Whatsapp, &wa).await.unwrap().unwrap();
+        assert_eq!(last.timestamp_millis(), recent.timestamp_millis());
+        // Our own answers don't open the window, and other senders don't count.
+        let other = Identity::new(IdentityKind::Whatsapp, "6289999999999").unwrap();
+        assert_eq!(store.last_inbound_at(Channel::Whatsapp, &other).await.unwrap(), None);
+    }
+}
+
+#[tokio::test]
+async fn delivery_receipts_move_forward_and_failures_are_dead() {
+    use aduan_store::{DeliveryReceipt, ReceiptStatus};
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let wa = Identity::new(IdentityKind::Whatsapp, "6281234567890").unwrap();
+        store
+            .ingest(msg(Channel::Whatsapp, "wamid.in", Some(wa), "Sampah menumpuk"))
+            .await
+            .unwrap();
+        let lease = Duration::seconds(60);
+        let claimed = store.outbox_claim(vec![Channel::Whatsapp], 10, lease).await.unwrap();
+        let id = claimed[0].id;
+        store.outbox_sent(id, Some("wamid.out".into())).await.unwrap();
+        let receipt = |status, error: Option<&str>| DeliveryReceipt {
+            channel: Channel::Whatsapp,
+            provider_id: "wamid.out".into(),
+            status,
+            at: Utc::now(),
+            error: error.map(str::to_owned),
+        };
+        let unknown = DeliveryReceipt {
+            provider_id: "wamid.other".into(),
+            ..receipt(ReceiptStatus::Read, None)
+        };
+        assert!(!store.outbox_receipt(unknown).await.unwrap());
+        assert!(store.outbox_receipt(receipt(ReceiptStatus::Read, None)).await.unwrap());
+        assert!(store.outbox_receipt(receipt(ReceiptStatus::Delivered, None)).await.unwrap());
+        let row = store.outbox_row(id).await.unwrap().unwrap();
+        assert_eq!((row.state, row.receipt), (OutboxState::Sent, Some(ReceiptStatus::Read)));
+        assert!(row.receipt_at.is_some());
+        store
+            .outbox_receipt(receipt(
+                ReceiptStatus::Failed,
+                Some("whatsapp error 131026: Message undeliverable"),
+            ))
+            .await
+            .unwrap();
+        let row = store.outbox_row(id).await.unwrap().unwrap();
+        assert_eq!((row.state, row.receipt), (OutboxState::Dead, Some(ReceiptStatus::Failed)));
+        assert_eq!(
+            row.last_error.as_deref(),
+            Some("delivery failed: whatsapp error 131026: Message undeliverable")
+        );
+        assert!(store.outbox_row(id + 100).await.unwrap().is_none());
+    }
+}
+
+#[tokio::test]
+async fn provider_media_is_queued_until_fetched_or_given_up() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let wa = Identity::new(IdentityKind::Whatsapp, "6281234567890").unwrap();
+        let mut m = msg(Channel::Whatsapp, "wamid.img", Some(wa), "");
+        let media = |r: &str| AttachmentRef {
+            filename: None,
+            content_type: "image/jpeg".into(),
+            size: 0,
+            sha256: String::new(),
+            provider_ref: Some(r.into()),
+        };
+        m.attachments = vec![media("111"), media("222"), media("333")];
+        store.ingest(m).await.unwrap();
+        let due = store.attachments_unfetched(vec![Channel::Whatsapp], 3, 10).await.unwrap();
+        assert_eq!(
+            due.iter().map(|a| a.provider_ref.as_str()).collect::<Vec<_>>(),
+            ["111", "222", "333"]
+        );
+        assert!(
+            store.attachments_unfetched(vec![Channel::Messenger], 3, 10).await.unwrap().is_empty()
+        );
+        store
+            .attachment_fetched(due[0].id, "ab".repeat(32), 1234, "image/png".into())
+            .await
+            .unwrap();
+        // A retry waits for its time; giving up removes it from the queue for good.
+        let later = Utc::now() + Duration::hours(1);
+        store.attachment_fetch_failed(due[1].id, "HTTP 500".into(), Some(later)).await.unwrap();
+        store.attachment_fetch_failed(due[2].id, "HTTP 404".into(), None).await.unwrap();
+        assert!(
+            store.attachments_unfetched(vec![Channel::Whatsapp], 3, 10).await.unwrap().is_empty()
+        );
+        store
+            .attachment_fetch_failed(
+                due[1].id,
+                "HTTP 500".into(),
+                Some(Utc::now() - Duration::seconds(1)),
+            )
+            .await
+            .unwrap();
+        let again = store.attachments_unfetched(vec![Channel::Whatsapp], 3, 10).await.unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!((again[0].provider_ref.as_str(), again[0].attempts), ("222", 2));
+        assert!(
+            store.attachments_unfetched(vec![Channel::Whatsapp], 2, 10).await.unwrap().is_empty()
+        );
+        let code = store
+            .tickets(&TicketFilter { limit: 10, ..TicketFilter::default() })
+            .await
+            .unwrap()
+            .items[0]
+            .code;
+        let view = store.ticket(code).await.unwrap().unwrap();
+        let a = &view.messages[0].attachments[0];
+        assert_eq!((a.sha256.len(), a.size, a.content_type.as_str()), (64, 1234, "image/png"));
+    }
+}
+
+#[tokio::test]
+async fn an_edit_is_a_revision_on_the_originals_ticket_and_reopens_nothing() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let first =
+            store.ingest(msg(Channel::Telegram, "42:5", tg("42"), "Lampu mati")).await.unwrap();
+        let code = first.ticket.unwrap();
+        store.set_status(code, Status::Resolved, op(), Some("sudah".into())).await.unwrap();
+        let mut edit = msg(Channel::Telegram, "42:5@1700000100", tg("42"), "Lampu jalan mati");
+        edit.thread.revision_of = Some("42:5".into());
+        let out = store.ingest(edit).await.unwrap();
+        assert_eq!((out.ticket, out.ticket_created, out.reopened), (Some(code), false, false));
+        let view = store.ticket(code).await.unwrap().unwrap();
+        assert_eq!(view.summary.status, Status::Resolved, "an edit is not a new message");
+        let inbound: Vec<_> =
+            view.messages.iter().filter(|m| m.direction == Direction::In).collect();
+        assert_eq!(inbound.len(), 2);
+        assert_eq!(inbound[1].revision_of, Some(first.message_id));
+        assert_eq!(inbound[0].revision_of, None);
+        let receipts = view.messages.iter().filter(|m| m.purpose == Some(Purpose::Ack)).count();
+        assert_eq!(receipts, 1, "an edit is not acknowledged");
+
+        // An edit of a message we never stored is an ordinary message.
+        let mut stray = msg(Channel::Telegram, "43:9@1700000100", tg("43"), "Sampah menumpuk");
+        stray.thread.revision_of = Some("43:9".into());
+        let out = store.ingest(stray).await.unwrap();
+        assert!(out.ticket_created);
+    }
+}
+
+#[tokio::test]
+async fn attachments_at_the_provider_are_offered_until_fetched_or_given_up() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let at_provider = |file_id: &str| AttachmentRef {
+            filename: None,
+            content_type: "image/jpeg".into(),
+            size: 0,
+            sha256: String::new(),
+            provider_ref: Some(file_id.into()),
+        };
+        let mut m = msg(Channel::Telegram, "42:7", tg("42"), "Foto jalan");
+        m.attachments = vec![at_provider("file-a"), at_provider("file-b")];
+        let code = store.ingest(m).await.unwrap().ticket.unwrap();
+        let mut other = msg(Channel::Whatsapp, "wamid.1", None, "foto");
+        other.attachments = vec![at_provider("media-1")];
+        store.ingest(other).await.unwrap();
+
+        let pending = store.attachments_unfetched(vec![Channel::Telegram], 8, 10).await.unwrap();
+        let refs: Vec<_> = pending.iter().map(|p| p.provider_ref.as_str()).collect();
+        assert_eq!(refs, ["file-a", "file-b"], "only the channel's own, oldest first");
+        let (ab, ct) = ("ab".repeat(32), pending[0].content_type.clone());
+        store.attachment_fetched(pending[0].id, ab, 1234, ct).await.unwrap();
+        store.attachment_fetch_failed(pending[1].id, "file is too big".into(), None).await.unwrap();
+        assert!(
+            store.attachments_unfetched(vec![Channel::Telegram], 8, 10).await.unwrap().is_empty()
+        );
+
+        let view = store.ticket(code).await.unwrap().unwrap();
+        let a = &view.messages[0].attachments;
+        assert_eq!((a[0].sha256.as_str(), a[0].size), ("ab".repeat(32).as_str(), 1234));
+        assert_eq!((a[1].sha256.as_str(), a[1].provider_ref.as_deref()), ("", Some("file-b")));
+    }
+}
+
+#[tokio::test]
+async fn a_relayed_answer_is_queued_to_the_resident_once() {
+    for (store, _g) in stores(no_receipts()).await {
+        let code = store
+            .ingest(msg(Channel::Email, "m1@warga", email("siti@example.id"), "Sampah menumpuk"))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        store.assign(code, "DLH".into(), op(), None).await.unwrap();
+        let official = Actor::User("kepala.dlh@example.go.id".into());
+        let first = store
+            .relay_reply(code, "Sudah diangkut.".into(), official.clone(), "email:r1@dlh".into())
+            .await
+            .unwrap()
+            .expect("first relay");
+        assert_eq!((first.channel, first.delivery), (Some(Channel::Email), OutboxState::Pending));
+        // The same mail read again relays nothing.
+        let again = store
+            .relay_reply(code, "Sudah diangkut.".into(), official.clone(), "email:r1@dlh".into())
+            .await
+            .unwrap();
+        assert_eq!(again, None);
+        let view = store.ticket(code).await.unwrap().unwrap();
+        assert!(view.summary.first_responded_at.is_some());
+        let out: Vec<_> = view.messages.iter().filter(|m| m.direction == Direction::Out).collect();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].author.as_deref(), Some("user:kepala.dlh@example.go.id"));
+        let items = store.outbox_claim(vec![Channel::Email], 10, Duration::seconds(60)).await;
+        let items = items.unwrap();
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].recipient, Identity::email("siti@example.id").unwrap());
+        // An unknown ticket is an error and relays nothing.
+        let unknown = TicketCode::from_entropy([9; 5]);
+        assert!(matches!(
+            store.relay_reply(unknown, "x".into(), official, "email:r2@dlh".into()).await,
+            Err(StoreError::TicketNotFound(_))
+        ));
+    }
+}
+
+#[tokio::test]
+async fn tickets_are_found_by_the_ids_of_their_messages() {
+    for (store, _g) in stores(no_receipts()).await {
+        let a = store
+            .ingest(msg(Channel::Email, "a@x", email("a@example.id"), "satu"))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        let b = store
+            .ingest(msg(Channel::Email, "b@x", email("b@example.id"), "dua"))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        let find = |ids: &[&str]| {
+            let store = store.clone();
+            let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+            async move { store.ticket_of_message(Channel::Email, ids).await.unwrap() }
+        };
+        assert_eq!(find(&["nope@x", "b@x", "a@x"]).await, Some(b));
+        assert_eq!(find(&["nope@x"]).await, None);
+        // Another channel's ids don't count.
+        assert_eq!(store.ticket_of_message(Channel::Sms, vec!["a@x".into()]).await.unwrap(), None);
+        // A merged ticket's messages lead to the ticket it was merged into.
+        store.merge(a, b, op()).await.unwrap();
+        assert_eq!(find(&["a@x"]).await, Some(b));
+    }
+}
+
+#[tokio::test]
+async fn a_bounce_marks_the_delivery_dead() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let code = store
+            .ingest(msg(Channel::Email, "m1@warga", email("siti@example.id"), "Lampu mati"))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        let lease = Duration::seconds(60);
+        let ack = store.outbox_claim(vec![Channel::Email], 10, lease).await.unwrap();
+        assert_eq!(ack.len(), 1);
+        assert_eq!(ack[0].purpose, Purpose::Ack);
+        store.outbox_sent(ack[0].id, Some("aduan.x.1@aduan.test".into())).await.unwrap();
+        // Inbound ids and unknown ids change nothing.
+        let none = store
+            .outbox_bounced(Channel::Email, vec!["m1@warga".into(), "zz@q".into()], "550".into())
+            .await
+            .unwrap();
+        assert!(none.is_empty());
+        let codes = store
+            .outbox_bounced(Channel::Email, vec!["aduan.x.1@aduan.test".into()], "bounced".into())
+            .await
+            .unwrap();
+        assert_eq!(codes, vec![code]);
+        let view = store.ticket(code).await.unwrap().unwrap();
+        let out = view.messages.iter().find(|m| m.direction == Direction::Out).unwrap();
+        assert_eq!(out.delivery, Some(OutboxState::Dead));
+        assert_eq!(
+            store.outbox_counts().await.unwrap(),
+            vec![(Channel::Email, OutboxState::Dead, 1)]
         );
     }
 }

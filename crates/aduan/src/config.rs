@@ -275,6 +275,9 @@ pub struct Email {
     pub imap_port: Option<u16>,
     /// `none`, `starttls` or `tls`.
     pub imap_tls: Option<String>,
+    /// PEM file of the CA(s) that signed the IMAP server's certificate, instead of the
+    /// public web roots (a private or test server).
+    pub imap_ca_file: Option<PathBuf>,
     pub imap_user: Option<String>,
     pub imap_password: Option<Secret>,
     pub imap_password_file: Option<PathBuf>,
@@ -284,6 +287,8 @@ pub struct Email {
     pub smtp_url: Option<Secret>,
     pub smtp_url_file: Option<PathBuf>,
     pub from: Option<String>,
+    /// Seconds between IDLE renewals (or polls, when the server has no IDLE).
+    pub poll_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -297,6 +302,10 @@ pub struct Telegram {
     pub mode: Option<String>,
     pub secret_token: Option<Secret>,
     pub secret_token_file: Option<PathBuf>,
+    /// Take messages from groups and supergroups too (default: private chats only).
+    pub allow_groups: bool,
+    /// How long one `getUpdates` long poll waits (default 25).
+    pub poll_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -360,6 +369,149 @@ pub struct AndroidSms {
     pub username: Option<String>,
     pub password: Option<Secret>,
     pub password_file: Option<PathBuf>,
+}
+
+/// A secret's value, inline or read from its `*_file` (problems were reported by
+/// `validate()` already; this fails only if the file changed since).
+pub fn secret_value(
+    path: &str,
+    inline: &Option<Secret>,
+    file: &Option<PathBuf>,
+) -> anyhow::Result<Option<String>> {
+    let mut problems = Vec::new();
+    let value = secret(&mut problems, path, inline, file);
+    match problems.first() {
+        Some(p) => anyhow::bail!("{p}"),
+        None => Ok(value.map(|s| s.0)),
+    }
+}
+
+impl Meta {
+    /// What the Meta connector runs with; `attachments_dir` is `[storage] dir`.
+    pub fn settings(&self, attachments_dir: &Path) -> anyhow::Result<aduan_social::MetaConfig> {
+        let p = "channels.meta";
+        let required = |name: &str, v: Option<String>| {
+            v.ok_or_else(|| anyhow::anyhow!("{p}.{name} is required when the channel is enabled"))
+        };
+        Ok(aduan_social::MetaConfig {
+            app_secret: required(
+                "app_secret",
+                secret_value(&format!("{p}.app_secret"), &self.app_secret, &self.app_secret_file)?,
+            )?,
+            verify_token: required(
+                "verify_token",
+                secret_value(
+                    &format!("{p}.verify_token"),
+                    &self.verify_token,
+                    &self.verify_token_file,
+                )?,
+            )?,
+            page_access_token: secret_value(
+                &format!("{p}.page_access_token"),
+                &self.page_access_token,
+                &self.page_access_token_file,
+            )?,
+            whatsapp_token: secret_value(
+                &format!("{p}.whatsapp_token"),
+                &self.whatsapp_token,
+                &self.whatsapp_token_file,
+            )?,
+            whatsapp_phone_number_id: self.whatsapp_phone_number_id.clone(),
+            graph_api_url: self
+                .graph_api_url
+                .clone()
+                .unwrap_or_else(|| "https://graph.facebook.com/v21.0".into()),
+            attachments_dir: attachments_dir.to_owned(),
+        })
+    }
+}
+
+impl X {
+    /// What the X connector runs with.
+    pub fn settings(&self) -> anyhow::Result<aduan_social::XConfig> {
+        let consumer_secret = secret_value(
+            "channels.x.consumer_secret",
+            &self.consumer_secret,
+            &self.consumer_secret_file,
+        )?
+        .ok_or_else(|| {
+            anyhow::anyhow!("channels.x.consumer_secret is required when the channel is enabled")
+        })?;
+        Ok(aduan_social::XConfig {
+            consumer_secret,
+            bearer_token: secret_value(
+                "channels.x.bearer_token",
+                &self.bearer_token,
+                &self.bearer_token_file,
+            )?,
+            api_url: self.api_url.clone().unwrap_or_else(|| "https://api.x.com".into()),
+        })
+    }
+}
+
+impl Email {
+    /// The connector's settings: secrets read (also from `*_file`), defaults applied
+    /// (`INBOX`, `Processed`, `Quarantine`, port 143 or 993, 300 s between IDLE renewals).
+    pub fn connector_config(
+        &self,
+        attachments_dir: &Path,
+        officials: aduan_email::Officials,
+    ) -> Result<aduan_email::EmailConfig, Vec<Problem>> {
+        let mut p = Vec::new();
+        let password = secret(
+            &mut p,
+            "channels.email.imap_password",
+            &self.imap_password,
+            &self.imap_password_file,
+        );
+        let smtp = secret(&mut p, "channels.email.smtp_url", &self.smtp_url, &self.smtp_url_file);
+        let tls = match self.imap_tls.as_deref().unwrap_or("none").parse::<aduan_email::ImapTls>() {
+            Ok(t) => t,
+            Err(e) => {
+                p.push(Problem { path: "channels.email.imap_tls".into(), message: e.to_string() });
+                aduan_email::ImapTls::None
+            }
+        };
+        let required = |p: &mut Vec<Problem>, key: &str, v: Option<String>| {
+            v.unwrap_or_else(|| {
+                p.push(Problem {
+                    path: format!("channels.email.{key}"),
+                    message: "is required when the channel is enabled".into(),
+                });
+                String::new()
+            })
+        };
+        let host = required(&mut p, "imap_host", self.imap_host.clone());
+        let user = required(&mut p, "imap_user", self.imap_user.clone());
+        let password = required(&mut p, "imap_password", password.map(|s| s.0));
+        let smtp_url = required(&mut p, "smtp_url", smtp.map(|s| s.0));
+        let from = required(&mut p, "from", self.from.clone());
+        if !p.is_empty() {
+            return Err(p);
+        }
+        let default_port = if tls == aduan_email::ImapTls::Tls { 993 } else { 143 };
+        Ok(aduan_email::EmailConfig {
+            account: aduan_email::ImapAccount {
+                host,
+                port: self.imap_port.unwrap_or(default_port),
+                tls,
+                ca_file: self.imap_ca_file.clone(),
+                user,
+                password,
+            },
+            mailbox: self.mailbox.clone().unwrap_or_else(|| "INBOX".into()),
+            processed_mailbox: self.processed_mailbox.clone().unwrap_or_else(|| "Processed".into()),
+            quarantine_mailbox: self
+                .quarantine_mailbox
+                .clone()
+                .unwrap_or_else(|| "Quarantine".into()),
+            smtp_url: aduan_email::Secret(smtp_url),
+            from,
+            attachments_dir: attachments_dir.to_owned(),
+            officials,
+            poll: std::time::Duration::from_secs(self.poll_secs.unwrap_or(300)),
+        })
+    }
 }
 
 /// One thing wrong with the configuration, at a key path like `channels.email.imap_host`.
@@ -639,6 +791,30 @@ impl Config {
         let smtp = secret(p, "channels.email.smtp_url", &e.smtp_url, &e.smtp_url_file);
         one_of(p, "channels.email.imap_tls", &e.imap_tls, &["none", "starttls", "tls"]);
         url(p, "channels.email.smtp_url", smtp.as_ref().map(Secret::expose), &["smtp", "smtps"]);
+        if let Some(f) = &e.imap_ca_file
+            && !f.is_file()
+        {
+            p.push(Problem {
+                path: "channels.email.imap_ca_file".into(),
+                message: format!("{} does not exist", f.display()),
+            });
+        }
+        if e.poll_secs.is_some_and(|s| !(5..=1500).contains(&s)) {
+            p.push(Problem {
+                path: "channels.email.poll_secs".into(),
+                message: "must be from 5 to 1500 (IDLE must be renewed within 29 minutes)".into(),
+            });
+        }
+        if let Some(from) = &e.from
+            && !from.contains('@')
+        {
+            p.push(Problem {
+                path: "channels.email.from".into(),
+                message: format!(
+                    "{from:?} is not an address like \"Lapak Aduan <aduan@example.go.id>\""
+                ),
+            });
+        }
         if e.enabled {
             require(p, "channels.email.imap_host", &e.imap_host);
             require(p, "channels.email.imap_user", &e.imap_user);
@@ -659,6 +835,26 @@ impl Config {
                 require(p, "channels.telegram.secret_token", &webhook_secret);
             }
         }
+        if let Some(s) = &webhook_secret {
+            let s = s.expose();
+            if !((1..=256).contains(&s.len())
+                && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+            {
+                p.push(Problem {
+                    path: "channels.telegram.secret_token".into(),
+                    message: "must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)"
+                        .into(),
+                });
+            }
+        }
+        if let Some(secs) = t.poll_timeout_secs
+            && !(1..=120).contains(&secs)
+        {
+            p.push(Problem {
+                path: "channels.telegram.poll_timeout_secs".into(),
+                message: "must be from 1 to 120".into(),
+            });
+        }
 
         let m = &c.meta;
         let app_secret = secret(p, "channels.meta.app_secret", &m.app_secret, &m.app_secret_file);
@@ -674,6 +870,14 @@ impl Config {
         if m.enabled {
             require(p, "channels.meta.app_secret", &app_secret);
             require(p, "channels.meta.verify_token", &verify);
+            if (m.whatsapp_token.is_some() || m.whatsapp_token_file.is_some())
+                && m.whatsapp_phone_number_id.is_none()
+            {
+                p.push(Problem {
+                    path: "channels.meta.whatsapp_phone_number_id".into(),
+                    message: "is required to answer on WhatsApp (with whatsapp_token)".into(),
+                });
+            }
         }
 
         let x = &c.x;
@@ -778,9 +982,14 @@ mod tests {
             assert!(text.contains(leaf), "config/aduan.example.toml does not mention {key}");
         }
         // Optional keys, absent from Default, are documented too.
-        for leaf in
-            ["imap_password_file", "token_file", "app_secret_file", "calendar_file", "signing_key"]
-        {
+        for leaf in [
+            "imap_password_file",
+            "imap_ca_file",
+            "token_file",
+            "app_secret_file",
+            "calendar_file",
+            "signing_key",
+        ] {
             assert!(text.contains(leaf), "example lacks {leaf}");
         }
         assert_eq!(config.server.listen, "127.0.0.1:8080");
@@ -870,6 +1079,33 @@ mod tests {
         c.database.url = Secret("postgres://aduan:hunter2@db/aduan".into());
         let debug = format!("{c:?}");
         assert!(!debug.contains("very-secret") && !debug.contains("hunter2"), "{debug}");
+    }
+
+    #[test]
+    fn social_settings_read_secret_files_and_default_urls() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("app_secret");
+        std::fs::write(&f, "s3cret\n").unwrap();
+        let mut c = Config::default();
+        c.channels.meta = Meta {
+            enabled: true,
+            app_secret_file: Some(f),
+            verify_token: Some(Secret("v".into())),
+            whatsapp_token: Some(Secret("w".into())),
+            ..Meta::default()
+        };
+        let paths: Vec<String> = c.validate().into_iter().map(|p| p.path).collect();
+        assert_eq!(paths, ["channels.meta.whatsapp_phone_number_id"]);
+        c.channels.meta.whatsapp_phone_number_id = Some("106540352242922".into());
+        assert_eq!(c.validate(), vec![]);
+        let meta = c.channels.meta.settings(Path::new("data/attachments")).unwrap();
+        assert_eq!(meta.app_secret, "s3cret");
+        assert_eq!(meta.graph_api_url, "https://graph.facebook.com/v21.0");
+        assert_eq!(meta.page_access_token, None);
+        c.channels.x.consumer_secret = Some(Secret("cs".into()));
+        let x = c.channels.x.settings().unwrap();
+        assert_eq!((x.consumer_secret.as_str(), x.api_url.as_str()), ("cs", "https://api.x.com"));
+        assert!(X::default().settings().is_err());
     }
 
     #[test]

@@ -222,7 +222,7 @@ fn check_config(config: &Config, source: &Source) -> ExitCode {
     for p in &problems {
         println!("{p}");
     }
-    for name in config.enabled_channels() {
+    for name in config.enabled_channels().into_iter().filter(|n| !has_connector(n)) {
         eprintln!(
             "warning: channels.{name}.enabled: this build has no {name} connector yet; the channel stays idle"
         );
@@ -497,10 +497,69 @@ async fn serve(config: Config, source: Source) -> anyhow::Result<()> {
     failed.map_or(Ok(()), Err)
 }
 
+/// Whether this build has a connector for a `[channels.*]` table.
+fn has_connector(name: &str) -> bool {
+    matches!(name, "meta" | "x" | "telegram" | "email")
+}
+
 /// One connector per enabled channel family. Channel crates add their line here.
 fn build_connectors(config: &Config) -> anyhow::Result<Vec<Arc<dyn Connector>>> {
-    let connectors: Vec<Arc<dyn Connector>> = Vec::new();
-    for name in config.enabled_channels() {
+    let mut connectors: Vec<Arc<dyn Connector>> = Vec::new();
+    // Messenger, Instagram and WhatsApp (/hooks/meta); X (/hooks/x).
+    let c = &config.channels;
+    if c.meta.enabled {
+        let meta = c.meta.settings(&config.storage.dir)?;
+        connectors.push(Arc::new(aduan_social::MetaConnector::new(meta)));
+    }
+    if c.x.enabled {
+        connectors.push(Arc::new(aduan_social::XConnector::new(c.x.settings()?)));
+    }
+    // Telegram (/hooks/telegram in webhook mode, long polling otherwise).
+    let t = &config.channels.telegram;
+    if t.enabled {
+        use config::secret_value;
+        let token = secret_value("channels.telegram.token", &t.token, &t.token_file)?
+            .context("channels.telegram.token")?;
+        let mut tg = aduan_telegram::TelegramConfig::new(token, &config.storage.dir);
+        if let Some(url) = &t.api_url {
+            tg.api_url = url.clone();
+        }
+        if t.mode.as_deref() == Some("webhook") {
+            tg.mode = aduan_telegram::Mode::Webhook;
+        }
+        tg.secret_token =
+            secret_value("channels.telegram.secret_token", &t.secret_token, &t.secret_token_file)?;
+        tg.webhook_url = format!("{}/hooks/telegram", config.server.public_url);
+        tg.allow_groups = t.allow_groups;
+        if let Some(secs) = t.poll_timeout_secs {
+            tg.poll_timeout = Duration::from_secs(secs);
+        }
+        connectors.push(Arc::new(
+            aduan_telegram::TelegramConnector::new(tg).context("channels.telegram")?,
+        ));
+    }
+    // Email (IMAP intake, SMTP answers; officials reply from their registry addresses).
+    if config.channels.email.enabled {
+        // Officials answer tickets by replying from the addresses the OPD registry lists.
+        let officials = read_registry(config)?
+            .map(|r| {
+                aduan_email::Officials::new(
+                    r.opd.iter().flat_map(|o| o.emails.iter().map(|e| (o.code.clone(), e))),
+                )
+            })
+            .unwrap_or_default();
+        let email =
+            config.channels.email.connector_config(&config.storage.dir, officials).map_err(
+                |p| {
+                    anyhow::anyhow!(
+                        "{}",
+                        p.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+                    )
+                },
+            )?;
+        connectors.push(Arc::new(aduan_email::EmailConnector::new(email)?));
+    }
+    for name in config.enabled_channels().into_iter().filter(|n| !has_connector(n)) {
         tracing::warn!(
             channel = name,
             "Channel enabled but this build has no connector for it yet."

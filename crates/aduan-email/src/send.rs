@@ -1,0 +1,105 @@
+//! SMTP delivery with lettre: one pooled transport, outcomes mapped to retry or give up,
+//! and a per-recipient limit on automatic mail (RFC 3834: don't flood one address with
+//! receipts).
+
+use std::num::NonZeroU32;
+use std::time::{Duration, SystemTime};
+
+use aduan_connector::SendError;
+use aduan_core::{Channel, IdentityKind};
+use aduan_store::OutboxItem;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use lettre::transport::smtp::PoolConfig;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+
+use crate::EmailError;
+use crate::compose::{Composer, Notification};
+
+/// Automatic mails (receipts, status answers) one address gets: a burst of this many, then
+/// one more every `AUTO_MAIL_PERIOD`.
+const AUTO_MAIL_BURST: u32 = 5;
+const AUTO_MAIL_PERIOD: Duration = Duration::from_secs(12 * 60);
+
+pub(crate) struct Smtp {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    composer: Composer,
+    automatic: DefaultKeyedRateLimiter<String>,
+}
+
+impl Smtp {
+    pub(crate) fn new(url: &str, composer: Composer) -> Result<Smtp, EmailError> {
+        // The URL may hold credentials: never show it.
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|_| EmailError::Config("smtp_url is not a usable SMTP URL".into()))?
+            .timeout(Some(Duration::from_secs(60)))
+            .pool_config(PoolConfig::new().max_size(4).idle_timeout(Duration::from_secs(60)))
+            .build();
+        let burst = NonZeroU32::new(AUTO_MAIL_BURST).unwrap_or(NonZeroU32::MIN);
+        let quota = Quota::with_period(AUTO_MAIL_PERIOD)
+            .map(|q| q.allow_burst(burst))
+            .unwrap_or_else(|| Quota::per_hour(burst));
+        Ok(Smtp { transport, composer, automatic: RateLimiter::keyed(quota) })
+    }
+
+    pub(crate) async fn send(&self, item: &OutboxItem) -> Result<Option<String>, SendError> {
+        if item.channel != Channel::Email || item.recipient.kind != IdentityKind::Email {
+            return Err(SendError::Permanent(format!(
+                "the email connector can't send to a {} address",
+                item.recipient.kind
+            )));
+        }
+        if item.purpose.is_automatic() {
+            if self.automatic.len() > 10_000 {
+                self.automatic.retain_recent();
+            }
+            if self.automatic.check_key(&item.recipient.value).is_err() {
+                return Err(SendError::Permanent(
+                    "not sent: too many automatic mails to this address (RFC 3834 limit)".into(),
+                ));
+            }
+        }
+        let out = self
+            .composer
+            .outbox_mail(item, rand::random(), SystemTime::now())
+            .map_err(|e| SendError::Permanent(e.to_string()))?;
+        self.deliver(out.message).await?;
+        Ok(Some(out.message_id))
+    }
+
+    pub(crate) async fn send_notification(&self, n: &Notification) -> Result<String, SendError> {
+        let out = self
+            .composer
+            .notification_mail(n, rand::random(), SystemTime::now())
+            .map_err(|e| SendError::Permanent(e.to_string()))?;
+        self.deliver(out.message).await?;
+        Ok(out.message_id)
+    }
+
+    async fn deliver(&self, message: lettre::Message) -> Result<(), SendError> {
+        match self.transport.send(message).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(classify(&e)),
+        }
+    }
+}
+
+/// Retry or give up. The reason names the SMTP code only: server texts quote addresses.
+fn classify(e: &lettre::transport::smtp::Error) -> SendError {
+    let code = e.status().map(|c| c.to_string());
+    if e.is_permanent() {
+        return SendError::Permanent(format!(
+            "the SMTP server refused the mail (code {})",
+            code.as_deref().unwrap_or("5xx")
+        ));
+    }
+    let reason = if e.is_transient() {
+        format!("the SMTP server deferred the mail (code {})", code.as_deref().unwrap_or("4xx"))
+    } else if e.is_timeout() {
+        "the SMTP server did not answer in time".to_owned()
+    } else if e.is_tls() {
+        "TLS with the SMTP server failed".to_owned()
+    } else {
+        "could not talk to the SMTP server".to_owned()
+    };
+    SendError::Retry { reason, after: None }
+}

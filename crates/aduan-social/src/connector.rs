@@ -1,0 +1,557 @@
+//! The IO shell: [`MetaConnector`] and [`XConnector`] send answers over HTTP (the requests
+//! themselves are built in [`crate::send`]), pace them with token buckets, and — for Meta —
+//! apply delivery receipts to the outbox and fetch media into the attachment store.
+
+use std::fmt;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use aduan_connector::{Connector, ConnectorContext, ConnectorError, SendError, Webhook};
+use aduan_core::Channel;
+use aduan_store::{DeliveryReceipt, OutboxItem, Store, UnfetchedAttachment};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use serde_json::Value;
+use tokio::sync::{Mutex, mpsc};
+
+use crate::meta::MetaWebhook;
+use crate::send::{self, Answer, Call, XRoute};
+use crate::x::XWebhook;
+
+/// Media larger than this is not fetched (WhatsApp's own limit for documents is 100 MB).
+pub const MAX_MEDIA_BYTES: usize = 100 * 1024 * 1024;
+/// Failed fetches of one attachment before it is given up.
+pub const MAX_FETCH_ATTEMPTS: i64 = 6;
+/// How long a receipt that arrives before its outbox row records the message id is kept.
+const RECEIPT_PATIENCE: Duration = Duration::from_secs(120);
+
+fn nz(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
+}
+
+/// A quota of `n` per `period`, with bursts of up to `n`.
+fn quota(n: u32, period: Duration) -> Quota {
+    let each = period / n.max(1);
+    Quota::with_period(each).unwrap_or_else(|| Quota::per_second(nz(n))).allow_burst(nz(n))
+}
+
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap_or_default()
+}
+
+/// Posts one call and reads the answer (status, Retry-After, body up to 1 MiB).
+async fn post(http: &reqwest::Client, call: &Call) -> Result<Answer, SendError> {
+    let resp =
+        http.post(&call.url).bearer_auth(&call.bearer).json(&call.body).send().await.map_err(
+            |e| SendError::Retry {
+                reason: format!("request failed: {}", e.without_url()),
+                after: None,
+            },
+        )?;
+    let status = resp.status().as_u16();
+    let retry_after = retry_after(resp.headers());
+    let body = read_limited(resp, 1024 * 1024)
+        .await
+        .map_err(|reason| SendError::Retry { reason, after: None })?;
+    Ok(Answer { status, retry_after, body })
+}
+
+/// `Retry-After` in seconds, or X's `x-rate-limit-reset` (a Unix time) as a wait.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let num = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<i64>().ok();
+    if let Some(secs) = num("retry-after") {
+        return Some(Duration::from_secs(secs.clamp(0, 86_400) as u64));
+    }
+    let reset = num("x-rate-limit-reset")?;
+    let wait = reset - chrono::Utc::now().timestamp();
+    Some(Duration::from_secs(wait.clamp(1, 86_400) as u64))
+}
+
+async fn read_limited(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) =
+        resp.chunk().await.map_err(|e| format!("reading the answer: {}", e.without_url()))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(format!("answer larger than {limit} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Waits for a token of `limiter` when that takes at most `patience`; otherwise asks the
+/// outbound worker to come back later.
+async fn pace(
+    limiter: &DefaultDirectRateLimiter,
+    patience: Duration,
+    what: &str,
+) -> Result<(), SendError> {
+    loop {
+        match limiter.check() {
+            Ok(()) => return Ok(()),
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                if wait > patience {
+                    return Err(SendError::Retry {
+                        reason: format!("{what} rate limit reached"),
+                        after: Some(wait),
+                    });
+                }
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}
+
+async fn pace_key(
+    limiter: &DefaultKeyedRateLimiter<String>,
+    key: &String,
+    patience: Duration,
+    what: &str,
+) -> Result<(), SendError> {
+    loop {
+        match limiter.check_key(key) {
+            Ok(()) => return Ok(()),
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                if wait > patience {
+                    return Err(SendError::Retry {
+                        reason: format!("{what} rate limit reached"),
+                        after: Some(wait),
+                    });
+                }
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}
+
+/// `[channels.meta]`, with secrets already resolved.
+#[derive(Clone)]
+pub struct MetaConfig {
+    pub app_secret: String,
+    pub verify_token: String,
+    /// Sends on Messenger and Instagram when set.
+    pub page_access_token: Option<String>,
+    /// Sends on WhatsApp when set together with `whatsapp_phone_number_id`.
+    pub whatsapp_token: Option<String>,
+    pub whatsapp_phone_number_id: Option<String>,
+    /// `https://graph.facebook.com/v21.0`; a local server in tests.
+    pub graph_api_url: String,
+    /// `[storage] dir`: fetched media is written here by content hash.
+    pub attachments_dir: PathBuf,
+}
+
+impl fmt::Debug for MetaConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MetaConfig")
+            .field("page_access_token", &self.page_access_token.as_ref().map(|_| "***"))
+            .field("whatsapp_token", &self.whatsapp_token.as_ref().map(|_| "***"))
+            .field("whatsapp_phone_number_id", &self.whatsapp_phone_number_id)
+            .field("graph_api_url", &self.graph_api_url)
+            .field("attachments_dir", &self.attachments_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Messenger, Instagram and WhatsApp: one webhook, three senders.
+pub struct MetaConnector {
+    cfg: MetaConfig,
+    http: reqwest::Client,
+    webhook: Arc<MetaWebhook>,
+    receipts: Mutex<mpsc::Receiver<DeliveryReceipt>>,
+    /// Set when `run` starts: `send` needs it for the customer window.
+    store: OnceLock<Store>,
+    /// 300 calls/s per Page (and per Instagram professional account).
+    page_limit: DefaultDirectRateLimiter,
+    /// 80 messages/s per WhatsApp number by default.
+    number_limit: DefaultDirectRateLimiter,
+    /// About one message per 6 s to the same WhatsApp user (error 131056 beyond).
+    pair_limit: DefaultKeyedRateLimiter<String>,
+}
+
+impl MetaConnector {
+    pub fn new(cfg: MetaConfig) -> MetaConnector {
+        let (tx, rx) = mpsc::channel(4096);
+        let webhook =
+            Arc::new(MetaWebhook::new(cfg.app_secret.clone(), cfg.verify_token.clone(), Some(tx)));
+        MetaConnector {
+            cfg,
+            http: http_client(),
+            webhook,
+            receipts: Mutex::new(rx),
+            store: OnceLock::new(),
+            page_limit: RateLimiter::direct(quota(300, Duration::from_secs(1))),
+            number_limit: RateLimiter::direct(quota(80, Duration::from_secs(1))),
+            pair_limit: RateLimiter::keyed(quota(1, Duration::from_secs(6))),
+        }
+    }
+
+    fn whatsapp(&self) -> Option<(&str, &str)> {
+        Some((self.cfg.whatsapp_token.as_deref()?, self.cfg.whatsapp_phone_number_id.as_deref()?))
+    }
+
+    async fn check_window(&self, item: &OutboxItem) -> Result<(), SendError> {
+        let Some(store) = self.store.get() else {
+            return Err(SendError::Retry {
+                reason: "the meta connector has not started yet".into(),
+                after: Some(Duration::from_secs(1)),
+            });
+        };
+        let last = store
+            .last_inbound_at(item.channel, &item.recipient)
+            .await
+            .map_err(|e| SendError::Retry { reason: format!("store: {e}"), after: None })?;
+        send::check_window(last, chrono::Utc::now())
+    }
+
+    async fn apply_receipt(&self, store: &Store, r: &DeliveryReceipt) -> bool {
+        match store.outbox_receipt(r.clone()).await {
+            Ok(found) => {
+                if found {
+                    tracing::debug!(channel = %r.channel, provider_id = %r.provider_id, status = r.status.as_str(), "Delivery receipt recorded.");
+                }
+                found
+            }
+            Err(error) => {
+                tracing::warn!(%error, channel = %r.channel, "Could not record a delivery receipt.");
+                false
+            }
+        }
+    }
+
+    /// Fetches due media into the attachment store: WhatsApp media by id through the Graph
+    /// API (two calls: the id gives a short-lived URL, the URL the bytes, both with the
+    /// token); Messenger and Instagram attachment URLs directly.
+    async fn fetch_media(&self, store: &Store) {
+        let mut channels = vec![Channel::Messenger, Channel::Instagram];
+        if self.cfg.whatsapp_token.is_some() {
+            channels.push(Channel::Whatsapp);
+        }
+        let due = match store.attachments_unfetched(channels, MAX_FETCH_ATTEMPTS, 10).await {
+            Ok(due) => due,
+            Err(error) => {
+                tracing::warn!(%error, "Could not list media to fetch.");
+                return;
+            }
+        };
+        for a in due {
+            let outcome = self.fetch_one(&a).await;
+            let recorded = match outcome {
+                Ok((data, content_type)) => {
+                    let dir = self.cfg.attachments_dir.clone();
+                    let size = data.len() as u64;
+                    match tokio::task::spawn_blocking(move || aduan_web::store_blob(&dir, &data))
+                        .await
+                    {
+                        Ok(Ok(sha256)) => {
+                            tracing::info!(attachment_id = a.id, channel = %a.channel, size, "Media fetched.");
+                            store.attachment_fetched(a.id, sha256, size, content_type).await
+                        }
+                        Ok(Err(error)) => {
+                            tracing::error!(%error, attachment_id = a.id, "Could not write fetched media.");
+                            continue;
+                        }
+                        Err(_) => continue,
+                    }
+                }
+                Err(Fetch { reason, permanent }) => {
+                    let retry_at = (!permanent && a.attempts + 1 < MAX_FETCH_ATTEMPTS).then(|| {
+                        let wait = 60_i64 << a.attempts.clamp(0, 10);
+                        aduan_store::now() + chrono::Duration::seconds(wait)
+                    });
+                    tracing::warn!(attachment_id = a.id, channel = %a.channel, error = %reason, gave_up = retry_at.is_none(), "Media fetch failed.");
+                    store.attachment_fetch_failed(a.id, reason, retry_at).await
+                }
+            };
+            if let Err(error) = recorded {
+                tracing::warn!(%error, attachment_id = a.id, "Could not record a media fetch.");
+            }
+        }
+    }
+
+    async fn fetch_one(&self, a: &UnfetchedAttachment) -> Result<(Vec<u8>, String), Fetch> {
+        let concrete = |ct: &str| !ct.ends_with("/*") && !ct.is_empty();
+        if a.provider_ref.starts_with("https://") || a.provider_ref.starts_with("http://") {
+            let (data, header_type) = self.download(&a.provider_ref, None).await?;
+            let ct = header_type.filter(|t| concrete(t)).unwrap_or_else(|| a.content_type.clone());
+            return Ok((data, ct));
+        }
+        let Some((token, _)) = self.whatsapp() else {
+            return Err(Fetch { reason: "no whatsapp_token".into(), permanent: false });
+        };
+        let meta_url =
+            format!("{}/{}", self.cfg.graph_api_url.trim_end_matches('/'), a.provider_ref);
+        let resp = self
+            .http
+            .get(&meta_url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| Fetch::retry(format!("media lookup failed: {}", e.without_url())))?;
+        let status = resp.status();
+        let body = read_limited(resp, 64 * 1024).await.map_err(Fetch::retry)?;
+        if !status.is_success() {
+            return Err(Fetch::from_status(status.as_u16(), "media lookup"));
+        }
+        let doc: Value = serde_json::from_slice(&body)
+            .map_err(|_| Fetch::retry("media lookup answer is not JSON".into()))?;
+        let url = doc.get("url").and_then(Value::as_str).ok_or_else(|| Fetch {
+            reason: "media lookup answer has no url".into(),
+            permanent: true,
+        })?;
+        let mime = doc.get("mime_type").and_then(Value::as_str).map(str::to_owned);
+        let (data, header_type) = self.download(url, Some(token)).await?;
+        let ct = mime
+            .filter(|t| concrete(t))
+            .or(header_type.filter(|t| concrete(t)))
+            .unwrap_or_else(|| a.content_type.clone());
+        Ok((data, ct))
+    }
+
+    async fn download(
+        &self,
+        url: &str,
+        token: Option<&str>,
+    ) -> Result<(Vec<u8>, Option<String>), Fetch> {
+        let mut req = self.http.get(url);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| Fetch::retry(format!("download failed: {}", e.without_url())))?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(Fetch::from_status(status.as_u16(), "download"));
+        }
+        let header_type = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or(v).trim().to_owned());
+        let data = read_limited(resp, MAX_MEDIA_BYTES)
+            .await
+            .map_err(|reason| Fetch { permanent: reason.starts_with("answer larger"), reason })?;
+        Ok((data, header_type))
+    }
+
+    async fn send_meta(&self, item: &OutboxItem) -> Result<Option<String>, SendError> {
+        let chunks = send::split_text(&item.text, send::max_chars(item.channel));
+        let mut last = None;
+        for chunk in chunks {
+            let call = match item.channel {
+                Channel::Messenger | Channel::Instagram => {
+                    let Some(token) = self.cfg.page_access_token.as_deref() else {
+                        return Err(SendError::Permanent("no page_access_token configured".into()));
+                    };
+                    pace(&self.page_limit, Duration::from_secs(2), "page").await?;
+                    send::messenger_call(
+                        &self.cfg.graph_api_url,
+                        token,
+                        &item.recipient.value,
+                        &chunk,
+                    )
+                }
+                Channel::Whatsapp => {
+                    let Some((token, number)) = self.whatsapp() else {
+                        return Err(SendError::Permanent(
+                            "no whatsapp_token or whatsapp_phone_number_id configured".into(),
+                        ));
+                    };
+                    pace(&self.number_limit, Duration::from_secs(2), "whatsapp number").await?;
+                    pace_key(
+                        &self.pair_limit,
+                        &item.recipient.value,
+                        Duration::from_secs(7),
+                        "whatsapp pair",
+                    )
+                    .await?;
+                    send::whatsapp_call(
+                        &self.cfg.graph_api_url,
+                        token,
+                        number,
+                        &item.recipient.value,
+                        &chunk,
+                    )
+                }
+                other => {
+                    return Err(SendError::Permanent(format!(
+                        "the meta connector does not send on {other}"
+                    )));
+                }
+            };
+            let answer = post(&self.http, &call).await?;
+            last = send::meta_answer(item.channel, &answer)?;
+        }
+        Ok(last)
+    }
+}
+
+/// Why a media fetch failed; `permanent` when trying again can't help.
+struct Fetch {
+    reason: String,
+    permanent: bool,
+}
+
+impl Fetch {
+    fn retry(reason: String) -> Fetch {
+        Fetch { reason, permanent: false }
+    }
+
+    fn from_status(status: u16, what: &str) -> Fetch {
+        Fetch {
+            reason: format!("{what} answered HTTP {status}"),
+            permanent: matches!(status, 400 | 403 | 404 | 410),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Connector for MetaConnector {
+    fn name(&self) -> &'static str {
+        "meta"
+    }
+
+    fn channels(&self) -> Vec<Channel> {
+        let mut out = Vec::new();
+        if self.cfg.page_access_token.is_some() {
+            out.extend([Channel::Messenger, Channel::Instagram]);
+        }
+        if self.whatsapp().is_some() {
+            out.push(Channel::Whatsapp);
+        }
+        out
+    }
+
+    fn webhooks(&self) -> Vec<Arc<dyn Webhook>> {
+        vec![self.webhook.clone()]
+    }
+
+    /// Applies delivery receipts as they come and fetches media every few seconds.
+    async fn run(&self, cx: ConnectorContext) -> Result<(), ConnectorError> {
+        let _ = self.store.set(cx.store.clone());
+        let mut rx = self.receipts.lock().await;
+        let mut tick = tokio::time::interval(Duration::from_secs(3));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Receipts that came before their row knew the message id (a "sent" status can
+        // outrun the answer of the send call); tried again on each tick for a while.
+        let mut early: Vec<(DeliveryReceipt, tokio::time::Instant)> = Vec::new();
+        loop {
+            tokio::select! {
+                () = cx.shutdown.cancelled() => return Ok(()),
+                r = rx.recv() => {
+                    let Some(r) = r else { return Ok(()) };
+                    if !self.apply_receipt(&cx.store, &r).await {
+                        early.push((r, tokio::time::Instant::now()));
+                    }
+                }
+                _ = tick.tick() => {
+                    let mut keep = Vec::new();
+                    for (r, since) in early.drain(..) {
+                        if !self.apply_receipt(&cx.store, &r).await && since.elapsed() < RECEIPT_PATIENCE {
+                            keep.push((r, since));
+                        }
+                    }
+                    early = keep;
+                    self.pair_limit.retain_recent();
+                    self.fetch_media(&cx.store).await;
+                }
+            }
+        }
+    }
+
+    async fn send(&self, item: &OutboxItem) -> Result<Option<String>, SendError> {
+        self.check_window(item).await?;
+        self.send_meta(item).await
+    }
+}
+
+/// `[channels.x]`, with secrets resolved.
+#[derive(Clone)]
+pub struct XConfig {
+    pub consumer_secret: String,
+    /// An OAuth 2.0 user-context token of the account: DMs and replies are sent with it.
+    pub bearer_token: Option<String>,
+    /// `https://api.x.com`; a local server in tests.
+    pub api_url: String,
+}
+
+impl fmt::Debug for XConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("XConfig").field("api_url", &self.api_url).finish_non_exhaustive()
+    }
+}
+
+/// X direct messages and mentions.
+pub struct XConnector {
+    cfg: XConfig,
+    http: reqwest::Client,
+    webhook: Arc<XWebhook>,
+    /// 200 requests per 15 minutes per user.
+    quarter_limit: DefaultDirectRateLimiter,
+    /// 1,000 per 24 hours per user.
+    day_limit: DefaultDirectRateLimiter,
+}
+
+impl XConnector {
+    pub fn new(cfg: XConfig) -> XConnector {
+        let webhook = Arc::new(XWebhook::new(cfg.consumer_secret.clone()));
+        XConnector {
+            cfg,
+            http: http_client(),
+            webhook,
+            quarter_limit: RateLimiter::direct(quota(200, Duration::from_secs(15 * 60))),
+            day_limit: RateLimiter::direct(quota(1000, Duration::from_secs(24 * 3600))),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Connector for XConnector {
+    fn name(&self) -> &'static str {
+        "x"
+    }
+
+    fn channels(&self) -> Vec<Channel> {
+        if self.cfg.bearer_token.is_some() { vec![Channel::X] } else { Vec::new() }
+    }
+
+    fn webhooks(&self) -> Vec<Arc<dyn Webhook>> {
+        vec![self.webhook.clone()]
+    }
+
+    async fn send(&self, item: &OutboxItem) -> Result<Option<String>, SendError> {
+        let Some(token) = self.cfg.bearer_token.as_deref() else {
+            return Err(SendError::Permanent("no bearer_token configured for x".into()));
+        };
+        let patience = Duration::from_secs(1);
+        match send::x_route(item) {
+            XRoute::PublicReply { tweet_id, text } => {
+                pace(&self.day_limit, patience, "x daily").await?;
+                pace(&self.quarter_limit, patience, "x").await?;
+                let call = send::x_reply_call(&self.cfg.api_url, token, &tweet_id, &text);
+                send::x_answer(&post(&self.http, &call).await?, true)
+            }
+            XRoute::Dm => {
+                let mut last = None;
+                for chunk in send::split_text(&item.text, send::max_chars(Channel::X)) {
+                    pace(&self.day_limit, patience, "x daily").await?;
+                    pace(&self.quarter_limit, patience, "x").await?;
+                    let call =
+                        send::x_dm_call(&self.cfg.api_url, token, &item.recipient.value, &chunk);
+                    last = send::x_answer(&post(&self.http, &call).await?, false)?;
+                }
+                Ok(last)
+            }
+        }
+    }
+}

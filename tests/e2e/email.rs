@@ -1,0 +1,116 @@
+//! The email channel in the real daemon, against the real Dovecot + Postfix of
+//! `cargo xtask test`: SIGKILL while a mailbox of 200 complaints is being read, six times at
+//! different moments, and after the last restart every mail is exactly one ticket, none is stored twice, and none
+//! is left unread in the intake folder.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use aduan_email::testkit::{MailPeer, plain_mail, unique_tag};
+use aduan_tests::{Binary, Config, Daemon, PgDatabase, toml_str};
+
+use crate::common::{all_ticket_codes, client, tickets};
+
+const MAILS: usize = 200;
+
+fn email_config(base: Config, peer: &MailPeer, tag: &str) -> Config {
+    let intake = peer.address("intake", Some(tag));
+    let extra = format!(
+        "[channels.email]\nenabled = true\nimap_host = \"127.0.0.1\"\nimap_port = {imap}\n\
+         imap_tls = \"none\"\nimap_user = {user}\nimap_password = {password}\nmailbox = {tag}\n\
+         processed_mailbox = {processed}\nquarantine_mailbox = {quarantine}\n\
+         smtp_url = {smtp}\nfrom = {from}\npoll_secs = 30\n",
+        imap = peer.imap.port(),
+        user = toml_str(&peer.address("intake", None)),
+        password = toml_str(&peer.password),
+        tag = toml_str(tag),
+        processed = toml_str(&format!("{tag}-processed")),
+        quarantine = toml_str(&format!("{tag}-quarantine")),
+        smtp = toml_str(&format!("smtp://{}", peer.smtp)),
+        from = toml_str(&format!("Lapak Aduan <{intake}>")),
+    );
+    Config { extra_toml: format!("{}{extra}", base.extra_toml), ..base }
+}
+
+async fn kill_9_while_reading_mail(bin: &Binary, peer: &MailPeer, base: Config, label: &str) {
+    let tag = unique_tag("kill");
+    let intake = peer.address("intake", Some(&tag));
+    let mails: Vec<Vec<u8>> = (0..MAILS)
+        .map(|i| {
+            plain_mail(
+                &format!("Warga {i} <warga{i}@example.id>"),
+                &intake,
+                &format!("Lampu jalan mati {i}"),
+                &format!("k{i}.{tag}@example.id"),
+                &format!("Lampu di RT {i} mati [mail-{i}]"),
+            )
+        })
+        .collect();
+    peer.append_all("intake", &tag, &mails).await;
+    let processed = format!("{tag}-processed");
+
+    let mut daemon = Daemon::start(bin, email_config(base, peer, &tag)).await;
+    // SIGKILL again and again at different moments of the reading (login, fetch, the
+    // attachment writes, the store's commit, the move, the checkpoint), then let it finish.
+    let mut moved_at_kill = Vec::new();
+    for delay_ms in [60, 0, 120, 30, 200, 90] {
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        daemon.kill9();
+        moved_at_kill.push(peer.count("intake", &processed).await);
+        daemon.restart().await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let done = peer.count("intake", &processed).await as usize;
+        let left = peer.count("intake", &tag).await;
+        if done == MAILS && left == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "[{label}] {done} of {MAILS} mails processed and {left} left in the intake folder after 90 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(peer.count("intake", &format!("{tag}-quarantine")).await, 0);
+
+    let token = daemon.apikey("kill-check", "read");
+    let http = client();
+    let codes = all_ticket_codes(&http, &daemon, &token).await;
+    let views = tickets(&http, &daemon, &token, &codes).await;
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for view in &views {
+        let inbound: Vec<&serde_json::Value> = view["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["direction"] == "in")
+            .collect();
+        assert_eq!(inbound.len(), 1, "[{label}] a ticket with several mails: {view}");
+        let text = inbound[0]["text"].as_str().unwrap();
+        let marker = text.rsplit('[').next().unwrap().trim_end_matches(']').to_owned();
+        *seen.entry(marker).or_default() += 1;
+    }
+    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "[{label}] mails stored twice: {twice:?}");
+    assert_eq!(seen.len(), MAILS, "[{label}] {} distinct mails stored, not {MAILS}", seen.len());
+    assert_eq!(codes.len(), MAILS);
+    eprintln!(
+        "[{label}] killed 6 times, with {moved_at_kill:?} of {MAILS} mails moved; all {MAILS} \
+         stored once after the last restart"
+    );
+    daemon.terminate().await;
+}
+
+#[tokio::test]
+async fn kill_9_while_reading_a_mailbox_loses_and_repeats_nothing_sqlite() {
+    let (Some(bin), Some(peer)) = (Binary::locate(), MailPeer::from_env()) else { return };
+    kill_9_while_reading_mail(&bin, &peer, Config::sqlite(), "sqlite").await;
+}
+
+#[tokio::test]
+async fn kill_9_while_reading_a_mailbox_loses_and_repeats_nothing_postgres() {
+    let (Some(bin), Some(peer)) = (Binary::locate(), MailPeer::from_env()) else { return };
+    let Some(db) = PgDatabase::create().await else { return };
+    kill_9_while_reading_mail(&bin, &peer, Config::postgres(db.url()), "postgres").await;
+}

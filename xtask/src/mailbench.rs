@@ -1,0 +1,168 @@
+//! The email phase of `cargo xtask bench`: a mailbox pre-loaded with `--mails` complaints
+//! (5,000 by default) → the time until every one of them is a ticket.
+//!
+//! # Method
+//!
+//! 1. The test mail peer starts (Dovecot + Postfix, `mail.rs`).
+//! 2. The mails are written straight into the Maildir of the folder `bench` of
+//!    `intake@aduan.test` (`~/Maildir/.bench/new`, owned by the mail user), as a delivery
+//!    agent would: each from its own resident at `example.id`, with its own Message-ID.
+//! 3. A fresh `aduan serve` (release, SQLite, `[channels.email]` on that folder) starts;
+//!    the clock starts just before it is spawned.
+//! 4. `GET /metrics` is polled every 20 ms until `aduan_tickets_created_total{channel="email"}`
+//!    reaches the number of mails; the elapsed time gives mails/s (process start, IMAP login
+//!    and the first fetch included). Meanwhile the outbound worker sends the receipts
+//!    through Postfix, as it would in production.
+//! 5. The folder must then be empty (every mail moved to `bench-processed`).
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::json;
+
+use crate::bench::{Server, free_port, write_config};
+use crate::mail::MailPeer;
+
+/// Mails per second the intake should reach.
+pub const TARGET_PER_SEC: f64 = 300.0;
+/// How long the whole mailbox may take before the phase fails.
+const TIMEOUT: Duration = Duration::from_secs(600);
+const FOLDER: &str = "bench";
+
+pub struct MailReport {
+    pub mails: usize,
+    pub secs: f64,
+    pub left_in_folder: usize,
+}
+
+impl MailReport {
+    pub fn per_sec(&self) -> f64 {
+        if self.secs > 0.0 { self.mails as f64 / self.secs } else { 0.0 }
+    }
+
+    pub fn render(&self) -> String {
+        format!(
+            "{:<32}{:>8.0} mails/s  ({} mails pre-loaded in an IMAP folder → tickets in {:.2} s, \
+             process start included)  (target >= {TARGET_PER_SEC:.0})   {}\n",
+            "email intake (IMAP → tickets)",
+            self.per_sec(),
+            self.mails,
+            self.secs,
+            if self.per_sec() >= TARGET_PER_SEC { "PASS" } else { "FAIL" }
+        )
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({
+            "mails": self.mails,
+            "seconds": (self.secs * 1000.0).round() / 1000.0,
+            "mails_per_sec": self.per_sec().round(),
+            "target_mails_per_sec": TARGET_PER_SEC,
+            "pass": self.per_sec() >= TARGET_PER_SEC,
+            "left_in_folder": self.left_in_folder,
+        })
+    }
+}
+
+fn mail(i: usize, run: u64) -> String {
+    format!(
+        "Return-Path: <warga{i}@example.id>\r\nFrom: Warga {i} <warga{i}@example.id>\r\n\
+         To: Lapak Aduan <intake@aduan.test>\r\nSubject: Jalan berlubang di Desa Karangklesem {i}\r\n\
+         Message-ID: <bench.{run}.{i}@example.id>\r\nDate: Mon, 20 Apr 2026 10:00:00 +0700\r\n\
+         MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Content-Transfer-Encoding: 8bit\r\n\r\n\
+         Jalan di depan SD 1 berlubang besar, sudah dua minggu dan membahayakan pengendara.\r\n\
+         Mohon segera diperbaiki. Terima kasih.\r\n\r\n-- \r\nWarga {i}\r\n"
+    )
+}
+
+/// Writes `n` mails into the Maildir folder (Maildir++ layout: `~/Maildir/.<folder>`).
+fn preload(home: &Path, n: usize) -> anyhow::Result<()> {
+    let folder = home.join("Maildir").join(format!(".{FOLDER}"));
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(folder.join(sub))?;
+    }
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    for i in 0..n {
+        let name = format!("{run}.M{i}P{}.bench", std::process::id());
+        std::fs::write(folder.join("new").join(name), mail(i, run))?;
+    }
+    let status = std::process::Command::new("chown")
+        .args(["-R", "mail:mail"])
+        .arg(home.join("Maildir"))
+        .status()?;
+    if !status.success() {
+        bail!("chown of the bench Maildir failed");
+    }
+    Ok(())
+}
+
+/// One `GET path` over HTTP/1.0; the body.
+fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<String> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    let mut text = String::new();
+    s.read_to_string(&mut text)?;
+    Ok(text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default())
+}
+
+fn tickets_created(metrics: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| {
+        l.strip_prefix("aduan_tickets_created_total{channel=\"email\"} ")?.trim().parse().ok()
+    })
+}
+
+pub fn run(root: &Path, bin: &Path, dir: &Path, mails: usize) -> anyhow::Result<MailReport> {
+    eprintln!("bench: starting the mail peer and pre-loading {mails} mails");
+    let peer = MailPeer::start()?;
+    preload(&peer.home("intake"), mails)?;
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?));
+    let mail_dir = dir.join("email");
+    std::fs::create_dir_all(&mail_dir)?;
+    let config = write_config(&mail_dir, root, addr)?;
+    let mut text = std::fs::read_to_string(&config)?;
+    text.push_str(&format!(
+        "\n[channels.email]\nenabled = true\nimap_host = \"127.0.0.1\"\nimap_port = {}\n\
+         imap_tls = \"none\"\nimap_user = \"intake@aduan.test\"\nimap_password = \"{}\"\n\
+         mailbox = \"{FOLDER}\"\nprocessed_mailbox = \"{FOLDER}-processed\"\n\
+         quarantine_mailbox = \"{FOLDER}-quarantine\"\nsmtp_url = \"smtp://{}\"\n\
+         from = \"Lapak Aduan <intake@aduan.test>\"\n",
+        peer.imap.port(),
+        crate::mail::PASSWORD,
+        peer.smtp
+    ));
+    std::fs::write(&config, text)?;
+
+    let started = Instant::now();
+    let mut server = Server::start(bin, &config, &mail_dir)?;
+    let result = (|| {
+        loop {
+            server.check_alive()?;
+            if let Ok(m) = http_get(addr, "/metrics")
+                && tickets_created(&m).is_some_and(|n| n >= mails as f64)
+            {
+                return Ok(started.elapsed());
+            }
+            if started.elapsed() > TIMEOUT {
+                bail!("{mails} mails were not all tickets after {TIMEOUT:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    })();
+    let stopped = server.stop();
+    let elapsed = result.context("the email phase failed")?;
+    stopped?;
+    let left = std::fs::read_dir(peer.home("intake").join(format!("Maildir/.{FOLDER}/cur")))
+        .map(|d| d.count())
+        .unwrap_or(0)
+        + std::fs::read_dir(peer.home("intake").join(format!("Maildir/.{FOLDER}/new")))
+            .map(|d| d.count())
+            .unwrap_or(0);
+    Ok(MailReport { mails, secs: elapsed.as_secs_f64(), left_in_folder: left })
+}
