@@ -30,21 +30,11 @@ pub struct TrainConfig {
     /// Fit the softmax temperature on a 3-fold split of the training set.
     pub calibrate: bool,
     pub max_iter: usize,
-    /// NBSVM: scale each class's features by their naive-Bayes log-count ratio before the
-    /// SVM (Wang & Manning 2012); 0 turns it off, else the smoothing alpha.
-    pub nb_alpha: f64,
 }
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        TrainConfig {
-            c: 0.1,
-            rule_weight: 0.3,
-            balanced: true,
-            calibrate: true,
-            max_iter: 1000,
-            nb_alpha: 0.05,
-        }
+        TrainConfig { c: 0.1, rule_weight: 0.3, balanced: true, calibrate: true, max_iter: 1000 }
     }
 }
 
@@ -216,20 +206,6 @@ fn train_binary(
     w
 }
 
-/// The naive-Bayes log-count ratio of each feature for the positive class `y = 1`.
-fn nb_ratio(xs: &[Sparse], y: &[f64], dim: usize, alpha: f64) -> Vec<f64> {
-    let mut p = vec![alpha; dim];
-    let mut q = vec![alpha; dim];
-    for (x, &yi) in xs.iter().zip(y) {
-        let side = if yi > 0.0 { &mut p } else { &mut q };
-        for (j, v) in x {
-            side[*j as usize] += f64::from(v.abs());
-        }
-    }
-    let (sp, sq): (f64, f64) = (p.iter().sum(), q.iter().sum());
-    p.iter().zip(&q).map(|(a, b)| ((a / sp) / (b / sq)).ln().abs().max(1e-3)).collect()
-}
-
 /// A trained classifier.
 #[derive(Debug, Clone)]
 pub struct Model {
@@ -298,24 +274,7 @@ impl Model {
                     cfg.c
                 };
                 let cost: Vec<f64> = ys.iter().map(|&l| if l == c { cp } else { cfg.c }).collect();
-                if cfg.nb_alpha <= 0.0 {
-                    return train_binary(&xs, &sq, &y, &cost, vectorizer.dim(), cfg.max_iter);
-                }
-                let r = nb_ratio(&xs, &y, vectorizer.dim(), cfg.nb_alpha);
-                let scaled: Vec<Sparse> = xs
-                    .iter()
-                    .map(|x| x.iter().map(|(j, v)| (*j, v * r[*j as usize] as f32)).collect())
-                    .collect();
-                let sq: Vec<f64> = scaled
-                    .iter()
-                    .map(|x| x.iter().map(|(_, v)| f64::from(*v).powi(2)).sum())
-                    .collect();
-                let mut w = train_binary(&scaled, &sq, &y, &cost, vectorizer.dim(), cfg.max_iter);
-                // Fold the ratio into the weights: scoring stays one dot product.
-                for (wj, rj) in w.iter_mut().zip(&r) {
-                    *wj *= rj;
-                }
-                w
+                train_binary(&xs, &sq, &y, &cost, vectorizer.dim(), cfg.max_iter)
             })
             .collect();
         Model { labels, vectorizer, weights, temperature: 1.0, examples: ys.len() }
