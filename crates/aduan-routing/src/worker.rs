@@ -298,9 +298,9 @@ impl Routing {
         }
     }
 
-    /// One watching round: dispositions, then warnings and escalations. Returns how many
-    /// notifications were queued.
-    pub async fn watch_once(&self) -> Result<usize, RoutingError> {
+    /// Sends every disposed ticket whose officials were not told yet to its OPD (once per
+    /// ticket and OPD). Returns how many were sent.
+    pub async fn dispose_once(&self) -> Result<usize, RoutingError> {
         let router = self.router();
         let reg = router.registry();
         let mut sent = 0;
@@ -322,6 +322,15 @@ impl Routing {
                 tracing::info!(ticket = %t.summary.code, opd = opd_code, "Ticket sent to its OPD.");
             }
         }
+        Ok(sent)
+    }
+
+    /// One watching round: dispositions, then warnings and escalations. Returns how many
+    /// notifications were queued.
+    pub async fn watch_once(&self) -> Result<usize, RoutingError> {
+        let mut sent = self.dispose_once().await?;
+        let router = self.router();
+        let reg = router.registry();
         let now = self.clock.now();
         for t in self.store.deadline_scan(1000, now).await? {
             let alerts = due_alerts(
@@ -415,6 +424,12 @@ impl Routing {
                     0
                 }
             };
+            // The OPD hears of what was just routed now, not at the next deadline round.
+            if routed > 0
+                && let Err(error) = self.dispose_once().await
+            {
+                tracing::error!(%error, "Disposition round failed.");
+            }
             if last_watch.is_none_or(|t| now - t >= self.cfg.watch_every) {
                 last_watch = Some(now);
                 if let Err(error) = self.watch_once().await {

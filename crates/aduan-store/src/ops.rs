@@ -1051,9 +1051,14 @@ pub(crate) async fn relay_reply<D: Db>(
     if seen.is_some() {
         return Ok(None);
     }
-    let replied = reply(c, code, text, actor, now).await?;
+    let replied = reply(c, code, text, actor.clone(), now).await?;
     c.execute("UPDATE messages SET origin = $2 WHERE id = $1", args![replied.message_id, &origin])
         .await?;
+    // The OPD answering a ticket disposed to it takes it up: `assigned` → `in_progress`.
+    let t = require_ticket(c, code, now).await?;
+    if t.summary.status == Status::Assigned {
+        set_status(c, code, Status::InProgress, actor, None, now).await?;
+    }
     Ok(Some(replied))
 }
 
