@@ -116,15 +116,3 @@ fn school_fees() {
             keywords: smpn, pungutan, wali murid, murid"#]],
     );
 }
-
-#[test]
-fn routing_one_ticket_is_fast() {
-    let r = router();
-    let text = "pak jln di ds kedungwringin kec jatilawang rusakkk bgt, byk lubang, tolong diaspal";
-    let start = std::time::Instant::now();
-    for _ in 0..100 {
-        std::hint::black_box(r.route(text));
-    }
-    // Reported, not asserted (timings belong to benchmarks): unoptimised builds are slower.
-    eprintln!("routing one ticket: {:?}", start.elapsed() / 100);
-}
