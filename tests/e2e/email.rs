@@ -13,7 +13,7 @@ use crate::common::{all_ticket_codes, client, tickets};
 
 const MAILS: usize = 200;
 
-fn email_config(base: Config, peer: &MailPeer, tag: &str) -> Config {
+pub(crate) fn email_config(base: Config, peer: &MailPeer, tag: &str) -> Config {
     let intake = peer.address("intake", Some(tag));
     let extra = format!(
         "[channels.email]\nenabled = true\nimap_host = \"127.0.0.1\"\nimap_port = {imap}\n\

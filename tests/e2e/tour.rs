@@ -56,11 +56,22 @@ async fn the_readme_tour_works() {
     let t = get(&http, &daemon, &format!("/api/v1/tickets/{code}"), Some(&admin)).await;
     assert_eq!(t.status, StatusCode::OK, "{}", t.text);
     assert_eq!(t.body["code"], code.as_str());
-    assert_eq!(t.body["status"], "new");
+    // The routing worker may have disposed it already ("jalan berlubang" is DPU's).
+    assert!(
+        ["new", "assigned"].contains(&t.body["status"].as_str().unwrap_or_default()),
+        "{}",
+        t.text
+    );
     assert_eq!(t.body["channel"], "web");
     assert_eq!(t.body["location"], json!({"lat": -7.4246, "lon": 109.2396}));
     assert_eq!(t.body["reporter"]["name"], "Siti");
-    let messages = t.body["messages"].as_array().cloned().unwrap_or_default();
+    let messages: Vec<Value> = t.body["messages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| m["direction"] == "in")
+        .collect();
     assert_eq!(messages.len(), 1, "{}", t.text);
     assert_eq!(messages[0]["text"], "Jalan berlubang di Desa Karangklesem");
     assert_eq!(messages[0]["direction"], "in");
@@ -126,7 +137,9 @@ async fn two_hundred_concurrent_posts_of_one_external_id_make_one_ticket_over_tc
     let listed = all_ticket_codes(&http, &daemon, &read).await;
     assert_eq!(listed, codes.into_iter().collect::<Vec<_>>());
     let t = get(&http, &daemon, &format!("/api/v1/tickets/{}", listed[0]), Some(&read)).await;
-    assert_eq!(t.body["messages"].as_array().map(Vec::len), Some(1), "{}", t.text);
+    let inbound =
+        t.body["messages"].as_array().map(|m| m.iter().filter(|m| m["direction"] == "in").count());
+    assert_eq!(inbound, Some(1), "{}", t.text);
     let m = get(&http, &daemon, "/metrics", None).await;
     assert_eq!(
         metric(&m.text, "aduan_messages_received_total{channel=\"web\"}"),

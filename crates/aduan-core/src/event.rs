@@ -77,10 +77,21 @@ pub enum EventKind {
     Merged,
     /// Ticket `from` was merged into this one.
     Absorbed,
+    /// The clocks stopped (waiting for the resident); `note` is the reason.
+    Paused,
+    /// The clocks run again.
+    Resumed,
+    /// The router looked at the ticket: `to` = the OPD it chose, or `triage`; `note` has
+    /// the category, place, confidence and suggestions.
+    Routed,
+    /// The reporter's name, address or confidentiality changed (`to` = the fields).
+    ReporterUpdated,
+    /// Officials or admins were notified (`to` = `disposition`, `warning:…`, `escalation:…`).
+    Notified,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 7] = [
+    pub const ALL: [EventKind; 12] = [
         EventKind::Created,
         EventKind::MessageReceived,
         EventKind::Replied,
@@ -88,6 +99,11 @@ impl EventKind {
         EventKind::Assigned,
         EventKind::Merged,
         EventKind::Absorbed,
+        EventKind::Paused,
+        EventKind::Resumed,
+        EventKind::Routed,
+        EventKind::ReporterUpdated,
+        EventKind::Notified,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -99,6 +115,11 @@ impl EventKind {
             EventKind::Assigned => "assigned",
             EventKind::Merged => "merged",
             EventKind::Absorbed => "absorbed",
+            EventKind::Paused => "paused",
+            EventKind::Resumed => "resumed",
+            EventKind::Routed => "routed",
+            EventKind::ReporterUpdated => "reporter_updated",
+            EventKind::Notified => "notified",
         }
     }
 }

@@ -5,17 +5,20 @@
 //! decision and the response deadline. Nothing in this crate knows about tokio, sqlx, axum
 //! or any network protocol; the store and the web layer call into it.
 
+pub mod calendar;
 mod channel;
 mod code;
 mod event;
 mod identity;
 mod message;
 mod outbound;
+mod resident;
 mod sla;
 mod status;
 mod threading;
 pub mod time;
 
+pub use calendar::{Budget, Calendar, Measure};
 pub use channel::{Channel, UnknownChannel};
 pub use code::{CodeError, TicketCode};
 pub use event::{Actor, EventKind};
@@ -26,6 +29,10 @@ pub use message::{
 pub use outbound::{
     DEFAULT_ACK_TEMPLATE, OutboxState, Purpose, ReplyRoute, ack_text, choose_reply_route,
 };
-pub use sla::SlaPolicy;
+pub use resident::{
+    IdentityField, IdentityPolicy, IdentityReply, format_id, identity_request_text,
+    parse_identity_reply, status_query, status_text,
+};
+pub use sla::{Alert, ClockKind, ClockState, SlaPolicy, alert_due};
 pub use status::{Status, TransitionError, UnknownStatus};
 pub use threading::{ThreadCandidate, ThreadDecision, ThreadingPolicy, decide_thread};

@@ -72,11 +72,24 @@ pub enum Purpose {
     IdentityRequest,
     /// The automatic answer to "CEK ADU-…".
     Status,
+    /// A routed ticket sent to its OPD's officials (by email).
+    Disposition,
+    /// A deadline is near: to the OPD's officials (or the admins for triage).
+    Warning,
+    /// A deadline passed: to the OPD head and the admins.
+    Escalation,
 }
 
 impl Purpose {
-    pub const ALL: [Purpose; 4] =
-        [Purpose::Reply, Purpose::Ack, Purpose::IdentityRequest, Purpose::Status];
+    pub const ALL: [Purpose; 7] = [
+        Purpose::Reply,
+        Purpose::Ack,
+        Purpose::IdentityRequest,
+        Purpose::Status,
+        Purpose::Disposition,
+        Purpose::Warning,
+        Purpose::Escalation,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -84,12 +97,20 @@ impl Purpose {
             Purpose::Ack => "ack",
             Purpose::IdentityRequest => "identity_request",
             Purpose::Status => "status",
+            Purpose::Disposition => "disposition",
+            Purpose::Warning => "warning",
+            Purpose::Escalation => "escalation",
         }
     }
 
     /// Written by aduan itself rather than by a person.
     pub fn is_automatic(self) -> bool {
         self != Purpose::Reply
+    }
+
+    /// Goes to officials or admins, not to the resident (never shown on the public page).
+    pub fn is_internal(self) -> bool {
+        matches!(self, Purpose::Disposition | Purpose::Warning | Purpose::Escalation)
     }
 }
 

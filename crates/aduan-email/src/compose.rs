@@ -106,6 +106,9 @@ fn subject_for(purpose: Purpose, code: TicketCode) -> String {
         Purpose::Reply => "Tanggapan atas aduan Anda",
         Purpose::Status => "Status aduan Anda",
         Purpose::IdentityRequest => "Mohon lengkapi identitas Anda",
+        Purpose::Disposition => "Aduan untuk ditindaklanjuti",
+        Purpose::Warning => "Peringatan batas waktu aduan",
+        Purpose::Escalation => "Eskalasi: aduan melewati batas waktu",
     };
     format!("[{code}] {what}")
 }
@@ -134,19 +137,36 @@ impl Composer {
             .message_id(Some(format!("<{id}>")))
             .raw_header(header("X-Auto-Response-Suppress", "All"));
         let mut subject = subject_for(item.purpose, item.ticket);
-        if let Some((in_reply_to, references)) = threading(&item.thread_refs) {
-            builder = builder.in_reply_to(in_reply_to).references(references);
-            subject = format!("Re: {subject}");
+        if item.purpose.is_internal() {
+            // To officials: a mail of its own (not threaded under the resident's mails),
+            // answered to our intake address with the code in the subject.
+            builder = builder
+                .reply_to(self.from.clone())
+                .raw_header(header("Auto-Submitted", "auto-generated"));
+        } else {
+            if let Some((in_reply_to, references)) = threading(&item.thread_refs) {
+                builder = builder.in_reply_to(in_reply_to).references(references);
+                subject = format!("Re: {subject}");
+            }
+            if item.purpose.is_automatic() {
+                builder = builder.raw_header(header("Auto-Submitted", "auto-replied"));
+            }
         }
-        if item.purpose.is_automatic() {
-            builder = builder.raw_header(header("Auto-Submitted", "auto-replied"));
-        }
-        let body = format!(
-            "{}\n\n-- \nKode aduan: {code}\nBalas email ini untuk menambahkan keterangan. \
-             Mohon jangan mengubah kode [{code}] pada subjek.\n",
-            item.text.trim_end(),
-            code = item.ticket
-        );
+        let body = if item.purpose.is_internal() {
+            format!(
+                "{}\n\n-- \nKode aduan: {code}\nMohon jangan mengubah kode [{code}] pada subjek \
+                 saat membalas.\n",
+                item.text.trim_end(),
+                code = item.ticket
+            )
+        } else {
+            format!(
+                "{}\n\n-- \nKode aduan: {code}\nBalas email ini untuk menambahkan keterangan. \
+                 Mohon jangan mengubah kode [{code}] pada subjek.\n",
+                item.text.trim_end(),
+                code = item.ticket
+            )
+        };
         let message = builder
             .subject(subject)
             .header(ContentType::TEXT_PLAIN)
@@ -369,6 +389,20 @@ mod tests {
             Content-Type: text/plain; charset=utf-8
             Content-Transfer-Encoding: quoted-printable"#]]
         .assert_eq(&headers(&out.message));
+    }
+
+    #[test]
+    fn an_officials_notice_stands_alone_and_is_answered_to_the_intake_address() {
+        let mut notice = item(Purpose::Disposition, &["r2@example.id"]);
+        notice.recipient = Identity::email("dpu@banyumaskab.go.id").unwrap();
+        let out = composer().outbox_mail(&notice, [3; 8], at()).unwrap();
+        let h = headers(&out.message);
+        assert!(!h.contains("In-Reply-To"), "{h}");
+        assert!(h.contains("Reply-To: \"Lapak Aduan\" <intake@aduan.test>"), "{h}");
+        assert!(h.contains("Auto-Submitted: auto-generated"), "{h}");
+        assert!(h.contains("Subject: [ADU-7K3M9QXP] Aduan untuk ditindaklanjuti"), "{h}");
+        let raw = String::from_utf8(out.message.formatted()).unwrap();
+        assert!(!raw.contains("menambahkan keterangan"), "{raw}");
     }
 
     #[test]

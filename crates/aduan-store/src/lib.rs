@@ -15,6 +15,7 @@
 mod db;
 mod ops;
 mod postgres;
+mod routing;
 mod sqlite;
 mod types;
 
@@ -27,6 +28,9 @@ use aduan_core::{
 };
 use chrono::{DateTime, Duration, Utc};
 
+pub use routing::{
+    ReporterInfo, ReporterUpdate, RouteAction, RouteJob, RouteResult, WatchedTicket,
+};
 pub use types::*;
 
 /// Everything that can go wrong in the store. The web layer maps each variant to a status.
@@ -72,6 +76,8 @@ pub struct StoreOptions {
     /// The receipt sent when a message opens a ticket (`{code}`, `{hours}`); `None` sends
     /// none.
     pub ack_template: Option<String>,
+    /// OPD code → name, for the answers to "CEK ADU-…".
+    pub opd_names: std::collections::HashMap<String, String>,
 }
 
 impl Default for StoreOptions {
@@ -82,6 +88,7 @@ impl Default for StoreOptions {
             max_connections: 8,
             max_batch: 256,
             ack_template: Some(aduan_core::DEFAULT_ACK_TEMPLATE.to_owned()),
+            opd_names: std::collections::HashMap::new(),
         }
     }
 }
@@ -311,6 +318,80 @@ impl Store {
     pub async fn overdue_by_opd(&self) -> Result<Vec<(Option<String>, i64)>> {
         let now = now();
         read!(self, |c| ops::overdue_by_opd(c, now))
+    }
+
+    /// Claims up to `limit` tickets the router has to look at, for `lease`. Several
+    /// workers may claim at once (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite: one
+    /// writer); a claim not finished by [`Store::route_done`] expires with its lease.
+    pub async fn route_claim(
+        &self,
+        limit: i64,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<RouteJob>> {
+        let now = truncate_ms(now);
+        write!(self, |c| routing::route_claim(c, limit, lease, now))
+    }
+
+    /// Records the router's decision; `false` when an operator acted on the ticket first.
+    pub async fn route_done(
+        &self,
+        code: TicketCode,
+        result: RouteResult,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let opts = self.inner.opts.clone();
+        let now = truncate_ms(now);
+        write!(self, |c| routing::route_done(c, &opts, code, result, now))
+    }
+
+    /// Queues one notification (a message per recipient, on email or SMS) unless one with
+    /// the same key was queued for the ticket before. `true` when it was queued now.
+    pub async fn notify_once(
+        &self,
+        code: TicketCode,
+        key: String,
+        purpose: aduan_core::Purpose,
+        recipients: Vec<aduan_core::Identity>,
+        text: String,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let now = truncate_ms(now);
+        write!(self, |c| routing::notify_once(c, code, key, purpose, recipients, text, now))
+    }
+
+    /// Open tickets with a running clock that has not been escalated.
+    pub async fn deadline_scan(
+        &self,
+        limit: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<WatchedTicket>> {
+        let now = truncate_ms(now);
+        read!(self, |c| routing::deadline_scan(c, limit, now))
+    }
+
+    /// Tickets disposed to an OPD whose officials were not sent them yet.
+    pub async fn undisposed(&self, limit: i64, now: DateTime<Utc>) -> Result<Vec<WatchedTicket>> {
+        let now = truncate_ms(now);
+        read!(self, |c| routing::undisposed(c, limit, now))
+    }
+
+    /// `(text, opd)` of the latest `limit` tickets disposed by people.
+    pub async fn training_examples(&self, limit: i64) -> Result<Vec<(String, String)>> {
+        read!(self, |c| routing::training_examples(c, limit))
+    }
+
+    /// Stops a ticket's clocks while it waits for the resident.
+    pub async fn pause(&self, code: TicketCode, reason: String, actor: Actor) -> Result<()> {
+        let now = now();
+        write!(self, |c| routing::pause(c, code, reason, actor, now))
+    }
+
+    /// Starts the clocks again; the deadlines move by the time paused.
+    pub async fn resume(&self, code: TicketCode, actor: Actor) -> Result<()> {
+        let opts = self.inner.opts.clone();
+        let now = now();
+        write!(self, |c| routing::resume(c, &opts, code, actor, now))
     }
 
     /// When `identity` last wrote on `channel` (provider time), for the 24-hour customer

@@ -7,9 +7,10 @@
 use std::collections::HashMap;
 
 use aduan_core::{
-    Actor, AttachmentRef, Channel, Direction, EventKind, Identity, InboundMessage, Location,
-    OutboxState, Purpose, ReplyRoute, Sender, Status, ThreadCandidate, ThreadDecision, TicketCode,
-    ack_text, choose_reply_route, decide_thread,
+    Actor, AttachmentRef, Budget, Channel, Direction, EventKind, Identity, InboundMessage,
+    Location, Measure, OutboxState, Purpose, ReplyRoute, Sender, Status, ThreadCandidate,
+    ThreadDecision, TicketCode, ack_text, choose_reply_route, decide_thread, status_query,
+    status_text,
 };
 use chrono::{DateTime, Duration, Utc};
 
@@ -24,16 +25,29 @@ macro_rules! ticket_select {
         concat!(
             "SELECT t.id, t.code, t.status, t.channel, t.reporter_id, t.opd, t.category, ",
             "t.lat, t.lon, mt.code AS merged_code, t.created_at, t.updated_at, ",
-            "t.last_message_at, t.first_response_due_at, t.first_responded_at, t.resolved_at ",
+            "t.last_message_at, t.first_response_due_at, t.first_responded_at, t.resolved_at, ",
+            "t.place, t.kecamatan, t.resolution_due_at, t.paused_at, t.suggestions, ",
+            "t.first_response_budget, t.resolution_budget ",
             "FROM tickets t LEFT JOIN tickets mt ON mt.id = t.merged_into ",
             $($rest),*
         )
     };
 }
 
-const OPEN_STATUSES_SQL: &str = "('new', 'awaiting_identity', 'assigned', 'in_progress')";
+/// Every ticket column, for queries that add their own `WHERE`.
+pub(crate) const TICKET_SELECT: &str = ticket_select!();
 
-fn parse<T: std::str::FromStr>(value: &str, what: &str) -> Result<T> {
+/// A ticket past a running deadline: open, not paused, and either unanswered past its
+/// first-response deadline or unresolved past its resolution deadline. `$1` is now.
+macro_rules! overdue_sql {
+    () => {
+        "(t.status IN ('new', 'awaiting_identity', 'assigned', 'in_progress') \
+         AND t.paused_at IS NULL AND ((t.first_responded_at IS NULL AND t.first_response_due_at < $1) \
+         OR (t.resolution_due_at IS NOT NULL AND t.resolution_due_at < $1)))"
+    };
+}
+
+pub(crate) fn parse<T: std::str::FromStr>(value: &str, what: &str) -> Result<T> {
     value.parse().map_err(|_| StoreError::Internal(format!("stored {what} {value:?} is not valid")))
 }
 
@@ -56,11 +70,14 @@ fn like_pattern(q: &str) -> String {
 }
 
 /// A ticket as loaded for a decision.
-struct TicketRow {
-    id: i64,
-    reporter_id: Option<i64>,
-    last_message_at: DateTime<Utc>,
-    summary: TicketSummary,
+pub(crate) struct TicketRow {
+    pub(crate) id: i64,
+    pub(crate) reporter_id: Option<i64>,
+    pub(crate) last_message_at: DateTime<Utc>,
+    pub(crate) paused_at: Option<DateTime<Utc>>,
+    pub(crate) first_response_budget: Option<Budget>,
+    pub(crate) resolution_budget: Option<Budget>,
+    pub(crate) summary: TicketSummary,
 }
 
 impl TicketRow {
@@ -80,15 +97,28 @@ pub(crate) async fn ping<D: Db>(c: &mut D) -> Result<()> {
     if one == 1 { Ok(()) } else { Err(StoreError::Internal("SELECT 1 did not answer 1".into())) }
 }
 
-fn ticket_row(row: &Row, now: DateTime<Utc>) -> Result<TicketRow> {
+pub(crate) fn ticket_row(row: &Row, now: DateTime<Utc>) -> Result<TicketRow> {
     let status: Status = parse(&row.get::<String>("status")?, "status")?;
     let first_responded_at: Option<DateTime<Utc>> = row.get("first_responded_at")?;
     let due: DateTime<Utc> = row.get("first_response_due_at")?;
     let merged: Option<String> = row.get("merged_code")?;
+    let paused_at: Option<DateTime<Utc>> = row.get("paused_at")?;
+    let resolution_due_at: Option<DateTime<Utc>> = row.get("resolution_due_at")?;
+    let overdue = status.is_open()
+        && paused_at.is_none()
+        && ((first_responded_at.is_none() && due < now)
+            || resolution_due_at.is_some_and(|r| r < now));
+    let budget = |col: &str| -> Result<Option<Budget>> {
+        Ok(row.get::<Option<String>>(col)?.and_then(|b| b.parse().ok()))
+    };
+    let suggestions: Option<String> = row.get("suggestions")?;
     Ok(TicketRow {
         id: row.get("id")?,
         reporter_id: row.get("reporter_id")?,
         last_message_at: row.get("last_message_at")?,
+        paused_at,
+        first_response_budget: budget("first_response_budget")?,
+        resolution_budget: budget("resolution_budget")?,
         summary: TicketSummary {
             code: parse(&row.get::<String>("code")?, "ticket code")?,
             status,
@@ -100,14 +130,19 @@ fn ticket_row(row: &Row, now: DateTime<Utc>) -> Result<TicketRow> {
             first_response_due_at: due,
             first_responded_at,
             resolved_at: row.get("resolved_at")?,
-            overdue: status.is_open() && first_responded_at.is_none() && due < now,
+            overdue,
             location: location(row.get("lat")?, row.get("lon")?),
             merged_into: merged.map(|m| parse(&m, "ticket code")).transpose()?,
+            place: row.get("place")?,
+            kecamatan: row.get("kecamatan")?,
+            resolution_due_at,
+            paused: paused_at.is_some(),
+            suggestions: suggestions.and_then(|s| serde_json::from_str(&s).ok()),
         },
     })
 }
 
-async fn load_ticket<D: Db>(
+pub(crate) async fn load_ticket<D: Db>(
     c: &mut D,
     code: TicketCode,
     now: DateTime<Utc>,
@@ -117,7 +152,7 @@ async fn load_ticket<D: Db>(
     row.map(|r| ticket_row(&r, now)).transpose()
 }
 
-async fn require_ticket<D: Db>(
+pub(crate) async fn require_ticket<D: Db>(
     c: &mut D,
     code: TicketCode,
     now: DateTime<Utc>,
@@ -144,7 +179,7 @@ async fn follow_merges<D: Db>(
 }
 
 #[allow(clippy::too_many_arguments, reason = "one column each of the event row")]
-async fn event<D: Db>(
+pub(crate) async fn event<D: Db>(
     c: &mut D,
     ticket_id: i64,
     at: DateTime<Utc>,
@@ -306,13 +341,16 @@ async fn create_ticket<D: Db>(
     now: DateTime<Utc>,
 ) -> Result<(i64, TicketCode)> {
     let due = truncate_ms(opts.sla.first_response_due(now));
+    let resolution_due = truncate_ms(opts.sla.calendar.due(now, opts.sla.resolution));
     for _ in 0..8 {
         let code = TicketCode::from_entropy(rand::random());
+        // New tickets wait for the routing worker (route_pending).
         let id: Option<i64> = c
             .fetch_optional_scalar(
                 "INSERT INTO tickets (code, status, channel, reporter_id, lat, lon, created_at, \
-             updated_at, last_message_at, first_response_due_at) \
-             VALUES ($1, 'new', $2, $3, $4, $5, $6, $6, $6, $7) \
+             updated_at, last_message_at, first_response_due_at, resolution_due_at, \
+             first_response_budget, resolution_budget, route_pending) \
+             VALUES ($1, 'new', $2, $3, $4, $5, $6, $6, $6, $7, $8, $9, $10, $11) \
              ON CONFLICT (code) DO NOTHING RETURNING id",
                 args![
                     code.to_string(),
@@ -321,7 +359,11 @@ async fn create_ticket<D: Db>(
                     msg.location.map(|l| l.lat),
                     msg.location.map(|l| l.lon),
                     now,
-                    due
+                    due,
+                    resolution_due,
+                    opts.sla.first_response_budget().to_string(),
+                    opts.sla.resolution.to_string(),
+                    true
                 ],
             )
             .await?;
@@ -423,7 +465,7 @@ async fn ingest_locked<D: Db>(
         _ => None,
     };
     // A revision neither reopens a ticket nor is acknowledged: it is not a new message.
-    let decision = decide_thread(
+    let mut decision = decide_thread(
         &opts.threading,
         msg.channel,
         msg.thread.automated || revision_of.is_some(),
@@ -431,6 +473,15 @@ async fn ingest_locked<D: Db>(
         named.as_ref().map(TicketRow::candidate).as_ref(),
         latest.as_ref().map(TicketRow::candidate).as_ref(),
     );
+    // "CEK ADU-…" asks for the status of the ticket it names: it joins that ticket without
+    // reopening it and is answered below.
+    let status_question =
+        status_query(&msg.text).filter(|_| !msg.thread.automated).and(named.as_ref().map(|t| t.id));
+    if let (Some(asked), ThreadDecision::Join { id, reopen_to }) = (status_question, &mut decision)
+        && *id == asked
+    {
+        *reopen_to = None;
+    }
 
     let mut outcome = Ingested {
         ticket: None,
@@ -467,6 +518,17 @@ async fn ingest_locked<D: Db>(
                 ],
             )
             .await?;
+            let resident_speaks = !msg.thread.automated && status_question != Some(id);
+            if resident_speaks && joined.summary.status == Status::AwaitingIdentity {
+                // The answer to an identity request: the router reads it.
+                c.execute(
+                    "UPDATE tickets SET route_pending = $2, route_lease_until = NULL WHERE id = $1",
+                    args![id, true],
+                )
+                .await?;
+            } else if resident_speaks && joined.paused_at.is_some() && reopen_to.is_none() {
+                resume_clocks(c, opts, joined, &Actor::Resident, now).await?;
+            }
             if let Some(to) = reopen_to {
                 outcome.reopened = true;
                 let from = joined.summary.status.as_str();
@@ -521,6 +583,26 @@ async fn ingest_locked<D: Db>(
         event(c, id, now, &Actor::Resident, EventKind::MessageReceived, None, Some(&mid), None)
             .await?;
     }
+    // The answer to "CEK ADU-…", on the channel the question came from.
+    if let (Some(id), Some(asked)) = (ticket_id, status_question)
+        && id == asked
+    {
+        let route = choose_reply_route(msg.channel, msg.sender.identity.as_ref(), &[]);
+        if matches!(&route, ReplyRoute::Send { channel, .. } if *channel == msg.channel)
+            && let Some(t) = load_ticket_by_id(c, id, now).await?
+        {
+            let s = &t.summary;
+            let due = if s.first_responded_at.is_none() {
+                Some(s.first_response_due_at)
+            } else {
+                s.resolution_due_at
+            };
+            let opd_name = s.opd.as_ref().map(|o| opts.opd_names.get(o).unwrap_or(o).as_str());
+            let text = status_text(s.code, s.status, opd_name, due, s.overdue);
+            queue_outbound(c, id, msg.channel, route, &text, &Actor::System, Purpose::Status, now)
+                .await?;
+        }
+    }
     // The receipt with the code, on the channel the resident wrote from. Web and Open311
     // callers get the code in their HTTP answer instead.
     if let (Some(id), Some(code), Some(template), false) =
@@ -538,10 +620,60 @@ async fn ingest_locked<D: Db>(
     Ok(outcome)
 }
 
+pub(crate) async fn load_ticket_by_id<D: Db>(
+    c: &mut D,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<Option<TicketRow>> {
+    let row = c.fetch_optional(ticket_select!("WHERE t.id = $1"), args![id]).await?;
+    row.map(|r| ticket_row(&r, now)).transpose()
+}
+
+/// Starts the clocks again after a pause: each deadline gets back what was left of it when
+/// the pause began, in its own measure (wall-clock hours or working days).
+pub(crate) async fn resume_clocks<D: Db>(
+    c: &mut D,
+    opts: &StoreOptions,
+    t: &TicketRow,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let Some(paused_at) = t.paused_at else { return Ok(()) };
+    let cal = &opts.sla.calendar;
+    let fr_measure = t.first_response_budget.map_or(Measure::Wall, Budget::measure);
+    let res_measure = t.resolution_budget.unwrap_or(opts.sla.resolution).measure();
+    let s = &t.summary;
+    let fr_due = cal.resume(fr_measure, s.first_response_due_at, paused_at, now);
+    let res_due = s.resolution_due_at.map(|d| cal.resume(res_measure, d, paused_at, now));
+    c.execute(
+        "UPDATE tickets SET paused_at = NULL, first_response_due_at = $2, resolution_due_at = $3, \
+         updated_at = $4 WHERE id = $1",
+        args![t.id, truncate_ms(fr_due), res_due.map(truncate_ms), now],
+    )
+    .await?;
+    event(c, t.id, now, actor, EventKind::Resumed, None, None, None).await
+}
+
+/// Stops the clocks (waiting for the resident); `reason` goes into the audit log.
+pub(crate) async fn pause_clocks<D: Db>(
+    c: &mut D,
+    t: &TicketRow,
+    reason: &str,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    if t.paused_at.is_some() {
+        return Ok(());
+    }
+    c.execute("UPDATE tickets SET paused_at = $2, updated_at = $2 WHERE id = $1", args![t.id, now])
+        .await?;
+    event(c, t.id, now, actor, EventKind::Paused, None, None, Some(reason)).await
+}
+
 /// A message to the resident: stored in the thread and queued in the outbox (or only
 /// published on the tracking page when there is no way to write to them).
 #[allow(clippy::too_many_arguments, reason = "the columns of the message and its outbox row")]
-async fn queue_outbound<D: Db>(
+pub(crate) async fn queue_outbound<D: Db>(
     c: &mut D,
     ticket_id: i64,
     ticket_channel: Channel,
@@ -594,7 +726,10 @@ pub(crate) async fn ticket_view<D: Db>(
     let reporter = match t.reporter_id {
         Some(rid) => {
             let r = c
-                .fetch_one("SELECT name, confidential FROM reporters WHERE id = $1", args![rid])
+                .fetch_one(
+                    "SELECT name, address, confidential FROM reporters WHERE id = $1",
+                    args![rid],
+                )
                 .await?;
             let ids = c
                 .fetch_all(
@@ -613,6 +748,7 @@ pub(crate) async fn ticket_view<D: Db>(
                 .collect::<Result<Vec<_>>>()?;
             Some(ReporterView {
                 name: r.get("name")?,
+                address: r.get("address")?,
                 confidential: r.get("confidential")?,
                 identities,
             })
@@ -714,13 +850,12 @@ pub(crate) async fn list_tickets<D: Db>(
             ticket_select!(),
             "WHERE ($1 IS NULL OR t.status = $1) AND ($2 IS NULL OR t.opd = $2) ",
             "AND ($3 IS NULL OR t.channel = $3) AND ($4 IS NULL OR t.id < $4) ",
-            "AND ($5 IS NULL OR $5 = (t.first_responded_at IS NULL AND t.first_response_due_at < $6 ",
-            "AND t.status IN {open})) ",
+            "AND ($5 IS NULL OR $5 = {overdue}) ",
             "AND ($7 IS NULL OR t.code = $8 OR EXISTS (SELECT 1 FROM messages m ",
             "WHERE m.ticket_id = t.id AND LOWER(m.text) LIKE $7 ESCAPE '\\')) ",
             "ORDER BY t.id DESC LIMIT $9"
         ),
-        open = OPEN_STATUSES_SQL
+        overdue = overdue_sql!().replace("$1", "$6")
     );
     let rows = c
         .fetch_all(
@@ -767,7 +902,10 @@ pub(crate) async fn assign<D: Db>(
         from.can_become(Status::Assigned)?;
     }
     c.execute(
-        "UPDATE tickets SET status = 'assigned', opd = $2, updated_at = $3, resolved_at = NULL WHERE id = $1", args![t.id, &opd, now])
+        "UPDATE tickets SET status = 'assigned', opd = $2, updated_at = $3, resolved_at = NULL, \
+         route_pending = $4, route_lease_until = NULL WHERE id = $1",
+        args![t.id, &opd, now, false],
+    )
     .await?;
     event(
         c,
@@ -846,6 +984,21 @@ pub(crate) async fn reply<D: Db>(
     if let Some(into) = t.summary.merged_into {
         return Err(StoreError::Conflict(format!("{code} is merged into {into}; answer there")));
     }
+    let route = resident_route(c, &t).await?;
+    let replied =
+        queue_outbound(c, t.id, t.summary.channel, route, &text, &actor, Purpose::Reply, now)
+            .await?;
+    c.execute(
+        "UPDATE tickets SET first_responded_at = COALESCE(first_responded_at, $2), updated_at = $2 WHERE id = $1", args![t.id, now])
+    .await?;
+    let mid = replied.message_id.to_string();
+    event(c, t.id, now, &actor, EventKind::Replied, None, Some(&mid), None).await?;
+    Ok(replied)
+}
+
+/// Where a message to the ticket's resident goes: back on the channel they last wrote
+/// from, else their email or phone, else only the public tracking page.
+pub(crate) async fn resident_route<D: Db>(c: &mut D, t: &TicketRow) -> Result<ReplyRoute> {
     let last = c
         .fetch_optional(
             "SELECT i.kind, i.value FROM messages m JOIN identities i ON i.id = m.identity_id \
@@ -875,16 +1028,7 @@ pub(crate) async fn reply<D: Db>(
             });
         }
     }
-    let route = choose_reply_route(t.summary.channel, last.as_ref(), &contacts);
-    let replied =
-        queue_outbound(c, t.id, t.summary.channel, route, &text, &actor, Purpose::Reply, now)
-            .await?;
-    c.execute(
-        "UPDATE tickets SET first_responded_at = COALESCE(first_responded_at, $2), updated_at = $2 WHERE id = $1", args![t.id, now])
-    .await?;
-    let mid = replied.message_id.to_string();
-    event(c, t.id, now, &actor, EventKind::Replied, None, Some(&mid), None).await?;
-    Ok(replied)
+    Ok(choose_reply_route(t.summary.channel, last.as_ref(), &contacts))
 }
 
 /// An answer that arrived as a message on a channel (an official replying by email):
@@ -907,9 +1051,14 @@ pub(crate) async fn relay_reply<D: Db>(
     if seen.is_some() {
         return Ok(None);
     }
-    let replied = reply(c, code, text, actor, now).await?;
+    let replied = reply(c, code, text, actor.clone(), now).await?;
     c.execute("UPDATE messages SET origin = $2 WHERE id = $1", args![replied.message_id, &origin])
         .await?;
+    // The OPD answering a ticket disposed to it takes it up: `assigned` → `in_progress`.
+    let t = require_ticket(c, code, now).await?;
+    if t.summary.status == Status::Assigned {
+        set_status(c, code, Status::InProgress, actor, None, now).await?;
+    }
     Ok(Some(replied))
 }
 
@@ -1139,11 +1288,12 @@ pub(crate) async fn overdue_by_opd<D: Db>(
     c: &mut D,
     now: DateTime<Utc>,
 ) -> Result<Vec<(Option<String>, i64)>> {
-    let sql = format!(
-        "SELECT opd, COUNT(*) AS n FROM tickets WHERE first_responded_at IS NULL \
-         AND first_response_due_at < $1 AND status IN {OPEN_STATUSES_SQL} GROUP BY opd"
+    let sql = concat!(
+        "SELECT t.opd, COUNT(*) AS n FROM tickets t WHERE ",
+        overdue_sql!(),
+        " GROUP BY t.opd"
     );
-    let rows = c.fetch_all(&sql, args![now]).await?;
+    let rows = c.fetch_all(sql, args![now]).await?;
     let mut out = rows
         .iter()
         .map(|r| Ok((r.get("opd")?, r.get("n")?)))

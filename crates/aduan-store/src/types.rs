@@ -45,6 +45,15 @@ pub struct TicketSummary {
     pub overdue: bool,
     pub location: Option<Location>,
     pub merged_into: Option<TicketCode>,
+    /// The desa/kelurahan recognised in the complaint.
+    pub place: Option<String>,
+    pub kecamatan: Option<String>,
+    #[serde(serialize_with = "aduan_core::time::serialize_opt")]
+    pub resolution_due_at: Option<DateTime<Utc>>,
+    /// The clocks stand still (waiting for the resident).
+    pub paused: bool,
+    /// The router's best OPDs for the operator, `[{"opd": …, "score": …}]`.
+    pub suggestions: Option<serde_json::Value>,
 }
 
 /// A ticket with its reporter, whole thread and audit log.
@@ -60,6 +69,7 @@ pub struct TicketView {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ReporterView {
     pub name: Option<String>,
+    pub address: Option<String>,
     pub confidential: bool,
     pub identities: Vec<Identity>,
 }

@@ -530,7 +530,7 @@ async fn merging_moves_the_thread_and_redirects_later_messages() {
 #[tokio::test]
 async fn listing_filters_and_pages() {
     let opts = StoreOptions {
-        sla: SlaPolicy { first_response: Duration::hours(-1) },
+        sla: SlaPolicy { first_response: Duration::hours(-1), ..SlaPolicy::default() },
         ..StoreOptions::default()
     };
     for (store, _g) in stores(opts.clone()).await {

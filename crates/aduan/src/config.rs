@@ -116,13 +116,38 @@ impl Default for Log {
 pub struct Sla {
     pub timezone: String,
     pub first_response_hours: i64,
-    /// Holidays and *cuti bersama*, for working-day deadlines (used by the routing worker).
+    /// Default time to resolution: `"5d"` (working days) or `"72h"`; categories and OPDs
+    /// of the registry may set their own.
+    pub resolution: String,
+    /// The fraction of a deadline after which the OPD's officials are warned.
+    pub warn_fraction: f64,
+    /// Holidays and *cuti bersama*, for working-day deadlines. Default: `config/libur.toml`
+    /// when it exists.
     pub calendar_file: Option<PathBuf>,
 }
 
 impl Default for Sla {
     fn default() -> Self {
-        Sla { timezone: "Asia/Jakarta".into(), first_response_hours: 24, calendar_file: None }
+        Sla {
+            timezone: "Asia/Jakarta".into(),
+            first_response_hours: 24,
+            resolution: "5d".into(),
+            warn_fraction: 0.75,
+            calendar_file: None,
+        }
+    }
+}
+
+/// The holiday file read when `[sla] calendar_file` is not set, if it exists.
+pub const DEFAULT_CALENDAR_FILE: &str = "config/libur.toml";
+
+impl Sla {
+    /// The calendar file in effect.
+    pub fn calendar_path(&self) -> Option<PathBuf> {
+        self.calendar_file.clone().or_else(|| {
+            let p = PathBuf::from(DEFAULT_CALENDAR_FILE);
+            p.is_file().then_some(p)
+        })
     }
 }
 
@@ -153,11 +178,51 @@ impl Default for Threading {
 #[serde(deny_unknown_fields, default)]
 pub struct Routing {
     pub opd_file: PathBuf,
+    /// Run the routing worker and the deadline watcher in `serve`.
+    pub enabled: bool,
+    /// The kabupaten whose gazetteer recognises places (`33.02` Banyumas, `33.03`
+    /// Purbalingga).
+    pub kabupaten: String,
+    /// Least confidence to dispose a ticket without an operator; below it the ticket stays
+    /// in triage with the top three suggestions.
+    pub threshold: f64,
+    /// Share of the learned router in the combined score, once trained.
+    pub learned_weight: f64,
+    /// Operator dispositions needed before the learned router is used.
+    pub min_examples: usize,
+    /// How often the learned router is retrained from the dispositions.
+    pub retrain_secs: u64,
+    /// Pause between routing rounds when idle.
+    pub poll_ms: u64,
+    /// Pause between deadline rounds.
+    pub watch_secs: u64,
+    /// Receive escalations, and warnings for tickets still in triage.
+    pub admin_emails: Vec<String>,
+    /// Ask residents without a usable identity for it before routing.
+    pub ask_identity: bool,
+    pub require_name: bool,
+    pub require_contact: bool,
+    pub require_address: bool,
 }
 
 impl Default for Routing {
     fn default() -> Self {
-        Routing { opd_file: PathBuf::from("config/opd.toml") }
+        Routing {
+            opd_file: PathBuf::from("config/opd.toml"),
+            enabled: true,
+            kabupaten: "33.02".into(),
+            threshold: 0.6,
+            learned_weight: 0.5,
+            min_examples: 200,
+            retrain_secs: 3600,
+            poll_ms: 2000,
+            watch_secs: 60,
+            admin_emails: Vec::new(),
+            ask_identity: true,
+            require_name: true,
+            require_contact: true,
+            require_address: false,
+        }
     }
 }
 
@@ -639,6 +704,47 @@ impl Config {
             p.push(Problem {
                 path: "sla.calendar_file".into(),
                 message: format!("{} does not exist", f.display()),
+            });
+        }
+        if let Err(e) = self.sla.resolution.parse::<aduan_core::Budget>() {
+            p.push(Problem { path: "sla.resolution".into(), message: e.to_string() });
+        }
+        if !(self.sla.warn_fraction > 0.0 && self.sla.warn_fraction < 1.0) {
+            p.push(Problem {
+                path: "sla.warn_fraction".into(),
+                message: "must be between 0 and 1 (e.g. 0.75)".into(),
+            });
+        }
+        let r = &self.routing;
+        for (key, v) in [("threshold", r.threshold), ("learned_weight", r.learned_weight)] {
+            if !(0.0..=1.0).contains(&v) {
+                p.push(Problem {
+                    path: format!("routing.{key}"),
+                    message: "must be from 0 to 1".into(),
+                });
+            }
+        }
+        if aduan_routing::Gazetteer::for_kabupaten(&r.kabupaten).is_none() {
+            p.push(Problem {
+                path: "routing.kabupaten".into(),
+                message: format!(
+                    "{:?} is not in the bundled gazetteer (33.02 Banyumas, 33.03 Purbalingga)",
+                    r.kabupaten
+                ),
+            });
+        }
+        for (i, e) in r.admin_emails.iter().enumerate() {
+            if aduan_core::Identity::email(e).is_err() {
+                p.push(Problem {
+                    path: format!("routing.admin_emails[{i}]"),
+                    message: format!("{e:?} is not an email address"),
+                });
+            }
+        }
+        if r.poll_ms == 0 || r.watch_secs == 0 || r.retrain_secs == 0 {
+            p.push(Problem {
+                path: "routing".into(),
+                message: "poll_ms, watch_secs and retrain_secs must be at least 1".into(),
             });
         }
         if self.threading.window_secs < 0 {

@@ -2,6 +2,7 @@
 //! the configuration, builds the store, the web app and the workers, and supervises them.
 
 mod config;
+mod holidays;
 mod opd;
 
 use std::io::BufRead;
@@ -47,6 +48,34 @@ enum Command {
         #[command(subcommand)]
         command: ApikeyCommand,
     },
+    /// The learned router.
+    Routing {
+        #[command(subcommand)]
+        command: RoutingCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RoutingCommand {
+    /// Train the learned router on part of a labelled CSV and score it on the rest. The last
+    /// line is `accuracy=0.xxx top3=0.xxx n=N labels=L`.
+    Eval {
+        /// A CSV file with a header row.
+        #[arg(long, value_name = "FILE")]
+        csv: PathBuf,
+        /// The column with the complaint text.
+        #[arg(long, value_name = "NAME")]
+        text_column: String,
+        /// The column with the label (an OPD code, a category, a sector…).
+        #[arg(long, value_name = "NAME")]
+        label_column: String,
+        /// K-fold cross-validation: row i is tested in fold i mod K (default 5).
+        #[arg(long, value_name = "K", conflicts_with = "train_fraction")]
+        folds: Option<usize>,
+        /// Train on this first fraction of the rows (file order), test on the rest.
+        #[arg(long, value_name = "F")]
+        train_fraction: Option<f64>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -90,6 +119,19 @@ fn main() -> ExitCode {
     if let Command::CheckConfig = cli.command {
         return check_config(&config, &source);
     }
+    if let Command::Routing {
+        command: RoutingCommand::Eval { csv, text_column, label_column, folds, train_fraction },
+    } = &cli.command
+    {
+        return match routing_eval(&config, csv, text_column, label_column, *folds, *train_fraction)
+        {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let problems = config.validate();
     if !problems.is_empty() {
         for p in problems {
@@ -119,7 +161,7 @@ fn main() -> ExitCode {
             Command::Apikey { command: ApikeyCommand::Create { name, scope } } => {
                 apikey_create(&config, name, &scope).await
             }
-            Command::CheckConfig => Ok(()),
+            Command::CheckConfig | Command::Routing { .. } => Ok(()),
         }
     });
     match result {
@@ -153,7 +195,11 @@ fn init_logging(config: &Config) {
 fn check_config(config: &Config, source: &Source) -> ExitCode {
     let mut problems = config.validate();
     let default_opd = config::Routing::default().opd_file;
-    match opd::load(&config.routing.opd_file, config.routing.opd_file != default_opd) {
+    match opd::load(
+        &config.routing.opd_file,
+        config.routing.opd_file != default_opd,
+        &config.routing.kabupaten,
+    ) {
         Ok(Some(registry)) => {
             println!("OPD registry {}: {}", config.routing.opd_file.display(), registry.summary())
         }
@@ -162,6 +208,16 @@ fn check_config(config: &Config, source: &Source) -> ExitCode {
             config.routing.opd_file.display()
         ),
         Err(p) => problems.extend(p),
+    }
+    match config.sla.calendar_path() {
+        Some(path) => match holidays::load(&path) {
+            Ok(days) => println!("holiday calendar {}: {} days off", path.display(), days.len()),
+            Err(p) => problems.extend(p),
+        },
+        None => eprintln!(
+            "warning: sla.calendar_file: none set and {} not found; working days count only weekends",
+            config::DEFAULT_CALENDAR_FILE
+        ),
     }
     for p in &problems {
         println!("{p}");
@@ -183,12 +239,42 @@ fn check_config(config: &Config, source: &Source) -> ExitCode {
     }
 }
 
+/// Working days at the office's offset, minus the holidays of the calendar file.
+fn calendar(config: &Config) -> anyhow::Result<aduan_core::Calendar> {
+    let offset = aduan_core::time::parse_timezone(&config.sla.timezone)
+        .unwrap_or_else(aduan_core::time::wib);
+    let days = match config.sla.calendar_path() {
+        Some(path) => holidays::load(&path).map_err(|problems| {
+            let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!("the holiday calendar has problems:\n{}", lines.join("\n"))
+        })?,
+        None => Default::default(),
+    };
+    Ok(aduan_core::Calendar::new(offset, days))
+}
+
+fn sla_policy(config: &Config) -> anyhow::Result<aduan_core::SlaPolicy> {
+    Ok(aduan_core::SlaPolicy {
+        first_response: chrono::Duration::hours(config.sla.first_response_hours),
+        resolution: config
+            .sla
+            .resolution
+            .parse()
+            .map_err(|e| anyhow::anyhow!("sla.resolution: {e}"))?,
+        calendar: calendar(config)?,
+        warn_fraction: config.sla.warn_fraction,
+    })
+}
+
 async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let opd_names = match read_registry(config) {
+        Ok(Some(r)) => r.opd.iter().map(|o| (o.code.clone(), o.name.clone())).collect(),
+        _ => Default::default(),
+    };
     let opts = StoreOptions {
         threading: config.threading_policy(),
-        sla: aduan_core::SlaPolicy {
-            first_response: chrono::Duration::hours(config.sla.first_response_hours),
-        },
+        sla: sla_policy(config)?,
+        opd_names,
         max_connections: config.database.max_connections,
         max_batch: config.database.max_batch,
         ack_template: config.intake.acknowledge.then(|| config.intake.ack_text.clone()),
@@ -209,12 +295,15 @@ async fn migrate(config: &Config) -> anyhow::Result<()> {
 
 fn read_registry(config: &Config) -> anyhow::Result<Option<opd::OpdFile>> {
     let default_opd = config::Routing::default().opd_file;
-    opd::load(&config.routing.opd_file, config.routing.opd_file != default_opd).map_err(
-        |problems| {
-            let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
-            anyhow::anyhow!("the OPD file has problems:\n{}", lines.join("\n"))
-        },
+    opd::load(
+        &config.routing.opd_file,
+        config.routing.opd_file != default_opd,
+        &config.routing.kabupaten,
     )
+    .map_err(|problems| {
+        let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("the OPD file has problems:\n{}", lines.join("\n"))
+    })
 }
 
 async fn user_add(
@@ -357,6 +446,14 @@ async fn serve(config: Config, source: Source) -> anyhow::Result<()> {
         ..outbound::OutboundConfig::default()
     };
     workers.spawn(outbound::run(cx, connectors.clone(), outbound_cfg));
+    if config.routing.enabled {
+        let routing = routing_worker(&config, store.clone(), registry.clone().unwrap_or_default())?;
+        workers.spawn(Arc::new(routing).run(shutdown.clone()));
+    } else {
+        tracing::warn!(
+            "Routing worker disabled ([routing] enabled = false): tickets wait in triage."
+        );
+    }
 
     let stop = shutdown.clone();
     tokio::spawn(async move {
@@ -469,6 +566,86 @@ fn build_connectors(config: &Config) -> anyhow::Result<Vec<Arc<dyn Connector>>> 
         );
     }
     Ok(connectors)
+}
+
+fn router(config: &Config, registry: opd::OpdFile) -> aduan_routing::Router {
+    aduan_routing::Router::new(
+        registry,
+        aduan_routing::Gazetteer::for_kabupaten(&config.routing.kabupaten),
+        aduan_routing::RouterConfig {
+            threshold: config.routing.threshold,
+            learned_weight: config.routing.learned_weight,
+        },
+    )
+}
+
+/// The routing worker and deadline watcher, on the system clock.
+fn routing_worker(
+    config: &Config,
+    store: Store,
+    registry: opd::OpdFile,
+) -> anyhow::Result<aduan_routing::worker::Routing> {
+    use aduan_routing::worker::{Routing, SystemClock, WorkerConfig};
+    let r = &config.routing;
+    let sla = sla_policy(config)?;
+    let cfg = WorkerConfig {
+        poll: Duration::from_millis(r.poll_ms),
+        watch_every: Duration::from_secs(r.watch_secs),
+        retrain_every: Duration::from_secs(r.retrain_secs),
+        min_examples: r.min_examples,
+        identity: aduan_core::IdentityPolicy {
+            enabled: r.ask_identity,
+            require_name: r.require_name,
+            require_contact: r.require_contact,
+            require_address: r.require_address,
+        },
+        admins: r.admin_emails.iter().filter_map(|e| aduan_core::Identity::email(e).ok()).collect(),
+        public_url: config.server.public_url.clone(),
+        calendar: sla.calendar,
+        default_resolution: sla.resolution,
+        warn_fraction: sla.warn_fraction,
+        ..WorkerConfig::default()
+    };
+    Ok(Routing::new(store, router(config, registry), Arc::new(SystemClock), cfg))
+}
+
+/// `aduan routing eval`: prints per-fold accuracy, the confusion matrix and the summary line.
+fn routing_eval(
+    config: &Config,
+    csv: &Path,
+    text_column: &str,
+    label_column: &str,
+    folds: Option<usize>,
+    train_fraction: Option<f64>,
+) -> anyhow::Result<()> {
+    use aduan_routing::eval::{Split, evaluate, read_csv};
+    let split = match (folds, train_fraction) {
+        (_, Some(f)) => Split::TrainFraction(f),
+        (k, None) => Split::Folds(k.unwrap_or(5)),
+    };
+    let file =
+        std::fs::File::open(csv).with_context(|| format!("cannot open {}", csv.display()))?;
+    let rows = read_csv(std::io::BufReader::new(file), text_column, label_column)?;
+    // The same features as in production: the registry's rules and the gazetteer.
+    let registry = read_registry(config)?.unwrap_or_default();
+    let router = router(config, registry);
+    let started = std::time::Instant::now();
+    let report = evaluate(&router, &rows, split, &aduan_routing::TrainConfig::default())?;
+    eprintln!("evaluated {} rows in {:.2} s", rows.len(), started.elapsed().as_secs_f64());
+    // What routing one ticket costs in production: normalisation, places, rules and the
+    // learned router (here trained on every row), per ticket, over every row's text.
+    let docs: Vec<_> = rows.iter().map(|(t, _)| router.doc(t)).collect();
+    let labels: Vec<String> = rows.iter().map(|(_, l)| l.clone()).collect();
+    let model = aduan_routing::Model::train(&docs, &labels, &aduan_routing::TrainConfig::default());
+    let full = router.with_model(model);
+    let started = std::time::Instant::now();
+    for (text, _) in &rows {
+        std::hint::black_box(full.route(text));
+    }
+    let per = started.elapsed().as_secs_f64() * 1e6 / rows.len().max(1) as f64;
+    eprintln!("routing one ticket: {per:.0} µs on average over {} texts", rows.len());
+    println!("{}", report.render());
+    Ok(())
 }
 
 fn ensure_dir(dir: &Path) -> anyhow::Result<()> {

@@ -1,48 +1,17 @@
-//! The OPD registry file (`[routing] opd_file`, default `config/opd.toml`).
+//! The OPD registry file (`[routing] opd_file`, default `config/opd.toml`): read and
+//! checked here; its types live in `aduan_routing::registry`.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use serde::Deserialize;
+pub use aduan_routing::registry::OpdFile;
+use aduan_routing::registry::ROUTE_TO_KECAMATAN;
 
 use crate::config::Problem;
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OpdFile {
-    #[serde(default)]
-    pub opd: Vec<Opd>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Opd {
-    /// Unique, used in the API (`"opd": "DPU"`).
-    pub code: String,
-    pub name: String,
-    /// Officials who receive routed tickets by email.
-    #[serde(default)]
-    pub emails: Vec<String>,
-    /// Words and phrases that route a complaint here.
-    #[serde(default)]
-    pub keywords: Vec<String>,
-}
-
-impl OpdFile {
-    /// A one-line description for `check-config`.
-    pub fn summary(&self) -> String {
-        let keywords: usize = self.opd.iter().map(|o| o.keywords.len()).sum();
-        let emails: usize = self.opd.iter().map(|o| o.emails.len()).sum();
-        format!("{} OPDs, {emails} official addresses, {keywords} routing keywords", self.opd.len())
-    }
-
-    pub fn codes(&self) -> BTreeSet<String> {
-        self.opd.iter().map(|o| o.code.clone()).collect()
-    }
-}
-
 /// Reads and checks the registry. `Ok(None)` when the file is absent and `required` is false.
-pub fn load(path: &Path, required: bool) -> Result<Option<OpdFile>, Vec<Problem>> {
+/// `kabupaten` is the gazetteer kecamatan offices are checked against.
+pub fn load(path: &Path, required: bool, kabupaten: &str) -> Result<Option<OpdFile>, Vec<Problem>> {
     let key = "routing.opd_file";
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -60,10 +29,43 @@ pub fn load(path: &Path, required: bool) -> Result<Option<OpdFile>, Vec<Problem>
             message: e.message().to_owned(),
         }]
     })?;
+    let problems = check(&file, &path.display().to_string(), kabupaten);
+    if problems.is_empty() { Ok(Some(file)) } else { Err(problems) }
+}
+
+fn budget(problems: &mut Vec<Problem>, at: &str, value: Option<&String>) {
+    if let Some(v) = value
+        && let Err(e) = v.parse::<aduan_core::Budget>()
+    {
+        problems.push(Problem { path: at.to_owned(), message: e.to_string() });
+    }
+}
+
+fn keywords(problems: &mut Vec<Problem>, at: &str, list: &[String]) {
+    if list.is_empty() {
+        problems.push(Problem {
+            path: format!("{at}.keywords"),
+            message: "must list at least one keyword".into(),
+        });
+    }
+    for (j, k) in list.iter().enumerate() {
+        if aduan_routing::text::words(k).is_empty() {
+            problems.push(Problem {
+                path: format!("{at}.keywords[{j}]"),
+                message: "must contain a word".into(),
+            });
+        }
+    }
+}
+
+/// Every problem of a registry: codes (format, duplicates), names, emails, keywords,
+/// deadlines, kecamatan offices, and categories naming unknown OPDs.
+pub fn check(file: &OpdFile, source: &str, kabupaten: &str) -> Vec<Problem> {
     let mut problems = Vec::new();
+    let gazetteer = aduan_routing::Gazetteer::for_kabupaten(kabupaten);
     let mut seen = BTreeSet::new();
     for (i, o) in file.opd.iter().enumerate() {
-        let at = format!("{}: opd[{i}]", path.display());
+        let at = format!("{source}: opd[{i}]");
         let code_ok = !o.code.is_empty()
             && o.code.len() <= 50
             && o.code.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
@@ -83,24 +85,65 @@ pub fn load(path: &Path, required: bool) -> Result<Option<OpdFile>, Vec<Problem>
             problems
                 .push(Problem { path: format!("{at}.name"), message: "must not be empty".into() });
         }
-        for (j, k) in o.keywords.iter().enumerate() {
-            if k.trim().is_empty() {
-                problems.push(Problem {
-                    path: format!("{at}.keywords[{j}]"),
-                    message: "must not be empty".into(),
-                });
-            }
-        }
-        for (j, e) in o.emails.iter().enumerate() {
+        keywords(&mut problems, &at, &o.keywords);
+        for (j, e) in o.emails.iter().chain(&o.head_email).enumerate() {
             if aduan_core::Identity::email(e).is_err() {
+                let field = if j < o.emails.len() {
+                    format!("emails[{j}]")
+                } else {
+                    "head_email".to_owned()
+                };
                 problems.push(Problem {
-                    path: format!("{at}.emails[{j}]"),
+                    path: format!("{at}.{field}"),
                     message: format!("{e:?} is not an email address"),
                 });
             }
         }
+        budget(&mut problems, &format!("{at}.first_response"), o.first_response.as_ref());
+        budget(&mut problems, &format!("{at}.resolution"), o.resolution.as_ref());
+        if let (Some(k), Some(g)) = (&o.kecamatan, &gazetteer)
+            && g.kecamatan(k).is_none()
+        {
+            problems.push(Problem {
+                path: format!("{at}.kecamatan"),
+                message: format!("{k:?} is not a kecamatan of {kabupaten}"),
+            });
+        }
     }
-    if problems.is_empty() { Ok(Some(file)) } else { Err(problems) }
+    let mut cats = BTreeSet::new();
+    let has_offices = file.opd.iter().any(|o| o.kecamatan.is_some());
+    for (i, c) in file.category.iter().enumerate() {
+        let at = format!("{source}: category[{i}]");
+        if c.code.is_empty() || !c.code.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-') {
+            problems.push(Problem {
+                path: format!("{at}.code"),
+                message: format!("{:?} must be letters, digits and -", c.code),
+            });
+        }
+        if !cats.insert(c.code.clone()) {
+            problems.push(Problem {
+                path: format!("{at}.code"),
+                message: format!("{} appears twice", c.code),
+            });
+        }
+        if c.opd == ROUTE_TO_KECAMATAN {
+            if !has_offices {
+                problems.push(Problem {
+                    path: format!("{at}.opd"),
+                    message: "routes to the kecamatan office but no [[opd]] has a kecamatan".into(),
+                });
+            }
+        } else if !seen.contains(&c.opd) {
+            problems.push(Problem {
+                path: format!("{at}.opd"),
+                message: format!("{} is not an OPD of this file", c.opd),
+            });
+        }
+        keywords(&mut problems, &at, &c.keywords);
+        budget(&mut problems, &format!("{at}.first_response"), c.first_response.as_ref());
+        budget(&mut problems, &format!("{at}.resolution"), c.resolution.as_ref());
+    }
+    problems
 }
 
 #[cfg(test)]
@@ -110,9 +153,16 @@ mod tests {
     #[test]
     fn the_shipped_registry_is_valid() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/opd.toml");
-        let file = load(&path, true).unwrap().unwrap();
+        let file = load(&path, true, "33.02").unwrap().unwrap();
         assert!(file.codes().contains("DPU"));
+        assert!(file.codes().contains("PDAM"));
+        assert_eq!(file.opd.iter().filter(|o| o.kecamatan.is_some()).count(), 27);
         assert!(file.opd.iter().all(|o| !o.keywords.is_empty()));
+        assert!(file.category.len() >= 30);
+        assert_eq!(
+            file.kecamatan_office("Purwokerto Selatan").map(|o| o.code.as_str()),
+            Some("KEC-PURWOKERTO-SELATAN")
+        );
     }
 
     #[test]
@@ -121,15 +171,32 @@ mod tests {
         let path = dir.path().join("opd.toml");
         std::fs::write(
             &path,
-            "[[opd]]\ncode = \"DPU\"\nname = \"\"\nemails = [\"x\"]\n[[opd]]\ncode = \"DPU\"\nname = \"Lagi\"\n",
+            "[[opd]]\ncode = \"DPU\"\nname = \"\"\nemails = [\"x\"]\nkeywords = [\"jalan\"]\n\
+             [[opd]]\ncode = \"DPU\"\nname = \"Lagi\"\nkeywords = []\nresolution = \"5w\"\n\
+             [[opd]]\ncode = \"KEC-X\"\nname = \"Kecamatan X\"\nkecamatan = \"Atlantis\"\nkeywords = [\"x\"]\n\
+             [[category]]\ncode = \"jalan\"\nname = \"Jalan\"\nopd = \"DPUPR\"\nkeywords = [\"  \"]\n",
         )
         .unwrap();
-        let problems = load(&path, true).unwrap_err();
+        let problems = load(&path, true, "33.02").unwrap_err();
         let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-        assert!(text[0].ends_with("opd[0].name: must not be empty"), "{text:?}");
-        assert!(text[1].contains("opd[0].emails[0]"), "{text:?}");
-        assert!(text[2].contains("opd[1].code: DPU appears twice"), "{text:?}");
-        assert_eq!(load(&dir.path().join("none.toml"), false).unwrap().map(|f| f.opd.len()), None);
-        assert!(load(&dir.path().join("none.toml"), true).is_err());
+        let expect = [
+            "opd[0].name: must not be empty",
+            "opd[0].emails[0]: \"x\" is not an email address",
+            "opd[1].code: DPU appears twice",
+            "opd[1].keywords: must list at least one keyword",
+            "opd[1].resolution: \"5w\" is not a deadline",
+            "opd[2].kecamatan: \"Atlantis\" is not a kecamatan of 33.02",
+            "category[0].opd: DPUPR is not an OPD of this file",
+            "category[0].keywords[0]: must contain a word",
+        ];
+        assert_eq!(text.len(), expect.len(), "{text:#?}");
+        for (got, want) in text.iter().zip(expect) {
+            assert!(got.contains(want), "{got} lacks {want}");
+        }
+        assert_eq!(
+            load(&dir.path().join("none.toml"), false, "33.02").unwrap().map(|f| f.opd.len()),
+            None
+        );
+        assert!(load(&dir.path().join("none.toml"), true, "33.02").is_err());
     }
 }

@@ -1,0 +1,217 @@
+//! The routing decision: place, rules and the learned model combined.
+//!
+//! 1. The text is normalised and the place looked up in the gazetteer.
+//! 2. Keyword rules score OPDs: each keyword found adds its length in words to its OPD (a
+//!    category routed to `kecamatan` adds to the office of the place's kecamatan). The rule
+//!    probability of an OPD is its squared score over the sum of squares plus one: a lone
+//!    word gives 0.5 and does not route alone; one clear phrase ("jalan rusak", 2) gives
+//!    0.8; keywords that agree reinforce each other and a stray word of another OPD
+//!    weighs little.
+//! 3. The learned model (once trained on enough operator dispositions) gives calibrated
+//!    probabilities; the two are mixed with `learned_weight`.
+//! 4. At or above `threshold` the ticket goes to the best OPD; below, it stays in triage
+//!    with the top three as suggestions for the operator.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::gazetteer::{Gazetteer, Place};
+use crate::model::{Doc, Model};
+use crate::registry::{OpdFile, ROUTE_TO_KECAMATAN};
+use crate::rules::{Hit, Rules};
+use crate::text::{features_text, words};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RouterConfig {
+    /// Least confidence to route without an operator.
+    pub threshold: f64,
+    /// Share of the learned model in the combined score once it is trained.
+    pub learned_weight: f64,
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        RouterConfig { threshold: 0.6, learned_weight: 0.5 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Suggestion {
+    pub opd: String,
+    pub score: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decision {
+    /// The OPD to dispose to; `None` leaves the ticket in triage.
+    pub opd: Option<String>,
+    pub category: Option<String>,
+    pub sector: Option<String>,
+    pub place: Place,
+    pub confidence: f64,
+    /// The best three OPDs, best first.
+    pub suggestions: Vec<Suggestion>,
+    /// The keywords that matched.
+    pub keywords: Vec<String>,
+}
+
+impl Decision {
+    /// One line for the audit log: `kategori jalan-rusak; tempat …; keyakinan 0.67; saran DPU
+    /// 0.67, DLH 0.10`.
+    pub fn note(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(c) = &self.category {
+            parts.push(format!("kategori {c}"));
+        }
+        if let Some(p) = self.place.label() {
+            parts.push(format!("tempat {p}"));
+        }
+        parts.push(format!("keyakinan {:.2}", self.confidence));
+        if !self.suggestions.is_empty() {
+            let s: Vec<String> =
+                self.suggestions.iter().map(|s| format!("{} {:.2}", s.opd, s.score)).collect();
+            parts.push(format!("saran {}", s.join(", ")));
+        }
+        parts.join("; ")
+    }
+}
+
+#[derive(Clone)]
+pub struct Router {
+    registry: Arc<OpdFile>,
+    gazetteer: Option<Arc<Gazetteer>>,
+    rules: Arc<Rules>,
+    model: Option<Arc<Model>>,
+    cfg: RouterConfig,
+}
+
+impl Router {
+    pub fn new(registry: OpdFile, gazetteer: Option<Gazetteer>, cfg: RouterConfig) -> Router {
+        Router {
+            rules: Arc::new(Rules::new(&registry)),
+            registry: Arc::new(registry),
+            gazetteer: gazetteer.map(Arc::new),
+            model: None,
+            cfg,
+        }
+    }
+
+    pub fn registry(&self) -> &OpdFile {
+        &self.registry
+    }
+
+    pub fn config(&self) -> RouterConfig {
+        self.cfg
+    }
+
+    /// This router with a (re)trained model.
+    pub fn with_model(&self, model: Option<Model>) -> Router {
+        Router { model: model.map(Arc::new), ..self.clone() }
+    }
+
+    pub fn model(&self) -> Option<&Model> {
+        self.model.as_deref()
+    }
+
+    pub fn place(&self, text: &str) -> Place {
+        self.gazetteer.as_ref().map(|g| g.find(text)).unwrap_or_default()
+    }
+
+    /// The OPD a rule hit points at, given the place.
+    fn target(&self, hit: &Hit, place: &Place) -> Option<String> {
+        if hit.opd == ROUTE_TO_KECAMATAN {
+            let kec = place.kecamatan.as_deref()?;
+            Some(self.registry.kecamatan_office(kec)?.code.clone())
+        } else {
+            Some(hit.opd.clone())
+        }
+    }
+
+    /// What the learned model reads: the features text and the rule and place tokens.
+    pub fn doc(&self, text: &str) -> Doc {
+        let w = words(text);
+        let hits = self.rules.hits(&w);
+        let place = self.place(text);
+        self.doc_of(text, &hits, &place)
+    }
+
+    fn doc_of(&self, text: &str, hits: &[Hit], place: &Place) -> Doc {
+        let mut rule_tokens = Vec::new();
+        for h in hits {
+            if let Some(c) = &h.category {
+                rule_tokens.push(format!("rc:{c}"));
+            }
+            rule_tokens.push(format!("ro:{}", h.opd));
+            if let Some(s) = &h.sector {
+                rule_tokens.push(format!("rs:{}", s.to_lowercase()));
+            }
+        }
+        if let Some(k) = &place.kecamatan {
+            rule_tokens.push(format!("pk:{}", k.to_lowercase()));
+        }
+        Doc { text: features_text(text), rule_tokens }
+    }
+
+    pub fn route(&self, text: &str) -> Decision {
+        let w = words(text);
+        let hits = self.rules.hits(&w);
+        let place = self.place(text);
+        let mut rule: BTreeMap<String, f64> = BTreeMap::new();
+        for h in &hits {
+            if let Some(opd) = self.target(h, &place) {
+                *rule.entry(opd).or_default() += h.weight;
+            }
+        }
+        let total: f64 = rule.values().map(|v| v * v).sum::<f64>() + 1.0;
+        let mut combined: BTreeMap<String, f64> =
+            rule.iter().map(|(k, v)| (k.clone(), v * v / total)).collect();
+        if let Some(model) = &self.model {
+            let lw = self.cfg.learned_weight.clamp(0.0, 1.0);
+            for v in combined.values_mut() {
+                *v *= 1.0 - lw;
+            }
+            for s in model.predict(&self.doc_of(text, &hits, &place)) {
+                *combined.entry(s.label).or_default() += lw * s.p;
+            }
+        }
+        let mut ranked: Vec<(String, f64)> = combined.into_iter().collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let confidence = ranked.first().map_or(0.0, |r| r.1);
+        let opd = ranked.first().filter(|r| r.1 >= self.cfg.threshold).map(|r| r.0.clone());
+        // The category: the heaviest category keyword that points at the chosen OPD, else
+        // at the best suggestion.
+        let wanted = opd.clone().or_else(|| ranked.first().map(|r| r.0.clone()));
+        let mut cats: BTreeMap<String, f64> = BTreeMap::new();
+        for h in &hits {
+            if let Some(c) = &h.category
+                && self.target(h, &place) == wanted
+            {
+                *cats.entry(c.clone()).or_default() += h.weight;
+            }
+        }
+        let category = cats
+            .into_iter()
+            .max_by(|a, b| a.1.total_cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
+            .map(|(c, _)| c);
+        let sector = category
+            .as_deref()
+            .and_then(|c| self.registry.category(c))
+            .and_then(|c| c.sector.clone());
+        let round = |x: f64| (x * 1000.0).round() / 1000.0;
+        Decision {
+            opd,
+            category,
+            sector,
+            place,
+            confidence: round(confidence),
+            suggestions: ranked
+                .iter()
+                .take(3)
+                .map(|(o, s)| Suggestion { opd: o.clone(), score: round(*s) })
+                .collect(),
+            keywords: hits.iter().map(|h| h.keyword.clone()).collect(),
+        }
+    }
+}

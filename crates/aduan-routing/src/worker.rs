@@ -1,0 +1,447 @@
+//! The thin async shell: the routing worker and the deadline watcher.
+//!
+//! - **Routing** ([`Routing::route_once`]): claims tickets the router has to look at (new
+//!   ones, and ones whose resident answered an identity request) with a lease, decides
+//!   ([`decide`], pure) and records the decision in one transaction. Several daemons may run
+//!   it against one database: PostgreSQL claims with `FOR UPDATE SKIP LOCKED`, SQLite has
+//!   one writer, and an expired lease hands a ticket to another worker.
+//! - **Watching** ([`Routing::watch_once`]): sends each disposed ticket to its OPD's
+//!   officials, and warnings and escalations as the clocks run (decided by
+//!   [`aduan_core::alert_due`]). Every notification is queued through
+//!   [`aduan_store::Store::notify_once`], keyed per ticket, so it goes out once however
+//!   many watchers run.
+//! - **Learning** ([`Routing::retrain`]): the learned router is retrained from the
+//!   operators' dispositions on a schedule.
+//!
+//! Time comes from a [`Clock`], so tests can move it.
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use aduan_core::{
+    Alert, Budget, Calendar, ClockKind, ClockState, Identity, IdentityPolicy, Measure, Purpose,
+    Status, alert_due, identity_request_text, parse_identity_reply,
+};
+use aduan_store::{ReporterUpdate, RouteAction, RouteJob, RouteResult, Store, WatchedTicket};
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+
+use crate::RoutingError;
+use crate::model::{Model, TrainConfig};
+use crate::notify::{Notice, disposition_text, escalation_text, warning_text};
+use crate::router::Router;
+
+/// Where the worker gets the time.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock tests set and move.
+pub struct ManualClock(Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    pub fn new(at: DateTime<Utc>) -> ManualClock {
+        ManualClock(Mutex::new(at))
+    }
+
+    pub fn set(&self, at: DateTime<Utc>) {
+        if let Ok(mut t) = self.0.lock() {
+            *t = at;
+        }
+    }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        if let Ok(mut t) = self.0.lock() {
+            *t += by;
+        }
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0.lock().map(|t| *t).unwrap_or_else(|e| *e.into_inner())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Pause between routing rounds when idle.
+    pub poll: Duration,
+    /// Pause between deadline rounds.
+    pub watch_every: Duration,
+    /// Tickets claimed per round.
+    pub batch: i64,
+    /// How long a claim holds.
+    pub lease: chrono::Duration,
+    /// Retrain the learned router this often (and at start).
+    pub retrain_every: Duration,
+    /// Dispositions needed before the learned router is used.
+    pub min_examples: usize,
+    /// Most recent dispositions learned from.
+    pub max_examples: i64,
+    pub identity: IdentityPolicy,
+    /// Receive warnings for unassigned tickets and every escalation.
+    pub admins: Vec<Identity>,
+    /// The web inbox, for links in mails (no trailing slash).
+    pub public_url: String,
+    pub calendar: Calendar,
+    /// Deadlines of tickets that set none.
+    pub default_resolution: Budget,
+    pub warn_fraction: f64,
+    pub train: TrainConfig,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            poll: Duration::from_secs(2),
+            watch_every: Duration::from_secs(60),
+            batch: 20,
+            lease: chrono::Duration::minutes(2),
+            retrain_every: Duration::from_secs(3600),
+            min_examples: 200,
+            max_examples: 20_000,
+            identity: IdentityPolicy::default(),
+            admins: Vec::new(),
+            public_url: "http://127.0.0.1:8080".into(),
+            calendar: Calendar::default(),
+            default_resolution: Budget::WorkingDays(5),
+            warn_fraction: 0.75,
+            train: TrainConfig::default(),
+        }
+    }
+}
+
+/// The routing decision for a claimed ticket: pure, from the ticket, the router and the
+/// identity policy.
+pub fn decide(job: &RouteJob, router: &Router, policy: &IdentityPolicy) -> RouteResult {
+    let mut name = job.reporter.name.clone();
+    let mut address = job.reporter.address.clone();
+    let mut update = None;
+    if job.status == Status::AwaitingIdentity
+        && let Some(answer) = job.texts.last()
+    {
+        let mut reply = parse_identity_reply(answer);
+        if reply.address.is_none() && policy.require_address {
+            reply.address = router.place(answer).label();
+        }
+        if !reply.is_empty() {
+            name = reply.name.clone().or(name);
+            address = reply.address.clone().or(address);
+            update = Some(ReporterUpdate {
+                name: reply.name,
+                address: reply.address,
+                confidential: reply.confidential,
+            });
+        }
+    }
+    let missing = policy.missing(name.as_deref(), job.reachable, address.as_deref());
+    // A resident we can't write to can't be asked; their ticket is routed as it is.
+    if !missing.is_empty() && job.reachable {
+        let mut r = if job.identity_requested {
+            RouteResult::new(RouteAction::Wait)
+        } else {
+            let fields: Vec<&str> = missing.iter().map(|f| f.as_str()).collect();
+            RouteResult::new(RouteAction::RequestIdentity {
+                text: identity_request_text(job.code, &missing),
+                reason: format!("menunggu identitas pelapor ({})", fields.join(", ")),
+            })
+        };
+        r.reporter = update;
+        return r;
+    }
+    let text = job.texts.join("\n");
+    let d = router.route(&text);
+    let (first_response, resolution) = router.registry().budgets(
+        d.opd.as_deref().or(d.suggestions.first().map(|s| s.opd.as_str())),
+        d.category.as_deref(),
+    );
+    let note = d.note();
+    let action = match &d.opd {
+        Some(opd) => RouteAction::Assign { opd: opd.clone(), note },
+        None => RouteAction::Triage { note },
+    };
+    RouteResult {
+        action,
+        category: d.category.clone(),
+        place: d.place.desa.clone(),
+        kecamatan: d.place.kecamatan.clone(),
+        suggestions: serde_json::to_value(&d.suggestions).ok(),
+        reporter: update,
+        first_response,
+        resolution,
+    }
+}
+
+/// The alerts a ticket's clocks call for now, with each clock's deadline, skipping the
+/// ones already sent.
+pub fn due_alerts(
+    t: &WatchedTicket,
+    cal: &Calendar,
+    default_resolution: Budget,
+    warn_fraction: f64,
+    now: DateTime<Utc>,
+) -> Vec<(Alert, ClockKind, DateTime<Utc>)> {
+    let s = &t.summary;
+    let mut clocks = vec![ClockState {
+        kind: ClockKind::FirstResponse,
+        start: s.created_at,
+        due: s.first_response_due_at,
+        measure: t.first_response_budget.map_or(Measure::Wall, Budget::measure),
+        stopped: s.first_responded_at.is_some() || !s.status.is_open(),
+        paused: s.paused,
+    }];
+    if let Some(due) = s.resolution_due_at {
+        clocks.push(ClockState {
+            kind: ClockKind::Resolution,
+            start: s.created_at,
+            due,
+            measure: t.resolution_budget.unwrap_or(default_resolution).measure(),
+            stopped: !s.status.is_open(),
+            paused: s.paused,
+        });
+    }
+    let mut out = Vec::new();
+    for c in clocks {
+        let Some(alert) = alert_due(cal, &c, now, warn_fraction) else { continue };
+        let escalated = t.sent.contains(&Alert::Escalation.key(c.kind));
+        if t.sent.contains(&alert.key(c.kind)) || escalated {
+            continue;
+        }
+        out.push((alert, c.kind, c.due));
+    }
+    out
+}
+
+/// The routing worker and the deadline watcher of one daemon.
+pub struct Routing {
+    store: Store,
+    router: RwLock<Arc<Router>>,
+    clock: Arc<dyn Clock>,
+    cfg: WorkerConfig,
+}
+
+fn emails(list: &[String]) -> Vec<Identity> {
+    list.iter().filter_map(|e| Identity::email(e).ok()).collect()
+}
+
+impl Routing {
+    pub fn new(store: Store, router: Router, clock: Arc<dyn Clock>, cfg: WorkerConfig) -> Routing {
+        Routing { store, router: RwLock::new(Arc::new(router)), clock, cfg }
+    }
+
+    pub fn router(&self) -> Arc<Router> {
+        match self.router.read() {
+            Ok(r) => r.clone(),
+            Err(e) => e.into_inner().clone(),
+        }
+    }
+
+    /// One routing round; returns how many tickets were decided.
+    pub async fn route_once(&self) -> Result<usize, RoutingError> {
+        let now = self.clock.now();
+        let jobs = self.store.route_claim(self.cfg.batch, self.cfg.lease, now).await?;
+        let router = self.router();
+        let mut done = 0;
+        for job in jobs {
+            let result = decide(&job, &router, &self.cfg.identity);
+            let action = match &result.action {
+                RouteAction::Assign { opd, .. } => format!("assigned:{opd}"),
+                RouteAction::Triage { .. } => "triage".to_owned(),
+                RouteAction::RequestIdentity { .. } => "identity_requested".to_owned(),
+                RouteAction::Wait => "awaiting_identity".to_owned(),
+            };
+            if self.store.route_done(job.code, result, self.clock.now()).await? {
+                done += 1;
+                tracing::info!(ticket = %job.code, action, "Ticket routed.");
+            }
+        }
+        Ok(done)
+    }
+
+    fn notice<'a>(&self, t: &'a WatchedTicket, router: &'a Router) -> Notice<'a> {
+        let s = &t.summary;
+        let reg = router.registry();
+        Notice {
+            code: s.code,
+            opd_name: s.opd.as_deref().map(|o| reg.opd(o).map_or(o, |x| x.name.as_str())),
+            category_name: s
+                .category
+                .as_deref()
+                .map(|c| reg.category(c).map_or(c, |x| x.name.as_str())),
+            place: match (&s.place, &s.kecamatan) {
+                (Some(d), Some(k)) => Some(format!("{d}, Kec. {k}")),
+                (Some(d), None) => Some(d.clone()),
+                (None, Some(k)) => Some(format!("Kec. {k}")),
+                (None, None) => None,
+            },
+            created_at: s.created_at,
+            first_response_due: s.first_responded_at.is_none().then_some(s.first_response_due_at),
+            resolution_due: s.resolution_due_at,
+            texts: crate::notify::complaint_texts(
+                &t.texts,
+                t.reporter.name.as_deref(),
+                t.reporter.confidential,
+            ),
+            reporter_name: t.reporter.name.as_deref(),
+            confidential: t.reporter.confidential,
+            link: format!("{}/tickets/{}", self.cfg.public_url, s.code),
+        }
+    }
+
+    /// Sends every disposed ticket whose officials were not told yet to its OPD (once per
+    /// ticket and OPD). Returns how many were sent.
+    pub async fn dispose_once(&self) -> Result<usize, RoutingError> {
+        let router = self.router();
+        let reg = router.registry();
+        let mut sent = 0;
+        let now = self.clock.now();
+        for t in self.store.undisposed(100, now).await? {
+            let Some(opd_code) = t.summary.opd.clone() else { continue };
+            let recipients = match reg.opd(&opd_code) {
+                Some(o) => emails(&o.emails),
+                None => self.cfg.admins.clone(),
+            };
+            let text = disposition_text(&self.notice(&t, &router));
+            let key = format!("disposition:{opd_code}");
+            if self
+                .store
+                .notify_once(t.summary.code, key, Purpose::Disposition, recipients, text, now)
+                .await?
+            {
+                sent += 1;
+                tracing::info!(ticket = %t.summary.code, opd = opd_code, "Ticket sent to its OPD.");
+            }
+        }
+        Ok(sent)
+    }
+
+    /// One watching round: dispositions, then warnings and escalations. Returns how many
+    /// notifications were queued.
+    pub async fn watch_once(&self) -> Result<usize, RoutingError> {
+        let mut sent = self.dispose_once().await?;
+        let router = self.router();
+        let reg = router.registry();
+        let now = self.clock.now();
+        for t in self.store.deadline_scan(1000, now).await? {
+            let alerts = due_alerts(
+                &t,
+                &self.cfg.calendar,
+                self.cfg.default_resolution,
+                self.cfg.warn_fraction,
+                now,
+            );
+            for (alert, clock, due) in alerts {
+                let opd = t.summary.opd.as_deref().and_then(|o| reg.opd(o));
+                let mut recipients = match (alert, opd) {
+                    (Alert::Warning, Some(o)) => emails(&o.emails),
+                    (Alert::Warning, None) => Vec::new(),
+                    (Alert::Escalation, Some(o)) => match &o.head_email {
+                        Some(h) => emails(std::slice::from_ref(h)),
+                        None => emails(&o.emails),
+                    },
+                    (Alert::Escalation, None) => Vec::new(),
+                };
+                if alert == Alert::Escalation || opd.is_none() {
+                    for a in &self.cfg.admins {
+                        if !recipients.contains(a) {
+                            recipients.push(a.clone());
+                        }
+                    }
+                }
+                let n = self.notice(&t, &router);
+                let (text, purpose) = match alert {
+                    Alert::Warning => (warning_text(&n, clock, due), Purpose::Warning),
+                    Alert::Escalation => (escalation_text(&n, clock, due), Purpose::Escalation),
+                };
+                let key = alert.key(clock);
+                if self
+                    .store
+                    .notify_once(t.summary.code, key.clone(), purpose, recipients, text, now)
+                    .await?
+                {
+                    sent += 1;
+                    tracing::info!(ticket = %t.summary.code, key, "Deadline notification queued.");
+                }
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Retrains the learned router from the operators' dispositions. Returns the number of
+    /// examples, or `None` when there are too few (the rules route alone).
+    pub async fn retrain(&self) -> Result<Option<usize>, RoutingError> {
+        let examples = self.store.training_examples(self.cfg.max_examples).await?;
+        if examples.len() < self.cfg.min_examples {
+            return Ok(None);
+        }
+        let router = self.router();
+        let cfg = self.cfg.train;
+        let trained = tokio::task::spawn_blocking(move || {
+            let docs: Vec<_> = examples.iter().map(|(t, _)| router.doc(t)).collect();
+            let labels: Vec<String> = examples.iter().map(|(_, l)| l.clone()).collect();
+            Model::train(&docs, &labels, &cfg).map(|m| router.with_model(Some(m)))
+        })
+        .await
+        .map_err(|e| RoutingError::Eval(format!("training task failed: {e}")))?;
+        let Some(new) = trained else { return Ok(None) };
+        let n = new.model().map_or(0, Model::examples);
+        let labels = new.model().map_or(0, |m| m.labels().len());
+        match self.router.write() {
+            Ok(mut r) => *r = Arc::new(new),
+            Err(e) => *e.into_inner() = Arc::new(new),
+        }
+        tracing::info!(examples = n, labels, "Learned router retrained.");
+        Ok(Some(n))
+    }
+
+    /// Runs until shutdown: routing every `poll`, watching every `watch_every`, retraining
+    /// every `retrain_every`.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut last_watch: Option<tokio::time::Instant> = None;
+        let mut last_train: Option<tokio::time::Instant> = None;
+        while !shutdown.is_cancelled() {
+            let now = tokio::time::Instant::now();
+            if last_train.is_none_or(|t| now - t >= self.cfg.retrain_every) {
+                last_train = Some(now);
+                if let Err(error) = self.retrain().await {
+                    tracing::error!(%error, "Could not retrain the learned router.");
+                }
+            }
+            let routed = match self.route_once().await {
+                Ok(n) => n,
+                Err(error) => {
+                    tracing::error!(%error, "Routing round failed.");
+                    0
+                }
+            };
+            // The OPD hears of what was just routed now, not at the next deadline round.
+            if routed > 0
+                && let Err(error) = self.dispose_once().await
+            {
+                tracing::error!(%error, "Disposition round failed.");
+            }
+            if last_watch.is_none_or(|t| now - t >= self.cfg.watch_every) {
+                last_watch = Some(now);
+                if let Err(error) = self.watch_once().await {
+                    tracing::error!(%error, "Deadline round failed.");
+                }
+            }
+            if routed < self.cfg.batch as usize {
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(self.cfg.poll) => {}
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! The routing worker and the deadline watcher end to end on a real store (SQLite always,
+//! PostgreSQL when `ADUAN_TEST_PG_URL` is set; required under `ADUAN_TEST_FULL`), with the
+//! clock injected and moved by the test.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use aduan_core::{
+    Actor, Channel, Direction, Identity, IdentityKind, InboundMessage, Purpose, Sender, Status,
+    ThreadHints, TicketCode,
+};
+use aduan_routing::worker::{ManualClock, Routing, WorkerConfig};
+use aduan_routing::{Gazetteer, OpdFile, Router, RouterConfig};
+use aduan_store::{Store, StoreOptions, TicketView};
+use chrono::{Duration, Utc};
+
+async fn stores() -> Vec<(Store, Option<tempfile::TempDir>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("aduan.db").display());
+    let sqlite = Store::open(&url, StoreOptions::default()).await.unwrap();
+    sqlite.migrate().await.unwrap();
+    let mut out = vec![(sqlite, Some(dir))];
+    match std::env::var("ADUAN_TEST_PG_URL") {
+        Ok(base) if !base.is_empty() => {
+            use sqlx::Connection;
+            let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
+            let name = format!(
+                "aduan_r{}_{}",
+                std::process::id(),
+                Utc::now().timestamp_nanos_opt().unwrap_or_default()
+            );
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&mut admin)
+                .await
+                .unwrap();
+            let (head, _) = base.rsplit_once('/').unwrap();
+            let pg = Store::open(&format!("{head}/{name}"), StoreOptions::default()).await.unwrap();
+            pg.migrate().await.unwrap();
+            out.push((pg, None));
+        }
+        _ => {
+            assert!(
+                std::env::var_os("ADUAN_TEST_FULL").is_none(),
+                "ADUAN_TEST_FULL is set but ADUAN_TEST_PG_URL is not; use `cargo xtask test`"
+            );
+            eprintln!("ADUAN_TEST_PG_URL unset: the PostgreSQL half skipped");
+        }
+    }
+    out
+}
+
+fn registry() -> OpdFile {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    toml::from_str(&std::fs::read_to_string(root.join("config/opd.toml")).unwrap()).unwrap()
+}
+
+fn worker(store: &Store, clock: Arc<ManualClock>) -> Routing {
+    let router =
+        Router::new(registry(), Gazetteer::for_kabupaten("33.02"), RouterConfig::default());
+    let cfg = WorkerConfig {
+        admins: vec![Identity::email("admin@banyumaskab.go.id").unwrap()],
+        public_url: "https://aduan.example.go.id".into(),
+        ..WorkerConfig::default()
+    };
+    Routing::new(store.clone(), router, clock, cfg)
+}
+
+fn message(
+    channel: Channel,
+    id: &str,
+    from: Identity,
+    name: Option<&str>,
+    text: &str,
+) -> InboundMessage {
+    InboundMessage {
+        channel,
+        provider_id: id.to_owned(),
+        sender: Sender {
+            identity: Some(from),
+            display_name: name.map(str::to_owned),
+            contacts: vec![],
+        },
+        text: text.to_owned(),
+        attachments: vec![],
+        location: None,
+        received_at: Utc::now(),
+        thread: ThreadHints::default(),
+    }
+}
+
+async fn view(store: &Store, code: TicketCode) -> TicketView {
+    store.ticket(code).await.unwrap().unwrap()
+}
+
+/// The outbound messages of a purpose: (channel, text).
+fn sent(v: &TicketView, purpose: Purpose) -> Vec<String> {
+    v.messages
+        .iter()
+        .filter(|m| m.direction == Direction::Out && m.purpose == Some(purpose))
+        .map(|m| format!("{} {}", m.channel, m.text.lines().next().unwrap_or("")))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routed_notified_warned_escalated_once_and_an_answer_stops_the_clock() {
+    for (store, _guard) in stores().await {
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        // Two daemons' workers on the same database.
+        let a = worker(&store, clock.clone());
+        let b = worker(&store, clock.clone());
+        let tg = |id: &str| Identity::new(IdentityKind::Telegram, id).unwrap();
+        let road = store
+            .ingest(message(Channel::Telegram, "u1", tg("42"), Some("Siti Aminah"),
+                "pak jln di ds kedungwringin kec jatilawang rusakkk bgt, byk lubang, tolong diaspal"))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        let school = store
+            .ingest(message(
+                Channel::Telegram,
+                "u2",
+                tg("43"),
+                Some("Budi"),
+                "Di SMPN 2 Sokaraja ada pungutan uang gedung buat wali murid",
+            ))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+
+        let (ra, rb) = tokio::join!(a.route_once(), b.route_once());
+        assert_eq!(ra.unwrap() + rb.unwrap(), 2, "{}", store.backend_name());
+        let v = view(&store, road).await;
+        assert_eq!((v.summary.status, v.summary.opd.as_deref()), (Status::Assigned, Some("DPU")));
+        assert_eq!(v.summary.category.as_deref(), Some("jalan"));
+        assert_eq!(v.summary.place.as_deref(), Some("Kedungwringin"));
+        assert_eq!(v.summary.kecamatan.as_deref(), Some("Jatilawang"));
+        // The category "jalan" has 10 working days to resolution.
+        let res_due = v.summary.resolution_due_at.unwrap();
+        assert!(res_due - v.summary.created_at >= Duration::days(12), "{res_due}");
+        assert_eq!(view(&store, school).await.summary.opd.as_deref(), Some("DINDIK"));
+
+        // The officials get the ticket, once, whichever watcher runs.
+        let (wa, wb) = tokio::join!(a.watch_once(), b.watch_once());
+        assert_eq!(wa.unwrap() + wb.unwrap(), 2);
+        assert_eq!(a.watch_once().await.unwrap(), 0);
+        let v = view(&store, road).await;
+        assert_eq!(
+            sent(&v, Purpose::Disposition),
+            ["email [ADU-XXXXXXXX] Aduan baru untuk Dinas Pekerjaan Umum"
+                .replace("ADU-XXXXXXXX", &road.to_string())]
+        );
+        let disposition =
+            v.messages.iter().find(|m| m.purpose == Some(Purpose::Disposition)).unwrap();
+        assert!(
+            disposition.text.contains("Pelapor               : Siti Aminah"),
+            "{}",
+            disposition.text
+        );
+
+        // The DINDIK official answers in time: its first-response clock stops.
+        store
+            .reply(
+                school,
+                "Terima kasih, akan kami cek ke sekolah.".into(),
+                Actor::User("pengaduan.dindik@example.go.id".into()),
+            )
+            .await
+            .unwrap();
+
+        // 19 hours later (past 75% of 24 h) the DPU officials are warned, once.
+        clock.advance(Duration::hours(19));
+        let (wa, wb) = tokio::join!(a.watch_once(), b.watch_once());
+        assert_eq!(wa.unwrap() + wb.unwrap(), 1);
+        assert_eq!(sent(&view(&store, road).await, Purpose::Warning).len(), 1);
+        assert!(sent(&view(&store, school).await, Purpose::Warning).is_empty());
+
+        // Past 24 hours: the escalation to the head of DPU and the admin, once.
+        clock.advance(Duration::hours(6));
+        assert_eq!(a.watch_once().await.unwrap(), 1);
+        assert_eq!(b.watch_once().await.unwrap(), 0);
+        let v = view(&store, road).await;
+        assert_eq!(sent(&v, Purpose::Escalation).len(), 2, "head and admin");
+        assert!(sent(&view(&store, school).await, Purpose::Escalation).is_empty());
+        let kinds: Vec<String> = v
+            .events
+            .iter()
+            .filter(|e| e.kind == aduan_core::EventKind::Notified)
+            .filter_map(|e| e.to.clone())
+            .collect();
+        assert_eq!(
+            kinds,
+            ["disposition:DPU", "warning:first_response", "escalation:first_response"]
+        );
+        assert!(
+            store
+                .tickets(&aduan_store::TicketFilter {
+                    overdue: Some(true),
+                    limit: 10,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .items
+                .iter()
+                .all(|t| t.code != school)
+        );
+    }
+}
+
+#[tokio::test]
+async fn identity_is_asked_on_the_api_channel_and_the_answer_moves_the_ticket_on() {
+    for (store, _guard) in stores().await {
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let w = worker(&store, clock.clone());
+        // An app user who left an email but no name, as the intake API stores them.
+        let mut m = message(
+            Channel::Web,
+            "app-1",
+            Identity::new(IdentityKind::AppUser, "app:u-9").unwrap(),
+            None,
+            "Sampah numpuk di TPS desa karangklesm kec purwokerto selatan udh seminggu",
+        );
+        m.sender.contacts = vec![Identity::email("warga@example.id").unwrap()];
+        let code = store.ingest(m).await.unwrap().ticket.unwrap();
+        assert_eq!(w.route_once().await.unwrap(), 1);
+        let v = view(&store, code).await;
+        assert_eq!(v.summary.status, Status::AwaitingIdentity);
+        assert!(v.summary.paused);
+        let asked = sent(&v, Purpose::IdentityRequest);
+        assert_eq!(asked.len(), 1, "{asked:?}");
+        assert!(asked[0].starts_with("email Aduan Anda"), "{asked:?}");
+        let due_before = v.summary.first_response_due_at;
+        // Paused: never overdue, no warnings.
+        clock.advance(Duration::hours(30));
+        assert_eq!(w.watch_once().await.unwrap(), 0);
+        assert_eq!(w.route_once().await.unwrap(), 0, "nothing to do until the resident answers");
+
+        // The answer comes through the intake API naming the ticket.
+        let mut answer = message(
+            Channel::Web,
+            "app-2",
+            Identity::new(IdentityKind::AppUser, "app:u-9").unwrap(),
+            None,
+            "Nama: Budi Santoso, alamat Desa Karangklesem Kec. Purwokerto Selatan. RAHASIA",
+        );
+        answer.thread.ticket = Some(code);
+        store.ingest(answer).await.unwrap();
+        assert_eq!(w.route_once().await.unwrap(), 1);
+        let v = view(&store, code).await;
+        assert_eq!((v.summary.status, v.summary.opd.as_deref()), (Status::Assigned, Some("DLH")));
+        let r = v.reporter.clone().unwrap();
+        assert_eq!(r.name.as_deref(), Some("Budi Santoso"));
+        assert!(r.confidential);
+        assert!(!v.summary.paused);
+        // The pause gave the first-response clock its time back (about the 30 h paused,
+        // measured by the store's real clock here: at least not earlier than before).
+        assert!(v.summary.first_response_due_at >= due_before);
+        // Officials don't see a confidential reporter's name.
+        w.watch_once().await.unwrap();
+        let v = view(&store, code).await;
+        let mail = v.messages.iter().find(|m| m.purpose == Some(Purpose::Disposition)).unwrap();
+        assert!(mail.text.contains("dirahasiakan") && !mail.text.contains("Budi"), "{}", mail.text);
+        assert_eq!(sent(&v, Purpose::IdentityRequest).len(), 1, "asked once");
+    }
+}
+
+#[tokio::test]
+async fn identity_by_email_and_cek_on_any_channel() {
+    for (store, _guard) in stores().await {
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let w = worker(&store, clock.clone());
+        let from = Identity::email("warga@example.id").unwrap();
+        let code = store
+            .ingest(message(
+                Channel::Email,
+                "<m1@example.id>",
+                from.clone(),
+                None,
+                "Air PDAM mati udah 3 hari di perumahan kami",
+            ))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        w.route_once().await.unwrap();
+        let v = view(&store, code).await;
+        assert_eq!(v.summary.status, Status::AwaitingIdentity);
+        assert_eq!(sent(&v, Purpose::IdentityRequest).len(), 1);
+        // The resident replies by email quoting the code (as mail clients do in the subject).
+        store
+            .ingest(message(Channel::Email, "<m2@example.id>", from.clone(), None,
+                &format!("Re: {code}\n\nNama saya Wahyu Hidayat\nDesa Pliken, Kembaran\n\n> Aduan Anda ({code}) sudah kami terima")))
+            .await
+            .unwrap();
+        w.route_once().await.unwrap();
+        let v = view(&store, code).await;
+        assert_eq!((v.summary.status, v.summary.opd.as_deref()), (Status::Assigned, Some("PDAM")));
+        assert_eq!(v.reporter.as_ref().and_then(|r| r.name.as_deref()), Some("Wahyu Hidayat"));
+
+        // "CEK ADU-…" from Telegram answers on Telegram with the status, OPD and deadline.
+        let tg = Identity::new(IdentityKind::Telegram, "77").unwrap();
+        let r = store
+            .ingest(message(Channel::Telegram, "c1", tg, None, &format!("cek {code}")))
+            .await
+            .unwrap();
+        assert_eq!(r.ticket, Some(code));
+        let v = view(&store, code).await;
+        let answers = sent(&v, Purpose::Status);
+        assert_eq!(answers.len(), 1);
+        assert!(
+            answers[0].starts_with(&format!("telegram Status aduan {code}: terdisposisi")),
+            "{answers:?}"
+        );
+        assert_eq!(v.summary.status, Status::Assigned);
+    }
+}

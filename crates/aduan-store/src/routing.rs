@@ -1,0 +1,516 @@
+//! Queries of the routing worker and the deadline watcher: claiming unrouted tickets,
+//! recording a routing decision, finding tickets whose officials must hear of them, and
+//! queueing each automatic notification exactly once.
+
+use aduan_core::{
+    Actor, Budget, Channel, EventKind, Identity, Purpose, ReplyRoute, Status, TicketCode,
+};
+use chrono::{DateTime, Duration, Utc};
+
+use crate::db::{Db, args};
+use crate::ops::{
+    TICKET_SELECT, TicketRow, event, load_ticket_by_id, pause_clocks, queue_outbound,
+    require_ticket, resident_route, resume_clocks, ticket_row,
+};
+use crate::types::TicketSummary;
+use crate::{Result, StoreError, StoreOptions, truncate_ms};
+
+/// A ticket the routing worker claimed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteJob {
+    pub code: TicketCode,
+    pub status: Status,
+    pub channel: Channel,
+    pub created_at: DateTime<Utc>,
+    /// The resident's messages, oldest first.
+    pub texts: Vec<String>,
+    pub reporter: ReporterInfo,
+    /// We can write to the resident (not only publish on the tracking page).
+    pub reachable: bool,
+    /// The identity request went out already.
+    pub identity_requested: bool,
+}
+
+/// What the store knows about a reporter, for routing and notifications.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReporterInfo {
+    pub name: Option<String>,
+    pub address: Option<String>,
+    pub confidential: bool,
+}
+
+/// New facts about the reporter, from their answer to an identity request.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReporterUpdate {
+    pub name: Option<String>,
+    pub address: Option<String>,
+    /// They asked for *rahasia*.
+    pub confidential: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RouteAction {
+    /// Dispose to an OPD (`note` goes into the audit log).
+    Assign { opd: String, note: String },
+    /// Leave in the triage queue for an operator, with the suggestions.
+    Triage { note: String },
+    /// Ask the resident for their identity; the ticket waits in `awaiting_identity` with its
+    /// clocks paused.
+    RequestIdentity { text: String, reason: String },
+    /// Keep waiting for the identity.
+    Wait,
+}
+
+/// What the routing worker decided for a ticket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteResult {
+    pub action: RouteAction,
+    pub category: Option<String>,
+    pub place: Option<String>,
+    pub kecamatan: Option<String>,
+    pub suggestions: Option<serde_json::Value>,
+    pub reporter: Option<ReporterUpdate>,
+    /// The deadlines of the ticket's category or OPD, when they set their own.
+    pub first_response: Option<Budget>,
+    pub resolution: Option<Budget>,
+}
+
+impl RouteResult {
+    pub fn new(action: RouteAction) -> RouteResult {
+        RouteResult {
+            action,
+            category: None,
+            place: None,
+            kecamatan: None,
+            suggestions: None,
+            reporter: None,
+            first_response: None,
+            resolution: None,
+        }
+    }
+}
+
+/// A ticket whose officials or admins may have to hear of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WatchedTicket {
+    pub summary: TicketSummary,
+    pub first_response_budget: Option<Budget>,
+    pub resolution_budget: Option<Budget>,
+    /// The resident's messages, oldest first.
+    pub texts: Vec<String>,
+    pub reporter: ReporterInfo,
+    /// Keys of the notifications already queued.
+    pub sent: Vec<String>,
+}
+
+async fn texts<D: Db>(c: &mut D, ticket_id: i64) -> Result<Vec<String>> {
+    c.fetch_all_scalar(
+        "SELECT text FROM messages WHERE ticket_id = $1 AND direction = 'in' AND automated = $2 \
+         ORDER BY id",
+        args![ticket_id, false],
+    )
+    .await
+}
+
+async fn reporter<D: Db>(c: &mut D, reporter_id: Option<i64>) -> Result<ReporterInfo> {
+    let Some(rid) = reporter_id else { return Ok(ReporterInfo::default()) };
+    let r = c
+        .fetch_one("SELECT name, address, confidential FROM reporters WHERE id = $1", args![rid])
+        .await?;
+    Ok(ReporterInfo {
+        name: r.get("name")?,
+        address: r.get("address")?,
+        confidential: r.get("confidential")?,
+    })
+}
+
+async fn sent_keys<D: Db>(c: &mut D, ticket_id: i64) -> Result<Vec<String>> {
+    c.fetch_all_scalar(
+        "SELECT key FROM notifications WHERE ticket_id = $1 ORDER BY id",
+        args![ticket_id],
+    )
+    .await
+}
+
+/// Records a notification key; `false` when it was recorded before.
+async fn claim_key<D: Db>(
+    c: &mut D,
+    ticket_id: i64,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let id: Option<i64> = c
+        .fetch_optional_scalar(
+            "INSERT INTO notifications (ticket_id, key, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (ticket_id, key) DO NOTHING RETURNING id",
+            args![ticket_id, key, now],
+        )
+        .await?;
+    Ok(id.is_some())
+}
+
+pub(crate) async fn route_claim<D: Db>(
+    c: &mut D,
+    limit: i64,
+    lease: Duration,
+    now: DateTime<Utc>,
+) -> Result<Vec<RouteJob>> {
+    let sql = format!(
+        "UPDATE tickets SET route_lease_until = $1 WHERE id IN (SELECT id FROM tickets \
+         WHERE route_pending = $3 AND status IN ('new', 'awaiting_identity') \
+         AND merged_into IS NULL AND (route_lease_until IS NULL OR route_lease_until < $2) \
+         ORDER BY id LIMIT $4 {}) RETURNING id",
+        if D::IS_PG { "FOR UPDATE SKIP LOCKED" } else { "" }
+    );
+    let mut ids: Vec<i64> =
+        c.fetch_all_scalar(&sql, args![truncate_ms(now + lease), now, true, limit]).await?;
+    ids.sort_unstable();
+    let mut jobs = Vec::with_capacity(ids.len());
+    for id in ids {
+        let Some(t) = load_ticket_by_id(c, id, now).await? else { continue };
+        let route = resident_route(c, &t).await?;
+        let requested: Option<i64> = c
+            .fetch_optional_scalar(
+                "SELECT id FROM notifications WHERE ticket_id = $1 AND key = 'identity_request'",
+                args![id],
+            )
+            .await?;
+        jobs.push(RouteJob {
+            code: t.summary.code,
+            status: t.summary.status,
+            channel: t.summary.channel,
+            created_at: t.summary.created_at,
+            texts: texts(c, id).await?,
+            reporter: reporter(c, t.reporter_id).await?,
+            reachable: route != ReplyRoute::Publish,
+            identity_requested: requested.is_some(),
+        });
+    }
+    Ok(jobs)
+}
+
+/// A deadline recomputed for a new budget, keeping the credit earlier pauses gave.
+fn rebudget(
+    opts: &StoreOptions,
+    created: DateTime<Utc>,
+    due: DateTime<Utc>,
+    old: Budget,
+    new: Budget,
+) -> DateTime<Utc> {
+    let cal = &opts.sla.calendar;
+    let fresh = cal.due(created, new);
+    if old.measure() == new.measure() {
+        let credit = cal.measure(old.measure(), cal.due(created, old), due);
+        cal.advance(new.measure(), fresh, credit)
+    } else {
+        fresh
+    }
+}
+
+pub(crate) async fn route_done<D: Db>(
+    c: &mut D,
+    opts: &StoreOptions,
+    code: TicketCode,
+    result: RouteResult,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let t = require_ticket(c, code, now).await?;
+    let finish = "UPDATE tickets SET route_pending = $2, route_lease_until = NULL WHERE id = $1";
+    let from = t.summary.status;
+    if !matches!(from, Status::New | Status::AwaitingIdentity) || t.summary.merged_into.is_some() {
+        // An operator acted first.
+        c.execute(finish, args![t.id, false]).await?;
+        return Ok(false);
+    }
+    let system = Actor::System;
+    if let (Some(r), Some(rid)) = (&result.reporter, t.reporter_id) {
+        c.execute(
+            "UPDATE reporters SET name = COALESCE($2, name), address = COALESCE($3, address), \
+             confidential = (confidential OR $4) WHERE id = $1",
+            args![rid, &r.name, &r.address, r.confidential],
+        )
+        .await?;
+        let mut fields = Vec::new();
+        if r.name.is_some() {
+            fields.push("name");
+        }
+        if r.address.is_some() {
+            fields.push("address");
+        }
+        if r.confidential {
+            fields.push("confidential");
+        }
+        if !fields.is_empty() {
+            let to = fields.join(",");
+            event(
+                c,
+                t.id,
+                now,
+                &Actor::Resident,
+                EventKind::ReporterUpdated,
+                None,
+                Some(&to),
+                None,
+            )
+            .await?;
+        }
+    }
+    let suggestions = result.suggestions.as_ref().map(|s| s.to_string());
+    c.execute(
+        "UPDATE tickets SET category = COALESCE($2, category), place = COALESCE($3, place), \
+         kecamatan = COALESCE($4, kecamatan), suggestions = COALESCE($5, suggestions), \
+         updated_at = $6 WHERE id = $1",
+        args![t.id, &result.category, &result.place, &result.kecamatan, suggestions, now],
+    )
+    .await?;
+    let waiting = matches!(result.action, RouteAction::RequestIdentity { .. } | RouteAction::Wait);
+    if from == Status::AwaitingIdentity && !waiting {
+        // The identity is complete: the clocks run again and the ticket goes on.
+        resume_clocks(c, opts, &t, &system, now).await?;
+        c.execute("UPDATE tickets SET status = 'new' WHERE id = $1", args![t.id]).await?;
+        event(
+            c,
+            t.id,
+            now,
+            &system,
+            EventKind::StatusChanged,
+            Some(from.as_str()),
+            Some("new"),
+            None,
+        )
+        .await?;
+    }
+    // The category's or OPD's own deadlines.
+    if result.first_response.is_some() || result.resolution.is_some() {
+        let t = load_ticket_by_id(c, t.id, now)
+            .await?
+            .ok_or_else(|| StoreError::Internal("routed ticket vanished".into()))?;
+        let s = &t.summary;
+        let old_fr = t.first_response_budget.unwrap_or(opts.sla.first_response_budget());
+        let old_res = t.resolution_budget.unwrap_or(opts.sla.resolution);
+        let fr = result.first_response.filter(|b| *b != old_fr);
+        let res = result.resolution.filter(|b| *b != old_res);
+        let fr_due = fr.map(|b| rebudget(opts, s.created_at, s.first_response_due_at, old_fr, b));
+        let res_due = match (res, s.resolution_due_at) {
+            (Some(b), Some(due)) => Some(rebudget(opts, s.created_at, due, old_res, b)),
+            (Some(b), None) => Some(opts.sla.calendar.due(s.created_at, b)),
+            _ => None,
+        };
+        c.execute(
+            "UPDATE tickets SET first_response_due_at = COALESCE($2, first_response_due_at), \
+             first_response_budget = COALESCE($3, first_response_budget), \
+             resolution_due_at = COALESCE($4, resolution_due_at), \
+             resolution_budget = COALESCE($5, resolution_budget) WHERE id = $1",
+            args![
+                t.id,
+                fr_due.map(truncate_ms),
+                fr.map(|b| b.to_string()),
+                res_due.map(truncate_ms),
+                res.map(|b| b.to_string())
+            ],
+        )
+        .await?;
+    }
+    match result.action {
+        RouteAction::Assign { opd, note } => {
+            crate::ops::assign(c, code, opd.clone(), system.clone(), Some(note.clone()), now)
+                .await?;
+            event(c, t.id, now, &system, EventKind::Routed, None, Some(&opd), Some(&note)).await?;
+        }
+        RouteAction::Triage { note } => {
+            event(c, t.id, now, &system, EventKind::Routed, None, Some("triage"), Some(&note))
+                .await?;
+        }
+        RouteAction::RequestIdentity { text, reason } => {
+            if claim_key(c, t.id, "identity_request", now).await? {
+                let route = resident_route(c, &t).await?;
+                queue_outbound(
+                    c,
+                    t.id,
+                    t.summary.channel,
+                    route,
+                    &text,
+                    &system,
+                    Purpose::IdentityRequest,
+                    now,
+                )
+                .await?;
+            }
+            if from != Status::AwaitingIdentity {
+                c.execute(
+                    "UPDATE tickets SET status = 'awaiting_identity', updated_at = $2 WHERE id = $1",
+                    args![t.id, now],
+                )
+                .await?;
+                event(
+                    c,
+                    t.id,
+                    now,
+                    &system,
+                    EventKind::StatusChanged,
+                    Some(from.as_str()),
+                    Some(Status::AwaitingIdentity.as_str()),
+                    None,
+                )
+                .await?;
+            }
+            pause_clocks(c, &t, &reason, &system, now).await?;
+        }
+        RouteAction::Wait => {}
+    }
+    c.execute(finish, args![t.id, false]).await?;
+    Ok(true)
+}
+
+pub(crate) async fn notify_once<D: Db>(
+    c: &mut D,
+    code: TicketCode,
+    key: String,
+    purpose: Purpose,
+    recipients: Vec<Identity>,
+    text: String,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let t = require_ticket(c, code, now).await?;
+    if !claim_key(c, t.id, &key, now).await? {
+        return Ok(false);
+    }
+    for to in &recipients {
+        let channel = match to.kind {
+            aduan_core::IdentityKind::Email => Channel::Email,
+            aduan_core::IdentityKind::Phone => Channel::Sms,
+            _ => {
+                return Err(StoreError::Invalid(format!(
+                    "notifications go to email or phone, not {}",
+                    to.kind
+                )));
+            }
+        };
+        let route = ReplyRoute::Send { channel, to: to.clone() };
+        queue_outbound(c, t.id, t.summary.channel, route, &text, &Actor::System, purpose, now)
+            .await?;
+    }
+    let note = format!("{} recipient(s)", recipients.len());
+    event(c, t.id, now, &Actor::System, EventKind::Notified, None, Some(&key), Some(&note)).await?;
+    Ok(true)
+}
+
+async fn watched<D: Db>(c: &mut D, t: TicketRow) -> Result<WatchedTicket> {
+    Ok(WatchedTicket {
+        texts: texts(c, t.id).await?,
+        reporter: reporter(c, t.reporter_id).await?,
+        sent: sent_keys(c, t.id).await?,
+        first_response_budget: t.first_response_budget,
+        resolution_budget: t.resolution_budget,
+        summary: t.summary,
+    })
+}
+
+/// Open, running tickets with a clock that has not escalated yet.
+pub(crate) async fn deadline_scan<D: Db>(
+    c: &mut D,
+    limit: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<WatchedTicket>> {
+    let sql = format!(
+        "{TICKET_SELECT} WHERE t.status IN ('new', 'assigned', 'in_progress') \
+         AND t.paused_at IS NULL AND t.merged_into IS NULL AND ((t.first_responded_at IS NULL \
+         AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.ticket_id = t.id \
+         AND n.key = 'escalation:first_response')) OR (t.resolution_due_at IS NOT NULL \
+         AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.ticket_id = t.id \
+         AND n.key = 'escalation:resolution'))) ORDER BY t.id LIMIT $1"
+    );
+    let rows = c.fetch_all(&sql, args![limit]).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        out.push(watched(c, ticket_row(&row, now)?).await?);
+    }
+    Ok(out)
+}
+
+/// Tickets disposed to an OPD whose officials have not been sent them yet.
+pub(crate) async fn undisposed<D: Db>(
+    c: &mut D,
+    limit: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<WatchedTicket>> {
+    let sql = format!(
+        "{TICKET_SELECT} WHERE t.status IN ('assigned', 'in_progress') AND t.opd IS NOT NULL \
+         AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.ticket_id = t.id \
+         AND n.key = 'disposition:' || t.opd) ORDER BY t.id LIMIT $1"
+    );
+    let rows = c.fetch_all(&sql, args![limit]).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        out.push(watched(c, ticket_row(&row, now)?).await?);
+    }
+    Ok(out)
+}
+
+/// Past dispositions by people (every operator assignment is a label): the resident's text
+/// and the OPD, newest tickets first.
+pub(crate) async fn training_examples<D: Db>(
+    c: &mut D,
+    limit: i64,
+) -> Result<Vec<(String, String)>> {
+    let rows = c
+        .fetch_all(
+            "SELECT t.id, t.opd, m.text FROM tickets t JOIN messages m ON m.ticket_id = t.id \
+             WHERE t.id IN (SELECT t2.id FROM tickets t2 WHERE t2.opd IS NOT NULL AND EXISTS \
+             (SELECT 1 FROM events e WHERE e.ticket_id = t2.id AND e.kind = 'assigned' \
+             AND e.actor <> 'system') ORDER BY t2.id DESC LIMIT $1) \
+             AND m.direction = 'in' AND m.automated = $2 ORDER BY t.id, m.id",
+            args![limit, false],
+        )
+        .await?;
+    let mut out: Vec<(i64, String, String)> = Vec::new();
+    for r in rows {
+        let id: i64 = r.get("id")?;
+        let text: String = r.get("text")?;
+        match out.last_mut() {
+            Some((last, _, t)) if *last == id => {
+                t.push('\n');
+                t.push_str(&text);
+            }
+            _ => out.push((id, r.get("opd")?, text)),
+        }
+    }
+    Ok(out.into_iter().map(|(_, opd, text)| (text, opd)).collect())
+}
+
+pub(crate) async fn pause<D: Db>(
+    c: &mut D,
+    code: TicketCode,
+    reason: String,
+    actor: Actor,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let t = require_ticket(c, code, now).await?;
+    if !t.summary.status.is_open() {
+        return Err(StoreError::Conflict(format!(
+            "{code} is {}; nothing to pause",
+            t.summary.status
+        )));
+    }
+    if t.paused_at.is_some() {
+        return Err(StoreError::Conflict(format!("{code} is paused already")));
+    }
+    if reason.trim().is_empty() {
+        return Err(StoreError::Invalid("a pause needs a reason".into()));
+    }
+    pause_clocks(c, &t, &reason, &actor, now).await
+}
+
+pub(crate) async fn resume<D: Db>(
+    c: &mut D,
+    opts: &StoreOptions,
+    code: TicketCode,
+    actor: Actor,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let t = require_ticket(c, code, now).await?;
+    if t.paused_at.is_none() {
+        return Err(StoreError::Conflict(format!("{code} is not paused")));
+    }
+    resume_clocks(c, opts, &t, &actor, now).await
+}
