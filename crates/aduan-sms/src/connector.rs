@@ -45,6 +45,8 @@ pub struct KannelConfig {
     pub from: Option<String>,
     /// Messages per second handed to smsbox.
     pub per_second: u32,
+    /// The most parts one answer may take; longer texts are cut and end in `...`.
+    pub max_parts: usize,
 }
 
 /// `[channels.twilio]`, secrets resolved.
@@ -58,6 +60,8 @@ pub struct TwilioConfig {
     pub api_url: String,
     /// Segments per second (a long code sends one per second).
     pub segments_per_second: u32,
+    /// The most parts (segments) one answer may take.
+    pub max_parts: usize,
 }
 
 /// `[channels.android_sms]`, secrets resolved.
@@ -71,6 +75,8 @@ pub struct AndroidConfig {
     pub password: String,
     /// Messages per minute through the phone's SIM (carriers flag faster senders).
     pub per_minute: u32,
+    /// The most parts one answer may take.
+    pub max_parts: usize,
 }
 
 /// The SMS channel: whichever gateways are configured.
@@ -79,15 +85,12 @@ pub struct SmsConfig {
     pub kannel: Option<KannelConfig>,
     pub twilio: Option<TwilioConfig>,
     pub android: Option<AndroidConfig>,
-    /// The most parts one answer may take; longer texts are cut and end in `...`.
-    pub max_parts: usize,
     /// `[storage] dir`: fetched MMS media are written here by content hash.
     pub attachments_dir: PathBuf,
 }
 
-impl SmsConfig {
-    pub const DEFAULT_MAX_PARTS: usize = 4;
-}
+/// Parts an answer may take unless configured (a receipt always fits in one).
+pub const DEFAULT_MAX_PARTS: usize = 4;
 
 impl fmt::Debug for SmsConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -95,7 +98,6 @@ impl fmt::Debug for SmsConfig {
             .field("kannel", &self.kannel.as_ref().map(|k| &k.sendsms_url))
             .field("twilio", &self.twilio.as_ref().map(|t| &t.api_url))
             .field("android", &self.android.as_ref().map(|a| &a.api_url))
-            .field("max_parts", &self.max_parts)
             .finish_non_exhaustive()
     }
 }
@@ -172,7 +174,7 @@ impl SmsConnector {
             twilio_limit: RateLimiter::direct(quota(
                 tps,
                 Duration::from_secs(1),
-                tps.max(cfg.max_parts as u32),
+                tps.max(cfg.twilio.as_ref().map_or(1, |t| t.max_parts as u32)),
             )),
             android_limit: RateLimiter::direct(quota(apm, Duration::from_secs(60), 3)),
             cfg,
@@ -446,7 +448,12 @@ impl Connector for SmsConnector {
         let Some(gateway) = self.route(item) else {
             return Err(SendError::Permanent("no SMS gateway can send".into()));
         };
-        let text = split::cap(&outgoing_text(item), self.cfg.max_parts);
+        let max_parts = match gateway {
+            Gateway::Kannel => self.cfg.kannel.as_ref().map(|k| k.max_parts),
+            Gateway::Twilio => self.cfg.twilio.as_ref().map(|t| t.max_parts),
+            Gateway::Android => self.cfg.android.as_ref().map(|a| a.max_parts),
+        };
+        let text = split::cap(&outgoing_text(item), max_parts.unwrap_or(DEFAULT_MAX_PARTS));
         let result = match gateway {
             Gateway::Kannel => self.send_kannel(item, &text).await,
             Gateway::Twilio => self.send_twilio(item, &text).await,

@@ -21,7 +21,9 @@ pub mod twilio;
 use aduan_core::{Identity, Purpose};
 use aduan_store::OutboxItem;
 
-pub use connector::{AndroidConfig, KannelConfig, SmsConfig, SmsConnector, TwilioConfig};
+pub use connector::{
+    AndroidConfig, DEFAULT_MAX_PARTS, KannelConfig, SmsConfig, SmsConnector, TwilioConfig,
+};
 
 /// Errors of this crate's pure parts.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
