@@ -167,6 +167,12 @@ pub fn parse(params: &[(String, String)]) -> Result<Option<InboundMessage>, Reje
         .or_else(|| get("SmsSid"))
         .ok_or_else(|| Rejection::Invalid("missing MessageSid".into()))?;
     let from = get("From").ok_or_else(|| Rejection::Invalid("missing From".into()))?;
+    if from.starts_with("whatsapp:") || from.starts_with("messenger:") {
+        // Another channel relayed by Twilio: its answers could not go back by SMS.
+        return Err(Rejection::Invalid(
+            "a WhatsApp or Messenger message through Twilio is not handled (SMS only)".into(),
+        ));
+    }
     let identity = phone(from, "From").map_err(|e| Rejection::Invalid(e.to_string()))?;
     let media: usize = get("NumMedia").and_then(|n| n.trim().parse().ok()).unwrap_or(0);
     let mut attachments = Vec::new();
