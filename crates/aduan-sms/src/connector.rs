@@ -470,3 +470,90 @@ impl Connector for SmsConnector {
         result
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(refs: &[&str]) -> OutboxItem {
+        OutboxItem {
+            id: 7,
+            ticket: aduan_core::TicketCode::from_entropy([1, 2, 3, 4, 5]),
+            channel: Channel::Sms,
+            recipient: aduan_core::Identity::phone("+6281234567890").unwrap(),
+            text: "Halo".into(),
+            purpose: aduan_core::Purpose::Reply,
+            attempts: 1,
+            thread_refs: refs.iter().map(|r| (*r).to_owned()).collect(),
+        }
+    }
+
+    fn kannel() -> KannelConfig {
+        KannelConfig {
+            secret: "s".into(),
+            sendsms_url: "http://127.0.0.1:1/cgi-bin/sendsms".into(),
+            username: "u".into(),
+            password: "p".into(),
+            from: None,
+            per_second: 10,
+            max_parts: DEFAULT_MAX_PARTS,
+        }
+    }
+
+    fn twilio(from: Option<&str>) -> TwilioConfig {
+        TwilioConfig {
+            account_sid: "AC1".into(),
+            auth_token: "t".into(),
+            from: from.map(str::to_owned),
+            api_url: "http://127.0.0.1:1".into(),
+            segments_per_second: 1,
+            max_parts: DEFAULT_MAX_PARTS,
+        }
+    }
+
+    fn connector(kannel: Option<KannelConfig>, twilio: Option<TwilioConfig>) -> SmsConnector {
+        SmsConnector::new(SmsConfig {
+            kannel,
+            twilio,
+            android: None,
+            attachments_dir: PathBuf::from("/nonexistent"),
+        })
+    }
+
+    #[test]
+    fn answers_follow_the_newest_gateway_else_the_default_order() {
+        let both = connector(Some(kannel()), Some(twilio(Some("+15005550006"))));
+        assert_eq!(both.route(&item(&["twilio:SM2", "kannel:x"])), Some(Gateway::Twilio));
+        assert_eq!(both.route(&item(&["kannel:out-3", "twilio:SM2"])), Some(Gateway::Kannel));
+        assert_eq!(both.route(&item(&[])), Some(Gateway::Kannel));
+        // Android is not configured: its resident is answered by the default gateway.
+        assert_eq!(both.route(&item(&["android:ev1"])), Some(Gateway::Kannel));
+        // Twilio without `from` only receives.
+        let receive_only = connector(None, Some(twilio(None)));
+        assert_eq!(receive_only.route(&item(&["twilio:SM2"])), None);
+        assert!(receive_only.channels().is_empty());
+        assert_eq!(receive_only.webhooks().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_spent_bucket_sends_the_row_back_with_the_wait() {
+        let limiter = RateLimiter::direct(quota(1, Duration::from_secs(60), 1));
+        pace(&limiter, 1, Duration::from_secs(1), Gateway::Android).await.unwrap();
+        match pace(&limiter, 1, Duration::from_secs(1), Gateway::Android).await {
+            Err(SendError::Retry { after: Some(wait), .. }) => {
+                assert!(wait > Duration::from_secs(50), "{wait:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Twilio counts segments: a 3-part answer takes 3 tokens of the bucket.
+        let limiter = RateLimiter::direct(quota(1, Duration::from_secs(1), 4));
+        pace(&limiter, 3, Duration::ZERO, Gateway::Twilio).await.unwrap();
+        assert!(matches!(
+            pace(&limiter, 3, Duration::ZERO, Gateway::Twilio).await,
+            Err(SendError::Retry { .. })
+        ));
+        // More than a burst is paid token by token rather than refused forever.
+        let limiter = RateLimiter::direct(quota(100, Duration::from_secs(1), 2));
+        pace(&limiter, 5, Duration::from_secs(1), Gateway::Twilio).await.unwrap();
+    }
+}
