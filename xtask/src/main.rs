@@ -1,6 +1,6 @@
 //! Project automation: `cargo xtask test` (the whole suite, peers included),
 //! `cargo xtask bench` (intake throughput and latency on a release build, and the email
-//! intake rate) and `cargo xtask mail-peer` (the test mail system, for running the email
+//! intake rate), `cargo xtask mail-peer` (the test mail system, for running the email
 //! tests by hand) and `cargo xtask sms-peer` (Kannel with a fake SMSC, for the SMS tests).
 
 mod bench;

@@ -44,7 +44,7 @@ pub fn decode_text(bytes: &[u8], charset: Option<&str>, coding: Option<&str>) ->
         Some(_) => false,
         None => coding == Some("2"),
     };
-    let text = if utf16 && bytes.len() % 2 == 0 {
+    let text = if utf16 && bytes.len().is_multiple_of(2) {
         let units = bytes.chunks_exact(2).map(|p| u16::from_be_bytes([p[0], p[1]]));
         char::decode_utf16(units).map(|c| c.unwrap_or('\u{fffd}')).collect()
     } else {
