@@ -62,7 +62,15 @@ struct Mt {
     to: String,
     /// (reference, total, sequence) of a concatenated part.
     part: Option<(u8, u8, u8)>,
+    /// The payload as received (UTF-16BE for UCS-2 SMS).
+    data: Vec<u8>,
+    /// The payload read as UTF-8.
     text: String,
+}
+
+fn utf16(data: &[u8]) -> String {
+    let units: Vec<u16> = data.chunks_exact(2).map(|p| u16::from_be_bytes([p[0], p[1]])).collect();
+    String::from_utf16_lossy(&units)
 }
 
 fn url_decode(s: &str) -> Vec<u8> {
@@ -82,18 +90,20 @@ fn received(out: &str) -> Vec<Mt> {
             continue;
         };
         let rest = rest.unwrap_or("");
-        let (part, text) = match kind {
-            "text" => (None, rest.to_owned()),
+        let (part, data) = match kind {
+            "text" => (None, rest.as_bytes().to_vec()),
             "udh" => {
                 let (udh, tail) = rest.split_once(' ').unwrap_or((rest, ""));
                 let (_, data) = tail.split_once(' ').unwrap_or(("", tail));
                 let udh = url_decode(udh);
                 let part = (udh.len() == 6 && udh[1] == 0).then(|| (udh[3], udh[4], udh[5]));
-                (part, String::from_utf8_lossy(&url_decode(data)).into_owned())
+                (part, url_decode(data))
             }
-            _ => (None, String::from_utf8_lossy(&url_decode(rest)).into_owned()),
+            // "ucs-2" and "data": URL-encoded bytes.
+            _ => (None, url_decode(rest)),
         };
-        mts.push(Mt { from: from.into(), to: to.into(), part, text });
+        let text = String::from_utf8_lossy(&data).into_owned();
+        mts.push(Mt { from: from.into(), to: to.into(), part, data, text });
     }
     mts
 }
@@ -261,7 +271,28 @@ async fn kannel_end_to_end_with_fakesmsc() {
     assert_eq!(parts[0].part.unwrap().0, parts[1].part.unwrap().0, "one reference");
     let texts: Vec<&str> = parts.iter().map(|m| m.text.as_str()).collect();
     assert_eq!(texts, expected_parts, "Kannel split where we count");
+
+    // 4. An answer outside the GSM alphabet goes as UCS-2: 67 characters per part.
+    let answer = "Mohon maaf atas keterlambatan “perbaikan” lampu di Desa Kalisalak; \
+        teknisi kami datang besok pagi.";
+    assert_eq!(split::coding_of(answer), split::Coding::Ucs2);
+    let expected_parts = split::split(answer);
+    assert_eq!(expected_parts.len(), 2);
+    let before = received(&p.out).len();
+    env.store
+        .reply(t.summary.code, answer.to_owned(), Actor::User("operator@aduan.test".into()))
+        .await
+        .unwrap();
+    let mts = wait_mts(&p.out, "both UCS-2 parts", |m| {
+        m[before..].iter().filter(|m| m.part.is_some()).count() >= 2
+    })
+    .await;
+    let parts: Vec<&Mt> = mts[before..].iter().filter(|m| m.part.is_some()).collect();
+    assert_eq!(parts.iter().map(|m| m.part.unwrap().2).collect::<Vec<_>>(), vec![1, 2]);
+    let texts: Vec<String> = parts.iter().map(|m| utf16(&m.data)).collect();
+    assert_eq!(texts, expected_parts, "UCS-2 parts as we count them");
+
     let view = env.store.ticket(t.summary.code).await.unwrap().unwrap();
     let out: Vec<_> = view.messages.iter().filter(|m| m.direction == Direction::Out).collect();
-    assert_eq!(out.iter().filter(|m| m.purpose == Some(Purpose::Reply)).count(), 1);
+    assert_eq!(out.iter().filter(|m| m.purpose == Some(Purpose::Reply)).count(), 2);
 }
