@@ -14,6 +14,7 @@ mod email;
 mod fake_bot;
 mod resident_loop;
 mod routing;
+mod sms;
 mod social;
 mod telegram;
 mod tour;

@@ -1,9 +1,10 @@
 //! Project automation: `cargo xtask test` (the whole suite, peers included),
 //! `cargo xtask bench` (intake throughput and latency on a release build, and the email
-//! intake rate) and `cargo xtask mail-peer` (the test mail system, for running the email
-//! tests by hand).
+//! intake rate), `cargo xtask mail-peer` (the test mail system, for running the email
+//! tests by hand) and `cargo xtask sms-peer` (Kannel with a fake SMSC, for the SMS tests).
 
 mod bench;
+mod kannel;
 mod mail;
 mod mailbench;
 mod pg;
@@ -27,6 +28,9 @@ enum Command {
     /// Start the test mail peer (Dovecot + Postfix), print its variables, and keep it
     /// running until Enter or end of input (for running the email tests by hand).
     MailPeer,
+    /// Start the test SMS network (Kannel + fakesmsc), print its variables, and keep it
+    /// running until Enter or end of input (for running the SMS tests by hand).
+    SmsPeer,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -39,6 +43,17 @@ fn main() -> anyhow::Result<()> {
                 println!("export {key}='{value}'");
             }
             eprintln!("xtask: mail peer running; press Enter (or close stdin) to stop it");
+            let mut line = String::new();
+            let _ = std::io::stdin().read_line(&mut line);
+            drop(peer);
+            Ok(())
+        }
+        Command::SmsPeer => {
+            let peer = kannel::KannelPeer::start()?;
+            for (key, value) in peer.env() {
+                println!("export {key}='{value}'");
+            }
+            eprintln!("xtask: SMS peer running; press Enter (or close stdin) to stop it");
             let mut line = String::new();
             let _ = std::io::stdin().read_line(&mut line);
             drop(peer);

@@ -1,5 +1,6 @@
 //! `cargo xtask test`: the whole suite as CI runs it. Starts every peer the tests need (a
-//! private PostgreSQL cluster; Dovecot + Postfix for the email channel), builds the daemon
+//! private PostgreSQL cluster; Dovecot + Postfix for the email channel; Kannel with a fake
+//! SMSC and fakesmsc for the SMS channel), builds the daemon
 //! for the end-to-end tests, and runs `cargo test --workspace` with `ADUAN_TEST_FULL=1`,
 //! under which a test whose peer is missing fails instead of skipping.
 
@@ -7,7 +8,7 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
-use crate::{mail, pg};
+use crate::{kannel, mail, pg};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -28,6 +29,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     eprintln!("xtask: starting Dovecot + Postfix");
     let mail = mail::MailPeer::start()?;
     eprintln!("xtask: SMTP at {}, IMAP at {} (IMAPS {})", mail.smtp, mail.imap, mail.imaps);
+    eprintln!("xtask: starting Kannel (bearerbox, smsbox, fake SMSC) and fakesmsc");
+    let sms = kannel::KannelPeer::start()?;
+    eprintln!("xtask: Kannel up; its webhook calls go to {}", sms.mo);
 
     eprintln!("xtask: building the aduan binary for the end-to-end tests");
     let status = cargo()
@@ -48,8 +52,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .env("ADUAN_TEST_PG_URL", &cluster.url)
         .env("ADUAN_BIN", &bin)
         .envs(mail.env())
+        .envs(sms.env())
         .status()
         .context("cannot run cargo test")?;
+    drop(sms);
     drop(mail);
     drop(cluster);
     if !status.success() {

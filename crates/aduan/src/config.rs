@@ -346,6 +346,10 @@ pub struct Kannel {
     pub password: Option<Secret>,
     pub password_file: Option<PathBuf>,
     pub from: Option<String>,
+    /// Messages per second handed to smsbox (default 10).
+    pub per_second: Option<u32>,
+    /// The most SMS parts one answer may take (default 4).
+    pub max_parts: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -357,6 +361,10 @@ pub struct Twilio {
     pub auth_token_file: Option<PathBuf>,
     pub from: Option<String>,
     pub api_url: Option<String>,
+    /// Segments per second (default 1, a long code's rate).
+    pub segments_per_second: Option<u32>,
+    /// The most segments one answer may take (default 4).
+    pub max_parts: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -369,6 +377,92 @@ pub struct AndroidSms {
     pub username: Option<String>,
     pub password: Option<Secret>,
     pub password_file: Option<PathBuf>,
+    /// Messages per minute through the phone (default 20).
+    pub per_minute: Option<u32>,
+    /// The most SMS parts one answer may take (default 4).
+    pub max_parts: Option<usize>,
+}
+
+impl Channels {
+    /// The SMS connector's settings when any SMS gateway is enabled (Kannel, Twilio, SMS
+    /// Gateway for Android), secrets resolved.
+    pub fn sms_settings(
+        &self,
+        attachments_dir: &Path,
+    ) -> anyhow::Result<Option<aduan_sms::SmsConfig>> {
+        let required = |path: &str, v: Option<String>| {
+            v.ok_or_else(|| anyhow::anyhow!("{path} is required when the channel is enabled"))
+        };
+        let max_parts = |v: Option<usize>| v.unwrap_or(aduan_sms::DEFAULT_MAX_PARTS);
+        let k = &self.kannel;
+        let kannel = if k.enabled {
+            Some(aduan_sms::KannelConfig {
+                secret: required(
+                    "channels.kannel.secret",
+                    secret_value("channels.kannel.secret", &k.secret, &k.secret_file)?,
+                )?,
+                sendsms_url: required("channels.kannel.sendsms_url", k.sendsms_url.clone())?,
+                username: k.username.clone().unwrap_or_default(),
+                password: secret_value("channels.kannel.password", &k.password, &k.password_file)?
+                    .unwrap_or_default(),
+                from: k.from.clone(),
+                per_second: k.per_second.unwrap_or(10),
+                max_parts: max_parts(k.max_parts),
+            })
+        } else {
+            None
+        };
+        let t = &self.twilio;
+        let twilio = if t.enabled {
+            Some(aduan_sms::TwilioConfig {
+                account_sid: required("channels.twilio.account_sid", t.account_sid.clone())?,
+                auth_token: required(
+                    "channels.twilio.auth_token",
+                    secret_value("channels.twilio.auth_token", &t.auth_token, &t.auth_token_file)?,
+                )?,
+                from: t.from.clone(),
+                api_url: t.api_url.clone().unwrap_or_else(|| "https://api.twilio.com".into()),
+                segments_per_second: t.segments_per_second.unwrap_or(1),
+                max_parts: max_parts(t.max_parts),
+            })
+        } else {
+            None
+        };
+        let a = &self.android_sms;
+        let android = if a.enabled {
+            Some(aduan_sms::AndroidConfig {
+                signing_key: required(
+                    "channels.android_sms.signing_key",
+                    secret_value(
+                        "channels.android_sms.signing_key",
+                        &a.signing_key,
+                        &a.signing_key_file,
+                    )?,
+                )?,
+                api_url: a.api_url.clone(),
+                username: a.username.clone().unwrap_or_default(),
+                password: secret_value(
+                    "channels.android_sms.password",
+                    &a.password,
+                    &a.password_file,
+                )?
+                .unwrap_or_default(),
+                per_minute: a.per_minute.unwrap_or(20),
+                max_parts: max_parts(a.max_parts),
+            })
+        } else {
+            None
+        };
+        if kannel.is_none() && twilio.is_none() && android.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(aduan_sms::SmsConfig {
+            kannel,
+            twilio,
+            android,
+            attachments_dir: attachments_dir.to_path_buf(),
+        }))
+    }
 }
 
 /// A secret's value, inline or read from its `*_file` (problems were reported by
@@ -913,6 +1007,24 @@ impl Config {
         url(p, "channels.android_sms.api_url", a.api_url.as_deref(), &["http", "https"]);
         if a.enabled {
             require(p, "channels.android_sms.signing_key", &key);
+        }
+        for (path, parts) in [
+            ("channels.kannel.max_parts", k.max_parts),
+            ("channels.twilio.max_parts", tw.max_parts),
+            ("channels.android_sms.max_parts", a.max_parts),
+        ] {
+            if parts.is_some_and(|n| !(1..=10).contains(&n)) {
+                p.push(Problem { path: path.into(), message: "must be from 1 to 10".into() });
+            }
+        }
+        for (path, rate) in [
+            ("channels.kannel.per_second", k.per_second),
+            ("channels.twilio.segments_per_second", tw.segments_per_second),
+            ("channels.android_sms.per_minute", a.per_minute),
+        ] {
+            if rate == Some(0) {
+                p.push(Problem { path: path.into(), message: "must be at least 1".into() });
+            }
         }
     }
 

@@ -499,7 +499,7 @@ async fn serve(config: Config, source: Source) -> anyhow::Result<()> {
 
 /// Whether this build has a connector for a `[channels.*]` table.
 fn has_connector(name: &str) -> bool {
-    matches!(name, "meta" | "x" | "telegram" | "email")
+    matches!(name, "meta" | "x" | "telegram" | "email" | "kannel" | "twilio" | "android_sms")
 }
 
 /// One connector per enabled channel family. Channel crates add their line here.
@@ -558,6 +558,11 @@ fn build_connectors(config: &Config) -> anyhow::Result<Vec<Arc<dyn Connector>>> 
                 },
             )?;
         connectors.push(Arc::new(aduan_email::EmailConnector::new(email)?));
+    }
+    // SMS: Kannel (/hooks/kannel), Twilio (/hooks/twilio), SMS Gateway for Android
+    // (/hooks/android-sms); answers go back through the gateway the resident used.
+    if let Some(sms) = config.channels.sms_settings(&config.storage.dir)? {
+        connectors.push(Arc::new(aduan_sms::SmsConnector::new(sms)));
     }
     for name in config.enabled_channels().into_iter().filter(|n| !has_connector(n)) {
         tracing::warn!(

@@ -1,0 +1,559 @@
+//! The IO shell: [`SmsConnector`] sends answers through Kannel `sendsms`, Twilio's Messages
+//! API or the Android gateway, paced per gateway with governor, and fetches Twilio MMS
+//! media into the attachment store.
+//!
+//! **Which gateway answers.** Every SMS provider id carries its gateway (`kannel:…`,
+//! `twilio:…`, `android:…`), and an outbox row lists the provider ids of its ticket's SMS
+//! messages newest first (`thread_refs`): the answer goes through the gateway of the newest
+//! one, i.e. the gateway the resident last wrote through (what we sent is recorded with
+//! the same prefix). A ticket with no SMS yet (a web form that left a phone number) goes
+//! through the first configured gateway in the order Kannel, Twilio, Android; so does one
+//! whose gateway has since been switched off. Nothing new is stored for this.
+
+use std::fmt;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aduan_connector::{Connector, ConnectorContext, ConnectorError, SendError, Webhook};
+use aduan_core::{Channel, IdentityKind};
+use aduan_store::{OutboxItem, Store, UnfetchedAttachment};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+
+use crate::android::{self, AndroidWebhook};
+use crate::kannel::{self, KannelWebhook, Outcome};
+use crate::twilio::{self, TwilioWebhook};
+use crate::{Gateway, outgoing_text, split};
+
+/// Media larger than this is not fetched.
+pub const MAX_MEDIA_BYTES: usize = 20 * 1024 * 1024;
+/// Failed fetches of one attachment before it is given up.
+pub const MAX_FETCH_ATTEMPTS: i64 = 6;
+
+/// `[channels.kannel]`, secrets resolved.
+#[derive(Clone)]
+pub struct KannelConfig {
+    /// The `secret` query parameter of the smsbox `get-url`.
+    pub secret: String,
+    /// `http://127.0.0.1:13013/cgi-bin/sendsms`.
+    pub sendsms_url: String,
+    pub username: String,
+    pub password: String,
+    /// The sender (short code or number); Kannel's default when `None`.
+    pub from: Option<String>,
+    /// Messages per second handed to smsbox.
+    pub per_second: u32,
+    /// The most parts one answer may take; longer texts are cut and end in `...`.
+    pub max_parts: usize,
+}
+
+/// `[channels.twilio]`, secrets resolved.
+#[derive(Clone)]
+pub struct TwilioConfig {
+    pub account_sid: String,
+    pub auth_token: String,
+    /// Our number (`+1…`) or a Messaging Service (`MG…`); needed to send.
+    pub from: Option<String>,
+    /// `https://api.twilio.com`; a local server in tests.
+    pub api_url: String,
+    /// Segments per second (a long code sends one per second).
+    pub segments_per_second: u32,
+    /// The most parts (segments) one answer may take.
+    pub max_parts: usize,
+}
+
+/// `[channels.android_sms]`, secrets resolved.
+#[derive(Clone)]
+pub struct AndroidConfig {
+    pub signing_key: String,
+    /// The phone's API (`http://phone.local:8080`) or the cloud's
+    /// (`https://api.sms-gate.app/3rdparty/v1`); needed to send.
+    pub api_url: Option<String>,
+    pub username: String,
+    pub password: String,
+    /// Messages per minute through the phone's SIM (carriers flag faster senders).
+    pub per_minute: u32,
+    /// The most parts one answer may take.
+    pub max_parts: usize,
+}
+
+/// The SMS channel: whichever gateways are configured.
+#[derive(Clone)]
+pub struct SmsConfig {
+    pub kannel: Option<KannelConfig>,
+    pub twilio: Option<TwilioConfig>,
+    pub android: Option<AndroidConfig>,
+    /// `[storage] dir`: fetched MMS media are written here by content hash.
+    pub attachments_dir: PathBuf,
+}
+
+/// Parts an answer may take unless configured (a receipt always fits in one).
+pub const DEFAULT_MAX_PARTS: usize = 4;
+
+impl fmt::Debug for SmsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmsConfig")
+            .field("kannel", &self.kannel.as_ref().map(|k| &k.sendsms_url))
+            .field("twilio", &self.twilio.as_ref().map(|t| &t.api_url))
+            .field("android", &self.android.as_ref().map(|a| &a.api_url))
+            .finish_non_exhaustive()
+    }
+}
+
+fn nz(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
+}
+
+/// `n` per `period`, bursts of up to `burst`.
+fn quota(n: u32, period: Duration, burst: u32) -> Quota {
+    let each = period / n.max(1);
+    Quota::with_period(each).unwrap_or_else(|| Quota::per_second(nz(n))).allow_burst(nz(burst))
+}
+
+/// Waits for `cost` tokens of `limiter` when that takes at most `patience`; otherwise asks
+/// the outbound worker to come back later (the row stays `pending`, nothing is lost).
+async fn pace(
+    limiter: &DefaultDirectRateLimiter,
+    cost: u32,
+    patience: Duration,
+    gateway: Gateway,
+) -> Result<(), SendError> {
+    loop {
+        match limiter.check_n(nz(cost)) {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(not_until)) => {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                if wait > patience {
+                    return Err(SendError::Retry {
+                        reason: format!("{} rate limit reached", gateway.as_str()),
+                        after: Some(wait),
+                    });
+                }
+                tokio::time::sleep(wait).await;
+            }
+            // More than a whole burst: take it one token at a time.
+            Err(_) => {
+                for _ in 0..cost {
+                    Box::pin(pace(limiter, 1, patience, gateway)).await?;
+                }
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn retry(reason: String) -> SendError {
+    SendError::Retry { reason, after: None }
+}
+
+/// Kannel, Twilio and the Android gateway behind one `sms` channel.
+pub struct SmsConnector {
+    cfg: SmsConfig,
+    http: reqwest::Client,
+    kannel_limit: DefaultDirectRateLimiter,
+    twilio_limit: DefaultDirectRateLimiter,
+    android_limit: DefaultDirectRateLimiter,
+}
+
+impl SmsConnector {
+    pub fn new(cfg: SmsConfig) -> SmsConnector {
+        let kps = cfg.kannel.as_ref().map_or(10, |k| k.per_second.max(1));
+        let tps = cfg.twilio.as_ref().map_or(1, |t| t.segments_per_second.max(1));
+        let apm = cfg.android.as_ref().map_or(20, |a| a.per_minute.max(1));
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .unwrap_or_default();
+        SmsConnector {
+            http,
+            kannel_limit: RateLimiter::direct(quota(kps, Duration::from_secs(1), kps)),
+            // One second's worth of segments, plus a whole capped message.
+            twilio_limit: RateLimiter::direct(quota(
+                tps,
+                Duration::from_secs(1),
+                tps.max(cfg.twilio.as_ref().map_or(1, |t| t.max_parts as u32)),
+            )),
+            android_limit: RateLimiter::direct(quota(apm, Duration::from_secs(60), 3)),
+            cfg,
+        }
+    }
+
+    /// The gateways that can send, in the default order.
+    fn senders(&self) -> Vec<Gateway> {
+        let mut out = Vec::new();
+        if self.cfg.kannel.is_some() {
+            out.push(Gateway::Kannel);
+        }
+        if self.cfg.twilio.as_ref().is_some_and(|t| t.from.is_some()) {
+            out.push(Gateway::Twilio);
+        }
+        if self.cfg.android.as_ref().is_some_and(|a| a.api_url.is_some()) {
+            out.push(Gateway::Android);
+        }
+        out
+    }
+
+    /// The gateway an answer goes through (see the module docs).
+    pub fn route(&self, item: &OutboxItem) -> Option<Gateway> {
+        let senders = self.senders();
+        Gateway::of_refs(&item.thread_refs)
+            .filter(|g| senders.contains(g))
+            .or_else(|| senders.first().copied())
+    }
+
+    async fn send_kannel(
+        &self,
+        item: &OutboxItem,
+        text: &str,
+    ) -> Result<Option<String>, SendError> {
+        let Some(k) = &self.cfg.kannel else {
+            return Err(SendError::Permanent("kannel is not configured".into()));
+        };
+        pace(&self.kannel_limit, 1, Duration::from_secs(2), Gateway::Kannel).await?;
+        let url = kannel::sendsms_url(
+            &k.sendsms_url,
+            &k.username,
+            &k.password,
+            k.from.as_deref(),
+            &item.recipient.value,
+            text,
+        );
+        let resp = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| retry(format!("sendsms failed: {}", e.without_url())))?;
+        let status = resp.status().as_u16();
+        let body = resp.text().await.unwrap_or_default();
+        match kannel::answer(status, &body) {
+            Outcome::Accepted => {}
+            Outcome::Queued => {
+                // Bearerbox keeps it and delivers when an SMSC takes it; sending again
+                // would reach the resident twice.
+                tracing::warn!(outbox_id = item.id, ticket = %item.ticket, "Kannel queued the SMS for later delivery.");
+            }
+            Outcome::Retry(reason) => return Err(retry(reason)),
+            Outcome::Permanent(reason) => return Err(SendError::Permanent(reason)),
+        }
+        // sendsms gives no id; ours marks the message as gone through Kannel.
+        Ok(Some(Gateway::Kannel.provider_id(&format!("out-{}", item.id))))
+    }
+
+    async fn send_twilio(
+        &self,
+        item: &OutboxItem,
+        text: &str,
+    ) -> Result<Option<String>, SendError> {
+        let Some(t) = &self.cfg.twilio else {
+            return Err(SendError::Permanent("twilio is not configured".into()));
+        };
+        let Some(from) = &t.from else {
+            return Err(SendError::Permanent("channels.twilio.from is not set".into()));
+        };
+        let segments = split::parts(text) as u32;
+        pace(&self.twilio_limit, segments, Duration::from_secs(5), Gateway::Twilio).await?;
+        let call =
+            twilio::message_call(&t.api_url, &t.account_sid, from, &item.recipient.value, text);
+        let resp = self
+            .http
+            .post(&call.url)
+            .basic_auth(&call.account_sid, Some(&t.auth_token))
+            .form(&call.form)
+            .send()
+            .await
+            .map_err(|e| retry(format!("Twilio call failed: {}", e.without_url())))?;
+        let status = resp.status().as_u16();
+        let after = retry_after(resp.headers());
+        let body = resp.bytes().await.unwrap_or_default();
+        match twilio::message_answer(status, &body) {
+            Ok(sid) => Ok(Some(Gateway::Twilio.provider_id(&sid))),
+            Err((true, reason)) => Err(SendError::Retry { reason, after }),
+            Err((false, reason)) => Err(SendError::Permanent(reason)),
+        }
+    }
+
+    async fn send_android(
+        &self,
+        item: &OutboxItem,
+        text: &str,
+    ) -> Result<Option<String>, SendError> {
+        let Some((a, api)) =
+            self.cfg.android.as_ref().and_then(|a| Some((a, a.api_url.as_deref()?)))
+        else {
+            return Err(SendError::Permanent("channels.android_sms.api_url is not set".into()));
+        };
+        pace(&self.android_limit, 1, Duration::from_secs(5), Gateway::Android).await?;
+        let resp = self
+            .http
+            .post(android::message_url(api))
+            .basic_auth(&a.username, Some(&a.password))
+            .json(&android::message_body(&item.recipient.value, text))
+            .send()
+            .await
+            .map_err(|e| retry(format!("gateway call failed: {}", e.without_url())))?;
+        let status = resp.status().as_u16();
+        let after = retry_after(resp.headers());
+        let body = resp.bytes().await.unwrap_or_default();
+        match android::message_answer(status, &body) {
+            Ok(id) => Ok(Some(Gateway::Android.provider_id(&id))),
+            Err((true, reason)) => Err(SendError::Retry { reason, after }),
+            Err((false, reason)) => Err(SendError::Permanent(reason)),
+        }
+    }
+
+    /// Fetches due Twilio MMS media (HTTP Basic with the account, as Twilio asks when media
+    /// authentication is on) into the attachment store.
+    async fn fetch_media(&self, store: &Store) {
+        let Some(t) = &self.cfg.twilio else { return };
+        let due =
+            match store.attachments_unfetched(vec![Channel::Sms], MAX_FETCH_ATTEMPTS, 10).await {
+                Ok(due) => due,
+                Err(error) => {
+                    tracing::warn!(%error, "Could not list SMS media to fetch.");
+                    return;
+                }
+            };
+        for a in due {
+            let recorded = match self.fetch_one(t, &a).await {
+                Ok((data, content_type)) => {
+                    let dir = self.cfg.attachments_dir.clone();
+                    let size = data.len() as u64;
+                    match tokio::task::spawn_blocking(move || aduan_web::store_blob(&dir, &data))
+                        .await
+                    {
+                        Ok(Ok(sha256)) => {
+                            tracing::info!(attachment_id = a.id, size, "SMS media fetched.");
+                            store.attachment_fetched(a.id, sha256, size, content_type).await
+                        }
+                        Ok(Err(error)) => {
+                            tracing::error!(%error, attachment_id = a.id, "Could not write fetched media.");
+                            continue;
+                        }
+                        Err(_) => continue,
+                    }
+                }
+                Err((reason, permanent)) => {
+                    let retry_at = (!permanent && a.attempts + 1 < MAX_FETCH_ATTEMPTS).then(|| {
+                        let wait = 60_i64 << a.attempts.clamp(0, 10);
+                        aduan_store::now() + chrono::Duration::seconds(wait)
+                    });
+                    tracing::warn!(attachment_id = a.id, error = %reason, gave_up = retry_at.is_none(), "SMS media fetch failed.");
+                    store.attachment_fetch_failed(a.id, reason, retry_at).await
+                }
+            };
+            if let Err(error) = recorded {
+                tracing::warn!(%error, attachment_id = a.id, "Could not record a media fetch.");
+            }
+        }
+    }
+
+    async fn fetch_one(
+        &self,
+        t: &TwilioConfig,
+        a: &UnfetchedAttachment,
+    ) -> Result<(Vec<u8>, String), (String, bool)> {
+        let resp = self
+            .http
+            .get(&a.provider_ref)
+            .basic_auth(&t.account_sid, Some(&t.auth_token))
+            .send()
+            .await
+            .map_err(|e| (format!("download failed: {}", e.without_url()), false))?;
+        let status = resp.status().as_u16();
+        if !(200..300).contains(&status) {
+            return Err((
+                format!("download answered HTTP {status}"),
+                matches!(status, 400 | 403 | 404 | 410),
+            ));
+        }
+        let header_type = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or(v).trim().to_owned())
+            .filter(|t| !t.is_empty());
+        let mut resp = resp;
+        let mut data = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| (format!("download failed: {}", e.without_url()), false))?
+        {
+            if data.len() + chunk.len() > MAX_MEDIA_BYTES {
+                return Err((format!("media larger than {MAX_MEDIA_BYTES} bytes"), true));
+            }
+            data.extend_from_slice(&chunk);
+        }
+        Ok((data, header_type.unwrap_or_else(|| a.content_type.clone())))
+    }
+}
+
+/// `Retry-After` in seconds.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let secs = headers.get("retry-after")?.to_str().ok()?.trim().parse::<u64>().ok()?;
+    Some(Duration::from_secs(secs.min(86_400)))
+}
+
+#[async_trait::async_trait]
+impl Connector for SmsConnector {
+    fn name(&self) -> &'static str {
+        "sms"
+    }
+
+    fn channels(&self) -> Vec<Channel> {
+        if self.senders().is_empty() { Vec::new() } else { vec![Channel::Sms] }
+    }
+
+    fn webhooks(&self) -> Vec<Arc<dyn Webhook>> {
+        let mut out: Vec<Arc<dyn Webhook>> = Vec::new();
+        if let Some(k) = &self.cfg.kannel {
+            out.push(Arc::new(KannelWebhook::new(k.secret.clone())));
+        }
+        if let Some(t) = &self.cfg.twilio {
+            out.push(Arc::new(TwilioWebhook::new(
+                t.auth_token.clone(),
+                Some(t.account_sid.clone()),
+            )));
+        }
+        if let Some(a) = &self.cfg.android {
+            out.push(Arc::new(AndroidWebhook::new(a.signing_key.clone())));
+        }
+        out
+    }
+
+    /// Fetches MMS media every few seconds.
+    async fn run(&self, cx: ConnectorContext) -> Result<(), ConnectorError> {
+        if self.cfg.twilio.is_none() {
+            cx.shutdown.cancelled().await;
+            return Ok(());
+        }
+        let mut tick = tokio::time::interval(Duration::from_secs(3));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = cx.shutdown.cancelled() => return Ok(()),
+                _ = tick.tick() => self.fetch_media(&cx.store).await,
+            }
+        }
+    }
+
+    async fn send(&self, item: &OutboxItem) -> Result<Option<String>, SendError> {
+        if item.recipient.kind != IdentityKind::Phone {
+            return Err(SendError::Permanent("an SMS answer needs a phone number".into()));
+        }
+        let Some(gateway) = self.route(item) else {
+            return Err(SendError::Permanent("no SMS gateway can send".into()));
+        };
+        let max_parts = match gateway {
+            Gateway::Kannel => self.cfg.kannel.as_ref().map(|k| k.max_parts),
+            Gateway::Twilio => self.cfg.twilio.as_ref().map(|t| t.max_parts),
+            Gateway::Android => self.cfg.android.as_ref().map(|a| a.max_parts),
+        };
+        let text = split::cap(&outgoing_text(item), max_parts.unwrap_or(DEFAULT_MAX_PARTS));
+        let result = match gateway {
+            Gateway::Kannel => self.send_kannel(item, &text).await,
+            Gateway::Twilio => self.send_twilio(item, &text).await,
+            Gateway::Android => self.send_android(item, &text).await,
+        };
+        match &result {
+            Ok(_) => {
+                tracing::debug!(outbox_id = item.id, ticket = %item.ticket, gateway = gateway.as_str(), parts = split::parts(&text), "SMS handed to the gateway.")
+            }
+            Err(error) => {
+                tracing::warn!(outbox_id = item.id, ticket = %item.ticket, gateway = gateway.as_str(), %error, "SMS not sent.")
+            }
+        }
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(refs: &[&str]) -> OutboxItem {
+        OutboxItem {
+            id: 7,
+            ticket: aduan_core::TicketCode::from_entropy([1, 2, 3, 4, 5]),
+            channel: Channel::Sms,
+            recipient: aduan_core::Identity::phone("+6281234567890").unwrap(),
+            text: "Halo".into(),
+            purpose: aduan_core::Purpose::Reply,
+            attempts: 1,
+            thread_refs: refs.iter().map(|r| (*r).to_owned()).collect(),
+        }
+    }
+
+    fn kannel() -> KannelConfig {
+        KannelConfig {
+            secret: "s".into(),
+            sendsms_url: "http://127.0.0.1:1/cgi-bin/sendsms".into(),
+            username: "u".into(),
+            password: "p".into(),
+            from: None,
+            per_second: 10,
+            max_parts: DEFAULT_MAX_PARTS,
+        }
+    }
+
+    fn twilio(from: Option<&str>) -> TwilioConfig {
+        TwilioConfig {
+            account_sid: "AC1".into(),
+            auth_token: "t".into(),
+            from: from.map(str::to_owned),
+            api_url: "http://127.0.0.1:1".into(),
+            segments_per_second: 1,
+            max_parts: DEFAULT_MAX_PARTS,
+        }
+    }
+
+    fn connector(kannel: Option<KannelConfig>, twilio: Option<TwilioConfig>) -> SmsConnector {
+        SmsConnector::new(SmsConfig {
+            kannel,
+            twilio,
+            android: None,
+            attachments_dir: PathBuf::from("/nonexistent"),
+        })
+    }
+
+    #[test]
+    fn answers_follow_the_newest_gateway_else_the_default_order() {
+        let both = connector(Some(kannel()), Some(twilio(Some("+15005550006"))));
+        assert_eq!(both.route(&item(&["twilio:SM2", "kannel:x"])), Some(Gateway::Twilio));
+        assert_eq!(both.route(&item(&["kannel:out-3", "twilio:SM2"])), Some(Gateway::Kannel));
+        assert_eq!(both.route(&item(&[])), Some(Gateway::Kannel));
+        // Android is not configured: its resident is answered by the default gateway.
+        assert_eq!(both.route(&item(&["android:ev1"])), Some(Gateway::Kannel));
+        // Twilio without `from` only receives.
+        let receive_only = connector(None, Some(twilio(None)));
+        assert_eq!(receive_only.route(&item(&["twilio:SM2"])), None);
+        assert!(receive_only.channels().is_empty());
+        assert_eq!(receive_only.webhooks().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_spent_bucket_sends_the_row_back_with_the_wait() {
+        let limiter = RateLimiter::direct(quota(1, Duration::from_secs(60), 1));
+        pace(&limiter, 1, Duration::from_secs(1), Gateway::Android).await.unwrap();
+        match pace(&limiter, 1, Duration::from_secs(1), Gateway::Android).await {
+            Err(SendError::Retry { after: Some(wait), .. }) => {
+                assert!(wait > Duration::from_secs(50), "{wait:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Twilio counts segments: a 3-part answer takes 3 tokens of the bucket.
+        let limiter = RateLimiter::direct(quota(1, Duration::from_secs(1), 4));
+        pace(&limiter, 3, Duration::ZERO, Gateway::Twilio).await.unwrap();
+        assert!(matches!(
+            pace(&limiter, 3, Duration::ZERO, Gateway::Twilio).await,
+            Err(SendError::Retry { .. })
+        ));
+        // More than a burst is paid token by token rather than refused forever.
+        let limiter = RateLimiter::direct(quota(100, Duration::from_secs(1), 2));
+        pace(&limiter, 5, Duration::from_secs(1), Gateway::Twilio).await.unwrap();
+    }
+}
