@@ -7,9 +7,12 @@ pub mod error;
 mod extract;
 mod hooks;
 mod intake;
+mod pages;
+mod public;
+pub mod session;
 mod tickets;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -35,6 +38,23 @@ pub struct WebConfig {
     pub public_url: String,
     /// The OPD codes of the registry; `None` accepts any code.
     pub opds: Option<BTreeSet<String>>,
+    /// OPD names by code (from the registry), shown on pages.
+    pub opd_names: BTreeMap<String, String>,
+    /// Largest multipart body accepted (the public form with a photo; default 25 MiB).
+    pub max_multipart_bytes: usize,
+    /// Sign-in attempts per minute per account (four times as many per client address).
+    pub login_attempts_per_minute: u32,
+    /// Requests per minute per client address on the public pages and API.
+    pub public_requests_per_minute: u32,
+    /// How long a session lasts.
+    pub session_hours: i64,
+}
+
+impl WebConfig {
+    /// Cookies get `Secure` when the public URL is https.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
 }
 
 impl Default for WebConfig {
@@ -44,6 +64,11 @@ impl Default for WebConfig {
             attachments_dir: PathBuf::from("data/attachments"),
             public_url: "http://127.0.0.1:8080".into(),
             opds: None,
+            opd_names: BTreeMap::new(),
+            max_multipart_bytes: 25 * 1024 * 1024,
+            login_attempts_per_minute: 5,
+            public_requests_per_minute: 60,
+            session_hours: 12,
         }
     }
 }
@@ -57,6 +82,7 @@ pub struct Shared {
     pub telemetry: Arc<Telemetry>,
     pub config: WebConfig,
     keys: auth::KeyCache,
+    limits: session::Limits,
 }
 
 impl std::ops::Deref for AppState {
@@ -68,7 +94,14 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     pub fn new(store: Store, telemetry: Arc<Telemetry>, config: WebConfig) -> AppState {
-        AppState(Arc::new(Shared { store, telemetry, config, keys: auth::KeyCache::default() }))
+        let limits = session::Limits::new(&config);
+        AppState(Arc::new(Shared {
+            store,
+            telemetry,
+            config,
+            keys: auth::KeyCache::default(),
+            limits,
+        }))
     }
 }
 
@@ -82,13 +115,28 @@ pub fn app(state: AppState, webhooks: Vec<Arc<dyn Webhook>>) -> Router {
         .route("/api/v1/tickets/{code}/assign", post(tickets::assign))
         .route("/api/v1/tickets/{code}/reply", post(tickets::reply))
         .route("/api/v1/tickets/{code}/status", post(tickets::status))
-        .route("/api/v1/tickets/{code}/merge", post(tickets::merge));
+        .route("/api/v1/tickets/{code}/merge", post(tickets::merge))
+        .route("/api/v1/public/tickets/{code}", get(public::api_ticket));
+    let multipart = state.config.max_multipart_bytes;
+    let pages = Router::new()
+        .route("/login", get(pages::login_form).post(pages::login))
+        .route("/logout", post(pages::logout))
+        .route("/", get(pages::inbox))
+        .route("/tickets/{code}", get(pages::ticket))
+        .route("/tickets/{code}/{action}", post(pages::ticket_action))
+        .route(
+            "/lapor",
+            get(public::report_form).post(public::report).layer(DefaultBodyLimit::max(multipart)),
+        )
+        .route("/lacak", get(public::track_lookup))
+        .route("/lacak/{code}", get(public::track));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/api/openapi.json", get(openapi))
         .merge(api)
+        .merge(pages)
         .merge(hooks::router(webhooks))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

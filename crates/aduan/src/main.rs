@@ -332,6 +332,14 @@ async fn serve(config: Config, source: Source) -> anyhow::Result<()> {
         attachments_dir: config.storage.dir.clone(),
         public_url: config.server.public_url.clone(),
         opds: registry.as_ref().map(opd::OpdFile::codes),
+        opd_names: registry
+            .as_ref()
+            .map(|r| r.opd.iter().map(|o| (o.code.clone(), o.name.clone())).collect())
+            .unwrap_or_default(),
+        max_multipart_bytes: config.server.max_multipart_bytes,
+        login_attempts_per_minute: config.server.login_attempts_per_minute,
+        public_requests_per_minute: config.server.public_requests_per_minute,
+        session_hours: config.server.session_hours,
     };
     let app = aduan_web::app(AppState::new(store.clone(), telemetry.clone(), web), webhooks);
 
@@ -368,7 +376,9 @@ async fn serve(config: Config, source: Source) -> anyhow::Result<()> {
         let _ = tcp.set_nodelay(true);
     });
     let server =
-        axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        // The client address feeds the per-address rate limits of sign-in and public pages.
+        axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
     let mut server = tokio::spawn(async move { server.await });
     // In-flight requests finish (their writes commit) before the store closes.
