@@ -1590,12 +1590,8 @@ pub(crate) async fn stats<D: Db>(
         StatsGroup::Opd => "t.opd".to_owned(),
         StatsGroup::Channel => "t.channel".to_owned(),
         StatsGroup::Category => "t.category".to_owned(),
-        StatsGroup::Kecamatan => match KECAMATAN_COLUMN {
-            Some(col) => col.to_owned(),
-            None => {
-                return Err(StoreError::Invalid("this build does not record kecamatan yet".into()));
-            }
-        },
+        // Until the routing side records a kecamatan, every ticket counts as "unknown".
+        StatsGroup::Kecamatan => KECAMATAN_COLUMN.unwrap_or("CAST(NULL AS TEXT)").to_owned(),
         StatsGroup::Day => day_expr::<D>(q.offset_secs),
     };
     let sql = format!(

@@ -1112,6 +1112,11 @@ async fn stats_count_by_group_with_deadline_compliance() {
         let by_channel = store.stats(q(StatsGroup::Channel)).await.unwrap();
         let keys: Vec<_> = by_channel.iter().map(|r| (r.key.clone(), r.total)).collect();
         assert_eq!(keys, vec![(Some("sms".into()), 1), (Some("web".into()), 3)]);
+        let by_kec = store.stats(q(StatsGroup::Kecamatan)).await.unwrap();
+        assert_eq!(
+            by_kec.iter().map(|r| (r.key.clone(), r.total)).collect::<Vec<_>>(),
+            vec![(None, 4)]
+        );
         let by_cat = store.stats(q(StatsGroup::Category)).await.unwrap();
         assert_eq!(by_cat.iter().map(|r| r.total).sum::<i64>(), 4);
         let today = (Utc::now() + Duration::hours(7)).format("%Y-%m-%d").to_string();

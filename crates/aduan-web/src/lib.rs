@@ -10,6 +10,7 @@ mod intake;
 mod pages;
 mod public;
 pub mod session;
+mod stats;
 mod tickets;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -116,12 +117,14 @@ pub fn app(state: AppState, webhooks: Vec<Arc<dyn Webhook>>) -> Router {
         .route("/api/v1/tickets/{code}/reply", post(tickets::reply))
         .route("/api/v1/tickets/{code}/status", post(tickets::status))
         .route("/api/v1/tickets/{code}/merge", post(tickets::merge))
-        .route("/api/v1/public/tickets/{code}", get(public::api_ticket));
+        .route("/api/v1/public/tickets/{code}", get(public::api_ticket))
+        .route("/api/v1/stats", get(stats::api_stats));
     let multipart = state.config.max_multipart_bytes;
     let pages = Router::new()
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/logout", post(pages::logout))
         .route("/", get(pages::inbox))
+        .route("/dashboard", get(stats::dashboard))
         .route("/tickets/{code}", get(pages::ticket))
         .route("/tickets/{code}/{action}", post(pages::ticket_action))
         .route(

@@ -105,7 +105,7 @@ pub(crate) struct Nav {
 }
 
 impl Nav {
-    fn of(s: &Session) -> Option<Nav> {
+    pub(crate) fn of(s: &Session) -> Option<Nav> {
         Some(Nav {
             email: s.user.email.clone(),
             role: s.user.role.as_str(),

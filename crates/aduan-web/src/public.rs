@@ -24,7 +24,7 @@ use crate::intake::{MAX_TEXT_CHARS, store_blob};
 use crate::pages::{Nav, error_page, local, render, status_label, visitor_csrf};
 use crate::session::{CSRF_COOKIE, client_ip, cookie, csrf_ok};
 
-fn limited(state: &AppState, ext: &axum::http::Extensions) -> Result<(), ApiError> {
+pub(crate) fn limited(state: &AppState, ext: &axum::http::Extensions) -> Result<(), ApiError> {
     let ip = client_ip(ext);
     state.limits.public_ip.check_key(&ip).map_err(|_| {
         ApiError::new(

@@ -631,6 +631,8 @@ async fn role_by_route_matrix() {
         ("GET", "/tickets/{t}", Value::Null, [303, 303, 303, 303, 200, 200, 200, 403]),
         ("POST", "/tickets/{fresh}/reply", Value::Null, [303, 303, 303, 303, 303, 303, 303, 403]),
         ("GET", "/lacak/{t}", Value::Null, [200; 8]),
+        ("GET", "/dashboard", Value::Null, [303, 303, 303, 303, 200, 200, 200, 200]),
+        ("GET", "/api/v1/stats?group_by=channel", Value::Null, [200; 8]),
         ("GET", "/lapor", Value::Null, [200; 8]),
         ("GET", "/login", Value::Null, [200; 8]),
         ("GET", "/healthz", Value::Null, [200; 8]),
@@ -808,4 +810,57 @@ async fn bearer_keys_keep_working_on_the_ticket_api() {
     assert!(v.events.iter().any(|e| e.actor.to_string() == "apikey:ops"));
     let r = send(&f.app, bearer("GET", "/api/v1/tickets?category=jalan", &f.read_key, None)).await;
     assert_eq!(r.json()["items"].as_array().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn stats_are_open_data_in_json_and_csv_and_the_dashboard_draws_them() {
+    let f = fx().await;
+    let a = ticket(&f.store, "s1", "Jalan rusak", Some("DPU")).await;
+    ticket(&f.store, "s2", "Jalan rusak lagi", Some("DPU")).await;
+    ticket(&f.store, "s3", "Puskesmas", None).await;
+    f.store.reply(a, "Segera.".into(), aduan_core::Actor::System).await.unwrap();
+
+    let r = send(&f.app, get("/api/v1/stats?group_by=opd", None)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let j = r.json();
+    assert_eq!(j["group_by"], "opd");
+    let rows: Vec<(Value, i64, i64)> = j["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["key"].clone(),
+                r["total"].as_i64().unwrap(),
+                r["responded_on_time"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(rows, vec![(Value::Null, 1, 0), (json!("DPU"), 2, 1)]);
+    assert_eq!(j["rows"][1]["compliance"], 1.0);
+    for personal in ["Siti", "Jalan", "+62", "ADU-"] {
+        assert!(!r.text.contains(personal), "{personal} in open data");
+    }
+
+    let r =
+        send(&f.app, get("/api/v1/stats?group_by=channel&format=csv&from=2020-01-01", None)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers[header::CONTENT_TYPE], "text/csv; charset=utf-8");
+    assert_eq!(
+        r.text,
+        "channel,total,open,resolved,rejected,overdue,responded_on_time,responded_late,compliance\r\nweb,3,3,0,0,0,1,0,1.0000\r\n"
+    );
+    let r = send(&f.app, get("/api/v1/stats?group_by=day&to=2020-01-01", None)).await;
+    assert_eq!(r.json()["rows"], json!([]));
+    for bad in ["group_by=rt", "from=kemarin", "format=xml"] {
+        let r = send(&f.app, get(&format!("/api/v1/stats?{bad}"), None)).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    }
+
+    let u = login(&f.app, "operator@kab.go.id").await;
+    let r = send(&f.app, get("/dashboard", Some(&u.cookie))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.text.matches("<svg").count(), 5);
+    assert!(r.text.contains("Kepatuhan tenggat per OPD") && r.text.contains(">DPU<"));
+    assert!(r.text.contains("(belum tercatat)"), "kecamatan until routing records it");
 }
