@@ -7,11 +7,13 @@ pub mod error;
 mod extract;
 mod hooks;
 mod intake;
+mod open311;
 mod pages;
 mod public;
 pub mod session;
 mod stats;
 mod tickets;
+mod users;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -27,6 +29,7 @@ use axum::routing::{get, post};
 
 pub use error::ApiError;
 pub use intake::store_blob;
+pub use open311::Service as Open311Service;
 
 /// What the web layer needs from the configuration.
 #[derive(Debug, Clone)]
@@ -49,6 +52,9 @@ pub struct WebConfig {
     pub public_requests_per_minute: u32,
     /// How long a session lasts.
     pub session_hours: i64,
+    /// The Open311 services (the configured categories); a request's `service_code` becomes
+    /// its ticket's category.
+    pub services: Vec<Open311Service>,
 }
 
 impl WebConfig {
@@ -70,6 +76,7 @@ impl Default for WebConfig {
             login_attempts_per_minute: 5,
             public_requests_per_minute: 60,
             session_hours: 12,
+            services: Vec::new(),
         }
     }
 }
@@ -125,6 +132,12 @@ pub fn app(state: AppState, webhooks: Vec<Arc<dyn Webhook>>) -> Router {
         .route("/logout", post(pages::logout))
         .route("/", get(pages::inbox))
         .route("/dashboard", get(stats::dashboard))
+        .route("/users", get(users::list).post(users::add))
+        .route("/users/{id}/{action}", post(users::set_disabled))
+        .route("/open311/v2/services.json", get(open311::services))
+        .route("/open311/v2/services/{file}", get(open311::service_definition))
+        .route("/open311/v2/requests.json", get(open311::list_requests).post(open311::post_request))
+        .route("/open311/v2/requests/{file}", get(open311::get_request))
         .route("/tickets/{code}", get(pages::ticket))
         .route("/tickets/{code}/{action}", post(pages::ticket_action))
         .route(

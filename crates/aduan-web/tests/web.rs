@@ -67,6 +67,13 @@ async fn fx_with(cfg: impl FnOnce(&mut WebConfig)) -> Fx {
         ..WebConfig::default()
     };
     config.opd_names.insert("DPU".into(), "Dinas Pekerjaan Umum".into());
+    config.services.push(aduan_web::Open311Service {
+        service_code: "jalan".into(),
+        service_name: "Jalan rusak".into(),
+        description: "Jalan berlubang, rusak, longsor".into(),
+        group: "Infrastruktur".into(),
+        keywords: vec!["jalan".into(), "lubang".into()],
+    });
     cfg(&mut config);
     let app = app(AppState::new(store.clone(), Arc::new(Telemetry::new()), config), vec![]);
     let intake_key = keys.pop().unwrap();
@@ -632,6 +639,10 @@ async fn role_by_route_matrix() {
         ("POST", "/tickets/{fresh}/reply", Value::Null, [303, 303, 303, 303, 303, 303, 303, 403]),
         ("GET", "/lacak/{t}", Value::Null, [200; 8]),
         ("GET", "/dashboard", Value::Null, [303, 303, 303, 303, 200, 200, 200, 200]),
+        ("GET", "/users", Value::Null, [303, 303, 303, 303, 200, 403, 403, 403]),
+        ("GET", "/open311/v2/services.json", Value::Null, [200; 8]),
+        ("GET", "/open311/v2/requests.json", Value::Null, [200; 8]),
+        ("GET", "/open311/v2/requests/{t}.json", Value::Null, [200; 8]),
         ("GET", "/api/v1/stats?group_by=channel", Value::Null, [200; 8]),
         ("GET", "/lapor", Value::Null, [200; 8]),
         ("GET", "/login", Value::Null, [200; 8]),
@@ -863,4 +874,226 @@ async fn stats_are_open_data_in_json_and_csv_and_the_dashboard_draws_them() {
     assert_eq!(r.text.matches("<svg").count(), 5);
     assert!(r.text.contains("Kepatuhan tenggat per OPD") && r.text.contains(">DPU<"));
     assert!(r.text.contains("(belum tercatat)"), "kecamatan until routing records it");
+}
+
+#[tokio::test]
+async fn admins_manage_users_with_audit_and_others_may_not() {
+    let f = fx().await;
+    let admin = login(&f.app, "admin@kab.go.id").await;
+    let operator = login(&f.app, "operator@kab.go.id").await;
+    let r = send(&f.app, get("/users", Some(&operator.cookie))).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let add = |u: &User, csrf: &str, email: &str| {
+        form(
+            "/users",
+            &u.cookie,
+            &[
+                ("csrf", csrf),
+                ("email", email),
+                ("role", "official"),
+                ("opd", "DPU"),
+                ("password", "sandi-baru-panjang"),
+            ],
+        )
+    };
+    let r = send(&f.app, add(&operator, &operator.csrf, "x@kab.go.id")).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = send(&f.app, add(&admin, "forged", "x@kab.go.id")).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = send(&f.app, add(&admin, &admin.csrf, "baru@kab.go.id")).await;
+    assert_eq!((r.status, r.location()), (StatusCode::SEE_OTHER, "/users"), "{}", r.text);
+    let page = send(&f.app, get("/users", Some(&admin.cookie))).await;
+    assert!(page.text.contains("baru@kab.go.id") && page.text.contains("user_added"));
+    let (user, _) = f.store.user_for_login("baru@kab.go.id").await.unwrap().unwrap();
+    assert_eq!((user.role, user.opd.as_deref()), (Role::Official, Some("DPU")));
+
+    // The new official signs in with that password; disabling ends the session.
+    let (vc, token) = visitor(&f.app, "/login").await;
+    let r = send(
+        &f.app,
+        form(
+            "/login",
+            &vc,
+            &[("csrf", &token), ("email", "baru@kab.go.id"), ("password", "sandi-baru-panjang")],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let cookie =
+        cookie_pair(&r.cookies().into_iter().find(|c| c.starts_with("aduan_session=")).unwrap());
+    let path = format!("/users/{}/disable", user.id);
+    let r = send(&f.app, form(&path, &admin.cookie, &[("csrf", &admin.csrf)])).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(send(&f.app, get("/", Some(&cookie))).await.location(), "/login");
+    let actions: Vec<String> = f
+        .store
+        .audit_log(3)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| format!("{} {}", e.actor, e.action))
+        .collect();
+    assert_eq!(actions[0], "user:admin@kab.go.id user_disabled");
+    // An admin can't lock themselves out.
+    let (me, _) = f.store.user_for_login("admin@kab.go.id").await.unwrap().unwrap();
+    let r = send(
+        &f.app,
+        form(&format!("/users/{}/disable", me.id), &admin.cookie, &[("csrf", &admin.csrf)]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+}
+
+fn geo_post(fields: &[(&str, &str)]) -> Request<Body> {
+    let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
+    Request::post("/open311/v2/requests.json")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded; charset=utf-8")
+        .body(Body::from(body))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn open311_georeport_v2_shapes() {
+    let f = fx().await;
+    let r = send(&f.app, get("/open311/v2/services.json", None)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let services = r.json();
+    assert_eq!(services[0]["service_code"], "jalan");
+    for k in ["service_name", "description", "metadata", "type", "keywords", "group"] {
+        assert!(services[0].get(k).is_some(), "services.json lacks {k}");
+    }
+    assert_eq!(services[0]["metadata"], false);
+    assert_eq!(services[0]["type"], "realtime");
+    let r = send(&f.app, get("/open311/v2/services/jalan.json", None)).await;
+    assert_eq!(r.json(), json!({"service_code": "jalan", "attributes": []}));
+    let r = send(&f.app, get("/open311/v2/services/nope.json", None)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.json()[0]["code"], 404);
+    assert!(r.json()[0]["description"].is_string());
+
+    // POST needs a valid api_key of scope intake (403), a known service (404), a location (400).
+    let base = [("service_code", "jalan"), ("lat", "-7.4246"), ("long", "109.2396")];
+    let mut no_key: Vec<(&str, &str)> = base.to_vec();
+    no_key.push(("description", "Jalan berlubang"));
+    let r = send(&f.app, geo_post(&no_key)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.json()[0]["code"], 403);
+    let mut read_key: Vec<(&str, &str)> = base.to_vec();
+    read_key.push(("api_key", f.read_key.as_str()));
+    let r = send(&f.app, geo_post(&read_key)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let key = f.intake_key.clone();
+    let r = send(
+        &f.app,
+        geo_post(&[
+            ("api_key", key.as_str()),
+            ("service_code", "nope"),
+            ("lat", "1"),
+            ("long", "1"),
+        ]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = send(&f.app, geo_post(&[("api_key", key.as_str()), ("service_code", "jalan")])).await;
+    assert_eq!((r.status, r.json()[0]["code"].as_u64()), (StatusCode::BAD_REQUEST, Some(400)));
+    let r = send(
+        &f.app,
+        geo_post(&[
+            ("api_key", key.as_str()),
+            ("service_code", "jalan"),
+            ("lat", "200"),
+            ("long", "1"),
+        ]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+
+    let r = send(
+        &f.app,
+        geo_post(&[
+            ("api_key", key.as_str()),
+            ("service_code", "jalan"),
+            ("lat", "-7.4246"),
+            ("long", "109.2396"),
+            ("description", "Jalan berlubang dekat pasar"),
+            ("first_name", "Budi"),
+            ("email", "budi@example.id"),
+        ]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let created = r.json();
+    let id = created[0]["service_request_id"].as_str().unwrap().to_owned();
+    assert!(created[0].get("service_notice").is_some() && created[0].get("account_id").is_some());
+    let code: TicketCode = id.parse().unwrap();
+    let v = f.store.ticket(code).await.unwrap().unwrap();
+    assert_eq!(v.summary.channel, Channel::Open311);
+    assert_eq!(v.summary.category.as_deref(), Some("jalan"));
+    assert_eq!(v.reporter.unwrap().identities[0].value, "budi@example.id");
+
+    let r = send(&f.app, get(&format!("/open311/v2/requests/{id}.json"), None)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let one = &r.json()[0];
+    for k in [
+        "service_request_id",
+        "status",
+        "status_notes",
+        "service_name",
+        "service_code",
+        "description",
+        "agency_responsible",
+        "service_notice",
+        "requested_datetime",
+        "updated_datetime",
+        "expected_datetime",
+        "address",
+        "address_id",
+        "zipcode",
+        "lat",
+        "long",
+        "media_url",
+    ] {
+        assert!(one.get(k).is_some(), "request lacks {k}");
+    }
+    assert_eq!(
+        (one["status"].as_str(), one["service_code"].as_str()),
+        (Some("open"), Some("jalan"))
+    );
+    assert_eq!(one["lat"], -7.4246);
+    assert!(!r.text.contains("Budi") && !r.text.contains("budi@"), "nothing personal");
+    let r = send(&f.app, get("/open311/v2/requests/ADU-00000000.json", None)).await;
+    assert_eq!((r.status, r.json()[0]["code"].as_u64()), (StatusCode::NOT_FOUND, Some(404)));
+
+    let other = ticket(&f.store, "g1", "Lain", None).await;
+    f.store
+        .set_status(other, Status::Rejected, aduan_core::Actor::System, Some("spam".into()))
+        .await
+        .unwrap();
+    let ids = |r: &Resp| -> Vec<String> {
+        r.json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["service_request_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let all = send(&f.app, get("/open311/v2/requests.json", None)).await;
+    assert_eq!(ids(&all), vec![other.to_string(), id.clone()]);
+    let open = send(&f.app, get("/open311/v2/requests.json?status=open", None)).await;
+    assert_eq!(ids(&open), vec![id.clone()]);
+    let closed = send(&f.app, get("/open311/v2/requests.json?status=closed", None)).await;
+    assert_eq!(ids(&closed), vec![other.to_string()]);
+    let by_service = send(&f.app, get("/open311/v2/requests.json?service_code=jalan", None)).await;
+    assert_eq!(ids(&by_service), vec![id.clone()]);
+    let listed = send(
+        &f.app,
+        get(&format!("/open311/v2/requests.json?service_request_id={id},{other}"), None),
+    )
+    .await;
+    assert_eq!(ids(&listed).len(), 2);
+    let future =
+        send(&f.app, get("/open311/v2/requests.json?start_date=2999-01-01T00:00:00Z", None)).await;
+    assert_eq!(future.json(), json!([]));
+    let r = send(&f.app, get("/open311/v2/requests.json?start_date=kemarin", None)).await;
+    assert_eq!((r.status, r.json()[0]["code"].as_u64()), (StatusCode::BAD_REQUEST, Some(400)));
 }

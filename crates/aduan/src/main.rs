@@ -340,6 +340,22 @@ async fn serve(config: Config, source: Source) -> anyhow::Result<()> {
         login_attempts_per_minute: config.server.login_attempts_per_minute,
         public_requests_per_minute: config.server.public_requests_per_minute,
         session_hours: config.server.session_hours,
+        // Until the routing side defines categories, every OPD is an Open311 service.
+        services: registry
+            .as_ref()
+            .map(|r| {
+                r.opd
+                    .iter()
+                    .map(|o| aduan_web::Open311Service {
+                        service_code: o.code.clone(),
+                        service_name: o.name.clone(),
+                        description: o.name.clone(),
+                        group: "OPD".into(),
+                        keywords: o.keywords.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
     };
     let app = aduan_web::app(AppState::new(store.clone(), telemetry.clone(), web), webhooks);
 
