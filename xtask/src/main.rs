@@ -4,6 +4,7 @@
 //! tests by hand).
 
 mod bench;
+mod browser;
 mod mail;
 mod mailbench;
 mod pg;

@@ -1,5 +1,6 @@
 //! `cargo xtask test`: the whole suite as CI runs it. Starts every peer the tests need (a
-//! private PostgreSQL cluster; Dovecot + Postfix for the email channel), builds the daemon
+//! private PostgreSQL cluster; Dovecot + Postfix for the email channel; Chromium driven by
+//! chromedriver for the inbox's browser tests), builds the daemon
 //! for the end-to-end tests, and runs `cargo test --workspace` with `ADUAN_TEST_FULL=1`,
 //! under which a test whose peer is missing fails instead of skipping.
 
@@ -7,7 +8,7 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
-use crate::{mail, pg};
+use crate::{browser, mail, pg};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -29,6 +30,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mail = mail::MailPeer::start()?;
     eprintln!("xtask: SMTP at {}, IMAP at {} (IMAPS {})", mail.smtp, mail.imap, mail.imaps);
 
+    eprintln!("xtask: starting chromedriver");
+    let browser = browser::Browser::start()?;
+    eprintln!("xtask: WebDriver at {}", browser.url());
+
     eprintln!("xtask: building the aduan binary for the end-to-end tests");
     let status = cargo()
         .args(["build", "-p", "aduan"])
@@ -48,8 +53,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .env("ADUAN_TEST_PG_URL", &cluster.url)
         .env("ADUAN_BIN", &bin)
         .envs(mail.env())
+        .envs(browser.env())
         .status()
         .context("cannot run cargo test")?;
+    drop(browser);
     drop(mail);
     drop(cluster);
     if !status.success() {
