@@ -52,18 +52,30 @@ fn install() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `GET /status` answered with `"ready":true`.
+/// `GET /status` answered with `"ready":true` (chromedriver wants HTTP/1.1 and a Host
+/// with the port; it may not close the connection, so read until the answer is seen).
 fn ready(addr: SocketAddr) -> bool {
     let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
         return false;
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(b"GET /status HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").is_err() {
+    let req = format!("GET /status HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    if s.write_all(req.as_bytes()).is_err() {
         return false;
     }
-    let mut body = String::new();
-    let _ = s.read_to_string(&mut body);
-    body.replace(' ', "").contains("\"ready\":true")
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = s.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        seen.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&seen).replace(' ', "");
+        if text.contains("\"ready\":true") {
+            return true;
+        }
+    }
+    false
 }
 
 impl Browser {
