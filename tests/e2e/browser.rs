@@ -53,23 +53,54 @@ async fn browser(wd: &str, chromium: &str, profile: &std::path::Path) -> Client 
         .expect("a WebDriver session")
 }
 
+/// Waits (15 s at most) until the page is at `path` (a click or submit navigates
+/// asynchronously; a 303 back to the same URL is waited for with [`eventually`]).
+async fn at(c: &Client, path: &str) {
+    let t0 = std::time::Instant::now();
+    loop {
+        let now = c.current_url().await.expect("url");
+        let here = match now.query() {
+            Some(q) => format!("{}?{q}", now.path()),
+            None => now.path().to_owned(),
+        };
+        if here == path || (path.ends_with('?') && here.starts_with(path)) {
+            return;
+        }
+        assert!(t0.elapsed().as_secs() < 15, "still at {here}, not {path}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// The text of `css` once `ok` holds for it (15 s at most); survives the page being
+/// replaced between finding the element and reading it.
+async fn eventually(c: &Client, css: &str, ok: impl Fn(&str) -> bool) -> String {
+    let t0 = std::time::Instant::now();
+    loop {
+        if let Ok(el) = c.find(Locator::Css(css)).await
+            && let Ok(text) = el.text().await
+            && ok(&text)
+        {
+            return text;
+        }
+        if t0.elapsed().as_secs() >= 15 {
+            let page = c.source().await.unwrap_or_default();
+            panic!("{css} never matched; the page:\n{page}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+async fn text(c: &Client, css: &str) -> String {
+    eventually(c, css, |_| true).await
+}
+
 async fn sign_in(c: &Client, daemon: &Daemon, (email, password): (&str, &str)) {
     c.goto(&daemon.url("/login")).await.expect("open /login");
     let form = c.form(Locator::Css("form[action='/login']")).await.expect("the login form");
     form.set_by_name("email", email).await.expect("type the email");
     form.set_by_name("password", password).await.expect("type the password");
     form.submit().await.expect("submit");
-    let url = c.current_url().await.expect("url");
-    assert_eq!(url.path(), "/", "signed in as {email}: {}", c.source().await.unwrap_or_default());
-}
-
-async fn text(c: &Client, css: &str) -> String {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .text()
-        .await
-        .expect("text")
+    at(c, "/").await;
 }
 
 async fn complaint(
@@ -116,7 +147,8 @@ async fn the_inbox_works_in_a_real_browser() {
     let filters = c.form(Locator::Css("form.filters")).await.expect("the filter form");
     filters.set_by_name("q", "berlubang").await.expect("type a query");
     filters.submit().await.expect("filter");
-    let filtered = text(&c, "table").await;
+    at(&c, "/?").await;
+    let filtered = eventually(&c, "table", |t| !t.contains(waste.as_str())).await;
     assert!(filtered.contains(road.as_str()) && !filtered.contains(waste.as_str()), "{filtered}");
 
     // Open the ticket, dispose it to DPU, reply, see the reply in the thread.
@@ -133,7 +165,7 @@ async fn the_inbox_works_in_a_real_browser() {
         .expect("assign form");
     assign.set_by_name("opd", "DPU").await.expect("choose DPU");
     assign.submit().await.expect("dispose");
-    assert!(text(&c, "#opd").await.starts_with("DPU"), "{}", c.source().await.unwrap_or_default());
+    eventually(&c, "#opd", |t| t.starts_with("DPU")).await;
     let reply = c
         .form(Locator::Css(&format!("form[action='/tickets/{road}/reply']")))
         .await
@@ -143,8 +175,8 @@ async fn the_inbox_works_in_a_real_browser() {
         .await
         .expect("type the reply");
     reply.submit().await.expect("reply");
+    eventually(&c, "#thread", |t| t.contains("Tim DPU akan memperbaiki jalan minggu ini.")).await;
     assert_eq!(c.current_url().await.expect("url").path(), format!("/tickets/{road}"));
-    assert!(text(&c, "#thread").await.contains("Tim DPU akan memperbaiki jalan minggu ini."));
     assert!(text(&c, "#events").await.contains(OPERATOR.0));
 
     // Markup in a complaint is shown as text and runs nothing.
@@ -161,7 +193,7 @@ async fn the_inbox_works_in_a_real_browser() {
         .submit()
         .await
         .expect("sign out");
-    assert_eq!(c.current_url().await.expect("url").path(), "/login");
+    at(&c, "/login").await;
     sign_in(&c, &daemon, OFFICIAL).await;
     let theirs = text(&c, "table").await;
     assert!(theirs.contains(road.as_str()), "{theirs}");
