@@ -230,6 +230,18 @@ impl Store {
         write!(self, |c| ops::reply(c, code, text, actor, now))
     }
 
+    /// Asks the resident to identify themselves (queued on their channel like a reply,
+    /// purpose `identity_request`) and moves the ticket to `awaiting_identity`.
+    pub async fn request_identity(
+        &self,
+        code: TicketCode,
+        text: String,
+        actor: Actor,
+    ) -> Result<Replied> {
+        let now = now();
+        write!(self, |c| ops::request_identity(c, code, text, actor, now))
+    }
+
     /// Records an answer that arrived as a message (an OPD official replying by email) and
     /// queues it for the resident like [`Store::reply`], once per `origin` (e.g.
     /// `email:<Message-ID>`): `None` when that message was relayed before.

@@ -844,6 +844,32 @@ pub(crate) async fn reply<D: Db>(
     actor: Actor,
     now: DateTime<Utc>,
 ) -> Result<Replied> {
+    answer(c, code, text, actor, Purpose::Reply, now).await
+}
+
+/// Asks the resident who they are (an answer with purpose `identity_request` on their
+/// channel) and moves the ticket to `awaiting_identity`; refused where that move is not
+/// allowed.
+pub(crate) async fn request_identity<D: Db>(
+    c: &mut D,
+    code: TicketCode,
+    text: String,
+    actor: Actor,
+    now: DateTime<Utc>,
+) -> Result<Replied> {
+    set_status(c, code, Status::AwaitingIdentity, actor.clone(), None, now).await?;
+    answer(c, code, text, actor, Purpose::IdentityRequest, now).await
+}
+
+/// An answer to the resident, queued on their channel; the first one stops the clock.
+async fn answer<D: Db>(
+    c: &mut D,
+    code: TicketCode,
+    text: String,
+    actor: Actor,
+    purpose: Purpose,
+    now: DateTime<Utc>,
+) -> Result<Replied> {
     let t = require_ticket(c, code, now).await?;
     if let Some(into) = t.summary.merged_into {
         return Err(StoreError::Conflict(format!("{code} is merged into {into}; answer there")));
@@ -879,8 +905,7 @@ pub(crate) async fn reply<D: Db>(
     }
     let route = choose_reply_route(t.summary.channel, last.as_ref(), &contacts);
     let replied =
-        queue_outbound(c, t.id, t.summary.channel, route, &text, &actor, Purpose::Reply, now)
-            .await?;
+        queue_outbound(c, t.id, t.summary.channel, route, &text, &actor, purpose, now).await?;
     c.execute(
         "UPDATE tickets SET first_responded_at = COALESCE(first_responded_at, $2), updated_at = $2 WHERE id = $1", args![t.id, now])
     .await?;

@@ -1140,3 +1140,23 @@ async fn stats_count_by_group_with_deadline_compliance() {
         assert_eq!(listed.items.iter().map(|t| t.code).collect::<Vec<_>>(), vec![codes[1]]);
     }
 }
+
+#[tokio::test]
+async fn an_identity_request_goes_out_and_waits_for_the_resident() {
+    for (store, _g) in stores(no_receipts()).await {
+        let code = store.ingest(msg(Channel::Telegram, "i1", tg("77"), "x")).await.unwrap();
+        let code = code.ticket.unwrap();
+        let r = store.request_identity(code, "Siapa nama Anda?".into(), op()).await.unwrap();
+        assert_eq!(r.channel, Some(Channel::Telegram));
+        let v = store.ticket(code).await.unwrap().unwrap();
+        assert_eq!(v.summary.status, Status::AwaitingIdentity);
+        let out = v.messages.iter().find(|m| m.direction == Direction::Out).unwrap();
+        assert_eq!(out.purpose, Some(Purpose::IdentityRequest));
+        assert!(v.summary.first_responded_at.is_some());
+        store.set_status(code, Status::Resolved, op(), None).await.unwrap();
+        assert!(matches!(
+            store.request_identity(code, "lagi".into(), op()).await,
+            Err(StoreError::Transition(_))
+        ));
+    }
+}

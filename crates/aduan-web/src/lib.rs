@@ -124,6 +124,7 @@ pub fn app(state: AppState, webhooks: Vec<Arc<dyn Webhook>>) -> Router {
         .route("/api/v1/tickets/{code}/reply", post(tickets::reply))
         .route("/api/v1/tickets/{code}/status", post(tickets::status))
         .route("/api/v1/tickets/{code}/merge", post(tickets::merge))
+        .route("/api/v1/tickets/{code}/request-identity", post(tickets::request_identity))
         .route("/api/v1/public/tickets/{code}", get(public::api_ticket))
         .route("/api/v1/stats", get(stats::api_stats));
     let multipart = state.config.max_multipart_bytes;

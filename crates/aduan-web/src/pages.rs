@@ -463,6 +463,7 @@ struct TicketPage {
     can_merge: bool,
     opds: Vec<Opt>,
     statuses: Vec<Opt>,
+    identity_text: String,
 }
 
 fn place(l: &aduan_core::Location) -> String {
@@ -568,7 +569,7 @@ fn ticket_page(state: &AppState, s: &Session, p: &Principal, v: TicketView) -> T
         None => Vec::new(),
     };
     opds.sort_by_key(|o| !o.selected);
-    let statuses = [Status::InProgress, Status::Resolved, Status::AwaitingIdentity]
+    let statuses = [Status::InProgress, Status::Resolved]
         .iter()
         .map(|s| Opt { value: s.as_str().into(), label: status_label(*s).into(), selected: false })
         .collect();
@@ -583,6 +584,7 @@ fn ticket_page(state: &AppState, s: &Session, p: &Principal, v: TicketView) -> T
         can_merge: p.require_act(crate::session::Act::Merge).is_ok(),
         opds,
         statuses,
+        identity_text: tickets::identity_request_text(t.code),
     }
 }
 
@@ -647,6 +649,11 @@ pub(crate) async fn ticket_action(
                     .parse::<Status>()
                     .map_err(|e| ApiError::field("status", e.to_string()))?;
                 tickets::do_status(&state, &p, code, to, field("note", 2000)?).await
+            }
+            "identity" => {
+                tickets::do_request_identity(&state, &p, code, field("text", MAX_TEXT_CHARS)?)
+                    .await
+                    .map(|_| ())
             }
             "reject" => {
                 let reason = required("reason", 2000)?;

@@ -133,6 +133,25 @@ pub(crate) async fn do_reply(
     Ok(state.store.reply(code, text, p.actor()).await?)
 }
 
+/// The text of an identity request when the operator writes none.
+pub(crate) fn identity_request_text(code: TicketCode) -> String {
+    format!(
+        "Agar aduan {code} dapat kami tindak lanjuti, mohon balas pesan ini dengan nama \
+         lengkap dan nomor HP atau email Anda."
+    )
+}
+
+pub(crate) async fn do_request_identity(
+    state: &AppState,
+    p: &Principal,
+    code: TicketCode,
+    text: Option<String>,
+) -> Result<aduan_store::Replied, ApiError> {
+    may_act(state, p, code, Act::Reply).await?;
+    let text = text.unwrap_or_else(|| identity_request_text(code));
+    Ok(state.store.request_identity(code, text, p.actor()).await?)
+}
+
 pub(crate) async fn do_status(
     state: &AppState,
     p: &Principal,
@@ -261,4 +280,15 @@ pub(crate) async fn merge(
         .map_err(|e| ApiError::field("into", e.to_string()))?;
     do_merge(&state, &a.p, a.code, into).await?;
     a.current(&state).await
+}
+
+pub(crate) async fn request_identity(
+    State(state): State<AppState>,
+    a: Action,
+) -> Result<Json<Value>, ApiError> {
+    let text = a.fields().opt_str("text", MAX_TEXT_CHARS)?.map(str::to_owned);
+    let sent = do_request_identity(&state, &a.p, a.code, text).await?;
+    let Json(mut view) = a.current(&state).await?;
+    view["reply"] = json!(sent);
+    Ok(Json(view))
 }

@@ -395,6 +395,25 @@ async fn the_operator_works_a_ticket_from_the_inbox() {
         || e.kind == aduan_core::EventKind::MessageReceived
         || e.actor.to_string() == "user:operator@kab.go.id"));
 
+    // Asking who the resident is: the request goes out on their channel, the ticket waits.
+    let asked = ticket(&f.store, "t9", "Tanpa nama", None).await;
+    let r = send(
+        &f.app,
+        form(
+            &format!("/tickets/{asked}/identity"),
+            &u.cookie,
+            &[("csrf", &u.csrf), ("text", "Siapa nama Anda?")],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let v = f.store.ticket(asked).await.unwrap().unwrap();
+    assert_eq!(v.summary.status, Status::AwaitingIdentity);
+    assert!(
+        v.messages.iter().any(|m| m.purpose == Some(aduan_core::Purpose::IdentityRequest)
+            && m.text == "Siapa nama Anda?")
+    );
+
     // Reject needs a reason; merge moves the other ticket into this one.
     let r = send(&f.app, act("reject", vec![])).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
