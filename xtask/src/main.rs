@@ -4,6 +4,7 @@
 //! tests by hand) and `cargo xtask sms-peer` (Kannel with a fake SMSC, for the SMS tests).
 
 mod bench;
+mod browser;
 mod kannel;
 mod mail;
 mod mailbench;

@@ -1,6 +1,7 @@
 //! `cargo xtask test`: the whole suite as CI runs it. Starts every peer the tests need (a
 //! private PostgreSQL cluster; Dovecot + Postfix for the email channel; Kannel with a fake
-//! SMSC and fakesmsc for the SMS channel), builds the daemon
+//! SMSC and fakesmsc for the SMS channel; Chromium driven by chromedriver for the inbox's
+//! browser tests), builds the daemon
 //! for the end-to-end tests, and runs `cargo test --workspace` with `ADUAN_TEST_FULL=1`,
 //! under which a test whose peer is missing fails instead of skipping.
 
@@ -8,7 +9,7 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
-use crate::{kannel, mail, pg};
+use crate::{browser, kannel, mail, pg};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -33,6 +34,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let sms = kannel::KannelPeer::start()?;
     eprintln!("xtask: Kannel up; its webhook calls go to {}", sms.mo);
 
+    eprintln!("xtask: starting chromedriver");
+    let browser = browser::Browser::start()?;
+    eprintln!("xtask: WebDriver at {}", browser.url());
+
     eprintln!("xtask: building the aduan binary for the end-to-end tests");
     let status = cargo()
         .args(["build", "-p", "aduan"])
@@ -53,8 +58,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .env("ADUAN_BIN", &bin)
         .envs(mail.env())
         .envs(sms.env())
+        .envs(browser.env())
         .status()
         .context("cannot run cargo test")?;
+    drop(browser);
     drop(sms);
     drop(mail);
     drop(cluster);

@@ -237,6 +237,18 @@ impl Store {
         write!(self, |c| ops::reply(c, code, text, actor, now))
     }
 
+    /// Asks the resident to identify themselves (queued on their channel like a reply,
+    /// purpose `identity_request`) and moves the ticket to `awaiting_identity`.
+    pub async fn request_identity(
+        &self,
+        code: TicketCode,
+        text: String,
+        actor: Actor,
+    ) -> Result<Replied> {
+        let now = now();
+        write!(self, |c| ops::request_identity(c, code, text, actor, now))
+    }
+
     /// Records an answer that arrived as a message (an OPD official replying by email) and
     /// queues it for the resident like [`Store::reply`], once per `origin` (e.g.
     /// `email:<Message-ID>`): `None` when that message was relayed before.
@@ -477,6 +489,91 @@ impl Store {
     pub async fn api_key_by_hash(&self, token_hash: &str) -> Result<Option<ApiKey>> {
         let token_hash = token_hash.to_owned();
         read!(self, |c| ops::api_key_by_hash(c, &token_hash))
+    }
+
+    /// The user signing in with `email` (case-insensitive) and their argon2id hash.
+    pub async fn user_for_login(&self, email: &str) -> Result<Option<(User, String)>> {
+        let email = email.to_owned();
+        read!(self, |c| ops::user_for_login(c, &email))
+    }
+
+    pub async fn users(&self) -> Result<Vec<User>> {
+        read!(self, |c| ops::users(c))
+    }
+
+    /// Adds a user on behalf of `actor` (an admin in the inbox), with an audit entry.
+    pub async fn add_user_by(&self, user: NewUser, actor: Actor) -> Result<i64> {
+        let now = now();
+        write!(self, |c| ops::add_user_by(c, user, actor, now))
+    }
+
+    /// Disables (ending their sessions) or re-enables a user, with an audit entry.
+    pub async fn set_user_disabled(&self, id: i64, disabled: bool, actor: Actor) -> Result<()> {
+        let now = now();
+        write!(self, |c| ops::set_user_disabled(c, id, disabled, actor, now))
+    }
+
+    /// Starts a session for a user whose password the caller verified; records the sign-in.
+    pub async fn create_session(
+        &self,
+        token_hash: String,
+        user_id: i64,
+        csrf_token: String,
+        ttl: Duration,
+    ) -> Result<()> {
+        let now = now();
+        let expires_at = now + ttl;
+        write!(self, |c| ops::create_session(c, token_hash, user_id, csrf_token, expires_at, now))
+    }
+
+    /// The live session with this token hash (of a user still enabled).
+    pub async fn session(&self, token_hash: &str) -> Result<Option<Session>> {
+        let now = now();
+        let token_hash = token_hash.to_owned();
+        read!(self, |c| ops::session(c, &token_hash, now))
+    }
+
+    /// Ends a session and records the sign-out; `false` when there was none.
+    pub async fn delete_session(&self, token_hash: String) -> Result<bool> {
+        let now = now();
+        write!(self, |c| ops::delete_session(c, token_hash, now))
+    }
+
+    /// Records an action that is not about one ticket (ticket actions have their events).
+    pub async fn audit(
+        &self,
+        actor: Actor,
+        action: String,
+        target: Option<String>,
+        note: Option<String>,
+    ) -> Result<()> {
+        let now = now();
+        write!(self, |c| ops::audit(c, &actor, &action, target.as_deref(), note.as_deref(), now))
+    }
+
+    /// The newest `limit` entries of the audit log.
+    pub async fn audit_log(&self, limit: i64) -> Result<Vec<AuditEntry>> {
+        read!(self, |c| ops::audit_log(c, limit))
+    }
+
+    /// Sets a ticket's category unless it has one.
+    pub async fn set_category_if_unset(&self, code: TicketCode, category: String) -> Result<bool> {
+        write!(self, |c| ops::set_category_if_unset(c, code, category))
+    }
+
+    /// Anonymous counts and deadline compliance, grouped as asked.
+    pub async fn stats(&self, q: StatsQuery) -> Result<Vec<StatsRow>> {
+        let now = now();
+        read!(self, |c| ops::stats(c, &q, now))
+    }
+
+    /// Tickets opened per office day and channel since `from`.
+    pub async fn per_day_by_channel(
+        &self,
+        from: DateTime<Utc>,
+        offset_secs: i32,
+    ) -> Result<Vec<DayChannelCount>> {
+        read!(self, |c| ops::per_day_by_channel(c, from, offset_secs))
     }
 }
 

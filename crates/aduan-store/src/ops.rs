@@ -853,6 +853,7 @@ pub(crate) async fn list_tickets<D: Db>(
             "AND ($5 IS NULL OR $5 = {overdue}) ",
             "AND ($7 IS NULL OR t.code = $8 OR EXISTS (SELECT 1 FROM messages m ",
             "WHERE m.ticket_id = t.id AND LOWER(m.text) LIKE $7 ESCAPE '\\')) ",
+            "AND ($10 IS NULL OR t.category = $10) ",
             "ORDER BY t.id DESC LIMIT $9"
         ),
         overdue = overdue_sql!().replace("$1", "$6")
@@ -869,7 +870,8 @@ pub(crate) async fn list_tickets<D: Db>(
                 now,
                 q.map(like_pattern),
                 q_code.unwrap_or_default(),
-                limit + 1
+                limit + 1,
+                f.category.as_deref()
             ],
         )
         .await?;
@@ -980,14 +982,44 @@ pub(crate) async fn reply<D: Db>(
     actor: Actor,
     now: DateTime<Utc>,
 ) -> Result<Replied> {
+    answer(c, code, text, actor, Purpose::Reply, now).await
+}
+
+/// Asks the resident who they are (an answer with purpose `identity_request` on their
+/// channel) and moves the ticket to `awaiting_identity`; refused where that move is not
+/// allowed.
+pub(crate) async fn request_identity<D: Db>(
+    c: &mut D,
+    code: TicketCode,
+    text: String,
+    actor: Actor,
+    now: DateTime<Utc>,
+) -> Result<Replied> {
+    set_status(c, code, Status::AwaitingIdentity, actor.clone(), None, now).await?;
+    // Waiting for the resident stops the clocks, as when the router asks.
+    let t = require_ticket(c, code, now).await?;
+    if t.paused_at.is_none() {
+        pause_clocks(c, &t, "menunggu identitas pelapor", &actor, now).await?;
+    }
+    answer(c, code, text, actor, Purpose::IdentityRequest, now).await
+}
+
+/// An answer to the resident, queued on their channel; the first one stops the clock.
+async fn answer<D: Db>(
+    c: &mut D,
+    code: TicketCode,
+    text: String,
+    actor: Actor,
+    purpose: Purpose,
+    now: DateTime<Utc>,
+) -> Result<Replied> {
     let t = require_ticket(c, code, now).await?;
     if let Some(into) = t.summary.merged_into {
         return Err(StoreError::Conflict(format!("{code} is merged into {into}; answer there")));
     }
     let route = resident_route(c, &t).await?;
     let replied =
-        queue_outbound(c, t.id, t.summary.channel, route, &text, &actor, Purpose::Reply, now)
-            .await?;
+        queue_outbound(c, t.id, t.summary.channel, route, &text, &actor, purpose, now).await?;
     c.execute(
         "UPDATE tickets SET first_responded_at = COALESCE(first_responded_at, $2), updated_at = $2 WHERE id = $1", args![t.id, now])
     .await?;
@@ -1518,4 +1550,290 @@ pub(crate) async fn attachment_fetch_failed<D: Db>(
     )
     .await?;
     Ok(())
+}
+
+// ---- Web users, sessions and the audit log (aduan-web) ----
+
+fn user_row(row: &Row) -> Result<User> {
+    Ok(User {
+        id: row.get("id")?,
+        email: row.get("email")?,
+        name: row.get("name")?,
+        role: parse(&row.get::<String>("role")?, "role")?,
+        opd: row.get("opd")?,
+        disabled: row.get("disabled")?,
+        created_at: row.get("created_at")?,
+    })
+}
+
+const USER_COLUMNS: &str = "u.id, u.email, u.name, u.role, u.opd, u.disabled, u.created_at";
+
+/// The user with this email (lower-cased) and their password hash, disabled or not.
+pub(crate) async fn user_for_login<D: Db>(
+    c: &mut D,
+    email: &str,
+) -> Result<Option<(User, String)>> {
+    let sql = format!("SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE u.email = $1");
+    let Some(row) = c.fetch_optional(&sql, args![email.trim().to_lowercase()]).await? else {
+        return Ok(None);
+    };
+    Ok(Some((user_row(&row)?, row.get("password_hash")?)))
+}
+
+pub(crate) async fn users<D: Db>(c: &mut D) -> Result<Vec<User>> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users u ORDER BY u.email");
+    c.fetch_all(&sql, args![]).await?.iter().map(user_row).collect()
+}
+
+pub(crate) async fn audit<D: Db>(
+    c: &mut D,
+    actor: &Actor,
+    action: &str,
+    target: Option<&str>,
+    note: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    c.execute(
+        "INSERT INTO audit (at, actor, action, target, note) VALUES ($1, $2, $3, $4, $5)",
+        args![now, actor.to_string(), action, target, note],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn audit_log<D: Db>(c: &mut D, limit: i64) -> Result<Vec<AuditEntry>> {
+    let rows = c
+        .fetch_all(
+            "SELECT at, actor, action, target, note FROM audit ORDER BY id DESC LIMIT $1",
+            args![limit],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(AuditEntry {
+                at: r.get("at")?,
+                actor: parse(&r.get::<String>("actor")?, "actor")?,
+                action: r.get("action")?,
+                target: r.get("target")?,
+                note: r.get("note")?,
+            })
+        })
+        .collect()
+}
+
+/// A user added through the inbox, with its audit entry.
+pub(crate) async fn add_user_by<D: Db>(
+    c: &mut D,
+    user: NewUser,
+    actor: Actor,
+    now: DateTime<Utc>,
+) -> Result<i64> {
+    let email = user.email.trim().to_lowercase();
+    let note = format!("role {}", user.role.as_str());
+    let id = add_user(c, user, now).await?;
+    audit(c, &actor, "user_added", Some(&email), Some(&note), now).await?;
+    Ok(id)
+}
+
+/// Disables or enables a user; disabling ends every session of theirs.
+pub(crate) async fn set_user_disabled<D: Db>(
+    c: &mut D,
+    id: i64,
+    disabled: bool,
+    actor: Actor,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let email: Option<String> = c
+        .fetch_optional_scalar(
+            "UPDATE users SET disabled = $2 WHERE id = $1 RETURNING email",
+            args![id, disabled],
+        )
+        .await?;
+    let Some(email) = email else {
+        return Err(StoreError::Invalid(format!("there is no user {id}")));
+    };
+    if disabled {
+        c.execute("DELETE FROM sessions WHERE user_id = $1", args![id]).await?;
+    }
+    let action = if disabled { "user_disabled" } else { "user_enabled" };
+    audit(c, &actor, action, Some(&email), None, now).await
+}
+
+/// Starts a session (the caller verified the password) and records the sign-in. Expired
+/// sessions of everyone are swept on the way.
+pub(crate) async fn create_session<D: Db>(
+    c: &mut D,
+    token_hash: String,
+    user_id: i64,
+    csrf_token: String,
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    c.execute("DELETE FROM sessions WHERE expires_at < $1", args![now]).await?;
+    let email: Option<String> = c
+        .fetch_optional_scalar(
+            "SELECT email FROM users WHERE id = $1 AND NOT disabled",
+            args![user_id],
+        )
+        .await?;
+    let Some(email) = email else {
+        return Err(StoreError::Invalid(format!("user {user_id} can't sign in")));
+    };
+    c.execute(
+        "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+        args![token_hash, user_id, csrf_token, now, expires_at],
+    )
+    .await?;
+    audit(c, &Actor::User(email), "login", None, None, now).await
+}
+
+/// The live session with this token hash, of a user who is not disabled.
+pub(crate) async fn session<D: Db>(
+    c: &mut D,
+    token_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Session>> {
+    let sql = format!(
+        "SELECT {USER_COLUMNS}, s.csrf_token, s.expires_at FROM sessions s \
+         JOIN users u ON u.id = s.user_id \
+         WHERE s.token_hash = $1 AND s.expires_at > $2 AND NOT u.disabled"
+    );
+    let Some(row) = c.fetch_optional(&sql, args![token_hash, now]).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Session {
+        user: user_row(&row)?,
+        csrf_token: row.get("csrf_token")?,
+        expires_at: row.get("expires_at")?,
+    }))
+}
+
+/// Ends a session and records the sign-out; `false` when there was none.
+pub(crate) async fn delete_session<D: Db>(
+    c: &mut D,
+    token_hash: String,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let email: Option<String> = c
+        .fetch_optional_scalar(
+            "DELETE FROM sessions WHERE token_hash = $1 \
+             RETURNING (SELECT email FROM users WHERE users.id = sessions.user_id)",
+            args![token_hash],
+        )
+        .await?;
+    match email {
+        Some(email) => {
+            audit(c, &Actor::User(email), "logout", None, None, now).await?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+/// Sets a ticket's category unless it has one (a report that named its service, e.g.
+/// Open311's `service_code`).
+pub(crate) async fn set_category_if_unset<D: Db>(
+    c: &mut D,
+    code: TicketCode,
+    category: String,
+) -> Result<bool> {
+    let n = c
+        .execute(
+            "UPDATE tickets SET category = $2 WHERE code = $1 AND category IS NULL",
+            args![code.to_string(), category],
+        )
+        .await?;
+    Ok(n > 0)
+}
+
+/// The office day of a ticket's creation, as `YYYY-MM-DD` text.
+fn day_expr<D: Db>(offset_secs: i32) -> String {
+    if D::IS_PG {
+        format!(
+            "to_char((t.created_at AT TIME ZONE 'UTC') + make_interval(secs => {offset_secs}), 'YYYY-MM-DD')"
+        )
+    } else {
+        format!("substr(datetime(t.created_at, '{offset_secs:+} seconds'), 1, 10)")
+    }
+}
+
+/// The statuses of a ticket someone still has to act on.
+const OPEN_STATUSES_SQL: &str = "('new', 'awaiting_identity', 'assigned', 'in_progress')";
+
+pub(crate) async fn stats<D: Db>(
+    c: &mut D,
+    q: &StatsQuery,
+    now: DateTime<Utc>,
+) -> Result<Vec<StatsRow>> {
+    let key = match q.group_by {
+        StatsGroup::Opd => "t.opd".to_owned(),
+        StatsGroup::Channel => "t.channel".to_owned(),
+        StatsGroup::Category => "t.category".to_owned(),
+        // Recorded by the router from the place named in the complaint.
+        StatsGroup::Kecamatan => "t.kecamatan".to_owned(),
+        StatsGroup::Day => day_expr::<D>(q.offset_secs),
+    };
+    let sql = format!(
+        "SELECT {key} AS k, COUNT(*) AS total, \
+         SUM(CASE WHEN t.status IN {OPEN_STATUSES_SQL} THEN 1 ELSE 0 END) AS open_n, \
+         SUM(CASE WHEN t.status = 'resolved' THEN 1 ELSE 0 END) AS resolved_n, \
+         SUM(CASE WHEN t.status = 'rejected' THEN 1 ELSE 0 END) AS rejected_n, \
+         SUM(CASE WHEN t.status IN {OPEN_STATUSES_SQL} AND t.paused_at IS NULL \
+             AND ((t.first_responded_at IS NULL AND t.first_response_due_at < $3) \
+             OR (t.resolution_due_at IS NOT NULL AND t.resolution_due_at < $3)) \
+             THEN 1 ELSE 0 END) AS overdue_n, \
+         SUM(CASE WHEN t.first_responded_at IS NOT NULL \
+             AND t.first_responded_at <= t.first_response_due_at THEN 1 ELSE 0 END) AS on_time_n, \
+         SUM(CASE WHEN (t.first_responded_at IS NOT NULL AND t.first_responded_at > t.first_response_due_at) \
+             OR (t.first_responded_at IS NULL AND t.first_response_due_at < $3 \
+                 AND t.status NOT IN ('merged')) THEN 1 ELSE 0 END) AS late_n \
+         FROM tickets t WHERE t.status <> 'merged' \
+         AND ($1 IS NULL OR t.created_at >= $1) AND ($2 IS NULL OR t.created_at < $2) \
+         GROUP BY {key} ORDER BY {key}"
+    );
+    let rows = c.fetch_all(&sql, args![q.from, q.to, now]).await?;
+    let mut out = rows
+        .iter()
+        .map(|r| {
+            let on_time: i64 = r.get("on_time_n")?;
+            let late: i64 = r.get("late_n")?;
+            Ok(StatsRow {
+                key: r.get("k")?,
+                total: r.get("total")?,
+                open: r.get("open_n")?,
+                resolved: r.get("resolved_n")?,
+                rejected: r.get("rejected_n")?,
+                overdue: r.get("overdue_n")?,
+                responded_on_time: on_time,
+                responded_late: late,
+                compliance: (on_time + late > 0).then(|| on_time as f64 / (on_time + late) as f64),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    // Backends order NULL differently: the ungrouped first.
+    out.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(out)
+}
+
+pub(crate) async fn per_day_by_channel<D: Db>(
+    c: &mut D,
+    from: DateTime<Utc>,
+    offset_secs: i32,
+) -> Result<Vec<DayChannelCount>> {
+    let day = day_expr::<D>(offset_secs);
+    let sql = format!(
+        "SELECT {day} AS d, t.channel, COUNT(*) AS n FROM tickets t \
+         WHERE t.created_at >= $1 AND t.status <> 'merged' GROUP BY {day}, t.channel ORDER BY {day}, t.channel"
+    );
+    let rows = c.fetch_all(&sql, args![from]).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(DayChannelCount {
+                day: r.get("d")?,
+                channel: parse(&r.get::<String>("channel")?, "channel")?,
+                count: r.get("n")?,
+            })
+        })
+        .collect()
 }

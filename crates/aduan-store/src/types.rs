@@ -114,6 +114,7 @@ pub struct TicketFilter {
     pub opd: Option<String>,
     pub channel: Option<Channel>,
     pub overdue: Option<bool>,
+    pub category: Option<String>,
     /// Matches a ticket code, or text in any of the ticket's messages (case-insensitive).
     pub q: Option<String>,
     /// Tickets older than this cursor (from a previous page's `next_cursor`).
@@ -219,6 +220,120 @@ pub struct NewUser {
     pub opd: Option<String>,
     /// An argon2id PHC string.
     pub password_hash: String,
+}
+
+/// A web user as the inbox sees it (never with the password hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    pub id: i64,
+    pub email: String,
+    pub name: Option<String>,
+    pub role: Role,
+    /// The OPD an official belongs to.
+    pub opd: Option<String>,
+    pub disabled: bool,
+    #[serde(serialize_with = "aduan_core::time::serialize")]
+    pub created_at: DateTime<Utc>,
+}
+
+/// A signed-in user's session, found by the hash of its cookie token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub user: User,
+    /// The token every form of this session must carry.
+    pub csrf_token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// One entry of the audit log of actions that are not about a ticket (sign-ins, users).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEntry {
+    #[serde(serialize_with = "aduan_core::time::serialize")]
+    pub at: DateTime<Utc>,
+    pub actor: Actor,
+    pub action: String,
+    pub target: Option<String>,
+    pub note: Option<String>,
+}
+
+/// What `GET /api/v1/stats` counts by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatsGroup {
+    Opd,
+    Channel,
+    Category,
+    Kecamatan,
+    Day,
+}
+
+impl StatsGroup {
+    pub const ALL: [StatsGroup; 5] = [
+        StatsGroup::Opd,
+        StatsGroup::Channel,
+        StatsGroup::Category,
+        StatsGroup::Kecamatan,
+        StatsGroup::Day,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatsGroup::Opd => "opd",
+            StatsGroup::Channel => "channel",
+            StatsGroup::Category => "category",
+            StatsGroup::Kecamatan => "kecamatan",
+            StatsGroup::Day => "day",
+        }
+    }
+}
+
+impl FromStr for StatsGroup {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        StatsGroup::ALL.into_iter().find(|g| g.as_str() == s).ok_or_else(|| {
+            format!("unknown grouping {s:?}: use opd, channel, category, kecamatan or day")
+        })
+    }
+}
+
+/// Tickets created in `[from, to)` counted by `group_by`; days are the office's (at
+/// `offset_secs` east of UTC).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsQuery {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub group_by: StatsGroup,
+    pub offset_secs: i32,
+}
+
+/// Counts of one group: anonymous by construction (no ticket, no person).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatsRow {
+    /// The OPD code, channel, category, kecamatan or `YYYY-MM-DD`; `None` for tickets
+    /// without one (not yet disposed, not categorised).
+    pub key: Option<String>,
+    pub total: i64,
+    /// Still waiting on our side (new, awaiting identity, assigned, in progress).
+    pub open: i64,
+    pub resolved: i64,
+    pub rejected: i64,
+    /// Open and past the first-response deadline without an answer.
+    pub overdue: i64,
+    /// First answered by the deadline.
+    pub responded_on_time: i64,
+    /// First answered after the deadline, or not answered and past it.
+    pub responded_late: i64,
+    /// `responded_on_time / (responded_on_time + responded_late)`; `None` when nothing is
+    /// due yet.
+    pub compliance: Option<f64>,
+}
+
+/// Tickets opened on one office day through one channel (the dashboard's first chart).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DayChannelCount {
+    pub day: String,
+    pub channel: Channel,
+    pub count: i64,
 }
 
 /// What an API key may do. `admin` may do everything; `read` reads tickets; `intake` posts

@@ -1010,3 +1010,153 @@ async fn a_bounce_marks_the_delivery_dead() {
         );
     }
 }
+
+#[tokio::test]
+async fn sessions_live_until_expiry_logout_or_disabling_and_are_audited() {
+    use aduan_store::{NewUser, Role};
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let admin = Actor::User("admin@banyumaskab.go.id".into());
+        let new = NewUser {
+            email: "Op@Banyumaskab.go.id".into(),
+            name: Some("Op".into()),
+            role: Role::Operator,
+            opd: None,
+            password_hash: "$argon2id$v=19$x".into(),
+        };
+        let id = store.add_user_by(new, admin.clone()).await.unwrap();
+        let (user, hash) = store.user_for_login(" OP@banyumaskab.go.id ").await.unwrap().unwrap();
+        assert_eq!((user.id, user.role, hash.as_str()), (id, Role::Operator, "$argon2id$v=19$x"));
+        assert_eq!(store.user_for_login("nobody@x.id").await.unwrap(), None);
+
+        store
+            .create_session("h-live".into(), id, "csrf1".into(), Duration::hours(1))
+            .await
+            .unwrap();
+        store
+            .create_session("h-old".into(), id, "csrf2".into(), Duration::hours(-1))
+            .await
+            .unwrap();
+        let s = store.session("h-live").await.unwrap().unwrap();
+        assert_eq!(
+            (s.user.email.as_str(), s.csrf_token.as_str()),
+            ("op@banyumaskab.go.id", "csrf1")
+        );
+        assert_eq!(store.session("h-old").await.unwrap(), None, "expired");
+        assert_eq!(store.session("nope").await.unwrap(), None);
+
+        assert!(store.delete_session("h-live".into()).await.unwrap());
+        assert!(!store.delete_session("h-live".into()).await.unwrap());
+        assert_eq!(store.session("h-live").await.unwrap(), None);
+
+        store.create_session("h-2".into(), id, "c".into(), Duration::hours(1)).await.unwrap();
+        store.set_user_disabled(id, true, admin.clone()).await.unwrap();
+        assert_eq!(store.session("h-2").await.unwrap(), None, "disabling ends sessions");
+        assert!(matches!(
+            store.create_session("h-3".into(), id, "c".into(), Duration::hours(1)).await,
+            Err(StoreError::Invalid(_))
+        ));
+        store.set_user_disabled(id, false, admin.clone()).await.unwrap();
+        assert_eq!(store.users().await.unwrap().len(), 1);
+
+        let log = store.audit_log(50).await.unwrap();
+        let actions: Vec<(String, String)> =
+            log.iter().map(|e| (e.actor.to_string(), e.action.clone())).collect();
+        let op = "user:op@banyumaskab.go.id".to_string();
+        let ad = "user:admin@banyumaskab.go.id".to_string();
+        assert_eq!(
+            actions,
+            vec![
+                (ad.clone(), "user_enabled".into()),
+                (ad.clone(), "user_disabled".into()),
+                (op.clone(), "login".into()),
+                (op.clone(), "logout".into()),
+                (op.clone(), "login".into()),
+                (op.clone(), "login".into()),
+                (ad, "user_added".into()),
+            ]
+        );
+    }
+}
+
+#[tokio::test]
+async fn stats_count_by_group_with_deadline_compliance() {
+    use aduan_store::{StatsGroup, StatsQuery};
+    let opts = StoreOptions {
+        sla: SlaPolicy { first_response: Duration::hours(-1), ..SlaPolicy::default() },
+        ..StoreOptions::default()
+    };
+    for (store, _g) in stores(opts.clone()).await {
+        let mut codes = Vec::new();
+        for i in 0..4 {
+            let ch = if i < 3 { Channel::Web } else { Channel::Sms };
+            codes.push(
+                store.ingest(msg(ch, &format!("s{i}"), None, "x")).await.unwrap().ticket.unwrap(),
+            );
+        }
+        store.assign(codes[0], "DPU".into(), op(), None).await.unwrap();
+        store.assign(codes[1], "DPU".into(), op(), None).await.unwrap();
+        // Answered after the deadline (it was an hour before creation).
+        store.reply(codes[0], "ok".into(), op()).await.unwrap();
+        store.set_status(codes[0], Status::Resolved, op(), None).await.unwrap();
+        assert!(store.set_category_if_unset(codes[1], "jalan".into()).await.unwrap());
+        assert!(!store.set_category_if_unset(codes[1], "lain".into()).await.unwrap());
+
+        let q = |group_by| StatsQuery { from: None, to: None, group_by, offset_secs: 7 * 3600 };
+        let by_opd = store.stats(q(StatsGroup::Opd)).await.unwrap();
+        let summary: Vec<_> = by_opd
+            .iter()
+            .map(|r| (r.key.clone(), r.total, r.open, r.resolved, r.overdue, r.responded_late))
+            .collect();
+        assert_eq!(summary, vec![(None, 2, 2, 0, 2, 2), (Some("DPU".into()), 2, 1, 1, 1, 2)]);
+        assert_eq!(by_opd[1].compliance, Some(0.0));
+        let by_channel = store.stats(q(StatsGroup::Channel)).await.unwrap();
+        let keys: Vec<_> = by_channel.iter().map(|r| (r.key.clone(), r.total)).collect();
+        assert_eq!(keys, vec![(Some("sms".into()), 1), (Some("web".into()), 3)]);
+        let by_kec = store.stats(q(StatsGroup::Kecamatan)).await.unwrap();
+        assert_eq!(
+            by_kec.iter().map(|r| (r.key.clone(), r.total)).collect::<Vec<_>>(),
+            vec![(None, 4)]
+        );
+        let by_cat = store.stats(q(StatsGroup::Category)).await.unwrap();
+        assert_eq!(by_cat.iter().map(|r| r.total).sum::<i64>(), 4);
+        let today = (Utc::now() + Duration::hours(7)).format("%Y-%m-%d").to_string();
+        let by_day = store.stats(q(StatsGroup::Day)).await.unwrap();
+        assert_eq!(
+            by_day.iter().map(|r| (r.key.clone(), r.total)).collect::<Vec<_>>(),
+            vec![(Some(today.clone()), 4)]
+        );
+        let future =
+            StatsQuery { from: Some(Utc::now() + Duration::hours(1)), ..q(StatsGroup::Opd) };
+        assert!(store.stats(future).await.unwrap().is_empty());
+        let per_day =
+            store.per_day_by_channel(Utc::now() - Duration::days(1), 7 * 3600).await.unwrap();
+        assert_eq!(
+            per_day.iter().map(|d| (d.day.clone(), d.channel, d.count)).collect::<Vec<_>>(),
+            vec![(today.clone(), Channel::Sms, 1), (today, Channel::Web, 3)]
+        );
+        let by_cat_filter =
+            TicketFilter { category: Some("jalan".into()), limit: 10, ..Default::default() };
+        let listed = store.tickets(&by_cat_filter).await.unwrap();
+        assert_eq!(listed.items.iter().map(|t| t.code).collect::<Vec<_>>(), vec![codes[1]]);
+    }
+}
+
+#[tokio::test]
+async fn an_identity_request_goes_out_and_waits_for_the_resident() {
+    for (store, _g) in stores(no_receipts()).await {
+        let code = store.ingest(msg(Channel::Telegram, "i1", tg("77"), "x")).await.unwrap();
+        let code = code.ticket.unwrap();
+        let r = store.request_identity(code, "Siapa nama Anda?".into(), op()).await.unwrap();
+        assert_eq!(r.channel, Some(Channel::Telegram));
+        let v = store.ticket(code).await.unwrap().unwrap();
+        assert_eq!(v.summary.status, Status::AwaitingIdentity);
+        let out = v.messages.iter().find(|m| m.direction == Direction::Out).unwrap();
+        assert_eq!(out.purpose, Some(Purpose::IdentityRequest));
+        assert!(v.summary.first_responded_at.is_some());
+        store.set_status(code, Status::Resolved, op(), None).await.unwrap();
+        assert!(matches!(
+            store.request_identity(code, "lagi".into(), op()).await,
+            Err(StoreError::Transition(_))
+        ));
+    }
+}

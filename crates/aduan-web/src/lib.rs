@@ -7,9 +7,15 @@ pub mod error;
 mod extract;
 mod hooks;
 mod intake;
+mod open311;
+mod pages;
+mod public;
+pub mod session;
+mod stats;
 mod tickets;
+mod users;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -23,6 +29,7 @@ use axum::routing::{get, post};
 
 pub use error::ApiError;
 pub use intake::store_blob;
+pub use open311::Service as Open311Service;
 
 /// What the web layer needs from the configuration.
 #[derive(Debug, Clone)]
@@ -35,6 +42,26 @@ pub struct WebConfig {
     pub public_url: String,
     /// The OPD codes of the registry; `None` accepts any code.
     pub opds: Option<BTreeSet<String>>,
+    /// OPD names by code (from the registry), shown on pages.
+    pub opd_names: BTreeMap<String, String>,
+    /// Largest multipart body accepted (the public form with a photo; default 25 MiB).
+    pub max_multipart_bytes: usize,
+    /// Sign-in attempts per minute per account (four times as many per client address).
+    pub login_attempts_per_minute: u32,
+    /// Requests per minute per client address on the public pages and API.
+    pub public_requests_per_minute: u32,
+    /// How long a session lasts.
+    pub session_hours: i64,
+    /// The Open311 services (the configured categories); a request's `service_code` becomes
+    /// its ticket's category.
+    pub services: Vec<Open311Service>,
+}
+
+impl WebConfig {
+    /// Cookies get `Secure` when the public URL is https.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
 }
 
 impl Default for WebConfig {
@@ -44,6 +71,12 @@ impl Default for WebConfig {
             attachments_dir: PathBuf::from("data/attachments"),
             public_url: "http://127.0.0.1:8080".into(),
             opds: None,
+            opd_names: BTreeMap::new(),
+            max_multipart_bytes: 25 * 1024 * 1024,
+            login_attempts_per_minute: 5,
+            public_requests_per_minute: 60,
+            session_hours: 12,
+            services: Vec::new(),
         }
     }
 }
@@ -57,6 +90,7 @@ pub struct Shared {
     pub telemetry: Arc<Telemetry>,
     pub config: WebConfig,
     keys: auth::KeyCache,
+    limits: session::Limits,
 }
 
 impl std::ops::Deref for AppState {
@@ -68,7 +102,14 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     pub fn new(store: Store, telemetry: Arc<Telemetry>, config: WebConfig) -> AppState {
-        AppState(Arc::new(Shared { store, telemetry, config, keys: auth::KeyCache::default() }))
+        let limits = session::Limits::new(&config);
+        AppState(Arc::new(Shared {
+            store,
+            telemetry,
+            config,
+            keys: auth::KeyCache::default(),
+            limits,
+        }))
     }
 }
 
@@ -82,13 +123,37 @@ pub fn app(state: AppState, webhooks: Vec<Arc<dyn Webhook>>) -> Router {
         .route("/api/v1/tickets/{code}/assign", post(tickets::assign))
         .route("/api/v1/tickets/{code}/reply", post(tickets::reply))
         .route("/api/v1/tickets/{code}/status", post(tickets::status))
-        .route("/api/v1/tickets/{code}/merge", post(tickets::merge));
+        .route("/api/v1/tickets/{code}/merge", post(tickets::merge))
+        .route("/api/v1/tickets/{code}/request-identity", post(tickets::request_identity))
+        .route("/api/v1/public/tickets/{code}", get(public::api_ticket))
+        .route("/api/v1/stats", get(stats::api_stats));
+    let multipart = state.config.max_multipart_bytes;
+    let pages = Router::new()
+        .route("/login", get(pages::login_form).post(pages::login))
+        .route("/logout", post(pages::logout))
+        .route("/", get(pages::inbox))
+        .route("/dashboard", get(stats::dashboard))
+        .route("/users", get(users::list).post(users::add))
+        .route("/users/{id}/{action}", post(users::set_disabled))
+        .route("/open311/v2/services.json", get(open311::services))
+        .route("/open311/v2/services/{file}", get(open311::service_definition))
+        .route("/open311/v2/requests.json", get(open311::list_requests).post(open311::post_request))
+        .route("/open311/v2/requests/{file}", get(open311::get_request))
+        .route("/tickets/{code}", get(pages::ticket))
+        .route("/tickets/{code}/{action}", post(pages::ticket_action))
+        .route(
+            "/lapor",
+            get(public::report_form).post(public::report).layer(DefaultBodyLimit::max(multipart)),
+        )
+        .route("/lacak", get(public::track_lookup))
+        .route("/lacak/{code}", get(public::track));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/api/openapi.json", get(openapi))
         .merge(api)
+        .merge(pages)
         .merge(hooks::router(webhooks))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

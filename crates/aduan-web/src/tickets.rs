@@ -3,30 +3,31 @@
 use std::collections::HashMap;
 
 use aduan_core::{Channel, Status, TicketCode};
-use aduan_store::{Cursor, Scope, TicketFilter};
+use aduan_store::{Cursor, TicketFilter, TicketView};
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{Fields, JsonObject};
 use crate::intake::MAX_TEXT_CHARS;
+use crate::session::{Act, Principal, Reach};
 
 /// A code from the path; one that can't exist is simply not found.
 type RawCode = Result<Path<String>, PathRejection>;
 
 /// A code from the path; one that can't exist is simply not found.
-fn code(raw: RawCode) -> Result<TicketCode, ApiError> {
+pub(crate) fn code(raw: RawCode) -> Result<TicketCode, ApiError> {
     let Ok(Path(raw)) = raw else {
         return Err(ApiError::not_found("no such ticket"));
     };
     raw.parse().map_err(|_| ApiError::not_found(format!("ticket {raw} does not exist")))
 }
 
-fn filter(q: &HashMap<String, String>) -> Result<TicketFilter, ApiError> {
+pub(crate) fn filter(q: &HashMap<String, String>) -> Result<TicketFilter, ApiError> {
     let get = |k: &str| q.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
     let mut f = TicketFilter { limit: 50, ..Default::default() };
     if let Some(s) = get("status") {
@@ -37,6 +38,7 @@ fn filter(q: &HashMap<String, String>) -> Result<TicketFilter, ApiError> {
             Some(c.parse::<Channel>().map_err(|e| ApiError::field("channel", e.to_string()))?);
     }
     f.opd = get("opd").map(str::to_owned);
+    f.category = get("category").map(str::to_owned);
     if let Some(o) = get("overdue") {
         f.overdue = Some(match o {
             "true" | "1" => true,
@@ -58,48 +60,150 @@ fn filter(q: &HashMap<String, String>) -> Result<TicketFilter, ApiError> {
     Ok(f)
 }
 
+/// Confines a filter to what the principal may see: an official's list is their OPD's.
+pub(crate) fn confine(p: &Principal, f: &mut TicketFilter) -> Result<(), ApiError> {
+    if let Reach::Opd(opd) = p.reach() {
+        if f.opd.as_ref().is_some_and(|o| o != &opd) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "officials see only their own OPD's tickets",
+            ));
+        }
+        f.opd = Some(opd);
+    }
+    Ok(())
+}
+
+/// The ticket as `p` may see it: 404 when it does not exist, 403 when it is not theirs.
+pub(crate) async fn visible(
+    state: &AppState,
+    p: &Principal,
+    code: TicketCode,
+) -> Result<TicketView, ApiError> {
+    p.require_read()?;
+    let mut view = state
+        .store
+        .ticket(code)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("ticket {code} does not exist")))?;
+    p.require_ticket(&view.summary)?;
+    p.redact(&mut view);
+    Ok(view)
+}
+
+/// Checks that `p` may do `act` on ticket `code`.
+pub(crate) async fn may_act(
+    state: &AppState,
+    p: &Principal,
+    code: TicketCode,
+    act: Act,
+) -> Result<(), ApiError> {
+    p.require_act(act)?;
+    if p.reach() != Reach::All {
+        visible(state, p, code).await?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn do_assign(
+    state: &AppState,
+    p: &Principal,
+    code: TicketCode,
+    opd: &str,
+    note: Option<String>,
+) -> Result<(), ApiError> {
+    may_act(state, p, code, Act::Assign).await?;
+    if let Some(known) = &state.config.opds
+        && !known.contains(opd)
+    {
+        return Err(ApiError::field("opd", format!("{opd} is not an OPD of the registry")));
+    }
+    state.store.assign(code, opd.to_owned(), p.actor(), note).await?;
+    Ok(())
+}
+
+pub(crate) async fn do_reply(
+    state: &AppState,
+    p: &Principal,
+    code: TicketCode,
+    text: String,
+) -> Result<aduan_store::Replied, ApiError> {
+    may_act(state, p, code, Act::Reply).await?;
+    Ok(state.store.reply(code, text, p.actor()).await?)
+}
+
+/// The text of an identity request when the operator writes none.
+pub(crate) fn identity_request_text(code: TicketCode) -> String {
+    format!(
+        "Agar aduan {code} dapat kami tindak lanjuti, mohon balas pesan ini dengan nama \
+         lengkap dan nomor HP atau email Anda."
+    )
+}
+
+pub(crate) async fn do_request_identity(
+    state: &AppState,
+    p: &Principal,
+    code: TicketCode,
+    text: Option<String>,
+) -> Result<aduan_store::Replied, ApiError> {
+    may_act(state, p, code, Act::Reply).await?;
+    let text = text.unwrap_or_else(|| identity_request_text(code));
+    Ok(state.store.request_identity(code, text, p.actor()).await?)
+}
+
+pub(crate) async fn do_status(
+    state: &AppState,
+    p: &Principal,
+    code: TicketCode,
+    to: Status,
+    note: Option<String>,
+) -> Result<(), ApiError> {
+    may_act(state, p, code, Act::Status).await?;
+    state.store.set_status(code, to, p.actor(), note).await?;
+    Ok(())
+}
+
+pub(crate) async fn do_merge(
+    state: &AppState,
+    p: &Principal,
+    code: TicketCode,
+    into: TicketCode,
+) -> Result<(), ApiError> {
+    may_act(state, p, code, Act::Merge).await?;
+    state.store.merge(code, into, p.actor()).await?;
+    Ok(())
+}
+
 pub(crate) async fn list(
     State(state): State<AppState>,
-    caller: Caller,
+    p: Principal,
     q: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::Read)?;
+    p.require_read()?;
     let Query(q) = q.map_err(|e| {
         ApiError::new(axum::http::StatusCode::BAD_REQUEST, "malformed_query", e.body_text())
     })?;
-    let page = state.store.tickets(&filter(&q)?).await?;
+    let mut f = filter(&q)?;
+    confine(&p, &mut f)?;
+    let page = state.store.tickets(&f).await?;
     Ok(Json(json!(page)))
 }
 
 pub(crate) async fn get_one(
     State(state): State<AppState>,
-    caller: Caller,
+    p: Principal,
     raw: RawCode,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::Read)?;
+    p.require_read()?;
     let code = code(raw)?;
-    let view = state
-        .store
-        .ticket(code)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("ticket {code} does not exist")))?;
-    Ok(Json(json!(view)))
+    Ok(Json(json!(visible(&state, &p, code).await?)))
 }
 
-/// Answers an action with the ticket as it is now.
-async fn current(state: &AppState, code: TicketCode) -> Result<Json<Value>, ApiError> {
-    let view = state
-        .store
-        .ticket(code)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("ticket {code} does not exist")))?;
-    Ok(Json(json!(view)))
-}
-
-/// An operator's action on one ticket: a caller with scope `admin`, an existing-looking
-/// code, and a JSON object body, checked in that order.
+/// An action on one ticket: a principal, an existing-looking code, and a JSON object
+/// body, checked in that order.
 pub(crate) struct Action {
-    caller: Caller,
+    p: Principal,
     code: TicketCode,
     body: JsonObject,
 }
@@ -109,17 +213,23 @@ impl FromRequest<AppState> for Action {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let (mut parts, body) = req.into_parts();
-        let caller = Caller::from_request_parts(&mut parts, state).await?;
-        caller.require(Scope::Admin)?;
+        let p = Principal::from_request_parts(&mut parts, state).await?;
+        if matches!(p, Principal::Key(_)) {
+            p.require_act(Act::Reply)?;
+        }
         let code = code(Path::<String>::from_request_parts(&mut parts, state).await)?;
         let body = JsonObject::from_request(Request::from_parts(parts, body), state).await?;
-        Ok(Action { caller, code, body })
+        Ok(Action { p, code, body })
     }
 }
 
 impl Action {
     fn fields(&self) -> Fields<'_> {
         Fields::new(&self.body.0)
+    }
+
+    async fn current(&self, state: &AppState) -> Result<Json<Value>, ApiError> {
+        Ok(Json(json!(visible(state, &self.p, self.code).await?)))
     }
 }
 
@@ -129,14 +239,9 @@ pub(crate) async fn assign(
 ) -> Result<Json<Value>, ApiError> {
     let f = a.fields();
     let opd = f.req_str("opd", 50)?;
-    if let Some(known) = &state.config.opds
-        && !known.contains(opd)
-    {
-        return Err(ApiError::field("opd", format!("{opd} is not an OPD of the registry")));
-    }
     let note = f.opt_str("note", 2000)?.map(str::to_owned);
-    state.store.assign(a.code, opd.to_owned(), a.caller.actor(), note).await?;
-    current(&state, a.code).await
+    do_assign(&state, &a.p, a.code, opd, note).await?;
+    a.current(&state).await
 }
 
 pub(crate) async fn reply(
@@ -144,8 +249,8 @@ pub(crate) async fn reply(
     a: Action,
 ) -> Result<Json<Value>, ApiError> {
     let text = a.fields().req_str("text", MAX_TEXT_CHARS)?.to_owned();
-    let replied = state.store.reply(a.code, text, a.caller.actor()).await?;
-    let Json(mut view) = current(&state, a.code).await?;
+    let replied = do_reply(&state, &a.p, a.code, text).await?;
+    let Json(mut view) = a.current(&state).await?;
     view["reply"] = json!(replied);
     Ok(Json(view))
 }
@@ -160,8 +265,8 @@ pub(crate) async fn status(
         .parse::<Status>()
         .map_err(|e| ApiError::field("status", e.to_string()))?;
     let note = f.opt_str("note", 2000)?.map(str::to_owned);
-    state.store.set_status(a.code, to, a.caller.actor(), note).await?;
-    current(&state, a.code).await
+    do_status(&state, &a.p, a.code, to, note).await?;
+    a.current(&state).await
 }
 
 pub(crate) async fn merge(
@@ -173,6 +278,17 @@ pub(crate) async fn merge(
         .req_str("into", 20)?
         .parse::<TicketCode>()
         .map_err(|e| ApiError::field("into", e.to_string()))?;
-    state.store.merge(a.code, into, a.caller.actor()).await?;
-    current(&state, a.code).await
+    do_merge(&state, &a.p, a.code, into).await?;
+    a.current(&state).await
+}
+
+pub(crate) async fn request_identity(
+    State(state): State<AppState>,
+    a: Action,
+) -> Result<Json<Value>, ApiError> {
+    let text = a.fields().opt_str("text", MAX_TEXT_CHARS)?.map(str::to_owned);
+    let sent = do_request_identity(&state, &a.p, a.code, text).await?;
+    let Json(mut view) = a.current(&state).await?;
+    view["reply"] = json!(sent);
+    Ok(Json(view))
 }

@@ -52,6 +52,12 @@ pub struct Server {
     pub max_json_bytes: usize,
     pub max_multipart_bytes: usize,
     pub shutdown_grace_secs: u64,
+    /// How long an inbox session lasts.
+    pub session_hours: i64,
+    /// Sign-in attempts per minute per account (four times as many per client address).
+    pub login_attempts_per_minute: u32,
+    /// Requests per minute per client address to the public pages and API.
+    pub public_requests_per_minute: u32,
 }
 
 impl Default for Server {
@@ -62,6 +68,9 @@ impl Default for Server {
             max_json_bytes: 10 * 1024 * 1024,
             max_multipart_bytes: 25 * 1024 * 1024,
             shutdown_grace_secs: 30,
+            session_hours: 12,
+            login_attempts_per_minute: 5,
+            public_requests_per_minute: 60,
         }
     }
 }
@@ -748,6 +757,20 @@ impl Config {
                 path: "server.public_url".into(),
                 message: "must not end with /".into(),
             });
+        }
+        for (key, ok) in [
+            ("server.session_hours", (1..=24 * 30).contains(&self.server.session_hours)),
+            ("server.login_attempts_per_minute", self.server.login_attempts_per_minute >= 1),
+            ("server.public_requests_per_minute", self.server.public_requests_per_minute >= 1),
+        ] {
+            if !ok {
+                let message = if key == "server.session_hours" {
+                    "must be from 1 to 720"
+                } else {
+                    "must be at least 1"
+                };
+                p.push(Problem { path: key.into(), message: message.into() });
+            }
         }
         if self.server.max_json_bytes < 1024 {
             p.push(Problem {

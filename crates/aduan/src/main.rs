@@ -421,6 +421,30 @@ async fn serve(config: Config, source: Source) -> anyhow::Result<()> {
         attachments_dir: config.storage.dir.clone(),
         public_url: config.server.public_url.clone(),
         opds: registry.as_ref().map(opd::OpdFile::codes),
+        opd_names: registry
+            .as_ref()
+            .map(|r| r.opd.iter().map(|o| (o.code.clone(), o.name.clone())).collect())
+            .unwrap_or_default(),
+        max_multipart_bytes: config.server.max_multipart_bytes,
+        login_attempts_per_minute: config.server.login_attempts_per_minute,
+        public_requests_per_minute: config.server.public_requests_per_minute,
+        session_hours: config.server.session_hours,
+        // The registry's categories are the Open311 services (grouped by sector).
+        services: registry
+            .as_ref()
+            .map(|r| {
+                r.category
+                    .iter()
+                    .map(|c| aduan_web::Open311Service {
+                        service_code: c.code.clone(),
+                        service_name: c.name.clone(),
+                        description: c.name.clone(),
+                        group: c.sector.clone().unwrap_or_else(|| "Lainnya".into()),
+                        keywords: c.keywords.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
     };
     let app = aduan_web::app(AppState::new(store.clone(), telemetry.clone(), web), webhooks);
 
@@ -465,7 +489,9 @@ async fn serve(config: Config, source: Source) -> anyhow::Result<()> {
         let _ = tcp.set_nodelay(true);
     });
     let server =
-        axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        // The client address feeds the per-address rate limits of sign-in and public pages.
+        axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
     let mut server = tokio::spawn(async move { server.await });
     // In-flight requests finish (their writes commit) before the store closes.

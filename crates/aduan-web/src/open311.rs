@@ -1,0 +1,353 @@
+//! Open311 GeoReport v2 under `/open311/v2/` (JSON only): services, service definitions,
+//! posting a request (form-encoded, `api_key` of scope `intake`, channel `open311`), listing
+//! and reading requests. `service_request_id` is the ticket code. Errors are the spec's
+//! arrays `[{"code": <http status>, "description": "…"}]`. Requests are public in
+//! GeoReport; to keep them anonymous the listing carries no description, reporter or media.
+
+use std::collections::HashMap;
+
+use aduan_core::{
+    Channel, Identity, IdentityKind, InboundMessage, Location, Sender, Status, ThreadHints,
+    TicketCode,
+};
+use aduan_store::{Scope, TicketFilter, TicketSummary};
+use axum::Json;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::auth::hash_token;
+use crate::error::ApiError;
+use crate::intake::MAX_TEXT_CHARS;
+
+/// A GeoReport service: one of the configured categories.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Service {
+    pub service_code: String,
+    pub service_name: String,
+    pub description: String,
+    pub group: String,
+    pub keywords: Vec<String>,
+}
+
+/// An error in the spec's shape.
+struct GeoError(StatusCode, String);
+
+impl IntoResponse for GeoError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!([{"code": self.0.as_u16(), "description": self.1}]))).into_response()
+    }
+}
+
+/// The spec's statuses: 404 missing, 403 for the key, 400 for every other client error
+/// (429 and 5xx kept: they are not the client's request's fault).
+impl From<ApiError> for GeoError {
+    fn from(e: ApiError) -> GeoError {
+        let status = match e.status {
+            s @ (StatusCode::NOT_FOUND | StatusCode::FORBIDDEN | StatusCode::TOO_MANY_REQUESTS) => {
+                s
+            }
+            s if s.is_server_error() => s,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        GeoError(status, e.message)
+    }
+}
+
+impl From<aduan_store::StoreError> for GeoError {
+    fn from(e: aduan_store::StoreError) -> GeoError {
+        ApiError::from(e).into()
+    }
+}
+
+fn bad(m: impl Into<String>) -> GeoError {
+    GeoError(StatusCode::BAD_REQUEST, m.into())
+}
+
+fn service<'a>(state: &'a AppState, code: &str) -> Option<&'a Service> {
+    state.config.services.iter().find(|s| s.service_code == code)
+}
+
+pub(crate) async fn services(State(state): State<AppState>) -> Response {
+    let list: Vec<Value> = state
+        .config
+        .services
+        .iter()
+        .map(|s| {
+            json!({
+                "service_code": s.service_code,
+                "service_name": s.service_name,
+                "description": s.description,
+                "metadata": false,
+                "type": "realtime",
+                "keywords": s.keywords.join(","),
+                "group": s.group,
+            })
+        })
+        .collect();
+    Json(list).into_response()
+}
+
+/// `services/{code}.json`: no service has extra attributes.
+pub(crate) async fn service_definition(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+) -> Response {
+    let Some(code) = file.strip_suffix(".json") else {
+        return bad("only .json is served").into_response();
+    };
+    match service(&state, code) {
+        Some(s) => Json(json!({"service_code": s.service_code, "attributes": []})).into_response(),
+        None => GeoError(StatusCode::NOT_FOUND, format!("service_code {code} not found"))
+            .into_response(),
+    }
+}
+
+fn status_of(s: Status) -> &'static str {
+    if Status::OPEN.contains(&s) { "open" } else { "closed" }
+}
+
+fn request_json(state: &AppState, t: &TicketSummary) -> Value {
+    let svc = t.category.as_deref().and_then(|c| service(state, c));
+    let fmt = aduan_core::time::format_rfc3339;
+    json!({
+        "service_request_id": t.code,
+        "status": status_of(t.status),
+        "status_notes": match t.status {
+            Status::Merged => t.merged_into.map(|m| format!("merged into {m}")),
+            _ => None,
+        },
+        "service_name": svc.map(|s| s.service_name.clone()),
+        "service_code": t.category,
+        "description": null,
+        "agency_responsible": t.opd,
+        "service_notice": null,
+        "requested_datetime": fmt(&t.created_at),
+        "updated_datetime": fmt(&t.updated_at),
+        "expected_datetime": fmt(&t.first_response_due_at),
+        "address": null,
+        "address_id": null,
+        "zipcode": null,
+        "lat": t.location.as_ref().map(|l| l.lat),
+        "long": t.location.as_ref().map(|l| l.lon),
+        "media_url": null,
+    })
+}
+
+fn parse_time(field: &str, v: &str) -> Result<DateTime<Utc>, GeoError> {
+    DateTime::parse_from_rfc3339(v)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| bad(format!("{field} must be a W3C (RFC 3339) date-time")))
+}
+
+fn query_map(req: &Request) -> HashMap<String, String> {
+    req.uri()
+        .query()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default()
+}
+
+/// `GET requests.json`: `service_request_id` (comma-separated), or `service_code`,
+/// `start_date`, `end_date`, `status` (`open`/`closed`) over the newest 1,000 requests of
+/// the last 90 days (the spec's defaults).
+pub(crate) async fn list_requests(State(state): State<AppState>, req: Request) -> Response {
+    let allowed = crate::public::limited(&state, req.extensions());
+    let q = query_map(&req);
+    drop(req);
+    let run = async {
+        allowed?;
+        let get = |k: &str| q.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+        if let Some(ids) = get("service_request_id") {
+            let mut out = Vec::new();
+            for id in ids.split(',').map(str::trim).filter(|s| !s.is_empty()).take(100) {
+                if let Ok(code) = id.parse::<TicketCode>()
+                    && let Some(v) = state.store.ticket(code).await?
+                {
+                    out.push(request_json(&state, &v.summary));
+                }
+            }
+            return Ok::<_, GeoError>(out);
+        }
+        let now = Utc::now();
+        let start = get("start_date").map(|v| parse_time("start_date", v)).transpose()?;
+        let end = get("end_date").map(|v| parse_time("end_date", v)).transpose()?;
+        let start = start.unwrap_or_else(|| end.unwrap_or(now) - chrono::Duration::days(90));
+        let want = match get("status") {
+            None => None,
+            Some(s @ ("open" | "closed")) => Some(s.to_owned()),
+            Some(_) => return Err(bad("status must be open or closed")),
+        };
+        let mut out = Vec::new();
+        let mut f = TicketFilter {
+            category: get("service_code").map(str::to_owned),
+            limit: 200,
+            ..TicketFilter::default()
+        };
+        'pages: loop {
+            let page = state.store.tickets(&f).await?;
+            for t in &page.items {
+                if t.created_at < start {
+                    break 'pages;
+                }
+                if end.is_some_and(|e| t.created_at > e)
+                    || t.status == Status::Merged
+                    || want.as_deref().is_some_and(|w| w != status_of(t.status))
+                {
+                    continue;
+                }
+                out.push(request_json(&state, t));
+                if out.len() >= 1000 {
+                    break 'pages;
+                }
+            }
+            match page.next_cursor.and_then(|c| c.parse().ok()) {
+                Some(c) => f.cursor = Some(c),
+                None => break,
+            }
+        }
+        Ok(out)
+    };
+    match run.await {
+        Ok(list) => Json(list).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET requests/{id}.json`.
+pub(crate) async fn get_request(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+    req: Request,
+) -> Response {
+    let allowed = crate::public::limited(&state, req.extensions());
+    drop(req);
+    let run = async {
+        allowed?;
+        let id = file.strip_suffix(".json").ok_or_else(|| bad("only .json is served"))?;
+        let missing =
+            || GeoError(StatusCode::NOT_FOUND, format!("service_request_id {id} not found"));
+        let code = id.parse::<TicketCode>().map_err(|_| missing())?;
+        let v = state.store.ticket(code).await?.ok_or_else(missing)?;
+        Ok::<_, GeoError>(vec![request_json(&state, &v.summary)])
+    };
+    match run.await {
+        Ok(list) => Json(list).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST requests.json` (form-encoded).
+pub(crate) async fn post_request(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    match post(&state, &headers, &body).await {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn post(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Value, GeoError> {
+    let ct =
+        headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !ct.starts_with("application/x-www-form-urlencoded") {
+        return Err(bad("send the request form-encoded (application/x-www-form-urlencoded)"));
+    }
+    let form: HashMap<String, String> = form_urlencoded::parse(body).into_owned().collect();
+    let get = |k: &str| form.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+
+    let token = get("api_key")
+        .ok_or_else(|| GeoError(StatusCode::FORBIDDEN, "api_key is required".into()))?;
+    let key = state
+        .store
+        .api_key_by_hash(&hash_token(token))
+        .await?
+        .filter(|k| !k.revoked && k.scope.allows(Scope::Intake))
+        .ok_or_else(|| {
+            GeoError(StatusCode::FORBIDDEN, "api_key is not valid for posting".into())
+        })?;
+
+    let code = get("service_code").ok_or_else(|| bad("service_code is required"))?;
+    let svc = service(state, code)
+        .ok_or_else(|| GeoError(StatusCode::NOT_FOUND, format!("service_code {code} not found")))?
+        .clone();
+    let location = match (get("lat"), get("long")) {
+        (Some(lat), Some(lon)) => {
+            let (Ok(lat), Ok(lon)) = (lat.parse::<f64>(), lon.parse::<f64>()) else {
+                return Err(bad("lat and long must be numbers"));
+            };
+            Some(Location::new(lat, lon).map_err(|e| bad(e.to_string()))?)
+        }
+        (None, None) => None,
+        _ => return Err(bad("send both lat and long")),
+    };
+    let address = get("address_string");
+    if location.is_none() && address.is_none() && get("address_id").is_none() {
+        return Err(bad("a location is required: lat and long, address_string or address_id"));
+    }
+    let description = get("description").unwrap_or("");
+    if description.chars().count() > 4000 {
+        return Err(bad("description has at most 4,000 characters"));
+    }
+    let mut text = description.to_owned();
+    if let Some(a) = address {
+        text =
+            if text.is_empty() { format!("Alamat: {a}") } else { format!("{text}\n\nAlamat: {a}") };
+    }
+    if text.is_empty() {
+        text = svc.service_name.clone();
+    }
+    if text.chars().count() > MAX_TEXT_CHARS {
+        return Err(bad("address_string is too long"));
+    }
+
+    let mut ids = Vec::new();
+    if let Some(a) = get("account_id") {
+        ids.push(
+            Identity::new(IdentityKind::AppUser, &format!("{}:{a}", key.name))
+                .map_err(|e| bad(format!("account_id: {e}")))?,
+        );
+    }
+    if let Some(e) = get("email") {
+        ids.push(Identity::email(e).map_err(|e| bad(format!("email: {e}")))?);
+    }
+    if let Some(p) = get("phone") {
+        ids.push(Identity::phone(p).map_err(|e| bad(format!("phone: {e}")))?);
+    }
+    let name =
+        [get("first_name"), get("last_name")].into_iter().flatten().collect::<Vec<_>>().join(" ");
+    let mut sender =
+        Sender { display_name: Some(name).filter(|n| !n.is_empty()), ..Sender::default() };
+    if !ids.is_empty() {
+        sender.identity = Some(ids.remove(0));
+        sender.contacts = ids;
+    }
+    let nonce: [u8; 12] = rand::random();
+    let msg = InboundMessage {
+        channel: Channel::Open311,
+        provider_id: format!("{}:{}", key.name, hex::encode(nonce)),
+        sender,
+        text,
+        attachments: Vec::new(),
+        location,
+        received_at: aduan_store::now(),
+        thread: ThreadHints::default(),
+    };
+    let outcome = state.store.ingest(msg).await?;
+    state.telemetry.message_stored(Channel::Open311, &outcome);
+    let ticket = outcome
+        .ticket
+        .ok_or_else(|| GeoError(StatusCode::INTERNAL_SERVER_ERROR, "no ticket".into()))?;
+    state.store.set_category_if_unset(ticket, svc.service_code.clone()).await?;
+    tracing::info!(ticket = %ticket, key = %key.name, "Open311 request stored.");
+    Ok(json!([{
+        "service_request_id": ticket,
+        "service_notice": format!("Lacak di {}/lacak/{ticket}", state.config.public_url),
+        "account_id": null,
+    }]))
+}

@@ -1,0 +1,684 @@
+//! The operator inbox: server-rendered pages (askama, which escapes every value), no
+//! JavaScript. Every form carries the session's CSRF token; every action goes through the
+//! same checks and store calls as the JSON API (`tickets::do_*`).
+
+use std::collections::HashMap;
+
+use aduan_core::{Channel, EventKind, Status, TicketCode};
+use aduan_store::{Session, TicketSummary, TicketView};
+use askama::Template;
+use axum::Form;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use chrono::{DateTime, Utc};
+
+use crate::AppState;
+use crate::auth::hash_token;
+use crate::error::ApiError;
+use crate::intake::MAX_TEXT_CHARS;
+use crate::session::{
+    CSRF_COOKIE, Principal, Reach, SESSION_COOKIE, client_ip, cookie, csrf_ok, dummy_hash,
+    random_token, set_cookie, verify_password,
+};
+use crate::tickets;
+
+// ---- Labels and formatting ----
+
+pub(crate) fn status_label(s: Status) -> &'static str {
+    match s {
+        Status::New => "Baru",
+        Status::AwaitingIdentity => "Menunggu identitas",
+        Status::Assigned => "Didisposisikan",
+        Status::InProgress => "Ditangani",
+        Status::Resolved => "Selesai",
+        Status::Rejected => "Ditolak",
+        Status::Merged => "Digabung",
+    }
+}
+
+pub(crate) fn channel_icon(c: Channel) -> &'static str {
+    match c {
+        Channel::Email => "✉️",
+        Channel::Sms => "📱",
+        Channel::Telegram => "✈️",
+        Channel::Whatsapp => "🟢",
+        Channel::Messenger => "💬",
+        Channel::Instagram => "📷",
+        Channel::X => "𝕏",
+        Channel::Web => "🌐",
+        Channel::Open311 => "🏙️",
+    }
+}
+
+fn event_label(k: EventKind) -> &'static str {
+    match k {
+        EventKind::Created => "dibuat",
+        EventKind::MessageReceived => "pesan masuk",
+        EventKind::Replied => "dibalas",
+        EventKind::StatusChanged => "status diubah",
+        EventKind::Assigned => "didisposisikan",
+        EventKind::Merged => "digabung ke",
+        EventKind::Absorbed => "menyerap",
+        EventKind::Paused => "tenggat dihentikan",
+        EventKind::Resumed => "tenggat berjalan lagi",
+        EventKind::Routed => "dirutekan otomatis",
+        EventKind::ReporterUpdated => "identitas pelapor diperbarui",
+        EventKind::Notified => "pemberitahuan dikirim",
+    }
+}
+
+/// A time in the office's zone (the `[sla] timezone`), e.g. `29-11-2026 17:40 WIB`.
+pub(crate) fn local(_state: &AppState, t: DateTime<Utc>) -> String {
+    let off = aduan_core::time::display_offset();
+    let secs = off.local_minus_utc();
+    let zone = match secs {
+        25200 => "WIB".to_owned(),
+        28800 => "WITA".to_owned(),
+        32400 => "WIT".to_owned(),
+        _ => format!("UTC{off}"),
+    };
+    format!("{} {zone}", t.with_timezone(&off).format("%d-%m-%Y %H:%M"))
+}
+
+/// "sisa 3 j 20 m", "lewat 2 j 5 m", or "sudah ditanggapi".
+fn countdown(t: &TicketSummary, now: DateTime<Utc>) -> String {
+    if t.first_responded_at.is_some() {
+        return "sudah ditanggapi".into();
+    }
+    if !Status::OPEN.contains(&t.status) {
+        return "—".into();
+    }
+    let d = t.first_response_due_at - now;
+    let mins = d.num_minutes().abs();
+    let span = if mins >= 60 * 24 {
+        format!("{} h {} j", mins / (60 * 24), (mins / 60) % 24)
+    } else {
+        format!("{} j {} m", mins / 60, mins % 60)
+    };
+    if d.num_seconds() >= 0 { format!("sisa {span}") } else { format!("lewat {span}") }
+}
+
+// ---- Page plumbing ----
+
+pub(crate) struct Nav {
+    pub(crate) email: String,
+    pub(crate) role: &'static str,
+    pub(crate) opd: Option<String>,
+    pub(crate) csrf: String,
+}
+
+impl Nav {
+    pub(crate) fn of(s: &Session) -> Option<Nav> {
+        Some(Nav {
+            email: s.user.email.clone(),
+            role: s.user.role.as_str(),
+            opd: s.user.opd.clone(),
+            csrf: s.csrf_token.clone(),
+        })
+    }
+}
+
+pub(crate) fn render(status: StatusCode, t: &impl Template) -> Response {
+    match t.render() {
+        Ok(html) => (
+            status,
+            [(header::CACHE_CONTROL, "no-store"), (header::X_FRAME_OPTIONS, "DENY")],
+            Html(html),
+        )
+            .into_response(),
+        Err(error) => {
+            tracing::error!(%error, "A page failed to render.");
+            ApiError::internal().into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub(crate) struct ErrorPage {
+    nav: Option<Nav>,
+    heading: String,
+    message: String,
+    back: Option<String>,
+}
+
+/// An API error as a page.
+pub(crate) fn error_page(nav: Option<Nav>, e: &ApiError, back: Option<String>) -> Response {
+    let heading = match e.status {
+        StatusCode::FORBIDDEN => "Tidak diizinkan",
+        StatusCode::NOT_FOUND => "Tidak ditemukan",
+        StatusCode::TOO_MANY_REQUESTS => "Terlalu banyak permintaan",
+        s if s.is_client_error() => "Permintaan tidak dapat diproses",
+        _ => "Terjadi gangguan",
+    };
+    render(e.status, &ErrorPage { nav, heading: heading.into(), message: e.message.clone(), back })
+}
+
+/// The signed-in user of a page; without a session the browser goes to `/login`.
+pub(crate) struct PageUser(pub Session);
+
+impl FromRequestParts<AppState> for PageUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        match crate::session::session_of(state, &parts.headers).await {
+            Ok(Some(s)) => Ok(PageUser(s)),
+            Ok(None) => Err(Redirect::to("/login").into_response()),
+            Err(e) => Err(error_page(None, &e, None)),
+        }
+    }
+}
+
+// ---- Sign-in ----
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    nav: Option<Nav>,
+    csrf: String,
+    email: String,
+    error: Option<String>,
+}
+
+/// The double-submit token of a visitor's forms: the one in their cookie, or a new one
+/// (returned with the `Set-Cookie` to send).
+pub(crate) fn visitor_csrf(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> (String, Option<header::HeaderValue>) {
+    match cookie(headers, CSRF_COOKIE) {
+        Some(t) if t.len() >= 32 => (t.to_owned(), None),
+        _ => {
+            let t = random_token();
+            let c = set_cookie(CSRF_COOKIE, &t, state.config.secure_cookies(), None);
+            (t, Some(c))
+        }
+    }
+}
+
+fn with_cookie(mut resp: Response, c: Option<header::HeaderValue>) -> Response {
+    if let Some(c) = c {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+    resp
+}
+
+pub(crate) async fn login_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let (csrf, set) = visitor_csrf(&state, &headers);
+    let page = LoginPage { nav: None, csrf, email: String::new(), error: None };
+    with_cookie(render(StatusCode::OK, &page), set)
+}
+
+pub(crate) async fn login(
+    State(state): State<AppState>,
+    parts: axum::http::request::Parts,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let headers = &parts.headers;
+    let (csrf, set) = visitor_csrf(&state, headers);
+    let email = form.get("email").map(|e| e.trim().to_lowercase()).unwrap_or_default();
+    let again = |status: StatusCode, error: &str| {
+        let page = LoginPage {
+            nav: None,
+            csrf: csrf.clone(),
+            email: email.chars().take(320).collect(),
+            error: Some(error.to_owned()),
+        };
+        with_cookie(render(status, &page), set.clone())
+    };
+    let given = form.get("csrf").map(String::as_str);
+    if !cookie(headers, CSRF_COOKIE).is_some_and(|c| csrf_ok(c, given)) {
+        return again(StatusCode::FORBIDDEN, "Sesi formulir kedaluwarsa. Silakan coba lagi.");
+    }
+    let ip = client_ip(&parts.extensions);
+    let limited = state.limits.login_ip.check_key(&ip).is_err()
+        | state.limits.login_account.check_key(&email).is_err();
+    if limited {
+        tracing::warn!("Sign-in attempts rate-limited.");
+        return again(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Terlalu banyak percobaan masuk. Tunggu sebentar lalu coba lagi.",
+        );
+    }
+    let password = form.get("password").cloned().unwrap_or_default();
+    let found = match state.store.user_for_login(&email).await {
+        Ok(found) => found,
+        Err(e) => return error_page(None, &e.into(), Some("/login".into())),
+    };
+    let (user, hash) = match found {
+        Some((u, h)) => (Some(u), h),
+        None => (None, dummy_hash().to_owned()),
+    };
+    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .unwrap_or(false);
+    let user = match user {
+        Some(u) if ok && !u.disabled => u,
+        _ => {
+            tracing::info!("Sign-in refused.");
+            return again(StatusCode::UNAUTHORIZED, "Email atau kata sandi salah.");
+        }
+    };
+    let token = random_token();
+    let ttl = chrono::Duration::hours(state.config.session_hours);
+    if let Err(e) =
+        state.store.create_session(hash_token(&token), user.id, random_token(), ttl).await
+    {
+        return error_page(None, &e.into(), Some("/login".into()));
+    }
+    tracing::info!(user_id = user.id, "Signed in.");
+    let secure = state.config.secure_cookies();
+    let mut resp = Redirect::to("/").into_response();
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(SESSION_COOKIE, &token, secure, Some(ttl.num_seconds())),
+    );
+    resp
+}
+
+pub(crate) async fn logout(
+    State(state): State<AppState>,
+    PageUser(s): PageUser,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if !csrf_ok(&s.csrf_token, form.get("csrf").map(String::as_str)) {
+        return error_page(Nav::of(&s), &csrf_error(), Some("/".into()));
+    }
+    if let Some(token) = cookie(&headers, SESSION_COOKIE)
+        && let Err(e) = state.store.delete_session(hash_token(token)).await
+    {
+        return error_page(None, &e.into(), None);
+    }
+    let mut resp = Redirect::to("/login").into_response();
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(SESSION_COOKIE, "", state.config.secure_cookies(), Some(0)),
+    );
+    resp
+}
+
+fn csrf_error() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "csrf",
+        "Formulir ini tidak membawa token keamanan yang benar. Muat ulang halaman lalu coba lagi.",
+    )
+}
+
+// ---- Inbox ----
+
+pub(crate) struct Opt {
+    value: String,
+    label: String,
+    selected: bool,
+}
+
+struct Row {
+    code: String,
+    channel: &'static str,
+    channel_icon: &'static str,
+    status: &'static str,
+    opd: String,
+    category: String,
+    created: String,
+    deadline: String,
+    overdue: bool,
+}
+
+#[derive(Template)]
+#[template(path = "inbox.html")]
+struct InboxPage {
+    nav: Option<Nav>,
+    rows: Vec<Row>,
+    statuses: Vec<Opt>,
+    channels: Vec<Opt>,
+    confined: bool,
+    opd: String,
+    category: String,
+    overdue: String,
+    q: String,
+    next: Option<String>,
+}
+
+pub(crate) async fn inbox(
+    State(state): State<AppState>,
+    PageUser(s): PageUser,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let p = Principal::User(s.clone());
+    let nav = || Nav::of(&s);
+    let mut f = match tickets::filter(&q) {
+        Ok(f) => f,
+        Err(e) => return error_page(nav(), &e, Some("/".into())),
+    };
+    if let Err(e) = tickets::confine(&p, &mut f) {
+        return error_page(nav(), &e, Some("/".into()));
+    }
+    let page = match state.store.tickets(&f).await {
+        Ok(page) => page,
+        Err(e) => return error_page(nav(), &e.into(), None),
+    };
+    let now = Utc::now();
+    let rows = page
+        .items
+        .iter()
+        .map(|t| Row {
+            code: t.code.to_string(),
+            channel: t.channel.as_str(),
+            channel_icon: channel_icon(t.channel),
+            status: status_label(t.status),
+            opd: t.opd.clone().unwrap_or_else(|| "—".into()),
+            category: t.category.clone().unwrap_or_else(|| "—".into()),
+            created: local(&state, t.created_at),
+            deadline: countdown(t, now),
+            overdue: t.overdue,
+        })
+        .collect();
+    let get = |k: &str| q.get(k).cloned().unwrap_or_default();
+    let next = page.next_cursor.map(|c| {
+        let mut ser = form_urlencoded::Serializer::new(String::new());
+        for k in ["status", "channel", "opd", "category", "overdue", "q", "limit"] {
+            if let Some(v) = q.get(k).filter(|v| !v.is_empty()) {
+                ser.append_pair(k, v);
+            }
+        }
+        ser.append_pair("cursor", &c);
+        format!("/?{}", ser.finish())
+    });
+    let statuses = Status::ALL
+        .iter()
+        .map(|s| Opt {
+            value: s.as_str().into(),
+            label: status_label(*s).into(),
+            selected: f.status == Some(*s),
+        })
+        .collect();
+    let channels = Channel::ALL
+        .iter()
+        .map(|c| Opt {
+            value: c.as_str().into(),
+            label: format!("{} {}", channel_icon(*c), c.as_str()),
+            selected: f.channel == Some(*c),
+        })
+        .collect();
+    let page = InboxPage {
+        nav: nav(),
+        rows,
+        statuses,
+        channels,
+        confined: p.reach() != Reach::All,
+        opd: get("opd"),
+        category: get("category"),
+        overdue: get("overdue"),
+        q: get("q"),
+        next,
+    };
+    render(StatusCode::OK, &page)
+}
+
+// ---- Ticket ----
+
+struct TicketHead {
+    code: String,
+    status: &'static str,
+    channel: &'static str,
+    channel_icon: &'static str,
+    opd: String,
+    category: String,
+    created: String,
+    due: String,
+    deadline: String,
+    overdue: bool,
+    merged_into: Option<String>,
+    location: Option<String>,
+}
+
+struct MsgRow {
+    direction: &'static str,
+    channel: &'static str,
+    channel_icon: &'static str,
+    at: String,
+    author: Option<String>,
+    delivery: Option<&'static str>,
+    text: String,
+    attachments: Vec<String>,
+    location: Option<String>,
+}
+
+struct EventRow {
+    at: String,
+    actor: String,
+    what: String,
+    note: String,
+}
+
+#[derive(Template)]
+#[template(path = "ticket.html")]
+struct TicketPage {
+    nav: Option<Nav>,
+    csrf: String,
+    t: TicketHead,
+    reporter: String,
+    messages: Vec<MsgRow>,
+    events: Vec<EventRow>,
+    can_assign: bool,
+    can_merge: bool,
+    opds: Vec<Opt>,
+    statuses: Vec<Opt>,
+    identity_text: String,
+}
+
+fn place(l: &aduan_core::Location) -> String {
+    format!("{:.5}, {:.5}", l.lat, l.lon)
+}
+
+fn ticket_page(state: &AppState, s: &Session, p: &Principal, v: TicketView) -> TicketPage {
+    let t = &v.summary;
+    let now = Utc::now();
+    let head = TicketHead {
+        code: t.code.to_string(),
+        status: status_label(t.status),
+        channel: t.channel.as_str(),
+        channel_icon: channel_icon(t.channel),
+        opd: match &t.opd {
+            Some(o) => match state.config.opd_names.get(o) {
+                Some(name) => format!("{o} — {name}"),
+                None => o.clone(),
+            },
+            None => "belum didisposisikan".into(),
+        },
+        category: t.category.clone().unwrap_or_else(|| "—".into()),
+        created: local(state, t.created_at),
+        due: local(state, t.first_response_due_at),
+        deadline: countdown(t, now),
+        overdue: t.overdue,
+        merged_into: t.merged_into.map(|c| c.to_string()),
+        location: t.location.as_ref().map(place),
+    };
+    let reporter = match &v.reporter {
+        Some(r) => {
+            let mut parts: Vec<String> = r.name.iter().cloned().collect();
+            parts.extend(r.identities.iter().map(|i| format!("{}: {}", i.kind, i.value)));
+            if r.confidential {
+                parts.push("(identitas dirahasiakan)".into());
+            }
+            if parts.is_empty() { "anonim".into() } else { parts.join(" · ") }
+        }
+        None => "anonim".into(),
+    };
+    let messages = v
+        .messages
+        .iter()
+        .map(|m| MsgRow {
+            direction: if m.direction == aduan_core::Direction::In { "in" } else { "out" },
+            channel: m.channel.as_str(),
+            channel_icon: channel_icon(m.channel),
+            at: local(state, m.at),
+            author: m.author.clone(),
+            delivery: m.delivery.map(|d| d.as_str()),
+            text: m.text.clone(),
+            attachments: m
+                .attachments
+                .iter()
+                .map(|a| {
+                    format!(
+                        "{} ({}, {} KB)",
+                        a.filename.as_deref().unwrap_or("lampiran"),
+                        a.content_type,
+                        a.size.div_ceil(1024)
+                    )
+                })
+                .collect(),
+            location: m.location.as_ref().map(place),
+        })
+        .collect();
+    let events = v
+        .events
+        .iter()
+        .map(|e| {
+            let mut what = event_label(e.kind).to_owned();
+            match (&e.from, &e.to) {
+                (Some(f), Some(t)) if e.kind != EventKind::MessageReceived => {
+                    what.push_str(&format!(": {f} → {t}"))
+                }
+                (None, Some(t))
+                    if !matches!(e.kind, EventKind::MessageReceived | EventKind::Replied) =>
+                {
+                    what.push_str(&format!(": {t}"))
+                }
+                _ => {}
+            }
+            EventRow {
+                at: local(state, e.at),
+                actor: e.actor.to_string(),
+                what,
+                note: e.note.clone().unwrap_or_default(),
+            }
+        })
+        .collect();
+    let mut opds: Vec<Opt> = match &state.config.opds {
+        Some(codes) => codes
+            .iter()
+            .map(|c| Opt {
+                value: c.clone(),
+                label: match state.config.opd_names.get(c) {
+                    Some(n) => format!("{c} — {n}"),
+                    None => c.clone(),
+                },
+                selected: t.opd.as_deref() == Some(c),
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    opds.sort_by_key(|o| !o.selected);
+    let statuses = [Status::InProgress, Status::Resolved]
+        .iter()
+        .map(|s| Opt { value: s.as_str().into(), label: status_label(*s).into(), selected: false })
+        .collect();
+    TicketPage {
+        nav: Nav::of(s),
+        csrf: s.csrf_token.clone(),
+        t: head,
+        reporter,
+        messages,
+        events,
+        can_assign: p.require_act(crate::session::Act::Assign).is_ok(),
+        can_merge: p.require_act(crate::session::Act::Merge).is_ok(),
+        opds,
+        statuses,
+        identity_text: tickets::identity_request_text(t.code),
+    }
+}
+
+pub(crate) async fn ticket(
+    State(state): State<AppState>,
+    PageUser(s): PageUser,
+    Path(raw): Path<String>,
+) -> Response {
+    let p = Principal::User(s.clone());
+    let code = match raw.parse::<TicketCode>() {
+        Ok(c) => c,
+        Err(_) => {
+            let e = ApiError::not_found(format!("Aduan {raw} tidak ada."));
+            return error_page(Nav::of(&s), &e, Some("/".into()));
+        }
+    };
+    match tickets::visible(&state, &p, code).await {
+        Ok(v) => render(StatusCode::OK, &ticket_page(&state, &s, &p, v)),
+        Err(e) => error_page(Nav::of(&s), &e, Some("/".into())),
+    }
+}
+
+/// `POST /tickets/{code}/{assign|reply|status|merge|reject}` from the ticket page's forms.
+pub(crate) async fn ticket_action(
+    State(state): State<AppState>,
+    PageUser(s): PageUser,
+    Path((raw, action)): Path<(String, String)>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let back = format!("/tickets/{raw}");
+    let nav = || Nav::of(&s);
+    if !csrf_ok(&s.csrf_token, form.get("csrf").map(String::as_str)) {
+        return error_page(nav(), &csrf_error(), Some(back));
+    }
+    let Ok(code) = raw.parse::<TicketCode>() else {
+        return error_page(nav(), &ApiError::not_found("Aduan tidak ada."), Some("/".into()));
+    };
+    let p = Principal::User(s.clone());
+    let field = |k: &str, max: usize| -> Result<Option<String>, ApiError> {
+        match form.get(k).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+            Some(v) if v.chars().count() > max => {
+                Err(ApiError::field(k, format!("is longer than {max} characters")))
+            }
+            Some(v) => Ok(Some(v.to_owned())),
+            None => Ok(None),
+        }
+    };
+    let required =
+        |k: &str, max: usize| field(k, max)?.ok_or_else(|| ApiError::field(k, "is required"));
+    let result: Result<(), ApiError> = async {
+        match action.as_str() {
+            "assign" => {
+                let opd = required("opd", 50)?;
+                tickets::do_assign(&state, &p, code, &opd, field("note", 2000)?).await
+            }
+            "reply" => {
+                let text = required("text", MAX_TEXT_CHARS)?;
+                tickets::do_reply(&state, &p, code, text).await.map(|_| ())
+            }
+            "status" => {
+                let to = required("status", 40)?
+                    .parse::<Status>()
+                    .map_err(|e| ApiError::field("status", e.to_string()))?;
+                tickets::do_status(&state, &p, code, to, field("note", 2000)?).await
+            }
+            "identity" => {
+                tickets::do_request_identity(&state, &p, code, field("text", MAX_TEXT_CHARS)?)
+                    .await
+                    .map(|_| ())
+            }
+            "reject" => {
+                let reason = required("reason", 2000)?;
+                tickets::do_status(&state, &p, code, Status::Rejected, Some(reason)).await
+            }
+            "merge" => {
+                let into = required("into", 20)?
+                    .parse::<TicketCode>()
+                    .map_err(|e| ApiError::field("into", e.to_string()))?;
+                tickets::do_merge(&state, &p, code, into).await
+            }
+            _ => Err(ApiError::not_found("no such action")),
+        }
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            tracing::info!(ticket = %code, action = %action, user_id = s.user.id, "Inbox action done.");
+            Redirect::to(&format!("/tickets/{code}")).into_response()
+        }
+        Err(e) => error_page(nav(), &e, Some(back)),
+    }
+}

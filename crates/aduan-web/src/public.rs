@@ -1,0 +1,355 @@
+//! What residents and the public see: the complaint form `/lapor` (the same intake path as
+//! `POST /api/v1/messages`, channel `web`), and a ticket's public status at `/lacak/{code}`
+//! and `GET /api/v1/public/tickets/{code}`: status, OPD, dates and the answers published to
+//! the resident; nothing about the reporter and none of their messages. Rate-limited per
+//! client address.
+
+use std::collections::HashMap;
+
+use aduan_core::{
+    AttachmentRef, Channel, Direction, Identity, InboundMessage, Location, Purpose, Sender,
+    ThreadHints, TicketCode,
+};
+use aduan_store::TicketView;
+use askama::Template;
+use axum::Json;
+use axum::extract::{Multipart, Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::intake::{MAX_TEXT_CHARS, store_blob};
+use crate::pages::{Nav, error_page, local, render, status_label, visitor_csrf};
+use crate::session::{CSRF_COOKIE, client_ip, cookie, csrf_ok};
+
+pub(crate) fn limited(state: &AppState, ext: &axum::http::Extensions) -> Result<(), ApiError> {
+    let ip = client_ip(ext);
+    state.limits.public_ip.check_key(&ip).map_err(|_| {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "Terlalu banyak permintaan. Coba lagi sebentar lagi.",
+        )
+    })
+}
+
+// ---- Public status ----
+
+struct Answer {
+    at: String,
+    text: String,
+}
+
+struct PublicTicket {
+    code: String,
+    status: &'static str,
+    opd: String,
+    created: String,
+    due: String,
+    responded: String,
+    resolved: String,
+    merged_into: Option<String>,
+    answers: Vec<Answer>,
+}
+
+/// The answers published to the resident: outbound replies (not receipts or requests).
+fn answers(v: &TicketView) -> impl Iterator<Item = &aduan_store::MessageView> {
+    v.messages.iter().filter(|m| m.direction == Direction::Out && m.purpose == Some(Purpose::Reply))
+}
+
+use aduan_core::time::format_rfc3339 as fmt;
+
+fn public_json(state: &AppState, v: &TicketView) -> Value {
+    let t = &v.summary;
+    let opd_name = t.opd.as_ref().and_then(|o| state.config.opd_names.get(o));
+    json!({
+        "code": t.code,
+        "status": t.status,
+        "opd": t.opd,
+        "opd_name": opd_name,
+        "category": t.category,
+        "created_at": fmt(&t.created_at),
+        "first_response_due_at": fmt(&t.first_response_due_at),
+        "first_responded_at": t.first_responded_at.as_ref().map(fmt),
+        "resolved_at": t.resolved_at.as_ref().map(fmt),
+        "overdue": t.overdue,
+        "merged_into": t.merged_into,
+        "answers": answers(v)
+            .map(|m| json!({"at": fmt(&m.at), "text": m.text}))
+            .collect::<Vec<_>>(),
+    })
+}
+
+async fn lookup(state: &AppState, raw: &str) -> Result<TicketView, ApiError> {
+    let missing = || ApiError::not_found(format!("Aduan {raw} tidak ditemukan."));
+    let code = raw.trim().parse::<TicketCode>().map_err(|_| missing())?;
+    state.store.ticket(code).await?.ok_or_else(missing)
+}
+
+pub(crate) async fn api_ticket(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    req: Request,
+) -> Result<Json<Value>, ApiError> {
+    limited(&state, req.extensions())?;
+    let v = lookup(&state, &raw).await?;
+    Ok(Json(public_json(&state, &v)))
+}
+
+#[derive(Template)]
+#[template(path = "lacak.html")]
+struct TrackPage {
+    nav: Option<Nav>,
+    t: Option<PublicTicket>,
+    error: Option<String>,
+}
+
+pub(crate) async fn track_lookup(Query(q): Query<HashMap<String, String>>) -> Response {
+    match q.get("code").map(|c| c.trim()).filter(|c| !c.is_empty()) {
+        Some(c) => {
+            let c: String = c.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+            Redirect::to(&format!("/lacak/{c}")).into_response()
+        }
+        None => render(StatusCode::OK, &TrackPage { nav: None, t: None, error: None }),
+    }
+}
+
+pub(crate) async fn track(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    req: Request,
+) -> Response {
+    if let Err(e) = limited(&state, req.extensions()) {
+        return error_page(None, &e, Some("/lacak".into()));
+    }
+    let v = match lookup(&state, &raw).await {
+        Ok(v) => v,
+        Err(e) if e.status == StatusCode::NOT_FOUND => {
+            let page = TrackPage { nav: None, t: None, error: Some(e.message) };
+            return render(StatusCode::NOT_FOUND, &page);
+        }
+        Err(e) => return error_page(None, &e, None),
+    };
+    let t = &v.summary;
+    let dash = || "—".to_owned();
+    let page = PublicTicket {
+        code: t.code.to_string(),
+        status: status_label(t.status),
+        opd: match &t.opd {
+            Some(o) => state.config.opd_names.get(o).cloned().unwrap_or_else(|| o.clone()),
+            None => "belum didisposisikan".into(),
+        },
+        created: local(&state, t.created_at),
+        due: local(&state, t.first_response_due_at),
+        responded: t.first_responded_at.map(|d| local(&state, d)).unwrap_or_else(dash),
+        resolved: t.resolved_at.map(|d| local(&state, d)).unwrap_or_else(dash),
+        merged_into: t.merged_into.map(|c| c.to_string()),
+        answers: answers(&v)
+            .map(|m| Answer { at: local(&state, m.at), text: m.text.clone() })
+            .collect(),
+    };
+    render(StatusCode::OK, &TrackPage { nav: None, t: Some(page), error: None })
+}
+
+// ---- The complaint form ----
+
+#[derive(Template)]
+#[template(path = "lapor.html")]
+struct ReportPage {
+    nav: Option<Nav>,
+    csrf: String,
+    nonce: String,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "lapor_ok.html")]
+struct ReportDone {
+    nav: Option<Nav>,
+    code: String,
+}
+
+pub(crate) async fn report_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let (csrf, set) = visitor_csrf(&state, &headers);
+    let page = ReportPage { nav: None, csrf, nonce: crate::session::random_token(), error: None };
+    let mut resp = render(StatusCode::OK, &page);
+    if let Some(c) = set {
+        resp.headers_mut().append(axum::http::header::SET_COOKIE, c);
+    }
+    resp
+}
+
+/// The form's fields, checked.
+#[derive(Default)]
+struct Report {
+    csrf: Option<String>,
+    nonce: Option<String>,
+    name: Option<String>,
+    contact: Option<String>,
+    text: Option<String>,
+    lat: Option<String>,
+    lon: Option<String>,
+    photo: Option<(Option<String>, String, Vec<u8>)>,
+}
+
+async fn read_form(mut mp: Multipart) -> Result<Report, ApiError> {
+    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "malformed_form", m);
+    let mut r = Report::default();
+    while let Some(field) = mp.next_field().await.map_err(|e| bad(e.body_text()))? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "photo" {
+            let filename = field.file_name().map(str::to_owned);
+            let ct = field.content_type().unwrap_or("application/octet-stream").to_owned();
+            let data = field.bytes().await.map_err(|e| bad(e.body_text()))?;
+            if !data.is_empty() {
+                if !ct.starts_with("image/") {
+                    return Err(ApiError::field("photo", "Foto harus berupa gambar."));
+                }
+                r.photo = Some((filename, ct, data.to_vec()));
+            }
+            continue;
+        }
+        let value = field.text().await.map_err(|e| bad(e.body_text()))?;
+        let value = Some(value.trim().to_owned()).filter(|v| !v.is_empty());
+        match name.as_str() {
+            "csrf" => r.csrf = value,
+            "nonce" => r.nonce = value,
+            "name" => r.name = value,
+            "contact" => r.contact = value,
+            "text" => r.text = value,
+            "lat" => r.lat = value,
+            "lon" => r.lon = value,
+            _ => {}
+        }
+    }
+    Ok(r)
+}
+
+fn message(r: &Report) -> Result<InboundMessage, ApiError> {
+    let text = r.text.clone().ok_or_else(|| ApiError::field("text", "Isi aduan wajib diisi."))?;
+    if text.chars().count() > MAX_TEXT_CHARS {
+        return Err(ApiError::field("text", "Isi aduan terlalu panjang."));
+    }
+    let nonce = r
+        .nonce
+        .clone()
+        .filter(|n| n.len() <= 64)
+        .ok_or_else(|| ApiError::field("nonce", "Muat ulang formulir lalu coba lagi."))?;
+    let mut sender = Sender {
+        display_name: r.name.clone().map(|n| n.chars().take(200).collect()),
+        ..Sender::default()
+    };
+    if let Some(c) = &r.contact {
+        let id = if c.contains('@') { Identity::email(c) } else { Identity::phone(c) };
+        sender.identity = Some(id.map_err(|_| {
+            ApiError::field("contact", "Isi nomor HP (08…) atau alamat email yang benar.")
+        })?);
+    }
+    let location = match (&r.lat, &r.lon) {
+        (None, None) => None,
+        (Some(lat), Some(lon)) => {
+            let parse = |s: &str| s.replace(',', ".").parse::<f64>().ok();
+            let (Some(lat), Some(lon)) = (parse(lat), parse(lon)) else {
+                return Err(ApiError::field("lat", "Lintang dan bujur harus berupa angka."));
+            };
+            Some(
+                Location::new(lat, lon)
+                    .map_err(|_| ApiError::field("lat", "Lokasi di luar jangkauan."))?,
+            )
+        }
+        _ => return Err(ApiError::field("lat", "Isi lintang dan bujur, atau kosongkan keduanya.")),
+    };
+    Ok(InboundMessage {
+        channel: Channel::Web,
+        provider_id: format!("lapor:{nonce}"),
+        sender,
+        text,
+        attachments: Vec::new(),
+        location,
+        received_at: aduan_store::now(),
+        thread: ThreadHints::default(),
+    })
+}
+
+pub(crate) async fn report(State(state): State<AppState>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let again = |csrf: String, e: &ApiError| {
+        let page = ReportPage {
+            nav: None,
+            csrf,
+            nonce: crate::session::random_token(),
+            error: Some(e.message.clone()),
+        };
+        render(e.status, &page)
+    };
+    if let Err(e) = limited(&state, &parts.extensions) {
+        return error_page(None, &e, Some("/lapor".into()));
+    }
+    let csrf_cookie = cookie(&parts.headers, CSRF_COOKIE).map(str::to_owned);
+    let mp = match <Multipart as axum::extract::FromRequest<AppState>>::from_request(
+        Request::from_parts(parts, body),
+        &state,
+    )
+    .await
+    {
+        Ok(mp) => mp,
+        Err(e) => {
+            let err = ApiError::new(e.status(), "malformed_form", e.body_text());
+            return error_page(None, &err, Some("/lapor".into()));
+        }
+    };
+    let r = match read_form(mp).await {
+        Ok(r) => r,
+        Err(e) => return error_page(None, &e, Some("/lapor".into())),
+    };
+    let Some(csrf) = csrf_cookie.filter(|c| csrf_ok(c, r.csrf.as_deref())) else {
+        let e = ApiError::new(
+            StatusCode::FORBIDDEN,
+            "csrf",
+            "Sesi formulir kedaluwarsa. Muat ulang halaman lalu kirim lagi.",
+        );
+        return error_page(None, &e, Some("/lapor".into()));
+    };
+    let mut msg = match message(&r) {
+        Ok(m) => m,
+        Err(e) => return again(csrf, &e),
+    };
+    if let Some((filename, ct, data)) = r.photo {
+        let dir = state.config.attachments_dir.clone();
+        let size = data.len() as u64;
+        let stored = tokio::task::spawn_blocking(move || store_blob(&dir, &data)).await;
+        match stored {
+            Ok(Ok(sha256)) => msg.attachments.push(AttachmentRef {
+                filename: filename.map(|f| f.rsplit(['/', '\\']).next().unwrap_or("").to_owned()),
+                content_type: ct.to_ascii_lowercase(),
+                size,
+                sha256,
+                provider_ref: None,
+            }),
+            _ => {
+                tracing::error!("Could not write a photo from the public form.");
+                let e = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_unavailable",
+                    "Foto belum dapat disimpan. Coba lagi nanti.",
+                );
+                return again(csrf, &e);
+            }
+        }
+    }
+    match state.store.ingest(msg).await {
+        Ok(outcome) => {
+            state.telemetry.message_stored(Channel::Web, &outcome);
+            match outcome.ticket {
+                Some(code) => {
+                    tracing::info!(ticket = %code, duplicate = outcome.duplicate, "Public form report stored.");
+                    render(StatusCode::OK, &ReportDone { nav: None, code: code.to_string() })
+                }
+                None => error_page(None, &ApiError::internal(), None),
+            }
+        }
+        Err(e) => again(csrf, &e.into()),
+    }
+}

@@ -1,0 +1,357 @@
+//! Signed-in people: argon2id passwords, server-side sessions in the store, CSRF tokens,
+//! login rate limits, and roles. [`Principal`] is whoever calls the ticket API: an API key
+//! (bearer token) or a session (cookie, with the session's CSRF token in `X-CSRF-Token` on
+//! every request that changes something).
+
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::OnceLock;
+
+use aduan_core::{Actor, Direction, Identity, IdentityKind};
+use aduan_store::{ApiKey, Role, Scope, Session, TicketSummary, TicketView};
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use base64::Engine;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use subtle::ConstantTimeEq;
+
+use crate::AppState;
+use crate::auth::{Caller, hash_token};
+use crate::error::ApiError;
+
+pub const SESSION_COOKIE: &str = "aduan_session";
+/// The double-submit token of forms shown before signing in (`/login`, `/lapor`).
+pub const CSRF_COOKIE: &str = "aduan_csrf";
+/// The header carrying a session's CSRF token on API calls made with the session cookie.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// 32 random bytes, URL-safe base64.
+pub fn random_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// An argon2id PHC string for `password` (what `aduan user add` stores).
+pub fn hash_password(password: &str) -> Result<String, String> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>()).map_err(|e| e.to_string())?;
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// Checks a password against a stored PHC string; a malformed hash verifies nothing.
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    PasswordHash::new(phc)
+        .is_ok_and(|h| argon2::Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+/// A hash to verify against when the account does not exist, so that unknown accounts
+/// cost the same time as wrong passwords.
+pub(crate) fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| hash_password(&random_token()).unwrap_or_default())
+}
+
+/// The value of cookie `name` in a request.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty())
+}
+
+/// A `Set-Cookie` value: always `HttpOnly` and `SameSite=Strict`, `Secure` when the public
+/// URL is https; `max_age` 0 deletes the cookie.
+pub fn set_cookie(name: &str, value: &str, secure: bool, max_age: Option<i64>) -> HeaderValue {
+    let mut s = format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict");
+    if secure {
+        s.push_str("; Secure");
+    }
+    if let Some(age) = max_age {
+        s.push_str(&format!("; Max-Age={age}"));
+    }
+    HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static("invalid=1"))
+}
+
+/// Constant-time comparison of a CSRF token with the one a request carries.
+pub fn csrf_ok(expected: &str, given: Option<&str>) -> bool {
+    match given {
+        Some(g) if !expected.is_empty() => expected.as_bytes().ct_eq(g.as_bytes()).into(),
+        _ => false,
+    }
+}
+
+/// The client address (from the listener); "unknown" when the server runs without it.
+pub fn client_ip(parts_ext: &axum::http::Extensions) -> String {
+    parts_ext
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(a)| a.ip())
+        .map(|ip: IpAddr| ip.to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Keyed rate limiters (governor, in memory per process).
+pub(crate) struct Limits {
+    pub login_ip: DefaultKeyedRateLimiter<String>,
+    pub login_account: DefaultKeyedRateLimiter<String>,
+    pub public_ip: DefaultKeyedRateLimiter<String>,
+}
+
+impl Limits {
+    pub fn new(cfg: &crate::WebConfig) -> Limits {
+        let per_min =
+            |n: u32| Quota::per_minute(NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN));
+        Limits {
+            login_ip: RateLimiter::keyed(per_min(cfg.login_attempts_per_minute.saturating_mul(4))),
+            login_account: RateLimiter::keyed(per_min(cfg.login_attempts_per_minute)),
+            public_ip: RateLimiter::keyed(per_min(cfg.public_requests_per_minute)),
+        }
+    }
+}
+
+/// What a principal may reach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    All,
+    /// An official: only tickets disposed to this OPD (`""` for an official without one:
+    /// nothing).
+    Opd(String),
+}
+
+/// Actions on a ticket, for role checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Act {
+    Assign,
+    Reply,
+    Status,
+    Merge,
+}
+
+/// Whoever calls the ticket API or a page: an API key or a signed-in user.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    Key(ApiKey),
+    User(Session),
+}
+
+fn forbidden(m: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "forbidden", m)
+}
+
+impl Principal {
+    pub fn actor(&self) -> Actor {
+        match self {
+            Principal::Key(k) => Actor::ApiKey(k.name.clone()),
+            Principal::User(s) => Actor::User(s.user.email.clone()),
+        }
+    }
+
+    pub fn role(&self) -> Option<Role> {
+        match self {
+            Principal::Key(_) => None,
+            Principal::User(s) => Some(s.user.role),
+        }
+    }
+
+    pub fn reach(&self) -> Reach {
+        match self {
+            Principal::User(s) if s.user.role == Role::Official => {
+                Reach::Opd(s.user.opd.clone().unwrap_or_default())
+            }
+            _ => Reach::All,
+        }
+    }
+
+    /// Reading tickets: any signed-in user; a key with scope `read` or `admin`.
+    pub fn require_read(&self) -> Result<(), ApiError> {
+        match self {
+            Principal::Key(k) => Caller { key: k.clone() }.require(Scope::Read),
+            Principal::User(_) => Ok(()),
+        }
+    }
+
+    /// Acting on tickets: admins and operators everything; officials answer and move the
+    /// status of their OPD's tickets but neither dispose nor merge; keys need scope `admin`.
+    pub fn require_act(&self, act: Act) -> Result<(), ApiError> {
+        match self {
+            Principal::Key(k) => Caller { key: k.clone() }.require(Scope::Admin),
+            Principal::User(s) => match (s.user.role, act) {
+                (Role::Admin | Role::Operator, _) => Ok(()),
+                (Role::Official, Act::Reply | Act::Status) => Ok(()),
+                (Role::Official, _) => {
+                    Err(forbidden("officials can't dispose or merge tickets; ask an operator"))
+                }
+            },
+        }
+    }
+
+    /// Only admins manage users.
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        match self {
+            Principal::Key(k) => Caller { key: k.clone() }.require(Scope::Admin),
+            Principal::User(s) if s.user.role == Role::Admin => Ok(()),
+            Principal::User(_) => Err(forbidden("only admins may do this")),
+        }
+    }
+
+    /// Whether this principal may see `ticket` (officials: their OPD's only).
+    pub fn require_ticket(&self, ticket: &TicketSummary) -> Result<(), ApiError> {
+        match self.reach() {
+            Reach::All => Ok(()),
+            Reach::Opd(opd) if !opd.is_empty() && ticket.opd.as_deref() == Some(&opd) => Ok(()),
+            Reach::Opd(_) => {
+                Err(forbidden(format!("ticket {} is not disposed to your OPD", ticket.code)))
+            }
+        }
+    }
+
+    /// The ticket as this principal may see it: the reporter masked for officials.
+    pub fn redact(&self, view: &mut TicketView) {
+        if self.reach() == Reach::All {
+            return;
+        }
+        if let Some(r) = &mut view.reporter {
+            r.name = r.name.as_deref().map(mask_name);
+            for id in &mut r.identities {
+                *id = mask_identity(id);
+            }
+        }
+        for m in &mut view.messages {
+            if m.direction == Direction::In {
+                m.author = m.author.as_deref().map(mask_name);
+            }
+        }
+    }
+}
+
+/// `Siti Aminah` → `S*** A***`.
+pub fn mask_name(name: &str) -> String {
+    name.split_whitespace()
+        .map(|w| {
+            let first: String = w.chars().take(1).collect();
+            format!("{first}***")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Keeps what tells the kind apart: `+62812****7890`, `s***@example.id`, `***` otherwise.
+pub fn mask_identity(id: &Identity) -> Identity {
+    let v = &id.value;
+    let value = match id.kind {
+        IdentityKind::Phone | IdentityKind::Whatsapp => {
+            let chars: Vec<char> = v.chars().collect();
+            if chars.len() > 8 {
+                let head: String = chars[..chars.len().min(6)].iter().collect();
+                let tail: String = chars[chars.len() - 3..].iter().collect();
+                format!("{head}****{tail}")
+            } else {
+                "****".into()
+            }
+        }
+        IdentityKind::Email => match v.split_once('@') {
+            Some((user, domain)) => {
+                let first: String = user.chars().take(1).collect();
+                format!("{first}***@{domain}")
+            }
+            None => "***".into(),
+        },
+        _ => "***".into(),
+    };
+    Identity { kind: id.kind, value }
+}
+
+/// Finds the session of a request's cookie.
+pub(crate) async fn session_of(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<Session>, ApiError> {
+    let Some(token) = cookie(headers, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    Ok(state.store.session(&hash_token(token)).await?)
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if parts.headers.contains_key(header::AUTHORIZATION) {
+            let caller = Caller::from_request_parts(parts, state).await?;
+            return Ok(Principal::Key(caller.key));
+        }
+        let Some(session) = session_of(state, &parts.headers).await? else {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "send an API key as Authorization: Bearer <token>, or sign in",
+            ));
+        };
+        let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        if !safe {
+            let given = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+            if !csrf_ok(&session.csrf_token, given) {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "csrf",
+                    "a session's API calls carry its CSRF token in X-CSRF-Token",
+                ));
+            }
+        }
+        Ok(Principal::User(session))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_verify_only_against_their_hash() {
+        let h = hash_password("rahasia").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("rahasia", &h));
+        assert!(!verify_password("Rahasia", &h));
+        assert!(!verify_password("rahasia", "not a hash"));
+    }
+
+    #[test]
+    fn cookies_are_found_and_set_strictly() {
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, HeaderValue::from_static("a=1; aduan_session=tok; b=2"));
+        assert_eq!(cookie(&h, SESSION_COOKIE), Some("tok"));
+        assert_eq!(cookie(&h, "c"), None);
+        let v = set_cookie("x", "y", true, Some(0));
+        assert_eq!(v, "x=y; Path=/; HttpOnly; SameSite=Strict; Secure; Max-Age=0");
+        assert!(!set_cookie("x", "y", false, None).to_str().unwrap().contains("Secure"));
+    }
+
+    #[test]
+    fn csrf_needs_the_exact_token() {
+        assert!(csrf_ok("abc", Some("abc")));
+        assert!(!csrf_ok("abc", Some("abd")));
+        assert!(!csrf_ok("abc", None));
+        assert!(!csrf_ok("", Some("")));
+    }
+
+    #[test]
+    fn masks_keep_only_hints() {
+        assert_eq!(mask_name("Siti  Aminah"), "S*** A***");
+        let phone = Identity::phone("081234567890").unwrap();
+        assert_eq!(mask_identity(&phone).value, "+62812****890");
+        let mail = Identity::email("siti@example.id").unwrap();
+        assert_eq!(mask_identity(&mail).value, "s***@example.id");
+    }
+}

@@ -1,0 +1,1118 @@
+//! The operator inbox and the public pages, in memory: sign-in, sessions, CSRF, roles on
+//! pages and on the JSON API, escaping, the public form and tracking, rate limits.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use aduan_connector::Telemetry;
+use aduan_core::{Channel, Identity, InboundMessage, Sender, Status, ThreadHints, TicketCode};
+use aduan_store::{NewUser, Role, Scope, Store, StoreOptions};
+use aduan_web::auth::{generate_token, hash_token};
+use aduan_web::session::hash_password;
+use aduan_web::{AppState, WebConfig, app};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const PASSWORD: &str = "kata-sandi-rahasia";
+const XSS_TEXT: &str = "<script>alert('x')</script> \"><img src=x onerror=alert(1)>";
+
+struct Fx {
+    app: Router,
+    store: Store,
+    admin_key: String,
+    read_key: String,
+    intake_key: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn fx_with(cfg: impl FnOnce(&mut WebConfig)) -> Fx {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("aduan.db").display());
+    let store = Store::open(&url, StoreOptions::default()).await.unwrap();
+    store.migrate().await.unwrap();
+    // One hash for every account keeps the test fast (argon2 is slow on purpose).
+    let hash = hash_password(PASSWORD).unwrap();
+    for (email, role, opd) in [
+        ("admin@kab.go.id", Role::Admin, None),
+        ("operator@kab.go.id", Role::Operator, None),
+        ("dpu@kab.go.id", Role::Official, Some("DPU")),
+        ("dinkes@kab.go.id", Role::Official, Some("DINKES")),
+    ] {
+        let user = NewUser {
+            email: email.into(),
+            name: None,
+            role,
+            opd: opd.map(str::to_owned),
+            password_hash: hash.clone(),
+        };
+        store.add_user(user).await.unwrap();
+    }
+    let mut keys = Vec::new();
+    for (name, scope) in [("ops", Scope::Admin), ("dash", Scope::Read), ("app", Scope::Intake)] {
+        let t = generate_token();
+        store.add_api_key(name.into(), scope, hash_token(&t)).await.unwrap();
+        keys.push(t);
+    }
+    let mut config = WebConfig {
+        attachments_dir: dir.path().join("att"),
+        opds: Some(BTreeSet::from(["DPU".to_string(), "DINKES".to_string()])),
+        login_attempts_per_minute: 50,
+        public_requests_per_minute: 1000,
+        ..WebConfig::default()
+    };
+    config.opd_names.insert("DPU".into(), "Dinas Pekerjaan Umum".into());
+    config.services.push(aduan_web::Open311Service {
+        service_code: "jalan".into(),
+        service_name: "Jalan rusak".into(),
+        description: "Jalan berlubang, rusak, longsor".into(),
+        group: "Infrastruktur".into(),
+        keywords: vec!["jalan".into(), "lubang".into()],
+    });
+    cfg(&mut config);
+    let app = app(AppState::new(store.clone(), Arc::new(Telemetry::new()), config), vec![]);
+    let intake_key = keys.pop().unwrap();
+    let read_key = keys.pop().unwrap();
+    let admin_key = keys.pop().unwrap();
+    Fx { app, store, admin_key, read_key, intake_key, _dir: dir }
+}
+
+async fn fx() -> Fx {
+    fx_with(|_| {}).await
+}
+
+struct Resp {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    text: String,
+}
+
+impl Resp {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or(Value::Null)
+    }
+    fn location(&self) -> &str {
+        self.headers.get(header::LOCATION).map(|v| v.to_str().unwrap()).unwrap_or("")
+    }
+    fn cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+async fn send(app: &Router, mut req: Request<Body>) -> Resp {
+    if req.extensions().get::<ConnectInfo<SocketAddr>>().is_none() {
+        req.extensions_mut().insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 1], 4000))));
+    }
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    Resp { status, headers, text: String::from_utf8_lossy(&bytes).into_owned() }
+}
+
+fn form(path: &str, cookie: &str, fields: &[(&str, &str)]) -> Request<Body> {
+    let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
+    Request::post(path)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::COOKIE, cookie)
+        .body(Body::from(body))
+        .unwrap()
+}
+
+fn get(path: &str, cookie: Option<&str>) -> Request<Body> {
+    let mut b = Request::get(path);
+    if let Some(c) = cookie {
+        b = b.header(header::COOKIE, c);
+    }
+    b.body(Body::empty()).unwrap()
+}
+
+fn bearer(method: &str, path: &str, token: &str, body: Option<Value>) -> Request<Body> {
+    let b = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/json");
+    b.body(body.map(|v| Body::from(v.to_string())).unwrap_or_default()).unwrap()
+}
+
+/// The value of `name="…" value="…"` in a page.
+fn input_value(html: &str, name: &str) -> String {
+    let at = html.find(&format!("name=\"{name}\" value=\"")).expect("field on the page");
+    let rest = &html[at + name.len() + 15..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+/// The `name=value` part of a Set-Cookie.
+fn cookie_pair(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap().to_owned()
+}
+
+/// A visitor's double-submit cookie and form token, from GET `path`.
+async fn visitor(app: &Router, path: &str) -> (String, String) {
+    let r = send(app, get(path, None)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let cookie = cookie_pair(&r.cookies()[0]);
+    (cookie, input_value(&r.text, "csrf"))
+}
+
+/// A signed-in user: the session cookie and the session's CSRF token.
+struct User {
+    cookie: String,
+    csrf: String,
+}
+
+async fn login(app: &Router, email: &str) -> User {
+    let (vc, token) = visitor(app, "/login").await;
+    let r = send(
+        app,
+        form("/login", &vc, &[("csrf", &token), ("email", email), ("password", PASSWORD)]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    assert_eq!(r.location(), "/");
+    let set = r.cookies().into_iter().find(|c| c.starts_with("aduan_session=")).unwrap();
+    let cookie = cookie_pair(&set);
+    let page = send(app, get("/", Some(&cookie))).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let csrf = input_value(&page.text, "csrf");
+    User { cookie, csrf }
+}
+
+fn resident_msg(id: &str, text: &str) -> InboundMessage {
+    InboundMessage {
+        // Web reports are separate tickets even from one sender (chats would join).
+        channel: Channel::Web,
+        provider_id: id.into(),
+        sender: Sender {
+            identity: Some(Identity::phone("081234567890").unwrap()),
+            display_name: Some("Siti Aminah".into()),
+            contacts: vec![],
+        },
+        text: text.into(),
+        attachments: vec![],
+        location: None,
+        received_at: chrono::Utc::now(),
+        thread: ThreadHints::default(),
+    }
+}
+
+async fn ticket(store: &Store, id: &str, text: &str, opd: Option<&str>) -> TicketCode {
+    let code = store.ingest(resident_msg(id, text)).await.unwrap().ticket.unwrap();
+    if let Some(o) = opd {
+        let actor = aduan_core::Actor::User("operator@kab.go.id".into());
+        store.assign(code, o.into(), actor, None).await.unwrap();
+    }
+    code
+}
+
+#[tokio::test]
+async fn login_page_sets_strict_cookies_and_refuses_bad_credentials_generically() {
+    let f = fx_with(|c| c.public_url = "https://aduan.example.go.id".into()).await;
+    let r = send(&f.app, get("/login", None)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    for needle in
+        ["type=\"email\" name=\"email\"", "type=\"password\" name=\"password\"", "type=\"submit\""]
+    {
+        assert!(r.text.contains(needle), "{needle} missing from the login form");
+    }
+    let c = &r.cookies()[0];
+    assert!(c.contains("HttpOnly") && c.contains("SameSite=Strict") && c.contains("Secure"), "{c}");
+    let vc = cookie_pair(c);
+    let token = input_value(&r.text, "csrf");
+
+    // No CSRF token: refused before the password is even looked at.
+    let no_csrf = form("/login", &vc, &[("email", "admin@kab.go.id"), ("password", PASSWORD)]);
+    let r = send(&f.app, no_csrf).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.cookies().iter().all(|c| !c.starts_with("aduan_session=")));
+
+    let wrong = send(
+        &f.app,
+        form("/login", &vc, &[("csrf", &token), ("email", "admin@kab.go.id"), ("password", "x")]),
+    )
+    .await;
+    let unknown = send(
+        &f.app,
+        form("/login", &vc, &[("csrf", &token), ("email", "siapa@kab.go.id"), ("password", "x")]),
+    )
+    .await;
+    assert_eq!(
+        (wrong.status, unknown.status),
+        (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED)
+    );
+    assert!(wrong.text.contains("Email atau kata sandi salah."));
+    assert!(unknown.text.contains("Email atau kata sandi salah."));
+
+    let ok = send(
+        &f.app,
+        form(
+            "/login",
+            &vc,
+            &[("csrf", &token), ("email", "Admin@Kab.go.id"), ("password", PASSWORD)],
+        ),
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    let session = ok.cookies().into_iter().find(|c| c.starts_with("aduan_session=")).unwrap();
+    assert!(
+        session.contains("HttpOnly")
+            && session.contains("SameSite=Strict")
+            && session.contains("Secure")
+    );
+    assert!(session.contains("Max-Age=43200"));
+}
+
+#[tokio::test]
+async fn cookies_are_not_secure_on_plain_http() {
+    let f = fx().await;
+    let r = send(&f.app, get("/login", None)).await;
+    assert!(!r.cookies()[0].contains("Secure"));
+}
+
+#[tokio::test]
+async fn login_is_rate_limited_per_account_even_for_the_right_password() {
+    let f = fx_with(|c| c.login_attempts_per_minute = 3).await;
+    let (vc, token) = visitor(&f.app, "/login").await;
+    for _ in 0..3 {
+        let r = send(
+            &f.app,
+            form(
+                "/login",
+                &vc,
+                &[("csrf", &token), ("email", "operator@kab.go.id"), ("password", "salah")],
+            ),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let r = send(
+        &f.app,
+        form(
+            "/login",
+            &vc,
+            &[("csrf", &token), ("email", "operator@kab.go.id"), ("password", PASSWORD)],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.cookies().iter().all(|c| !c.starts_with("aduan_session=")));
+    // Another account is not held up by it.
+    login(&f.app, "admin@kab.go.id").await;
+}
+
+#[tokio::test]
+async fn pages_need_a_session_and_logout_ends_it_with_audit() {
+    let f = fx().await;
+    let code = ticket(&f.store, "t1", "Jalan rusak", None).await;
+    for path in ["/".to_string(), format!("/tickets/{code}")] {
+        let r = send(&f.app, get(&path, None)).await;
+        assert_eq!((r.status, r.location()), (StatusCode::SEE_OTHER, "/login"), "{path}");
+        let r = send(&f.app, get(&path, Some("aduan_session=forged"))).await;
+        assert_eq!((r.status, r.location()), (StatusCode::SEE_OTHER, "/login"), "{path}");
+    }
+    let u = login(&f.app, "operator@kab.go.id").await;
+    // Logging out needs the CSRF token too.
+    let r = send(&f.app, form("/logout", &u.cookie, &[])).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = send(&f.app, form("/logout", &u.cookie, &[("csrf", &u.csrf)])).await;
+    assert_eq!((r.status, r.location()), (StatusCode::SEE_OTHER, "/login"));
+    assert!(r.cookies()[0].contains("Max-Age=0"));
+    let r = send(&f.app, get("/", Some(&u.cookie))).await;
+    assert_eq!(r.location(), "/login", "the old cookie is dead");
+
+    let log = f.store.audit_log(10).await.unwrap();
+    let got: Vec<String> = log.iter().map(|e| format!("{} {}", e.actor, e.action)).collect();
+    assert_eq!(got, ["user:operator@kab.go.id logout", "user:operator@kab.go.id login"]);
+}
+
+#[tokio::test]
+async fn the_operator_works_a_ticket_from_the_inbox() {
+    let f = fx().await;
+    let code = ticket(&f.store, "t1", "Jalan berlubang di Karangklesem", None).await;
+    let other = ticket(&f.store, "t2", "Sampah menumpuk", None).await;
+    let u = login(&f.app, "operator@kab.go.id").await;
+
+    let inbox = send(&f.app, get("/", Some(&u.cookie))).await;
+    assert!(inbox.text.contains(&code.to_string()) && inbox.text.contains(&other.to_string()));
+    let filtered = send(&f.app, get("/?q=berlubang", Some(&u.cookie))).await;
+    assert!(filtered.text.contains(&code.to_string()));
+    assert!(!filtered.text.contains(&other.to_string()));
+
+    let page = send(&f.app, get(&format!("/tickets/{code}"), Some(&u.cookie))).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains("Jalan berlubang di Karangklesem"));
+    assert!(page.text.contains("Siti Aminah"), "operators see the reporter");
+
+    let act = |action: &str, fields: Vec<(&'static str, String)>| {
+        let mut all: Vec<(&str, String)> = vec![("csrf", u.csrf.clone())];
+        all.extend(fields);
+        let pairs: Vec<(&str, &str)> = all.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        form(&format!("/tickets/{code}/{action}"), &u.cookie, &pairs)
+    };
+    // Without the token nothing happens.
+    let r =
+        send(&f.app, form(&format!("/tickets/{code}/assign"), &u.cookie, &[("opd", "DPU")])).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let wrong =
+        form(&format!("/tickets/{code}/assign"), &u.cookie, &[("csrf", "nope"), ("opd", "DPU")]);
+    assert_eq!(send(&f.app, wrong).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(f.store.ticket(code).await.unwrap().unwrap().summary.opd, None);
+
+    let r =
+        send(&f.app, act("assign", vec![("opd", "DPU".into()), ("note", "jalan".into())])).await;
+    assert_eq!(
+        (r.status, r.location()),
+        (StatusCode::SEE_OTHER, format!("/tickets/{code}").as_str())
+    );
+    let r = send(&f.app, act("reply", vec![("text", "Sedang kami tangani.".into())])).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let r = send(
+        &f.app,
+        act("status", vec![("status", "in_progress".into()), ("note", "tim berangkat".into())]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let r = send(&f.app, act("assign", vec![("opd", "NOPE".into())])).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let page = send(&f.app, get(&format!("/tickets/{code}"), Some(&u.cookie))).await;
+    assert!(page.text.contains("Sedang kami tangani."), "the reply is in the thread");
+    assert!(page.text.contains("DPU — Dinas Pekerjaan Umum"));
+    assert!(page.text.contains("Ditangani"));
+    let v = f.store.ticket(code).await.unwrap().unwrap();
+    assert_eq!((v.summary.status, v.summary.opd.as_deref()), (Status::InProgress, Some("DPU")));
+    assert!(v.events.iter().all(|e| e.kind == aduan_core::EventKind::Created
+        || e.kind == aduan_core::EventKind::MessageReceived
+        || e.actor.to_string() == "user:operator@kab.go.id"));
+
+    // Asking who the resident is: the request goes out on their channel, the ticket waits.
+    let asked = ticket(&f.store, "t9", "Tanpa nama", None).await;
+    let r = send(
+        &f.app,
+        form(
+            &format!("/tickets/{asked}/identity"),
+            &u.cookie,
+            &[("csrf", &u.csrf), ("text", "Siapa nama Anda?")],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let v = f.store.ticket(asked).await.unwrap().unwrap();
+    assert_eq!(v.summary.status, Status::AwaitingIdentity);
+    assert!(
+        v.messages.iter().any(|m| m.purpose == Some(aduan_core::Purpose::IdentityRequest)
+            && m.text == "Siapa nama Anda?")
+    );
+
+    // Reject needs a reason; merge moves the other ticket into this one.
+    let r = send(&f.app, act("reject", vec![])).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = send(
+        &f.app,
+        form(
+            &format!("/tickets/{other}/merge"),
+            &u.cookie,
+            &[("csrf", &u.csrf), ("into", &code.to_string())],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(f.store.ticket(other).await.unwrap().unwrap().summary.status, Status::Merged);
+    let third = ticket(&f.store, "t3", "spam", None).await;
+    let r = send(
+        &f.app,
+        form(
+            &format!("/tickets/{third}/reject"),
+            &u.cookie,
+            &[("csrf", &u.csrf), ("reason", "bukan aduan")],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(f.store.ticket(third).await.unwrap().unwrap().summary.status, Status::Rejected);
+}
+
+#[tokio::test]
+async fn inbox_pages_with_a_cursor_that_keeps_the_filters() {
+    let f = fx().await;
+    for i in 0..5 {
+        ticket(&f.store, &format!("p{i}"), "jalan", None).await;
+    }
+    let u = login(&f.app, "admin@kab.go.id").await;
+    let r = send(&f.app, get("/?limit=2&channel=web", Some(&u.cookie))).await;
+    let at = r.text.find("rel=\"next\"").map(|_| r.text.find("href=\"/?").unwrap()).unwrap();
+    let href = &r.text[at + 6..];
+    let href = href[..href.find('"').unwrap()].replace("&#38;", "&");
+    assert!(href.contains("channel=web") && href.contains("cursor="), "{href}");
+    let page2 = send(&f.app, get(&href, Some(&u.cookie))).await;
+    assert_eq!(page2.status, StatusCode::OK);
+    assert_eq!(page2.text.matches("<a href=\"/tickets/").count(), 2, "{href}\n{}", page2.text);
+}
+
+#[tokio::test]
+async fn user_text_renders_inert() {
+    let f = fx().await;
+    let mut m = resident_msg("x1", XSS_TEXT);
+    m.sender.display_name = Some("<script>alert(2)</script>".into());
+    let code = f.store.ingest(m).await.unwrap().ticket.unwrap();
+    let u = login(&f.app, "operator@kab.go.id").await;
+    f.store
+        .reply(code, XSS_TEXT.into(), aduan_core::Actor::User("operator@kab.go.id".into()))
+        .await
+        .unwrap();
+    f.store
+        .set_status(code, Status::InProgress, aduan_core::Actor::System, Some(XSS_TEXT.into()))
+        .await
+        .unwrap();
+    for (path, cookie) in [
+        (format!("/tickets/{code}"), Some(u.cookie.as_str())),
+        (format!("/lacak/{code}"), None),
+        (format!("/?q={}", "%3Cscript%3E"), Some(u.cookie.as_str())),
+    ] {
+        let r = send(&f.app, get(&path, cookie)).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        assert!(!r.text.contains("<script>"), "{path} has a live script tag");
+        assert!(!r.text.contains("<img"), "{path} has a live img tag");
+    }
+    let page = send(&f.app, get(&format!("/tickets/{code}"), Some(&u.cookie))).await;
+    let shown = "&#60;script&#62;alert(&#39;x&#39;)&#60;/script&#62; &#34;&#62;&#60;img src=x onerror=alert(1)&#62;";
+    assert_eq!(page.text.matches(shown).count(), 3, "message, reply and note, escaped but shown");
+    assert!(page.text.contains("&#60;script&#62;alert(2)&#60;/script&#62;"), "the name too");
+}
+
+#[tokio::test]
+async fn officials_see_and_act_only_on_their_opd_with_the_reporter_masked() {
+    let f = fx().await;
+    let ours = ticket(&f.store, "o1", "Jalan rusak", Some("DPU")).await;
+    let theirs = ticket(&f.store, "o2", "Puskesmas tutup", Some("DINKES")).await;
+    let unassigned = ticket(&f.store, "o3", "Belum", None).await;
+    let u = login(&f.app, "dpu@kab.go.id").await;
+
+    let inbox = send(&f.app, get("/", Some(&u.cookie))).await;
+    assert!(inbox.text.contains(&ours.to_string()));
+    assert!(
+        !inbox.text.contains(&theirs.to_string()) && !inbox.text.contains(&unassigned.to_string())
+    );
+    let r = send(&f.app, get("/?opd=DINKES", Some(&u.cookie))).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    for code in [theirs, unassigned] {
+        let r = send(&f.app, get(&format!("/tickets/{code}"), Some(&u.cookie))).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        let r = send(
+            &f.app,
+            form(&format!("/tickets/{code}/reply"), &u.cookie, &[("csrf", &u.csrf), ("text", "x")]),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        let api = Request::get(format!("/api/v1/tickets/{code}"))
+            .header(header::COOKIE, &u.cookie)
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(send(&f.app, api).await.status, StatusCode::FORBIDDEN);
+    }
+    let page = send(&f.app, get(&format!("/tickets/{ours}"), Some(&u.cookie))).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.text.contains("Siti Aminah") && page.text.contains("S*** A***"));
+    assert!(!page.text.contains("+6281234567890") && page.text.contains("+62812****890"));
+    assert!(
+        !page.text.contains("/assign\"") && !page.text.contains("/merge\""),
+        "no operator actions"
+    );
+
+    // They answer and move the status of their own tickets, but neither dispose nor merge.
+    let r = send(
+        &f.app,
+        form(&format!("/tickets/{ours}/reply"), &u.cookie, &[("csrf", &u.csrf), ("text", "Siap.")]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let r = send(
+        &f.app,
+        form(
+            &format!("/tickets/{ours}/assign"),
+            &u.cookie,
+            &[("csrf", &u.csrf), ("opd", "DINKES")],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    // The JSON API with the session: the same rules, masked reporter, CSRF header on POST.
+    let api = |method: &str, path: String, csrf: Option<&str>, body: Value| {
+        let mut b = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::COOKIE, &u.cookie)
+            .header(header::CONTENT_TYPE, "application/json");
+        if let Some(t) = csrf {
+            b = b.header("x-csrf-token", t);
+        }
+        b.body(Body::from(body.to_string())).unwrap()
+    };
+    let list = send(&f.app, api("GET", "/api/v1/tickets".into(), None, Value::Null)).await;
+    let items = list.json()["items"].clone();
+    let codes: Vec<&str> =
+        items.as_array().unwrap().iter().map(|t| t["code"].as_str().unwrap()).collect();
+    assert_eq!(codes, vec![ours.to_string().as_str()]);
+    let one = send(&f.app, api("GET", format!("/api/v1/tickets/{ours}"), None, Value::Null)).await;
+    assert_eq!(one.json()["reporter"]["name"], "S*** A***");
+    let r = send(
+        &f.app,
+        api("POST", format!("/api/v1/tickets/{ours}/status"), None, json!({"status": "resolved"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "no CSRF header");
+    let r = send(
+        &f.app,
+        api(
+            "POST",
+            format!("/api/v1/tickets/{ours}/status"),
+            Some(&u.csrf),
+            json!({"status": "resolved"}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json()["status"], "resolved");
+    let events = &r.json()["events"];
+    assert!(events.as_array().unwrap().iter().any(|e| e["actor"] == "user:dpu@kab.go.id"));
+}
+
+/// Every API route and page against every kind of caller.
+#[tokio::test]
+async fn role_by_route_matrix() {
+    let f = fx().await;
+    let dpu = ticket(&f.store, "m1", "Jalan rusak", Some("DPU")).await;
+    let admin = login(&f.app, "admin@kab.go.id").await;
+    let operator = login(&f.app, "operator@kab.go.id").await;
+    let official = login(&f.app, "dpu@kab.go.id").await;
+    let stranger = login(&f.app, "dinkes@kab.go.id").await;
+
+    #[derive(Clone, Copy)]
+    enum Who<'a> {
+        Anon,
+        Key(&'a str),
+        User(&'a User),
+    }
+    let callers: Vec<(&str, Who<'_>)> = vec![
+        ("anon", Who::Anon),
+        ("intake", Who::Key(&f.intake_key)),
+        ("read", Who::Key(&f.read_key)),
+        ("admin_key", Who::Key(&f.admin_key)),
+        ("admin", Who::User(&admin)),
+        ("operator", Who::User(&operator)),
+        ("official", Who::User(&official)),
+        ("other_official", Who::User(&stranger)),
+    ];
+    let t = dpu.to_string();
+    // (method, path, body, expected status per caller in the order above). `{fresh}` is a
+    // new ticket disposed to DPU for every request, so that one caller's action does not
+    // change what the next one finds.
+    let routes: Vec<(&str, &str, Value, [u16; 8])> = vec![
+        ("GET", "/api/v1/tickets", Value::Null, [401, 403, 200, 200, 200, 200, 200, 200]),
+        ("GET", "/api/v1/tickets/{t}", Value::Null, [401, 403, 200, 200, 200, 200, 200, 403]),
+        (
+            "POST",
+            "/api/v1/tickets/{fresh}/reply",
+            json!({"text": "ok"}),
+            [401, 403, 403, 200, 200, 200, 200, 403],
+        ),
+        (
+            "POST",
+            "/api/v1/tickets/{fresh}/status",
+            json!({"status": "in_progress"}),
+            [401, 403, 403, 200, 200, 200, 200, 403],
+        ),
+        (
+            "POST",
+            "/api/v1/tickets/{fresh}/assign",
+            json!({"opd": "DINKES"}),
+            [401, 403, 403, 200, 200, 200, 403, 403],
+        ),
+        (
+            "POST",
+            "/api/v1/tickets/{fresh}/merge",
+            json!({"into": "{fresh2}"}),
+            [401, 403, 403, 200, 200, 200, 403, 403],
+        ),
+        (
+            "POST",
+            "/api/v1/messages",
+            json!({"external_id": "m", "text": "x"}),
+            [401, 201, 403, 201, 401, 401, 401, 401],
+        ),
+        ("GET", "/api/v1/public/tickets/{t}", Value::Null, [200; 8]),
+        ("GET", "/", Value::Null, [303, 303, 303, 303, 200, 200, 200, 200]),
+        ("GET", "/tickets/{t}", Value::Null, [303, 303, 303, 303, 200, 200, 200, 403]),
+        ("POST", "/tickets/{fresh}/reply", Value::Null, [303, 303, 303, 303, 303, 303, 303, 403]),
+        ("GET", "/lacak/{t}", Value::Null, [200; 8]),
+        ("GET", "/dashboard", Value::Null, [303, 303, 303, 303, 200, 200, 200, 200]),
+        ("GET", "/users", Value::Null, [303, 303, 303, 303, 200, 403, 403, 403]),
+        ("GET", "/open311/v2/services.json", Value::Null, [200; 8]),
+        ("GET", "/open311/v2/requests.json", Value::Null, [200; 8]),
+        ("GET", "/open311/v2/requests/{t}.json", Value::Null, [200; 8]),
+        ("GET", "/api/v1/stats?group_by=channel", Value::Null, [200; 8]),
+        ("GET", "/lapor", Value::Null, [200; 8]),
+        ("GET", "/login", Value::Null, [200; 8]),
+        ("GET", "/healthz", Value::Null, [200; 8]),
+        ("GET", "/api/openapi.json", Value::Null, [200; 8]),
+    ];
+    let mut n = 0;
+    let mut failures = Vec::new();
+    for (method, path, body, expected) in &routes {
+        for (i, (name, who)) in callers.iter().enumerate() {
+            let mut fresh = || {
+                n += 1;
+                let store = f.store.clone();
+                let id = format!("fresh{n}");
+                async move { ticket(&store, &id, "x", Some("DPU")).await.to_string() }
+            };
+            let mut path = path.replace("{t}", &t);
+            let mut body = body.to_string();
+            if path.contains("{fresh}") {
+                path = path.replace("{fresh}", &fresh().await);
+            }
+            if body.contains("{fresh2}") {
+                body = body.replace("{fresh2}", &fresh().await);
+            }
+            let mut b = Request::builder().method(*method).uri(path.as_str());
+            match who {
+                Who::Anon => {}
+                Who::Key(k) => b = b.header(header::AUTHORIZATION, format!("Bearer {k}")),
+                Who::User(u) => {
+                    b = b.header(header::COOKIE, &u.cookie).header("x-csrf-token", &u.csrf)
+                }
+            }
+            let req = if path.starts_with("/tickets/") && *method == "POST" {
+                let csrf = match who {
+                    Who::User(u) => u.csrf.clone(),
+                    _ => String::new(),
+                };
+                let form = format!("csrf={csrf}&text=ok");
+                b.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(Body::from(form))
+                    .unwrap()
+            } else if body == "null" {
+                b.body(Body::empty()).unwrap()
+            } else {
+                b.header(header::CONTENT_TYPE, "application/json").body(Body::from(body)).unwrap()
+            };
+            let got = send(&f.app, req).await.status.as_u16();
+            if got != expected[i] {
+                failures
+                    .push(format!("{method} {path} as {name}: {got}, expected {}", expected[i]));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn the_public_form_files_a_web_ticket_once_and_tracking_shows_nothing_personal() {
+    let f = fx().await;
+    let (vc, token) = visitor(&f.app, "/lapor").await;
+    let page = send(&f.app, get("/lapor", Some(&vc))).await;
+    let nonce = input_value(&page.text, "nonce");
+    let multipart = |csrf: &str, photo: bool| {
+        let b = "XyZbOuNdArY";
+        let mut body = String::new();
+        for (k, v) in [
+            ("csrf", csrf),
+            ("nonce", nonce.as_str()),
+            ("name", "Siti Aminah"),
+            ("contact", "0812-3456-7890"),
+            ("text", "Lampu jalan mati di Jl. Gatot Subroto"),
+            ("lat", "-7.4246"),
+            ("lon", "109.2396"),
+        ] {
+            body.push_str(&format!(
+                "--{b}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+            ));
+        }
+        if photo {
+            body.push_str(&format!(
+                "--{b}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"../foto.jpg\"\r\nContent-Type: image/jpeg\r\n\r\nJPEGDATA\r\n"
+            ));
+        }
+        body.push_str(&format!("--{b}--\r\n"));
+        Request::post("/lapor")
+            .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={b}"))
+            .header(header::COOKIE, &vc)
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let r = send(&f.app, multipart("forged", true)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(f.store.tickets(&Default::default()).await.unwrap().items.len(), 0);
+
+    let r = send(&f.app, multipart(&token, true)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let at = r.text.find("id=\"code\">").unwrap() + 10;
+    let code: TicketCode = r.text[at..at + 12].parse().unwrap();
+    // Sent twice (a double tap): still one ticket.
+    let again = send(&f.app, multipart(&token, true)).await;
+    assert!(again.text.contains(&code.to_string()));
+    let v = f.store.ticket(code).await.unwrap().unwrap();
+    assert_eq!(v.summary.channel, Channel::Web);
+    assert_eq!(v.messages.len(), 1);
+    assert_eq!(v.messages[0].attachments[0].filename.as_deref(), Some("foto.jpg"));
+    assert_eq!(v.messages[0].attachments[0].size, 8);
+    assert_eq!(v.reporter.as_ref().unwrap().identities[0].value, "+6281234567890");
+    assert!(v.summary.location.is_some());
+
+    f.store.assign(code, "DPU".into(), aduan_core::Actor::System, None).await.unwrap();
+    f.store
+        .reply(code, "Lampu sudah diganti.".into(), aduan_core::Actor::User("op@kab.go.id".into()))
+        .await
+        .unwrap();
+
+    let r = send(
+        &f.app,
+        get(&format!("/api/v1/public/tickets/{}", code.to_string().to_lowercase()), None),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let j = r.json();
+    assert_eq!(
+        (j["code"].as_str(), j["status"].as_str(), j["opd"].as_str()),
+        (Some(code.to_string().as_str()), Some("assigned"), Some("DPU"))
+    );
+    assert_eq!(j["opd_name"], "Dinas Pekerjaan Umum");
+    assert_eq!(j["answers"][0]["text"], "Lampu sudah diganti.");
+    assert!(j["first_responded_at"].is_string());
+    let html = send(&f.app, get(&format!("/lacak/{code}"), None)).await;
+    assert!(
+        html.text.contains("Lampu sudah diganti.") && html.text.contains("Dinas Pekerjaan Umum")
+    );
+    for personal in ["Siti", "0812", "6281234567890", "Lampu jalan mati", "op@kab.go.id", "-7.42"] {
+        assert!(!r.text.contains(personal), "{personal} in the public JSON");
+        assert!(!html.text.contains(personal), "{personal} on the tracking page");
+    }
+    let r = send(&f.app, get("/api/v1/public/tickets/ADU-00000000", None)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = send(&f.app, get("/lacak/bukan-kode", None)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = send(&f.app, get(&format!("/lacak?code={code}"), None)).await;
+    assert_eq!(r.location(), format!("/lacak/{code}"));
+}
+
+#[tokio::test]
+async fn public_pages_are_rate_limited_per_client() {
+    let f = fx_with(|c| c.public_requests_per_minute = 2).await;
+    let code = ticket(&f.store, "r1", "x", None).await;
+    let path = format!("/api/v1/public/tickets/{code}");
+    assert_eq!(send(&f.app, get(&path, None)).await.status, StatusCode::OK);
+    assert_eq!(send(&f.app, get(&format!("/lacak/{code}"), None)).await.status, StatusCode::OK);
+    assert_eq!(send(&f.app, get(&path, None)).await.status, StatusCode::TOO_MANY_REQUESTS);
+    // Another address is not held up.
+    let mut req = get(&path, None);
+    req.extensions_mut().insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 2], 4000))));
+    assert_eq!(send(&f.app, req).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn bearer_keys_keep_working_on_the_ticket_api() {
+    let f = fx().await;
+    let code = ticket(&f.store, "k1", "x", None).await;
+    let r = send(
+        &f.app,
+        bearer(
+            "POST",
+            &format!("/api/v1/tickets/{code}/assign"),
+            &f.admin_key,
+            Some(json!({"opd": "DPU"})),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let v = f.store.ticket(code).await.unwrap().unwrap();
+    assert!(v.events.iter().any(|e| e.actor.to_string() == "apikey:ops"));
+    let r = send(&f.app, bearer("GET", "/api/v1/tickets?category=jalan", &f.read_key, None)).await;
+    assert_eq!(r.json()["items"].as_array().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn stats_are_open_data_in_json_and_csv_and_the_dashboard_draws_them() {
+    let f = fx().await;
+    let a = ticket(&f.store, "s1", "Jalan rusak", Some("DPU")).await;
+    ticket(&f.store, "s2", "Jalan rusak lagi", Some("DPU")).await;
+    ticket(&f.store, "s3", "Puskesmas", None).await;
+    f.store.reply(a, "Segera.".into(), aduan_core::Actor::System).await.unwrap();
+
+    let r = send(&f.app, get("/api/v1/stats?group_by=opd", None)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let j = r.json();
+    assert_eq!(j["group_by"], "opd");
+    let rows: Vec<(Value, i64, i64)> = j["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["key"].clone(),
+                r["total"].as_i64().unwrap(),
+                r["responded_on_time"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(rows, vec![(Value::Null, 1, 0), (json!("DPU"), 2, 1)]);
+    assert_eq!(j["rows"][1]["compliance"], 1.0);
+    for personal in ["Siti", "Jalan", "+62", "ADU-"] {
+        assert!(!r.text.contains(personal), "{personal} in open data");
+    }
+
+    let r =
+        send(&f.app, get("/api/v1/stats?group_by=channel&format=csv&from=2020-01-01", None)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers[header::CONTENT_TYPE], "text/csv; charset=utf-8");
+    assert_eq!(
+        r.text,
+        "channel,total,open,resolved,rejected,overdue,responded_on_time,responded_late,compliance\r\nweb,3,3,0,0,0,1,0,1.0000\r\n"
+    );
+    let r = send(&f.app, get("/api/v1/stats?group_by=day&to=2020-01-01", None)).await;
+    assert_eq!(r.json()["rows"], json!([]));
+    for bad in ["group_by=rt", "from=kemarin", "format=xml"] {
+        let r = send(&f.app, get(&format!("/api/v1/stats?{bad}"), None)).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    }
+
+    let u = login(&f.app, "operator@kab.go.id").await;
+    let r = send(&f.app, get("/dashboard", Some(&u.cookie))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.text.matches("<svg").count(), 5);
+    assert!(r.text.contains("Kepatuhan tenggat per OPD") && r.text.contains(">DPU<"));
+    assert!(r.text.contains("(belum tercatat)"), "tickets the router placed in no kecamatan");
+}
+
+#[tokio::test]
+async fn admins_manage_users_with_audit_and_others_may_not() {
+    let f = fx().await;
+    let admin = login(&f.app, "admin@kab.go.id").await;
+    let operator = login(&f.app, "operator@kab.go.id").await;
+    let r = send(&f.app, get("/users", Some(&operator.cookie))).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let add = |u: &User, csrf: &str, email: &str| {
+        form(
+            "/users",
+            &u.cookie,
+            &[
+                ("csrf", csrf),
+                ("email", email),
+                ("role", "official"),
+                ("opd", "DPU"),
+                ("password", "sandi-baru-panjang"),
+            ],
+        )
+    };
+    let r = send(&f.app, add(&operator, &operator.csrf, "x@kab.go.id")).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = send(&f.app, add(&admin, "forged", "x@kab.go.id")).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = send(&f.app, add(&admin, &admin.csrf, "baru@kab.go.id")).await;
+    assert_eq!((r.status, r.location()), (StatusCode::SEE_OTHER, "/users"), "{}", r.text);
+    let page = send(&f.app, get("/users", Some(&admin.cookie))).await;
+    assert!(page.text.contains("baru@kab.go.id") && page.text.contains("user_added"));
+    let (user, _) = f.store.user_for_login("baru@kab.go.id").await.unwrap().unwrap();
+    assert_eq!((user.role, user.opd.as_deref()), (Role::Official, Some("DPU")));
+
+    // The new official signs in with that password; disabling ends the session.
+    let (vc, token) = visitor(&f.app, "/login").await;
+    let r = send(
+        &f.app,
+        form(
+            "/login",
+            &vc,
+            &[("csrf", &token), ("email", "baru@kab.go.id"), ("password", "sandi-baru-panjang")],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let cookie =
+        cookie_pair(&r.cookies().into_iter().find(|c| c.starts_with("aduan_session=")).unwrap());
+    let path = format!("/users/{}/disable", user.id);
+    let r = send(&f.app, form(&path, &admin.cookie, &[("csrf", &admin.csrf)])).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(send(&f.app, get("/", Some(&cookie))).await.location(), "/login");
+    let actions: Vec<String> = f
+        .store
+        .audit_log(3)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| format!("{} {}", e.actor, e.action))
+        .collect();
+    assert_eq!(actions[0], "user:admin@kab.go.id user_disabled");
+    // An admin can't lock themselves out.
+    let (me, _) = f.store.user_for_login("admin@kab.go.id").await.unwrap().unwrap();
+    let r = send(
+        &f.app,
+        form(&format!("/users/{}/disable", me.id), &admin.cookie, &[("csrf", &admin.csrf)]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+}
+
+fn geo_post(fields: &[(&str, &str)]) -> Request<Body> {
+    let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
+    Request::post("/open311/v2/requests.json")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded; charset=utf-8")
+        .body(Body::from(body))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn open311_georeport_v2_shapes() {
+    let f = fx().await;
+    let r = send(&f.app, get("/open311/v2/services.json", None)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let services = r.json();
+    assert_eq!(services[0]["service_code"], "jalan");
+    for k in ["service_name", "description", "metadata", "type", "keywords", "group"] {
+        assert!(services[0].get(k).is_some(), "services.json lacks {k}");
+    }
+    assert_eq!(services[0]["metadata"], false);
+    assert_eq!(services[0]["type"], "realtime");
+    let r = send(&f.app, get("/open311/v2/services/jalan.json", None)).await;
+    assert_eq!(r.json(), json!({"service_code": "jalan", "attributes": []}));
+    let r = send(&f.app, get("/open311/v2/services/nope.json", None)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.json()[0]["code"], 404);
+    assert!(r.json()[0]["description"].is_string());
+
+    // POST needs a valid api_key of scope intake (403), a known service (404), a location (400).
+    let base = [("service_code", "jalan"), ("lat", "-7.4246"), ("long", "109.2396")];
+    let mut no_key: Vec<(&str, &str)> = base.to_vec();
+    no_key.push(("description", "Jalan berlubang"));
+    let r = send(&f.app, geo_post(&no_key)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.json()[0]["code"], 403);
+    let mut read_key: Vec<(&str, &str)> = base.to_vec();
+    read_key.push(("api_key", f.read_key.as_str()));
+    let r = send(&f.app, geo_post(&read_key)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let key = f.intake_key.clone();
+    let r = send(
+        &f.app,
+        geo_post(&[
+            ("api_key", key.as_str()),
+            ("service_code", "nope"),
+            ("lat", "1"),
+            ("long", "1"),
+        ]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = send(&f.app, geo_post(&[("api_key", key.as_str()), ("service_code", "jalan")])).await;
+    assert_eq!((r.status, r.json()[0]["code"].as_u64()), (StatusCode::BAD_REQUEST, Some(400)));
+    let r = send(
+        &f.app,
+        geo_post(&[
+            ("api_key", key.as_str()),
+            ("service_code", "jalan"),
+            ("lat", "200"),
+            ("long", "1"),
+        ]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+
+    let r = send(
+        &f.app,
+        geo_post(&[
+            ("api_key", key.as_str()),
+            ("service_code", "jalan"),
+            ("lat", "-7.4246"),
+            ("long", "109.2396"),
+            ("description", "Jalan berlubang dekat pasar"),
+            ("first_name", "Budi"),
+            ("email", "budi@example.id"),
+        ]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let created = r.json();
+    let id = created[0]["service_request_id"].as_str().unwrap().to_owned();
+    assert!(created[0].get("service_notice").is_some() && created[0].get("account_id").is_some());
+    let code: TicketCode = id.parse().unwrap();
+    let v = f.store.ticket(code).await.unwrap().unwrap();
+    assert_eq!(v.summary.channel, Channel::Open311);
+    assert_eq!(v.summary.category.as_deref(), Some("jalan"));
+    assert_eq!(v.reporter.unwrap().identities[0].value, "budi@example.id");
+
+    let r = send(&f.app, get(&format!("/open311/v2/requests/{id}.json"), None)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let one = &r.json()[0];
+    for k in [
+        "service_request_id",
+        "status",
+        "status_notes",
+        "service_name",
+        "service_code",
+        "description",
+        "agency_responsible",
+        "service_notice",
+        "requested_datetime",
+        "updated_datetime",
+        "expected_datetime",
+        "address",
+        "address_id",
+        "zipcode",
+        "lat",
+        "long",
+        "media_url",
+    ] {
+        assert!(one.get(k).is_some(), "request lacks {k}");
+    }
+    assert_eq!(
+        (one["status"].as_str(), one["service_code"].as_str()),
+        (Some("open"), Some("jalan"))
+    );
+    assert_eq!(one["lat"], -7.4246);
+    assert!(!r.text.contains("Budi") && !r.text.contains("budi@"), "nothing personal");
+    let r = send(&f.app, get("/open311/v2/requests/ADU-00000000.json", None)).await;
+    assert_eq!((r.status, r.json()[0]["code"].as_u64()), (StatusCode::NOT_FOUND, Some(404)));
+
+    let other = ticket(&f.store, "g1", "Lain", None).await;
+    f.store
+        .set_status(other, Status::Rejected, aduan_core::Actor::System, Some("spam".into()))
+        .await
+        .unwrap();
+    let ids = |r: &Resp| -> Vec<String> {
+        r.json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["service_request_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let all = send(&f.app, get("/open311/v2/requests.json", None)).await;
+    assert_eq!(ids(&all), vec![other.to_string(), id.clone()]);
+    let open = send(&f.app, get("/open311/v2/requests.json?status=open", None)).await;
+    assert_eq!(ids(&open), vec![id.clone()]);
+    let closed = send(&f.app, get("/open311/v2/requests.json?status=closed", None)).await;
+    assert_eq!(ids(&closed), vec![other.to_string()]);
+    let by_service = send(&f.app, get("/open311/v2/requests.json?service_code=jalan", None)).await;
+    assert_eq!(ids(&by_service), vec![id.clone()]);
+    let listed = send(
+        &f.app,
+        get(&format!("/open311/v2/requests.json?service_request_id={id},{other}"), None),
+    )
+    .await;
+    assert_eq!(ids(&listed).len(), 2);
+    let future =
+        send(&f.app, get("/open311/v2/requests.json?start_date=2999-01-01T00:00:00Z", None)).await;
+    assert_eq!(future.json(), json!([]));
+    let r = send(&f.app, get("/open311/v2/requests.json?start_date=kemarin", None)).await;
+    assert_eq!((r.status, r.json()[0]["code"].as_u64()), (StatusCode::BAD_REQUEST, Some(400)));
+}

@@ -1,0 +1,206 @@
+//! The operator inbox in a real browser: headless Chromium driven over W3C WebDriver
+//! (chromedriver at `ADUAN_TEST_WEBDRIVER`, started by `cargo xtask test`) against a real
+//! `aduan serve`. Signs in, filters the inbox, opens a ticket, disposes it, replies and sees
+//! the reply in the thread; an official sees only their OPD; a complaint carrying markup
+//! renders inert.
+
+use aduan_tests::{Binary, Config, Daemon, full_suite};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+use crate::common::{client, post_message};
+
+const OPERATOR: (&str, &str) = ("operator@banyumaskab.go.id", "sandi-operator-123");
+const OFFICIAL: (&str, &str) = ("kepala.dpu@banyumaskab.go.id", "sandi-dpu-12345");
+const XSS: &str = "<script>window.pwned=1</script> \"><img src=x onerror=\"window.pwned=2\">";
+
+fn webdriver() -> Option<(String, String)> {
+    match std::env::var("ADUAN_TEST_WEBDRIVER") {
+        Ok(url) if !url.is_empty() => {
+            let chromium =
+                std::env::var("ADUAN_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+            Some((url, chromium))
+        }
+        _ => {
+            assert!(
+                !full_suite(),
+                "ADUAN_TEST_FULL is set but ADUAN_TEST_WEBDRIVER is not: the browser tests \
+                 can't run. Use `cargo xtask test`."
+            );
+            eprintln!("ADUAN_TEST_WEBDRIVER unset: browser tests skipped");
+            None
+        }
+    }
+}
+
+async fn browser(wd: &str, chromium: &str, profile: &std::path::Path) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert("browserName".into(), json!("chrome"));
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": chromium,
+            "args": ["--headless", "--no-sandbox", "--disable-gpu",
+                     "--disable-background-networking", "--disable-component-update",
+                     "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+                     format!("--user-data-dir={}", profile.display())]
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(wd)
+        .await
+        .expect("a WebDriver session")
+}
+
+/// Waits (15 s at most) until the page is at `path` (a click or submit navigates
+/// asynchronously; a 303 back to the same URL is waited for with [`eventually`]).
+async fn at(c: &Client, path: &str) {
+    let t0 = std::time::Instant::now();
+    loop {
+        let now = c.current_url().await.expect("url");
+        let here = match now.query() {
+            Some(q) => format!("{}?{q}", now.path()),
+            None => now.path().to_owned(),
+        };
+        if here == path || (path.ends_with('?') && here.starts_with(path)) {
+            return;
+        }
+        assert!(t0.elapsed().as_secs() < 15, "still at {here}, not {path}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// The text of `css` once `ok` holds for it (15 s at most); survives the page being
+/// replaced between finding the element and reading it.
+async fn eventually(c: &Client, css: &str, ok: impl Fn(&str) -> bool) -> String {
+    let t0 = std::time::Instant::now();
+    loop {
+        if let Ok(el) = c.find(Locator::Css(css)).await
+            && let Ok(text) = el.text().await
+            && ok(&text)
+        {
+            return text;
+        }
+        if t0.elapsed().as_secs() >= 15 {
+            let page = c.source().await.unwrap_or_default();
+            panic!("{css} never matched; the page:\n{page}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+async fn text(c: &Client, css: &str) -> String {
+    eventually(c, css, |_| true).await
+}
+
+async fn sign_in(c: &Client, daemon: &Daemon, (email, password): (&str, &str)) {
+    c.goto(&daemon.url("/login")).await.expect("open /login");
+    let form = c.form(Locator::Css("form[action='/login']")).await.expect("the login form");
+    form.set_by_name("email", email).await.expect("type the email");
+    form.set_by_name("password", password).await.expect("type the password");
+    form.submit().await.expect("submit");
+    at(c, "/").await;
+}
+
+async fn complaint(
+    http: &reqwest::Client,
+    daemon: &Daemon,
+    key: &str,
+    id: &str,
+    text: &str,
+) -> String {
+    let body = json!({"external_id": id, "sender": {"name": "Siti", "phone": "081234567890"}, "text": text});
+    let r = post_message(http, daemon, key, &body).await.expect("POST a complaint");
+    assert_eq!(r.status, reqwest::StatusCode::CREATED, "{}", r.text);
+    r.body["ticket"].as_str().expect("a ticket code").to_owned()
+}
+
+#[tokio::test]
+async fn the_inbox_works_in_a_real_browser() {
+    let Some(bin) = Binary::locate() else { return };
+    let Some((wd, chromium)) = webdriver() else { return };
+    let daemon = Daemon::start(&bin, Config::sqlite()).await;
+    for (user, role) in [(OPERATOR, "operator"), (OFFICIAL, "official")] {
+        let mut args = vec!["user", "add", user.0, "--role", role];
+        if role == "official" {
+            args.extend(["--opd", "DPU"]);
+        }
+        let out = daemon.site().cli_with_stdin(&args, &format!("{}\n", user.1));
+        assert!(out.status.success(), "user add: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let http = client();
+    let key = daemon.apikey("browser", "intake");
+    let road = complaint(&http, &daemon, &key, "b1", "Jalan berlubang di Karangklesem").await;
+    let waste = complaint(&http, &daemon, &key, "b2", "Sampah menumpuk di pasar").await;
+    let markup = complaint(&http, &daemon, &key, "b3", XSS).await;
+
+    let profile = tempfile::tempdir().expect("profile dir");
+    let c = browser(&wd, &chromium, profile.path()).await;
+    sign_in(&c, &daemon, OPERATOR).await;
+    let inbox = text(&c, "table").await;
+    for code in [&road, &waste, &markup] {
+        assert!(inbox.contains(code.as_str()), "{code} missing from the inbox:\n{inbox}");
+    }
+
+    // Filter by text.
+    let filters = c.form(Locator::Css("form.filters")).await.expect("the filter form");
+    filters.set_by_name("q", "berlubang").await.expect("type a query");
+    filters.submit().await.expect("filter");
+    at(&c, "/?").await;
+    let filtered = eventually(&c, "table", |t| !t.contains(waste.as_str())).await;
+    assert!(filtered.contains(road.as_str()) && !filtered.contains(waste.as_str()), "{filtered}");
+
+    // Open the ticket, dispose it to DPU, reply, see the reply in the thread.
+    c.find(Locator::Css(&format!("a[href='/tickets/{road}']")))
+        .await
+        .expect("link")
+        .click()
+        .await
+        .expect("open");
+    assert!(text(&c, "#thread").await.contains("Jalan berlubang di Karangklesem"));
+    let assign = c
+        .form(Locator::Css(&format!("form[action='/tickets/{road}/assign']")))
+        .await
+        .expect("assign form");
+    assign.set_by_name("opd", "DPU").await.expect("choose DPU");
+    assign.submit().await.expect("dispose");
+    eventually(&c, "#opd", |t| t.starts_with("DPU")).await;
+    let reply = c
+        .form(Locator::Css(&format!("form[action='/tickets/{road}/reply']")))
+        .await
+        .expect("reply form");
+    reply
+        .set_by_name("text", "Tim DPU akan memperbaiki jalan minggu ini.")
+        .await
+        .expect("type the reply");
+    reply.submit().await.expect("reply");
+    eventually(&c, "#thread", |t| t.contains("Tim DPU akan memperbaiki jalan minggu ini.")).await;
+    assert_eq!(c.current_url().await.expect("url").path(), format!("/tickets/{road}"));
+    assert!(text(&c, "#events").await.contains(OPERATOR.0));
+
+    // Markup in a complaint is shown as text and runs nothing.
+    c.goto(&daemon.url(&format!("/tickets/{markup}"))).await.expect("open the markup ticket");
+    let thread = text(&c, "#thread").await;
+    assert!(thread.contains("<script>window.pwned=1</script>"), "{thread}");
+    let pwned: Value = c.execute("return window.pwned === undefined && document.querySelectorAll('#thread img, #thread script').length", vec![]).await.expect("run a check");
+    assert_eq!(pwned, json!(0), "markup became live elements or ran");
+
+    // Sign out; the official sees their OPD's ticket only.
+    c.form(Locator::Css("form[action='/logout']"))
+        .await
+        .expect("logout form")
+        .submit()
+        .await
+        .expect("sign out");
+    at(&c, "/login").await;
+    sign_in(&c, &daemon, OFFICIAL).await;
+    let theirs = text(&c, "table").await;
+    assert!(theirs.contains(road.as_str()), "{theirs}");
+    assert!(!theirs.contains(waste.as_str()) && !theirs.contains(markup.as_str()), "{theirs}");
+    c.goto(&daemon.url(&format!("/tickets/{waste}"))).await.expect("try another OPD's ticket");
+    assert_eq!(text(&c, "h1").await, "Tidak diizinkan");
+    c.goto(&daemon.url(&format!("/tickets/{road}"))).await.expect("open their ticket");
+    assert!(text(&c, "#reporter").await.contains("S***"), "reporter masked");
+    c.close().await.expect("close the session");
+}
