@@ -340,6 +340,10 @@ impl Routing {
                 self.cfg.warn_fraction,
                 now,
             );
+            if alerts.is_empty() {
+                continue;
+            }
+            let t = self.store.watched_ticket(t.summary.code, now).await?;
             for (alert, clock, due) in alerts {
                 let opd = t.summary.opd.as_deref().and_then(|o| reg.opd(o));
                 let mut recipients = match (alert, opd) {

@@ -382,6 +382,16 @@ impl Store {
         read!(self, |c| routing::deadline_scan(c, limit, now))
     }
 
+    /// One ticket with the resident's texts and the reporter, for a notification about it.
+    pub async fn watched_ticket(
+        &self,
+        code: TicketCode,
+        now: DateTime<Utc>,
+    ) -> Result<WatchedTicket> {
+        let now = truncate_ms(now);
+        read!(self, |c| routing::watched_ticket(c, code, now))
+    }
+
     /// Tickets disposed to an OPD whose officials were not sent them yet.
     pub async fn undisposed(&self, limit: i64, now: DateTime<Utc>) -> Result<Vec<WatchedTicket>> {
         let now = truncate_ms(now);

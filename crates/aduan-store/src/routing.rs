@@ -96,8 +96,10 @@ pub struct WatchedTicket {
     pub summary: TicketSummary,
     pub first_response_budget: Option<Budget>,
     pub resolution_budget: Option<Budget>,
-    /// The resident's messages, oldest first.
+    /// The resident's messages, oldest first (empty from [`crate::Store::deadline_scan`]:
+    /// [`crate::Store::watched_ticket`] loads them for a ticket with an alert due).
     pub texts: Vec<String>,
+    /// As `texts`.
     pub reporter: ReporterInfo,
     /// Keys of the notifications already queued.
     pub sent: Vec<String>,
@@ -423,9 +425,28 @@ pub(crate) async fn deadline_scan<D: Db>(
     let rows = c.fetch_all(&sql, args![limit]).await?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        out.push(watched(c, ticket_row(&row, now)?).await?);
+        // Only what decides whether an alert is due; the texts wait for `watched_ticket`.
+        let t = ticket_row(&row, now)?;
+        out.push(WatchedTicket {
+            texts: Vec::new(),
+            reporter: ReporterInfo::default(),
+            sent: sent_keys(c, t.id).await?,
+            first_response_budget: t.first_response_budget,
+            resolution_budget: t.resolution_budget,
+            summary: t.summary,
+        });
     }
     Ok(out)
+}
+
+/// One ticket with everything a notification about it needs.
+pub(crate) async fn watched_ticket<D: Db>(
+    c: &mut D,
+    code: TicketCode,
+    now: DateTime<Utc>,
+) -> Result<WatchedTicket> {
+    let t = require_ticket(c, code, now).await?;
+    watched(c, t).await
 }
 
 /// Tickets disposed to an OPD whose officials have not been sent them yet.
