@@ -15,6 +15,7 @@ mod email;
 mod fake_bot;
 mod resident_loop;
 mod routing;
+mod scaleout;
 mod sms;
 mod social;
 mod telegram;

@@ -23,7 +23,7 @@ use aduan_store::{OutboxItem, Store};
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
-pub use supervise::supervise;
+pub use supervise::{LEASE_RENEW, LEASE_TTL, instance_id, supervise};
 pub use telemetry::Telemetry;
 
 /// A provider's HTTP request, as the shared server received it.
@@ -132,6 +132,14 @@ pub trait Connector: Send + Sync + 'static {
 
     fn webhooks(&self) -> Vec<Arc<dyn Webhook>> {
         Vec::new()
+    }
+
+    /// The name of the lease `run` needs when it must run on one instance at a time (a
+    /// poller of a mailbox or of Telegram's getUpdates): with several instances on one
+    /// database, only the holder runs it, and another takes over when the holder dies.
+    /// `None` (the default): every instance runs it.
+    fn exclusive(&self) -> Option<String> {
+        None
     }
 
     /// Runs until `cx.shutdown` fires. Webhook-only connectors keep the default.

@@ -27,6 +27,11 @@ struct OpdLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LeaseLabel {
+    lease: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabel {
     channel: String,
     state: String,
@@ -45,6 +50,7 @@ pub struct Telemetry {
     tickets_overdue: Family<OpdLabel, Gauge>,
     connector_up: Family<ChannelLabel, Gauge>,
     outbox_rows: Family<StateLabel, Gauge>,
+    lease_held: Family<LeaseLabel, Gauge>,
     /// Serialises gauge refreshes so two scrapes don't interleave resets.
     refresh: Mutex<()>,
 }
@@ -73,6 +79,7 @@ impl Telemetry {
             tickets_overdue: Family::default(),
             connector_up: Family::default(),
             outbox_rows: Family::default(),
+            lease_held: Family::default(),
             refresh: Mutex::new(()),
             registry: Registry::default(),
         };
@@ -114,6 +121,11 @@ impl Telemetry {
             t.connector_up.clone(),
         );
         registry.register("outbox_rows", "Outbox rows by channel and state", t.outbox_rows.clone());
+        registry.register(
+            "lease_held",
+            "1 while this instance holds the lease of a poller that runs on one instance at a time",
+            t.lease_held.clone(),
+        );
         for channel in Channel::ALL {
             let _ = t.messages_received.get_or_create(&label(channel));
             let _ = t.messages_quarantined.get_or_create(&label(channel));
@@ -181,6 +193,10 @@ impl Telemetry {
 
     pub fn connector_up(&self, channel: Channel, up: bool) {
         self.connector_up.get_or_create(&label(channel)).set(i64::from(up));
+    }
+
+    pub fn lease_held(&self, lease: &str, held: bool) {
+        self.lease_held.get_or_create(&LeaseLabel { lease: lease.to_owned() }).set(i64::from(held));
     }
 
     /// Replaces the overdue gauge with fresh counts (`None` = not yet assigned).

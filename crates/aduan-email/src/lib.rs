@@ -164,6 +164,13 @@ impl Connector for EmailConnector {
         vec![Channel::Email]
     }
 
+    /// One IMAP poller per mailbox across all instances: two would fetch, store and move
+    /// the same mails concurrently.
+    fn exclusive(&self) -> Option<String> {
+        let account = &self.config.account;
+        Some(format!("email:{}@{}/{}", account.user, account.host, self.config.mailbox))
+    }
+
     async fn run(&self, cx: ConnectorContext) -> Result<(), ConnectorError> {
         poll::run(self, cx).await
     }

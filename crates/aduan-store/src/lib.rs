@@ -13,6 +13,7 @@
 //!   `aduan` instances can share one database.
 
 mod db;
+mod leases;
 mod ops;
 mod postgres;
 mod routing;
@@ -483,6 +484,33 @@ impl Store {
     ) -> Result<()> {
         let now = now();
         write!(self, |c| ops::set_checkpoint(c, connector, key, value, now))
+    }
+
+    /// Takes or renews the lease `name` for `holder` until `ttl` from now. `false`: another
+    /// holder has it and it has not expired.
+    pub async fn lease_acquire(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool> {
+        let now = now();
+        let ttl = chrono::Duration::from_std(ttl)
+            .map_err(|e| StoreError::Internal(format!("lease time: {e}")))?;
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        write!(self, |c| leases::acquire(c, name, holder, now, now + ttl))
+    }
+
+    /// Gives the lease up at once (a clean stop), if `holder` still has it.
+    pub async fn lease_release(&self, name: &str, holder: &str) -> Result<()> {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        write!(self, |c| leases::release(c, name, holder))
+    }
+
+    /// Who holds the lease `name` now, if anyone.
+    pub async fn lease_holder(&self, name: &str) -> Result<Option<String>> {
+        let (name, now) = (name.to_owned(), now());
+        read!(self, |c| leases::holder(c, &name, now))
     }
 
     pub async fn add_user(&self, user: NewUser) -> Result<i64> {

@@ -184,6 +184,16 @@ impl Connector for TelegramConnector {
         self.webhook.iter().map(|w| w.clone() as Arc<dyn Webhook>).collect()
     }
 
+    /// Long polling runs on one instance at a time: Telegram answers a second concurrent
+    /// `getUpdates` with 409 Conflict, and the offset checkpoint is one per bot. In webhook
+    /// mode every instance serves the hook and runs its own command and fetch loops.
+    fn exclusive(&self) -> Option<String> {
+        match self.config.mode {
+            Mode::Polling => Some("telegram:polling".to_owned()),
+            Mode::Webhook => None,
+        }
+    }
+
     async fn run(&self, cx: ConnectorContext) -> Result<(), ConnectorError> {
         tokio::select! {
             () = cx.shutdown.cancelled() => return Ok(()),
