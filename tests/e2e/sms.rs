@@ -3,54 +3,18 @@
 //! (`ADUAN_TEST_KANNEL_MO_ADDR`), `[channels.kannel]` in its config file; an SMS typed into
 //! fakesmsc becomes a ticket, the receipt and an operator's answer reach fakesmsc.
 
-use std::io::Write;
 use std::time::{Duration, Instant};
 
+use aduan_sms::testkit::KannelPeer;
 use aduan_tests::{Binary, Config, Daemon, toml_str};
 use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::common::{all_ticket_codes, client, send, tickets};
 
-struct Kannel {
-    sendsms_url: String,
-    user: String,
-    password: String,
-    secret: String,
-    mo_addr: String,
-    fifo: String,
-    out: String,
-}
-
-fn kannel() -> Option<Kannel> {
-    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let Some(sendsms_url) = var("ADUAN_TEST_KANNEL_SENDSMS_URL") else {
-        assert!(
-            !aduan_tests::full_suite(),
-            "ADUAN_TEST_FULL is set but there is no Kannel peer (ADUAN_TEST_KANNEL_SENDSMS_URL)"
-        );
-        eprintln!("skipped: no Kannel peer (run `cargo xtask test`)");
-        return None;
-    };
-    let need = |k: &str| var(k).unwrap_or_else(|| panic!("{k} is not set"));
-    Some(Kannel {
-        sendsms_url,
-        user: need("ADUAN_TEST_KANNEL_USER"),
-        password: need("ADUAN_TEST_KANNEL_PASSWORD"),
-        secret: need("ADUAN_TEST_KANNEL_SECRET"),
-        mo_addr: need("ADUAN_TEST_KANNEL_MO_ADDR"),
-        fifo: need("ADUAN_TEST_KANNEL_FAKESMSC_IN"),
-        out: need("ADUAN_TEST_KANNEL_FAKESMSC_OUT"),
-    })
-}
-
-/// The SMS fakesmsc received for `to`, as printed (`<FROM TO text MSG>`).
-fn received_for(out: &str, to: &str) -> Vec<String> {
-    let log = std::fs::read_to_string(out).unwrap_or_default();
-    log.lines()
-        .filter_map(|l| l.split_once(": <").map(|(_, rest)| rest.trim_end_matches('>').to_owned()))
-        .filter(|m| m.split(' ').nth(1) == Some(to))
-        .collect()
+/// The text of every SMS fakesmsc received for `to`.
+fn received_for(k: &KannelPeer, to: &str) -> Vec<String> {
+    k.received().into_iter().filter(|m| m.to == to).map(|m| m.text).collect()
 }
 
 async fn wait_until<T>(
@@ -71,7 +35,7 @@ async fn wait_until<T>(
 #[tokio::test]
 async fn an_sms_through_kannel_is_a_ticket_and_is_answered() {
     let Some(bin) = Binary::locate() else { return };
-    let Some(k) = kannel() else { return };
+    let Some(k) = KannelPeer::from_env() else { return };
     let phone = "+6281299990001";
     let extra = format!(
         "[channels.kannel]\nenabled = true\nsecret = {}\nsendsms_url = {}\nusername = {}\n\
@@ -87,9 +51,7 @@ async fn an_sms_through_kannel_is_a_ticket_and_is_answered() {
     let admin = daemon.apikey("sms-e2e", "admin");
     let http = client();
 
-    let mut fifo = std::fs::OpenOptions::new().write(true).open(&k.fifo).expect("fakesmsc FIFO");
-    fifo.write_all(format!("{phone} 1708 text Sampah menumpuk di Pasar Wage\n").as_bytes())
-        .unwrap();
+    k.inject(phone, "Sampah menumpuk di Pasar Wage");
 
     let ticket = wait_until("the SMS as a ticket", &daemon, async || {
         let codes = all_ticket_codes(&http, &daemon, &admin).await;
@@ -102,7 +64,7 @@ async fn an_sms_through_kannel_is_a_ticket_and_is_answered() {
     let ids = ticket["reporter"]["identities"].as_array().expect("identities");
     assert!(ids.iter().any(|i| i["kind"] == "phone" && i["value"] == phone), "{ids:?}");
     wait_until("the receipt at the phone", &daemon, async || {
-        received_for(&k.out, phone).iter().any(|m| m.contains(&code)).then_some(())
+        received_for(&k, phone).iter().any(|m| m.contains(&code)).then_some(())
     })
     .await;
 
@@ -115,9 +77,9 @@ async fn an_sms_through_kannel_is_a_ticket_and_is_answered() {
     .expect("reply");
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     wait_until("the answer at the phone", &daemon, async || {
-        received_for(&k.out, phone)
+        received_for(&k, phone)
             .iter()
-            .any(|m| m.ends_with("text Petugas kebersihan sudah dijadwalkan besok pagi."))
+            .any(|m| m == "Petugas kebersihan sudah dijadwalkan besok pagi.")
             .then_some(())
     })
     .await;

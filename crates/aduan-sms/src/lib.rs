@@ -16,6 +16,7 @@ pub mod android;
 pub mod connector;
 pub mod kannel;
 pub mod split;
+pub mod testkit;
 pub mod twilio;
 
 use aduan_core::{Identity, Purpose};

@@ -8,12 +8,12 @@
 
 mod common;
 
-use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aduan_core::{Actor, Direction, IdentityKind, Purpose};
+use aduan_sms::testkit::{KannelPeer, Mt, parse_received};
 use aduan_sms::{KannelConfig, split};
 use axum::Router;
 use axum::body::Body;
@@ -22,90 +22,13 @@ use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tower::ServiceExt;
 
-struct Peer {
-    sendsms_url: String,
-    user: String,
-    password: String,
-    secret: String,
-    mo_addr: String,
-    fifo: String,
-    out: String,
-}
-
-fn peer() -> Option<Peer> {
-    let var = |k: &str| std::env::var(k).ok();
-    let Some(sendsms_url) = var("ADUAN_TEST_KANNEL_SENDSMS_URL") else {
-        assert!(
-            !common::full(),
-            "ADUAN_TEST_FULL=1 but no Kannel peer (ADUAN_TEST_KANNEL_SENDSMS_URL); run `cargo xtask test`"
-        );
-        eprintln!("skipped: no Kannel peer (run `cargo xtask test`, or `cargo xtask sms-peer`)");
-        return None;
-    };
-    let need = |k: &str| var(k).unwrap_or_else(|| panic!("{k} is not set"));
-    Some(Peer {
-        sendsms_url,
-        user: need("ADUAN_TEST_KANNEL_USER"),
-        password: need("ADUAN_TEST_KANNEL_PASSWORD"),
-        secret: need("ADUAN_TEST_KANNEL_SECRET"),
-        mo_addr: need("ADUAN_TEST_KANNEL_MO_ADDR"),
-        fifo: need("ADUAN_TEST_KANNEL_FAKESMSC_IN"),
-        out: need("ADUAN_TEST_KANNEL_FAKESMSC_OUT"),
-    })
-}
-
-/// One SMS fakesmsc received: `Got message N: <FROM TO text MSG>` or, for a part of a
-/// long SMS, `<FROM TO udh UDH data MSG>` with UDH and MSG URL-encoded.
-#[derive(Debug, Clone, PartialEq)]
-struct Mt {
-    from: String,
-    to: String,
-    /// (reference, total, sequence) of a concatenated part.
-    part: Option<(u8, u8, u8)>,
-    /// The payload as received (UTF-16BE for UCS-2 SMS).
-    data: Vec<u8>,
-    /// The payload read as UTF-8.
-    text: String,
+fn received(out: &str) -> Vec<Mt> {
+    parse_received(&std::fs::read_to_string(out).unwrap_or_default())
 }
 
 fn utf16(data: &[u8]) -> String {
     let units: Vec<u16> = data.chunks_exact(2).map(|p| u16::from_be_bytes([p[0], p[1]])).collect();
     String::from_utf16_lossy(&units)
-}
-
-fn url_decode(s: &str) -> Vec<u8> {
-    percent_encoding::percent_decode_str(&s.replace('+', " ")).collect()
-}
-
-fn received(out: &str) -> Vec<Mt> {
-    let log = std::fs::read_to_string(out).unwrap_or_default();
-    let mut mts = Vec::new();
-    for line in log.lines() {
-        let Some((_, rest)) = line.split_once("Got message ") else { continue };
-        let Some((_, body)) = rest.split_once(": <") else { continue };
-        let body = body.strip_suffix('>').unwrap_or(body);
-        let mut it = body.splitn(4, ' ');
-        let (Some(from), Some(to), Some(kind), rest) = (it.next(), it.next(), it.next(), it.next())
-        else {
-            continue;
-        };
-        let rest = rest.unwrap_or("");
-        let (part, data) = match kind {
-            "text" => (None, rest.as_bytes().to_vec()),
-            "udh" => {
-                let (udh, tail) = rest.split_once(' ').unwrap_or((rest, ""));
-                let (_, data) = tail.split_once(' ').unwrap_or(("", tail));
-                let udh = url_decode(udh);
-                let part = (udh.len() == 6 && udh[1] == 0).then(|| (udh[3], udh[4], udh[5]));
-                (part, url_decode(data))
-            }
-            // "ucs-2" and "data": URL-encoded bytes.
-            _ => (None, url_decode(rest)),
-        };
-        let text = String::from_utf8_lossy(&data).into_owned();
-        mts.push(Mt { from: from.into(), to: to.into(), part, data, text });
-    }
-    mts
 }
 
 async fn wait_mts(out: &str, what: &str, pred: impl Fn(&[Mt]) -> bool) -> Vec<Mt> {
@@ -117,14 +40,6 @@ async fn wait_mts(out: &str, what: &str, pred: impl Fn(&[Mt]) -> bool) -> Vec<Mt
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("fakesmsc never received {what}; it got {:#?}", received(out));
-}
-
-fn inject(fifo: &str, from: &str, text: &str) {
-    let mut f = std::fs::OpenOptions::new().write(true).open(fifo).unwrap();
-    // One line per SMS, under fakesmsc's 255-character line buffer.
-    let line = format!("{from} 1708 text {text}\n");
-    assert!(line.len() < 255);
-    f.write_all(line.as_bytes()).unwrap();
 }
 
 /// In front of the real router: records every query smsbox sends, and can turn the
@@ -152,7 +67,7 @@ fn id_of(query: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kannel_end_to_end_with_fakesmsc() {
-    let Some(p) = peer() else { return };
+    let Some(p) = KannelPeer::from_env() else { return };
     let env = common::env("http://127.0.0.1:8080", |cfg| {
         cfg.kannel = Some(KannelConfig {
             secret: p.secret.clone(),
@@ -181,7 +96,7 @@ async fn kannel_end_to_end_with_fakesmsc() {
 
     // 1. An SMS becomes one ticket with the phone as identity; the receipt reaches the phone.
     let before = received(&p.out).len();
-    inject(&p.fifo, "+6281234567890", "Lampu jalan mati di Desa Kedungrandu");
+    p.inject("+6281234567890", "Lampu jalan mati di Desa Kedungrandu");
     let tickets = env
         .wait_tickets(20, "the SMS as a ticket", |t| {
             t.iter().any(|t| t.messages.iter().any(|m| m.text.contains("Kedungrandu")))
@@ -217,7 +132,7 @@ async fn kannel_end_to_end_with_fakesmsc() {
     fail_next.store(true, Ordering::SeqCst);
     let calls_before = seen.lock().unwrap().len();
     let before = received(&p.out).len();
-    inject(&p.fifo, "+6285700000001", "Jembatan putus di Desa Kalisalak");
+    p.inject("+6285700000001", "Jembatan putus di Desa Kalisalak");
     let mut deliveries = Vec::new();
     for _ in 0..200 {
         deliveries = seen.lock().unwrap()[calls_before..].to_vec();
