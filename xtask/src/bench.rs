@@ -39,6 +39,9 @@
 //! 9. The email phase (`mailbench.rs`, `--mails`, 5,000 by default, 0 skips it): a fresh
 //!    daemon reads a mailbox pre-loaded with that many complaints; the time until all are
 //!    tickets gives mails/s (target ≥ 300).
+//! 10. RSS under load (peak `VmRSS` sampled every 20 ms during the two intake phases, and
+//!     `VmHWM`; target ≤ 150 MB) and cold start to ready (spawn → first 200 of `/readyz`,
+//!     median of 5 starts on the database the load filled; target ≤ 300 ms): `procbench.rs`.
 //!
 //! The report is printed and written to `target/bench/report.json`. Missing a target is
 //! reported (the exit status stays 0); a server that does not start, or any request
@@ -173,6 +176,7 @@ fn bench(args: &Args, root: &Path, bin: &Path, dir: &Path, bench_dir: &Path) -> 
         (Ok(_), Err(stop)) => return Err(stop),
     };
     report.created = target.created.load(Ordering::Relaxed);
+    let cold_start = cold_start(bin, &config, dir, addr, report.created)?;
     let mail = match args.mails {
         0 => None,
         n => Some(crate::mailbench::run(root, bin, dir, n)?),
@@ -180,6 +184,9 @@ fn bench(args: &Args, root: &Path, bin: &Path, dir: &Path, bench_dir: &Path) -> 
 
     print!("{}", report.render(args));
     let mut json = report.to_json(args);
+    print!("{}{}", report.loaded_rss.render(), cold_start.render());
+    json["rss_under_load"] = report.loaded_rss.to_json();
+    json["cold_start"] = cold_start.to_json();
     if let Some(mail) = &mail {
         print!("{}", mail.render());
         json["email_intake"] = mail.to_json();
@@ -201,6 +208,21 @@ fn bench(args: &Args, root: &Path, bin: &Path, dir: &Path, bench_dir: &Path) -> 
     Ok(())
 }
 
+/// Cold starts on the database the load phases filled (`procbench.rs`); their server logs
+/// go to `dir/cold-start/`.
+fn cold_start(
+    bin: &Path,
+    config: &Path,
+    dir: &Path,
+    addr: SocketAddr,
+    messages: u64,
+) -> anyhow::Result<crate::procbench::ColdStart> {
+    let logs = dir.join("cold-start");
+    std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
+    crate::procbench::cold_start(bin, config, &logs, addr, messages)
+        .context("the cold-start phase failed")
+}
+
 /// Starts the load phases against a started server and gathers the figures.
 fn measure(
     rt: &Runtime,
@@ -216,6 +238,7 @@ fn measure(
     let warmup = Duration::from_secs(args.warmup_secs);
     let duration = Duration::from_secs(args.duration_secs);
     let pid = server.pid();
+    let sampler = crate::procbench::RssSampler::start(pid)?;
     let intake = rt.block_on(closed_loop(
         target.clone(),
         pid,
@@ -223,7 +246,9 @@ fn measure(
         args.connections,
         warmup,
         duration,
-    ))?;
+    ));
+    let intake_rss_mb = sampler.stop()?;
+    let intake = intake?;
     server.check_alive()?;
     let healthz = rt.block_on(closed_loop(
         target.clone(),
@@ -234,6 +259,7 @@ fn measure(
         duration,
     ))?;
     server.check_alive()?;
+    let sampler = crate::procbench::RssSampler::start(pid)?;
     let open = rt.block_on(open_loop(
         target.clone(),
         pid,
@@ -241,8 +267,14 @@ fn measure(
         args.rate,
         args.warmup_secs,
         args.duration_secs,
-    ))?;
+    ));
+    let open_rss_mb = sampler.stop()?;
+    let open = open?;
     server.check_alive()?;
+    let loaded_rss = crate::procbench::LoadedRss {
+        sampled_peak_mb: intake_rss_mb.max(open_rss_mb),
+        hwm_mb: crate::procbench::status_mb(pid, "VmHWM").context("cannot read VmHWM")?,
+    };
 
     std::thread::sleep(IDLE_SETTLE);
     let loaded_rss_mb = rss_mb(server.pid())?;
@@ -254,6 +286,7 @@ fn measure(
         open,
         created: 0,
         server_exit: String::new(),
+        loaded_rss,
     })
 }
 
@@ -915,6 +948,8 @@ struct Report {
     /// 201 answers over the whole run.
     created: u64,
     server_exit: String,
+    /// Resident memory during the intake phases (`procbench.rs`).
+    loaded_rss: crate::procbench::LoadedRss,
 }
 
 impl Report {

@@ -9,6 +9,7 @@ mod kannel;
 mod mail;
 mod mailbench;
 mod pg;
+mod procbench;
 mod test;
 
 use clap::{Parser, Subcommand};

@@ -5,6 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use std::future::{Future, ready};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -216,16 +217,18 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::Sqlite(e.to_string()))??;
         let max_batch = opts.max_batch.max(1);
+        let wal_long = Arc::new(AtomicBool::new(false));
         // Unbounded: every queued write has a caller waiting for it, so HTTP concurrency
         // bounds the queue.
         let (tx, rx) = mpsc::channel();
+        let seen = wal_long.clone();
         let thread = std::thread::Builder::new()
             .name("aduan-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx, max_batch))?;
+            .spawn(move || writer_loop(conn, rx, max_batch, &seen))?;
         let (stop_ckpt, ckpt_rx) = mpsc::channel();
         let ckpt_thread = std::thread::Builder::new()
             .name("aduan-sqlite-checkpoint".into())
-            .spawn(move || checkpoint_loop(ckpt_conn, ckpt_rx))?;
+            .spawn(move || checkpoint_loop(ckpt_conn, ckpt_rx, &wal_long))?;
         Ok(SqliteStore {
             path: path.to_owned(),
             writer: tx,
@@ -310,21 +313,33 @@ impl SqliteStore {
 ///
 /// A background checkpoint alone never catches up with a busy writer (frames keep arriving
 /// while it copies), and the WAL only restarts from its beginning once every frame was
-/// copied. So the writer itself, a few times a second, copies the short tail the background
-/// left (see `writer_loop`); the WAL then restarts and stays small, and the file never grows
-/// into new, zero-filled blocks.
-fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>) {
+/// copied. So when the WAL holds more than `WAL_TAIL_FRAMES` frames, the writer itself, a
+/// few times a second, copies the short tail the background left (see `writer_loop`); the
+/// WAL then restarts and stays small, and the file never grows into new, zero-filled
+/// blocks. `long` tells the writer whether the last pass found the WAL that long. At a
+/// moderate rate the writer is idle between batches, the background copies everything,
+/// the WAL restarts at the next commit and stays short, and commits never wait for a
+/// checkpoint (a tail checkpoint syncs the database file, a few ms: that was the open-loop
+/// latency tail).
+fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>, long: &AtomicBool) {
     use std::sync::mpsc::RecvTimeoutError;
-    let checkpoint = |mode: &str| {
-        let sql = format!("PRAGMA wal_checkpoint({mode})");
-        if let Err(error) = conn.query_row(&sql, [], |_| Ok(())) {
-            tracing::warn!(%error, mode, "WAL checkpoint failed.");
-        }
-    };
     while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(Duration::from_millis(100)) {
-        checkpoint("PASSIVE");
+        let frames = checkpoint(&conn, "PASSIVE").map_or(0, |(log, _)| log);
+        long.store(frames > WAL_TAIL_FRAMES, Ordering::Relaxed);
     }
-    checkpoint("TRUNCATE");
+    checkpoint(&conn, "TRUNCATE");
+}
+
+/// `PRAGMA wal_checkpoint(mode)`: the frames in the WAL and how many of them are copied.
+fn checkpoint(conn: &Connection, mode: &str) -> Option<(i64, i64)> {
+    let sql = format!("PRAGMA wal_checkpoint({mode})");
+    match conn.query_row(&sql, [], |r| Ok((r.get(1)?, r.get(2)?))) {
+        Ok(frames) => Some(frames),
+        Err(error) => {
+            tracing::warn!(%error, mode, "WAL checkpoint failed.");
+            None
+        }
+    }
 }
 
 type Replies = Vec<(oneshot::Sender<Result<Erased>>, Result<Erased>)>;
@@ -332,7 +347,19 @@ type Replies = Vec<(oneshot::Sender<Result<Erased>>, Result<Erased>)>;
 /// How long a batch may wait for more writes when the last batch was busy.
 const LINGER: Duration = Duration::from_micros(250);
 
-fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Command>, max_batch: usize) {
+/// How often the writer copies the tail of the WAL itself when the WAL is long.
+const TAIL_CHECKPOINT_EVERY: Duration = Duration::from_millis(300);
+
+/// A WAL longer than this (in frames of one page: 8 MiB at 4 KiB pages) is one the
+/// background checkpoint is not keeping short; the writer then copies its tail itself.
+const WAL_TAIL_FRAMES: i64 = 2048;
+
+fn writer_loop(
+    mut conn: Connection,
+    rx: mpsc::Receiver<Command>,
+    max_batch: usize,
+    wal_long: &AtomicBool,
+) {
     let mut batch: VecDeque<WriteRequest> = VecDeque::with_capacity(max_batch);
     let mut replies: Replies = Vec::with_capacity(max_batch);
     let mut closing = false;
@@ -382,13 +409,11 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Command>, max_batch: usi
                 for (reply, result) in replies.drain(..) {
                     let _ = reply.send(result);
                 }
-                if last_checkpoint.elapsed() >= Duration::from_millis(300) {
+                if last_checkpoint.elapsed() >= TAIL_CHECKPOINT_EVERY
+                    && wal_long.load(Ordering::Relaxed)
+                {
                     last_checkpoint = std::time::Instant::now();
-                    if let Err(error) =
-                        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                    {
-                        tracing::warn!(%error, "WAL checkpoint failed.");
-                    }
+                    checkpoint(&conn, "PASSIVE");
                 }
             }
             Err(failure) => {
@@ -549,6 +574,44 @@ mod tests {
         assert!(!present(&s, "half").await);
         s.write(|db| insert(db, "after")).await.unwrap();
         assert!(present(&s, "after").await);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_wal_restarts_under_a_writer_that_never_pauses() {
+        // 32 writers back to back for 2.5 s: the writer is never idle, so the background
+        // checkpoint alone never copies every frame, and the WAL would never restart (it
+        // grew past 200 MB here). The writer's own tail checkpoint lets it restart: each
+        // restart writes new salts into the WAL header (bytes 16..24).
+        let (s, dir) = store().await;
+        let s = Arc::new(s);
+        let end = std::time::Instant::now() + Duration::from_millis(2500);
+        let blob = "x".repeat(1024);
+        let mut tasks = Vec::new();
+        for t in 0..32 {
+            let (s, blob) = (s.clone(), blob.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut n = 0u64;
+                while std::time::Instant::now() < end {
+                    let key = format!("{t}-{n}-{blob}");
+                    s.write(move |db| insert(db, &key)).await.unwrap();
+                    n += 1;
+                }
+            }));
+        }
+        let wal = dir.path().join("t.db-wal");
+        let mut salts = std::collections::HashSet::new();
+        while std::time::Instant::now() < end {
+            if let Ok(header) = std::fs::read(&wal).map(|b| b.get(16..24).map(<[u8]>::to_vec))
+                && let Some(salt) = header
+            {
+                salts.insert(salt);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert!(salts.len() >= 4, "the WAL restarted {} times", salts.len().saturating_sub(1));
     }
 
     #[tokio::test]

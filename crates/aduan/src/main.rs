@@ -374,25 +374,41 @@ async fn apikey_create(config: &Config, name: String, scope: &str) -> anyhow::Re
     Ok(())
 }
 
-/// Resolves when SIGTERM or SIGINT arrives.
-async fn signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Registers for SIGTERM and SIGINT at once, and returns a future that resolves when one
+/// arrives. The registration must happen before the daemon answers anything: a SIGTERM
+/// arriving before it (a fast stop right after start, a rolling update) would kill the
+/// process with its default action, skipping the graceful shutdown.
+fn signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
+    let (mut term, mut int) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (signal(SignalKind::terminate()).ok(), signal(SignalKind::interrupt()).ok())
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("SIGINT received; shutting down."),
-        () = term => tracing::info!("SIGTERM received; shutting down."),
+    async move {
+        #[cfg(unix)]
+        {
+            let term = async {
+                match term.as_mut() {
+                    Some(s) => drop(s.recv().await),
+                    None => std::future::pending().await,
+                }
+            };
+            let int = async {
+                match int.as_mut() {
+                    Some(s) => drop(s.recv().await),
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = int => tracing::info!("SIGINT received; shutting down."),
+                () = term => tracing::info!("SIGTERM received; shutting down."),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("Ctrl-C received; shutting down.");
+        }
     }
 }
 
@@ -448,6 +464,8 @@ async fn serve(config: Config, source: Source) -> anyhow::Result<()> {
     };
     let app = aduan_web::app(AppState::new(store.clone(), telemetry.clone(), web), webhooks);
 
+    // Before the daemon can answer anything (see `signal`).
+    let signalled = signal();
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
@@ -481,7 +499,7 @@ async fn serve(config: Config, source: Source) -> anyhow::Result<()> {
 
     let stop = shutdown.clone();
     tokio::spawn(async move {
-        signal().await;
+        signalled.await;
         stop.cancel();
     });
     use axum::serve::ListenerExt;
