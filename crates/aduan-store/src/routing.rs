@@ -9,8 +9,8 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::db::{Db, args};
 use crate::ops::{
-    TICKET_SELECT, TicketRow, event, load_ticket_by_id, pause_clocks, queue_outbound,
-    require_ticket, resident_route, resume_clocks, ticket_row,
+    REFRESH_DISPOSE_PENDING, TICKET_SELECT, TicketRow, event, load_ticket_by_id, pause_clocks,
+    queue_outbound, require_ticket, resident_route, resume_clocks, ticket_row,
 };
 use crate::types::TicketSummary;
 use crate::{Result, StoreError, StoreOptions, truncate_ms};
@@ -374,7 +374,11 @@ pub(crate) async fn notify_once<D: Db>(
     now: DateTime<Utc>,
 ) -> Result<bool> {
     let t = require_ticket(c, code, now).await?;
-    if !claim_key(c, t.id, &key, now).await? {
+    let claimed = claim_key(c, t.id, &key, now).await?;
+    if key.starts_with("disposition:") {
+        c.execute(REFRESH_DISPOSE_PENDING, args![t.id]).await?;
+    }
+    if !claimed {
         return Ok(false);
     }
     for to in &recipients {
@@ -449,15 +453,16 @@ pub(crate) async fn watched_ticket<D: Db>(
     watched(c, t).await
 }
 
-/// Tickets disposed to an OPD whose officials have not been sent them yet.
+/// Tickets disposed to an OPD whose officials have not been sent them yet: the few flagged
+/// `dispose_pending` (partial index `tickets_dispose`), not every assigned ticket.
 pub(crate) async fn undisposed<D: Db>(
     c: &mut D,
     limit: i64,
     now: DateTime<Utc>,
 ) -> Result<Vec<WatchedTicket>> {
     let sql = format!(
-        "{TICKET_SELECT} WHERE t.status IN ('assigned', 'in_progress') AND t.opd IS NOT NULL \
-         AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.ticket_id = t.id \
+        "{TICKET_SELECT} WHERE t.dispose_pending = TRUE \
+         AND t.status IN ('assigned', 'in_progress') AND t.opd IS NOT NULL AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.ticket_id = t.id \
          AND n.key = 'disposition:' || t.opd) ORDER BY t.id LIMIT $1"
     );
     let rows = c.fetch_all(&sql, args![limit]).await?;
