@@ -5,6 +5,9 @@
 -- The list filtered by channel (status, opd and category have their own (x, id) indexes).
 CREATE INDEX tickets_channel ON tickets (channel, id);
 
+-- An official's list: their OPD and a status (opd alone walks tickets_opd).
+CREATE INDEX tickets_opd_status ON tickets (opd, status, id);
+
 -- Open tickets with their clocks: the overdue list walks it newest first and decides from
 -- the index alone (an index-only scan once the table is vacuumed).
 CREATE INDEX tickets_open ON tickets (id, paused_at, first_responded_at, first_response_due_at, resolution_due_at)

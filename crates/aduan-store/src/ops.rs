@@ -37,6 +37,12 @@ macro_rules! ticket_select {
 /// Every ticket column, for queries that add their own `WHERE`.
 pub(crate) const TICKET_SELECT: &str = ticket_select!();
 
+/// [`TICKET_SELECT`] that walks the `tickets_open` partial index (SQLite only; the query
+/// must repeat the index's condition, as [`overdue_sql!`] does).
+pub(crate) static OPEN_SELECT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    TICKET_SELECT.replace("FROM tickets t ", "FROM tickets t INDEXED BY tickets_open ")
+});
+
 /// Recomputes `tickets.dispose_pending` (migration 0009) of ticket `$1`: whether it is
 /// assigned or in progress and its OPD was not sent it yet. Every statement that changes a
 /// ticket's status or OPD, and every disposition notification, runs it, so the deadline
@@ -882,6 +888,23 @@ pub(crate) async fn list_tickets<D: Db>(
     now: DateTime<Utc>,
 ) -> Result<Page<TicketSummary>> {
     let limit = f.limit.clamp(1, 500);
+    let (sql, params) = list_sql::<D>(f, limit, now);
+    let rows = c.fetch_all(&sql, params).await?;
+    let mut items = Vec::with_capacity(rows.len());
+    let mut last_id = None;
+    for row in rows.iter().take(limit as usize) {
+        let t = ticket_row(row, now)?;
+        last_id = Some(t.id);
+        items.push(t.summary);
+    }
+    let next_cursor =
+        if rows.len() as i64 > limit { last_id.map(|id| Cursor(id).to_string()) } else { None };
+    Ok(Page { items, next_cursor })
+}
+
+/// The statement of [`list_tickets`] and its parameters; it asks for `limit + 1` rows to
+/// know whether there is a next page.
+fn list_sql<D: Db>(f: &TicketFilter, limit: i64, now: DateTime<Utc>) -> (String, Vec<Value>) {
     let q = f.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
     let mut w = Conditions::default();
     if let Some(s) = f.status {
@@ -925,18 +948,51 @@ pub(crate) async fn list_tickets<D: Db>(
         }
     }
     let p = w.param(limit + 1);
-    let sql = format!("{TICKET_SELECT}{} ORDER BY t.id DESC LIMIT {p}", w.sql);
-    let rows = c.fetch_all(&sql, w.params).await?;
-    let mut items = Vec::with_capacity(rows.len());
-    let mut last_id = None;
-    for row in rows.iter().take(limit as usize) {
-        let t = ticket_row(row, now)?;
-        last_id = Some(t.id);
-        items.push(t.summary);
+    // SQLite plans without statistics (the daemon never runs ANALYZE) and would rather
+    // look the open statuses up in `tickets_status` and sort them all; the overdue list
+    // alone walks `tickets_open` newest first instead. With a column filter, that
+    // column's index is the better walk and SQLite picks it.
+    let overdue_alone = f.overdue == Some(true)
+        && f.status.is_none()
+        && f.opd.is_none()
+        && f.channel.is_none()
+        && f.category.is_none()
+        && q.is_none();
+    let select = if overdue_alone && !D::IS_PG { &*OPEN_SELECT } else { TICKET_SELECT };
+    (format!("{select}{} ORDER BY t.id DESC LIMIT {p}", w.sql), w.params)
+}
+
+/// The plan the database chose for a statement: `EXPLAIN QUERY PLAN` on SQLite, `EXPLAIN`
+/// on PostgreSQL, one line per step.
+async fn explain<D: Db>(c: &mut D, sql: &str, params: Vec<Value>) -> Result<Vec<String>> {
+    if D::IS_PG {
+        c.fetch_all_scalar(&format!("EXPLAIN {sql}"), params).await
+    } else {
+        let rows = c.fetch_all(&format!("EXPLAIN QUERY PLAN {sql}"), params).await?;
+        rows.iter().map(|r| r.get::<String>("detail")).collect()
     }
-    let next_cursor =
-        if rows.len() as i64 > limit { last_id.map(|id| Cursor(id).to_string()) } else { None };
-    Ok(Page { items, next_cursor })
+}
+
+/// The plan of the ticket list for `f` (the benchmark prints it).
+pub(crate) async fn explain_list<D: Db>(
+    c: &mut D,
+    f: &TicketFilter,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>> {
+    let (sql, params) = list_sql::<D>(f, f.limit.clamp(1, 500), now);
+    explain(c, &sql, params).await
+}
+
+/// The plans of the routing workers' scans (the benchmark prints them).
+pub(crate) async fn explain_workers<D: Db>(
+    c: &mut D,
+    now: DateTime<Utc>,
+) -> Result<Vec<(&'static str, Vec<String>)>> {
+    let mut out = Vec::new();
+    for (name, sql, params) in crate::routing::worker_scans::<D>(now) {
+        out.push((name, explain(c, &sql, params).await?));
+    }
+    Ok(out)
 }
 
 pub(crate) async fn assign<D: Db>(
