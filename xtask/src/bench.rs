@@ -43,6 +43,10 @@
 //!     `VmHWM`; target ≤ 150 MB) and cold start to ready (spawn → first 200 of `/readyz`,
 //!     median of 5 starts on the database the load filled; target ≤ 300 ms): `procbench.rs`.
 //!
+//! 10. The inbox-list phase (`listbench.rs`, `--list-tickets`, 1,000,000 by default, 0
+//!     skips it): that many generated tickets on SQLite and on PostgreSQL (a private
+//!     cluster, or `--pg-url`), the ticket list's p50/p99 per query mix (target p99 ≤ 20 ms).
+//!
 //! The report is printed and written to `target/bench/report.json`. Missing a target is
 //! reported (the exit status stays 0); a server that does not start, or any request
 //! error, makes the command fail.
@@ -107,6 +111,17 @@ pub struct Args {
     /// Dovecot + Postfix, installed like `cargo xtask test` does).
     #[arg(long, default_value_t = 5000)]
     mails: usize,
+    /// Tickets generated for the inbox-list phase, on SQLite and on PostgreSQL (0 skips
+    /// it; see listbench.rs).
+    #[arg(long, default_value_t = 1_000_000)]
+    list_tickets: usize,
+    /// Measured queries per query mix of the inbox-list phase.
+    #[arg(long, default_value_t = 300)]
+    list_queries: usize,
+    /// PostgreSQL server for the inbox-list phase (a database is created on it and dropped
+    /// afterwards); without it a private cluster is started as `cargo xtask test` does.
+    #[arg(long)]
+    pg_url: Option<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -181,6 +196,10 @@ fn bench(args: &Args, root: &Path, bin: &Path, dir: &Path, bench_dir: &Path) -> 
         0 => None,
         n => Some(crate::mailbench::run(root, bin, dir, n)?),
     };
+    let list = match args.list_tickets {
+        0 => None,
+        n => Some(crate::listbench::run(root, dir, n, args.list_queries, args.pg_url.as_deref())?),
+    };
 
     print!("{}", report.render(args));
     let mut json = report.to_json(args);
@@ -190,6 +209,10 @@ fn bench(args: &Args, root: &Path, bin: &Path, dir: &Path, bench_dir: &Path) -> 
     if let Some(mail) = &mail {
         print!("{}", mail.render());
         json["email_intake"] = mail.to_json();
+    }
+    if let Some(list) = &list {
+        print!("{}", list.render());
+        json["inbox_list"] = list.to_json();
     }
     let json_path = bench_dir.join("report.json");
     let json = serde_json::to_string_pretty(&json)?;
@@ -322,6 +345,9 @@ fn run_release_xtask(root: &Path, args: &Args) -> anyhow::Result<()> {
         .arg(format!("--rate={}", args.rate))
         .arg(format!("--open-connections={}", args.open_connections))
         .arg(format!("--mails={}", args.mails))
+        .arg(format!("--list-tickets={}", args.list_tickets))
+        .arg(format!("--list-queries={}", args.list_queries))
+        .args(args.pg_url.as_ref().map(|u| format!("--pg-url={u}")))
         .status()
         .with_context(|| format!("cannot run {}", xtask.display()))?;
     if !status.success() {

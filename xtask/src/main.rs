@@ -6,6 +6,7 @@
 mod bench;
 mod browser;
 mod kannel;
+mod listbench;
 mod mail;
 mod mailbench;
 mod pg;

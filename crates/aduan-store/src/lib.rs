@@ -209,6 +209,21 @@ impl Store {
         read!(self, |c| ops::list_tickets(c, &filter, now))
     }
 
+    /// The database's plan for [`Store::tickets`] with `filter` (`EXPLAIN QUERY PLAN` on
+    /// SQLite, `EXPLAIN` on PostgreSQL), one line per step: `cargo xtask bench` prints it.
+    pub async fn explain_tickets(&self, filter: &TicketFilter) -> Result<Vec<String>> {
+        let now = now();
+        let filter = filter.clone();
+        read!(self, |c| ops::explain_list(c, &filter, now))
+    }
+
+    /// The plans of the routing worker's and deadline watcher's scans (`route_claim`,
+    /// `undisposed`, `deadline_scan`), by name: `cargo xtask bench` prints them.
+    pub async fn explain_worker_scans(&self) -> Result<Vec<(&'static str, Vec<String>)>> {
+        let now = now();
+        read!(self, |c| ops::explain_workers(c, now))
+    }
+
     /// Disposes a ticket to an OPD (or moves it to another one).
     pub async fn assign(
         &self,

@@ -37,6 +37,21 @@ macro_rules! ticket_select {
 /// Every ticket column, for queries that add their own `WHERE`.
 pub(crate) const TICKET_SELECT: &str = ticket_select!();
 
+/// [`TICKET_SELECT`] that walks the `tickets_open` partial index (SQLite only; the query
+/// must repeat the index's condition, as [`overdue_sql!`] does).
+pub(crate) static OPEN_SELECT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    TICKET_SELECT.replace("FROM tickets t ", "FROM tickets t INDEXED BY tickets_open ")
+});
+
+/// Recomputes `tickets.dispose_pending` (migration 0009) of ticket `$1`: whether it is
+/// assigned or in progress and its OPD was not sent it yet. Every statement that changes a
+/// ticket's status or OPD, and every disposition notification, runs it, so the deadline
+/// watcher finds the tickets it owes a disposition in a small partial index.
+pub(crate) const REFRESH_DISPOSE_PENDING: &str = "UPDATE tickets SET dispose_pending = \
+     (status IN ('assigned', 'in_progress') AND opd IS NOT NULL AND NOT EXISTS \
+     (SELECT 1 FROM notifications n WHERE n.ticket_id = tickets.id \
+     AND n.key = 'disposition:' || tickets.opd)) WHERE id = $1";
+
 /// A ticket past a running deadline: open, not paused, and either unanswered past its
 /// first-response deadline or unresolved past its resolution deadline. `$1` is now.
 macro_rules! overdue_sql {
@@ -837,44 +852,44 @@ pub(crate) async fn ticket_view<D: Db>(
     Ok(Some(TicketView { summary: t.summary, reporter, messages, events }))
 }
 
+/// A `WHERE` clause built from the filters that are set, with its parameters numbered in
+/// order.
+#[derive(Default)]
+struct Conditions {
+    sql: String,
+    params: Vec<Value>,
+}
+
+impl Conditions {
+    /// Adds a parameter; returns its placeholder.
+    fn param(&mut self, v: impl Into<Value>) -> String {
+        self.params.push(v.into());
+        format!("${}", self.params.len())
+    }
+
+    fn and(&mut self, cond: &str) {
+        self.sql.push_str(if self.sql.is_empty() { "WHERE " } else { " AND " });
+        self.sql.push_str(cond);
+    }
+}
+
+/// The ticket list, newest first, paged by a keyset cursor (`t.id < cursor`).
+///
+/// The statement holds only the filters that are set, so each combination is its own
+/// prepared statement with its own plan: a filter meets the `(column, id)` index that
+/// serves it (migrations 0001 and 0009), walked backwards from the cursor, and a page reads
+/// about `limit` index entries whatever the table's size. The overdue filter repeats the
+/// `tickets_open` partial index's condition word for word (SQLite uses a partial index only
+/// then). A `q` that is a ticket code looks that code up; any other `q` searches the
+/// messages' text, which is a scan.
 pub(crate) async fn list_tickets<D: Db>(
     c: &mut D,
     f: &TicketFilter,
     now: DateTime<Utc>,
 ) -> Result<Page<TicketSummary>> {
     let limit = f.limit.clamp(1, 500);
-    let q = f.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
-    let q_code = q.and_then(|q| q.parse::<TicketCode>().ok()).map(|c| c.to_string());
-    let sql = format!(
-        concat!(
-            ticket_select!(),
-            "WHERE ($1 IS NULL OR t.status = $1) AND ($2 IS NULL OR t.opd = $2) ",
-            "AND ($3 IS NULL OR t.channel = $3) AND ($4 IS NULL OR t.id < $4) ",
-            "AND ($5 IS NULL OR $5 = {overdue}) ",
-            "AND ($7 IS NULL OR t.code = $8 OR EXISTS (SELECT 1 FROM messages m ",
-            "WHERE m.ticket_id = t.id AND LOWER(m.text) LIKE $7 ESCAPE '\\')) ",
-            "AND ($10 IS NULL OR t.category = $10) ",
-            "ORDER BY t.id DESC LIMIT $9"
-        ),
-        overdue = overdue_sql!().replace("$1", "$6")
-    );
-    let rows = c
-        .fetch_all(
-            &sql,
-            args![
-                f.status.map(Status::as_str),
-                f.opd.as_deref(),
-                f.channel.map(Channel::as_str),
-                f.cursor.map(|c| c.0),
-                f.overdue,
-                now,
-                q.map(like_pattern),
-                q_code.unwrap_or_default(),
-                limit + 1,
-                f.category.as_deref()
-            ],
-        )
-        .await?;
+    let (sql, params) = list_sql::<D>(f, limit, now);
+    let rows = c.fetch_all(&sql, params).await?;
     let mut items = Vec::with_capacity(rows.len());
     let mut last_id = None;
     for row in rows.iter().take(limit as usize) {
@@ -885,6 +900,99 @@ pub(crate) async fn list_tickets<D: Db>(
     let next_cursor =
         if rows.len() as i64 > limit { last_id.map(|id| Cursor(id).to_string()) } else { None };
     Ok(Page { items, next_cursor })
+}
+
+/// The statement of [`list_tickets`] and its parameters; it asks for `limit + 1` rows to
+/// know whether there is a next page.
+fn list_sql<D: Db>(f: &TicketFilter, limit: i64, now: DateTime<Utc>) -> (String, Vec<Value>) {
+    let q = f.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    let mut w = Conditions::default();
+    if let Some(s) = f.status {
+        let p = w.param(s.as_str());
+        w.and(&format!("t.status = {p}"));
+    }
+    if let Some(o) = f.opd.as_deref() {
+        let p = w.param(o);
+        w.and(&format!("t.opd = {p}"));
+    }
+    if let Some(ch) = f.channel {
+        let p = w.param(ch.as_str());
+        w.and(&format!("t.channel = {p}"));
+    }
+    if let Some(cat) = f.category.as_deref() {
+        let p = w.param(cat);
+        w.and(&format!("t.category = {p}"));
+    }
+    if let Some(cursor) = f.cursor {
+        let p = w.param(cursor.0);
+        w.and(&format!("t.id < {p}"));
+    }
+    if let Some(overdue) = f.overdue {
+        let p = w.param(now);
+        let cond = overdue_sql!().replace("$1", &p);
+        w.and(&if overdue { cond } else { format!("NOT {cond}") });
+    }
+    if let Some(q) = q {
+        match q.parse::<TicketCode>() {
+            Ok(code) => {
+                let p = w.param(code.to_string());
+                w.and(&format!("t.code = {p}"));
+            }
+            Err(_) => {
+                let p = w.param(like_pattern(q));
+                w.and(&format!(
+                    "EXISTS (SELECT 1 FROM messages m WHERE m.ticket_id = t.id \
+                     AND LOWER(m.text) LIKE {p} ESCAPE '\\')"
+                ));
+            }
+        }
+    }
+    let p = w.param(limit + 1);
+    // SQLite plans without statistics (the daemon never runs ANALYZE) and would rather
+    // look the open statuses up in `tickets_status` and sort them all; the overdue list
+    // alone walks `tickets_open` newest first instead. With a column filter, that
+    // column's index is the better walk and SQLite picks it.
+    let overdue_alone = f.overdue == Some(true)
+        && f.status.is_none()
+        && f.opd.is_none()
+        && f.channel.is_none()
+        && f.category.is_none()
+        && q.is_none();
+    let select = if overdue_alone && !D::IS_PG { &*OPEN_SELECT } else { TICKET_SELECT };
+    (format!("{select}{} ORDER BY t.id DESC LIMIT {p}", w.sql), w.params)
+}
+
+/// The plan the database chose for a statement: `EXPLAIN QUERY PLAN` on SQLite, `EXPLAIN`
+/// on PostgreSQL, one line per step.
+async fn explain<D: Db>(c: &mut D, sql: &str, params: Vec<Value>) -> Result<Vec<String>> {
+    if D::IS_PG {
+        c.fetch_all_scalar(&format!("EXPLAIN {sql}"), params).await
+    } else {
+        let rows = c.fetch_all(&format!("EXPLAIN QUERY PLAN {sql}"), params).await?;
+        rows.iter().map(|r| r.get::<String>("detail")).collect()
+    }
+}
+
+/// The plan of the ticket list for `f` (the benchmark prints it).
+pub(crate) async fn explain_list<D: Db>(
+    c: &mut D,
+    f: &TicketFilter,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>> {
+    let (sql, params) = list_sql::<D>(f, f.limit.clamp(1, 500), now);
+    explain(c, &sql, params).await
+}
+
+/// The plans of the routing workers' scans (the benchmark prints them).
+pub(crate) async fn explain_workers<D: Db>(
+    c: &mut D,
+    now: DateTime<Utc>,
+) -> Result<Vec<(&'static str, Vec<String>)>> {
+    let mut out = Vec::new();
+    for (name, sql, params) in crate::routing::worker_scans::<D>(now) {
+        out.push((name, explain(c, &sql, params).await?));
+    }
+    Ok(out)
 }
 
 pub(crate) async fn assign<D: Db>(
@@ -909,6 +1017,7 @@ pub(crate) async fn assign<D: Db>(
         args![t.id, &opd, now, false],
     )
     .await?;
+    c.execute(REFRESH_DISPOSE_PENDING, args![t.id]).await?;
     event(
         c,
         t.id,
@@ -957,6 +1066,7 @@ pub(crate) async fn set_status<D: Db>(
          resolved_at = CASE WHEN $2 = 'resolved' THEN $3 ELSE NULL END, \
          opd = CASE WHEN $5 THEN NULL ELSE opd END WHERE id = $1", args![t.id, to.as_str(), now, responds, clears_opd])
     .await?;
+    c.execute(REFRESH_DISPOSE_PENDING, args![t.id]).await?;
     event(
         c,
         t.id,
@@ -1174,6 +1284,7 @@ pub(crate) async fn merge<D: Db>(
         args![src.id, dst.id, now],
     )
     .await?;
+    c.execute(REFRESH_DISPOSE_PENDING, args![src.id]).await?;
     c.execute(
         "UPDATE tickets SET updated_at = $2, \
          last_message_at = CASE WHEN last_message_at < $3 THEN $3 ELSE last_message_at END WHERE id = $1", args![dst.id, now, src.last_message_at])
