@@ -1206,7 +1206,10 @@ async fn racing_instances_get_one_lease() {
         }
         let won = tasks.join_all().await.into_iter().filter(|w| *w).count();
         assert_eq!(won, 1);
+    }
+}
 
+#[tokio::test]
 async fn dispositions_owed_follow_assignment_notification_and_status() {
     for (store, _g) in stores(StoreOptions::default()).await {
         let mut codes = Vec::new();
