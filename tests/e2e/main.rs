@@ -8,6 +8,7 @@
 mod browser;
 mod cli;
 mod common;
+mod deploy;
 mod durability;
 mod email;
 #[allow(dead_code, reason = "the channel crate's tests use all of it")]
