@@ -1,14 +1,16 @@
 //! SMTP delivery with lettre: one pooled transport, outcomes mapped to retry or give up,
 //! and a per-recipient limit on automatic mail (RFC 3834: don't flood one address with
-//! receipts).
+//! receipts). Only mail that was delivered counts against the limit: attempts that failed
+//! while the SMTP server was away must not use it up (they did, and a receipt retried
+//! through an outage was then given up for good).
 
-use std::num::NonZeroU32;
-use std::time::{Duration, SystemTime};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
 
 use aduan_connector::SendError;
 use aduan_core::{Channel, IdentityKind};
 use aduan_store::OutboxItem;
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
@@ -23,7 +25,55 @@ const AUTO_MAIL_PERIOD: Duration = Duration::from_secs(12 * 60);
 pub(crate) struct Smtp {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     composer: Composer,
-    automatic: DefaultKeyedRateLimiter<String>,
+    automatic: AutoMailLimit,
+}
+
+/// A token bucket per address: `burst` mails at once, then one more every `period`.
+/// [`AutoMailLimit::allows`] only looks; [`AutoMailLimit::record`] spends a token once a
+/// mail went out.
+pub(crate) struct AutoMailLimit {
+    burst: f64,
+    period: Duration,
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+}
+
+impl AutoMailLimit {
+    pub(crate) fn new(burst: u32, period: Duration) -> AutoMailLimit {
+        AutoMailLimit { burst: f64::from(burst.max(1)), period, buckets: Mutex::default() }
+    }
+
+    fn tokens(&self, entry: Option<&(f64, Instant)>, now: Instant) -> f64 {
+        match entry {
+            None => self.burst,
+            Some((tokens, at)) => {
+                let refill = now.saturating_duration_since(*at).as_secs_f64()
+                    / self.period.as_secs_f64().max(f64::MIN_POSITIVE);
+                (tokens + refill).min(self.burst)
+            }
+        }
+    }
+
+    /// Whether one more automatic mail to `address` is within the limit now.
+    pub(crate) fn allows(&self, address: &str, now: Instant) -> bool {
+        let buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        self.tokens(buckets.get(address), now) >= 1.0
+    }
+
+    /// Counts an automatic mail delivered to `address`.
+    pub(crate) fn record(&self, address: &str, now: Instant) {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if buckets.len() > 10_000 {
+            // Full buckets say nothing a missing one doesn't.
+            let burst = self.burst;
+            buckets.retain(|_, (t, at)| {
+                *t + now.saturating_duration_since(*at).as_secs_f64()
+                    / self.period.as_secs_f64().max(f64::MIN_POSITIVE)
+                    < burst
+            });
+        }
+        let left = self.tokens(buckets.get(address), now) - 1.0;
+        buckets.insert(address.to_owned(), (left.max(0.0), now));
+    }
 }
 
 impl Smtp {
@@ -34,11 +84,8 @@ impl Smtp {
             .timeout(Some(Duration::from_secs(60)))
             .pool_config(PoolConfig::new().max_size(4).idle_timeout(Duration::from_secs(60)))
             .build();
-        let burst = NonZeroU32::new(AUTO_MAIL_BURST).unwrap_or(NonZeroU32::MIN);
-        let quota = Quota::with_period(AUTO_MAIL_PERIOD)
-            .map(|q| q.allow_burst(burst))
-            .unwrap_or_else(|| Quota::per_hour(burst));
-        Ok(Smtp { transport, composer, automatic: RateLimiter::keyed(quota) })
+        let automatic = AutoMailLimit::new(AUTO_MAIL_BURST, AUTO_MAIL_PERIOD);
+        Ok(Smtp { transport, composer, automatic })
     }
 
     pub(crate) async fn send(&self, item: &OutboxItem) -> Result<Option<String>, SendError> {
@@ -48,21 +95,20 @@ impl Smtp {
                 item.recipient.kind
             )));
         }
-        if item.purpose.is_automatic() {
-            if self.automatic.len() > 10_000 {
-                self.automatic.retain_recent();
-            }
-            if self.automatic.check_key(&item.recipient.value).is_err() {
-                return Err(SendError::Permanent(
-                    "not sent: too many automatic mails to this address (RFC 3834 limit)".into(),
-                ));
-            }
+        let automatic = item.purpose.is_automatic();
+        if automatic && !self.automatic.allows(&item.recipient.value, Instant::now()) {
+            return Err(SendError::Permanent(
+                "not sent: too many automatic mails to this address (RFC 3834 limit)".into(),
+            ));
         }
         let out = self
             .composer
             .outbox_mail(item, rand::random(), SystemTime::now())
             .map_err(|e| SendError::Permanent(e.to_string()))?;
         self.deliver(out.message).await?;
+        if automatic {
+            self.automatic.record(&item.recipient.value, Instant::now());
+        }
         Ok(Some(out.message_id))
     }
 
@@ -102,4 +148,30 @@ fn classify(e: &lettre::transport::smtp::Error) -> SendError {
         "could not talk to the SMTP server".to_owned()
     };
     SendError::Retry { reason, after: None }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_delivered_mail_counts_against_the_automatic_limit() {
+        let limit = AutoMailLimit::new(5, Duration::from_secs(12 * 60));
+        let t0 = Instant::now();
+        // Attempts that failed (nothing recorded) use up nothing, however many.
+        for _ in 0..50 {
+            assert!(limit.allows("warga@example.id", t0));
+        }
+        for _ in 0..5 {
+            assert!(limit.allows("warga@example.id", t0));
+            limit.record("warga@example.id", t0);
+        }
+        assert!(!limit.allows("warga@example.id", t0));
+        assert!(limit.allows("lain@example.id", t0), "the limit is per address");
+        // One more every period.
+        assert!(!limit.allows("warga@example.id", t0 + Duration::from_secs(11 * 60)));
+        assert!(limit.allows("warga@example.id", t0 + Duration::from_secs(12 * 60)));
+        limit.record("warga@example.id", t0 + Duration::from_secs(12 * 60));
+        assert!(!limit.allows("warga@example.id", t0 + Duration::from_secs(12 * 60)));
+    }
 }
