@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use aduan_email::testkit::{MailPeer, plain_mail, unique_tag};
-use aduan_tests::faults::{PgCluster, Proxy, Tmpfs};
+use aduan_tests::faults::{Cut, PgCluster, Proxy, Tmpfs};
 use aduan_tests::{Binary, Config, Daemon, toml_str};
 use base64::Engine;
 use reqwest::StatusCode;
@@ -214,12 +214,12 @@ async fn smtp_down_for_a_while_receipts_and_notifications_go_out_when_it_returns
     );
 }
 
-/// An IMAP server that goes away in the middle of a FETCH — the connection cut half-way
-/// through the answer, new connections refused for a moment — twice, while the daemon reads
-/// 200 mails. After it every mail is exactly one ticket and none is left in the intake
-/// folder. A poller that moved mail before storing it would lose the batch cut off; one
-/// that did not dedupe would store the refetched mails twice; one that did not reconnect
-/// would never finish.
+/// An IMAP server that goes away — the connection cut, new connections refused for 1.5 s —
+/// three times while the daemon reads 200 mails: half-way through the answer to a FETCH,
+/// just before the MOVE of a stored batch, and in a FETCH again. After it every mail is
+/// exactly one ticket and none is left in the intake folder. A poller that moved mail
+/// before storing it would lose the batch cut off; one that did not dedupe would store the
+/// batch whose MOVE was lost twice; one that did not reconnect would never finish.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn imap_restarted_mid_fetch_loses_and_repeats_nothing() {
     const MAILS: usize = 200;
@@ -241,42 +241,53 @@ async fn imap_restarted_mid_fetch_loses_and_repeats_nothing() {
     let processed = format!("{tag}-processed");
 
     let imap = Proxy::start(peer.imap).await;
-    // The greeting, login, SELECT and SEARCH are well under 4 KB: the first cut falls in
-    // the FETCH of the first batch.
-    let first_cut = imap.cut_after(12_000);
+    // 1. The greeting, login, SELECT and SEARCH are well under 4 KB: a cut after 12 KB falls
+    //    in the FETCH of the first batch (100 mails).
+    // 2. When the poller asks to MOVE a stored batch, the command never reaches the server:
+    //    the batch is stored but still in the intake folder, and is read again.
+    // 3. Again 50 KB into the answers that follow: in a FETCH again.
+    let cuts_wanted =
+        [Cut::Downstream(12_000), Cut::Upstream(b"MOVE ".to_vec()), Cut::Downstream(50_000)];
+    let mut next = imap.cut_after(12_000);
     let config = via_proxies(email_config(Config::sqlite(), &peer, &tag), &peer, Some(&imap), None)
         .env("ADUAN__ROUTING__ENABLED", "false");
     let daemon = Daemon::start(&bin, config).await;
+    let http = client();
+    let token = daemon.apikey("imap-check", "read");
 
     let mut cuts = Vec::new();
-    let mut next = first_cut;
-    for (round, after) in [(1, 60_000_u64), (2, 0)] {
+    for (round, when) in cuts_wanted.iter().enumerate() {
         let at = tokio::time::timeout(Duration::from_secs(30), next)
             .await
             .unwrap_or_else(|_| {
                 panic!(
-                    "cut {round} did not happen within 30 s ({} bytes relayed); log:\n{}",
+                    "cut {} ({when:?}) did not happen within 30 s ({} bytes relayed); log:\n{}",
+                    round + 1,
                     imap.downstream(),
                     daemon.log()
                 )
             })
             .expect("the proxy dropped the cut");
         let moved = peer.count("intake", &processed).await as usize;
-        assert!(moved < MAILS, "cut {round} came after the whole mailbox was read");
-        cuts.push((at, moved));
+        let stored = all_ticket_codes(&http, &daemon, &token).await.len();
+        assert!(moved < MAILS, "cut {} came after the whole mailbox was read", round + 1);
+        cuts.push(format!("{when:?} at {at} bytes: {stored} stored, {moved} moved"));
         // Down for a while: the poller's reconnects are refused.
         tokio::time::sleep(Duration::from_millis(1500)).await;
         assert!(!imap.is_up());
-        next = imap.cut_after(after.max(1));
-        if after == 0 {
-            // No further cut: disarm by arming one that never comes.
-            next = imap.cut_after(u64::MAX / 2);
-        }
+        next = match cuts_wanted.get(round + 1) {
+            Some(Cut::Downstream(bytes)) => imap.cut_after(*bytes),
+            Some(other) => imap.cut(other.clone()),
+            None => {
+                imap.disarm();
+                tokio::sync::oneshot::channel().1
+            }
+        };
         imap.resume().await;
     }
     drop(next);
     assert!(
-        imap.cut_connections() >= 2,
+        imap.cut_connections() >= cuts_wanted.len(),
         "the cuts found no open connection to cut ({} cut)",
         imap.cut_connections()
     );
@@ -294,8 +305,6 @@ async fn imap_restarted_mid_fetch_loses_and_repeats_nothing() {
     .await;
     assert_eq!(peer.count("intake", &format!("{tag}-quarantine")).await, 0);
 
-    let http = client();
-    let token = daemon.apikey("imap-check", "read");
     let codes = all_ticket_codes(&http, &daemon, &token).await;
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     for view in tickets(&http, &daemon, &token, &codes).await {
@@ -318,8 +327,7 @@ async fn imap_restarted_mid_fetch_loses_and_repeats_nothing() {
     assert!(lost.is_empty(), "mails lost: {lost:?}");
     assert_eq!(codes.len(), MAILS);
     eprintln!(
-        "[imap restart] cut at (bytes relayed, mails moved) {cuts:?}; {} connections, {} cut; \
-         all {MAILS} stored once",
+        "[imap restart] cuts: {cuts:#?}; {} connections, {} cut; all {MAILS} stored once",
         imap.accepted(),
         imap.cut_connections()
     );

@@ -23,9 +23,19 @@ use tokio::task::AbortHandle;
 
 use crate::full_suite;
 
-/// A cut the proxy performs by itself: when the bytes relayed from the server reach `at`.
+/// When the proxy cuts by itself.
+#[derive(Debug, Clone)]
+pub enum Cut {
+    /// Once the bytes relayed from the server reach this total: in the middle of an answer.
+    Downstream(u64),
+    /// When the client sends a chunk containing these bytes (e.g. `b"MOVE "`), which is not
+    /// forwarded: the server never gets the command.
+    Upstream(Vec<u8>),
+}
+
+/// A cut the proxy performs by itself.
 struct Trigger {
-    at: u64,
+    when: Cut,
     done: tokio::sync::oneshot::Sender<u64>,
 }
 
@@ -133,7 +143,29 @@ impl Proxy {
         let (mut client_r, mut client_w) = client.into_split();
         let (mut server_r, mut server_w) = server.into_split();
         let up = async {
-            let _ = tokio::io::copy(&mut client_r, &mut server_w).await;
+            let mut buf = vec![0u8; 16 * 1024];
+            loop {
+                let n = match client_r.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                let fire = {
+                    let mut st = self.state();
+                    let hit = matches!(
+                        st.trigger.as_ref().map(|t| &t.when),
+                        Some(Cut::Upstream(p)) if buf[..n].windows(p.len().max(1)).any(|w| w == &p[..])
+                    );
+                    if hit { st.trigger.take() } else { None }
+                };
+                if let Some(t) = fire {
+                    self.stop();
+                    let _ = t.done.send(self.downstream());
+                    return;
+                }
+                if server_w.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+            }
             let _ = server_w.shutdown().await;
         };
         let down = async {
@@ -147,8 +179,9 @@ impl Proxy {
                 let (forward, fire) = {
                     let mut st = self.state();
                     let before = self.inner.downstream.load(Ordering::SeqCst);
-                    match st.trigger.as_ref().map(|t| t.at) {
-                        Some(at) if before + n as u64 >= at => {
+                    match st.trigger.as_ref().map(|t| &t.when) {
+                        Some(Cut::Downstream(at)) if before + n as u64 >= *at => {
+                            let at = *at;
                             let forward = usize::try_from(at.saturating_sub(before)).unwrap_or(n);
                             (forward.min(n), st.trigger.take())
                         }
@@ -208,14 +241,24 @@ impl Proxy {
         }
     }
 
-    /// Arms a cut: once `bytes` more bytes came back from the server (counted from now),
-    /// the proxy forwards exactly up to there and then stops (see [`Proxy::stop`]). The
-    /// receiver gets the downstream total at the cut.
+    /// Arms a cut (replacing one armed before): once `bytes` more bytes came back from the
+    /// server (counted from now), the proxy forwards exactly up to there and then stops (see
+    /// [`Proxy::stop`]). The receiver gets the downstream total at the cut.
     pub fn cut_after(&self, bytes: u64) -> tokio::sync::oneshot::Receiver<u64> {
+        self.cut(Cut::Downstream(self.downstream().saturating_add(bytes)))
+    }
+
+    /// Arms a cut (replacing one armed before); the receiver gets the downstream total at
+    /// the cut.
+    pub fn cut(&self, when: Cut) -> tokio::sync::oneshot::Receiver<u64> {
         let (done, rx) = tokio::sync::oneshot::channel();
-        let at = self.downstream() + bytes;
-        self.state().trigger = Some(Trigger { at, done });
+        self.state().trigger = Some(Trigger { when, done });
         rx
+    }
+
+    /// Disarms the armed cut, if any.
+    pub fn disarm(&self) {
+        self.state().trigger = None;
     }
 }
 
