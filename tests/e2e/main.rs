@@ -14,6 +14,7 @@ mod email;
 #[allow(dead_code, reason = "the channel crate's tests use all of it")]
 #[path = "../../crates/aduan-telegram/tests/fake_bot/mod.rs"]
 mod fake_bot;
+mod faults;
 mod resident_loop;
 mod routing;
 mod scaleout;

@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod faults;
+
 /// How long a started daemon has to answer `GET /readyz` with 200.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 

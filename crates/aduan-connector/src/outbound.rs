@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aduan_core::Channel;
+use aduan_core::{Channel, Identity};
+use aduan_store::OutboxItem;
 
 use crate::{Connector, ConnectorContext, SendError};
 
@@ -43,6 +44,55 @@ pub fn backoff(base: Duration, attempts: i64) -> Duration {
     base.saturating_mul(2u32.saturating_pow(exp)).min(Duration::from_secs(6 * 3600))
 }
 
+/// Claimed rows grouped by (channel, recipient), each group in claim (id) order, the
+/// groups in the order of their first row.
+fn by_recipient(claimed: Vec<OutboxItem>) -> Vec<Vec<OutboxItem>> {
+    let mut groups: Vec<Vec<OutboxItem>> = Vec::new();
+    let mut index: HashMap<(Channel, Identity), usize> = HashMap::new();
+    for item in claimed {
+        let key = (item.channel, item.recipient.clone());
+        match index.get(&key) {
+            Some(&i) => groups[i].push(item),
+            None => {
+                index.insert(key, groups.len());
+                groups.push(vec![item]);
+            }
+        }
+    }
+    groups
+}
+
+/// Sends one claimed row and records the outcome.
+async fn deliver(
+    cx: &ConnectorContext,
+    connector: &dyn Connector,
+    cfg: &OutboundConfig,
+    item: &OutboxItem,
+) {
+    let result = connector.send(item).await;
+    let recorded = match result {
+        Ok(provider_id) => {
+            cx.telemetry.outbound_sent(item.channel, item.id);
+            cx.store.outbox_sent(item.id, provider_id).await
+        }
+        Err(SendError::Retry { reason, after }) if item.attempts < cfg.max_attempts => {
+            cx.telemetry.outbound_failed(item.channel, item.id, &reason, false);
+            let wait = after.unwrap_or_else(|| backoff(cfg.backoff, item.attempts));
+            let at = aduan_store::now()
+                + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1));
+            cx.store.outbox_failed(item.id, reason, Some(at)).await
+        }
+        Err(e) => {
+            let reason = e.to_string();
+            cx.telemetry.outbound_failed(item.channel, item.id, &reason, true);
+            cx.store.outbox_failed(item.id, reason, None).await
+        }
+    };
+    if let Err(error) = recorded {
+        tracing::error!(%error, outbox_id = item.id, "Could not record a delivery outcome.");
+    }
+}
+
 /// Runs until shutdown.
 pub async fn run(cx: ConnectorContext, connectors: Vec<Arc<dyn Connector>>, cfg: OutboundConfig) {
     let mut by_channel: HashMap<Channel, Arc<dyn Connector>> = HashMap::new();
@@ -67,33 +117,23 @@ pub async fn run(cx: ConnectorContext, connectors: Vec<Arc<dyn Connector>>, cfg:
             }
         };
         let full = claimed.len() as i64 >= cfg.batch;
-        for item in claimed {
-            let Some(connector) = by_channel.get(&item.channel) else {
+        // One slow or failing send (a provider that stalls, teloxide's 10 s pause after a
+        // 5xx, an SMTP server that hangs) must not hold up the answers to everyone else:
+        // recipients are served concurrently, each one's rows in order.
+        let mut tasks = tokio::task::JoinSet::new();
+        for rows in by_recipient(claimed) {
+            let Some(connector) = by_channel.get(&rows[0].channel).cloned() else {
                 continue;
             };
-            let result = connector.send(&item).await;
-            let recorded = match result {
-                Ok(provider_id) => {
-                    cx.telemetry.outbound_sent(item.channel, item.id);
-                    cx.store.outbox_sent(item.id, provider_id).await
+            let cx = cx.clone();
+            let cfg = cfg.clone();
+            tasks.spawn(async move {
+                for item in rows {
+                    deliver(&cx, connector.as_ref(), &cfg, &item).await;
                 }
-                Err(SendError::Retry { reason, after }) if item.attempts < cfg.max_attempts => {
-                    cx.telemetry.outbound_failed(item.channel, item.id, &reason, false);
-                    let wait = after.unwrap_or_else(|| backoff(cfg.backoff, item.attempts));
-                    let at = aduan_store::now()
-                        + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1));
-                    cx.store.outbox_failed(item.id, reason, Some(at)).await
-                }
-                Err(e) => {
-                    let reason = e.to_string();
-                    cx.telemetry.outbound_failed(item.channel, item.id, &reason, true);
-                    cx.store.outbox_failed(item.id, reason, None).await
-                }
-            };
-            if let Err(error) = recorded {
-                tracing::error!(%error, outbox_id = item.id, "Could not record a delivery outcome.");
-            }
+            });
         }
+        while tasks.join_next().await.is_some() {}
         if !full {
             tokio::select! {
                 () = cx.shutdown.cancelled() => break,
@@ -106,6 +146,33 @@ pub async fn run(cx: ConnectorContext, connectors: Vec<Arc<dyn Connector>>, cfg:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn item(id: i64, channel: Channel, to: &str) -> OutboxItem {
+        OutboxItem {
+            id,
+            ticket: aduan_core::TicketCode::from_entropy([id as u8; 5]),
+            channel,
+            recipient: Identity::phone(to).expect("a phone number"),
+            text: format!("row {id}"),
+            purpose: aduan_core::Purpose::Ack,
+            attempts: 1,
+            thread_refs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn rows_are_grouped_by_recipient_in_order() {
+        let rows = vec![
+            item(1, Channel::Sms, "+6281200000001"),
+            item(2, Channel::Sms, "+6281200000002"),
+            item(3, Channel::Sms, "+6281200000001"),
+            item(4, Channel::Whatsapp, "+6281200000001"),
+            item(5, Channel::Sms, "+6281200000001"),
+        ];
+        let groups: Vec<Vec<i64>> =
+            by_recipient(rows).iter().map(|g| g.iter().map(|i| i.id).collect()).collect();
+        assert_eq!(groups, vec![vec![1, 3, 5], vec![2], vec![4]]);
+    }
 
     #[test]
     fn backoff_doubles_and_caps() {

@@ -1,6 +1,8 @@
 //! SMTP delivery with lettre: one pooled transport, outcomes mapped to retry or give up,
 //! and a per-recipient limit on automatic mail (RFC 3834: don't flood one address with
-//! receipts).
+//! receipts). An outbox row counts against the limit once, on its first attempt: the retries
+//! of a receipt through an SMTP outage are the same mail, and must not use the limit up
+//! (they did, and a receipt retried through an outage was then given up for good).
 
 use std::num::NonZeroU32;
 use std::time::{Duration, SystemTime};
@@ -48,7 +50,7 @@ impl Smtp {
                 item.recipient.kind
             )));
         }
-        if item.purpose.is_automatic() {
+        if counts_against_limit(item) {
             if self.automatic.len() > 10_000 {
                 self.automatic.retain_recent();
             }
@@ -104,6 +106,12 @@ fn classify(e: &lettre::transport::smtp::Error) -> SendError {
     SendError::Retry { reason, after: None }
 }
 
+/// Whether sending `item` spends one of its recipient's automatic mails: an automatic mail
+/// on its first attempt. Retries of the row are the same mail.
+fn counts_against_limit(item: &OutboxItem) -> bool {
+    item.purpose.is_automatic() && item.attempts <= 1
+}
+
 /// The unique part of the Message-ID of outbox row `id`: the same on every attempt and on
 /// every instance, so a row sent again (its sender died between SMTP's 250 and marking the
 /// row sent) carries the same Message-ID and mail clients show it once.
@@ -117,7 +125,29 @@ pub(crate) fn row_token(id: i64) -> [u8; 8] {
 
 #[cfg(test)]
 mod tests {
-    use super::row_token;
+    use super::{counts_against_limit, row_token};
+    use aduan_core::{Channel, Identity, IdentityKind, Purpose, TicketCode};
+    use aduan_store::OutboxItem;
+
+    #[test]
+    fn a_rows_retries_do_not_count_against_the_automatic_limit() {
+        let mut item = OutboxItem {
+            id: 1,
+            ticket: "ADU-7K3M9QXP".parse::<TicketCode>().expect("a code"),
+            channel: Channel::Email,
+            recipient: Identity::new(IdentityKind::Email, "warga@example.id").expect("an address"),
+            text: "Aduan diterima".into(),
+            purpose: Purpose::Ack,
+            attempts: 1,
+            thread_refs: Vec::new(),
+        };
+        assert!(counts_against_limit(&item));
+        item.attempts = 2;
+        assert!(!counts_against_limit(&item), "a retry spent the limit again");
+        item.attempts = 1;
+        item.purpose = Purpose::Reply;
+        assert!(!counts_against_limit(&item), "an operator's answer is not automatic mail");
+    }
 
     #[test]
     fn a_rows_message_id_token_is_stable_and_its_own() {

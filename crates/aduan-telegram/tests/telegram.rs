@@ -20,7 +20,7 @@ use aduan_telegram::{
     resume_offset,
 };
 use expect_test::{Expect, expect};
-use fake_bot::{FakeBot, TOKEN};
+use fake_bot::{Failure, FakeBot, TOKEN};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -536,13 +536,36 @@ fn outbox_item(id: i64, chat: &str, text: &str) -> OutboxItem {
 }
 
 #[tokio::test]
+async fn a_5xx_json_or_html_is_retried_not_given_up() {
+    let site = Site::new().await;
+    let connector = TelegramConnector::new(site.config()).unwrap();
+    site.fake.fail_sends(51, [Failure::Server(500)]);
+    site.fake.fail_sends(52, [Failure::Gateway(502)]);
+    // teloxide pauses 10 s after a 5xx before it answers: both at once.
+    let (to_51, to_52) = (outbox_item(1, "51", "Terima kasih"), outbox_item(2, "52", "Halo"));
+    let (json_error, html_error) = tokio::join!(connector.send(&to_51), connector.send(&to_52));
+    for (what, result) in [("500 with JSON", json_error), ("502 with HTML", html_error)] {
+        assert!(matches!(result, Err(SendError::Retry { after: None, .. })), "{what}: {result:?}");
+    }
+    let attempts = site.fake.attempts();
+    let statuses: Vec<u16> = attempts.iter().map(|a| a.status).collect();
+    assert_eq!(statuses.len(), 2);
+    let apart = attempts[1].at.saturating_duration_since(attempts[0].at);
+    assert!(apart < Duration::from_secs(5), "the two chats were tried {apart:?} apart");
+    assert!(statuses.contains(&500) && statuses.contains(&502), "{statuses:?}");
+    // The next attempt goes through.
+    assert!(connector.send(&outbox_item(3, "51", "Terima kasih")).await.is_ok());
+    assert!(site.fake.attempts().iter().any(|a| a.chat_id == 51 && a.status == 200));
+}
+
+#[tokio::test]
 async fn a_429_holds_the_chat_for_retry_after_and_the_worker_sends_later() {
     let site = Site::new().await;
     let connector = TelegramConnector::new(site.config()).unwrap();
 
     // Direct: the 429 comes back as Retry with Telegram's delay; the next send to that chat
     // is not tried during the hold; after it, the message goes out.
-    site.fake.throttle_next_send(2);
+    site.fake.fail_sends(42, [Failure::TooManyRequests(2)]);
     let first = connector.send(&outbox_item(1, "42", "Terima kasih")).await;
     assert_eq!(
         first,

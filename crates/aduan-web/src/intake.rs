@@ -137,14 +137,39 @@ pub fn store_blob(dir: &Path, data: &[u8]) -> std::io::Result<String> {
     }
     std::fs::create_dir_all(&folder)?;
     let tmp = folder.join(format!(".{hash}.{}.tmp", rand::random::<u32>()));
-    {
+    let written = (|| {
         let mut file = std::fs::File::create(&tmp)?;
         file.write_all(data)?;
-        file.sync_all()?;
+        file.sync_all()
+    })()
+    .and_then(|()| std::fs::rename(&tmp, &path));
+    if let Err(error) = written {
+        // A half-written temp file on a full disk would keep it full.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(error);
     }
-    std::fs::rename(&tmp, &path)?;
     std::fs::File::open(&folder)?.sync_all()?;
     Ok(hash)
+}
+
+/// The answer to an attachment that could not be written: 507 when the disk (or quota) is
+/// full, 503 otherwise (read-only file system, permissions, I/O errors). Logged with the
+/// error kind only.
+pub(crate) fn storage_error(error: &std::io::Error) -> ApiError {
+    tracing::error!(%error, kind = ?error.kind(), "Could not write an attachment; the message is not accepted.");
+    match error.kind() {
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => ApiError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "storage_full",
+            "the attachment store is full; the message was not accepted, send it again later",
+        ),
+        _ => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage_unavailable",
+            "attachments can't be stored right now; the message was not accepted, send it \
+             again later",
+        ),
+    }
 }
 
 pub(crate) async fn post_message(
@@ -174,14 +199,7 @@ pub(crate) async fn post_message(
         })
         .await
         .map_err(|_| ApiError::internal())?
-        .map_err(|error| {
-            tracing::error!(%error, "Could not write an attachment.");
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "storage_unavailable",
-                "attachments can't be stored right now",
-            )
-        })?;
+        .map_err(|error| storage_error(&error))?;
         msg.attachments = refs;
     }
     let outcome = state.store.ingest(msg).await?;

@@ -165,8 +165,15 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
+/// How long `/readyz` waits for the store: a probe must get an answer (503) while the
+/// database is away, not hang for the pool's whole acquire timeout.
+const READY_PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 async fn readyz(State(state): State<AppState>) -> Response {
-    match state.store.ping().await {
+    let pinged = tokio::time::timeout(READY_PING_TIMEOUT, state.store.ping())
+        .await
+        .unwrap_or_else(|_| Err(aduan_store::StoreError::Internal("no answer within 2 s".into())));
+    match pinged {
         Ok(()) => "ready".into_response(),
         Err(error) => {
             tracing::warn!(%error, "Store is not answering; not ready.");

@@ -328,14 +328,19 @@ pub(crate) async fn report(State(state): State<AppState>, req: Request) -> Respo
                 sha256,
                 provider_ref: None,
             }),
-            _ => {
-                tracing::error!("Could not write a photo from the public form.");
+            Ok(Err(error)) => {
+                let api = crate::intake::storage_error(&error);
+                // The same status and code as the API, the text for the resident.
                 let e = ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "storage_unavailable",
-                    "Foto belum dapat disimpan. Coba lagi nanti.",
+                    api.status,
+                    api.code,
+                    "Laporan belum terkirim: foto belum dapat disimpan. Coba lagi nanti.",
                 );
                 return again(csrf, &e);
+            }
+            Err(_) => {
+                tracing::error!("Writing a photo from the public form failed to complete.");
+                return again(csrf, &ApiError::internal());
             }
         }
     }

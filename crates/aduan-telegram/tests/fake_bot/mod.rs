@@ -1,7 +1,7 @@
 //! A local Bot API server (axum on 127.0.0.1:0) speaking what the connector uses, as the
 //! Bot API documents it: `getUpdates` (offset confirms earlier updates, long polls wait),
-//! `getFile` and the file download, `sendMessage` (recorded; 429 with `retry_after` on
-//! demand), `setWebhook`, `deleteWebhook`. Every call is recorded.
+//! `getFile` and the file download, `sendMessage` (recorded; 429 with `retry_after` or a
+//! 5xx on demand), `setWebhook`, `deleteWebhook`. Every call is recorded.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -27,6 +27,25 @@ pub struct Sent {
     pub at: Instant,
 }
 
+/// A failing answer to sendMessage.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Failure {
+    /// 429 with `parameters.retry_after` (seconds).
+    TooManyRequests(u64),
+    /// A 5xx with the Bot API's JSON error body.
+    Server(u16),
+    /// A 5xx with an HTML body, as a proxy in front of the Bot API answers.
+    Gateway(u16),
+}
+
+/// One sendMessage call as the fake saw it.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub chat_id: i64,
+    pub at: Instant,
+    pub status: u16,
+}
+
 #[derive(Default)]
 struct St {
     /// Updates not yet confirmed, in id order.
@@ -41,6 +60,10 @@ struct St {
     /// `retry_after` seconds of the next sendMessage answers (429), in order.
     throttle: Mutex<VecDeque<u64>>,
     throttled_at: Mutex<Vec<Instant>>,
+    /// Scripted failures of sendMessage per chat, in order.
+    failures: Mutex<HashMap<i64, VecDeque<Failure>>>,
+    /// Every sendMessage call: chat, when, the status answered.
+    attempts: Mutex<Vec<Attempt>>,
     files: Mutex<HashMap<String, (String, Vec<u8>)>>,
     downloads: Mutex<Vec<String>>,
     calls: Mutex<Vec<(String, Value)>>,
@@ -111,6 +134,16 @@ impl FakeBot {
 
     pub fn sent(&self) -> Vec<Sent> {
         self.st.sent.lock().unwrap().clone()
+    }
+
+    /// The next sendMessage calls to `chat_id` fail so, one each, in order.
+    pub fn fail_sends(&self, chat_id: i64, failures: impl IntoIterator<Item = Failure>) {
+        self.st.failures.lock().unwrap().entry(chat_id).or_default().extend(failures);
+    }
+
+    /// Every sendMessage call so far (also the failed ones).
+    pub fn attempts(&self) -> Vec<Attempt> {
+        self.st.attempts.lock().unwrap().clone()
     }
 
     pub fn throttled_at(&self) -> Vec<Instant> {
@@ -227,6 +260,41 @@ async fn get_updates(st: Arc<St>, body: Value) -> Response {
 }
 
 fn send_message(st: &St, body: &Value) -> Response {
+    let response = answer_send(st, body);
+    if let Some(chat_id) = body["chat_id"].as_i64() {
+        st.attempts.lock().unwrap().push(Attempt {
+            chat_id,
+            at: Instant::now(),
+            status: response.status().as_u16(),
+        });
+    }
+    response
+}
+
+fn answer_send(st: &St, body: &Value) -> Response {
+    let scripted = body["chat_id"]
+        .as_i64()
+        .and_then(|chat| st.failures.lock().unwrap().get_mut(&chat)?.pop_front());
+    match scripted {
+        Some(Failure::TooManyRequests(after)) => {
+            st.throttled_at.lock().unwrap().push(Instant::now());
+            return err(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!("Too Many Requests: retry after {after}"),
+                Some(json!({"retry_after": after})),
+            );
+        }
+        Some(Failure::Server(code)) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return err(status, status.canonical_reason().unwrap_or("Internal Server Error"), None);
+        }
+        Some(Failure::Gateway(code)) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY);
+            let html = format!("<html><body><h1>{status}</h1>nginx</body></html>");
+            return (status, [("content-type", "text/html")], html).into_response();
+        }
+        None => {}
+    }
     if let Some(after) = st.throttle.lock().unwrap().pop_front() {
         st.throttled_at.lock().unwrap().push(Instant::now());
         return err(
