@@ -32,8 +32,13 @@ fuzz_target!(|input: &[u8]| {
     consume(reply);
 
     let len = body.len().to_string();
-    let reply =
-        hook.handle(&request(http::Method::POST, "kannel", Some(&query), &[("content-length", len)], body));
+    let reply = hook.handle(&request(
+        http::Method::POST,
+        "kannel",
+        Some(&query),
+        &[("content-length", len)],
+        body,
+    ));
     authorised(&reply);
     consume(reply);
 

@@ -20,7 +20,8 @@ fn routers() -> &'static (Router, Router) {
     static ROUTERS: OnceLock<(Router, Router)> = OnceLock::new();
     ROUTERS.get_or_init(|| {
         let registry: OpdFile = toml::from_str(REGISTRY).expect("config/opd.toml parses");
-        let plain = Router::new(registry, Gazetteer::for_kabupaten("33.02"), RouterConfig::default());
+        let plain =
+            Router::new(registry, Gazetteer::for_kabupaten("33.02"), RouterConfig::default());
         let rows = read_csv(TRAINING.as_bytes(), "text", "kategori").expect("the CSV reads");
         let rows = &rows[..rows.len().min(200)];
         let docs: Vec<_> = rows.iter().map(|(t, _)| plain.doc(t)).collect();

@@ -19,12 +19,14 @@ fuzz_target!(|body: &[u8]| {
     // The command queue is full at once: the handler must cope (it logs and goes on).
     let (tx, _rx) = tokio::sync::mpsc::channel(1);
     let hook = TelegramWebhook::new(SECRET, ParseOptions { allow_groups: true }, tx);
-    let req = request(http::Method::POST, "telegram", None, &[(SECRET_HEADER, SECRET.into())], body);
+    let req =
+        request(http::Method::POST, "telegram", None, &[(SECRET_HEADER, SECRET.into())], body);
     let reply = aduan_connector::Webhook::handle(&hook, &req);
     assert!(
         !matches!(
             reply,
-            Err(aduan_connector::Rejection::Forbidden(_) | aduan_connector::Rejection::Unauthenticated(_))
+            Err(aduan_connector::Rejection::Forbidden(_)
+                | aduan_connector::Rejection::Unauthenticated(_))
         ),
         "the right secret was refused"
     );

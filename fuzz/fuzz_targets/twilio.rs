@@ -47,7 +47,8 @@ fuzz_target!(|body: &[u8]| {
     let query = String::from_utf8_lossy(body).replace('#', "%23");
     let unsigned = request(http::Method::GET, "twilio", Some(&query), &[], b"");
     let sig = signature(TOKEN, &unsigned.url, &[]);
-    let req = request(http::Method::GET, "twilio", Some(&query), &[("x-twilio-signature", sig)], b"");
+    let req =
+        request(http::Method::GET, "twilio", Some(&query), &[("x-twilio-signature", sig)], b"");
     let reply = hook.handle(&req);
     assert!(
         !matches!(reply, Err(Rejection::Forbidden(_) | Rejection::Unauthenticated(_))),

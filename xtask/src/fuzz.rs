@@ -146,8 +146,7 @@ struct Stats {
 fn stats(log: &str) -> Stats {
     let mut s = Stats::default();
     for line in log.lines() {
-        let Some((key, value)) = line.strip_prefix("stat::").and_then(|l| l.split_once(':'))
-        else {
+        let Some((key, value)) = line.strip_prefix("stat::").and_then(|l| l.split_once(':')) else {
             continue;
         };
         let value: u64 = value.trim().parse().unwrap_or(0);
@@ -240,13 +239,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             eprintln!("xtask: {} CRASHED; input: {file}", t.name);
             if let Ok(bytes) = std::fs::read(&file) {
                 let shown = &bytes[..bytes.len().min(512)];
-                eprintln!("xtask: the input ({} bytes): {:?}", bytes.len(), String::from_utf8_lossy(shown));
+                eprintln!(
+                    "xtask: the input ({} bytes): {:?}",
+                    bytes.len(),
+                    String::from_utf8_lossy(shown)
+                );
             }
             crashes.push(format!("{}: {file}", t.name));
         }
     }
     eprintln!("\nxtask: fuzz summary ({} s each, sanitizer {})", args.secs, args.sanitizer);
-    eprintln!("{:<10} {:>10} {:>9} {:>9} {:>8}  result", "target", "runs", "execs/s", "new", "rss MB");
+    eprintln!(
+        "{:<10} {:>10} {:>9} {:>9} {:>8}  result",
+        "target", "runs", "execs/s", "new", "rss MB"
+    );
     for row in &table {
         eprintln!("{row}");
     }
