@@ -1,5 +1,6 @@
-//! Inputs the `mime` fuzz target crashed on (tests/fixtures/fuzz/SOURCE.txt), kept as tests
-//! so `cargo test` covers them without the fuzzer.
+//! Inputs the `mime` fuzz target crashed on (tests/fuzz-inputs/SOURCE.txt, outside
+//! tests/fixtures, whose mail count the fixture tests check), kept as tests so `cargo test`
+//! covers them without the fuzzer.
 
 use aduan_email::{ParseError, ParseOptions, parse_mail};
 use chrono::DateTime;
@@ -18,7 +19,7 @@ fn opts() -> ParseOptions {
 /// assertion is compiled out and the parser does not panic at all.
 #[test]
 fn a_panic_inside_mail_parser_costs_one_mail_not_the_poller() {
-    let raw = include_bytes!("fixtures/fuzz/nested-rfc822-part-id.eml");
+    let raw = include_bytes!("fuzz-inputs/nested-rfc822-part-id.eml");
     let got = parse_mail(raw, &opts());
     if cfg!(debug_assertions) {
         assert_eq!(got.err(), Some(ParseError::ParserFailed));
