@@ -1,10 +1,11 @@
 //! Project automation: `cargo xtask test` (the whole suite, peers included),
 //! `cargo xtask bench` (intake throughput and latency on a release build, and the email
-//! intake rate), `cargo xtask mail-peer` (the test mail system, for running the email
+//! intake rate), `cargo xtask fuzz` (the cargo-fuzz targets, bounded), `cargo xtask mail-peer` (the test mail system, for running the email
 //! tests by hand) and `cargo xtask sms-peer` (Kannel with a fake SMSC, for the SMS tests).
 
 mod bench;
 mod browser;
+mod fuzz;
 mod kannel;
 mod listbench;
 mod mail;
@@ -28,6 +29,9 @@ enum Command {
     Test(test::Args),
     /// Measure durable intake msg/s, latency and memory of a release build.
     Bench(bench::Args),
+    /// Build the cargo-fuzz targets (fuzz/) and run each for a bounded time from its seeds;
+    /// fails on a crash and prints the input.
+    Fuzz(fuzz::Args),
     /// Start the test mail peer (Dovecot + Postfix), print its variables, and keep it
     /// running until Enter or end of input (for running the email tests by hand).
     MailPeer,
@@ -40,6 +44,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Test(args) => test::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Fuzz(args) => fuzz::run(args),
         Command::MailPeer => {
             let peer = mail::MailPeer::start()?;
             for (key, value) in peer.env() {

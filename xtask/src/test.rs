@@ -3,16 +3,20 @@
 //! SMSC and fakesmsc for the SMS channel; Chromium driven by chromedriver for the inbox's
 //! browser tests), builds the daemon
 //! for the end-to-end tests, and runs `cargo test --workspace` with `ADUAN_TEST_FULL=1`,
-//! under which a test whose peer is missing fails instead of skipping.
+//! under which a test whose peer is missing fails instead of skipping. Last, every fuzz
+//! target runs for a bounded time (`--fuzz-secs`, 20 s each by default; 0 skips it).
 
 use std::process::Command;
 
 use anyhow::{Context, bail};
 
-use crate::{browser, kannel, mail, pg};
+use crate::{browser, fuzz, kannel, mail, pg};
 
 #[derive(clap::Args)]
 pub struct Args {
+    /// Seconds each fuzz target runs after the tests (0: no fuzzing).
+    #[arg(long, default_value_t = 20)]
+    fuzz_secs: u64,
     /// Extra arguments for `cargo test` (e.g. a test name filter).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     cargo_args: Vec<String>,
@@ -69,5 +73,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bail!("tests failed");
     }
     eprintln!("xtask: every test passed");
+    if args.fuzz_secs > 0 {
+        fuzz::run(fuzz::Args::all(args.fuzz_secs))?;
+        eprintln!("xtask: no fuzz target crashed");
+    }
     Ok(())
 }
