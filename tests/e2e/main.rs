@@ -5,6 +5,7 @@
 //! aduan`). Without it a test prints a skip notice and passes, unless `ADUAN_TEST_FULL` is
 //! set: then it fails. The PostgreSQL variants need `ADUAN_TEST_PG_URL` in the same way.
 
+mod abuse;
 mod browser;
 mod cli;
 mod common;

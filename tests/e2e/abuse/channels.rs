@@ -1,0 +1,1 @@
+//! Abuse scenarios: channels.
