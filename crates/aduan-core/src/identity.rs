@@ -154,9 +154,42 @@ pub fn normalize_phone(value: &str) -> Result<String, IdentityError> {
     Ok(format!("+{e164}"))
 }
 
+/// The country calling code contact phones from unverified sources must have by default.
+pub const DEFAULT_SMS_COUNTRY_PREFIX: &str = "+62";
+
+/// Whether `prefix` is a country calling code: `+` and one to four digits.
+pub fn valid_country_prefix(prefix: &str) -> bool {
+    prefix.strip_prefix('+').is_some_and(|d| {
+        (1..=4).contains(&d.len()) && d.chars().all(|c| c.is_ascii_digit()) && !d.starts_with('0')
+    })
+}
+
+impl Identity {
+    /// Whether this is a phone number of the country whose calling code is `prefix`
+    /// (`+62`). Phones are stored in E.164, so the test is on the normalised number.
+    pub fn is_phone_in(&self, prefix: &str) -> bool {
+        self.kind == IdentityKind::Phone
+            && valid_country_prefix(prefix)
+            && self.value.starts_with(prefix)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn phones_are_checked_against_the_country() {
+        assert!(Identity::phone("0812 3456 7890").unwrap().is_phone_in("+62"));
+        assert!(!Identity::phone("+44 7700 900123").unwrap().is_phone_in("+62"));
+        assert!(!Identity::email("a@b.id").unwrap().is_phone_in("+62"));
+        assert!(
+            !valid_country_prefix("62")
+                && !valid_country_prefix("+")
+                && !valid_country_prefix("+0")
+        );
+        assert!(valid_country_prefix("+62") && valid_country_prefix("+1"));
+    }
 
     #[test]
     fn phones_normalise_to_e164() {

@@ -13,6 +13,7 @@ mod identity;
 mod message;
 mod outbound;
 mod resident;
+pub mod sanitize;
 mod sla;
 mod status;
 mod threading;
@@ -22,7 +23,10 @@ pub use calendar::{Budget, Calendar, Measure};
 pub use channel::{Channel, UnknownChannel};
 pub use code::{CodeError, TicketCode};
 pub use event::{Actor, EventKind};
-pub use identity::{Identity, IdentityError, IdentityKind, normalize_phone};
+pub use identity::{
+    DEFAULT_SMS_COUNTRY_PREFIX, Identity, IdentityError, IdentityKind, normalize_phone,
+    valid_country_prefix,
+};
 pub use message::{
     AttachmentRef, Direction, InboundMessage, Location, LocationError, Sender, ThreadHints,
 };
@@ -33,6 +37,7 @@ pub use resident::{
     IdentityField, IdentityPolicy, IdentityReply, format_id, identity_request_text,
     parse_identity_reply, status_query, status_text,
 };
+pub use sanitize::{clean_line, clean_message, clean_text};
 pub use sla::{Alert, ClockKind, ClockState, SlaPolicy, alert_due};
 pub use status::{Status, TransitionError, UnknownStatus};
-pub use threading::{ThreadCandidate, ThreadDecision, ThreadingPolicy, decide_thread};
+pub use threading::{SenderFacts, ThreadCandidate, ThreadDecision, ThreadingPolicy, decide_thread};

@@ -108,6 +108,13 @@ impl Purpose {
         self != Purpose::Reply
     }
 
+    /// An automatic message to a resident (receipt, identity request, status answer): what
+    /// RFC 3834 calls an auto-reply, limited per recipient. Notifications to officials and
+    /// admins are automatic but not auto-replies, and never limited that way.
+    pub fn is_auto_reply(self) -> bool {
+        matches!(self, Purpose::Ack | Purpose::IdentityRequest | Purpose::Status)
+    }
+
     /// Goes to officials or admins, not to the resident (never shown on the public page).
     pub fn is_internal(self) -> bool {
         matches!(self, Purpose::Disposition | Purpose::Warning | Purpose::Escalation)
@@ -161,19 +168,27 @@ fn channel_of(kind: IdentityKind) -> Option<Channel> {
 /// Answers go back where the resident wrote from. Web-form and Open311 residents have no
 /// inbox of ours, so they are answered by email if they left one, else by SMS, else on the
 /// public tracking page.
+///
+/// `contacts` are the reporter's own identities and `last_sender` the identity they last
+/// wrote from; a `last_sender` that is not one of `contacts` is ignored: answers go to the
+/// reporter, never to whoever wrote last (a ticket code is no key).
 pub fn choose_reply_route(
     ticket_channel: Channel,
     last_sender: Option<&Identity>,
     contacts: &[Identity],
 ) -> ReplyRoute {
+    let last_sender = last_sender.filter(|l| contacts.contains(l));
     if let Some(to) = last_sender
         && let Some(channel) = channel_of(to.kind)
         && channel == ticket_channel
     {
         return ReplyRoute::Send { channel, to: to.clone() };
     }
+    if let Some(to) = contacts.iter().find(|i| channel_of(i.kind) == Some(ticket_channel)) {
+        return ReplyRoute::Send { channel: ticket_channel, to: to.clone() };
+    }
     for kind in [IdentityKind::Email, IdentityKind::Phone] {
-        if let Some(to) = contacts.iter().chain(last_sender).find(|i| i.kind == kind)
+        if let Some(to) = contacts.iter().find(|i| i.kind == kind)
             && let Some(channel) = channel_of(kind)
         {
             return ReplyRoute::Send { channel, to: to.clone() };
@@ -202,8 +217,23 @@ mod tests {
         let tg = Identity::new(IdentityKind::Telegram, "42").unwrap();
         let email = Identity::email("siti@example.id").unwrap();
         assert_eq!(
-            choose_reply_route(Channel::Telegram, Some(&tg), std::slice::from_ref(&email)),
+            choose_reply_route(Channel::Telegram, Some(&tg), &[email.clone(), tg.clone()]),
             ReplyRoute::Send { channel: Channel::Telegram, to: tg }
+        );
+    }
+
+    #[test]
+    fn a_last_sender_who_is_not_the_reporter_is_never_answered() {
+        let stranger = Identity::new(IdentityKind::Telegram, "666").unwrap();
+        let reporter = Identity::new(IdentityKind::Telegram, "42").unwrap();
+        let phone = Identity::phone("081234567890").unwrap();
+        assert_eq!(
+            choose_reply_route(Channel::Telegram, Some(&stranger), &[phone, reporter.clone()]),
+            ReplyRoute::Send { channel: Channel::Telegram, to: reporter }
+        );
+        assert_eq!(
+            choose_reply_route(Channel::Sms, Some(&Identity::phone("+447700900123").unwrap()), &[]),
+            ReplyRoute::Publish
         );
     }
 

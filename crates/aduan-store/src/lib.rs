@@ -79,6 +79,27 @@ pub struct StoreOptions {
     pub ack_template: Option<String>,
     /// OPD code → name, for the answers to "CEK ADU-…".
     pub opd_names: std::collections::HashMap<String, String>,
+    /// Caps on the automatic messages to residents (receipts, identity requests, status
+    /// answers), counted over the outbox so they hold across instances.
+    pub auto_limits: AutoLimits,
+}
+
+/// How many automatic messages to residents the store queues (`[intake]
+/// auto_messages_per_recipient_per_day`, `auto_messages_per_hour`). An automatic message
+/// over a cap is kept on the ticket (outbox state `published`, reason `refused:…`) but not
+/// sent: nobody can make the desk pump SMS to one number or to many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AutoLimits {
+    /// To one contact in the last 24 hours.
+    pub per_recipient_per_day: u32,
+    /// To everyone together in the last hour.
+    pub per_hour: u32,
+}
+
+impl Default for AutoLimits {
+    fn default() -> Self {
+        AutoLimits { per_recipient_per_day: 10, per_hour: 1000 }
+    }
 }
 
 impl Default for StoreOptions {
@@ -90,6 +111,7 @@ impl Default for StoreOptions {
             max_batch: 256,
             ack_template: Some(aduan_core::DEFAULT_ACK_TEMPLATE.to_owned()),
             opd_names: std::collections::HashMap::new(),
+            auto_limits: AutoLimits::default(),
         }
     }
 }
@@ -185,14 +207,17 @@ impl Store {
 
     /// Stores an inbound message durably: deduplicated on `(channel, provider_id)`, attached
     /// to its reporter, threaded into a ticket (a new one if needed). Returns once committed.
-    pub async fn ingest(&self, msg: InboundMessage) -> Result<Ingested> {
+    pub async fn ingest(&self, mut msg: InboundMessage) -> Result<Ingested> {
+        // Every channel's text passes the one sanitiser here (NUL and control characters).
+        aduan_core::clean_message(&mut msg);
         let opts = self.inner.opts.clone();
         let now = now();
         write!(self, |c| ops::ingest(c, &opts, msg, now))
     }
 
     /// Stores a provider's batch of messages in one transaction: all of them or none.
-    pub async fn ingest_all(&self, msgs: Vec<InboundMessage>) -> Result<Vec<Ingested>> {
+    pub async fn ingest_all(&self, mut msgs: Vec<InboundMessage>) -> Result<Vec<Ingested>> {
+        msgs.iter_mut().for_each(aduan_core::clean_message);
         let opts = self.inner.opts.clone();
         let now = now();
         write!(self, |c| ops::ingest_all(c, &opts, msgs, now))
@@ -232,6 +257,7 @@ impl Store {
         actor: Actor,
         note: Option<String>,
     ) -> Result<()> {
+        let note = note.map(clean);
         let now = now();
         write!(self, |c| ops::assign(c, code, opd, actor, note, now))
     }
@@ -243,12 +269,14 @@ impl Store {
         actor: Actor,
         note: Option<String>,
     ) -> Result<()> {
+        let note = note.map(clean);
         let now = now();
         write!(self, |c| ops::set_status(c, code, to, actor, note, now))
     }
 
     /// Records an answer to the resident and queues it in the outbox for their channel.
     pub async fn reply(&self, code: TicketCode, text: String, actor: Actor) -> Result<Replied> {
+        let text = clean(text);
         let now = now();
         write!(self, |c| ops::reply(c, code, text, actor, now))
     }
@@ -261,8 +289,10 @@ impl Store {
         text: String,
         actor: Actor,
     ) -> Result<Replied> {
+        let text = clean(text);
+        let limits = self.inner.opts.auto_limits;
         let now = now();
-        write!(self, |c| ops::request_identity(c, code, text, actor, now))
+        write!(self, |c| ops::request_identity(c, code, text, actor, limits, now))
     }
 
     /// Records an answer that arrived as a message (an OPD official replying by email) and
@@ -275,6 +305,7 @@ impl Store {
         actor: Actor,
         origin: String,
     ) -> Result<Option<Replied>> {
+        let (text, origin) = (clean(text), clean(origin));
         let now = now();
         write!(self, |c| ops::relay_reply(c, code, text, actor, origin, now))
     }
@@ -298,6 +329,7 @@ impl Store {
         provider_ids: Vec<String>,
         reason: String,
     ) -> Result<Vec<TicketCode>> {
+        let reason = clean(reason);
         write!(self, |c| ops::outbox_bounced(c, channel, provider_ids, reason))
     }
 
@@ -338,6 +370,12 @@ impl Store {
     }
 
     /// Outbox rows per channel and state (for metrics and the health view).
+    /// Automatic messages refused by [`AutoLimits`], by reason (`recipient_day`, `hour`),
+    /// over the whole outbox: the same figures on every instance.
+    pub async fn auto_refused_counts(&self) -> Result<Vec<(String, i64)>> {
+        read!(self, |c| ops::auto_refused_counts(c))
+    }
+
     pub async fn outbox_counts(&self) -> Result<Vec<(Channel, aduan_core::OutboxState, i64)>> {
         read!(self, |c| ops::outbox_counts(c))
     }
@@ -384,6 +422,7 @@ impl Store {
         text: String,
         now: DateTime<Utc>,
     ) -> Result<bool> {
+        let text = clean(text);
         let now = truncate_ms(now);
         write!(self, |c| routing::notify_once(c, code, key, purpose, recipients, text, now))
     }
@@ -421,6 +460,7 @@ impl Store {
 
     /// Stops a ticket's clocks while it waits for the resident.
     pub async fn pause(&self, code: TicketCode, reason: String, actor: Actor) -> Result<()> {
+        let reason = clean(reason);
         let now = now();
         write!(self, |c| routing::pause(c, code, reason, actor, now))
     }
@@ -600,6 +640,7 @@ impl Store {
         target: Option<String>,
         note: Option<String>,
     ) -> Result<()> {
+        let note = note.map(clean);
         let now = now();
         write!(self, |c| ops::audit(c, &actor, &action, target.as_deref(), note.as_deref(), now))
     }
@@ -639,5 +680,13 @@ pub fn redact_url(url: &str) -> String {
             format!("{}://{user}:***@{}", &url[..scheme], &url[at + 1..])
         }
         _ => url.to_owned(),
+    }
+}
+
+/// Outside text on its way into the store, through the one sanitiser of `aduan_core`.
+fn clean(text: String) -> String {
+    match aduan_core::clean_text(&text) {
+        std::borrow::Cow::Borrowed(_) => text,
+        std::borrow::Cow::Owned(clean) => clean,
     }
 }

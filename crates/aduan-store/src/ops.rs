@@ -8,15 +8,15 @@ use std::collections::HashMap;
 
 use aduan_core::{
     Actor, AttachmentRef, Budget, Channel, Direction, EventKind, Identity, InboundMessage,
-    Location, Measure, OutboxState, Purpose, ReplyRoute, Sender, Status, ThreadCandidate,
-    ThreadDecision, TicketCode, ack_text, choose_reply_route, decide_thread, status_query,
-    status_text,
+    Location, Measure, OutboxState, Purpose, ReplyRoute, Sender, SenderFacts, Status,
+    ThreadCandidate, ThreadDecision, TicketCode, ack_text, choose_reply_route, decide_thread,
+    status_query, status_text,
 };
 use chrono::{DateTime, Duration, Utc};
 
 use crate::db::{Db, Row, Value, args};
 use crate::types::*;
-use crate::{Result, StoreError, StoreOptions, truncate_ms};
+use crate::{AutoLimits, Result, StoreError, StoreOptions, truncate_ms};
 
 /// The ticket columns every ticket query selects, with the code of the ticket it was merged
 /// into.
@@ -282,29 +282,50 @@ async fn resolve_reporter<D: Db>(
 }
 
 /// The ticket a message names: its explicit `ticket`, a quoted code, or the
-/// ticket of a message it replies to; followed through merges.
+/// ticket of a message it replies to; followed through merges. Also whether `reporter_id`
+/// (the sender's reporter) is the reporter of that ticket, of the ticket the message named
+/// before following merges, or of a ticket merged into it.
 async fn named_ticket<D: Db>(
     c: &mut D,
     msg: &InboundMessage,
+    reporter_id: Option<i64>,
     now: DateTime<Utc>,
-) -> Result<Option<TicketRow>> {
+) -> Result<Option<(TicketRow, bool)>> {
+    let mut found = None;
     let codes = msg.thread.ticket.into_iter().chain(TicketCode::find_all(&msg.text));
     for code in codes {
         if let Some(t) = load_ticket(c, code, now).await? {
-            return Ok(Some(follow_merges(c, t, now).await?));
+            found = Some(t);
+            break;
         }
     }
-    for reference in &msg.thread.references {
-        let row = c.fetch_optional(ticket_select!(
-            "JOIN messages m ON m.ticket_id = t.id WHERE m.channel = $1 AND m.provider_id = $2"
-        ), args![msg.channel.as_str(), reference])
-        .await?;
-        if let Some(row) = row {
-            let t = ticket_row(&row, now)?;
-            return Ok(Some(follow_merges(c, t, now).await?));
+    if found.is_none() {
+        for reference in &msg.thread.references {
+            let row = c.fetch_optional(ticket_select!(
+                "JOIN messages m ON m.ticket_id = t.id WHERE m.channel = $1 AND m.provider_id = $2"
+            ), args![msg.channel.as_str(), reference])
+            .await?;
+            if let Some(row) = row {
+                found = Some(ticket_row(&row, now)?);
+                break;
+            }
         }
     }
-    Ok(None)
+    let Some(first) = found else { return Ok(None) };
+    let first_reporter = first.reporter_id;
+    let t = follow_merges(c, first, now).await?;
+    let is_reporter = match reporter_id {
+        None => false,
+        Some(r) if first_reporter == Some(r) || t.reporter_id == Some(r) => true,
+        Some(r) => c
+            .fetch_optional_scalar::<i64>(
+                "SELECT id FROM tickets WHERE merged_into = $1 AND reporter_id = $2 LIMIT 1",
+                args![t.id, r],
+            )
+            .await?
+            .is_some(),
+    };
+    Ok(Some((t, is_reporter)))
 }
 
 /// The message a revision edits (by its provider id on the same channel) and its ticket,
@@ -468,35 +489,47 @@ async fn ingest_locked<D: Db>(
         None => None,
     };
     let revision_of = original.as_ref().map(|(id, _)| *id);
-    let named = match original {
-        Some((_, ticket)) => Some(ticket),
-        None => named_ticket(c, &msg, now).await?,
+    // An edit comes from the author of the message it edits (the provider says so).
+    let (named, is_reporter) = match original {
+        Some((_, ticket)) => (Some(ticket), true),
+        None => match named_ticket(c, &msg, reporter_id, now).await? {
+            Some((t, is_reporter)) => (Some(t), is_reporter),
+            None => (None, false),
+        },
     };
     let window_open = opts.threading.window_for(msg.channel) > Duration::zero();
     let latest = match reporter_id {
-        Some(r) if named.is_none() && window_open => {
+        Some(r) if (named.is_none() || !is_reporter) && window_open => {
             latest_ticket_of(c, r, msg.channel, now).await?
         }
         _ => None,
     };
+    // "CEK ADU-…" asks for the status of the ticket it names: its reporter's question joins
+    // that ticket without reopening it, a stranger's is only answered (below).
+    let asks_status = status_query(&msg.text).is_some() && named.is_some();
     // A revision neither reopens a ticket nor is acknowledged: it is not a new message.
-    let mut decision = decide_thread(
+    let facts = SenderFacts {
+        automated: msg.thread.automated || revision_of.is_some(),
+        is_reporter,
+        asks_status: asks_status && !msg.thread.automated,
+    };
+    let decision = decide_thread(
         &opts.threading,
         msg.channel,
-        msg.thread.automated || revision_of.is_some(),
+        facts,
         now,
         named.as_ref().map(TicketRow::candidate).as_ref(),
         latest.as_ref().map(TicketRow::candidate).as_ref(),
     );
-    // "CEK ADU-…" asks for the status of the ticket it names: it joins that ticket without
-    // reopening it and is answered below.
-    let status_question =
-        status_query(&msg.text).filter(|_| !msg.thread.automated).and(named.as_ref().map(|t| t.id));
-    if let (Some(asked), ThreadDecision::Join { id, reopen_to }) = (status_question, &mut decision)
-        && *id == asked
-    {
-        *reopen_to = None;
-    }
+    let status_question = match decision {
+        ThreadDecision::AnswerStatus { id } => Some(id),
+        ThreadDecision::Join { id, .. }
+            if facts.asks_status && named.as_ref().is_some_and(|t| t.id == id) =>
+        {
+            Some(id)
+        }
+        _ => None,
+    };
 
     let mut outcome = Ingested {
         ticket: None,
@@ -519,6 +552,9 @@ async fn ingest_locked<D: Db>(
                 .find(|t| t.id == id)
                 .ok_or_else(|| StoreError::Internal("joined an unknown ticket".into()))?;
             outcome.ticket = Some(joined.summary.code);
+            // A stranger's automated mail recorded on the ticket does not place it.
+            let stranger = !is_reporter && named.as_ref().is_some_and(|t| t.id == id);
+            let location = msg.location.filter(|_| !stranger);
             c.execute(
                 "UPDATE tickets SET last_message_at = $2, updated_at = $2, \
                  status = COALESCE($3, status), \
@@ -528,11 +564,13 @@ async fn ingest_locked<D: Db>(
                     id,
                     now,
                     reopen_to.map(Status::as_str),
-                    msg.location.map(|l| l.lat),
-                    msg.location.map(|l| l.lon)
+                    location.map(|l| l.lat),
+                    location.map(|l| l.lon)
                 ],
             )
             .await?;
+            // Only the reporter joins by speaking (a stranger's message joins only when it is
+            // automated, which neither answers the identity request nor resumes the clocks).
             let resident_speaks = !msg.thread.automated && status_question != Some(id);
             if resident_speaks && joined.summary.status == Status::AwaitingIdentity {
                 // The answer to an identity request: the router reads it.
@@ -561,7 +599,7 @@ async fn ingest_locked<D: Db>(
             }
             Some(id)
         }
-        ThreadDecision::Orphan => None,
+        ThreadDecision::Orphan | ThreadDecision::AnswerStatus { .. } => None,
     };
 
     let message_id: i64 = c
@@ -598,11 +636,13 @@ async fn ingest_locked<D: Db>(
         event(c, id, now, &Actor::Resident, EventKind::MessageReceived, None, Some(&mid), None)
             .await?;
     }
-    // The answer to "CEK ADU-…", on the channel the question came from.
-    if let (Some(id), Some(asked)) = (ticket_id, status_question)
-        && id == asked
+    // The answer to "CEK ADU-…", on the channel the question came from (to the one who
+    // asked: a status answer carries no personal data).
+    if let Some(id) = status_question
+        && ticket_id.is_none_or(|t| t == id)
     {
-        let route = choose_reply_route(msg.channel, msg.sender.identity.as_ref(), &[]);
+        let asker = msg.sender.identity.as_slice();
+        let route = choose_reply_route(msg.channel, msg.sender.identity.as_ref(), asker);
         if matches!(&route, ReplyRoute::Send { channel, .. } if *channel == msg.channel)
             && let Some(t) = load_ticket_by_id(c, id, now).await?
         {
@@ -614,8 +654,9 @@ async fn ingest_locked<D: Db>(
             };
             let opd_name = s.opd.as_ref().map(|o| opts.opd_names.get(o).unwrap_or(o).as_str());
             let text = status_text(s.code, s.status, opd_name, due, s.overdue);
-            queue_outbound(c, id, msg.channel, route, &text, &Actor::System, Purpose::Status, now)
-                .await?;
+            let limits = Some(&opts.auto_limits);
+            let (system, purpose) = (&Actor::System, Purpose::Status);
+            queue_outbound(c, id, msg.channel, route, &text, system, purpose, limits, now).await?;
         }
     }
     // The receipt with the code, on the channel the resident wrote from. Web and Open311
@@ -623,13 +664,15 @@ async fn ingest_locked<D: Db>(
     if let (Some(id), Some(code), Some(template), false) =
         (ticket_id, outcome.ticket, &opts.ack_template, msg.thread.automated)
     {
-        let route = choose_reply_route(msg.channel, msg.sender.identity.as_ref(), &[]);
+        let own = msg.sender.identity.as_slice();
+        let route = choose_reply_route(msg.channel, msg.sender.identity.as_ref(), own);
         let same_channel =
             matches!(&route, ReplyRoute::Send { channel, .. } if *channel == msg.channel);
         if outcome.ticket_created && same_channel {
             let text = ack_text(template, code, opts.sla.first_response.num_hours());
-            queue_outbound(c, id, msg.channel, route, &text, &Actor::System, Purpose::Ack, now)
-                .await?;
+            let limits = Some(&opts.auto_limits);
+            let (system, purpose) = (&Actor::System, Purpose::Ack);
+            queue_outbound(c, id, msg.channel, route, &text, system, purpose, limits, now).await?;
         }
     }
     Ok(outcome)
@@ -685,8 +728,75 @@ pub(crate) async fn pause_clocks<D: Db>(
     event(c, t.id, now, actor, EventKind::Paused, None, None, Some(reason)).await
 }
 
+/// The purposes [`AutoLimits`] count: automatic messages to residents.
+const AUTO_REPLY_PURPOSES: &str = "('ack', 'identity_request', 'status')";
+
+/// Why an automatic message to `to` may not be sent now, if it may not: its recipient had
+/// [`AutoLimits::per_recipient_per_day`] in the last 24 hours, or everyone together had
+/// [`AutoLimits::per_hour`] in the last hour. Counted over the outbox (rows queued to be
+/// sent, not the refused ones), so every instance sharing the database sees the same
+/// figures; on PostgreSQL a lock per recipient keeps two intakes from both taking the last
+/// one.
+async fn auto_refusal<D: Db>(
+    c: &mut D,
+    limits: &AutoLimits,
+    to: &Identity,
+    now: DateTime<Utc>,
+) -> Result<Option<&'static str>> {
+    if D::IS_PG {
+        lock(c, &format!("auto-message:{}:{}", to.kind, to.value)).await?;
+    }
+    let to_one: i64 = c
+        .fetch_one_scalar(
+            &format!(
+                "SELECT COUNT(*) FROM outbox WHERE recipient = $1 AND recipient_kind = $2 \
+                 AND created_at > $3 AND state <> 'published' AND purpose IN {AUTO_REPLY_PURPOSES}"
+            ),
+            args![&to.value, to.kind.as_str(), truncate_ms(now - Duration::days(1))],
+        )
+        .await?;
+    if to_one >= i64::from(limits.per_recipient_per_day) {
+        return Ok(Some("recipient_day"));
+    }
+    let to_all: i64 = c
+        .fetch_one_scalar(
+            &format!(
+                "SELECT COUNT(*) FROM outbox WHERE created_at > $1 AND state <> 'published' \
+                 AND purpose IN {AUTO_REPLY_PURPOSES}"
+            ),
+            args![truncate_ms(now - Duration::hours(1))],
+        )
+        .await?;
+    if to_all >= i64::from(limits.per_hour) {
+        return Ok(Some("hour"));
+    }
+    Ok(None)
+}
+
+/// Refused automatic messages by reason (see [`auto_refusal`]).
+pub(crate) async fn auto_refused_counts<D: Db>(c: &mut D) -> Result<Vec<(String, i64)>> {
+    let rows = c
+        .fetch_all(
+            "SELECT last_error, COUNT(*) AS n FROM outbox WHERE state = 'published' \
+             AND last_error LIKE 'refused:%' GROUP BY last_error ORDER BY last_error",
+            args![],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let reason: String = r.get("last_error")?;
+            let reason = reason.strip_prefix("refused:").unwrap_or(&reason).to_owned();
+            Ok((reason, r.get("n")?))
+        })
+        .collect()
+}
+
 /// A message to the resident: stored in the thread and queued in the outbox (or only
 /// published on the tracking page when there is no way to write to them).
+///
+/// An automatic message to a resident (written by aduan itself: receipt, identity request,
+/// status answer) is capped by `limits` (the defaults when `None`): over a cap it is kept on
+/// the ticket, published only, with the reason `refused:…` in the outbox row.
 #[allow(clippy::too_many_arguments, reason = "the columns of the message and its outbox row")]
 pub(crate) async fn queue_outbound<D: Db>(
     c: &mut D,
@@ -696,10 +806,29 @@ pub(crate) async fn queue_outbound<D: Db>(
     text: &str,
     author: &Actor,
     purpose: Purpose,
+    limits: Option<&AutoLimits>,
     now: DateTime<Utc>,
 ) -> Result<Replied> {
+    let mut refused = None;
+    if let ReplyRoute::Send { to, .. } = &route
+        && purpose.is_auto_reply()
+        && *author == Actor::System
+    {
+        refused = auto_refusal(c, limits.unwrap_or(&AutoLimits::default()), to, now).await?;
+        if let Some(reason) = refused {
+            tracing::warn!(
+                ticket_id,
+                purpose = purpose.as_str(),
+                reason,
+                "Automatic message over its limit; kept on the ticket, not sent."
+            );
+        }
+    }
     let (channel, recipient, state) = match route {
-        ReplyRoute::Send { channel, to } => (Some(channel), Some(to), OutboxState::Pending),
+        ReplyRoute::Send { channel, to } if refused.is_none() => {
+            (Some(channel), Some(to), OutboxState::Pending)
+        }
+        ReplyRoute::Send { channel, to } => (Some(channel), Some(to), OutboxState::Published),
         ReplyRoute::Publish => (None, None, OutboxState::Published),
     };
     let message_channel = channel.unwrap_or(ticket_channel);
@@ -713,8 +842,8 @@ pub(crate) async fn queue_outbound<D: Db>(
     let outbox_id: i64 = c
         .fetch_one_scalar(
             "INSERT INTO outbox (ticket_id, message_id, channel, recipient_kind, recipient, state, \
-             purpose, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
-             RETURNING id",
+             purpose, next_attempt_at, created_at, last_error) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) RETURNING id",
             args![
                 ticket_id,
                 message_id,
@@ -723,7 +852,8 @@ pub(crate) async fn queue_outbound<D: Db>(
                 recipient.as_ref().map(|r| r.value.as_str()),
                 state.as_str(),
                 purpose.as_str(),
-                now
+                now,
+                refused.map(|r| format!("refused:{r}"))
             ],
         )
         .await?;
@@ -1092,7 +1222,7 @@ pub(crate) async fn reply<D: Db>(
     actor: Actor,
     now: DateTime<Utc>,
 ) -> Result<Replied> {
-    answer(c, code, text, actor, Purpose::Reply, now).await
+    answer(c, code, text, actor, Purpose::Reply, None, now).await
 }
 
 /// Asks the resident who they are (an answer with purpose `identity_request` on their
@@ -1103,6 +1233,7 @@ pub(crate) async fn request_identity<D: Db>(
     code: TicketCode,
     text: String,
     actor: Actor,
+    limits: AutoLimits,
     now: DateTime<Utc>,
 ) -> Result<Replied> {
     set_status(c, code, Status::AwaitingIdentity, actor.clone(), None, now).await?;
@@ -1111,7 +1242,7 @@ pub(crate) async fn request_identity<D: Db>(
     if t.paused_at.is_none() {
         pause_clocks(c, &t, "menunggu identitas pelapor", &actor, now).await?;
     }
-    answer(c, code, text, actor, Purpose::IdentityRequest, now).await
+    answer(c, code, text, actor, Purpose::IdentityRequest, Some(&limits), now).await
 }
 
 /// An answer to the resident, queued on their channel; the first one stops the clock.
@@ -1121,6 +1252,7 @@ async fn answer<D: Db>(
     text: String,
     actor: Actor,
     purpose: Purpose,
+    limits: Option<&AutoLimits>,
     now: DateTime<Utc>,
 ) -> Result<Replied> {
     let t = require_ticket(c, code, now).await?;
@@ -1129,7 +1261,8 @@ async fn answer<D: Db>(
     }
     let route = resident_route(c, &t).await?;
     let replied =
-        queue_outbound(c, t.id, t.summary.channel, route, &text, &actor, purpose, now).await?;
+        queue_outbound(c, t.id, t.summary.channel, route, &text, &actor, purpose, limits, now)
+            .await?;
     c.execute(
         "UPDATE tickets SET first_responded_at = COALESCE(first_responded_at, $2), updated_at = $2 WHERE id = $1", args![t.id, now])
     .await?;
@@ -1141,11 +1274,13 @@ async fn answer<D: Db>(
 /// Where a message to the ticket's resident goes: back on the channel they last wrote
 /// from, else their email or phone, else only the public tracking page.
 pub(crate) async fn resident_route<D: Db>(c: &mut D, t: &TicketRow) -> Result<ReplyRoute> {
+    // The reporter's identity they last wrote from: never another sender's.
     let last = c
         .fetch_optional(
             "SELECT i.kind, i.value FROM messages m JOIN identities i ON i.id = m.identity_id \
-         WHERE m.ticket_id = $1 AND m.direction = 'in' ORDER BY m.id DESC LIMIT 1",
-            args![t.id],
+         WHERE m.ticket_id = $1 AND m.direction = 'in' AND i.reporter_id = $2 \
+         ORDER BY m.id DESC LIMIT 1",
+            args![t.id, t.reporter_id],
         )
         .await?;
     let last = match last {

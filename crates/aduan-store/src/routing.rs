@@ -349,6 +349,7 @@ pub(crate) async fn route_done<D: Db>(
                     &text,
                     &system,
                     Purpose::IdentityRequest,
+                    Some(&opts.auto_limits),
                     now,
                 )
                 .await?;
@@ -408,7 +409,8 @@ pub(crate) async fn notify_once<D: Db>(
             }
         };
         let route = ReplyRoute::Send { channel, to: to.clone() };
-        queue_outbound(c, t.id, t.summary.channel, route, &text, &Actor::System, purpose, now)
+        let system = &Actor::System;
+        queue_outbound(c, t.id, t.summary.channel, route, &text, system, purpose, None, now)
             .await?;
     }
     let note = format!("{} recipient(s)", recipients.len());

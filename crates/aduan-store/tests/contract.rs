@@ -192,15 +192,18 @@ async fn a_failing_write_does_not_spoil_its_batch() {
 #[tokio::test]
 async fn a_quoted_code_joins_its_ticket() {
     for (store, _g) in stores(StoreOptions::default()).await {
-        let first =
-            store.ingest(msg(Channel::Sms, "s1", tg("1"), "Sampah menumpuk")).await.unwrap();
-        let code = first.ticket.unwrap();
-        let text = format!("cek {} bagaimana?", code.to_string().to_lowercase());
-        let follow = store.ingest(msg(Channel::Email, "e1", None, &text)).await.unwrap();
+        // The reporter's own identities join by code, on any channel.
+        let mut first =
+            msg(Channel::Sms, "s1", Some(Identity::phone("081234567890").unwrap()), "Sampah");
+        first.sender.contacts = vec![Identity::email("siti@example.id").unwrap()];
+        let code = store.ingest(first).await.unwrap().ticket.unwrap();
+        let text = format!("{} bagaimana?", code.to_string().to_lowercase());
+        let follow =
+            store.ingest(msg(Channel::Email, "e1", email("siti@example.id"), &text)).await.unwrap();
         assert_eq!(follow.ticket, Some(code));
         assert!(!follow.ticket_created);
         let view = store.ticket(code).await.unwrap().unwrap();
-        assert_eq!(view.messages.len(), 2);
+        assert_eq!(view.messages.iter().filter(|m| m.direction == Direction::In).count(), 2);
         assert!(view.events.iter().any(|e| e.kind == EventKind::MessageReceived));
         // A code that doesn't exist opens a new ticket instead.
         let stray = store.ingest(msg(Channel::Email, "e2", None, "ADU-ZZZZZZZZ")).await.unwrap();
@@ -211,11 +214,19 @@ async fn a_quoted_code_joins_its_ticket() {
 #[tokio::test]
 async fn a_reply_to_a_stored_message_joins_its_ticket() {
     for (store, _g) in stores(StoreOptions::default()).await {
-        let first = store.ingest(msg(Channel::Email, "<a@x>", None, "Banjir")).await.unwrap();
-        let mut m = msg(Channel::Email, "<b@x>", None, "tambahan foto");
+        let warga = email("warga@example.id");
+        let first = store.ingest(msg(Channel::Email, "<a@x>", warga.clone(), "Banjir")).await;
+        let first = first.unwrap();
+        let mut m = msg(Channel::Email, "<b@x>", warga, "tambahan foto");
         m.thread.references = vec!["<unknown@x>".into(), "<a@x>".into()];
         let r = store.ingest(m).await.unwrap();
         assert_eq!(r.ticket, first.ticket);
+        // Another address replying to the same thread is not the reporter: its own ticket.
+        let mut m = msg(Channel::Email, "<c@x>", email("lain@example.id"), "saya juga");
+        m.thread.references = vec!["<a@x>".into()];
+        let other = store.ingest(m).await.unwrap();
+        assert!(other.ticket_created);
+        assert_ne!(other.ticket, first.ticket);
     }
 }
 
@@ -466,7 +477,7 @@ async fn outbox_rows_are_claimed_once_and_retried_until_dead() {
         let r = store
             .ingest(InboundMessage {
                 thread: ThreadHints { references: vec!["tg-msg-9".into()], ..Default::default() },
-                ..msg(Channel::Telegram, "t9", tg("99"), "balas")
+                ..msg(Channel::Telegram, "t9", tg("42"), "balas")
             })
             .await
             .unwrap();
@@ -506,7 +517,7 @@ async fn merging_moves_the_thread_and_redirects_later_messages() {
             .ticket
             .unwrap();
         let b = store
-            .ingest(msg(Channel::Email, "e1", None, "Jalan rusak di Kemangkon"))
+            .ingest(msg(Channel::Email, "e1", email("b@example.id"), "Jalan rusak di Kemangkon"))
             .await
             .unwrap()
             .ticket
@@ -515,13 +526,13 @@ async fn merging_moves_the_thread_and_redirects_later_messages() {
         store.merge(b, a, op()).await.unwrap();
         let va = store.ticket(a).await.unwrap().unwrap();
         let vb = store.ticket(b).await.unwrap().unwrap();
-        assert_eq!(va.messages.len(), 2);
+        assert_eq!(inbound(&va), 2);
         assert_eq!(vb.summary.status, Status::Merged);
         assert_eq!(vb.summary.merged_into, Some(a));
         assert_eq!(va.events.last().unwrap().kind, EventKind::Absorbed);
-        // A message quoting the merged code lands in the surviving ticket.
-        let r = store.ingest(msg(Channel::Email, "e2", None, &format!("Re: {b}"))).await.unwrap();
-        assert_eq!(r.ticket, Some(a));
+        // The merged ticket's reporter quoting its code lands in the surviving ticket.
+        let r = store.ingest(msg(Channel::Email, "e2", email("b@example.id"), &format!("Re: {b}")));
+        assert_eq!(r.await.unwrap().ticket, Some(a));
         assert!(matches!(store.reply(b, "x".into(), op()).await, Err(StoreError::Conflict(_))));
         assert!(matches!(store.merge(a, b, op()).await, Err(StoreError::Conflict(_))));
     }
@@ -1264,5 +1275,209 @@ async fn dispositions_owed_follow_assignment_notification_and_status() {
         // Merged away: nothing is owed for it.
         store.merge(codes[2], codes[3], op()).await.unwrap();
         assert_eq!(owed().await, vec![dpu(1)]);
+    }
+}
+
+// ---- A ticket code is not a key (issue 14.2) -------------------------------------------
+
+fn phone(p: &str) -> Option<Identity> {
+    Some(Identity::phone(p).unwrap())
+}
+
+fn inbound(view: &aduan_store::TicketView) -> usize {
+    view.messages.iter().filter(|m| m.direction == Direction::In).count()
+}
+
+#[tokio::test]
+async fn a_stranger_quoting_a_code_gets_their_own_ticket() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let code = store
+            .ingest(msg(Channel::Sms, "s1", phone("081200000001"), "Air PDAM mati"))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        store.assign(code, "PDAM".into(), op(), None).await.unwrap();
+        store.set_status(code, Status::Resolved, op(), None).await.unwrap();
+        // On SMS, X and the intake API's `ticket` field alike: no join, no reopening.
+        let sms = msg(Channel::Sms, "s2", phone("081299999999"), &format!("{code} masih mati"));
+        let x = msg(
+            Channel::X,
+            "x1",
+            Some(Identity::new(IdentityKind::XUser, "666").unwrap()),
+            &format!("{code} bohong"),
+        );
+        let mut api = msg(
+            Channel::Web,
+            "k:1",
+            Some(Identity::new(IdentityKind::AppUser, "k:u-9").unwrap()),
+            "tambahan",
+        );
+        api.thread.ticket = Some(code);
+        for m in [sms, x, api] {
+            let r = store.ingest(m).await.unwrap();
+            assert!(r.ticket_created && !r.reopened, "{} {r:?}", store.backend_name());
+            assert_ne!(r.ticket, Some(code));
+        }
+        let view = store.ticket(code).await.unwrap().unwrap();
+        assert_eq!(view.summary.status, Status::Resolved);
+        assert_eq!(inbound(&view), 1);
+        // The reporter quoting it still joins and reopens.
+        let own = msg(Channel::Sms, "s3", phone("+6281200000001"), &format!("{code} masih mati"));
+        let r = store.ingest(own).await.unwrap();
+        assert_eq!((r.ticket, r.reopened), (Some(code), true));
+    }
+}
+
+#[tokio::test]
+async fn a_strangers_status_question_is_answered_without_joining() {
+    for (store, _g) in stores(no_receipts()).await {
+        let mut first = msg(Channel::Sms, "s1", phone("081200000001"), "Lampu jalan mati");
+        first.sender.display_name = Some("Siti Aminah".into());
+        let code = store.ingest(first).await.unwrap().ticket.unwrap();
+        let asked = msg(Channel::Sms, "s2", phone("081299999999"), &format!("CEK {code}"));
+        let r = store.ingest(asked).await.unwrap();
+        assert!(!r.ticket_created && r.ticket.is_none(), "{r:?}");
+        let view = store.ticket(code).await.unwrap().unwrap();
+        assert_eq!(inbound(&view), 1, "the question joined the ticket");
+        let items =
+            store.outbox_claim(Channel::ALL.to_vec(), 10, Duration::seconds(60)).await.unwrap();
+        assert_eq!(items.len(), 1, "{items:?}");
+        let answer = &items[0];
+        assert_eq!(answer.purpose, Purpose::Status);
+        assert_eq!(answer.recipient, Identity::phone("081299999999").unwrap());
+        assert!(answer.text.contains(&code.to_string()), "{}", answer.text);
+        for private in ["Siti", "Aminah", "081200000001", "6281200000001"] {
+            assert!(!answer.text.contains(private), "{}", answer.text);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_stranger_cannot_answer_the_identity_request() {
+    for (store, _g) in stores(no_receipts()).await {
+        let code = store.ingest(msg(Channel::Telegram, "i1", tg("77"), "Jalan rusak")).await;
+        let code = code.unwrap().ticket.unwrap();
+        store.request_identity(code, "Siapa nama Anda?".into(), op()).await.unwrap();
+        // Nothing else waits for the router.
+        let now = Utc::now();
+        while !store.route_claim(10, Duration::seconds(60), now).await.unwrap().is_empty() {}
+        let fake = format!("{code} Nama: Budi Palsu. Alamat: Jl. Palsu 1");
+        let r = store.ingest(msg(Channel::Telegram, "i2", tg("66"), &fake)).await.unwrap();
+        assert_ne!(r.ticket, Some(code));
+        let view = store.ticket(code).await.unwrap().unwrap();
+        assert_eq!(inbound(&view), 1);
+        assert_eq!(view.reporter.as_ref().and_then(|r| r.name.as_deref()), Some("Siti"));
+        let jobs = store.route_claim(10, Duration::seconds(60), Utc::now()).await.unwrap();
+        assert!(jobs.iter().all(|j| j.code != code), "the stranger's answer reached the router");
+        // The reporter's own answer does.
+        let own = msg(Channel::Telegram, "i3", tg("77"), "Nama: Siti. Alamat: Jl. Asli 2");
+        assert_eq!(store.ingest(own).await.unwrap().ticket, Some(code));
+        let jobs = store.route_claim(10, Duration::seconds(60), Utc::now()).await.unwrap();
+        assert!(jobs.iter().any(|j| j.code == code));
+    }
+}
+
+#[tokio::test]
+async fn an_answer_goes_to_the_reporter_not_to_whoever_wrote_last() {
+    for (store, _g) in stores(no_receipts()).await {
+        let code = store.ingest(msg(Channel::Telegram, "t1", tg("42"), "Banjir")).await;
+        let code = code.unwrap().ticket.unwrap();
+        // A stranger writes quoting the code, and a stranger's auto-reply is recorded on it.
+        store
+            .ingest(msg(Channel::Telegram, "t2", tg("666"), &format!("{code} ini saya")))
+            .await
+            .unwrap();
+        let mut auto = msg(Channel::Telegram, "t3", tg("667"), &format!("{code} otomatis"));
+        auto.thread.automated = true;
+        assert_eq!(store.ingest(auto).await.unwrap().ticket, Some(code));
+        let replied = store.reply(code, "Segera ditangani.".into(), op()).await.unwrap();
+        let items =
+            store.outbox_claim(Channel::ALL.to_vec(), 10, Duration::seconds(60)).await.unwrap();
+        let item = items.iter().find(|i| i.id == replied.outbox_id).unwrap();
+        assert_eq!(item.recipient, tg("42").unwrap());
+    }
+}
+
+// ---- Automatic messages are capped (issue 14.7) ----------------------------------------
+
+#[tokio::test]
+async fn automatic_messages_are_capped_per_recipient_and_per_hour() {
+    let mut opts = StoreOptions {
+        auto_limits: aduan_store::AutoLimits { per_recipient_per_day: 2, per_hour: 3 },
+        ..StoreOptions::default()
+    };
+    opts.threading.default_window = Duration::zero();
+    for (store, _g) in stores(opts.clone()).await {
+        let mut codes = Vec::new();
+        for (i, p) in
+            ["081200000001", "081200000001", "081200000001", "081200000002"].into_iter().enumerate()
+        {
+            let m = msg(Channel::Sms, &format!("s{i}"), phone(p), "Jalan rusak");
+            codes.push(store.ingest(m).await.unwrap().ticket.unwrap());
+        }
+        // The fifth receipt is over the hourly cap, whoever it is for.
+        let m = msg(Channel::Sms, "s9", phone("081200000003"), "Jalan rusak");
+        codes.push(store.ingest(m).await.unwrap().ticket.unwrap());
+        // And a stranger's status questions are automatic messages too.
+        let asked = msg(Channel::Sms, "q1", phone("081200000004"), &format!("CEK {}", codes[0]));
+        store.ingest(asked).await.unwrap();
+
+        let items =
+            store.outbox_claim(Channel::ALL.to_vec(), 50, Duration::seconds(60)).await.unwrap();
+        let to: Vec<String> = items.iter().map(|i| i.recipient.value.clone()).collect();
+        assert_eq!(
+            to,
+            vec!["+6281200000001", "+6281200000001", "+6281200000002"],
+            "{}",
+            store.backend_name()
+        );
+        // The refused ones are kept on their tickets, published only, and counted.
+        let third = store.ticket(codes[2]).await.unwrap().unwrap();
+        let ack = third.messages.iter().find(|m| m.direction == Direction::Out).unwrap();
+        assert_eq!(ack.delivery, Some(OutboxState::Published));
+        assert_eq!(
+            store.auto_refused_counts().await.unwrap(),
+            vec![("hour".to_owned(), 2), ("recipient_day".to_owned(), 1)]
+        );
+        // A person's answer is never capped.
+        let r = store.reply(codes[2], "Sudah kami teruskan.".into(), op()).await.unwrap();
+        assert_eq!(r.delivery, OutboxState::Pending);
+    }
+}
+
+// ---- One sanitiser at the store (issue 21.1) -------------------------------------------
+
+#[tokio::test]
+async fn nul_and_control_characters_are_cleaned_on_the_way_in() {
+    for (store, _g) in stores(no_receipts()).await {
+        let mut m = msg(Channel::Web, "k:a\u{0}1", phone("081200000001"), "a\u{0}b\r\nc\u{1b}");
+        m.sender.display_name = Some("Bu\u{0}di".into());
+        m.attachments.push(AttachmentRef {
+            filename: Some("foto\u{0}.jpg".into()),
+            content_type: "image/jpeg".into(),
+            size: 3,
+            sha256: "ab".repeat(32),
+            provider_ref: None,
+        });
+        let r = store.ingest(m).await.unwrap();
+        let code = r.ticket.unwrap();
+        // A batch with a NUL in it is stored whole.
+        let batch = vec![
+            msg(Channel::Whatsapp, "w1", tg("5"), "satu\u{0}"),
+            msg(Channel::Whatsapp, "w2", tg("6"), "dua"),
+        ];
+        assert_eq!(store.ingest_all(batch).await.unwrap().len(), 2);
+        store.reply(code, "jawab\u{0}an".into(), op()).await.unwrap();
+        store.assign(code, "DPU".into(), op(), Some("cat\u{0}atan".into())).await.unwrap();
+        let v = store.ticket(code).await.unwrap().unwrap();
+        assert_eq!(v.messages[0].text, "ab\nc");
+        assert_eq!(v.messages[0].attachments[0].filename.as_deref(), Some("foto.jpg"));
+        assert_eq!(v.reporter.as_ref().and_then(|r| r.name.as_deref()), Some("Budi"));
+        assert!(v.messages.iter().any(|m| m.text == "jawaban"));
+        assert!(v.events.iter().any(|e| e.note.as_deref() == Some("catatan")));
+        // The cleaned provider id still deduplicates.
+        let again = msg(Channel::Web, "k:a\u{0}1", None, "lagi");
+        assert!(store.ingest(again).await.unwrap().duplicate);
     }
 }
