@@ -32,6 +32,11 @@ struct LeaseLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabel {
     channel: String,
     state: String,
@@ -51,6 +56,7 @@ pub struct Telemetry {
     connector_up: Family<ChannelLabel, Gauge>,
     outbox_rows: Family<StateLabel, Gauge>,
     lease_held: Family<LeaseLabel, Gauge>,
+    auto_refused: Family<ReasonLabel, Counter>,
     /// Serialises gauge refreshes so two scrapes don't interleave resets.
     refresh: Mutex<()>,
 }
@@ -80,6 +86,7 @@ impl Telemetry {
             connector_up: Family::default(),
             outbox_rows: Family::default(),
             lease_held: Family::default(),
+            auto_refused: Family::default(),
             refresh: Mutex::new(()),
             registry: Registry::default(),
         };
@@ -125,6 +132,12 @@ impl Telemetry {
             "lease_held",
             "1 while this instance holds the lease of a poller that runs on one instance at a time",
             t.lease_held.clone(),
+        );
+        registry.register(
+            "auto_messages_refused",
+            "Automatic messages to residents kept but not sent: over the per-recipient daily \
+             (recipient_day) or the hourly (hour) cap; counted in the database",
+            t.auto_refused.clone(),
         );
         for channel in Channel::ALL {
             let _ = t.messages_received.get_or_create(&label(channel));
@@ -221,6 +234,19 @@ impl Telemetry {
                     state: state.as_str().to_owned(),
                 })
                 .set(*n);
+        }
+    }
+
+    /// Brings the refused-automatic-message counters up to the store's counts (which only
+    /// grow: refused rows stay in the outbox).
+    pub fn set_auto_refused(&self, counts: &[(String, i64)]) {
+        let _guard = self.refresh.lock();
+        for (reason, n) in counts {
+            let counter = self.auto_refused.get_or_create(&ReasonLabel { reason: reason.clone() });
+            let n = u64::try_from(*n).unwrap_or(0);
+            if n > counter.get() {
+                counter.inc_by(n - counter.get());
+            }
         }
     }
 

@@ -106,10 +106,12 @@ fn classify(e: &lettre::transport::smtp::Error) -> SendError {
     SendError::Retry { reason, after: None }
 }
 
-/// Whether sending `item` spends one of its recipient's automatic mails: an automatic mail
-/// on its first attempt. Retries of the row are the same mail.
+/// Whether sending `item` spends one of its recipient's automatic mails: an auto-reply to a
+/// resident on its first attempt. Retries of the row are the same mail; notifications to
+/// officials and admins are not auto-replies and never limited (a busy morning's sixth
+/// disposition to one OPD was given up for good).
 fn counts_against_limit(item: &OutboxItem) -> bool {
-    item.purpose.is_automatic() && item.attempts <= 1
+    item.purpose.is_auto_reply() && item.attempts <= 1
 }
 
 /// The unique part of the Message-ID of outbox row `id`: the same on every attempt and on
@@ -147,6 +149,10 @@ mod tests {
         item.attempts = 1;
         item.purpose = Purpose::Reply;
         assert!(!counts_against_limit(&item), "an operator's answer is not automatic mail");
+        for purpose in [Purpose::Disposition, Purpose::Warning, Purpose::Escalation] {
+            item.purpose = purpose;
+            assert!(!counts_against_limit(&item), "a notification to officials was limited");
+        }
     }
 
     #[test]

@@ -719,3 +719,22 @@ async fn threading_headers_outrank_a_code_in_the_subject() {
     }
     env.stop().await;
 }
+
+/// Issue 21.3: notifications to officials are no auto-replies to residents. Twenty
+/// dispositions to one OPD's official within a minute all go out (the RFC 3834 limit gave
+/// the sixth up for good).
+#[tokio::test]
+async fn twenty_dispositions_to_one_official_are_all_delivered() {
+    let Some(peer) = MailPeer::from_env() else { return };
+    let tag = unique_tag("busy");
+    let dir = tempfile::tempdir().unwrap();
+    let connector =
+        EmailConnector::new(Env::config(&peer, &tag, dir.path(), Officials::default())).unwrap();
+    let official = peer.address("kepala.dpu", Some(&tag));
+    for i in 0..20 {
+        let purpose = if i % 10 == 9 { Purpose::Warning } else { Purpose::Disposition };
+        let sent = connector.send(&outbox_item(100 + i, &official, purpose)).await;
+        assert!(matches!(sent, Ok(Some(_))), "notification {i}: {sent:?}");
+    }
+    assert_eq!(peer.wait_for("kepala.dpu", &tag, 20, WAIT).await.len(), 20);
+}

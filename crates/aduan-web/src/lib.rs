@@ -55,6 +55,9 @@ pub struct WebConfig {
     /// The Open311 services (the configured categories); a request's `service_code` becomes
     /// its ticket's category.
     pub services: Vec<Open311Service>,
+    /// The country calling code contact phones from `/lapor` and Open311 must have
+    /// (`[intake] sms_country_prefix`, default `+62`).
+    pub sms_country_prefix: String,
 }
 
 impl WebConfig {
@@ -77,6 +80,7 @@ impl Default for WebConfig {
             public_requests_per_minute: 60,
             session_hours: 12,
             services: Vec::new(),
+            sms_country_prefix: aduan_core::DEFAULT_SMS_COUNTRY_PREFIX.to_owned(),
         }
     }
 }
@@ -195,6 +199,12 @@ async fn metrics(State(state): State<AppState>) -> Response {
     match state.store.outbox_counts().await {
         Ok(counts) => state.telemetry.set_outbox(&counts),
         Err(error) => tracing::warn!(%error, "Could not count outbox rows for /metrics."),
+    }
+    match state.store.auto_refused_counts().await {
+        Ok(counts) => state.telemetry.set_auto_refused(&counts),
+        Err(error) => {
+            tracing::warn!(%error, "Could not count refused automatic messages for /metrics.");
+        }
     }
     (
         [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],

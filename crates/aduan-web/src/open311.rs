@@ -317,7 +317,16 @@ async fn post(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Valu
         ids.push(Identity::email(e).map_err(|e| bad(format!("email: {e}")))?);
     }
     if let Some(p) = get("phone") {
-        ids.push(Identity::phone(p).map_err(|e| bad(format!("phone: {e}")))?);
+        let phone = Identity::phone(p).map_err(|e| bad(format!("phone: {e}")))?;
+        // Nobody verified this number: no SMS abroad on a caller's word (SMS pumping).
+        let prefix = &state.config.sms_country_prefix;
+        if !phone.is_phone_in(prefix) {
+            return Err(GeoError(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("phone: only numbers of this country ({prefix}…) are accepted"),
+            ));
+        }
+        ids.push(phone);
     }
     let name =
         [get("first_name"), get("last_name")].into_iter().flatten().collect::<Vec<_>>().join(" ");

@@ -227,7 +227,7 @@ async fn read_form(mut mp: Multipart) -> Result<Report, ApiError> {
     Ok(r)
 }
 
-fn message(r: &Report) -> Result<InboundMessage, ApiError> {
+fn message(r: &Report, sms_country_prefix: &str) -> Result<InboundMessage, ApiError> {
     let text = r.text.clone().ok_or_else(|| ApiError::field("text", "Isi aduan wajib diisi."))?;
     if text.chars().count() > MAX_TEXT_CHARS {
         return Err(ApiError::field("text", "Isi aduan terlalu panjang."));
@@ -243,9 +243,20 @@ fn message(r: &Report) -> Result<InboundMessage, ApiError> {
     };
     if let Some(c) = &r.contact {
         let id = if c.contains('@') { Identity::email(c) } else { Identity::phone(c) };
-        sender.identity = Some(id.map_err(|_| {
+        let id = id.map_err(|_| {
             ApiError::field("contact", "Isi nomor HP (08…) atau alamat email yang benar.")
-        })?);
+        })?;
+        // Nobody verified this number: no SMS abroad on a stranger's word (SMS pumping).
+        if id.kind == aduan_core::IdentityKind::Phone && !id.is_phone_in(sms_country_prefix) {
+            return Err(ApiError::field(
+                "contact",
+                format!(
+                    "Nomor HP harus nomor dalam negeri ({sms_country_prefix}… atau 08…), \
+                     atau isi alamat email."
+                ),
+            ));
+        }
+        sender.identity = Some(id);
     }
     let location = match (&r.lat, &r.lon) {
         (None, None) => None,
@@ -312,7 +323,7 @@ pub(crate) async fn report(State(state): State<AppState>, req: Request) -> Respo
         );
         return error_page(None, &e, Some("/lapor".into()));
     };
-    let mut msg = match message(&r) {
+    let mut msg = match message(&r, &state.config.sms_country_prefix) {
         Ok(m) => m,
         Err(e) => return again(csrf, &e),
     };

@@ -589,3 +589,50 @@ async fn overdue_tickets_show_in_metrics() {
     let overdue = send(&app, get("/api/v1/tickets?overdue=true", Some(&token))).await;
     assert_eq!(overdue.body["items"][0]["overdue"], true);
 }
+
+#[tokio::test]
+async fn the_ticket_field_is_no_key_for_another_sender() {
+    let f = fixture().await;
+    let first = send(&f.app, post("/api/v1/messages", Some(&f.intake), complaint("k1"))).await;
+    let code = first.body["ticket"].as_str().unwrap().to_owned();
+    // Another app user names the ticket: they get their own.
+    let stranger = json!({
+        "external_id": "k2",
+        "ticket": code,
+        "sender": {"id": "u-99", "name": "Budi"},
+        "text": "Nama: Budi. Alamat: Jl. Palsu 1",
+    });
+    let r = send(&f.app, post("/api/v1/messages", Some(&f.intake), stranger.to_string())).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_ne!(r.body["ticket"], code.as_str(), "a stranger joined by code");
+    let view = f.store.ticket(code.parse().unwrap()).await.unwrap().unwrap();
+    assert_eq!(
+        view.messages.iter().filter(|m| m.direction == aduan_core::Direction::In).count(),
+        1
+    );
+    // The reporter naming it joins.
+    let own = json!({
+        "external_id": "k3",
+        "ticket": code,
+        "sender": {"id": "u-77"},
+        "text": "tambahan",
+    });
+    let r = send(&f.app, post("/api/v1/messages", Some(&f.intake), own.to_string())).await;
+    assert_eq!((r.status, r.body["ticket"].as_str()), (StatusCode::CREATED, Some(code.as_str())));
+}
+
+#[tokio::test]
+async fn a_nul_in_text_or_name_is_cleaned_not_a_server_error() {
+    let f = fixture().await;
+    let body = json!({
+        "external_id": "n\u{0}1",
+        "sender": {"id": "u-1", "name": "Bu\u{0}di"},
+        "text": "a\u{0}b",
+    });
+    let r = send(&f.app, post("/api/v1/messages", Some(&f.intake), body.to_string())).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let code = r.body["ticket"].as_str().unwrap().parse().unwrap();
+    let view = f.store.ticket(code).await.unwrap().unwrap();
+    assert_eq!(view.messages[0].text, "ab");
+    assert_eq!(view.reporter.unwrap().name.as_deref(), Some("Budi"));
+}

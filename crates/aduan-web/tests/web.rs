@@ -1116,3 +1116,64 @@ async fn open311_georeport_v2_shapes() {
     let r = send(&f.app, get("/open311/v2/requests.json?start_date=kemarin", None)).await;
     assert_eq!((r.status, r.json()[0]["code"].as_u64()), (StatusCode::BAD_REQUEST, Some(400)));
 }
+
+/// SMS pumping (issue 14.7): nobody verified a contact phone typed into the form or sent
+/// through Open311, so only numbers of the configured country are taken.
+#[tokio::test]
+async fn foreign_contact_phones_are_refused_on_the_form_and_on_open311() {
+    let f = fx().await;
+    let (vc, token) = visitor(&f.app, "/lapor").await;
+    let page = send(&f.app, get("/lapor", Some(&vc))).await;
+    let nonce = input_value(&page.text, "nonce");
+    let b = "XyZbOuNdArY";
+    let mut body = String::new();
+    for (k, v) in [
+        ("csrf", token.as_str()),
+        ("nonce", nonce.as_str()),
+        ("contact", "+44 7700 900123"),
+        ("text", "Lampu jalan mati"),
+    ] {
+        body.push_str(&format!(
+            "--{b}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+        ));
+    }
+    body.push_str(&format!("--{b}--\r\n"));
+    let req = Request::post("/lapor")
+        .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={b}"))
+        .header(header::COOKIE, &vc)
+        .body(Body::from(body))
+        .unwrap();
+    let r = send(&f.app, req).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert!(r.text.contains("Nomor HP harus nomor dalam negeri"), "{}", r.text);
+
+    let key = f.intake_key.clone();
+    let r = send(
+        &f.app,
+        geo_post(&[
+            ("api_key", key.as_str()),
+            ("service_code", "jalan"),
+            ("lat", "-7.4246"),
+            ("long", "109.2396"),
+            ("description", "Jalan berlubang"),
+            ("phone", "+447700900123"),
+        ]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert_eq!(f.store.tickets(&Default::default()).await.unwrap().items.len(), 0);
+    // A number of the country is taken.
+    let r = send(
+        &f.app,
+        geo_post(&[
+            ("api_key", key.as_str()),
+            ("service_code", "jalan"),
+            ("lat", "-7.4246"),
+            ("long", "109.2396"),
+            ("description", "Jalan berlubang"),
+            ("phone", "0812 3456 7890"),
+        ]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+}

@@ -256,11 +256,26 @@ pub struct Intake {
     pub acknowledge: bool,
     /// The receipt; `{code}` and `{hours}` (the first-response deadline) are filled in.
     pub ack_text: String,
+    /// The country calling code (`+62`) a contact phone given on the web form or Open311
+    /// must have: nobody verified such a number, so no SMS goes abroad on a stranger's word.
+    pub sms_country_prefix: String,
+    /// Automatic messages (receipts, identity requests, status answers) one contact gets in
+    /// 24 hours; more are kept on the ticket but not sent.
+    pub auto_messages_per_recipient_per_day: u32,
+    /// Automatic messages to all residents together in one hour.
+    pub auto_messages_per_hour: u32,
 }
 
 impl Default for Intake {
     fn default() -> Self {
-        Intake { acknowledge: true, ack_text: aduan_core::DEFAULT_ACK_TEMPLATE.to_owned() }
+        let limits = aduan_store::AutoLimits::default();
+        Intake {
+            acknowledge: true,
+            ack_text: aduan_core::DEFAULT_ACK_TEMPLATE.to_owned(),
+            sms_country_prefix: aduan_core::DEFAULT_SMS_COUNTRY_PREFIX.to_owned(),
+            auto_messages_per_recipient_per_day: limits.per_recipient_per_day,
+            auto_messages_per_hour: limits.per_hour,
+        }
     }
 }
 
@@ -889,6 +904,26 @@ impl Config {
                 path: "intake.ack_text".into(),
                 message: "must contain {code}: the receipt exists to give the tracking code".into(),
             });
+        }
+        if !aduan_core::valid_country_prefix(&self.intake.sms_country_prefix) {
+            p.push(Problem {
+                path: "intake.sms_country_prefix".into(),
+                message: "must be a country calling code like \"+62\"".into(),
+            });
+        }
+        for (key, value) in [
+            (
+                "auto_messages_per_recipient_per_day",
+                self.intake.auto_messages_per_recipient_per_day,
+            ),
+            ("auto_messages_per_hour", self.intake.auto_messages_per_hour),
+        ] {
+            if value == 0 {
+                p.push(Problem {
+                    path: format!("intake.{key}"),
+                    message: "must be at least 1 (receipts would never be sent)".into(),
+                });
+            }
         }
         if self.outbound.max_attempts < 1 {
             p.push(Problem {

@@ -278,6 +278,10 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
         max_connections: config.database.max_connections,
         max_batch: config.database.max_batch,
         ack_template: config.intake.acknowledge.then(|| config.intake.ack_text.clone()),
+        auto_limits: aduan_store::AutoLimits {
+            per_recipient_per_day: config.intake.auto_messages_per_recipient_per_day,
+            per_hour: config.intake.auto_messages_per_hour,
+        },
     };
     let url = config.database.url.expose();
     Store::open(url, opts)
@@ -445,6 +449,7 @@ async fn serve(config: Config, source: Source) -> anyhow::Result<()> {
         login_attempts_per_minute: config.server.login_attempts_per_minute,
         public_requests_per_minute: config.server.public_requests_per_minute,
         session_hours: config.server.session_hours,
+        sms_country_prefix: config.intake.sms_country_prefix.clone(),
         // The registry's categories are the Open311 services (grouped by sector).
         services: registry
             .as_ref()
