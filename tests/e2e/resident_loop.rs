@@ -91,16 +91,26 @@ async fn a_mailed_complaint_is_routed_answered_by_the_official_and_the_answer_re
 
     // 4. The official answers by replying to that mail.
     let notice_id = header(&official_mails[0], "Message-ID").expect("our Message-ID");
-    let reply_to = header(&official_mails[0], "Reply-To").unwrap_or_else(|| intake.clone());
-    assert!(reply_to.contains(&intake), "answers go to the intake address: {reply_to}");
+    // Like a mail program: to the Reply-To, which carries the reply token of this ticket
+    // and this official (`intake+<tag>+<token>@`).
+    let reply_to = header(&official_mails[0], "Reply-To").expect("a Reply-To");
+    let reply_to = reply_to
+        .rsplit_once('<')
+        .map_or(reply_to.as_str(), |(_, a)| a.trim_end_matches('>'))
+        .to_owned();
+    let (intake_local, intake_domain) = intake.split_once('@').unwrap();
+    assert!(
+        reply_to.starts_with(&format!("{intake_local}+")) && reply_to.ends_with(intake_domain),
+        "answers go to the intake address with a token: {reply_to}"
+    );
     let answer = format!(
-        "From: Petugas DPU <{official}>\r\nTo: {intake}\r\nSubject: Re: [{code}] Aduan untuk \
+        "From: Petugas DPU <{official}>\r\nTo: {reply_to}\r\nSubject: Re: [{code}] Aduan untuk \
          ditindaklanjuti\r\nMessage-ID: <a1.{tag}@dpu.example>\r\nIn-Reply-To: {notice_id}\r\n\
          References: {notice_id}\r\nDate: Mon, 20 Apr 2026 11:00:00 +0700\r\nMIME-Version: 1.0\r\n\
          Content-Type: text/plain; charset=utf-8\r\n\r\nTim kami akan menambal jalan tersebut \
          pada hari Kamis.\r\n\r\nOn Mon, Lapak Aduan wrote:\r\n> Aduan masyarakat berikut\r\n"
     );
-    peer.smtp_send(&official, &[&intake], answer.as_bytes()).await;
+    peer.smtp_send(&official, &[&reply_to], answer.as_bytes()).await;
 
     // 5. The resident receives the answer, threaded under their complaint, once.
     let inbox = peer.wait_for("warga", &tag, 2, Duration::from_secs(30)).await;

@@ -5,8 +5,11 @@
 //!
 //! Mailboxes: `intake`, `warga`, `kepala.dpu`, `kepala.dlh` and `outbox` at `aduan.test`,
 //! password `secret`. Mail for any other domain lands in `outbox` (nothing leaves the
-//! machine). Plus-addressing is on: `warga+t1@aduan.test` is delivered into the folder `t1`
-//! of `warga` (created on delivery), so concurrent tests each get their own folders.
+//! machine). Plus-addressing is on (`recipient_delimiter = +` in Postfix and Dovecot):
+//! `warga+t1@aduan.test` is delivered into the folder `t1` of `warga` (created on delivery),
+//! so concurrent tests each get their own folders; a second plus-part
+//! (`intake+t1+<reply token>@`, how the daemon's mails to officials are answered) is dropped
+//! from the envelope by a virtual alias, so that mail too lands in `t1`.
 //!
 //! The tests find it through `ADUAN_TEST_SMTP`, `ADUAN_TEST_IMAP` (plain, STARTTLS offered),
 //! `ADUAN_TEST_IMAPS` (implicit TLS), `ADUAN_TEST_MAIL_CA` (the CA that signed the server
@@ -290,7 +293,13 @@ impl MailPeer {
         let dom_re = DOMAIN.replace('.', "\\.");
         std::fs::write(
             pf.join("catchall.regexp"),
-            format!("if !/@{dom_re}$/\n/^/ {CATCHALL}@{DOMAIN}\nendif\n"),
+            // A second plus-part (the reply token of the daemon's mails to officials, added
+            // to a test's own tag: `intake+<tag>+<token>@`) is dropped from the envelope, so
+            // the mail lands in the test's folder; the token stays in the `To:` header.
+            format!(
+                "if !/@{dom_re}$/\n/^/ {CATCHALL}@{DOMAIN}\nendif\n\
+                 /^([^+@]+)\\+([^+@]+)\\+[^@]*@{dom_re}$/ ${{1}}+${{2}}@{DOMAIN}\n"
+            ),
         )?;
 
         let dovecot = format!(

@@ -17,6 +17,7 @@ use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 
 use crate::parse::{OWN_ID_PREFIX, valid_id};
+use crate::token::{Recipient, ReplyKey, reply_address};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ComposeError {
@@ -30,6 +31,9 @@ pub enum ComposeError {
 #[derive(Debug, Clone)]
 pub struct Composer {
     pub from: Mailbox,
+    /// Signs the `Reply-To` of mails to officials (see [`crate::token`]); without it they
+    /// are answered to `from` and no answer can be verified.
+    pub reply_key: Option<ReplyKey>,
 }
 
 /// A built mail and the Message-ID it carries (without angle brackets).
@@ -121,6 +125,17 @@ fn mailbox(address: &str) -> Result<Mailbox, ComposeError> {
 }
 
 impl Composer {
+    /// The `Reply-To` of a mail to officials about `ticket`: our address with the reply
+    /// token for `to` in its plus-part.
+    pub fn reply_to(&self, ticket: TicketCode, to: Recipient<'_>) -> Mailbox {
+        let Some(key) = &self.reply_key else { return self.from.clone() };
+        let address = reply_address(&self.from.email.to_string(), &key.token(ticket, to));
+        match address.parse::<lettre::Address>() {
+            Ok(a) => Mailbox::new(self.from.name.clone(), a),
+            Err(_) => self.from.clone(),
+        }
+    }
+
     /// The mail for one claimed outbox row.
     pub fn outbox_mail(
         &self,
@@ -139,9 +154,10 @@ impl Composer {
         let mut subject = subject_for(item.purpose, item.ticket);
         if item.purpose.is_internal() {
             // To officials: a mail of its own (not threaded under the resident's mails),
-            // answered to our intake address with the code in the subject.
+            // answered to our intake address with the reply token of this ticket and this
+            // official, and the code in the subject.
             builder = builder
-                .reply_to(self.from.clone())
+                .reply_to(self.reply_to(item.ticket, Recipient::Official(&item.recipient.value)))
                 .raw_header(header("Auto-Submitted", "auto-generated"));
         } else {
             if let Some((in_reply_to, references)) = threading(&item.thread_refs) {
@@ -176,7 +192,8 @@ impl Composer {
     }
 
     /// The notification of a routed ticket to its OPD's officials. Replies go to our
-    /// intake address and carry the code, so an official's answer finds the ticket.
+    /// intake address with the reply token of this ticket and OPD, and carry the code, so
+    /// an official's answer finds the ticket and is known to answer this mail.
     pub fn notification_mail(
         &self,
         n: &Notification,
@@ -189,7 +206,7 @@ impl Composer {
         let id = message_id(n.code, random, &self.from);
         let mut builder = Message::builder()
             .from(self.from.clone())
-            .reply_to(self.from.clone())
+            .reply_to(self.reply_to(n.code, Recipient::Opd(&n.opd_code)))
             .date(now)
             .message_id(Some(format!("<{id}>")))
             .raw_header(header("Auto-Submitted", "auto-generated"))
@@ -220,6 +237,44 @@ impl Composer {
         }
         .map_err(|e| ComposeError::Build(e.to_string()))?;
         Ok(Outgoing { message, message_id: id })
+    }
+}
+
+impl Composer {
+    /// The short answer to a person whose mail was larger than `limit` bytes and was not
+    /// taken (RFC 3834 auto-reply, threaded under their mail).
+    pub fn too_large_mail(
+        &self,
+        to: &str,
+        in_reply_to: Option<&str>,
+        limit: u64,
+        random: [u8; 8],
+        now: SystemTime,
+    ) -> Result<Message, ComposeError> {
+        let id =
+            format!("{OWN_ID_PREFIX}besar.{}@{}", hex::encode(random), self.from.email.domain());
+        let mut builder = Message::builder()
+            .from(self.from.clone())
+            .to(mailbox(to)?)
+            .date(now)
+            .message_id(Some(format!("<{id}>")))
+            .raw_header(header("Auto-Submitted", "auto-replied"))
+            .raw_header(header("X-Auto-Response-Suppress", "All"));
+        if let Some(parent) = in_reply_to.filter(|p| valid_id(p)) {
+            builder = builder.in_reply_to(format!("<{parent}>")).references(format!("<{parent}>"));
+        }
+        let limit_mb = limit.div_ceil(1024 * 1024);
+        let body = format!(
+            "Mohon maaf, email Anda lebih besar dari {limit_mb} MB, batas yang dapat kami \
+             terima, sehingga tidak dapat kami proses.\n\nSilakan kirim ulang aduan Anda \
+             dengan lampiran yang lebih kecil (misalnya foto yang diperkecil) atau tanpa \
+             lampiran.\n"
+        );
+        builder
+            .subject("Email Anda terlalu besar untuk kami proses")
+            .header(ContentType::TEXT_PLAIN)
+            .body(body)
+            .map_err(|e| ComposeError::Build(e.to_string()))
     }
 }
 
@@ -337,7 +392,10 @@ mod tests {
     use super::*;
 
     fn composer() -> Composer {
-        Composer { from: "Lapak Aduan <intake@aduan.test>".parse().unwrap() }
+        Composer {
+            from: "Lapak Aduan <intake@aduan.test>".parse().unwrap(),
+            reply_key: Some(ReplyKey::new(b"compose-test-secret-0123").unwrap()),
+        }
     }
 
     fn at() -> SystemTime {
@@ -398,11 +456,38 @@ mod tests {
         let out = composer().outbox_mail(&notice, [3; 8], at()).unwrap();
         let h = headers(&out.message);
         assert!(!h.contains("In-Reply-To"), "{h}");
-        assert!(h.contains("Reply-To: \"Lapak Aduan\" <intake@aduan.test>"), "{h}");
+        // Answered to our address with the reply token of this ticket and this official.
+        let key = composer().reply_key.unwrap();
+        let token = key.token(code(), Recipient::Official("dpu@banyumaskab.go.id"));
+        assert!(
+            h.contains(&format!("Reply-To: \"Lapak Aduan\" <intake+{token}@aduan.test>")),
+            "{h}"
+        );
+        let other = key.token(code(), Recipient::Official("dlh@banyumaskab.go.id"));
+        assert_ne!(token, other);
         assert!(h.contains("Auto-Submitted: auto-generated"), "{h}");
         assert!(h.contains("Subject: [ADU-7K3M9QXP] Aduan untuk ditindaklanjuti"), "{h}");
         let raw = String::from_utf8(out.message.formatted()).unwrap();
         assert!(!raw.contains("menambahkan keterangan"), "{raw}");
+    }
+
+    #[test]
+    fn a_too_large_mail_gets_a_short_automatic_answer() {
+        let m = composer()
+            .too_large_mail(
+                "siti@example.id",
+                Some("big@example.id"),
+                25 * 1024 * 1024,
+                [4; 8],
+                at(),
+            )
+            .unwrap();
+        let h = headers(&m);
+        assert!(h.contains("Auto-Submitted: auto-replied"), "{h}");
+        assert!(h.contains("In-Reply-To: <big@example.id>"), "{h}");
+        let raw = String::from_utf8(m.formatted()).unwrap();
+        let parsed = mail_parser::MessageParser::default().parse(raw.as_bytes()).unwrap();
+        assert!(parsed.body_text(0).unwrap().contains("lebih besar dari 25 MB"));
     }
 
     #[test]
@@ -455,9 +540,12 @@ mod tests {
                 "[ADU-7K3M9QXP] Aduan untuk DPU: Jalan berlubang di depan SD 1 Karangklesem, hubungi saya di …"
             )
         );
+        // Answered to our address with the reply token of this ticket and OPD.
+        let key = composer().reply_key.unwrap();
+        let token = key.token(code(), Recipient::Opd("DPU"));
         assert_eq!(
             parsed.reply_to().and_then(|r| r.first()).and_then(|a| a.address()),
-            Some("intake@aduan.test")
+            Some(format!("intake+{token}@aduan.test").as_str())
         );
         assert_eq!(parsed.header_raw("Auto-Submitted").map(str::trim), Some("auto-generated"));
         assert_eq!(parsed.attachment_count(), 1);

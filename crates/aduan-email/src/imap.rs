@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use async_imap::types::Fetch;
 use futures::TryStreamExt;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -303,25 +302,55 @@ pub struct Fetched {
     pub internal_date: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// `UID FETCH <set> (UID INTERNALDATE BODY.PEEK[])`: the raw messages, without setting
-/// `\Seen`. Messages expunged meanwhile are simply absent.
-pub async fn fetch(session: &mut Session, uids: &[u32]) -> Result<Vec<Fetched>, EmailError> {
+/// `UID FETCH <set> (UID RFC822.SIZE)`: every message's size, before any body is fetched,
+/// in UID order. Messages expunged meanwhile are absent.
+pub async fn sizes(session: &mut Session, uids: &[u32]) -> Result<Vec<(u32, u64)>, EmailError> {
     let set = uid_set(uids);
-    let stream =
-        timed("UID FETCH", session.uid_fetch(&set, "(UID INTERNALDATE BODY.PEEK[])")).await?;
-    let fetches: Vec<Fetch> = timed("UID FETCH", stream.try_collect::<Vec<_>>()).await?;
-    let mut out: Vec<Fetched> = fetches
-        .iter()
-        .filter_map(|f| {
-            let uid = f.uid?;
-            Some(Fetched {
-                uid,
-                raw: f.body().unwrap_or_default().to_vec(),
-                internal_date: f.internal_date().map(|d| d.to_utc()),
-            })
-        })
-        .filter(|f| uids.contains(&f.uid))
-        .collect();
+    let mut stream = timed("UID FETCH", session.uid_fetch(&set, "(UID RFC822.SIZE)")).await?;
+    let mut out = Vec::with_capacity(uids.len());
+    while let Some(f) = timed("UID FETCH", stream.try_next()).await? {
+        if let Some(uid) = f.uid
+            && uids.contains(&uid)
+        {
+            out.push((uid, u64::from(f.size.unwrap_or(0))));
+        }
+    }
+    out.sort_unstable();
+    out.dedup_by_key(|(uid, _)| *uid);
+    Ok(out)
+}
+
+/// `UID FETCH <set> (UID INTERNALDATE BODY.PEEK[])`: the raw messages, without setting
+/// `\Seen`. Messages expunged meanwhile are simply absent. Each response is copied out and
+/// dropped as it arrives (a response holds the read buffer it was parsed from, which may
+/// hold the next messages too), so a batch is held about once, not several times.
+pub async fn fetch(session: &mut Session, uids: &[u32]) -> Result<Vec<Fetched>, EmailError> {
+    fetch_section(session, uids, "(UID INTERNALDATE BODY.PEEK[])").await
+}
+
+/// Only the header of messages (`BODY.PEEK[HEADER]`), as [`Fetched`].
+pub async fn fetch_headers(
+    session: &mut Session,
+    uids: &[u32],
+) -> Result<Vec<Fetched>, EmailError> {
+    fetch_section(session, uids, "(UID INTERNALDATE BODY.PEEK[HEADER])").await
+}
+
+async fn fetch_section(
+    session: &mut Session,
+    uids: &[u32],
+    items: &str,
+) -> Result<Vec<Fetched>, EmailError> {
+    let set = uid_set(uids);
+    let mut stream = timed("UID FETCH", session.uid_fetch(&set, items)).await?;
+    let mut out: Vec<Fetched> = Vec::with_capacity(uids.len());
+    while let Some(f) = timed("UID FETCH", stream.try_next()).await? {
+        let Some(uid) = f.uid.filter(|u| uids.contains(u)) else { continue };
+        let raw = f.body().or_else(|| f.header()).unwrap_or_default().to_vec();
+        let internal_date = f.internal_date().map(|d| d.to_utc());
+        drop(f);
+        out.push(Fetched { uid, raw, internal_date });
+    }
     out.sort_by_key(|f| f.uid);
     out.dedup_by_key(|f| f.uid);
     Ok(out)

@@ -18,6 +18,7 @@ mod poll;
 mod send;
 pub mod testkit;
 pub mod text;
+pub mod token;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -80,7 +81,19 @@ pub struct EmailConfig {
     pub officials: Officials,
     /// How often IDLE is renewed, or the mailbox polled without IDLE.
     pub poll: Duration,
+    /// The key of the reply tokens in the `Reply-To` of mails to officials (at least 16
+    /// bytes); `None`: a key generated once and kept in `attachments_dir` (see [`token`]).
+    pub reply_token_secret: Option<Secret>,
+    /// The `authserv-id` of our own MTA's `Authentication-Results`; when set, an
+    /// official's answer also needs a DMARC, DKIM or SPF pass for its From domain there.
+    pub trusted_authserv_id: Option<String>,
+    /// Mails larger than this (`RFC822.SIZE`) are not fetched: quarantined, and a human
+    /// sender told so.
+    pub max_message_bytes: u64,
 }
+
+/// The default of `max_message_bytes`: 25 MiB.
+pub const DEFAULT_MAX_MESSAGE_BYTES: u64 = 25 * 1024 * 1024;
 
 /// A string that is never printed.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -98,6 +111,9 @@ pub struct EmailConnector {
     tls: tokio_rustls::TlsConnector,
     parse_options: ParseOptions,
     smtp: send::Smtp,
+    reply_key: token::ReplyKey,
+    /// One "your mail is too large" answer per sender per hour.
+    too_large_answers: governor::DefaultKeyedRateLimiter<String>,
 }
 
 impl EmailConnector {
@@ -117,8 +133,15 @@ impl EmailConnector {
             own_id_domain: from.email.domain().to_lowercase(),
             received_at: chrono::DateTime::UNIX_EPOCH,
         };
-        let smtp = send::Smtp::new(&config.smtp_url.0, compose::Composer { from })?;
-        Ok(EmailConnector { config, tls, parse_options, smtp })
+        let reply_key = match &config.reply_token_secret {
+            Some(secret) => token::ReplyKey::new(secret.0.as_bytes())?,
+            None => token::ReplyKey::load_or_create(&config.attachments_dir)?,
+        };
+        let composer = compose::Composer { from, reply_key: Some(reply_key.clone()) };
+        let smtp = send::Smtp::new(&config.smtp_url.0, composer)?;
+        let too_large_answers =
+            governor::RateLimiter::keyed(governor::Quota::per_hour(std::num::NonZeroU32::MIN));
+        Ok(EmailConnector { config, tls, parse_options, smtp, reply_key, too_large_answers })
     }
 
     pub fn config(&self) -> &EmailConfig {

@@ -91,8 +91,45 @@ pub struct ParsedMail {
     pub bounced: Vec<String>,
     /// The From address (kept even when the message itself carries no identity).
     pub from: Option<Identity>,
-    /// The decoded subject, as written.
+    /// The decoded subject, as written (control characters dropped).
     pub subject: String,
+    /// Reply-token candidates from the recipients (see [`crate::token`]).
+    pub reply_tokens: Vec<String>,
+    /// The `Authentication-Results` headers, raw (at most [`MAX_AUTH_RESULTS`]).
+    pub auth_results: Vec<String>,
+}
+
+/// `Authentication-Results` headers kept of one mail.
+pub const MAX_AUTH_RESULTS: usize = 16;
+
+/// The recipient addresses the reply token may travel in, as delivered.
+fn recipients<'a>(msg: &'a Message<'a>) -> Vec<&'a str> {
+    let mut out: Vec<&str> = addresses(msg.to()).chain(addresses(msg.cc())).collect();
+    out.extend(
+        msg.headers_raw()
+            .filter(|(name, _)| {
+                name.eq_ignore_ascii_case("Delivered-To")
+                    || name.eq_ignore_ascii_case("X-Original-To")
+            })
+            .map(|(_, value)| value)
+            .take(32),
+    );
+    out
+}
+
+/// The raw `Authentication-Results` headers, unfolded.
+fn auth_results(msg: &Message<'_>) -> Vec<String> {
+    msg.headers_raw()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("Authentication-Results"))
+        .map(|(_, raw)| {
+            raw.chars()
+                .map(|c| if c.is_whitespace() { ' ' } else { c })
+                .filter(|c| !c.is_control())
+                .take(4000)
+                .collect()
+        })
+        .take(MAX_AUTH_RESULTS)
+        .collect()
 }
 
 /// Whether `id` is usable as a provider id or in a `References` header.
@@ -208,6 +245,31 @@ pub fn parse_mail(raw: &[u8], opts: &ParseOptions) -> Result<ParsedMail, ParseEr
     if raw.len() > MAX_MAIL_BYTES {
         return Err(ParseError::TooLarge(raw.len()));
     }
+    let mut mail = guarded(raw, opts)?;
+    if let Some(last) = mail.blobs.last_mut() {
+        last.data = raw.to_vec();
+    }
+    Ok(mail)
+}
+
+/// [`parse_mail`] for a mail the caller owns: the raw bytes become the last blob (the
+/// `email-asli.eml` kept for audit) without being copied.
+pub fn parse_mail_owned(raw: Vec<u8>, opts: &ParseOptions) -> Result<ParsedMail, ParseError> {
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return Err(ParseError::Empty);
+    }
+    if raw.len() > MAX_MAIL_BYTES {
+        return Err(ParseError::TooLarge(raw.len()));
+    }
+    let mut mail = guarded(&raw, opts)?;
+    if let Some(last) = mail.blobs.last_mut() {
+        last.data = raw;
+    }
+    Ok(mail)
+}
+
+/// Parses with the raw blob left empty; a panic in the parser is an error, not a crash.
+fn guarded(raw: &[u8], opts: &ParseOptions) -> Result<ParsedMail, ParseError> {
     // mail-parser is well tested, but this is input from anyone on the internet: a panic
     // in it must cost one mail, not the poller.
     std::panic::catch_unwind(|| parse_unguarded(raw, opts)).map_err(|_| ParseError::ParserFailed)?
@@ -243,7 +305,15 @@ fn parse_unguarded(raw: &[u8], opts: &ParseOptions) -> Result<ParsedMail, ParseE
         .map(|n| n.chars().filter(|c| !c.is_control()).take(200).collect::<String>())
         .map(|n| n.trim().to_owned())
         .filter(|n| !n.is_empty());
-    let subject = msg.subject().unwrap_or("").trim().to_owned();
+    // Control characters (a NUL in an encoded word above all) never reach the store.
+    let subject: String = msg
+        .subject()
+        .unwrap_or("")
+        .chars()
+        .map(|c| if c.is_whitespace() { ' ' } else { c })
+        .filter(|c| !c.is_control())
+        .collect();
+    let subject = subject.trim().to_owned();
 
     let mut references = thread_references(&msg);
     for id in &bounced {
@@ -293,7 +363,8 @@ fn parse_unguarded(raw: &[u8], opts: &ParseOptions) -> Result<ParsedMail, ParseE
         sha256: raw_sha.clone(),
         provider_ref: None,
     });
-    blobs.push(Blob { sha256: raw_sha, data: raw.to_vec() });
+    // The caller puts the raw bytes in (moved when it owns them).
+    blobs.push(Blob { sha256: raw_sha, data: Vec::new() });
 
     let sender = if automated.is_some() {
         Sender {
@@ -319,7 +390,9 @@ fn parse_unguarded(raw: &[u8], opts: &ParseOptions) -> Result<ParsedMail, ParseE
             revision_of: None,
         },
     };
-    Ok(ParsedMail { message, blobs, automated, bounced, from, subject })
+    let reply_tokens = crate::token::tokens_in(recipients(&msg));
+    let auth_results = auth_results(&msg);
+    Ok(ParsedMail { message, blobs, automated, bounced, from, subject, reply_tokens, auth_results })
 }
 
 #[cfg(test)]

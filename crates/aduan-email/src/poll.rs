@@ -1,11 +1,19 @@
 //! The IMAP poller: one session on the intake mailbox, caught up after every wake-up.
 //!
-//! For each batch of new mail (UIDs above the checkpoint): fetch with `BODY.PEEK[]`, parse,
-//! write attachments, store everything with one `Store::ingest_all` (and official answers
-//! with `Store::relay_reply`), then move the mails to `processed_mailbox` (unreadable ones
-//! to `quarantine_mailbox`), and only then advance the checkpoint (`UIDVALIDITY:UID`). A
+//! For each batch of new mail (UIDs above the checkpoint): read every mail's
+//! `RFC822.SIZE`; mails over `max_message_bytes` are never fetched (quarantined, a human
+//! sender told so from the headers alone); the rest are fetched with `BODY.PEEK[]` in
+//! groups of at most [`BATCH_BYTES`] (big mails alone), each parsed on the blocking pool
+//! within [`PARSE_BUDGET`] (over it: quarantine) and its attachments written and dropped
+//! before the next. Then everything is stored with one `Store::ingest_all` (official
+//! answers, once authenticated, with `Store::relay_reply`); when the store refuses the
+//! batch, mail by mail, and a mail it still refuses is quarantined alone (its error kind
+//! logged, never its text). Then the mails move to `processed_mailbox` (the others to
+//! `quarantine_mailbox`), and only then the checkpoint (`UIDVALIDITY:UID`) advances. A
 //! crash anywhere in between makes the next session fetch the batch again, and the store
-//! recognises every mail by its Message-ID: nothing is lost, nothing stored twice.
+//! recognises every mail by its Message-ID: nothing is lost, nothing stored twice. No one
+//! mail can stop intake: whatever fails with it alone is set aside, and the checkpoint
+//! moves on.
 //!
 //! Between batches the session waits in IDLE (renewed every `poll`, well under the 29
 //! minutes of RFC 2177; a renewal on a dead connection fails its `DONE` and reconnects),
@@ -15,16 +23,22 @@
 use std::time::Duration;
 
 use aduan_connector::{ConnectorContext, ConnectorError};
-use aduan_core::{Actor, Channel};
-use aduan_store::StoreError;
+use aduan_core::{Actor, Channel, InboundMessage};
+use aduan_store::{Ingested, StoreError};
 
 use crate::imap::{self, Capabilities, Fetched, Session, timed};
-use crate::official::{Route, into_note, route};
-use crate::parse::{ParseOptions, ParsedMail, parse_mail};
+use crate::official::{Route, into_note, into_unverified_note, route, verify_answer};
+use crate::parse::{ParseOptions, ParsedMail, parse_mail_owned};
 use crate::{EmailConnector, EmailError};
 
 /// Mails fetched and stored per batch.
 pub const BATCH: usize = 100;
+/// The most bytes (by `RFC822.SIZE`) fetched with one command.
+pub const BATCH_BYTES: u64 = 32 * 1024 * 1024;
+/// Mails larger than this are fetched alone.
+pub const ALONE_BYTES: u64 = 4 * 1024 * 1024;
+/// The CPU time one mail may take to parse (MIME, text); over it, it goes to quarantine.
+pub const PARSE_BUDGET: Duration = Duration::from_secs(20);
 /// The checkpoint's connector name.
 pub const CHECKPOINT_CONNECTOR: &str = "email";
 
@@ -142,11 +156,138 @@ async fn catch_up(
 }
 
 /// What became of one mail of a batch.
+#[derive(Debug)]
 enum Outcome {
     /// Stored (or relayed); moves to the processed folder.
     Done,
-    /// Unreadable; moves to quarantine.
+    /// Unreadable, too large, or refused by the store; moves to quarantine.
     Quarantine(String),
+}
+
+/// The UIDs of `sized` (UID, RFC822.SIZE) in fetch groups: consecutive mails up to
+/// [`BATCH_BYTES`] together, a mail over [`ALONE_BYTES`] alone.
+fn fetch_groups(sized: &[(u32, u64)]) -> Vec<Vec<u32>> {
+    let mut groups: Vec<Vec<u32>> = Vec::new();
+    let mut current: Vec<u32> = Vec::new();
+    let mut bytes = 0u64;
+    for &(uid, size) in sized {
+        if !current.is_empty() && (bytes + size > BATCH_BYTES || size > ALONE_BYTES) {
+            groups.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        current.push(uid);
+        bytes += size;
+        if size > ALONE_BYTES {
+            groups.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+    }
+    if !current.is_empty() {
+        groups.push(current);
+    }
+    groups
+}
+
+/// Runs the CPU-heavy `work` (MIME parsing, text extraction) on the blocking pool, within
+/// `budget`. `Err` says why the mail goes to quarantine. A task over budget is left to
+/// finish on its own thread (it can't be stopped), but the poller moves on.
+async fn within_budget<T, F>(budget: Duration, work: F) -> Result<T, String>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, crate::ParseError> + Send + 'static,
+{
+    match tokio::time::timeout(budget, tokio::task::spawn_blocking(work)).await {
+        Ok(Ok(Ok(mail))) => Ok(mail),
+        Ok(Ok(Err(e))) => Err(e.to_string()),
+        Ok(Err(_)) => Err("the parser task failed".into()),
+        Err(_) => Err(format!("processing took longer than {} s", budget.as_secs())),
+    }
+}
+
+/// Whether a store error is about the message (it will fail again however often it is
+/// retried) rather than the store being unreachable.
+fn about_the_message(e: &StoreError) -> bool {
+    match e {
+        StoreError::TicketNotFound(_)
+        | StoreError::Transition(_)
+        | StoreError::Conflict(_)
+        | StoreError::Invalid(_)
+        | StoreError::Internal(_)
+        | StoreError::Sqlite(_) => true,
+        // The server answered with an SQL error: the connection works, the row does not.
+        StoreError::Database(db) => db.as_database_error().is_some(),
+        _ => false,
+    }
+}
+
+/// A store error as logged and as the quarantine reason: its kind, never its text (which
+/// may quote the message).
+fn store_error_kind(e: &StoreError) -> String {
+    match e {
+        StoreError::Database(db) => match db.as_database_error() {
+            Some(d) => {
+                format!("database refused the message (SQLSTATE {})", d.code().unwrap_or_default())
+            }
+            None => "database error".into(),
+        },
+        StoreError::Invalid(_) => "the store refused the message as invalid".into(),
+        StoreError::Conflict(_) => "the store refused the message (conflict)".into(),
+        StoreError::Sqlite(_) => "SQLite refused the message".into(),
+        StoreError::Internal(_) => "internal store error".into(),
+        _ => "store error".into(),
+    }
+}
+
+/// Stores `messages` with one `ingest` call; when that fails, one by one, so a message the
+/// store refuses costs itself only. Returns what was stored (UID, outcome) and the UIDs
+/// refused with the reason. When every message of several fails, or a failure is the
+/// store being unreachable, the batch fails as a whole (retried later, nothing moved).
+pub(crate) async fn ingest_isolated<F, Fut>(
+    messages: Vec<(u32, InboundMessage)>,
+    ingest: F,
+) -> Result<(Vec<(u32, Ingested)>, Vec<(u32, String)>), EmailError>
+where
+    F: Fn(Vec<InboundMessage>) -> Fut,
+    Fut: Future<Output = Result<Vec<Ingested>, StoreError>>,
+{
+    if messages.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let uids: Vec<u32> = messages.iter().map(|(u, _)| *u).collect();
+    let all: Vec<InboundMessage> = messages.iter().map(|(_, m)| m.clone()).collect();
+    let first_error = match ingest(all).await {
+        Ok(stored) => return Ok((uids.into_iter().zip(stored).collect(), Vec::new())),
+        Err(e) if !about_the_message(&e) => return Err(e.into()),
+        Err(e) => e,
+    };
+    tracing::warn!(
+        channel = "email",
+        mails = uids.len(),
+        error = store_error_kind(&first_error),
+        "The store refused a batch of mail; storing its mails one by one."
+    );
+    let (mut stored, mut refused) = (Vec::new(), Vec::new());
+    let several = messages.len() > 1;
+    let mut last_error = first_error;
+    for (uid, message) in messages {
+        match ingest(vec![message]).await {
+            Ok(mut one) => {
+                if let Some(outcome) = one.pop() {
+                    stored.push((uid, outcome));
+                }
+            }
+            Err(e) if !about_the_message(&e) => return Err(e.into()),
+            Err(e) => {
+                refused.push((uid, store_error_kind(&e)));
+                last_error = e;
+            }
+        }
+    }
+    if several && stored.is_empty() {
+        // Not one message of many: the store, not the mail.
+        return Err(last_error.into());
+    }
+    Ok((stored, refused))
 }
 
 async fn process_batch(
@@ -158,28 +299,48 @@ async fn process_batch(
     uids: &[u32],
 ) -> Result<(), EmailError> {
     let cfg = &conn.config;
-    let fetched = imap::fetch(session, uids).await?;
     let now = aduan_store::now();
-    let mut outcomes: Vec<(u32, Outcome)> = Vec::with_capacity(fetched.len());
-    let mut parsed: Vec<(u32, ParsedMail)> = Vec::with_capacity(fetched.len());
-    for Fetched { uid, raw, internal_date } in fetched {
-        let opts = ParseOptions {
-            received_at: internal_date.map_or(now, |d| d.min(now)),
-            ..conn.parse_options.clone()
-        };
-        match parse_mail(&raw, &opts) {
-            Ok(mail) => parsed.push((uid, mail)),
-            Err(e) => outcomes.push((uid, Outcome::Quarantine(e.to_string()))),
+    let mut outcomes: Vec<(u32, Outcome)> = Vec::with_capacity(uids.len());
+
+    // Sizes first: a mail over the limit is never fetched whole.
+    let sized = imap::sizes(session, uids).await?;
+    let (too_large, wanted): (Vec<(u32, u64)>, Vec<(u32, u64)>) =
+        sized.into_iter().partition(|(_, size)| *size > cfg.max_message_bytes);
+    if !too_large.is_empty() {
+        let large_uids: Vec<u32> = too_large.iter().map(|(u, _)| *u).collect();
+        answer_too_large(conn, session, &large_uids).await;
+        for (uid, size) in too_large {
+            outcomes.push((
+                uid,
+                Outcome::Quarantine(format!(
+                    "{size} bytes, more than max_message_bytes ({})",
+                    cfg.max_message_bytes
+                )),
+            ));
         }
     }
 
-    // Attachments first: a message may only point at content that is on disk.
-    let blobs: Vec<crate::Blob> =
-        parsed.iter().flat_map(|(_, m)| m.blobs.iter().cloned()).collect();
-    conn.write_blobs(blobs).await?;
+    let mut parsed: Vec<(u32, ParsedMail)> = Vec::with_capacity(wanted.len());
+    for group in fetch_groups(&wanted) {
+        let fetched = imap::fetch(session, &group).await?;
+        for Fetched { uid, raw, internal_date } in fetched {
+            let opts = ParseOptions {
+                received_at: internal_date.map_or(now, |d| d.min(now)),
+                ..conn.parse_options.clone()
+            };
+            match within_budget(PARSE_BUDGET, move || parse_mail_owned(raw, &opts)).await {
+                Ok(mut mail) => {
+                    // Attachments first: a message may only point at content that is on
+                    // disk. Written mail by mail and dropped: a batch is not held twice.
+                    conn.write_blobs(std::mem::take(&mut mail.blobs)).await?;
+                    parsed.push((uid, mail));
+                }
+                Err(reason) => outcomes.push((uid, Outcome::Quarantine(reason))),
+            }
+        }
+    }
 
-    let mut intake = Vec::new();
-    let mut intake_uids = Vec::new();
+    let mut intake: Vec<(u32, InboundMessage)> = Vec::new();
     let mut bounces: Vec<(u32, Vec<String>)> = Vec::new();
     for (uid, mut mail) in parsed {
         // Threading headers come first: a reply to a mail of a ticket joins that ticket
@@ -197,32 +358,32 @@ async fn process_batch(
                 if !mail.bounced.is_empty() {
                     bounces.push((uid, mail.bounced.clone()));
                 }
-                intake_uids.push(uid);
-                intake.push(mail.message);
+                intake.push((uid, mail.message));
             }
-            Route::Note => {
-                intake_uids.push(uid);
-                intake.push(into_note(mail).message);
-            }
+            Route::Note => intake.push((uid, into_note(mail).message)),
             Route::Official { official, opds, ticket } => {
-                match relay_official(cx, &mail, &official, &opds, ticket).await? {
-                    true => outcomes.push((uid, Outcome::Done)),
-                    false => {
-                        intake_uids.push(uid);
-                        intake.push(into_note(mail).message);
+                match relay_official(conn, cx, &mail, &official, &opds, ticket).await? {
+                    Relay::Relayed => outcomes.push((uid, Outcome::Done)),
+                    Relay::Note => intake.push((uid, into_note(mail).message)),
+                    Relay::Unverified(code) => {
+                        intake.push((uid, into_unverified_note(mail, code).message));
                     }
                 }
             }
         }
     }
-    if !intake.is_empty() {
-        let stored = cx.store.ingest_all(intake).await?;
-        for (uid, outcome) in intake_uids.iter().zip(&stored) {
-            cx.telemetry.message_stored(Channel::Email, outcome);
-            outcomes.push((*uid, Outcome::Done));
-        }
+    let (stored, refused) = ingest_isolated(intake, |batch| cx.store.ingest_all(batch)).await?;
+    for (uid, outcome) in &stored {
+        cx.telemetry.message_stored(Channel::Email, outcome);
+        outcomes.push((*uid, Outcome::Done));
+    }
+    for (uid, reason) in refused {
+        outcomes.push((uid, Outcome::Quarantine(reason)));
     }
     for (uid, ids) in bounces {
+        if !stored.iter().any(|(u, _)| *u == uid) {
+            continue;
+        }
         let codes = cx
             .store
             .outbox_bounced(
@@ -272,15 +433,75 @@ async fn process_batch(
     Ok(())
 }
 
-/// Relays an official's answer. `Ok(false)` when it is not one after all (no ticket found,
-/// or the ticket is not assigned to the official's OPD): the caller keeps it as a note.
+/// Tells the human senders of mails over `max_message_bytes` (read from their headers
+/// only) that their mail was not taken. Automated mail, our own, and senders already told
+/// within the hour get nothing. Failures are logged, never fatal: the mails go to
+/// quarantine either way.
+async fn answer_too_large(conn: &EmailConnector, session: &mut Session, uids: &[u32]) {
+    let headers = match imap::fetch_headers(session, uids).await {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::warn!(channel = "email", error = %e, "Could not read the headers of mails over the size limit; nobody is told.");
+            return;
+        }
+    };
+    for Fetched { uid, raw, .. } in headers {
+        let Ok(mail) = crate::parse::parse_mail(&raw, &conn.parse_options) else { continue };
+        if mail.automated.is_some() {
+            continue;
+        }
+        let Some(from) = mail.from.as_ref().map(|f| f.value.clone()) else { continue };
+        if conn.too_large_answers.check_key(&from).is_err() {
+            continue;
+        }
+        let message = conn.smtp.composer().too_large_mail(
+            &from,
+            Some(mail.message.provider_id.as_str()).filter(|id| !id.starts_with("sha256:")),
+            conn.config.max_message_bytes,
+            rand::random(),
+            std::time::SystemTime::now(),
+        );
+        let sent = match message {
+            Ok(m) => conn.smtp.deliver(m).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match sent {
+            Ok(()) => tracing::info!(
+                channel = "email",
+                uid,
+                "Sender of a mail over the size limit told so."
+            ),
+            Err(error) => tracing::warn!(
+                channel = "email",
+                uid,
+                error,
+                "Could not tell the sender of a mail over the size limit."
+            ),
+        }
+    }
+}
+
+/// What became of an official's mail.
+enum Relay {
+    /// Recorded as the OPD's answer and queued to the resident.
+    Relayed,
+    /// Not an answer after all (no ticket, another OPD): a note.
+    Note,
+    /// Claims to be the OPD's answer about this ticket but is not authenticated: a note
+    /// that says so.
+    Unverified(aduan_core::TicketCode),
+}
+
+/// Relays an official's answer when it is authenticated (see [`verify_answer`]); else says
+/// how to keep it.
 async fn relay_official(
+    conn: &EmailConnector,
     cx: &ConnectorContext,
     mail: &ParsedMail,
     official: &str,
     opds: &[String],
     ticket: Option<aduan_core::TicketCode>,
-) -> Result<bool, EmailError> {
+) -> Result<Relay, EmailError> {
     let code = match ticket {
         Some(code) => Some(code),
         None => {
@@ -289,31 +510,48 @@ async fn relay_official(
                 .await?
         }
     };
-    let Some(code) = code else { return Ok(false) };
-    let Some(view) = cx.store.ticket(code).await? else { return Ok(false) };
+    let Some(named) = code else { return Ok(Relay::Note) };
+    let Some(view) = cx.store.ticket(named).await? else { return Ok(Relay::Note) };
     // Follow a merge to the ticket that lives on.
     let view = match view.summary.merged_into {
         Some(into) => match cx.store.ticket(into).await? {
             Some(v) => v,
-            None => return Ok(false),
+            None => return Ok(Relay::Note),
         },
         None => view,
     };
     let code = view.summary.code;
-    if !view.summary.opd.as_ref().is_some_and(|o| opds.contains(o)) {
+    let Some(opd) = view.summary.opd.as_ref().filter(|o| opds.contains(o)) else {
         tracing::info!(channel = "email", ticket = %code, "Answer from an official of another OPD kept as a note.");
-        return Ok(false);
+        return Ok(Relay::Note);
+    };
+    if let Err(why) = verify_answer(
+        mail,
+        &conn.reply_key,
+        &[named, code],
+        official,
+        opd,
+        conn.config.trusted_authserv_id.as_deref(),
+    ) {
+        cx.telemetry.webhook_rejected(Channel::Email, "official_answer_unverified");
+        tracing::warn!(
+            channel = "email",
+            ticket = %code,
+            reason = why.as_str(),
+            "Mail from an official's address not authenticated; kept as an unverified note, not relayed."
+        );
+        return Ok(Relay::Unverified(code));
     }
     let origin = format!("email:{}", mail.message.provider_id);
     let actor = Actor::User(official.to_owned());
     match cx.store.relay_reply(code, mail.message.text.clone(), actor, origin).await {
         Ok(Some(replied)) => {
             tracing::info!(channel = "email", ticket = %code, message_id = replied.message_id, "Official's answer recorded and relayed.");
-            Ok(true)
+            Ok(Relay::Relayed)
         }
-        Ok(None) => Ok(true),
+        Ok(None) => Ok(Relay::Relayed),
         Err(StoreError::TicketNotFound(_) | StoreError::Conflict(_) | StoreError::Invalid(_)) => {
-            Ok(false)
+            Ok(Relay::Note)
         }
         Err(e) => Err(e.into()),
     }
@@ -354,4 +592,121 @@ async fn wait(
         return Err(e.into());
     }
     timed("DONE", idle.done()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    fn message(text: &str) -> InboundMessage {
+        let raw = format!(
+            "From: warga@example.id\r\nSubject: Aduan\r\nMessage-ID: <{text}@w>\r\n\r\n{text}\r\n"
+        );
+        crate::parse::parse_mail(raw.as_bytes(), &ParseOptions::default()).unwrap().message
+    }
+
+    fn stored(id: i64) -> Ingested {
+        Ingested {
+            ticket: None,
+            message_id: id,
+            duplicate: false,
+            ticket_created: true,
+            reopened: false,
+        }
+    }
+
+    /// A store that refuses any batch holding a message with `bad` in its text, with
+    /// `error`, and records what it stored.
+    async fn fake_store(
+        batch: Vec<InboundMessage>,
+        bad: &str,
+        error: fn() -> StoreError,
+        kept: &Mutex<Vec<String>>,
+    ) -> Result<Vec<Ingested>, StoreError> {
+        if batch.iter().any(|m| m.text.contains(bad)) {
+            return Err(error());
+        }
+        let mut kept = kept.lock().unwrap();
+        let mut out = Vec::new();
+        for m in batch {
+            kept.push(m.text);
+            out.push(stored(kept.len() as i64));
+        }
+        Ok(out)
+    }
+
+    #[tokio::test]
+    async fn a_mail_the_store_refuses_is_set_aside_alone() {
+        let kept = Mutex::new(Vec::new());
+        let batch: Vec<(u32, InboundMessage)> = ["baik1", "RUSAK", "baik2", "baik3"]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (i as u32 + 1, message(t)))
+            .collect();
+        let refuse = || StoreError::Invalid("text holds a NUL".into());
+        let (ok, refused) =
+            ingest_isolated(batch, |b| fake_store(b, "RUSAK", refuse, &kept)).await.unwrap();
+        assert_eq!(ok.iter().map(|(u, _)| *u).collect::<Vec<_>>(), vec![1, 3, 4]);
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].0, 2);
+        // The reason names the kind, never the message's text.
+        assert!(!refused[0].1.contains("NUL"), "{}", refused[0].1);
+        assert_eq!(
+            *kept.lock().unwrap(),
+            vec!["Aduan\n\nbaik1", "Aduan\n\nbaik2", "Aduan\n\nbaik3"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_store_that_is_down_fails_the_batch_and_quarantines_nothing() {
+        let kept = Mutex::new(Vec::new());
+        let batch = vec![(1, message("baik1")), (2, message("baik2"))];
+        // Unreachable: not about the message.
+        let down = || StoreError::Closed;
+        assert!(
+            ingest_isolated(batch.clone(), |b| fake_store(b, "baik", down, &kept)).await.is_err()
+        );
+        // Every message of several refused: the store, not the mail.
+        let refuse = || StoreError::Internal("disk I/O error".into());
+        assert!(ingest_isolated(batch, |b| fake_store(b, "baik", refuse, &kept)).await.is_err());
+        assert!(kept.lock().unwrap().is_empty());
+        // One message alone that the store refuses is the message's fault.
+        let (ok, refused) =
+            ingest_isolated(vec![(7, message("RUSAK"))], |b| fake_store(b, "RUSAK", refuse, &kept))
+                .await
+                .unwrap();
+        assert!(ok.is_empty());
+        assert_eq!(refused.len(), 1);
+    }
+
+    #[test]
+    fn fetches_are_capped_by_bytes() {
+        const MB: u64 = 1024 * 1024;
+        let sized = [(1, 10), (2, 20), (3, 20 * MB), (4, 3 * MB), (5, 3 * MB), (6, 30 * MB)];
+        assert_eq!(fetch_groups(&sized), vec![vec![1, 2], vec![3], vec![4, 5], vec![6]]);
+        let small: Vec<(u32, u64)> = (1..=40).map(|u| (u, 2 * MB)).collect();
+        let groups = fetch_groups(&small);
+        assert!(groups.iter().all(|g| g.len() as u64 * 2 * MB <= BATCH_BYTES), "{groups:?}");
+        assert_eq!(groups.concat(), (1..=40).collect::<Vec<u32>>());
+    }
+
+    #[tokio::test]
+    async fn a_mail_over_its_processing_budget_is_given_up() {
+        let slow = within_budget(Duration::from_millis(50), || {
+            std::thread::sleep(Duration::from_millis(500));
+            Ok(1)
+        })
+        .await;
+        assert!(slow.unwrap_err().contains("longer than"));
+        let fast = within_budget(Duration::from_secs(5), || Ok(2)).await;
+        assert_eq!(fast, Ok(2));
+        let bad: Result<i32, String> =
+            within_budget(Duration::from_secs(5), || Err(crate::ParseError::NotAMessage)).await;
+        assert!(bad.is_err());
+        let panicked: Result<i32, String> =
+            within_budget(Duration::from_secs(5), || panic!("parser bug")).await;
+        assert!(panicked.is_err());
+    }
 }

@@ -68,6 +68,10 @@ impl Smtp {
         Ok(Some(out.message_id))
     }
 
+    pub(crate) fn composer(&self) -> &Composer {
+        &self.composer
+    }
+
     pub(crate) async fn send_notification(&self, n: &Notification) -> Result<String, SendError> {
         let out = self
             .composer
@@ -77,7 +81,7 @@ impl Smtp {
         Ok(out.message_id)
     }
 
-    async fn deliver(&self, message: lettre::Message) -> Result<(), SendError> {
+    pub(crate) async fn deliver(&self, message: lettre::Message) -> Result<(), SendError> {
         match self.transport.send(message).await {
             Ok(_) => Ok(()),
             Err(e) => Err(classify(&e)),

@@ -313,6 +313,15 @@ pub struct Email {
     pub from: Option<String>,
     /// Seconds between IDLE renewals (or polls, when the server has no IDLE).
     pub poll_secs: Option<u64>,
+    /// The key of the reply tokens in the `Reply-To` of mails to officials (at least 16
+    /// bytes). Unset: generated once into `<storage.dir>/email-reply-token.key`.
+    pub reply_token_secret: Option<Secret>,
+    pub reply_token_secret_file: Option<PathBuf>,
+    /// The `authserv-id` of our own MTA's `Authentication-Results`; when set, officials'
+    /// answers also need a DMARC, DKIM or SPF pass for their From domain there.
+    pub trusted_authserv_id: Option<String>,
+    /// Mails larger than this are not fetched (quarantined; a human sender is told). 25 MiB.
+    pub max_message_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -604,6 +613,12 @@ impl Email {
         let password = required(&mut p, "imap_password", password.map(|s| s.0));
         let smtp_url = required(&mut p, "smtp_url", smtp.map(|s| s.0));
         let from = required(&mut p, "from", self.from.clone());
+        let reply_token_secret = secret(
+            &mut p,
+            "channels.email.reply_token_secret",
+            &self.reply_token_secret,
+            &self.reply_token_secret_file,
+        );
         if !p.is_empty() {
             return Err(p);
         }
@@ -628,6 +643,11 @@ impl Email {
             attachments_dir: attachments_dir.to_owned(),
             officials,
             poll: std::time::Duration::from_secs(self.poll_secs.unwrap_or(300)),
+            reply_token_secret: reply_token_secret.map(|s| aduan_email::Secret(s.0)),
+            trusted_authserv_id: self.trusted_authserv_id.clone().filter(|a| !a.trim().is_empty()),
+            max_message_bytes: self
+                .max_message_bytes
+                .unwrap_or(aduan_email::DEFAULT_MAX_MESSAGE_BYTES),
         })
     }
 }
@@ -949,6 +969,35 @@ impl Config {
             p.push(Problem {
                 path: "channels.email.imap_ca_file".into(),
                 message: format!("{} does not exist", f.display()),
+            });
+        }
+        let reply_secret = secret(
+            p,
+            "channels.email.reply_token_secret",
+            &e.reply_token_secret,
+            &e.reply_token_secret_file,
+        );
+        if reply_secret
+            .as_ref()
+            .is_some_and(|s| s.expose().len() < aduan_email::token::MIN_SECRET_BYTES)
+        {
+            p.push(Problem {
+                path: "channels.email.reply_token_secret".into(),
+                message: format!(
+                    "must be at least {} bytes (leave it unset to have one generated)",
+                    aduan_email::token::MIN_SECRET_BYTES
+                ),
+            });
+        }
+        if e.max_message_bytes
+            .is_some_and(|m| !(1024..=aduan_email::parse::MAX_MAIL_BYTES as u64).contains(&m))
+        {
+            p.push(Problem {
+                path: "channels.email.max_message_bytes".into(),
+                message: format!(
+                    "must be from 1024 to {} (the parser's limit)",
+                    aduan_email::parse::MAX_MAIL_BYTES
+                ),
             });
         }
         if e.poll_secs.is_some_and(|s| !(5..=1500).contains(&s)) {
