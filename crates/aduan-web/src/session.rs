@@ -214,8 +214,8 @@ impl Principal {
         }
     }
 
-    /// The ticket as this principal may see it: masked for officials
-    /// ([`crate::tickets::redact_for_officials`]), as it is for everyone else.
+    /// The ticket as this principal may see it: masked for officials (`tickets::
+    /// redact_for_officials`); operators, admins and API keys see it as stored.
     pub fn redact(&self, view: &mut TicketView) {
         if self.reach() != Reach::All {
             crate::tickets::redact_for_officials(view);
