@@ -12,6 +12,7 @@ mod event;
 mod identity;
 mod message;
 mod outbound;
+pub mod privacy;
 mod resident;
 pub mod sanitize;
 mod sla;

@@ -5,111 +5,31 @@
 //! Privacy: phone numbers, NIK and email addresses in the complaint are masked; the reporter
 //! is named only when they did not ask for *rahasia*, and never with their contacts.
 
-use aduan_core::{ClockKind, TicketCode, format_id};
+use aduan_core::{ClockKind, TicketCode, format_id, privacy};
 use chrono::{DateTime, Utc};
 
-/// Masks phone numbers (9 to 15 digits, separators allowed), 16-digit NIK and email
-/// addresses.
-pub fn mask_personal(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for (i, token) in text.split_inclusive(char::is_whitespace).enumerate() {
-        let _ = i;
-        let word = token.trim_end();
-        let tail = &token[word.len()..];
-        let core = word.trim_matches(|c: char| matches!(c, ',' | '.' | ';' | ':' | '(' | ')'));
-        if core.contains('@') && core.split('@').all(|p| !p.is_empty()) {
-            out.push_str(&word.replace(core, "[email disamarkan]"));
-        } else {
-            let digits = core.chars().filter(char::is_ascii_digit).count();
-            let numeric = !core.is_empty()
-                && core.chars().all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | '.'));
-            if numeric && digits == 16 && core.chars().all(|c| c.is_ascii_digit()) {
-                out.push_str(&word.replace(core, "[NIK disamarkan]"));
-            } else if numeric && (9..=15).contains(&digits) {
-                out.push_str(&word.replace(core, "[nomor disamarkan]"));
-            } else {
-                out.push_str(word);
-            }
-        }
-        out.push_str(tail);
-    }
-    // Numbers written in groups ("0812 3456 7890").
-    mask_grouped_phones(&out)
-}
-
-fn mask_grouped_phones(text: &str) -> String {
-    let words: Vec<&str> = text.split(' ').collect();
-    let core = |w: &str| w.trim_end_matches([',', '.', ';', ':', ')']).to_owned();
-    let is_group = |w: &str| {
-        let w = core(w);
-        !w.is_empty() && w.len() <= 5 && w.chars().all(|c| c.is_ascii_digit() || c == '+')
-    };
-    let mut out: Vec<String> = Vec::with_capacity(words.len());
-    let mut i = 0;
-    while i < words.len() {
-        if is_group(words[i]) && (words[i].starts_with('0') || words[i].starts_with('+')) {
-            let mut j = i;
-            let mut digits = 0;
-            while j < words.len() && is_group(words[j]) && digits < 15 {
-                digits += words[j].chars().filter(char::is_ascii_digit).count();
-                j += 1;
-                if core(words[j - 1]) != words[j - 1] {
-                    break;
-                }
-            }
-            if j - i >= 2 && (9..=15).contains(&digits) {
-                let last = words[j - 1];
-                out.push(format!("[nomor disamarkan]{}", &last[core(last).len()..]));
-                i = j;
-                continue;
-            }
-        }
-        out.push(words[i].to_owned());
-        i += 1;
-    }
-    out.join(" ")
-}
+/// Masks phone numbers, NIK and email addresses: the one masking of
+/// [`aduan_core::privacy`], which the ticket API and pages use for officials too.
+pub use aduan_core::privacy::mask_personal;
 
 /// The resident's messages as officials may read them: answers to the identity request
 /// (a later message that gives a name or an address) are left out, and a confidential
-/// reporter's name is masked wherever it still appears.
+/// reporter's name and address are masked wherever they still appear
+/// ([`aduan_core::privacy::for_officials`]; contacts are masked by [`mask_personal`] when
+/// the mail is written).
 pub fn complaint_texts(
     texts: &[String],
     reporter_name: Option<&str>,
+    reporter_address: Option<&str>,
     confidential: bool,
 ) -> Vec<String> {
-    let mut out = Vec::new();
-    for (i, t) in texts.iter().enumerate() {
-        if i > 0 && {
-            let r = aduan_core::parse_identity_reply(t);
-            r.name.is_some() || r.address.is_some()
-        } {
-            continue;
-        }
-        let mut t = t.clone();
-        if confidential && let Some(name) = reporter_name.filter(|n| n.chars().count() >= 3) {
-            t = replace_ignore_case(&t, name, "[nama disamarkan]");
-        }
-        out.push(t);
-    }
-    out
-}
-
-fn replace_ignore_case(text: &str, needle: &str, with: &str) -> String {
-    let lower = text.to_lowercase();
-    let n = needle.to_lowercase();
-    if lower.len() != text.len() || n.is_empty() {
-        return text.to_owned();
-    }
-    let mut out = String::new();
-    let mut i = 0;
-    while let Some(pos) = lower[i..].find(&n) {
-        out.push_str(&text[i..i + pos]);
-        out.push_str(with);
-        i += pos + n.len();
-    }
-    out.push_str(&text[i..]);
-    out
+    let who = privacy::Reporter { name: reporter_name, address: reporter_address, confidential };
+    texts
+        .iter()
+        .enumerate()
+        .filter(|(i, t)| *i == 0 || !privacy::is_identity_answer(t))
+        .map(|(_, t)| privacy::for_officials(t, &who))
+        .collect()
 }
 
 /// What a notification says about its ticket.

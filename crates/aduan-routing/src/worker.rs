@@ -290,6 +290,7 @@ impl Routing {
             texts: crate::notify::complaint_texts(
                 &t.texts,
                 t.reporter.name.as_deref(),
+                t.reporter.address.as_deref(),
                 t.reporter.confidential,
             ),
             reporter_name: t.reporter.name.as_deref(),

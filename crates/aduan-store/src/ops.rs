@@ -175,6 +175,27 @@ pub(crate) async fn require_ticket<D: Db>(
     load_ticket(c, code, now).await?.ok_or(StoreError::TicketNotFound(code))
 }
 
+/// Locks the rows of the tickets `codes` until the transaction ends, in id order, before
+/// anything about them is read for a decision (PostgreSQL, `SELECT … FOR UPDATE`): two
+/// operators acting at once (opposite merges, conflicting status changes) are serialised,
+/// and the second sees the first's outcome and is refused (409) instead of overwriting it.
+/// The id order is the same for every caller, so two writers locking the same pair never
+/// wait for each other in a cycle. SQLite needs nothing: its one writer thread already runs
+/// the writes one after the other.
+pub(crate) async fn lock_tickets<D: Db>(c: &mut D, codes: &[TicketCode]) -> Result<()> {
+    if !D::IS_PG || codes.is_empty() {
+        return Ok(());
+    }
+    let placeholders: Vec<String> = (1..=codes.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT id FROM tickets WHERE code IN ({}) ORDER BY id FOR UPDATE",
+        placeholders.join(", ")
+    );
+    let params = codes.iter().map(|c| Value::from(c.to_string())).collect();
+    c.fetch_all_scalar::<i64>(&sql, params).await?;
+    Ok(())
+}
+
 /// Follows `merged_into` to the ticket that lives on (at most a few hops).
 async fn follow_merges<D: Db>(
     c: &mut D,
@@ -1053,6 +1074,13 @@ fn list_sql<D: Db>(f: &TicketFilter, limit: i64, now: DateTime<Utc>) -> (String,
         let p = w.param(cat);
         w.and(&format!("t.category = {p}"));
     }
+    if let Some(confidential) = f.confidential {
+        let p = w.param(true);
+        let cond = format!(
+            "EXISTS (SELECT 1 FROM reporters r WHERE r.id = t.reporter_id AND r.confidential = {p})"
+        );
+        w.and(&if confidential { cond } else { format!("NOT {cond}") });
+    }
     if let Some(cursor) = f.cursor {
         let p = w.param(cursor.0);
         w.and(&format!("t.id < {p}"));
@@ -1087,6 +1115,7 @@ fn list_sql<D: Db>(f: &TicketFilter, limit: i64, now: DateTime<Utc>) -> (String,
         && f.opd.is_none()
         && f.channel.is_none()
         && f.category.is_none()
+        && f.confidential.is_none()
         && q.is_none();
     let select = if overdue_alone && !D::IS_PG { &*OPEN_SELECT } else { TICKET_SELECT };
     (format!("{select}{} ORDER BY t.id DESC LIMIT {p}", w.sql), w.params)
@@ -1133,6 +1162,7 @@ pub(crate) async fn assign<D: Db>(
     note: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    lock_tickets(c, &[code]).await?;
     let t = require_ticket(c, code, now).await?;
     let from = t.summary.status;
     if from == Status::Assigned && t.summary.opd.as_deref() == Some(opd.as_str()) {
@@ -1183,6 +1213,7 @@ pub(crate) async fn set_status<D: Db>(
     note: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    lock_tickets(c, &[code]).await?;
     let t = require_ticket(c, code, now).await?;
     let from = t.summary.status;
     from.check_status_action(to, note.as_deref())?;
@@ -1255,6 +1286,7 @@ async fn answer<D: Db>(
     limits: Option<&AutoLimits>,
     now: DateTime<Utc>,
 ) -> Result<Replied> {
+    lock_tickets(c, &[code]).await?;
     let t = require_ticket(c, code, now).await?;
     if let Some(into) = t.summary.merged_into {
         return Err(StoreError::Conflict(format!("{code} is merged into {into}; answer there")));
@@ -1406,6 +1438,9 @@ pub(crate) async fn merge<D: Db>(
     if code == into {
         return Err(StoreError::Invalid("a ticket can't be merged into itself".into()));
     }
+    // Both rows locked (in id order) before either is read: A → B and B → A at once
+    // would otherwise each see the other still open and merge the pair into each other.
+    lock_tickets(c, &[code, into]).await?;
     let src = require_ticket(c, code, now).await?;
     let dst = require_ticket(c, into, now).await?;
     if let Some(further) = dst.summary.merged_into {

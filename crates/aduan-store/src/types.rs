@@ -115,6 +115,9 @@ pub struct TicketFilter {
     pub channel: Option<Channel>,
     pub overdue: Option<bool>,
     pub category: Option<String>,
+    /// Whether the reporter asked for *rahasia* (`Some(false)`: only tickets whose reporter
+    /// did not, or that have none; the public Open311 list).
+    pub confidential: Option<bool>,
     /// Matches a ticket code, or text in any of the ticket's messages (case-insensitive).
     pub q: Option<String>,
     /// Tickets older than this cursor (from a previous page's `next_cursor`).

@@ -1,8 +1,15 @@
 //! Open311 GeoReport v2 under `/open311/v2/` (JSON only): services, service definitions,
 //! posting a request (form-encoded, `api_key` of scope `intake`, channel `open311`), listing
 //! and reading requests. `service_request_id` is the ticket code. Errors are the spec's
-//! arrays `[{"code": <http status>, "description": "…"}]`. Requests are public in
-//! GeoReport; to keep them anonymous the listing carries no description, reporter or media.
+//! arrays `[{"code": <http status>, "description": "…"}]`.
+//!
+//! Requests are public in GeoReport, and these endpoints need no key, so they show only
+//! what anybody may see ([`public_request`]): requests that came in through Open311 (a
+//! ticket of another channel is not a public request, and its code is what `/lacak` and
+//! CEK answer on), never one whose reporter asked for *rahasia*, with no description,
+//! reporter, address or media (free text carries names and contacts; the service says what
+//! it is about), coordinates rounded to three decimals (about 100 m, not a house), and a
+//! merge named only when it went into another public request.
 
 use std::collections::HashMap;
 
@@ -10,7 +17,7 @@ use aduan_core::{
     Channel, Identity, IdentityKind, InboundMessage, Location, Sender, Status, ThreadHints,
     TicketCode,
 };
-use aduan_store::{Scope, TicketFilter, TicketSummary};
+use aduan_store::{Scope, TicketFilter, TicketSummary, TicketView};
 use axum::Json;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -111,14 +118,40 @@ fn status_of(s: Status) -> &'static str {
     if Status::OPEN.contains(&s) { "open" } else { "closed" }
 }
 
-fn request_json(state: &AppState, t: &TicketSummary) -> Value {
+/// A coordinate rounded to three decimals (about 110 m of latitude): the street, not the
+/// house.
+fn coarse(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+/// Whether a ticket is a public request: it came in through Open311 and its reporter did
+/// not ask for *rahasia*.
+fn is_public(v: &TicketView) -> bool {
+    v.summary.channel == Channel::Open311 && !v.reporter.as_ref().is_some_and(|r| r.confidential)
+}
+
+/// Ticket `code` as a public request, `None` when it is not one (see the module docs).
+async fn public_request(state: &AppState, code: TicketCode) -> Result<Option<Value>, GeoError> {
+    let Some(v) = state.store.ticket(code).await?.filter(is_public) else {
+        return Ok(None);
+    };
+    let merged_into = match v.summary.merged_into {
+        Some(m) => state.store.ticket(m).await?.filter(is_public).map(|t| t.summary.code),
+        None => None,
+    };
+    Ok(Some(request_json(state, &v.summary, merged_into)))
+}
+
+/// A public request in GeoReport's shape; `merged_into` only when that ticket is public too.
+fn request_json(state: &AppState, t: &TicketSummary, merged_into: Option<TicketCode>) -> Value {
     let svc = t.category.as_deref().and_then(|c| service(state, c));
     let fmt = aduan_core::time::format_rfc3339;
     json!({
         "service_request_id": t.code,
         "status": status_of(t.status),
-        "status_notes": match t.status {
-            Status::Merged => t.merged_into.map(|m| format!("merged into {m}")),
+        "status_notes": match (t.status, merged_into) {
+            (Status::Merged, Some(m)) => Some(format!("merged into {m}")),
+            (Status::Merged, None) => Some("merged into another request".to_owned()),
             _ => None,
         },
         "service_name": svc.map(|s| s.service_name.clone()),
@@ -132,8 +165,8 @@ fn request_json(state: &AppState, t: &TicketSummary) -> Value {
         "address": null,
         "address_id": null,
         "zipcode": null,
-        "lat": t.location.as_ref().map(|l| l.lat),
-        "long": t.location.as_ref().map(|l| l.lon),
+        "lat": t.location.as_ref().map(|l| coarse(l.lat)),
+        "long": t.location.as_ref().map(|l| coarse(l.lon)),
         "media_url": null,
     })
 }
@@ -165,9 +198,9 @@ pub(crate) async fn list_requests(State(state): State<AppState>, req: Request) -
             let mut out = Vec::new();
             for id in ids.split(',').map(str::trim).filter(|s| !s.is_empty()).take(100) {
                 if let Ok(code) = id.parse::<TicketCode>()
-                    && let Some(v) = state.store.ticket(code).await?
+                    && let Some(v) = public_request(&state, code).await?
                 {
-                    out.push(request_json(&state, &v.summary));
+                    out.push(v);
                 }
             }
             return Ok::<_, GeoError>(out);
@@ -182,8 +215,11 @@ pub(crate) async fn list_requests(State(state): State<AppState>, req: Request) -
             Some(_) => return Err(bad("status must be open or closed")),
         };
         let mut out = Vec::new();
+        // Public requests only: Open311's own, none of a reporter who asked for rahasia.
         let mut f = TicketFilter {
             category: get("service_code").map(str::to_owned),
+            channel: Some(Channel::Open311),
+            confidential: Some(false),
             limit: 200,
             ..TicketFilter::default()
         };
@@ -199,7 +235,7 @@ pub(crate) async fn list_requests(State(state): State<AppState>, req: Request) -
                 {
                     continue;
                 }
-                out.push(request_json(&state, t));
+                out.push(request_json(&state, t, None));
                 if out.len() >= 1000 {
                     break 'pages;
                 }
@@ -231,8 +267,8 @@ pub(crate) async fn get_request(
         let missing =
             || GeoError(StatusCode::NOT_FOUND, format!("service_request_id {id} not found"));
         let code = id.parse::<TicketCode>().map_err(|_| missing())?;
-        let v = state.store.ticket(code).await?.ok_or_else(missing)?;
-        Ok::<_, GeoError>(vec![request_json(&state, &v.summary)])
+        let v = public_request(&state, code).await?.ok_or_else(missing)?;
+        Ok::<_, GeoError>(vec![v])
     };
     match run.await {
         Ok(list) => Json(list).into_response(),

@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::OnceLock;
 
-use aduan_core::{Actor, Direction, Identity, IdentityKind};
+use aduan_core::{Actor, Identity, IdentityKind};
 use aduan_store::{ApiKey, Role, Scope, Session, TicketSummary, TicketView};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
@@ -214,34 +214,18 @@ impl Principal {
         }
     }
 
-    /// The ticket as this principal may see it: the reporter masked for officials.
+    /// The ticket as this principal may see it: masked for officials (`tickets::
+    /// redact_for_officials`); operators, admins and API keys see it as stored.
     pub fn redact(&self, view: &mut TicketView) {
-        if self.reach() == Reach::All {
-            return;
-        }
-        if let Some(r) = &mut view.reporter {
-            r.name = r.name.as_deref().map(mask_name);
-            for id in &mut r.identities {
-                *id = mask_identity(id);
-            }
-        }
-        for m in &mut view.messages {
-            if m.direction == Direction::In {
-                m.author = m.author.as_deref().map(mask_name);
-            }
+        if self.reach() != Reach::All {
+            crate::tickets::redact_for_officials(view);
         }
     }
 }
 
 /// `Siti Aminah` → `S*** A***`.
 pub fn mask_name(name: &str) -> String {
-    name.split_whitespace()
-        .map(|w| {
-            let first: String = w.chars().take(1).collect();
-            format!("{first}***")
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+    aduan_core::privacy::mask_name(name)
 }
 
 /// Keeps what tells the kind apart: `+62812****7890`, `s***@example.id`, `***` otherwise.

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use aduan_core::{Channel, Status, TicketCode};
+use aduan_core::{Channel, Direction, Status, TicketCode, privacy};
 use aduan_store::{Cursor, TicketFilter, TicketView};
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
@@ -73,6 +73,55 @@ pub(crate) fn confine(p: &Principal, f: &mut TicketFilter) -> Result<(), ApiErro
         f.opd = Some(opd);
     }
     Ok(())
+}
+
+/// The ticket as an official may read it (issues 14.8 and 21.7), the same way the
+/// notification mails show it (`aduan_core::privacy`):
+/// - phone numbers, NIK and email addresses masked in every message text and note;
+/// - the reporter's name masked (`S*** A***`) and their contacts shown as hints; a reporter
+///   who asked for *rahasia* shows no name, address or contact at all, and their name's
+///   words and address are masked in the texts;
+/// - a resident's later message answering the identity request (`Nama: … Alamat: …`) is
+///   replaced by [`privacy::IDENTITY_ANSWER_MASK`].
+///
+/// Operators and admins (and API keys) see the ticket as stored.
+pub(crate) fn redact_for_officials(view: &mut TicketView) {
+    let (name, address, confidential) = match &view.reporter {
+        Some(r) => (r.name.clone(), r.address.clone(), r.confidential),
+        None => (None, None, false),
+    };
+    let who =
+        privacy::Reporter { name: name.as_deref(), address: address.as_deref(), confidential };
+    if let Some(r) = &mut view.reporter {
+        if r.confidential {
+            r.name = None;
+            r.address = None;
+            r.identities.clear();
+        } else {
+            r.name = r.name.as_deref().map(privacy::mask_name);
+            for id in &mut r.identities {
+                *id = crate::session::mask_identity(id);
+            }
+        }
+    }
+    let mut inbound = 0;
+    for m in &mut view.messages {
+        if m.direction == Direction::In {
+            m.author =
+                if confidential { None } else { m.author.as_deref().map(privacy::mask_name) };
+            inbound += 1;
+            if inbound > 1 && privacy::is_identity_answer(&m.text) {
+                m.text = privacy::IDENTITY_ANSWER_MASK.to_owned();
+                continue;
+            }
+        }
+        m.text = privacy::for_officials(&m.text, &who);
+    }
+    for e in &mut view.events {
+        if let Some(n) = &mut e.note {
+            *n = privacy::for_officials(n, &who);
+        }
+    }
 }
 
 /// The ticket as `p` may see it: 404 when it does not exist, 403 when it is not theirs.

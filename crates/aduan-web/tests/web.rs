@@ -661,7 +661,8 @@ async fn role_by_route_matrix() {
         ("GET", "/users", Value::Null, [303, 303, 303, 303, 200, 403, 403, 403]),
         ("GET", "/open311/v2/services.json", Value::Null, [200; 8]),
         ("GET", "/open311/v2/requests.json", Value::Null, [200; 8]),
-        ("GET", "/open311/v2/requests/{t}.json", Value::Null, [200; 8]),
+        // `t` came in on the web form: not a public Open311 request.
+        ("GET", "/open311/v2/requests/{t}.json", Value::Null, [404; 8]),
         ("GET", "/api/v1/stats?group_by=channel", Value::Null, [200; 8]),
         ("GET", "/lapor", Value::Null, [200; 8]),
         ("GET", "/login", Value::Null, [200; 8]),
@@ -1078,12 +1079,21 @@ async fn open311_georeport_v2_shapes() {
         (one["status"].as_str(), one["service_code"].as_str()),
         (Some("open"), Some("jalan"))
     );
-    assert_eq!(one["lat"], -7.4246);
+    assert_eq!(one["lat"], -7.425, "coordinates rounded to about 100 m");
     assert!(!r.text.contains("Budi") && !r.text.contains("budi@"), "nothing personal");
     let r = send(&f.app, get("/open311/v2/requests/ADU-00000000.json", None)).await;
     assert_eq!((r.status, r.json()[0]["code"].as_u64()), (StatusCode::NOT_FOUND, Some(404)));
 
-    let other = ticket(&f.store, "g1", "Lain", None).await;
+    let r = send(
+        &f.app,
+        geo_post(&[
+            ("api_key", key.as_str()),
+            ("service_code", "jalan"),
+            ("address_string", "Pasar Wage"),
+        ]),
+    )
+    .await;
+    let other: TicketCode = r.json()[0]["service_request_id"].as_str().unwrap().parse().unwrap();
     f.store
         .set_status(other, Status::Rejected, aduan_core::Actor::System, Some("spam".into()))
         .await
@@ -1103,7 +1113,9 @@ async fn open311_georeport_v2_shapes() {
     let closed = send(&f.app, get("/open311/v2/requests.json?status=closed", None)).await;
     assert_eq!(ids(&closed), vec![other.to_string()]);
     let by_service = send(&f.app, get("/open311/v2/requests.json?service_code=jalan", None)).await;
-    assert_eq!(ids(&by_service), vec![id.clone()]);
+    assert_eq!(ids(&by_service), vec![other.to_string(), id.clone()]);
+    let no_service = send(&f.app, get("/open311/v2/requests.json?service_code=nope", None)).await;
+    assert_eq!(no_service.json(), json!([]));
     let listed = send(
         &f.app,
         get(&format!("/open311/v2/requests.json?service_request_id={id},{other}"), None),

@@ -4,5 +4,6 @@
 
 mod channels;
 mod mail;
+mod privacy;
 mod tickets;
 mod web;
