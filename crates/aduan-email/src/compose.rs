@@ -129,7 +129,7 @@ impl Composer {
     /// token for `to` in its plus-part.
     pub fn reply_to(&self, ticket: TicketCode, to: Recipient<'_>) -> Mailbox {
         let Some(key) = &self.reply_key else { return self.from.clone() };
-        let address = reply_address(&self.from.email.to_string(), &key.token(ticket, to));
+        let address = reply_address(self.from.email.as_ref(), &key.token(ticket, to));
         match address.parse::<lettre::Address>() {
             Ok(a) => Mailbox::new(self.from.name.clone(), a),
             Err(_) => self.from.clone(),

@@ -155,6 +155,9 @@ async fn catch_up(
     }
 }
 
+/// A mail's UID and `RFC822.SIZE`.
+type UidSize = (u32, u64);
+
 /// What became of one mail of a batch.
 #[derive(Debug)]
 enum Outcome {
@@ -304,7 +307,7 @@ async fn process_batch(
 
     // Sizes first: a mail over the limit is never fetched whole.
     let sized = imap::sizes(session, uids).await?;
-    let (too_large, wanted): (Vec<(u32, u64)>, Vec<(u32, u64)>) =
+    let (too_large, wanted): (Vec<UidSize>, Vec<UidSize>) =
         sized.into_iter().partition(|(_, size)| *size > cfg.max_message_bytes);
     if !too_large.is_empty() {
         let large_uids: Vec<u32> = too_large.iter().map(|(u, _)| *u).collect();
