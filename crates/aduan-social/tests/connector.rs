@@ -156,6 +156,7 @@ async fn env() -> Env {
         whatsapp_phone_number_id: Some(PHONE_NUMBER_ID.into()),
         graph_api_url: format!("{base}/v21.0"),
         attachments_dir: attachments.clone(),
+        media_hosts: aduan_social::META_MEDIA_HOSTS.iter().map(|h| (*h).to_owned()).collect(),
     }));
     let x = Arc::new(XConnector::new(XConfig {
         consumer_secret: CONSUMER_SECRET.into(),
@@ -520,4 +521,42 @@ async fn meta_verification_through_the_router() {
     let (status, _) =
         env.call(get("hub.mode=subscribe&hub.challenge=1&hub.verify_token=nope")).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+/// Issue 14.1: the CRC signs what it is given with the consumer secret, exactly as X signs
+/// a POST body. Asking it to sign a DM body must not yield a signature that gets the body
+/// stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_x_crc_is_not_a_signing_oracle() {
+    let env = env().await;
+    let body = bytes(&fixture("x/dm_hello.json"));
+    // The same DM as one compact line, the way an attacker would put it in a query.
+    let compact = serde_json::to_vec(&serde_json::from_slice::<Value>(&body).unwrap()).unwrap();
+    for forged in [&body, &compact] {
+        let token: String = form_urlencoded::byte_serialize(forged).collect();
+        let crc = Request::get(format!("/hooks/x?crc_token={token}")).body(Body::empty()).unwrap();
+        let (status, answer) = env.call(crc).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{}", String::from_utf8_lossy(&answer));
+        let answer: Value = serde_json::from_slice(&answer).unwrap();
+        assert!(answer.get("response_token").is_none(), "{answer}");
+        assert!(answer["error"]["message"].is_string(), "a JSON error: {answer}");
+        // Whatever the CRC answered, it does not sign the body.
+        let signature = answer["response_token"].as_str().unwrap_or("sha256=").to_owned();
+        let post = Request::post("/hooks/x")
+            .header("content-type", "application/json")
+            .header("x-twitter-webhooks-signature", signature)
+            .body(Body::from(forged.clone()))
+            .unwrap();
+        assert_eq!(env.call(post).await.0, StatusCode::FORBIDDEN);
+    }
+    // Over-long and non-X-shaped tokens are refused; X's own shape is still answered.
+    for bad in ["%7B%7D", "a%20b", &"A".repeat(129)] {
+        let crc = Request::get(format!("/hooks/x?crc_token={bad}")).body(Body::empty()).unwrap();
+        assert_eq!(env.call(crc).await.0, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let crc = Request::get("/hooks/x?crc_token=NjM3ODU3NTYxNjEzNzQ2MDQ4OA%3D%3D")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(env.call(crc).await.0, StatusCode::OK);
+    assert!(env.tickets(Channel::X).await.is_empty(), "nothing was stored");
 }
