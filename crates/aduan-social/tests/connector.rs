@@ -95,6 +95,10 @@ async fn fake(
             }
             ([("content-type", "image/jpeg")], format!("JPEG bytes of {media_id}")).into_response()
         }
+        (Method::GET, ["redirect"]) => {
+            let to = uri.query().and_then(|q| q.strip_prefix("to=")).unwrap_or("/").to_owned();
+            (StatusCode::FOUND, [("location", to)]).into_response()
+        }
         (Method::GET, ["page-cdn", name]) => {
             ([("content-type", "image/png")], format!("PNG bytes of {name}")).into_response()
         }
@@ -559,4 +563,54 @@ async fn the_x_crc_is_not_a_signing_oracle() {
         .unwrap();
     assert_eq!(env.call(crc).await.0, StatusCode::OK);
     assert!(env.tickets(Channel::X).await.is_empty(), "nothing was stored");
+}
+
+/// Issue 14.9: a Messenger attachment URL naming a service on the daemon's network, or a
+/// provider URL that redirects there, is never fetched; the message keeps the attachment
+/// as an unfetched reference, and the real media is still fetched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_urls_on_internal_hosts_or_behind_redirects_are_not_fetched() {
+    let env = env().await;
+    let hits = Arc::new(Mutex::new(Vec::<String>::new()));
+    let log = hits.clone();
+    let internal = Router::new().fallback(move |uri: Uri| {
+        let log = log.clone();
+        async move {
+            log.lock().unwrap().push(uri.path().to_owned());
+            "internal secrets"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let internal_base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, internal).await;
+    });
+
+    let mut fb = fixture(
+        "messenger-webhooks-botman/FacebookImageDriver__getCorrectRequestData__b701c817fa.json",
+    );
+    let event = &mut fb["entry"][0]["messaging"][0];
+    event["timestamp"] = chrono::Utc::now().timestamp_millis().into();
+    event["message"]["attachments"] = json!([
+        {"type": "image", "payload": {"url": format!("{internal_base}/latest/meta-data")}},
+        {"type": "image", "payload": {"url": format!("http://localhost:{}/x", internal_base.rsplit(':').next().unwrap())}},
+        {"type": "image", "payload": {"url": format!("{}/redirect?to={internal_base}/admin", env.base)}},
+        {"type": "image", "payload": {"url": format!("{}/page-cdn/real.png", env.base)}},
+    ]);
+    assert_eq!(env.meta(&bytes(&fb)).await, StatusCode::OK);
+    let page = loop_until_fetched(&env, Channel::Messenger).await;
+    assert_eq!(page.size, "PNG bytes of real.png".len() as u64);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let tickets = env.tickets(Channel::Messenger).await;
+    let attachments: Vec<_> =
+        tickets.iter().flat_map(|t| &t.messages).flat_map(|m| &m.attachments).collect();
+    assert_eq!(attachments.len(), 4, "the message keeps every attachment: {attachments:?}");
+    assert_eq!(attachments.iter().filter(|a| a.sha256.is_empty()).count(), 3, "{attachments:?}");
+    assert!(
+        hits.lock().unwrap().is_empty(),
+        "the internal service was reached: {:?}",
+        hits.lock().unwrap()
+    );
+    // The redirect was asked for, and not followed.
+    assert!(env.seen.lock().unwrap().iter().any(|s| s.path == "/redirect"));
 }
