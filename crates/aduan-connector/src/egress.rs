@@ -561,11 +561,14 @@ mod tests {
         assert!(!p.credentials_ok(&u("http://lookaside.fbsbx.com/x")));
     }
 
+    /// The requests a test server got: path and Authorization.
+    type Log = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
     /// A one-route-per-path HTTP/1.1 server on loopback that records the requests it gets
     /// (path and Authorization).
     struct Server {
         base: String,
-        seen: Arc<Mutex<Vec<(String, Option<String>)>>>,
+        seen: Log,
     }
 
     async fn server(routes: Vec<(&'static str, String)>) -> Server {
