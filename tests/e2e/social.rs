@@ -13,17 +13,17 @@ async fn meta_and_x_webhooks_on_the_real_daemon() {
     let Some(bin) = Binary::locate() else { return };
     let config = Config::sqlite()
         .env("ADUAN__CHANNELS__META__ENABLED", "true")
-        .env("ADUAN__CHANNELS__META__APP_SECRET", "app-s3cret")
-        .env("ADUAN__CHANNELS__META__VERIFY_TOKEN", "verify-me")
+        .env("ADUAN__CHANNELS__META__APP_SECRET", "app-s3cret-0123456789")
+        .env("ADUAN__CHANNELS__META__VERIFY_TOKEN", "verify-me-0123456789")
         .env("ADUAN__CHANNELS__X__ENABLED", "true")
-        .env("ADUAN__CHANNELS__X__CONSUMER_SECRET", "consumer-s3cret");
+        .env("ADUAN__CHANNELS__X__CONSUMER_SECRET", "consumer-s3cret-0123456789");
     let daemon = Daemon::start(&bin, config).await;
     let http = client();
 
     let hello = get(
         &http,
         &daemon,
-        "/hooks/meta?hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=verify-me",
+        "/hooks/meta?hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=verify-me-0123456789",
         None,
     )
     .await;
@@ -48,7 +48,7 @@ async fn meta_and_x_webhooks_on_the_real_daemon() {
                           "text": {"body": "Jalan berlubang di Desa Karangklesem"}}]}}]}]
     }))
     .unwrap();
-    let signature = sig::meta_signature(b"app-s3cret", &body);
+    let signature = sig::meta_signature(b"app-s3cret-0123456789", &body);
     for _ in 0..2 {
         let r = send(
             http.post(daemon.url("/hooks/meta"))
@@ -71,7 +71,7 @@ async fn meta_and_x_webhooks_on_the_real_daemon() {
 
     let crc = get(&http, &daemon, "/hooks/x?crc_token=abc", None).await;
     assert_eq!(crc.status, StatusCode::OK);
-    assert_eq!(crc.body["response_token"], sig::x_signature(b"consumer-s3cret", b"abc"));
+    assert_eq!(crc.body["response_token"], sig::x_signature(b"consumer-s3cret-0123456789", b"abc"));
 
     let admin = daemon.apikey("ops", "admin");
     let list = get(&http, &daemon, "/api/v1/tickets?channel=whatsapp", Some(&admin)).await;

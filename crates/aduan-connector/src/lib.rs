@@ -11,6 +11,7 @@
 //!   ([`outbound`]) claims rows, retries with backoff and records the result.
 
 pub mod compliance;
+pub mod egress;
 pub mod outbound;
 mod supervise;
 mod telemetry;

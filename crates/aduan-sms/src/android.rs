@@ -48,6 +48,10 @@ pub fn verify(req: &WebhookRequest, key: &str, now: DateTime<Utc>) -> Result<(),
     let Ok(expected) = hex::decode(sig) else {
         return Err(Rejection::Forbidden("X-Signature"));
     };
+    // An empty signing key authenticates nobody (check-config refuses it too).
+    if key.is_empty() {
+        return Err(Rejection::Forbidden("X-Signature"));
+    }
     if mac(key, &req.body, ts).verify_slice(&expected).is_err() {
         return Err(Rejection::Forbidden("X-Signature"));
     }

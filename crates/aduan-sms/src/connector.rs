@@ -9,6 +9,12 @@
 //! the same prefix). A ticket with no SMS yet (a web form that left a phone number) goes
 //! through the first configured gateway in the order Kannel, Twilio, Android; so does one
 //! whose gateway has since been switched off. Nothing new is stored for this.
+//!
+//! **Media.** A Twilio MMS names its media by URL in the (signed) webhook. They are fetched
+//! only through [`aduan_connector::egress`]: from the configured `api_url`'s origin or over
+//! https from Twilio's media hosts ([`TWILIO_MEDIA_HOSTS`], or `[channels.twilio]
+//! media_hosts`), never from an internal address, every redirect checked; the account's
+//! Basic credentials go only to the configured API's origin (never along a redirect).
 
 use std::fmt;
 use std::num::NonZeroU32;
@@ -16,6 +22,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aduan_connector::egress::{Credentials, EgressPolicy, MediaFetcher};
 use aduan_connector::{Connector, ConnectorContext, ConnectorError, SendError, Webhook};
 use aduan_core::{Channel, IdentityKind};
 use aduan_store::{OutboxItem, Store, UnfetchedAttachment};
@@ -26,6 +33,12 @@ use crate::android::{self, AndroidWebhook};
 use crate::kannel::{self, KannelWebhook, Outcome};
 use crate::twilio::{self, TwilioWebhook};
 use crate::{Gateway, outgoing_text, split};
+
+/// The hosts Twilio serves MMS media from: the API (`/2010-04-01/…/Media/ME…`) and the
+/// stores it redirects to (`mms.twiliocdn.com` with media authentication on, the public
+/// S3 endpoint for older media). The default of `[channels.twilio] media_hosts`.
+pub const TWILIO_MEDIA_HOSTS: &[&str] =
+    &["api.twilio.com", "*.twiliocdn.com", "s3-external-1.amazonaws.com"];
 
 /// Media larger than this is not fetched.
 pub const MAX_MEDIA_BYTES: usize = 20 * 1024 * 1024;
@@ -62,6 +75,9 @@ pub struct TwilioConfig {
     pub segments_per_second: u32,
     /// The most parts (segments) one answer may take.
     pub max_parts: usize,
+    /// Hosts MMS media may be fetched from over https besides `api_url`'s origin (exact
+    /// names or `*.suffix`); [`TWILIO_MEDIA_HOSTS`] by default.
+    pub media_hosts: Vec<String>,
 }
 
 /// `[channels.android_sms]`, secrets resolved.
@@ -152,6 +168,8 @@ fn retry(reason: String) -> SendError {
 pub struct SmsConnector {
     cfg: SmsConfig,
     http: reqwest::Client,
+    /// Twilio media downloads (see the module docs).
+    media: Option<MediaFetcher>,
     kannel_limit: DefaultDirectRateLimiter,
     twilio_limit: DefaultDirectRateLimiter,
     android_limit: DefaultDirectRateLimiter,
@@ -167,8 +185,13 @@ impl SmsConnector {
             .connect_timeout(Duration::from_secs(10))
             .build()
             .unwrap_or_default();
+        let media = cfg
+            .twilio
+            .as_ref()
+            .map(|t| MediaFetcher::new(EgressPolicy::new(&[t.api_url.as_str()], &t.media_hosts)));
         SmsConnector {
             http,
+            media,
             kannel_limit: RateLimiter::direct(quota(kps, Duration::from_secs(1), kps)),
             // One second's worth of segments, plus a whole capped message.
             twilio_limit: RateLimiter::direct(quota(
@@ -356,39 +379,21 @@ impl SmsConnector {
         t: &TwilioConfig,
         a: &UnfetchedAttachment,
     ) -> Result<(Vec<u8>, String), (String, bool)> {
-        let resp = self
-            .http
-            .get(&a.provider_ref)
-            .basic_auth(&t.account_sid, Some(&t.auth_token))
-            .send()
-            .await
-            .map_err(|e| (format!("download failed: {}", e.without_url()), false))?;
-        let status = resp.status().as_u16();
-        if !(200..300).contains(&status) {
-            return Err((
-                format!("download answered HTTP {status}"),
-                matches!(status, 400 | 403 | 404 | 410),
-            ));
+        let Some(media) = &self.media else {
+            return Err(("twilio is not configured".into(), false));
+        };
+        // The account's credentials go to the configured API only (Twilio's media URLs are
+        // on it and redirect to a signed URL on its CDN); media named elsewhere is fetched
+        // without them.
+        let credentials = if media.policy().is_api_url(&a.provider_ref) {
+            Credentials::Basic { user: t.account_sid.as_str(), password: t.auth_token.as_str() }
+        } else {
+            Credentials::None
+        };
+        match media.get(&a.provider_ref, credentials, MAX_MEDIA_BYTES).await {
+            Ok(f) => Ok((f.bytes, f.content_type.unwrap_or_else(|| a.content_type.clone()))),
+            Err(e) => Err((e.to_string(), e.permanent())),
         }
-        let header_type = resp
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(';').next().unwrap_or(v).trim().to_owned())
-            .filter(|t| !t.is_empty());
-        let mut resp = resp;
-        let mut data = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| (format!("download failed: {}", e.without_url()), false))?
-        {
-            if data.len() + chunk.len() > MAX_MEDIA_BYTES {
-                return Err((format!("media larger than {MAX_MEDIA_BYTES} bytes"), true));
-            }
-            data.extend_from_slice(&chunk);
-        }
-        Ok((data, header_type.unwrap_or_else(|| a.content_type.clone())))
     }
 }
 
@@ -508,6 +513,7 @@ mod tests {
             api_url: "http://127.0.0.1:1".into(),
             segments_per_second: 1,
             max_parts: DEFAULT_MAX_PARTS,
+            media_hosts: Vec::new(),
         }
     }
 

@@ -23,7 +23,8 @@ use aduan_core::{Identity, Purpose};
 use aduan_store::OutboxItem;
 
 pub use connector::{
-    AndroidConfig, DEFAULT_MAX_PARTS, KannelConfig, SmsConfig, SmsConnector, TwilioConfig,
+    AndroidConfig, DEFAULT_MAX_PARTS, KannelConfig, SmsConfig, SmsConnector, TWILIO_MEDIA_HOSTS,
+    TwilioConfig,
 };
 
 /// Errors of this crate's pure parts.

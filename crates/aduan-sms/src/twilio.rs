@@ -118,6 +118,10 @@ pub fn verify(req: &WebhookRequest, token: &str) -> Result<Vec<(String, String)>
     let Some(sig) = req.headers.get("x-twilio-signature").and_then(|v| v.to_str().ok()) else {
         return Err(Rejection::Unauthenticated("X-Twilio-Signature"));
     };
+    // An empty auth token authenticates nobody (check-config refuses it too).
+    if token.is_empty() {
+        return Err(Rejection::Forbidden("X-Twilio-Signature"));
+    }
     if req.method == http::Method::GET {
         if !req.body.is_empty() {
             return Err(Rejection::Malformed("a GET carries no body".into()));

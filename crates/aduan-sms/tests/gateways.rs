@@ -150,6 +150,7 @@ async fn world() -> World {
             api_url: b.clone(),
             segments_per_second: 10,
             max_parts: DEFAULT_MAX_PARTS,
+            media_hosts: Vec::new(),
         });
         cfg.android = Some(AndroidConfig {
             signing_key: KEY.into(),

@@ -425,3 +425,22 @@ fn kannel_post_url_takes_the_text_from_the_body() {
         "Banjir setinggi lutut di Jalan Gatot Subroto"
     );
 }
+
+/// Issue 14.5: a gateway configured with an empty secret must not accept requests signed
+/// with (or carrying) the empty secret. Configuration refuses such keys; the webhooks
+/// refuse them too.
+#[test]
+fn an_empty_configured_secret_authenticates_nobody() {
+    let kannel = KannelWebhook::new("");
+    let forged = kannel_get(&KANNEL_QUERY.replace("secret=s3cret", "secret="));
+    assert_eq!(kannel.handle(&forged), Err(Rejection::Forbidden("secret")));
+
+    let twilio = TwilioWebhook::new("", None);
+    let forged = twilio_request(&inbound_example(), "");
+    assert_eq!(twilio.handle(&forged), Err(Rejection::Forbidden("X-Twilio-Signature")));
+
+    let android = AndroidWebhook::new("");
+    let now = chrono::Utc::now().timestamp();
+    let forged = android_request(&android_body("ev-empty"), "", now);
+    assert_eq!(android.handle(&forged), Err(Rejection::Forbidden("X-Signature")));
+}

@@ -1,6 +1,12 @@
 //! The IO shell: [`MetaConnector`] and [`XConnector`] send answers over HTTP (the requests
 //! themselves are built in [`crate::send`]), pace them with token buckets, and — for Meta —
 //! apply delivery receipts to the outbox and fetch media into the attachment store.
+//!
+//! Media URLs come from webhook bodies, so they are fetched only through
+//! [`aduan_connector::egress`]: from the configured `graph_api_url`'s origin or over https
+//! from Meta's media hosts ([`META_MEDIA_HOSTS`], or `[channels.meta] media_hosts`), never
+//! from an internal address, redirects checked hop by hop, the WhatsApp token never sent
+//! elsewhere.
 
 use std::fmt;
 use std::num::NonZeroU32;
@@ -8,6 +14,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use aduan_connector::egress::{Credentials, EgressPolicy, FetchError, MediaFetcher};
 use aduan_connector::{Connector, ConnectorContext, ConnectorError, SendError, Webhook};
 use aduan_core::Channel;
 use aduan_store::{DeliveryReceipt, OutboxItem, Store, UnfetchedAttachment};
@@ -19,6 +26,11 @@ use tokio::sync::{Mutex, mpsc};
 use crate::meta::MetaWebhook;
 use crate::send::{self, Answer, Call, XRoute};
 use crate::x::XWebhook;
+
+/// The hosts Meta serves media from (Messenger and Instagram attachment URLs, the URL a
+/// WhatsApp media id resolves to): the default of `[channels.meta] media_hosts`.
+pub const META_MEDIA_HOSTS: &[&str] =
+    &["*.fbcdn.net", "*.fbsbx.com", "*.cdninstagram.com", "*.whatsapp.net"];
 
 /// Media larger than this is not fetched (WhatsApp's own limit for documents is 100 MB).
 pub const MAX_MEDIA_BYTES: usize = 100 * 1024 * 1024;
@@ -147,6 +159,9 @@ pub struct MetaConfig {
     pub graph_api_url: String,
     /// `[storage] dir`: fetched media is written here by content hash.
     pub attachments_dir: PathBuf,
+    /// Hosts media may be fetched from over https besides `graph_api_url`'s origin (exact
+    /// names or `*.suffix`); [`META_MEDIA_HOSTS`] by default.
+    pub media_hosts: Vec<String>,
 }
 
 impl fmt::Debug for MetaConfig {
@@ -157,6 +172,7 @@ impl fmt::Debug for MetaConfig {
             .field("whatsapp_phone_number_id", &self.whatsapp_phone_number_id)
             .field("graph_api_url", &self.graph_api_url)
             .field("attachments_dir", &self.attachments_dir)
+            .field("media_hosts", &self.media_hosts)
             .finish_non_exhaustive()
     }
 }
@@ -165,6 +181,8 @@ impl fmt::Debug for MetaConfig {
 pub struct MetaConnector {
     cfg: MetaConfig,
     http: reqwest::Client,
+    /// Every media download goes through it (see the module docs).
+    media: MediaFetcher,
     webhook: Arc<MetaWebhook>,
     receipts: Mutex<mpsc::Receiver<DeliveryReceipt>>,
     /// Set when `run` starts: `send` needs it for the customer window.
@@ -182,9 +200,12 @@ impl MetaConnector {
         let (tx, rx) = mpsc::channel(4096);
         let webhook =
             Arc::new(MetaWebhook::new(cfg.app_secret.clone(), cfg.verify_token.clone(), Some(tx)));
+        let media =
+            MediaFetcher::new(EgressPolicy::new(&[cfg.graph_api_url.as_str()], &cfg.media_hosts));
         MetaConnector {
             cfg,
             http: http_client(),
+            media,
             webhook,
             receipts: Mutex::new(rx),
             store: OnceLock::new(),
@@ -321,27 +342,11 @@ impl MetaConnector {
         url: &str,
         token: Option<&str>,
     ) -> Result<(Vec<u8>, Option<String>), Fetch> {
-        let mut req = self.http.get(url);
-        if let Some(token) = token {
-            req = req.bearer_auth(token);
+        let credentials = token.map_or(Credentials::None, Credentials::Bearer);
+        match self.media.get(url, credentials, MAX_MEDIA_BYTES).await {
+            Ok(fetched) => Ok((fetched.bytes, fetched.content_type)),
+            Err(e) => Err(Fetch::from(e)),
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| Fetch::retry(format!("download failed: {}", e.without_url())))?;
-        let status = resp.status();
-        if !status.is_success() {
-            return Err(Fetch::from_status(status.as_u16(), "download"));
-        }
-        let header_type = resp
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(';').next().unwrap_or(v).trim().to_owned());
-        let data = read_limited(resp, MAX_MEDIA_BYTES)
-            .await
-            .map_err(|reason| Fetch { permanent: reason.starts_with("answer larger"), reason })?;
-        Ok((data, header_type))
     }
 
     async fn send_meta(&self, item: &OutboxItem) -> Result<Option<String>, SendError> {
@@ -400,6 +405,12 @@ impl MetaConnector {
 struct Fetch {
     reason: String,
     permanent: bool,
+}
+
+impl From<FetchError> for Fetch {
+    fn from(e: FetchError) -> Fetch {
+        Fetch { permanent: e.permanent(), reason: e.to_string() }
+    }
 }
 
 impl Fetch {

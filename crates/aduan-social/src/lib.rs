@@ -24,7 +24,7 @@ use aduan_connector::Rejection;
 use aduan_core::InboundMessage;
 use aduan_store::DeliveryReceipt;
 
-pub use connector::{MetaConfig, MetaConnector, XConfig, XConnector};
+pub use connector::{META_MEDIA_HOSTS, MetaConfig, MetaConnector, XConfig, XConnector};
 
 /// The text stored for a message of a kind aduan can't read (a poll, an order, a sticker
 /// pack…), so operators see that the resident wrote.

@@ -1,6 +1,13 @@
 //! X's Account Activity webhook: the CRC challenge (GET), the
 //! `x-twitter-webhooks-signature` check over the raw body (POST), and the parser for
 //! direct messages and mentions. Pure.
+//!
+//! **The CRC is not a signing oracle.** X computes both the CRC `response_token` and the
+//! POST signature as HMAC-SHA256 with the consumer secret, with no domain separation; we
+//! can't change X's scheme. So the CRC answers only tokens shaped like X's (at most
+//! [`MAX_CRC_TOKEN`] bytes of letters, digits and `-_+/=`: UUIDs and base64) and refuses
+//! anything else with 400. A body the POST side accepts is a JSON object, which needs a
+//! `{`, a byte no CRC token may hold: no answer of the CRC is ever a valid POST signature.
 
 use aduan_connector::{Rejection, ReplyBody, Webhook, WebhookReply, WebhookRequest};
 use aduan_core::{
@@ -181,6 +188,19 @@ pub fn unescape_html(s: &str) -> String {
     out
 }
 
+/// The longest `crc_token` the CRC answers (X sends UUIDs and short base64 strings).
+pub const MAX_CRC_TOKEN: usize = 128;
+
+/// Whether `token` looks like one of X's CRC tokens: 1 to [`MAX_CRC_TOKEN`] bytes of
+/// A–Z, a–z, 0–9, `-`, `_`, `+`, `/` and `=` (UUIDs, base64, base64url). Such a token can
+/// never be a JSON object, so the CRC can't sign a body the POST side would accept.
+pub fn crc_token_ok(token: &str) -> bool {
+    (1..=MAX_CRC_TOKEN).contains(&token.len())
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'+' | b'/' | b'='))
+}
+
 /// The `/hooks/x` webhook.
 pub struct XWebhook {
     consumer_secret: String,
@@ -198,6 +218,14 @@ impl XWebhook {
             .map(|(_, v)| v.into_owned())
             .filter(|t| !t.is_empty())
             .ok_or_else(|| Rejection::Malformed("crc_token is missing".into()))?;
+        if !crc_token_ok(&token) {
+            return Err(Rejection::Malformed(format!(
+                "crc_token must be 1-{MAX_CRC_TOKEN} characters of A-Z, a-z, 0-9, -, _, +, / and ="
+            )));
+        }
+        if self.consumer_secret.is_empty() {
+            return Err(Rejection::Forbidden("consumer secret"));
+        }
         let response_token = sig::x_signature(self.consumer_secret.as_bytes(), token.as_bytes());
         let body = serde_json::json!({ "response_token": response_token }).to_string();
         Ok(WebhookReply::Respond {
@@ -249,5 +277,31 @@ mod tests {
         assert_eq!(unescape_html("&amp;lt;"), "&lt;");
         assert_eq!(unescape_html("R&D & co; &unknown; &"), "R&D & co; &unknown; &");
         assert_eq!(unescape_html("&#128512; ok"), "😀 ok");
+    }
+
+    #[test]
+    fn crc_tokens_are_shaped_like_xs() {
+        for ok in [
+            "9b4507b3-9040-4669-9ca3-6b94edb50553",
+            "abc",
+            "NjM3ODU3NTYxNjEzNzQ2MDQ4OA==",
+            "a_b-c+d/e=",
+            &"A".repeat(MAX_CRC_TOKEN),
+        ] {
+            assert!(crc_token_ok(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "{}",
+            r#"{"for_user_id":"1","direct_message_events":[]}"#,
+            " abc",
+            "a b",
+            "a\nb",
+            "a.b",
+            "ä",
+            &"A".repeat(MAX_CRC_TOKEN + 1),
+        ] {
+            assert!(!crc_token_ok(bad), "{bad}");
+        }
     }
 }

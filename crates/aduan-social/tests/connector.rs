@@ -95,6 +95,10 @@ async fn fake(
             }
             ([("content-type", "image/jpeg")], format!("JPEG bytes of {media_id}")).into_response()
         }
+        (Method::GET, ["redirect"]) => {
+            let to = uri.query().and_then(|q| q.strip_prefix("to=")).unwrap_or("/").to_owned();
+            (StatusCode::FOUND, [("location", to)]).into_response()
+        }
         (Method::GET, ["page-cdn", name]) => {
             ([("content-type", "image/png")], format!("PNG bytes of {name}")).into_response()
         }
@@ -156,6 +160,7 @@ async fn env() -> Env {
         whatsapp_phone_number_id: Some(PHONE_NUMBER_ID.into()),
         graph_api_url: format!("{base}/v21.0"),
         attachments_dir: attachments.clone(),
+        media_hosts: aduan_social::META_MEDIA_HOSTS.iter().map(|h| (*h).to_owned()).collect(),
     }));
     let x = Arc::new(XConnector::new(XConfig {
         consumer_secret: CONSUMER_SECRET.into(),
@@ -520,4 +525,92 @@ async fn meta_verification_through_the_router() {
     let (status, _) =
         env.call(get("hub.mode=subscribe&hub.challenge=1&hub.verify_token=nope")).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+/// Issue 14.1: the CRC signs what it is given with the consumer secret, exactly as X signs
+/// a POST body. Asking it to sign a DM body must not yield a signature that gets the body
+/// stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_x_crc_is_not_a_signing_oracle() {
+    let env = env().await;
+    let body = bytes(&fixture("x/dm_hello.json"));
+    // The same DM as one compact line, the way an attacker would put it in a query.
+    let compact = serde_json::to_vec(&serde_json::from_slice::<Value>(&body).unwrap()).unwrap();
+    for forged in [&body, &compact] {
+        let token: String = form_urlencoded::byte_serialize(forged).collect();
+        let crc = Request::get(format!("/hooks/x?crc_token={token}")).body(Body::empty()).unwrap();
+        let (status, answer) = env.call(crc).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{}", String::from_utf8_lossy(&answer));
+        let answer: Value = serde_json::from_slice(&answer).unwrap();
+        assert!(answer.get("response_token").is_none(), "{answer}");
+        assert!(answer["error"]["message"].is_string(), "a JSON error: {answer}");
+        // Whatever the CRC answered, it does not sign the body.
+        let signature = answer["response_token"].as_str().unwrap_or("sha256=").to_owned();
+        let post = Request::post("/hooks/x")
+            .header("content-type", "application/json")
+            .header("x-twitter-webhooks-signature", signature)
+            .body(Body::from(forged.clone()))
+            .unwrap();
+        assert_eq!(env.call(post).await.0, StatusCode::FORBIDDEN);
+    }
+    // Over-long and non-X-shaped tokens are refused; X's own shape is still answered.
+    for bad in ["%7B%7D", "a%20b", &"A".repeat(129)] {
+        let crc = Request::get(format!("/hooks/x?crc_token={bad}")).body(Body::empty()).unwrap();
+        assert_eq!(env.call(crc).await.0, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let crc = Request::get("/hooks/x?crc_token=NjM3ODU3NTYxNjEzNzQ2MDQ4OA%3D%3D")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(env.call(crc).await.0, StatusCode::OK);
+    assert!(env.tickets(Channel::X).await.is_empty(), "nothing was stored");
+}
+
+/// Issue 14.9: a Messenger attachment URL naming a service on the daemon's network, or a
+/// provider URL that redirects there, is never fetched; the message keeps the attachment
+/// as an unfetched reference, and the real media is still fetched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_urls_on_internal_hosts_or_behind_redirects_are_not_fetched() {
+    let env = env().await;
+    let hits = Arc::new(Mutex::new(Vec::<String>::new()));
+    let log = hits.clone();
+    let internal = Router::new().fallback(move |uri: Uri| {
+        let log = log.clone();
+        async move {
+            log.lock().unwrap().push(uri.path().to_owned());
+            "internal secrets"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let internal_base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, internal).await;
+    });
+
+    let mut fb = fixture(
+        "messenger-webhooks-botman/FacebookImageDriver__getCorrectRequestData__b701c817fa.json",
+    );
+    let event = &mut fb["entry"][0]["messaging"][0];
+    event["timestamp"] = chrono::Utc::now().timestamp_millis().into();
+    event["message"]["attachments"] = json!([
+        {"type": "image", "payload": {"url": format!("{internal_base}/latest/meta-data")}},
+        {"type": "image", "payload": {"url": format!("http://localhost:{}/x", internal_base.rsplit(':').next().unwrap())}},
+        {"type": "image", "payload": {"url": format!("{}/redirect?to={internal_base}/admin", env.base)}},
+        {"type": "image", "payload": {"url": format!("{}/page-cdn/real.png", env.base)}},
+    ]);
+    assert_eq!(env.meta(&bytes(&fb)).await, StatusCode::OK);
+    let page = loop_until_fetched(&env, Channel::Messenger).await;
+    assert_eq!(page.size, "PNG bytes of real.png".len() as u64);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let tickets = env.tickets(Channel::Messenger).await;
+    let attachments: Vec<_> =
+        tickets.iter().flat_map(|t| &t.messages).flat_map(|m| &m.attachments).collect();
+    assert_eq!(attachments.len(), 4, "the message keeps every attachment: {attachments:?}");
+    assert_eq!(attachments.iter().filter(|a| a.sha256.is_empty()).count(), 3, "{attachments:?}");
+    assert!(
+        hits.lock().unwrap().is_empty(),
+        "the internal service was reached: {:?}",
+        hits.lock().unwrap()
+    );
+    // The redirect was asked for, and not followed.
+    assert!(env.seen.lock().unwrap().iter().any(|s| s.path == "/redirect"));
 }

@@ -43,7 +43,11 @@ impl TelegramConnector {
             .filter(|u| matches!(u.scheme(), "http" | "https"))
             .ok_or_else(|| TelegramError::ApiUrl(config.api_url.clone()))?;
         // Long polls hold the request open for `poll_timeout`; the client must wait longer.
+        // Every call and file download goes to `api_url` (teloxide builds
+        // `{api_url}/bot<token>/…` and `{api_url}/file/bot<token>/<file_path>`); a redirect
+        // elsewhere would carry the token's URL away, so only same-origin ones are followed.
         let client = reqwest::Client::builder()
+            .redirect(aduan_connector::egress::same_origin_redirects())
             .connect_timeout(std::time::Duration::from_secs(5))
             .timeout(config.poll_timeout + std::time::Duration::from_secs(15))
             .build()

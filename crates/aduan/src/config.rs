@@ -11,10 +11,116 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-/// A secret value: never printed, not even by `Debug`.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// A secret value: never printed, not even by `Debug` or in a configuration error.
+///
+/// A secret is text, but one written without quotes in TOML (`secret = 987654321`) or given
+/// as `ADUAN__…=987654321` arrives as a number or a boolean: it is taken as the text it was
+/// written as (see [`EnvProvider`] for the environment, where the text is kept exactly).
+/// A float or anything else is refused with a message that names the key, never the value.
+#[derive(Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct Secret(String);
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
+        use serde::de::Error;
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = Secret;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a secret written as a string")
+            }
+            fn visit_str<E: Error>(self, v: &str) -> Result<Secret, E> {
+                Ok(Secret(v.to_owned()))
+            }
+            fn visit_string<E: Error>(self, v: String) -> Result<Secret, E> {
+                Ok(Secret(v))
+            }
+            fn visit_char<E: Error>(self, v: char) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+            fn visit_bool<E: Error>(self, v: bool) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+            fn visit_u64<E: Error>(self, v: u64) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+            fn visit_i64<E: Error>(self, v: i64) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+            fn visit_u128<E: Error>(self, v: u128) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+            fn visit_i128<E: Error>(self, v: i128) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+            fn visit_f64<E: Error>(self, _: f64) -> Result<Secret, E> {
+                // Its text is already lost (`1.50` reads as 1.5): refuse, without the value.
+                Err(E::custom(
+                    "a secret must be written as a string (in quotes); the value is not shown",
+                ))
+            }
+            fn visit_bytes<E: Error>(self, _: &[u8]) -> Result<Secret, E> {
+                Err(E::custom("a secret must be text; the value is not shown"))
+            }
+        }
+        d.deserialize_any(Text)
+    }
+}
+
+/// Whether a key path (`channels.kannel.secret`) holds a secret: an environment value for
+/// it is kept as written, never parsed into a number or a boolean.
+fn is_secret_key(path: &str) -> bool {
+    let leaf = path.rsplit('.').next().unwrap_or(path).to_ascii_lowercase();
+    !leaf.ends_with("_file")
+        && (leaf.ends_with("secret")
+            || leaf.ends_with("token")
+            || leaf.ends_with("password")
+            || leaf.ends_with("_key")
+            || leaf == "smtp_url"
+            || path.eq_ignore_ascii_case("database.url"))
+}
+
+/// The `ADUAN__SECTION__KEY` variables, read as figment's `Env` reads them (a value is
+/// parsed: `10` is a number, `[a, b]` a list), except that a secret's value that does not
+/// read as a string (`987654321`, `true`, `0123`) is kept exactly as written.
+struct EnvProvider(Env);
+
+impl figment::Provider for EnvProvider {
+    fn metadata(&self) -> figment::Metadata {
+        self.0.metadata()
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        use figment::value::{Dict, Value};
+        fn merge(into: &mut Dict, from: Dict) {
+            for (k, v) in from {
+                match (into.get_mut(&k), v) {
+                    (Some(Value::Dict(_, a)), Value::Dict(_, b)) => merge(a, b),
+                    (_, v) => {
+                        into.insert(k, v);
+                    }
+                }
+            }
+        }
+        let mut dict = Dict::new();
+        for (key, raw) in self.0.iter() {
+            let parsed: Value =
+                raw.parse().unwrap_or_else(|e: std::convert::Infallible| match e {});
+            let value = match parsed {
+                Value::String(..) => parsed,
+                _ if is_secret_key(key.as_str()) => Value::from(raw),
+                _ => parsed,
+            };
+            if let Value::Dict(_, nested) = figment::util::nest(key.as_str(), value) {
+                merge(&mut dict, nested);
+            }
+        }
+        Ok(self.0.profile.collect(dict))
+    }
+}
 
 impl Secret {
     pub fn expose(&self) -> &str {
@@ -355,6 +461,9 @@ pub struct Meta {
     pub whatsapp_token_file: Option<PathBuf>,
     pub whatsapp_phone_number_id: Option<String>,
     pub graph_api_url: Option<String>,
+    /// Hosts media may be fetched from over https besides `graph_api_url`'s origin (names
+    /// or `*.suffix`). Default: Meta's CDNs (`aduan_social::META_MEDIA_HOSTS`).
+    pub media_hosts: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -394,6 +503,9 @@ pub struct Twilio {
     pub auth_token_file: Option<PathBuf>,
     pub from: Option<String>,
     pub api_url: Option<String>,
+    /// Hosts MMS media may be fetched from over https besides `api_url`'s origin (names or
+    /// `*.suffix`). Default: Twilio's (`aduan_sms::TWILIO_MEDIA_HOSTS`).
+    pub media_hosts: Option<Vec<String>>,
     /// Segments per second (default 1, a long code's rate).
     pub segments_per_second: Option<u32>,
     /// The most segments one answer may take (default 4).
@@ -457,6 +569,9 @@ impl Channels {
                 api_url: t.api_url.clone().unwrap_or_else(|| "https://api.twilio.com".into()),
                 segments_per_second: t.segments_per_second.unwrap_or(1),
                 max_parts: max_parts(t.max_parts),
+                media_hosts: t.media_hosts.clone().unwrap_or_else(|| {
+                    aduan_sms::TWILIO_MEDIA_HOSTS.iter().map(|h| (*h).to_owned()).collect()
+                }),
             })
         } else {
             None
@@ -549,6 +664,9 @@ impl Meta {
                 .clone()
                 .unwrap_or_else(|| "https://graph.facebook.com/v21.0".into()),
             attachments_dir: attachments_dir.to_owned(),
+            media_hosts: self.media_hosts.clone().unwrap_or_else(|| {
+                aduan_social::META_MEDIA_HOSTS.iter().map(|h| (*h).to_owned()).collect()
+            }),
         })
     }
 }
@@ -698,7 +816,7 @@ fn load_from(explicit: Option<&Path>, env: Env) -> Result<(Config, Source), Vec<
     if let Source::File(path) = &source {
         figment = figment.merge(Toml::file_exact(path));
     }
-    figment = figment.merge(env);
+    figment = figment.merge(EnvProvider(env));
     match figment.extract::<Config>() {
         Ok(config) => Ok((config, source)),
         Err(errors) => Err(errors
@@ -738,6 +856,66 @@ fn secret(
             }
         },
         (None, None) => None,
+    }
+}
+
+/// The fewest bytes a secret that authenticates webhooks may have (Kannel's `secret`,
+/// Twilio's `auth_token`, the Android gateway's `signing_key`, Meta's `app_secret` and
+/// `verify_token`, Telegram's `secret_token`, X's `consumer_secret`): an empty or short
+/// one lets anyone sign requests.
+pub const MIN_WEBHOOK_SECRET_BYTES: usize = 16;
+
+/// The key a resolved secret came from: `path`, or `path_file` when it was read from a file.
+fn secret_key(path: &str, file: &Option<PathBuf>) -> String {
+    if file.is_some() { format!("{path}_file") } else { path.to_owned() }
+}
+
+/// A webhook secret must have at least [`MIN_WEBHOOK_SECRET_BYTES`]. The message names the
+/// key, never the value.
+fn strong(problems: &mut Vec<Problem>, path: &str, file: &Option<PathBuf>, value: &Option<Secret>) {
+    let Some(v) = value else { return };
+    let n = v.0.len();
+    if n < MIN_WEBHOOK_SECRET_BYTES {
+        let what = if n == 0 { "is empty" } else { "is too short" };
+        let from = if file.is_some() { " (the file's contents)" } else { "" };
+        problems.push(Problem {
+            path: secret_key(path, file),
+            message: format!(
+                "{what}{from}: a secret that authenticates webhooks needs at least \
+                 {MIN_WEBHOOK_SECRET_BYTES} bytes (e.g. `openssl rand -hex 32`)"
+            ),
+        });
+    }
+}
+
+/// A token or password that is given must not be empty.
+fn not_empty(
+    problems: &mut Vec<Problem>,
+    path: &str,
+    file: &Option<PathBuf>,
+    value: &Option<Secret>,
+) {
+    if value.as_ref().is_some_and(|v| v.0.trim().is_empty()) {
+        let from = if file.is_some() { " (the file's contents)" } else { "" };
+        problems.push(Problem { path: secret_key(path, file), message: format!("is empty{from}") });
+    }
+}
+
+/// `media_hosts`: host names (`lookaside.fbsbx.com`) or `*.` and a name (`*.fbcdn.net`),
+/// no scheme, port or path.
+fn media_hosts(problems: &mut Vec<Problem>, path: &str, hosts: &Option<Vec<String>>) {
+    for (i, h) in hosts.iter().flatten().enumerate() {
+        let name = h.strip_prefix("*.").unwrap_or(h);
+        let ok = !name.is_empty()
+            && name.split('.').all(|label| {
+                !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            });
+        if !ok {
+            problems.push(Problem {
+                path: format!("{path}[{i}]"),
+                message: format!("{h:?} is not a host name or *.domain (no scheme, port or path)"),
+            });
+        }
     }
 }
 
@@ -1022,6 +1200,7 @@ impl Config {
             require(p, "channels.email.imap_password", &password);
             require(p, "channels.email.smtp_url", &smtp);
             require(p, "channels.email.from", &e.from);
+            not_empty(p, "channels.email.imap_password", &e.imap_password_file, &password);
         }
 
         let t = &c.telegram;
@@ -1032,8 +1211,10 @@ impl Config {
         url(p, "channels.telegram.api_url", t.api_url.as_deref(), &["http", "https"]);
         if t.enabled {
             require(p, "channels.telegram.token", &token);
+            not_empty(p, "channels.telegram.token", &t.token_file, &token);
             if t.mode.as_deref() == Some("webhook") {
                 require(p, "channels.telegram.secret_token", &webhook_secret);
+                strong(p, "channels.telegram.secret_token", &t.secret_token_file, &webhook_secret);
             }
         }
         if let Some(s) = &webhook_secret {
@@ -1060,17 +1241,23 @@ impl Config {
         let m = &c.meta;
         let app_secret = secret(p, "channels.meta.app_secret", &m.app_secret, &m.app_secret_file);
         let verify = secret(p, "channels.meta.verify_token", &m.verify_token, &m.verify_token_file);
-        secret(
+        let page = secret(
             p,
             "channels.meta.page_access_token",
             &m.page_access_token,
             &m.page_access_token_file,
         );
-        secret(p, "channels.meta.whatsapp_token", &m.whatsapp_token, &m.whatsapp_token_file);
+        let wa =
+            secret(p, "channels.meta.whatsapp_token", &m.whatsapp_token, &m.whatsapp_token_file);
         url(p, "channels.meta.graph_api_url", m.graph_api_url.as_deref(), &["http", "https"]);
+        media_hosts(p, "channels.meta.media_hosts", &m.media_hosts);
         if m.enabled {
             require(p, "channels.meta.app_secret", &app_secret);
             require(p, "channels.meta.verify_token", &verify);
+            strong(p, "channels.meta.app_secret", &m.app_secret_file, &app_secret);
+            strong(p, "channels.meta.verify_token", &m.verify_token_file, &verify);
+            not_empty(p, "channels.meta.page_access_token", &m.page_access_token_file, &page);
+            not_empty(p, "channels.meta.whatsapp_token", &m.whatsapp_token_file, &wa);
             if (m.whatsapp_token.is_some() || m.whatsapp_token_file.is_some())
                 && m.whatsapp_phone_number_id.is_none()
             {
@@ -1084,36 +1271,44 @@ impl Config {
         let x = &c.x;
         let consumer =
             secret(p, "channels.x.consumer_secret", &x.consumer_secret, &x.consumer_secret_file);
-        secret(p, "channels.x.bearer_token", &x.bearer_token, &x.bearer_token_file);
+        let bearer = secret(p, "channels.x.bearer_token", &x.bearer_token, &x.bearer_token_file);
         url(p, "channels.x.api_url", x.api_url.as_deref(), &["http", "https"]);
         if x.enabled {
             require(p, "channels.x.consumer_secret", &consumer);
+            strong(p, "channels.x.consumer_secret", &x.consumer_secret_file, &consumer);
+            not_empty(p, "channels.x.bearer_token", &x.bearer_token_file, &bearer);
         }
 
         let k = &c.kannel;
         let ksecret = secret(p, "channels.kannel.secret", &k.secret, &k.secret_file);
-        secret(p, "channels.kannel.password", &k.password, &k.password_file);
+        let kpassword = secret(p, "channels.kannel.password", &k.password, &k.password_file);
         url(p, "channels.kannel.sendsms_url", k.sendsms_url.as_deref(), &["http", "https"]);
         if k.enabled {
             require(p, "channels.kannel.secret", &ksecret);
             require(p, "channels.kannel.sendsms_url", &k.sendsms_url);
+            strong(p, "channels.kannel.secret", &k.secret_file, &ksecret);
+            not_empty(p, "channels.kannel.password", &k.password_file, &kpassword);
         }
 
         let tw = &c.twilio;
         let auth = secret(p, "channels.twilio.auth_token", &tw.auth_token, &tw.auth_token_file);
         url(p, "channels.twilio.api_url", tw.api_url.as_deref(), &["http", "https"]);
+        media_hosts(p, "channels.twilio.media_hosts", &tw.media_hosts);
         if tw.enabled {
             require(p, "channels.twilio.account_sid", &tw.account_sid);
             require(p, "channels.twilio.auth_token", &auth);
+            strong(p, "channels.twilio.auth_token", &tw.auth_token_file, &auth);
         }
 
         let a = &c.android_sms;
         let key =
             secret(p, "channels.android_sms.signing_key", &a.signing_key, &a.signing_key_file);
-        secret(p, "channels.android_sms.password", &a.password, &a.password_file);
+        let apassword = secret(p, "channels.android_sms.password", &a.password, &a.password_file);
         url(p, "channels.android_sms.api_url", a.api_url.as_deref(), &["http", "https"]);
         if a.enabled {
             require(p, "channels.android_sms.signing_key", &key);
+            strong(p, "channels.android_sms.signing_key", &a.signing_key_file, &key);
+            not_empty(p, "channels.android_sms.password", &a.password_file, &apassword);
         }
         for (path, parts) in [
             ("channels.kannel.max_parts", k.max_parts),
@@ -1304,12 +1499,12 @@ mod tests {
     fn social_settings_read_secret_files_and_default_urls() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("app_secret");
-        std::fs::write(&f, "s3cret\n").unwrap();
+        std::fs::write(&f, "s3cret-0123456789abcdef\n").unwrap();
         let mut c = Config::default();
         c.channels.meta = Meta {
             enabled: true,
             app_secret_file: Some(f),
-            verify_token: Some(Secret("v".into())),
+            verify_token: Some(Secret("verify-token-0123456789".into())),
             whatsapp_token: Some(Secret("w".into())),
             ..Meta::default()
         };
@@ -1318,7 +1513,8 @@ mod tests {
         c.channels.meta.whatsapp_phone_number_id = Some("106540352242922".into());
         assert_eq!(c.validate(), vec![]);
         let meta = c.channels.meta.settings(Path::new("data/attachments")).unwrap();
-        assert_eq!(meta.app_secret, "s3cret");
+        assert_eq!(meta.app_secret, "s3cret-0123456789abcdef");
+        assert_eq!(meta.media_hosts, aduan_social::META_MEDIA_HOSTS);
         assert_eq!(meta.graph_api_url, "https://graph.facebook.com/v21.0");
         assert_eq!(meta.page_access_token, None);
         c.channels.x.consumer_secret = Some(Secret("cs".into()));
@@ -1336,5 +1532,154 @@ mod tests {
         let s = secret(&mut p, "channels.telegram.token", &None, &Some(f));
         assert_eq!(s.as_ref().map(Secret::expose), Some("123:abc"));
         assert!(p.is_empty());
+    }
+
+    /// Every webhook secret of an enabled channel, set to `value` inline.
+    fn with_webhook_secrets(value: &str) -> Config {
+        let s = || Some(Secret(value.into()));
+        let mut c = Config::default();
+        let ch = &mut c.channels;
+        ch.kannel = Kannel {
+            enabled: true,
+            secret: s(),
+            sendsms_url: Some("http://127.0.0.1:13013/cgi-bin/sendsms".into()),
+            ..Kannel::default()
+        };
+        ch.twilio = Twilio {
+            enabled: true,
+            account_sid: Some("AC1".into()),
+            auth_token: s(),
+            ..Twilio::default()
+        };
+        ch.android_sms = AndroidSms { enabled: true, signing_key: s(), ..AndroidSms::default() };
+        ch.meta = Meta { enabled: true, app_secret: s(), verify_token: s(), ..Meta::default() };
+        ch.x = X { enabled: true, consumer_secret: s(), ..X::default() };
+        ch.telegram = Telegram {
+            enabled: true,
+            token: Some(Secret("123:abc".into())),
+            mode: Some("webhook".into()),
+            secret_token: s(),
+            ..Telegram::default()
+        };
+        c
+    }
+
+    const WEBHOOK_SECRETS: [&str; 7] = [
+        "channels.telegram.secret_token",
+        "channels.meta.app_secret",
+        "channels.meta.verify_token",
+        "channels.x.consumer_secret",
+        "channels.kannel.secret",
+        "channels.twilio.auth_token",
+        "channels.android_sms.signing_key",
+    ];
+
+    #[test]
+    fn empty_and_short_webhook_secrets_are_refused_by_name_never_by_value() {
+        for value in ["", "short-secret-15"] {
+            let problems = with_webhook_secrets(value).validate();
+            let mut paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+            paths.retain(|p| WEBHOOK_SECRETS.contains(p));
+            paths.dedup(); // an empty Telegram secret_token also breaks Telegram's charset rule
+            assert_eq!(paths, WEBHOOK_SECRETS, "{value:?}: {problems:?}");
+            for p in &problems {
+                assert!(p.message.contains("16 bytes") || p.path.contains("telegram"), "{p}");
+                assert!(value.is_empty() || !p.to_string().contains(value), "{p}");
+            }
+        }
+        // Telegram's own charset rule still applies; 16 bytes of it pass everywhere.
+        assert_eq!(with_webhook_secrets("sixteen-bytes-ok").validate(), vec![]);
+    }
+
+    #[test]
+    fn empty_secret_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "\n").unwrap();
+        let mut c = with_webhook_secrets("sixteen-bytes-ok");
+        c.channels.kannel.secret = None;
+        c.channels.kannel.secret_file = Some(empty.clone());
+        c.channels.x.bearer_token_file = Some(empty);
+        let problems = c.validate();
+        let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(paths, ["channels.x.bearer_token_file", "channels.kannel.secret_file"]);
+        assert!(problems[1].message.contains("empty"), "{problems:?}");
+    }
+
+    #[test]
+    fn numeric_and_boolean_secrets_are_taken_as_written_and_never_printed() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.toml");
+        // Unquoted in TOML: a number and a boolean.
+        std::fs::write(
+            &file,
+            "[channels.kannel]\nsecret = 987654321\npassword = true\n[channels.x]\n\
+             consumer_secret = 1234567890123456789\n",
+        )
+        .unwrap();
+        let (c, _) = load_from(Some(&file), no_env()).unwrap();
+        assert_eq!(c.channels.kannel.secret.as_ref().map(Secret::expose), Some("987654321"));
+        assert_eq!(c.channels.kannel.password.as_ref().map(Secret::expose), Some("true"));
+        assert_eq!(
+            c.channels.x.consumer_secret.as_ref().map(Secret::expose),
+            Some("1234567890123456789")
+        );
+        // A float's text is lost on reading: refused, without the value.
+        std::fs::write(&file, "[channels.kannel]\nsecret = 98765.4321\n").unwrap();
+        let problems = load_from(Some(&file), no_env()).unwrap_err();
+        assert_eq!(problems[0].path, "channels.kannel.secret", "{problems:?}");
+        assert!(!format!("{problems:?}").contains("98765"), "{problems:?}");
+        // A short numeric secret of an enabled channel: named, never shown.
+        let mut c = with_webhook_secrets("sixteen-bytes-ok");
+        c.channels.kannel.secret = Some(Secret("987654321".into()));
+        let problems = c.validate();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].path, "channels.kannel.secret");
+        assert!(!problems[0].to_string().contains("987654321"), "{}", problems[0]);
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err, reason = "figment's Jail API")]
+    fn secrets_from_the_environment_are_kept_exactly() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("ADUAN__CHANNELS__KANNEL__SECRET", "0123456789012345678");
+            jail.set_env("ADUAN__CHANNELS__TWILIO__AUTH_TOKEN", "987654321");
+            jail.set_env("ADUAN__CHANNELS__ANDROID_SMS__SIGNING_KEY", "true");
+            jail.set_env("ADUAN__CHANNELS__X__CONSUMER_SECRET", "\"quoted-as-before\"");
+            jail.set_env("ADUAN__CHANNELS__META__APP_SECRET", "1.50");
+            jail.set_env("ADUAN__CHANNELS__KANNEL__PER_SECOND", "12");
+            jail.set_env("ADUAN__ROUTING__ADMIN_EMAILS", "[a@example.go.id, b@example.go.id]");
+            let (c, _) = load(None).map_err(|p| format!("{p:?}"))?;
+            let ch = &c.channels;
+            let got = |s: &Option<Secret>| s.as_ref().map(|s| s.expose().to_owned());
+            assert_eq!(got(&ch.kannel.secret).as_deref(), Some("0123456789012345678"));
+            assert_eq!(got(&ch.twilio.auth_token).as_deref(), Some("987654321"));
+            assert_eq!(got(&ch.android_sms.signing_key).as_deref(), Some("true"));
+            assert_eq!(got(&ch.x.consumer_secret).as_deref(), Some("quoted-as-before"));
+            assert_eq!(got(&ch.meta.app_secret).as_deref(), Some("1.50"));
+            // Other keys are parsed as before.
+            assert_eq!(ch.kannel.per_second, Some(12));
+            assert_eq!(c.routing.admin_emails.len(), 2);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn media_hosts_are_names_or_wildcards() {
+        let mut c = Config::default();
+        c.channels.twilio.media_hosts =
+            Some(vec!["api.twilio.com".into(), "*.twiliocdn.com".into()]);
+        assert_eq!(c.validate(), vec![]);
+        c.channels.meta.media_hosts =
+            Some(vec!["https://lookaside.fbsbx.com".into(), "a.b:443".into(), "".into()]);
+        let paths: Vec<String> = c.validate().into_iter().map(|p| p.path).collect();
+        assert_eq!(
+            paths,
+            [
+                "channels.meta.media_hosts[0]",
+                "channels.meta.media_hosts[1]",
+                "channels.meta.media_hosts[2]"
+            ]
+        );
     }
 }
