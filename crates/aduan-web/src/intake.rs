@@ -126,19 +126,23 @@ fn sanitize_filename(name: &str) -> String {
 }
 
 /// The free space the attachment store keeps for the database, logs and the system: a
-/// write that would leave less than the larger of `min_free_bytes` and `min_free_percent`
-/// of the file system is refused (507) before anything is written.
+/// write that would leave less than `min_free_bytes` free is refused (507) before anything
+/// is written. The floor is at most `max_percent` of the volume's size, so that a small
+/// volume (smaller than the floor) can still be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StorageFloor {
     pub min_free_bytes: u64,
-    pub min_free_percent: u8,
+    pub max_percent: u8,
 }
 
 impl Default for StorageFloor {
     fn default() -> Self {
-        StorageFloor { min_free_bytes: 0, min_free_percent: 5 }
+        StorageFloor { min_free_bytes: DEFAULT_MIN_FREE_BYTES, max_percent: 5 }
     }
 }
+
+/// 256 MiB.
+pub const DEFAULT_MIN_FREE_BYTES: u64 = 256 * 1024 * 1024;
 
 impl StorageFloor {
     /// `Err(StorageFull)` when writing `len` bytes under `dir` would go below the floor.
@@ -149,7 +153,7 @@ impl StorageFloor {
         };
         let total = vfs.f_blocks.saturating_mul(vfs.f_frsize);
         let avail = vfs.f_bavail.saturating_mul(vfs.f_frsize);
-        let keep = self.min_free_bytes.max(total / 100 * u64::from(self.min_free_percent.min(100)));
+        let keep = self.min_free_bytes.min(total / 100 * u64::from(self.max_percent.min(100)));
         if avail < len.saturating_add(keep) {
             tracing::warn!(
                 avail_bytes = avail,
@@ -168,7 +172,7 @@ impl StorageFloor {
 
 /// The floor [`store_blob`] applies (every channel's attachments); set once at start.
 static FLOOR: std::sync::RwLock<StorageFloor> =
-    std::sync::RwLock::new(StorageFloor { min_free_bytes: 0, min_free_percent: 5 });
+    std::sync::RwLock::new(StorageFloor { min_free_bytes: DEFAULT_MIN_FREE_BYTES, max_percent: 5 });
 
 /// Sets the free-space floor of [`store_blob`] for the whole process (`aduan serve` does,
 /// from `[storage]`).
@@ -348,11 +352,14 @@ mod tests {
     #[test]
     fn the_floor_refuses_a_write_that_would_go_below_it() {
         let dir = tempfile::tempdir().unwrap();
-        let all = StorageFloor { min_free_bytes: u64::MAX / 4, min_free_percent: 0 };
+        let all = StorageFloor { min_free_bytes: u64::MAX / 4, max_percent: 100 };
         let e = store_blob_with(dir.path(), b"foto", &all).unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::StorageFull);
         assert_eq!(storage_error(&e).status, StatusCode::INSUFFICIENT_STORAGE);
-        let none = StorageFloor { min_free_bytes: 0, min_free_percent: 0 };
+        // On a volume smaller than the floor, the floor is its share of the volume.
+        let capped = StorageFloor { min_free_bytes: u64::MAX / 4, max_percent: 0 };
+        assert!(store_blob_with(dir.path(), b"foto", &capped).is_ok());
+        let none = StorageFloor { min_free_bytes: 0, max_percent: 5 };
         assert!(store_blob_with(dir.path(), b"foto", &none).is_ok());
     }
 

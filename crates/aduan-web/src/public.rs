@@ -286,6 +286,16 @@ pub(crate) async fn report(State(state): State<AppState>, req: Request) -> Respo
     if let Err(e) = limited(&state, &parts.extensions) {
         return error_page(None, &e, Some("/lapor".into()));
     }
+    // Without the form's cookie the post can't pass the CSRF check: refused before its
+    // body is read (or any budget spent).
+    if cookie(&parts.headers, CSRF_COOKIE).is_none() {
+        let e = ApiError::new(
+            StatusCode::FORBIDDEN,
+            "csrf",
+            "Sesi formulir kedaluwarsa. Muat ulang halaman lalu kirim lagi.",
+        );
+        return error_page(None, &e, Some("/lapor".into()));
+    }
     // The upload budget is spent by what the client declares it sends, before it is read.
     let declared = parts
         .headers

@@ -1251,8 +1251,7 @@ async fn public_photos_are_images_within_a_budget_and_above_the_floor() {
     assert_eq!(r.status, StatusCode::OK);
 
     let f = fx_with(|c| {
-        c.storage_floor =
-            aduan_web::StorageFloor { min_free_bytes: u64::MAX / 4, min_free_percent: 0 }
+        c.storage_floor = aduan_web::StorageFloor { min_free_bytes: u64::MAX / 4, max_percent: 100 }
     })
     .await;
     let r = lapor_with_photo(&f, "d1", "image/jpeg", &jpeg(1000, 1), 1).await;

@@ -119,13 +119,17 @@ pub struct Storage {
     /// Free bytes the attachment store's file system keeps: a write that would leave less
     /// is refused with 507 (on every channel).
     pub min_free_bytes: u64,
-    /// The same floor as a percentage of the file system (the larger of the two holds).
-    pub min_free_percent: u8,
+    /// The floor is at most this share of the volume, so a small volume stays usable.
+    pub min_free_max_percent: u8,
 }
 
 impl Default for Storage {
     fn default() -> Self {
-        Storage { dir: PathBuf::from("data/attachments"), min_free_bytes: 0, min_free_percent: 5 }
+        Storage {
+            dir: PathBuf::from("data/attachments"),
+            min_free_bytes: 256 * 1024 * 1024,
+            min_free_max_percent: 5,
+        }
     }
 }
 
@@ -815,9 +819,9 @@ impl Config {
                 "must be at least 1024",
             ),
             (
-                "storage.min_free_percent",
-                self.storage.min_free_percent <= 90,
-                "must be from 0 to 90",
+                "storage.min_free_max_percent",
+                self.storage.min_free_max_percent <= 100,
+                "must be from 0 to 100",
             ),
         ] {
             if !ok {

@@ -431,7 +431,7 @@ async fn serve(config: Config, source: Source) -> anyhow::Result<()> {
     // Every channel's attachments keep the free-space floor.
     let floor = aduan_web::StorageFloor {
         min_free_bytes: config.storage.min_free_bytes,
-        min_free_percent: config.storage.min_free_percent,
+        max_percent: config.storage.min_free_max_percent,
     };
     aduan_web::set_storage_floor(floor);
 
