@@ -519,7 +519,7 @@ async fn serve(config: Config, source: Source) -> anyhow::Result<()> {
     };
     let server = aduan_web::serve(listener, app, limits, shutdown.clone());
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
-    let mut server = tokio::spawn(async move { server.await });
+    let mut server = tokio::spawn(server);
     // In-flight requests finish (their writes commit) before the store closes.
     let served = tokio::select! {
         r = &mut server => {
