@@ -584,6 +584,13 @@ impl Store {
         read!(self, |c| ops::api_key_by_hash(c, &token_hash))
     }
 
+    /// Revokes API key `id` on behalf of `actor`, with an audit entry; `None` when there is
+    /// no such key.
+    pub async fn revoke_api_key(&self, id: i64, actor: Actor) -> Result<Option<ApiKey>> {
+        let now = now();
+        write!(self, |c| ops::revoke_api_key(c, id, actor, now))
+    }
+
     /// The user signing in with `email` (case-insensitive) and their argon2id hash.
     pub async fn user_for_login(&self, email: &str) -> Result<Option<(User, String)>> {
         let email = email.to_owned();

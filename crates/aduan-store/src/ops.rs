@@ -1686,6 +1686,33 @@ pub(crate) async fn api_key_by_hash<D: Db>(c: &mut D, token_hash: &str) -> Resul
     }))
 }
 
+/// Revokes API key `id` (with an audit entry); the key as it is now, `None` when there is
+/// no such key. Revoking a revoked key keeps its first revocation time.
+pub(crate) async fn revoke_api_key<D: Db>(
+    c: &mut D,
+    id: i64,
+    actor: Actor,
+    now: DateTime<Utc>,
+) -> Result<Option<ApiKey>> {
+    let row = c
+        .fetch_optional(
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1 \
+             RETURNING id, name, scope",
+            args![id, now],
+        )
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let key = ApiKey {
+        id: row.get("id")?,
+        name: row.get("name")?,
+        scope: parse(&row.get::<String>("scope")?, "scope")?,
+        revoked: true,
+    };
+    audit(c, &actor, "api_key_revoked", Some(&format!("{} ({})", key.name, key.id)), None, now)
+        .await?;
+    Ok(Some(key))
+}
+
 /// When `identity` last wrote to us on `channel`, by the provider's time of the message
 /// (what the 24-hour customer window of Messenger, Instagram and WhatsApp is measured from).
 pub(crate) async fn last_inbound_at<D: Db>(

@@ -656,6 +656,11 @@ async fn checkpoints_users_and_keys() {
         let key = store.api_key_by_hash("h1").await.unwrap().unwrap();
         assert_eq!((key.name.as_str(), key.scope, key.revoked), ("app", Scope::Intake, false));
         assert_eq!(store.api_key_by_hash("h2").await.unwrap(), None);
+        let admin = aduan_core::Actor::User("admin@kab.go.id".into());
+        let revoked = store.revoke_api_key(key.id, admin.clone()).await.unwrap().unwrap();
+        assert!(revoked.revoked && revoked.name == "app");
+        assert!(store.api_key_by_hash("h1").await.unwrap().unwrap().revoked);
+        assert_eq!(store.revoke_api_key(key.id + 1000, admin).await.unwrap(), None);
     }
 }
 

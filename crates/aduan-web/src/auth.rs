@@ -17,8 +17,25 @@ use crate::AppState;
 use crate::error::ApiError;
 
 const TOKEN_PREFIX: &str = "adu_";
-/// How long a verified key is trusted without asking the store again.
-const CACHE_TTL: Duration = Duration::from_secs(60);
+/// How long a verified key is trusted without asking the store again: the longest a key
+/// revoked elsewhere (`aduan` on another instance) keeps working here. A key revoked
+/// through this instance's API is forgotten at once.
+const CACHE_TTL: Duration = Duration::from_secs(10);
+
+/// A key name: 1 to 100 characters, no `:` (names prefix provider ids, `name:external_id`),
+/// no control characters.
+pub fn valid_key_name(name: &str) -> Result<(), String> {
+    if name.trim().is_empty() || name.chars().count() > 100 {
+        return Err("a key name has 1 to 100 characters".into());
+    }
+    if name.contains(':') {
+        return Err("a key name may not contain ':' (it prefixes provider ids)".into());
+    }
+    if name.chars().any(char::is_control) {
+        return Err("a key name may not contain control characters".into());
+    }
+    Ok(())
+}
 
 /// A new random token: `adu_` and 43 URL-safe base64 characters.
 pub fn generate_token() -> String {
@@ -41,6 +58,13 @@ impl KeyCache {
         let keys = self.keys.read().ok()?;
         let (key, at) = keys.get(hash)?;
         (at.elapsed() < CACHE_TTL).then(|| key.clone())
+    }
+
+    /// Forgets every cached entry of key `id` (it was revoked).
+    pub(crate) fn forget(&self, id: i64) {
+        if let Ok(mut keys) = self.keys.write() {
+            keys.retain(|_, (k, _)| k.id != id);
+        }
     }
 
     fn put(&self, hash: String, key: ApiKey) {
@@ -133,5 +157,14 @@ mod tests {
         assert!(a.starts_with("adu_") && a.len() == 4 + 43);
         assert_eq!(hash_token(&a), hash_token(&a));
         assert_eq!(hash_token("x").len(), 64);
+    }
+
+    #[test]
+    fn key_names_have_no_colon() {
+        assert!(valid_key_name("mobile-app").is_ok());
+        assert!(valid_key_name("app:1").is_err());
+        assert!(valid_key_name(" ").is_err());
+        assert!(valid_key_name(&"x".repeat(101)).is_err());
+        assert!(valid_key_name("a\nb").is_err());
     }
 }

@@ -125,9 +125,73 @@ fn sanitize_filename(name: &str) -> String {
     base.chars().filter(|c| !c.is_control()).collect::<String>().trim().to_owned()
 }
 
+/// The free space the attachment store keeps for the database, logs and the system: a
+/// write that would leave less than `min_free_bytes` free is refused (507) before anything
+/// is written. The floor is at most `max_percent` of the volume's size, so that a small
+/// volume (smaller than the floor) can still be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StorageFloor {
+    pub min_free_bytes: u64,
+    pub max_percent: u8,
+}
+
+impl Default for StorageFloor {
+    fn default() -> Self {
+        StorageFloor { min_free_bytes: DEFAULT_MIN_FREE_BYTES, max_percent: 5 }
+    }
+}
+
+/// 256 MiB.
+pub const DEFAULT_MIN_FREE_BYTES: u64 = 256 * 1024 * 1024;
+
+impl StorageFloor {
+    /// `Err(StorageFull)` when writing `len` bytes under `dir` would go below the floor.
+    /// A file system that can't be asked (no `statvfs`) is not held back.
+    pub fn check(&self, dir: &Path, len: u64) -> std::io::Result<()> {
+        let Ok(vfs) = rustix::fs::statvfs(dir) else {
+            return Ok(());
+        };
+        let total = vfs.f_blocks.saturating_mul(vfs.f_frsize);
+        let avail = vfs.f_bavail.saturating_mul(vfs.f_frsize);
+        let keep = self.min_free_bytes.min(total / 100 * u64::from(self.max_percent.min(100)));
+        if avail < len.saturating_add(keep) {
+            tracing::warn!(
+                avail_bytes = avail,
+                floor_bytes = keep,
+                len,
+                "The attachment store is at its free-space floor; refusing the write."
+            );
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                "the attachment store is at its free-space floor",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The floor [`store_blob`] applies (every channel's attachments); set once at start.
+static FLOOR: std::sync::RwLock<StorageFloor> =
+    std::sync::RwLock::new(StorageFloor { min_free_bytes: DEFAULT_MIN_FREE_BYTES, max_percent: 5 });
+
+/// Sets the free-space floor of [`store_blob`] for the whole process (`aduan serve` does,
+/// from `[storage]`).
+pub fn set_storage_floor(floor: StorageFloor) {
+    if let Ok(mut f) = FLOOR.write() {
+        *f = floor;
+    }
+}
+
 /// Writes content to `dir/ab/cd/<sha256>` unless it is already there, durably (temp file,
-/// fsync, rename). Returns the hash.
+/// fsync, rename), keeping the process's free-space floor (see [`set_storage_floor`]).
+/// Returns the hash.
 pub fn store_blob(dir: &Path, data: &[u8]) -> std::io::Result<String> {
+    let floor = FLOOR.read().map(|f| *f).unwrap_or_default();
+    store_blob_with(dir, data, &floor)
+}
+
+/// [`store_blob`] with an explicit floor.
+pub fn store_blob_with(dir: &Path, data: &[u8], floor: &StorageFloor) -> std::io::Result<String> {
     use std::io::Write;
     let hash = hex::encode(Sha256::digest(data));
     let folder: PathBuf = dir.join(&hash[0..2]).join(&hash[2..4]);
@@ -136,6 +200,7 @@ pub fn store_blob(dir: &Path, data: &[u8]) -> std::io::Result<String> {
         return Ok(hash);
     }
     std::fs::create_dir_all(&folder)?;
+    floor.check(&folder, data.len() as u64)?;
     let tmp = folder.join(format!(".{hash}.{}.tmp", rand::random::<u32>()));
     let written = (|| {
         let mut file = std::fs::File::create(&tmp)?;
@@ -150,6 +215,51 @@ pub fn store_blob(dir: &Path, data: &[u8]) -> std::io::Result<String> {
     }
     std::fs::File::open(&folder)?.sync_all()?;
     Ok(hash)
+}
+
+/// The image types the public form takes, by their first bytes. Anything else (SVG, which
+/// can carry script; HTML or an executable named `.jpg`) is not an image to us.
+pub(crate) fn image_kind(data: &[u8]) -> Option<&'static str> {
+    let starts = |m: &[u8]| data.starts_with(m);
+    if starts(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else if starts(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if starts(b"GIF87a") || starts(b"GIF89a") {
+        Some("image/gif")
+    } else if data.len() >= 12 && &data[0..4] == b"RIFF" && &data[8..12] == b"WEBP" {
+        Some("image/webp")
+    } else if data.len() >= 12
+        && &data[4..8] == b"ftyp"
+        && matches!(&data[8..12], b"heic" | b"heix" | b"mif1" | b"msf1" | b"heim" | b"heis")
+    {
+        Some("image/heic")
+    } else {
+        None
+    }
+}
+
+/// Checks that a photo is the image it says it is: 415 for a type we don't take, 422 when
+/// the bytes are not that type.
+pub(crate) fn check_image(field: &str, declared: &str, data: &[u8]) -> Result<(), ApiError> {
+    let declared = declared.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let declared = match declared.as_str() {
+        "image/jpg" | "image/pjpeg" => "image/jpeg",
+        "image/heif" => "image/heic",
+        other => other,
+    };
+    if !matches!(declared, "image/jpeg" | "image/png" | "image/gif" | "image/webp" | "image/heic") {
+        return Err(ApiError {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code: "unsupported_media_type",
+            message: format!("{field}: Foto harus JPEG, PNG, GIF, WebP atau HEIC."),
+            field: Some(field.to_owned()),
+        });
+    }
+    if image_kind(data) != Some(declared) {
+        return Err(ApiError::field(field, "Berkas ini bukan gambar yang sah."));
+    }
+    Ok(())
 }
 
 /// The answer to an attachment that could not be written: 507 when the disk (or quota) is
@@ -224,6 +334,33 @@ mod tests {
         assert_eq!(sanitize_filename("../../etc/passwd"), "passwd");
         assert_eq!(sanitize_filename("C:\\foto\\jalan.jpg"), "jalan.jpg");
         assert_eq!(sanitize_filename("a\u{0}b.jpg"), "ab.jpg");
+    }
+
+    #[test]
+    fn images_are_known_by_their_bytes() {
+        assert_eq!(image_kind(&[0xFF, 0xD8, 0xFF, 0xE0, 0, 0]), Some("image/jpeg"));
+        assert_eq!(image_kind(b"\x89PNG\r\n\x1a\n...."), Some("image/png"));
+        assert_eq!(image_kind(b"RIFF\0\0\0\0WEBPVP8 "), Some("image/webp"));
+        assert_eq!(image_kind(b"<svg onload=alert(1)>"), None);
+        assert!(check_image("photo", "image/jpeg", &[0xFF, 0xD8, 0xFF, 0xDB]).is_ok());
+        let e = check_image("photo", "image/png", &[0xFF, 0xD8, 0xFF, 0xDB]).unwrap_err();
+        assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let e = check_image("photo", "image/svg+xml", b"<svg/>").unwrap_err();
+        assert_eq!(e.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
+
+    #[test]
+    fn the_floor_refuses_a_write_that_would_go_below_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let all = StorageFloor { min_free_bytes: u64::MAX / 4, max_percent: 100 };
+        let e = store_blob_with(dir.path(), b"foto", &all).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::StorageFull);
+        assert_eq!(storage_error(&e).status, StatusCode::INSUFFICIENT_STORAGE);
+        // On a volume smaller than the floor, the floor is its share of the volume.
+        let capped = StorageFloor { min_free_bytes: u64::MAX / 4, max_percent: 0 };
+        assert!(store_blob_with(dir.path(), b"foto", &capped).is_ok());
+        let none = StorageFloor { min_free_bytes: 0, max_percent: 5 };
+        assert!(store_blob_with(dir.path(), b"foto", &none).is_ok());
     }
 
     #[test]

@@ -7,9 +7,11 @@ pub mod error;
 mod extract;
 mod hooks;
 mod intake;
+mod keys;
 mod open311;
 mod pages;
 mod public;
+mod serve;
 pub mod session;
 mod stats;
 mod tickets;
@@ -28,8 +30,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 pub use error::ApiError;
-pub use intake::store_blob;
+pub use intake::{StorageFloor, set_storage_floor, store_blob, store_blob_with};
 pub use open311::Service as Open311Service;
+pub use serve::{ServeLimits, serve};
 
 /// What the web layer needs from the configuration.
 #[derive(Debug, Clone)]
@@ -58,6 +61,12 @@ pub struct WebConfig {
     /// The country calling code contact phones from `/lapor` and Open311 must have
     /// (`[intake] sms_country_prefix`, default `+62`).
     pub sms_country_prefix: String,
+    /// When set, `GET /metrics` needs `Authorization: Bearer <token>`.
+    pub metrics_token: Option<String>,
+    /// Attachment bytes one client address may upload through the public form per hour.
+    pub upload_bytes_per_hour: u64,
+    /// The free space the attachment store keeps; a write that would leave less is refused.
+    pub storage_floor: StorageFloor,
 }
 
 impl WebConfig {
@@ -81,6 +90,9 @@ impl Default for WebConfig {
             session_hours: 12,
             services: Vec::new(),
             sms_country_prefix: aduan_core::DEFAULT_SMS_COUNTRY_PREFIX.to_owned(),
+            metrics_token: None,
+            upload_bytes_per_hour: 100 * 1024 * 1024,
+            storage_floor: StorageFloor::default(),
         }
     }
 }
@@ -115,6 +127,12 @@ impl AppState {
             limits,
         }))
     }
+
+    /// Keys held by the sign-in rate limiters: bounded by distinct (account, address)
+    /// pairs seen in the last minute, whatever the requests carried.
+    pub fn login_limiter_keys(&self) -> usize {
+        self.limits.login_keys()
+    }
 }
 
 /// The whole HTTP API.
@@ -130,10 +148,17 @@ pub fn app(state: AppState, webhooks: Vec<Arc<dyn Webhook>>) -> Router {
         .route("/api/v1/tickets/{code}/merge", post(tickets::merge))
         .route("/api/v1/tickets/{code}/request-identity", post(tickets::request_identity))
         .route("/api/v1/public/tickets/{code}", get(public::api_ticket))
-        .route("/api/v1/stats", get(stats::api_stats));
+        .route("/api/v1/stats", get(stats::api_stats))
+        .route("/api/v1/keys", post(keys::create))
+        .route("/api/v1/keys/{id}/revoke", post(keys::revoke));
     let multipart = state.config.max_multipart_bytes;
     let pages = Router::new()
-        .route("/login", get(pages::login_form).post(pages::login))
+        .route(
+            "/login",
+            get(pages::login_form)
+                .post(pages::login)
+                .layer(DefaultBodyLimit::max(session::MAX_LOGIN_BODY_BYTES)),
+        )
         .route("/logout", post(pages::logout))
         .route("/", get(pages::inbox))
         .route("/dashboard", get(stats::dashboard))
@@ -156,13 +181,50 @@ pub fn app(state: AppState, webhooks: Vec<Arc<dyn Webhook>>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/api/openapi.json", get(openapi))
+        .route("/static/aduan.css", get(stylesheet))
         .merge(api)
         .merge(pages)
         .merge(hooks::router(webhooks))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(security_headers))
         .with_state(state)
+}
+
+/// The policy of every page: nothing inline (no script, no style attribute), nothing from
+/// elsewhere, no framing, forms post only here.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+     style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; \
+     form-action 'self'; frame-ancestors 'none'";
+
+/// Headers on every answer: `X-Content-Type-Options: nosniff`, `Referrer-Policy:
+/// same-origin` and the [`CONTENT_SECURITY_POLICY`]; and `Cache-Control: no-store` on any
+/// answer that did not set its own, so no JSON carrying names or contacts (the ticket API,
+/// lists, errors) is kept by a browser or a shared cache. What may be cached (the
+/// stylesheet) says so itself.
+async fn security_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use axum::http::HeaderValue;
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    resp
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../static/aduan.css"),
+    )
+        .into_response()
 }
 
 async fn healthz() -> &'static str {
@@ -191,7 +253,28 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
+async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    if let Some(expected) = &state.config.metrics_token {
+        use subtle::ConstantTimeEq;
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim)
+            .unwrap_or_default();
+        // Compared as SHA-256 digests: constant time whatever the lengths.
+        use sha2::{Digest, Sha256};
+        let ok: bool =
+            Sha256::digest(given.as_bytes()).ct_eq(&Sha256::digest(expected.as_bytes())).into();
+        if !ok {
+            return ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "/metrics needs Authorization: Bearer <metrics_token>",
+            )
+            .into_response();
+        }
+    }
     match state.store.overdue_by_opd().await {
         Ok(counts) => state.telemetry.set_overdue(&counts),
         Err(error) => tracing::warn!(%error, "Could not count overdue tickets for /metrics."),

@@ -19,8 +19,8 @@ use crate::auth::hash_token;
 use crate::error::ApiError;
 use crate::intake::MAX_TEXT_CHARS;
 use crate::session::{
-    CSRF_COOKIE, Principal, Reach, SESSION_COOKIE, client_ip, cookie, csrf_ok, dummy_hash,
-    random_token, set_cookie, verify_password,
+    CSRF_COOKIE, MAX_LOGIN_FIELD_BYTES, Principal, Reach, SESSION_COOKIE, client_ip, cookie,
+    csrf_ok, dummy_hash, random_token, set_cookie, verify_password,
 };
 use crate::tickets;
 
@@ -214,16 +214,45 @@ pub(crate) async fn login_form(State(state): State<AppState>, headers: HeaderMap
 pub(crate) async fn login(
     State(state): State<AppState>,
     parts: axum::http::request::Parts,
-    Form(form): Form<HashMap<String, String>>,
+    form: Result<Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let headers = &parts.headers;
     let (csrf, set) = visitor_csrf(&state, headers);
+    let form = match form {
+        Ok(Form(form)) => form,
+        Err(rejection) => {
+            // Oversize (413, over MAX_LOGIN_BODY_BYTES) or not a form: refused before any
+            // limiter or store is touched.
+            let status = rejection.status();
+            let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                "Formulir masuk terlalu besar."
+            } else {
+                "Formulir masuk tidak dapat dibaca."
+            };
+            let page = LoginPage {
+                nav: None,
+                csrf: csrf.clone(),
+                email: String::new(),
+                error: Some(message.to_owned()),
+            };
+            return with_cookie(render(status, &page), set);
+        }
+    };
     let email = form.get("email").map(|e| e.trim().to_lowercase()).unwrap_or_default();
+    if email.len() > MAX_LOGIN_FIELD_BYTES {
+        let page = LoginPage {
+            nav: None,
+            csrf: csrf.clone(),
+            email: String::new(),
+            error: Some("Alamat email terlalu panjang.".to_owned()),
+        };
+        return with_cookie(render(StatusCode::UNPROCESSABLE_ENTITY, &page), set);
+    }
     let again = |status: StatusCode, error: &str| {
         let page = LoginPage {
             nav: None,
             csrf: csrf.clone(),
-            email: email.chars().take(320).collect(),
+            email: email.clone(),
             error: Some(error.to_owned()),
         };
         with_cookie(render(status, &page), set.clone())
@@ -233,9 +262,7 @@ pub(crate) async fn login(
         return again(StatusCode::FORBIDDEN, "Sesi formulir kedaluwarsa. Silakan coba lagi.");
     }
     let ip = client_ip(&parts.extensions);
-    let limited = state.limits.login_ip.check_key(&ip).is_err()
-        | state.limits.login_account.check_key(&email).is_err();
-    if limited {
+    if !state.limits.login_allowed(&email, &ip) {
         tracing::warn!("Sign-in attempts rate-limited.");
         return again(
             StatusCode::TOO_MANY_REQUESTS,

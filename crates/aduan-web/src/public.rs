@@ -20,12 +20,13 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::intake::{MAX_TEXT_CHARS, store_blob};
+use crate::intake::{MAX_TEXT_CHARS, store_blob_with};
 use crate::pages::{Nav, error_page, local, render, status_label, visitor_csrf};
 use crate::session::{CSRF_COOKIE, client_ip, cookie, csrf_ok};
 
 pub(crate) fn limited(state: &AppState, ext: &axum::http::Extensions) -> Result<(), ApiError> {
     let ip = client_ip(ext);
+    state.limits.prune_if_due();
     state.limits.public_ip.check_key(&ip).map_err(|_| {
         ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -204,9 +205,7 @@ async fn read_form(mut mp: Multipart) -> Result<Report, ApiError> {
             let ct = field.content_type().unwrap_or("application/octet-stream").to_owned();
             let data = field.bytes().await.map_err(|e| bad(e.body_text()))?;
             if !data.is_empty() {
-                if !ct.starts_with("image/") {
-                    return Err(ApiError::field("photo", "Foto harus berupa gambar."));
-                }
+                crate::intake::check_image("photo", &ct, &data)?;
                 r.photo = Some((filename, ct, data.to_vec()));
             }
             continue;
@@ -298,6 +297,26 @@ pub(crate) async fn report(State(state): State<AppState>, req: Request) -> Respo
     if let Err(e) = limited(&state, &parts.extensions) {
         return error_page(None, &e, Some("/lapor".into()));
     }
+    // Without the form's cookie the post can't pass the CSRF check: refused before its
+    // body is read (or any budget spent).
+    if cookie(&parts.headers, CSRF_COOKIE).is_none() {
+        let e = ApiError::new(
+            StatusCode::FORBIDDEN,
+            "csrf",
+            "Sesi formulir kedaluwarsa. Muat ulang halaman lalu kirim lagi.",
+        );
+        return error_page(None, &e, Some("/lapor".into()));
+    }
+    // The upload budget is spent by what the client declares it sends, before it is read.
+    let declared = parts
+        .headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(state.config.max_multipart_bytes as u64);
+    if let Err(e) = state.limits.upload_allowed(&client_ip(&parts.extensions), declared) {
+        return error_page(None, &e, Some("/lapor".into()));
+    }
     let csrf_cookie = cookie(&parts.headers, CSRF_COOKIE).map(str::to_owned);
     let mp = match <Multipart as axum::extract::FromRequest<AppState>>::from_request(
         Request::from_parts(parts, body),
@@ -330,7 +349,9 @@ pub(crate) async fn report(State(state): State<AppState>, req: Request) -> Respo
     if let Some((filename, ct, data)) = r.photo {
         let dir = state.config.attachments_dir.clone();
         let size = data.len() as u64;
-        let stored = tokio::task::spawn_blocking(move || store_blob(&dir, &data)).await;
+        let floor = state.config.storage_floor;
+        let stored =
+            tokio::task::spawn_blocking(move || store_blob_with(&dir, &data, &floor)).await;
         match stored {
             Ok(Ok(sha256)) => msg.attachments.push(AttachmentRef {
                 filename: filename.map(|f| f.rsplit(['/', '\\']).next().unwrap_or("").to_owned()),

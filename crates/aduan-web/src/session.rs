@@ -99,23 +99,129 @@ pub fn client_ip(parts_ext: &axum::http::Extensions) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// Keyed rate limiters (governor, in memory per process).
+/// The longest account name a sign-in form may carry (an email address, RFC 5321).
+pub const MAX_LOGIN_FIELD_BYTES: usize = 320;
+/// The largest sign-in form body (413 above): an email, a password and a token fit easily.
+pub const MAX_LOGIN_BODY_BYTES: usize = 8 * 1024;
+/// How often the limiters drop the keys whose quota has fully refilled.
+const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+/// Above this many keys in one limiter, it is pruned at once rather than once a minute.
+const PRUNE_ABOVE_KEYS: usize = 10_000;
+
+/// Keyed rate limiters (governor, in memory per process). Keys are 64-bit keyed hashes
+/// (random per process) of the account and the client address, never the raw fields: a
+/// key costs the same few bytes whatever a client sends.
+///
+/// Sign-in is limited three ways, checked in this order and each only when the one before
+/// allowed the attempt (a refused attempt spends nothing further):
+/// - per client address: four times `login_attempts_per_minute`;
+/// - per (account, client address): `login_attempts_per_minute`, the tight limit that
+///   stops guessing;
+/// - per account from all addresses together: ten times `login_attempts_per_minute`, a
+///   looser ceiling on a distributed guess. A stranger failing from one address reaches
+///   their own pair and address limits long before it, so they cannot lock the account's
+///   owner out; it takes three or more addresses at full speed to hold the account.
 pub(crate) struct Limits {
-    pub login_ip: DefaultKeyedRateLimiter<String>,
-    pub login_account: DefaultKeyedRateLimiter<String>,
+    pub login_ip: DefaultKeyedRateLimiter<u64>,
+    pub login_pair: DefaultKeyedRateLimiter<u64>,
+    pub login_account: DefaultKeyedRateLimiter<u64>,
     pub public_ip: DefaultKeyedRateLimiter<String>,
+    /// KiB of uploads per client address per hour (`upload_bytes_per_hour`).
+    pub upload_ip: DefaultKeyedRateLimiter<String>,
+    hasher: std::hash::RandomState,
+    last_prune: std::sync::Mutex<std::time::Instant>,
 }
 
 impl Limits {
     pub fn new(cfg: &crate::WebConfig) -> Limits {
         let per_min =
             |n: u32| Quota::per_minute(NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN));
+        let n = cfg.login_attempts_per_minute;
         Limits {
-            login_ip: RateLimiter::keyed(per_min(cfg.login_attempts_per_minute.saturating_mul(4))),
-            login_account: RateLimiter::keyed(per_min(cfg.login_attempts_per_minute)),
+            login_ip: RateLimiter::keyed(per_min(n.saturating_mul(4))),
+            login_pair: RateLimiter::keyed(per_min(n)),
+            login_account: RateLimiter::keyed(per_min(n.saturating_mul(10))),
             public_ip: RateLimiter::keyed(per_min(cfg.public_requests_per_minute)),
+            upload_ip: RateLimiter::keyed(Quota::per_hour(upload_kib(cfg.upload_bytes_per_hour))),
+            hasher: std::hash::RandomState::new(),
+            last_prune: std::sync::Mutex::new(std::time::Instant::now()),
         }
     }
+
+    fn key(&self, parts: &[&str]) -> u64 {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one(parts)
+    }
+
+    /// Whether a sign-in attempt for `account` (already lower-cased and at most
+    /// [`MAX_LOGIN_FIELD_BYTES`]) from `ip` may go ahead; spends one attempt of each limit
+    /// it passes.
+    pub fn login_allowed(&self, account: &str, ip: &str) -> bool {
+        self.prune_if_due();
+        self.login_ip.check_key(&self.key(&["ip", ip])).is_ok()
+            && self.login_pair.check_key(&self.key(&["pair", account, ip])).is_ok()
+            && self.login_account.check_key(&self.key(&["account", account])).is_ok()
+    }
+
+    /// Spends `bytes` of the client address's hourly upload budget; 429 when it is spent
+    /// (or `bytes` alone exceed it), and nothing is spent then.
+    pub fn upload_allowed(&self, ip: &str, bytes: u64) -> Result<(), ApiError> {
+        self.prune_if_due();
+        let kib = upload_kib(bytes);
+        match self.upload_ip.check_key_n(&ip.to_owned(), kib) {
+            Ok(Ok(())) => Ok(()),
+            _ => {
+                tracing::warn!(bytes, "Upload budget of a client address spent; refused.");
+                Err(ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "upload_budget",
+                    "Terlalu banyak unggahan dari alamat ini. Coba lagi dalam satu jam.",
+                ))
+            }
+        }
+    }
+
+    /// Keys held by the sign-in limiters (for tests and the curious).
+    pub fn login_keys(&self) -> usize {
+        self.login_ip.len() + self.login_pair.len() + self.login_account.len()
+    }
+
+    /// Drops the keys whose quota has refilled, once a minute (or at once when a limiter
+    /// holds more than [`PRUNE_ABOVE_KEYS`]), so an address or account seen once is not
+    /// kept for the life of the process.
+    pub(crate) fn prune_if_due(&self) {
+        let crowded = self.login_ip.len() > PRUNE_ABOVE_KEYS
+            || self.login_pair.len() > PRUNE_ABOVE_KEYS
+            || self.login_account.len() > PRUNE_ABOVE_KEYS
+            || self.public_ip.len() > PRUNE_ABOVE_KEYS
+            || self.upload_ip.len() > PRUNE_ABOVE_KEYS;
+        let Ok(mut last) = self.last_prune.lock() else { return };
+        if !crowded && last.elapsed() < PRUNE_EVERY {
+            return;
+        }
+        *last = std::time::Instant::now();
+        drop(last);
+        self.prune();
+    }
+
+    pub fn prune(&self) {
+        self.login_ip.retain_recent();
+        self.login_pair.retain_recent();
+        self.login_account.retain_recent();
+        self.public_ip.retain_recent();
+        self.upload_ip.retain_recent();
+        self.upload_ip.shrink_to_fit();
+        self.login_ip.shrink_to_fit();
+        self.login_pair.shrink_to_fit();
+        self.login_account.shrink_to_fit();
+        self.public_ip.shrink_to_fit();
+    }
+}
+
+/// Bytes as whole KiB (at least 1), the unit of the upload budget.
+fn upload_kib(bytes: u64) -> NonZeroU32 {
+    let kib = u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX);
+    NonZeroU32::new(kib).unwrap_or(NonZeroU32::MIN)
 }
 
 /// What a principal may reach.

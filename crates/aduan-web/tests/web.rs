@@ -24,6 +24,7 @@ const XSS_TEXT: &str = "<script>alert('x')</script> \"><img src=x onerror=alert(
 
 struct Fx {
     app: Router,
+    state: AppState,
     store: Store,
     admin_key: String,
     read_key: String,
@@ -75,11 +76,12 @@ async fn fx_with(cfg: impl FnOnce(&mut WebConfig)) -> Fx {
         keywords: vec!["jalan".into(), "lubang".into()],
     });
     cfg(&mut config);
-    let app = app(AppState::new(store.clone(), Arc::new(Telemetry::new()), config), vec![]);
+    let state = AppState::new(store.clone(), Arc::new(Telemetry::new()), config);
+    let app = app(state.clone(), vec![]);
     let intake_key = keys.pop().unwrap();
     let read_key = keys.pop().unwrap();
     let admin_key = keys.pop().unwrap();
-    Fx { app, store, admin_key, read_key, intake_key, _dir: dir }
+    Fx { app, state, store, admin_key, read_key, intake_key, _dir: dir }
 }
 
 async fn fx() -> Fx {
@@ -308,6 +310,71 @@ async fn login_is_rate_limited_per_account_even_for_the_right_password() {
     assert!(r.cookies().iter().all(|c| !c.starts_with("aduan_session=")));
     // Another account is not held up by it.
     login(&f.app, "admin@kab.go.id").await;
+}
+
+fn from(mut req: Request<Body>, last_octet: u8) -> Request<Body> {
+    req.extensions_mut().insert(ConnectInfo(SocketAddr::from(([10, 0, 0, last_octet], 4000))));
+    req
+}
+
+/// Issue 14.6: the sign-in form is capped (8 KiB body, 320-byte email) before any limiter
+/// key is made, limiter keys are hashes bounded by the pairs seen, and a stranger failing
+/// five times from one address does not lock the admin out of their own address.
+#[tokio::test]
+async fn login_limiter_memory_is_bounded_and_a_stranger_cannot_lock_the_admin_out() {
+    let f = fx_with(|c| c.login_attempts_per_minute = 5).await;
+    let (vc, token) = visitor(&f.app, "/login").await;
+    assert_eq!(f.state.login_limiter_keys(), 0);
+
+    // A 1 MiB email field: 413 before anything is kept.
+    let huge = "a".repeat(1024 * 1024);
+    let r =
+        send(&f.app, form("/login", &vc, &[("csrf", &token), ("email", &huge), ("password", "x")]))
+            .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", &r.text[..200.min(r.text.len())]);
+    assert!(!r.text.contains(&huge[..1000]));
+    // Within the body cap but longer than an email can be: 422, nothing kept.
+    let long = format!("{}@kab.go.id", "a".repeat(400));
+    let r =
+        send(&f.app, form("/login", &vc, &[("csrf", &token), ("email", &long), ("password", "x")]))
+            .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(f.state.login_limiter_keys(), 0, "refused forms grew the limiter");
+
+    // A stranger at 10.0.0.66 guesses the admin's password.
+    let guess = || {
+        from(
+            form(
+                "/login",
+                &vc,
+                &[("csrf", &token), ("email", "admin@kab.go.id"), ("password", "tebak")],
+            ),
+            66,
+        )
+    };
+    for _ in 0..5 {
+        assert_eq!(send(&f.app, guess()).await.status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(send(&f.app, guess()).await.status, StatusCode::TOO_MANY_REQUESTS);
+    // The admin, from their own address, still gets in.
+    login(&f.app, "admin@kab.go.id").await;
+
+    // One address cycling through many accounts stops at its address limit (4 × 5), and
+    // the limiter holds a few keys per pair, not per byte sent.
+    let mut refused = 0;
+    for i in 0..60 {
+        let email = format!("akun{i}@kab.go.id");
+        let req = from(
+            form("/login", &vc, &[("csrf", &token), ("email", &email), ("password", "x")]),
+            77,
+        );
+        if send(&f.app, req).await.status == StatusCode::TOO_MANY_REQUESTS {
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 40, "the address limit did not hold");
+    let keys = f.state.login_limiter_keys();
+    assert!(keys <= 3 + 22 + 21, "{keys} limiter keys after 20 allowed attempts");
 }
 
 #[tokio::test]
@@ -743,7 +810,7 @@ async fn the_public_form_files_a_web_ticket_once_and_tracking_shows_nothing_pers
         }
         if photo {
             body.push_str(&format!(
-                "--{b}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"../foto.jpg\"\r\nContent-Type: image/jpeg\r\n\r\nJPEGDATA\r\n"
+                "--{b}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"../foto.jpg\"\r\nContent-Type: image/gif\r\n\r\nGIF89a01\r\n"
             ));
         }
         body.push_str(&format!("--{b}--\r\n"));
@@ -1188,4 +1255,176 @@ async fn foreign_contact_phones_are_refused_on_the_form_and_on_open311() {
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+}
+
+/// A `/lapor` post with `photo` as the photo field.
+async fn lapor_with_photo(f: &Fx, nonce: &str, ct: &str, photo: &[u8], ip: u8) -> Resp {
+    let (vc, token) = visitor(&f.app, "/lapor").await;
+    let b = "XyZbOuNdArY";
+    let mut body = Vec::new();
+    for (k, v) in [("csrf", token.as_str()), ("nonce", nonce), ("text", "Jalan berlubang")] {
+        body.extend_from_slice(
+            format!("--{b}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{b}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"f.jpg\"\r\n\
+             Content-Type: {ct}\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(photo);
+    body.extend_from_slice(format!("\r\n--{b}--\r\n").as_bytes());
+    let req = Request::post("/lapor")
+        .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={b}"))
+        .header(header::CONTENT_LENGTH, body.len())
+        .header(header::COOKIE, &vc)
+        .body(Body::from(body))
+        .unwrap();
+    send(&f.app, from(req, ip)).await
+}
+
+fn jpeg(size: usize, seed: u8) -> Vec<u8> {
+    let mut v = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    v.extend((0..size).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)));
+    v
+}
+
+fn files_under(dir: &std::path::Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries.flatten().map(|e| if e.path().is_dir() { files_under(&e.path()) } else { 1 }).sum()
+}
+
+/// Issue 14.10: what is not an image (by its bytes) is refused; a client address spends
+/// an upload budget; below the free-space floor the form answers 507 and writes nothing.
+#[tokio::test]
+async fn public_photos_are_images_within_a_budget_and_above_the_floor() {
+    let f = fx_with(|c| c.upload_bytes_per_hour = 300 * 1024).await;
+    let att = f._dir.path().join("att");
+    let r = lapor_with_photo(&f, "n1", "image/jpeg", b"<html><script>x</script>", 1).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    let r = lapor_with_photo(&f, "n2", "image/svg+xml", b"<svg onload=alert(1)/>", 1).await;
+    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{}", r.text);
+    let r = lapor_with_photo(&f, "n3", "image/png", &jpeg(100, 1), 1).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "a JPEG declared as PNG");
+    assert_eq!(files_under(&att), 0);
+    assert_eq!(f.store.tickets(&Default::default()).await.unwrap().items.len(), 0);
+
+    let mut statuses = Vec::new();
+    for i in 0..4u8 {
+        let r = lapor_with_photo(&f, &format!("b{i}"), "image/jpeg", &jpeg(100_000, i), 2).await;
+        statuses.push(r.status);
+    }
+    assert_eq!(statuses[..2], [StatusCode::OK, StatusCode::OK], "{statuses:?}");
+    assert_eq!(statuses[3], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+    // Another address has its own budget.
+    let r = lapor_with_photo(&f, "c1", "image/jpeg", &jpeg(100_000, 9), 3).await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    let f = fx_with(|c| {
+        c.storage_floor = aduan_web::StorageFloor { min_free_bytes: u64::MAX / 4, max_percent: 100 }
+    })
+    .await;
+    let r = lapor_with_photo(&f, "d1", "image/jpeg", &jpeg(1000, 1), 1).await;
+    assert_eq!(r.status, StatusCode::INSUFFICIENT_STORAGE, "{}", r.text);
+    assert_eq!(files_under(&f._dir.path().join("att")), 0);
+    assert_eq!(f.store.tickets(&Default::default()).await.unwrap().items.len(), 0);
+}
+
+/// Issue 14.11 / 21.9: every answer carries nosniff and Referrer-Policy, pages a CSP with
+/// nothing inline (and no inline style or script in them), personal JSON `no-store`.
+#[tokio::test]
+async fn pages_carry_a_strict_csp_and_json_is_not_cached() {
+    let f = fx().await;
+    let code = ticket(&f.store, "h1", "Jalan rusak", None).await;
+    let u = login(&f.app, "admin@kab.go.id").await;
+    for path in
+        ["/login", "/lapor", "/lacak", "/", "/dashboard", "/users", &format!("/tickets/{code}")]
+    {
+        let cookie =
+            (path != "/login" && path != "/lapor" && path != "/lacak").then_some(u.cookie.as_str());
+        let r = send(&f.app, get(path, cookie)).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        let csp = r.headers.get(header::CONTENT_SECURITY_POLICY).unwrap().to_str().unwrap();
+        assert!(csp.contains("default-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+        assert_eq!(r.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert_eq!(r.headers[header::REFERRER_POLICY], "same-origin");
+        for inline in ["<style", "style=", "<script", "onclick", "onsubmit", "javascript:"] {
+            assert!(!r.text.contains(inline), "{inline} on {path}");
+        }
+    }
+    let css = send(&f.app, get("/static/aduan.css", None)).await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert!(css.text.contains("font-family"));
+    for path in ["/api/v1/tickets".to_string(), format!("/api/v1/tickets/{code}")] {
+        let r = send(&f.app, bearer("GET", &path, &f.read_key, None)).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.headers[header::CACHE_CONTROL], "no-store", "{path}");
+        assert_eq!(r.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    }
+}
+
+/// Issue 14.11: `/metrics` behind its bearer token when one is configured.
+#[tokio::test]
+async fn metrics_want_their_token_when_configured() {
+    let f = fx().await;
+    assert_eq!(send(&f.app, get("/metrics", None)).await.status, StatusCode::OK);
+    let f = fx_with(|c| c.metrics_token = Some("metrics-token-0123456789".into())).await;
+    assert_eq!(send(&f.app, get("/metrics", None)).await.status, StatusCode::UNAUTHORIZED);
+    let wrong = bearer("GET", "/metrics", "metrics-token-012345678", None);
+    assert_eq!(send(&f.app, wrong).await.status, StatusCode::UNAUTHORIZED);
+    let right = bearer("GET", "/metrics", "metrics-token-0123456789", None);
+    let r = send(&f.app, right).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.text.contains("aduan_"));
+}
+
+/// Issue 14.11: a key revoked through the API stops working at once on this instance
+/// (its cache forgets it), and key names with ':' are refused.
+#[tokio::test]
+async fn a_revoked_key_stops_at_once_and_key_names_have_no_colon() {
+    let f = fx().await;
+    let r =
+        send(&f.app, bearer("POST", "/api/v1/keys", &f.admin_key, Some(json!({"name": "app:x"}))))
+            .await;
+    assert_eq!(
+        (r.status, r.json()["error"]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("name"))
+    );
+    let r =
+        send(&f.app, bearer("POST", "/api/v1/keys", &f.read_key, Some(json!({"name": "dash2"}))))
+            .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = send(
+        &f.app,
+        bearer(
+            "POST",
+            "/api/v1/keys",
+            &f.admin_key,
+            Some(json!({"name": "dash2", "scope": "read"})),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let id = r.json()["id"].as_i64().unwrap();
+    let token = r.json()["token"].as_str().unwrap().to_owned();
+    // Used, hence cached.
+    for _ in 0..2 {
+        let r = send(&f.app, bearer("GET", "/api/v1/tickets", &token, None)).await;
+        assert_eq!(r.status, StatusCode::OK);
+    }
+    // The pre-existing read key, cached too, is revoked by id like any other.
+    let r = send(&f.app, bearer("GET", "/api/v1/tickets", &f.read_key, None)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = send(&f.app, bearer("POST", &format!("/api/v1/keys/{id}/revoke"), &f.admin_key, None))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = send(&f.app, bearer("GET", "/api/v1/tickets", &token, None)).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "a revoked key still works");
+    let r = send(&f.app, bearer("POST", "/api/v1/keys/999999/revoke", &f.admin_key, None)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let audit = f.store.audit_log(10).await.unwrap();
+    assert!(audit.iter().any(|e| e.action == "api_key_revoked"));
 }

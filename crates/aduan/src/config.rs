@@ -164,6 +164,19 @@ pub struct Server {
     pub login_attempts_per_minute: u32,
     /// Requests per minute per client address to the public pages and API.
     pub public_requests_per_minute: u32,
+    /// A request head (and an idle keep-alive connection's next one) must arrive within
+    /// this; slower connections are closed.
+    pub header_read_timeout_secs: u64,
+    /// A request body must arrive whole within this of its head.
+    pub body_read_timeout_secs: u64,
+    /// Open HTTP connections at most (keep it well under the file-descriptor limit).
+    pub max_connections: usize,
+    /// Request body bytes held at once by all requests together (503 beyond).
+    pub max_inflight_body_bytes: u64,
+    /// Attachment bytes one client address may upload through `/lapor` per hour.
+    pub upload_bytes_per_hour: u64,
+    /// When set (at least 16 bytes), `GET /metrics` needs `Authorization: Bearer <token>`.
+    pub metrics_token: Option<Secret>,
 }
 
 impl Default for Server {
@@ -177,6 +190,12 @@ impl Default for Server {
             session_hours: 12,
             login_attempts_per_minute: 5,
             public_requests_per_minute: 60,
+            header_read_timeout_secs: 10,
+            body_read_timeout_secs: 60,
+            max_connections: 512,
+            max_inflight_body_bytes: 64 * 1024 * 1024,
+            upload_bytes_per_hour: 100 * 1024 * 1024,
+            metrics_token: None,
         }
     }
 }
@@ -203,11 +222,20 @@ impl Default for Database {
 #[serde(deny_unknown_fields, default)]
 pub struct Storage {
     pub dir: PathBuf,
+    /// Free bytes the attachment store's file system keeps: a write that would leave less
+    /// is refused with 507 (on every channel).
+    pub min_free_bytes: u64,
+    /// The floor is at most this share of the volume, so a small volume stays usable.
+    pub min_free_max_percent: u8,
 }
 
 impl Default for Storage {
     fn default() -> Self {
-        Storage { dir: PathBuf::from("data/attachments") }
+        Storage {
+            dir: PathBuf::from("data/attachments"),
+            min_free_bytes: 256 * 1024 * 1024,
+            min_free_max_percent: 5,
+        }
     }
 }
 
@@ -984,6 +1012,52 @@ impl Config {
                 };
                 p.push(Problem { path: key.into(), message: message.into() });
             }
+        }
+        let srv = &self.server;
+        for (key, ok, message) in [
+            (
+                "server.header_read_timeout_secs",
+                (1..=300).contains(&srv.header_read_timeout_secs),
+                "must be from 1 to 300",
+            ),
+            (
+                "server.body_read_timeout_secs",
+                (1..=3600).contains(&srv.body_read_timeout_secs),
+                "must be from 1 to 3600",
+            ),
+            ("server.max_connections", srv.max_connections >= 1, "must be at least 1"),
+            (
+                "server.upload_bytes_per_hour",
+                srv.upload_bytes_per_hour >= 1024,
+                "must be at least 1024",
+            ),
+            (
+                "storage.min_free_max_percent",
+                self.storage.min_free_max_percent <= 100,
+                "must be from 0 to 100",
+            ),
+        ] {
+            if !ok {
+                p.push(Problem { path: key.into(), message: message.into() });
+            }
+        }
+        let largest = (srv.max_json_bytes as u64).max(srv.max_multipart_bytes as u64);
+        if srv.max_inflight_body_bytes < largest {
+            p.push(Problem {
+                path: "server.max_inflight_body_bytes".into(),
+                message: format!(
+                    "must be at least the largest body accepted ({largest} bytes, from \
+                     max_json_bytes and max_multipart_bytes)"
+                ),
+            });
+        }
+        if let Some(t) = &srv.metrics_token
+            && t.expose().trim().len() < 16
+        {
+            p.push(Problem {
+                path: "server.metrics_token".into(),
+                message: "must be at least 16 bytes when set".into(),
+            });
         }
         if self.server.max_json_bytes < 1024 {
             p.push(Problem {

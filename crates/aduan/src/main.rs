@@ -361,8 +361,8 @@ fn hash_password(password: &str) -> anyhow::Result<String> {
 
 async fn apikey_create(config: &Config, name: String, scope: &str) -> anyhow::Result<()> {
     let name = name.trim().to_owned();
-    if name.is_empty() || name.len() > 100 || name.contains(':') {
-        bail!("a key name has 1 to 100 characters and no ':'");
+    if let Err(problem) = aduan_web::auth::valid_key_name(&name) {
+        bail!("{problem}");
     }
     let scope: Scope = scope.parse().map_err(|e: String| anyhow::anyhow!(e))?;
     let token = aduan_web::auth::generate_token();
@@ -432,6 +432,12 @@ async fn serve(config: Config, source: Source) -> anyhow::Result<()> {
     }
 
     ensure_dir(&config.storage.dir)?;
+    // Every channel's attachments keep the free-space floor.
+    let floor = aduan_web::StorageFloor {
+        min_free_bytes: config.storage.min_free_bytes,
+        max_percent: config.storage.min_free_max_percent,
+    };
+    aduan_web::set_storage_floor(floor);
 
     let telemetry = Arc::new(Telemetry::new());
     let connectors = build_connectors(&config)?;
@@ -450,6 +456,9 @@ async fn serve(config: Config, source: Source) -> anyhow::Result<()> {
         public_requests_per_minute: config.server.public_requests_per_minute,
         session_hours: config.server.session_hours,
         sms_country_prefix: config.intake.sms_country_prefix.clone(),
+        metrics_token: config.server.metrics_token.as_ref().map(|t| t.expose().trim().to_owned()),
+        upload_bytes_per_hour: config.server.upload_bytes_per_hour,
+        storage_floor: floor,
         // The registry's categories are the Open311 services (grouped by sector).
         services: registry
             .as_ref()
@@ -507,16 +516,15 @@ async fn serve(config: Config, source: Source) -> anyhow::Result<()> {
         signalled.await;
         stop.cancel();
     });
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let server =
-        // The client address feeds the per-address rate limits of sign-in and public pages.
-        axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let limits = aduan_web::ServeLimits {
+        header_read_timeout: Duration::from_secs(config.server.header_read_timeout_secs),
+        body_read_timeout: Duration::from_secs(config.server.body_read_timeout_secs),
+        max_connections: config.server.max_connections,
+        max_inflight_body_bytes: config.server.max_inflight_body_bytes,
+    };
+    let server = aduan_web::serve(listener, app, limits, shutdown.clone());
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
-    let mut server = tokio::spawn(async move { server.await });
+    let mut server = tokio::spawn(server);
     // In-flight requests finish (their writes commit) before the store closes.
     let served = tokio::select! {
         r = &mut server => {
