@@ -299,13 +299,14 @@ async fn identity_by_email_and_cek_on_any_channel() {
         assert_eq!((v.summary.status, v.summary.opd.as_deref()), (Status::Assigned, Some("PDAM")));
         assert_eq!(v.reporter.as_ref().and_then(|r| r.name.as_deref()), Some("Wahyu Hidayat"));
 
-        // "CEK ADU-…" from Telegram answers on Telegram with the status, OPD and deadline.
+        // "CEK ADU-…" from a Telegram account that is not the reporter's answers on Telegram
+        // with the status, OPD and deadline, and joins nothing (a code is not a key).
         let tg = Identity::new(IdentityKind::Telegram, "77").unwrap();
         let r = store
             .ingest(message(Channel::Telegram, "c1", tg, None, &format!("cek {code}")))
             .await
             .unwrap();
-        assert_eq!(r.ticket, Some(code));
+        assert_eq!(r.ticket, None);
         let v = view(&store, code).await;
         let answers = sent(&v, Purpose::Status);
         assert_eq!(answers.len(), 1);
