@@ -1,7 +1,8 @@
 //! HTTP helpers shared by the scenarios.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use aduan_tests::Daemon;
 use futures::StreamExt;
@@ -125,4 +126,65 @@ pub fn metric(text: &str, series: &str) -> Option<f64> {
 pub fn repeated(codes: &[String]) -> Vec<String> {
     let mut seen = BTreeSet::new();
     codes.iter().filter(|c| !seen.insert(c.as_str())).cloned().collect()
+}
+
+/// Polls `check` every 50 ms until it gives a value; after `timeout` it panics naming `what`,
+/// with the tail of the daemon's log.
+pub async fn eventually<T>(
+    what: &str,
+    daemon: &Daemon,
+    timeout: Duration,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}; log:\n{}",
+            aduan_tests::tail(&daemon.log(), 80)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `GET /api/v1/tickets/{code}`, which must answer 200.
+pub async fn ticket(http: &reqwest::Client, daemon: &Daemon, token: &str, code: &str) -> Value {
+    let t = get(http, daemon, &format!("/api/v1/tickets/{code}"), Some(token)).await;
+    assert_eq!(t.status, StatusCode::OK, "GET ticket {code}: {}", t.text);
+    t.body
+}
+
+/// Polls the ticket until `done` holds, for at most `timeout`.
+pub async fn ticket_until(
+    http: &reqwest::Client,
+    daemon: &Daemon,
+    token: &str,
+    code: &str,
+    what: &str,
+    timeout: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    eventually(what, daemon, timeout, async || {
+        let t = ticket(http, daemon, token, code).await;
+        done(&t).then_some(t)
+    })
+    .await
+}
+
+/// The shipped OPD registry (`config/opd.toml`) with DPU's officials replaced by `official`,
+/// written into a temp dir that lives as long as the returned guard.
+pub fn registry_with_dpu_official(official: &str) -> (tempfile::TempDir, PathBuf) {
+    let site = tempfile::tempdir().expect("temp dir");
+    let registry =
+        std::fs::read_to_string(aduan_tests::opd_file()).expect("the OPD registry").replace(
+            "emails = [\"pengaduan.dpu@example.go.id\"]",
+            &format!("emails = [\"{official}\"]"),
+        );
+    assert!(registry.contains(official), "the DPU entry of config/opd.toml changed");
+    let path = site.path().join("opd.toml");
+    std::fs::write(&path, registry).expect("write the registry");
+    (site, path)
 }

@@ -27,31 +27,12 @@ use base64::Engine;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{all_ticket_codes, client, get, metric, post_message, send, tickets};
+use crate::common::{
+    all_ticket_codes, client, eventually, get, metric, post_message, registry_with_dpu_official,
+    send, tickets,
+};
 use crate::email::email_config;
 use crate::fake_bot::{Failure, FakeBot, TOKEN};
-
-/// Polls `check` every 50 ms until it gives a value; panics naming `what` (with the
-/// daemon's log) after `timeout`.
-async fn wait_for<T>(
-    what: &str,
-    daemon: &Daemon,
-    timeout: Duration,
-    mut check: impl AsyncFnMut() -> Option<T>,
-) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}; log:\n{}",
-            aduan_tests::tail(&daemon.log(), 80)
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// `GET /metrics` as text.
 async fn metrics(http: &reqwest::Client, daemon: &Daemon) -> String {
@@ -122,16 +103,7 @@ async fn smtp_down_for_a_while_receipts_and_notifications_go_out_when_it_returns
             ),
         )
     };
-    // The shipped registry, with DPU's officials at the mail peer.
-    let site = tempfile::tempdir().expect("temp dir");
-    let registry =
-        std::fs::read_to_string(aduan_tests::opd_file()).expect("the OPD registry").replace(
-            "emails = [\"pengaduan.dpu@example.go.id\"]",
-            &format!("emails = [\"{official}\"]"),
-        );
-    assert!(registry.contains(&official), "the DPU entry of config/opd.toml changed");
-    let registry_path = site.path().join("opd.toml");
-    std::fs::write(&registry_path, registry).expect("write the registry");
+    let (_site, registry_path) = registry_with_dpu_official(&official);
     // The first mail is there before the daemon starts: its receipt and notification go
     // out while SMTP is up and leave pooled connections for the outage to cut.
     peer.append("intake", &tag, &mail(0)).await;
@@ -152,7 +124,7 @@ async fn smtp_down_for_a_while_receipts_and_notifications_go_out_when_it_returns
     peer.append_all("intake", &tag, &raws).await;
     // Every new receipt and notification tried at least twice against the stopped server
     // (after 1 s, then 2 s).
-    wait_for(
+    eventually(
         "every mail failing twice while SMTP is down",
         &daemon,
         Duration::from_secs(40),
@@ -178,7 +150,7 @@ async fn smtp_down_for_a_while_receipts_and_notifications_go_out_when_it_returns
     smtp.resume().await;
     let outage = down_at.elapsed();
 
-    wait_for(
+    eventually(
         "every mail sent after SMTP came back",
         &daemon,
         Duration::from_secs(60),
@@ -292,7 +264,7 @@ async fn imap_restarted_mid_fetch_loses_and_repeats_nothing() {
         imap.cut_connections()
     );
 
-    wait_for(
+    eventually(
         "every mail processed after the restarts",
         &daemon,
         Duration::from_secs(90),
@@ -381,7 +353,7 @@ async fn postgres_restarted_the_daemon_reconnects_and_readyz_recovers() {
         tokio::task::spawn_blocking(move || cluster.stop_server(&m)).await.expect("pg_ctl stop");
         assert!(!pg.accepts_connections(), "PostgreSQL still listens after pg_ctl stop");
         let stopped = Instant::now();
-        let status = wait_for(
+        let status = eventually(
             "/readyz to answer 503 with PostgreSQL down",
             &daemon,
             Duration::from_secs(20),
@@ -411,7 +383,7 @@ async fn postgres_restarted_the_daemon_reconnects_and_readyz_recovers() {
         let cluster = pg.clone();
         tokio::task::spawn_blocking(move || cluster.start_server()).await.expect("pg_ctl start");
         let started = Instant::now();
-        wait_for("/readyz to answer 200 again", &daemon, Duration::from_secs(30), async || {
+        eventually("/readyz to answer 200 again", &daemon, Duration::from_secs(30), async || {
             (readyz(&http, &daemon).await == Some(StatusCode::OK)).then_some(())
         })
         .await;
@@ -486,7 +458,7 @@ async fn bot_api_answering_429_and_5xx_delivers_every_receipt_once_with_backoff(
     let daemon = Daemon::start(&bin, config).await;
     let http = client();
 
-    wait_for("a delivered receipt in every chat", &daemon, Duration::from_secs(40), async || {
+    eventually("a delivered receipt in every chat", &daemon, Duration::from_secs(40), async || {
         let attempts = fake.attempts();
         script
             .iter()
@@ -495,7 +467,7 @@ async fn bot_api_answering_429_and_5xx_delivers_every_receipt_once_with_backoff(
     })
     .await;
     // Until nothing is left to send (a doubled send would show up meanwhile).
-    wait_for("an empty outbox", &daemon, Duration::from_secs(10), async || {
+    eventually("an empty outbox", &daemon, Duration::from_secs(10), async || {
         let m = metrics(&http, &daemon).await;
         let sent = metric(&m, "aduan_outbox_rows{channel=\"telegram\",state=\"sent\"}");
         let busy = ["pending", "sending"].iter().any(|s| {

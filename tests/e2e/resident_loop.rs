@@ -6,11 +6,9 @@
 use std::time::{Duration, Instant};
 
 use aduan_email::testkit::{MailPeer, plain_mail, unique_tag};
-use aduan_tests::{Binary, Config, Daemon, opd_file};
-use reqwest::StatusCode;
-use serde_json::Value;
+use aduan_tests::{Binary, Config, Daemon};
 
-use crate::common::{client, get};
+use crate::common::{client, registry_with_dpu_official, ticket};
 use crate::email::email_config;
 
 fn text_of(raw: &[u8]) -> String {
@@ -25,12 +23,6 @@ fn header(raw: &[u8], name: &str) -> Option<String> {
     parsed.header_raw(name).map(|v| v.trim().to_owned())
 }
 
-async fn ticket(http: &reqwest::Client, daemon: &Daemon, token: &str, code: &str) -> Value {
-    let t = get(http, daemon, &format!("/api/v1/tickets/{code}"), Some(token)).await;
-    assert_eq!(t.status, StatusCode::OK, "{}", t.text);
-    t.body
-}
-
 #[tokio::test]
 async fn a_mailed_complaint_is_routed_answered_by_the_official_and_the_answer_reaches_the_resident()
 {
@@ -40,15 +32,7 @@ async fn a_mailed_complaint_is_routed_answered_by_the_official_and_the_answer_re
     let resident = peer.address("warga", Some(&tag));
     let intake = peer.address("intake", Some(&tag));
 
-    // The shipped registry, with DPU's officials at the mail peer.
-    let site = tempfile::tempdir().unwrap();
-    let registry = std::fs::read_to_string(opd_file()).unwrap().replace(
-        "emails = [\"pengaduan.dpu@example.go.id\"]",
-        &format!("emails = [\"{official}\"]"),
-    );
-    assert!(registry.contains(&official), "the DPU entry of config/opd.toml changed");
-    let registry_path = site.path().join("opd.toml");
-    std::fs::write(&registry_path, registry).unwrap();
+    let (_site, registry_path) = registry_with_dpu_official(&official);
     let config = email_config(Config::sqlite(), &peer, &tag)
         .env("ADUAN__ROUTING__OPD_FILE", registry_path.display().to_string())
         .env("ADUAN__ROUTING__POLL_MS", "100")

@@ -1,39 +1,15 @@
 //! Routing in the real daemon: the identity flow on the API channel, and `aduan routing
 //! eval` on the labelled Lapor Mas Bup set.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aduan_tests::{Binary, Config, Daemon, workspace_root};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{client, get, post_message};
+use crate::common::{client, get, post_message, ticket_until};
 
-/// Polls the ticket until `done` holds (15 s at most).
-async fn wait_for(
-    http: &reqwest::Client,
-    daemon: &Daemon,
-    token: &str,
-    code: &str,
-    what: &str,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    let start = Instant::now();
-    loop {
-        let t = get(http, daemon, &format!("/api/v1/tickets/{code}"), Some(token)).await;
-        assert_eq!(t.status, StatusCode::OK, "{}", t.text);
-        if done(&t.body) {
-            return t.body;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "{what}: not after 15 s: {}\nlog:\n{}",
-            t.text,
-            daemon.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+const WAIT: Duration = Duration::from_secs(15);
 
 #[tokio::test]
 async fn a_reporter_without_a_name_is_asked_and_the_answer_routes_the_ticket() {
@@ -52,7 +28,7 @@ async fn a_reporter_without_a_name_is_asked_and_the_answer_routes_the_ticket() {
     assert_eq!(posted.status, StatusCode::CREATED, "{}", posted.text);
     let code = posted.body["ticket"].as_str().unwrap().to_owned();
 
-    let t = wait_for(&http, &daemon, &admin, &code, "awaiting_identity", |t| {
+    let t = ticket_until(&http, &daemon, &admin, &code, "awaiting_identity", WAIT, |t| {
         t["status"] == "awaiting_identity"
     })
     .await;
@@ -85,8 +61,10 @@ async fn a_reporter_without_a_name_is_asked_and_the_answer_routes_the_ticket() {
     assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
     assert_eq!(answer.body["ticket"], code.as_str());
 
-    let t =
-        wait_for(&http, &daemon, &admin, &code, "assigned", |t| t["status"] == "assigned").await;
+    let t = ticket_until(&http, &daemon, &admin, &code, "assigned", WAIT, |t| {
+        t["status"] == "assigned"
+    })
+    .await;
     assert_eq!(t["opd"], "DLH", "{t}");
     assert_eq!(t["category"], "sampah");
     assert_eq!(t["place"], "Karangklesem");

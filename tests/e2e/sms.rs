@@ -3,33 +3,20 @@
 //! (`ADUAN_TEST_KANNEL_MO_ADDR`), `[channels.kannel]` in its config file; an SMS typed into
 //! fakesmsc becomes a ticket, the receipt and an operator's answer reach fakesmsc.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aduan_sms::testkit::KannelPeer;
 use aduan_tests::{Binary, Config, Daemon, toml_str};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::common::{all_ticket_codes, client, send, tickets};
+use crate::common::{all_ticket_codes, client, eventually, send, tickets};
+
+const WAIT: Duration = Duration::from_secs(30);
 
 /// The text of every SMS fakesmsc received for `to`.
 fn received_for(k: &KannelPeer, to: &str) -> Vec<String> {
     k.received().into_iter().filter(|m| m.to == to).map(|m| m.text).collect()
-}
-
-async fn wait_until<T>(
-    what: &str,
-    daemon: &Daemon,
-    mut check: impl AsyncFnMut() -> Option<T>,
-) -> T {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}; log:\n{}", daemon.log());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test]
@@ -53,7 +40,7 @@ async fn an_sms_through_kannel_is_a_ticket_and_is_answered() {
 
     k.inject(phone, "Sampah menumpuk di Pasar Wage");
 
-    let ticket = wait_until("the SMS as a ticket", &daemon, async || {
+    let ticket = eventually("the SMS as a ticket", &daemon, WAIT, async || {
         let codes = all_ticket_codes(&http, &daemon, &admin).await;
         let all = tickets(&http, &daemon, &admin, &codes).await;
         all.into_iter().find(|t| t["messages"][0]["text"] == "Sampah menumpuk di Pasar Wage")
@@ -63,7 +50,7 @@ async fn an_sms_through_kannel_is_a_ticket_and_is_answered() {
     assert_eq!(ticket["channel"], "sms");
     let ids = ticket["reporter"]["identities"].as_array().expect("identities");
     assert!(ids.iter().any(|i| i["kind"] == "phone" && i["value"] == phone), "{ids:?}");
-    wait_until("the receipt at the phone", &daemon, async || {
+    eventually("the receipt at the phone", &daemon, WAIT, async || {
         received_for(&k, phone).iter().any(|m| m.contains(&code)).then_some(())
     })
     .await;
@@ -76,7 +63,7 @@ async fn an_sms_through_kannel_is_a_ticket_and_is_answered() {
     .await
     .expect("reply");
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    wait_until("the answer at the phone", &daemon, async || {
+    eventually("the answer at the phone", &daemon, WAIT, async || {
         received_for(&k, phone)
             .iter()
             .any(|m| m == "Petugas kebersihan sudah dijadwalkan besok pagi.")

@@ -2,13 +2,15 @@
 //! but before the next `getUpdates` reaches the Bot API. The Bot API is the local fake of
 //! the channel crate's tests.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aduan_tests::{Binary, Config, Daemon, PgDatabase, toml_str};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{all_ticket_codes, client, get, metric, tickets};
+use crate::common::{all_ticket_codes, client, eventually, get, metric, tickets};
+
+const WAIT: Duration = Duration::from_secs(30);
 use crate::fake_bot::{FakeBot, TOKEN};
 
 fn fixture(name: &str) -> Value {
@@ -27,17 +29,6 @@ fn telegram_toml(fake: &FakeBot) -> String {
     )
 }
 
-async fn wait_for<T>(what: &str, daemon: &Daemon, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}; log:\n{}", daemon.log());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// `forget_checkpoint` puts the database in the state a kill between the batch's commit
 /// and the offset write leaves behind.
 async fn redelivery_scenario(bin: &Binary, config: Config, forget_checkpoint: impl AsyncFnOnce()) {
@@ -54,7 +45,7 @@ async fn redelivery_scenario(bin: &Binary, config: Config, forget_checkpoint: im
     let read = daemon.apikey("tg-dashboard", "read");
     let http = client();
 
-    wait_for("the batch stored and the next getUpdates sent", &daemon, async || {
+    eventually("the batch stored and the next getUpdates sent", &daemon, WAIT, async || {
         let codes = all_ticket_codes(&http, &daemon, &read).await;
         (codes.len() == 2 && fake.held() >= 1).then_some(())
     })
@@ -65,7 +56,7 @@ async fn redelivery_scenario(bin: &Binary, config: Config, forget_checkpoint: im
     let answered_before = fake.offsets().len();
     daemon.restart().await;
 
-    wait_for("the redelivered batch confirmed", &daemon, async || {
+    eventually("the redelivered batch confirmed", &daemon, WAIT, async || {
         fake.offsets()[answered_before..].contains(&Some(last + 1)).then_some(())
     })
     .await;
@@ -92,7 +83,7 @@ async fn redelivery_scenario(bin: &Binary, config: Config, forget_checkpoint: im
     );
     assert_eq!(metric(&m.text, "aduan_connector_up{channel=\"telegram\"}"), Some(1.0));
     // Both residents got their receipt.
-    wait_for("the receipts", &daemon, async || {
+    eventually("the receipts", &daemon, WAIT, async || {
         let sent = fake.sent();
         [218485655, 1459074222]
             .iter()

@@ -171,9 +171,12 @@ async fn numeric_secrets_from_the_environment_work_and_are_never_printed() {
     assert_eq!(right.status, StatusCode::OK, "{}", right.text);
 }
 
+/// A request seen: its URI and its `Authorization` header.
+type SeenRequest = (String, Option<String>);
+
 /// What the fake Twilio API and the "internal" service received.
 #[derive(Clone, Default)]
-struct Seen(Arc<Mutex<Vec<(String, Option<String>)>>>);
+struct Seen(Arc<Mutex<Vec<SeenRequest>>>);
 
 impl Seen {
     fn push(&self, uri: &Uri, headers: &HeaderMap) {

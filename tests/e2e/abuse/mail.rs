@@ -12,11 +12,10 @@
 use std::time::{Duration, Instant};
 
 use aduan_email::testkit::{MailPeer, plain_mail, unique_tag};
-use aduan_tests::{Binary, Config, Daemon, PgDatabase, opd_file};
-use reqwest::StatusCode;
+use aduan_tests::{Binary, Config, Daemon, PgDatabase};
 use serde_json::Value;
 
-use crate::common::{all_ticket_codes, client, get, tickets};
+use crate::common::{all_ticket_codes, client, registry_with_dpu_official, ticket_until, tickets};
 use crate::email::email_config;
 
 fn parsed(raw: &[u8]) -> mail_parser::Message<'_> {
@@ -28,32 +27,6 @@ fn text_of(raw: &[u8]) -> String {
     let subject = m.subject().unwrap_or_default().to_owned();
     let body = m.body_text(0).map(|b| b.into_owned()).unwrap_or_default();
     format!("{subject}\n{body}")
-}
-
-async fn ticket(http: &reqwest::Client, daemon: &Daemon, token: &str, code: &str) -> Value {
-    let t = get(http, daemon, &format!("/api/v1/tickets/{code}"), Some(token)).await;
-    assert_eq!(t.status, StatusCode::OK, "{}", t.text);
-    t.body
-}
-
-/// Waits until `check` holds for the ticket, or fails after 30 s.
-async fn ticket_until(
-    http: &reqwest::Client,
-    daemon: &Daemon,
-    token: &str,
-    code: &str,
-    what: &str,
-    check: impl Fn(&Value) -> bool,
-) -> Value {
-    let start = Instant::now();
-    loop {
-        let t = ticket(http, daemon, token, code).await;
-        if check(&t) {
-            return t;
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "{what}: {t}\n{}", daemon.log());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 fn notes(t: &Value) -> Vec<String> {
@@ -74,14 +47,7 @@ async fn a_forged_official_answer_is_an_unverified_note_and_only_the_reply_token
     let official = peer.address("kepala.dpu", Some(&tag));
     let resident = peer.address("warga", Some(&tag));
     let intake = peer.address("intake", Some(&tag));
-    let site = tempfile::tempdir().unwrap();
-    let registry = std::fs::read_to_string(opd_file()).unwrap().replace(
-        "emails = [\"pengaduan.dpu@example.go.id\"]",
-        &format!("emails = [\"{official}\"]"),
-    );
-    assert!(registry.contains(&official), "the DPU entry of config/opd.toml changed");
-    let registry_path = site.path().join("opd.toml");
-    std::fs::write(&registry_path, registry).unwrap();
+    let (_site, registry_path) = registry_with_dpu_official(&official);
     // Our MTA is `mx.aduan.test` (the peer's myhostname); its Authentication-Results count.
     let config = email_config(Config::sqlite(), &peer, &tag)
         .env("ADUAN__ROUTING__OPD_FILE", registry_path.display().to_string())
@@ -135,9 +101,15 @@ async fn a_forged_official_answer_is_an_unverified_note_and_only_the_reply_token
                 Authentication-Results: evil.example; dmarc=pass header.from=aduan.test\r\n";
     let unauthenticated = answer(2, &reply_to, fail, "Jawaban kedua tanpa autentikasi.");
     peer.smtp_send(&official, &[&reply_to], unauthenticated.as_bytes()).await;
-    let t = ticket_until(&http, &daemon, &admin, &code, "two unverified notes", |t| {
-        notes(t).len() == 2
-    })
+    let t = ticket_until(
+        &http,
+        &daemon,
+        &admin,
+        &code,
+        "two unverified notes",
+        Duration::from_secs(30),
+        |t| notes(t).len() == 2,
+    )
     .await;
     for note in notes(&t) {
         assert!(note.contains(aduan_email::official::UNVERIFIED_PREFIX), "{note}");
@@ -154,9 +126,15 @@ async fn a_forged_official_answer_is_an_unverified_note_and_only_the_reply_token
     let inbox = peer.wait_for("warga", &tag, 2, Duration::from_secs(30)).await;
     let relayed = text_of(&inbox[1]);
     assert!(relayed.contains("menambal jalan tersebut hari Kamis"), "{relayed}");
-    let t = ticket_until(&http, &daemon, &admin, &code, "the answer taken up", |t| {
-        t["status"] == "in_progress"
-    })
+    let t = ticket_until(
+        &http,
+        &daemon,
+        &admin,
+        &code,
+        "the answer taken up",
+        Duration::from_secs(30),
+        |t| t["status"] == "in_progress",
+    )
     .await;
     assert!(t["first_responded_at"].is_string(), "{t}");
     let all = format!("{t}");

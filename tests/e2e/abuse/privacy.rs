@@ -5,13 +5,15 @@
 //!   and nothing of a *rahasia* reporter's identity; operators read everything.
 //! - 21.5: opposite merges racing on PostgreSQL leave exactly one of each pair merged.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aduan_tests::{Binary, Config, Daemon, PgDatabase};
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::common::{client, get, post_message, send};
+use crate::common::{client, get, post_message, send, ticket_until};
+
+const WAIT: Duration = Duration::from_secs(15);
 
 #[tokio::test]
 async fn the_open311_list_shows_no_residents_tickets_or_homes() {
@@ -120,24 +122,6 @@ async fn sign_in(daemon: &Daemon, email: &str, password: &str) -> String {
         .to_owned()
 }
 
-async fn wait_for(
-    http: &reqwest::Client,
-    daemon: &Daemon,
-    token: &str,
-    code: &str,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    let start = Instant::now();
-    loop {
-        let t = get(http, daemon, &format!("/api/v1/tickets/{code}"), Some(token)).await;
-        if done(&t.body) {
-            return t.body;
-        }
-        assert!(start.elapsed() < Duration::from_secs(20), "{}\n{}", t.text, daemon.log());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test]
 async fn officials_read_no_contacts_and_nothing_of_a_rahasia_reporter() {
     let Some(bin) = Binary::locate() else { return };
@@ -164,7 +148,10 @@ async fn officials_read_no_contacts_and_nothing_of_a_rahasia_reporter() {
     .unwrap();
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let code = r.body["ticket"].as_str().unwrap().to_owned();
-    wait_for(&http, &daemon, &admin, &code, |t| t["status"] == "awaiting_identity").await;
+    ticket_until(&http, &daemon, &admin, &code, "the ticket", WAIT, |t| {
+        t["status"] == "awaiting_identity"
+    })
+    .await;
     let answer = "Nama: Budi Santoso, alamat Desa Karangklesem Kec. Purwokerto Selatan. RAHASIA";
     let r = post_message(
         &http,
@@ -175,7 +162,8 @@ async fn officials_read_no_contacts_and_nothing_of_a_rahasia_reporter() {
     .await
     .unwrap();
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    let t = wait_for(&http, &daemon, &admin, &code, |t| t["opd"] == "DLH").await;
+    let t = ticket_until(&http, &daemon, &admin, &code, "the ticket", WAIT, |t| t["opd"] == "DLH")
+        .await;
     // The operator's view (an admin key) is the ticket as stored.
     assert_eq!(t["reporter"]["name"], "Budi Santoso");
     assert!(t.to_string().contains("0812-3456-7890") && t.to_string().contains(answer));

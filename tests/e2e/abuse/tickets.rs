@@ -7,38 +7,15 @@
 //! - A NUL in the text or the sender's name (issue 21.1) is cleaned, on PostgreSQL too: 201,
 //!   never 503.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aduan_tests::{Binary, Config, Daemon, PgDatabase};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{client, get, metric, post_message, send};
+use crate::common::{client, get, metric, post_message, send, ticket_until};
 
-/// Polls the ticket until `done` holds (15 s at most).
-async fn wait_for(
-    http: &reqwest::Client,
-    daemon: &Daemon,
-    token: &str,
-    code: &str,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    let start = Instant::now();
-    loop {
-        let t = get(http, daemon, &format!("/api/v1/tickets/{code}"), Some(token)).await;
-        assert_eq!(t.status, StatusCode::OK, "{}", t.text);
-        if done(&t.body) {
-            return t.body;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "not after 15 s: {}\nlog:\n{}",
-            t.text,
-            daemon.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+const WAIT: Duration = Duration::from_secs(15);
 
 fn inbound(t: &Value) -> usize {
     t["messages"].as_array().unwrap().iter().filter(|m| m["direction"] == "in").count()
@@ -64,7 +41,10 @@ async fn a_strangers_message_naming_a_ticket_does_not_join_it() {
     .unwrap();
     assert_eq!(posted.status, StatusCode::CREATED, "{}", posted.text);
     let code = posted.body["ticket"].as_str().unwrap().to_owned();
-    wait_for(&http, &daemon, &admin, &code, |t| t["status"] == "awaiting_identity").await;
+    ticket_until(&http, &daemon, &admin, &code, "the ticket", WAIT, |t| {
+        t["status"] == "awaiting_identity"
+    })
+    .await;
 
     // Another app user answers the identity request in the reporter's place.
     let forged = post_message(
@@ -164,8 +144,10 @@ async fn open311_refuses_a_foreign_phone_and_automatic_messages_are_capped() {
     }
     let mut deliveries = Vec::new();
     for code in &codes {
-        let t =
-            wait_for(&http, &daemon, &admin, code, |t| t["status"] == "awaiting_identity").await;
+        let t = ticket_until(&http, &daemon, &admin, code, "the ticket", WAIT, |t| {
+            t["status"] == "awaiting_identity"
+        })
+        .await;
         let asked = t["messages"]
             .as_array()
             .unwrap()
