@@ -11,6 +11,7 @@
 //!   ([`outbound`]) claims rows, retries with backoff and records the result.
 
 pub mod compliance;
+pub mod config;
 pub mod egress;
 pub mod outbound;
 mod supervise;
@@ -24,6 +25,7 @@ use aduan_store::{OutboxItem, Store};
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
+pub use config::{BuildContext, ChannelConfig, Problem, Secret};
 pub use supervise::{LEASE_RENEW, LEASE_TTL, instance_id, supervise};
 pub use telemetry::Telemetry;
 

@@ -45,7 +45,7 @@ impl std::str::FromStr for ImapTls {
 }
 
 /// Where and how to log in.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct ImapAccount {
     pub host: String,
     pub port: u16,
@@ -53,20 +53,7 @@ pub struct ImapAccount {
     /// PEM file of the CA(s) to trust instead of the public web roots.
     pub ca_file: Option<PathBuf>,
     pub user: String,
-    pub password: String,
-}
-
-impl std::fmt::Debug for ImapAccount {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ImapAccount")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("tls", &self.tls)
-            .field("ca_file", &self.ca_file)
-            .field("user", &self.user)
-            .field("password", &"***")
-            .finish()
-    }
+    pub password: crate::Secret,
 }
 
 /// A TCP stream, with or without TLS.
@@ -213,7 +200,7 @@ pub async fn connect(
             async_imap::Client::new(tls_wrap(tcp, account, connector).await?)
         }
     };
-    let login = client.login(&account.user, &account.password);
+    let login = client.login(&account.user, account.password.expose());
     match tokio::time::timeout(COMMAND_TIMEOUT, login).await {
         Ok(Ok(session)) => Ok(session),
         Ok(Err((e, _))) => Err(EmailError::Login(e.to_string())),

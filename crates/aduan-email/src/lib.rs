@@ -15,6 +15,7 @@ pub mod imap;
 pub mod official;
 pub mod parse;
 mod poll;
+pub mod section;
 mod send;
 pub mod testkit;
 pub mod text;
@@ -29,11 +30,11 @@ use aduan_store::OutboxItem;
 use lettre::message::Mailbox;
 
 pub use classify::Automated;
-pub use compose::{FileAttachment, Notification};
 pub use imap::{ImapAccount, ImapTls};
 pub use official::Officials;
 pub use parse::{Blob, ParseError, ParseOptions, ParsedMail, parse_mail};
 pub use poll::{Checkpoint, checkpoint_key};
+pub use section::EmailSection;
 
 /// Everything that goes wrong in the email channel.
 #[derive(Debug, thiserror::Error)]
@@ -95,15 +96,8 @@ pub struct EmailConfig {
 /// The default of `max_message_bytes`: 25 MiB.
 pub const DEFAULT_MAX_MESSAGE_BYTES: u64 = 25 * 1024 * 1024;
 
-/// A string that is never printed.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Secret(pub String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
+/// A string that is never printed (the one secret type of all channels).
+pub use aduan_connector::Secret;
 
 /// The email connector: poller and sender.
 pub struct EmailConnector {
@@ -134,11 +128,11 @@ impl EmailConnector {
             received_at: chrono::DateTime::UNIX_EPOCH,
         };
         let reply_key = match &config.reply_token_secret {
-            Some(secret) => token::ReplyKey::new(secret.0.as_bytes())?,
+            Some(secret) => token::ReplyKey::new(secret.expose().as_bytes())?,
             None => token::ReplyKey::load_or_create(&config.attachments_dir)?,
         };
         let composer = compose::Composer { from, reply_key: Some(reply_key.clone()) };
-        let smtp = send::Smtp::new(&config.smtp_url.0, composer)?;
+        let smtp = send::Smtp::new(config.smtp_url.expose(), composer)?;
         let too_large_answers =
             governor::RateLimiter::keyed(governor::Quota::per_hour(std::num::NonZeroU32::MIN));
         Ok(EmailConnector { config, tls, parse_options, smtp, reply_key, too_large_answers })
@@ -146,12 +140,6 @@ impl EmailConnector {
 
     pub fn config(&self) -> &EmailConfig {
         &self.config
-    }
-
-    /// Sends the routed-ticket notification to an OPD's officials; returns its Message-ID.
-    /// The routing worker calls this when it disposes a ticket.
-    pub async fn send_notification(&self, n: &Notification) -> Result<String, SendError> {
-        self.smtp.send_notification(n).await
     }
 
     /// Writes blobs to the attachment store (each durably, several at once).

@@ -1,7 +1,7 @@
 //! Officials answering by email: which mails are an OPD's answer to a ticket.
 //!
-//! The routing worker mails a routed ticket to its OPD's officials (see
-//! [`crate::compose::Notification`]); they answer by replying. A reply from an address the
+//! The routing worker mails a routed ticket to its OPD's officials (an outbox row written
+//! with `aduan_routing::notify`); they answer by replying. A reply from an address the
 //! OPD registry lists is the OPD's answer only when it is also authenticated
 //! ([`verify_answer`]): it went to the `Reply-To` of one of our mails to that official (or
 //! OPD) about that ticket, whose plus-part carries the reply token (see [`crate::token`]),

@@ -15,7 +15,7 @@ use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use crate::EmailError;
-use crate::compose::{Composer, Notification};
+use crate::compose::Composer;
 
 /// Automatic mails (receipts, status answers) one address gets: a burst of this many, then
 /// one more every `AUTO_MAIL_PERIOD`.
@@ -70,15 +70,6 @@ impl Smtp {
 
     pub(crate) fn composer(&self) -> &Composer {
         &self.composer
-    }
-
-    pub(crate) async fn send_notification(&self, n: &Notification) -> Result<String, SendError> {
-        let out = self
-            .composer
-            .notification_mail(n, rand::random(), SystemTime::now())
-            .map_err(|e| SendError::Permanent(e.to_string()))?;
-        self.deliver(out.message).await?;
-        Ok(out.message_id)
     }
 
     pub(crate) async fn deliver(&self, message: lettre::Message) -> Result<(), SendError> {

@@ -77,7 +77,7 @@ impl MailPeer {
             tls: ImapTls::None,
             ca_file: None,
             user: self.address(user, None),
-            password: self.password.clone(),
+            password: crate::Secret::new(self.password.clone()),
         }
     }
 

@@ -15,6 +15,7 @@
 pub mod android;
 pub mod connector;
 pub mod kannel;
+pub mod section;
 pub mod split;
 pub mod testkit;
 pub mod twilio;
@@ -26,6 +27,7 @@ pub use connector::{
     AndroidConfig, DEFAULT_MAX_PARTS, KannelConfig, SmsConfig, SmsConnector, TWILIO_MEDIA_HOSTS,
     TwilioConfig,
 };
+pub use section::{AndroidSmsSection, KannelSection, TwilioSection};
 
 /// Errors of this crate's pure parts.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

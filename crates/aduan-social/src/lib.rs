@@ -16,6 +16,7 @@
 pub mod connector;
 mod json;
 pub mod meta;
+pub mod section;
 pub mod send;
 pub mod sig;
 pub mod x;
@@ -25,6 +26,7 @@ use aduan_core::InboundMessage;
 use aduan_store::DeliveryReceipt;
 
 pub use connector::{META_MEDIA_HOSTS, MetaConfig, MetaConnector, XConfig, XConnector};
+pub use section::{MetaSection, XSection};
 
 /// The text stored for a message of a kind aduan can't read (a poll, an order, a sticker
 /// pack…), so operators see that the resident wrote.

@@ -18,7 +18,7 @@ use crate::reply::{
 use crate::send::Sender;
 use crate::update::{Command, ParseOptions};
 use crate::webhook::TelegramWebhook;
-use crate::{Mode, TelegramConfig, TelegramError};
+use crate::{Mode, Secret, TelegramConfig, TelegramError};
 
 pub(crate) const NAME: &str = "telegram";
 
@@ -52,12 +52,12 @@ impl TelegramConnector {
             .timeout(config.poll_timeout + std::time::Duration::from_secs(15))
             .build()
             .map_err(|e| TelegramError::Client(e.to_string()))?;
-        let bot = Bot::with_client(config.token.clone(), client).set_api_url(api_url);
+        let bot = Bot::with_client(config.token.expose(), client).set_api_url(api_url);
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
         let webhook = match config.mode {
             Mode::Polling => None,
             Mode::Webhook => {
-                let secret = config.secret_token.as_deref().unwrap_or_default();
+                let secret = config.secret_token.as_ref().map(Secret::expose).unwrap_or_default();
                 let valid = (1..=256).contains(&secret.len())
                     && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
                 if !valid {
@@ -146,7 +146,12 @@ impl TelegramConnector {
             Mode::Webhook => {
                 let url = reqwest::Url::parse(&self.config.webhook_url)
                     .map_err(|e| ConnectorError::Fatal(format!("webhook URL: {e}")))?;
-                let secret = self.config.secret_token.clone().unwrap_or_default();
+                let secret = self
+                    .config
+                    .secret_token
+                    .as_ref()
+                    .map(|s| s.expose().to_owned())
+                    .unwrap_or_default();
                 self.bot
                     .set_webhook(url)
                     .secret_token(secret)

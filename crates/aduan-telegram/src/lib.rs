@@ -13,6 +13,7 @@ mod connector;
 mod fetch;
 mod poll;
 pub mod reply;
+pub mod section;
 mod send;
 pub mod update;
 pub mod webhook;
@@ -20,8 +21,10 @@ pub mod webhook;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use aduan_connector::Secret;
 pub use connector::TelegramConnector;
 pub use poll::{CHECKPOINT_KEY, checkpoint_value, resume_offset};
+pub use section::TelegramSection;
 pub use update::{Action, Command, ParseOptions, Parsed, parse_update};
 pub use webhook::TelegramWebhook;
 
@@ -36,14 +39,14 @@ pub enum Mode {
 
 /// Everything the connector needs, from `[channels.telegram]`, `[server] public_url` and
 /// `[storage] dir`.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct TelegramConfig {
-    pub token: String,
+    pub token: Secret,
     /// The Bot API server (`https://api.telegram.org`, or a local one in tests).
     pub api_url: String,
     pub mode: Mode,
     /// Webhook mode: what Telegram must send in `X-Telegram-Bot-Api-Secret-Token`.
-    pub secret_token: Option<String>,
+    pub secret_token: Option<Secret>,
     /// Where Telegram posts in webhook mode (`{public_url}/hooks/telegram`).
     pub webhook_url: String,
     pub allow_groups: bool,
@@ -53,25 +56,10 @@ pub struct TelegramConfig {
     pub attachments_dir: PathBuf,
 }
 
-impl std::fmt::Debug for TelegramConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TelegramConfig")
-            .field("token", &"***")
-            .field("api_url", &self.api_url)
-            .field("mode", &self.mode)
-            .field("secret_token", &self.secret_token.as_ref().map(|_| "***"))
-            .field("webhook_url", &self.webhook_url)
-            .field("allow_groups", &self.allow_groups)
-            .field("poll_timeout", &self.poll_timeout)
-            .field("attachments_dir", &self.attachments_dir)
-            .finish()
-    }
-}
-
 impl TelegramConfig {
     /// The defaults for everything but the token: polling, the public Bot API, private
     /// chats only, 25 s long polls.
-    pub fn new(token: impl Into<String>, attachments_dir: impl Into<PathBuf>) -> TelegramConfig {
+    pub fn new(token: impl Into<Secret>, attachments_dir: impl Into<PathBuf>) -> TelegramConfig {
         TelegramConfig {
             token: token.into(),
             api_url: "https://api.telegram.org".into(),

@@ -3,7 +3,6 @@
 //! typo never silently falls back to a default.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -11,62 +10,8 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-/// A secret value: never printed, not even by `Debug` or in a configuration error.
-///
-/// A secret is text, but one written without quotes in TOML (`secret = 987654321`) or given
-/// as `ADUAN__…=987654321` arrives as a number or a boolean: it is taken as the text it was
-/// written as (see [`EnvProvider`] for the environment, where the text is kept exactly).
-/// A float or anything else is refused with a message that names the key, never the value.
-#[derive(Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl<'de> Deserialize<'de> for Secret {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
-        use serde::de::Error;
-        struct Text;
-        impl serde::de::Visitor<'_> for Text {
-            type Value = Secret;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a secret written as a string")
-            }
-            fn visit_str<E: Error>(self, v: &str) -> Result<Secret, E> {
-                Ok(Secret(v.to_owned()))
-            }
-            fn visit_string<E: Error>(self, v: String) -> Result<Secret, E> {
-                Ok(Secret(v))
-            }
-            fn visit_char<E: Error>(self, v: char) -> Result<Secret, E> {
-                Ok(Secret(v.to_string()))
-            }
-            fn visit_bool<E: Error>(self, v: bool) -> Result<Secret, E> {
-                Ok(Secret(v.to_string()))
-            }
-            fn visit_u64<E: Error>(self, v: u64) -> Result<Secret, E> {
-                Ok(Secret(v.to_string()))
-            }
-            fn visit_i64<E: Error>(self, v: i64) -> Result<Secret, E> {
-                Ok(Secret(v.to_string()))
-            }
-            fn visit_u128<E: Error>(self, v: u128) -> Result<Secret, E> {
-                Ok(Secret(v.to_string()))
-            }
-            fn visit_i128<E: Error>(self, v: i128) -> Result<Secret, E> {
-                Ok(Secret(v.to_string()))
-            }
-            fn visit_f64<E: Error>(self, _: f64) -> Result<Secret, E> {
-                // Its text is already lost (`1.50` reads as 1.5): refuse, without the value.
-                Err(E::custom(
-                    "a secret must be written as a string (in quotes); the value is not shown",
-                ))
-            }
-            fn visit_bytes<E: Error>(self, _: &[u8]) -> Result<Secret, E> {
-                Err(E::custom("a secret must be text; the value is not shown"))
-            }
-        }
-        d.deserialize_any(Text)
-    }
-}
+pub use aduan_connector::config::{Problem, Secret};
+use aduan_connector::config::{Section, one_of, url};
 
 /// Whether a key path (`channels.kannel.secret`) holds a secret: an environment value for
 /// it is kept as written, never parsed into a number or a boolean.
@@ -119,18 +64,6 @@ impl figment::Provider for EnvProvider {
             }
         }
         Ok(self.0.profile.collect(dict))
-    }
-}
-
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
     }
 }
 
@@ -210,11 +143,7 @@ pub struct Database {
 
 impl Default for Database {
     fn default() -> Self {
-        Database {
-            url: Secret("sqlite://data/aduan.db".into()),
-            max_connections: 8,
-            max_batch: 256,
-        }
+        Database { url: Secret::new("sqlite://data/aduan.db"), max_connections: 8, max_batch: 256 }
     }
 }
 
@@ -413,401 +342,32 @@ impl Default for Intake {
     }
 }
 
+/// The `[channels.*]` sections, each owned by its channel crate (see
+/// `aduan_connector::config`). A new channel is one line here and one in `sections`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Channels {
-    pub email: Email,
-    pub telegram: Telegram,
-    pub meta: Meta,
-    pub x: X,
-    pub kannel: Kannel,
-    pub twilio: Twilio,
-    pub android_sms: AndroidSms,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Email {
-    pub enabled: bool,
-    pub imap_host: Option<String>,
-    pub imap_port: Option<u16>,
-    /// `none`, `starttls` or `tls`.
-    pub imap_tls: Option<String>,
-    /// PEM file of the CA(s) that signed the IMAP server's certificate, instead of the
-    /// public web roots (a private or test server).
-    pub imap_ca_file: Option<PathBuf>,
-    pub imap_user: Option<String>,
-    pub imap_password: Option<Secret>,
-    pub imap_password_file: Option<PathBuf>,
-    pub mailbox: Option<String>,
-    pub processed_mailbox: Option<String>,
-    pub quarantine_mailbox: Option<String>,
-    pub smtp_url: Option<Secret>,
-    pub smtp_url_file: Option<PathBuf>,
-    pub from: Option<String>,
-    /// Seconds between IDLE renewals (or polls, when the server has no IDLE).
-    pub poll_secs: Option<u64>,
-    /// The key of the reply tokens in the `Reply-To` of mails to officials (at least 16
-    /// bytes). Unset: generated once into `<storage.dir>/email-reply-token.key`.
-    pub reply_token_secret: Option<Secret>,
-    pub reply_token_secret_file: Option<PathBuf>,
-    /// The `authserv-id` of our own MTA's `Authentication-Results`; when set, officials'
-    /// answers also need a DMARC, DKIM or SPF pass for their From domain there.
-    pub trusted_authserv_id: Option<String>,
-    /// Mails larger than this are not fetched (quarantined; a human sender is told). 25 MiB.
-    pub max_message_bytes: Option<u64>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Telegram {
-    pub enabled: bool,
-    pub token: Option<Secret>,
-    pub token_file: Option<PathBuf>,
-    pub api_url: Option<String>,
-    /// `polling` or `webhook`.
-    pub mode: Option<String>,
-    pub secret_token: Option<Secret>,
-    pub secret_token_file: Option<PathBuf>,
-    /// Take messages from groups and supergroups too (default: private chats only).
-    pub allow_groups: bool,
-    /// How long one `getUpdates` long poll waits (default 25).
-    pub poll_timeout_secs: Option<u64>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Meta {
-    pub enabled: bool,
-    pub app_secret: Option<Secret>,
-    pub app_secret_file: Option<PathBuf>,
-    pub verify_token: Option<Secret>,
-    pub verify_token_file: Option<PathBuf>,
-    pub page_access_token: Option<Secret>,
-    pub page_access_token_file: Option<PathBuf>,
-    pub whatsapp_token: Option<Secret>,
-    pub whatsapp_token_file: Option<PathBuf>,
-    pub whatsapp_phone_number_id: Option<String>,
-    pub graph_api_url: Option<String>,
-    /// Hosts media may be fetched from over https besides `graph_api_url`'s origin (names
-    /// or `*.suffix`). Default: Meta's CDNs (`aduan_social::META_MEDIA_HOSTS`).
-    pub media_hosts: Option<Vec<String>>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct X {
-    pub enabled: bool,
-    pub consumer_secret: Option<Secret>,
-    pub consumer_secret_file: Option<PathBuf>,
-    pub bearer_token: Option<Secret>,
-    pub bearer_token_file: Option<PathBuf>,
-    pub api_url: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Kannel {
-    pub enabled: bool,
-    pub secret: Option<Secret>,
-    pub secret_file: Option<PathBuf>,
-    pub sendsms_url: Option<String>,
-    pub username: Option<String>,
-    pub password: Option<Secret>,
-    pub password_file: Option<PathBuf>,
-    pub from: Option<String>,
-    /// Messages per second handed to smsbox (default 10).
-    pub per_second: Option<u32>,
-    /// The most SMS parts one answer may take (default 4).
-    pub max_parts: Option<usize>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Twilio {
-    pub enabled: bool,
-    pub account_sid: Option<String>,
-    pub auth_token: Option<Secret>,
-    pub auth_token_file: Option<PathBuf>,
-    pub from: Option<String>,
-    pub api_url: Option<String>,
-    /// Hosts MMS media may be fetched from over https besides `api_url`'s origin (names or
-    /// `*.suffix`). Default: Twilio's (`aduan_sms::TWILIO_MEDIA_HOSTS`).
-    pub media_hosts: Option<Vec<String>>,
-    /// Segments per second (default 1, a long code's rate).
-    pub segments_per_second: Option<u32>,
-    /// The most segments one answer may take (default 4).
-    pub max_parts: Option<usize>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AndroidSms {
-    pub enabled: bool,
-    pub signing_key: Option<Secret>,
-    pub signing_key_file: Option<PathBuf>,
-    pub api_url: Option<String>,
-    pub username: Option<String>,
-    pub password: Option<Secret>,
-    pub password_file: Option<PathBuf>,
-    /// Messages per minute through the phone (default 20).
-    pub per_minute: Option<u32>,
-    /// The most SMS parts one answer may take (default 4).
-    pub max_parts: Option<usize>,
+    pub email: aduan_email::EmailSection,
+    pub telegram: aduan_telegram::TelegramSection,
+    pub meta: aduan_social::MetaSection,
+    pub x: aduan_social::XSection,
+    pub kannel: aduan_sms::KannelSection,
+    pub twilio: aduan_sms::TwilioSection,
+    pub android_sms: aduan_sms::AndroidSmsSection,
 }
 
 impl Channels {
-    /// The SMS connector's settings when any SMS gateway is enabled (Kannel, Twilio, SMS
-    /// Gateway for Android), secrets resolved.
-    pub fn sms_settings(
-        &self,
-        attachments_dir: &Path,
-    ) -> anyhow::Result<Option<aduan_sms::SmsConfig>> {
-        let required = |path: &str, v: Option<String>| {
-            v.ok_or_else(|| anyhow::anyhow!("{path} is required when the channel is enabled"))
-        };
-        let max_parts = |v: Option<usize>| v.unwrap_or(aduan_sms::DEFAULT_MAX_PARTS);
-        let k = &self.kannel;
-        let kannel = if k.enabled {
-            Some(aduan_sms::KannelConfig {
-                secret: required(
-                    "channels.kannel.secret",
-                    secret_value("channels.kannel.secret", &k.secret, &k.secret_file)?,
-                )?,
-                sendsms_url: required("channels.kannel.sendsms_url", k.sendsms_url.clone())?,
-                username: k.username.clone().unwrap_or_default(),
-                password: secret_value("channels.kannel.password", &k.password, &k.password_file)?
-                    .unwrap_or_default(),
-                from: k.from.clone(),
-                per_second: k.per_second.unwrap_or(10),
-                max_parts: max_parts(k.max_parts),
-            })
-        } else {
-            None
-        };
-        let t = &self.twilio;
-        let twilio = if t.enabled {
-            Some(aduan_sms::TwilioConfig {
-                account_sid: required("channels.twilio.account_sid", t.account_sid.clone())?,
-                auth_token: required(
-                    "channels.twilio.auth_token",
-                    secret_value("channels.twilio.auth_token", &t.auth_token, &t.auth_token_file)?,
-                )?,
-                from: t.from.clone(),
-                api_url: t.api_url.clone().unwrap_or_else(|| "https://api.twilio.com".into()),
-                segments_per_second: t.segments_per_second.unwrap_or(1),
-                max_parts: max_parts(t.max_parts),
-                media_hosts: t.media_hosts.clone().unwrap_or_else(|| {
-                    aduan_sms::TWILIO_MEDIA_HOSTS.iter().map(|h| (*h).to_owned()).collect()
-                }),
-            })
-        } else {
-            None
-        };
-        let a = &self.android_sms;
-        let android = if a.enabled {
-            Some(aduan_sms::AndroidConfig {
-                signing_key: required(
-                    "channels.android_sms.signing_key",
-                    secret_value(
-                        "channels.android_sms.signing_key",
-                        &a.signing_key,
-                        &a.signing_key_file,
-                    )?,
-                )?,
-                api_url: a.api_url.clone(),
-                username: a.username.clone().unwrap_or_default(),
-                password: secret_value(
-                    "channels.android_sms.password",
-                    &a.password,
-                    &a.password_file,
-                )?
-                .unwrap_or_default(),
-                per_minute: a.per_minute.unwrap_or(20),
-                max_parts: max_parts(a.max_parts),
-            })
-        } else {
-            None
-        };
-        if kannel.is_none() && twilio.is_none() && android.is_none() {
-            return Ok(None);
-        }
-        Ok(Some(aduan_sms::SmsConfig {
-            kannel,
-            twilio,
-            android,
-            attachments_dir: attachments_dir.to_path_buf(),
-        }))
-    }
-}
-
-/// A secret's value, inline or read from its `*_file` (problems were reported by
-/// `validate()` already; this fails only if the file changed since).
-pub fn secret_value(
-    path: &str,
-    inline: &Option<Secret>,
-    file: &Option<PathBuf>,
-) -> anyhow::Result<Option<String>> {
-    let mut problems = Vec::new();
-    let value = secret(&mut problems, path, inline, file);
-    match problems.first() {
-        Some(p) => anyhow::bail!("{p}"),
-        None => Ok(value.map(|s| s.0)),
-    }
-}
-
-impl Meta {
-    /// What the Meta connector runs with; `attachments_dir` is `[storage] dir`.
-    pub fn settings(&self, attachments_dir: &Path) -> anyhow::Result<aduan_social::MetaConfig> {
-        let p = "channels.meta";
-        let required = |name: &str, v: Option<String>| {
-            v.ok_or_else(|| anyhow::anyhow!("{p}.{name} is required when the channel is enabled"))
-        };
-        Ok(aduan_social::MetaConfig {
-            app_secret: required(
-                "app_secret",
-                secret_value(&format!("{p}.app_secret"), &self.app_secret, &self.app_secret_file)?,
-            )?,
-            verify_token: required(
-                "verify_token",
-                secret_value(
-                    &format!("{p}.verify_token"),
-                    &self.verify_token,
-                    &self.verify_token_file,
-                )?,
-            )?,
-            page_access_token: secret_value(
-                &format!("{p}.page_access_token"),
-                &self.page_access_token,
-                &self.page_access_token_file,
-            )?,
-            whatsapp_token: secret_value(
-                &format!("{p}.whatsapp_token"),
-                &self.whatsapp_token,
-                &self.whatsapp_token_file,
-            )?,
-            whatsapp_phone_number_id: self.whatsapp_phone_number_id.clone(),
-            graph_api_url: self
-                .graph_api_url
-                .clone()
-                .unwrap_or_else(|| "https://graph.facebook.com/v21.0".into()),
-            attachments_dir: attachments_dir.to_owned(),
-            media_hosts: self.media_hosts.clone().unwrap_or_else(|| {
-                aduan_social::META_MEDIA_HOSTS.iter().map(|h| (*h).to_owned()).collect()
-            }),
-        })
-    }
-}
-
-impl X {
-    /// What the X connector runs with.
-    pub fn settings(&self) -> anyhow::Result<aduan_social::XConfig> {
-        let consumer_secret = secret_value(
-            "channels.x.consumer_secret",
-            &self.consumer_secret,
-            &self.consumer_secret_file,
-        )?
-        .ok_or_else(|| {
-            anyhow::anyhow!("channels.x.consumer_secret is required when the channel is enabled")
-        })?;
-        Ok(aduan_social::XConfig {
-            consumer_secret,
-            bearer_token: secret_value(
-                "channels.x.bearer_token",
-                &self.bearer_token,
-                &self.bearer_token_file,
-            )?,
-            api_url: self.api_url.clone().unwrap_or_else(|| "https://api.x.com".into()),
-        })
-    }
-}
-
-impl Email {
-    /// The connector's settings: secrets read (also from `*_file`), defaults applied
-    /// (`INBOX`, `Processed`, `Quarantine`, port 143 or 993, 300 s between IDLE renewals).
-    pub fn connector_config(
-        &self,
-        attachments_dir: &Path,
-        officials: aduan_email::Officials,
-    ) -> Result<aduan_email::EmailConfig, Vec<Problem>> {
-        let mut p = Vec::new();
-        let password = secret(
-            &mut p,
-            "channels.email.imap_password",
-            &self.imap_password,
-            &self.imap_password_file,
-        );
-        let smtp = secret(&mut p, "channels.email.smtp_url", &self.smtp_url, &self.smtp_url_file);
-        let tls = match self.imap_tls.as_deref().unwrap_or("none").parse::<aduan_email::ImapTls>() {
-            Ok(t) => t,
-            Err(e) => {
-                p.push(Problem { path: "channels.email.imap_tls".into(), message: e.to_string() });
-                aduan_email::ImapTls::None
-            }
-        };
-        let required = |p: &mut Vec<Problem>, key: &str, v: Option<String>| {
-            v.unwrap_or_else(|| {
-                p.push(Problem {
-                    path: format!("channels.email.{key}"),
-                    message: "is required when the channel is enabled".into(),
-                });
-                String::new()
-            })
-        };
-        let host = required(&mut p, "imap_host", self.imap_host.clone());
-        let user = required(&mut p, "imap_user", self.imap_user.clone());
-        let password = required(&mut p, "imap_password", password.map(|s| s.0));
-        let smtp_url = required(&mut p, "smtp_url", smtp.map(|s| s.0));
-        let from = required(&mut p, "from", self.from.clone());
-        let reply_token_secret = secret(
-            &mut p,
-            "channels.email.reply_token_secret",
-            &self.reply_token_secret,
-            &self.reply_token_secret_file,
-        );
-        if !p.is_empty() {
-            return Err(p);
-        }
-        let default_port = if tls == aduan_email::ImapTls::Tls { 993 } else { 143 };
-        Ok(aduan_email::EmailConfig {
-            account: aduan_email::ImapAccount {
-                host,
-                port: self.imap_port.unwrap_or(default_port),
-                tls,
-                ca_file: self.imap_ca_file.clone(),
-                user,
-                password,
-            },
-            mailbox: self.mailbox.clone().unwrap_or_else(|| "INBOX".into()),
-            processed_mailbox: self.processed_mailbox.clone().unwrap_or_else(|| "Processed".into()),
-            quarantine_mailbox: self
-                .quarantine_mailbox
-                .clone()
-                .unwrap_or_else(|| "Quarantine".into()),
-            smtp_url: aduan_email::Secret(smtp_url),
-            from,
-            attachments_dir: attachments_dir.to_owned(),
-            officials,
-            poll: std::time::Duration::from_secs(self.poll_secs.unwrap_or(300)),
-            reply_token_secret: reply_token_secret.map(|s| aduan_email::Secret(s.0)),
-            trusted_authserv_id: self.trusted_authserv_id.clone().filter(|a| !a.trim().is_empty()),
-            max_message_bytes: self
-                .max_message_bytes
-                .unwrap_or(aduan_email::DEFAULT_MAX_MESSAGE_BYTES),
-        })
-    }
-}
-
-/// One thing wrong with the configuration, at a key path like `channels.email.imap_host`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub path: String,
-    pub message: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path, self.message)
+    /// Every section, in the order their problems are reported.
+    pub fn sections(&self) -> [&dyn Section; 7] {
+        [
+            &self.email,
+            &self.telegram,
+            &self.meta,
+            &self.x,
+            &self.kannel,
+            &self.twilio,
+            &self.android_sms,
+        ]
     }
 }
 
@@ -854,130 +414,6 @@ fn load_from(explicit: Option<&Path>, env: Env) -> Result<(Config, Source), Vec<
                 message: e.kind.to_string(),
             })
             .collect()),
-    }
-}
-
-/// Resolves a secret given inline or as `*_file`; records a problem for both or a bad file.
-fn secret(
-    problems: &mut Vec<Problem>,
-    path: &str,
-    inline: &Option<Secret>,
-    file: &Option<PathBuf>,
-) -> Option<Secret> {
-    match (inline, file) {
-        (Some(_), Some(_)) => {
-            problems.push(Problem {
-                path: format!("{path}_file"),
-                message: format!("give {path} or {path}_file, not both"),
-            });
-            None
-        }
-        (Some(s), None) => Some(s.clone()),
-        (None, Some(f)) => match std::fs::read_to_string(f) {
-            Ok(s) => Some(Secret(s.trim_end_matches(['\n', '\r']).to_owned())),
-            Err(e) => {
-                problems.push(Problem {
-                    path: format!("{path}_file"),
-                    message: format!("{}: {e}", f.display()),
-                });
-                None
-            }
-        },
-        (None, None) => None,
-    }
-}
-
-/// The fewest bytes a secret that authenticates webhooks may have (Kannel's `secret`,
-/// Twilio's `auth_token`, the Android gateway's `signing_key`, Meta's `app_secret` and
-/// `verify_token`, Telegram's `secret_token`, X's `consumer_secret`): an empty or short
-/// one lets anyone sign requests.
-pub const MIN_WEBHOOK_SECRET_BYTES: usize = 16;
-
-/// The key a resolved secret came from: `path`, or `path_file` when it was read from a file.
-fn secret_key(path: &str, file: &Option<PathBuf>) -> String {
-    if file.is_some() { format!("{path}_file") } else { path.to_owned() }
-}
-
-/// A webhook secret must have at least [`MIN_WEBHOOK_SECRET_BYTES`]. The message names the
-/// key, never the value.
-fn strong(problems: &mut Vec<Problem>, path: &str, file: &Option<PathBuf>, value: &Option<Secret>) {
-    let Some(v) = value else { return };
-    let n = v.0.len();
-    if n < MIN_WEBHOOK_SECRET_BYTES {
-        let what = if n == 0 { "is empty" } else { "is too short" };
-        let from = if file.is_some() { " (the file's contents)" } else { "" };
-        problems.push(Problem {
-            path: secret_key(path, file),
-            message: format!(
-                "{what}{from}: a secret that authenticates webhooks needs at least \
-                 {MIN_WEBHOOK_SECRET_BYTES} bytes (e.g. `openssl rand -hex 32`)"
-            ),
-        });
-    }
-}
-
-/// A token or password that is given must not be empty.
-fn not_empty(
-    problems: &mut Vec<Problem>,
-    path: &str,
-    file: &Option<PathBuf>,
-    value: &Option<Secret>,
-) {
-    if value.as_ref().is_some_and(|v| v.0.trim().is_empty()) {
-        let from = if file.is_some() { " (the file's contents)" } else { "" };
-        problems.push(Problem { path: secret_key(path, file), message: format!("is empty{from}") });
-    }
-}
-
-/// `media_hosts`: host names (`lookaside.fbsbx.com`) or `*.` and a name (`*.fbcdn.net`),
-/// no scheme, port or path.
-fn media_hosts(problems: &mut Vec<Problem>, path: &str, hosts: &Option<Vec<String>>) {
-    for (i, h) in hosts.iter().flatten().enumerate() {
-        let name = h.strip_prefix("*.").unwrap_or(h);
-        let ok = !name.is_empty()
-            && name.split('.').all(|label| {
-                !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            });
-        if !ok {
-            problems.push(Problem {
-                path: format!("{path}[{i}]"),
-                message: format!("{h:?} is not a host name or *.domain (no scheme, port or path)"),
-            });
-        }
-    }
-}
-
-fn require<T>(problems: &mut Vec<Problem>, path: &str, value: &Option<T>) {
-    if value.is_none() {
-        problems.push(Problem {
-            path: path.into(),
-            message: "is required when the channel is enabled".into(),
-        });
-    }
-}
-
-fn one_of(problems: &mut Vec<Problem>, path: &str, value: &Option<String>, allowed: &[&str]) {
-    if let Some(v) = value
-        && !allowed.contains(&v.as_str())
-    {
-        problems.push(Problem {
-            path: path.into(),
-            message: format!("{v:?} is not one of {}", allowed.join(", ")),
-        });
-    }
-}
-
-fn url(problems: &mut Vec<Problem>, path: &str, value: Option<&str>, schemes: &[&str]) {
-    if let Some(v) = value {
-        let ok = v.split_once("://").is_some_and(|(scheme, rest)| {
-            schemes.contains(&scheme) && !rest.is_empty() && !rest.contains(char::is_whitespace)
-        });
-        if !ok {
-            problems.push(Problem {
-                path: path.into(),
-                message: format!("must be a {} URL", schemes.join("/")),
-            });
-        }
     }
 }
 
@@ -1208,217 +644,14 @@ impl Config {
     }
 
     fn validate_channels(&self, p: &mut Vec<Problem>) {
-        let c = &self.channels;
-        let e = &c.email;
-        let password =
-            secret(p, "channels.email.imap_password", &e.imap_password, &e.imap_password_file);
-        let smtp = secret(p, "channels.email.smtp_url", &e.smtp_url, &e.smtp_url_file);
-        one_of(p, "channels.email.imap_tls", &e.imap_tls, &["none", "starttls", "tls"]);
-        url(p, "channels.email.smtp_url", smtp.as_ref().map(Secret::expose), &["smtp", "smtps"]);
-        if let Some(f) = &e.imap_ca_file
-            && !f.is_file()
-        {
-            p.push(Problem {
-                path: "channels.email.imap_ca_file".into(),
-                message: format!("{} does not exist", f.display()),
-            });
-        }
-        let reply_secret = secret(
-            p,
-            "channels.email.reply_token_secret",
-            &e.reply_token_secret,
-            &e.reply_token_secret_file,
-        );
-        if reply_secret
-            .as_ref()
-            .is_some_and(|s| s.expose().len() < aduan_email::token::MIN_SECRET_BYTES)
-        {
-            p.push(Problem {
-                path: "channels.email.reply_token_secret".into(),
-                message: format!(
-                    "must be at least {} bytes (leave it unset to have one generated)",
-                    aduan_email::token::MIN_SECRET_BYTES
-                ),
-            });
-        }
-        if e.max_message_bytes
-            .is_some_and(|m| !(1024..=aduan_email::parse::MAX_MAIL_BYTES as u64).contains(&m))
-        {
-            p.push(Problem {
-                path: "channels.email.max_message_bytes".into(),
-                message: format!(
-                    "must be from 1024 to {} (the parser's limit)",
-                    aduan_email::parse::MAX_MAIL_BYTES
-                ),
-            });
-        }
-        if e.poll_secs.is_some_and(|s| !(5..=1500).contains(&s)) {
-            p.push(Problem {
-                path: "channels.email.poll_secs".into(),
-                message: "must be from 5 to 1500 (IDLE must be renewed within 29 minutes)".into(),
-            });
-        }
-        if let Some(from) = &e.from
-            && !from.contains('@')
-        {
-            p.push(Problem {
-                path: "channels.email.from".into(),
-                message: format!(
-                    "{from:?} is not an address like \"Lapak Aduan <aduan@example.go.id>\""
-                ),
-            });
-        }
-        if e.enabled {
-            require(p, "channels.email.imap_host", &e.imap_host);
-            require(p, "channels.email.imap_user", &e.imap_user);
-            require(p, "channels.email.imap_password", &password);
-            require(p, "channels.email.smtp_url", &smtp);
-            require(p, "channels.email.from", &e.from);
-            not_empty(p, "channels.email.imap_password", &e.imap_password_file, &password);
-        }
-
-        let t = &c.telegram;
-        let token = secret(p, "channels.telegram.token", &t.token, &t.token_file);
-        let webhook_secret =
-            secret(p, "channels.telegram.secret_token", &t.secret_token, &t.secret_token_file);
-        one_of(p, "channels.telegram.mode", &t.mode, &["polling", "webhook"]);
-        url(p, "channels.telegram.api_url", t.api_url.as_deref(), &["http", "https"]);
-        if t.enabled {
-            require(p, "channels.telegram.token", &token);
-            not_empty(p, "channels.telegram.token", &t.token_file, &token);
-            if t.mode.as_deref() == Some("webhook") {
-                require(p, "channels.telegram.secret_token", &webhook_secret);
-                strong(p, "channels.telegram.secret_token", &t.secret_token_file, &webhook_secret);
-            }
-        }
-        if let Some(s) = &webhook_secret {
-            let s = s.expose();
-            if !((1..=256).contains(&s.len())
-                && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
-            {
-                p.push(Problem {
-                    path: "channels.telegram.secret_token".into(),
-                    message: "must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)"
-                        .into(),
-                });
-            }
-        }
-        if let Some(secs) = t.poll_timeout_secs
-            && !(1..=120).contains(&secs)
-        {
-            p.push(Problem {
-                path: "channels.telegram.poll_timeout_secs".into(),
-                message: "must be from 1 to 120".into(),
-            });
-        }
-
-        let m = &c.meta;
-        let app_secret = secret(p, "channels.meta.app_secret", &m.app_secret, &m.app_secret_file);
-        let verify = secret(p, "channels.meta.verify_token", &m.verify_token, &m.verify_token_file);
-        let page = secret(
-            p,
-            "channels.meta.page_access_token",
-            &m.page_access_token,
-            &m.page_access_token_file,
-        );
-        let wa =
-            secret(p, "channels.meta.whatsapp_token", &m.whatsapp_token, &m.whatsapp_token_file);
-        url(p, "channels.meta.graph_api_url", m.graph_api_url.as_deref(), &["http", "https"]);
-        media_hosts(p, "channels.meta.media_hosts", &m.media_hosts);
-        if m.enabled {
-            require(p, "channels.meta.app_secret", &app_secret);
-            require(p, "channels.meta.verify_token", &verify);
-            strong(p, "channels.meta.app_secret", &m.app_secret_file, &app_secret);
-            strong(p, "channels.meta.verify_token", &m.verify_token_file, &verify);
-            not_empty(p, "channels.meta.page_access_token", &m.page_access_token_file, &page);
-            not_empty(p, "channels.meta.whatsapp_token", &m.whatsapp_token_file, &wa);
-            if (m.whatsapp_token.is_some() || m.whatsapp_token_file.is_some())
-                && m.whatsapp_phone_number_id.is_none()
-            {
-                p.push(Problem {
-                    path: "channels.meta.whatsapp_phone_number_id".into(),
-                    message: "is required to answer on WhatsApp (with whatsapp_token)".into(),
-                });
-            }
-        }
-
-        let x = &c.x;
-        let consumer =
-            secret(p, "channels.x.consumer_secret", &x.consumer_secret, &x.consumer_secret_file);
-        let bearer = secret(p, "channels.x.bearer_token", &x.bearer_token, &x.bearer_token_file);
-        url(p, "channels.x.api_url", x.api_url.as_deref(), &["http", "https"]);
-        if x.enabled {
-            require(p, "channels.x.consumer_secret", &consumer);
-            strong(p, "channels.x.consumer_secret", &x.consumer_secret_file, &consumer);
-            not_empty(p, "channels.x.bearer_token", &x.bearer_token_file, &bearer);
-        }
-
-        let k = &c.kannel;
-        let ksecret = secret(p, "channels.kannel.secret", &k.secret, &k.secret_file);
-        let kpassword = secret(p, "channels.kannel.password", &k.password, &k.password_file);
-        url(p, "channels.kannel.sendsms_url", k.sendsms_url.as_deref(), &["http", "https"]);
-        if k.enabled {
-            require(p, "channels.kannel.secret", &ksecret);
-            require(p, "channels.kannel.sendsms_url", &k.sendsms_url);
-            strong(p, "channels.kannel.secret", &k.secret_file, &ksecret);
-            not_empty(p, "channels.kannel.password", &k.password_file, &kpassword);
-        }
-
-        let tw = &c.twilio;
-        let auth = secret(p, "channels.twilio.auth_token", &tw.auth_token, &tw.auth_token_file);
-        url(p, "channels.twilio.api_url", tw.api_url.as_deref(), &["http", "https"]);
-        media_hosts(p, "channels.twilio.media_hosts", &tw.media_hosts);
-        if tw.enabled {
-            require(p, "channels.twilio.account_sid", &tw.account_sid);
-            require(p, "channels.twilio.auth_token", &auth);
-            strong(p, "channels.twilio.auth_token", &tw.auth_token_file, &auth);
-        }
-
-        let a = &c.android_sms;
-        let key =
-            secret(p, "channels.android_sms.signing_key", &a.signing_key, &a.signing_key_file);
-        let apassword = secret(p, "channels.android_sms.password", &a.password, &a.password_file);
-        url(p, "channels.android_sms.api_url", a.api_url.as_deref(), &["http", "https"]);
-        if a.enabled {
-            require(p, "channels.android_sms.signing_key", &key);
-            strong(p, "channels.android_sms.signing_key", &a.signing_key_file, &key);
-            not_empty(p, "channels.android_sms.password", &a.password_file, &apassword);
-        }
-        for (path, parts) in [
-            ("channels.kannel.max_parts", k.max_parts),
-            ("channels.twilio.max_parts", tw.max_parts),
-            ("channels.android_sms.max_parts", a.max_parts),
-        ] {
-            if parts.is_some_and(|n| !(1..=10).contains(&n)) {
-                p.push(Problem { path: path.into(), message: "must be from 1 to 10".into() });
-            }
-        }
-        for (path, rate) in [
-            ("channels.kannel.per_second", k.per_second),
-            ("channels.twilio.segments_per_second", tw.segments_per_second),
-            ("channels.android_sms.per_minute", a.per_minute),
-        ] {
-            if rate == Some(0) {
-                p.push(Problem { path: path.into(), message: "must be at least 1".into() });
-            }
+        for section in self.channels.sections() {
+            p.extend(section.problems());
         }
     }
 
     /// The channel tables with `enabled = true`.
     pub fn enabled_channels(&self) -> Vec<&'static str> {
-        let c = &self.channels;
-        [
-            ("email", c.email.enabled),
-            ("telegram", c.telegram.enabled),
-            ("meta", c.meta.enabled),
-            ("x", c.x.enabled),
-            ("kannel", c.kannel.enabled),
-            ("twilio", c.twilio.enabled),
-            ("android_sms", c.android_sms.enabled),
-        ]
-        .into_iter()
-        .filter_map(|(name, on)| on.then_some(name))
-        .collect()
+        self.channels.sections().into_iter().filter(|s| s.enabled()).map(|s| s.key()).collect()
     }
 
     pub fn threading_policy(&self) -> aduan_core::ThreadingPolicy {
@@ -1438,6 +671,14 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
+    use aduan_connector::BuildContext;
+    use aduan_connector::config::ChannelConfig;
+    use aduan_sms::{
+        AndroidSmsSection as AndroidSms, KannelSection as Kannel, TwilioSection as Twilio,
+    };
+    use aduan_social::{MetaSection as Meta, XSection as X};
+    use aduan_telegram::TelegramSection as Telegram;
+
     use super::*;
 
     fn example() -> PathBuf {
@@ -1482,6 +723,20 @@ mod tests {
         }
         assert_eq!(config.server.listen, "127.0.0.1:8080");
         assert!(config.channels.email.imap_host.is_some());
+    }
+
+    #[test]
+    fn every_channel_section_is_listed_under_its_own_key() {
+        let mut c = Config::default();
+        let table = toml::Value::try_from(&c.channels).unwrap();
+        let mut tables: Vec<&str> = table.as_table().unwrap().keys().map(String::as_str).collect();
+        let mut keys: Vec<&str> = c.channels.sections().iter().map(|s| s.key()).collect();
+        tables.sort_unstable();
+        keys.sort_unstable();
+        assert_eq!(tables, keys);
+        c.channels.twilio.enabled = true;
+        c.channels.telegram.enabled = true;
+        assert_eq!(c.enabled_channels(), ["telegram", "twilio"]);
     }
 
     #[test]
@@ -1536,11 +791,11 @@ mod tests {
     fn validation_reports_every_problem() {
         let mut c = Config::default();
         c.server.listen = "everywhere".into();
-        c.database.url = Secret("mysql://x".into());
+        c.database.url = Secret::new("mysql://x");
         c.sla.timezone = "Mars/Olympus".into();
         c.channels.email.enabled = true;
         c.channels.email.imap_tls = Some("ssl".into());
-        c.channels.telegram.token = Some(Secret("a".into()));
+        c.channels.telegram.token = Some(Secret::new("a"));
         c.channels.telegram.token_file = Some("/nonexistent".into());
         let paths: Vec<String> = c.validate().into_iter().map(|p| p.path).collect();
         assert_eq!(
@@ -1563,8 +818,8 @@ mod tests {
     #[test]
     fn secrets_are_never_printed() {
         let mut c = Config::default();
-        c.channels.telegram.token = Some(Secret("123:very-secret".into()));
-        c.database.url = Secret("postgres://aduan:hunter2@db/aduan".into());
+        c.channels.telegram.token = Some(Secret::new("123:very-secret"));
+        c.database.url = Secret::new("postgres://aduan:hunter2@db/aduan");
         let debug = format!("{c:?}");
         assert!(!debug.contains("very-secret") && !debug.contains("hunter2"), "{debug}");
     }
@@ -1578,39 +833,32 @@ mod tests {
         c.channels.meta = Meta {
             enabled: true,
             app_secret_file: Some(f),
-            verify_token: Some(Secret("verify-token-0123456789".into())),
-            whatsapp_token: Some(Secret("w".into())),
+            verify_token: Some(Secret::new("verify-token-0123456789")),
+            whatsapp_token: Some(Secret::new("w")),
             ..Meta::default()
         };
         let paths: Vec<String> = c.validate().into_iter().map(|p| p.path).collect();
         assert_eq!(paths, ["channels.meta.whatsapp_phone_number_id"]);
         c.channels.meta.whatsapp_phone_number_id = Some("106540352242922".into());
         assert_eq!(c.validate(), vec![]);
-        let meta = c.channels.meta.settings(Path::new("data/attachments")).unwrap();
+        let cx = BuildContext {
+            attachments_dir: PathBuf::from("data/attachments"),
+            public_url: c.server.public_url.clone(),
+        };
+        let meta = c.channels.meta.settings(&cx).unwrap();
         assert_eq!(meta.app_secret, "s3cret-0123456789abcdef");
         assert_eq!(meta.media_hosts, aduan_social::META_MEDIA_HOSTS);
         assert_eq!(meta.graph_api_url, "https://graph.facebook.com/v21.0");
         assert_eq!(meta.page_access_token, None);
-        c.channels.x.consumer_secret = Some(Secret("cs".into()));
-        let x = c.channels.x.settings().unwrap();
+        c.channels.x.consumer_secret = Some(Secret::new("cs"));
+        let x = c.channels.x.settings(&cx).unwrap();
         assert_eq!((x.consumer_secret.as_str(), x.api_url.as_str()), ("cs", "https://api.x.com"));
-        assert!(X::default().settings().is_err());
-    }
-
-    #[test]
-    fn secret_files_are_read() {
-        let dir = tempfile::tempdir().unwrap();
-        let f = dir.path().join("token");
-        std::fs::write(&f, "123:abc\n").unwrap();
-        let mut p = Vec::new();
-        let s = secret(&mut p, "channels.telegram.token", &None, &Some(f));
-        assert_eq!(s.as_ref().map(Secret::expose), Some("123:abc"));
-        assert!(p.is_empty());
+        assert!(X::default().settings(&cx).is_err());
     }
 
     /// Every webhook secret of an enabled channel, set to `value` inline.
     fn with_webhook_secrets(value: &str) -> Config {
-        let s = || Some(Secret(value.into()));
+        let s = || Some(Secret::new(value));
         let mut c = Config::default();
         let ch = &mut c.channels;
         ch.kannel = Kannel {
@@ -1630,7 +878,7 @@ mod tests {
         ch.x = X { enabled: true, consumer_secret: s(), ..X::default() };
         ch.telegram = Telegram {
             enabled: true,
-            token: Some(Secret("123:abc".into())),
+            token: Some(Secret::new("123:abc")),
             mode: Some("webhook".into()),
             secret_token: s(),
             ..Telegram::default()
@@ -1705,7 +953,7 @@ mod tests {
         assert!(!format!("{problems:?}").contains("98765"), "{problems:?}");
         // A short numeric secret of an enabled channel: named, never shown.
         let mut c = with_webhook_secrets("sixteen-bytes-ok");
-        c.channels.kannel.secret = Some(Secret("987654321".into()));
+        c.channels.kannel.secret = Some(Secret::new("987654321"));
         let problems = c.validate();
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert_eq!(problems[0].path, "channels.kannel.secret");

@@ -222,11 +222,6 @@ fn check_config(config: &Config, source: &Source) -> ExitCode {
     for p in &problems {
         println!("{p}");
     }
-    for name in config.enabled_channels().into_iter().filter(|n| !has_connector(n)) {
-        eprintln!(
-            "warning: channels.{name}.enabled: this build has no {name} connector yet; the channel stays idle"
-        );
-    }
     if problems.is_empty() {
         let from = match source {
             Source::Defaults => "built-in defaults".to_owned(),
@@ -441,6 +436,7 @@ async fn serve(config: Config, source: Source) -> anyhow::Result<()> {
 
     let telemetry = Arc::new(Telemetry::new());
     let connectors = build_connectors(&config)?;
+    tracing::info!(channels = ?config.enabled_channels(), "Channel connectors built.");
     let webhooks = connectors.iter().flat_map(|c| c.webhooks()).collect();
     let web = WebConfig {
         max_json_bytes: config.server.max_json_bytes,
@@ -554,78 +550,52 @@ async fn serve(config: Config, source: Source) -> anyhow::Result<()> {
     failed.map_or(Ok(()), Err)
 }
 
-/// Whether this build has a connector for a `[channels.*]` table.
-fn has_connector(name: &str) -> bool {
-    matches!(name, "meta" | "x" | "telegram" | "email" | "kannel" | "twilio" | "android_sms")
-}
-
-/// One connector per enabled channel family. Channel crates add their line here.
+/// One connector per enabled channel family, from the sections the channel crates own.
 fn build_connectors(config: &Config) -> anyhow::Result<Vec<Arc<dyn Connector>>> {
+    use aduan_connector::ChannelConfig;
+    use aduan_connector::config::problems_text;
+    let fail = |p: Vec<aduan_connector::Problem>| anyhow::anyhow!("{}", problems_text(&p));
+    let cx = aduan_connector::BuildContext {
+        attachments_dir: config.storage.dir.clone(),
+        public_url: config.server.public_url.clone(),
+    };
+    let c = &config.channels;
     let mut connectors: Vec<Arc<dyn Connector>> = Vec::new();
     // Messenger, Instagram and WhatsApp (/hooks/meta); X (/hooks/x).
-    let c = &config.channels;
     if c.meta.enabled {
-        let meta = c.meta.settings(&config.storage.dir)?;
+        let meta = c.meta.settings(&cx).map_err(fail)?;
         connectors.push(Arc::new(aduan_social::MetaConnector::new(meta)));
     }
     if c.x.enabled {
-        connectors.push(Arc::new(aduan_social::XConnector::new(c.x.settings()?)));
+        connectors.push(Arc::new(aduan_social::XConnector::new(c.x.settings(&cx).map_err(fail)?)));
     }
     // Telegram (/hooks/telegram in webhook mode, long polling otherwise).
-    let t = &config.channels.telegram;
-    if t.enabled {
-        use config::secret_value;
-        let token = secret_value("channels.telegram.token", &t.token, &t.token_file)?
-            .context("channels.telegram.token")?;
-        let mut tg = aduan_telegram::TelegramConfig::new(token, &config.storage.dir);
-        if let Some(url) = &t.api_url {
-            tg.api_url = url.clone();
-        }
-        if t.mode.as_deref() == Some("webhook") {
-            tg.mode = aduan_telegram::Mode::Webhook;
-        }
-        tg.secret_token =
-            secret_value("channels.telegram.secret_token", &t.secret_token, &t.secret_token_file)?;
-        tg.webhook_url = format!("{}/hooks/telegram", config.server.public_url);
-        tg.allow_groups = t.allow_groups;
-        if let Some(secs) = t.poll_timeout_secs {
-            tg.poll_timeout = Duration::from_secs(secs);
-        }
+    if c.telegram.enabled {
+        let tg = c.telegram.settings(&cx).map_err(fail)?;
         connectors.push(Arc::new(
             aduan_telegram::TelegramConnector::new(tg).context("channels.telegram")?,
         ));
     }
     // Email (IMAP intake, SMTP answers; officials reply from their registry addresses).
-    if config.channels.email.enabled {
+    if c.email.enabled {
+        let mut email = c.email.settings(&cx).map_err(fail)?;
         // Officials answer tickets by replying from the addresses the OPD registry lists.
-        let officials = read_registry(config)?
+        email.officials = read_registry(config)?
             .map(|r| {
                 aduan_email::Officials::new(
                     r.opd.iter().flat_map(|o| o.emails.iter().map(|e| (o.code.clone(), e))),
                 )
             })
             .unwrap_or_default();
-        let email =
-            config.channels.email.connector_config(&config.storage.dir, officials).map_err(
-                |p| {
-                    anyhow::anyhow!(
-                        "{}",
-                        p.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
-                    )
-                },
-            )?;
         connectors.push(Arc::new(aduan_email::EmailConnector::new(email)?));
     }
     // SMS: Kannel (/hooks/kannel), Twilio (/hooks/twilio), SMS Gateway for Android
     // (/hooks/android-sms); answers go back through the gateway the resident used.
-    if let Some(sms) = config.channels.sms_settings(&config.storage.dir)? {
+    if let Some(sms) =
+        aduan_sms::SmsConfig::from_sections(&c.kannel, &c.twilio, &c.android_sms, &cx)
+            .map_err(fail)?
+    {
         connectors.push(Arc::new(aduan_sms::SmsConnector::new(sms)));
-    }
-    for name in config.enabled_channels().into_iter().filter(|n| !has_connector(n)) {
-        tracing::warn!(
-            channel = name,
-            "Channel enabled but this build has no connector for it yet."
-        );
     }
     Ok(connectors)
 }
