@@ -442,6 +442,9 @@ pub struct Email {
     pub mailbox: Option<String>,
     pub processed_mailbox: Option<String>,
     pub quarantine_mailbox: Option<String>,
+    /// Where automated mail (bounces, auto-replies, reports, list mail) is moved
+    /// (`Automated`); created when missing.
+    pub automated_mailbox: Option<String>,
     pub smtp_url: Option<Secret>,
     pub smtp_url_file: Option<PathBuf>,
     pub from: Option<String>,
@@ -784,6 +787,7 @@ impl Email {
                 .quarantine_mailbox
                 .clone()
                 .unwrap_or_else(|| "Quarantine".into()),
+            automated_mailbox: self.automated_mailbox.clone().unwrap_or_else(|| "Automated".into()),
             smtp_url: aduan_email::Secret(smtp_url),
             from,
             attachments_dir: attachments_dir.to_owned(),
