@@ -38,7 +38,7 @@ const EXACT: &[&str] = &[
 /// digits: `noreply-…`, `no-reply.alerts`, `bounce-…` and `bounce123` (VERP),
 /// `mailer-daemon-…`; but not `bouncer.joe`.
 const PREFIXES: &[&str] =
-    &["mailerdaemon", "noreply", "donotreply", "bounce", "postmaster", "autoreply"];
+    &["mailerdaemon", "noreply", "donotreply", "bounce", "bounces", "postmaster", "autoreply"];
 
 /// Whole addresses of well-known notification senders (feedback loops, cloud providers).
 const ADDRESSES: &[&str] = &[
