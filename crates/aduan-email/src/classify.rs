@@ -1,5 +1,25 @@
-//! Which mails are written by machines: bounces, auto-replies, list mail, reports and our
-//! own messages. None of them opens a ticket or gets an acknowledgement (RFC 3834 §2).
+//! Which mails are written by machines: bounces, delivery warnings, auto-replies,
+//! challenge-responses, list and bulk mail, reports (ARF abuse reports, read receipts),
+//! notification senders, and our own messages. None of them opens a ticket, keeps a sender
+//! identity, or gets an answer (RFC 3834 §2); the poller moves them to
+//! `[channels.email] automated_mailbox` (never deleted), and a bounce of one of our mails
+//! marks that outbox row failed (`Store::outbox_bounced`) and joins its ticket with
+//! [`crate::parse::BOUNCE_NOTE`] as its first line.
+//!
+//! [`classify`] checks layered signals, strongest first (see its docs); the heuristics for
+//! mail systems that send no standard signal are tables ([`SUBJECT_STARTS`],
+//! [`BODY_PHRASES`], [`CHALLENGE_HEADERS`], and the address table of
+//! [`aduan_core::machine`], which the store's outbound guard shares). A DSN is read with
+//! mail-parser (`multipart/report`, `message/delivery-status` `Action:` lines): `mail-auth`
+//! would read ARF and DSN too, but its releases follow mail-parser 1.x (rustc 1.98) and pull
+//! in a DNS resolver and a crypto backend, for what is here a header and a few lines.
+//!
+//! Near the boundary a person wins: subject and text heuristics are skipped on a reply or a
+//! forward (`Re:`, `Fwd:`…) unless the subject itself names a failed delivery, the text is
+//! read only above the first quote or forward marker, and a weak class (bulk, list) that
+//! replies into a resident's thread is taken as the resident's (`poll::heard_in_thread`).
+//! Plain spam carries no machine signal and is not recognised here: that is the MTA's
+//! filter's job.
 
 use mail_parser::{Message, MimeHeaders, PartType};
 
