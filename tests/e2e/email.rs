@@ -114,3 +114,88 @@ async fn kill_9_while_reading_a_mailbox_loses_and_repeats_nothing_postgres() {
     let Some(db) = PgDatabase::create().await else { return };
     kill_9_while_reading_mail(&bin, &peer, Config::postgres(db.url()), "postgres").await;
 }
+
+/// Every real automated mail of `crates/aduan-email/tests/fixtures-automated` (231 bounces,
+/// delivery warnings, auto-replies, challenge-responses, reports, list mail; see its
+/// SOURCE.txt) and the older bounce and out-of-office fixtures, in the intake folder of a
+/// daemon: not one ticket, not one mail sent, every mail moved to `automated_mailbox`
+/// (issue 16).
+#[tokio::test]
+async fn automated_mail_opens_no_ticket_and_gets_no_answer() {
+    let (Some(bin), Some(peer)) = (Binary::locate(), MailPeer::from_env()) else { return };
+    let root = aduan_tests::workspace_root().join("crates/aduan-email/tests");
+    let mut files: Vec<std::path::PathBuf> = Vec::new();
+    for dir in ["fixtures-automated/bounceparser", "fixtures-automated/flufl-bounce"] {
+        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+            files.push(entry.unwrap().path());
+        }
+    }
+    for name in [
+        "chatwoot-helpdesk/bounced_gmail.eml",
+        "chatwoot-helpdesk/bounced_with_no_from.eml",
+        "chatwoot-helpdesk/auto_reply.eml",
+        "chatwoot-helpdesk/auto_reply_with_auto_submitted.eml",
+        "mailgun-flanker/tests/fixtures/messages/bounce/gmail-invalid-address.eml",
+        "mailgun-flanker/tests/fixtures/messages/bounce/office365.eml",
+        "mailgun-flanker/tests/fixtures/messages/bounce/mailbox-full.eml",
+        "mailgun-flanker/tests/fixtures/messages/bounce/no-mx.eml",
+    ] {
+        files.push(root.join("fixtures").join(name));
+    }
+    // Plain spam (no machine signal; see `every_automated_fixture_is_recognised` in
+    // crates/aduan-email/tests/automated.rs): a filter's job, not this one's.
+    files.retain(|p| {
+        p.extension().is_some_and(|e| e == "eml")
+            && !p.file_name().is_some_and(|n| {
+                n.to_string_lossy().starts_with("spam-with")
+                    || n.to_string_lossy().starts_with("spam-lots")
+                    || n.to_string_lossy().starts_with("spam-bogus")
+            })
+    });
+    files.sort();
+    let mails: Vec<Vec<u8>> = files.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    assert_eq!(mails.len(), 227 + 8, "the fixture set changed");
+
+    let tag = unique_tag("machines");
+    let automated = format!("{tag}-automated");
+    peer.append_all("intake", &tag, &mails).await;
+    let mut config = email_config(Config::sqlite(), &peer, &tag);
+    config.extra_toml.push_str(&format!("automated_mailbox = {}\n", toml_str(&automated)));
+    let mut daemon = Daemon::start(&bin, config).await;
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let moved = peer.count("intake", &automated).await as usize;
+        let left = peer.count("intake", &tag).await;
+        if moved == mails.len() && left == 0 {
+            break;
+        }
+        let processed = peer.count("intake", &format!("{tag}-processed")).await;
+        let quarantined = peer.count("intake", &format!("{tag}-quarantine")).await;
+        assert!(
+            Instant::now() < deadline,
+            "{moved} of {} mails in {automated}, {processed} processed, {quarantined} \
+             quarantined, {left} left after 120 s",
+            mails.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(peer.count("intake", &format!("{tag}-processed")).await, 0);
+    assert_eq!(peer.count("intake", &format!("{tag}-quarantine")).await, 0);
+
+    let token = daemon.apikey("machines-check", "read");
+    let http = client();
+    let codes = all_ticket_codes(&http, &daemon, &token).await;
+    assert!(codes.is_empty(), "automated mail opened tickets: {codes:?}");
+    // Nothing queued, nothing sent: no outbox row of any state, and no mail from this
+    // daemon (its From carries the tag) at the peer's catch-all for outside addresses.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let metrics = crate::common::get(&http, &daemon, "/metrics", None).await.text;
+    for line in metrics.lines().filter(|l| l.starts_with("aduan_outbox_rows{")) {
+        assert!(line.ends_with(" 0"), "an outbox row: {line}");
+    }
+    let sent = peer.messages("outbox", "INBOX").await;
+    let ours = sent.iter().filter(|m| String::from_utf8_lossy(m).contains(&tag)).count();
+    assert_eq!(ours, 0, "{ours} mails sent to automated senders");
+    daemon.terminate().await;
+}

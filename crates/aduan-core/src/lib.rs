@@ -10,6 +10,7 @@ mod channel;
 mod code;
 mod event;
 mod identity;
+pub mod machine;
 mod message;
 mod outbound;
 pub mod privacy;

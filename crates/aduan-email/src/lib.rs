@@ -72,6 +72,10 @@ pub struct EmailConfig {
     pub processed_mailbox: String,
     /// Where unreadable mail is moved (`Quarantine`); created when missing.
     pub quarantine_mailbox: String,
+    /// Where automated mail is moved (`Automated`); created when missing. See
+    /// [`classify`]: bounces, auto-replies, reports, list mail never open a ticket and are
+    /// never answered, and are kept here rather than deleted.
+    pub automated_mailbox: String,
     /// lettre URL syntax (`smtp://host:port`, `smtps://user:pass@host`, `?tls=required`).
     pub smtp_url: Secret,
     /// The `From` of our mails (`Lapak Aduan <intake@aduan.test>`); replies come back to it.

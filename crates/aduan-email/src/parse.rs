@@ -46,6 +46,10 @@ pub enum ParseError {
     ParserFailed,
 }
 
+/// The first line of a bounce of one of our mails, as the ticket shows it.
+pub const BOUNCE_NOTE: &str = "[Jawaban tidak terkirim (alamat email ditolak): \
+     coba hubungi pelapor lewat kanal lain]";
+
 /// What the parser needs to know about us.
 #[derive(Debug, Clone, Default)]
 pub struct ParseOptions {
@@ -334,11 +338,19 @@ fn parse_unguarded(raw: &[u8], opts: &ParseOptions) -> Result<ParsedMail, ParseE
     } else {
         format!("{bare}\n\n{body}")
     };
+    // A bounce of one of our mails joins that mail's ticket (by the ids it reports on):
+    // its first line tells the operator the answer did not arrive.
+    let text = if bounced.iter().any(|id| opts.is_own_id(id)) {
+        format!("{BOUNCE_NOTE}\n\n{text}")
+    } else {
+        text
+    };
     let text = text::truncate(text);
 
     let mut attachments = Vec::new();
     let mut blobs = Vec::new();
-    if automated.is_none() {
+    // Weak classes keep their attachments: the mail may yet turn out to be a resident's.
+    if automated.is_none_or(Automated::is_weak) {
         for part in msg.attachments().take(MAX_ATTACHMENTS) {
             let data = part.contents();
             if data.is_empty() {
@@ -563,6 +575,8 @@ mod tests {
                 refs=["aduan.adu-7k3m9qxp.03@aduan.test"] ticket=None at=2026-04-20T15:46:40+00:00
                 attachment "email-asli.eml" message/rfc822 673
                 ---
+                [Jawaban tidak terkirim (alamat email ditolak): coba hubungi pelapor lewat kanal lain]
+
                 The mail could not be delivered to <siti@example.id>."#]],
         );
     }

@@ -112,6 +112,7 @@ async fn start(
     let caps = imap::capabilities(&mut session).await?;
     imap::ensure_mailbox(&mut session, &cfg.processed_mailbox).await?;
     imap::ensure_mailbox(&mut session, &cfg.quarantine_mailbox).await?;
+    imap::ensure_mailbox(&mut session, &cfg.automated_mailbox).await?;
     let mailbox = timed("SELECT", session.select(&cfg.mailbox)).await?;
     let uid_validity = mailbox.uid_validity.unwrap_or(0);
     let key = checkpoint_key(&cfg.account.user, &cfg.mailbox);
@@ -165,6 +166,9 @@ enum Outcome {
     Done,
     /// Unreadable, too large, or refused by the store; moves to quarantine.
     Quarantine(String),
+    /// Automated mail (see [`crate::classify`]), stored without a ticket of its own; moves
+    /// to the automated folder.
+    Automated,
 }
 
 /// The UIDs of `sized` (UID, RFC822.SIZE) in fetch groups: consecutive mails up to
@@ -345,6 +349,7 @@ async fn process_batch(
 
     let mut intake: Vec<(u32, InboundMessage)> = Vec::new();
     let mut bounces: Vec<(u32, Vec<String>)> = Vec::new();
+    let mut automated: Vec<u32> = Vec::new();
     for (uid, mut mail) in parsed {
         // Threading headers come first: a reply to a mail of a ticket joins that ticket
         // even when its subject carries another code.
@@ -355,6 +360,11 @@ async fn process_batch(
                 .await?
         {
             mail.message.thread.ticket = Some(code);
+            heard_in_thread(&mut mail);
+        }
+        if let Some(class) = mail.automated {
+            tracing::debug!(channel = "email", uid, class = class.as_str(), "Automated mail.");
+            automated.push(uid);
         }
         match route(&mail, &cfg.officials) {
             Route::Intake => {
@@ -378,7 +388,8 @@ async fn process_batch(
     let (stored, refused) = ingest_isolated(intake, |batch| cx.store.ingest_all(batch)).await?;
     for (uid, outcome) in &stored {
         cx.telemetry.message_stored(Channel::Email, outcome);
-        outcomes.push((*uid, Outcome::Done));
+        let moved = if automated.contains(uid) { Outcome::Automated } else { Outcome::Done };
+        outcomes.push((*uid, moved));
     }
     for (uid, reason) in refused {
         outcomes.push((uid, Outcome::Quarantine(reason)));
@@ -409,11 +420,14 @@ async fn process_batch(
                 cx.telemetry.message_quarantined(Channel::Email, &format!("uid:{u}"), reason);
                 Some(*u)
             }
-            Outcome::Done => None,
+            Outcome::Done | Outcome::Automated => None,
         })
         .collect();
+    let machines: Vec<u32> =
+        outcomes.iter().filter(|(_, o)| matches!(o, Outcome::Automated)).map(|(u, _)| *u).collect();
     imap::move_to(session, caps, &done, &cfg.processed_mailbox).await?;
     imap::move_to(session, caps, &quarantined, &cfg.quarantine_mailbox).await?;
+    imap::move_to(session, caps, &machines, &cfg.automated_mailbox).await?;
 
     let last = uids.iter().copied().max().unwrap_or(checkpoint.last_uid);
     if last > checkpoint.last_uid {
@@ -430,10 +444,28 @@ async fn process_batch(
         channel = "email",
         processed = done.len(),
         quarantined = quarantined.len(),
+        automated = machines.len(),
         last_uid = last,
         "Mail batch stored."
     );
     Ok(())
+}
+
+/// A mail with only a weak machine signal (`Precedence: bulk`, `List-*`: list software
+/// adds them to what people write) that replies to one of our mails on a ticket, from an
+/// address that can be a person's, is the resident's: its sender identity comes back and
+/// it is no longer automated. Strong signals (DSN, `Auto-Submitted`, …) always win.
+pub(crate) fn heard_in_thread(mail: &mut ParsedMail) {
+    let person =
+        mail.from.as_ref().is_some_and(|f| !aduan_core::machine::is_machine_address(&f.value));
+    if mail.automated.is_some_and(crate::Automated::is_weak)
+        && mail.message.thread.ticket.is_some()
+        && person
+    {
+        mail.automated = None;
+        mail.message.thread.automated = false;
+        mail.message.sender.identity = mail.from.clone();
+    }
 }
 
 /// Tells the human senders of mails over `max_message_bytes` (read from their headers

@@ -26,6 +26,9 @@ pub struct EmailSection {
     pub mailbox: Option<String>,
     pub processed_mailbox: Option<String>,
     pub quarantine_mailbox: Option<String>,
+    /// Where automated mail (bounces, auto-replies, reports, list mail) is moved
+    /// (`Automated`); created when missing.
+    pub automated_mailbox: Option<String>,
     pub smtp_url: Option<Secret>,
     pub smtp_url_file: Option<PathBuf>,
     pub from: Option<String>,
@@ -143,6 +146,7 @@ impl ChannelConfig for EmailSection {
                 .quarantine_mailbox
                 .clone()
                 .unwrap_or_else(|| "Quarantine".into()),
+            automated_mailbox: self.automated_mailbox.clone().unwrap_or_else(|| "Automated".into()),
             smtp_url,
             from,
             attachments_dir: cx.attachments_dir.clone(),

@@ -50,6 +50,14 @@ impl Smtp {
                 item.recipient.kind
             )));
         }
+        if item.purpose.is_auto_reply()
+            && aduan_core::machine::is_machine_address(&item.recipient.value)
+        {
+            // The store refuses these when it queues them; a row queued before is not sent.
+            return Err(SendError::Permanent(
+                "not sent: the address can't be a resident's (automated_recipient)".into(),
+            ));
+        }
         if counts_against_limit(item) {
             if self.automatic.len() > 10_000 {
                 self.automatic.retain_recent();

@@ -153,10 +153,15 @@ fn machines_among_the_fixtures_are_recognised() {
         "mailgun-flanker/tests/fixtures/messages/bounce/gmail-invalid-address.eml",
         "mailgun-flanker/tests/fixtures/messages/bounce/office365.eml",
         "mailgun-flanker/tests/fixtures/messages/bounce/mailbox-full.eml",
+    ] {
+        assert_eq!(kind(name), "bounce", "{name}");
+    }
+    // Delivery warnings: the mail is still being retried (`Action: delayed`).
+    for name in [
         "mailgun-flanker/tests/fixtures/messages/bounce/no-mx.eml",
         "mikel-mail/spec/fixtures/emails/multipart_report_emails/report_422.eml",
     ] {
-        assert_eq!(kind(name), "bounce", "{name}");
+        assert_eq!(kind(name), "delivery-warning", "{name}");
     }
     for (name, expected) in [
         ("chatwoot-helpdesk/auto_reply.eml", "auto-reply"),
@@ -172,10 +177,12 @@ fn machines_among_the_fixtures_are_recognised() {
         {
             "auto-reply": 1,
             "auto-submitted": 2,
-            "bounce": 18,
+            "bounce": 15,
             "bulk": 5,
+            "delivery-warning": 3,
             "mailing-list": 1,
-            "person": 269,
+            "notification": 2,
+            "person": 267,
             "report": 3,
         }"#]]
     .assert_eq(&format!("{kinds:#?}"));

@@ -42,6 +42,7 @@ impl Env {
             mailbox: tag.to_owned(),
             processed_mailbox: format!("{tag}-processed"),
             quarantine_mailbox: format!("{tag}-quarantine"),
+            automated_mailbox: format!("{tag}-automated"),
             smtp_url: Secret::new(format!("smtp://{}", peer.smtp)),
             from: format!("Lapak Aduan <{}>", peer.address("intake", Some(tag))),
             attachments_dir: dir.join("attachments"),
@@ -128,6 +129,26 @@ impl Env {
             out.push(self.store.ticket(t.code).await.unwrap().unwrap());
         }
         out
+    }
+
+    /// Waits until the intake folder is empty, `processed` mails were moved to the
+    /// processed folder and `automated` to the automated one.
+    async fn wait_moved(&self, processed: u32, automated: u32) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let done = self.peer.count("intake", &format!("{}-processed", self.tag)).await;
+            let machines = self.peer.count("intake", &format!("{}-automated", self.tag)).await;
+            let left = self.peer.count("intake", &self.tag).await;
+            if done >= processed && machines >= automated && left == 0 {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{done} of {processed} mails processed, {machines} of {automated} automated, \
+                 {left} left, after {WAIT:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Waits until the intake folder is empty and `processed` mails were moved out of it.
@@ -360,7 +381,9 @@ async fn bounces_and_out_of_office_replies_open_nothing_and_get_nothing() {
     for name in ["bounced_gmail.eml", "auto_reply.eml", "auto_reply_with_auto_submitted.eml"] {
         peer.append("intake", &tag, &std::fs::read(fixtures.join(name)).unwrap()).await;
     }
-    env.wait_processed(6).await;
+    // The complaint is processed; the five machines' mails are kept in the automated folder.
+    env.wait_moved(1, 5).await;
+    assert_eq!(peer.count("intake", &format!("{tag}-processed")).await, 1);
 
     // No new ticket, nothing sent, and the receipt's delivery shows as failed.
     let tickets = env.tickets().await;
@@ -380,6 +403,17 @@ async fn bounces_and_out_of_office_replies_open_nothing_and_get_nothing() {
         .map(|m| m.text.as_str())
         .collect();
     assert_eq!(inbound.len(), 3, "{inbound:?}");
+    // The bounce says, on the ticket, that the answer did not arrive.
+    assert!(
+        inbound
+            .iter()
+            .any(|t| t.to_lowercase().contains("jawaban tidak terkirim (alamat email ditolak)")),
+        "{inbound:?}"
+    );
+    // The test's store is fresh: the receipt is its only outbox row.
+    let failed = env.store.outbox_row(1).await.unwrap().unwrap();
+    assert_eq!(failed.receipt, Some(aduan_store::ReceiptStatus::Failed));
+    assert!(failed.last_error.is_some_and(|e| e.contains("bounced")));
     assert_eq!(view.summary.status, aduan_core::Status::New);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(peer.count("warga", &tag).await, 1, "something was sent to the resident");

@@ -764,6 +764,12 @@ async fn auto_refusal<D: Db>(
     to: &Identity,
     now: DateTime<Utc>,
 ) -> Result<Option<&'static str>> {
+    // mail: never an automatic message to an address that can't be a resident (issue 16).
+    if to.kind == aduan_core::IdentityKind::Email
+        && aduan_core::machine::is_machine_address(&to.value)
+    {
+        return Ok(Some("automated_recipient"));
+    }
     if D::IS_PG {
         lock(c, &format!("auto-message:{}:{}", to.kind, to.value)).await?;
     }
@@ -1408,8 +1414,8 @@ pub(crate) async fn outbox_bounced<D: Db>(
     for id in &provider_ids {
         let tickets: Vec<i64> = c
             .fetch_all_scalar(
-                "UPDATE outbox SET state = 'dead', last_error = $3, lease_until = NULL \
-                 WHERE state = 'sent' AND message_id IN \
+                "UPDATE outbox SET state = 'dead', last_error = $3, lease_until = NULL, \
+                 receipt = 'failed' WHERE state = 'sent' AND message_id IN \
                  (SELECT id FROM messages WHERE channel = $1 AND provider_id = $2 AND direction = 'out') \
                  RETURNING ticket_id",
                 args![channel.as_str(), id, &reason],

@@ -1631,3 +1631,33 @@ async fn conflicting_status_changes_racing_have_one_winner() {
         }
     }
 }
+
+// --- mail: the outbound guard for machine addresses (issue 16) ---
+
+#[tokio::test]
+async fn no_automatic_message_goes_to_an_address_that_cant_be_a_resident() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        // A machine's mail that the channel failed to recognise opens a ticket, but its
+        // receipt is kept on the ticket, published only, and counted.
+        for (i, from) in
+            ["no-reply@shop.example.com", "MAILER-DAEMON@mx.example.org"].into_iter().enumerate()
+        {
+            let m = msg(Channel::Email, &format!("m{i}@x"), email(from), "Pesanan Anda");
+            let code = store.ingest(m).await.unwrap().ticket.unwrap();
+            let view = store.ticket(code).await.unwrap().unwrap();
+            let ack = view.messages.iter().find(|m| m.direction == Direction::Out).unwrap();
+            assert_eq!(ack.delivery, Some(OutboxState::Published), "{}", store.backend_name());
+        }
+        // A person's address still gets its receipt.
+        let m = msg(Channel::Email, "p@x", email("siti.noreplyfan@example.id"), "Jalan rusak");
+        store.ingest(m).await.unwrap();
+        let items =
+            store.outbox_claim(Channel::ALL.to_vec(), 10, Duration::seconds(60)).await.unwrap();
+        let to: Vec<&str> = items.iter().map(|i| i.recipient.value.as_str()).collect();
+        assert_eq!(to, vec!["siti.noreplyfan@example.id"], "{}", store.backend_name());
+        assert_eq!(
+            store.auto_refused_counts().await.unwrap(),
+            vec![("automated_recipient".to_owned(), 2)]
+        );
+    }
+}
