@@ -12,6 +12,7 @@
 pub mod classify;
 pub mod compose;
 pub mod imap;
+mod message_id;
 pub mod official;
 pub mod parse;
 mod poll;
