@@ -381,17 +381,10 @@ impl MediaFetcher {
                 .and_then(|v| v.to_str().ok())
                 .map(|v| v.split(';').next().unwrap_or(v).trim().to_owned())
                 .filter(|t| !t.is_empty());
-            if resp.content_length().is_some_and(|n| n > max_bytes as u64) {
-                return Err(FetchError::TooLarge(max_bytes));
-            }
-            let mut resp = resp;
-            let mut bytes = Vec::new();
-            while let Some(chunk) = resp.chunk().await.map_err(transport)? {
-                if bytes.len() + chunk.len() > max_bytes {
-                    return Err(FetchError::TooLarge(max_bytes));
-                }
-                bytes.extend_from_slice(&chunk);
-            }
+            let bytes = crate::body::read_limited(resp, max_bytes).await.map_err(|e| match e {
+                crate::body::BodyError::TooLarge(n) => FetchError::TooLarge(n),
+                crate::body::BodyError::Read(e) => transport(e),
+            })?;
             return Ok(Fetched { bytes, content_type });
         }
         Err(FetchError::TooManyRedirects)

@@ -9,11 +9,24 @@
 //!   storing through [`ConnectorContext::store`] before it advances its checkpoint.
 //! - **replies**: [`Connector::send`] delivers one claimed outbox row; the outbound worker
 //!   ([`outbound`]) claims rows, retries with backoff and records the result.
+//!
+//! It is also the connectors' toolkit, so a channel crate needs nothing above it (never
+//! `aduan-web`):
+//!
+//! - [`blob`]: the content-addressed attachment store ([`BlobStore`], handed in the context),
+//! - [`media`]: the one media-fetch queue (claim, fetch through the channel, store, retry),
+//! - [`backoff`]: the one backoff policy, [`pace`]: token-bucket pacing and `Retry-After`,
+//!   [`body`]: reading a provider's answer up to a limit, [`egress`]: the SSRF guard.
 
+pub mod backoff;
+pub mod blob;
+pub mod body;
 pub mod compliance;
 pub mod config;
 pub mod egress;
+pub mod media;
 pub mod outbound;
+pub mod pace;
 mod supervise;
 mod telemetry;
 
@@ -26,6 +39,10 @@ use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
 pub use config::{BuildContext, ChannelConfig, Problem, Secret};
+pub use backoff::Backoff;
+pub use blob::{BlobStore, StorageFloor};
+pub use media::{FetchedMedia, MediaError, MediaQueue, MediaSource};
+pub use pace::{KeyedPacer, Pacer, retry_after};
 pub use supervise::{LEASE_RENEW, LEASE_TTL, instance_id, supervise};
 pub use telemetry::Telemetry;
 
@@ -101,6 +118,8 @@ pub trait Webhook: Send + Sync + 'static {
 pub struct ConnectorContext {
     pub store: Store,
     pub telemetry: Arc<Telemetry>,
+    /// The attachment store (`[storage] dir`); fetched media is written here.
+    pub blobs: BlobStore,
     pub shutdown: CancellationToken,
 }
 

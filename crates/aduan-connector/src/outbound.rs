@@ -40,9 +40,11 @@ impl Default for OutboundConfig {
 
 /// The delay before attempt `attempts + 1`: `base · 2^(attempts-1)`, at most six hours.
 pub fn backoff(base: Duration, attempts: i64) -> Duration {
-    let exp = u32::try_from(attempts.saturating_sub(1).clamp(0, 16)).unwrap_or(16);
-    base.saturating_mul(2u32.saturating_pow(exp)).min(Duration::from_secs(6 * 3600))
+    crate::Backoff::new(base, MAX_BACKOFF).delay(attempts.saturating_sub(1))
 }
+
+/// The longest wait between two tries of an answer.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(6 * 3600);
 
 /// Claimed rows grouped by (channel, recipient), each group in claim (id) order, the
 /// groups in the order of their first row.

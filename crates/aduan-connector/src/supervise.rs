@@ -31,6 +31,10 @@ pub fn instance_id() -> &'static str {
     })
 }
 
+/// The restart delay of a failed connector: a second, doubling up to five minutes.
+const RESTART_BACKOFF: crate::Backoff =
+    crate::Backoff::new(Duration::from_secs(1), Duration::from_secs(300));
+
 /// Runs `connector` until shutdown. A transient failure restarts it after a backoff that
 /// doubles up to five minutes and resets once it has run for a while; a fatal one stops it.
 /// A connector with an [`exclusive`](Connector::exclusive) lease runs only while this
@@ -38,7 +42,7 @@ pub fn instance_id() -> &'static str {
 pub async fn supervise(connector: Arc<dyn Connector>, cx: ConnectorContext) {
     let name = connector.name();
     let lease = connector.exclusive();
-    let mut backoff = Duration::from_secs(1);
+    let mut backoff = RESTART_BACKOFF.start();
     loop {
         if let Some(lease) = &lease
             && !take_lease(&cx, name, lease).await
@@ -68,7 +72,7 @@ pub async fn supervise(connector: Arc<dyn Connector>, cx: ConnectorContext) {
         if lost {
             // Whatever the stopped run returned, the poller goes on wherever the lease is.
             tracing::warn!(connector = name, "Lease lost; standing by for it.");
-            backoff = Duration::from_secs(1);
+            backoff.reset();
             continue;
         }
         match result {
@@ -80,17 +84,16 @@ pub async fn supervise(connector: Arc<dyn Connector>, cx: ConnectorContext) {
                 return;
             }
             Err(ConnectorError::Transient(error)) => {
-                tracing::warn!(connector = name, %error, backoff_secs = backoff.as_secs(), "Connector failed; restarting after backoff.");
+                tracing::warn!(connector = name, %error, backoff_secs = backoff.current().as_secs(), "Connector failed; restarting after backoff.");
             }
         }
         if started.elapsed() > Duration::from_secs(60) {
-            backoff = Duration::from_secs(1);
+            backoff.reset();
         }
         tokio::select! {
             () = cx.shutdown.cancelled() => return,
-            () = tokio::time::sleep(backoff) => {}
+            () = tokio::time::sleep(backoff.next_delay()) => {}
         }
-        backoff = (backoff * 2).min(Duration::from_secs(300));
     }
 }
 

@@ -433,7 +433,7 @@ pub fn bounced_ids(msg: &Message<'_>) -> Vec<String> {
     let mut ids = Vec::new();
     let mut push = |id: &str| {
         let id = id.trim().trim_matches(['<', '>']).trim();
-        if crate::parse::valid_id(id) && !ids.iter().any(|i| i == id) {
+        if crate::message_id::valid_id(id) && !ids.iter().any(|i| i == id) {
             ids.push(id.to_owned());
         }
     };

@@ -16,7 +16,7 @@ use lettre::Message;
 use lettre::message::Mailbox;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 
-use crate::parse::{OWN_ID_PREFIX, valid_id};
+use crate::message_id::{OWN_ID_PREFIX, valid_id};
 use crate::token::{Recipient, ReplyKey, reply_address};
 
 #[derive(Debug, thiserror::Error)]

@@ -12,6 +12,7 @@
 pub mod classify;
 pub mod compose;
 pub mod imap;
+mod message_id;
 pub mod official;
 pub mod parse;
 mod poll;
@@ -147,15 +148,19 @@ impl EmailConnector {
     }
 
     /// Writes blobs to the attachment store (each durably, several at once).
-    async fn write_blobs(&self, blobs: Vec<Blob>) -> Result<(), EmailError> {
+    async fn write_blobs(
+        &self,
+        store: &aduan_connector::BlobStore,
+        blobs: Vec<Blob>,
+    ) -> Result<(), EmailError> {
         let mut tasks = tokio::task::JoinSet::new();
         let mut seen = std::collections::HashSet::new();
         for blob in blobs {
             if !seen.insert(blob.sha256.clone()) {
                 continue;
             }
-            let dir = self.config.attachments_dir.clone();
-            tasks.spawn_blocking(move || aduan_web::store_blob(&dir, &blob.data).map(|_| ()));
+            let store = store.clone();
+            tasks.spawn_blocking(move || store.put_blocking(&blob.data).map(|_| ()));
             while tasks.len() >= 8 {
                 if let Some(r) = tasks.join_next().await {
                     r.map_err(|e| EmailError::Io(std::io::Error::other(e)))??;

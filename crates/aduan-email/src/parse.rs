@@ -18,10 +18,11 @@ use aduan_core::{
     AttachmentRef, Channel, Identity, InboundMessage, Sender, ThreadHints, TicketCode,
 };
 use chrono::{DateTime, Utc};
-use mail_parser::{Address, HeaderValue, Message, MessageParser, MimeHeaders, PartType};
+use mail_parser::{Address, Message, MessageParser, MimeHeaders, PartType};
 use sha2::{Digest, Sha256};
 
 use crate::classify::{Automated, bounced_ids, classify, from_address};
+use crate::message_id::{thread_references, valid_id};
 use crate::text;
 
 /// The largest mail parsed; bigger ones go to quarantine.
@@ -30,8 +31,7 @@ pub const MAX_MAIL_BYTES: usize = 50 * 1024 * 1024;
 pub const MAX_ATTACHMENTS: usize = 20;
 /// The file name the raw message is kept under.
 pub const RAW_FILENAME: &str = "email-asli.eml";
-/// The local part prefix of the Message-IDs we generate (`aduan.<code>.<random>@domain`).
-pub const OWN_ID_PREFIX: &str = "aduan.";
+pub use crate::message_id::OWN_ID_PREFIX;
 
 /// Why a mail could not be turned into a message at all (it goes to quarantine).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -136,41 +136,8 @@ fn auth_results(msg: &Message<'_>) -> Vec<String> {
         .collect()
 }
 
-/// Whether `id` is usable as a provider id or in a `References` header.
-pub(crate) fn valid_id(id: &str) -> bool {
-    (3..=250).contains(&id.len())
-        && id.bytes().all(|b| b.is_ascii_graphic() && b != b'<' && b != b'>')
-}
-
 fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
-}
-
-/// The ids of a header that mail-parser read as a list of message ids.
-fn ids_of(value: &HeaderValue<'_>) -> Vec<String> {
-    let raw: Vec<&str> = match value {
-        HeaderValue::Text(t) => vec![t.as_ref()],
-        HeaderValue::TextList(list) => list.iter().map(|t| t.as_ref()).collect(),
-        _ => Vec::new(),
-    };
-    raw.into_iter()
-        .map(|id| id.trim().trim_matches(['<', '>']).trim().to_owned())
-        .filter(|id| valid_id(id))
-        .collect()
-}
-
-/// `In-Reply-To` first, then `References` from the parent backwards, without repeats.
-fn thread_references(msg: &Message<'_>) -> Vec<String> {
-    let mut older = ids_of(msg.references());
-    older.reverse();
-    let mut refs: Vec<String> = Vec::new();
-    for id in ids_of(msg.in_reply_to()).into_iter().chain(older) {
-        if !refs.contains(&id) {
-            refs.push(id);
-        }
-    }
-    refs.truncate(50);
-    refs
 }
 
 fn addresses<'a>(value: Option<&'a Address<'a>>) -> impl Iterator<Item = &'a str> + 'a {

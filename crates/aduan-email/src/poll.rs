@@ -339,7 +339,7 @@ async fn process_batch(
                 Ok(mut mail) => {
                     // Attachments first: a message may only point at content that is on
                     // disk. Written mail by mail and dropped: a batch is not held twice.
-                    conn.write_blobs(std::mem::take(&mut mail.blobs)).await?;
+                    conn.write_blobs(&cx.blobs, std::mem::take(&mut mail.blobs)).await?;
                     parsed.push((uid, mail));
                 }
                 Err(reason) => outcomes.push((uid, Outcome::Quarantine(reason))),

@@ -90,6 +90,10 @@ impl Env {
         ConnectorContext {
             store: self.store.clone(),
             telemetry: self.telemetry.clone(),
+            blobs: aduan_connector::BlobStore::new(
+                self._dir.path().join("attachments"),
+                aduan_connector::StorageFloor::default(),
+            ),
             shutdown: self.shutdown.clone(),
         }
     }
@@ -486,6 +490,10 @@ async fn the_checkpoint_is_honoured_and_a_new_uidvalidity_rescans() {
     let cx = ConnectorContext {
         store: store.clone(),
         telemetry: Arc::new(Telemetry::new()),
+        blobs: aduan_connector::BlobStore::new(
+            dir.path().join("attachments"),
+            aduan_connector::StorageFloor::default(),
+        ),
         shutdown: shutdown.clone(),
     };
     let task = tokio::spawn(aduan_connector::supervise(connector, cx.clone()));

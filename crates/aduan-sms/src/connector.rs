@@ -17,17 +17,17 @@
 //! Basic credentials go only to the configured API's origin (never along a redirect).
 
 use std::fmt;
-use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aduan_connector::egress::{Credentials, EgressPolicy, MediaFetcher};
-use aduan_connector::{Connector, ConnectorContext, ConnectorError, SendError, Webhook};
+use aduan_connector::media::{FetchedMedia, MediaError, MediaQueue, MediaSource};
+use aduan_connector::{
+    Connector, ConnectorContext, ConnectorError, Pacer, SendError, Webhook, retry_after,
+};
 use aduan_core::{Channel, IdentityKind};
-use aduan_store::{OutboxItem, Store, UnfetchedAttachment};
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use aduan_store::{OutboxItem, UnfetchedAttachment};
 
 use crate::android::{self, AndroidWebhook};
 use crate::kannel::{self, KannelWebhook, Outcome};
@@ -43,7 +43,7 @@ pub const TWILIO_MEDIA_HOSTS: &[&str] =
 /// Media larger than this is not fetched.
 pub const MAX_MEDIA_BYTES: usize = 20 * 1024 * 1024;
 /// Failed fetches of one attachment before it is given up.
-pub const MAX_FETCH_ATTEMPTS: i64 = 6;
+pub const MAX_FETCH_ATTEMPTS: i64 = aduan_connector::media::MAX_FETCH_ATTEMPTS;
 
 /// `[channels.kannel]`, secrets resolved.
 #[derive(Clone)]
@@ -118,48 +118,6 @@ impl fmt::Debug for SmsConfig {
     }
 }
 
-fn nz(n: u32) -> NonZeroU32 {
-    NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
-}
-
-/// `n` per `period`, bursts of up to `burst`.
-fn quota(n: u32, period: Duration, burst: u32) -> Quota {
-    let each = period / n.max(1);
-    Quota::with_period(each).unwrap_or_else(|| Quota::per_second(nz(n))).allow_burst(nz(burst))
-}
-
-/// Waits for `cost` tokens of `limiter` when that takes at most `patience`; otherwise asks
-/// the outbound worker to come back later (the row stays `pending`, nothing is lost).
-async fn pace(
-    limiter: &DefaultDirectRateLimiter,
-    cost: u32,
-    patience: Duration,
-    gateway: Gateway,
-) -> Result<(), SendError> {
-    loop {
-        match limiter.check_n(nz(cost)) {
-            Ok(Ok(())) => return Ok(()),
-            Ok(Err(not_until)) => {
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
-                if wait > patience {
-                    return Err(SendError::Retry {
-                        reason: format!("{} rate limit reached", gateway.as_str()),
-                        after: Some(wait),
-                    });
-                }
-                tokio::time::sleep(wait).await;
-            }
-            // More than a whole burst: take it one token at a time.
-            Err(_) => {
-                for _ in 0..cost {
-                    Box::pin(pace(limiter, 1, patience, gateway)).await?;
-                }
-                return Ok(());
-            }
-        }
-    }
-}
-
 fn retry(reason: String) -> SendError {
     SendError::Retry { reason, after: None }
 }
@@ -170,9 +128,9 @@ pub struct SmsConnector {
     http: reqwest::Client,
     /// Twilio media downloads (see the module docs).
     media: Option<MediaFetcher>,
-    kannel_limit: DefaultDirectRateLimiter,
-    twilio_limit: DefaultDirectRateLimiter,
-    android_limit: DefaultDirectRateLimiter,
+    kannel_limit: Pacer,
+    twilio_limit: Pacer,
+    android_limit: Pacer,
 }
 
 impl SmsConnector {
@@ -192,14 +150,15 @@ impl SmsConnector {
         SmsConnector {
             http,
             media,
-            kannel_limit: RateLimiter::direct(quota(kps, Duration::from_secs(1), kps)),
+            kannel_limit: Pacer::new(Gateway::Kannel.as_str(), kps, Duration::from_secs(1), kps),
             // One second's worth of segments, plus a whole capped message.
-            twilio_limit: RateLimiter::direct(quota(
+            twilio_limit: Pacer::new(
+                Gateway::Twilio.as_str(),
                 tps,
                 Duration::from_secs(1),
                 tps.max(cfg.twilio.as_ref().map_or(1, |t| t.max_parts as u32)),
-            )),
-            android_limit: RateLimiter::direct(quota(apm, Duration::from_secs(60), 3)),
+            ),
+            android_limit: Pacer::new(Gateway::Android.as_str(), apm, Duration::from_secs(60), 3),
             cfg,
         }
     }
@@ -235,7 +194,7 @@ impl SmsConnector {
         let Some(k) = &self.cfg.kannel else {
             return Err(SendError::Permanent("kannel is not configured".into()));
         };
-        pace(&self.kannel_limit, 1, Duration::from_secs(2), Gateway::Kannel).await?;
+        self.kannel_limit.pace(1, Duration::from_secs(2)).await?;
         let url = kannel::sendsms_url(
             &k.sendsms_url,
             &k.username,
@@ -278,7 +237,7 @@ impl SmsConnector {
             return Err(SendError::Permanent("channels.twilio.from is not set".into()));
         };
         let segments = split::parts(text) as u32;
-        pace(&self.twilio_limit, segments, Duration::from_secs(5), Gateway::Twilio).await?;
+        self.twilio_limit.pace(segments, Duration::from_secs(5)).await?;
         let call =
             twilio::message_call(&t.api_url, &t.account_sid, from, &item.recipient.value, text);
         let resp = self
@@ -309,7 +268,7 @@ impl SmsConnector {
         else {
             return Err(SendError::Permanent("channels.android_sms.api_url is not set".into()));
         };
-        pace(&self.android_limit, 1, Duration::from_secs(5), Gateway::Android).await?;
+        self.android_limit.pace(1, Duration::from_secs(5)).await?;
         let resp = self
             .http
             .post(android::message_url(api))
@@ -327,60 +286,14 @@ impl SmsConnector {
             Err((false, reason)) => Err(SendError::Permanent(reason)),
         }
     }
+}
 
-    /// Fetches due Twilio MMS media (HTTP Basic with the account, as Twilio asks when media
-    /// authentication is on) into the attachment store.
-    async fn fetch_media(&self, store: &Store) {
-        let Some(t) = &self.cfg.twilio else { return };
-        let due =
-            match store.attachments_unfetched(vec![Channel::Sms], MAX_FETCH_ATTEMPTS, 10).await {
-                Ok(due) => due,
-                Err(error) => {
-                    tracing::warn!(%error, "Could not list SMS media to fetch.");
-                    return;
-                }
-            };
-        for a in due {
-            let recorded = match self.fetch_one(t, &a).await {
-                Ok((data, content_type)) => {
-                    let dir = self.cfg.attachments_dir.clone();
-                    let size = data.len() as u64;
-                    match tokio::task::spawn_blocking(move || aduan_web::store_blob(&dir, &data))
-                        .await
-                    {
-                        Ok(Ok(sha256)) => {
-                            tracing::info!(attachment_id = a.id, size, "SMS media fetched.");
-                            store.attachment_fetched(a.id, sha256, size, content_type).await
-                        }
-                        Ok(Err(error)) => {
-                            tracing::error!(%error, attachment_id = a.id, "Could not write fetched media.");
-                            continue;
-                        }
-                        Err(_) => continue,
-                    }
-                }
-                Err((reason, permanent)) => {
-                    let retry_at = (!permanent && a.attempts + 1 < MAX_FETCH_ATTEMPTS).then(|| {
-                        let wait = 60_i64 << a.attempts.clamp(0, 10);
-                        aduan_store::now() + chrono::Duration::seconds(wait)
-                    });
-                    tracing::warn!(attachment_id = a.id, error = %reason, gave_up = retry_at.is_none(), "SMS media fetch failed.");
-                    store.attachment_fetch_failed(a.id, reason, retry_at).await
-                }
-            };
-            if let Err(error) = recorded {
-                tracing::warn!(%error, attachment_id = a.id, "Could not record a media fetch.");
-            }
-        }
-    }
-
-    async fn fetch_one(
-        &self,
-        t: &TwilioConfig,
-        a: &UnfetchedAttachment,
-    ) -> Result<(Vec<u8>, String), (String, bool)> {
-        let Some(media) = &self.media else {
-            return Err(("twilio is not configured".into(), false));
+/// Twilio MMS media, with HTTP Basic of the account when media authentication is on.
+#[async_trait::async_trait]
+impl MediaSource for SmsConnector {
+    async fn fetch_media(&self, a: &UnfetchedAttachment) -> Result<FetchedMedia, MediaError> {
+        let (Some(t), Some(media)) = (&self.cfg.twilio, &self.media) else {
+            return Err(MediaError::transient("twilio is not configured"));
         };
         // The account's credentials go to the configured API only (Twilio's media URLs are
         // on it and redirect to a signed URL on its CDN); media named elsewhere is fetched
@@ -390,17 +303,9 @@ impl SmsConnector {
         } else {
             Credentials::None
         };
-        match media.get(&a.provider_ref, credentials, MAX_MEDIA_BYTES).await {
-            Ok(f) => Ok((f.bytes, f.content_type.unwrap_or_else(|| a.content_type.clone()))),
-            Err(e) => Err((e.to_string(), e.permanent())),
-        }
+        let f = media.get(&a.provider_ref, credentials, MAX_MEDIA_BYTES).await?;
+        Ok(FetchedMedia { bytes: f.bytes, content_type: f.content_type })
     }
-}
-
-/// `Retry-After` in seconds.
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let secs = headers.get("retry-after")?.to_str().ok()?.trim().parse::<u64>().ok()?;
-    Some(Duration::from_secs(secs.min(86_400)))
 }
 
 #[async_trait::async_trait]
@@ -436,14 +341,8 @@ impl Connector for SmsConnector {
             cx.shutdown.cancelled().await;
             return Ok(());
         }
-        let mut tick = tokio::time::interval(Duration::from_secs(3));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                () = cx.shutdown.cancelled() => return Ok(()),
-                _ = tick.tick() => self.fetch_media(&cx.store).await,
-            }
-        }
+        MediaQueue::new("sms", vec![Channel::Sms]).run(&cx, self).await;
+        Ok(())
     }
 
     async fn send(&self, item: &OutboxItem) -> Result<Option<String>, SendError> {
@@ -539,27 +438,5 @@ mod tests {
         assert_eq!(receive_only.route(&item(&["twilio:SM2"])), None);
         assert!(receive_only.channels().is_empty());
         assert_eq!(receive_only.webhooks().len(), 1);
-    }
-
-    #[tokio::test]
-    async fn a_spent_bucket_sends_the_row_back_with_the_wait() {
-        let limiter = RateLimiter::direct(quota(1, Duration::from_secs(60), 1));
-        pace(&limiter, 1, Duration::from_secs(1), Gateway::Android).await.unwrap();
-        match pace(&limiter, 1, Duration::from_secs(1), Gateway::Android).await {
-            Err(SendError::Retry { after: Some(wait), .. }) => {
-                assert!(wait > Duration::from_secs(50), "{wait:?}");
-            }
-            other => panic!("{other:?}"),
-        }
-        // Twilio counts segments: a 3-part answer takes 3 tokens of the bucket.
-        let limiter = RateLimiter::direct(quota(1, Duration::from_secs(1), 4));
-        pace(&limiter, 3, Duration::ZERO, Gateway::Twilio).await.unwrap();
-        assert!(matches!(
-            pace(&limiter, 3, Duration::ZERO, Gateway::Twilio).await,
-            Err(SendError::Retry { .. })
-        ));
-        // More than a burst is paid token by token rather than refused forever.
-        let limiter = RateLimiter::direct(quota(100, Duration::from_secs(1), 2));
-        pace(&limiter, 5, Duration::from_secs(1), Gateway::Twilio).await.unwrap();
     }
 }

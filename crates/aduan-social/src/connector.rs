@@ -9,17 +9,18 @@
 //! elsewhere.
 
 use std::fmt;
-use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use aduan_connector::egress::{Credentials, EgressPolicy, FetchError, MediaFetcher};
-use aduan_connector::{Connector, ConnectorContext, ConnectorError, SendError, Webhook};
+use aduan_connector::body::read_limited;
+use aduan_connector::egress::{Credentials, EgressPolicy, MediaFetcher};
+use aduan_connector::media::{FetchedMedia, MediaError, MediaQueue, MediaSource};
+use aduan_connector::{
+    Connector, ConnectorContext, ConnectorError, KeyedPacer, Pacer, SendError, Webhook, retry_after,
+};
 use aduan_core::Channel;
 use aduan_store::{DeliveryReceipt, OutboxItem, Store, UnfetchedAttachment};
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde_json::Value;
 use tokio::sync::{Mutex, mpsc};
 
@@ -35,19 +36,9 @@ pub const META_MEDIA_HOSTS: &[&str] =
 /// Media larger than this is not fetched (WhatsApp's own limit for documents is 100 MB).
 pub const MAX_MEDIA_BYTES: usize = 100 * 1024 * 1024;
 /// Failed fetches of one attachment before it is given up.
-pub const MAX_FETCH_ATTEMPTS: i64 = 6;
+pub const MAX_FETCH_ATTEMPTS: i64 = aduan_connector::media::MAX_FETCH_ATTEMPTS;
 /// How long a receipt that arrives before its outbox row records the message id is kept.
 const RECEIPT_PATIENCE: Duration = Duration::from_secs(120);
-
-fn nz(n: u32) -> NonZeroU32 {
-    NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
-}
-
-/// A quota of `n` per `period`, with bursts of up to `n`.
-fn quota(n: u32, period: Duration) -> Quota {
-    let each = period / n.max(1);
-    Quota::with_period(each).unwrap_or_else(|| Quota::per_second(nz(n))).allow_burst(nz(n))
-}
 
 fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -70,79 +61,8 @@ async fn post(http: &reqwest::Client, call: &Call) -> Result<Answer, SendError> 
     let retry_after = retry_after(resp.headers());
     let body = read_limited(resp, 1024 * 1024)
         .await
-        .map_err(|reason| SendError::Retry { reason, after: None })?;
+        .map_err(|e| SendError::Retry { reason: e.to_string(), after: None })?;
     Ok(Answer { status, retry_after, body })
-}
-
-/// `Retry-After` in seconds, or X's `x-rate-limit-reset` (a Unix time) as a wait.
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let num = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<i64>().ok();
-    if let Some(secs) = num("retry-after") {
-        return Some(Duration::from_secs(secs.clamp(0, 86_400) as u64));
-    }
-    let reset = num("x-rate-limit-reset")?;
-    let wait = reset - chrono::Utc::now().timestamp();
-    Some(Duration::from_secs(wait.clamp(1, 86_400) as u64))
-}
-
-async fn read_limited(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>, String> {
-    let mut body = Vec::new();
-    while let Some(chunk) =
-        resp.chunk().await.map_err(|e| format!("reading the answer: {}", e.without_url()))?
-    {
-        if body.len() + chunk.len() > limit {
-            return Err(format!("answer larger than {limit} bytes"));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-/// Waits for a token of `limiter` when that takes at most `patience`; otherwise asks the
-/// outbound worker to come back later.
-async fn pace(
-    limiter: &DefaultDirectRateLimiter,
-    patience: Duration,
-    what: &str,
-) -> Result<(), SendError> {
-    loop {
-        match limiter.check() {
-            Ok(()) => return Ok(()),
-            Err(not_until) => {
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
-                if wait > patience {
-                    return Err(SendError::Retry {
-                        reason: format!("{what} rate limit reached"),
-                        after: Some(wait),
-                    });
-                }
-                tokio::time::sleep(wait).await;
-            }
-        }
-    }
-}
-
-async fn pace_key(
-    limiter: &DefaultKeyedRateLimiter<String>,
-    key: &String,
-    patience: Duration,
-    what: &str,
-) -> Result<(), SendError> {
-    loop {
-        match limiter.check_key(key) {
-            Ok(()) => return Ok(()),
-            Err(not_until) => {
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
-                if wait > patience {
-                    return Err(SendError::Retry {
-                        reason: format!("{what} rate limit reached"),
-                        after: Some(wait),
-                    });
-                }
-                tokio::time::sleep(wait).await;
-            }
-        }
-    }
 }
 
 /// `[channels.meta]`, with secrets already resolved.
@@ -188,11 +108,11 @@ pub struct MetaConnector {
     /// Set when `run` starts: `send` needs it for the customer window.
     store: OnceLock<Store>,
     /// 300 calls/s per Page (and per Instagram professional account).
-    page_limit: DefaultDirectRateLimiter,
+    page_limit: Pacer,
     /// 80 messages/s per WhatsApp number by default.
-    number_limit: DefaultDirectRateLimiter,
+    number_limit: Pacer,
     /// About one message per 6 s to the same WhatsApp user (error 131056 beyond).
-    pair_limit: DefaultKeyedRateLimiter<String>,
+    pair_limit: KeyedPacer,
 }
 
 impl MetaConnector {
@@ -209,9 +129,9 @@ impl MetaConnector {
             webhook,
             receipts: Mutex::new(rx),
             store: OnceLock::new(),
-            page_limit: RateLimiter::direct(quota(300, Duration::from_secs(1))),
-            number_limit: RateLimiter::direct(quota(80, Duration::from_secs(1))),
-            pair_limit: RateLimiter::keyed(quota(1, Duration::from_secs(6))),
+            page_limit: Pacer::new("page", 300, Duration::from_secs(1), 300),
+            number_limit: Pacer::new("whatsapp number", 80, Duration::from_secs(1), 80),
+            pair_limit: KeyedPacer::new("whatsapp pair", 1, Duration::from_secs(6), 1),
         }
     }
 
@@ -248,57 +168,19 @@ impl MetaConnector {
         }
     }
 
-    /// Fetches due media into the attachment store: WhatsApp media by id through the Graph
-    /// API (two calls: the id gives a short-lived URL, the URL the bytes, both with the
-    /// token); Messenger and Instagram attachment URLs directly.
-    async fn fetch_media(&self, store: &Store) {
+    /// The channels whose media this connector fetches.
+    fn media_queue(&self) -> MediaQueue {
         let mut channels = vec![Channel::Messenger, Channel::Instagram];
         if self.cfg.whatsapp_token.is_some() {
             channels.push(Channel::Whatsapp);
         }
-        let due = match store.attachments_unfetched(channels, MAX_FETCH_ATTEMPTS, 10).await {
-            Ok(due) => due,
-            Err(error) => {
-                tracing::warn!(%error, "Could not list media to fetch.");
-                return;
-            }
-        };
-        for a in due {
-            let outcome = self.fetch_one(&a).await;
-            let recorded = match outcome {
-                Ok((data, content_type)) => {
-                    let dir = self.cfg.attachments_dir.clone();
-                    let size = data.len() as u64;
-                    match tokio::task::spawn_blocking(move || aduan_web::store_blob(&dir, &data))
-                        .await
-                    {
-                        Ok(Ok(sha256)) => {
-                            tracing::info!(attachment_id = a.id, channel = %a.channel, size, "Media fetched.");
-                            store.attachment_fetched(a.id, sha256, size, content_type).await
-                        }
-                        Ok(Err(error)) => {
-                            tracing::error!(%error, attachment_id = a.id, "Could not write fetched media.");
-                            continue;
-                        }
-                        Err(_) => continue,
-                    }
-                }
-                Err(Fetch { reason, permanent }) => {
-                    let retry_at = (!permanent && a.attempts + 1 < MAX_FETCH_ATTEMPTS).then(|| {
-                        let wait = 60_i64 << a.attempts.clamp(0, 10);
-                        aduan_store::now() + chrono::Duration::seconds(wait)
-                    });
-                    tracing::warn!(attachment_id = a.id, channel = %a.channel, error = %reason, gave_up = retry_at.is_none(), "Media fetch failed.");
-                    store.attachment_fetch_failed(a.id, reason, retry_at).await
-                }
-            };
-            if let Err(error) = recorded {
-                tracing::warn!(%error, attachment_id = a.id, "Could not record a media fetch.");
-            }
-        }
+        MediaQueue::new("meta", channels)
     }
 
-    async fn fetch_one(&self, a: &UnfetchedAttachment) -> Result<(Vec<u8>, String), Fetch> {
+    /// WhatsApp media by id through the Graph API (two calls: the id gives a short-lived
+    /// URL, the URL the bytes, both with the token); Messenger and Instagram attachment URLs
+    /// directly.
+    async fn fetch_one(&self, a: &UnfetchedAttachment) -> Result<(Vec<u8>, String), MediaError> {
         let concrete = |ct: &str| !ct.ends_with("/*") && !ct.is_empty();
         if a.provider_ref.starts_with("https://") || a.provider_ref.starts_with("http://") {
             let (data, header_type) = self.download(&a.provider_ref, None).await?;
@@ -306,28 +188,29 @@ impl MetaConnector {
             return Ok((data, ct));
         }
         let Some((token, _)) = self.whatsapp() else {
-            return Err(Fetch { reason: "no whatsapp_token".into(), permanent: false });
+            return Err(MediaError::transient("no whatsapp_token"));
         };
         let meta_url =
             format!("{}/{}", self.cfg.graph_api_url.trim_end_matches('/'), a.provider_ref);
-        let resp = self
-            .http
-            .get(&meta_url)
-            .bearer_auth(token)
-            .send()
-            .await
-            .map_err(|e| Fetch::retry(format!("media lookup failed: {}", e.without_url())))?;
+        let resp = self.http.get(&meta_url).bearer_auth(token).send().await.map_err(|e| {
+            MediaError::transient(format!("media lookup failed: {}", e.without_url()))
+        })?;
         let status = resp.status();
-        let body = read_limited(resp, 64 * 1024).await.map_err(Fetch::retry)?;
+        let body = read_limited(resp, 64 * 1024)
+            .await
+            .map_err(|e| MediaError::transient(e.to_string()))?;
         if !status.is_success() {
-            return Err(Fetch::from_status(status.as_u16(), "media lookup"));
+            return Err(MediaError {
+                reason: format!("media lookup answered HTTP {status}", status = status.as_u16()),
+                permanent: matches!(status.as_u16(), 400 | 403 | 404 | 410),
+            });
         }
         let doc: Value = serde_json::from_slice(&body)
-            .map_err(|_| Fetch::retry("media lookup answer is not JSON".into()))?;
-        let url = doc.get("url").and_then(Value::as_str).ok_or_else(|| Fetch {
-            reason: "media lookup answer has no url".into(),
-            permanent: true,
-        })?;
+            .map_err(|_| MediaError::transient("media lookup answer is not JSON"))?;
+        let url = doc
+            .get("url")
+            .and_then(Value::as_str)
+            .ok_or_else(|| MediaError::permanent("media lookup answer has no url"))?;
         let mime = doc.get("mime_type").and_then(Value::as_str).map(str::to_owned);
         let (data, header_type) = self.download(url, Some(token)).await?;
         let ct = mime
@@ -341,11 +224,11 @@ impl MetaConnector {
         &self,
         url: &str,
         token: Option<&str>,
-    ) -> Result<(Vec<u8>, Option<String>), Fetch> {
+    ) -> Result<(Vec<u8>, Option<String>), MediaError> {
         let credentials = token.map_or(Credentials::None, Credentials::Bearer);
         match self.media.get(url, credentials, MAX_MEDIA_BYTES).await {
             Ok(fetched) => Ok((fetched.bytes, fetched.content_type)),
-            Err(e) => Err(Fetch::from(e)),
+            Err(e) => Err(MediaError::from(e)),
         }
     }
 
@@ -358,7 +241,7 @@ impl MetaConnector {
                     let Some(token) = self.cfg.page_access_token.as_deref() else {
                         return Err(SendError::Permanent("no page_access_token configured".into()));
                     };
-                    pace(&self.page_limit, Duration::from_secs(2), "page").await?;
+                    self.page_limit.pace(1, Duration::from_secs(2)).await?;
                     send::messenger_call(
                         &self.cfg.graph_api_url,
                         token,
@@ -372,14 +255,8 @@ impl MetaConnector {
                             "no whatsapp_token or whatsapp_phone_number_id configured".into(),
                         ));
                     };
-                    pace(&self.number_limit, Duration::from_secs(2), "whatsapp number").await?;
-                    pace_key(
-                        &self.pair_limit,
-                        &item.recipient.value,
-                        Duration::from_secs(7),
-                        "whatsapp pair",
-                    )
-                    .await?;
+                    self.number_limit.pace(1, Duration::from_secs(2)).await?;
+                    self.pair_limit.pace(&item.recipient.value, Duration::from_secs(7)).await?;
                     send::whatsapp_call(
                         &self.cfg.graph_api_url,
                         token,
@@ -401,28 +278,11 @@ impl MetaConnector {
     }
 }
 
-/// Why a media fetch failed; `permanent` when trying again can't help.
-struct Fetch {
-    reason: String,
-    permanent: bool,
-}
-
-impl From<FetchError> for Fetch {
-    fn from(e: FetchError) -> Fetch {
-        Fetch { permanent: e.permanent(), reason: e.to_string() }
-    }
-}
-
-impl Fetch {
-    fn retry(reason: String) -> Fetch {
-        Fetch { reason, permanent: false }
-    }
-
-    fn from_status(status: u16, what: &str) -> Fetch {
-        Fetch {
-            reason: format!("{what} answered HTTP {status}"),
-            permanent: matches!(status, 400 | 403 | 404 | 410),
-        }
+#[async_trait::async_trait]
+impl MediaSource for MetaConnector {
+    async fn fetch_media(&self, a: &UnfetchedAttachment) -> Result<FetchedMedia, MediaError> {
+        let (bytes, content_type) = self.fetch_one(a).await?;
+        Ok(FetchedMedia { bytes, content_type: Some(content_type) })
     }
 }
 
@@ -450,6 +310,7 @@ impl Connector for MetaConnector {
     /// Applies delivery receipts as they come and fetches media every few seconds.
     async fn run(&self, cx: ConnectorContext) -> Result<(), ConnectorError> {
         let _ = self.store.set(cx.store.clone());
+        let media = self.media_queue();
         let mut rx = self.receipts.lock().await;
         let mut tick = tokio::time::interval(Duration::from_secs(3));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -474,7 +335,7 @@ impl Connector for MetaConnector {
                     }
                     early = keep;
                     self.pair_limit.retain_recent();
-                    self.fetch_media(&cx.store).await;
+                    media.run_once(&cx, self).await;
                 }
             }
         }
@@ -508,9 +369,9 @@ pub struct XConnector {
     http: reqwest::Client,
     webhook: Arc<XWebhook>,
     /// 200 requests per 15 minutes per user.
-    quarter_limit: DefaultDirectRateLimiter,
+    quarter_limit: Pacer,
     /// 1,000 per 24 hours per user.
-    day_limit: DefaultDirectRateLimiter,
+    day_limit: Pacer,
 }
 
 impl XConnector {
@@ -520,8 +381,8 @@ impl XConnector {
             cfg,
             http: http_client(),
             webhook,
-            quarter_limit: RateLimiter::direct(quota(200, Duration::from_secs(15 * 60))),
-            day_limit: RateLimiter::direct(quota(1000, Duration::from_secs(24 * 3600))),
+            quarter_limit: Pacer::new("x", 200, Duration::from_secs(15 * 60), 200),
+            day_limit: Pacer::new("x daily", 1000, Duration::from_secs(24 * 3600), 1000),
         }
     }
 }
@@ -547,16 +408,16 @@ impl Connector for XConnector {
         let patience = Duration::from_secs(1);
         match send::x_route(item) {
             XRoute::PublicReply { tweet_id, text } => {
-                pace(&self.day_limit, patience, "x daily").await?;
-                pace(&self.quarter_limit, patience, "x").await?;
+                self.day_limit.pace(1, patience).await?;
+                self.quarter_limit.pace(1, patience).await?;
                 let call = send::x_reply_call(&self.cfg.api_url, token, &tweet_id, &text);
                 send::x_answer(&post(&self.http, &call).await?, true)
             }
             XRoute::Dm => {
                 let mut last = None;
                 for chunk in send::split_text(&item.text, send::max_chars(Channel::X)) {
-                    pace(&self.day_limit, patience, "x daily").await?;
-                    pace(&self.quarter_limit, patience, "x").await?;
+                    self.day_limit.pace(1, patience).await?;
+                    self.quarter_limit.pace(1, patience).await?;
                     let call =
                         send::x_dm_call(&self.cfg.api_url, token, &item.recipient.value, &chunk);
                     last = send::x_answer(&post(&self.http, &call).await?, false)?;

@@ -172,7 +172,12 @@ async fn env() -> Env {
     let webhooks = connectors.iter().flat_map(|c| c.webhooks()).collect();
     let web = WebConfig { attachments_dir: attachments.clone(), ..WebConfig::default() };
     let app = aduan_web::app(AppState::new(store.clone(), telemetry.clone(), web), webhooks);
-    let cx = ConnectorContext { store: store.clone(), telemetry, shutdown: shutdown.clone() };
+    let cx = ConnectorContext {
+        store: store.clone(),
+        telemetry,
+        blobs: aduan_connector::BlobStore::new(&attachments, Default::default()),
+        shutdown: shutdown.clone(),
+    };
     for c in &connectors {
         tokio::spawn(aduan_connector::supervise(c.clone(), cx.clone()));
     }

@@ -59,6 +59,10 @@ impl Payload for GetUpdatesRaw {
 
 pub(crate) const ALLOWED_UPDATES: &[&str] = &["message", "edited_message"];
 
+/// The pause after a failed poll: a second, doubling up to a minute, reset by a good poll.
+const POLL_BACKOFF: aduan_connector::Backoff =
+    aduan_connector::Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+
 impl TelegramConnector {
     pub(crate) async fn poll_loop(&self, cx: &ConnectorContext) -> Result<(), String> {
         let stored = cx
@@ -68,7 +72,7 @@ impl TelegramConnector {
             .map_err(|e| format!("cannot read the offset: {e}"))?;
         let mut offset = resume_offset(stored.as_deref(), Utc::now());
         let mut advanced_at = Utc::now();
-        let mut backoff = Duration::from_secs(1);
+        let mut backoff = POLL_BACKOFF.start();
         let timeout = u32::try_from(self.config.poll_timeout.as_secs()).unwrap_or(25);
         loop {
             if Utc::now() - advanced_at > OFFSET_MAX_AGE {
@@ -102,25 +106,25 @@ impl TelegramConnector {
                     Err(error) => {
                         // Not confirmed: Telegram delivers the batch again.
                         tracing::error!(channel = "telegram", %error, "Could not store a batch of updates; polling it again.");
-                        Some(backoff)
+                        Some(backoff.current())
                     }
                 },
                 Err(RequestError::RetryAfter(secs)) => Some(secs.duration()),
                 Err(error) => {
                     let error = crate::describe(&error);
-                    tracing::warn!(channel = "telegram", %error, backoff_secs = backoff.as_secs(), "getUpdates failed.");
-                    Some(backoff)
+                    tracing::warn!(channel = "telegram", %error, backoff_secs = backoff.current().as_secs(), "getUpdates failed.");
+                    Some(backoff.current())
                 }
             };
             match pause {
                 Some(wait) => {
-                    backoff = (backoff * 2).min(Duration::from_secs(60));
+                    backoff.next_delay();
                     tokio::select! {
                         () = cx.shutdown.cancelled() => return Ok(()),
                         () = tokio::time::sleep(wait) => {}
                     }
                 }
-                None => backoff = Duration::from_secs(1),
+                None => backoff.reset(),
             }
         }
     }

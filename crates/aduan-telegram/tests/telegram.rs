@@ -214,6 +214,7 @@ impl Site {
         ConnectorContext {
             store: self.store.clone(),
             telemetry: self.telemetry.clone(),
+            blobs: aduan_connector::BlobStore::new(self.attachments(), Default::default()),
             shutdown: shutdown.clone(),
         }
     }

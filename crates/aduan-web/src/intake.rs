@@ -1,7 +1,5 @@
 //! `POST /api/v1/messages`: the channel of apps and web forms.
 
-use std::path::{Path, PathBuf};
-
 use aduan_core::{
     AttachmentRef, Channel, Identity, IdentityKind, InboundMessage, Location, Sender, ThreadHints,
     TicketCode,
@@ -12,7 +10,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use base64::Engine;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::AppState;
 use crate::auth::Caller;
@@ -125,98 +122,6 @@ fn sanitize_filename(name: &str) -> String {
     base.chars().filter(|c| !c.is_control()).collect::<String>().trim().to_owned()
 }
 
-/// The free space the attachment store keeps for the database, logs and the system: a
-/// write that would leave less than `min_free_bytes` free is refused (507) before anything
-/// is written. The floor is at most `max_percent` of the volume's size, so that a small
-/// volume (smaller than the floor) can still be used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StorageFloor {
-    pub min_free_bytes: u64,
-    pub max_percent: u8,
-}
-
-impl Default for StorageFloor {
-    fn default() -> Self {
-        StorageFloor { min_free_bytes: DEFAULT_MIN_FREE_BYTES, max_percent: 5 }
-    }
-}
-
-/// 256 MiB.
-pub const DEFAULT_MIN_FREE_BYTES: u64 = 256 * 1024 * 1024;
-
-impl StorageFloor {
-    /// `Err(StorageFull)` when writing `len` bytes under `dir` would go below the floor.
-    /// A file system that can't be asked (no `statvfs`) is not held back.
-    pub fn check(&self, dir: &Path, len: u64) -> std::io::Result<()> {
-        let Ok(vfs) = rustix::fs::statvfs(dir) else {
-            return Ok(());
-        };
-        let total = vfs.f_blocks.saturating_mul(vfs.f_frsize);
-        let avail = vfs.f_bavail.saturating_mul(vfs.f_frsize);
-        let keep = self.min_free_bytes.min(total / 100 * u64::from(self.max_percent.min(100)));
-        if avail < len.saturating_add(keep) {
-            tracing::warn!(
-                avail_bytes = avail,
-                floor_bytes = keep,
-                len,
-                "The attachment store is at its free-space floor; refusing the write."
-            );
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::StorageFull,
-                "the attachment store is at its free-space floor",
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// The floor [`store_blob`] applies (every channel's attachments); set once at start.
-static FLOOR: std::sync::RwLock<StorageFloor> =
-    std::sync::RwLock::new(StorageFloor { min_free_bytes: DEFAULT_MIN_FREE_BYTES, max_percent: 5 });
-
-/// Sets the free-space floor of [`store_blob`] for the whole process (`aduan serve` does,
-/// from `[storage]`).
-pub fn set_storage_floor(floor: StorageFloor) {
-    if let Ok(mut f) = FLOOR.write() {
-        *f = floor;
-    }
-}
-
-/// Writes content to `dir/ab/cd/<sha256>` unless it is already there, durably (temp file,
-/// fsync, rename), keeping the process's free-space floor (see [`set_storage_floor`]).
-/// Returns the hash.
-pub fn store_blob(dir: &Path, data: &[u8]) -> std::io::Result<String> {
-    let floor = FLOOR.read().map(|f| *f).unwrap_or_default();
-    store_blob_with(dir, data, &floor)
-}
-
-/// [`store_blob`] with an explicit floor.
-pub fn store_blob_with(dir: &Path, data: &[u8], floor: &StorageFloor) -> std::io::Result<String> {
-    use std::io::Write;
-    let hash = hex::encode(Sha256::digest(data));
-    let folder: PathBuf = dir.join(&hash[0..2]).join(&hash[2..4]);
-    let path = folder.join(&hash);
-    if path.exists() {
-        return Ok(hash);
-    }
-    std::fs::create_dir_all(&folder)?;
-    floor.check(&folder, data.len() as u64)?;
-    let tmp = folder.join(format!(".{hash}.{}.tmp", rand::random::<u32>()));
-    let written = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(data)?;
-        file.sync_all()
-    })()
-    .and_then(|()| std::fs::rename(&tmp, &path));
-    if let Err(error) = written {
-        // A half-written temp file on a full disk would keep it full.
-        let _ = std::fs::remove_file(&tmp);
-        return Err(error);
-    }
-    std::fs::File::open(&folder)?.sync_all()?;
-    Ok(hash)
-}
-
 /// The image types the public form takes, by their first bytes. Anything else (SVG, which
 /// can carry script; HTML or an executable named `.jpg`) is not an image to us.
 pub(crate) fn image_kind(data: &[u8]) -> Option<&'static str> {
@@ -291,12 +196,12 @@ pub(crate) async fn post_message(
     let (mut msg, uploads) = parse(&caller, &body)?;
     drop(body);
     if !uploads.is_empty() {
-        let dir = state.config.attachments_dir.clone();
+        let blobs = state.blobs.clone();
         let refs = tokio::task::spawn_blocking(move || {
             uploads
                 .into_iter()
                 .map(|u| {
-                    let sha256 = store_blob(&dir, &u.data)?;
+                    let sha256 = blobs.put_blocking(&u.data)?;
                     Ok(AttachmentRef {
                         filename: u.filename,
                         content_type: u.content_type,
@@ -350,26 +255,14 @@ mod tests {
     }
 
     #[test]
-    fn the_floor_refuses_a_write_that_would_go_below_it() {
+    fn a_write_refused_at_the_floor_is_507() {
         let dir = tempfile::tempdir().unwrap();
-        let all = StorageFloor { min_free_bytes: u64::MAX / 4, max_percent: 100 };
-        let e = store_blob_with(dir.path(), b"foto", &all).unwrap_err();
+        let all = aduan_connector::StorageFloor { min_free_bytes: u64::MAX / 4, max_percent: 100 };
+        let blobs = aduan_connector::BlobStore::new(dir.path(), all);
+        let e = blobs.put_blocking(b"foto").unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::StorageFull);
         assert_eq!(storage_error(&e).status, StatusCode::INSUFFICIENT_STORAGE);
-        // On a volume smaller than the floor, the floor is its share of the volume.
-        let capped = StorageFloor { min_free_bytes: u64::MAX / 4, max_percent: 0 };
-        assert!(store_blob_with(dir.path(), b"foto", &capped).is_ok());
-        let none = StorageFloor { min_free_bytes: 0, max_percent: 5 };
-        assert!(store_blob_with(dir.path(), b"foto", &none).is_ok());
-    }
-
-    #[test]
-    fn blobs_are_content_addressed() {
-        let dir = tempfile::tempdir().unwrap();
-        let h = store_blob(dir.path(), b"foto").unwrap();
-        assert_eq!(h, hex::encode(Sha256::digest(b"foto")));
-        assert_eq!(store_blob(dir.path(), b"foto").unwrap(), h);
-        let path = dir.path().join(&h[0..2]).join(&h[2..4]).join(&h);
-        assert_eq!(std::fs::read(path).unwrap(), b"foto");
+        let e = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        assert_eq!(storage_error(&e).status, StatusCode::SERVICE_UNAVAILABLE);
     }
 }

@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use aduan_connector::{Telemetry, Webhook};
+use aduan_connector::{BlobStore, Telemetry, Webhook};
 use aduan_store::Store;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -29,8 +29,10 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
+/// The free-space floor of the attachment store (it lives with [`BlobStore`] in
+/// `aduan-connector`).
+pub use aduan_connector::StorageFloor;
 pub use error::ApiError;
-pub use intake::{StorageFloor, set_storage_floor, store_blob, store_blob_with};
 pub use open311::Service as Open311Service;
 pub use serve::{ServeLimits, serve};
 
@@ -39,7 +41,8 @@ pub use serve::{ServeLimits, serve};
 pub struct WebConfig {
     /// Largest JSON body accepted (default 10 MiB).
     pub max_json_bytes: usize,
-    /// Where attachments are written, by content hash.
+    /// Where attachments are written, by content hash (the [`BlobStore`] of
+    /// [`AppState::new`]; [`AppState::with_blobs`] brings its own).
     pub attachments_dir: PathBuf,
     /// The URL providers call us at, without a trailing slash (Twilio signs it).
     pub public_url: String,
@@ -105,6 +108,8 @@ pub struct Shared {
     pub store: Store,
     pub telemetry: Arc<Telemetry>,
     pub config: WebConfig,
+    /// The attachment store uploads are written to.
+    pub blobs: BlobStore,
     keys: auth::KeyCache,
     limits: session::Limits,
 }
@@ -117,12 +122,26 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
+    /// A state whose attachment store is `config.attachments_dir` with
+    /// `config.storage_floor`.
     pub fn new(store: Store, telemetry: Arc<Telemetry>, config: WebConfig) -> AppState {
+        let blobs = BlobStore::new(&config.attachments_dir, config.storage_floor);
+        AppState::with_blobs(store, telemetry, config, blobs)
+    }
+
+    /// A state sharing the daemon's attachment store (the one the connectors write to).
+    pub fn with_blobs(
+        store: Store,
+        telemetry: Arc<Telemetry>,
+        config: WebConfig,
+        blobs: BlobStore,
+    ) -> AppState {
         let limits = session::Limits::new(&config);
         AppState(Arc::new(Shared {
             store,
             telemetry,
             config,
+            blobs,
             keys: auth::KeyCache::default(),
             limits,
         }))

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::intake::{MAX_TEXT_CHARS, store_blob_with};
+use crate::intake::MAX_TEXT_CHARS;
 use crate::pages::{Nav, error_page, local, render, status_label, visitor_csrf};
 use crate::session::{CSRF_COOKIE, client_ip, cookie, csrf_ok};
 
@@ -347,20 +347,16 @@ pub(crate) async fn report(State(state): State<AppState>, req: Request) -> Respo
         Err(e) => return again(csrf, &e),
     };
     if let Some((filename, ct, data)) = r.photo {
-        let dir = state.config.attachments_dir.clone();
         let size = data.len() as u64;
-        let floor = state.config.storage_floor;
-        let stored =
-            tokio::task::spawn_blocking(move || store_blob_with(&dir, &data, &floor)).await;
-        match stored {
-            Ok(Ok(sha256)) => msg.attachments.push(AttachmentRef {
+        match state.blobs.put(data).await {
+            Ok(sha256) => msg.attachments.push(AttachmentRef {
                 filename: filename.map(|f| f.rsplit(['/', '\\']).next().unwrap_or("").to_owned()),
                 content_type: ct.to_ascii_lowercase(),
                 size,
                 sha256,
                 provider_ref: None,
             }),
-            Ok(Err(error)) => {
+            Err(error) => {
                 let api = crate::intake::storage_error(&error);
                 // The same status and code as the API, the text for the resident.
                 let e = ApiError::new(
@@ -369,10 +365,6 @@ pub(crate) async fn report(State(state): State<AppState>, req: Request) -> Respo
                     "Laporan belum terkirim: foto belum dapat disimpan. Coba lagi nanti.",
                 );
                 return again(csrf, &e);
-            }
-            Err(_) => {
-                tracing::error!("Writing a photo from the public form failed to complete.");
-                return again(csrf, &ApiError::internal());
             }
         }
     }

@@ -427,12 +427,13 @@ async fn serve(config: Config, source: Source) -> anyhow::Result<()> {
     }
 
     ensure_dir(&config.storage.dir)?;
-    // Every channel's attachments keep the free-space floor.
-    let floor = aduan_web::StorageFloor {
+    // One attachment store for the web layer and every connector, keeping the free-space
+    // floor.
+    let floor = aduan_connector::StorageFloor {
         min_free_bytes: config.storage.min_free_bytes,
         max_percent: config.storage.min_free_max_percent,
     };
-    aduan_web::set_storage_floor(floor);
+    let blobs = aduan_connector::BlobStore::new(&config.storage.dir, floor);
 
     let telemetry = Arc::new(Telemetry::new());
     let connectors = build_connectors(&config)?;
@@ -472,7 +473,8 @@ async fn serve(config: Config, source: Source) -> anyhow::Result<()> {
             })
             .unwrap_or_default(),
     };
-    let app = aduan_web::app(AppState::new(store.clone(), telemetry.clone(), web), webhooks);
+    let state = AppState::with_blobs(store.clone(), telemetry.clone(), web, blobs.clone());
+    let app = aduan_web::app(state, webhooks);
 
     // Before the daemon can answer anything (see `signal`).
     let signalled = signal();
@@ -485,6 +487,7 @@ async fn serve(config: Config, source: Source) -> anyhow::Result<()> {
     let cx = ConnectorContext {
         store: store.clone(),
         telemetry: telemetry.clone(),
+        blobs,
         shutdown: shutdown.clone(),
     };
     let mut workers = tokio::task::JoinSet::new();

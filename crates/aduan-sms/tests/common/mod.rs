@@ -54,6 +54,7 @@ pub async fn env(public_url: &str, configure: impl FnOnce(&mut SmsConfig)) -> En
     let cx = ConnectorContext {
         store: store.clone(),
         telemetry: telemetry.clone(),
+        blobs: aduan_connector::BlobStore::new(&attachments, Default::default()),
         shutdown: shutdown.clone(),
     };
     tokio::spawn(aduan_connector::supervise(sms.clone(), cx.clone()));
