@@ -659,7 +659,8 @@ impl Store {
 
     /// Sets a ticket's category unless it has one.
     pub async fn set_category_if_unset(&self, code: TicketCode, category: String) -> Result<bool> {
-        write!(self, |c| ops::set_category_if_unset(c, code, category))
+        let now = now();
+        write!(self, |c| ops::set_category_if_unset(c, code, category, now))
     }
 
     /// Anonymous counts and deadline compliance, grouped as asked.

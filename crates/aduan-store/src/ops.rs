@@ -617,6 +617,9 @@ async fn ingest_locked<D: Db>(
                     None,
                 )
                 .await?;
+                // Reopened to `assigned`: if it was resolved before its OPD was sent it, the
+                // disposition is owed again.
+                c.execute(REFRESH_DISPOSE_PENDING, args![id]).await?;
             }
             Some(id)
         }
@@ -2040,19 +2043,22 @@ pub(crate) async fn delete_session<D: Db>(
 }
 
 /// Sets a ticket's category unless it has one (a report that named its service, e.g.
-/// Open311's `service_code`).
+/// Open311's `service_code`), with a `categorized` event by the system.
 pub(crate) async fn set_category_if_unset<D: Db>(
     c: &mut D,
     code: TicketCode,
     category: String,
+    now: DateTime<Utc>,
 ) -> Result<bool> {
-    let n = c
-        .execute(
-            "UPDATE tickets SET category = $2 WHERE code = $1 AND category IS NULL",
-            args![code.to_string(), category],
+    let id: Option<i64> = c
+        .fetch_optional_scalar(
+            "UPDATE tickets SET category = $2 WHERE code = $1 AND category IS NULL RETURNING id",
+            args![code.to_string(), &category],
         )
         .await?;
-    Ok(n > 0)
+    let Some(id) = id else { return Ok(false) };
+    event(c, id, now, &Actor::System, EventKind::Categorized, None, Some(&category), None).await?;
+    Ok(true)
 }
 
 /// The office day of a ticket's creation, as `YYYY-MM-DD` text.

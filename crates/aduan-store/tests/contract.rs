@@ -1631,3 +1631,54 @@ async fn conflicting_status_changes_racing_have_one_winner() {
         }
     }
 }
+
+// ---- Reopening owes the disposition again; a category is an event (issue 15.1) ---------
+
+#[tokio::test]
+async fn a_resident_reopening_a_ticket_resolved_before_its_disposition_owes_it_again() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let code = store
+            .ingest(msg(Channel::Sms, "r1", tg("7"), "Air PDAM mati"))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        store.assign(code, "PDAM".into(), op(), None).await.unwrap();
+        // Resolved before the OPD's disposition mail went out: nothing is owed while resolved.
+        store.set_status(code, Status::Resolved, op(), None).await.unwrap();
+        let owed = || async { store.undisposed(100, Utc::now()).await.unwrap() };
+        assert!(owed().await.is_empty(), "{}", store.backend_name());
+        let r = store
+            .ingest(msg(Channel::Sms, "r2", tg("7"), &format!("{code} masih mati")))
+            .await
+            .unwrap();
+        assert!(r.reopened);
+        let list = owed().await;
+        let owed: Vec<_> =
+            list.iter().map(|t| (t.summary.code, t.summary.opd.as_deref())).collect();
+        assert_eq!(owed, vec![(code, Some("PDAM"))], "{}", store.backend_name());
+    }
+}
+
+#[tokio::test]
+async fn setting_an_unset_category_is_an_event() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let m = msg(Channel::Web, "c1", None, "jalan rusak");
+        let code = store.ingest(m).await.unwrap().ticket.unwrap();
+        let before = store.ticket(code).await.unwrap().unwrap().events.len();
+        assert!(store.set_category_if_unset(code, "jalan".into()).await.unwrap());
+        let view = store.ticket(code).await.unwrap().unwrap();
+        assert_eq!(view.summary.category.as_deref(), Some("jalan"));
+        assert_eq!(view.events.len(), before + 1, "{}", store.backend_name());
+        let e = view.events.last().unwrap();
+        assert_eq!(
+            (e.kind, e.actor.clone(), e.from.as_deref(), e.to.as_deref()),
+            (EventKind::Categorized, Actor::System, None, Some("jalan"))
+        );
+        // A ticket that has a category keeps it, and nothing is recorded.
+        assert!(!store.set_category_if_unset(code, "lain".into()).await.unwrap());
+        let view = store.ticket(code).await.unwrap().unwrap();
+        assert_eq!(view.summary.category.as_deref(), Some("jalan"));
+        assert_eq!(view.events.len(), before + 1);
+    }
+}
