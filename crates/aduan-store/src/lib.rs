@@ -44,6 +44,8 @@ mod leases;
 mod ops;
 mod postgres;
 mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod types;
 
 use std::path::PathBuf;
