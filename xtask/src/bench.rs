@@ -53,7 +53,7 @@
 
 use std::fmt::Write as _;
 use std::fs::File;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -71,6 +71,8 @@ use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 use tokio::sync::Semaphore;
 use tokio::task::{JoinError, JoinSet};
+
+use crate::sys::free_port;
 
 /// Idle resident memory the daemon should stay under.
 const IDLE_RSS_TARGET_MB: f64 = 40.0;
@@ -354,12 +356,6 @@ fn run_release_xtask(root: &Path, args: &Args) -> anyhow::Result<()> {
         bail!("the benchmark failed ({status})");
     }
     Ok(())
-}
-
-/// A port nothing listens on right now (bound to port 0, then released).
-pub(crate) fn free_port() -> anyhow::Result<u16> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("cannot find a port")?;
-    Ok(listener.local_addr()?.port())
 }
 
 /// A TOML basic string (JSON string escapes are valid TOML escapes).

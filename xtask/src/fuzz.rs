@@ -21,6 +21,8 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
+use crate::sys::is_root;
+
 /// The cargo-fuzz release that builds on the project's toolchain.
 const CARGO_FUZZ_VERSION: &str = "0.13.2";
 
@@ -68,14 +70,6 @@ impl Args {
 
 fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
 }
 
 fn works(cmd: &mut Command) -> bool {

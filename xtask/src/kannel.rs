@@ -27,6 +27,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+use crate::sys::{free_ports, is_root};
+
 const BEARERBOX: &str = "/usr/sbin/bearerbox";
 const SMSBOX: &str = "/usr/sbin/smsbox";
 const FAKESMSC: &str = "/usr/lib/kannel/test/fakesmsc";
@@ -41,14 +43,6 @@ pub struct KannelPeer {
     pub mo: SocketAddr,
     /// fakesmsc, smsbox, bearerbox: stopped in this order.
     children: Vec<(&'static str, Child)>,
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
 }
 
 fn installed() -> bool {
@@ -89,19 +83,6 @@ fn install() -> anyhow::Result<()> {
         bail!("apt-get could not install kannel kannel-extras");
     }
     Ok(())
-}
-
-/// Free loopback ports, all held until every one is chosen so none repeats.
-fn free_ports<const N: usize>() -> anyhow::Result<[u16; N]> {
-    let listeners: Vec<std::net::TcpListener> = (0..N)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-        .collect::<Result<_, _>>()
-        .context("cannot find free ports")?;
-    let mut ports = [0u16; N];
-    for (p, l) in ports.iter_mut().zip(&listeners) {
-        *p = l.local_addr()?.port();
-    }
-    Ok(ports)
 }
 
 fn tail(path: &Path) -> String {

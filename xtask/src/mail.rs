@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+use crate::sys::{free_ports, is_root};
+
 pub const DOMAIN: &str = "aduan.test";
 pub const PASSWORD: &str = "secret";
 pub const USERS: [&str; 5] = ["intake", "warga", "kepala.dpu", "kepala.dlh", "outbox"];
@@ -34,14 +36,6 @@ pub struct MailPeer {
     pub imap: SocketAddr,
     pub imaps: SocketAddr,
     pub ca: PathBuf,
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
 }
 
 fn installed() -> bool {
@@ -116,19 +110,6 @@ fn install() -> anyhow::Result<()> {
         bail!("apt-get could not install dovecot-imapd dovecot-lmtpd postfix");
     }
     Ok(())
-}
-
-/// Free loopback ports, all held until every one is chosen so none repeats.
-fn free_ports<const N: usize>() -> anyhow::Result<[u16; N]> {
-    let listeners: Vec<std::net::TcpListener> = (0..N)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-        .collect::<Result<_, _>>()
-        .context("cannot find free ports")?;
-    let mut ports = [0u16; N];
-    for (p, l) in ports.iter_mut().zip(&listeners) {
-        *p = l.local_addr()?.port();
-    }
-    Ok(ports)
 }
 
 fn run(cmd: &mut Command) -> anyhow::Result<()> {

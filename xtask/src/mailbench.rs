@@ -23,8 +23,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde_json::json;
 
-use crate::bench::{Server, free_port, write_config};
+use crate::bench::{Server, write_config};
 use crate::mail::MailPeer;
+use crate::sys::free_port;
 
 /// Mails per second the intake should reach.
 pub const TARGET_PER_SEC: f64 = 300.0;

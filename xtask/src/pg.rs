@@ -2,26 +2,19 @@
 //! missing, initialised in a temp dir, listening on a free loopback port, removed on drop.
 //! It never touches a server that is already running on the machine.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+use crate::sys::{free_port, is_root};
+
 pub struct Cluster {
     dir: PathBuf,
     bin: PathBuf,
     run_as: Option<String>,
     pub url: String,
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
 }
 
 /// The newest `/usr/lib/postgresql/<v>/bin` with `initdb`, or where `pg_config` points.
@@ -77,10 +70,6 @@ fn install() -> anyhow::Result<()> {
         bail!("apt-get could not install postgresql");
     }
     Ok(())
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 impl Cluster {

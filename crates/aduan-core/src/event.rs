@@ -88,10 +88,13 @@ pub enum EventKind {
     ReporterUpdated,
     /// Officials or admins were notified (`to` = `disposition`, `warning:…`, `escalation:…`).
     Notified,
+    /// A category was set on a ticket that had none (`to` = the category), e.g. from an
+    /// Open311 report's `service_code`.
+    Categorized,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 12] = [
+    pub const ALL: [EventKind; 13] = [
         EventKind::Created,
         EventKind::MessageReceived,
         EventKind::Replied,
@@ -104,6 +107,7 @@ impl EventKind {
         EventKind::Routed,
         EventKind::ReporterUpdated,
         EventKind::Notified,
+        EventKind::Categorized,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -120,6 +124,7 @@ impl EventKind {
             EventKind::Routed => "routed",
             EventKind::ReporterUpdated => "reporter_updated",
             EventKind::Notified => "notified",
+            EventKind::Categorized => "categorized",
         }
     }
 }

@@ -8,6 +8,7 @@
 pub mod calendar;
 mod channel;
 mod code;
+mod delivery;
 mod event;
 mod identity;
 pub mod machine;
@@ -24,6 +25,7 @@ pub mod time;
 pub use calendar::{Budget, Calendar, Measure};
 pub use channel::{Channel, UnknownChannel};
 pub use code::{CodeError, TicketCode};
+pub use delivery::{DeliveryReceipt, OutboxItem, ReceiptStatus, UnfetchedAttachment};
 pub use event::{Actor, EventKind};
 pub use identity::{
     DEFAULT_SMS_COUNTRY_PREFIX, Identity, IdentityError, IdentityKind, normalize_phone,

@@ -66,6 +66,7 @@ fn event_label(k: EventKind) -> &'static str {
         EventKind::Routed => "dirutekan otomatis",
         EventKind::ReporterUpdated => "identitas pelapor diperbarui",
         EventKind::Notified => "pemberitahuan dikirim",
+        EventKind::Categorized => "kategori ditetapkan",
     }
 }
 

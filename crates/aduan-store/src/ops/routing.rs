@@ -7,13 +7,15 @@ use aduan_core::{
 };
 use chrono::{DateTime, Duration, Utc};
 
-use crate::db::{Db, Value, args};
-use crate::ops::{
-    OPEN_SELECT, REFRESH_DISPOSE_PENDING, TICKET_SELECT, TicketRow, event, load_ticket_by_id,
-    pause_clocks, queue_outbound, require_ticket, resident_route, resume_clocks, ticket_row,
+use super::actions::{pause_clocks, resident_route, resume_clocks};
+use super::common::{
+    OPEN_SELECT, REFRESH_DISPOSE_PENDING, TICKET_SELECT, TicketRow, event, explain,
+    load_ticket_by_id, require_ticket, ticket_row,
 };
+use super::outbox::queue_outbound;
+use crate::db::{Db, Value, args};
 use crate::types::TicketSummary;
-use crate::{Result, StoreError, StoreOptions, truncate_ms};
+use crate::{Result, Store, StoreError, StoreOptions, clean, now, truncate_ms};
 
 /// A ticket the routing worker claimed.
 #[derive(Debug, Clone, PartialEq)]
@@ -330,7 +332,7 @@ pub(crate) async fn route_done<D: Db>(
     }
     match result.action {
         RouteAction::Assign { opd, note } => {
-            crate::ops::assign(c, code, opd.clone(), system.clone(), Some(note.clone()), now)
+            super::actions::assign(c, code, opd.clone(), system.clone(), Some(note.clone()), now)
                 .await?;
             event(c, t.id, now, &system, EventKind::Routed, None, Some(&opd), Some(&note)).await?;
         }
@@ -567,4 +569,111 @@ pub(crate) async fn resume<D: Db>(
         return Err(StoreError::Conflict(format!("{code} is not paused")));
     }
     resume_clocks(c, opts, &t, &actor, now).await
+}
+
+/// The plans of the routing workers' scans (the benchmark prints them).
+pub(crate) async fn explain_workers<D: Db>(
+    c: &mut D,
+    now: DateTime<Utc>,
+) -> Result<Vec<(&'static str, Vec<String>)>> {
+    let mut out = Vec::new();
+    for (name, sql, params) in worker_scans::<D>(now) {
+        out.push((name, explain(c, &sql, params).await?));
+    }
+    Ok(out)
+}
+
+impl Store {
+    /// The plans of the routing worker's and deadline watcher's scans (`route_claim`,
+    /// `undisposed`, `deadline_scan`), by name: `cargo xtask bench` prints them.
+    pub async fn explain_worker_scans(&self) -> Result<Vec<(&'static str, Vec<String>)>> {
+        let now = now();
+        read!(self, |c| explain_workers(c, now))
+    }
+
+    /// Claims up to `limit` tickets the router has to look at, for `lease`. Several
+    /// workers may claim at once (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite: one
+    /// writer); a claim not finished by [`Store::route_done`] expires with its lease.
+    pub async fn route_claim(
+        &self,
+        limit: i64,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<RouteJob>> {
+        let now = truncate_ms(now);
+        write!(self, |c| route_claim(c, limit, lease, now))
+    }
+
+    /// Records the router's decision; `false` when an operator acted on the ticket first.
+    pub async fn route_done(
+        &self,
+        code: TicketCode,
+        result: RouteResult,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let opts = self.inner.opts.clone();
+        let now = truncate_ms(now);
+        write!(self, |c| route_done(c, &opts, code, result, now))
+    }
+
+    /// Queues one notification (a message per recipient, on email or SMS) unless one with
+    /// the same key was queued for the ticket before. `true` when it was queued now.
+    pub async fn notify_once(
+        &self,
+        code: TicketCode,
+        key: String,
+        purpose: aduan_core::Purpose,
+        recipients: Vec<aduan_core::Identity>,
+        text: String,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let text = clean(text);
+        let now = truncate_ms(now);
+        write!(self, |c| notify_once(c, code, key, purpose, recipients, text, now))
+    }
+
+    /// Open tickets with a running clock that has not been escalated.
+    pub async fn deadline_scan(
+        &self,
+        limit: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<WatchedTicket>> {
+        let now = truncate_ms(now);
+        read!(self, |c| deadline_scan(c, limit, now))
+    }
+
+    /// One ticket with the resident's texts and the reporter, for a notification about it.
+    pub async fn watched_ticket(
+        &self,
+        code: TicketCode,
+        now: DateTime<Utc>,
+    ) -> Result<WatchedTicket> {
+        let now = truncate_ms(now);
+        read!(self, |c| watched_ticket(c, code, now))
+    }
+
+    /// Tickets disposed to an OPD whose officials were not sent them yet.
+    pub async fn undisposed(&self, limit: i64, now: DateTime<Utc>) -> Result<Vec<WatchedTicket>> {
+        let now = truncate_ms(now);
+        read!(self, |c| undisposed(c, limit, now))
+    }
+
+    /// `(text, opd)` of the latest `limit` tickets disposed by people.
+    pub async fn training_examples(&self, limit: i64) -> Result<Vec<(String, String)>> {
+        read!(self, |c| training_examples(c, limit))
+    }
+
+    /// Stops a ticket's clocks while it waits for the resident.
+    pub async fn pause(&self, code: TicketCode, reason: String, actor: Actor) -> Result<()> {
+        let reason = clean(reason);
+        let now = now();
+        write!(self, |c| pause(c, code, reason, actor, now))
+    }
+
+    /// Starts the clocks again; the deadlines move by the time paused.
+    pub async fn resume(&self, code: TicketCode, actor: Actor) -> Result<()> {
+        let opts = self.inner.opts.clone();
+        let now = now();
+        write!(self, |c| resume(c, &opts, code, actor, now))
+    }
 }

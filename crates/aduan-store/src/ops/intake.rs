@@ -1,0 +1,608 @@
+//! Intake: an inbound message becomes a stored message on a ticket ([`ingest`]): dedup on
+//! `(channel, provider_id)`, the reporter behind the sender, threading (`decide_thread`), the
+//! receipt and the answer to "CEK ADU-…"; also the lookups connectors need (the ticket of a
+//! provider message, the last inbound time) and their checkpoints.
+
+use aduan_core::{
+    Actor, Channel, EventKind, Identity, InboundMessage, Purpose, ReplyRoute, Sender, SenderFacts,
+    Status, ThreadDecision, TicketCode, ack_text, choose_reply_route, decide_thread, status_query,
+    status_text,
+};
+use chrono::{DateTime, Duration, Utc};
+
+use super::actions::resume_clocks;
+use super::common::{
+    REFRESH_DISPOSE_PENDING, TicketRow, event, follow_merges, load_ticket, load_ticket_by_id, lock,
+    parse, ticket_row, ticket_select,
+};
+use super::outbox::queue_outbound;
+use crate::db::{Db, args};
+use crate::types::Ingested;
+use crate::{Result, Store, StoreError, StoreOptions, now, truncate_ms};
+
+/// The identity row, its reporter, and whether that reporter still lacks a name.
+async fn identity_owner<D: Db>(c: &mut D, id: &Identity) -> Result<Option<(i64, i64, bool)>> {
+    let row = c
+        .fetch_optional(
+            "SELECT i.id, i.reporter_id, r.name IS NULL AS unnamed FROM identities i \
+             JOIN reporters r ON r.id = i.reporter_id WHERE i.kind = $1 AND i.value = $2",
+            args![id.kind.as_str(), &id.value],
+        )
+        .await?;
+    Ok(match row {
+        Some(r) => Some((r.get("id")?, r.get("reporter_id")?, r.get("unnamed")?)),
+        None => None,
+    })
+}
+
+/// Finds or creates the reporter behind a sender. Returns the reporter and the
+/// identity the message came from. Extra contacts are attached when nobody owns
+/// them yet; a contact already owned by another reporter is left with its owner.
+async fn resolve_reporter<D: Db>(
+    c: &mut D,
+    sender: &Sender,
+    now: DateTime<Utc>,
+) -> Result<(Option<i64>, Option<i64>)> {
+    let Some(primary) = sender.identity.as_ref().or(sender.contacts.first()) else {
+        return Ok((None, None));
+    };
+    let (reporter_id, identity_id) = match identity_owner(c, primary).await? {
+        Some((identity_id, reporter_id, unnamed)) => {
+            if let (true, Some(name)) = (unnamed, &sender.display_name) {
+                c.execute("UPDATE reporters SET name = $2 WHERE id = $1", args![reporter_id, name])
+                    .await?;
+            }
+            (reporter_id, identity_id)
+        }
+        None => {
+            let reporter_id: i64 = c
+                .fetch_one_scalar(
+                    "INSERT INTO reporters (name, created_at) VALUES ($1, $2) RETURNING id",
+                    args![&sender.display_name, now],
+                )
+                .await?;
+            let identity_id: i64 = c
+                .fetch_one_scalar(
+                    "INSERT INTO identities (reporter_id, kind, value, created_at) \
+                 VALUES ($1, $2, $3, $4) RETURNING id",
+                    args![reporter_id, primary.kind.as_str(), &primary.value, now],
+                )
+                .await?;
+            (reporter_id, identity_id)
+        }
+    };
+    for contact in sender.contacts.iter().filter(|k| *k != primary) {
+        c.execute(
+            "INSERT INTO identities (reporter_id, kind, value, created_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (kind, value) DO NOTHING",
+            args![reporter_id, contact.kind.as_str(), &contact.value, now],
+        )
+        .await?;
+    }
+    Ok((Some(reporter_id), Some(identity_id)))
+}
+
+/// The ticket a message names: its explicit `ticket`, a quoted code, or the
+/// ticket of a message it replies to; followed through merges. Also whether `reporter_id`
+/// (the sender's reporter) is the reporter of that ticket, of the ticket the message named
+/// before following merges, or of a ticket merged into it.
+async fn named_ticket<D: Db>(
+    c: &mut D,
+    msg: &InboundMessage,
+    reporter_id: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<Option<(TicketRow, bool)>> {
+    let mut found = None;
+    let codes = msg.thread.ticket.into_iter().chain(TicketCode::find_all(&msg.text));
+    for code in codes {
+        if let Some(t) = load_ticket(c, code, now).await? {
+            found = Some(t);
+            break;
+        }
+    }
+    if found.is_none() {
+        for reference in &msg.thread.references {
+            let row = c.fetch_optional(ticket_select!(
+                "JOIN messages m ON m.ticket_id = t.id WHERE m.channel = $1 AND m.provider_id = $2"
+            ), args![msg.channel.as_str(), reference])
+            .await?;
+            if let Some(row) = row {
+                found = Some(ticket_row(&row, now)?);
+                break;
+            }
+        }
+    }
+    let Some(first) = found else { return Ok(None) };
+    let first_reporter = first.reporter_id;
+    let t = follow_merges(c, first, now).await?;
+    let is_reporter = match reporter_id {
+        None => false,
+        Some(r) if first_reporter == Some(r) || t.reporter_id == Some(r) => true,
+        Some(r) => c
+            .fetch_optional_scalar::<i64>(
+                "SELECT id FROM tickets WHERE merged_into = $1 AND reporter_id = $2 LIMIT 1",
+                args![t.id, r],
+            )
+            .await?
+            .is_some(),
+    };
+    Ok(Some((t, is_reporter)))
+}
+
+/// The message a revision edits (by its provider id on the same channel) and its ticket,
+/// followed through merges; `None` when we never stored it or it has no ticket.
+async fn revised_message<D: Db>(
+    c: &mut D,
+    channel: Channel,
+    provider_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<(i64, TicketRow)>> {
+    let row = c
+        .fetch_optional(
+            "SELECT m.id, t.code FROM messages m JOIN tickets t ON t.id = m.ticket_id \
+             WHERE m.channel = $1 AND m.provider_id = $2",
+            args![channel.as_str(), provider_id],
+        )
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let code: TicketCode = parse(&row.get::<String>("code")?, "ticket code")?;
+    let Some(t) = load_ticket(c, code, now).await? else { return Ok(None) };
+    Ok(Some((row.get("id")?, follow_merges(c, t, now).await?)))
+}
+
+async fn latest_ticket_of<D: Db>(
+    c: &mut D,
+    reporter_id: i64,
+    channel: Channel,
+    now: DateTime<Utc>,
+) -> Result<Option<TicketRow>> {
+    let row = c
+        .fetch_optional(
+            ticket_select!(
+                "WHERE t.reporter_id = $1 AND t.channel = $2 ORDER BY t.id DESC LIMIT 1"
+            ),
+            args![reporter_id, channel.as_str()],
+        )
+        .await?;
+    match row {
+        Some(r) => Ok(Some(follow_merges(c, ticket_row(&r, now)?, now).await?)),
+        None => Ok(None),
+    }
+}
+
+async fn create_ticket<D: Db>(
+    c: &mut D,
+    opts: &StoreOptions,
+    msg: &InboundMessage,
+    reporter_id: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<(i64, TicketCode)> {
+    let due = truncate_ms(opts.sla.first_response_due(now));
+    let resolution_due = truncate_ms(opts.sla.calendar.due(now, opts.sla.resolution));
+    for _ in 0..8 {
+        let code = TicketCode::from_entropy(rand::random());
+        // New tickets wait for the routing worker (route_pending).
+        let id: Option<i64> = c
+            .fetch_optional_scalar(
+                "INSERT INTO tickets (code, status, channel, reporter_id, lat, lon, created_at, \
+             updated_at, last_message_at, first_response_due_at, resolution_due_at, \
+             first_response_budget, resolution_budget, route_pending) \
+             VALUES ($1, 'new', $2, $3, $4, $5, $6, $6, $6, $7, $8, $9, $10, $11) \
+             ON CONFLICT (code) DO NOTHING RETURNING id",
+                args![
+                    code.to_string(),
+                    msg.channel.as_str(),
+                    reporter_id,
+                    msg.location.map(|l| l.lat),
+                    msg.location.map(|l| l.lon),
+                    now,
+                    due,
+                    resolution_due,
+                    opts.sla.first_response_budget().to_string(),
+                    opts.sla.resolution.to_string(),
+                    true
+                ],
+            )
+            .await?;
+        if let Some(id) = id {
+            // The ticket row records its own creation; the audit log holds what changed after.
+            return Ok((id, code));
+        }
+    }
+    Err(StoreError::Conflict("no free tracking code found".into()))
+}
+
+/// The advisory-lock keys intake takes on PostgreSQL for a message: concurrent deliveries of
+/// one message, and concurrent messages of one sender, wait for each other.
+fn intake_locks(msg: &InboundMessage) -> Vec<String> {
+    let mut keys = vec![format!("message:{}:{}", msg.channel, msg.provider_id)];
+    if let Some(id) = msg.sender.identity.as_ref().or(msg.sender.contacts.first()) {
+        keys.push(format!("identity:{}:{}", id.kind, id.value));
+    }
+    keys
+}
+
+/// Stores several messages in one transaction (a provider's batch: all or nothing). Locks
+/// are taken in sorted order first, so two batches sharing messages can't deadlock.
+pub(crate) async fn ingest_all<D: Db>(
+    c: &mut D,
+    opts: &StoreOptions,
+    msgs: Vec<InboundMessage>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Ingested>> {
+    if D::IS_PG {
+        let mut keys: Vec<String> = msgs.iter().flat_map(intake_locks).collect();
+        keys.sort();
+        keys.dedup();
+        for key in keys {
+            lock(c, &key).await?;
+        }
+    }
+    let mut out = Vec::with_capacity(msgs.len());
+    for msg in msgs {
+        out.push(ingest_locked(c, opts, msg, now).await?);
+    }
+    Ok(out)
+}
+
+pub(crate) async fn ingest<D: Db>(
+    c: &mut D,
+    opts: &StoreOptions,
+    msg: InboundMessage,
+    now: DateTime<Utc>,
+) -> Result<Ingested> {
+    if D::IS_PG {
+        for key in intake_locks(&msg) {
+            lock(c, &key).await?;
+        }
+    }
+    ingest_locked(c, opts, msg, now).await
+}
+
+async fn ingest_locked<D: Db>(
+    c: &mut D,
+    opts: &StoreOptions,
+    msg: InboundMessage,
+    now: DateTime<Utc>,
+) -> Result<Ingested> {
+    let existing = c
+        .fetch_optional(
+            "SELECT m.id, t.code FROM messages m LEFT JOIN tickets t ON t.id = m.ticket_id \
+         WHERE m.channel = $1 AND m.provider_id = $2",
+            args![msg.channel.as_str(), &msg.provider_id],
+        )
+        .await?;
+    if let Some(row) = existing {
+        let code: Option<String> = row.get("code")?;
+        return Ok(Ingested {
+            ticket: code.map(|c| parse(&c, "ticket code")).transpose()?,
+            message_id: row.get("id")?,
+            duplicate: true,
+            ticket_created: false,
+            reopened: false,
+        });
+    }
+
+    let (reporter_id, identity_id) = resolve_reporter(c, &msg.sender, now).await?;
+    // An edit is a revision of the message it edits and stays on that message's ticket.
+    let original = match &msg.thread.revision_of {
+        Some(pid) => revised_message(c, msg.channel, pid, now).await?,
+        None => None,
+    };
+    let revision_of = original.as_ref().map(|(id, _)| *id);
+    // An edit comes from the author of the message it edits (the provider says so).
+    let (named, is_reporter) = match original {
+        Some((_, ticket)) => (Some(ticket), true),
+        None => match named_ticket(c, &msg, reporter_id, now).await? {
+            Some((t, is_reporter)) => (Some(t), is_reporter),
+            None => (None, false),
+        },
+    };
+    let window_open = opts.threading.window_for(msg.channel) > Duration::zero();
+    let latest = match reporter_id {
+        Some(r) if (named.is_none() || !is_reporter) && window_open => {
+            latest_ticket_of(c, r, msg.channel, now).await?
+        }
+        _ => None,
+    };
+    // "CEK ADU-…" asks for the status of the ticket it names: its reporter's question joins
+    // that ticket without reopening it, a stranger's is only answered (below).
+    let asks_status = status_query(&msg.text).is_some() && named.is_some();
+    // A revision neither reopens a ticket nor is acknowledged: it is not a new message.
+    let facts = SenderFacts {
+        automated: msg.thread.automated || revision_of.is_some(),
+        is_reporter,
+        asks_status: asks_status && !msg.thread.automated,
+    };
+    let decision = decide_thread(
+        &opts.threading,
+        msg.channel,
+        facts,
+        now,
+        named.as_ref().map(TicketRow::candidate).as_ref(),
+        latest.as_ref().map(TicketRow::candidate).as_ref(),
+    );
+    let status_question = match decision {
+        ThreadDecision::AnswerStatus { id } => Some(id),
+        ThreadDecision::Join { id, .. }
+            if facts.asks_status && named.as_ref().is_some_and(|t| t.id == id) =>
+        {
+            Some(id)
+        }
+        _ => None,
+    };
+
+    let mut outcome = Ingested {
+        ticket: None,
+        message_id: 0,
+        duplicate: false,
+        ticket_created: false,
+        reopened: false,
+    };
+    let ticket_id = match decision {
+        ThreadDecision::NewTicket => {
+            let (id, code) = create_ticket(c, opts, &msg, reporter_id, now).await?;
+            outcome.ticket = Some(code);
+            outcome.ticket_created = true;
+            Some(id)
+        }
+        ThreadDecision::Join { id, reopen_to } => {
+            let joined = [named.as_ref(), latest.as_ref()]
+                .into_iter()
+                .flatten()
+                .find(|t| t.id == id)
+                .ok_or_else(|| StoreError::Internal("joined an unknown ticket".into()))?;
+            outcome.ticket = Some(joined.summary.code);
+            // A stranger's automated mail recorded on the ticket does not place it.
+            let stranger = !is_reporter && named.as_ref().is_some_and(|t| t.id == id);
+            let location = msg.location.filter(|_| !stranger);
+            c.execute(
+                "UPDATE tickets SET last_message_at = $2, updated_at = $2, \
+                 status = COALESCE($3, status), \
+                 resolved_at = CASE WHEN $3 IS NULL THEN resolved_at ELSE NULL END, \
+                 lat = COALESCE(lat, $4), lon = COALESCE(lon, $5) WHERE id = $1",
+                args![
+                    id,
+                    now,
+                    reopen_to.map(Status::as_str),
+                    location.map(|l| l.lat),
+                    location.map(|l| l.lon)
+                ],
+            )
+            .await?;
+            // Only the reporter joins by speaking (a stranger's message joins only when it is
+            // automated, which neither answers the identity request nor resumes the clocks).
+            let resident_speaks = !msg.thread.automated && status_question != Some(id);
+            if resident_speaks && joined.summary.status == Status::AwaitingIdentity {
+                // The answer to an identity request: the router reads it.
+                c.execute(
+                    "UPDATE tickets SET route_pending = $2, route_lease_until = NULL WHERE id = $1",
+                    args![id, true],
+                )
+                .await?;
+            } else if resident_speaks && joined.paused_at.is_some() && reopen_to.is_none() {
+                resume_clocks(c, opts, joined, &Actor::Resident, now).await?;
+            }
+            if let Some(to) = reopen_to {
+                outcome.reopened = true;
+                let from = joined.summary.status.as_str();
+                event(
+                    c,
+                    id,
+                    now,
+                    &Actor::Resident,
+                    EventKind::StatusChanged,
+                    Some(from),
+                    Some(to.as_str()),
+                    None,
+                )
+                .await?;
+                // Reopened to `assigned`: if it was resolved before its OPD was sent it, the
+                // disposition is owed again.
+                c.execute(REFRESH_DISPOSE_PENDING, args![id]).await?;
+            }
+            Some(id)
+        }
+        ThreadDecision::Orphan | ThreadDecision::AnswerStatus { .. } => None,
+    };
+
+    let message_id: i64 = c
+        .fetch_one_scalar(
+            "INSERT INTO messages (ticket_id, direction, channel, provider_id, identity_id, \
+         display_name, text, lat, lon, automated, sent_at, stored_at, revision_of) \
+         VALUES ($1, 'in', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+            args![
+                ticket_id,
+                msg.channel.as_str(),
+                &msg.provider_id,
+                identity_id,
+                &msg.sender.display_name,
+                &msg.text,
+                msg.location.map(|l| l.lat),
+                msg.location.map(|l| l.lon),
+                msg.thread.automated,
+                truncate_ms(msg.received_at),
+                now,
+                revision_of
+            ],
+        )
+        .await?;
+    outcome.message_id = message_id;
+
+    for a in &msg.attachments {
+        c.execute(
+            "INSERT INTO attachments (message_id, filename, content_type, size, sha256, provider_ref) \
+             VALUES ($1, $2, $3, $4, $5, $6)", args![message_id, &a.filename, &a.content_type, i64::try_from(a.size).unwrap_or(i64::MAX), &a.sha256, &a.provider_ref])
+        .await?;
+    }
+    if let (Some(id), false) = (ticket_id, outcome.ticket_created) {
+        let mid = message_id.to_string();
+        event(c, id, now, &Actor::Resident, EventKind::MessageReceived, None, Some(&mid), None)
+            .await?;
+    }
+    // The answer to "CEK ADU-…", on the channel the question came from (to the one who
+    // asked: a status answer carries no personal data).
+    if let Some(id) = status_question
+        && ticket_id.is_none_or(|t| t == id)
+    {
+        let asker = msg.sender.identity.as_slice();
+        let route = choose_reply_route(msg.channel, msg.sender.identity.as_ref(), asker);
+        if matches!(&route, ReplyRoute::Send { channel, .. } if *channel == msg.channel)
+            && let Some(t) = load_ticket_by_id(c, id, now).await?
+        {
+            let s = &t.summary;
+            let due = if s.first_responded_at.is_none() {
+                Some(s.first_response_due_at)
+            } else {
+                s.resolution_due_at
+            };
+            let opd_name = s.opd.as_ref().map(|o| opts.opd_names.get(o).unwrap_or(o).as_str());
+            let text = status_text(s.code, s.status, opd_name, due, s.overdue);
+            let limits = Some(&opts.auto_limits);
+            let (system, purpose) = (&Actor::System, Purpose::Status);
+            queue_outbound(c, id, msg.channel, route, &text, system, purpose, limits, now).await?;
+        }
+    }
+    // The receipt with the code, on the channel the resident wrote from. Web and Open311
+    // callers get the code in their HTTP answer instead.
+    if let (Some(id), Some(code), Some(template), false) =
+        (ticket_id, outcome.ticket, &opts.ack_template, msg.thread.automated)
+    {
+        let own = msg.sender.identity.as_slice();
+        let route = choose_reply_route(msg.channel, msg.sender.identity.as_ref(), own);
+        let same_channel =
+            matches!(&route, ReplyRoute::Send { channel, .. } if *channel == msg.channel);
+        if outcome.ticket_created && same_channel {
+            let text = ack_text(template, code, opts.sla.first_response.num_hours());
+            let limits = Some(&opts.auto_limits);
+            let (system, purpose) = (&Actor::System, Purpose::Ack);
+            queue_outbound(c, id, msg.channel, route, &text, system, purpose, limits, now).await?;
+        }
+    }
+    Ok(outcome)
+}
+
+/// The ticket (followed through merges) holding a message of `channel` with one of the
+/// provider ids, trying them in order.
+pub(crate) async fn ticket_of_message<D: Db>(
+    c: &mut D,
+    channel: Channel,
+    provider_ids: Vec<String>,
+    now: DateTime<Utc>,
+) -> Result<Option<TicketCode>> {
+    for id in &provider_ids {
+        let row = c
+            .fetch_optional(
+                ticket_select!(
+                    "JOIN messages m ON m.ticket_id = t.id WHERE m.channel = $1 AND m.provider_id = $2"
+                ),
+                args![channel.as_str(), id],
+            )
+            .await?;
+        if let Some(row) = row {
+            let t = follow_merges(c, ticket_row(&row, now)?, now).await?;
+            return Ok(Some(t.summary.code));
+        }
+    }
+    Ok(None)
+}
+
+pub(crate) async fn checkpoint<D: Db>(
+    c: &mut D,
+    connector: &str,
+    key: &str,
+) -> Result<Option<String>> {
+    c.fetch_optional_scalar(
+        "SELECT value FROM checkpoints WHERE connector = $1 AND key = $2",
+        args![connector, key],
+    )
+    .await
+}
+
+pub(crate) async fn set_checkpoint<D: Db>(
+    c: &mut D,
+    connector: String,
+    key: String,
+    value: String,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    c.execute(
+        "INSERT INTO checkpoints (connector, key, value, updated_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (connector, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at", args![connector, key, value, now])
+    .await?;
+    Ok(())
+}
+
+/// When `identity` last wrote to us on `channel`, by the provider's time of the message
+/// (what the 24-hour customer window of Messenger, Instagram and WhatsApp is measured from).
+pub(crate) async fn last_inbound_at<D: Db>(
+    c: &mut D,
+    channel: Channel,
+    identity: &Identity,
+) -> Result<Option<DateTime<Utc>>> {
+    let row = c
+        .fetch_one(
+            "SELECT MAX(m.sent_at) AS at FROM messages m JOIN identities i ON i.id = m.identity_id \
+             WHERE i.kind = $1 AND i.value = $2 AND m.direction = 'in' AND m.channel = $3",
+            args![identity.kind.as_str(), &identity.value, channel.as_str()],
+        )
+        .await?;
+    row.get("at")
+}
+
+impl Store {
+    /// Stores an inbound message durably: deduplicated on `(channel, provider_id)`, attached
+    /// to its reporter, threaded into a ticket (a new one if needed). Returns once committed.
+    pub async fn ingest(&self, mut msg: InboundMessage) -> Result<Ingested> {
+        // Every channel's text passes the one sanitiser here (NUL and control characters).
+        aduan_core::clean_message(&mut msg);
+        let opts = self.inner.opts.clone();
+        let now = now();
+        write!(self, |c| ingest(c, &opts, msg, now))
+    }
+
+    /// Stores a provider's batch of messages in one transaction: all of them or none.
+    pub async fn ingest_all(&self, mut msgs: Vec<InboundMessage>) -> Result<Vec<Ingested>> {
+        msgs.iter_mut().for_each(aduan_core::clean_message);
+        let opts = self.inner.opts.clone();
+        let now = now();
+        write!(self, |c| ingest_all(c, &opts, msgs, now))
+    }
+
+    /// The ticket holding a message of `channel` with one of `provider_ids` (tried in
+    /// order), followed through merges.
+    pub async fn ticket_of_message(
+        &self,
+        channel: Channel,
+        provider_ids: Vec<String>,
+    ) -> Result<Option<TicketCode>> {
+        let now = now();
+        read!(self, |c| ticket_of_message(c, channel, provider_ids, now))
+    }
+
+    /// When `identity` last wrote on `channel` (provider time), for the 24-hour customer
+    /// window of Meta's channels.
+    pub async fn last_inbound_at(
+        &self,
+        channel: Channel,
+        identity: &Identity,
+    ) -> Result<Option<DateTime<Utc>>> {
+        let identity = identity.clone();
+        read!(self, |c| last_inbound_at(c, channel, &identity))
+    }
+
+    pub async fn checkpoint(&self, connector: &str, key: &str) -> Result<Option<String>> {
+        let (connector, key) = (connector.to_owned(), key.to_owned());
+        read!(self, |c| checkpoint(c, &connector, &key))
+    }
+
+    pub async fn set_checkpoint(
+        &self,
+        connector: String,
+        key: String,
+        value: String,
+    ) -> Result<()> {
+        let now = now();
+        write!(self, |c| set_checkpoint(c, connector, key, value, now))
+    }
+}

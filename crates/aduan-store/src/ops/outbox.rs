@@ -1,0 +1,428 @@
+//! The outbox: queueing a message to the resident (with the caps on automatic messages),
+//! claiming due rows for senders, and recording sent, failed, bounced and receipts.
+
+use aduan_core::{Actor, Channel, Identity, OutboxState, Purpose, ReplyRoute, TicketCode};
+use chrono::{DateTime, Duration, Utc};
+
+use super::common::{lock, parse};
+use crate::db::{Db, Value, args};
+use crate::types::{DeliveryReceipt, OutboxItem, OutboxRow, ReceiptStatus, Replied};
+use crate::{AutoLimits, Result, Store, StoreError, clean, now, truncate_ms};
+
+/// The purposes [`AutoLimits`] count: automatic messages to residents.
+const AUTO_REPLY_PURPOSES: &str = "('ack', 'identity_request', 'status')";
+
+/// Why an automatic message to `to` may not be sent now, if it may not: its recipient had
+/// [`AutoLimits::per_recipient_per_day`] in the last 24 hours, or everyone together had
+/// [`AutoLimits::per_hour`] in the last hour. Counted over the outbox (rows queued to be
+/// sent, not the refused ones), so every instance sharing the database sees the same
+/// figures; on PostgreSQL a lock per recipient keeps two intakes from both taking the last
+/// one.
+async fn auto_refusal<D: Db>(
+    c: &mut D,
+    limits: &AutoLimits,
+    to: &Identity,
+    now: DateTime<Utc>,
+) -> Result<Option<&'static str>> {
+    // Never an automatic message to an address that can't be a resident (issue 16).
+    if to.kind == aduan_core::IdentityKind::Email
+        && aduan_core::machine::is_machine_address(&to.value)
+    {
+        return Ok(Some("automated_recipient"));
+    }
+    if D::IS_PG {
+        lock(c, &format!("auto-message:{}:{}", to.kind, to.value)).await?;
+    }
+    let to_one: i64 = c
+        .fetch_one_scalar(
+            &format!(
+                "SELECT COUNT(*) FROM outbox WHERE recipient = $1 AND recipient_kind = $2 \
+                 AND created_at > $3 AND state <> 'published' AND purpose IN {AUTO_REPLY_PURPOSES}"
+            ),
+            args![&to.value, to.kind.as_str(), truncate_ms(now - Duration::days(1))],
+        )
+        .await?;
+    if to_one >= i64::from(limits.per_recipient_per_day) {
+        return Ok(Some("recipient_day"));
+    }
+    let to_all: i64 = c
+        .fetch_one_scalar(
+            &format!(
+                "SELECT COUNT(*) FROM outbox WHERE created_at > $1 AND state <> 'published' \
+                 AND purpose IN {AUTO_REPLY_PURPOSES}"
+            ),
+            args![truncate_ms(now - Duration::hours(1))],
+        )
+        .await?;
+    if to_all >= i64::from(limits.per_hour) {
+        return Ok(Some("hour"));
+    }
+    Ok(None)
+}
+
+/// Refused automatic messages by reason (see [`auto_refusal`]).
+pub(crate) async fn auto_refused_counts<D: Db>(c: &mut D) -> Result<Vec<(String, i64)>> {
+    let rows = c
+        .fetch_all(
+            "SELECT last_error, COUNT(*) AS n FROM outbox WHERE state = 'published' \
+             AND last_error LIKE 'refused:%' GROUP BY last_error ORDER BY last_error",
+            args![],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let reason: String = r.get("last_error")?;
+            let reason = reason.strip_prefix("refused:").unwrap_or(&reason).to_owned();
+            Ok((reason, r.get("n")?))
+        })
+        .collect()
+}
+
+/// A message to the resident: stored in the thread and queued in the outbox (or only
+/// published on the tracking page when there is no way to write to them).
+///
+/// An automatic message to a resident (written by aduan itself: receipt, identity request,
+/// status answer) is capped by `limits` (the defaults when `None`): over a cap it is kept on
+/// the ticket, published only, with the reason `refused:…` in the outbox row.
+#[allow(clippy::too_many_arguments, reason = "the columns of the message and its outbox row")]
+pub(crate) async fn queue_outbound<D: Db>(
+    c: &mut D,
+    ticket_id: i64,
+    ticket_channel: Channel,
+    route: ReplyRoute,
+    text: &str,
+    author: &Actor,
+    purpose: Purpose,
+    limits: Option<&AutoLimits>,
+    now: DateTime<Utc>,
+) -> Result<Replied> {
+    let mut refused = None;
+    if let ReplyRoute::Send { to, .. } = &route
+        && purpose.is_auto_reply()
+        && *author == Actor::System
+    {
+        refused = auto_refusal(c, limits.unwrap_or(&AutoLimits::default()), to, now).await?;
+        if let Some(reason) = refused {
+            tracing::warn!(
+                ticket_id,
+                purpose = purpose.as_str(),
+                reason,
+                "Automatic message over its limit; kept on the ticket, not sent."
+            );
+        }
+    }
+    let (channel, recipient, state) = match route {
+        ReplyRoute::Send { channel, to } if refused.is_none() => {
+            (Some(channel), Some(to), OutboxState::Pending)
+        }
+        ReplyRoute::Send { channel, to } => (Some(channel), Some(to), OutboxState::Published),
+        ReplyRoute::Publish => (None, None, OutboxState::Published),
+    };
+    let message_channel = channel.unwrap_or(ticket_channel);
+    let message_id: i64 = c
+        .fetch_one_scalar(
+            "INSERT INTO messages (ticket_id, direction, channel, author, text, sent_at, stored_at) \
+             VALUES ($1, 'out', $2, $3, $4, $5, $5) RETURNING id",
+            args![ticket_id, message_channel.as_str(), author.to_string(), text, now],
+        )
+        .await?;
+    let outbox_id: i64 = c
+        .fetch_one_scalar(
+            "INSERT INTO outbox (ticket_id, message_id, channel, recipient_kind, recipient, state, \
+             purpose, next_attempt_at, created_at, last_error) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) RETURNING id",
+            args![
+                ticket_id,
+                message_id,
+                message_channel.as_str(),
+                recipient.as_ref().map(|r| r.kind.as_str()),
+                recipient.as_ref().map(|r| r.value.as_str()),
+                state.as_str(),
+                purpose.as_str(),
+                now,
+                refused.map(|r| format!("refused:{r}"))
+            ],
+        )
+        .await?;
+    Ok(Replied { message_id, outbox_id, channel, delivery: state })
+}
+
+/// A sent message came back undeliverable (an email bounce): its outbox row becomes `dead`
+/// with `reason`, which the ticket shows. Returns the tickets of the rows changed.
+pub(crate) async fn outbox_bounced<D: Db>(
+    c: &mut D,
+    channel: Channel,
+    provider_ids: Vec<String>,
+    reason: String,
+) -> Result<Vec<TicketCode>> {
+    let mut codes = Vec::new();
+    for id in &provider_ids {
+        let tickets: Vec<i64> = c
+            .fetch_all_scalar(
+                "UPDATE outbox SET state = 'dead', last_error = $3, lease_until = NULL, \
+                 receipt = 'failed' WHERE state = 'sent' AND message_id IN \
+                 (SELECT id FROM messages WHERE channel = $1 AND provider_id = $2 AND direction = 'out') \
+                 RETURNING ticket_id",
+                args![channel.as_str(), id, &reason],
+            )
+            .await?;
+        for ticket_id in tickets {
+            let code: String = c
+                .fetch_one_scalar("SELECT code FROM tickets WHERE id = $1", args![ticket_id])
+                .await?;
+            let code = parse(&code, "ticket code")?;
+            if !codes.contains(&code) {
+                codes.push(code);
+            }
+        }
+    }
+    Ok(codes)
+}
+
+pub(crate) async fn outbox_claim<D: Db>(
+    c: &mut D,
+    channels: Vec<Channel>,
+    limit: i64,
+    lease: Duration,
+    now: DateTime<Utc>,
+) -> Result<Vec<OutboxItem>> {
+    if channels.is_empty() || limit <= 0 {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (0..channels.len()).map(|i| format!("${}", i + 4)).collect();
+    let sql = format!(
+        "UPDATE outbox SET state = 'sending', attempts = attempts + 1, lease_until = $1 \
+         WHERE id IN (SELECT id FROM outbox WHERE \
+         ((state = 'pending' AND next_attempt_at <= $2) OR (state = 'sending' AND lease_until < $2)) \
+         AND channel IN ({}) ORDER BY id LIMIT $3 {}) RETURNING id",
+        placeholders.join(", "),
+        if D::IS_PG { "FOR UPDATE SKIP LOCKED" } else { "" },
+    );
+    let mut args = args![truncate_ms(now + lease), now, limit];
+    args.extend(channels.iter().map(|ch| Value::from(ch.as_str())));
+    let mut ids: Vec<i64> = c.fetch_all_scalar(&sql, args).await?;
+    ids.sort_unstable();
+    let mut items = Vec::with_capacity(ids.len());
+    for id in ids {
+        let row = c
+            .fetch_one(
+                "SELECT o.id, o.channel, o.recipient_kind, o.recipient, o.attempts, o.ticket_id, o.purpose, \
+             t.code, m.text FROM outbox o JOIN tickets t ON t.id = o.ticket_id \
+             JOIN messages m ON m.id = o.message_id WHERE o.id = $1",
+                args![id],
+            )
+            .await?;
+        let ticket_id: i64 = row.get("ticket_id")?;
+        let thread_refs: Vec<String> = c
+            .fetch_all_scalar(
+                "SELECT provider_id FROM messages WHERE ticket_id = $1 AND channel = $2 \
+             AND provider_id IS NOT NULL ORDER BY id DESC LIMIT 20",
+                args![ticket_id, row.get::<String>("channel")?],
+            )
+            .await?;
+        let kind: Option<String> = row.get("recipient_kind")?;
+        let value: Option<String> = row.get("recipient")?;
+        let (Some(kind), Some(value)) = (kind, value) else {
+            return Err(StoreError::Internal(format!("outbox row {id} has no recipient")));
+        };
+        items.push(OutboxItem {
+            id,
+            ticket: parse(&row.get::<String>("code")?, "ticket code")?,
+            channel: parse(&row.get::<String>("channel")?, "channel")?,
+            recipient: Identity { kind: parse(&kind, "identity kind")?, value },
+            text: row.get("text")?,
+            purpose: parse(&row.get::<String>("purpose")?, "outbox purpose")?,
+            attempts: row.get("attempts")?,
+            thread_refs,
+        });
+    }
+    Ok(items)
+}
+
+pub(crate) async fn outbox_sent<D: Db>(
+    c: &mut D,
+    id: i64,
+    provider_id: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let message_id: Option<i64> = c
+        .fetch_optional_scalar(
+            "UPDATE outbox SET state = 'sent', sent_at = $2, provider_id = $3, lease_until = NULL \
+         WHERE id = $1 AND state = 'sending' RETURNING message_id",
+            args![id, now, &provider_id],
+        )
+        .await?;
+    let Some(message_id) = message_id else {
+        return Err(StoreError::Conflict(format!("outbox row {id} is not being sent")));
+    };
+    if provider_id.is_some() {
+        // Replies to what we sent thread by this id.
+        c.execute(
+            "UPDATE messages SET provider_id = $2 WHERE id = $1",
+            args![message_id, &provider_id],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn outbox_failed<D: Db>(
+    c: &mut D,
+    id: i64,
+    error: String,
+    retry_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let done = c
+        .execute(
+            "UPDATE outbox SET state = CASE WHEN $2 IS NULL THEN 'dead' ELSE 'pending' END, \
+         next_attempt_at = COALESCE($2, $4), last_error = $3, lease_until = NULL \
+         WHERE id = $1 AND state = 'sending'",
+            args![id, retry_at.map(truncate_ms), &error, now],
+        )
+        .await?;
+    if done == 0 {
+        return Err(StoreError::Conflict(format!("outbox row {id} is not being sent")));
+    }
+    Ok(())
+}
+
+pub(crate) async fn outbox_counts<D: Db>(c: &mut D) -> Result<Vec<(Channel, OutboxState, i64)>> {
+    let rows = c.fetch_all("SELECT channel, state, COUNT(*) AS n FROM outbox GROUP BY channel, state ORDER BY channel, state", args![])
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                parse(&r.get::<String>("channel")?, "channel")?,
+                parse(&r.get::<String>("state")?, "outbox state")?,
+                r.get("n")?,
+            ))
+        })
+        .collect()
+}
+
+/// Applies a delivery receipt to the outbox row that sent the message. Receipts only move
+/// forward; `failed` makes the row `dead` with the provider's reason, so operators see it.
+/// Returns whether a row matched.
+pub(crate) async fn outbox_receipt<D: Db>(c: &mut D, receipt: DeliveryReceipt) -> Result<bool> {
+    let row = c
+        .fetch_optional(
+            "SELECT id, receipt FROM outbox WHERE channel = $1 AND provider_id = $2",
+            args![receipt.channel.as_str(), &receipt.provider_id],
+        )
+        .await?;
+    let Some(row) = row else {
+        return Ok(false);
+    };
+    let id: i64 = row.get("id")?;
+    let old: Option<ReceiptStatus> =
+        row.get::<Option<String>>("receipt")?.map(|r| parse(&r, "receipt")).transpose()?;
+    if old.is_some_and(|old| old == ReceiptStatus::Failed || old >= receipt.status) {
+        return Ok(true);
+    }
+    if receipt.status == ReceiptStatus::Failed {
+        let error = receipt.error.unwrap_or_else(|| "the provider reported a failure".into());
+        c.execute(
+            "UPDATE outbox SET state = 'dead', last_error = $2, receipt = 'failed', receipt_at = $3, \
+             lease_until = NULL WHERE id = $1",
+            args![id, format!("delivery failed: {error}"), receipt.at],
+        )
+        .await?;
+    } else {
+        c.execute(
+            "UPDATE outbox SET receipt = $2, receipt_at = $3 WHERE id = $1",
+            args![id, receipt.status.as_str(), receipt.at],
+        )
+        .await?;
+    }
+    Ok(true)
+}
+
+pub(crate) async fn outbox_row<D: Db>(c: &mut D, id: i64) -> Result<Option<OutboxRow>> {
+    let Some(row) = c
+        .fetch_optional(
+            "SELECT id, channel, state, purpose, attempts, last_error, provider_id, receipt, \
+             receipt_at FROM outbox WHERE id = $1",
+            args![id],
+        )
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(OutboxRow {
+        id: row.get("id")?,
+        channel: parse(&row.get::<String>("channel")?, "channel")?,
+        state: parse(&row.get::<String>("state")?, "outbox state")?,
+        purpose: parse(&row.get::<String>("purpose")?, "outbox purpose")?,
+        attempts: row.get("attempts")?,
+        last_error: row.get("last_error")?,
+        provider_id: row.get("provider_id")?,
+        receipt: row.get::<Option<String>>("receipt")?.map(|r| parse(&r, "receipt")).transpose()?,
+        receipt_at: row.get("receipt_at")?,
+    }))
+}
+
+impl Store {
+    /// Marks sent messages that came back undeliverable (bounces): their outbox rows end
+    /// `dead` with `reason`. Returns the tickets concerned.
+    pub async fn outbox_bounced(
+        &self,
+        channel: Channel,
+        provider_ids: Vec<String>,
+        reason: String,
+    ) -> Result<Vec<TicketCode>> {
+        let reason = clean(reason);
+        write!(self, |c| outbox_bounced(c, channel, provider_ids, reason))
+    }
+
+    /// Claims up to `limit` due outbox rows of the given channels for one sender, for
+    /// `lease`. A claimed row is not handed out again until its lease runs out.
+    pub async fn outbox_claim(
+        &self,
+        channels: Vec<Channel>,
+        limit: i64,
+        lease: Duration,
+    ) -> Result<Vec<OutboxItem>> {
+        let now = now();
+        write!(self, |c| outbox_claim(c, channels, limit, lease, now))
+    }
+
+    /// Marks a claimed row sent; `provider_id` is the provider's id of what went out.
+    pub async fn outbox_sent(&self, id: i64, provider_id: Option<String>) -> Result<()> {
+        let now = now();
+        write!(self, |c| outbox_sent(c, id, provider_id, now))
+    }
+
+    /// Records a failed attempt: retried at `retry_at`, or given up (`dead`) when `None`.
+    pub async fn outbox_failed(
+        &self,
+        id: i64,
+        error: String,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<()> {
+        let now = now();
+        write!(self, |c| outbox_failed(c, id, error, retry_at, now))
+    }
+
+    /// Outbox rows per channel and state (for metrics and the health view).
+    /// Automatic messages refused by [`AutoLimits`], by reason (`recipient_day`, `hour`),
+    /// over the whole outbox: the same figures on every instance.
+    pub async fn auto_refused_counts(&self) -> Result<Vec<(String, i64)>> {
+        read!(self, |c| auto_refused_counts(c))
+    }
+
+    pub async fn outbox_counts(&self) -> Result<Vec<(Channel, aduan_core::OutboxState, i64)>> {
+        read!(self, |c| outbox_counts(c))
+    }
+
+    /// Applies a provider's delivery receipt to the outbox row of that message; `false`
+    /// when no row has that provider id (yet).
+    pub async fn outbox_receipt(&self, receipt: DeliveryReceipt) -> Result<bool> {
+        write!(self, |c| outbox_receipt(c, receipt))
+    }
+
+    /// One outbox row with its delivery state.
+    pub async fn outbox_row(&self, id: i64) -> Result<Option<OutboxRow>> {
+        read!(self, |c| outbox_row(c, id))
+    }
+}

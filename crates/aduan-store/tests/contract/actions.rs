@@ -1,0 +1,245 @@
+//! Operators' actions: status, assignment, replies, identity requests, merges, category.
+
+use aduan_core::{
+    Actor, Channel, Direction, EventKind, Identity, IdentityKind, OutboxState, Purpose, Status,
+    TicketCode, TransitionError,
+};
+use aduan_store::{StoreError, StoreOptions};
+use chrono::Duration;
+
+use crate::{email, inbound, msg, no_receipts, op, stores, tg};
+
+#[tokio::test]
+async fn the_status_machine_refuses_illegal_moves() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let code = store.ingest(msg(Channel::Web, "w1", None, "x")).await.unwrap().ticket.unwrap();
+        let err = store.set_status(code, Status::New, op(), None).await.unwrap_err();
+        assert!(matches!(err, StoreError::Transition(TransitionError::Illegal { .. })), "{err}");
+        let err = store.set_status(code, Status::Rejected, op(), None).await.unwrap_err();
+        assert!(matches!(err, StoreError::Transition(TransitionError::NeedsReason)), "{err}");
+        store.set_status(code, Status::Rejected, op(), Some("spam".into())).await.unwrap();
+        let err = store.set_status(code, Status::Resolved, op(), None).await.unwrap_err();
+        assert!(matches!(err, StoreError::Transition(TransitionError::Illegal { .. })), "{err}");
+        let view = store.ticket(code).await.unwrap().unwrap();
+        assert_eq!(view.summary.status, Status::Rejected);
+        let ev = view.events.last().unwrap();
+        assert_eq!(ev.note.as_deref(), Some("spam"));
+        assert_eq!(ev.actor, op());
+        // Nothing was written by the refused moves: created + one status change.
+        assert_eq!(view.events.len(), 2);
+        let missing: TicketCode = "ADU-00000000".parse().unwrap();
+        assert!(matches!(
+            store.set_status(missing, Status::Resolved, op(), None).await,
+            Err(StoreError::TicketNotFound(_))
+        ));
+    }
+}
+
+#[tokio::test]
+async fn assigning_records_the_opd_and_refuses_repeats() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let code = store.ingest(msg(Channel::Web, "w1", None, "x")).await.unwrap().ticket.unwrap();
+        store.assign(code, "DPU".into(), op(), Some("jalan".into())).await.unwrap();
+        let err = store.assign(code, "DPU".into(), op(), None).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+        store.assign(code, "DLH".into(), op(), None).await.unwrap();
+        let view = store.ticket(code).await.unwrap().unwrap();
+        assert_eq!(view.summary.opd.as_deref(), Some("DLH"));
+        assert_eq!(view.summary.status, Status::Assigned);
+        let kinds: Vec<_> =
+            view.events.iter().map(|e| (e.kind, e.from.clone(), e.to.clone())).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (EventKind::Created, None, Some("new".into())),
+                (EventKind::Assigned, None, Some("DPU".into())),
+                (EventKind::StatusChanged, Some("new".into()), Some("assigned".into())),
+                (EventKind::Assigned, Some("DPU".into()), Some("DLH".into())),
+            ]
+        );
+        // Returning to triage clears the OPD.
+        store.set_status(code, Status::New, op(), Some("bukan wewenang".into())).await.unwrap();
+        assert_eq!(store.ticket(code).await.unwrap().unwrap().summary.opd, None);
+    }
+}
+
+#[tokio::test]
+async fn replies_queue_on_the_residents_channel_and_stop_the_clock() {
+    for (store, _g) in stores(no_receipts()).await {
+        let code = store
+            .ingest(msg(Channel::Telegram, "t1", tg("42"), "x"))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        let replied =
+            store.reply(code, "Terima kasih, sedang kami cek.".into(), op()).await.unwrap();
+        assert_eq!(replied.channel, Some(Channel::Telegram));
+        assert_eq!(replied.delivery, OutboxState::Pending);
+        let view = store.ticket(code).await.unwrap().unwrap();
+        assert!(view.summary.first_responded_at.is_some());
+        let out = view.messages.last().unwrap();
+        assert_eq!(out.direction, Direction::Out);
+        assert_eq!(out.delivery, Some(OutboxState::Pending));
+        assert_eq!(out.author.as_deref(), Some("user:operator@banyumaskab.go.id"));
+        assert_eq!(
+            store.outbox_counts().await.unwrap(),
+            vec![(Channel::Telegram, OutboxState::Pending, 1)]
+        );
+    }
+}
+
+#[tokio::test]
+async fn web_residents_without_contacts_are_answered_on_the_tracking_page() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let code = store.ingest(msg(Channel::Web, "w1", None, "x")).await.unwrap().ticket.unwrap();
+        let replied = store.reply(code, "Sudah diperbaiki.".into(), op()).await.unwrap();
+        assert_eq!((replied.channel, replied.delivery), (None, OutboxState::Published));
+        let mut m =
+            msg(Channel::Web, "w2", Some(Identity::new(IdentityKind::AppUser, "u1").unwrap()), "y");
+        m.sender.contacts = vec![Identity::phone("081234567890").unwrap()];
+        let code = store.ingest(m).await.unwrap().ticket.unwrap();
+        let replied = store.reply(code, "Baik.".into(), op()).await.unwrap();
+        assert_eq!((replied.channel, replied.delivery), (Some(Channel::Sms), OutboxState::Pending));
+        let items =
+            store.outbox_claim(vec![Channel::Sms], 10, Duration::seconds(60)).await.unwrap();
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].recipient, Identity::phone("+6281234567890").unwrap());
+    }
+}
+
+#[tokio::test]
+async fn merging_moves_the_thread_and_redirects_later_messages() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let a = store
+            .ingest(msg(Channel::Sms, "s1", tg("1"), "Jalan rusak Kemangkon"))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        let b = store
+            .ingest(msg(Channel::Email, "e1", email("b@example.id"), "Jalan rusak di Kemangkon"))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        assert!(matches!(store.merge(a, a, op()).await, Err(StoreError::Invalid(_))));
+        store.merge(b, a, op()).await.unwrap();
+        let va = store.ticket(a).await.unwrap().unwrap();
+        let vb = store.ticket(b).await.unwrap().unwrap();
+        assert_eq!(inbound(&va), 2);
+        assert_eq!(vb.summary.status, Status::Merged);
+        assert_eq!(vb.summary.merged_into, Some(a));
+        assert_eq!(va.events.last().unwrap().kind, EventKind::Absorbed);
+        // The merged ticket's reporter quoting its code lands in the surviving ticket.
+        let r = store.ingest(msg(Channel::Email, "e2", email("b@example.id"), &format!("Re: {b}")));
+        assert_eq!(r.await.unwrap().ticket, Some(a));
+        assert!(matches!(store.reply(b, "x".into(), op()).await, Err(StoreError::Conflict(_))));
+        assert!(matches!(store.merge(a, b, op()).await, Err(StoreError::Conflict(_))));
+    }
+}
+
+#[tokio::test]
+async fn a_relayed_answer_is_queued_to_the_resident_once() {
+    for (store, _g) in stores(no_receipts()).await {
+        let code = store
+            .ingest(msg(Channel::Email, "m1@warga", email("siti@example.id"), "Sampah menumpuk"))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        store.assign(code, "DLH".into(), op(), None).await.unwrap();
+        let official = Actor::User("kepala.dlh@example.go.id".into());
+        let first = store
+            .relay_reply(code, "Sudah diangkut.".into(), official.clone(), "email:r1@dlh".into())
+            .await
+            .unwrap()
+            .expect("first relay");
+        assert_eq!((first.channel, first.delivery), (Some(Channel::Email), OutboxState::Pending));
+        // The same mail read again relays nothing.
+        let again = store
+            .relay_reply(code, "Sudah diangkut.".into(), official.clone(), "email:r1@dlh".into())
+            .await
+            .unwrap();
+        assert_eq!(again, None);
+        let view = store.ticket(code).await.unwrap().unwrap();
+        assert!(view.summary.first_responded_at.is_some());
+        let out: Vec<_> = view.messages.iter().filter(|m| m.direction == Direction::Out).collect();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].author.as_deref(), Some("user:kepala.dlh@example.go.id"));
+        let items = store.outbox_claim(vec![Channel::Email], 10, Duration::seconds(60)).await;
+        let items = items.unwrap();
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].recipient, Identity::email("siti@example.id").unwrap());
+        // An unknown ticket is an error and relays nothing.
+        let unknown = TicketCode::from_entropy([9; 5]);
+        assert!(matches!(
+            store.relay_reply(unknown, "x".into(), official, "email:r2@dlh".into()).await,
+            Err(StoreError::TicketNotFound(_))
+        ));
+    }
+}
+
+#[tokio::test]
+async fn an_identity_request_goes_out_and_waits_for_the_resident() {
+    for (store, _g) in stores(no_receipts()).await {
+        let code = store.ingest(msg(Channel::Telegram, "i1", tg("77"), "x")).await.unwrap();
+        let code = code.ticket.unwrap();
+        let r = store.request_identity(code, "Siapa nama Anda?".into(), op()).await.unwrap();
+        assert_eq!(r.channel, Some(Channel::Telegram));
+        let v = store.ticket(code).await.unwrap().unwrap();
+        assert_eq!(v.summary.status, Status::AwaitingIdentity);
+        let out = v.messages.iter().find(|m| m.direction == Direction::Out).unwrap();
+        assert_eq!(out.purpose, Some(Purpose::IdentityRequest));
+        assert!(v.summary.first_responded_at.is_some());
+        store.set_status(code, Status::Resolved, op(), None).await.unwrap();
+        assert!(matches!(
+            store.request_identity(code, "lagi".into(), op()).await,
+            Err(StoreError::Transition(_))
+        ));
+    }
+}
+
+#[tokio::test]
+async fn an_answer_goes_to_the_reporter_not_to_whoever_wrote_last() {
+    for (store, _g) in stores(no_receipts()).await {
+        let code = store.ingest(msg(Channel::Telegram, "t1", tg("42"), "Banjir")).await;
+        let code = code.unwrap().ticket.unwrap();
+        // A stranger writes quoting the code, and a stranger's auto-reply is recorded on it.
+        store
+            .ingest(msg(Channel::Telegram, "t2", tg("666"), &format!("{code} ini saya")))
+            .await
+            .unwrap();
+        let mut auto = msg(Channel::Telegram, "t3", tg("667"), &format!("{code} otomatis"));
+        auto.thread.automated = true;
+        assert_eq!(store.ingest(auto).await.unwrap().ticket, Some(code));
+        let replied = store.reply(code, "Segera ditangani.".into(), op()).await.unwrap();
+        let items =
+            store.outbox_claim(Channel::ALL.to_vec(), 10, Duration::seconds(60)).await.unwrap();
+        let item = items.iter().find(|i| i.id == replied.outbox_id).unwrap();
+        assert_eq!(item.recipient, tg("42").unwrap());
+    }
+}
+
+#[tokio::test]
+async fn setting_an_unset_category_is_an_event() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let m = msg(Channel::Web, "c1", None, "jalan rusak");
+        let code = store.ingest(m).await.unwrap().ticket.unwrap();
+        let before = store.ticket(code).await.unwrap().unwrap().events.len();
+        assert!(store.set_category_if_unset(code, "jalan".into()).await.unwrap());
+        let view = store.ticket(code).await.unwrap().unwrap();
+        assert_eq!(view.summary.category.as_deref(), Some("jalan"));
+        assert_eq!(view.events.len(), before + 1, "{}", store.backend_name());
+        let e = view.events.last().unwrap();
+        assert_eq!(
+            (e.kind, e.actor.clone(), e.from.as_deref(), e.to.as_deref()),
+            (EventKind::Categorized, Actor::System, None, Some("jalan"))
+        );
+        // A ticket that has a category keeps it, and nothing is recorded.
+        assert!(!store.set_category_if_unset(code, "lain".into()).await.unwrap());
+        let view = store.ticket(code).await.unwrap().unwrap();
+        assert_eq!(view.summary.category.as_deref(), Some("jalan"));
+        assert_eq!(view.events.len(), before + 1);
+    }
+}

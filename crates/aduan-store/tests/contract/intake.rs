@@ -1,0 +1,524 @@
+//! Intake: dedup, threading, reopening, receipts, strangers, the sanitiser.
+
+use aduan_core::{
+    Actor, AttachmentRef, Channel, Direction, EventKind, Identity, IdentityKind, Location, Purpose,
+    Status,
+};
+use aduan_store::{StoreOptions, TicketFilter};
+use chrono::{Duration, Utc};
+
+use crate::{email, inbound, msg, no_receipts, op, phone, stores, tg};
+
+#[tokio::test]
+async fn the_same_provider_message_is_stored_once() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let m = msg(Channel::Telegram, "upd-1", tg("42"), "Jalan berlubang di Desa Karangklesem");
+        let first = store.ingest(m.clone()).await.unwrap();
+        assert!(!first.duplicate && first.ticket_created);
+        let again = store.ingest(m).await.unwrap();
+        assert!(again.duplicate && !again.ticket_created);
+        assert_eq!(again.ticket, first.ticket);
+        assert_eq!(again.message_id, first.message_id);
+        let view = store.ticket(first.ticket.unwrap()).await.unwrap().unwrap();
+        let inbound = view.messages.iter().filter(|m| m.direction == Direction::In).count();
+        assert_eq!(inbound, 1);
+        assert_eq!(view.summary.status, Status::New);
+        // The same provider id on another channel is another message.
+        let other = store.ingest(msg(Channel::Sms, "upd-1", None, "lain")).await.unwrap();
+        assert!(!other.duplicate);
+    }
+}
+
+#[tokio::test]
+async fn concurrent_deliveries_of_one_message_make_one_ticket() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let m = msg(Channel::Web, "app-123", None, "Lampu jalan mati");
+        let tasks: Vec<_> = (0..200)
+            .map(|_| {
+                let (store, m) = (store.clone(), m.clone());
+                tokio::spawn(async move { store.ingest(m).await.unwrap() })
+            })
+            .collect();
+        let mut results = Vec::new();
+        for t in tasks {
+            results.push(t.await.unwrap());
+        }
+        assert_eq!(results.iter().filter(|r| !r.duplicate).count(), 1, "{}", store.backend_name());
+        let code = results[0].ticket.unwrap();
+        assert!(results.iter().all(|r| r.ticket == Some(code)));
+        let page = store.tickets(&TicketFilter { limit: 50, ..Default::default() }).await.unwrap();
+        assert_eq!(page.items.len(), 1);
+        assert_eq!(store.ticket(code).await.unwrap().unwrap().messages.len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn concurrent_distinct_messages_all_commit() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let tasks: Vec<_> = (0..300)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let m =
+                        msg(Channel::Web, &format!("app-{i}"), None, &format!("aduan nomor {i}"));
+                    store.ingest(m).await.unwrap()
+                })
+            })
+            .collect();
+        let mut codes = std::collections::HashSet::new();
+        for t in tasks {
+            let r = t.await.unwrap();
+            assert!(!r.duplicate);
+            codes.insert(r.ticket.unwrap());
+        }
+        assert_eq!(codes.len(), 300);
+    }
+}
+
+#[tokio::test]
+async fn a_quoted_code_joins_its_ticket() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        // The reporter's own identities join by code, on any channel.
+        let mut first =
+            msg(Channel::Sms, "s1", Some(Identity::phone("081234567890").unwrap()), "Sampah");
+        first.sender.contacts = vec![Identity::email("siti@example.id").unwrap()];
+        let code = store.ingest(first).await.unwrap().ticket.unwrap();
+        let text = format!("{} bagaimana?", code.to_string().to_lowercase());
+        let follow =
+            store.ingest(msg(Channel::Email, "e1", email("siti@example.id"), &text)).await.unwrap();
+        assert_eq!(follow.ticket, Some(code));
+        assert!(!follow.ticket_created);
+        let view = store.ticket(code).await.unwrap().unwrap();
+        assert_eq!(view.messages.iter().filter(|m| m.direction == Direction::In).count(), 2);
+        assert!(view.events.iter().any(|e| e.kind == EventKind::MessageReceived));
+        // A code that doesn't exist opens a new ticket instead.
+        let stray = store.ingest(msg(Channel::Email, "e2", None, "ADU-ZZZZZZZZ")).await.unwrap();
+        assert!(stray.ticket_created);
+    }
+}
+
+#[tokio::test]
+async fn a_reply_to_a_stored_message_joins_its_ticket() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let warga = email("warga@example.id");
+        let first = store.ingest(msg(Channel::Email, "<a@x>", warga.clone(), "Banjir")).await;
+        let first = first.unwrap();
+        let mut m = msg(Channel::Email, "<b@x>", warga, "tambahan foto");
+        m.thread.references = vec!["<unknown@x>".into(), "<a@x>".into()];
+        let r = store.ingest(m).await.unwrap();
+        assert_eq!(r.ticket, first.ticket);
+        // Another address replying to the same thread is not the reporter: its own ticket.
+        let mut m = msg(Channel::Email, "<c@x>", email("lain@example.id"), "saya juga");
+        m.thread.references = vec!["<a@x>".into()];
+        let other = store.ingest(m).await.unwrap();
+        assert!(other.ticket_created);
+        assert_ne!(other.ticket, first.ticket);
+    }
+}
+
+#[tokio::test]
+async fn chats_join_the_senders_open_ticket_within_the_window() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let a =
+            store.ingest(msg(Channel::Telegram, "t1", tg("7"), "Jembatan rusak")).await.unwrap();
+        let b =
+            store.ingest(msg(Channel::Telegram, "t2", tg("7"), "di Desa Pageraji")).await.unwrap();
+        assert_eq!(a.ticket, b.ticket);
+        assert!(!b.ticket_created);
+        // Another sender gets their own ticket.
+        let c =
+            store.ingest(msg(Channel::Telegram, "t3", tg("8"), "Jembatan rusak")).await.unwrap();
+        assert_ne!(c.ticket, a.ticket);
+        // Once resolved, a new message without the code is a new complaint.
+        store.set_status(a.ticket.unwrap(), Status::Resolved, op(), None).await.unwrap();
+        let d = store.ingest(msg(Channel::Telegram, "t4", tg("7"), "Lampu mati")).await.unwrap();
+        assert!(d.ticket_created);
+        assert_ne!(d.ticket, a.ticket);
+    }
+}
+
+#[tokio::test]
+async fn the_window_closes() {
+    let mut opts = StoreOptions::default();
+    opts.threading.default_window = Duration::milliseconds(1);
+    for (store, _g) in stores(opts.clone()).await {
+        let a = store.ingest(msg(Channel::Telegram, "t1", tg("7"), "satu")).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let b = store.ingest(msg(Channel::Telegram, "t2", tg("7"), "dua")).await.unwrap();
+        assert_ne!(a.ticket, b.ticket);
+    }
+}
+
+#[tokio::test]
+async fn web_submissions_are_separate_reports() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let app = Some(Identity::new(IdentityKind::AppUser, "u-77").unwrap());
+        let a = store.ingest(msg(Channel::Web, "w1", app.clone(), "satu")).await.unwrap();
+        let b = store.ingest(msg(Channel::Web, "w2", app, "dua")).await.unwrap();
+        assert_ne!(a.ticket, b.ticket);
+    }
+}
+
+#[tokio::test]
+async fn quoting_a_resolved_ticket_reopens_it() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let code = store
+            .ingest(msg(Channel::Sms, "s1", tg("1"), "Air PDAM mati"))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        store.assign(code, "PDAM".into(), op(), None).await.unwrap();
+        store.set_status(code, Status::Resolved, op(), None).await.unwrap();
+        assert!(store.ticket(code).await.unwrap().unwrap().summary.resolved_at.is_some());
+        let r = store
+            .ingest(msg(Channel::Sms, "s2", tg("1"), &format!("{code} masih mati")))
+            .await
+            .unwrap();
+        assert!(r.reopened);
+        let view = store.ticket(code).await.unwrap().unwrap();
+        assert_eq!(view.summary.status, Status::Assigned);
+        assert_eq!(view.summary.resolved_at, None);
+        let last = view.events.last().unwrap();
+        assert_eq!((last.kind, last.actor.clone()), (EventKind::MessageReceived, Actor::Resident));
+        let reopen = &view.events[view.events.len() - 2];
+        assert_eq!(reopen.kind, EventKind::StatusChanged);
+        assert_eq!(
+            (reopen.from.as_deref(), reopen.to.as_deref()),
+            (Some("resolved"), Some("assigned"))
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_resident_reopening_a_ticket_resolved_before_its_disposition_owes_it_again() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let code = store
+            .ingest(msg(Channel::Sms, "r1", tg("7"), "Air PDAM mati"))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        store.assign(code, "PDAM".into(), op(), None).await.unwrap();
+        // Resolved before the OPD's disposition mail went out: nothing is owed while resolved.
+        store.set_status(code, Status::Resolved, op(), None).await.unwrap();
+        let owed = || async { store.undisposed(100, Utc::now()).await.unwrap() };
+        assert!(owed().await.is_empty(), "{}", store.backend_name());
+        let r = store
+            .ingest(msg(Channel::Sms, "r2", tg("7"), &format!("{code} masih mati")))
+            .await
+            .unwrap();
+        assert!(r.reopened);
+        let list = owed().await;
+        let owed: Vec<_> =
+            list.iter().map(|t| (t.summary.code, t.summary.opd.as_deref())).collect();
+        assert_eq!(owed, vec![(code, Some("PDAM"))], "{}", store.backend_name());
+    }
+}
+
+#[tokio::test]
+async fn automated_mail_without_a_thread_opens_no_ticket() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let mut m = msg(Channel::Email, "<bounce@x>", None, "Delivery failed");
+        m.thread.automated = true;
+        let r = store.ingest(m.clone()).await.unwrap();
+        assert_eq!(r.ticket, None);
+        assert!(!r.ticket_created);
+        // …and is still recognised when delivered again.
+        assert!(store.ingest(m).await.unwrap().duplicate);
+        assert!(
+            store
+                .tickets(&TicketFilter { limit: 10, ..Default::default() })
+                .await
+                .unwrap()
+                .items
+                .is_empty()
+        );
+    }
+}
+
+#[tokio::test]
+async fn reporters_locations_and_attachments_are_kept() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let mut m = msg(
+            Channel::Web,
+            "w1",
+            Some(Identity::new(IdentityKind::AppUser, "u-77").unwrap()),
+            "foto",
+        );
+        m.sender.contacts = vec![Identity::email("Siti@Example.id").unwrap()];
+        m.location = Some(Location::new(-7.4246, 109.2396).unwrap());
+        m.attachments = vec![AttachmentRef {
+            filename: Some("foto.jpg".into()),
+            content_type: "image/jpeg".into(),
+            size: 3,
+            sha256: "ab".repeat(32),
+            provider_ref: None,
+        }];
+        let code = store.ingest(m).await.unwrap().ticket.unwrap();
+        let view = store.ticket(code).await.unwrap().unwrap();
+        let reporter = view.reporter.unwrap();
+        assert_eq!(reporter.name.as_deref(), Some("Siti"));
+        assert_eq!(
+            reporter.identities.iter().map(|i| (i.kind, i.value.as_str())).collect::<Vec<_>>(),
+            vec![(IdentityKind::AppUser, "u-77"), (IdentityKind::Email, "siti@example.id")]
+        );
+        assert_eq!(view.summary.location, Some(Location { lat: -7.4246, lon: 109.2396 }));
+        assert_eq!(view.messages[0].attachments.len(), 1);
+        assert_eq!(view.messages[0].attachments[0].filename.as_deref(), Some("foto.jpg"));
+    }
+}
+
+#[tokio::test]
+async fn a_new_chat_ticket_gets_one_receipt_with_its_code() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let first =
+            store.ingest(msg(Channel::Telegram, "t1", tg("42"), "Jalan rusak")).await.unwrap();
+        let code = first.ticket.unwrap();
+        // A follow-up, a redelivery, a web submission and an auto-reply get none.
+        store.ingest(msg(Channel::Telegram, "t2", tg("42"), "di Pageraji")).await.unwrap();
+        store.ingest(msg(Channel::Telegram, "t1", tg("42"), "Jalan rusak")).await.unwrap();
+        store.ingest(msg(Channel::Web, "w1", tg("43"), "lewat web")).await.unwrap();
+        let web_email = Some(Identity::email("warga@example.id").unwrap());
+        store.ingest(msg(Channel::Web, "w2", web_email, "lewat formulir")).await.unwrap();
+        let mut auto = msg(Channel::Email, "<a@x>", Some(Identity::email("a@x.id").unwrap()), "x");
+        auto.thread.automated = true;
+        store.ingest(auto).await.unwrap();
+
+        let items =
+            store.outbox_claim(Channel::ALL.to_vec(), 10, Duration::seconds(60)).await.unwrap();
+        assert_eq!(items.len(), 1, "{items:?}");
+        let ack = &items[0];
+        assert_eq!((ack.ticket, ack.channel, ack.purpose), (code, Channel::Telegram, Purpose::Ack));
+        assert_eq!(ack.recipient, Identity::new(IdentityKind::Telegram, "42").unwrap());
+        assert!(ack.text.contains(&code.to_string()) && ack.text.contains("CEK"), "{}", ack.text);
+        // The receipt is in the thread but is no answer: the response clock still runs.
+        let view = store.ticket(code).await.unwrap().unwrap();
+        let out: Vec<_> = view.messages.iter().filter(|m| m.direction == Direction::Out).collect();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].purpose, Some(Purpose::Ack));
+        assert_eq!(out[0].author.as_deref(), Some("system"));
+        assert_eq!(view.summary.first_responded_at, None);
+    }
+}
+
+#[tokio::test]
+async fn a_provider_batch_is_stored_whole_or_not_at_all() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let batch = vec![
+            msg(Channel::Whatsapp, "wamid.1", tg("1"), "satu"),
+            msg(Channel::Whatsapp, "wamid.2", tg("2"), "dua"),
+        ];
+        let stored = store.ingest_all(batch.clone()).await.unwrap();
+        assert_eq!(stored.iter().filter(|r| r.ticket_created).count(), 2);
+        let again = store.ingest_all(batch).await.unwrap();
+        assert!(again.iter().all(|r| r.duplicate));
+        assert_eq!(
+            again.iter().map(|r| r.ticket).collect::<Vec<_>>(),
+            stored.iter().map(|r| r.ticket).collect::<Vec<_>>()
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_last_inbound_time_is_per_sender_and_channel() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let wa = Identity::new(IdentityKind::Whatsapp, "6281234567890").unwrap();
+        assert_eq!(store.last_inbound_at(Channel::Whatsapp, &wa).await.unwrap(), None);
+        let day_ago = Utc::now() - Duration::hours(26);
+        let recent = Utc::now() - Duration::minutes(5);
+        for (id, at) in [("wamid.1", recent), ("wamid.0", day_ago)] {
+            let mut m = msg(Channel::Whatsapp, id, Some(wa.clone()), "Lampu jalan mati");
+            m.received_at = at;
+            store.ingest(m).await.unwrap();
+        }
+        let last = store.last_inbound_at(Channel::Whatsapp, &wa).await.unwrap().unwrap();
+        assert_eq!(last.timestamp_millis(), recent.timestamp_millis());
+        // Our own answers don't open the window, and other senders don't count.
+        let other = Identity::new(IdentityKind::Whatsapp, "6289999999999").unwrap();
+        assert_eq!(store.last_inbound_at(Channel::Whatsapp, &other).await.unwrap(), None);
+    }
+}
+
+#[tokio::test]
+async fn an_edit_is_a_revision_on_the_originals_ticket_and_reopens_nothing() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let first =
+            store.ingest(msg(Channel::Telegram, "42:5", tg("42"), "Lampu mati")).await.unwrap();
+        let code = first.ticket.unwrap();
+        store.set_status(code, Status::Resolved, op(), Some("sudah".into())).await.unwrap();
+        let mut edit = msg(Channel::Telegram, "42:5@1700000100", tg("42"), "Lampu jalan mati");
+        edit.thread.revision_of = Some("42:5".into());
+        let out = store.ingest(edit).await.unwrap();
+        assert_eq!((out.ticket, out.ticket_created, out.reopened), (Some(code), false, false));
+        let view = store.ticket(code).await.unwrap().unwrap();
+        assert_eq!(view.summary.status, Status::Resolved, "an edit is not a new message");
+        let inbound: Vec<_> =
+            view.messages.iter().filter(|m| m.direction == Direction::In).collect();
+        assert_eq!(inbound.len(), 2);
+        assert_eq!(inbound[1].revision_of, Some(first.message_id));
+        assert_eq!(inbound[0].revision_of, None);
+        let receipts = view.messages.iter().filter(|m| m.purpose == Some(Purpose::Ack)).count();
+        assert_eq!(receipts, 1, "an edit is not acknowledged");
+
+        // An edit of a message we never stored is an ordinary message.
+        let mut stray = msg(Channel::Telegram, "43:9@1700000100", tg("43"), "Sampah menumpuk");
+        stray.thread.revision_of = Some("43:9".into());
+        let out = store.ingest(stray).await.unwrap();
+        assert!(out.ticket_created);
+    }
+}
+
+#[tokio::test]
+async fn tickets_are_found_by_the_ids_of_their_messages() {
+    for (store, _g) in stores(no_receipts()).await {
+        let a = store
+            .ingest(msg(Channel::Email, "a@x", email("a@example.id"), "satu"))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        let b = store
+            .ingest(msg(Channel::Email, "b@x", email("b@example.id"), "dua"))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        let find = |ids: &[&str]| {
+            let store = store.clone();
+            let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+            async move { store.ticket_of_message(Channel::Email, ids).await.unwrap() }
+        };
+        assert_eq!(find(&["nope@x", "b@x", "a@x"]).await, Some(b));
+        assert_eq!(find(&["nope@x"]).await, None);
+        // Another channel's ids don't count.
+        assert_eq!(store.ticket_of_message(Channel::Sms, vec!["a@x".into()]).await.unwrap(), None);
+        // A merged ticket's messages lead to the ticket it was merged into.
+        store.merge(a, b, op()).await.unwrap();
+        assert_eq!(find(&["a@x"]).await, Some(b));
+    }
+}
+
+#[tokio::test]
+async fn a_stranger_quoting_a_code_gets_their_own_ticket() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let code = store
+            .ingest(msg(Channel::Sms, "s1", phone("081200000001"), "Air PDAM mati"))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        store.assign(code, "PDAM".into(), op(), None).await.unwrap();
+        store.set_status(code, Status::Resolved, op(), None).await.unwrap();
+        // On SMS, X and the intake API's `ticket` field alike: no join, no reopening.
+        let sms = msg(Channel::Sms, "s2", phone("081299999999"), &format!("{code} masih mati"));
+        let x = msg(
+            Channel::X,
+            "x1",
+            Some(Identity::new(IdentityKind::XUser, "666").unwrap()),
+            &format!("{code} bohong"),
+        );
+        let mut api = msg(
+            Channel::Web,
+            "k:1",
+            Some(Identity::new(IdentityKind::AppUser, "k:u-9").unwrap()),
+            "tambahan",
+        );
+        api.thread.ticket = Some(code);
+        for m in [sms, x, api] {
+            let r = store.ingest(m).await.unwrap();
+            assert!(r.ticket_created && !r.reopened, "{} {r:?}", store.backend_name());
+            assert_ne!(r.ticket, Some(code));
+        }
+        let view = store.ticket(code).await.unwrap().unwrap();
+        assert_eq!(view.summary.status, Status::Resolved);
+        assert_eq!(inbound(&view), 1);
+        // The reporter quoting it still joins and reopens.
+        let own = msg(Channel::Sms, "s3", phone("+6281200000001"), &format!("{code} masih mati"));
+        let r = store.ingest(own).await.unwrap();
+        assert_eq!((r.ticket, r.reopened), (Some(code), true));
+    }
+}
+
+#[tokio::test]
+async fn a_strangers_status_question_is_answered_without_joining() {
+    for (store, _g) in stores(no_receipts()).await {
+        let mut first = msg(Channel::Sms, "s1", phone("081200000001"), "Lampu jalan mati");
+        first.sender.display_name = Some("Siti Aminah".into());
+        let code = store.ingest(first).await.unwrap().ticket.unwrap();
+        let asked = msg(Channel::Sms, "s2", phone("081299999999"), &format!("CEK {code}"));
+        let r = store.ingest(asked).await.unwrap();
+        assert!(!r.ticket_created && r.ticket.is_none(), "{r:?}");
+        let view = store.ticket(code).await.unwrap().unwrap();
+        assert_eq!(inbound(&view), 1, "the question joined the ticket");
+        let items =
+            store.outbox_claim(Channel::ALL.to_vec(), 10, Duration::seconds(60)).await.unwrap();
+        assert_eq!(items.len(), 1, "{items:?}");
+        let answer = &items[0];
+        assert_eq!(answer.purpose, Purpose::Status);
+        assert_eq!(answer.recipient, Identity::phone("081299999999").unwrap());
+        assert!(answer.text.contains(&code.to_string()), "{}", answer.text);
+        for private in ["Siti", "Aminah", "081200000001", "6281200000001"] {
+            assert!(!answer.text.contains(private), "{}", answer.text);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_stranger_cannot_answer_the_identity_request() {
+    for (store, _g) in stores(no_receipts()).await {
+        let code = store.ingest(msg(Channel::Telegram, "i1", tg("77"), "Jalan rusak")).await;
+        let code = code.unwrap().ticket.unwrap();
+        store.request_identity(code, "Siapa nama Anda?".into(), op()).await.unwrap();
+        // Nothing else waits for the router.
+        let now = Utc::now();
+        while !store.route_claim(10, Duration::seconds(60), now).await.unwrap().is_empty() {}
+        let fake = format!("{code} Nama: Budi Palsu. Alamat: Jl. Palsu 1");
+        let r = store.ingest(msg(Channel::Telegram, "i2", tg("66"), &fake)).await.unwrap();
+        assert_ne!(r.ticket, Some(code));
+        let view = store.ticket(code).await.unwrap().unwrap();
+        assert_eq!(inbound(&view), 1);
+        assert_eq!(view.reporter.as_ref().and_then(|r| r.name.as_deref()), Some("Siti"));
+        let jobs = store.route_claim(10, Duration::seconds(60), Utc::now()).await.unwrap();
+        assert!(jobs.iter().all(|j| j.code != code), "the stranger's answer reached the router");
+        // The reporter's own answer does.
+        let own = msg(Channel::Telegram, "i3", tg("77"), "Nama: Siti. Alamat: Jl. Asli 2");
+        assert_eq!(store.ingest(own).await.unwrap().ticket, Some(code));
+        let jobs = store.route_claim(10, Duration::seconds(60), Utc::now()).await.unwrap();
+        assert!(jobs.iter().any(|j| j.code == code));
+    }
+}
+
+#[tokio::test]
+async fn nul_and_control_characters_are_cleaned_on_the_way_in() {
+    for (store, _g) in stores(no_receipts()).await {
+        let mut m = msg(Channel::Web, "k:a\u{0}1", phone("081200000001"), "a\u{0}b\r\nc\u{1b}");
+        m.sender.display_name = Some("Bu\u{0}di".into());
+        m.attachments.push(AttachmentRef {
+            filename: Some("foto\u{0}.jpg".into()),
+            content_type: "image/jpeg".into(),
+            size: 3,
+            sha256: "ab".repeat(32),
+            provider_ref: None,
+        });
+        let r = store.ingest(m).await.unwrap();
+        let code = r.ticket.unwrap();
+        // A batch with a NUL in it is stored whole.
+        let batch = vec![
+            msg(Channel::Whatsapp, "w1", tg("5"), "satu\u{0}"),
+            msg(Channel::Whatsapp, "w2", tg("6"), "dua"),
+        ];
+        assert_eq!(store.ingest_all(batch).await.unwrap().len(), 2);
+        store.reply(code, "jawab\u{0}an".into(), op()).await.unwrap();
+        store.assign(code, "DPU".into(), op(), Some("cat\u{0}atan".into())).await.unwrap();
+        let v = store.ticket(code).await.unwrap().unwrap();
+        assert_eq!(v.messages[0].text, "ab\nc");
+        assert_eq!(v.messages[0].attachments[0].filename.as_deref(), Some("foto.jpg"));
+        assert_eq!(v.reporter.as_ref().and_then(|r| r.name.as_deref()), Some("Budi"));
+        assert!(v.messages.iter().any(|m| m.text == "jawaban"));
+        assert!(v.events.iter().any(|e| e.note.as_deref() == Some("catatan")));
+        // The cleaned provider id still deduplicates.
+        let again = msg(Channel::Web, "k:a\u{0}1", None, "lagi");
+        assert!(store.ingest(again).await.unwrap().duplicate);
+    }
+}

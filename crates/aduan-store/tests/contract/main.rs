@@ -1,0 +1,72 @@
+//! The store contract: every test runs on SQLite, and on PostgreSQL when
+//! `ADUAN_TEST_PG_URL` names a server (the full suite, `cargo xtask test`, always sets it and
+//! sets `ADUAN_TEST_FULL=1`, under which a missing server is a failure, not a skip): the
+//! stores come from `aduan_store::testing::stores` (feature `testing`).
+//!
+//! One test binary; one file per feature of the store (`src/ops/`), plus `races` and `backend`.
+
+mod accounts;
+mod actions;
+mod backend;
+mod intake;
+mod media;
+mod outbox;
+mod races;
+mod routing;
+mod stats;
+mod view;
+
+use aduan_core::{
+    Actor, Channel, Direction, Identity, IdentityKind, InboundMessage, Sender, ThreadHints,
+};
+pub(crate) use aduan_store::testing::stores;
+use aduan_store::{StoreError, StoreOptions};
+use chrono::Utc;
+
+fn msg(
+    channel: Channel,
+    provider_id: &str,
+    sender: Option<Identity>,
+    text: &str,
+) -> InboundMessage {
+    InboundMessage {
+        channel,
+        provider_id: provider_id.to_owned(),
+        sender: Sender { identity: sender, display_name: Some("Siti".into()), contacts: vec![] },
+        text: text.to_owned(),
+        attachments: vec![],
+        location: None,
+        received_at: Utc::now(),
+        thread: ThreadHints::default(),
+    }
+}
+
+fn tg(id: &str) -> Option<Identity> {
+    Some(Identity::new(IdentityKind::Telegram, id).unwrap())
+}
+
+/// Options without the automatic receipt, for tests about the outbox mechanics.
+fn no_receipts() -> StoreOptions {
+    StoreOptions { ack_template: None, ..StoreOptions::default() }
+}
+
+fn email(addr: &str) -> Option<Identity> {
+    Some(Identity::email(addr).unwrap())
+}
+
+fn op() -> Actor {
+    Actor::User("operator@banyumaskab.go.id".into())
+}
+
+fn phone(p: &str) -> Option<Identity> {
+    Some(Identity::phone(p).unwrap())
+}
+
+fn inbound(view: &aduan_store::TicketView) -> usize {
+    view.messages.iter().filter(|m| m.direction == Direction::In).count()
+}
+
+/// Whether a store error is one the API answers with 409 (an illegal move or a conflict).
+fn is_conflict(e: &StoreError) -> bool {
+    matches!(e, StoreError::Conflict(_) | StoreError::Transition(_))
+}

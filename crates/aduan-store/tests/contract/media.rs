@@ -1,0 +1,100 @@
+//! Attachments still at the provider.
+
+use aduan_core::{AttachmentRef, Channel, Identity, IdentityKind};
+use aduan_store::{StoreOptions, TicketFilter};
+use chrono::{Duration, Utc};
+
+use crate::{msg, stores, tg};
+
+#[tokio::test]
+async fn provider_media_is_queued_until_fetched_or_given_up() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let wa = Identity::new(IdentityKind::Whatsapp, "6281234567890").unwrap();
+        let mut m = msg(Channel::Whatsapp, "wamid.img", Some(wa), "");
+        let media = |r: &str| AttachmentRef {
+            filename: None,
+            content_type: "image/jpeg".into(),
+            size: 0,
+            sha256: String::new(),
+            provider_ref: Some(r.into()),
+        };
+        m.attachments = vec![media("111"), media("222"), media("333")];
+        store.ingest(m).await.unwrap();
+        let due = store.attachments_unfetched(vec![Channel::Whatsapp], 3, 10).await.unwrap();
+        assert_eq!(
+            due.iter().map(|a| a.provider_ref.as_str()).collect::<Vec<_>>(),
+            ["111", "222", "333"]
+        );
+        assert!(
+            store.attachments_unfetched(vec![Channel::Messenger], 3, 10).await.unwrap().is_empty()
+        );
+        store
+            .attachment_fetched(due[0].id, "ab".repeat(32), 1234, "image/png".into())
+            .await
+            .unwrap();
+        // A retry waits for its time; giving up removes it from the queue for good.
+        let later = Utc::now() + Duration::hours(1);
+        store.attachment_fetch_failed(due[1].id, "HTTP 500".into(), Some(later)).await.unwrap();
+        store.attachment_fetch_failed(due[2].id, "HTTP 404".into(), None).await.unwrap();
+        assert!(
+            store.attachments_unfetched(vec![Channel::Whatsapp], 3, 10).await.unwrap().is_empty()
+        );
+        store
+            .attachment_fetch_failed(
+                due[1].id,
+                "HTTP 500".into(),
+                Some(Utc::now() - Duration::seconds(1)),
+            )
+            .await
+            .unwrap();
+        let again = store.attachments_unfetched(vec![Channel::Whatsapp], 3, 10).await.unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!((again[0].provider_ref.as_str(), again[0].attempts), ("222", 2));
+        assert!(
+            store.attachments_unfetched(vec![Channel::Whatsapp], 2, 10).await.unwrap().is_empty()
+        );
+        let code = store
+            .tickets(&TicketFilter { limit: 10, ..TicketFilter::default() })
+            .await
+            .unwrap()
+            .items[0]
+            .code;
+        let view = store.ticket(code).await.unwrap().unwrap();
+        let a = &view.messages[0].attachments[0];
+        assert_eq!((a.sha256.len(), a.size, a.content_type.as_str()), (64, 1234, "image/png"));
+    }
+}
+
+#[tokio::test]
+async fn attachments_at_the_provider_are_offered_until_fetched_or_given_up() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let at_provider = |file_id: &str| AttachmentRef {
+            filename: None,
+            content_type: "image/jpeg".into(),
+            size: 0,
+            sha256: String::new(),
+            provider_ref: Some(file_id.into()),
+        };
+        let mut m = msg(Channel::Telegram, "42:7", tg("42"), "Foto jalan");
+        m.attachments = vec![at_provider("file-a"), at_provider("file-b")];
+        let code = store.ingest(m).await.unwrap().ticket.unwrap();
+        let mut other = msg(Channel::Whatsapp, "wamid.1", None, "foto");
+        other.attachments = vec![at_provider("media-1")];
+        store.ingest(other).await.unwrap();
+
+        let pending = store.attachments_unfetched(vec![Channel::Telegram], 8, 10).await.unwrap();
+        let refs: Vec<_> = pending.iter().map(|p| p.provider_ref.as_str()).collect();
+        assert_eq!(refs, ["file-a", "file-b"], "only the channel's own, oldest first");
+        let (ab, ct) = ("ab".repeat(32), pending[0].content_type.clone());
+        store.attachment_fetched(pending[0].id, ab, 1234, ct).await.unwrap();
+        store.attachment_fetch_failed(pending[1].id, "file is too big".into(), None).await.unwrap();
+        assert!(
+            store.attachments_unfetched(vec![Channel::Telegram], 8, 10).await.unwrap().is_empty()
+        );
+
+        let view = store.ticket(code).await.unwrap().unwrap();
+        let a = &view.messages[0].attachments;
+        assert_eq!((a[0].sha256.as_str(), a[0].size), ("ab".repeat(32).as_str(), 1234));
+        assert_eq!((a[1].sha256.as_str(), a[1].provider_ref.as_deref()), ("", Some("file-b")));
+    }
+}

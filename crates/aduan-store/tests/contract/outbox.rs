@@ -1,0 +1,247 @@
+//! The outbox: claims, leases, retries, receipts, bounces, the caps on automatic messages.
+
+use aduan_core::{
+    Channel, Direction, Identity, IdentityKind, InboundMessage, OutboxState, Purpose, ThreadHints,
+};
+use aduan_store::{StoreError, StoreOptions};
+use chrono::{Duration, Utc};
+
+use crate::{email, msg, no_receipts, op, phone, stores, tg};
+
+#[tokio::test]
+async fn outbox_rows_are_claimed_once_and_retried_until_dead() {
+    for (store, _g) in stores(no_receipts()).await {
+        let code = store
+            .ingest(msg(Channel::Telegram, "t1", tg("42"), "x"))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        store.reply(code, "satu".into(), op()).await.unwrap();
+        store.reply(code, "dua".into(), op()).await.unwrap();
+        let lease = Duration::seconds(60);
+        assert!(store.outbox_claim(vec![Channel::Email], 10, lease).await.unwrap().is_empty());
+        let claimed = store.outbox_claim(vec![Channel::Telegram], 10, lease).await.unwrap();
+        assert_eq!(claimed.iter().map(|i| i.text.as_str()).collect::<Vec<_>>(), ["satu", "dua"]);
+        assert_eq!(claimed[0].ticket, code);
+        assert_eq!(claimed[0].attempts, 1);
+        assert_eq!(claimed[0].thread_refs, vec!["t1".to_string()]);
+        assert!(store.outbox_claim(vec![Channel::Telegram], 10, lease).await.unwrap().is_empty());
+
+        store.outbox_sent(claimed[0].id, Some("tg-msg-9".into())).await.unwrap();
+        assert!(matches!(
+            store.outbox_sent(claimed[0].id, None).await,
+            Err(StoreError::Conflict(_))
+        ));
+        // A failure with a retry time comes back when due…
+        store
+            .outbox_failed(
+                claimed[1].id,
+                "HTTP 502".into(),
+                Some(Utc::now() - Duration::seconds(1)),
+            )
+            .await
+            .unwrap();
+        let again = store.outbox_claim(vec![Channel::Telegram], 10, lease).await.unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].attempts, 2);
+        // …and without one it is dead.
+        store.outbox_failed(again[0].id, "HTTP 400".into(), None).await.unwrap();
+        assert!(store.outbox_claim(vec![Channel::Telegram], 10, lease).await.unwrap().is_empty());
+        let mut counts = store.outbox_counts().await.unwrap();
+        counts.sort_by_key(|c| c.1.as_str());
+        assert_eq!(
+            counts,
+            vec![
+                (Channel::Telegram, OutboxState::Dead, 1),
+                (Channel::Telegram, OutboxState::Sent, 1)
+            ]
+        );
+        // What we sent is a thread reference now.
+        let r = store
+            .ingest(InboundMessage {
+                thread: ThreadHints { references: vec!["tg-msg-9".into()], ..Default::default() },
+                ..msg(Channel::Telegram, "t9", tg("42"), "balas")
+            })
+            .await
+            .unwrap();
+        assert_eq!(r.ticket, Some(code));
+    }
+}
+
+#[tokio::test]
+async fn an_expired_lease_is_claimed_again() {
+    for (store, _g) in stores(no_receipts()).await {
+        let code = store
+            .ingest(msg(Channel::Telegram, "t1", tg("42"), "x"))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        store.reply(code, "satu".into(), op()).await.unwrap();
+        let first = store
+            .outbox_claim(vec![Channel::Telegram], 10, Duration::milliseconds(-1))
+            .await
+            .unwrap();
+        assert_eq!(first.len(), 1);
+        let second =
+            store.outbox_claim(vec![Channel::Telegram], 10, Duration::seconds(60)).await.unwrap();
+        assert_eq!(second.len(), 1);
+        assert_eq!(second[0].attempts, 2);
+    }
+}
+
+#[tokio::test]
+async fn delivery_receipts_move_forward_and_failures_are_dead() {
+    use aduan_store::{DeliveryReceipt, ReceiptStatus};
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let wa = Identity::new(IdentityKind::Whatsapp, "6281234567890").unwrap();
+        store
+            .ingest(msg(Channel::Whatsapp, "wamid.in", Some(wa), "Sampah menumpuk"))
+            .await
+            .unwrap();
+        let lease = Duration::seconds(60);
+        let claimed = store.outbox_claim(vec![Channel::Whatsapp], 10, lease).await.unwrap();
+        let id = claimed[0].id;
+        store.outbox_sent(id, Some("wamid.out".into())).await.unwrap();
+        let receipt = |status, error: Option<&str>| DeliveryReceipt {
+            channel: Channel::Whatsapp,
+            provider_id: "wamid.out".into(),
+            status,
+            at: Utc::now(),
+            error: error.map(str::to_owned),
+        };
+        let unknown = DeliveryReceipt {
+            provider_id: "wamid.other".into(),
+            ..receipt(ReceiptStatus::Read, None)
+        };
+        assert!(!store.outbox_receipt(unknown).await.unwrap());
+        assert!(store.outbox_receipt(receipt(ReceiptStatus::Read, None)).await.unwrap());
+        assert!(store.outbox_receipt(receipt(ReceiptStatus::Delivered, None)).await.unwrap());
+        let row = store.outbox_row(id).await.unwrap().unwrap();
+        assert_eq!((row.state, row.receipt), (OutboxState::Sent, Some(ReceiptStatus::Read)));
+        assert!(row.receipt_at.is_some());
+        store
+            .outbox_receipt(receipt(
+                ReceiptStatus::Failed,
+                Some("whatsapp error 131026: Message undeliverable"),
+            ))
+            .await
+            .unwrap();
+        let row = store.outbox_row(id).await.unwrap().unwrap();
+        assert_eq!((row.state, row.receipt), (OutboxState::Dead, Some(ReceiptStatus::Failed)));
+        assert_eq!(
+            row.last_error.as_deref(),
+            Some("delivery failed: whatsapp error 131026: Message undeliverable")
+        );
+        assert!(store.outbox_row(id + 100).await.unwrap().is_none());
+    }
+}
+
+#[tokio::test]
+async fn a_bounce_marks_the_delivery_dead() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let code = store
+            .ingest(msg(Channel::Email, "m1@warga", email("siti@example.id"), "Lampu mati"))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        let lease = Duration::seconds(60);
+        let ack = store.outbox_claim(vec![Channel::Email], 10, lease).await.unwrap();
+        assert_eq!(ack.len(), 1);
+        assert_eq!(ack[0].purpose, Purpose::Ack);
+        store.outbox_sent(ack[0].id, Some("aduan.x.1@aduan.test".into())).await.unwrap();
+        // Inbound ids and unknown ids change nothing.
+        let none = store
+            .outbox_bounced(Channel::Email, vec!["m1@warga".into(), "zz@q".into()], "550".into())
+            .await
+            .unwrap();
+        assert!(none.is_empty());
+        let codes = store
+            .outbox_bounced(Channel::Email, vec!["aduan.x.1@aduan.test".into()], "bounced".into())
+            .await
+            .unwrap();
+        assert_eq!(codes, vec![code]);
+        let view = store.ticket(code).await.unwrap().unwrap();
+        let out = view.messages.iter().find(|m| m.direction == Direction::Out).unwrap();
+        assert_eq!(out.delivery, Some(OutboxState::Dead));
+        assert_eq!(
+            store.outbox_counts().await.unwrap(),
+            vec![(Channel::Email, OutboxState::Dead, 1)]
+        );
+    }
+}
+
+#[tokio::test]
+async fn automatic_messages_are_capped_per_recipient_and_per_hour() {
+    let mut opts = StoreOptions {
+        auto_limits: aduan_store::AutoLimits { per_recipient_per_day: 2, per_hour: 3 },
+        ..StoreOptions::default()
+    };
+    opts.threading.default_window = Duration::zero();
+    for (store, _g) in stores(opts.clone()).await {
+        let mut codes = Vec::new();
+        for (i, p) in
+            ["081200000001", "081200000001", "081200000001", "081200000002"].into_iter().enumerate()
+        {
+            let m = msg(Channel::Sms, &format!("s{i}"), phone(p), "Jalan rusak");
+            codes.push(store.ingest(m).await.unwrap().ticket.unwrap());
+        }
+        // The fifth receipt is over the hourly cap, whoever it is for.
+        let m = msg(Channel::Sms, "s9", phone("081200000003"), "Jalan rusak");
+        codes.push(store.ingest(m).await.unwrap().ticket.unwrap());
+        // And a stranger's status questions are automatic messages too.
+        let asked = msg(Channel::Sms, "q1", phone("081200000004"), &format!("CEK {}", codes[0]));
+        store.ingest(asked).await.unwrap();
+
+        let items =
+            store.outbox_claim(Channel::ALL.to_vec(), 50, Duration::seconds(60)).await.unwrap();
+        let to: Vec<String> = items.iter().map(|i| i.recipient.value.clone()).collect();
+        assert_eq!(
+            to,
+            vec!["+6281200000001", "+6281200000001", "+6281200000002"],
+            "{}",
+            store.backend_name()
+        );
+        // The refused ones are kept on their tickets, published only, and counted.
+        let third = store.ticket(codes[2]).await.unwrap().unwrap();
+        let ack = third.messages.iter().find(|m| m.direction == Direction::Out).unwrap();
+        assert_eq!(ack.delivery, Some(OutboxState::Published));
+        assert_eq!(
+            store.auto_refused_counts().await.unwrap(),
+            vec![("hour".to_owned(), 2), ("recipient_day".to_owned(), 1)]
+        );
+        // A person's answer is never capped.
+        let r = store.reply(codes[2], "Sudah kami teruskan.".into(), op()).await.unwrap();
+        assert_eq!(r.delivery, OutboxState::Pending);
+    }
+}
+
+#[tokio::test]
+async fn no_automatic_message_goes_to_an_address_that_cant_be_a_resident() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        // A machine's mail that the channel failed to recognise opens a ticket, but its
+        // receipt is kept on the ticket, published only, and counted.
+        for (i, from) in
+            ["no-reply@shop.example.com", "MAILER-DAEMON@mx.example.org"].into_iter().enumerate()
+        {
+            let m = msg(Channel::Email, &format!("m{i}@x"), email(from), "Pesanan Anda");
+            let code = store.ingest(m).await.unwrap().ticket.unwrap();
+            let view = store.ticket(code).await.unwrap().unwrap();
+            let ack = view.messages.iter().find(|m| m.direction == Direction::Out).unwrap();
+            assert_eq!(ack.delivery, Some(OutboxState::Published), "{}", store.backend_name());
+        }
+        // A person's address still gets its receipt.
+        let m = msg(Channel::Email, "p@x", email("siti.noreplyfan@example.id"), "Jalan rusak");
+        store.ingest(m).await.unwrap();
+        let items =
+            store.outbox_claim(Channel::ALL.to_vec(), 10, Duration::seconds(60)).await.unwrap();
+        let to: Vec<&str> = items.iter().map(|i| i.recipient.value.as_str()).collect();
+        assert_eq!(to, vec!["siti.noreplyfan@example.id"], "{}", store.backend_name());
+        assert_eq!(
+            store.auto_refused_counts().await.unwrap(),
+            vec![("automated_recipient".to_owned(), 2)]
+        );
+    }
+}

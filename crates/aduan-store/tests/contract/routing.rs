@@ -1,0 +1,65 @@
+//! The routing worker's and deadline watcher's queries.
+
+use aduan_core::{Channel, Identity, Purpose, Status};
+use aduan_store::StoreOptions;
+use chrono::Utc;
+
+use crate::{msg, op, stores};
+
+#[tokio::test]
+async fn dispositions_owed_follow_assignment_notification_and_status() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let mut codes = Vec::new();
+        for i in 0..4 {
+            let m = msg(Channel::Web, &format!("d{i}"), None, "jalan rusak");
+            codes.push(store.ingest(m).await.unwrap().ticket.unwrap());
+        }
+        let owed = || {
+            let store = store.clone();
+            async move {
+                let list = store.undisposed(100, Utc::now()).await.unwrap();
+                list.iter()
+                    .map(|t| (t.summary.code, t.summary.opd.clone().unwrap()))
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert!(owed().await.is_empty(), "tickets in triage are owed nothing");
+        for c in &codes[..3] {
+            store.assign(*c, "DPU".into(), op(), None).await.unwrap();
+        }
+        let dpu = |i: usize| (codes[i], "DPU".to_string());
+        assert_eq!(owed().await, vec![dpu(0), dpu(1), dpu(2)]);
+
+        let notify = |code, key: &str| {
+            let store = store.clone();
+            let key = key.to_owned();
+            async move {
+                let to = vec![Identity::email("dpu@example.go.id").unwrap()];
+                store
+                    .notify_once(code, key, Purpose::Disposition, to, "t".into(), Utc::now())
+                    .await
+                    .unwrap()
+            }
+        };
+        // Another OPD's notification does not pay the debt; the ticket's own does, once.
+        // (A later assignment to that other OPD finds it paid: keys are per ticket and OPD.)
+        notify(codes[0], "disposition:DLH").await;
+        assert_eq!(owed().await, vec![dpu(0), dpu(1), dpu(2)]);
+        assert!(notify(codes[0], "disposition:DPU").await);
+        assert!(!notify(codes[0], "disposition:DPU").await);
+        assert_eq!(owed().await, vec![dpu(1), dpu(2)]);
+        // Moved to another OPD: owed again, to the new one; its old notification stays sent.
+        store.assign(codes[0], "DINSOS".into(), op(), None).await.unwrap();
+        assert_eq!(owed().await[0], (codes[0], "DINSOS".to_string()));
+        notify(codes[0], "disposition:DINSOS").await;
+        // Work started still owes it; resolved does not; reopened owes it again.
+        store.set_status(codes[1], Status::InProgress, op(), None).await.unwrap();
+        store.set_status(codes[2], Status::Resolved, op(), Some("done".into())).await.unwrap();
+        assert_eq!(owed().await, vec![dpu(1)]);
+        store.set_status(codes[2], Status::InProgress, op(), None).await.unwrap();
+        assert_eq!(owed().await, vec![dpu(1), dpu(2)]);
+        // Merged away: nothing is owed for it.
+        store.merge(codes[2], codes[3], op()).await.unwrap();
+        assert_eq!(owed().await, vec![dpu(1)]);
+    }
+}
