@@ -12,6 +12,7 @@
 //!   the same provider message or the same sender is serialised by advisory locks, so several
 //!   `aduan` instances can share one database.
 
+mod answers;
 mod db;
 mod leases;
 mod ops;
@@ -675,6 +676,25 @@ impl Store {
         offset_secs: i32,
     ) -> Result<Vec<DayChannelCount>> {
         read!(self, |c| ops::per_day_by_channel(c, from, offset_secs))
+    }
+
+    // --- texts: status answers ---
+
+    /// The answer to "CEK {asked}" (the chat bot's `/cek`), in the same words as the one
+    /// queued at intake: about the ticket `asked` names, or the ticket it was merged into.
+    /// `None` when no ticket has that code.
+    pub async fn status_answer(&self, asked: TicketCode) -> Result<Option<String>> {
+        let Some(mut view) = self.ticket(asked).await? else { return Ok(None) };
+        // Merges form chains only through tickets that were live when merged; a few hops
+        // reach the live one.
+        for _ in 0..8 {
+            let Some(into) = view.summary.merged_into else { break };
+            match self.ticket(into).await? {
+                Some(next) => view = next,
+                None => break,
+            }
+        }
+        Ok(Some(answers::status_answer(asked, &view.summary, &self.inner.opts.opd_names)))
     }
 }
 
