@@ -167,8 +167,8 @@ pub fn identity_request(code: TicketCode, missing: &[IdentityField]) -> String {
     };
     format!(
         "Aduan Anda ({code}) sudah kami terima. Agar dapat ditindaklanjuti, mohon balas pesan \
-         ini dengan {asked}, contoh: \"Nama: Siti Aminah, Alamat: Desa Karangklesem, Kec. \
-         Purwokerto Selatan\". Jika identitas Anda ingin dirahasiakan, tambahkan kata RAHASIA; \
+         ini dengan {asked}, contoh: \"Nama: Budi Santoso, Alamat: Desa Kedungwringin, Kec. \
+         Jatilawang\". Jika identitas Anda ingin dirahasiakan, tambahkan kata RAHASIA; \
          identitas Anda tidak akan diteruskan ke dinas."
     )
 }
