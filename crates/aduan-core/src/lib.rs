@@ -19,6 +19,7 @@ mod resident;
 pub mod sanitize;
 mod sla;
 mod status;
+pub mod texts;
 mod threading;
 pub mod time;
 
@@ -34,14 +35,14 @@ pub use identity::{
 pub use message::{
     AttachmentRef, Direction, InboundMessage, Location, LocationError, Sender, ThreadHints,
 };
-pub use outbound::{
-    DEFAULT_ACK_TEMPLATE, OutboxState, Purpose, ReplyRoute, ack_text, choose_reply_route,
-};
+pub use outbound::{OutboxState, Purpose, ReplyRoute, choose_reply_route};
 pub use resident::{
-    IdentityField, IdentityPolicy, IdentityReply, format_id, identity_request_text,
-    parse_identity_reply, status_query, status_text,
+    IdentityField, IdentityPolicy, IdentityReply, parse_identity_reply, status_query,
 };
 pub use sanitize::{clean_line, clean_message, clean_text};
 pub use sla::{Alert, ClockKind, ClockState, SlaPolicy, alert_due};
 pub use status::{Status, TransitionError, UnknownStatus};
+pub use texts::{
+    DEFAULT_ACK_TEMPLATE, identity_request as identity_request_text, receipt as ack_text,
+};
 pub use threading::{SenderFacts, ThreadCandidate, ThreadDecision, ThreadingPolicy, decide_thread};

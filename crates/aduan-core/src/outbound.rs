@@ -131,17 +131,6 @@ impl FromStr for Purpose {
     }
 }
 
-/// The receipt a resident gets when their message opens a ticket. `template` may use
-/// `{code}` and `{hours}`.
-pub fn ack_text(template: &str, code: crate::TicketCode, hours: i64) -> String {
-    template.replace("{code}", &code.to_string()).replace("{hours}", &hours.to_string())
-}
-
-/// The default receipt, in Indonesian.
-pub const DEFAULT_ACK_TEMPLATE: &str = "Terima kasih, aduan Anda sudah kami terima dengan kode {code}. \
-Aduan akan kami tindak lanjuti paling lambat {hours} jam. Untuk melihat perkembangannya, \
-kirim: CEK {code}";
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplyRoute {
     Send {
@@ -204,7 +193,7 @@ mod tests {
     #[test]
     fn the_receipt_names_the_code_and_the_deadline() {
         let code = crate::TicketCode::from_entropy([1, 2, 3, 4, 5]);
-        let text = ack_text(DEFAULT_ACK_TEMPLATE, code, 24);
+        let text = crate::ack_text(crate::DEFAULT_ACK_TEMPLATE, code, 24);
         assert!(text.contains(&code.to_string()) && text.contains("24 jam"), "{text}");
         assert!(text.ends_with(&format!("CEK {code}")));
         for p in Purpose::ALL {

@@ -5,9 +5,7 @@
 //! secara jelas"): a name and a way to reach them, and (configurable) an address. Reporters
 //! may ask for *rahasia*: their identity is then hidden from officials and the public.
 
-use chrono::{DateTime, Datelike, Timelike, Utc};
-
-use crate::{Status, TicketCode};
+use crate::TicketCode;
 
 /// Which parts of an identity a ticket needs before it is routed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,14 +46,6 @@ impl IdentityField {
             IdentityField::Address => "address",
         }
     }
-
-    fn label_id(self) -> &'static str {
-        match self {
-            IdentityField::Name => "nama lengkap",
-            IdentityField::Contact => "nomor HP atau email yang bisa dihubungi",
-            IdentityField::Address => "alamat (desa/kelurahan dan kecamatan)",
-        }
-    }
 }
 
 impl IdentityPolicy {
@@ -84,22 +74,6 @@ impl IdentityPolicy {
         }
         out
     }
-}
-
-/// The automatic request for the missing parts, in Indonesian.
-pub fn identity_request_text(code: TicketCode, missing: &[IdentityField]) -> String {
-    let fields: Vec<&str> = missing.iter().map(|f| f.label_id()).collect();
-    let asked = match fields.as_slice() {
-        [] => "nama lengkap dan alamat (desa/kecamatan)".to_owned(),
-        [one] => (*one).to_owned(),
-        [init @ .., last] => format!("{} dan {last}", init.join(", ")),
-    };
-    format!(
-        "Aduan Anda ({code}) sudah kami terima. Agar dapat ditindaklanjuti, mohon balas pesan \
-         ini dengan {asked}, contoh: \"Nama: Siti Aminah, Alamat: Desa Karangklesem, Kec. \
-         Purwokerto Selatan\". Jika identitas Anda ingin dirahasiakan, tambahkan kata RAHASIA; \
-         identitas Anda tidak akan diteruskan ke dinas."
-    )
 }
 
 /// What a resident's answer says about them.
@@ -299,78 +273,6 @@ pub fn status_query(text: &str) -> Option<TicketCode> {
     }
 }
 
-const MONTHS: [&str; 12] = [
-    "Januari",
-    "Februari",
-    "Maret",
-    "April",
-    "Mei",
-    "Juni",
-    "Juli",
-    "Agustus",
-    "September",
-    "Oktober",
-    "November",
-    "Desember",
-];
-
-/// A date and time as people read it: "Senin, 30 November 2026 pukul 08.00 WIB".
-pub fn format_id(t: DateTime<Utc>) -> String {
-    let offset = crate::time::display_offset();
-    let local = t.with_timezone(&offset);
-    let day = match local.weekday() {
-        chrono::Weekday::Mon => "Senin",
-        chrono::Weekday::Tue => "Selasa",
-        chrono::Weekday::Wed => "Rabu",
-        chrono::Weekday::Thu => "Kamis",
-        chrono::Weekday::Fri => "Jumat",
-        chrono::Weekday::Sat => "Sabtu",
-        chrono::Weekday::Sun => "Minggu",
-    };
-    let zone = match offset.local_minus_utc() / 3600 {
-        7 => "WIB".to_owned(),
-        8 => "WITA".to_owned(),
-        9 => "WIT".to_owned(),
-        _ => offset.to_string(),
-    };
-    format!(
-        "{day}, {} {} {} pukul {:02}.{:02} {zone}",
-        local.day(),
-        MONTHS[local.month0() as usize],
-        local.year(),
-        local.hour(),
-        local.minute()
-    )
-}
-
-/// The answer to "CEK {code}".
-pub fn status_text(
-    code: TicketCode,
-    status: Status,
-    opd_name: Option<&str>,
-    due: Option<DateTime<Utc>>,
-    overdue: bool,
-) -> String {
-    let mut s = format!("Status aduan {code}: {}", status.label_id());
-    if let Some(opd) = opd_name {
-        s.push_str(&format!(", ditangani oleh {opd}"));
-    }
-    s.push('.');
-    if status.is_open()
-        && let Some(due) = due
-    {
-        s.push_str(&format!(" Batas waktu tindak lanjut: {}", format_id(due)));
-        if overdue {
-            s.push_str(" (terlambat; sudah kami teruskan ke pimpinan)");
-        }
-        s.push('.');
-    }
-    if status == Status::AwaitingIdentity {
-        s.push_str(" Mohon lengkapi identitas Anda agar aduan dapat diteruskan.");
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use expect_test::expect;
@@ -431,9 +333,6 @@ mod tests {
         let strict = IdentityPolicy { require_address: true, ..p };
         assert_eq!(strict.missing(Some("Siti"), true, None), vec![IdentityField::Address]);
         assert_eq!(IdentityPolicy { enabled: false, ..strict }.missing(None, false, None), vec![]);
-        let code = TicketCode::from_entropy([1, 2, 3, 4, 5]);
-        expect![[r#"Aduan Anda (ADU-04106105) sudah kami terima. Agar dapat ditindaklanjuti, mohon balas pesan ini dengan nama lengkap dan alamat (desa/kelurahan dan kecamatan), contoh: "Nama: Siti Aminah, Alamat: Desa Karangklesem, Kec. Purwokerto Selatan". Jika identitas Anda ingin dirahasiakan, tambahkan kata RAHASIA; identitas Anda tidak akan diteruskan ke dinas."#]]
-        .assert_eq(&identity_request_text(code, &[IdentityField::Name, IdentityField::Address]));
     }
 
     #[test]
@@ -447,15 +346,5 @@ mod tests {
         assert_eq!(status_query(&format!("Cek status {code} ya min")), Some(code));
         assert_eq!(status_query(&format!("jalan masih rusak, lihat {code}")), None);
         assert_eq!(status_query("cek"), None);
-        let due = DateTime::parse_from_rfc3339("2026-11-30T08:00:00+07:00").unwrap().to_utc();
-        expect!["Status aduan ADU-04106105: terdisposisi, ditangani oleh Dinas Pekerjaan Umum. Batas waktu tindak lanjut: Senin, 30 November 2026 pukul 08.00 WIB."]
-        .assert_eq(&status_text(code, Status::Assigned, Some("Dinas Pekerjaan Umum"), Some(due), false));
-        expect!["Status aduan ADU-04106105: selesai."].assert_eq(&status_text(
-            code,
-            Status::Resolved,
-            None,
-            Some(due),
-            false,
-        ));
     }
 }

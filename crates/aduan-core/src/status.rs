@@ -61,17 +61,9 @@ impl Status {
         }
     }
 
-    /// The label residents and operators read.
+    /// The label residents and operators read: [`crate::texts::status_label`].
     pub fn label_id(self) -> &'static str {
-        match self {
-            Status::New => "baru",
-            Status::AwaitingIdentity => "menunggu identitas",
-            Status::Assigned => "terdisposisi",
-            Status::InProgress => "ditindaklanjuti",
-            Status::Resolved => "selesai",
-            Status::Rejected => "ditolak",
-            Status::Merged => "digabung",
-        }
+        crate::texts::status_label(self)
     }
 
     pub fn is_open(self) -> bool {

@@ -5,7 +5,8 @@
 //! Privacy: phone numbers, NIK and email addresses in the complaint are masked; the reporter
 //! is named only when they did not ask for *rahasia*, and never with their contacts.
 
-use aduan_core::{ClockKind, TicketCode, format_id, privacy};
+use aduan_core::texts::local_time;
+use aduan_core::{ClockKind, TicketCode, privacy};
 use chrono::{DateTime, Utc};
 
 /// Masks phone numbers, NIK and email addresses: the one masking of
@@ -59,12 +60,12 @@ fn body(n: &Notice<'_>, out: &mut String) {
     if let Some(p) = &n.place {
         line(out, "Lokasi", p);
     }
-    line(out, "Diterima", &format_id(n.created_at));
+    line(out, "Diterima", &local_time(n.created_at));
     if let Some(d) = n.first_response_due {
-        line(out, "Batas tanggapan", &format_id(d));
+        line(out, "Batas tanggapan", &local_time(d));
     }
     if let Some(d) = n.resolution_due {
-        line(out, "Batas penyelesaian", &format_id(d));
+        line(out, "Batas penyelesaian", &local_time(d));
     }
     let reporter = match (n.confidential, n.reporter_name) {
         (true, _) => "dirahasiakan atas permintaan pelapor",
@@ -106,7 +107,7 @@ pub fn warning_text(n: &Notice<'_>, clock: ClockKind, due: DateTime<Utc>) -> Str
         n.code,
         clock.label_id(),
         clock.label_id(),
-        format_id(due)
+        local_time(due)
     );
     body(n, &mut s);
     s
@@ -122,7 +123,7 @@ pub fn escalation_text(n: &Notice<'_>, clock: ClockKind, due: DateTime<Utc>) -> 
         clock.label_id(),
         n.opd_name.unwrap_or("OPD (belum didisposisikan)"),
         clock.label_id(),
-        format_id(due),
+        local_time(due),
         match clock {
             ClockKind::FirstResponse => "tanggapan",
             ClockKind::Resolution => "penyelesaian",
@@ -173,9 +174,9 @@ mod tests {
             Kode aduan            : ADU-04106105
             Kategori              : Jalan dan jembatan
             Lokasi                : Kedungwringin, Kec. Jatilawang
-            Diterima              : Senin, 30 November 2026 pukul 08.00 WIB
-            Batas tanggapan       : Selasa, 1 Desember 2026 pukul 08.00 WIB
-            Batas penyelesaian    : Senin, 14 Desember 2026 pukul 08.00 WIB
+            Diterima              : 30 November 2026 08.00 WIB
+            Batas tanggapan       : 1 Desember 2026 08.00 WIB
+            Batas penyelesaian    : 14 Desember 2026 08.00 WIB
             Pelapor               : dirahasiakan atas permintaan pelapor
 
             Isi aduan:

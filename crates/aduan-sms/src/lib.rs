@@ -20,7 +20,7 @@ pub mod split;
 pub mod testkit;
 pub mod twilio;
 
-use aduan_core::{Identity, Purpose};
+use aduan_core::Identity;
 use aduan_store::OutboxItem;
 
 pub use connector::{
@@ -88,38 +88,11 @@ pub fn phone(raw: &str, field: &'static str) -> Result<Identity, SmsError> {
     Identity::phone(&raw).map_err(|_| SmsError::Phone(field))
 }
 
-/// The text an outbox row goes out with by SMS. The store renders the receipt from the
-/// configured template, which is written for chat and email and takes two SMS; an SMS
-/// receipt that would not fit in one part is replaced by a short one with the same code
-/// and deadline, so a resident pays for (and reads) one message.
+/// The text an outbox row goes out with by SMS: the row's text as the store wrote it. The
+/// store already writes the SMS receipt in one part (`aduan_core::texts::receipt_on`), so
+/// nothing is rewritten here.
 pub fn outgoing_text(item: &OutboxItem) -> String {
-    if item.purpose == Purpose::Ack && split::parts(&item.text) > 1 {
-        return short_ack(item.ticket, hours_in(&item.text));
-    }
     item.text.clone()
-}
-
-/// The one-part receipt.
-pub fn short_ack(code: aduan_core::TicketCode, hours: Option<i64>) -> String {
-    match hours {
-        Some(h) => format!(
-            "Aduan Anda diterima dengan kode {code}. Ditindaklanjuti paling lambat {h} jam. \
-             Cek perkembangan: kirim CEK {code}"
-        ),
-        None => {
-            format!("Aduan Anda diterima dengan kode {code}. Cek perkembangan: kirim CEK {code}")
-        }
-    }
-}
-
-/// The `N` of the first "N jam" in a receipt.
-fn hours_in(text: &str) -> Option<i64> {
-    let words: Vec<&str> = text.split_whitespace().collect();
-    words.windows(2).find_map(|w| {
-        (w[1].trim_matches(|c: char| !c.is_alphanumeric()) == "jam")
-            .then(|| w[0].parse().ok())
-            .flatten()
-    })
 }
 
 /// Percent-decodes one form value into bytes (`+` is a space).
@@ -164,24 +137,24 @@ mod tests {
 
     #[test]
     fn the_sms_receipt_fits_in_one_part() {
+        use aduan_core::{Purpose, texts};
         let code = aduan_core::TicketCode::from_entropy([9, 8, 7, 6, 5]);
-        let long = aduan_core::ack_text(aduan_core::DEFAULT_ACK_TEMPLATE, code, 24);
+        let text =
+            texts::receipt_on(aduan_core::Channel::Sms, texts::DEFAULT_ACK_TEMPLATE, code, 24);
+        assert_eq!(split::parts(&text), 1, "{text}");
+        assert!(text.contains(&code.to_string()) && text.contains("24 jam"), "{text}");
+        assert_eq!(split::parts(&texts::sms_receipt(code, None)), 1);
+        // Rows go out as the store wrote them, answers by people and receipts alike.
         let item = OutboxItem {
             id: 1,
             ticket: code,
             channel: aduan_core::Channel::Sms,
             recipient: Identity::phone("+6281234567890").unwrap(),
-            text: long,
-            purpose: Purpose::Ack,
+            text: texts::receipt(texts::DEFAULT_ACK_TEMPLATE, code, 24),
+            purpose: Purpose::Reply,
             attempts: 1,
             thread_refs: vec![],
         };
-        let text = outgoing_text(&item);
-        assert_eq!(split::parts(&text), 1, "{text}");
-        assert!(text.contains(&code.to_string()) && text.contains("24 jam"), "{text}");
-        // Answers by people are never rewritten.
-        let reply = OutboxItem { purpose: Purpose::Reply, ..item.clone() };
-        assert_eq!(outgoing_text(&reply), item.text);
-        assert_eq!(split::parts(&short_ack(code, None)), 1);
+        assert_eq!(outgoing_text(&item), item.text);
     }
 }

@@ -193,9 +193,26 @@ mod tests {
 
     #[test]
     fn the_default_receipt_needs_a_short_form() {
-        // The store's receipt template is longer than one SMS; see `crate::sms_ack`.
+        // The store's receipt template is longer than one SMS; see
+        // `aduan_core::texts::receipt_on`.
         let code = aduan_core::TicketCode::from_entropy([1, 2, 3, 4, 5]);
         let ack = aduan_core::ack_text(aduan_core::DEFAULT_ACK_TEMPLATE, code, 24);
         assert!(parts(&ack) > 1);
+    }
+
+    #[test]
+    fn what_texts_counts_as_one_part_is_one_part() {
+        // `aduan_core::texts::fits_one_sms` decides, without this module, whether a receipt
+        // goes as written: every character it accepts must be one GSM-7 septet.
+        let accepted: String = (0u8..=127)
+            .map(char::from)
+            .filter(|c| aduan_core::texts::fits_one_sms(&c.to_string()))
+            .collect();
+        assert!(accepted.len() > 70, "{accepted:?}");
+        assert_eq!(coding_of(&accepted), Coding::Gsm7, "{accepted:?}");
+        assert_eq!(length(&accepted, Coding::Gsm7), accepted.chars().count());
+        let longest: String = accepted.chars().cycle().take(160).collect();
+        assert!(aduan_core::texts::fits_one_sms(&longest));
+        assert_eq!(parts(&longest), 1);
     }
 }

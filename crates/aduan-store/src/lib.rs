@@ -39,6 +39,7 @@ macro_rules! read {
     };
 }
 
+mod answers;
 mod db;
 mod leases;
 mod ops;
@@ -234,6 +235,23 @@ impl Store {
     pub async fn lease_holder(&self, name: &str) -> Result<Option<String>> {
         let (name, now) = (name.to_owned(), now());
         read!(self, |c| leases::holder(c, &name, now))
+    }
+
+    /// The answer to "CEK {asked}" (the chat bot's `/cek`), in the same words as the one
+    /// queued at intake: about the ticket `asked` names, or the ticket it was merged into.
+    /// `None` when no ticket has that code.
+    pub async fn status_answer(&self, asked: TicketCode) -> Result<Option<String>> {
+        let Some(mut view) = self.ticket(asked).await? else { return Ok(None) };
+        // Merges form chains only through tickets that were live when merged; a few hops
+        // reach the live one.
+        for _ in 0..8 {
+            let Some(into) = view.summary.merged_into else { break };
+            match self.ticket(into).await? {
+                Some(next) => view = next,
+                None => break,
+            }
+        }
+        Ok(Some(answers::status_answer(asked, &view.summary, &self.inner.opts.opd_names)))
     }
 }
 

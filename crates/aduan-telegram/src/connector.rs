@@ -12,9 +12,7 @@ use teloxide::prelude::Requester;
 use teloxide::types::AllowedUpdate;
 use tokio::sync::{Mutex, mpsc};
 
-use crate::reply::{
-    START_TEXT, STATUS_HELP_TEXT, STATUS_UNAVAILABLE_TEXT, not_found_text, status_text,
-};
+use crate::reply::{START_TEXT, STATUS_HELP_TEXT, STATUS_UNAVAILABLE_TEXT};
 use crate::send::Sender;
 use crate::update::{Command, ParseOptions};
 use crate::webhook::TelegramWebhook;
@@ -104,15 +102,9 @@ impl TelegramConnector {
                 (chat_id, Some(message_id), STATUS_HELP_TEXT.to_owned(), None)
             }
             Command::Status { chat_id, message_id, code: Some(code) } => {
-                let text = match cx.store.ticket(code).await {
-                    Ok(Some(view)) => match view.summary.merged_into {
-                        Some(into) => match cx.store.ticket(into).await {
-                            Ok(Some(live)) => status_text(code, &live),
-                            _ => status_text(code, &view),
-                        },
-                        None => status_text(code, &view),
-                    },
-                    Ok(None) => not_found_text(code),
+                let text = match cx.store.status_answer(code).await {
+                    Ok(Some(answer)) => answer,
+                    Ok(None) => aduan_core::texts::not_found(code),
                     Err(error) => {
                         tracing::error!(channel = "telegram", update_id, %error, "Could not read a ticket for a status request.");
                         STATUS_UNAVAILABLE_TEXT.to_owned()

@@ -1,76 +1,24 @@
-//! What the bot writes, and where. Pure: texts (Indonesian, for residents) and the target
-//! chat of an outbox row.
+//! What the bot writes, and where. Pure: the fixed answers (their words are in
+//! [`aduan_core::texts`], like every resident-facing text) and the target chat of an outbox
+//! row.
 
-use aduan_core::time::display_offset;
-use aduan_core::{IdentityKind, TicketCode};
-use aduan_store::{OutboxItem, TicketView};
-use chrono::{DateTime, Utc};
+use aduan_core::IdentityKind;
+use aduan_core::texts;
+use aduan_store::OutboxItem;
 
 use crate::update::parse_message_ref;
 
 /// Telegram's limit for one `sendMessage` text.
 pub const MAX_TEXT_CHARS: usize = 4096;
 
-/// The answer to `/start`.
-pub const START_TEXT: &str = "Halo! Ini layanan pengaduan masyarakat.\n\n\
-Tulis aduan Anda langsung di sini: apa masalahnya dan di mana tempatnya. Anda juga bisa \
-mengirim foto, dokumen, dan lokasi (📎 → Lokasi).\n\n\
-Setiap aduan mendapat kode pelacakan, misalnya ADU-7K3M9QXP. Untuk melihat perkembangan \
-aduan, kirim: CEK diikuti kodenya, misalnya CEK ADU-7K3M9QXP.";
+/// The answer to `/start`: [`texts::BOT_START`].
+pub const START_TEXT: &str = texts::BOT_START;
 
-/// The answer to `CEK` without a code.
-pub const STATUS_HELP_TEXT: &str = "Untuk melihat perkembangan aduan, kirim: CEK diikuti \
-kode aduan Anda, misalnya CEK ADU-7K3M9QXP. Kodenya ada di pesan tanda terima kami.";
+/// The answer to `CEK` without a code: [`texts::STATUS_HELP`].
+pub const STATUS_HELP_TEXT: &str = texts::STATUS_HELP;
 
-/// The answer when the store can't be read right now.
-pub const STATUS_UNAVAILABLE_TEXT: &str =
-    "Maaf, status aduan belum dapat ditampilkan. Silakan coba lagi beberapa saat lagi.";
-
-pub fn not_found_text(code: TicketCode) -> String {
-    format!(
-        "Aduan dengan kode {code} tidak ditemukan. Periksa kembali kode pada pesan tanda terima."
-    )
-}
-
-/// A time as residents read it: `29-11-2026 21.00 WIB`.
-pub fn local_time(t: &DateTime<Utc>) -> String {
-    let offset = display_offset();
-    let zone = match offset.local_minus_utc() {
-        25_200 => "WIB".to_owned(),
-        28_800 => "WITA".to_owned(),
-        32_400 => "WIT".to_owned(),
-        _ => format!("UTC{offset}"),
-    };
-    format!("{} {zone}", t.with_timezone(&offset).format("%d-%m-%Y %H.%M"))
-}
-
-/// The status answer: status label, OPD, deadline. Nothing personal: no names, no message
-/// text. `asked` is the code the resident sent; `view` is that ticket, or the ticket it was
-/// merged into.
-pub fn status_text(asked: TicketCode, view: &TicketView) -> String {
-    let t = &view.summary;
-    let mut lines = Vec::new();
-    if t.code != asked {
-        lines.push(format!("Aduan {asked} sudah digabung ke aduan {}.", t.code));
-    }
-    lines.push(format!("Status aduan {}: {}.", t.code, t.status.label_id()));
-    lines.push(match &t.opd {
-        Some(opd) => format!("Ditangani oleh: {opd}."),
-        None => "Ditangani oleh: belum ditentukan.".to_owned(),
-    });
-    if let Some(at) = &t.resolved_at {
-        lines.push(format!("Selesai pada {}.", local_time(at)));
-    } else if let Some(at) = &t.first_responded_at {
-        lines.push(format!("Sudah ditanggapi pada {}.", local_time(at)));
-    } else if t.status.is_open() {
-        let late = if t.overdue { " (sudah lewat)" } else { "" };
-        lines.push(format!(
-            "Batas waktu tanggapan: {}{late}.",
-            local_time(&t.first_response_due_at)
-        ));
-    }
-    lines.join("\n")
-}
+/// The answer when the store can't be read right now: [`texts::STATUS_UNAVAILABLE`].
+pub const STATUS_UNAVAILABLE_TEXT: &str = texts::STATUS_UNAVAILABLE;
 
 /// Where an outbox row goes: the chat of the ticket's newest Telegram message (the resident
 /// is answered where they last wrote), else the resident's private chat. The second value

@@ -442,11 +442,12 @@ async fn cek_answers_status_opd_and_deadline_and_nothing_personal() {
     for t in tasks {
         t.await.unwrap();
     }
-    let due = aduan_telegram::reply::local_time(&ticket.summary.first_response_due_at);
+    // The same words as the `CEK` answer by SMS or email (`aduan_core::texts`).
+    let due = aduan_core::texts::local_time(ticket.summary.first_response_due_at);
     assert_eq!(
         answer.text,
         format!(
-            "Status aduan {code}: terdisposisi.\nDitangani oleh: DPU.\nBatas waktu tanggapan: {due}."
+            "Status aduan {code}: terdisposisi, ditangani oleh DPU. Batas waktu tindak lanjut: {due}."
         )
     );
     for personal in ["Waffle", "hello there", "218485655"] {

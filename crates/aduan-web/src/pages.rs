@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use aduan_core::{Channel, EventKind, Status, TicketCode};
+use aduan_core::{Channel, EventKind, Status, TicketCode, texts};
 use aduan_store::{Session, TicketSummary, TicketView};
 use askama::Template;
 use axum::Form;
@@ -26,16 +26,9 @@ use crate::tickets;
 
 // ---- Labels and formatting ----
 
+/// The status as pages show it: [`texts::status_title`], the words of every message.
 pub(crate) fn status_label(s: Status) -> &'static str {
-    match s {
-        Status::New => "Baru",
-        Status::AwaitingIdentity => "Menunggu identitas",
-        Status::Assigned => "Didisposisikan",
-        Status::InProgress => "Ditangani",
-        Status::Resolved => "Selesai",
-        Status::Rejected => "Ditolak",
-        Status::Merged => "Digabung",
-    }
+    texts::status_title(s)
 }
 
 pub(crate) fn channel_icon(c: Channel) -> &'static str {
@@ -70,17 +63,10 @@ fn event_label(k: EventKind) -> &'static str {
     }
 }
 
-/// A time in the office's zone (the `[sla] timezone`), e.g. `29-11-2026 17:40 WIB`.
+/// A time in the office's zone (the `[sla] timezone`): [`texts::local_time`], e.g.
+/// `29 November 2026 17.40 WIB`.
 pub(crate) fn local(_state: &AppState, t: DateTime<Utc>) -> String {
-    let off = aduan_core::time::display_offset();
-    let secs = off.local_minus_utc();
-    let zone = match secs {
-        25200 => "WIB".to_owned(),
-        28800 => "WITA".to_owned(),
-        32400 => "WIT".to_owned(),
-        _ => format!("UTC{off}"),
-    };
-    format!("{} {zone}", t.with_timezone(&off).format("%d-%m-%Y %H:%M"))
+    texts::local_time(t)
 }
 
 /// "sisa 3 j 20 m", "lewat 2 j 5 m", or "sudah ditanggapi".
@@ -516,7 +502,7 @@ fn ticket_page(state: &AppState, s: &Session, p: &Principal, v: TicketView) -> T
                 Some(name) => format!("{o} — {name}"),
                 None => o.clone(),
             },
-            None => "belum didisposisikan".into(),
+            None => texts::NO_OPD_YET.into(),
         },
         category: t.category.clone().unwrap_or_else(|| "—".into()),
         created: local(state, t.created_at),

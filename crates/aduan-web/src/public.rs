@@ -140,7 +140,7 @@ pub(crate) async fn track(
         status: status_label(t.status),
         opd: match &t.opd {
             Some(o) => state.config.opd_names.get(o).cloned().unwrap_or_else(|| o.clone()),
-            None => "belum didisposisikan".into(),
+            None => aduan_core::texts::NO_OPD_YET.into(),
         },
         created: local(&state, t.created_at),
         due: local(&state, t.first_response_due_at),

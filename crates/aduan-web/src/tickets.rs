@@ -182,12 +182,11 @@ pub(crate) async fn do_reply(
     Ok(state.store.reply(code, text, p.actor()).await?)
 }
 
-/// The text of an identity request when the operator writes none.
+/// The text of an identity request when the operator writes none: the automatic request's
+/// words ([`aduan_core::texts::identity_request`]), asking for a name and a contact.
 pub(crate) fn identity_request_text(code: TicketCode) -> String {
-    format!(
-        "Agar aduan {code} dapat kami tindak lanjuti, mohon balas pesan ini dengan nama \
-         lengkap dan nomor HP atau email Anda."
-    )
+    use aduan_core::IdentityField::{Contact, Name};
+    aduan_core::texts::identity_request(code, &[Name, Contact])
 }
 
 pub(crate) async fn do_request_identity(

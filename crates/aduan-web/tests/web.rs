@@ -455,7 +455,7 @@ async fn the_operator_works_a_ticket_from_the_inbox() {
     let page = send(&f.app, get(&format!("/tickets/{code}"), Some(&u.cookie))).await;
     assert!(page.text.contains("Sedang kami tangani."), "the reply is in the thread");
     assert!(page.text.contains("DPU — Dinas Pekerjaan Umum"));
-    assert!(page.text.contains("Ditangani"));
+    assert!(page.text.contains("Ditindaklanjuti"), "the status label of `texts`");
     let v = f.store.ticket(code).await.unwrap().unwrap();
     assert_eq!((v.summary.status, v.summary.opd.as_deref()), (Status::InProgress, Some("DPU")));
     assert!(v.events.iter().all(|e| e.kind == aduan_core::EventKind::Created

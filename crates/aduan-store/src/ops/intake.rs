@@ -5,8 +5,7 @@
 
 use aduan_core::{
     Actor, Channel, EventKind, Identity, InboundMessage, Purpose, ReplyRoute, Sender, SenderFacts,
-    Status, ThreadDecision, TicketCode, ack_text, choose_reply_route, decide_thread, status_query,
-    status_text,
+    Status, ThreadDecision, TicketCode, choose_reply_route, decide_thread, status_query,
 };
 use chrono::{DateTime, Duration, Utc};
 
@@ -450,14 +449,8 @@ async fn ingest_locked<D: Db>(
         if matches!(&route, ReplyRoute::Send { channel, .. } if *channel == msg.channel)
             && let Some(t) = load_ticket_by_id(c, id, now).await?
         {
-            let s = &t.summary;
-            let due = if s.first_responded_at.is_none() {
-                Some(s.first_response_due_at)
-            } else {
-                s.resolution_due_at
-            };
-            let opd_name = s.opd.as_ref().map(|o| opts.opd_names.get(o).unwrap_or(o).as_str());
-            let text = status_text(s.code, s.status, opd_name, due, s.overdue);
+            let asked = status_query(&msg.text).unwrap_or(t.summary.code);
+            let text = crate::answers::status_answer(asked, &t.summary, &opts.opd_names);
             let limits = Some(&opts.auto_limits);
             let (system, purpose) = (&Actor::System, Purpose::Status);
             queue_outbound(c, id, msg.channel, route, &text, system, purpose, limits, now).await?;
@@ -473,7 +466,8 @@ async fn ingest_locked<D: Db>(
         let same_channel =
             matches!(&route, ReplyRoute::Send { channel, .. } if *channel == msg.channel);
         if outcome.ticket_created && same_channel {
-            let text = ack_text(template, code, opts.sla.first_response.num_hours());
+            let hours = opts.sla.first_response.num_hours();
+            let text = aduan_core::texts::receipt_on(msg.channel, template, code, hours);
             let limits = Some(&opts.auto_limits);
             let (system, purpose) = (&Actor::System, Purpose::Ack);
             queue_outbound(c, id, msg.channel, route, &text, system, purpose, limits, now).await?;

@@ -2,7 +2,7 @@
 
 use aduan_core::{
     Actor, AttachmentRef, Channel, Direction, EventKind, Identity, IdentityKind, Location, Purpose,
-    Status,
+    Status, TicketCode,
 };
 use aduan_store::{StoreOptions, TicketFilter};
 use chrono::{Duration, Utc};
@@ -520,5 +520,61 @@ async fn nul_and_control_characters_are_cleaned_on_the_way_in() {
         // The cleaned provider id still deduplicates.
         let again = msg(Channel::Web, "k:a\u{0}1", None, "lagi");
         assert!(store.ingest(again).await.unwrap().duplicate);
+    }
+}
+
+// Resident-facing texts come from `aduan_core::texts`.
+
+#[tokio::test]
+async fn texts_an_sms_receipt_is_one_part_built_from_the_code_and_the_deadline() {
+    use aduan_core::texts;
+    let opts = StoreOptions::default();
+    let hours = opts.sla.first_response.num_hours();
+    for (store, _g) in stores(opts.clone()).await {
+        let by_sms = msg(Channel::Sms, "r1", phone("081200000011"), "Lampu jalan mati");
+        let sms_code = store.ingest(by_sms).await.unwrap().ticket.unwrap();
+        let by_chat = msg(Channel::Telegram, "r2", tg("4242"), "Jalan berlubang");
+        let chat_code = store.ingest(by_chat).await.unwrap().ticket.unwrap();
+        let items =
+            store.outbox_claim(Channel::ALL.to_vec(), 10, Duration::seconds(60)).await.unwrap();
+        let ack = |code| items.iter().find(|i| i.ticket == code && i.purpose == Purpose::Ack);
+        // The default template takes two SMS; the SMS receipt is written from the data, and
+        // the thread shows what the resident got.
+        assert_eq!(ack(sms_code).unwrap().text, texts::sms_receipt(sms_code, Some(hours)));
+        let template = opts.ack_template.as_deref().unwrap();
+        assert_eq!(ack(chat_code).unwrap().text, texts::receipt(template, chat_code, hours));
+    }
+}
+
+#[tokio::test]
+async fn texts_the_status_answer_is_one_text_on_every_channel() {
+    let mut opts = no_receipts();
+    opts.opd_names.insert("DPU".into(), "Dinas Pekerjaan Umum".into());
+    for (store, _g) in stores(opts.clone()).await {
+        let absorbed = msg(Channel::Sms, "m1", phone("081200000021"), "Got mampet");
+        let absorbed = store.ingest(absorbed).await.unwrap().ticket.unwrap();
+        let live = msg(Channel::Web, "m2", None, "Got mampet di Pasar Wage");
+        let live = store.ingest(live).await.unwrap().ticket.unwrap();
+        store.assign(live, "DPU".into(), op(), None).await.unwrap();
+        store.merge(absorbed, live, op()).await.unwrap();
+        // A stranger asks by SMS about the absorbed code: the answer queued at intake is the
+        // one the chat bot gets from `status_answer`.
+        let asked = msg(Channel::Sms, "m3", phone("081299999921"), &format!("CEK {absorbed}"));
+        store.ingest(asked).await.unwrap();
+        let items =
+            store.outbox_claim(Channel::ALL.to_vec(), 10, Duration::seconds(60)).await.unwrap();
+        let answers: Vec<_> = items.iter().filter(|i| i.purpose == Purpose::Status).collect();
+        assert_eq!(answers.len(), 1, "{items:?}");
+        let text = &answers[0].text;
+        assert_eq!(store.status_answer(absorbed).await.unwrap().as_ref(), Some(text));
+        assert!(
+            text.starts_with(&format!(
+                "Aduan {absorbed} sudah digabung ke aduan {live}. Status aduan {live}: \
+                 terdisposisi, ditangani oleh Dinas Pekerjaan Umum. Batas waktu tindak lanjut: "
+            )),
+            "{text}"
+        );
+        let unknown: TicketCode = "ADU-00000000".parse().unwrap();
+        assert_eq!(store.status_answer(unknown).await.unwrap(), None);
     }
 }

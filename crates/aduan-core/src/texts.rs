@@ -1,0 +1,246 @@
+//! Every word aduan says to residents, in one place.
+//!
+//! Residents read aduan on many channels (SMS, email, chat, the public tracking page); they
+//! must meet the same words everywhere. This module is the only source of:
+//!
+//! - status labels ([`status_label`] in a sentence, [`status_title`] in a table or heading);
+//!   the words are those of the product spec: baru, menunggu identitas, terdisposisi,
+//!   ditindaklanjuti, selesai, ditolak, digabung;
+//! - receipts: the configured template rendered ([`receipt`]), and the one-part SMS receipt
+//!   built from the code and the deadline ([`sms_receipt`]); [`receipt_on`] picks between
+//!   them for a channel;
+//! - the identity request ([`identity_request`]);
+//! - the answer to "CEK ADU-…" on every channel ([`status_answer`] from [`StatusFacts`]), and
+//!   the chat bot's fixed answers ([`BOT_START`], [`STATUS_HELP`], [`STATUS_UNAVAILABLE`],
+//!   [`not_found`]);
+//! - local time as people read it ([`local_time`]: `30 November 2026 08.00 WIB`, at the
+//!   office's display offset, see [`crate::time`]).
+//!
+//! Everything here is pure. `crates/aduan-core/tests/texts.rs` holds the exact expected
+//! string of every text, so a change of wording is a visible diff in review.
+
+use chrono::{DateTime, Datelike, Timelike, Utc};
+
+use crate::{Channel, IdentityField, Status, TicketCode};
+
+// ---- Status labels ----
+
+/// The status in a sentence ("Status aduan ADU-…: terdisposisi").
+pub fn status_label(s: Status) -> &'static str {
+    match s {
+        Status::New => "baru",
+        Status::AwaitingIdentity => "menunggu identitas",
+        Status::Assigned => "terdisposisi",
+        Status::InProgress => "ditindaklanjuti",
+        Status::Resolved => "selesai",
+        Status::Rejected => "ditolak",
+        Status::Merged => "digabung",
+    }
+}
+
+/// The status as a table cell or heading: the same word, capitalised ("Terdisposisi").
+pub fn status_title(s: Status) -> &'static str {
+    match s {
+        Status::New => "Baru",
+        Status::AwaitingIdentity => "Menunggu identitas",
+        Status::Assigned => "Terdisposisi",
+        Status::InProgress => "Ditindaklanjuti",
+        Status::Resolved => "Selesai",
+        Status::Rejected => "Ditolak",
+        Status::Merged => "Digabung",
+    }
+}
+
+/// In place of an OPD on the tracking page while no OPD handles the ticket.
+pub const NO_OPD_YET: &str = "belum didisposisikan";
+
+// ---- Local time ----
+
+const MONTHS: [&str; 12] = [
+    "Januari",
+    "Februari",
+    "Maret",
+    "April",
+    "Mei",
+    "Juni",
+    "Juli",
+    "Agustus",
+    "September",
+    "Oktober",
+    "November",
+    "Desember",
+];
+
+/// The zone's name: WIB, WITA, WIT, else the offset (`UTC+05:30`).
+fn zone_name(offset: chrono::FixedOffset) -> String {
+    match offset.local_minus_utc() {
+        25_200 => "WIB".to_owned(),
+        28_800 => "WITA".to_owned(),
+        32_400 => "WIT".to_owned(),
+        _ => format!("UTC{offset}"),
+    }
+}
+
+/// A time as people read it, at the office's offset: `30 November 2026 08.00 WIB`. The
+/// one format of pages, chat answers and SMS.
+pub fn local_time(t: DateTime<Utc>) -> String {
+    let offset = crate::time::display_offset();
+    let local = t.with_timezone(&offset);
+    format!(
+        "{} {} {} {:02}.{:02} {}",
+        local.day(),
+        MONTHS[local.month0() as usize],
+        local.year(),
+        local.hour(),
+        local.minute(),
+        zone_name(offset)
+    )
+}
+
+// ---- Receipts ----
+
+/// The default receipt template; `{code}` and `{hours}` are filled in.
+pub const DEFAULT_ACK_TEMPLATE: &str = "Terima kasih, aduan Anda sudah kami terima dengan kode {code}. \
+Aduan akan kami tindak lanjuti paling lambat {hours} jam. Untuk melihat perkembangannya, \
+kirim: CEK {code}";
+
+/// The receipt a resident gets when their message opens a ticket: `template` (the
+/// `[intake] ack_text`) with `{code}` and `{hours}` filled in.
+pub fn receipt(template: &str, code: TicketCode, hours: i64) -> String {
+    template.replace("{code}", &code.to_string()).replace("{hours}", &hours.to_string())
+}
+
+/// The receipt in one SMS part (GSM-7, at most 160 characters), from the data: code and
+/// first-response deadline in hours (`None` leaves the deadline out).
+pub fn sms_receipt(code: TicketCode, hours: Option<i64>) -> String {
+    match hours {
+        Some(h) => format!(
+            "Aduan Anda diterima dengan kode {code}. Ditindaklanjuti paling lambat {h} jam. \
+             Cek perkembangan: kirim CEK {code}"
+        ),
+        None => {
+            format!("Aduan Anda diterima dengan kode {code}. Cek perkembangan: kirim CEK {code}")
+        }
+    }
+}
+
+/// The receipt as sent on `channel`: the rendered template, except on SMS when it would take
+/// more than one part (the default template does): then [`sms_receipt`], so a resident pays
+/// for and reads one message.
+pub fn receipt_on(channel: Channel, template: &str, code: TicketCode, hours: i64) -> String {
+    let full = receipt(template, code, hours);
+    if channel == Channel::Sms && !fits_one_sms(&full) {
+        return sms_receipt(code, Some(hours));
+    }
+    full
+}
+
+/// Surely one GSM-7 SMS part: at most 160 characters, each of them one septet of the GSM
+/// 03.38 basic alphabet. Conservative: a text with other characters (which may still fit)
+/// counts as not fitting.
+pub fn fits_one_sms(text: &str) -> bool {
+    text.chars().count() <= 160
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || " \n!\"#$%&'()*+,-./:;<=>?@_".contains(c))
+}
+
+// ---- Identity ----
+
+/// What a missing part of the identity is called in the request.
+pub fn identity_field_label(f: IdentityField) -> &'static str {
+    match f {
+        IdentityField::Name => "nama lengkap",
+        IdentityField::Contact => "nomor HP atau email yang bisa dihubungi",
+        IdentityField::Address => "alamat (desa/kelurahan dan kecamatan)",
+    }
+}
+
+/// The request for the missing parts of the reporter's identity, automatic or sent by an
+/// operator without a text of their own. No parts named asks for name and address.
+pub fn identity_request(code: TicketCode, missing: &[IdentityField]) -> String {
+    let fields: Vec<&str> = missing.iter().map(|f| identity_field_label(*f)).collect();
+    let asked = match fields.as_slice() {
+        [] => "nama lengkap dan alamat (desa/kecamatan)".to_owned(),
+        [one] => (*one).to_owned(),
+        [init @ .., last] => format!("{} dan {last}", init.join(", ")),
+    };
+    format!(
+        "Aduan Anda ({code}) sudah kami terima. Agar dapat ditindaklanjuti, mohon balas pesan \
+         ini dengan {asked}, contoh: \"Nama: Budi Santoso, Alamat: Desa Kedungwringin, Kec. \
+         Jatilawang\". Jika identitas Anda ingin dirahasiakan, tambahkan kata RAHASIA; \
+         identitas Anda tidak akan diteruskan ke dinas."
+    )
+}
+
+// ---- Status answers ----
+
+/// What the answer to "CEK {asked}" says: nothing personal (no names, no message text), as
+/// anyone who knows a code may ask.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusFacts<'a> {
+    /// The code the resident sent.
+    pub asked: TicketCode,
+    /// The ticket answered for: `asked`, or the ticket it was merged into.
+    pub code: TicketCode,
+    pub status: Status,
+    /// The handling OPD's name (its code when it has no name).
+    pub opd: Option<&'a str>,
+    /// The deadline that runs now: first response, then resolution.
+    pub due: Option<DateTime<Utc>>,
+    pub overdue: bool,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+/// The answer to "CEK {code}", on every channel, in one paragraph (it goes by SMS too).
+pub fn status_answer(f: &StatusFacts<'_>) -> String {
+    let mut s = String::new();
+    if f.asked != f.code {
+        s.push_str(&format!("Aduan {} sudah digabung ke aduan {}. ", f.asked, f.code));
+    }
+    s.push_str(&format!("Status aduan {}: {}", f.code, status_label(f.status)));
+    if let Some(opd) = f.opd {
+        s.push_str(&format!(", ditangani oleh {opd}"));
+    }
+    s.push('.');
+    if f.status.is_open()
+        && let Some(due) = f.due
+    {
+        s.push_str(&format!(" Batas waktu tindak lanjut: {}", local_time(due)));
+        if f.overdue {
+            s.push_str(" (terlambat; sudah kami teruskan ke pimpinan)");
+        }
+        s.push('.');
+    }
+    if f.status == Status::Resolved
+        && let Some(at) = f.resolved_at
+    {
+        s.push_str(&format!(" Selesai pada {}.", local_time(at)));
+    }
+    if f.status == Status::AwaitingIdentity {
+        s.push_str(" Mohon lengkapi identitas Anda agar aduan dapat diteruskan.");
+    }
+    s
+}
+
+/// The answer to "CEK" with a code nobody was given.
+pub fn not_found(code: TicketCode) -> String {
+    format!(
+        "Aduan dengan kode {code} tidak ditemukan. Periksa kembali kode pada pesan tanda terima."
+    )
+}
+
+/// The answer to "CEK" without a code.
+pub const STATUS_HELP: &str = "Untuk melihat perkembangan aduan, kirim: CEK diikuti \
+kode aduan Anda, misalnya CEK ADU-7K3M9QXP. Kodenya ada di pesan tanda terima kami.";
+
+/// The answer to "CEK" when the tickets can't be read right now.
+pub const STATUS_UNAVAILABLE: &str =
+    "Maaf, status aduan belum dapat ditampilkan. Silakan coba lagi beberapa saat lagi.";
+
+/// The chat bot's greeting (Telegram `/start`).
+pub const BOT_START: &str = "Halo! Ini layanan pengaduan masyarakat.\n\n\
+Tulis aduan Anda langsung di sini: apa masalahnya dan di mana tempatnya. Anda juga bisa \
+mengirim foto, dokumen, dan lokasi (📎 → Lokasi).\n\n\
+Setiap aduan mendapat kode pelacakan, misalnya ADU-7K3M9QXP. Untuk melihat perkembangan \
+aduan, kirim: CEK diikuti kodenya, misalnya CEK ADU-7K3M9QXP.";

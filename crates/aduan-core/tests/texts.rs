@@ -1,0 +1,140 @@
+//! Golden texts: the exact words residents read, one expectation per text. A change of
+//! wording shows here as a diff; `UPDATE_EXPECT=1 cargo test -p aduan-core --test texts`
+//! rewrites the expectations after a deliberate change.
+
+use aduan_core::texts::{self, StatusFacts};
+use aduan_core::{Channel, IdentityField, Status, TicketCode};
+use chrono::{DateTime, Utc};
+use expect_test::expect;
+
+fn code() -> TicketCode {
+    "ADU-7K3M9QXP".parse().unwrap()
+}
+
+fn at(rfc3339: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(rfc3339).unwrap().to_utc()
+}
+
+#[test]
+fn status_labels() {
+    let all: Vec<String> = Status::ALL
+        .iter()
+        .map(|s| {
+            format!("{}: {} / {}", s.as_str(), texts::status_label(*s), texts::status_title(*s))
+        })
+        .collect();
+    expect![[r#"
+        new: baru / Baru
+        awaiting_identity: menunggu identitas / Menunggu identitas
+        assigned: terdisposisi / Terdisposisi
+        in_progress: ditindaklanjuti / Ditindaklanjuti
+        resolved: selesai / Selesai
+        rejected: ditolak / Ditolak
+        merged: digabung / Digabung"#]]
+    .assert_eq(&all.join("\n"));
+    // The title is the label, capitalised: pages and messages use the same words.
+    for s in Status::ALL {
+        let (label, title) = (texts::status_label(s), texts::status_title(s));
+        assert_eq!(title.to_lowercase(), label, "{s:?}");
+        assert_eq!(s.label_id(), label);
+    }
+    expect!["belum didisposisikan"].assert_eq(texts::NO_OPD_YET);
+}
+
+#[test]
+fn local_time() {
+    // The default display offset is WIB (UTC+7).
+    expect!["30 November 2026 08.00 WIB"].assert_eq(&texts::local_time(at("2026-11-30T01:00:00Z")));
+    expect!["5 Januari 2026 00.05 WIB"].assert_eq(&texts::local_time(at("2026-01-04T17:05:59Z")));
+}
+
+#[test]
+fn receipts() {
+    expect!["Terima kasih, aduan Anda sudah kami terima dengan kode ADU-7K3M9QXP. Aduan akan kami tindak lanjuti paling lambat 24 jam. Untuk melihat perkembangannya, kirim: CEK ADU-7K3M9QXP"].assert_eq(&texts::receipt(texts::DEFAULT_ACK_TEMPLATE, code(), 24));
+    expect!["Aduan Anda diterima dengan kode ADU-7K3M9QXP. Ditindaklanjuti paling lambat 24 jam. Cek perkembangan: kirim CEK ADU-7K3M9QXP"].assert_eq(&texts::sms_receipt(code(), Some(24)));
+    expect![
+        "Aduan Anda diterima dengan kode ADU-7K3M9QXP. Cek perkembangan: kirim CEK ADU-7K3M9QXP"
+    ]
+    .assert_eq(&texts::sms_receipt(code(), None));
+}
+
+#[test]
+fn the_receipt_on_sms_takes_one_part() {
+    let template = texts::DEFAULT_ACK_TEMPLATE;
+    // The default template takes two SMS: the short receipt, computed from code and hours.
+    assert_eq!(
+        texts::receipt_on(Channel::Sms, template, code(), 72),
+        texts::sms_receipt(code(), Some(72))
+    );
+    assert!(texts::fits_one_sms(&texts::sms_receipt(code(), Some(72))));
+    assert!(texts::fits_one_sms(&texts::sms_receipt(code(), Some(10_000))));
+    // Other channels get the template as written.
+    assert_eq!(
+        texts::receipt_on(Channel::Telegram, template, code(), 72),
+        texts::receipt(template, code(), 72)
+    );
+    // A template that fits one part is sent as written on SMS too.
+    let short = "Kode aduan {code}, dijawab dalam {hours} jam.";
+    expect!["Kode aduan ADU-7K3M9QXP, dijawab dalam 72 jam."].assert_eq(&texts::receipt_on(
+        Channel::Sms,
+        short,
+        code(),
+        72,
+    ));
+    // Characters outside the GSM basic alphabet count as not fitting.
+    assert!(!texts::fits_one_sms("Kode {code} ✓"));
+    assert!(!texts::fits_one_sms(&"a".repeat(161)));
+    assert!(texts::fits_one_sms(&"a".repeat(160)));
+}
+
+#[test]
+fn identity_requests() {
+    use IdentityField::{Address, Contact, Name};
+    expect![[r#"Aduan Anda (ADU-7K3M9QXP) sudah kami terima. Agar dapat ditindaklanjuti, mohon balas pesan ini dengan nama lengkap dan alamat (desa/kelurahan dan kecamatan), contoh: "Nama: Budi Santoso, Alamat: Desa Kedungwringin, Kec. Jatilawang". Jika identitas Anda ingin dirahasiakan, tambahkan kata RAHASIA; identitas Anda tidak akan diteruskan ke dinas."#]].assert_eq(&texts::identity_request(code(), &[Name, Address]));
+    expect![[r#"Aduan Anda (ADU-7K3M9QXP) sudah kami terima. Agar dapat ditindaklanjuti, mohon balas pesan ini dengan nama lengkap, nomor HP atau email yang bisa dihubungi dan alamat (desa/kelurahan dan kecamatan), contoh: "Nama: Budi Santoso, Alamat: Desa Kedungwringin, Kec. Jatilawang". Jika identitas Anda ingin dirahasiakan, tambahkan kata RAHASIA; identitas Anda tidak akan diteruskan ke dinas."#]].assert_eq(&texts::identity_request(code(), &[Name, Contact, Address]));
+    expect![[r#"Aduan Anda (ADU-7K3M9QXP) sudah kami terima. Agar dapat ditindaklanjuti, mohon balas pesan ini dengan nomor HP atau email yang bisa dihubungi, contoh: "Nama: Budi Santoso, Alamat: Desa Kedungwringin, Kec. Jatilawang". Jika identitas Anda ingin dirahasiakan, tambahkan kata RAHASIA; identitas Anda tidak akan diteruskan ke dinas."#]].assert_eq(&texts::identity_request(code(), &[Contact]));
+    expect![[r#"Aduan Anda (ADU-7K3M9QXP) sudah kami terima. Agar dapat ditindaklanjuti, mohon balas pesan ini dengan nama lengkap dan alamat (desa/kecamatan), contoh: "Nama: Budi Santoso, Alamat: Desa Kedungwringin, Kec. Jatilawang". Jika identitas Anda ingin dirahasiakan, tambahkan kata RAHASIA; identitas Anda tidak akan diteruskan ke dinas."#]].assert_eq(&texts::identity_request(code(), &[]));
+}
+
+fn facts(status: Status) -> StatusFacts<'static> {
+    StatusFacts {
+        asked: code(),
+        code: code(),
+        status,
+        opd: Some("Dinas Pekerjaan Umum"),
+        due: Some(at("2026-11-30T08:00:00+07:00")),
+        overdue: false,
+        resolved_at: None,
+    }
+}
+
+#[test]
+fn status_answers() {
+    let answer = |f: StatusFacts<'_>| texts::status_answer(&f);
+    expect!["Status aduan ADU-7K3M9QXP: terdisposisi, ditangani oleh Dinas Pekerjaan Umum. Batas waktu tindak lanjut: 30 November 2026 08.00 WIB."].assert_eq(&answer(facts(Status::Assigned)));
+    expect!["Status aduan ADU-7K3M9QXP: ditindaklanjuti, ditangani oleh Dinas Pekerjaan Umum. Batas waktu tindak lanjut: 30 November 2026 08.00 WIB (terlambat; sudah kami teruskan ke pimpinan)."].assert_eq(&answer(StatusFacts { overdue: true, ..facts(Status::InProgress) }));
+    expect!["Status aduan ADU-7K3M9QXP: menunggu identitas. Batas waktu tindak lanjut: 30 November 2026 08.00 WIB. Mohon lengkapi identitas Anda agar aduan dapat diteruskan."]
+        .assert_eq(&answer(StatusFacts { opd: None, ..facts(Status::AwaitingIdentity) }));
+    expect!["Status aduan ADU-7K3M9QXP: selesai, ditangani oleh Dinas Pekerjaan Umum. Selesai pada 29 November 2026 15.30 WIB."].assert_eq(&answer(StatusFacts {
+        resolved_at: Some(at("2026-11-29T15:30:00+07:00")),
+        ..facts(Status::Resolved)
+    }));
+    expect!["Status aduan ADU-7K3M9QXP: ditolak."]
+        .assert_eq(&answer(StatusFacts { opd: None, ..facts(Status::Rejected) }));
+    let live: TicketCode = "ADU-4TQW7RNM".parse().unwrap();
+    expect!["Aduan ADU-7K3M9QXP sudah digabung ke aduan ADU-4TQW7RNM. Status aduan ADU-4TQW7RNM: baru, ditangani oleh Dinas Pekerjaan Umum. Batas waktu tindak lanjut: 30 November 2026 08.00 WIB."].assert_eq(&answer(StatusFacts { code: live, ..facts(Status::New) }));
+}
+
+#[test]
+fn chat_answers() {
+    expect!["Aduan dengan kode ADU-7K3M9QXP tidak ditemukan. Periksa kembali kode pada pesan tanda terima."].assert_eq(&texts::not_found(code()));
+    expect!["Untuk melihat perkembangan aduan, kirim: CEK diikuti kode aduan Anda, misalnya CEK ADU-7K3M9QXP. Kodenya ada di pesan tanda terima kami."].assert_eq(texts::STATUS_HELP);
+    expect!["Maaf, status aduan belum dapat ditampilkan. Silakan coba lagi beberapa saat lagi."]
+        .assert_eq(texts::STATUS_UNAVAILABLE);
+    expect![[r#"
+        Halo! Ini layanan pengaduan masyarakat.
+
+        Tulis aduan Anda langsung di sini: apa masalahnya dan di mana tempatnya. Anda juga bisa mengirim foto, dokumen, dan lokasi (📎 → Lokasi).
+
+        Setiap aduan mendapat kode pelacakan, misalnya ADU-7K3M9QXP. Untuk melihat perkembangan aduan, kirim: CEK diikuti kodenya, misalnya CEK ADU-7K3M9QXP."#]].assert_eq(texts::BOT_START);
+}
