@@ -29,6 +29,7 @@ use aduan_core::{
 };
 use chrono::{DateTime, Duration, Utc};
 
+pub use ops::DeadNotification;
 pub use routing::{
     ReporterInfo, ReporterUpdate, RouteAction, RouteJob, RouteResult, WatchedTicket,
 };
@@ -675,6 +676,49 @@ impl Store {
         offset_secs: i32,
     ) -> Result<Vec<DayChannelCount>> {
         read!(self, |c| ops::per_day_by_channel(c, from, offset_secs))
+    }
+
+    // --- robust: dead notifications to officials are retried, then escalated ---
+
+    /// Notifications to officials or admins that are `dead` since before `dead_before` and
+    /// not escalated yet, oldest first (see `ops::dead_notifications`).
+    pub async fn dead_notifications(
+        &self,
+        dead_before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<DeadNotification>> {
+        let dead_before = truncate_ms(dead_before);
+        read!(self, |c| ops::dead_notifications(c, dead_before, limit))
+    }
+
+    /// Puts dead notification row `id` back to `pending` (revival `n` of `of`), with an
+    /// event on its ticket; `false` when it is not dead any more or was revived already.
+    pub async fn outbox_revive(
+        &self,
+        id: i64,
+        n: i64,
+        of: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let now = truncate_ms(now);
+        match write!(self, |c| ops::outbox_revive(c, id, n, of, now)) {
+            Err(StoreError::Conflict(_)) => Ok(false),
+            other => other,
+        }
+    }
+
+    /// Gives dead notification row `id` up: `text` is queued once to each of `to` (the
+    /// admins) and the ticket records it. `false` when that happened before.
+    pub async fn outbox_escalate_dead(
+        &self,
+        id: i64,
+        to: Vec<Identity>,
+        text: String,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let text = clean(text);
+        let now = truncate_ms(now);
+        write!(self, |c| ops::outbox_escalate_dead(c, id, to, text, now))
     }
 }
 
