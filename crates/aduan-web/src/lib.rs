@@ -32,7 +32,7 @@ use axum::routing::{get, post};
 pub use error::ApiError;
 pub use intake::{StorageFloor, set_storage_floor, store_blob, store_blob_with};
 pub use open311::Service as Open311Service;
-pub use serve::{ServeLimits, serve};
+pub use serve::{ServeLimits, serve, serve_counted};
 
 /// What the web layer needs from the configuration.
 #[derive(Debug, Clone)]
