@@ -44,7 +44,7 @@ pub use blob::{BlobStore, StorageFloor};
 pub use media::{FetchedMedia, MediaError, MediaQueue, MediaSource};
 pub use pace::{KeyedPacer, Pacer, retry_after};
 pub use supervise::{LEASE_RENEW, LEASE_TTL, instance_id, supervise};
-pub use telemetry::Telemetry;
+pub use telemetry::{HTTP_REFUSALS, Telemetry};
 
 /// A provider's HTTP request, as the shared server received it.
 #[derive(Debug, Clone)]
@@ -111,6 +111,13 @@ pub trait Webhook: Send + Sync + 'static {
     /// The channel reported in metrics for rejected requests.
     fn channel(&self) -> Channel;
     fn handle(&self, req: &WebhookRequest) -> Result<WebhookReply, Rejection>;
+    /// Checks what can be checked before the body is read (a secret in the query string or
+    /// a header), on `req` with an empty body: a forged request is refused without its body
+    /// being read. `handle` checks again. Signatures over the body can't be checked here.
+    fn precheck(&self, req: &WebhookRequest) -> Result<(), Rejection> {
+        let _ = req;
+        Ok(())
+    }
 }
 
 /// What a connector gets to run with.

@@ -42,6 +42,10 @@ struct StateLabel {
     state: String,
 }
 
+/// The reasons of `aduan_http_refused_total` (all exported from the start, at 0).
+pub const HTTP_REFUSALS: [&str; 6] =
+    ["header_timeout", "body_timeout", "connection_cap", "busy", "too_large", "body_budget"];
+
 /// Every metric aduan exports. One per process, shared by all components.
 pub struct Telemetry {
     registry: Registry,
@@ -57,6 +61,7 @@ pub struct Telemetry {
     outbox_rows: Family<StateLabel, Gauge>,
     lease_held: Family<LeaseLabel, Gauge>,
     auto_refused: Family<ReasonLabel, Counter>,
+    http_refused: Family<ReasonLabel, Counter>,
     /// Serialises gauge refreshes so two scrapes don't interleave resets.
     refresh: Mutex<()>,
 }
@@ -87,6 +92,7 @@ impl Telemetry {
             outbox_rows: Family::default(),
             lease_held: Family::default(),
             auto_refused: Family::default(),
+            http_refused: Family::default(),
             refresh: Mutex::new(()),
             registry: Registry::default(),
         };
@@ -139,6 +145,16 @@ impl Telemetry {
              (recipient_day) or the hourly (hour) cap; counted in the database",
             t.auto_refused.clone(),
         );
+        registry.register(
+            "http_refused",
+            "HTTP requests and connections refused or cut by the server's limits: \
+             header_timeout, body_timeout, connection_cap, busy (503), too_large (413), \
+             body_budget (a chunked body over the in-flight budget)",
+            t.http_refused.clone(),
+        );
+        for reason in HTTP_REFUSALS {
+            let _ = t.http_refused.get_or_create(&ReasonLabel { reason: reason.to_owned() });
+        }
         for channel in Channel::ALL {
             let _ = t.messages_received.get_or_create(&label(channel));
             let _ = t.messages_quarantined.get_or_create(&label(channel));
@@ -250,6 +266,12 @@ impl Telemetry {
         }
     }
 
+    /// The HTTP server refused or cut a request or connection (`reason` is one of
+    /// [`HTTP_REFUSALS`]); logged where it happens.
+    pub fn http_refused(&self, reason: &'static str) {
+        self.http_refused.get_or_create(&ReasonLabel { reason: reason.to_owned() }).inc();
+    }
+
     /// The Prometheus text exposition of everything.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -282,6 +304,7 @@ mod tests {
             "aduan_connector_up{channel=\"email\"} 1",
             "aduan_connector_up{channel=\"web\"} 1",
             "aduan_connector_up{channel=\"sms\"} 0",
+            "aduan_http_refused_total{reason=\"busy\"} 0",
         ] {
             assert!(text.contains(needle), "missing {needle} in\n{text}");
         }

@@ -133,6 +133,27 @@ pub fn escalation_text(n: &Notice<'_>, clock: ClockKind, due: DateTime<Utc>) -> 
     s
 }
 
+/// The alert to the admins when a notification to officials could not be delivered after
+/// every retry (see [`crate::worker::Routing::revive_once`]): which ticket, what kind of
+/// notification, to whom, and the last error (provider codes only, never message text).
+pub fn undelivered_text(d: &aduan_store::DeadNotification, link: &str) -> String {
+    let what = match d.purpose {
+        aduan_core::Purpose::Disposition => "disposisi",
+        aduan_core::Purpose::Warning => "pengingat batas waktu",
+        aduan_core::Purpose::Escalation => "eskalasi",
+        _ => "pemberitahuan",
+    };
+    format!(
+        "[{code}] Pemberitahuan gagal terkirim\n\nYth. admin pengaduan,\n\nPemberitahuan {what} untuk \
+         aduan {code} kepada {to} tidak dapat dikirim setelah beberapa kali dicoba ulang. \
+         Mohon hubungi penerimanya dengan cara lain dan periksa alamatnya.\n\n\
+         Kesalahan terakhir   : {error}\n\nLihat aduan: {link}\n",
+        code = d.ticket,
+        to = d.recipient.value,
+        error = d.last_error.as_deref().unwrap_or("tidak diketahui"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use expect_test::expect;

@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::RoutingError;
 use crate::model::{Model, TrainConfig};
-use crate::notify::{Notice, disposition_text, escalation_text, warning_text};
+use crate::notify::{Notice, disposition_text, escalation_text, undelivered_text, warning_text};
 use crate::router::Router;
 
 /// Where the worker gets the time.
@@ -98,6 +98,11 @@ pub struct WorkerConfig {
     pub default_resolution: Budget,
     pub warn_fraction: f64,
     pub train: TrainConfig,
+    /// A dead notification to officials is put back for another attempt this many times
+    /// before the admins are alerted ([`Routing::revive_once`]).
+    pub notify_revivals: i64,
+    /// How long a notification stays dead before it is revived (or escalated).
+    pub notify_revive_after: chrono::Duration,
 }
 
 impl Default for WorkerConfig {
@@ -117,6 +122,8 @@ impl Default for WorkerConfig {
             default_resolution: Budget::WorkingDays(5),
             warn_fraction: 0.75,
             train: TrainConfig::default(),
+            notify_revivals: 3,
+            notify_revive_after: chrono::Duration::hours(1),
         }
     }
 }
@@ -379,7 +386,53 @@ impl Routing {
                 }
             }
         }
+        sent += self.revive_once().await?;
         Ok(sent)
+    }
+
+    /// No notification to officials is dropped silently: each one `dead` for
+    /// `notify_revive_after` is put back for another attempt, up to `notify_revivals` times,
+    /// and then reported once to the admins (the recipients of every SLA escalation) with
+    /// [`undelivered_text`]. Each step leaves a `notified` event on the ticket. Returns how
+    /// many rows were revived or escalated.
+    pub async fn revive_once(&self) -> Result<usize, RoutingError> {
+        let now = self.clock.now();
+        let dead = self.store.dead_notifications(now - self.cfg.notify_revive_after, 100).await?;
+        let mut done = 0;
+        for d in dead {
+            let changed = if d.revivals < self.cfg.notify_revivals {
+                let n = d.revivals + 1;
+                let revived =
+                    self.store.outbox_revive(d.id, n, self.cfg.notify_revivals, now).await?;
+                if revived {
+                    tracing::warn!(
+                        ticket = %d.ticket,
+                        outbox_id = d.id,
+                        revival = n,
+                        "Undelivered notification to officials put back for another attempt."
+                    );
+                }
+                revived
+            } else {
+                let link = format!("{}/tickets/{}", self.cfg.public_url, d.ticket);
+                let text = undelivered_text(&d, &link);
+                let escalated = self
+                    .store
+                    .outbox_escalate_dead(d.id, self.cfg.admins.clone(), text, now)
+                    .await?;
+                if escalated {
+                    tracing::error!(
+                        ticket = %d.ticket,
+                        outbox_id = d.id,
+                        admins = self.cfg.admins.len(),
+                        "Notification to officials given up; the admins were alerted."
+                    );
+                }
+                escalated
+            };
+            done += usize::from(changed);
+        }
+        Ok(done)
     }
 
     /// Retrains the learned router from the operators' dispositions. Returns the number of

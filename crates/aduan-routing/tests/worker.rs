@@ -6,8 +6,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use aduan_core::{
-    Actor, Channel, Direction, Identity, IdentityKind, InboundMessage, Purpose, Sender, Status,
-    ThreadHints, TicketCode,
+    Actor, Channel, Direction, Identity, IdentityKind, InboundMessage, OutboxState, Purpose,
+    Sender, Status, ThreadHints, TicketCode,
 };
 use aduan_routing::worker::{ManualClock, Routing, WorkerConfig};
 use aduan_routing::{Gazetteer, OpdFile, Router, RouterConfig};
@@ -315,5 +315,110 @@ async fn identity_by_email_and_cek_on_any_channel() {
             "{answers:?}"
         );
         assert_eq!(v.summary.status, Status::Assigned);
+    }
+}
+
+/// Fails every email row that is due, for good: what an SMTP server refusing an official's
+/// address does. Returns how many rows were failed.
+async fn fail_all_email(store: &Store) -> usize {
+    let rows = store.outbox_claim(vec![Channel::Email], 100, Duration::minutes(2)).await.unwrap();
+    for r in &rows {
+        store
+            .outbox_failed(r.id, "the SMTP server refused the mail (code 550)".into(), None)
+            .await
+            .unwrap();
+    }
+    rows.len()
+}
+
+/// Issue 21.3: a notification to officials that goes dead is retried after a pause, a
+/// bounded number of times, and then the admins are told once; the alert itself is retried
+/// but never alerted about. Real time (the outbox claims by the wall clock), a short pause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_disposition_is_retried_then_escalated_to_the_admins_once() {
+    const PAUSE_MS: u64 = 400;
+    for (store, _guard) in stores().await {
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let pausing = |store: &Store| {
+            let router =
+                Router::new(registry(), Gazetteer::for_kabupaten("33.02"), RouterConfig::default());
+            let cfg = WorkerConfig {
+                admins: vec![Identity::email("admin@banyumaskab.go.id").unwrap()],
+                public_url: "https://aduan.example.go.id".into(),
+                notify_revive_after: Duration::milliseconds(PAUSE_MS as i64),
+                ..WorkerConfig::default()
+            };
+            Routing::new(store.clone(), router, clock.clone(), cfg)
+        };
+        let (a, b) = (pausing(&store), pausing(&store));
+        let later = || async {
+            tokio::time::sleep(std::time::Duration::from_millis(PAUSE_MS + 50)).await;
+            clock.set(Utc::now());
+        };
+        let tg = Identity::new(IdentityKind::Telegram, "42").unwrap();
+        let road = store
+            .ingest(message(Channel::Telegram, "u1", tg, Some("Siti Aminah"),
+                "pak jln di ds kedungwringin kec jatilawang rusakkk bgt, byk lubang, tolong diaspal"))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        a.route_once().await.unwrap();
+        assert_eq!(a.dispose_once().await.unwrap(), 1);
+        let dispositions = fail_all_email(&store).await;
+        assert!(dispositions >= 1);
+        let dead = |v: &TicketView, p: Purpose| {
+            v.messages
+                .iter()
+                .filter(|m| m.purpose == Some(p) && m.delivery == Some(OutboxState::Dead))
+                .count()
+        };
+        assert_eq!(dead(&view(&store, road).await, Purpose::Disposition), dispositions);
+
+        // Not before the pause.
+        clock.set(Utc::now());
+        assert_eq!(a.revive_once().await.unwrap(), 0);
+        // Three revivals, each after the pause, each one more attempt; two watchers revive
+        // each row once.
+        for round in 1..=3 {
+            later().await;
+            let (ra, rb) = tokio::join!(a.revive_once(), b.revive_once());
+            assert_eq!(ra.unwrap() + rb.unwrap(), dispositions, "round {round}");
+            assert_eq!(dead(&view(&store, road).await, Purpose::Disposition), 0);
+            assert_eq!(fail_all_email(&store).await, dispositions, "retried in round {round}");
+        }
+        assert!(sent(&view(&store, road).await, Purpose::Escalation).is_empty());
+
+        // Spent: the admin is alerted, once per row, whichever watcher runs.
+        later().await;
+        let (ra, rb) = tokio::join!(a.revive_once(), b.revive_once());
+        assert_eq!(ra.unwrap() + rb.unwrap(), dispositions);
+        assert_eq!(a.revive_once().await.unwrap(), 0);
+        let v = view(&store, road).await;
+        let alerts = sent(&v, Purpose::Escalation);
+        assert_eq!(alerts.len(), dispositions, "{alerts:?}");
+        assert!(alerts[0].contains("Pemberitahuan gagal terkirim"), "{alerts:?}");
+        let alert = v.messages.iter().find(|m| m.purpose == Some(Purpose::Escalation)).unwrap();
+        assert!(alert.text.contains("code 550"), "{}", alert.text);
+        assert_eq!(dead(&v, Purpose::Disposition), dispositions, "still shown as dead");
+        let notes: Vec<String> = v
+            .events
+            .iter()
+            .filter(|e| e.kind == aduan_core::EventKind::Notified)
+            .filter_map(|e| e.to.clone())
+            .collect();
+        assert_eq!(notes.iter().filter(|k| k.starts_with("revived:")).count(), 3 * dispositions);
+        assert_eq!(notes.iter().filter(|k| k.starts_with("undelivered:")).count(), dispositions);
+
+        // The alert dies too: it is retried like any notification, never alerted about.
+        assert_eq!(fail_all_email(&store).await, dispositions);
+        for round in 1..=3 {
+            later().await;
+            assert_eq!(a.revive_once().await.unwrap(), dispositions, "alert round {round}");
+            assert_eq!(fail_all_email(&store).await, dispositions);
+        }
+        later().await;
+        assert_eq!(a.revive_once().await.unwrap(), 0);
+        assert_eq!(sent(&view(&store, road).await, Purpose::Escalation).len(), dispositions);
     }
 }

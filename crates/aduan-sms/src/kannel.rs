@@ -80,19 +80,27 @@ fn header<'a>(req: &'a WebhookRequest, name: &str) -> Option<&'a str> {
     req.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// The `secret` query parameter against the configured one: all of smsbox's authentication,
+/// checked before the body is read ([`Webhook::precheck`]) and again in [`parse`].
+pub fn check_secret(req: &WebhookRequest, secret: &str) -> Result<(), Rejection> {
+    let pairs = form_pairs(req.query.as_deref().unwrap_or(""));
+    let Some((_, given)) = pairs.iter().find(|(k, _)| k == "secret") else {
+        return Err(Rejection::Unauthenticated("secret"));
+    };
+    // An empty configured secret authenticates nobody (check-config refuses it too).
+    if secret.is_empty() || !secret_eq(&String::from_utf8_lossy(given), secret) {
+        return Err(Rejection::Forbidden("secret"));
+    }
+    Ok(())
+}
+
 /// Parses one smsbox request into the message it carries (`None`: an empty SMS).
 pub fn parse(req: &WebhookRequest, secret: &str) -> Result<Option<InboundMessage>, Rejection> {
     let pairs = form_pairs(req.query.as_deref().unwrap_or(""));
     let param = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_slice());
     let text_param = |name: &str| param(name).map(|v| String::from_utf8_lossy(v).into_owned());
 
-    let Some(given) = text_param("secret") else {
-        return Err(Rejection::Unauthenticated("secret"));
-    };
-    // An empty configured secret authenticates nobody (check-config refuses it too).
-    if secret.is_empty() || !secret_eq(&given, secret) {
-        return Err(Rejection::Forbidden("secret"));
-    }
+    check_secret(req, secret)?;
     let (bytes, charset) = if req.method == http::Method::GET {
         if !req.body.is_empty() {
             return Err(Rejection::Malformed("a GET from smsbox carries no body".into()));
@@ -159,6 +167,10 @@ impl Webhook for KannelWebhook {
 
     fn channel(&self) -> Channel {
         Channel::Sms
+    }
+
+    fn precheck(&self, req: &WebhookRequest) -> Result<(), Rejection> {
+        check_secret(req, &self.secret)
     }
 
     fn handle(&self, req: &WebhookRequest) -> Result<WebhookReply, Rejection> {

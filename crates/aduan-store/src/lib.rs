@@ -55,6 +55,7 @@ use std::sync::Arc;
 use aduan_core::{SlaPolicy, ThreadingPolicy, TicketCode, TransitionError};
 use chrono::{DateTime, Utc};
 
+pub use ops::outbox::DeadNotification;
 pub use ops::routing::{
     ReporterInfo, ReporterUpdate, RouteAction, RouteJob, RouteResult, WatchedTicket,
 };

@@ -45,13 +45,19 @@ impl Webhook for TelegramWebhook {
         Channel::Telegram
     }
 
-    fn handle(&self, req: &WebhookRequest) -> Result<WebhookReply, Rejection> {
+    /// The secret header is checked before the body is read.
+    fn precheck(&self, req: &WebhookRequest) -> Result<(), Rejection> {
         let Some(given) = req.headers.get(SECRET_HEADER) else {
             return Err(Rejection::Unauthenticated("X-Telegram-Bot-Api-Secret-Token"));
         };
         if !self.secret_matches(given.as_bytes()) {
             return Err(Rejection::Forbidden("X-Telegram-Bot-Api-Secret-Token"));
         }
+        Ok(())
+    }
+
+    fn handle(&self, req: &WebhookRequest) -> Result<WebhookReply, Rejection> {
+        self.precheck(req)?;
         if req.method != http::Method::POST {
             return Err(Rejection::Invalid("Telegram delivers updates with POST".into()));
         }

@@ -1,12 +1,15 @@
 //! Mounts every connector's webhook at `/hooks/{path}`. The connector checks and parses; this
 //! module stores what it returns and only then answers the provider, so a 2xx always means
 //! the messages are durable.
+//!
+//! A connector's [`Webhook::precheck`] (a secret in the query or a header) runs before the
+//! body is read, so a forged request is refused before its body reaches the in-flight budget.
 
 use std::sync::Arc;
 
 use aduan_connector::{Webhook, WebhookReply, WebhookRequest};
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -27,12 +30,28 @@ pub(crate) fn router(webhooks: Vec<Arc<dyn Webhook>>) -> Router<AppState> {
 async fn handle(
     State(state): State<AppState>,
     Extension(hook): Extension<Arc<dyn Webhook>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    req: Request,
 ) -> Response {
     let channel = hook.channel();
+    let (parts, body) = req.into_parts();
+    let (method, uri, headers): (Method, Uri, HeaderMap) =
+        (parts.method.clone(), parts.uri.clone(), parts.headers.clone());
+    let url = match uri.query() {
+        Some(q) => format!("{}{}?{q}", state.config.public_url, uri.path()),
+        None => format!("{}{}", state.config.public_url, uri.path()),
+    };
+    let head = WebhookRequest {
+        method: method.clone(),
+        query: uri.query().map(str::to_owned),
+        headers: headers.clone(),
+        body: Bytes::new(),
+        url: url.clone(),
+    };
+    if let Err(rejection) = hook.precheck(&head) {
+        state.telemetry.webhook_rejected(channel, rejection.reason());
+        return ApiError::from(rejection).into_response();
+    }
+    let body = Bytes::from_request(Request::from_parts(parts, body), &state).await;
     let body = match body {
         Ok(b) => b,
         Err(rejection) => {
@@ -57,10 +76,6 @@ async fn handle(
         )
         .into_response();
     }
-    let url = match uri.query() {
-        Some(q) => format!("{}{}?{q}", state.config.public_url, uri.path()),
-        None => format!("{}{}", state.config.public_url, uri.path()),
-    };
     let req = WebhookRequest { method, query: uri.query().map(str::to_owned), headers, body, url };
     match hook.handle(&req) {
         Err(rejection) => {

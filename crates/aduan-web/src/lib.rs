@@ -34,7 +34,7 @@ use axum::routing::{get, post};
 pub use aduan_connector::StorageFloor;
 pub use error::ApiError;
 pub use open311::Service as Open311Service;
-pub use serve::{ServeLimits, serve};
+pub use serve::{ServeLimits, serve, serve_counted};
 
 /// What the web layer needs from the configuration.
 #[derive(Debug, Clone)]

@@ -19,7 +19,7 @@ use aduan_core::{
 };
 use aduan_store::{Scope, TicketFilter, TicketSummary, TicketView};
 use axum::Json;
-use axum::extract::{Path, Request, State};
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -276,19 +276,44 @@ pub(crate) async fn get_request(
     }
 }
 
-/// `POST requests.json` (form-encoded).
-pub(crate) async fn post_request(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    match post(&state, &headers, &body).await {
+/// `POST requests.json` (form-encoded). An `api_key` in the query string is checked before
+/// the body is read (a forged request is refused before its body is); one in the form is
+/// checked after.
+pub(crate) async fn post_request(State(state): State<AppState>, req: Request) -> Response {
+    let mut checked = None;
+    if let Some(token) = query_map(&req).get("api_key").map(|v| v.trim().to_owned()) {
+        match intake_key(&state, &token).await {
+            Ok(k) => checked = Some(k),
+            Err(e) => return e.into_response(),
+        }
+    }
+    let headers = req.headers().clone();
+    let body = match axum::body::Bytes::from_request(req, &state).await {
+        Ok(b) => b,
+        Err(rejection) => return rejection.into_response(),
+    };
+    match post(&state, &headers, &body, checked).await {
         Ok(v) => Json(v).into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-async fn post(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Value, GeoError> {
+/// The API key of scope `intake` that `token` is, or 403.
+async fn intake_key(state: &AppState, token: &str) -> Result<aduan_store::ApiKey, GeoError> {
+    state
+        .store
+        .api_key_by_hash(&hash_token(token))
+        .await?
+        .filter(|k| !k.revoked && k.scope.allows(Scope::Intake))
+        .ok_or_else(|| GeoError(StatusCode::FORBIDDEN, "api_key is not valid for posting".into()))
+}
+
+async fn post(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    checked: Option<aduan_store::ApiKey>,
+) -> Result<Value, GeoError> {
     let ct =
         headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !ct.starts_with("application/x-www-form-urlencoded") {
@@ -297,16 +322,14 @@ async fn post(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Valu
     let form: HashMap<String, String> = form_urlencoded::parse(body).into_owned().collect();
     let get = |k: &str| form.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
 
-    let token = get("api_key")
-        .ok_or_else(|| GeoError(StatusCode::FORBIDDEN, "api_key is required".into()))?;
-    let key = state
-        .store
-        .api_key_by_hash(&hash_token(token))
-        .await?
-        .filter(|k| !k.revoked && k.scope.allows(Scope::Intake))
-        .ok_or_else(|| {
-            GeoError(StatusCode::FORBIDDEN, "api_key is not valid for posting".into())
-        })?;
+    let key = match checked {
+        Some(k) => k,
+        None => {
+            let token = get("api_key")
+                .ok_or_else(|| GeoError(StatusCode::FORBIDDEN, "api_key is required".into()))?;
+            intake_key(state, token).await?
+        }
+    };
 
     let code = get("service_code").ok_or_else(|| bad("service_code is required"))?;
     let svc = service(state, code)

@@ -18,6 +18,12 @@
 //!   reserves as it arrives and fails once the budget has no room. The reservation is held
 //!   until the answer is ready, so bodies being parsed count too.
 //!
+//! Every refusal is counted in `aduan_http_refused_total{reason}` when [`serve_counted`] is
+//! given the process's [`Telemetry`]: `header_timeout` (a connection closed by the
+//! header-read timeout, idle keep-alive ones included), `body_timeout`, `connection_cap` (an
+//! idle connection closed, or the accept loop made to wait, by the connection cap), `busy`
+//! (503), `too_large` (413), `body_budget` (a chunked body failed on the budget).
+//!
 //! Authentication that needs no body (API keys in `Authorization`, sessions, CSRF headers)
 //! is checked by extractors that run before the body is read.
 
@@ -41,7 +47,16 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
+use aduan_connector::Telemetry;
+
 use crate::error::ApiError;
+
+/// Counts a refusal when there is telemetry to count it in.
+fn refused(telemetry: Option<&Arc<Telemetry>>, reason: &'static str) {
+    if let Some(t) = telemetry {
+        t.http_refused(reason);
+    }
+}
 
 /// The limits of [`serve`].
 #[derive(Debug, Clone, Copy)]
@@ -77,18 +92,25 @@ struct BodyGuard {
     budget: Arc<Semaphore>,
     budget_kib: u32,
     timeout: Duration,
+    telemetry: Option<Arc<Telemetry>>,
 }
 
 /// Reservations of one request, released when its answer is ready.
 type Held = Arc<Mutex<Vec<OwnedSemaphorePermit>>>;
 
 /// Adds the body deadline and the in-flight budget to `app` (what [`serve`] does).
-pub fn guard_bodies(app: Router, limits: &ServeLimits) -> Router {
+/// Refusals are counted in `telemetry` when given.
+pub fn guard_bodies(
+    app: Router,
+    limits: &ServeLimits,
+    telemetry: Option<Arc<Telemetry>>,
+) -> Router {
     let budget_kib = kib(limits.max_inflight_body_bytes).max(1);
     let guard = BodyGuard {
         budget: Arc::new(Semaphore::new(budget_kib as usize)),
         budget_kib,
         timeout: limits.body_read_timeout,
+        telemetry,
     };
     app.layer(axum::middleware::from_fn_with_state(guard, guard_body))
 }
@@ -119,6 +141,7 @@ async fn guard_body(State(g): State<BodyGuard>, req: Request, next: Next) -> Res
         Some(n) => {
             let want = kib(n);
             if want > g.budget_kib {
+                refused(g.telemetry.as_ref(), "too_large");
                 return ApiError::too_large(g.budget_kib as usize * 1024).into_response();
             }
             match g.budget.clone().try_acquire_many_owned(want) {
@@ -133,6 +156,7 @@ async fn guard_body(State(g): State<BodyGuard>, req: Request, next: Next) -> Res
                         declared_bytes = n,
                         "In-flight body budget full; refusing a request before reading it."
                     );
+                    refused(g.telemetry.as_ref(), "busy");
                     return busy();
                 }
             }
@@ -148,6 +172,7 @@ async fn guard_body(State(g): State<BodyGuard>, req: Request, next: Next) -> Res
         reserved: u64::from(reserved_kib) * 1024,
         read: 0,
         failed: false,
+        telemetry: g.telemetry.clone(),
     });
     let resp = next.run(Request::from_parts(parts, body)).await;
     drop(held);
@@ -163,6 +188,7 @@ struct Guarded {
     reserved: u64,
     read: u64,
     failed: bool,
+    telemetry: Option<Arc<Telemetry>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -188,6 +214,7 @@ impl http_body::Body for Guarded {
         if this.deadline.as_mut().poll(cx).is_ready() {
             this.failed = true;
             tracing::info!("A request body was not sent in time; closing.");
+            refused(this.telemetry.as_ref(), "body_timeout");
             return Poll::Ready(Some(Err(BodyError::Timeout.into())));
         }
         let frame = match Pin::new(&mut this.inner).poll_frame(cx) {
@@ -210,6 +237,7 @@ impl http_body::Body for Guarded {
                     Err(_) => {
                         this.failed = true;
                         tracing::warn!("In-flight body budget full; failing a chunked body.");
+                        refused(this.telemetry.as_ref(), "body_budget");
                         return Poll::Ready(Some(Err(BodyError::Budget.into())));
                     }
                 }
@@ -304,7 +332,18 @@ pub async fn serve(
     limits: ServeLimits,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let app = guard_bodies(app, &limits);
+    serve_counted(listener, app, limits, None, shutdown).await
+}
+
+/// [`serve`], counting refusals in `telemetry` (`aduan_http_refused_total{reason}`).
+pub async fn serve_counted(
+    listener: TcpListener,
+    app: Router,
+    limits: ServeLimits,
+    telemetry: Option<Arc<Telemetry>>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let app = guard_bodies(app, &limits, telemetry.clone());
     let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder
@@ -324,6 +363,7 @@ pub async fn serve(
         let permit = match connections.clone().try_acquire_owned() {
             Ok(p) => p,
             Err(_) => {
+                refused(telemetry.as_ref(), "connection_cap");
                 if registry.evict_oldest_idle() {
                     tracing::debug!("Connection cap reached; closed the oldest idle connection.");
                 } else {
@@ -359,6 +399,7 @@ pub async fn serve(
         let stop = shutdown.clone();
         let (id, busy, evict) = registry.add();
         let registry = registry.clone();
+        let telemetry = telemetry.clone();
         tracker.spawn(async move {
             let _permit = permit;
             let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
@@ -381,6 +422,9 @@ pub async fn serve(
             tokio::select! {
                 r = conn.as_mut() => {
                     if let Err(error) = r {
+                        if error.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_timeout) {
+                            refused(telemetry.as_ref(), "header_timeout");
+                        }
                         tracing::debug!(%error, "A connection ended with an error.");
                     }
                 }
@@ -398,4 +442,101 @@ pub async fn serve(
     tracker.close();
     tracker.wait().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use axum::routing::post;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    use super::*;
+
+    /// A server with tight limits whose one route reads the whole body.
+    async fn start(limits: ServeLimits) -> (SocketAddr, Arc<Telemetry>, CancellationToken) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let telemetry = Arc::new(Telemetry::new());
+        let stop = CancellationToken::new();
+        let app =
+            Router::new().route("/up", post(|body: Bytes| async move { body.len().to_string() }));
+        tokio::spawn(serve_counted(listener, app, limits, Some(telemetry.clone()), stop.clone()));
+        (addr, telemetry, stop)
+    }
+
+    fn count(t: &Telemetry, reason: &str) -> u64 {
+        let needle = format!("aduan_http_refused_total{{reason=\"{reason}\"}} ");
+        let text = t.render();
+        let line =
+            text.lines().find(|l| l.starts_with(&needle)).unwrap_or_else(|| panic!("{text}"));
+        line[needle.len()..].trim().parse().unwrap()
+    }
+
+    /// Sends `head` (and no body), returns the status line of the answer.
+    async fn status_of(addr: SocketAddr, head: &str) -> String {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(head.as_bytes()).await.unwrap();
+        let mut buf = vec![0u8; 512];
+        let n = s.read(&mut buf).await.unwrap();
+        String::from_utf8_lossy(&buf[..n]).lines().next().unwrap_or("").to_owned()
+    }
+
+    async fn eventually(t: &Telemetry, reason: &str, want: u64) {
+        for _ in 0..100 {
+            if count(t, reason) >= want {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(count(t, reason), want, "{reason}");
+    }
+
+    #[tokio::test]
+    async fn every_refusal_is_counted_by_reason() {
+        let limits = ServeLimits {
+            header_read_timeout: Duration::from_millis(300),
+            body_read_timeout: Duration::from_millis(300),
+            max_connections: 3,
+            max_inflight_body_bytes: 1024 * 1024,
+        };
+        let (addr, t, stop) = start(limits).await;
+        for reason in aduan_connector::HTTP_REFUSALS {
+            assert_eq!(count(&t, reason), 0, "{reason}");
+        }
+
+        // 413: one body over the whole budget, refused before it is sent.
+        let head = "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 2097152\r\n\r\n";
+        assert!(status_of(addr, head).await.contains("413"));
+        assert_eq!(count(&t, "too_large"), 1);
+
+        // 503: a held 800 KiB upload leaves no room for a second one.
+        let mut held = TcpStream::connect(addr).await.unwrap();
+        held.write_all(b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 819200\r\n\r\nabc")
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let head = "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 819200\r\n\r\n";
+        assert!(status_of(addr, head).await.contains("503"));
+        assert_eq!(count(&t, "busy"), 1);
+
+        // The held upload never finishes: the body deadline cuts it.
+        eventually(&t, "body_timeout", 1).await;
+        drop(held);
+
+        // A request head that never ends is closed by the header-read timeout.
+        let mut slow = TcpStream::connect(addr).await.unwrap();
+        slow.write_all(b"POST /up HTTP/1.1\r\nHost:").await.unwrap();
+        eventually(&t, "header_timeout", 1).await;
+        drop(slow);
+
+        // More connections than the cap: idle ones are closed to make room, and counted.
+        let mut idle = Vec::new();
+        for _ in 0..5 {
+            idle.push(TcpStream::connect(addr).await.unwrap());
+        }
+        eventually(&t, "connection_cap", 1).await;
+        stop.cancel();
+    }
 }

@@ -34,6 +34,13 @@ impl Webhook for FakeHook {
     fn channel(&self) -> Channel {
         Channel::Telegram
     }
+    fn precheck(&self, req: &WebhookRequest) -> Result<(), Rejection> {
+        let secret = req.headers.get("x-secret").ok_or(Rejection::Unauthenticated("X-Secret"))?;
+        if secret != "s3cret" {
+            return Err(Rejection::Forbidden("X-Secret"));
+        }
+        Ok(())
+    }
     fn handle(&self, req: &WebhookRequest) -> Result<WebhookReply, Rejection> {
         let secret = req.headers.get("x-secret").ok_or(Rejection::Unauthenticated("X-Secret"))?;
         if secret != "s3cret" {
@@ -635,4 +642,71 @@ async fn a_nul_in_text_or_name_is_cleaned_not_a_server_error() {
     let view = f.store.ticket(code).await.unwrap().unwrap();
     assert_eq!(view.messages[0].text, "ab");
     assert_eq!(view.reporter.unwrap().name.as_deref(), Some("Budi"));
+}
+
+/// A request body that never arrives and records whether anyone tried to read it.
+struct Tripwire(Arc<std::sync::atomic::AtomicBool>);
+
+impl http_body::Body for Tripwire {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        std::task::Poll::Pending
+    }
+}
+
+/// Issue 21.6: a forged request with a 10 MiB body is refused before its body is read, when
+/// the secret is in a header (webhooks) or the query (Open311 `api_key`).
+#[tokio::test]
+async fn a_wrong_secret_is_refused_before_the_body_is_read() {
+    let f = fixture_with(|c| {
+        c.services.push(aduan_web::Open311Service {
+            service_code: "jalan".into(),
+            service_name: "Jalan rusak".into(),
+            description: "Jalan berlubang".into(),
+            group: "Infrastruktur".into(),
+            keywords: vec!["jalan".into()],
+        });
+    })
+    .await;
+    let ten_mib = (10 * 1024 * 1024).to_string();
+    for (path, secret, content_type, want) in [
+        ("/hooks/fake", Some("forged"), "application/json", StatusCode::FORBIDDEN),
+        ("/hooks/fake", None, "application/json", StatusCode::UNAUTHORIZED),
+        (
+            "/open311/v2/requests.json?api_key=forged",
+            None,
+            "application/x-www-form-urlencoded",
+            StatusCode::FORBIDDEN,
+        ),
+    ] {
+        let read = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut b = Request::post(path)
+            .header(header::CONTENT_TYPE, content_type)
+            .header(header::CONTENT_LENGTH, &ten_mib);
+        if let Some(s) = secret {
+            b = b.header("x-secret", s);
+        }
+        let req = b.body(Body::new(Tripwire(read.clone()))).unwrap();
+        let answer = tokio::time::timeout(std::time::Duration::from_secs(5), send(&f.app, req))
+            .await
+            .unwrap_or_else(|_| panic!("{path}: no answer without the body"));
+        assert_eq!(answer.status, want, "{path}: {}", answer.text);
+        assert!(!read.load(std::sync::atomic::Ordering::SeqCst), "{path}: the body was read");
+    }
+    assert_eq!(ticket_count(&f.store).await, 0);
+
+    // A valid api_key in the query is enough for Open311; the form needs none.
+    let form = "service_code=jalan&address_string=Karangklesem&description=Jalan%20berlubang%20di%20Desa%20Karangklesem";
+    let req = Request::post(format!("/open311/v2/requests.json?api_key={}", f.intake))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(form))
+        .unwrap();
+    let answer = send(&f.app, req).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    assert_eq!(ticket_count(&f.store).await, 1);
 }

@@ -521,7 +521,8 @@ async fn serve(config: Config, source: Source) -> anyhow::Result<()> {
         max_connections: config.server.max_connections,
         max_inflight_body_bytes: config.server.max_inflight_body_bytes,
     };
-    let server = aduan_web::serve(listener, app, limits, shutdown.clone());
+    let server =
+        aduan_web::serve_counted(listener, app, limits, Some(telemetry.clone()), shutdown.clone());
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
     let mut server = tokio::spawn(server);
     // In-flight requests finish (their writes commit) before the store closes.

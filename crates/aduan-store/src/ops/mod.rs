@@ -27,7 +27,7 @@ mod actions;
 pub(crate) mod common;
 mod intake;
 mod media;
-mod outbox;
+pub(crate) mod outbox;
 pub(crate) mod routing;
 mod stats;
 mod view;

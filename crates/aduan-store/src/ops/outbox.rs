@@ -1,10 +1,12 @@
 //! The outbox: queueing a message to the resident (with the caps on automatic messages),
 //! claiming due rows for senders, and recording sent, failed, bounced and receipts.
 
-use aduan_core::{Actor, Channel, Identity, OutboxState, Purpose, ReplyRoute, TicketCode};
+use aduan_core::{
+    Actor, Channel, EventKind, Identity, OutboxState, Purpose, ReplyRoute, TicketCode,
+};
 use chrono::{DateTime, Duration, Utc};
 
-use super::common::{lock, parse};
+use super::common::{event, lock, parse};
 use crate::db::{Db, Value, args};
 use crate::types::{DeliveryReceipt, OutboxItem, OutboxRow, ReceiptStatus, Replied};
 use crate::{AutoLimits, Result, Store, StoreError, clean, now, truncate_ms};
@@ -424,5 +426,228 @@ impl Store {
     /// One outbox row with its delivery state.
     pub async fn outbox_row(&self, id: i64) -> Result<Option<OutboxRow>> {
         read!(self, |c| outbox_row(c, id))
+    }
+}
+
+// Dead notifications to officials are retried, then escalated (issue 21.3).
+//
+// A notification to officials or admins (`Purpose::is_internal`: disposition, warning,
+// escalation) that went `dead` is never dropped silently. The routing worker's deadline
+// round lists the ones dead for a while ([`dead_notifications`]) and either puts one back to
+// `pending` for another attempt ([`outbox_revive`], at most a bounded number of times), or,
+// once those are spent, queues one alert to the admins ([`outbox_escalate_dead`]). Both are
+// keyed in the `notifications` table (`revived:{row}:{n}`, `undelivered:{row}`), so several
+// workers do each once, and both leave a `notified` event on the ticket. The admins' alert
+// rows are keyed `alert:{row}` at birth: they are retried like any notification, but when
+// spent they are only marked `undelivered:` (an event on the ticket), never alerted about in
+// turn (no chain of alerts about alerts).
+
+/// An outbox row to officials or admins that is `dead` and not escalated yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadNotification {
+    /// The outbox row.
+    pub id: i64,
+    pub ticket: TicketCode,
+    pub purpose: Purpose,
+    pub recipient: Identity,
+    /// Why the last attempt failed (provider codes, never message text).
+    pub last_error: Option<String>,
+    /// How many times the row was put back to `pending` already.
+    pub revivals: i64,
+}
+
+/// Notifications dead since before `dead_before` (a row's `next_attempt_at` is the time
+/// it was given up), oldest first, at most `limit`.
+pub(crate) async fn dead_notifications<D: Db>(
+    c: &mut D,
+    dead_before: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<DeadNotification>> {
+    let internal: Vec<&str> =
+        Purpose::ALL.into_iter().filter(|p| p.is_internal()).map(Purpose::as_str).collect();
+    let sql = format!(
+        "SELECT o.id, t.code, o.purpose, o.recipient_kind, o.recipient, o.last_error, \
+         (SELECT COUNT(*) FROM notifications n WHERE n.ticket_id = o.ticket_id \
+          AND n.key LIKE 'revived:' || CAST(o.id AS TEXT) || ':%') AS revivals \
+         FROM outbox o JOIN tickets t ON t.id = o.ticket_id \
+         WHERE o.state = 'dead' AND o.next_attempt_at <= $1 AND o.purpose IN ('{}') \
+         AND o.recipient IS NOT NULL AND NOT EXISTS (SELECT 1 FROM notifications n \
+         WHERE n.ticket_id = o.ticket_id AND n.key = 'undelivered:' || CAST(o.id AS TEXT)) \
+         ORDER BY o.id LIMIT $2",
+        internal.join("', '")
+    );
+    let rows = c.fetch_all(&sql, args![dead_before, limit]).await?;
+    rows.iter()
+        .map(|r| {
+            let kind: String = r.get("recipient_kind")?;
+            Ok(DeadNotification {
+                id: r.get("id")?,
+                ticket: parse(&r.get::<String>("code")?, "ticket code")?,
+                purpose: parse(&r.get::<String>("purpose")?, "outbox purpose")?,
+                recipient: Identity {
+                    kind: parse(&kind, "identity kind")?,
+                    value: r.get("recipient")?,
+                },
+                last_error: r.get("last_error")?,
+                revivals: r.get("revivals")?,
+            })
+        })
+        .collect()
+}
+
+/// Claims notification key `key` on the ticket; `false` when it was claimed before.
+async fn claim_notification_key<D: Db>(
+    c: &mut D,
+    ticket_id: i64,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let id: Option<i64> = c
+        .fetch_optional_scalar(
+            "INSERT INTO notifications (ticket_id, key, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (ticket_id, key) DO NOTHING RETURNING id",
+            args![ticket_id, key, now],
+        )
+        .await?;
+    Ok(id.is_some())
+}
+
+/// Puts dead notification row `id` back to `pending` for revival number `n` (1-based):
+/// `false` when the row is no longer dead or revival `n` happened already.
+pub(crate) async fn outbox_revive<D: Db>(
+    c: &mut D,
+    id: i64,
+    n: i64,
+    of: i64,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let ticket_id: Option<i64> = c
+        .fetch_optional_scalar(
+            // `next_attempt_at` (the time it died) stays: the row is due at once.
+            "UPDATE outbox SET state = 'pending', lease_until = NULL \
+             WHERE id = $1 AND state = 'dead' RETURNING ticket_id",
+            args![id],
+        )
+        .await?;
+    let Some(ticket_id) = ticket_id else { return Ok(false) };
+    let key = format!("revived:{id}:{n}");
+    if !claim_notification_key(c, ticket_id, &key, now).await? {
+        // Another worker revived it first: undo ours (the transaction rolls back).
+        return Err(StoreError::Conflict(format!("outbox row {id} was revived already")));
+    }
+    let note = format!("undelivered notification retried ({n} of {of})");
+    event(c, ticket_id, now, &Actor::System, EventKind::Notified, None, Some(&key), Some(&note))
+        .await?;
+    Ok(true)
+}
+
+/// Gives dead notification row `id` up for good: queues `text` to each of `to` (the
+/// admins) once, and records it on the ticket. `false` when nothing was queued: it was
+/// escalated before, the row is not dead, or it is itself an alert to the admins (then it
+/// is only marked given up).
+pub(crate) async fn outbox_escalate_dead<D: Db>(
+    c: &mut D,
+    id: i64,
+    to: Vec<Identity>,
+    text: String,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let row = c
+        .fetch_optional(
+            "SELECT o.ticket_id, t.channel FROM outbox o JOIN tickets t ON t.id = o.ticket_id \
+             WHERE o.id = $1 AND o.state = 'dead'",
+            args![id],
+        )
+        .await?;
+    let Some(row) = row else { return Ok(false) };
+    let ticket_id: i64 = row.get("ticket_id")?;
+    let ticket_channel: Channel = parse(&row.get::<String>("channel")?, "channel")?;
+    let key = format!("undelivered:{id}");
+    if !claim_notification_key(c, ticket_id, &key, now).await? {
+        return Ok(false);
+    }
+    let is_alert: Option<i64> = c
+        .fetch_optional_scalar(
+            "SELECT id FROM notifications WHERE ticket_id = $1 AND key = $2",
+            args![ticket_id, format!("alert:{id}")],
+        )
+        .await?;
+    if is_alert.is_some() {
+        let note = "alert to the admins given up; not alerted about";
+        event(c, ticket_id, now, &Actor::System, EventKind::Notified, None, Some(&key), Some(note))
+            .await?;
+        return Ok(false);
+    }
+    let mut alerted = 0;
+    for admin in &to {
+        let channel = match admin.kind {
+            aduan_core::IdentityKind::Email => Channel::Email,
+            aduan_core::IdentityKind::Phone => Channel::Sms,
+            _ => continue,
+        };
+        let route = ReplyRoute::Send { channel, to: admin.clone() };
+        let system = &Actor::System;
+        let q = queue_outbound(
+            c,
+            ticket_id,
+            ticket_channel,
+            route,
+            &text,
+            system,
+            Purpose::Escalation,
+            None,
+            now,
+        )
+        .await?;
+        // The alert is retried when it dies, but never escalated itself.
+        claim_notification_key(c, ticket_id, &format!("alert:{}", q.outbox_id), now).await?;
+        alerted += 1;
+    }
+    let note = format!("notification given up; {alerted} admin(s) alerted");
+    event(c, ticket_id, now, &Actor::System, EventKind::Notified, None, Some(&key), Some(&note))
+        .await?;
+    Ok(true)
+}
+
+impl Store {
+    /// Notifications to officials or admins that are `dead` since before `dead_before` and
+    /// not escalated yet, oldest first (see `dead_notifications`).
+    pub async fn dead_notifications(
+        &self,
+        dead_before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<DeadNotification>> {
+        let dead_before = truncate_ms(dead_before);
+        read!(self, |c| dead_notifications(c, dead_before, limit))
+    }
+
+    /// Puts dead notification row `id` back to `pending` (revival `n` of `of`), with an
+    /// event on its ticket; `false` when it is not dead any more or was revived already.
+    pub async fn outbox_revive(
+        &self,
+        id: i64,
+        n: i64,
+        of: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let now = truncate_ms(now);
+        match write!(self, |c| outbox_revive(c, id, n, of, now)) {
+            Err(StoreError::Conflict(_)) => Ok(false),
+            other => other,
+        }
+    }
+
+    /// Gives dead notification row `id` up: `text` is queued once to each of `to` (the
+    /// admins) and the ticket records it. `false` when that happened before.
+    pub async fn outbox_escalate_dead(
+        &self,
+        id: i64,
+        to: Vec<Identity>,
+        text: String,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let text = clean(text);
+        let now = truncate_ms(now);
+        write!(self, |c| outbox_escalate_dead(c, id, to, text, now))
     }
 }
