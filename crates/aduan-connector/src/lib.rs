@@ -38,9 +38,9 @@ use aduan_store::{OutboxItem, Store};
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{BuildContext, ChannelConfig, Problem, Secret};
 pub use backoff::Backoff;
 pub use blob::{BlobStore, StorageFloor};
+pub use config::{BuildContext, ChannelConfig, Problem, Secret};
 pub use media::{FetchedMedia, MediaError, MediaQueue, MediaSource};
 pub use pace::{KeyedPacer, Pacer, retry_after};
 pub use supervise::{LEASE_RENEW, LEASE_TTL, instance_id, supervise};

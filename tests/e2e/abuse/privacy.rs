@@ -152,7 +152,7 @@ async fn officials_read_no_contacts_and_nothing_of_a_rahasia_reporter() {
         t["status"] == "awaiting_identity"
     })
     .await;
-    let answer = "Nama: Budi Santoso, alamat Desa Karangklesem Kec. Purwokerto Selatan. RAHASIA";
+    let answer = "Nama: Wahyu Hidayat, alamat Desa Karangklesem Kec. Purwokerto Selatan. RAHASIA";
     let r = post_message(
         &http,
         &daemon,
@@ -165,7 +165,7 @@ async fn officials_read_no_contacts_and_nothing_of_a_rahasia_reporter() {
     let t = ticket_until(&http, &daemon, &admin, &code, "the ticket", WAIT, |t| t["opd"] == "DLH")
         .await;
     // The operator's view (an admin key) is the ticket as stored.
-    assert_eq!(t["reporter"]["name"], "Budi Santoso");
+    assert_eq!(t["reporter"]["name"], "Wahyu Hidayat");
     assert!(t.to_string().contains("0812-3456-7890") && t.to_string().contains(answer));
 
     let cookie = sign_in(&daemon, "pejabat@dlh.example.go.id", password).await;
@@ -176,9 +176,9 @@ async fn officials_read_no_contacts_and_nothing_of_a_rahasia_reporter() {
             "0812-3456-7890",
             "3302011234567890",
             "warga.sembilan@",
-            "Budi",
-            "Santoso",
-            "B***",
+            "Wahyu",
+            "Hidayat",
+            "W***",
             "Desa Karangklesem Kec. Purwokerto Selatan.",
         ] {
             assert!(!r.text.contains(leak), "{path} shows {leak:?} to an official");

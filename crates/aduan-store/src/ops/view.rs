@@ -1,5 +1,30 @@
 //! Reading tickets: one ticket with its thread and events, and the filtered, keyset-paged
 //! ticket list (with its `EXPLAIN` for the benchmark).
+//!
+//! **The list at scale (migration 0009).** [`list_tickets`] builds its statement from the
+//! filters that are set (no `$n IS NULL OR …` terms), so every filter combination is its own
+//! prepared statement with its own plan, newest first, keyset-paged by `t.id < cursor`; it
+//! never counts the table. Each query shape has an index that yields rows already in
+//! `id DESC` order, so a page reads about `limit` index entries at any table size:
+//!
+//! | index | serves |
+//! |---|---|
+//! | `tickets` primary key | first page, deep cursor pages |
+//! | `tickets_status (status, id)` | `status=` |
+//! | `tickets_opd (opd, id)` | `opd=` (an official's list) |
+//! | `tickets_opd_status (opd, status, id)` | an official's list with a status |
+//! | `tickets_channel (channel, id)` | `channel=` |
+//! | `tickets_category (category, id)` | `category=` / Open311 `service_code` |
+//! | `tickets_open (id, paused_at, …) WHERE status IN (open statuses)` | `overdue=true`, the deadline watcher's scan |
+//! | the unique index on `code` | `q=` that is a ticket code (a lookup, not a text search) |
+//! | `tickets_dispose (id) WHERE dispose_pending` | `Store::undisposed` |
+//! | `tickets_route (route_pending, id)` | `Store::route_claim` |
+//!
+//! A query meant for a partial index repeats the index's `WHERE` word for word
+//! (`overdue_sql!`, `deadline_scan_sql`): SQLite uses a partial index only then. SQLite plans
+//! without statistics (the daemon never runs `ANALYZE`), so the two walks it would get wrong
+//! say `INDEXED BY tickets_open` (`OPEN_SELECT`, SQLite only). Known cost: a `q=` that is not
+//! a ticket code scans the messages (`LOWER(text) LIKE`); a full-text index is the way out.
 
 use aduan_core::{Actor, AttachmentRef, Direction, EventKind, Identity, Status, TicketCode};
 use chrono::{DateTime, Utc};
