@@ -241,3 +241,21 @@ pub(crate) async fn explain<D: Db>(
         rows.iter().map(|r| r.get::<String>("detail")).collect()
     }
 }
+
+/// Records notification key `key` on the ticket (`notifications` is unique on
+/// `(ticket_id, key)`); `false` when it was recorded before, so each keyed step happens once.
+pub(crate) async fn claim_key<D: Db>(
+    c: &mut D,
+    ticket_id: i64,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let id: Option<i64> = c
+        .fetch_optional_scalar(
+            "INSERT INTO notifications (ticket_id, key, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (ticket_id, key) DO NOTHING RETURNING id",
+            args![ticket_id, key, now],
+        )
+        .await?;
+    Ok(id.is_some())
+}

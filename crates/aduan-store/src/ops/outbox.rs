@@ -6,7 +6,7 @@ use aduan_core::{
 };
 use chrono::{DateTime, Duration, Utc};
 
-use super::common::{event, lock, parse};
+use super::common::{claim_key, event, lock, parse};
 use crate::db::{Db, Value, args};
 use crate::types::{DeliveryReceipt, OutboxItem, OutboxRow, ReceiptStatus, Replied};
 use crate::{AutoLimits, Result, Store, StoreError, clean, now, truncate_ms};
@@ -495,23 +495,6 @@ pub(crate) async fn dead_notifications<D: Db>(
         .collect()
 }
 
-/// Claims notification key `key` on the ticket; `false` when it was claimed before.
-async fn claim_notification_key<D: Db>(
-    c: &mut D,
-    ticket_id: i64,
-    key: &str,
-    now: DateTime<Utc>,
-) -> Result<bool> {
-    let id: Option<i64> = c
-        .fetch_optional_scalar(
-            "INSERT INTO notifications (ticket_id, key, created_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (ticket_id, key) DO NOTHING RETURNING id",
-            args![ticket_id, key, now],
-        )
-        .await?;
-    Ok(id.is_some())
-}
-
 /// Puts dead notification row `id` back to `pending` for revival number `n` (1-based):
 /// `false` when the row is no longer dead or revival `n` happened already.
 pub(crate) async fn outbox_revive<D: Db>(
@@ -531,7 +514,7 @@ pub(crate) async fn outbox_revive<D: Db>(
         .await?;
     let Some(ticket_id) = ticket_id else { return Ok(false) };
     let key = format!("revived:{id}:{n}");
-    if !claim_notification_key(c, ticket_id, &key, now).await? {
+    if !claim_key(c, ticket_id, &key, now).await? {
         // Another worker revived it first: undo ours (the transaction rolls back).
         return Err(StoreError::Conflict(format!("outbox row {id} was revived already")));
     }
@@ -563,7 +546,7 @@ pub(crate) async fn outbox_escalate_dead<D: Db>(
     let ticket_id: i64 = row.get("ticket_id")?;
     let ticket_channel: Channel = parse(&row.get::<String>("channel")?, "channel")?;
     let key = format!("undelivered:{id}");
-    if !claim_notification_key(c, ticket_id, &key, now).await? {
+    if !claim_key(c, ticket_id, &key, now).await? {
         return Ok(false);
     }
     let is_alert: Option<i64> = c
@@ -600,7 +583,7 @@ pub(crate) async fn outbox_escalate_dead<D: Db>(
         )
         .await?;
         // The alert is retried when it dies, but never escalated itself.
-        claim_notification_key(c, ticket_id, &format!("alert:{}", q.outbox_id), now).await?;
+        claim_key(c, ticket_id, &format!("alert:{}", q.outbox_id), now).await?;
         alerted += 1;
     }
     let note = format!("notification given up; {alerted} admin(s) alerted");

@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::actions::{pause_clocks, resident_route, resume_clocks};
 use super::common::{
-    OPEN_SELECT, REFRESH_DISPOSE_PENDING, TICKET_SELECT, TicketRow, event, explain,
+    OPEN_SELECT, REFRESH_DISPOSE_PENDING, TICKET_SELECT, TicketRow, claim_key, event, explain,
     load_ticket_by_id, require_ticket, ticket_row,
 };
 use super::outbox::queue_outbound;
@@ -134,23 +134,6 @@ async fn sent_keys<D: Db>(c: &mut D, ticket_id: i64) -> Result<Vec<String>> {
         args![ticket_id],
     )
     .await
-}
-
-/// Records a notification key; `false` when it was recorded before.
-async fn claim_key<D: Db>(
-    c: &mut D,
-    ticket_id: i64,
-    key: &str,
-    now: DateTime<Utc>,
-) -> Result<bool> {
-    let id: Option<i64> = c
-        .fetch_optional_scalar(
-            "INSERT INTO notifications (ticket_id, key, created_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (ticket_id, key) DO NOTHING RETURNING id",
-            args![ticket_id, key, now],
-        )
-        .await?;
-    Ok(id.is_some())
 }
 
 fn route_claim_sql<D: Db>(limit: i64, lease: Duration, now: DateTime<Utc>) -> (String, Vec<Value>) {
