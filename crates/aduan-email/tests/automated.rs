@@ -3,36 +3,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use aduan_email::{ParseOptions, parse_mail};
-use chrono::DateTime;
+use aduan_email::parse_mail;
+
+mod common;
+use common::{emls, opts};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures-automated")
-}
-
-fn emls(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "eml") {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
-fn opts() -> ParseOptions {
-    ParseOptions {
-        own_addresses: vec!["intake@aduan.test".into()],
-        own_id_domain: "aduan.test".into(),
-        received_at: DateTime::from_timestamp(1_776_700_000, 0).unwrap(),
-    }
 }
 
 /// Every fixture through the real parser and classifier: each is automated (so it opens no

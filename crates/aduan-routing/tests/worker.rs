@@ -14,39 +14,10 @@ use aduan_routing::{Gazetteer, OpdFile, Router, RouterConfig};
 use aduan_store::{Store, StoreOptions, TicketView};
 use chrono::{Duration, Utc};
 
+/// SQLite always; PostgreSQL too when `ADUAN_TEST_PG_URL` is set (required under the full
+/// suite): the store's own test helper.
 async fn stores() -> Vec<(Store, Option<tempfile::TempDir>)> {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("aduan.db").display());
-    let sqlite = Store::open(&url, StoreOptions::default()).await.unwrap();
-    sqlite.migrate().await.unwrap();
-    let mut out = vec![(sqlite, Some(dir))];
-    match std::env::var("ADUAN_TEST_PG_URL") {
-        Ok(base) if !base.is_empty() => {
-            use sqlx::Connection;
-            let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
-            let name = format!(
-                "aduan_r{}_{}",
-                std::process::id(),
-                Utc::now().timestamp_nanos_opt().unwrap_or_default()
-            );
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .execute(&mut admin)
-                .await
-                .unwrap();
-            let (head, _) = base.rsplit_once('/').unwrap();
-            let pg = Store::open(&format!("{head}/{name}"), StoreOptions::default()).await.unwrap();
-            pg.migrate().await.unwrap();
-            out.push((pg, None));
-        }
-        _ => {
-            assert!(
-                std::env::var_os("ADUAN_TEST_FULL").is_none(),
-                "ADUAN_TEST_FULL is set but ADUAN_TEST_PG_URL is not; use `cargo xtask test`"
-            );
-            eprintln!("ADUAN_TEST_PG_URL unset: the PostgreSQL half skipped");
-        }
-    }
-    out
+    aduan_store::testing::stores(StoreOptions::default()).await
 }
 
 fn registry() -> OpdFile {
