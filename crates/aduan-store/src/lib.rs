@@ -242,17 +242,11 @@ impl Store {
     /// queued at intake: about the ticket `asked` names, or the ticket it was merged into.
     /// `None` when no ticket has that code.
     pub async fn status_answer(&self, asked: TicketCode) -> Result<Option<String>> {
-        let Some(mut view) = self.ticket(asked).await? else { return Ok(None) };
-        // Merges form chains only through tickets that were live when merged; a few hops
-        // reach the live one.
-        for _ in 0..8 {
-            let Some(into) = view.summary.merged_into else { break };
-            match self.ticket(into).await? {
-                Some(next) => view = next,
-                None => break,
-            }
-        }
-        Ok(Some(answers::status_answer(asked, &view.summary, &self.inner.opts.opd_names)))
+        let now = now();
+        let Some(live) = read!(self, |c| ops::view::live_summary(c, asked, now))? else {
+            return Ok(None);
+        };
+        Ok(Some(answers::status_answer(asked, &live, &self.inner.opts.opd_names)))
     }
 }
 

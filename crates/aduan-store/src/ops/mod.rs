@@ -30,4 +30,4 @@ mod media;
 pub(crate) mod outbox;
 pub(crate) mod routing;
 mod stats;
-mod view;
+pub(crate) mod view;

@@ -466,10 +466,10 @@ pub(crate) async fn dead_notifications<D: Db>(
     let internal: Vec<&str> =
         Purpose::ALL.into_iter().filter(|p| p.is_internal()).map(Purpose::as_str).collect();
     let sql = format!(
+        // One walk of the partial index `outbox_dead` (migration 0013) in id order; the
+        // revival count is a column of the row (`outbox_revive` increments it).
         "SELECT o.id, t.code, o.purpose, o.recipient_kind, o.recipient, o.last_error, \
-         (SELECT COUNT(*) FROM notifications n WHERE n.ticket_id = o.ticket_id \
-          AND n.key LIKE 'revived:' || CAST(o.id AS TEXT) || ':%') AS revivals \
-         FROM outbox o JOIN tickets t ON t.id = o.ticket_id \
+         o.revivals FROM outbox o JOIN tickets t ON t.id = o.ticket_id \
          WHERE o.state = 'dead' AND o.next_attempt_at <= $1 AND o.purpose IN ('{}') \
          AND o.recipient IS NOT NULL AND NOT EXISTS (SELECT 1 FROM notifications n \
          WHERE n.ticket_id = o.ticket_id AND n.key = 'undelivered:' || CAST(o.id AS TEXT)) \
@@ -507,7 +507,7 @@ pub(crate) async fn outbox_revive<D: Db>(
     let ticket_id: Option<i64> = c
         .fetch_optional_scalar(
             // `next_attempt_at` (the time it died) stays: the row is due at once.
-            "UPDATE outbox SET state = 'pending', lease_until = NULL \
+            "UPDATE outbox SET state = 'pending', lease_until = NULL, revivals = revivals + 1 \
              WHERE id = $1 AND state = 'dead' RETURNING ticket_id",
             args![id],
         )

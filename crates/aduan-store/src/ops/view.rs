@@ -323,3 +323,16 @@ impl Store {
         read!(self, |c| explain_list(c, &filter, now))
     }
 }
+
+// --- robust: status answer ---
+
+/// The ticket `code` names, or the one it was merged into (through `follow_merges`), in
+/// one read: what a "CEK" answer is about. `None` when no ticket has that code.
+pub(crate) async fn live_summary<D: Db>(
+    c: &mut D,
+    code: TicketCode,
+    now: DateTime<Utc>,
+) -> Result<Option<TicketSummary>> {
+    let Some(t) = load_ticket(c, code, now).await? else { return Ok(None) };
+    Ok(Some(super::common::follow_merges(c, t, now).await?.summary))
+}

@@ -68,3 +68,34 @@ async fn listing_filters_and_pages() {
         assert_eq!(by_opd, vec![(None, 5), (Some("DPU".to_string()), 1)]);
     }
 }
+
+// --- robust: status answer ---
+
+/// "CEK" about a ticket merged into one that was merged in turn: the answer is about the
+/// end of the chain (read in one go through `follow_merges`).
+#[tokio::test]
+async fn the_status_answer_follows_a_chain_of_merges() {
+    let mut opts = StoreOptions { ack_template: None, ..StoreOptions::default() };
+    opts.opd_names.insert("DPU".into(), "Dinas Pekerjaan Umum".into());
+    for (store, _g) in stores(opts).await {
+        let mut codes = Vec::new();
+        for i in 0..3 {
+            let m = msg(Channel::Web, &format!("chain{i}"), None, "Got mampet di Pasar Wage");
+            codes.push(store.ingest(m).await.unwrap().ticket.unwrap());
+        }
+        let (first, middle, last) = (codes[0], codes[1], codes[2]);
+        store.merge(first, middle, op()).await.unwrap();
+        store.merge(middle, last, op()).await.unwrap();
+        store.assign(last, "DPU".into(), op(), None).await.unwrap();
+        let text = store.status_answer(first).await.unwrap().unwrap();
+        assert!(
+            text.starts_with(&format!(
+                "Aduan {first} sudah digabung ke aduan {last}. Status aduan {last}: \
+                 terdisposisi, ditangani oleh Dinas Pekerjaan Umum."
+            )),
+            "{text}"
+        );
+        let text = store.status_answer(middle).await.unwrap().unwrap();
+        assert!(text.starts_with(&format!("Aduan {middle} sudah digabung ke aduan {last}.")));
+    }
+}
