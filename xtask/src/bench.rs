@@ -46,6 +46,10 @@
 //! 10. The inbox-list phase (`listbench.rs`, `--list-tickets`, 1,000,000 by default, 0
 //!     skips it): that many generated tickets on SQLite and on PostgreSQL (a private
 //!     cluster, or `--pg-url`), the ticket list's p50/p99 per query mix (target p99 ≤ 20 ms).
+//! 11. Peak RSS (`VmHWM`) with large mails (`--large-mails` × `--large-mail-mb`, 10 × 20 MB
+//!     by default; target ≤ 200 MB) and with the in-flight body budget full of held
+//!     uploads plus intake load (`--held-bodies`); the worst peak × 1.5 is compared with
+//!     the memory limit of `deploy/` (384 MB): `rssbench.rs`.
 //!
 //! The report is printed and written to `target/bench/report.json`. Missing a target is
 //! reported (the exit status stays 0); a server that does not start, or any request
@@ -124,6 +128,16 @@ pub struct Args {
     /// afterwards); without it a private cluster is started as `cargo xtask test` does.
     #[arg(long)]
     pg_url: Option<String>,
+    /// Large mails fetched from the mail peer for the peak-RSS phase (0 skips it; see
+    /// rssbench.rs).
+    #[arg(long, default_value_t = 10)]
+    large_mails: usize,
+    /// Size of each large mail, in MB (below the default max_message_bytes of 25 MiB).
+    #[arg(long, default_value_t = 20)]
+    large_mail_mb: usize,
+    /// Run the peak-RSS phase with the in-flight body budget full (0 skips it).
+    #[arg(long, default_value_t = 1)]
+    held_bodies: u8,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -198,6 +212,14 @@ fn bench(args: &Args, root: &Path, bin: &Path, dir: &Path, bench_dir: &Path) -> 
         0 => None,
         n => Some(crate::mailbench::run(root, bin, dir, n)?),
     };
+    let mut memory = Vec::new();
+    if args.large_mails > 0 {
+        let (n, mb) = (args.large_mails, args.large_mail_mb);
+        memory.push(("rss_large_mails", crate::rssbench::large_mails(root, bin, dir, n, mb)?));
+    }
+    if args.held_bodies > 0 {
+        memory.push(("rss_inflight_bodies", crate::rssbench::held_bodies(root, bin, dir)?));
+    }
     let list = match args.list_tickets {
         0 => None,
         n => Some(crate::listbench::run(root, dir, n, args.list_queries, args.pg_url.as_deref())?),
@@ -212,6 +234,13 @@ fn bench(args: &Args, root: &Path, bin: &Path, dir: &Path, bench_dir: &Path) -> 
         print!("{}", mail.render());
         json["email_intake"] = mail.to_json();
     }
+    for (key, figure) in &memory {
+        print!("{}", figure.render());
+        json[*key] = figure.to_json();
+    }
+    let worst = memory.iter().map(|(_, f)| f.hwm_mb).fold(report.loaded_rss.peak_mb(), f64::max);
+    print!("{}", crate::rssbench::limit_line(worst));
+    json["memory_limit_needed_mb"] = json!((worst * crate::rssbench::MARGIN * 10.0).round() / 10.0);
     if let Some(list) = &list {
         print!("{}", list.render());
         json["inbox_list"] = list.to_json();
@@ -350,6 +379,9 @@ fn run_release_xtask(root: &Path, args: &Args) -> anyhow::Result<()> {
         .arg(format!("--list-tickets={}", args.list_tickets))
         .arg(format!("--list-queries={}", args.list_queries))
         .args(args.pg_url.as_ref().map(|u| format!("--pg-url={u}")))
+        .arg(format!("--large-mails={}", args.large_mails))
+        .arg(format!("--large-mail-mb={}", args.large_mail_mb))
+        .arg(format!("--held-bodies={}", args.held_bodies))
         .status()
         .with_context(|| format!("cannot run {}", xtask.display()))?;
     if !status.success() {
@@ -382,7 +414,7 @@ pub(crate) fn write_config(dir: &Path, root: &Path, addr: SocketAddr) -> anyhow:
 }
 
 /// `aduan apikey create`; the token is the last line it prints.
-fn create_api_key(bin: &Path, config: &Path) -> anyhow::Result<String> {
+pub(crate) fn create_api_key(bin: &Path, config: &Path) -> anyhow::Result<String> {
     let out = Command::new(bin)
         .args(["apikey", "create", "bench", "--scope", "intake", "--config"])
         .arg(config)
@@ -438,7 +470,7 @@ impl Server {
         Ok(Server { child, log })
     }
 
-    fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 

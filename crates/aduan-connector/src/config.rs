@@ -54,6 +54,17 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Secret material that is not text (a key of random bytes): the same never-printed
+/// `Debug` as [`Secret`], so a struct holding it can derive `Debug`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Redacted<T>(pub T);
+
+impl<T> fmt::Debug for Redacted<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Redacted(***)")
+    }
+}
+
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
         use serde::de::Error;

@@ -16,7 +16,11 @@
 //! later round.
 //!
 //! Every fetched attachment passes through [`MediaQueue::process`] between the download and
-//! the write: the one place for a check on fetched bytes (a size budget, say).
+//! the write: the one place for a check on fetched bytes. The check there is the sender's
+//! attachment budget (`[server] upload_bytes_per_hour`, the same figure as `/lapor`'s,
+//! summed by the store over what the sender stored in the last hour): media over it is
+//! dropped, its row marked refused for good, and the ticket gets an `attachment_refused`
+//! event ([`over_budget`] is the reason).
 
 use std::time::Duration;
 
@@ -162,6 +166,23 @@ impl MediaQueue {
             Ok(media) => {
                 let size = media.bytes.len() as u64;
                 let content_type = media.content_type.unwrap_or_else(|| a.content_type.clone());
+                // The sender's attachment budget (`ops::media` in the store): over it, the
+                // bytes are dropped and the refusal is on the ticket.
+                match store.attachment_bytes_left_for(a.id).await {
+                    Ok(Some(left)) if size > left => {
+                        tracing::warn!(connector = self.name, channel = %a.channel, attachment_id = a.id, size, left, "Media over the sender's attachment budget; not stored.");
+                        let reason = over_budget(size, left);
+                        if let Err(error) = store.attachment_refused(a.id, reason).await {
+                            tracing::warn!(connector = self.name, %error, attachment_id = a.id, "Could not record a refused attachment.");
+                        }
+                        return false;
+                    }
+                    Ok(_) => {}
+                    Err(error) => {
+                        tracing::warn!(connector = self.name, %error, attachment_id = a.id, "Could not read the sender's attachment budget; will try again.");
+                        return false;
+                    }
+                }
                 match blobs.put(media.bytes).await {
                     Ok(sha256) => {
                         tracing::info!(connector = self.name, channel = %a.channel, attachment_id = a.id, size, "Media fetched.");
@@ -188,5 +209,81 @@ impl MediaQueue {
             return false;
         }
         stored
+    }
+}
+
+/// The reason recorded for an attachment over its sender's budget (no personal data).
+pub fn over_budget(size: u64, left: u64) -> String {
+    format!(
+        "refused: {size} bytes, over the sender's attachment budget \
+         ({left} bytes left this hour; [server] upload_bytes_per_hour)"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aduan_core::{
+        AttachmentRef, EventKind, Identity, IdentityKind, InboundMessage, Sender, ThreadHints,
+    };
+    use aduan_store::StoreOptions;
+
+    fn photo(r: &str) -> AttachmentRef {
+        AttachmentRef {
+            filename: None,
+            content_type: "image/jpeg".into(),
+            size: 0,
+            sha256: String::new(),
+            provider_ref: Some(r.into()),
+        }
+    }
+
+    /// Fetched media counts against its sender's hourly attachment budget: what does not
+    /// fit is not written, is never fetched again, and the ticket says so.
+    #[tokio::test]
+    async fn media_over_the_senders_budget_is_refused_and_shown_on_the_ticket() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("aduan.db").display());
+        let opts = StoreOptions { attachment_bytes_per_hour: Some(1000), ..Default::default() };
+        let store = Store::open(&url, opts).await.unwrap();
+        store.migrate().await.unwrap();
+        let blobs = BlobStore::new(dir.path().join("att"), Default::default());
+        let wa = Identity::new(IdentityKind::Whatsapp, "6281234567890").unwrap();
+        let message = InboundMessage {
+            channel: Channel::Whatsapp,
+            provider_id: "wamid.1".into(),
+            sender: Sender { identity: Some(wa), display_name: None, contacts: vec![] },
+            text: "Foto jalan".into(),
+            attachments: vec![photo("111"), photo("222")],
+            location: None,
+            received_at: chrono::Utc::now(),
+            thread: ThreadHints::default(),
+        };
+        let code = store.ingest(message).await.unwrap().ticket.unwrap();
+        let queue = MediaQueue::new("test", vec![Channel::Whatsapp]);
+        let due = store.attachments_unfetched(vec![Channel::Whatsapp], 6, 10).await.unwrap();
+        assert_eq!(due.len(), 2);
+        let bytes = |b: u8| Ok(FetchedMedia { bytes: vec![b; 800], content_type: None });
+        assert!(queue.process(&store, &blobs, &due[0], bytes(1)).await, "800 of 1000 fits");
+        assert!(!queue.process(&store, &blobs, &due[1], bytes(2)).await, "800 more does not");
+        // Not written, not fetched again; the first one is stored.
+        let stored = walk(&dir.path().join("att"));
+        assert_eq!(stored, 1, "one blob on disk");
+        let due = store.attachments_unfetched(vec![Channel::Whatsapp], 6, 10).await.unwrap();
+        assert!(due.is_empty(), "{due:?}");
+        let view = store.ticket(code).await.unwrap().unwrap();
+        let refused: Vec<_> =
+            view.events.iter().filter(|e| e.kind == EventKind::AttachmentRefused).collect();
+        assert_eq!(refused.len(), 1, "{:?}", view.events);
+        let note = refused[0].note.as_deref().unwrap_or("");
+        assert!(note.contains("budget") && note.contains("800 bytes"), "{note}");
+        // The sender's next hour is 200 bytes.
+        let wa = Identity::new(IdentityKind::Whatsapp, "6281234567890").unwrap();
+        assert_eq!(store.attachment_bytes_left(&wa).await.unwrap(), Some(200));
+    }
+
+    fn walk(dir: &std::path::Path) -> usize {
+        let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+        entries.flatten().map(|e| if e.path().is_dir() { walk(&e.path()) } else { 1 }).sum()
     }
 }

@@ -11,7 +11,10 @@
 //! logged, never its text). Then the mails move to `processed_mailbox` (the others to
 //! `quarantine_mailbox`), and only then the checkpoint (`UIDVALIDITY:UID`) advances. A
 //! crash anywhere in between makes the next session fetch the batch again, and the store
-//! recognises every mail by its Message-ID: nothing is lost, nothing stored twice. No one
+//! recognises every mail by its Message-ID: nothing is lost, nothing stored twice.
+//! Before a mail's blobs are written, its attachments are held against the sender's hourly
+//! attachment budget ([`apply_attachment_budget`]); what does not fit is not written and
+//! is recorded as refused on the ticket once the mail is stored. No one
 //! mail can stop intake: whatever fails with it alone is set aside, and the checkpoint
 //! moves on.
 //!
@@ -20,10 +23,11 @@
 //! or sleeps `poll` when the server has no IDLE. Any error ends the session; the supervisor
 //! reconnects with backoff.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use aduan_connector::{ConnectorContext, ConnectorError};
-use aduan_core::{Actor, Channel, InboundMessage};
+use aduan_core::{Actor, Channel, Identity, InboundMessage};
 use aduan_store::{Ingested, StoreError};
 
 use crate::imap::{self, Capabilities, Fetched, Session, timed};
@@ -328,6 +332,10 @@ async fn process_batch(
     }
 
     let mut parsed: Vec<(u32, ParsedMail)> = Vec::with_capacity(wanted.len());
+    // The senders' attachment budgets: what earlier mails of this batch took (stored only
+    // at ingest), and the mails with attachments left out.
+    let mut spent: HashMap<Identity, u64> = HashMap::new();
+    let mut over_budget: Vec<(u32, String)> = Vec::new();
     for group in fetch_groups(&wanted) {
         let fetched = imap::fetch(session, &group).await?;
         for Fetched { uid, raw, internal_date } in fetched {
@@ -337,6 +345,16 @@ async fn process_batch(
             };
             match within_budget(PARSE_BUDGET, move || parse_mail_owned(raw, &opts)).await {
                 Ok(mut mail) => {
+                    if let Some(reason) =
+                        apply_attachment_budget(&cx.store, &mut mail, &mut spent).await?
+                    {
+                        tracing::warn!(
+                            channel = "email",
+                            uid,
+                            "Attachments over the sender's budget; not stored."
+                        );
+                        over_budget.push((uid, reason));
+                    }
                     // Attachments first: a message may only point at content that is on
                     // disk. Written mail by mail and dropped: a batch is not held twice.
                     conn.write_blobs(&cx.blobs, std::mem::take(&mut mail.blobs)).await?;
@@ -387,6 +405,11 @@ async fn process_batch(
     }
     let (stored, refused) = ingest_isolated(intake, |batch| cx.store.ingest_all(batch)).await?;
     for (uid, outcome) in &stored {
+        if let Some((_, reason)) = over_budget.iter().find(|(u, _)| u == uid)
+            && !outcome.duplicate
+        {
+            cx.store.message_attachments_refused(outcome.message_id, reason.clone()).await?;
+        }
         cx.telemetry.message_stored(Channel::Email, outcome);
         let moved = if automated.contains(uid) { Outcome::Automated } else { Outcome::Done };
         outcomes.push((*uid, moved));
@@ -449,6 +472,40 @@ async fn process_batch(
         "Mail batch stored."
     );
     Ok(())
+}
+
+/// Holds one parsed mail's attachments (the raw copy `email-asli.eml` included, last)
+/// against its sender's hourly attachment budget (`Store::attachment_bytes_left`, less
+/// what `spent` says earlier mails of the batch took): those that fit stay, in order; the
+/// others lose their content (`sha256` emptied, their blob dropped before it is written)
+/// and the reason is returned, for `Store::message_attachments_refused` once the mail is
+/// stored. A mail without a sender identity (automated) is not held to a budget.
+pub(crate) async fn apply_attachment_budget(
+    store: &aduan_store::Store,
+    mail: &mut ParsedMail,
+    spent: &mut HashMap<Identity, u64>,
+) -> Result<Option<String>, StoreError> {
+    let Some(sender) = mail.message.sender.identity.clone() else { return Ok(None) };
+    if mail.blobs.len() != mail.message.attachments.len() {
+        return Ok(None);
+    }
+    let Some(left) = store.attachment_bytes_left(&sender).await? else { return Ok(None) };
+    let used = spent.entry(sender).or_default();
+    let mut left = left.saturating_sub(*used);
+    let (mut refused, mut refused_bytes) = (0usize, 0u64);
+    let blobs = std::mem::take(&mut mail.blobs);
+    for (a, blob) in mail.message.attachments.iter_mut().zip(blobs) {
+        if a.size <= left {
+            left -= a.size;
+            *used += a.size;
+            mail.blobs.push(blob);
+        } else {
+            refused += 1;
+            refused_bytes += a.size;
+            a.sha256.clear();
+        }
+    }
+    Ok((refused > 0).then(|| aduan_connector::media::over_budget(refused_bytes, left)))
 }
 
 /// A mail with only a weak machine signal (`Precedence: bulk`, `List-*`: list software
@@ -743,5 +800,70 @@ mod tests {
         let panicked: Result<i32, String> =
             within_budget(Duration::from_secs(5), || panic!("parser bug")).await;
         assert!(panicked.is_err());
+    }
+
+    fn with_photo(id: &str) -> Vec<u8> {
+        let photo = "/9j/4AAQ".repeat(100); // 600 bytes once decoded
+        format!(
+            "From: Warga <warga@example.id>\r\nSubject: Jalan rusak\r\nMessage-ID: <{id}@w>\r\n\
+             MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n\
+             --b\r\nContent-Type: text/plain\r\n\r\nJalan rusak, foto terlampir.\r\n\
+             --b\r\nContent-Type: image/jpeg\r\nContent-Disposition: attachment; \
+             filename=\"foto.jpg\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{photo}\r\n--b--\r\n"
+        )
+        .into_bytes()
+    }
+
+    /// A mail's attachments count against its sender's hourly budget before anything is
+    /// written: within a batch and across batches; what does not fit is not stored, the
+    /// mail is, and its ticket says why.
+    #[tokio::test]
+    async fn mail_attachments_over_the_senders_budget_are_not_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let first =
+            crate::parse::parse_mail_owned(with_photo("a1"), &ParseOptions::default()).unwrap();
+        let whole: u64 = first.message.attachments.iter().map(|a| a.size).sum();
+        assert_eq!(first.message.attachments.len(), 2, "the photo and the raw copy");
+        // Room for one such mail an hour.
+        let url = format!("sqlite://{}", dir.path().join("aduan.db").display());
+        let opts = aduan_store::StoreOptions {
+            attachment_bytes_per_hour: Some(whole + 10),
+            ..Default::default()
+        };
+        let store = aduan_store::Store::open(&url, opts).await.unwrap();
+        store.migrate().await.unwrap();
+
+        let mut spent = HashMap::new();
+        let mut first = first;
+        assert_eq!(apply_attachment_budget(&store, &mut first, &mut spent).await.unwrap(), None);
+        assert_eq!(first.blobs.len(), 2);
+        // The same sender again in the same batch: nothing fits any more.
+        let mut second =
+            crate::parse::parse_mail_owned(with_photo("a2"), &ParseOptions::default()).unwrap();
+        let reason = apply_attachment_budget(&store, &mut second, &mut spent).await.unwrap();
+        assert!(reason.as_deref().is_some_and(|r| r.contains("budget")), "{reason:?}");
+        assert!(second.blobs.is_empty(), "nothing to write");
+        assert!(second.message.attachments.iter().all(|a| a.sha256.is_empty()));
+
+        // Stored: the first counts in the store from now on (a new batch, nothing spent).
+        let one = store.ingest(first.message).await.unwrap();
+        assert!(one.ticket.is_some());
+        let mut third =
+            crate::parse::parse_mail_owned(with_photo("a3"), &ParseOptions::default()).unwrap();
+        let reason = apply_attachment_budget(&store, &mut third, &mut HashMap::new())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(third.blobs.is_empty());
+        let stored = store.ingest(third.message).await.unwrap();
+        let code = stored.ticket.unwrap();
+        assert_eq!(store.message_attachments_refused(stored.message_id, reason).await.unwrap(), 2);
+        let view = store.ticket(code).await.unwrap().unwrap();
+        let refused = view
+            .events
+            .iter()
+            .filter(|e| e.kind == aduan_core::EventKind::AttachmentRefused)
+            .count();
+        assert_eq!(refused, 2, "{:?}", view.events);
     }
 }

@@ -14,10 +14,9 @@ use futures::TryStreamExt;
 
 use crate::imap::{self, ImapAccount, ImapTls, Session};
 
-/// Whether this is the full suite, where a missing peer is a failure.
-pub fn full_suite() -> bool {
-    std::env::var_os("ADUAN_TEST_FULL").is_some_and(|v| !v.is_empty())
-}
+/// Whether this is the full suite, where a missing peer is a failure: the one reading of
+/// `ADUAN_TEST_FULL`, `aduan_store::testing`'s.
+pub use aduan_store::testing::{full_suite, missing_peer};
 
 /// The running mail peer.
 #[derive(Debug, Clone)]
@@ -50,13 +49,10 @@ impl MailPeer {
             })
         })();
         if found.is_none() {
-            assert!(
-                !full_suite(),
-                "ADUAN_TEST_FULL is set but the mail peer is not: ADUAN_TEST_SMTP, \
-                 ADUAN_TEST_IMAP, ADUAN_TEST_IMAPS and ADUAN_TEST_MAIL_CA are needed. Run \
-                 `cargo xtask test` (or `cargo xtask mail-peer` and export what it prints)."
+            missing_peer(
+                "the mail peer is not: ADUAN_TEST_SMTP, ADUAN_TEST_IMAP, ADUAN_TEST_IMAPS and \
+                 ADUAN_TEST_MAIL_CA are needed (`cargo xtask mail-peer` prints them)",
             );
-            eprintln!("SKIPPED: no mail peer (ADUAN_TEST_IMAP unset); run `cargo xtask test`");
         }
         found
     }

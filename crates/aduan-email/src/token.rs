@@ -20,6 +20,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use aduan_connector::config::Redacted;
 use aduan_core::TicketCode;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -44,15 +45,9 @@ pub enum Recipient<'a> {
     Opd(&'a str),
 }
 
-/// The secret reply tokens are made with.
-#[derive(Clone)]
-pub struct ReplyKey(Vec<u8>);
-
-impl std::fmt::Debug for ReplyKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ReplyKey(***)")
-    }
-}
+/// The secret reply tokens are made with (`Debug` shows `Redacted(***)`).
+#[derive(Debug, Clone)]
+pub struct ReplyKey(Redacted<Vec<u8>>);
 
 impl ReplyKey {
     /// A key from a configured secret of at least [`MIN_SECRET_BYTES`] bytes.
@@ -62,7 +57,7 @@ impl ReplyKey {
                 "reply_token_secret must be at least {MIN_SECRET_BYTES} bytes"
             )));
         }
-        Ok(ReplyKey(secret.to_vec()))
+        Ok(ReplyKey(Redacted(secret.to_vec())))
     }
 
     /// The key kept in `dir/`[`KEY_FILE`], generated (32 random bytes, hex) on first use.
@@ -102,7 +97,7 @@ impl ReplyKey {
     }
 
     fn mac(&self, ticket: TicketCode, to: Recipient<'_>) -> Hmac<Sha256> {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0)
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0.0)
             .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
         let (kind, who) = match to {
             Recipient::Official(a) => ("official", a.trim().to_lowercase()),
@@ -138,7 +133,7 @@ fn key_file_error(path: &Path) -> EmailError {
 fn read_key(path: &PathBuf) -> Result<Option<ReplyKey>, EmailError> {
     match std::fs::read_to_string(path) {
         Ok(s) => match hex::decode(s.trim()) {
-            Ok(bytes) if bytes.len() >= MIN_SECRET_BYTES => Ok(Some(ReplyKey(bytes))),
+            Ok(bytes) if bytes.len() >= MIN_SECRET_BYTES => Ok(Some(ReplyKey(Redacted(bytes)))),
             _ => Err(key_file_error(path)),
         },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -224,7 +219,7 @@ mod tests {
         let a = ReplyKey::load_or_create(dir.path()).unwrap();
         let b = ReplyKey::load_or_create(dir.path()).unwrap();
         assert_eq!(a.0, b.0);
-        assert_eq!(a.0.len(), 32);
+        assert_eq!(a.0.0.len(), 32);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -233,5 +228,15 @@ mod tests {
         }
         std::fs::write(dir.path().join(KEY_FILE), "nonsense").unwrap();
         assert!(ReplyKey::load_or_create(dir.path()).is_err());
+    }
+
+    #[test]
+    fn debug_never_shows_the_key() {
+        let key = ReplyKey::new(b"zq-reply-key-secret-77").unwrap();
+        let shown = format!("{key:?} {key:#?}");
+        assert!(!shown.contains("zq-reply"), "{shown}");
+        // Nor the bytes as numbers (`[122, 113, …]`).
+        assert!(!shown.contains("122"), "{shown}");
+        assert!(shown.contains("***"), "{shown}");
     }
 }

@@ -16,11 +16,10 @@
 //! media_hosts`), never from an internal address, every redirect checked; the account's
 //! Basic credentials go only to the configured API's origin (never along a redirect).
 
-use std::fmt;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aduan_connector::Secret;
 use aduan_connector::egress::{Credentials, EgressPolicy, MediaFetcher};
 use aduan_connector::media::{FetchedMedia, MediaError, MediaQueue, MediaSource};
 use aduan_connector::{
@@ -46,14 +45,14 @@ pub const MAX_MEDIA_BYTES: usize = 20 * 1024 * 1024;
 pub const MAX_FETCH_ATTEMPTS: i64 = aduan_connector::media::MAX_FETCH_ATTEMPTS;
 
 /// `[channels.kannel]`, secrets resolved.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct KannelConfig {
     /// The `secret` query parameter of the smsbox `get-url`.
-    pub secret: String,
+    pub secret: Secret,
     /// `http://127.0.0.1:13013/cgi-bin/sendsms`.
     pub sendsms_url: String,
     pub username: String,
-    pub password: String,
+    pub password: Secret,
     /// The sender (short code or number); Kannel's default when `None`.
     pub from: Option<String>,
     /// Messages per second handed to smsbox.
@@ -63,10 +62,10 @@ pub struct KannelConfig {
 }
 
 /// `[channels.twilio]`, secrets resolved.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct TwilioConfig {
     pub account_sid: String,
-    pub auth_token: String,
+    pub auth_token: Secret,
     /// Our number (`+1…`) or a Messaging Service (`MG…`); needed to send.
     pub from: Option<String>,
     /// `https://api.twilio.com`; a local server in tests.
@@ -81,42 +80,31 @@ pub struct TwilioConfig {
 }
 
 /// `[channels.android_sms]`, secrets resolved.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct AndroidConfig {
-    pub signing_key: String,
+    pub signing_key: Secret,
     /// The phone's API (`http://phone.local:8080`) or the cloud's
     /// (`https://api.sms-gate.app/3rdparty/v1`); needed to send.
     pub api_url: Option<String>,
     pub username: String,
-    pub password: String,
+    pub password: Secret,
     /// Messages per minute through the phone's SIM (carriers flag faster senders).
     pub per_minute: u32,
     /// The most parts one answer may take.
     pub max_parts: usize,
 }
 
-/// The SMS channel: whichever gateways are configured.
-#[derive(Clone)]
+/// The SMS channel: whichever gateways are configured. `Debug` is derived: every secret
+/// is a [`Secret`], printed as `Secret(***)`.
+#[derive(Debug, Clone)]
 pub struct SmsConfig {
     pub kannel: Option<KannelConfig>,
     pub twilio: Option<TwilioConfig>,
     pub android: Option<AndroidConfig>,
-    /// `[storage] dir`: fetched MMS media are written here by content hash.
-    pub attachments_dir: PathBuf,
 }
 
 /// Parts an answer may take unless configured (a receipt always fits in one).
 pub const DEFAULT_MAX_PARTS: usize = 4;
-
-impl fmt::Debug for SmsConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SmsConfig")
-            .field("kannel", &self.kannel.as_ref().map(|k| &k.sendsms_url))
-            .field("twilio", &self.twilio.as_ref().map(|t| &t.api_url))
-            .field("android", &self.android.as_ref().map(|a| &a.api_url))
-            .finish_non_exhaustive()
-    }
-}
 
 fn retry(reason: String) -> SendError {
     SendError::Retry { reason, after: None }
@@ -198,7 +186,7 @@ impl SmsConnector {
         let url = kannel::sendsms_url(
             &k.sendsms_url,
             &k.username,
-            &k.password,
+            k.password.expose(),
             k.from.as_deref(),
             &item.recipient.value,
             text,
@@ -243,7 +231,7 @@ impl SmsConnector {
         let resp = self
             .http
             .post(&call.url)
-            .basic_auth(&call.account_sid, Some(&t.auth_token))
+            .basic_auth(&call.account_sid, Some(t.auth_token.expose()))
             .form(&call.form)
             .send()
             .await
@@ -272,7 +260,7 @@ impl SmsConnector {
         let resp = self
             .http
             .post(android::message_url(api))
-            .basic_auth(&a.username, Some(&a.password))
+            .basic_auth(&a.username, Some(a.password.expose()))
             .json(&android::message_body(&item.recipient.value, text))
             .send()
             .await
@@ -299,7 +287,7 @@ impl MediaSource for SmsConnector {
         // on it and redirect to a signed URL on its CDN); media named elsewhere is fetched
         // without them.
         let credentials = if media.policy().is_api_url(&a.provider_ref) {
-            Credentials::Basic { user: t.account_sid.as_str(), password: t.auth_token.as_str() }
+            Credentials::Basic { user: t.account_sid.as_str(), password: t.auth_token.expose() }
         } else {
             Credentials::None
         };
@@ -321,16 +309,16 @@ impl Connector for SmsConnector {
     fn webhooks(&self) -> Vec<Arc<dyn Webhook>> {
         let mut out: Vec<Arc<dyn Webhook>> = Vec::new();
         if let Some(k) = &self.cfg.kannel {
-            out.push(Arc::new(KannelWebhook::new(k.secret.clone())));
+            out.push(Arc::new(KannelWebhook::new(k.secret.expose())));
         }
         if let Some(t) = &self.cfg.twilio {
             out.push(Arc::new(TwilioWebhook::new(
-                t.auth_token.clone(),
+                t.auth_token.expose(),
                 Some(t.account_sid.clone()),
             )));
         }
         if let Some(a) = &self.cfg.android {
-            out.push(Arc::new(AndroidWebhook::new(a.signing_key.clone())));
+            out.push(Arc::new(AndroidWebhook::new(a.signing_key.expose())));
         }
         out
     }
@@ -417,12 +405,7 @@ mod tests {
     }
 
     fn connector(kannel: Option<KannelConfig>, twilio: Option<TwilioConfig>) -> SmsConnector {
-        SmsConnector::new(SmsConfig {
-            kannel,
-            twilio,
-            android: None,
-            attachments_dir: PathBuf::from("/nonexistent"),
-        })
+        SmsConnector::new(SmsConfig { kannel, twilio, android: None })
     }
 
     #[test]
@@ -438,5 +421,29 @@ mod tests {
         assert_eq!(receive_only.route(&item(&["twilio:SM2"])), None);
         assert!(receive_only.channels().is_empty());
         assert_eq!(receive_only.webhooks().len(), 1);
+    }
+
+    #[test]
+    fn debug_of_the_config_never_shows_a_secret() {
+        let secrets = ["kannel-secret-zq", "kannel-pass-zq", "twilio-token-zq", "android-key-zq"];
+        let cfg = SmsConfig {
+            kannel: Some(KannelConfig {
+                secret: secrets[0].into(),
+                password: secrets[1].into(),
+                ..kannel()
+            }),
+            twilio: Some(TwilioConfig { auth_token: secrets[2].into(), ..twilio(None) }),
+            android: Some(AndroidConfig {
+                signing_key: secrets[3].into(),
+                api_url: None,
+                username: "u".into(),
+                password: "android-pass-zq".into(),
+                per_minute: 20,
+                max_parts: DEFAULT_MAX_PARTS,
+            }),
+        };
+        let shown = format!("{cfg:?} {cfg:#?}");
+        assert!(!shown.contains("-zq"), "{shown}");
+        assert!(shown.contains("sendsms"), "the rest is shown: {shown}");
     }
 }

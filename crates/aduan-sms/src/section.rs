@@ -12,10 +12,6 @@ use crate::{
     AndroidConfig, DEFAULT_MAX_PARTS, KannelConfig, SmsConfig, TWILIO_MEDIA_HOSTS, TwilioConfig,
 };
 
-fn text(s: Option<Secret>) -> Option<String> {
-    s.map(|s| s.expose().to_owned())
-}
-
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KannelSection {
@@ -61,9 +57,9 @@ impl ChannelConfig for KannelSection {
     fn settings(&self, _cx: &BuildContext) -> Result<KannelConfig, Vec<Problem>> {
         let mut r = Resolve::channel(Self::KEY);
         let secret = r.secret("secret", &self.secret, &self.secret_file);
-        let secret = r.required("secret", text(secret));
+        let secret = r.required("secret", secret);
         let sendsms_url = r.required("sendsms_url", self.sendsms_url.clone());
-        let password = text(r.secret("password", &self.password, &self.password_file));
+        let password = r.secret("password", &self.password, &self.password_file);
         r.done(KannelConfig {
             secret,
             sendsms_url,
@@ -122,7 +118,7 @@ impl ChannelConfig for TwilioSection {
         let mut r = Resolve::channel(Self::KEY);
         let account_sid = r.required("account_sid", self.account_sid.clone());
         let auth = r.secret("auth_token", &self.auth_token, &self.auth_token_file);
-        let auth_token = r.required("auth_token", text(auth));
+        let auth_token = r.required("auth_token", auth);
         r.done(TwilioConfig {
             account_sid,
             auth_token,
@@ -181,8 +177,8 @@ impl ChannelConfig for AndroidSmsSection {
     fn settings(&self, _cx: &BuildContext) -> Result<AndroidConfig, Vec<Problem>> {
         let mut r = Resolve::channel(Self::KEY);
         let key = r.secret("signing_key", &self.signing_key, &self.signing_key_file);
-        let signing_key = r.required("signing_key", text(key));
-        let password = text(r.secret("password", &self.password, &self.password_file));
+        let signing_key = r.required("signing_key", key);
+        let password = r.secret("password", &self.password, &self.password_file);
         r.done(AndroidConfig {
             signing_key,
             api_url: self.api_url.clone(),
@@ -217,6 +213,6 @@ impl SmsConfig {
         if kannel.is_none() && twilio.is_none() && android.is_none() {
             return Ok(None);
         }
-        Ok(Some(SmsConfig { kannel, twilio, android, attachments_dir: cx.attachments_dir.clone() }))
+        Ok(Some(SmsConfig { kannel, twilio, android }))
     }
 }

@@ -4,10 +4,9 @@
 
 use std::io::Write;
 
-/// Whether this is the full suite, where a missing peer is a failure.
-pub fn full_suite() -> bool {
-    std::env::var_os("ADUAN_TEST_FULL").is_some_and(|v| !v.is_empty())
-}
+/// Whether this is the full suite, where a missing peer is a failure: the one reading of
+/// `ADUAN_TEST_FULL`, `aduan_store::testing`'s.
+pub use aduan_store::testing::{full_suite, missing_peer};
 
 /// The running Kannel peer, from the `ADUAN_TEST_KANNEL_*` variables.
 #[derive(Debug, Clone)]
@@ -31,13 +30,9 @@ impl KannelPeer {
     pub fn from_env() -> Option<KannelPeer> {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let Some(sendsms_url) = var("ADUAN_TEST_KANNEL_SENDSMS_URL") else {
-            assert!(
-                !full_suite(),
-                "ADUAN_TEST_FULL is set but there is no Kannel peer \
-                 (ADUAN_TEST_KANNEL_SENDSMS_URL); run `cargo xtask test`"
-            );
-            eprintln!(
-                "SKIPPED: no Kannel peer (run `cargo xtask test`, or `cargo xtask sms-peer`)"
+            missing_peer(
+                "there is no Kannel peer (ADUAN_TEST_KANNEL_SENDSMS_URL; `cargo xtask sms-peer` \
+                 starts one)",
             );
             return None;
         };

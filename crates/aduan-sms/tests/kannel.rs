@@ -70,10 +70,10 @@ async fn kannel_end_to_end_with_fakesmsc() {
     let Some(p) = KannelPeer::from_env() else { return };
     let env = common::env("http://127.0.0.1:8080", |cfg| {
         cfg.kannel = Some(KannelConfig {
-            secret: p.secret.clone(),
+            secret: p.secret.clone().into(),
             sendsms_url: p.sendsms_url.clone(),
             username: p.user.clone(),
-            password: p.password.clone(),
+            password: p.password.clone().into(),
             from: Some("1708".into()),
             per_second: 10,
             max_parts: aduan_sms::DEFAULT_MAX_PARTS,

@@ -8,11 +8,10 @@
 //! from an internal address, redirects checked hop by hop, the WhatsApp token never sent
 //! elsewhere.
 
-use std::fmt;
-use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use aduan_connector::Secret;
 use aduan_connector::body::read_limited;
 use aduan_connector::egress::{Credentials, EgressPolicy, MediaFetcher};
 use aduan_connector::media::{FetchedMedia, MediaError, MediaQueue, MediaSource};
@@ -50,13 +49,16 @@ fn http_client() -> reqwest::Client {
 
 /// Posts one call and reads the answer (status, Retry-After, body up to 1 MiB).
 async fn post(http: &reqwest::Client, call: &Call) -> Result<Answer, SendError> {
-    let resp =
-        http.post(&call.url).bearer_auth(&call.bearer).json(&call.body).send().await.map_err(
-            |e| SendError::Retry {
-                reason: format!("request failed: {}", e.without_url()),
-                after: None,
-            },
-        )?;
+    let resp = http
+        .post(&call.url)
+        .bearer_auth(call.bearer.expose())
+        .json(&call.body)
+        .send()
+        .await
+        .map_err(|e| SendError::Retry {
+            reason: format!("request failed: {}", e.without_url()),
+            after: None,
+        })?;
     let status = resp.status().as_u16();
     let retry_after = retry_after(resp.headers());
     let body = read_limited(resp, 1024 * 1024)
@@ -65,36 +67,22 @@ async fn post(http: &reqwest::Client, call: &Call) -> Result<Answer, SendError> 
     Ok(Answer { status, retry_after, body })
 }
 
-/// `[channels.meta]`, with secrets already resolved.
-#[derive(Clone)]
+/// `[channels.meta]`, with secrets already resolved (each a [`Secret`], so `Debug` never
+/// shows one).
+#[derive(Debug, Clone)]
 pub struct MetaConfig {
-    pub app_secret: String,
-    pub verify_token: String,
+    pub app_secret: Secret,
+    pub verify_token: Secret,
     /// Sends on Messenger and Instagram when set.
-    pub page_access_token: Option<String>,
+    pub page_access_token: Option<Secret>,
     /// Sends on WhatsApp when set together with `whatsapp_phone_number_id`.
-    pub whatsapp_token: Option<String>,
+    pub whatsapp_token: Option<Secret>,
     pub whatsapp_phone_number_id: Option<String>,
     /// `https://graph.facebook.com/v21.0`; a local server in tests.
     pub graph_api_url: String,
-    /// `[storage] dir`: fetched media is written here by content hash.
-    pub attachments_dir: PathBuf,
     /// Hosts media may be fetched from over https besides `graph_api_url`'s origin (exact
     /// names or `*.suffix`); [`META_MEDIA_HOSTS`] by default.
     pub media_hosts: Vec<String>,
-}
-
-impl fmt::Debug for MetaConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MetaConfig")
-            .field("page_access_token", &self.page_access_token.as_ref().map(|_| "***"))
-            .field("whatsapp_token", &self.whatsapp_token.as_ref().map(|_| "***"))
-            .field("whatsapp_phone_number_id", &self.whatsapp_phone_number_id)
-            .field("graph_api_url", &self.graph_api_url)
-            .field("attachments_dir", &self.attachments_dir)
-            .field("media_hosts", &self.media_hosts)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Messenger, Instagram and WhatsApp: one webhook, three senders.
@@ -118,8 +106,11 @@ pub struct MetaConnector {
 impl MetaConnector {
     pub fn new(cfg: MetaConfig) -> MetaConnector {
         let (tx, rx) = mpsc::channel(4096);
-        let webhook =
-            Arc::new(MetaWebhook::new(cfg.app_secret.clone(), cfg.verify_token.clone(), Some(tx)));
+        let webhook = Arc::new(MetaWebhook::new(
+            cfg.app_secret.expose().to_owned(),
+            cfg.verify_token.expose().to_owned(),
+            Some(tx),
+        ));
         let media =
             MediaFetcher::new(EgressPolicy::new(&[cfg.graph_api_url.as_str()], &cfg.media_hosts));
         MetaConnector {
@@ -136,7 +127,10 @@ impl MetaConnector {
     }
 
     fn whatsapp(&self) -> Option<(&str, &str)> {
-        Some((self.cfg.whatsapp_token.as_deref()?, self.cfg.whatsapp_phone_number_id.as_deref()?))
+        Some((
+            self.cfg.whatsapp_token.as_ref()?.expose(),
+            self.cfg.whatsapp_phone_number_id.as_deref()?,
+        ))
     }
 
     async fn check_window(&self, item: &OutboxItem) -> Result<(), SendError> {
@@ -238,7 +232,8 @@ impl MetaConnector {
         for chunk in chunks {
             let call = match item.channel {
                 Channel::Messenger | Channel::Instagram => {
-                    let Some(token) = self.cfg.page_access_token.as_deref() else {
+                    let Some(token) = self.cfg.page_access_token.as_ref().map(Secret::expose)
+                    else {
                         return Err(SendError::Permanent("no page_access_token configured".into()));
                     };
                     self.page_limit.pace(1, Duration::from_secs(2)).await?;
@@ -348,19 +343,13 @@ impl Connector for MetaConnector {
 }
 
 /// `[channels.x]`, with secrets resolved.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct XConfig {
-    pub consumer_secret: String,
+    pub consumer_secret: Secret,
     /// An OAuth 2.0 user-context token of the account: DMs and replies are sent with it.
-    pub bearer_token: Option<String>,
+    pub bearer_token: Option<Secret>,
     /// `https://api.x.com`; a local server in tests.
     pub api_url: String,
-}
-
-impl fmt::Debug for XConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("XConfig").field("api_url", &self.api_url).finish_non_exhaustive()
-    }
 }
 
 /// X direct messages and mentions.
@@ -376,7 +365,7 @@ pub struct XConnector {
 
 impl XConnector {
     pub fn new(cfg: XConfig) -> XConnector {
-        let webhook = Arc::new(XWebhook::new(cfg.consumer_secret.clone()));
+        let webhook = Arc::new(XWebhook::new(cfg.consumer_secret.expose().to_owned()));
         XConnector {
             cfg,
             http: http_client(),
@@ -402,7 +391,7 @@ impl Connector for XConnector {
     }
 
     async fn send(&self, item: &OutboxItem) -> Result<Option<String>, SendError> {
-        let Some(token) = self.cfg.bearer_token.as_deref() else {
+        let Some(token) = self.cfg.bearer_token.as_ref().map(Secret::expose) else {
             return Err(SendError::Permanent("no bearer_token configured for x".into()));
         };
         let patience = Duration::from_secs(1);

@@ -28,10 +28,6 @@ pub struct MetaSection {
     pub media_hosts: Option<Vec<String>>,
 }
 
-fn text(s: Option<Secret>) -> Option<String> {
-    s.map(|s| s.expose().to_owned())
-}
-
 impl ChannelConfig for MetaSection {
     const KEY: &'static str = "meta";
     type Settings = MetaConfig;
@@ -68,19 +64,16 @@ impl ChannelConfig for MetaSection {
         c.finish()
     }
 
-    fn settings(&self, cx: &BuildContext) -> Result<MetaConfig, Vec<Problem>> {
+    fn settings(&self, _cx: &BuildContext) -> Result<MetaConfig, Vec<Problem>> {
         let mut r = Resolve::channel(Self::KEY);
         let app_secret = r.secret("app_secret", &self.app_secret, &self.app_secret_file);
-        let app_secret = r.required("app_secret", text(app_secret));
+        let app_secret = r.required("app_secret", app_secret);
         let verify_token = r.secret("verify_token", &self.verify_token, &self.verify_token_file);
-        let verify_token = r.required("verify_token", text(verify_token));
-        let page_access_token = text(r.secret(
-            "page_access_token",
-            &self.page_access_token,
-            &self.page_access_token_file,
-        ));
+        let verify_token = r.required("verify_token", verify_token);
+        let page_access_token =
+            r.secret("page_access_token", &self.page_access_token, &self.page_access_token_file);
         let whatsapp_token =
-            text(r.secret("whatsapp_token", &self.whatsapp_token, &self.whatsapp_token_file));
+            r.secret("whatsapp_token", &self.whatsapp_token, &self.whatsapp_token_file);
         r.done(MetaConfig {
             app_secret,
             verify_token,
@@ -91,7 +84,6 @@ impl ChannelConfig for MetaSection {
                 .graph_api_url
                 .clone()
                 .unwrap_or_else(|| "https://graph.facebook.com/v21.0".into()),
-            attachments_dir: cx.attachments_dir.clone(),
             media_hosts: self
                 .media_hosts
                 .clone()
@@ -137,9 +129,8 @@ impl ChannelConfig for XSection {
         let mut r = Resolve::channel(Self::KEY);
         let consumer_secret =
             r.secret("consumer_secret", &self.consumer_secret, &self.consumer_secret_file);
-        let consumer_secret = r.required("consumer_secret", text(consumer_secret));
-        let bearer_token =
-            text(r.secret("bearer_token", &self.bearer_token, &self.bearer_token_file));
+        let consumer_secret = r.required("consumer_secret", consumer_secret);
+        let bearer_token = r.secret("bearer_token", &self.bearer_token, &self.bearer_token_file);
         r.done(XConfig {
             consumer_secret,
             bearer_token,

@@ -2,10 +2,9 @@
 //! provider's answer; when Meta's 24-hour customer window forbids a free-form reply. The
 //! connectors only carry these calls over HTTP.
 
-use std::fmt;
 use std::time::Duration;
 
-use aduan_connector::SendError;
+use aduan_connector::{Secret, SendError};
 use aduan_core::{Channel, Purpose, TicketCode};
 use aduan_store::OutboxItem;
 use chrono::{DateTime, Utc};
@@ -26,21 +25,13 @@ pub fn max_chars(channel: Channel) -> usize {
     }
 }
 
-/// One HTTP POST with a bearer token and a JSON body. `Debug` hides the token.
-#[derive(Clone, PartialEq)]
+/// One HTTP POST with a bearer token and a JSON body. `Debug` hides the token (a
+/// [`Secret`]).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Call {
     pub url: String,
-    pub bearer: String,
+    pub bearer: Secret,
     pub body: Value,
-}
-
-impl fmt::Debug for Call {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Call")
-            .field("url", &self.url)
-            .field("body", &self.body)
-            .finish_non_exhaustive()
-    }
 }
 
 fn join(base: &str, path: &str) -> String {
@@ -52,7 +43,7 @@ fn join(base: &str, path: &str) -> String {
 pub fn messenger_call(graph_url: &str, page_token: &str, recipient: &str, text: &str) -> Call {
     Call {
         url: join(graph_url, "me/messages"),
-        bearer: page_token.to_owned(),
+        bearer: page_token.into(),
         body: json!({
             "recipient": { "id": recipient },
             "messaging_type": "RESPONSE",
@@ -71,7 +62,7 @@ pub fn whatsapp_call(
 ) -> Call {
     Call {
         url: join(graph_url, &format!("{phone_number_id}/messages")),
-        bearer: token.to_owned(),
+        bearer: token.into(),
         body: json!({
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
@@ -86,7 +77,7 @@ pub fn whatsapp_call(
 pub fn x_dm_call(api_url: &str, bearer: &str, participant: &str, text: &str) -> Call {
     Call {
         url: join(api_url, &format!("2/dm_conversations/with/{participant}/messages")),
-        bearer: bearer.to_owned(),
+        bearer: bearer.into(),
         body: json!({ "text": text }),
     }
 }
@@ -95,7 +86,7 @@ pub fn x_dm_call(api_url: &str, bearer: &str, participant: &str, text: &str) -> 
 pub fn x_reply_call(api_url: &str, bearer: &str, tweet_id: &str, text: &str) -> Call {
     Call {
         url: join(api_url, "2/tweets"),
-        bearer: bearer.to_owned(),
+        bearer: bearer.into(),
         body: json!({ "text": text, "reply": { "in_reply_to_tweet_id": tweet_id } }),
     }
 }
@@ -386,5 +377,27 @@ mod tests {
         item.purpose = Purpose::Ack;
         item.thread_refs = vec!["958501034212564996".into()];
         assert_eq!(x_route(&item), XRoute::Dm);
+    }
+
+    #[test]
+    fn debug_of_configs_and_calls_never_shows_a_secret() {
+        let call = messenger_call("https://graph.example", "page-token-zq", "123", "halo");
+        let meta = crate::MetaConfig {
+            app_secret: "app-secret-zq".into(),
+            verify_token: "verify-token-zq".into(),
+            page_access_token: Some("page-token-zq".into()),
+            whatsapp_token: Some("wa-token-zq".into()),
+            whatsapp_phone_number_id: Some("1055".into()),
+            graph_api_url: "https://graph.example".into(),
+            media_hosts: Vec::new(),
+        };
+        let x = crate::XConfig {
+            consumer_secret: "consumer-secret-zq".into(),
+            bearer_token: Some("bearer-zq".into()),
+            api_url: "https://api.example".into(),
+        };
+        let shown = format!("{call:?} {meta:?} {x:#?}");
+        assert!(!shown.contains("-zq"), "{shown}");
+        assert!(shown.contains("graph.example") && shown.contains("1055"), "{shown}");
     }
 }

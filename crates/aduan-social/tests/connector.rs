@@ -159,7 +159,6 @@ async fn env() -> Env {
         whatsapp_token: Some("wa-token".into()),
         whatsapp_phone_number_id: Some(PHONE_NUMBER_ID.into()),
         graph_api_url: format!("{base}/v21.0"),
-        attachments_dir: attachments.clone(),
         media_hosts: aduan_social::META_MEDIA_HOSTS.iter().map(|h| (*h).to_owned()).collect(),
     }));
     let x = Arc::new(XConnector::new(XConfig {

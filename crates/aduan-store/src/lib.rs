@@ -109,6 +109,9 @@ pub struct StoreOptions {
     /// Caps on the automatic messages to residents (receipts, identity requests, status
     /// answers), counted over the outbox so they hold across instances.
     pub auto_limits: AutoLimits,
+    /// Attachment bytes one sender may store per hour on any channel (`[server]
+    /// upload_bytes_per_hour`, the `/lapor` budget); `None`: no limit. See `ops::media`.
+    pub attachment_bytes_per_hour: Option<u64>,
 }
 
 /// How many automatic messages to residents the store queues (`[intake]
@@ -139,6 +142,7 @@ impl Default for StoreOptions {
             ack_template: Some(aduan_core::DEFAULT_ACK_TEMPLATE.to_owned()),
             opd_names: std::collections::HashMap::new(),
             auto_limits: AutoLimits::default(),
+            attachment_bytes_per_hour: None,
         }
     }
 }

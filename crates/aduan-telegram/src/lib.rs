@@ -18,7 +18,6 @@ mod send;
 pub mod update;
 pub mod webhook;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 pub use aduan_connector::Secret;
@@ -52,14 +51,12 @@ pub struct TelegramConfig {
     pub allow_groups: bool,
     /// How long one `getUpdates` waits for updates.
     pub poll_timeout: Duration,
-    /// The attachment store (`[storage] dir`).
-    pub attachments_dir: PathBuf,
 }
 
 impl TelegramConfig {
     /// The defaults for everything but the token: polling, the public Bot API, private
     /// chats only, 25 s long polls.
-    pub fn new(token: impl Into<Secret>, attachments_dir: impl Into<PathBuf>) -> TelegramConfig {
+    pub fn new(token: impl Into<Secret>) -> TelegramConfig {
         TelegramConfig {
             token: token.into(),
             api_url: "https://api.telegram.org".into(),
@@ -68,7 +65,6 @@ impl TelegramConfig {
             webhook_url: "http://127.0.0.1:8080/hooks/telegram".into(),
             allow_groups: false,
             poll_timeout: Duration::from_secs(25),
-            attachments_dir: attachments_dir.into(),
         }
     }
 }

@@ -74,7 +74,7 @@ impl ChannelConfig for TelegramSection {
         let token = r.secret("token", &self.token, &self.token_file);
         let token = r.required("token", token);
         let secret_token = r.secret("secret_token", &self.secret_token, &self.secret_token_file);
-        let mut tg = TelegramConfig::new(token, &cx.attachments_dir);
+        let mut tg = TelegramConfig::new(token);
         if let Some(url) = &self.api_url {
             tg.api_url = url.clone();
         }

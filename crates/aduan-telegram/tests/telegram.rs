@@ -204,7 +204,7 @@ impl Site {
     }
 
     fn config(&self) -> TelegramConfig {
-        let mut c = TelegramConfig::new(TOKEN, self.attachments());
+        let mut c = TelegramConfig::new(TOKEN);
         c.api_url = self.fake.url.clone();
         c.poll_timeout = Duration::from_secs(1);
         c

@@ -60,6 +60,7 @@ fn event_label(k: EventKind) -> &'static str {
         EventKind::ReporterUpdated => "identitas pelapor diperbarui",
         EventKind::Notified => "pemberitahuan dikirim",
         EventKind::Categorized => "kategori ditetapkan",
+        EventKind::AttachmentRefused => "lampiran ditolak",
     }
 }
 

@@ -106,7 +106,9 @@ pub struct Server {
     pub max_connections: usize,
     /// Request body bytes held at once by all requests together (503 beyond).
     pub max_inflight_body_bytes: u64,
-    /// Attachment bytes one client address may upload through `/lapor` per hour.
+    /// Attachment bytes one client address may upload through `/lapor` per hour, and one
+    /// sender may store per hour on every other channel (media fetched for SMS/MMS, Meta,
+    /// Telegram; email attachments): more is not stored, and the ticket says so.
     pub upload_bytes_per_hour: u64,
     /// When set (at least 16 bytes), `GET /metrics` needs `Authorization: Bearer <token>`.
     pub metrics_token: Option<Secret>,

@@ -277,6 +277,7 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
             per_recipient_per_day: config.intake.auto_messages_per_recipient_per_day,
             per_hour: config.intake.auto_messages_per_hour,
         },
+        attachment_bytes_per_hour: Some(config.server.upload_bytes_per_hour),
     };
     let url = config.database.url.expose();
     Store::open(url, opts)

@@ -29,8 +29,8 @@ impl Drop for Env {
     }
 }
 
-pub fn sms_config(attachments: std::path::PathBuf) -> SmsConfig {
-    SmsConfig { kannel: None, twilio: None, android: None, attachments_dir: attachments }
+pub fn sms_config() -> SmsConfig {
+    SmsConfig { kannel: None, twilio: None, android: None }
 }
 
 /// `configure` fills in the gateways; `public_url` is what Twilio signs.
@@ -40,7 +40,7 @@ pub async fn env(public_url: &str, configure: impl FnOnce(&mut SmsConfig)) -> En
     let store = Store::open(&url, StoreOptions::default()).await.unwrap();
     store.migrate().await.unwrap();
     let attachments = dir.path().join("attachments");
-    let mut cfg = sms_config(attachments.clone());
+    let mut cfg = sms_config();
     configure(&mut cfg);
     let sms: Arc<dyn Connector> = Arc::new(SmsConnector::new(cfg));
     let telemetry = Arc::new(Telemetry::new());
@@ -98,9 +98,4 @@ impl Env {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-}
-
-/// Whether the suite runs with every peer (`cargo xtask test`): then a missing peer fails.
-pub fn full() -> bool {
-    std::env::var("ADUAN_TEST_FULL").is_ok_and(|v| v == "1")
 }

@@ -98,3 +98,58 @@ async fn attachments_at_the_provider_are_offered_until_fetched_or_given_up() {
         assert_eq!((a[1].sha256.as_str(), a[1].provider_ref.as_deref()), ("", Some("file-b")));
     }
 }
+
+// --- robust: attachment budget ---
+
+/// The per-sender attachment budget: bytes stored in the last hour by one identity, on
+/// any channel; a refused attachment leaves the queue for good and shows on its ticket.
+#[tokio::test]
+async fn the_attachment_budget_counts_what_a_sender_stored_this_hour() {
+    use aduan_core::EventKind;
+    let opts = StoreOptions { attachment_bytes_per_hour: Some(1000), ..StoreOptions::default() };
+    for (store, _g) in stores(opts).await {
+        let wa = Identity::new(IdentityKind::Whatsapp, "6281234567891").unwrap();
+        let other = Identity::new(IdentityKind::Whatsapp, "6281234567892").unwrap();
+        assert_eq!(store.attachment_bytes_left(&wa).await.unwrap(), Some(1000), "unknown yet");
+        let mut m = msg(Channel::Whatsapp, "wamid.budget", Some(wa.clone()), "Foto");
+        let media = |r: &str| AttachmentRef {
+            filename: None,
+            content_type: "image/jpeg".into(),
+            size: 0,
+            sha256: String::new(),
+            provider_ref: Some(r.into()),
+        };
+        m.attachments = vec![media("b1"), media("b2")];
+        let code = store.ingest(m).await.unwrap().ticket.unwrap();
+        let due = store.attachments_unfetched(vec![Channel::Whatsapp], 3, 10).await.unwrap();
+        assert_eq!(store.attachment_bytes_left_for(due[1].id).await.unwrap(), Some(1000));
+        store
+            .attachment_fetched(due[0].id, "cd".repeat(32), 700, "image/png".into())
+            .await
+            .unwrap();
+        assert_eq!(store.attachment_bytes_left_for(due[1].id).await.unwrap(), Some(300));
+        assert_eq!(store.attachment_bytes_left(&wa).await.unwrap(), Some(300));
+        assert_eq!(store.attachment_bytes_left(&other).await.unwrap(), Some(1000), "per sender");
+        store.attachment_refused(due[1].id, "refused: over budget".into()).await.unwrap();
+        assert!(
+            store.attachments_unfetched(vec![Channel::Whatsapp], 3, 10).await.unwrap().is_empty()
+        );
+        let view = store.ticket(code).await.unwrap().unwrap();
+        let refused: Vec<_> =
+            view.events.iter().filter(|e| e.kind == EventKind::AttachmentRefused).collect();
+        assert_eq!(refused.len(), 1, "{:?}", view.events);
+        assert_eq!(refused[0].to.as_deref(), Some(due[1].id.to_string().as_str()));
+        assert_eq!(refused[0].note.as_deref(), Some("refused: over budget"));
+        // Refusing again, or refusing a stored one, changes nothing.
+        store.attachment_refused(due[1].id, "again".into()).await.unwrap();
+        store.attachment_refused(due[0].id, "stored".into()).await.unwrap();
+        let view = store.ticket(code).await.unwrap().unwrap();
+        let n = view.events.iter().filter(|e| e.kind == EventKind::AttachmentRefused).count();
+        assert_eq!(n, 1);
+    }
+    // No budget configured: no figure.
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let wa = Identity::new(IdentityKind::Whatsapp, "6281234567893").unwrap();
+        assert_eq!(store.attachment_bytes_left(&wa).await.unwrap(), None);
+    }
+}
