@@ -92,10 +92,10 @@ impl Automated {
     }
 
     /// A class that a person's mail can carry too (list software and bulk senders add
-    /// these headers to what people write; spam rules and filters err): a mail of such a
-    /// class that replies into a resident's thread is taken as the resident's (see `poll`).
+    /// these headers to what people write): a mail of such a class that replies into a
+    /// resident's thread is taken as the resident's (see `poll`).
     pub fn is_weak(self) -> bool {
-        matches!(self, Automated::Bulk | Automated::MailingList | Automated::Spam)
+        matches!(self, Automated::Bulk | Automated::MailingList)
     }
 }
 
@@ -450,9 +450,10 @@ pub fn classify(
     None
 }
 
-/// The Message-IDs of the messages a bounce reports on: those of enclosed messages and
-/// header parts (`message/rfc822`, `text/rfc822-headers`), and `Message-ID:` lines quoted
-/// in its text.
+/// The Message-IDs of the messages a bounce reports on: its `Original-Envelope-Id`s, those
+/// of enclosed messages and header parts (`message/rfc822`, `text/rfc822-headers`), and
+/// `Message-ID:` lines quoted in its text. (The VERP return path it was sent to is read by
+/// the parser, which knows our domain: `message_id::verp_ids`.)
 pub fn bounced_ids(msg: &Message<'_>) -> Vec<String> {
     let mut ids = Vec::new();
     let mut push = |id: &str| {
@@ -461,7 +462,19 @@ pub fn bounced_ids(msg: &Message<'_>) -> Vec<String> {
             ids.push(id.to_owned());
         }
     };
-    for part in msg.parts.iter().skip(1) {
+    // The ENVID we would have given the mail (RFC 3461), in the delivery-status parts.
+    for part in delivery_status_parts(msg) {
+        for line in String::from_utf8_lossy(part).lines() {
+            if let Some((name, value)) = line.split_once(':')
+                && name.trim().eq_ignore_ascii_case("original-envelope-id")
+            {
+                push(&crate::message_id::xtext_decode(value.trim()));
+            }
+        }
+    }
+    // Every part, the root too: old Exim and qmail bounces are one text part that quotes
+    // the returned message's headers below their own text.
+    for part in &msg.parts {
         match &part.body {
             PartType::Message(inner) => {
                 if let Some(id) = inner.message_id() {

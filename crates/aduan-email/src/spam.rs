@@ -17,8 +17,10 @@
 //!    rules (`tests/automated.rs`).
 //!
 //! Spam goes to `automated_mailbox` like every other class: no ticket, no answer, and an
-//! operator can look at it there. It is a weak class ([`crate::Automated::is_weak`]): a
-//! spam-looking mail that replies into a resident's thread is the resident's.
+//! operator can look at it there. It is not a weak class ([`crate::Automated::is_weak`]):
+//! its attachments are never written to the attachment store, and a reply into a
+//! resident's thread does not rescue it (a resident's reply would need two oddities of
+//! spam on top of being HTML-only with a photo to reach the threshold).
 //!
 //! Cost: the rules run only on a mail that no header signal classified; they share one
 //! lower-cased copy of the first [`SCAN_BYTES`] of the text and of the HTML ([`Facts`]).

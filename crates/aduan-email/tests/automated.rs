@@ -97,3 +97,101 @@ fn no_human_fixture_is_taken_for_spam() {
     "#]]
     .assert_eq(&spam.iter().map(|s| format!("{s}\n")).collect::<String>());
 }
+
+/// Our Message-ID of an answer about ADU-7K3M9QXP (`compose::message_id`'s format).
+const OURS: &str = "aduan.adu-7k3m9qxp.0a1b2c3d4e5f6a7b@aduan.test";
+
+/// A fixture with the last occurrence of `from` replaced by `to`.
+fn edited(name: &str, edits: &[(&str, &str)]) -> Vec<u8> {
+    let mut text = String::from_utf8_lossy(&std::fs::read(root().join(name)).unwrap()).into_owned();
+    for (from, to) in edits {
+        let at = text.rfind(from).unwrap_or_else(|| panic!("{from} not in {name}"));
+        text.replace_range(at..at + from.len(), to);
+    }
+    text.into_bytes()
+}
+
+/// Real bounces from four mail systems, with the original message (or its headers, or the
+/// ENVID, or the return path) made ours: each finds our mail, and its ticket is told.
+#[test]
+fn bounces_of_our_mail_name_it() {
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        // Postfix, the whole message returned as message/rfc822.
+        (
+            "message/rfc822",
+            edited(
+                "bounceparser/spam-rejection.eml",
+                &[("20091104221004.0EDE91658210@server4.example.co.uk", OURS)],
+            ),
+        ),
+        // Postfix, the headers only (text/rfc822-headers).
+        (
+            "text/rfc822-headers",
+            edited(
+                "bounceparser/spam-rejection8.eml",
+                &[("20101101105716.2DC3A16581BC@server4.dianomi.co.uk", OURS)],
+            ),
+        ),
+        // Exim: X-Failed-Recipients, the message quoted below its text.
+        (
+            "exim",
+            edited(
+                "flufl-bounce/exim_01.eml",
+                &[("19990920022322.A19735@stereo.rotzorg.org", OURS)],
+            ),
+        ),
+        // An X.400 gateway's DSN whose Original-Envelope-Id is ours (xtext-encoded), the
+        // enclosed message someone else's.
+        (
+            "Original-Envelope-Id",
+            edited(
+                "flufl-bounce/dsn_02.eml",
+                &[(
+                    "[/PRMD=UK.AC/ADMD= /C=GB/;<LNBBLJKPBEHFEDALKOLCMEEDIFAA.ti]",
+                    "aduan.adu-7k3m9qxp.0a1b2c3d4e5f6a7b+40aduan.test",
+                )],
+            ),
+        ),
+        // VERP: a Postfix bounce sent to our return path; what it encloses is not ours.
+        (
+            "VERP",
+            edited(
+                "bounceparser/spam-rejection.eml",
+                &[
+                    (
+                        "automated-bounces+CDA1FF80-C98E-11DE-B9FE-8D86DD31F8F5@example.com",
+                        "intake+B.ADU-7K3M9QXP.0A1B2C3D4E5F6A7B@aduan.test",
+                    ),
+                    (
+                        "automated-bounces+cda1ff80-c98e-11de-b9fe-8d86dd31f8f5@example.com",
+                        "intake+b.adu-7k3m9qxp.0a1b2c3d4e5f6a7b@aduan.test",
+                    ),
+                ],
+            ),
+        ),
+    ];
+    for (name, raw) in cases {
+        let m = parse_mail(&raw, &opts()).unwrap();
+        assert_eq!(m.automated, Some(aduan_email::Automated::Bounce), "{name}");
+        assert!(m.bounced.iter().any(|id| id == OURS), "{name}: {:?}", m.bounced);
+        assert!(m.message.thread.references.iter().any(|id| id == OURS), "{name}");
+        assert!(m.message.text.starts_with(aduan_email::parse::BOUNCE_NOTE), "{name}");
+        assert_eq!(m.message.sender.identity, None, "{name}");
+    }
+    // The same bounces unedited name nothing of ours.
+    for name in ["bounceparser/spam-rejection.eml", "flufl-bounce/dsn_02.eml"] {
+        let m = parse_mail(&std::fs::read(root().join(name)).unwrap(), &opts()).unwrap();
+        assert!(!m.bounced.iter().any(|id| id.ends_with("@aduan.test")), "{name}");
+    }
+}
+
+/// A vacation reply sent to our return path is not a bounce: it names no failed mail.
+#[test]
+fn an_auto_reply_to_our_return_path_fails_nothing() {
+    let raw = "From: budi@example.id\r\nTo: intake+b.adu-7k3m9qxp.0a1b2c3d4e5f6a7b@aduan.test\r\n\
+               Auto-Submitted: auto-replied\r\nSubject: Cuti\r\nMessage-ID: <v@example.id>\r\n\r\n\
+               Saya sedang cuti.\r\n";
+    let m = parse_mail(raw.as_bytes(), &opts()).unwrap();
+    assert_eq!(m.automated, Some(aduan_email::Automated::AutoSubmitted));
+    assert!(m.bounced.is_empty());
+}
