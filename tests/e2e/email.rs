@@ -116,10 +116,10 @@ async fn kill_9_while_reading_a_mailbox_loses_and_repeats_nothing_postgres() {
 }
 
 /// Every real automated mail of `crates/aduan-email/tests/fixtures-automated` (231 bounces,
-/// delivery warnings, auto-replies, challenge-responses, reports, list mail; see its
+/// delivery warnings, auto-replies, challenge-responses, reports, list mail, spam; see its
 /// SOURCE.txt) and the older bounce and out-of-office fixtures, in the intake folder of a
-/// daemon: not one ticket, not one mail sent, every mail moved to `automated_mailbox`
-/// (issue 16).
+/// daemon: not one ticket, not one mail sent, every mail moved to `automated_mailbox` and
+/// counted by class in `aduan_email_automated_total` (issue 16).
 #[tokio::test]
 async fn automated_mail_opens_no_ticket_and_gets_no_answer() {
     let (Some(bin), Some(peer)) = (Binary::locate(), MailPeer::from_env()) else { return };
@@ -142,19 +142,20 @@ async fn automated_mail_opens_no_ticket_and_gets_no_answer() {
     ] {
         files.push(root.join("fixtures").join(name));
     }
-    // Plain spam (no machine signal; see `every_automated_fixture_is_recognised` in
-    // crates/aduan-email/tests/automated.rs): a filter's job, not this one's.
-    files.retain(|p| {
-        p.extension().is_some_and(|e| e == "eml")
-            && !p.file_name().is_some_and(|n| {
-                n.to_string_lossy().starts_with("spam-with")
-                    || n.to_string_lossy().starts_with("spam-lots")
-                    || n.to_string_lossy().starts_with("spam-bogus")
-            })
-    });
+    files.retain(|p| p.extension().is_some_and(|e| e == "eml"));
     files.sort();
     let mails: Vec<Vec<u8>> = files.iter().map(|p| std::fs::read(p).unwrap()).collect();
-    assert_eq!(mails.len(), 227 + 8, "the fixture set changed");
+    assert_eq!(mails.len(), 231 + 8, "the fixture set changed");
+    // What the classifier makes of each, counted by class: the daemon must count the same.
+    let mut expected: BTreeMap<String, u64> = BTreeMap::new();
+    for raw in &mails {
+        let class = aduan_email::parse_mail(raw, &aduan_email::ParseOptions::default())
+            .unwrap()
+            .automated
+            .expect("every fixture is automated");
+        *expected.entry(class.as_str().to_owned()).or_default() += 1;
+    }
+    assert_eq!(expected.get("spam"), Some(&4), "{expected:?}");
 
     let tag = unique_tag("machines");
     let automated = format!("{tag}-automated");
@@ -194,6 +195,13 @@ async fn automated_mail_opens_no_ticket_and_gets_no_answer() {
     for line in metrics.lines().filter(|l| l.starts_with("aduan_outbox_rows{")) {
         assert!(line.ends_with(" 0"), "an outbox row: {line}");
     }
+    let counted: BTreeMap<String, u64> = metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("aduan_email_automated_total{class=\""))
+        .filter_map(|l| l.split_once("\"} "))
+        .map(|(class, n)| (class.to_owned(), n.trim().parse().unwrap()))
+        .collect();
+    assert_eq!(counted, expected, "machine mail counted by class");
     let sent = peer.messages("outbox", "INBOX").await;
     let ours = sent.iter().filter(|m| String::from_utf8_lossy(m).contains(&tag)).count();
     assert_eq!(ours, 0, "{ours} mails sent to automated senders");

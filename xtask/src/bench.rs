@@ -38,7 +38,9 @@
 //!
 //! 9. The email phase (`mailbench.rs`, `--mails`, 5,000 by default, 0 skips it): a fresh
 //!    daemon reads a mailbox pre-loaded with that many complaints; the time until all are
-//!    tickets gives mails/s (target ≥ 300).
+//!    tickets gives mails/s (target ≥ 300). `--email-only` runs it alone, with the
+//!    classifier's cost per mail (the automated and human fixtures parsed once, then
+//!    classified over and over; µs per mail, in the xtask's own build).
 //! 10. RSS under load (peak `VmRSS` sampled every 20 ms during the two intake phases, and
 //!     `VmHWM`; target ≤ 150 MB) and cold start to ready (spawn → first 200 of `/readyz`,
 //!     median of 5 starts on the database the load filled; target ≤ 300 ms): `procbench.rs`.
@@ -138,6 +140,10 @@ pub struct Args {
     /// Run the peak-RSS phase with the in-flight body budget full (0 skips it).
     #[arg(long, default_value_t = 1)]
     held_bodies: u8,
+    /// Run only the email phase (and the classifier timing that goes with it): no HTTP
+    /// phases, no cold starts, no inbox-list phase.
+    #[arg(long)]
+    email_only: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -185,6 +191,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// Everything after the build, in the run directory `dir`.
 fn bench(args: &Args, root: &Path, bin: &Path, dir: &Path, bench_dir: &Path) -> anyhow::Result<()> {
+    if args.email_only {
+        return email_only(args, root, bin, dir, bench_dir);
+    }
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?));
     let config = write_config(dir, root, addr)?;
     let token = create_api_key(bin, &config)?;
@@ -347,6 +356,29 @@ fn measure(
 // --- Setting up ------------------------------------------------------------------------
 
 /// `cargo build --release -p <package>…` in the workspace root.
+/// `--email-only`: the email phase and the classifier timing, nothing else.
+fn email_only(
+    args: &Args,
+    root: &Path,
+    bin: &Path,
+    dir: &Path,
+    bench_dir: &Path,
+) -> anyhow::Result<()> {
+    let classifier = crate::mailbench::classifier_timing(root)?;
+    print!("{}", classifier.render());
+    let mail = crate::mailbench::run(root, bin, dir, args.mails.max(1))?;
+    print!("{}", mail.render());
+    let json = serde_json::json!({
+        "email_intake": mail.to_json(),
+        "classifier": classifier.to_json(),
+    });
+    let json_path = bench_dir.join("report-email.json");
+    std::fs::write(&json_path, serde_json::to_string_pretty(&json)? + "\n")
+        .with_context(|| format!("cannot write {}", json_path.display()))?;
+    println!("report written to {}", json_path.display());
+    Ok(())
+}
+
 fn build(root: &Path, packages: &[&str]) -> anyhow::Result<()> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
@@ -382,6 +414,7 @@ fn run_release_xtask(root: &Path, args: &Args) -> anyhow::Result<()> {
         .arg(format!("--large-mails={}", args.large_mails))
         .arg(format!("--large-mail-mb={}", args.large_mail_mb))
         .arg(format!("--held-bodies={}", args.held_bodies))
+        .args(args.email_only.then_some("--email-only"))
         .status()
         .with_context(|| format!("cannot run {}", xtask.display()))?;
     if !status.success() {

@@ -167,3 +167,77 @@ pub fn run(root: &Path, bin: &Path, dir: &Path, mails: usize) -> anyhow::Result<
             .unwrap_or(0);
     Ok(MailReport { mails, secs: elapsed.as_secs_f64(), left_in_folder: left })
 }
+
+/// The classifier's cost per mail (`--email-only`).
+pub struct ClassifierTiming {
+    pub mails: usize,
+    pub rounds: usize,
+    pub micros_per_mail: f64,
+    pub build: &'static str,
+}
+
+impl ClassifierTiming {
+    pub fn render(&self) -> String {
+        format!(
+            "{:<32}{:>8.1} µs/mail  ({} fixture mails, automated and human, classified {} times; \
+             {} build)\n",
+            "email classifier", self.micros_per_mail, self.mails, self.rounds, self.build
+        )
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({
+            "mails": self.mails,
+            "rounds": self.rounds,
+            "micros_per_mail": (self.micros_per_mail * 10.0).round() / 10.0,
+            "build": self.build,
+        })
+    }
+}
+
+/// Every `.eml` under `dir`.
+fn emls(dir: &Path, out: &mut Vec<Vec<u8>>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            emls(&path, out);
+        } else if path.extension().is_some_and(|e| e == "eml")
+            && let Ok(raw) = std::fs::read(&path)
+        {
+            out.push(raw);
+        }
+    }
+}
+
+/// Parses the fixtures of `crates/aduan-email/tests` (the 231 automated mails and the human
+/// corpora) once, then times `aduan_email::classify::classify` alone over all of them.
+pub fn classifier_timing(root: &Path) -> anyhow::Result<ClassifierTiming> {
+    let mut raws = Vec::new();
+    emls(&root.join("crates/aduan-email/tests/fixtures-automated"), &mut raws);
+    emls(&root.join("crates/aduan-email/tests/fixtures"), &mut raws);
+    if raws.is_empty() {
+        bail!("no fixtures under crates/aduan-email/tests");
+    }
+    let parser = mail_parser::MessageParser::default();
+    let messages: Vec<mail_parser::Message<'_>> =
+        raws.iter().filter_map(|r| parser.parse(r.as_slice())).collect();
+    let own = vec!["intake@aduan.test".to_owned()];
+    let own_id = |id: &str| id.starts_with("aduan.");
+    let rounds = 20;
+    let mut automated = 0usize;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        for m in &messages {
+            automated += usize::from(aduan_email::classify::classify(m, &own, &own_id).is_some());
+        }
+    }
+    let elapsed = started.elapsed();
+    std::hint::black_box(automated);
+    Ok(ClassifierTiming {
+        mails: messages.len(),
+        rounds,
+        micros_per_mail: elapsed.as_secs_f64() * 1e6 / (rounds * messages.len()) as f64,
+        build: if cfg!(debug_assertions) { "debug" } else { "release" },
+    })
+}

@@ -42,6 +42,11 @@ struct StateLabel {
     state: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClassLabel {
+    class: String,
+}
+
 /// The reasons of `aduan_http_refused_total` (all exported from the start, at 0).
 pub const HTTP_REFUSALS: [&str; 6] =
     ["header_timeout", "body_timeout", "connection_cap", "busy", "too_large", "body_budget"];
@@ -62,6 +67,7 @@ pub struct Telemetry {
     lease_held: Family<LeaseLabel, Gauge>,
     auto_refused: Family<ReasonLabel, Counter>,
     http_refused: Family<ReasonLabel, Counter>,
+    email_automated: Family<ClassLabel, Counter>,
     /// Serialises gauge refreshes so two scrapes don't interleave resets.
     refresh: Mutex<()>,
 }
@@ -93,6 +99,7 @@ impl Telemetry {
             lease_held: Family::default(),
             auto_refused: Family::default(),
             http_refused: Family::default(),
+            email_automated: Family::default(),
             refresh: Mutex::new(()),
             registry: Registry::default(),
         };
@@ -151,6 +158,12 @@ impl Telemetry {
              header_timeout, body_timeout, connection_cap, busy (503), too_large (413), \
              body_budget (a chunked body over the in-flight budget)",
             t.http_refused.clone(),
+        );
+        registry.register(
+            "email_automated",
+            "Machine mail (bounces, auto-replies, lists, reports, spam, …) moved to the \
+             automated mailbox without a ticket or an answer, by class",
+            t.email_automated.clone(),
         );
         for reason in HTTP_REFUSALS {
             let _ = t.http_refused.get_or_create(&ReasonLabel { reason: reason.to_owned() });
@@ -272,6 +285,12 @@ impl Telemetry {
         self.http_refused.get_or_create(&ReasonLabel { reason: reason.to_owned() }).inc();
     }
 
+    /// The email poller moved a machine mail of `class` (`aduan_email::Automated`'s
+    /// name: `bounce`, `spam`, …) to the automated mailbox.
+    pub fn email_automated(&self, class: &str) {
+        self.email_automated.get_or_create(&ClassLabel { class: class.to_owned() }).inc();
+    }
+
     /// The Prometheus text exposition of everything.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -308,5 +327,17 @@ mod tests {
         ] {
             assert!(text.contains(needle), "missing {needle} in\n{text}");
         }
+    }
+
+    #[test]
+    fn machine_mail_is_counted_by_class() {
+        let t = Telemetry::new();
+        assert!(!t.render().contains("aduan_email_automated_total{"));
+        t.email_automated("bounce");
+        t.email_automated("bounce");
+        t.email_automated("spam");
+        let text = t.render();
+        assert!(text.contains("aduan_email_automated_total{class=\"bounce\"} 2"), "{text}");
+        assert!(text.contains("aduan_email_automated_total{class=\"spam\"} 1"), "{text}");
     }
 }

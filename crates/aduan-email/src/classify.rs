@@ -18,8 +18,12 @@
 //! forward (`Re:`, `Fwd:`…) unless the subject itself names a failed delivery, the text is
 //! read only above the first quote or forward marker, and a weak class (bulk, list) that
 //! replies into a resident's thread is taken as the resident's (`poll::heard_in_thread`).
-//! Plain spam carries no machine signal and is not recognised here: that is the MTA's
-//! filter's job.
+//! Plain spam carries none of these signals: [`crate::spam`] takes the mail server's
+//! filter's verdict, else scores the mail with a small rule table, last of all.
+//!
+//! Cost: header signals come first and end the classification when one fires; only a mail
+//! that none classified has its text read, lower-cased once (at most
+//! [`crate::spam::SCAN_BYTES`]) and shared by the text heuristics and the spam rules.
 
 use mail_parser::{Message, MimeHeaders, PartType};
 
@@ -50,10 +54,12 @@ pub enum Automated {
     NullSender,
     /// From one of our own addresses, or carrying one of our Message-IDs.
     OwnMessage,
+    /// Spam: the mail server's filter says so, or the rules of [`crate::spam`] do.
+    Spam,
 }
 
 impl Automated {
-    pub const ALL: [Automated; 11] = [
+    pub const ALL: [Automated; 12] = [
         Automated::Bounce,
         Automated::DeliveryWarning,
         Automated::AutoSubmitted,
@@ -65,6 +71,7 @@ impl Automated {
         Automated::Notification,
         Automated::NullSender,
         Automated::OwnMessage,
+        Automated::Spam,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -80,6 +87,7 @@ impl Automated {
             Automated::Notification => "notification",
             Automated::NullSender => "null-sender",
             Automated::OwnMessage => "own-message",
+            Automated::Spam => "spam",
         }
     }
 
@@ -103,8 +111,14 @@ fn header_text(msg: &Message<'_>, name: &str) -> Option<String> {
     Some(value.trim().to_ascii_lowercase())
 }
 
+/// Whether a header's name starts with `prefix` (ASCII, any case), without allocating.
 fn has_header(msg: &Message<'_>, prefix: &str) -> bool {
-    msg.headers().iter().any(|h| h.name().to_ascii_lowercase().starts_with(prefix))
+    msg.headers().iter().any(|h| {
+        h.name()
+            .as_bytes()
+            .get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix.as_bytes()))
+    })
 }
 
 /// The report type of a top-level `multipart/report`.
@@ -276,12 +290,11 @@ fn reply_or_forward(subject: &str) -> bool {
 }
 
 /// The class the first lines of the mail's own text (before any quote or forward marker)
-/// suggest.
-fn body_signal(msg: &Message<'_>) -> Option<Automated> {
-    let body = msg.body_text(0)?;
+/// suggest. `text` is lower-cased already.
+fn body_signal(text: &str) -> Option<Automated> {
     let mut seen = 0;
-    for line in body.lines() {
-        let line = line.trim().to_lowercase();
+    for line in text.lines() {
+        let line = line.trim();
         if line.is_empty() {
             continue;
         }
@@ -318,29 +331,30 @@ fn body_signal(msg: &Message<'_>) -> Option<Automated> {
 /// 4. `Precedence: bulk|junk|list`, `List-*` (weak: see [`Automated::is_weak`]);
 /// 5. our own address or Message-ID;
 /// 6. a sender that never reads replies ([`aduan_core::machine`]);
-/// 7. the subject ([`SUBJECT_STARTS`]) and the first lines of the text ([`BODY_PHRASES`]),
+/// 7. the spam filter's verdict ([`crate::spam::filter_verdict`]);
+/// 8. the subject ([`SUBJECT_STARTS`]) and the first lines of the text ([`BODY_PHRASES`]),
 ///    for mail systems that send none of the above (qmail, Exchange, Domino, DMA…);
-/// 8. a null reverse path (`Return-Path: <>`).
+/// 9. a null reverse path (`Return-Path: <>`);
+/// 10. the spam rules ([`crate::spam::is_spam`]), on a mail nothing else classified.
 pub fn classify(
     msg: &Message<'_>,
     own: &[String],
     own_id: &dyn Fn(&str) -> bool,
 ) -> Option<Automated> {
     let from = from_address(msg);
-    let from_name = msg
-        .from()
-        .and_then(|a| a.first())
-        .and_then(|a| a.name())
-        .map(str::to_lowercase)
-        .unwrap_or_default();
-    // The raw header too: some daemons write a From that mail-parser can't read.
-    let from_raw = msg.header_raw("From").map(str::to_lowercase).unwrap_or_default();
     let daemon = from.as_deref().map(local_part).is_some_and(daemon_local_part)
         || (from.is_none()
-            && (from_raw.contains("mailer-daemon") || from_raw.contains("postmaster")))
-        || from_name.contains("mail delivery")
-        || from_name.contains("mailer-daemon")
-        || from_name.contains("mailer daemon");
+            // The raw header: some daemons write a From that mail-parser can't read.
+            && msg.header_raw("From").is_some_and(|raw| {
+                let raw = raw.to_ascii_lowercase();
+                raw.contains("mailer-daemon") || raw.contains("postmaster")
+            }))
+        || msg.from().and_then(|a| a.first()).and_then(|a| a.name()).is_some_and(|name| {
+            let name = name.to_lowercase();
+            name.contains("mail delivery")
+                || name.contains("mailer-daemon")
+                || name.contains("mailer daemon")
+        });
     let subject = msg.subject().map(|s| s.trim().to_lowercase()).unwrap_or_default();
     let subject_class = if reply_or_forward(&subject) {
         None
@@ -404,31 +418,42 @@ pub fn classify(
     if from.as_deref().is_some_and(aduan_core::machine::is_machine_address) {
         return Some(Automated::Notification);
     }
-    // 7. Subject and text of mail systems without the standard signals.
+    // 7. The spam filter's verdict.
+    if crate::spam::filter_verdict(msg) {
+        return Some(Automated::Spam);
+    }
+    // 8. Subject and text of mail systems without the standard signals.
     if let Some(class) = subject_class {
         return Some(class);
     }
+    // From here on the text is read: once, lower-cased, shared.
+    let text = msg.body_text(0).map(|t| crate::spam::lower_prefix(&t)).unwrap_or_default();
     // A reply's or forward's text counts only when its subject names a failed delivery
     // too (some MTAs answer `RE: <subject> (delivery failed)`).
     let failure_subject = SUBJECT_FAILURE_WORDS.iter().any(|w| subject.contains(w));
     if (!reply_or_forward(&subject) || failure_subject)
-        && let Some(class) = body_signal(msg)
+        && let Some(class) = body_signal(&text)
     {
         return Some(class);
     }
-    // 8. A null reverse path.
+    // 9. A null reverse path.
     let null_sender = msg
         .header_raw("Return-Path")
         .is_some_and(|r| r.trim().trim_start_matches('<').trim_end_matches('>').trim().is_empty());
     if null_sender {
         return Some(Automated::NullSender);
     }
+    // 10. The spam rules.
+    if crate::spam::is_spam(&crate::spam::Facts::new(msg, &subject, &text)) {
+        return Some(Automated::Spam);
+    }
     None
 }
 
-/// The Message-IDs of the messages a bounce reports on: those of enclosed messages and
-/// header parts (`message/rfc822`, `text/rfc822-headers`), and `Message-ID:` lines quoted
-/// in its text.
+/// The Message-IDs of the messages a bounce reports on: its `Original-Envelope-Id`s, those
+/// of enclosed messages and header parts (`message/rfc822`, `text/rfc822-headers`), and
+/// `Message-ID:` lines quoted in its text. (The VERP return path it was sent to is read by
+/// the parser, which knows our domain: `message_id::verp_ids`.)
 pub fn bounced_ids(msg: &Message<'_>) -> Vec<String> {
     let mut ids = Vec::new();
     let mut push = |id: &str| {
@@ -437,7 +462,19 @@ pub fn bounced_ids(msg: &Message<'_>) -> Vec<String> {
             ids.push(id.to_owned());
         }
     };
-    for part in msg.parts.iter().skip(1) {
+    // The ENVID we would have given the mail (RFC 3461), in the delivery-status parts.
+    for part in delivery_status_parts(msg) {
+        for line in String::from_utf8_lossy(part).lines() {
+            if let Some((name, value)) = line.split_once(':')
+                && name.trim().eq_ignore_ascii_case("original-envelope-id")
+            {
+                push(&crate::message_id::xtext_decode(value.trim()));
+            }
+        }
+    }
+    // Every part, the root too: old Exim and qmail bounces are one text part that quotes
+    // the returned message's headers below their own text.
+    for part in &msg.parts {
         match &part.body {
             PartType::Message(inner) => {
                 if let Some(id) = inner.message_id() {
@@ -531,6 +568,9 @@ mod tests {
             ("Domino text", "Subject: x\r\n".into(), "Your document:\r\nwas not delivered to".into(), Some(Automated::Bounce)),
             ("vacation text", "Subject: x\r\n".into(), "I am out of the office until Monday.".into(), Some(Automated::AutoReply)),
             ("person", "Subject: Jalan rusak\r\n".into(), "Jalan di RT 3 rusak.".into(), None),
+            ("filter verdict", "Subject: Jalan rusak\r\nX-Spam-Flag: YES\r\n".into(), "x".into(), Some(Automated::Spam)),
+            ("spam rules", "Subject: Hey baby, check it out\r\nContent-Type: text/html\r\n".into(), "<p style=\"color:#fffffe\">x</p>Steel P@ck@ge m@nual inc1uded <a href=\"http://a.example/\">here</a> <a href=\"http://a.example/u\">opt-out</a>".into(), Some(Automated::Spam)),
+            ("spam filter after a DSN", "Subject: x\r\nX-Spam-Flag: YES\r\nX-Failed-Recipients: a@b\r\n".into(), "x".into(), Some(Automated::Bounce)),
         ];
         for (name, headers, body, expected) in table {
             assert_eq!(class_of(&headers, &body), expected, "{name}");

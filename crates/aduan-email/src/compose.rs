@@ -16,7 +16,7 @@ use lettre::Message;
 use lettre::message::Mailbox;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 
-use crate::message_id::{OWN_ID_PREFIX, valid_id};
+use crate::message_id::{OWN_ID_PREFIX, valid_id, verp_sender};
 use crate::token::{Recipient, ReplyKey, reply_address};
 
 #[derive(Debug, thiserror::Error)]
@@ -112,12 +112,19 @@ impl Composer {
     ) -> Result<Outgoing, ComposeError> {
         let to = mailbox(&item.recipient.value)?;
         let id = message_id(item.ticket, random, &self.from);
+        // VERP: the return path names this mail (see `message_id::VERP_TAG`).
+        let verp = verp_sender(self.from.email.user(), self.from.email.domain(), &id)
+            .and_then(|s| s.parse::<lettre::Address>().ok())
+            .and_then(|s| lettre::address::Envelope::new(Some(s), vec![to.email.clone()]).ok());
         let mut builder = Message::builder()
             .from(self.from.clone())
             .to(to)
             .date(now)
             .message_id(Some(format!("<{id}>")))
             .raw_header(header("X-Auto-Response-Suppress", "All"));
+        if let Some(envelope) = verp {
+            builder = builder.envelope(envelope);
+        }
         let mut subject = subject_for(item.purpose, item.ticket);
         if item.purpose.is_internal() {
             // To officials: a mail of its own (not threaded under the resident's mails),
@@ -260,6 +267,17 @@ mod tests {
             Content-Type: text/plain; charset=utf-8
             Content-Transfer-Encoding: quoted-printable"#]]
         .assert_eq(&headers(&out.message));
+        // The return path names the mail (VERP), on the From's domain; the header From
+        // and the recipient stay as they were.
+        let envelope = out.message.envelope();
+        assert_eq!(
+            envelope.from().map(ToString::to_string).as_deref(),
+            Some("intake+b.adu-7k3m9qxp.0101010101010101@aduan.test")
+        );
+        assert_eq!(
+            envelope.to().iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["siti@example.id"]
+        );
     }
 
     #[test]

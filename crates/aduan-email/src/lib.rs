@@ -18,6 +18,7 @@ pub mod parse;
 mod poll;
 pub mod section;
 mod send;
+pub mod spam;
 pub mod testkit;
 pub mod text;
 pub mod token;

@@ -22,7 +22,7 @@ use mail_parser::{Address, Message, MessageParser, MimeHeaders, PartType};
 use sha2::{Digest, Sha256};
 
 use crate::classify::{Automated, bounced_ids, classify, from_address};
-use crate::message_id::{thread_references, valid_id};
+use crate::message_id::{thread_references, valid_id, verp_ids};
 use crate::text;
 
 /// The largest mail parsed; bigger ones go to quarantine.
@@ -262,7 +262,19 @@ fn parse_unguarded(raw: &[u8], opts: &ParseOptions) -> Result<ParsedMail, ParseE
     }
     let own_id = |id: &str| opts.is_own_id(id);
     let automated = classify(&msg, &opts.own_addresses, &own_id);
-    let bounced = if automated == Some(Automated::Bounce) { bounced_ids(&msg) } else { Vec::new() };
+    let bounced = if automated == Some(Automated::Bounce) {
+        // The return path it came back to first (VERP: it names the mail for sure), then
+        // what it quotes.
+        let mut ids = verp_ids(recipients(&msg), &opts.own_id_domain);
+        for id in bounced_ids(&msg) {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        ids
+    } else {
+        Vec::new()
+    };
 
     let provider_id = match msg.message_id().map(|id| id.trim().trim_matches(['<', '>'])) {
         Some(id) if valid_id(id) => id.to_owned(),

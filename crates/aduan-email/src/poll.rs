@@ -367,7 +367,7 @@ async fn process_batch(
 
     let mut intake: Vec<(u32, InboundMessage)> = Vec::new();
     let mut bounces: Vec<(u32, Vec<String>)> = Vec::new();
-    let mut automated: Vec<u32> = Vec::new();
+    let mut automated: Vec<(u32, crate::Automated)> = Vec::new();
     for (uid, mut mail) in parsed {
         // Threading headers come first: a reply to a mail of a ticket joins that ticket
         // even when its subject carries another code.
@@ -382,7 +382,7 @@ async fn process_batch(
         }
         if let Some(class) = mail.automated {
             tracing::debug!(channel = "email", uid, class = class.as_str(), "Automated mail.");
-            automated.push(uid);
+            automated.push((uid, class));
         }
         match route(&mail, &cfg.officials) {
             Route::Intake => {
@@ -411,7 +411,13 @@ async fn process_batch(
             cx.store.message_attachments_refused(outcome.message_id, reason.clone()).await?;
         }
         cx.telemetry.message_stored(Channel::Email, outcome);
-        let moved = if automated.contains(uid) { Outcome::Automated } else { Outcome::Done };
+        let moved = match automated.iter().find(|(u, _)| u == uid) {
+            Some((_, class)) => {
+                cx.telemetry.email_automated(class.as_str());
+                Outcome::Automated
+            }
+            None => Outcome::Done,
+        };
         outcomes.push((*uid, moved));
     }
     for (uid, reason) in refused {
