@@ -62,6 +62,7 @@ pub struct Telemetry {
     lease_held: Family<LeaseLabel, Gauge>,
     auto_refused: Family<ReasonLabel, Counter>,
     http_refused: Family<ReasonLabel, Counter>,
+    delivery_failed: Family<ChannelLabel, Counter>,
     /// Serialises gauge refreshes so two scrapes don't interleave resets.
     refresh: Mutex<()>,
 }
@@ -93,6 +94,7 @@ impl Telemetry {
             lease_held: Family::default(),
             auto_refused: Family::default(),
             http_refused: Family::default(),
+            delivery_failed: Family::default(),
             refresh: Mutex::new(()),
             registry: Registry::default(),
         };
@@ -152,6 +154,12 @@ impl Telemetry {
              body_budget (a chunked body over the in-flight budget)",
             t.http_refused.clone(),
         );
+        registry.register(
+            "delivery_failed",
+            "Outbound messages the provider reported undeliverable (a failed receipt: WhatsApp, \
+             Twilio, Kannel, SMS Gateway for Android; or a mail bounce); counted in the database",
+            t.delivery_failed.clone(),
+        );
         for reason in HTTP_REFUSALS {
             let _ = t.http_refused.get_or_create(&ReasonLabel { reason: reason.to_owned() });
         }
@@ -161,6 +169,7 @@ impl Telemetry {
             let _ = t.tickets_created.get_or_create(&label(channel));
             let _ = t.outbound_sent.get_or_create(&label(channel));
             let _ = t.outbound_failed.get_or_create(&label(channel));
+            let _ = t.delivery_failed.get_or_create(&label(channel));
             // The intake API is served by the process itself; channels are up once their
             // connector runs.
             t.connector_up.get_or_create(&label(channel)).set(i64::from(channel == Channel::Web));
@@ -270,6 +279,29 @@ impl Telemetry {
     /// [`HTTP_REFUSALS`]); logged where it happens.
     pub fn http_refused(&self, reason: &'static str) {
         self.http_refused.get_or_create(&ReasonLabel { reason: reason.to_owned() }).inc();
+    }
+
+    /// Brings the delivery-failure counters up to the store's counts (failed receipts stay
+    /// on their outbox rows, so the counts only grow).
+    pub fn set_delivery_failed(&self, counts: &[(Channel, i64)]) {
+        let _guard = self.refresh.lock();
+        for (channel, n) in counts {
+            let counter = self.delivery_failed.get_or_create(&label(*channel));
+            let n = u64::try_from(*n).unwrap_or(0);
+            if n > counter.get() {
+                counter.inc_by(n - counter.get());
+            }
+        }
+    }
+
+    /// A provider's callback brought delivery receipts: `matched` of them found their
+    /// outbox row (the others name messages we don't know, or not yet).
+    pub fn receipts_applied(&self, channel: Channel, total: usize, matched: usize, failed: usize) {
+        if matched < total {
+            tracing::info!(%channel, total, matched, failed, "Delivery receipts recorded; some matched no outbox row.");
+        } else {
+            tracing::debug!(%channel, total, failed, "Delivery receipts recorded.");
+        }
     }
 
     /// The Prometheus text exposition of everything.

@@ -77,6 +77,7 @@ async fn kannel_end_to_end_with_fakesmsc() {
             from: Some("1708".into()),
             per_second: 10,
             max_parts: aduan_sms::DEFAULT_MAX_PARTS,
+            dlr_url: None,
         });
     })
     .await;
