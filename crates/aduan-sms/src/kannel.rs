@@ -229,66 +229,6 @@ pub fn answer(status: u16, body: &str) -> Outcome {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn texts_are_decoded_by_charset() {
-        assert_eq!(decode_text("café".as_bytes(), Some("UTF-8"), Some("0")), "café");
-        assert_eq!(
-            decode_text(&[0x00, 0x41, 0xa8, 0x01], Some("UTF-16BE"), Some("2")),
-            "A\u{a801}"
-        );
-        assert_eq!(decode_text(&[0x00, 0x42], None, Some("2")), "B");
-        assert_eq!(decode_text(&[0x63, 0x61, 0x66, 0xe9], Some("WINDOWS-1252"), None), "café");
-        assert_eq!(decode_text(b"a\0b", None, None), "ab");
-    }
-
-    #[test]
-    fn times_are_epoch_or_kannel_dates() {
-        assert_eq!(parse_time("1719046000").unwrap().to_rfc3339(), "2024-06-22T08:46:40+00:00");
-        assert_eq!(
-            parse_time("2024-06-22 08:46:40").unwrap().to_rfc3339(),
-            "2024-06-22T08:46:40+00:00"
-        );
-        assert_eq!(
-            parse_time("2024-06-22 08:46").unwrap().to_rfc3339(),
-            "2024-06-22T08:46:00+00:00"
-        );
-        assert!(parse_time("kemarin").is_none());
-    }
-
-    #[test]
-    fn sendsms_urls_escape_the_plus_and_pick_the_coding() {
-        let url = sendsms_url(
-            "http://127.0.0.1:13013/cgi-bin/sendsms",
-            "aduan",
-            "s&cret",
-            Some("1708"),
-            "+6281234567890",
-            "Kode ADU-7K3M9QXP & 100%",
-        );
-        assert_eq!(
-            url,
-            "http://127.0.0.1:13013/cgi-bin/sendsms?username=aduan&password=s%26cret&from=1708\
-             &to=%2B6281234567890&text=Kode%20ADU-7K3M9QXP%20%26%20100%25&charset=UTF-8&coding=0"
-        );
-        let ucs = sendsms_url("http://k/s?x=1", "u", "p", None, "+62812", "Banjir “parah”");
-        assert!(ucs.starts_with("http://k/s?x=1&username=u&password=p&to="), "{ucs}");
-        assert!(ucs.ends_with("&coding=2"), "{ucs}");
-    }
-
-    #[test]
-    fn sendsms_answers() {
-        assert_eq!(answer(202, "0: Accepted for delivery"), Outcome::Accepted);
-        assert_eq!(answer(202, "3: Queued for later delivery"), Outcome::Queued);
-        assert!(matches!(answer(503, "Temporal failure, try again later."), Outcome::Retry(_)));
-        assert!(matches!(answer(403, "Authorization failed for sendsms"), Outcome::Permanent(_)));
-        assert!(matches!(answer(400, "Receiver number missing"), Outcome::Permanent(_)));
-    }
-}
-
 // --- receipts: Kannel delivery reports ---
 //
 // Every answer is sent with `dlr-mask=31` (all five report kinds) and a `dlr-url` on us:
@@ -402,5 +342,65 @@ impl Webhook for KannelDlrWebhook {
     fn handle(&self, req: &WebhookRequest) -> Result<WebhookReply, Rejection> {
         let receipt = dlr_receipt(req, &self.secret, Utc::now())?;
         Ok(WebhookReply::Receipts { receipts: vec![receipt], body: None })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn texts_are_decoded_by_charset() {
+        assert_eq!(decode_text("café".as_bytes(), Some("UTF-8"), Some("0")), "café");
+        assert_eq!(
+            decode_text(&[0x00, 0x41, 0xa8, 0x01], Some("UTF-16BE"), Some("2")),
+            "A\u{a801}"
+        );
+        assert_eq!(decode_text(&[0x00, 0x42], None, Some("2")), "B");
+        assert_eq!(decode_text(&[0x63, 0x61, 0x66, 0xe9], Some("WINDOWS-1252"), None), "café");
+        assert_eq!(decode_text(b"a\0b", None, None), "ab");
+    }
+
+    #[test]
+    fn times_are_epoch_or_kannel_dates() {
+        assert_eq!(parse_time("1719046000").unwrap().to_rfc3339(), "2024-06-22T08:46:40+00:00");
+        assert_eq!(
+            parse_time("2024-06-22 08:46:40").unwrap().to_rfc3339(),
+            "2024-06-22T08:46:40+00:00"
+        );
+        assert_eq!(
+            parse_time("2024-06-22 08:46").unwrap().to_rfc3339(),
+            "2024-06-22T08:46:00+00:00"
+        );
+        assert!(parse_time("kemarin").is_none());
+    }
+
+    #[test]
+    fn sendsms_urls_escape_the_plus_and_pick_the_coding() {
+        let url = sendsms_url(
+            "http://127.0.0.1:13013/cgi-bin/sendsms",
+            "aduan",
+            "s&cret",
+            Some("1708"),
+            "+6281234567890",
+            "Kode ADU-7K3M9QXP & 100%",
+        );
+        assert_eq!(
+            url,
+            "http://127.0.0.1:13013/cgi-bin/sendsms?username=aduan&password=s%26cret&from=1708\
+             &to=%2B6281234567890&text=Kode%20ADU-7K3M9QXP%20%26%20100%25&charset=UTF-8&coding=0"
+        );
+        let ucs = sendsms_url("http://k/s?x=1", "u", "p", None, "+62812", "Banjir “parah”");
+        assert!(ucs.starts_with("http://k/s?x=1&username=u&password=p&to="), "{ucs}");
+        assert!(ucs.ends_with("&coding=2"), "{ucs}");
+    }
+
+    #[test]
+    fn sendsms_answers() {
+        assert_eq!(answer(202, "0: Accepted for delivery"), Outcome::Accepted);
+        assert_eq!(answer(202, "3: Queued for later delivery"), Outcome::Queued);
+        assert!(matches!(answer(503, "Temporal failure, try again later."), Outcome::Retry(_)));
+        assert!(matches!(answer(403, "Authorization failed for sendsms"), Outcome::Permanent(_)));
+        assert!(matches!(answer(400, "Receiver number missing"), Outcome::Permanent(_)));
     }
 }

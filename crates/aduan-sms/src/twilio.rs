@@ -296,46 +296,6 @@ pub fn message_answer(status: u16, body: &[u8]) -> Result<String, (bool, String)
     Err((retry, format!("Twilio answered {status}{code}")))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn default_ports_are_tried_both_ways() {
-        assert_eq!(
-            url_variants("https://example.com/hooks/twilio?a=1"),
-            vec![
-                "https://example.com/hooks/twilio?a=1",
-                "https://example.com:443/hooks/twilio?a=1"
-            ]
-        );
-        assert_eq!(
-            url_variants("http://example.com:80/x"),
-            vec!["http://example.com:80/x", "http://example.com/x"]
-        );
-        assert_eq!(url_variants("http://example.com:1234/x"), vec!["http://example.com:1234/x"]);
-    }
-
-    #[test]
-    fn messages_api_calls_and_answers() {
-        let call = message_call("https://api.twilio.com/", "AC1", "+15005550006", "+62812", "Halo");
-        assert_eq!(call.url, "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages.json");
-        assert_eq!(call.form[1], ("From", "+15005550006".to_owned()));
-        let svc = message_call("https://api.twilio.com", "AC1", "MG9", "+62812", "Halo");
-        assert_eq!(svc.form[1], ("MessagingServiceSid", "MG9".to_owned()));
-        assert_eq!(
-            message_answer(201, br#"{"sid":"SM123","status":"queued"}"#),
-            Ok("SM123".into())
-        );
-        assert_eq!(
-            message_answer(400, br#"{"code":21211,"message":"The 'To' number is not valid."}"#),
-            Err((false, "Twilio answered 400 (error 21211)".into()))
-        );
-        assert!(matches!(message_answer(429, b"{}"), Err((true, _))));
-        assert!(matches!(message_answer(503, b"oops"), Err((true, _))));
-    }
-}
-
 // --- receipts: Twilio status callbacks ---
 //
 // Every answer is sent with `StatusCallback={public_url}/hooks/twilio-status?row=ID` (see
@@ -448,5 +408,45 @@ impl Webhook for TwilioStatusWebhook {
             .into_iter()
             .collect();
         Ok(WebhookReply::Receipts { receipts, body: None })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_ports_are_tried_both_ways() {
+        assert_eq!(
+            url_variants("https://example.com/hooks/twilio?a=1"),
+            vec![
+                "https://example.com/hooks/twilio?a=1",
+                "https://example.com:443/hooks/twilio?a=1"
+            ]
+        );
+        assert_eq!(
+            url_variants("http://example.com:80/x"),
+            vec!["http://example.com:80/x", "http://example.com/x"]
+        );
+        assert_eq!(url_variants("http://example.com:1234/x"), vec!["http://example.com:1234/x"]);
+    }
+
+    #[test]
+    fn messages_api_calls_and_answers() {
+        let call = message_call("https://api.twilio.com/", "AC1", "+15005550006", "+62812", "Halo");
+        assert_eq!(call.url, "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages.json");
+        assert_eq!(call.form[1], ("From", "+15005550006".to_owned()));
+        let svc = message_call("https://api.twilio.com", "AC1", "MG9", "+62812", "Halo");
+        assert_eq!(svc.form[1], ("MessagingServiceSid", "MG9".to_owned()));
+        assert_eq!(
+            message_answer(201, br#"{"sid":"SM123","status":"queued"}"#),
+            Ok("SM123".into())
+        );
+        assert_eq!(
+            message_answer(400, br#"{"code":21211,"message":"The 'To' number is not valid."}"#),
+            Err((false, "Twilio answered 400 (error 21211)".into()))
+        );
+        assert!(matches!(message_answer(429, b"{}"), Err((true, _))));
+        assert!(matches!(message_answer(503, b"oops"), Err((true, _))));
     }
 }
