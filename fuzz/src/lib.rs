@@ -52,6 +52,13 @@ pub fn consume(reply: Result<WebhookReply, Rejection>) {
         Ok(WebhookReply::Respond { status, body }) => {
             std::hint::black_box((status, body));
         }
+        Ok(WebhookReply::Receipts { receipts, body }) => {
+            for r in receipts {
+                assert!(!r.receipt.provider_id.is_empty(), "a receipt without a provider id");
+                std::hint::black_box(format!("{r:?}"));
+            }
+            std::hint::black_box(body);
+        }
         Err(rejection) => {
             // Rejections are rendered into the 4xx answer and counted.
             std::hint::black_box(rejection.to_string());

@@ -67,6 +67,9 @@ pub enum WebhookReply {
     Store { messages: Vec<InboundMessage>, body: Option<ReplyBody> },
     /// Answer at once without storing anything (verification handshakes).
     Respond { status: u16, body: ReplyBody },
+    /// Delivery receipts for messages we sent (Twilio status callbacks, Kannel delivery
+    /// reports): applied to the outbox in one transaction, then answered 200 with `body`.
+    Receipts { receipts: Vec<aduan_core::CallbackReceipt>, body: Option<ReplyBody> },
 }
 
 #[derive(Debug, Clone, PartialEq)]

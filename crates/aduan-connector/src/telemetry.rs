@@ -68,6 +68,7 @@ pub struct Telemetry {
     auto_refused: Family<ReasonLabel, Counter>,
     http_refused: Family<ReasonLabel, Counter>,
     email_automated: Family<ClassLabel, Counter>,
+    delivery_failed: Family<ChannelLabel, Counter>,
     /// Serialises gauge refreshes so two scrapes don't interleave resets.
     refresh: Mutex<()>,
 }
@@ -100,6 +101,7 @@ impl Telemetry {
             auto_refused: Family::default(),
             http_refused: Family::default(),
             email_automated: Family::default(),
+            delivery_failed: Family::default(),
             refresh: Mutex::new(()),
             registry: Registry::default(),
         };
@@ -164,6 +166,10 @@ impl Telemetry {
             "Machine mail (bounces, auto-replies, lists, reports, spam, …) moved to the \
              automated mailbox without a ticket or an answer, by class",
             t.email_automated.clone(),
+            "delivery_failed",
+            "Outbound messages the provider reported undeliverable (a failed receipt: WhatsApp, \
+             Twilio, Kannel, SMS Gateway for Android; or a mail bounce); counted in the database",
+            t.delivery_failed.clone(),
         );
         for reason in HTTP_REFUSALS {
             let _ = t.http_refused.get_or_create(&ReasonLabel { reason: reason.to_owned() });
@@ -174,6 +180,7 @@ impl Telemetry {
             let _ = t.tickets_created.get_or_create(&label(channel));
             let _ = t.outbound_sent.get_or_create(&label(channel));
             let _ = t.outbound_failed.get_or_create(&label(channel));
+            let _ = t.delivery_failed.get_or_create(&label(channel));
             // The intake API is served by the process itself; channels are up once their
             // connector runs.
             t.connector_up.get_or_create(&label(channel)).set(i64::from(channel == Channel::Web));
@@ -289,6 +296,27 @@ impl Telemetry {
     /// name: `bounce`, `spam`, …) to the automated mailbox.
     pub fn email_automated(&self, class: &str) {
         self.email_automated.get_or_create(&ClassLabel { class: class.to_owned() }).inc();
+    /// Brings the delivery-failure counters up to the store's counts (failed receipts stay
+    /// on their outbox rows, so the counts only grow).
+    pub fn set_delivery_failed(&self, counts: &[(Channel, i64)]) {
+        let _guard = self.refresh.lock();
+        for (channel, n) in counts {
+            let counter = self.delivery_failed.get_or_create(&label(*channel));
+            let n = u64::try_from(*n).unwrap_or(0);
+            if n > counter.get() {
+                counter.inc_by(n - counter.get());
+            }
+        }
+    }
+
+    /// A provider's callback brought delivery receipts: `matched` of them found their
+    /// outbox row (the others name messages we don't know, or not yet).
+    pub fn receipts_applied(&self, channel: Channel, total: usize, matched: usize, failed: usize) {
+        if matched < total {
+            tracing::info!(%channel, total, matched, failed, "Delivery receipts recorded; some matched no outbox row.");
+        } else {
+            tracing::debug!(%channel, total, failed, "Delivery receipts recorded.");
+        }
     }
 
     /// The Prometheus text exposition of everything.

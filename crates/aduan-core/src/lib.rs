@@ -26,6 +26,7 @@ pub mod time;
 pub use calendar::{Budget, Calendar, Measure};
 pub use channel::{Channel, UnknownChannel};
 pub use code::{CodeError, TicketCode};
+pub use delivery::{CallbackReceipt, DeliveryView};
 pub use delivery::{DeliveryReceipt, OutboxItem, ReceiptStatus, UnfetchedAttachment};
 pub use event::{Actor, EventKind};
 pub use identity::{

@@ -244,3 +244,19 @@ Tulis aduan Anda langsung di sini: apa masalahnya dan di mana tempatnya. Anda ju
 mengirim foto, dokumen, dan lokasi (📎 → Lokasi).\n\n\
 Setiap aduan mendapat kode pelacakan, misalnya ADU-7K3M9QXP. Untuk melihat perkembangan \
 aduan, kirim: CEK diikuti kodenya, misalnya CEK ADU-7K3M9QXP.";
+
+// --- receipts: how an answer fared, as the ticket page shows it ---
+
+/// The label of a delivery status (`DeliveryView::status`) on the ticket page: `terkirim`,
+/// `diterima`, `dibaca`, `gagal`; `menunggu` before it went out, `hanya di halaman lacak`
+/// for an answer published on the tracking page only.
+pub fn delivery_label(status: &str) -> &'static str {
+    match status {
+        "sent" => "terkirim",
+        "delivered" => "diterima",
+        "read" => "dibaca",
+        "failed" => "gagal",
+        "published" => "hanya di halaman lacak",
+        _ => "menunggu",
+    }
+}

@@ -138,3 +138,14 @@ fn chat_answers() {
 
         Setiap aduan mendapat kode pelacakan, misalnya ADU-7K3M9QXP. Untuk melihat perkembangan aduan, kirim: CEK diikuti kodenya, misalnya CEK ADU-7K3M9QXP."#]].assert_eq(texts::BOT_START);
 }
+
+#[test]
+fn delivery_labels() {
+    let labels: Vec<&str> =
+        ["sent", "delivered", "read", "failed", "pending", "sending", "published"]
+            .into_iter()
+            .map(texts::delivery_label)
+            .collect();
+    expect![[r#"["terkirim", "diterima", "dibaca", "gagal", "menunggu", "menunggu", "hanya di halaman lacak"]"#]]
+        .assert_eq(&format!("{labels:?}"));
+}

@@ -158,6 +158,9 @@ impl Webhook for AndroidWebhook {
 
     fn handle(&self, req: &WebhookRequest) -> Result<WebhookReply, Rejection> {
         verify(req, &self.signing_key, Utc::now())?;
+        if let Some(receipt) = status_receipt(&req.body, Utc::now())? {
+            return Ok(WebhookReply::Receipts { receipts: vec![receipt], body: None });
+        }
         let messages = parse(&req.body)?.into_iter().collect();
         Ok(WebhookReply::Store { messages, body: None })
     }
@@ -191,6 +194,89 @@ pub fn message_answer(status: u16, body: &[u8]) -> Result<String, (bool, String)
     }
     let retry = status == 429 || status >= 500;
     Err((retry, format!("the gateway answered {status}")))
+}
+
+// --- receipts: the gateway's sms:sent, sms:delivered and sms:failed events ---
+//
+// Registered on the same URL as `sms:received` (one registration per event), they name
+// the message by the `id` our send got back (`payload.messageId`): receipts for
+// `android:<id>`, matched by provider id. `sms:failed` carries the phone's `reason`.
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusEvent {
+    event: String,
+    #[serde(default)]
+    payload: Option<StatusPayload>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusPayload {
+    #[serde(default)]
+    message_id: Option<String>,
+    #[serde(default)]
+    sent_at: Option<String>,
+    #[serde(default)]
+    delivered_at: Option<String>,
+    #[serde(default)]
+    failed_at: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// The receipt a verified `sms:sent`/`sms:delivered`/`sms:failed` event carries (`None`:
+/// another event).
+pub fn status_receipt(
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Option<aduan_core::CallbackReceipt>, Rejection> {
+    use aduan_core::{CallbackReceipt, DeliveryReceipt, ReceiptStatus};
+    let event: StatusEvent = serde_json::from_slice(body)
+        .map_err(|e| Rejection::Malformed(format!("not an event: {}", e.classify_name())))?;
+    let status = match event.event.as_str() {
+        "sms:sent" => ReceiptStatus::Sent,
+        "sms:delivered" => ReceiptStatus::Delivered,
+        "sms:failed" => ReceiptStatus::Failed,
+        _ => return Ok(None),
+    };
+    let p = event.payload.ok_or_else(|| Rejection::Invalid("missing payload".into()))?;
+    let id = p
+        .message_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|id| !id.is_empty() && id.len() <= 200)
+        .ok_or_else(|| Rejection::Invalid("missing payload.messageId".into()))?;
+    let at = [&p.sent_at, &p.delivered_at, &p.failed_at]
+        .into_iter()
+        .flatten()
+        .find_map(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map_or(now, |t| t.with_timezone(&Utc));
+    let error = (status == ReceiptStatus::Failed).then(|| {
+        let reason: String = p
+            .reason
+            .as_deref()
+            .unwrap_or("")
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(120)
+            .collect();
+        if reason.trim().is_empty() {
+            "the phone reported a failure".to_owned()
+        } else {
+            format!("android: {}", reason.trim())
+        }
+    });
+    Ok(Some(CallbackReceipt {
+        outbox_id: None,
+        receipt: DeliveryReceipt {
+            channel: Channel::Sms,
+            provider_id: Gateway::Android.provider_id(id),
+            status,
+            at,
+            error,
+        },
+    }))
 }
 
 #[cfg(test)]

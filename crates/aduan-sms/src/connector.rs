@@ -59,6 +59,9 @@ pub struct KannelConfig {
     pub per_second: u32,
     /// The most parts one answer may take; longer texts are cut and end in `...`.
     pub max_parts: usize,
+    /// Where smsbox sends delivery reports (`{public_url}/hooks/kannel-dlr`); `None`: no
+    /// reports asked for.
+    pub dlr_url: Option<String>,
 }
 
 /// `[channels.twilio]`, secrets resolved.
@@ -77,6 +80,8 @@ pub struct TwilioConfig {
     /// Hosts MMS media may be fetched from over https besides `api_url`'s origin (exact
     /// names or `*.suffix`); [`TWILIO_MEDIA_HOSTS`] by default.
     pub media_hosts: Vec<String>,
+    /// The `StatusCallback` base (`{public_url}/hooks/twilio-status`); `None`: none asked.
+    pub status_callback: Option<String>,
 }
 
 /// `[channels.android_sms]`, secrets resolved.
@@ -183,7 +188,7 @@ impl SmsConnector {
             return Err(SendError::Permanent("kannel is not configured".into()));
         };
         self.kannel_limit.pace(1, Duration::from_secs(2)).await?;
-        let url = kannel::sendsms_url(
+        let mut url = kannel::sendsms_url(
             &k.sendsms_url,
             &k.username,
             k.password.expose(),
@@ -191,6 +196,9 @@ impl SmsConnector {
             &item.recipient.value,
             text,
         );
+        if let Some(base) = &k.dlr_url {
+            url = kannel::with_dlr(&url, &kannel::dlr_url(base, &k.secret, item.id));
+        }
         let resp = self
             .http
             .get(&url)
@@ -226,8 +234,11 @@ impl SmsConnector {
         };
         let segments = split::parts(text) as u32;
         self.twilio_limit.pace(segments, Duration::from_secs(5)).await?;
-        let call =
+        let mut call =
             twilio::message_call(&t.api_url, &t.account_sid, from, &item.recipient.value, text);
+        if let Some(base) = &t.status_callback {
+            call.form.push(("StatusCallback", twilio::status_callback_url(base, item.id)));
+        }
         let resp = self
             .http
             .post(&call.url)
@@ -310,9 +321,14 @@ impl Connector for SmsConnector {
         let mut out: Vec<Arc<dyn Webhook>> = Vec::new();
         if let Some(k) = &self.cfg.kannel {
             out.push(Arc::new(KannelWebhook::new(k.secret.expose())));
+            out.push(Arc::new(kannel::KannelDlrWebhook::new(k.secret.expose())));
         }
         if let Some(t) = &self.cfg.twilio {
             out.push(Arc::new(TwilioWebhook::new(
+                t.auth_token.expose(),
+                Some(t.account_sid.clone()),
+            )));
+            out.push(Arc::new(twilio::TwilioStatusWebhook::new(
                 t.auth_token.expose(),
                 Some(t.account_sid.clone()),
             )));
@@ -389,6 +405,7 @@ mod tests {
             from: None,
             per_second: 10,
             max_parts: DEFAULT_MAX_PARTS,
+            dlr_url: None,
         }
     }
 
@@ -401,6 +418,7 @@ mod tests {
             segments_per_second: 1,
             max_parts: DEFAULT_MAX_PARTS,
             media_hosts: Vec::new(),
+            status_callback: None,
         }
     }
 
@@ -420,7 +438,7 @@ mod tests {
         let receive_only = connector(None, Some(twilio(None)));
         assert_eq!(receive_only.route(&item(&["twilio:SM2"])), None);
         assert!(receive_only.channels().is_empty());
-        assert_eq!(receive_only.webhooks().len(), 1);
+        assert_eq!(receive_only.webhooks().len(), 2, "inbound and status callbacks");
     }
 
     #[test]

@@ -229,6 +229,122 @@ pub fn answer(status: u16, body: &str) -> Outcome {
     }
 }
 
+// --- receipts: Kannel delivery reports ---
+//
+// Every answer is sent with `dlr-mask=31` (all five report kinds) and a `dlr-url` on us:
+// `{dlr base}?secret=SECRET&row=ID&type=%d&answer=%A` ([`dlr_url`]). smsbox fills in `%d`
+// (the report kind) and `%A` (the SMSC's answer) and calls it; the secret in the query is
+// checked before the body is read, as on `/hooks/kannel`. The kinds become receipts for
+// `kannel:out-ID`: 1 delivered → delivered, 2 not delivered → failed, 4 buffered at the
+// SMSC → sent, 8 accepted by the SMSC → sent, 16 rejected by the SMSC → failed. Of the
+// SMSC's answer only the SMPP `stat:`/`err:` codes are kept (an SMPP report quotes the
+// first characters of the text, which stays out of the store).
+
+/// All five DLR kinds: delivered, not delivered, buffered, accepted by and rejected by
+/// the SMSC.
+pub const DLR_MASK: u8 = 1 | 2 | 4 | 8 | 16;
+
+/// The `dlr-url` of the answer in outbox row `row`: `base` is the DLR webhook's URL as
+/// smsbox reaches it (`{public_url}/hooks/kannel-dlr` unless configured).
+pub fn dlr_url(base: &str, secret: &str, row: i64) -> String {
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}secret={}&row={row}&type=%d&answer=%A", utf8_percent_encode(secret, QUERY))
+}
+
+/// `url` (a [`sendsms_url`]) asking for delivery reports at `dlr_url`.
+pub fn with_dlr(url: &str, dlr_url: &str) -> String {
+    format!("{url}&dlr-mask={DLR_MASK}&dlr-url={}", utf8_percent_encode(dlr_url, QUERY))
+}
+
+/// The codes of an SMSC answer worth keeping (`stat:UNDELIV err:013`), never its text.
+fn smsc_codes(answer: &str) -> Option<String> {
+    let codes: Vec<&str> = answer
+        .split_whitespace()
+        .filter(|w| w.starts_with("stat:") || w.starts_with("err:"))
+        .map(|w| &w[..w.len().min(24)])
+        .collect();
+    (!codes.is_empty()).then(|| codes.join(" "))
+}
+
+/// The receipt one verified delivery report carries.
+pub fn dlr_receipt(
+    req: &WebhookRequest,
+    secret: &str,
+    now: DateTime<Utc>,
+) -> Result<aduan_core::CallbackReceipt, Rejection> {
+    use aduan_core::{CallbackReceipt, DeliveryReceipt, ReceiptStatus};
+    check_secret(req, secret)?;
+    let pairs = form_pairs(req.query.as_deref().unwrap_or(""));
+    let param = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| String::from_utf8_lossy(v).trim().to_owned())
+    };
+    let row = param("row")
+        .and_then(|r| r.parse::<i64>().ok())
+        .filter(|r| *r > 0)
+        .ok_or_else(|| Rejection::Malformed("row is not an outbox row id".into()))?;
+    let kind = param("type")
+        .and_then(|t| t.parse::<u8>().ok())
+        .ok_or_else(|| Rejection::Malformed("type (%d) is not a DLR kind".into()))?;
+    let codes = param("answer").as_deref().and_then(smsc_codes);
+    let failed = |what: &str| {
+        let mut e = format!("kannel DLR {kind}: {what}");
+        if let Some(c) = &codes {
+            e.push_str(&format!(" ({c})"));
+        }
+        Some(e)
+    };
+    let (status, error) = match kind {
+        1 => (ReceiptStatus::Delivered, None),
+        2 => (ReceiptStatus::Failed, failed("not delivered")),
+        4 | 8 => (ReceiptStatus::Sent, None),
+        16 => (ReceiptStatus::Failed, failed("rejected by the SMSC")),
+        _ => return Err(Rejection::Invalid(format!("unknown DLR kind {kind}"))),
+    };
+    Ok(CallbackReceipt {
+        outbox_id: Some(row),
+        receipt: DeliveryReceipt {
+            channel: Channel::Sms,
+            provider_id: Gateway::Kannel.provider_id(&format!("out-{row}")),
+            status,
+            at: now,
+            error,
+        },
+    })
+}
+
+/// `/hooks/kannel-dlr`: smsbox's delivery reports for the answers we sent.
+pub struct KannelDlrWebhook {
+    secret: String,
+}
+
+impl KannelDlrWebhook {
+    pub fn new(secret: impl Into<String>) -> KannelDlrWebhook {
+        KannelDlrWebhook { secret: secret.into() }
+    }
+}
+
+impl Webhook for KannelDlrWebhook {
+    fn path(&self) -> &'static str {
+        "kannel-dlr"
+    }
+
+    fn channel(&self) -> Channel {
+        Channel::Sms
+    }
+
+    fn precheck(&self, req: &WebhookRequest) -> Result<(), Rejection> {
+        check_secret(req, &self.secret)
+    }
+
+    fn handle(&self, req: &WebhookRequest) -> Result<WebhookReply, Rejection> {
+        let receipt = dlr_receipt(req, &self.secret, Utc::now())?;
+        Ok(WebhookReply::Receipts { receipts: vec![receipt], body: None })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

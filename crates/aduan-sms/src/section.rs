@@ -27,6 +27,11 @@ pub struct KannelSection {
     pub per_second: Option<u32>,
     /// The most SMS parts one answer may take (default 4).
     pub max_parts: Option<usize>,
+    /// Ask smsbox for delivery reports of every answer (default true).
+    pub delivery_reports: Option<bool>,
+    /// The URL smsbox calls with them (default `{public_url}/hooks/kannel-dlr`; smsbox must
+    /// reach it, so a daemon behind a proxy may give its internal address here).
+    pub dlr_url: Option<String>,
 }
 
 impl ChannelConfig for KannelSection {
@@ -43,6 +48,7 @@ impl ChannelConfig for KannelSection {
         let secret = c.secret("secret", &k.secret, &k.secret_file);
         let password = c.secret("password", &k.password, &k.password_file);
         c.url("sendsms_url", k.sendsms_url.as_deref(), &["http", "https"]);
+        c.url("dlr_url", k.dlr_url.as_deref(), &["http", "https"]);
         if k.enabled {
             c.require("secret", &secret);
             c.require("sendsms_url", &k.sendsms_url);
@@ -54,7 +60,7 @@ impl ChannelConfig for KannelSection {
         c.finish()
     }
 
-    fn settings(&self, _cx: &BuildContext) -> Result<KannelConfig, Vec<Problem>> {
+    fn settings(&self, cx: &BuildContext) -> Result<KannelConfig, Vec<Problem>> {
         let mut r = Resolve::channel(Self::KEY);
         let secret = r.secret("secret", &self.secret, &self.secret_file);
         let secret = r.required("secret", secret);
@@ -68,6 +74,11 @@ impl ChannelConfig for KannelSection {
             from: self.from.clone(),
             per_second: self.per_second.unwrap_or(10),
             max_parts: self.max_parts.unwrap_or(DEFAULT_MAX_PARTS),
+            dlr_url: self.delivery_reports.unwrap_or(true).then(|| {
+                self.dlr_url
+                    .clone()
+                    .unwrap_or_else(|| format!("{}/hooks/kannel-dlr", cx.public_url))
+            }),
         })
     }
 }
@@ -88,6 +99,9 @@ pub struct TwilioSection {
     pub segments_per_second: Option<u32>,
     /// The most segments one answer may take (default 4).
     pub max_parts: Option<usize>,
+    /// Send every answer with a `StatusCallback` to `{public_url}/hooks/twilio-status`
+    /// (default true).
+    pub status_callbacks: Option<bool>,
 }
 
 impl ChannelConfig for TwilioSection {
@@ -114,7 +128,7 @@ impl ChannelConfig for TwilioSection {
         c.finish()
     }
 
-    fn settings(&self, _cx: &BuildContext) -> Result<TwilioConfig, Vec<Problem>> {
+    fn settings(&self, cx: &BuildContext) -> Result<TwilioConfig, Vec<Problem>> {
         let mut r = Resolve::channel(Self::KEY);
         let account_sid = r.required("account_sid", self.account_sid.clone());
         let auth = r.secret("auth_token", &self.auth_token, &self.auth_token_file);
@@ -130,6 +144,10 @@ impl ChannelConfig for TwilioSection {
                 .media_hosts
                 .clone()
                 .unwrap_or_else(|| TWILIO_MEDIA_HOSTS.iter().map(|h| (*h).to_owned()).collect()),
+            status_callback: self
+                .status_callbacks
+                .unwrap_or(true)
+                .then(|| format!("{}/hooks/twilio-status", cx.public_url)),
         })
     }
 }

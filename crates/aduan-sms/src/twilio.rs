@@ -296,6 +296,121 @@ pub fn message_answer(status: u16, body: &[u8]) -> Result<String, (bool, String)
     Err((retry, format!("Twilio answered {status}{code}")))
 }
 
+// --- receipts: Twilio status callbacks ---
+//
+// Every answer is sent with `StatusCallback={public_url}/hooks/twilio-status?row=ID` (see
+// [`status_callback_url`]); Twilio POSTs the message's status there, signed like an
+// inbound webhook (the signed URL includes `?row=`, so the row is authenticated too).
+// `MessageStatus` becomes a receipt for `twilio:<MessageSid>`: `sent` → sent, `delivered` →
+// delivered, `read` → read, `undelivered`/`failed` → failed with `ErrorCode`; `queued`,
+// `accepted`, `sending` and other intermediate states say nothing new and are acknowledged
+// without a receipt. A forged request is 403, one without `MessageSid` or `MessageStatus`
+// 422, a `row` that is not a number 400.
+
+/// The `StatusCallback` of the answer in outbox row `row`: `base` is
+/// `{public_url}/hooks/twilio-status`.
+pub fn status_callback_url(base: &str, row: i64) -> String {
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}row={row}")
+}
+
+/// The receipt a verified status callback carries (`None`: an intermediate status).
+pub fn status_receipt(
+    params: &[(String, String)],
+    query: Option<&str>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<aduan_core::CallbackReceipt>, Rejection> {
+    use aduan_core::{CallbackReceipt, DeliveryReceipt, ReceiptStatus};
+    let get = |name: &str| {
+        params.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim()).filter(|v| !v.is_empty())
+    };
+    let row = match form_pairs(query.unwrap_or("")).into_iter().find(|(k, _)| k == "row") {
+        Some((_, v)) => Some(
+            std::str::from_utf8(&v)
+                .ok()
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .filter(|r| *r > 0)
+                .ok_or_else(|| Rejection::Malformed("row is not an outbox row id".into()))?,
+        ),
+        None => None,
+    };
+    let sid = get("MessageSid")
+        .or_else(|| get("SmsSid"))
+        .ok_or_else(|| Rejection::Invalid("missing MessageSid".into()))?;
+    if sid.len() > 64 || !sid.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(Rejection::Invalid("MessageSid is not a Twilio sid".into()));
+    }
+    let status = get("MessageStatus")
+        .or_else(|| get("SmsStatus"))
+        .ok_or_else(|| Rejection::Invalid("missing MessageStatus".into()))?;
+    let (status, error) = match status.to_ascii_lowercase().as_str() {
+        "sent" => (ReceiptStatus::Sent, None),
+        "delivered" => (ReceiptStatus::Delivered, None),
+        "read" => (ReceiptStatus::Read, None),
+        "undelivered" | "failed" => {
+            let code: String = get("ErrorCode")
+                .unwrap_or("")
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .take(12)
+                .collect();
+            let code = if code.is_empty() { String::new() } else { format!(" (error {code})") };
+            (ReceiptStatus::Failed, Some(format!("twilio {status}{code}")))
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(CallbackReceipt {
+        outbox_id: row,
+        receipt: DeliveryReceipt {
+            channel: Channel::Sms,
+            provider_id: Gateway::Twilio.provider_id(sid),
+            status,
+            at: now,
+            error,
+        },
+    }))
+}
+
+/// `/hooks/twilio-status`: status callbacks of the answers we sent.
+pub struct TwilioStatusWebhook {
+    auth_token: String,
+    /// When set, callbacks for another account are refused.
+    account_sid: Option<String>,
+}
+
+impl TwilioStatusWebhook {
+    pub fn new(auth_token: impl Into<String>, account_sid: Option<String>) -> TwilioStatusWebhook {
+        TwilioStatusWebhook { auth_token: auth_token.into(), account_sid }
+    }
+}
+
+impl Webhook for TwilioStatusWebhook {
+    fn path(&self) -> &'static str {
+        "twilio-status"
+    }
+
+    fn channel(&self) -> Channel {
+        Channel::Sms
+    }
+
+    fn handle(&self, req: &WebhookRequest) -> Result<WebhookReply, Rejection> {
+        if req.method != http::Method::POST {
+            return Err(Rejection::Malformed("status callbacks are POSTed".into()));
+        }
+        let params = verify(req, &self.auth_token)?;
+        if let Some(expected) = &self.account_sid
+            && let Some((_, got)) = params.iter().find(|(k, _)| k == "AccountSid")
+            && got != expected
+        {
+            return Err(Rejection::Forbidden("AccountSid"));
+        }
+        let receipts = status_receipt(&params, req.query.as_deref(), chrono::Utc::now())?
+            .into_iter()
+            .collect();
+        Ok(WebhookReply::Receipts { receipts, body: None })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -142,6 +142,7 @@ async fn world() -> World {
             from: Some("1708".into()),
             per_second: 10,
             max_parts: DEFAULT_MAX_PARTS,
+            dlr_url: Some(format!("{PUBLIC}/hooks/kannel-dlr")),
         });
         cfg.twilio = Some(TwilioConfig {
             account_sid: SID.into(),
@@ -151,6 +152,7 @@ async fn world() -> World {
             segments_per_second: 10,
             max_parts: DEFAULT_MAX_PARTS,
             media_hosts: Vec::new(),
+            status_callback: Some(format!("{PUBLIC}/hooks/twilio-status")),
         });
         cfg.android = Some(AndroidConfig {
             signing_key: KEY.into(),
@@ -384,4 +386,295 @@ async fn android_gateway_end_to_end() {
         })
         .await;
     assert_eq!(w.count(|s| s.path == "/cgi-bin/sendsms" || is_twilio_send(s)), 0);
+}
+
+// --- receipts: Twilio status callbacks and Kannel delivery reports ---
+
+impl World {
+    /// A status callback as Twilio posts it to `{PUBLIC}/hooks/twilio-status?{query}`.
+    async fn twilio_status(
+        &self,
+        query: &str,
+        params: &[(&str, &str)],
+        token: &str,
+    ) -> (StatusCode, String) {
+        let owned: Vec<(String, String)> =
+            params.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let url = format!("{PUBLIC}/hooks/twilio-status?{query}");
+        let sig = twilio::signature(token, &url, &owned);
+        let body = owned
+            .iter()
+            .map(|(k, v)| format!("{k}={}", utf8_percent_encode(v, NON_ALPHANUMERIC)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let req = Request::post(format!("/hooks/twilio-status?{query}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-twilio-signature", sig)
+            .body(Body::from(body))
+            .unwrap();
+        self.call(req).await
+    }
+
+    /// The delivery shown on the `nth` answer of the (only) SMS ticket.
+    async fn shown(&self, nth: usize) -> (String, Option<String>) {
+        let tickets = self.env.sms_tickets().await;
+        let m = tickets[0].messages.iter().filter(|m| m.direction == Direction::Out).nth(nth);
+        let d = m.and_then(|m| m.receipt.as_ref()).unwrap_or_else(|| panic!("no answer {nth}"));
+        (d.status.to_owned(), d.error.clone())
+    }
+
+    async fn metrics(&self) -> String {
+        self.call(Request::get("/metrics").body(Body::empty()).unwrap()).await.1
+    }
+}
+
+fn status(sid: &str, status: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("MessageSid", sid.to_owned()),
+        ("SmsSid", sid.to_owned()),
+        ("MessageStatus", status.to_owned()),
+        ("SmsStatus", status.to_owned()),
+        ("AccountSid", SID.to_owned()),
+        ("From", "+15005550006".to_owned()),
+        ("To", "+6281234567890".to_owned()),
+        ("ApiVersion", "2010-04-01".to_owned()),
+    ]
+}
+
+fn borrowed<'a>(p: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    p.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twilio_status_callbacks_become_receipts() {
+    let w = world().await;
+    let inbound = sms("SM20000000000000000000000000000001", "+6281234567890", "Lampu jalan mati");
+    assert_eq!(w.twilio(&inbound, TOKEN).await.0, StatusCode::OK);
+    // The answer asks Twilio for status callbacks naming its outbox row.
+    let ack = w.wait_seen("the receipt", is_twilio_send).await;
+    let callback = form_value(&ack.body, "StatusCallback").expect("a StatusCallback");
+    let row: i64 = callback
+        .strip_prefix(&format!("{PUBLIC}/hooks/twilio-status?row="))
+        .unwrap_or_else(|| panic!("{callback}"))
+        .parse()
+        .unwrap();
+    w.env
+        .wait_tickets(10, "the receipt sent", |t| {
+            t[0].messages.iter().any(|m| m.delivery == Some(OutboxState::Sent))
+        })
+        .await;
+    let sid = w.env.store.outbox_row(row).await.unwrap().unwrap().provider_id.unwrap();
+    let sid = sid.strip_prefix("twilio:").unwrap().to_owned();
+    let q = format!("row={row}");
+
+    // Delivered, then a late "sent" and a "queued": the receipt stays delivered.
+    for s in ["delivered", "sent", "queued"] {
+        let (code, body) = w.twilio_status(&q, &borrowed(&status(&sid, s)), TOKEN).await;
+        assert_eq!(code, StatusCode::OK, "{s}: {body}");
+    }
+    assert_eq!(w.shown(0).await, ("delivered".into(), None));
+
+    // Forged, tampered and malformed callbacks change nothing.
+    let failed = {
+        let mut p = status(&sid, "undelivered");
+        p.push(("ErrorCode", "30003".into()));
+        p
+    };
+    let (code, _) = w.twilio_status(&q, &borrowed(&failed), "guessed-token").await;
+    assert_eq!(code, StatusCode::FORBIDDEN);
+    let (code, _) = w.twilio_status("row=abc", &borrowed(&failed), TOKEN).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    let mut no_status = status(&sid, "failed");
+    no_status.retain(|(k, _)| *k != "MessageStatus" && *k != "SmsStatus");
+    let (code, _) = w.twilio_status(&q, &borrowed(&no_status), TOKEN).await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(w.shown(0).await, ("delivered".into(), None));
+    assert!(w.metrics().await.contains("aduan_delivery_failed_total{channel=\"sms\"} 0"));
+
+    // An operator's answer Twilio could not deliver: failed with its code, counted, final.
+    let code = w.env.sms_tickets().await[0].summary.code;
+    w.env
+        .store
+        .reply(code, "Petugas akan datang.".into(), Actor::User("op@aduan.test".into()))
+        .await
+        .unwrap();
+    let answer =
+        w.wait_seen("the answer", |s| is_twilio_send(s) && s.body.contains("Petugas")).await;
+    let row2: i64 = form_value(&answer.body, "StatusCallback")
+        .unwrap()
+        .rsplit('=')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    w.env
+        .wait_tickets(10, "the answer sent", |t| {
+            t[0].messages.iter().filter(|m| m.delivery == Some(OutboxState::Sent)).count() == 2
+        })
+        .await;
+    let sid2 = w.env.store.outbox_row(row2).await.unwrap().unwrap().provider_id.unwrap();
+    let sid2 = sid2.strip_prefix("twilio:").unwrap().to_owned();
+    let mut failed = status(&sid2, "undelivered");
+    failed.push(("ErrorCode", "30003".into()));
+    let q2 = format!("row={row2}");
+    assert_eq!(w.twilio_status(&q2, &borrowed(&failed), TOKEN).await.0, StatusCode::OK);
+    assert_eq!(
+        w.twilio_status(&q2, &borrowed(&status(&sid2, "delivered")), TOKEN).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        w.shown(1).await,
+        ("failed".into(), Some("delivery failed: twilio undelivered (error 30003)".into()))
+    );
+    assert_eq!(w.env.store.outbox_row(row2).await.unwrap().unwrap().state, OutboxState::Dead);
+    let metrics = w.metrics().await;
+    assert!(metrics.contains("aduan_delivery_failed_total{channel=\"sms\"} 1"), "{metrics}");
+    // The first answer's receipt is untouched by the second's callbacks.
+    assert_eq!(w.shown(0).await, ("delivered".into(), None));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kannel_delivery_reports_become_receipts() {
+    let w = world().await;
+    let q = format!(
+        "secret=kannel-secret&from=%2B6281234567891&to=1708&text=Banjir+di+Pasir+Kulon&charset=UTF-8&coding=0&ts={}&id=7f0e3a52-0000-4000-8000-0000000000d1",
+        chrono::Utc::now().timestamp()
+    );
+    let (code, _) =
+        w.call(Request::get(format!("/hooks/kannel?{q}")).body(Body::empty()).unwrap()).await;
+    assert_eq!(code, StatusCode::OK);
+    let sent = w.wait_seen("the receipt by Kannel", |s| s.path == "/cgi-bin/sendsms").await;
+    // sendsms asks for every kind of report, at a URL naming the row, with the secret.
+    assert_eq!(form_value(&sent.query, "dlr-mask").as_deref(), Some("31"));
+    let dlr = form_value(&sent.query, "dlr-url").expect("a dlr-url");
+    let prefix = format!("{PUBLIC}/hooks/kannel-dlr?secret=kannel-secret&row=");
+    let rest = dlr.strip_prefix(&prefix).unwrap_or_else(|| panic!("{dlr}"));
+    let (row, tail) = rest.split_once('&').unwrap();
+    assert_eq!(tail, "type=%d&answer=%A");
+    let row: i64 = row.parse().unwrap();
+    w.env
+        .wait_tickets(10, "the receipt sent", |t| {
+            t[0].messages.iter().any(|m| m.delivery == Some(OutboxState::Sent))
+        })
+        .await;
+    // smsbox calls the URL with %d and %A filled in.
+    let report = |url: &str, kind: &str, answer: &str| {
+        let path = url
+            .strip_prefix(PUBLIC)
+            .unwrap()
+            .replace("%d", kind)
+            .replace("%A", &utf8_percent_encode(answer, NON_ALPHANUMERIC).to_string());
+        Request::get(path).body(Body::empty()).unwrap()
+    };
+    for kind in ["1", "8", "4"] {
+        let (code, body) = w.call(report(&dlr, kind, "ACK/")).await;
+        assert_eq!(code, StatusCode::OK, "{kind}: {body}");
+    }
+    assert_eq!(w.shown(0).await, ("delivered".into(), None));
+    let sent_row = w.env.store.outbox_row(row).await.unwrap().unwrap();
+    assert_eq!(sent_row.provider_id, Some(format!("kannel:out-{row}")));
+
+    // Without the secret, with another one, or garbled: refused, nothing changes.
+    let forged = dlr.replace("secret=kannel-secret", "secret=guess");
+    assert_eq!(w.call(report(&forged, "16", "")).await.0, StatusCode::FORBIDDEN);
+    let bare = dlr.replace("secret=kannel-secret&", "");
+    assert_eq!(w.call(report(&bare, "16", "")).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(w.call(report(&dlr, "x", "")).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(w.call(report(&dlr, "3", "")).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(w.shown(0).await, ("delivered".into(), None));
+
+    // An answer the SMSC rejects: failed with the SMPP codes, never the quoted text.
+    let code = w.env.sms_tickets().await[0].summary.code;
+    w.env
+        .store
+        .reply(code, "Tim BPBD menuju lokasi.".into(), Actor::User("op@aduan.test".into()))
+        .await
+        .unwrap();
+    let answer = w.wait_seen("the answer", |s| s.query.contains("BPBD")).await;
+    let dlr2 = form_value(&answer.query, "dlr-url").unwrap();
+    let row2: i64 = dlr2.split("row=").nth(1).unwrap().split('&').next().unwrap().parse().unwrap();
+    w.env
+        .wait_tickets(10, "the answer sent", |t| {
+            t[0].messages.iter().filter(|m| m.delivery == Some(OutboxState::Sent)).count() == 2
+        })
+        .await;
+    let smpp = "id:0123 sub:001 dlvrd:000 submit date:2612041200 done date:2612041201 stat:REJECTD err:088 text:Tim BPBD menuju";
+    assert_eq!(w.call(report(&dlr2, "16", smpp)).await.0, StatusCode::OK);
+    let (shown, error) = w.shown(1).await;
+    assert_eq!(shown, "failed");
+    assert_eq!(
+        error.as_deref(),
+        Some("delivery failed: kannel DLR 16: rejected by the SMSC (stat:REJECTD err:088)")
+    );
+    assert_eq!(w.env.store.outbox_row(row2).await.unwrap().unwrap().state, OutboxState::Dead);
+    let metrics = w.metrics().await;
+    assert!(metrics.contains("aduan_delivery_failed_total{channel=\"sms\"} 1"), "{metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn android_status_events_become_receipts() {
+    let w = world().await;
+    let now = chrono::Utc::now().timestamp();
+    let received = json!({
+        "deviceId": "ffffffffceb0b1db0000018e937c815b", "event": "sms:received", "id": "ev-r1",
+        "payload": {"messageId": "abc", "message": "Jembatan retak di Desa Ledug",
+                    "phoneNumber": "+6285600000003", "simNumber": 1,
+                    "receivedAt": "2026-11-29T09:00:00.000+07:00"},
+        "webhookId": "wh"
+    });
+    assert_eq!(w.android(&received, KEY, now).await.0, StatusCode::OK);
+    w.wait_seen("the receipt", |s| s.path == "/message").await;
+    w.env
+        .wait_tickets(10, "the receipt sent", |t| {
+            t[0].messages.iter().any(|m| m.delivery == Some(OutboxState::Sent))
+        })
+        .await;
+    let sent = w.env.store.outbox_row(1).await.unwrap().unwrap().provider_id.unwrap();
+    let id = sent.strip_prefix("android:").unwrap().to_owned();
+    let event = |kind: &str, ev: &str, id: &str, extra: Value| {
+        let mut payload = json!({"messageId": id, "phoneNumber": "+6285600000003", "simNumber": 1});
+        payload.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        json!({"deviceId": "ffffffffceb0b1db0000018e937c815b", "event": kind, "id": ev,
+               "payload": payload, "webhookId": "wh2"})
+    };
+    let delivered = event(
+        "sms:delivered",
+        "ev-d1",
+        &id,
+        json!({"deliveredAt": "2026-11-29T09:01:00.000+07:00"}),
+    );
+    // Forged: refused, nothing changes.
+    assert_eq!(w.android(&delivered, "other-key", now).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(w.shown(0).await, ("sent".into(), None));
+    assert_eq!(w.android(&delivered, KEY, now).await.0, StatusCode::OK);
+    let late = event("sms:sent", "ev-s1", &id, json!({"sentAt": "2026-11-29T09:00:30.000+07:00"}));
+    assert_eq!(w.android(&late, KEY, now).await.0, StatusCode::OK);
+    assert_eq!(w.shown(0).await, ("delivered".into(), None));
+    let no_id = event("sms:failed", "ev-f0", "", json!({}));
+    assert_eq!(w.android(&no_id, KEY, now).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let code = w.env.sms_tickets().await[0].summary.code;
+    w.env
+        .store
+        .reply(code, "Sudah kami laporkan.".into(), Actor::User("op@aduan.test".into()))
+        .await
+        .unwrap();
+    w.env
+        .wait_tickets(10, "the answer sent", |t| {
+            t[0].messages.iter().filter(|m| m.delivery == Some(OutboxState::Sent)).count() == 2
+        })
+        .await;
+    let sent = w.env.store.outbox_row(2).await.unwrap().unwrap().provider_id.unwrap();
+    let failed = event(
+        "sms:failed",
+        "ev-f1",
+        sent.strip_prefix("android:").unwrap(),
+        json!({"reason": "RESULT_ERROR_GENERIC_FAILURE", "failedAt": "2026-11-29T09:05:00.000+07:00"}),
+    );
+    assert_eq!(w.android(&failed, KEY, now).await.0, StatusCode::OK);
+    assert_eq!(
+        w.shown(1).await,
+        ("failed".into(), Some("delivery failed: android: RESULT_ERROR_GENERIC_FAILURE".into()))
+    );
+    assert!(w.metrics().await.contains("aduan_delivery_failed_total{channel=\"sms\"} 1"));
 }

@@ -50,9 +50,15 @@ struct Front {
     app: Router,
     seen: Arc<Mutex<Vec<String>>>,
     fail_next: Arc<AtomicBool>,
+    /// smsbox's calls of the dlr-url (delivery reports), kept apart from the inbound SMS.
+    dlrs: Arc<Mutex<Vec<String>>>,
 }
 
 async fn front(State(f): State<Front>, req: Request<Body>) -> Response {
+    if req.uri().path() == "/hooks/kannel-dlr" {
+        f.dlrs.lock().unwrap().push(req.uri().query().unwrap_or("").to_owned());
+        return f.app.clone().oneshot(req).await.unwrap();
+    }
     f.seen.lock().unwrap().push(req.uri().query().unwrap_or("").to_owned());
     let resp = f.app.clone().oneshot(req).await.unwrap();
     if resp.status().is_success() && f.fail_next.swap(false, Ordering::SeqCst) {
@@ -77,15 +83,18 @@ async fn kannel_end_to_end_with_fakesmsc() {
             from: Some("1708".into()),
             per_second: 10,
             max_parts: aduan_sms::DEFAULT_MAX_PARTS,
+            dlr_url: Some(format!("http://{}/hooks/kannel-dlr", p.mo_addr)),
         });
     })
     .await;
     let seen = Arc::new(Mutex::new(Vec::new()));
     let fail_next = Arc::new(AtomicBool::new(false));
+    let dlrs = Arc::new(Mutex::new(Vec::new()));
     let front_app = Router::new().fallback(front).with_state(Front {
         app: env.app.clone(),
         seen: seen.clone(),
         fail_next: fail_next.clone(),
+        dlrs: dlrs.clone(),
     });
     let listener = tokio::net::TcpListener::bind(&p.mo_addr).await.unwrap();
     let stop = env.shutdown.clone();
@@ -127,6 +136,31 @@ async fn kannel_end_to_end_with_fakesmsc() {
         })
     })
     .await;
+    // Kannel reports on the receipt at the dlr-url we gave (with the secret and the row):
+    // bearerbox itself sends 8 (accepted by the SMSC) when fakesmsc takes the message.
+    let row = 1;
+    for _ in 0..400 {
+        let receipt = env.store.outbox_row(row).await.unwrap().unwrap().receipt;
+        if receipt.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let reports = dlrs.lock().unwrap().clone();
+    eprintln!("delivery reports from Kannel: {reports:?}");
+    assert!(
+        reports.iter().any(|q| q.contains(&format!("row={row}&type=8"))),
+        "no DLR 8 for row {row}: {reports:?}"
+    );
+    let ack_row = env.store.outbox_row(row).await.unwrap().unwrap();
+    assert_eq!(ack_row.provider_id, Some(format!("kannel:out-{row}")));
+    assert!(
+        matches!(
+            ack_row.receipt,
+            Some(aduan_core::ReceiptStatus::Sent | aduan_core::ReceiptStatus::Delivered)
+        ),
+        "{ack_row:?}"
+    );
 
     // 2. The same SMS delivered twice (Kannel retries after our 503, same %I): one message.
     fail_next.store(true, Ordering::SeqCst);

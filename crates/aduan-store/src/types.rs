@@ -12,6 +12,7 @@ use serde::Serialize;
 
 // Plain data the connectors' pure modules share, kept in `aduan_core` so they need no
 // database crate; re-exported so `aduan_store::OutboxItem` etc. still work.
+pub use aduan_core::{CallbackReceipt, DeliveryView};
 pub use aduan_core::{DeliveryReceipt, OutboxItem, ReceiptStatus, UnfetchedAttachment};
 
 /// The result of storing an inbound message.
@@ -98,6 +99,8 @@ pub struct MessageView {
     /// For an edited chat message: the id of the message it revises.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revision_of: Option<i64>,
+    /// For outbound messages: how it fared (`{status, at, error}`; receipts, bounces).
+    pub receipt: Option<DeliveryView>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

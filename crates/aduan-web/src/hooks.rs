@@ -86,6 +86,27 @@ async fn handle(
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
             (status, [(header::CONTENT_TYPE, body.content_type)], body.bytes).into_response()
         }
+        Ok(WebhookReply::Receipts { receipts, body }) => {
+            let total = receipts.len();
+            let failed = receipts
+                .iter()
+                .filter(|r| r.receipt.status == aduan_core::ReceiptStatus::Failed)
+                .count();
+            // Not acknowledged on failure: a provider that retries delivers it again, and
+            // applying a receipt twice changes nothing.
+            match state.store.outbox_callback_receipts(receipts).await {
+                Ok(found) => {
+                    let matched = found.iter().filter(|f| **f).count();
+                    state.telemetry.receipts_applied(channel, total, matched, failed);
+                }
+                Err(e) => return ApiError::from(e).into_response(),
+            }
+            match body {
+                Some(b) => (StatusCode::OK, [(header::CONTENT_TYPE, b.content_type)], b.bytes)
+                    .into_response(),
+                None => StatusCode::OK.into_response(),
+            }
+        }
         Ok(WebhookReply::Store { messages, body }) => {
             // One transaction for the provider's whole batch: stored together or not at all.
             // Not acknowledged on failure: the provider delivers again and what was stored

@@ -302,6 +302,10 @@ async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) 
         Ok(counts) => state.telemetry.set_outbox(&counts),
         Err(error) => tracing::warn!(%error, "Could not count outbox rows for /metrics."),
     }
+    match state.store.delivery_failed_counts().await {
+        Ok(counts) => state.telemetry.set_delivery_failed(&counts),
+        Err(error) => tracing::warn!(%error, "Could not count failed deliveries for /metrics."),
+    }
     match state.store.auto_refused_counts().await {
         Ok(counts) => state.telemetry.set_auto_refused(&counts),
         Err(error) => {

@@ -459,6 +459,9 @@ struct MsgRow {
     author: Option<String>,
     delivery: Option<&'static str>,
     text: String,
+    /// How an answer fared (`texts::delivery_label`), and why it failed.
+    receipt: Option<&'static str>,
+    receipt_error: Option<String>,
     attachments: Vec<String>,
     location: Option<String>,
 }
@@ -535,6 +538,8 @@ fn ticket_page(state: &AppState, s: &Session, p: &Principal, v: TicketView) -> T
             author: m.author.clone(),
             delivery: m.delivery.map(|d| d.as_str()),
             text: m.text.clone(),
+            receipt: m.receipt.as_ref().map(|d| texts::delivery_label(d.status)),
+            receipt_error: m.receipt.as_ref().and_then(|d| d.error.clone()),
             attachments: m
                 .attachments
                 .iter()

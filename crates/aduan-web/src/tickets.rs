@@ -116,6 +116,10 @@ pub(crate) fn redact_for_officials(view: &mut TicketView) {
             }
         }
         m.text = privacy::for_officials(&m.text, &who);
+        // A bounce's reason may quote the resident's address.
+        if let Some(e) = m.receipt.as_mut().and_then(|d| d.error.as_mut()) {
+            *e = privacy::for_officials(e, &who);
+        }
     }
     for e in &mut view.events {
         if let Some(n) = &mut e.note {

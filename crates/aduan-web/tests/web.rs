@@ -1428,3 +1428,57 @@ async fn a_revoked_key_stops_at_once_and_key_names_have_no_colon() {
     let audit = f.store.audit_log(10).await.unwrap();
     assert!(audit.iter().any(|e| e.action == "api_key_revoked"));
 }
+
+// --- receipts: how each answer fared, in the JSON, on the page, in /metrics ---
+
+#[tokio::test]
+async fn each_answer_shows_its_delivery_and_failures_are_counted() {
+    use aduan_store::{CallbackReceipt, DeliveryReceipt, ReceiptStatus};
+    let f = fx().await;
+    let code = ticket(&f.store, "d1", "Lampu jalan mati", Some("DPU")).await;
+    // The answer goes out by SMS; the gateway reports it undeliverable.
+    let operator = aduan_core::Actor::User("operator@kab.go.id".into());
+    f.store.reply(code, "Segera kami perbaiki.".into(), operator).await.unwrap();
+    let claimed =
+        f.store.outbox_claim(vec![Channel::Sms], 10, chrono::Duration::seconds(60)).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    f.store.outbox_sent(claimed[0].id, Some("twilio:SM1".into())).await.unwrap();
+    let r =
+        send(&f.app, bearer("GET", &format!("/api/v1/tickets/{code}"), &f.admin_key, None)).await;
+    let out = r.json()["messages"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(out["receipt"]["status"], "sent", "{out}");
+    assert!(out["receipt"]["at"].is_string(), "{out}");
+    assert_eq!(out["receipt"]["error"], Value::Null);
+    let page = send(&f.app, get("/metrics", None)).await;
+    assert!(page.text.contains("aduan_delivery_failed_total{channel=\"sms\"} 0"), "{}", page.text);
+
+    let failed = CallbackReceipt {
+        outbox_id: Some(claimed[0].id),
+        receipt: DeliveryReceipt {
+            channel: Channel::Sms,
+            provider_id: "twilio:SM1".into(),
+            status: ReceiptStatus::Failed,
+            at: chrono::Utc::now(),
+            error: Some("+6281234567890 unreachable".into()),
+        },
+    };
+    assert_eq!(f.store.outbox_callback_receipts(vec![failed]).await.unwrap(), vec![true]);
+    let r =
+        send(&f.app, bearer("GET", &format!("/api/v1/tickets/{code}"), &f.admin_key, None)).await;
+    let out = r.json()["messages"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (out["receipt"]["status"].clone(), out["receipt"]["error"].clone()),
+        (json!("failed"), json!("delivery failed: +6281234567890 unreachable")),
+        "{out}"
+    );
+    // The page says it in Indonesian; an official sees the reason masked.
+    let u = login(&f.app, "operator@kab.go.id").await;
+    let page = send(&f.app, get(&format!("/tickets/{code}"), Some(&u.cookie))).await;
+    assert!(page.text.contains("<span class=\"receipt\">gagal</span>"), "{}", page.text);
+    let official = login(&f.app, "dpu@kab.go.id").await;
+    let page = send(&f.app, get(&format!("/tickets/{code}"), Some(&official.cookie))).await;
+    assert!(page.text.contains("<span class=\"receipt\">gagal</span>"), "{}", page.text);
+    assert!(!page.text.contains("6281234567890"), "{}", page.text);
+    let page = send(&f.app, get("/metrics", None)).await;
+    assert!(page.text.contains("aduan_delivery_failed_total{channel=\"sms\"} 1"), "{}", page.text);
+}

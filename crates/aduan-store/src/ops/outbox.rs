@@ -249,7 +249,9 @@ pub(crate) async fn outbox_sent<D: Db>(
 ) -> Result<()> {
     let message_id: Option<i64> = c
         .fetch_optional_scalar(
-            "UPDATE outbox SET state = 'sent', sent_at = $2, provider_id = $3, lease_until = NULL \
+            // A failure reported while it was being sent (a callback receipt) makes it dead.
+            "UPDATE outbox SET state = CASE WHEN receipt = 'failed' THEN 'dead' ELSE 'sent' END, \
+         sent_at = $2, provider_id = $3, lease_until = NULL \
          WHERE id = $1 AND state = 'sending' RETURNING message_id",
             args![id, now, &provider_id],
         )
@@ -632,5 +634,110 @@ impl Store {
         let text = clean(text);
         let now = truncate_ms(now);
         write!(self, |c| outbox_escalate_dead(c, id, to, text, now))
+    }
+}
+
+// --- receipts: delivery receipts by outbox row, failures per channel ---
+//
+// Twilio status callbacks and Kannel delivery reports come to URLs we gave with the send,
+// carrying the outbox row (`CallbackReceipt::outbox_id`): they are applied to that row even
+// while it is still `sending` (a report can outrun the send call's answer), as long as the
+// row is on the receipt's channel and has no other provider id. The rule of
+// [`outbox_receipt`] holds: receipts only move forward (sent → delivered → read) and
+// `failed` is final. A failure on a row still `sending` is recorded and the row ends `dead`
+// when the sender reports it sent (`outbox_sent`).
+
+/// Applies one receipt to the row it names, or by provider id when it names none. Returns
+/// whether a row matched.
+pub(crate) async fn outbox_callback_receipt<D: Db>(
+    c: &mut D,
+    cr: crate::types::CallbackReceipt,
+) -> Result<bool> {
+    let Some(row_id) = cr.outbox_id else {
+        return outbox_receipt(c, cr.receipt).await;
+    };
+    let r = cr.receipt;
+    let row = c
+        .fetch_optional(
+            "SELECT id, state, receipt FROM outbox WHERE id = $1 AND channel = $2 \
+             AND (provider_id IS NULL OR provider_id = $3)",
+            args![row_id, r.channel.as_str(), &r.provider_id],
+        )
+        .await?;
+    let Some(row) = row else {
+        return Ok(false);
+    };
+    let old: Option<ReceiptStatus> =
+        row.get::<Option<String>>("receipt")?.map(|s| parse(&s, "receipt")).transpose()?;
+    if old.is_some_and(|old| old == ReceiptStatus::Failed || old >= r.status) {
+        return Ok(true);
+    }
+    let state: String = row.get("state")?;
+    if r.status == ReceiptStatus::Failed {
+        let error = r.error.unwrap_or_else(|| "the provider reported a failure".into());
+        // A row still being sent keeps its state: `outbox_sent` makes it dead.
+        c.execute(
+            "UPDATE outbox SET state = CASE WHEN state = 'sending' THEN state ELSE 'dead' END, \
+             last_error = $2, receipt = 'failed', receipt_at = $3, \
+             lease_until = CASE WHEN state = 'sending' THEN lease_until ELSE NULL END WHERE id = $1",
+            args![row_id, format!("delivery failed: {error}"), r.at],
+        )
+        .await?;
+    } else {
+        c.execute(
+            "UPDATE outbox SET receipt = $2, receipt_at = $3 WHERE id = $1",
+            args![row_id, r.status.as_str(), r.at],
+        )
+        .await?;
+    }
+    tracing::debug!(
+        outbox_id = row_id,
+        state,
+        status = r.status.as_str(),
+        "Delivery receipt recorded."
+    );
+    Ok(true)
+}
+
+async fn outbox_callback_receipts<D: Db>(
+    c: &mut D,
+    receipts: Vec<crate::types::CallbackReceipt>,
+) -> Result<Vec<bool>> {
+    let mut out = Vec::with_capacity(receipts.len());
+    for r in receipts {
+        out.push(outbox_callback_receipt(c, r).await?);
+    }
+    Ok(out)
+}
+
+/// Outbound messages whose provider reported them undeliverable (a failed receipt or a
+/// bounce), per channel.
+pub(crate) async fn delivery_failed_counts<D: Db>(c: &mut D) -> Result<Vec<(Channel, i64)>> {
+    let rows = c
+        .fetch_all(
+            "SELECT channel, COUNT(*) AS n FROM outbox WHERE receipt = 'failed' \
+             GROUP BY channel ORDER BY channel",
+            args![],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| Ok((parse(&r.get::<String>("channel")?, "channel")?, r.get("n")?)))
+        .collect()
+}
+
+impl Store {
+    /// Applies receipts from a provider's callback in one transaction (see
+    /// `outbox_callback_receipt`); for each, whether a row matched.
+    pub async fn outbox_callback_receipts(
+        &self,
+        receipts: Vec<crate::types::CallbackReceipt>,
+    ) -> Result<Vec<bool>> {
+        write!(self, |c| outbox_callback_receipts(c, receipts))
+    }
+
+    /// Outbound messages reported undeliverable, per channel (`aduan_delivery_failed_total`):
+    /// the same figures on every instance.
+    pub async fn delivery_failed_counts(&self) -> Result<Vec<(Channel, i64)>> {
+        read!(self, |c| delivery_failed_counts(c))
     }
 }

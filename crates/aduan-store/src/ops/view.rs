@@ -113,7 +113,8 @@ pub(crate) async fn ticket_view<D: Db>(
     let rows = c
         .fetch_all(
             "SELECT m.id, m.direction, m.channel, m.text, m.sent_at, m.author, m.display_name, \
-         m.lat, m.lon, m.revision_of, o.state, o.purpose FROM messages m \
+         m.lat, m.lon, m.revision_of, o.state, o.purpose, \
+         o.receipt, o.receipt_at, o.sent_at AS out_sent_at, o.last_error FROM messages m \
          LEFT JOIN outbox o ON o.message_id = m.id WHERE m.ticket_id = $1 ORDER BY m.id",
             args![t.id],
         )
@@ -130,6 +131,16 @@ pub(crate) async fn ticket_view<D: Db>(
             Direction::In => row.get("display_name")?,
         };
         let state: Option<String> = row.get("state")?;
+        let receipt = match &state {
+            Some(state) => Some(aduan_core::DeliveryView::of(
+                parse(state, "outbox state")?,
+                row.get::<Option<String>>("receipt")?.map(|r| parse(&r, "receipt")).transpose()?,
+                row.get("receipt_at")?,
+                row.get("out_sent_at")?,
+                row.get("last_error")?,
+            )),
+            None => None,
+        };
         messages.push(MessageView {
             id,
             direction,
@@ -145,6 +156,7 @@ pub(crate) async fn ticket_view<D: Db>(
                 .map(|p| parse(&p, "outbox purpose"))
                 .transpose()?,
             revision_of: row.get("revision_of")?,
+            receipt,
         });
     }
 

@@ -245,3 +245,164 @@ async fn no_automatic_message_goes_to_an_address_that_cant_be_a_resident() {
         );
     }
 }
+
+// --- receipts: receipts by outbox row (Twilio status callbacks, Kannel DLRs) ---
+
+#[tokio::test]
+async fn callback_receipts_find_their_row_move_forward_and_outrun_the_send() {
+    use aduan_store::{CallbackReceipt, DeliveryReceipt, ReceiptStatus};
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let be = store.backend_name();
+        let code = store
+            .ingest(msg(Channel::Sms, "kannel:in-1", phone("+6281234567890"), "Lampu mati"))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        store.reply(code, "Segera kami periksa.".into(), op()).await.unwrap();
+        let lease = Duration::seconds(60);
+        let claimed = store.outbox_claim(vec![Channel::Sms], 10, lease).await.unwrap();
+        assert_eq!(claimed.len(), 2, "{be}");
+        let (kannel_row, twilio_row) = (claimed[0].id, claimed[1].id);
+        let cr = |row: Option<i64>, id: &str, status, error: Option<&str>| CallbackReceipt {
+            outbox_id: row,
+            receipt: DeliveryReceipt {
+                channel: Channel::Sms,
+                provider_id: id.into(),
+                status,
+                at: Utc::now(),
+                error: error.map(str::to_owned),
+            },
+        };
+        let kannel_id = format!("kannel:out-{kannel_row}");
+
+        // Kannel's "accepted by the SMSC" (8) and "delivered" (1) outrun the send's answer:
+        // the row is still `sending`, the reports are kept, in order of their meaning.
+        let applied = store
+            .outbox_callback_receipts(vec![
+                cr(Some(kannel_row), &kannel_id, ReceiptStatus::Delivered, None),
+                cr(Some(kannel_row), &kannel_id, ReceiptStatus::Sent, None),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(applied, vec![true, true], "{be}");
+        store.outbox_sent(kannel_row, Some(kannel_id.clone())).await.unwrap();
+        let row = store.outbox_row(kannel_row).await.unwrap().unwrap();
+        assert_eq!(
+            (row.state, row.receipt),
+            (OutboxState::Sent, Some(ReceiptStatus::Delivered)),
+            "{be}"
+        );
+
+        // A report naming a row of another channel, or a row sent with another id, is
+        // not applied.
+        let wrong = cr(Some(kannel_row), "kannel:out-999", ReceiptStatus::Failed, Some("x"));
+        let other_channel = CallbackReceipt {
+            receipt: DeliveryReceipt { channel: Channel::Whatsapp, ..wrong.receipt.clone() },
+            ..wrong.clone()
+        };
+        assert_eq!(
+            store.outbox_callback_receipts(vec![wrong, other_channel]).await.unwrap(),
+            vec![false, false],
+            "{be}"
+        );
+        assert_eq!(
+            store.outbox_row(kannel_row).await.unwrap().unwrap().receipt,
+            Some(ReceiptStatus::Delivered)
+        );
+
+        // Twilio: "undelivered" while the row is still being sent; the send's answer then
+        // finds the row failed and it ends dead. Later receipts don't revive it.
+        let sid = "twilio:SM0123";
+        assert_eq!(
+            store
+                .outbox_callback_receipts(vec![cr(
+                    Some(twilio_row),
+                    sid,
+                    ReceiptStatus::Failed,
+                    Some("twilio undelivered (error 30003)"),
+                )])
+                .await
+                .unwrap(),
+            vec![true]
+        );
+        assert_eq!(
+            store.outbox_row(twilio_row).await.unwrap().unwrap().state,
+            OutboxState::Sending,
+            "{be}"
+        );
+        store.outbox_sent(twilio_row, Some(sid.into())).await.unwrap();
+        store
+            .outbox_callback_receipts(vec![
+                cr(Some(twilio_row), sid, ReceiptStatus::Delivered, None),
+                cr(None, sid, ReceiptStatus::Read, None),
+            ])
+            .await
+            .unwrap();
+        let row = store.outbox_row(twilio_row).await.unwrap().unwrap();
+        assert_eq!(
+            (row.state, row.receipt),
+            (OutboxState::Dead, Some(ReceiptStatus::Failed)),
+            "{be}"
+        );
+        assert_eq!(
+            row.last_error.as_deref(),
+            Some("delivery failed: twilio undelivered (error 30003)")
+        );
+
+        // The ticket shows each answer's delivery; failures are counted per channel.
+        let view = store.ticket(code).await.unwrap().unwrap();
+        let shown: Vec<(&str, Option<&str>)> = view
+            .messages
+            .iter()
+            .filter_map(|m| m.receipt.as_ref())
+            .map(|d| (d.status, d.error.as_deref()))
+            .collect();
+        assert_eq!(
+            shown,
+            vec![
+                ("delivered", None),
+                ("failed", Some("delivery failed: twilio undelivered (error 30003)"))
+            ],
+            "{be}"
+        );
+        assert!(view.messages.iter().filter_map(|m| m.receipt.as_ref()).all(|d| d.at.is_some()));
+        assert_eq!(store.delivery_failed_counts().await.unwrap(), vec![(Channel::Sms, 1)], "{be}");
+    }
+}
+
+#[tokio::test]
+async fn a_bounce_shows_as_failed_with_its_reason_and_counts() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let be = store.backend_name();
+        let code = store
+            .ingest(msg(Channel::Email, "m1@warga", email("siti@warga.id"), "Jalan rusak"))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        let claimed =
+            store.outbox_claim(vec![Channel::Email], 10, Duration::seconds(60)).await.unwrap();
+        store.outbox_sent(claimed[0].id, Some("aduan.1@aduan.test".into())).await.unwrap();
+        let view = store.ticket(code).await.unwrap().unwrap();
+        let out = view.messages.iter().find(|m| m.direction == Direction::Out).unwrap();
+        assert_eq!(out.receipt.as_ref().map(|d| d.status), Some("sent"), "{be}");
+        store
+            .outbox_bounced(
+                Channel::Email,
+                vec!["aduan.1@aduan.test".into()],
+                "550 user unknown".into(),
+            )
+            .await
+            .unwrap();
+        let view = store.ticket(code).await.unwrap().unwrap();
+        let out = view.messages.iter().find(|m| m.direction == Direction::Out).unwrap();
+        let d = out.receipt.as_ref().unwrap();
+        assert_eq!((d.status, d.error.as_deref()), ("failed", Some("550 user unknown")), "{be}");
+        assert_eq!(
+            store.delivery_failed_counts().await.unwrap(),
+            vec![(Channel::Email, 1)],
+            "{be}"
+        );
+    }
+}
