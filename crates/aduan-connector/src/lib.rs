@@ -151,6 +151,15 @@ pub enum SendError {
     /// Will never succeed (blocked user, invalid recipient).
     #[error("permanent failure: {0}")]
     Permanent(String),
+    /// Can't be delivered there now, for a known reason: the worker tries the reporter's
+    /// other identities (`[outbound] fallback_order`), then keeps the answer
+    /// `waiting_for_resident`.
+    #[error("undeliverable: {0}")]
+    Undeliverable(aduan_core::UndeliverableReason),
+    /// Only a short notice could go (a WhatsApp template outside the 24-hour window, its
+    /// provider id in `notice`): the full answer waits until the resident writes again.
+    #[error("notice sent; the answer waits for the resident ({reason})")]
+    NoticeSent { reason: aduan_core::UndeliverableReason, notice: Option<String> },
 }
 
 /// A channel family: its webhooks, its poller and its sender.

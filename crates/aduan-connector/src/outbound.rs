@@ -24,6 +24,9 @@ pub struct OutboundConfig {
     pub max_attempts: i64,
     /// First retry delay; doubles with every attempt.
     pub backoff: Duration,
+    /// Where an answer its channel can't deliver is tried next (`[outbound] fallback_order`),
+    /// among the channels this worker sends on.
+    pub fallback_order: Vec<Channel>,
 }
 
 impl Default for OutboundConfig {
@@ -34,6 +37,7 @@ impl Default for OutboundConfig {
             lease: Duration::from_secs(120),
             max_attempts: 8,
             backoff: Duration::from_secs(30),
+            fallback_order: aduan_core::DEFAULT_FALLBACK_ORDER.to_vec(),
         }
     }
 }
@@ -64,15 +68,23 @@ fn by_recipient(claimed: Vec<OutboxItem>) -> Vec<Vec<OutboxItem>> {
     groups
 }
 
-/// Sends one claimed row and records the outcome.
+/// Sends one claimed row and records the outcome. `sendable`: the channels this worker
+/// sends on, where an undeliverable answer may go next.
 async fn deliver(
     cx: &ConnectorContext,
     connector: &dyn Connector,
     cfg: &OutboundConfig,
+    sendable: &[Channel],
     item: &OutboxItem,
 ) {
     let result = connector.send(item).await;
     let recorded = match result {
+        Err(SendError::Undeliverable(reason)) => {
+            undeliverable(cx, cfg, sendable, item, reason, None).await
+        }
+        Err(SendError::NoticeSent { reason, notice }) => {
+            undeliverable(cx, cfg, sendable, item, reason, Some(notice)).await
+        }
         Ok(provider_id) => {
             cx.telemetry.outbound_sent(item.channel, item.id);
             cx.store.outbox_sent(item.id, provider_id).await
@@ -93,6 +105,38 @@ async fn deliver(
     if let Err(error) = recorded {
         tracing::error!(%error, outbox_id = item.id, "Could not record a delivery outcome.");
     }
+}
+
+/// Records an answer its provider could not deliver (`notice`: the provider id of the
+/// short notice that went instead) and carries it on: the store queues it to the reporter's
+/// next identity, or keeps it for when they write again.
+async fn undeliverable(
+    cx: &ConnectorContext,
+    cfg: &OutboundConfig,
+    sendable: &[Channel],
+    item: &OutboxItem,
+    reason: aduan_core::UndeliverableReason,
+    notice: Option<Option<String>>,
+) -> Result<(), aduan_store::StoreError> {
+    cx.telemetry.outbound_undeliverable(item.channel, item.id, reason);
+    let order = cfg.fallback_order.clone();
+    let now = aduan_store::now();
+    let next = cx
+        .store
+        .outbox_undeliverable(item.id, reason, notice, sendable.to_vec(), order, now)
+        .await?;
+    match next {
+        aduan_store::Undelivered::Fallback { outbox_id, channel, .. } => {
+            tracing::info!(outbox_id = item.id, next = outbox_id, from = %item.channel, to = %channel, reason = reason.as_str(), "Answer undeliverable; trying the resident's next channel.");
+        }
+        aduan_store::Undelivered::Waiting => {
+            tracing::info!(outbox_id = item.id, channel = %item.channel, reason = reason.as_str(), "Answer undeliverable; kept until the resident writes again.");
+        }
+        aduan_store::Undelivered::Dead => {
+            tracing::warn!(outbox_id = item.id, channel = %item.channel, reason = reason.as_str(), "Automatic message undeliverable; given up.");
+        }
+    }
+    Ok(())
 }
 
 /// Runs until shutdown.
@@ -129,9 +173,10 @@ pub async fn run(cx: ConnectorContext, connectors: Vec<Arc<dyn Connector>>, cfg:
             };
             let cx = cx.clone();
             let cfg = cfg.clone();
+            let sendable = channels.clone();
             tasks.spawn(async move {
                 for item in rows {
-                    deliver(&cx, connector.as_ref(), &cfg, &item).await;
+                    deliver(&cx, connector.as_ref(), &cfg, &sendable, &item).await;
                 }
             });
         }

@@ -69,6 +69,7 @@ pub struct Telemetry {
     http_refused: Family<ReasonLabel, Counter>,
     email_automated: Family<ClassLabel, Counter>,
     delivery_failed: Family<ChannelLabel, Counter>,
+    outbound_undeliverable: Family<RejectLabel, Counter>,
     /// Serialises gauge refreshes so two scrapes don't interleave resets.
     refresh: Mutex<()>,
 }
@@ -102,6 +103,7 @@ impl Telemetry {
             http_refused: Family::default(),
             email_automated: Family::default(),
             delivery_failed: Family::default(),
+            outbound_undeliverable: Family::default(),
             refresh: Mutex::new(()),
             registry: Registry::default(),
         };
@@ -153,6 +155,13 @@ impl Telemetry {
             "Automatic messages to residents kept but not sent: over the per-recipient daily \
              (recipient_day) or the hourly (hour) cap; counted in the database",
             t.auto_refused.clone(),
+        );
+        registry.register(
+            "outbound_undeliverable",
+            "Answers a provider could not deliver on a channel, by reason (window_closed, \
+             blocked, not_on_channel, recipient_invalid); each then goes to the resident's next \
+             channel or waits for them to write",
+            t.outbound_undeliverable.clone(),
         );
         registry.register(
             "http_refused",
@@ -238,6 +247,20 @@ impl Telemetry {
         } else {
             tracing::warn!(%channel, outbox_id, error, "Answer delivery failed; will retry.");
         }
+    }
+
+    pub fn outbound_undeliverable(
+        &self,
+        channel: Channel,
+        outbox_id: i64,
+        reason: aduan_core::UndeliverableReason,
+    ) {
+        let labels = RejectLabel {
+            channel: channel.as_str().to_owned(),
+            reason: reason.as_str().to_owned(),
+        };
+        self.outbound_undeliverable.get_or_create(&labels).inc();
+        tracing::debug!(%channel, outbox_id, reason = reason.as_str(), "Answer undeliverable on this channel.");
     }
 
     pub fn connector_up(&self, channel: Channel, up: bool) {

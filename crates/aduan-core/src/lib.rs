@@ -27,6 +27,9 @@ pub use calendar::{Budget, Calendar, Measure};
 pub use channel::{Channel, UnknownChannel};
 pub use code::{CodeError, TicketCode};
 pub use delivery::{CallbackReceipt, DeliveryView};
+pub use delivery::{
+    DEFAULT_FALLBACK_ORDER, DeliveryHop, UndeliverableReason, address_on, next_fallback,
+};
 pub use delivery::{DeliveryReceipt, OutboxItem, ReceiptStatus, UnfetchedAttachment};
 pub use event::{Actor, EventKind};
 pub use identity::{

@@ -21,15 +21,23 @@ pub enum OutboxState {
     Dead,
     /// Nothing to send: the answer is published on the resident's tracking page only.
     Published,
+    /// The provider could not deliver it there (window closed, blocked, not on the channel):
+    /// the reason is in `undeliverable`; a fallback row (`fallback_of`) carries it on.
+    Undeliverable,
+    /// Every way to the resident is spent (or only a WhatsApp template could go): kept,
+    /// shown on the tracking page, and sent where the resident next writes.
+    WaitingForResident,
 }
 
 impl OutboxState {
-    pub const ALL: [OutboxState; 5] = [
+    pub const ALL: [OutboxState; 7] = [
         OutboxState::Pending,
         OutboxState::Sending,
         OutboxState::Sent,
         OutboxState::Dead,
         OutboxState::Published,
+        OutboxState::Undeliverable,
+        OutboxState::WaitingForResident,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -39,6 +47,8 @@ impl OutboxState {
             OutboxState::Sent => "sent",
             OutboxState::Dead => "dead",
             OutboxState::Published => "published",
+            OutboxState::Undeliverable => "undeliverable",
+            OutboxState::WaitingForResident => "waiting_for_resident",
         }
     }
 }

@@ -260,3 +260,69 @@ pub fn delivery_label(status: &str) -> &'static str {
         _ => "menunggu",
     }
 }
+
+// --- windows: where an answer went and why ---
+
+/// A channel's name as residents and operators know it.
+pub fn channel_name(channel: Channel) -> &'static str {
+    match channel {
+        Channel::Email => "email",
+        Channel::Sms => "SMS",
+        Channel::Telegram => "Telegram",
+        Channel::Whatsapp => "WhatsApp",
+        Channel::Messenger => "Messenger",
+        Channel::Instagram => "Instagram",
+        Channel::X => "X",
+        Channel::Web => "web",
+        Channel::Open311 => "Open311",
+    }
+}
+
+/// The operator's label for why an answer could not be delivered on `channel`.
+pub fn undeliverable_label(reason: crate::UndeliverableReason, channel: Channel) -> String {
+    use crate::UndeliverableReason as R;
+    let name = channel_name(channel);
+    match reason {
+        R::WindowClosed => format!("jendela {name} 24 jam tertutup"),
+        R::Blocked => format!("warga memblokir atau berhenti berlangganan {name}"),
+        R::NotOnChannel => format!("alamat tidak terdaftar di {name}"),
+        R::RecipientInvalid => format!("alamat {name} tidak valid"),
+    }
+}
+
+/// An answer that went out on another channel than the first one tried.
+pub fn sent_via(channel: Channel, because: &str) -> String {
+    format!("terkirim via {}: {because}", channel_name(channel))
+}
+
+/// An answer kept until the resident writes again (every channel was tried).
+pub const WAITING_FOR_RESIDENT: &str = "menunggu warga menulis lagi";
+
+/// A WhatsApp template went out instead of the answer; the answer follows when the resident
+/// writes again.
+pub const TEMPLATE_SENT: &str =
+    "templat WhatsApp terkirim; jawaban lengkap menunggu warga menulis lagi";
+
+/// On the public tracking page, next to an answer that could not be delivered yet.
+pub const WAITING_PUBLIC: &str = "Jawaban ini belum dapat kami kirim ke Anda. Kirim pesan ke \
+kami di saluran mana pun, dan jawaban lengkap akan segera kami kirim.";
+
+/// The operator's line for an answer that did not simply go where it was sent (`None` when
+/// it did): `terkirim via SMS: jendela WhatsApp 24 jam tertutup`, `menunggu warga menulis
+/// lagi (…)`.
+pub fn delivery_note(hops: &[crate::DeliveryHop]) -> Option<String> {
+    use crate::OutboxState as S;
+    let last = hops.last()?;
+    let reasons: Vec<String> = hops
+        .iter()
+        .filter_map(|h| h.undeliverable.map(|r| undeliverable_label(r, h.channel)))
+        .collect();
+    let because = reasons.last()?.clone();
+    Some(match last.state {
+        S::WaitingForResident if last.notice => format!("{TEMPLATE_SENT} ({because})"),
+        S::WaitingForResident => format!("{WAITING_FOR_RESIDENT} ({})", reasons.join("; ")),
+        S::Sent => sent_via(last.channel, &because),
+        S::Undeliverable | S::Dead => because,
+        _ => format!("dialihkan ke {}: {because}", channel_name(last.channel)),
+    })
+}

@@ -149,3 +149,49 @@ fn delivery_labels() {
     expect![[r#"["terkirim", "diterima", "dibaca", "gagal", "menunggu", "menunggu", "hanya di halaman lacak"]"#]]
         .assert_eq(&format!("{labels:?}"));
 }
+
+// --- windows: where an answer went and why ---
+
+#[test]
+fn delivery_notes() {
+    use aduan_core::{DeliveryHop, OutboxState as S, UndeliverableReason as R};
+    let hop = |channel, state, undeliverable, notice| DeliveryHop {
+        channel,
+        state,
+        undeliverable,
+        notice,
+    };
+    let labels: Vec<String> =
+        R::ALL.iter().map(|r| texts::undeliverable_label(*r, Channel::Whatsapp)).collect();
+    expect!["jendela WhatsApp 24 jam tertutup | warga memblokir atau berhenti berlangganan WhatsApp | alamat tidak terdaftar di WhatsApp | alamat WhatsApp tidak valid"].assert_eq(&labels.join(" | "));
+    let closed = hop(Channel::Whatsapp, S::Undeliverable, Some(R::WindowClosed), false);
+    expect!["terkirim via SMS: jendela WhatsApp 24 jam tertutup"].assert_eq(
+        &texts::delivery_note(&[closed.clone(), hop(Channel::Sms, S::Sent, None, false)]).unwrap(),
+    );
+    expect!["dialihkan ke email: jendela WhatsApp 24 jam tertutup"].assert_eq(
+        &texts::delivery_note(&[closed.clone(), hop(Channel::Email, S::Pending, None, false)])
+            .unwrap(),
+    );
+    expect![
+        "menunggu warga menulis lagi (jendela WhatsApp 24 jam tertutup; alamat SMS tidak valid)"
+    ]
+    .assert_eq(
+        &texts::delivery_note(&[
+            closed.clone(),
+            hop(Channel::Sms, S::WaitingForResident, Some(R::RecipientInvalid), false),
+        ])
+        .unwrap(),
+    );
+    expect!["templat WhatsApp terkirim; jawaban lengkap menunggu warga menulis lagi (jendela WhatsApp 24 jam tertutup)"]
+        .assert_eq(
+            &texts::delivery_note(&[hop(
+                Channel::Whatsapp,
+                S::WaitingForResident,
+                Some(R::WindowClosed),
+                true,
+            )])
+            .unwrap(),
+        );
+    assert_eq!(texts::delivery_note(&[hop(Channel::Sms, S::Sent, None, false)]), None);
+    expect!["Jawaban ini belum dapat kami kirim ke Anda. Kirim pesan ke kami di saluran mana pun, dan jawaban lengkap akan segera kami kirim."].assert_eq(texts::WAITING_PUBLIC);
+}

@@ -91,6 +91,11 @@ impl Smtp {
 /// Retry or give up. The reason names the SMTP code only: server texts quote addresses.
 fn classify(e: &lettre::transport::smtp::Error) -> SendError {
     let code = e.status().map(|c| c.to_string());
+    // 550 mailbox unavailable, 551 user not local, 553 mailbox name not allowed: the
+    // address is wrong, another of the resident's addresses may work.
+    if e.is_permanent() && code.as_deref().is_some_and(recipient_refused) {
+        return SendError::Undeliverable(aduan_core::UndeliverableReason::RecipientInvalid);
+    }
     if e.is_permanent() {
         return SendError::Permanent(format!(
             "the SMTP server refused the mail (code {})",
@@ -107,6 +112,11 @@ fn classify(e: &lettre::transport::smtp::Error) -> SendError {
         "could not talk to the SMTP server".to_owned()
     };
     SendError::Retry { reason, after: None }
+}
+
+/// SMTP codes that refuse the recipient's mailbox (not the message or the server).
+fn recipient_refused(code: &str) -> bool {
+    matches!(code, "550" | "551" | "553")
 }
 
 /// Whether sending `item` spends one of its recipient's automatic mails: an auto-reply to a
@@ -133,6 +143,12 @@ mod tests {
     use super::{counts_against_limit, row_token};
     use aduan_core::{Channel, Identity, IdentityKind, Purpose, TicketCode};
     use aduan_store::OutboxItem;
+
+    #[test]
+    fn mailbox_refusals_are_undeliverable_other_5xx_are_not() {
+        assert!(super::recipient_refused("550") && super::recipient_refused("553"));
+        assert!(!super::recipient_refused("554") && !super::recipient_refused("552"));
+    }
 
     #[test]
     fn a_rows_retries_do_not_count_against_the_automatic_limit() {

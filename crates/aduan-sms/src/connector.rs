@@ -253,7 +253,10 @@ impl SmsConnector {
         match twilio::message_answer(status, &body) {
             Ok(sid) => Ok(Some(Gateway::Twilio.provider_id(&sid))),
             Err((true, reason)) => Err(SendError::Retry { reason, after }),
-            Err((false, reason)) => Err(SendError::Permanent(reason)),
+            Err((false, reason)) => match twilio::undeliverable(&body) {
+                Some(why) => Err(SendError::Undeliverable(why)),
+                None => Err(SendError::Permanent(reason)),
+            },
         }
     }
 

@@ -450,3 +450,40 @@ mod tests {
         assert!(matches!(message_answer(503, b"oops"), Err((true, _))));
     }
 }
+
+// --- windows: Twilio errors that mean "not deliverable to this number" ---
+
+/// The Twilio error codes of a refused send that say this number can't get our SMS:
+/// 21610 (the recipient answered STOP), 21614 (not a mobile number), 21211 (not a valid
+/// number). The outbound worker then tries the resident's other identities.
+pub fn undeliverable(body: &[u8]) -> Option<aduan_core::UndeliverableReason> {
+    use aduan_core::UndeliverableReason as R;
+    let doc: serde_json::Value = serde_json::from_slice(body).ok()?;
+    match doc.get("code")?.as_i64()? {
+        21610 => Some(R::Blocked),
+        21614 => Some(R::NotOnChannel),
+        21211 => Some(R::RecipientInvalid),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod undeliverable_tests {
+    use super::undeliverable;
+    use aduan_core::UndeliverableReason as R;
+
+    #[test]
+    fn stop_and_landlines_are_reasons() {
+        // The shape of Twilio's REST error answer.
+        let body = |code: i64| {
+            format!(
+                r#"{{"code": {code}, "message": "...", "more_info": "https://www.twilio.com/docs/errors/{code}", "status": 400}}"#
+            )
+        };
+        assert_eq!(undeliverable(body(21610).as_bytes()), Some(R::Blocked));
+        assert_eq!(undeliverable(body(21614).as_bytes()), Some(R::NotOnChannel));
+        assert_eq!(undeliverable(body(21211).as_bytes()), Some(R::RecipientInvalid));
+        assert_eq!(undeliverable(body(20003).as_bytes()), None);
+        assert_eq!(undeliverable(b"oops"), None);
+    }
+}

@@ -83,6 +83,14 @@ pub struct MetaConfig {
     /// Hosts media may be fetched from over https besides `graph_api_url`'s origin (exact
     /// names or `*.suffix`); [`META_MEDIA_HOSTS`] by default.
     pub media_hosts: Vec<String>,
+    /// The approved WhatsApp template sent instead of an answer outside the 24-hour window
+    /// (`[channels.meta] whatsapp_template`); without it such an answer is undeliverable.
+    pub whatsapp_template: Option<send::WhatsappTemplate>,
+    /// Answer Messenger/Instagram residents up to 7 days with the `HUMAN_AGENT` tag
+    /// (`[channels.meta] human_agent_tag`, off by default: it needs Meta's approval).
+    pub human_agent_tag: bool,
+    /// `[server] public_url`, for the tracking link in the template.
+    pub public_url: String,
 }
 
 /// Messenger, Instagram and WhatsApp: one webhook, three senders.
@@ -133,18 +141,60 @@ impl MetaConnector {
         ))
     }
 
-    async fn check_window(&self, item: &OutboxItem) -> Result<(), SendError> {
-        let Some(store) = self.store.get() else {
-            return Err(SendError::Retry {
-                reason: "the meta connector has not started yet".into(),
-                after: Some(Duration::from_secs(1)),
-            });
-        };
+    /// How this answer may go now: free text, tagged, a template, or not at all
+    /// (`Undeliverable(WindowClosed)`), by when the resident last wrote on its channel.
+    async fn route(&self, item: &OutboxItem) -> Result<send::MetaRoute, SendError> {
+        let store = self.started_store()?;
         let last = store
             .last_inbound_at(item.channel, &item.recipient)
             .await
             .map_err(|e| SendError::Retry { reason: format!("store: {e}"), after: None })?;
-        send::check_window(last, chrono::Utc::now())
+        send::meta_route(
+            item.channel,
+            item.purpose,
+            last,
+            chrono::Utc::now(),
+            self.cfg.human_agent_tag,
+            self.cfg.whatsapp_template.is_some(),
+        )
+    }
+
+    fn started_store(&self) -> Result<&Store, SendError> {
+        self.store.get().ok_or_else(|| SendError::Retry {
+            reason: "the meta connector has not started yet".into(),
+            after: Some(Duration::from_secs(1)),
+        })
+    }
+
+    /// Outside WhatsApp's window: the template with the code, the status and the tracking
+    /// link; the answer itself waits for the resident (`NoticeSent`).
+    async fn send_template(&self, item: &OutboxItem) -> Result<Option<String>, SendError> {
+        let (Some((token, number)), Some(template)) =
+            (self.whatsapp(), self.cfg.whatsapp_template.as_ref())
+        else {
+            return Err(SendError::Undeliverable(aduan_core::UndeliverableReason::WindowClosed));
+        };
+        let view = self
+            .started_store()?
+            .ticket(item.ticket)
+            .await
+            .map_err(|e| SendError::Retry { reason: format!("store: {e}"), after: None })?
+            .ok_or_else(|| SendError::Permanent(format!("ticket {} not found", item.ticket)))?;
+        let status = aduan_core::texts::status_label(view.summary.status);
+        let link = format!("{}/lacak/{}", self.cfg.public_url.trim_end_matches('/'), item.ticket);
+        let values = send::TemplateValues { code: item.ticket, status, link: &link };
+        self.number_limit.pace(1, Duration::from_secs(2)).await?;
+        self.pair_limit.pace(&item.recipient.value, Duration::from_secs(7)).await?;
+        let call = send::whatsapp_template_call(
+            &self.cfg.graph_api_url,
+            token,
+            number,
+            &item.recipient.value,
+            template,
+            values,
+        );
+        let notice = send::meta_answer(item.channel, &post(&self.http, &call).await?)?;
+        Err(SendError::NoticeSent { reason: aduan_core::UndeliverableReason::WindowClosed, notice })
     }
 
     async fn apply_receipt(&self, store: &Store, r: &DeliveryReceipt) -> bool {
@@ -226,7 +276,11 @@ impl MetaConnector {
         }
     }
 
-    async fn send_meta(&self, item: &OutboxItem) -> Result<Option<String>, SendError> {
+    async fn send_meta(
+        &self,
+        item: &OutboxItem,
+        human_agent: bool,
+    ) -> Result<Option<String>, SendError> {
         let chunks = send::split_text(&item.text, send::max_chars(item.channel));
         let mut last = None;
         for chunk in chunks {
@@ -237,12 +291,12 @@ impl MetaConnector {
                         return Err(SendError::Permanent("no page_access_token configured".into()));
                     };
                     self.page_limit.pace(1, Duration::from_secs(2)).await?;
-                    send::messenger_call(
-                        &self.cfg.graph_api_url,
-                        token,
-                        &item.recipient.value,
-                        &chunk,
-                    )
+                    let build = if human_agent {
+                        send::messenger_human_agent_call
+                    } else {
+                        send::messenger_call
+                    };
+                    build(&self.cfg.graph_api_url, token, &item.recipient.value, &chunk)
                 }
                 Channel::Whatsapp => {
                     let Some((token, number)) = self.whatsapp() else {
@@ -337,8 +391,11 @@ impl Connector for MetaConnector {
     }
 
     async fn send(&self, item: &OutboxItem) -> Result<Option<String>, SendError> {
-        self.check_window(item).await?;
-        self.send_meta(item).await
+        match self.route(item).await? {
+            send::MetaRoute::Free => self.send_meta(item, false).await,
+            send::MetaRoute::HumanAgent => self.send_meta(item, true).await,
+            send::MetaRoute::Template => self.send_template(item).await,
+        }
     }
 }
 

@@ -26,6 +26,12 @@ pub struct MetaSection {
     /// Hosts media may be fetched from over https besides `graph_api_url`'s origin (names
     /// or `*.suffix`). Default: Meta's CDNs ([`META_MEDIA_HOSTS`]).
     pub media_hosts: Option<Vec<String>>,
+    /// The approved template sent on WhatsApp outside the 24-hour window: `{ name,
+    /// language, params }`, params from `code`, `status`, `link` (default all three).
+    pub whatsapp_template: Option<crate::send::WhatsappTemplate>,
+    /// Answer Messenger/Instagram up to 7 days with the `HUMAN_AGENT` tag (needs Meta's
+    /// approval; default false).
+    pub human_agent_tag: bool,
 }
 
 impl ChannelConfig for MetaSection {
@@ -45,6 +51,15 @@ impl ChannelConfig for MetaSection {
         let wa = c.secret("whatsapp_token", &m.whatsapp_token, &m.whatsapp_token_file);
         c.url("graph_api_url", m.graph_api_url.as_deref(), &["http", "https"]);
         c.media_hosts("media_hosts", &m.media_hosts);
+        if let Some(t) = &m.whatsapp_template {
+            let bad = |v: &str| v.trim().is_empty() || v.chars().any(char::is_whitespace);
+            if bad(&t.name) {
+                c.push("whatsapp_template.name", "must be the template's name, without spaces");
+            }
+            if bad(&t.language) {
+                c.push("whatsapp_template.language", "must be a language code such as \"id\"");
+            }
+        }
         if m.enabled {
             c.require("app_secret", &app_secret);
             c.require("verify_token", &verify);
@@ -88,6 +103,9 @@ impl ChannelConfig for MetaSection {
                 .media_hosts
                 .clone()
                 .unwrap_or_else(|| META_MEDIA_HOSTS.iter().map(|h| (*h).to_owned()).collect()),
+            whatsapp_template: self.whatsapp_template.clone(),
+            human_agent_tag: self.human_agent_tag,
+            public_url: cx.public_url.clone(),
         })
     }
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use aduan_connector::{Secret, SendError};
-use aduan_core::{Channel, Purpose, TicketCode};
+use aduan_core::{Channel, Purpose, TicketCode, UndeliverableReason};
 use aduan_store::OutboxItem;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -121,27 +121,6 @@ pub fn x_route(item: &OutboxItem) -> XRoute {
     XRoute::Dm
 }
 
-/// Refuses a free-form reply on Messenger, Instagram or WhatsApp when the resident's last
-/// message is more than 24 hours old (or unknown). The row goes `dead` with this reason,
-/// visible to operators, who answer on another channel or wait for the resident to write.
-pub fn check_window(
-    last_inbound: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-) -> Result<(), SendError> {
-    let window = chrono::Duration::hours(CUSTOMER_WINDOW_HOURS);
-    match last_inbound {
-        Some(at) if now - at <= window => Ok(()),
-        Some(at) => Err(SendError::Permanent(format!(
-            "outside the 24-hour customer service window: the resident last wrote at {}; \
-             Meta allows no free-form reply now, answer on another channel or when they write again",
-            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-        ))),
-        None => Err(SendError::Permanent(
-            "no message from this resident on this channel: Meta allows no free-form reply".into(),
-        )),
-    }
-}
-
 /// Splits a long answer into pieces of at most `max` characters, at whitespace when it can.
 pub fn split_text(text: &str, max: usize) -> Vec<String> {
     let max = max.max(1);
@@ -197,11 +176,9 @@ pub fn meta_answer(channel: Channel, answer: &Answer) -> Result<Option<String>, 
         Some(c) => format!("{channel} error {c}: {}", short(message)),
         None => format!("{channel} answered HTTP {}", answer.status),
     };
-    // 131047 (WhatsApp) and 10/2018278 (Messenger) say the 24-hour window has closed.
-    if code == Some(131_047) || subcode == Some(2_018_278) {
-        return Err(SendError::Permanent(format!(
-            "outside the 24-hour customer service window ({reason})"
-        )));
+    // Not deliverable to this person now: a reason, not a blind failure (see below).
+    if let Some(why) = meta_undeliverable(code, subcode) {
+        return Err(SendError::Undeliverable(why));
     }
     let pair_limit = code == Some(131_056);
     if answer.status == 429
@@ -236,6 +213,304 @@ pub fn x_answer(answer: &Answer, tweet: bool) -> Result<Option<String>, SendErro
         return Err(SendError::Retry { reason, after: answer.retry_after });
     }
     Err(SendError::Permanent(reason))
+}
+
+// --- windows: Meta's windows, the WhatsApp template, the HUMAN_AGENT tag ---
+
+/// Messenger and Instagram let a person answer up to 7 days after the resident's last
+/// message with the `HUMAN_AGENT` tag (the app needs Meta's Human Agent permission).
+pub const HUMAN_AGENT_WINDOW_DAYS: i64 = 7;
+
+/// The Graph API errors that mean "not deliverable to this person now": 131047 (WhatsApp
+/// re-engagement: the 24-hour window closed) and 10/2018278 (Messenger, Instagram: outside
+/// the allowed window); 131026 (WhatsApp: not on WhatsApp, or cannot receive it);
+/// 551 and 200/1545041 (Messenger: the person is not available or does not receive our
+/// messages: blocked); 100/2018001 (no matching user).
+pub fn meta_undeliverable(code: Option<i64>, subcode: Option<i64>) -> Option<UndeliverableReason> {
+    use UndeliverableReason as R;
+    match (code, subcode) {
+        (Some(131_047), _) | (_, Some(2_018_278)) => Some(R::WindowClosed),
+        (Some(131_026), _) => Some(R::NotOnChannel),
+        (Some(551), _) | (_, Some(1_545_041)) => Some(R::Blocked),
+        (_, Some(2_018_001)) => Some(R::RecipientInvalid),
+        _ => None,
+    }
+}
+
+/// What a parameter of the WhatsApp template is filled with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TemplateParam {
+    /// The tracking code (`ADU-7K3M9QXP`).
+    Code,
+    /// The ticket's status in a sentence (`ditindaklanjuti`).
+    Status,
+    /// The public tracking page (`{public_url}/lacak/{code}`).
+    Link,
+}
+
+fn default_params() -> Vec<TemplateParam> {
+    vec![TemplateParam::Code, TemplateParam::Status, TemplateParam::Link]
+}
+
+/// `[channels.meta] whatsapp_template`: the approved template (category *utility*) sent
+/// instead of an answer outside WhatsApp's 24-hour window; its body parameters, in order,
+/// are filled from `params`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WhatsappTemplate {
+    pub name: String,
+    /// The template's language code (`id`).
+    pub language: String,
+    #[serde(default = "default_params")]
+    pub params: Vec<TemplateParam>,
+}
+
+/// The values of one answer's template parameters.
+#[derive(Debug, Clone, Copy)]
+pub struct TemplateValues<'a> {
+    pub code: TicketCode,
+    pub status: &'a str,
+    pub link: &'a str,
+}
+
+/// WhatsApp Cloud API template message: `POST {graph}/{phone_number_id}/messages` with
+/// `type: template` and one body component holding the parameters as text.
+pub fn whatsapp_template_call(
+    graph_url: &str,
+    token: &str,
+    phone_number_id: &str,
+    to: &str,
+    template: &WhatsappTemplate,
+    values: TemplateValues<'_>,
+) -> Call {
+    let code = values.code.to_string();
+    let parameters: Vec<Value> = template
+        .params
+        .iter()
+        .map(|p| {
+            let text = match p {
+                TemplateParam::Code => code.as_str(),
+                TemplateParam::Status => values.status,
+                TemplateParam::Link => values.link,
+            };
+            json!({ "type": "text", "text": text })
+        })
+        .collect();
+    let mut tpl = json!({ "name": template.name, "language": { "code": template.language } });
+    if !parameters.is_empty() {
+        tpl["components"] = json!([{ "type": "body", "parameters": parameters }]);
+    }
+    Call {
+        url: join(graph_url, &format!("{phone_number_id}/messages")),
+        bearer: token.to_owned(),
+        body: json!({
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": to,
+            "type": "template",
+            "template": tpl,
+        }),
+    }
+}
+
+/// A person's answer on Messenger or Instagram 24 hours to 7 days after the resident's last
+/// message: `messaging_type: MESSAGE_TAG`, `tag: HUMAN_AGENT`.
+pub fn messenger_human_agent_call(
+    graph_url: &str,
+    page_token: &str,
+    recipient: &str,
+    text: &str,
+) -> Call {
+    let mut call = messenger_call(graph_url, page_token, recipient, text);
+    call.body["messaging_type"] = json!("MESSAGE_TAG");
+    call.body["tag"] = json!("HUMAN_AGENT");
+    call
+}
+
+/// How a Meta answer may go now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetaRoute {
+    /// Inside the 24-hour window: free text.
+    Free,
+    /// Messenger/Instagram, a person's answer within 7 days: free text tagged `HUMAN_AGENT`.
+    HumanAgent,
+    /// WhatsApp outside the window: the approved template; the answer waits.
+    Template,
+}
+
+/// Decides how an answer on `channel` may go, given when the resident last wrote there
+/// (`None`: never). Outside every window it is `Undeliverable(WindowClosed)`: the worker
+/// tries the resident's other channels. Only a person's answer (or the identity request,
+/// which the resident must answer) is worth a template; the tag is for people's answers.
+pub fn meta_route(
+    channel: Channel,
+    purpose: Purpose,
+    last_inbound: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    human_agent_tag: bool,
+    template: bool,
+) -> Result<MetaRoute, SendError> {
+    let age = last_inbound.map(|at| now - at);
+    if age.is_some_and(|a| a <= chrono::Duration::hours(CUSTOMER_WINDOW_HOURS)) {
+        return Ok(MetaRoute::Free);
+    }
+    let closed = Err(SendError::Undeliverable(UndeliverableReason::WindowClosed));
+    match channel {
+        Channel::Messenger | Channel::Instagram => {
+            let tagged = human_agent_tag
+                && purpose == Purpose::Reply
+                && age.is_some_and(|a| a <= chrono::Duration::days(HUMAN_AGENT_WINDOW_DAYS));
+            if tagged { Ok(MetaRoute::HumanAgent) } else { closed }
+        }
+        Channel::Whatsapp
+            if template && matches!(purpose, Purpose::Reply | Purpose::IdentityRequest) =>
+        {
+            Ok(MetaRoute::Template)
+        }
+        _ => closed,
+    }
+}
+
+#[cfg(test)]
+mod window_tests {
+    use super::*;
+
+    fn answer(status: u16, body: &str) -> Answer {
+        Answer { status, retry_after: None, body: body.as_bytes().to_vec() }
+    }
+
+    #[test]
+    fn graph_errors_that_mean_not_now_are_reasons() {
+        use UndeliverableReason as R;
+        let cases = [
+            (
+                Channel::Whatsapp,
+                r#"{"error":{"code":131047,"message":"Re-engagement message"}}"#,
+                R::WindowClosed,
+            ),
+            (
+                Channel::Whatsapp,
+                r#"{"error":{"code":131026,"message":"Message undeliverable"}}"#,
+                R::NotOnChannel,
+            ),
+            (
+                Channel::Messenger,
+                r#"{"error":{"code":10,"error_subcode":2018278,"message":"(#10) This message is sent outside of allowed window."}}"#,
+                R::WindowClosed,
+            ),
+            (
+                Channel::Messenger,
+                r#"{"error":{"code":551,"message":"This person isn't available right now."}}"#,
+                R::Blocked,
+            ),
+            (
+                Channel::Instagram,
+                r#"{"error":{"code":200,"error_subcode":1545041,"message":"This person isn't receiving messages from you right now."}}"#,
+                R::Blocked,
+            ),
+            (
+                Channel::Messenger,
+                r#"{"error":{"code":100,"error_subcode":2018001,"message":"No matching user found"}}"#,
+                R::RecipientInvalid,
+            ),
+        ];
+        for (channel, body, reason) in cases {
+            assert_eq!(
+                meta_answer(channel, &answer(400, body)),
+                Err(SendError::Undeliverable(reason)),
+                "{body}"
+            );
+        }
+        // A bad parameter is still a plain permanent failure, throttling still a retry.
+        assert!(matches!(
+            meta_answer(
+                Channel::Whatsapp,
+                &answer(
+                    400,
+                    r#"{"error":{"code":132001,"message":"Template name does not exist"}}"#
+                )
+            ),
+            Err(SendError::Permanent(_))
+        ));
+    }
+
+    #[test]
+    fn the_template_call_has_the_documented_shape() {
+        let tpl = WhatsappTemplate {
+            name: "status_aduan".into(),
+            language: "id".into(),
+            params: vec![TemplateParam::Code, TemplateParam::Status, TemplateParam::Link],
+        };
+        let values = TemplateValues {
+            code: "ADU-7K3M9QXP".parse().unwrap(),
+            status: "sudah ditindaklanjuti",
+            link: "https://aduan.banyumaskab.go.id/lacak/ADU-7K3M9QXP",
+        };
+        let c = whatsapp_template_call(
+            "http://g/v21.0",
+            "tok",
+            "106540352242922",
+            "6281234567890",
+            &tpl,
+            values,
+        );
+        assert_eq!(c.url, "http://g/v21.0/106540352242922/messages");
+        // protocols.md: {"messaging_product":"whatsapp","to":"628…","type":"template",
+        // "template":{"name":"status_aduan","language":{"code":"id"},"components":[{"type":
+        // "body","parameters":[{"type":"text","text":"ADU-7K3M9QXP"},…]}]}}
+        assert_eq!(
+            c.body,
+            json!({"messaging_product": "whatsapp", "recipient_type": "individual",
+                   "to": "6281234567890", "type": "template",
+                   "template": {"name": "status_aduan", "language": {"code": "id"},
+                     "components": [{"type": "body", "parameters": [
+                       {"type": "text", "text": "ADU-7K3M9QXP"},
+                       {"type": "text", "text": "sudah ditindaklanjuti"},
+                       {"type": "text", "text": "https://aduan.banyumaskab.go.id/lacak/ADU-7K3M9QXP"}]}]}})
+        );
+        let bare = WhatsappTemplate { params: vec![], ..tpl };
+        let c = whatsapp_template_call("http://g", "t", "1", "62", &bare, values);
+        assert!(c.body["template"].get("components").is_none());
+        let parsed: WhatsappTemplate =
+            serde_json::from_value(json!({"name": "status_aduan", "language": "id"})).unwrap();
+        assert_eq!(parsed.params, default_params());
+    }
+
+    #[test]
+    fn the_human_agent_tag_call_has_the_documented_shape() {
+        let c =
+            messenger_human_agent_call("http://g/v21.0", "tok", "PSID", "Jalan sudah ditambal.");
+        assert_eq!(
+            c.body,
+            json!({"recipient": {"id": "PSID"}, "messaging_type": "MESSAGE_TAG",
+                   "tag": "HUMAN_AGENT", "message": {"text": "Jalan sudah ditambal."}})
+        );
+    }
+
+    #[test]
+    fn windows_per_channel() {
+        use MetaRoute::*;
+        let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let ago = |h: i64| Some(now - chrono::Duration::hours(h));
+        let closed = Err(SendError::Undeliverable(UndeliverableReason::WindowClosed));
+        let r = |ch, purpose, last, tag, tpl| meta_route(ch, purpose, last, now, tag, tpl);
+        for ch in [Channel::Whatsapp, Channel::Messenger, Channel::Instagram] {
+            assert_eq!(r(ch, Purpose::Reply, ago(23), true, true), Ok(Free));
+        }
+        // WhatsApp after 30 hours: the template when there is one.
+        assert_eq!(r(Channel::Whatsapp, Purpose::Reply, ago(30), false, true), Ok(Template));
+        assert_eq!(r(Channel::Whatsapp, Purpose::Reply, None, false, true), Ok(Template));
+        assert_eq!(r(Channel::Whatsapp, Purpose::Reply, ago(30), false, false), closed);
+        assert_eq!(r(Channel::Whatsapp, Purpose::Ack, ago(30), false, true), closed);
+        // Messenger and Instagram: the tag up to 7 days, for people's answers, when enabled.
+        assert_eq!(r(Channel::Messenger, Purpose::Reply, ago(30), true, false), Ok(HumanAgent));
+        assert_eq!(r(Channel::Instagram, Purpose::Reply, ago(24 * 7), true, false), Ok(HumanAgent));
+        assert_eq!(r(Channel::Instagram, Purpose::Reply, ago(24 * 7 + 1), true, false), closed);
+        assert_eq!(r(Channel::Messenger, Purpose::Reply, ago(30), false, false), closed);
+        assert_eq!(r(Channel::Messenger, Purpose::Status, ago(30), true, false), closed);
+        assert_eq!(r(Channel::Messenger, Purpose::Reply, None, true, false), closed);
+    }
 }
 
 #[cfg(test)]
@@ -289,7 +564,7 @@ mod tests {
             Channel::Whatsapp,
             &answer(400, r#"{"error":{"code":131047,"message":"Re-engagement message"}}"#),
         );
-        assert!(matches!(window, Err(SendError::Permanent(r)) if r.contains("24-hour")));
+        assert_eq!(window, Err(SendError::Undeliverable(UndeliverableReason::WindowClosed)));
         let pair = meta_answer(
             Channel::Whatsapp,
             &answer(400, r#"{"error":{"code":131056,"message":"pair rate limit"}}"#),
@@ -329,17 +604,6 @@ mod tests {
             x_answer(&answer(403, r#"{"detail":"You cannot send messages to this user."}"#), false),
             Err(SendError::Permanent(r)) if r.contains("cannot send")
         ));
-    }
-
-    #[test]
-    fn the_window_is_24_hours() {
-        let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
-        assert_eq!(check_window(Some(now - chrono::Duration::hours(23)), now), Ok(()));
-        assert!(matches!(
-            check_window(Some(now - chrono::Duration::hours(25)), now),
-            Err(SendError::Permanent(r)) if r.contains("24-hour") && r.contains("2023-11-13T21:13:20Z")
-        ));
-        assert!(matches!(check_window(None, now), Err(SendError::Permanent(_))));
     }
 
     #[test]

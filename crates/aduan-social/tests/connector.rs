@@ -160,6 +160,17 @@ async fn env() -> Env {
         whatsapp_phone_number_id: Some(PHONE_NUMBER_ID.into()),
         graph_api_url: format!("{base}/v21.0"),
         media_hosts: aduan_social::META_MEDIA_HOSTS.iter().map(|h| (*h).to_owned()).collect(),
+        whatsapp_template: Some(aduan_social::send::WhatsappTemplate {
+            name: "status_aduan".into(),
+            language: "id".into(),
+            params: vec![
+                aduan_social::send::TemplateParam::Code,
+                aduan_social::send::TemplateParam::Status,
+                aduan_social::send::TemplateParam::Link,
+            ],
+        }),
+        human_agent_tag: false,
+        public_url: "https://aduan.example.id".into(),
     }));
     let x = Arc::new(XConnector::new(XConfig {
         consumer_secret: CONSUMER_SECRET.into(),
@@ -372,11 +383,9 @@ async fn outside_the_24_hour_window_nothing_is_sent_and_operators_see_why() {
     let env = env().await;
     // The fixture's own time: October 2023.
     assert_eq!(env.meta(&bytes(&whatsapp_text(false))).await, StatusCode::OK);
+    // A receipt has no fallback: it ends dead, with the reason.
     let row = env.wait_outbox(1, |r| r.state == OutboxState::Dead).await;
-    assert!(
-        row.last_error.as_deref().unwrap().contains("24-hour customer service window"),
-        "{row:?}"
-    );
+    assert_eq!(row.last_error.as_deref(), Some("undeliverable: window_closed"), "{row:?}");
     assert_eq!(row.attempts, 1, "not retried");
     assert!(env.sent().is_empty(), "nothing may be sent: {:?}", env.sent());
     let t = &env.tickets(Channel::Whatsapp).await[0];
@@ -617,4 +626,55 @@ async fn media_urls_on_internal_hosts_or_behind_redirects_are_not_fetched() {
     );
     // The redirect was asked for, and not followed.
     assert!(env.seen.lock().unwrap().iter().any(|s| s.path == "/redirect"));
+}
+
+// --- windows: an answer after the window: the template, then the answer ---
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_after_30_hours_goes_as_the_template_and_in_full_when_the_resident_writes() {
+    let env = env().await;
+    // The resident wrote 30 hours ago.
+    let mut doc = whatsapp_text(false);
+    let then = chrono::Utc::now() - chrono::Duration::hours(30);
+    doc["entry"][0]["changes"][0]["value"]["messages"][0]["timestamp"] =
+        then.timestamp().to_string().into();
+    assert_eq!(env.meta(&bytes(&doc)).await, StatusCode::OK);
+    let code = env.tickets(Channel::Whatsapp).await[0].summary.code;
+    env.wait_outbox(1, |r| r.state == OutboxState::Dead).await;
+    let op = aduan_core::Actor::User("operator@banyumaskab.go.id".into());
+    let reply = env.store.reply(code, "Jalan sudah ditambal.".into(), op).await.unwrap();
+
+    // Not the answer (WhatsApp would refuse it: 131047) but the approved template.
+    let tpl = env.wait_for("the template", |s| s.body["type"] == "template").await;
+    assert_eq!(tpl.path, format!("/v21.0/{PHONE_NUMBER_ID}/messages"));
+    assert_eq!(tpl.body["to"], "972987654321");
+    assert_eq!(tpl.body["template"]["name"], "status_aduan");
+    assert_eq!(tpl.body["template"]["language"]["code"], "id");
+    let params: Vec<&str> = tpl.body["template"]["components"][0]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["text"].as_str().unwrap())
+        .collect();
+    let link = format!("https://aduan.example.id/lacak/{code}");
+    assert_eq!(params, [code.to_string().as_str(), "baru", link.as_str()]);
+    let row =
+        env.wait_outbox(reply.outbox_id, |r| r.state == OutboxState::WaitingForResident).await;
+    assert!(row.provider_id.as_deref().unwrap().starts_with("wamid.OUT"), "{row:?}");
+    assert!(!env.sent().iter().any(|s| s.body["type"] == "text"), "{:?}", env.sent());
+    let view = env.store.ticket(code).await.unwrap().unwrap();
+    let answer = view.messages.iter().find(|m| m.purpose == Some(Purpose::Reply)).unwrap();
+    assert!(answer.delivery_note.as_deref().unwrap().starts_with("templat WhatsApp terkirim"));
+
+    // The resident answers the template: their message opens the window, the answer goes.
+    let mut again = whatsapp_text(true);
+    again["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = "wamid.AGAIN".into();
+    assert_eq!(env.meta(&bytes(&again)).await, StatusCode::OK);
+    let full = env
+        .wait_for("the full answer", |s| s.body["text"]["body"] == "Jalan sudah ditambal.")
+        .await;
+    assert_eq!(full.body["to"], "972987654321");
+    let view = env.store.ticket(code).await.unwrap().unwrap();
+    let answer = view.messages.iter().find(|m| m.purpose == Some(Purpose::Reply)).unwrap();
+    assert_eq!(answer.deliveries.len(), 2, "{answer:?}");
 }

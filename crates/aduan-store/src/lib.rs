@@ -56,6 +56,7 @@ use aduan_core::{SlaPolicy, ThreadingPolicy, TicketCode, TransitionError};
 use chrono::{DateTime, Utc};
 
 pub use ops::outbox::DeadNotification;
+pub use ops::outbox::Undelivered;
 pub use ops::routing::{
     ReporterInfo, ReporterUpdate, RouteAction, RouteJob, RouteResult, WatchedTicket,
 };

@@ -101,6 +101,14 @@ pub struct MessageView {
     pub revision_of: Option<i64>,
     /// For outbound messages: how it fared (`{status, at, error}`; receipts, bounces).
     pub receipt: Option<DeliveryView>,
+    /// For an outbound message that did not simply go where it was sent: every outbox row
+    /// of it in order (channel, state, why it was undeliverable there).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deliveries: Vec<aduan_core::DeliveryHop>,
+    /// The operator's line for those (`terkirim via SMS: jendela WhatsApp 24 jam tertutup`,
+    /// `menunggu warga menulis lagi (…)`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery_note: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -134,7 +134,10 @@ impl Sender {
             RequestError::Api(ApiError::Unknown(e)) => {
                 SendError::Retry { reason: format!("Bot API: {e}"), after: None }
             }
-            RequestError::Api(e) => SendError::Permanent(format!("Bot API: {e}")),
+            RequestError::Api(e) => match undeliverable(&e) {
+                Some(reason) => SendError::Undeliverable(reason),
+                None => SendError::Permanent(format!("Bot API: {e}")),
+            },
         }
     }
 
@@ -144,5 +147,40 @@ impl Sender {
         let (chat, reply_to) = target(item).map_err(SendError::Permanent)?;
         let id = self.send_text(chat, reply_to, &item.text).await?;
         Ok(Some(message_ref(chat, id)))
+    }
+}
+
+// --- windows: Bot API answers that mean "not deliverable to this resident" ---
+
+/// The Bot API errors that say the resident can't be reached on Telegram (403 "bot was
+/// blocked by the user", a deactivated user, a chat the bot may not start or that does not
+/// exist): the outbound worker then tries their other identities.
+pub(crate) fn undeliverable(e: &ApiError) -> Option<aduan_core::UndeliverableReason> {
+    use aduan_core::UndeliverableReason as R;
+    Some(match e {
+        ApiError::BotBlocked | ApiError::BotKicked | ApiError::BotKickedFromSupergroup => {
+            R::Blocked
+        }
+        ApiError::UserDeactivated
+        | ApiError::CantInitiateConversation
+        | ApiError::CantTalkWithBots => R::NotOnChannel,
+        ApiError::ChatNotFound | ApiError::UserNotFound => R::RecipientInvalid,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod undeliverable_tests {
+    use super::*;
+    use aduan_core::UndeliverableReason as R;
+
+    #[test]
+    fn forbidden_answers_are_reasons_not_blind_failures() {
+        // As teloxide parses the Bot API's 403 and 400 descriptions.
+        let parse = |d: &str| serde_json::from_value::<ApiError>(serde_json::json!(d)).unwrap();
+        assert_eq!(undeliverable(&parse("Forbidden: bot was blocked by the user")), Some(R::Blocked));
+        assert_eq!(undeliverable(&parse("Forbidden: user is deactivated")), Some(R::NotOnChannel));
+        assert_eq!(undeliverable(&parse("Bad Request: chat not found")), Some(R::RecipientInvalid));
+        assert_eq!(undeliverable(&parse("Bad Request: message text is empty")), None);
     }
 }

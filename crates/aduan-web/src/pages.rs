@@ -464,6 +464,8 @@ struct MsgRow {
     receipt_error: Option<String>,
     attachments: Vec<String>,
     location: Option<String>,
+    /// Where the answer went and why, when not simply where it was sent.
+    delivery_note: Option<String>,
 }
 
 struct EventRow {
@@ -553,6 +555,7 @@ fn ticket_page(state: &AppState, s: &Session, p: &Principal, v: TicketView) -> T
                 })
                 .collect(),
             location: m.location.as_ref().map(place),
+            delivery_note: m.delivery_note.clone(),
         })
         .collect();
     let events = v

@@ -41,6 +41,8 @@ pub(crate) fn limited(state: &AppState, ext: &axum::http::Extensions) -> Result<
 struct Answer {
     at: String,
     text: String,
+    /// Not delivered yet: it waits for the resident to write again (the note says so).
+    waiting: Option<&'static str>,
 }
 
 struct PublicTicket {
@@ -78,7 +80,7 @@ fn public_json(state: &AppState, v: &TicketView) -> Value {
         "overdue": t.overdue,
         "merged_into": t.merged_into,
         "answers": answers(v)
-            .map(|m| json!({"at": fmt(&m.at), "text": m.text}))
+            .map(|m| json!({"at": fmt(&m.at), "text": public_text(m), "waiting": waiting(m)}))
             .collect::<Vec<_>>(),
     })
 }
@@ -148,7 +150,11 @@ pub(crate) async fn track(
         resolved: t.resolved_at.map(|d| local(&state, d)).unwrap_or_else(dash),
         merged_into: t.merged_into.map(|c| c.to_string()),
         answers: answers(&v)
-            .map(|m| Answer { at: local(&state, m.at), text: m.text.clone() })
+            .map(|m| Answer {
+                at: local(&state, m.at),
+                text: public_text(m),
+                waiting: waiting(m).then_some(aduan_core::texts::WAITING_PUBLIC),
+            })
             .collect(),
     };
     render(StatusCode::OK, &TrackPage { nav: None, t: Some(page), error: None })
@@ -381,4 +387,18 @@ pub(crate) async fn report(State(state): State<AppState>, req: Request) -> Respo
         }
         Err(e) => again(csrf, &e.into()),
     }
+}
+
+// --- windows: answers waiting for the resident, on the public page ---
+
+/// An answer kept until the resident writes again (every channel failed, or only a
+/// WhatsApp template could go).
+fn waiting(m: &aduan_store::MessageView) -> bool {
+    m.delivery == Some(aduan_core::OutboxState::WaitingForResident)
+}
+
+/// An answer as the public page shows it: a tracking code is not a key, so phone numbers,
+/// NIK and email addresses in it are masked; where it was tried is never shown.
+fn public_text(m: &aduan_store::MessageView) -> String {
+    aduan_core::privacy::mask_personal(&m.text)
 }

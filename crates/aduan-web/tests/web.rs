@@ -1482,3 +1482,70 @@ async fn each_answer_shows_its_delivery_and_failures_are_counted() {
     let page = send(&f.app, get("/metrics", None)).await;
     assert!(page.text.contains("aduan_delivery_failed_total{channel=\"sms\"} 1"), "{}", page.text);
 }
+
+// --- windows: where an answer went, and an answer waiting for the resident ---
+
+#[tokio::test]
+async fn an_answer_that_waits_for_the_resident_is_explained_to_operators_and_masked_in_public() {
+    use aduan_core::{IdentityKind, UndeliverableReason};
+    let f = fx().await;
+    let wa = aduan_core::Identity::new(IdentityKind::Whatsapp, "6281234567890").unwrap();
+    let msg = aduan_core::InboundMessage {
+        channel: Channel::Whatsapp,
+        provider_id: "wamid.W1".into(),
+        sender: aduan_core::Sender {
+            identity: Some(wa),
+            display_name: Some("Siti".into()),
+            contacts: vec![],
+        },
+        text: "Lampu jalan mati".into(),
+        attachments: vec![],
+        location: None,
+        received_at: chrono::Utc::now() - chrono::Duration::hours(30),
+        thread: Default::default(),
+    };
+    let code = f.store.ingest(msg).await.unwrap().ticket.unwrap();
+    let op = aduan_core::Actor::User("op@kab.go.id".into());
+    let text = "Lampu sudah diganti. Info: 081234567890.";
+    let reply = f.store.reply(code, text.into(), op).await.unwrap();
+    let lease = chrono::Duration::seconds(60);
+    let rows = f.store.outbox_claim(vec![Channel::Whatsapp], 10, lease).await.unwrap();
+    let row = rows.iter().find(|r| r.id == reply.outbox_id).unwrap();
+    let order = aduan_core::DEFAULT_FALLBACK_ORDER.to_vec();
+    let why = UndeliverableReason::WindowClosed;
+    let now = chrono::Utc::now();
+    f.store
+        .outbox_undeliverable(row.id, why, None, vec![Channel::Whatsapp], order, now)
+        .await
+        .unwrap();
+
+    // Operators see where it went and why.
+    let path = format!("/api/v1/tickets/{code}");
+    let r = send(&f.app, bearer("GET", &path, &f.admin_key, None)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let j = r.json();
+    let answer =
+        j["messages"].as_array().unwrap().iter().find(|m| m["purpose"] == "reply").unwrap();
+    assert_eq!(answer["delivery"], "waiting_for_resident");
+    assert_eq!(
+        answer["delivery_note"],
+        "menunggu warga menulis lagi (jendela WhatsApp 24 jam tertutup)"
+    );
+    assert_eq!(answer["deliveries"][0]["undeliverable"], "window_closed");
+
+    // The public page shows it, masked, with what the resident can do.
+    let r = send(&f.app, get(&format!("/api/v1/public/tickets/{code}"), None)).await;
+    let j = r.json();
+    assert_eq!(j["answers"][0]["waiting"], true);
+    let shown = j["answers"][0]["text"].as_str().unwrap();
+    assert!(
+        shown.starts_with("Lampu sudah diganti.") && !shown.contains("081234567890"),
+        "{shown}"
+    );
+    let html = send(&f.app, get(&format!("/lacak/{code}"), None)).await;
+    assert!(html.text.contains(aduan_core::texts::WAITING_PUBLIC), "{}", html.text);
+    for personal in ["081234567890", "6281234567890", "whatsapp", "WhatsApp"] {
+        assert!(!r.text.contains(personal), "{personal} in the public JSON");
+        assert!(!html.text.contains(personal), "{personal} on the tracking page");
+    }
+}

@@ -306,11 +306,18 @@ pub struct Outbound {
     pub poll_ms: u64,
     pub max_attempts: i64,
     pub backoff_secs: u64,
+    /// Where an answer its channel can't deliver is tried next (issue 17).
+    pub fallback_order: Vec<aduan_core::Channel>,
 }
 
 impl Default for Outbound {
     fn default() -> Self {
-        Outbound { poll_ms: 500, max_attempts: 8, backoff_secs: 30 }
+        Outbound {
+            poll_ms: 500,
+            max_attempts: 8,
+            backoff_secs: 30,
+            fallback_order: aduan_core::DEFAULT_FALLBACK_ORDER.to_vec(),
+        }
     }
 }
 
@@ -641,8 +648,25 @@ impl Config {
                 message: "must be at least 1".into(),
             });
         }
+        self.validate_fallback_order(&mut p);
         self.validate_channels(&mut p);
         p
+    }
+
+    /// `[outbound] fallback_order`: channels aduan can send on, each once.
+    fn validate_fallback_order(&self, p: &mut Vec<Problem>) {
+        use aduan_core::Channel;
+        let order = &self.outbound.fallback_order;
+        for (i, ch) in order.iter().enumerate() {
+            let message = if matches!(ch, Channel::Web | Channel::Open311) {
+                format!("{ch} can't carry an answer: list sending channels only")
+            } else if order[..i].contains(ch) {
+                format!("{ch} is listed twice")
+            } else {
+                continue;
+            };
+            p.push(Problem { path: format!("outbound.fallback_order[{i}]"), message });
+        }
     }
 
     fn validate_channels(&self, p: &mut Vec<Problem>) {
@@ -1005,5 +1029,42 @@ mod tests {
                 "channels.meta.media_hosts[2]"
             ]
         );
+    }
+
+    // --- windows: provider windows and the fallback chain ---
+
+    #[test]
+    fn the_fallback_order_and_the_whatsapp_template_are_checked() {
+        use aduan_core::Channel;
+        let c: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(
+                r#"
+                [outbound]
+                fallback_order = ["sms", "web", "email", "sms"]
+                [channels.meta]
+                human_agent_tag = true
+                whatsapp_template = { name = "status aduan", language = "id" }
+                "#,
+            ))
+            .extract()
+            .unwrap();
+        assert_eq!(
+            c.outbound.fallback_order,
+            [Channel::Sms, Channel::Web, Channel::Email, Channel::Sms]
+        );
+        assert!(c.channels.meta.human_agent_tag);
+        let t = c.channels.meta.whatsapp_template.as_ref().unwrap();
+        assert_eq!(t.params.len(), 3, "code, status and link by default");
+        let paths: Vec<String> = c.validate().into_iter().map(|p| p.path).collect();
+        assert_eq!(
+            paths,
+            [
+                "outbound.fallback_order[1]",
+                "outbound.fallback_order[3]",
+                "channels.meta.whatsapp_template.name"
+            ]
+        );
+        assert_eq!(Config::default().outbound.fallback_order, aduan_core::DEFAULT_FALLBACK_ORDER);
+        assert!(!Config::default().channels.meta.human_agent_tag);
     }
 }

@@ -499,6 +499,7 @@ async fn serve(config: Config, source: Source) -> anyhow::Result<()> {
         poll: Duration::from_millis(config.outbound.poll_ms),
         max_attempts: config.outbound.max_attempts,
         backoff: Duration::from_secs(config.outbound.backoff_secs),
+        fallback_order: config.outbound.fallback_order.clone(),
         ..outbound::OutboundConfig::default()
     };
     workers.spawn(outbound::run(cx, connectors.clone(), outbound_cfg));

@@ -427,6 +427,7 @@ async fn ingest_locked<D: Db>(
         )
         .await?;
     outcome.message_id = message_id;
+    requeue_for(c, reporter_id, &msg, now).await?;
 
     for a in &msg.attachments {
         c.execute(
@@ -599,4 +600,23 @@ impl Store {
         let now = now();
         write!(self, |c| set_checkpoint(c, connector, key, value, now))
     }
+}
+
+// --- windows: answers waiting for the resident go where they write ---
+
+/// The resident wrote (a message of their own, not an automated one or an edit): their
+/// answers kept `waiting_for_resident` are queued to this identity on this channel, ahead of
+/// whatever this message itself makes us send.
+async fn requeue_for<D: Db>(
+    c: &mut D,
+    reporter_id: Option<i64>,
+    msg: &InboundMessage,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    if msg.thread.automated || msg.thread.revision_of.is_some() {
+        return Ok(());
+    }
+    let from = msg.sender.identity.as_ref();
+    super::outbox::requeue_waiting(c, reporter_id, msg.channel, from, now).await?;
+    Ok(())
 }

@@ -741,3 +741,257 @@ impl Store {
         read!(self, |c| delivery_failed_counts(c))
     }
 }
+
+// --- windows: undeliverable answers, the fallback chain, waiting for the resident ---
+//
+// A provider that can't deliver an answer to a resident now (Meta's window closed, the bot
+// blocked, a number not on WhatsApp, a wrong address) makes the outbound worker call
+// [`outbox_undeliverable`]: in one transaction the row becomes `undeliverable` with its
+// reason, and the same answer (the same message) is queued as a new row to the next of the
+// reporter's identities in the configured order, among the channels the worker can send on,
+// never twice to one (channel, address) for that answer — the rows of one answer point at
+// its first row (`fallback_of`). With every way spent the row is kept `waiting_for_resident`
+// (shown on the tracking page); so is a row for which only a WhatsApp template could go.
+// When the reporter next writes on any channel, intake re-queues their waiting answers to
+// the identity and channel they wrote from ([`requeue_waiting`]), before anything else it
+// queues. Notifications to officials and automatic receipts/status answers have no fallback:
+// they end `dead` as before.
+
+/// What became of an answer its provider could not deliver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Undelivered {
+    /// Queued again (row `outbox_id`) on another of the reporter's identities.
+    Fallback { outbox_id: i64, channel: Channel, to: Identity },
+    /// Kept until the resident writes again.
+    Waiting,
+    /// Not an answer that follows the resident (a notification, a receipt): `dead`.
+    Dead,
+}
+
+/// The purposes whose rows follow the resident to other channels: a person's answer and the
+/// request for identity. A receipt or a status answer belongs to the chat it answers.
+fn follows_resident(purpose: Purpose) -> bool {
+    matches!(purpose, Purpose::Reply | Purpose::IdentityRequest)
+}
+
+#[allow(clippy::too_many_arguments, reason = "the outcome of one send and the fallback plan")]
+pub(crate) async fn outbox_undeliverable<D: Db>(
+    c: &mut D,
+    id: i64,
+    reason: aduan_core::UndeliverableReason,
+    notice: Option<Option<String>>,
+    sendable: Vec<Channel>,
+    order: Vec<Channel>,
+    now: DateTime<Utc>,
+) -> Result<Undelivered> {
+    let row = c
+        .fetch_optional(
+            "UPDATE outbox SET state = 'undeliverable', undeliverable = $2, last_error = $3, \
+             lease_until = NULL, next_attempt_at = $4 WHERE id = $1 AND state = 'sending' \
+             RETURNING ticket_id, message_id, purpose, fallback_of",
+            args![id, reason.as_str(), format!("undeliverable: {reason}"), now],
+        )
+        .await?;
+    let Some(row) = row else {
+        return Err(StoreError::Conflict(format!("outbox row {id} is not being sent")));
+    };
+    let ticket_id: i64 = row.get("ticket_id")?;
+    let message_id: i64 = row.get("message_id")?;
+    let purpose: Purpose = parse(&row.get::<String>("purpose")?, "outbox purpose")?;
+    let root = row.get::<Option<i64>>("fallback_of")?.unwrap_or(id);
+    if !follows_resident(purpose) {
+        c.execute("UPDATE outbox SET state = 'dead' WHERE id = $1", args![id]).await?;
+        return Ok(Undelivered::Dead);
+    }
+    if let Some(notice) = notice {
+        // A template went out: the row records its id (for its receipts), the answer waits.
+        c.execute(
+            "UPDATE outbox SET state = 'waiting_for_resident', provider_id = $2, sent_at = $3 \
+             WHERE id = $1",
+            args![id, notice, now],
+        )
+        .await?;
+        return Ok(Undelivered::Waiting);
+    }
+    let tried_rows = c
+        .fetch_all(
+            "SELECT channel, recipient_kind, recipient FROM outbox \
+             WHERE (id = $1 OR fallback_of = $1) AND recipient IS NOT NULL ORDER BY id",
+            args![root],
+        )
+        .await?;
+    let mut tried = Vec::with_capacity(tried_rows.len());
+    for r in &tried_rows {
+        let kind: String = r.get("recipient_kind")?;
+        tried.push((
+            parse::<Channel>(&r.get::<String>("channel")?, "channel")?,
+            Identity { kind: parse(&kind, "identity kind")?, value: r.get("recipient")? },
+        ));
+    }
+    let identity_rows = c
+        .fetch_all(
+            "SELECT i.kind, i.value FROM identities i JOIN tickets t ON t.reporter_id = i.reporter_id \
+             WHERE t.id = $1 ORDER BY i.id",
+            args![ticket_id],
+        )
+        .await?;
+    let mut identities = Vec::with_capacity(identity_rows.len());
+    for r in &identity_rows {
+        let kind: String = r.get("kind")?;
+        identities.push(Identity { kind: parse(&kind, "identity kind")?, value: r.get("value")? });
+    }
+    match aduan_core::next_fallback(&order, &sendable, &identities, &tried) {
+        Some((channel, to)) => {
+            let outbox_id =
+                queue_again(c, ticket_id, message_id, root, purpose, channel, &to, now).await?;
+            Ok(Undelivered::Fallback { outbox_id, channel, to })
+        }
+        None => {
+            c.execute("UPDATE outbox SET state = 'waiting_for_resident' WHERE id = $1", args![id])
+                .await?;
+            Ok(Undelivered::Waiting)
+        }
+    }
+}
+
+/// A new pending row for the answer of row `root`, to `to` on `channel`.
+#[allow(clippy::too_many_arguments, reason = "the columns of the new row")]
+async fn queue_again<D: Db>(
+    c: &mut D,
+    ticket_id: i64,
+    message_id: i64,
+    root: i64,
+    purpose: Purpose,
+    channel: Channel,
+    to: &Identity,
+    now: DateTime<Utc>,
+) -> Result<i64> {
+    c.fetch_one_scalar(
+        "INSERT INTO outbox (ticket_id, message_id, channel, recipient_kind, recipient, state, \
+         purpose, next_attempt_at, created_at, fallback_of) \
+         VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $7, $8) RETURNING id",
+        args![
+            ticket_id,
+            message_id,
+            channel.as_str(),
+            to.kind.as_str(),
+            &to.value,
+            purpose.as_str(),
+            now,
+            root
+        ],
+    )
+    .await
+}
+
+/// The reporter wrote on `channel` from `from`: each of their answers waiting for them is
+/// queued again there (the waiting row keeps its reason and becomes `undeliverable`).
+/// Returns how many were re-queued; none when `from` can't be written to on `channel`.
+pub(crate) async fn requeue_waiting<D: Db>(
+    c: &mut D,
+    reporter_id: Option<i64>,
+    channel: Channel,
+    from: Option<&Identity>,
+    now: DateTime<Utc>,
+) -> Result<usize> {
+    let (Some(reporter_id), Some(to)) =
+        (reporter_id, from.and_then(|f| aduan_core::address_on(channel, f)))
+    else {
+        return Ok(0);
+    };
+    let rows = c
+        .fetch_all(
+            "SELECT o.id, o.ticket_id, o.message_id, o.purpose, o.fallback_of FROM outbox o \
+             JOIN tickets t ON t.id = o.ticket_id \
+             WHERE t.reporter_id = $1 AND o.state = 'waiting_for_resident' ORDER BY o.id",
+            args![reporter_id],
+        )
+        .await?;
+    for r in &rows {
+        let id: i64 = r.get("id")?;
+        c.execute("UPDATE outbox SET state = 'undeliverable' WHERE id = $1", args![id]).await?;
+        let root = r.get::<Option<i64>>("fallback_of")?.unwrap_or(id);
+        let purpose = parse(&r.get::<String>("purpose")?, "outbox purpose")?;
+        let (ticket_id, message_id) = (r.get("ticket_id")?, r.get("message_id")?);
+        queue_again(c, ticket_id, message_id, root, purpose, channel, &to, now).await?;
+    }
+    if !rows.is_empty() {
+        tracing::info!(reporter_id, n = rows.len(), %channel, "Waiting answers re-queued where the resident wrote.");
+    }
+    Ok(rows.len())
+}
+
+/// Every outbox row of a ticket's messages, in id order, for showing where each answer
+/// went: `(message_id, hop)`.
+pub(crate) async fn delivery_hops<D: Db>(
+    c: &mut D,
+    ticket_id: i64,
+) -> Result<Vec<(i64, aduan_core::DeliveryHop)>> {
+    let rows = c
+        .fetch_all(
+            "SELECT message_id, channel, state, undeliverable, provider_id FROM outbox \
+             WHERE ticket_id = $1 ORDER BY id",
+            args![ticket_id],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let state: OutboxState = parse(&r.get::<String>("state")?, "outbox state")?;
+            let undeliverable: Option<String> = r.get("undeliverable")?;
+            let provider_id: Option<String> = r.get("provider_id")?;
+            Ok((
+                r.get("message_id")?,
+                aduan_core::DeliveryHop {
+                    channel: parse(&r.get::<String>("channel")?, "channel")?,
+                    state,
+                    undeliverable: undeliverable
+                        .map(|u| parse(&u, "undeliverable reason"))
+                        .transpose()?,
+                    notice: state == OutboxState::WaitingForResident && provider_id.is_some(),
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Puts on each outbound message of a ticket its delivery hops and the operator's note,
+/// when it did not simply go where it was sent (a fallback, a wait).
+pub(crate) async fn fill_deliveries<D: Db>(
+    c: &mut D,
+    ticket_id: i64,
+    messages: &mut [crate::types::MessageView],
+) -> Result<()> {
+    let mut hops: std::collections::HashMap<i64, Vec<aduan_core::DeliveryHop>> =
+        std::collections::HashMap::new();
+    for (message_id, hop) in delivery_hops(c, ticket_id).await? {
+        hops.entry(message_id).or_default().push(hop);
+    }
+    for m in messages.iter_mut() {
+        let Some(h) = hops.remove(&m.id) else { continue };
+        if let Some(note) = aduan_core::texts::delivery_note(&h) {
+            m.delivery_note = Some(note);
+            m.deliveries = h;
+        }
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Records that claimed row `id` can't be delivered there (`reason`), and carries the
+    /// answer on: to the next of the reporter's identities in `order` among the `sendable`
+    /// channels, or, with none left, keeps it `waiting_for_resident`. `notice`: only a
+    /// short notice went out (a WhatsApp template, with its provider id), the answer waits.
+    #[allow(clippy::too_many_arguments, reason = "the outcome of one send and the fallback plan")]
+    pub async fn outbox_undeliverable(
+        &self,
+        id: i64,
+        reason: aduan_core::UndeliverableReason,
+        notice: Option<Option<String>>,
+        sendable: Vec<Channel>,
+        order: Vec<Channel>,
+        now: DateTime<Utc>,
+    ) -> Result<Undelivered> {
+        let now = truncate_ms(now);
+        write!(self, |c| outbox_undeliverable(c, id, reason, notice, sendable, order, now))
+    }
+}

@@ -115,7 +115,8 @@ pub(crate) async fn ticket_view<D: Db>(
             "SELECT m.id, m.direction, m.channel, m.text, m.sent_at, m.author, m.display_name, \
          m.lat, m.lon, m.revision_of, o.state, o.purpose, \
          o.receipt, o.receipt_at, o.sent_at AS out_sent_at, o.last_error FROM messages m \
-         LEFT JOIN outbox o ON o.message_id = m.id WHERE m.ticket_id = $1 ORDER BY m.id",
+         LEFT JOIN outbox o ON o.id = (SELECT MAX(l.id) FROM outbox l WHERE l.message_id = m.id) \
+         WHERE m.ticket_id = $1 ORDER BY m.id",
             args![t.id],
         )
         .await?;
@@ -157,8 +158,11 @@ pub(crate) async fn ticket_view<D: Db>(
                 .transpose()?,
             revision_of: row.get("revision_of")?,
             receipt,
+            deliveries: Vec::new(),
+            delivery_note: None,
         });
     }
+    super::outbox::fill_deliveries(c, t.id, &mut messages).await?;
 
     let rows = c.fetch_all(
         "SELECT at, actor, kind, from_value, to_value, note FROM events WHERE ticket_id = $1 ORDER BY id", args![t.id])

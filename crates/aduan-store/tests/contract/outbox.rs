@@ -406,3 +406,222 @@ async fn a_bounce_shows_as_failed_with_its_reason_and_counts() {
         );
     }
 }
+
+// --- windows: undeliverable answers, the fallback chain, waiting for the resident ---
+
+mod windows {
+    use aduan_core::{
+        Channel, DEFAULT_FALLBACK_ORDER, Direction, Identity, IdentityKind, OutboxState, Purpose,
+        Sender, UndeliverableReason as R,
+    };
+    use aduan_store::{OutboxItem, Store, TicketView, Undelivered};
+    use chrono::{DateTime, Duration, Utc};
+
+    use crate::{msg, no_receipts, op, stores};
+
+    const SENDABLE: [Channel; 4] =
+        [Channel::Whatsapp, Channel::Sms, Channel::Email, Channel::Telegram];
+
+    fn wa() -> Identity {
+        Identity::new(IdentityKind::Whatsapp, "6281234567890").unwrap()
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    /// A WhatsApp resident who also left an email address, answered by an operator.
+    async fn answered(store: &Store) -> aduan_core::TicketCode {
+        let mut m = msg(Channel::Whatsapp, "wamid.1", Some(wa()), "Jalan berlubang");
+        m.sender = Sender {
+            identity: Some(wa()),
+            display_name: Some("Siti".into()),
+            contacts: vec![Identity::email("siti@example.id").unwrap()],
+        };
+        let code = store.ingest(m).await.unwrap().ticket.unwrap();
+        store.reply(code, "Jalan sudah ditambal.".into(), op()).await.unwrap();
+        code
+    }
+
+    async fn claim(store: &Store, channel: Channel) -> Vec<OutboxItem> {
+        store.outbox_claim(vec![channel], 10, Duration::seconds(60)).await.unwrap()
+    }
+
+    async fn undeliverable(store: &Store, id: i64, why: R, now: &str) -> Undelivered {
+        let order = DEFAULT_FALLBACK_ORDER.to_vec();
+        store.outbox_undeliverable(id, why, None, SENDABLE.to_vec(), order, at(now)).await.unwrap()
+    }
+
+    fn answer(view: &TicketView) -> &aduan_store::MessageView {
+        view.messages
+            .iter()
+            .find(|m| m.direction == Direction::Out && m.purpose == Some(Purpose::Reply))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_undeliverable_answer_tries_the_reporters_other_identities_in_order_once() {
+        for (store, _g) in stores(no_receipts()).await {
+            let code = answered(&store).await;
+            let first = claim(&store, Channel::Whatsapp).await;
+            assert_eq!(first.len(), 1);
+            let sms = Identity::phone("+6281234567890").unwrap();
+            let to_sms =
+                undeliverable(&store, first[0].id, R::WindowClosed, "2026-12-03T10:00:00Z").await;
+            assert!(
+                matches!(&to_sms, Undelivered::Fallback { channel: Channel::Sms, to, .. } if *to == sms),
+                "{to_sms:?}"
+            );
+            let view = store.ticket(code).await.unwrap().unwrap();
+            assert_eq!(answer(&view).delivery, Some(OutboxState::Pending));
+            assert_eq!(
+                answer(&view).delivery_note.as_deref(),
+                Some("dialihkan ke SMS: jendela WhatsApp 24 jam tertutup")
+            );
+            assert_eq!(view.messages.iter().filter(|m| m.direction == Direction::Out).count(), 1);
+
+            // The same answer, on SMS; then email; then nothing is left.
+            let on_sms = claim(&store, Channel::Sms).await;
+            assert_eq!(on_sms[0].text, "Jalan sudah ditambal.");
+            assert_eq!(on_sms[0].recipient, sms);
+            let to_mail =
+                undeliverable(&store, on_sms[0].id, R::NotOnChannel, "2026-12-03T10:01:00Z").await;
+            assert!(matches!(to_mail, Undelivered::Fallback { channel: Channel::Email, .. }));
+            let on_mail = claim(&store, Channel::Email).await;
+            assert_eq!(on_mail[0].recipient, Identity::email("siti@example.id").unwrap());
+            store.outbox_sent(on_mail[0].id, Some("<m1@aduan>".into())).await.unwrap();
+            let view = store.ticket(code).await.unwrap().unwrap();
+            assert_eq!(answer(&view).delivery, Some(OutboxState::Sent));
+            assert_eq!(
+                answer(&view).delivery_note.as_deref(),
+                Some("terkirim via email: alamat tidak terdaftar di SMS")
+            );
+            assert_eq!(answer(&view).deliveries.len(), 3);
+            for ch in SENDABLE {
+                assert!(claim(&store, ch).await.is_empty(), "{ch}: {}", store.backend_name());
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn with_every_way_spent_the_answer_waits_and_goes_where_the_resident_next_writes() {
+        for (store, _g) in stores(no_receipts()).await {
+            let code = answered(&store).await;
+            // Only WhatsApp and SMS can send here; the phone behind the WhatsApp number
+            // takes no SMS either.
+            let sendable = vec![Channel::Whatsapp, Channel::Sms];
+            let order = DEFAULT_FALLBACK_ORDER.to_vec();
+            let first = claim(&store, Channel::Whatsapp).await;
+            let now = at("2026-12-03T10:00:00Z");
+            let next = store
+                .outbox_undeliverable(
+                    first[0].id,
+                    R::WindowClosed,
+                    None,
+                    sendable.clone(),
+                    order.clone(),
+                    now,
+                )
+                .await
+                .unwrap();
+            assert!(
+                matches!(next, Undelivered::Fallback { channel: Channel::Sms, .. }),
+                "{next:?}"
+            );
+            let sms = claim(&store, Channel::Sms).await;
+            let now = at("2026-12-03T10:01:00Z");
+            let next = store
+                .outbox_undeliverable(sms[0].id, R::NotOnChannel, None, sendable, order, now)
+                .await
+                .unwrap();
+            assert_eq!(next, Undelivered::Waiting);
+            let view = store.ticket(code).await.unwrap().unwrap();
+            assert_eq!(answer(&view).delivery, Some(OutboxState::WaitingForResident));
+            assert_eq!(
+                answer(&view).delivery_note.as_deref(),
+                Some(
+                    "menunggu warga menulis lagi (jendela WhatsApp 24 jam tertutup; alamat tidak terdaftar di SMS)"
+                )
+            );
+            for ch in SENDABLE {
+                assert!(claim(&store, ch).await.is_empty());
+            }
+
+            // Days later the resident writes by email (another channel, a new conversation):
+            // the waiting answer goes there, once.
+            let mail = Identity::email("siti@example.id").unwrap();
+            let m = msg(
+                Channel::Email,
+                "<w1@mail.example>",
+                Some(mail.clone()),
+                "Bagaimana aduan saya?",
+            );
+            store.ingest(m).await.unwrap();
+            let on_mail = claim(&store, Channel::Email).await;
+            assert_eq!(on_mail.len(), 1, "{}", store.backend_name());
+            assert_eq!((on_mail[0].ticket, on_mail[0].recipient.clone()), (code, mail.clone()));
+            assert_eq!(on_mail[0].text, "Jalan sudah ditambal.");
+            let m = msg(Channel::Email, "<w2@mail.example>", Some(mail), "Halo?");
+            store.ingest(m).await.unwrap();
+            store.outbox_sent(on_mail[0].id, None).await.unwrap();
+            assert!(claim(&store, Channel::Email).await.is_empty());
+            let view = store.ticket(code).await.unwrap().unwrap();
+            assert_eq!(answer(&view).delivery, Some(OutboxState::Sent));
+            assert_eq!(answer(&view).deliveries.len(), 3);
+        }
+    }
+
+    #[tokio::test]
+    async fn after_a_whatsapp_template_the_answer_waits_for_the_residents_next_message() {
+        for (store, _g) in stores(no_receipts()).await {
+            let code = answered(&store).await;
+            let first = claim(&store, Channel::Whatsapp).await;
+            let order = DEFAULT_FALLBACK_ORDER.to_vec();
+            let notice = Some(Some("wamid.TEMPLATE".to_owned()));
+            let next = store
+                .outbox_undeliverable(
+                    first[0].id,
+                    R::WindowClosed,
+                    notice,
+                    SENDABLE.to_vec(),
+                    order,
+                    at("2026-12-03T10:00:00Z"),
+                )
+                .await
+                .unwrap();
+            assert_eq!(next, Undelivered::Waiting, "no fallback after a template");
+            let view = store.ticket(code).await.unwrap().unwrap();
+            assert!(
+                answer(&view)
+                    .delivery_note
+                    .as_deref()
+                    .unwrap()
+                    .starts_with("templat WhatsApp terkirim")
+            );
+            assert!(claim(&store, Channel::Sms).await.is_empty());
+            store
+                .ingest(msg(Channel::Whatsapp, "wamid.2", Some(wa()), "Baik, apa jawabannya?"))
+                .await
+                .unwrap();
+            let again = claim(&store, Channel::Whatsapp).await;
+            assert_eq!(again.len(), 1);
+            assert_eq!(
+                (again[0].text.as_str(), again[0].recipient.clone()),
+                ("Jalan sudah ditambal.", wa())
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn receipts_and_status_answers_have_no_fallback() {
+        for (store, _g) in stores(aduan_store::StoreOptions::default()).await {
+            let code = answered(&store).await;
+            let rows = claim(&store, Channel::Whatsapp).await;
+            let ack = rows.iter().find(|i| i.purpose == Purpose::Ack).unwrap();
+            let next = undeliverable(&store, ack.id, R::Blocked, "2026-12-03T10:00:00Z").await;
+            assert_eq!(next, Undelivered::Dead);
+            assert!(claim(&store, Channel::Sms).await.is_empty());
+            assert!(store.ticket(code).await.unwrap().is_some());
+        }
+    }
+}
