@@ -91,10 +91,13 @@ pub enum EventKind {
     /// A category was set on a ticket that had none (`to` = the category), e.g. from an
     /// Open311 report's `service_code`.
     Categorized,
+    /// The resident's confirmation of a resolved ticket: `to` = `asked`, `fixed`,
+    /// `not_fixed`, `unclear` or `expired` (no answer in time); `note` = the rating.
+    Confirmation,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 13] = [
+    pub const ALL: [EventKind; 14] = [
         EventKind::Created,
         EventKind::MessageReceived,
         EventKind::Replied,
@@ -108,6 +111,7 @@ impl EventKind {
         EventKind::ReporterUpdated,
         EventKind::Notified,
         EventKind::Categorized,
+        EventKind::Confirmation,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -125,6 +129,7 @@ impl EventKind {
             EventKind::ReporterUpdated => "reporter_updated",
             EventKind::Notified => "notified",
             EventKind::Categorized => "categorized",
+            EventKind::Confirmation => "confirmation",
         }
     }
 }

@@ -78,10 +78,13 @@ pub enum Purpose {
     Warning,
     /// A deadline passed: to the OPD head and the admins.
     Escalation,
+    /// The automatic question to the resident whether their resolved ticket is really fixed
+    /// (1/2 and a rating).
+    ConfirmRequest,
 }
 
 impl Purpose {
-    pub const ALL: [Purpose; 7] = [
+    pub const ALL: [Purpose; 8] = [
         Purpose::Reply,
         Purpose::Ack,
         Purpose::IdentityRequest,
@@ -89,6 +92,7 @@ impl Purpose {
         Purpose::Disposition,
         Purpose::Warning,
         Purpose::Escalation,
+        Purpose::ConfirmRequest,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -100,6 +104,7 @@ impl Purpose {
             Purpose::Disposition => "disposition",
             Purpose::Warning => "warning",
             Purpose::Escalation => "escalation",
+            Purpose::ConfirmRequest => "confirm_request",
         }
     }
 
@@ -112,7 +117,10 @@ impl Purpose {
     /// RFC 3834 calls an auto-reply, limited per recipient. Notifications to officials and
     /// admins are automatic but not auto-replies, and never limited that way.
     pub fn is_auto_reply(self) -> bool {
-        matches!(self, Purpose::Ack | Purpose::IdentityRequest | Purpose::Status)
+        matches!(
+            self,
+            Purpose::Ack | Purpose::IdentityRequest | Purpose::Status | Purpose::ConfirmRequest
+        )
     }
 
     /// Goes to officials or admins, not to the resident (never shown on the public page).

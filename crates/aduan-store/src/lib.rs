@@ -109,6 +109,9 @@ pub struct StoreOptions {
     /// Caps on the automatic messages to residents (receipts, identity requests, status
     /// answers), counted over the outbox so they hold across instances.
     pub auto_limits: AutoLimits,
+    /// `[server] public_url`, for the resident's confirmation link (`/lacak/{code}?k=…`);
+    /// `None` leaves the link out.
+    pub public_url: Option<String>,
 }
 
 /// How many automatic messages to residents the store queues (`[intake]
@@ -139,6 +142,7 @@ impl Default for StoreOptions {
             ack_template: Some(aduan_core::DEFAULT_ACK_TEMPLATE.to_owned()),
             opd_names: std::collections::HashMap::new(),
             auto_limits: AutoLimits::default(),
+            public_url: None,
         }
     }
 }
