@@ -9,6 +9,7 @@ mod abuse;
 mod browser;
 mod cli;
 mod common;
+mod confirm;
 mod deploy;
 mod durability;
 mod email;

@@ -94,6 +94,9 @@ pub enum EventKind {
     /// An attachment was not stored (`to` = the attachment id; `note` = why, e.g. over
     /// the sender's attachment budget).
     AttachmentRefused,
+    /// The resident's confirmation of a resolved ticket: `to` = `asked`, `fixed`,
+    /// `not_fixed`, `unclear` or `expired` (no answer in time); `note` = the rating.
+    Confirmation,
 }
 
 impl EventKind {
@@ -112,6 +115,7 @@ impl EventKind {
         EventKind::Notified,
         EventKind::Categorized,
         EventKind::AttachmentRefused,
+        EventKind::Confirmation,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -130,6 +134,7 @@ impl EventKind {
             EventKind::Notified => "notified",
             EventKind::Categorized => "categorized",
             EventKind::AttachmentRefused => "attachment_refused",
+            EventKind::Confirmation => "confirmation",
         }
     }
 }

@@ -8,6 +8,7 @@
 pub mod calendar;
 mod channel;
 mod code;
+pub mod confirm;
 mod delivery;
 mod event;
 mod identity;

@@ -88,10 +88,13 @@ pub enum Purpose {
     Warning,
     /// A deadline passed: to the OPD head and the admins.
     Escalation,
+    /// The automatic question to the resident whether their resolved ticket is really fixed
+    /// (1/2 and a rating).
+    ConfirmRequest,
 }
 
 impl Purpose {
-    pub const ALL: [Purpose; 7] = [
+    pub const ALL: [Purpose; 8] = [
         Purpose::Reply,
         Purpose::Ack,
         Purpose::IdentityRequest,
@@ -99,6 +102,7 @@ impl Purpose {
         Purpose::Disposition,
         Purpose::Warning,
         Purpose::Escalation,
+        Purpose::ConfirmRequest,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -110,6 +114,7 @@ impl Purpose {
             Purpose::Disposition => "disposition",
             Purpose::Warning => "warning",
             Purpose::Escalation => "escalation",
+            Purpose::ConfirmRequest => "confirm_request",
         }
     }
 
@@ -122,7 +127,10 @@ impl Purpose {
     /// RFC 3834 calls an auto-reply, limited per recipient. Notifications to officials and
     /// admins are automatic but not auto-replies, and never limited that way.
     pub fn is_auto_reply(self) -> bool {
-        matches!(self, Purpose::Ack | Purpose::IdentityRequest | Purpose::Status)
+        matches!(
+            self,
+            Purpose::Ack | Purpose::IdentityRequest | Purpose::Status | Purpose::ConfirmRequest
+        )
     }
 
     /// Goes to officials or admins, not to the resident (never shown on the public page).

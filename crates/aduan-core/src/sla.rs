@@ -24,6 +24,9 @@ pub struct SlaPolicy {
     pub calendar: Calendar,
     /// The fraction of a clock after which the warning goes out.
     pub warn_fraction: f64,
+    /// Working days a resident has to answer the confirmation question after their ticket
+    /// was resolved; silence then closes it (`[sla] confirm_working_days`).
+    pub confirm_working_days: u32,
 }
 
 impl Default for SlaPolicy {
@@ -33,6 +36,7 @@ impl Default for SlaPolicy {
             resolution: Budget::WorkingDays(5),
             calendar: Calendar::default(),
             warn_fraction: 0.75,
+            confirm_working_days: 3,
         }
     }
 }

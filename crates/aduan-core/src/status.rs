@@ -16,6 +16,8 @@ pub enum Status {
     Resolved,
     Rejected,
     Merged,
+    /// Final: the resident confirmed the fix (or did not answer the confirmation in time).
+    Closed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,7 +37,7 @@ pub enum TransitionError {
 pub struct UnknownStatus(pub String);
 
 impl Status {
-    pub const ALL: [Status; 7] = [
+    pub const ALL: [Status; 8] = [
         Status::New,
         Status::AwaitingIdentity,
         Status::Assigned,
@@ -43,6 +45,7 @@ impl Status {
         Status::Resolved,
         Status::Rejected,
         Status::Merged,
+        Status::Closed,
     ];
 
     /// The statuses in which a ticket still waits for someone on our side.
@@ -58,6 +61,7 @@ impl Status {
             Status::Resolved => "resolved",
             Status::Rejected => "rejected",
             Status::Merged => "merged",
+            Status::Closed => "closed",
         }
     }
 
@@ -79,10 +83,12 @@ impl Status {
             Assigned => &[New, InProgress, Resolved, Rejected, Merged],
             InProgress => &[New, Assigned, Resolved, Rejected, Merged],
             // Reopened by the resident writing again, or by an operator.
-            Resolved => &[New, Assigned, InProgress],
+            Resolved => &[New, Assigned, InProgress, Closed],
             // An operator taking back a rejection.
             Rejected => &[New],
             Merged => &[],
+            // Final, but an operator may still reopen it, like a resolved ticket.
+            Closed => &[New, Assigned, InProgress],
         }
     }
 
@@ -162,9 +168,10 @@ mod tests {
             awaiting_identity -> new assigned resolved rejected merged
             assigned -> new in_progress resolved rejected merged
             in_progress -> new assigned resolved rejected merged
-            resolved -> new assigned in_progress
+            resolved -> new assigned in_progress closed
             rejected -> new
             merged -> 
+            closed -> new assigned in_progress
         "#]]
         .assert_eq(&out);
     }
@@ -210,6 +217,7 @@ mod tests {
         for s in Status::ALL {
             assert_eq!(s.as_str().parse::<Status>(), Ok(s));
         }
-        assert!("closed".parse::<Status>().is_err());
+        assert!("ditutup".parse::<Status>().is_err());
+        assert!(!Status::Closed.is_open());
     }
 }

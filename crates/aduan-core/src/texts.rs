@@ -35,6 +35,7 @@ pub fn status_label(s: Status) -> &'static str {
         Status::Resolved => "selesai",
         Status::Rejected => "ditolak",
         Status::Merged => "digabung",
+        Status::Closed => "ditutup",
     }
 }
 
@@ -48,6 +49,7 @@ pub fn status_title(s: Status) -> &'static str {
         Status::Resolved => "Selesai",
         Status::Rejected => "Ditolak",
         Status::Merged => "Digabung",
+        Status::Closed => "Ditutup",
     }
 }
 
@@ -326,3 +328,36 @@ pub fn delivery_note(hops: &[crate::DeliveryHop]) -> Option<String> {
         _ => format!("dialihkan ke {}: {because}", channel_name(last.channel)),
     })
 }
+
+// ---- Confirmation by the resident (issue 17 item 4) ----
+
+/// The question sent to the resident when their ticket becomes `resolved`: answer 1 (fixed)
+/// or 2 (not fixed), optionally with a rating 1–5; `link` is their own confirmation page
+/// (`/lacak/{code}?k=…`), `days` the working days before silence closes the ticket.
+pub fn confirm_request(code: TicketCode, link: Option<&str>, days: u32) -> String {
+    let mut s = format!(
+        "Aduan {code} sudah ditandai selesai oleh petugas. Apakah masalahnya sudah beres? \
+         Balas 1 jika sudah beres, 2 jika belum. Boleh tambahkan nilai 1–5 untuk layanan kami, \
+         misalnya: 1 5. Tanpa balasan dalam {days} hari kerja, aduan ini kami tutup."
+    );
+    if let Some(link) = link {
+        s.push_str(&format!(" Bisa juga dijawab di {link}"));
+    }
+    s
+}
+
+/// The heading of the confirmation form on the tracking page.
+pub const CONFIRM_TITLE: &str = "Apakah masalahnya sudah beres?";
+
+/// The two answers of the confirmation form.
+pub const CONFIRM_FIXED: &str = "Sudah beres";
+pub const CONFIRM_NOT_FIXED: &str = "Belum beres";
+
+/// The optional rating of the confirmation form.
+pub const CONFIRM_RATING: &str = "Nilai layanan (1–5, boleh dikosongkan)";
+
+/// Shown on the tracking page after the resident answered there.
+pub const CONFIRM_THANKS: &str = "Terima kasih, jawaban Anda sudah kami terima.";
+
+/// Shown to a visitor of the tracking page while the resident's confirmation is pending.
+pub const CONFIRM_PENDING: &str = "Menunggu konfirmasi pelapor.";

@@ -30,7 +30,8 @@ fn status_labels() {
         in_progress: ditindaklanjuti / Ditindaklanjuti
         resolved: selesai / Selesai
         rejected: ditolak / Ditolak
-        merged: digabung / Digabung"#]]
+        merged: digabung / Digabung
+        closed: ditutup / Ditutup"#]]
     .assert_eq(&all.join("\n"));
     // The title is the label, capitalised: pages and messages use the same words.
     for s in Status::ALL {
@@ -194,4 +195,12 @@ fn delivery_notes() {
         );
     assert_eq!(texts::delivery_note(&[hop(Channel::Sms, S::Sent, None, false)]), None);
     expect!["Jawaban ini belum dapat kami kirim ke Anda. Kirim pesan ke kami di saluran mana pun, dan jawaban lengkap akan segera kami kirim."].assert_eq(texts::WAITING_PUBLIC);
+}
+
+#[test]
+fn confirmation_texts() {
+    expect!["Aduan ADU-7K3M9QXP sudah ditandai selesai oleh petugas. Apakah masalahnya sudah beres? Balas 1 jika sudah beres, 2 jika belum. Boleh tambahkan nilai 1–5 untuk layanan kami, misalnya: 1 5. Tanpa balasan dalam 3 hari kerja, aduan ini kami tutup."].assert_eq(&texts::confirm_request(code(), None, 3));
+    expect!["Aduan ADU-7K3M9QXP sudah ditandai selesai oleh petugas. Apakah masalahnya sudah beres? Balas 1 jika sudah beres, 2 jika belum. Boleh tambahkan nilai 1–5 untuk layanan kami, misalnya: 1 5. Tanpa balasan dalam 3 hari kerja, aduan ini kami tutup. Bisa juga dijawab di https://aduan.example.id/lacak/ADU-7K3M9QXP?k=abc"].assert_eq(&texts::confirm_request(code(), Some("https://aduan.example.id/lacak/ADU-7K3M9QXP?k=abc"), 3));
+    expect!["ditutup"].assert_eq(texts::status_label(Status::Closed));
+    expect!["Ditutup"].assert_eq(texts::status_title(Status::Closed));
 }

@@ -80,6 +80,7 @@ fn subject_for(purpose: Purpose, code: TicketCode) -> String {
         Purpose::Disposition => "Aduan untuk ditindaklanjuti",
         Purpose::Warning => "Peringatan batas waktu aduan",
         Purpose::Escalation => "Eskalasi: aduan melewati batas waktu",
+        Purpose::ConfirmRequest => "Apakah masalahnya sudah beres?",
     };
     format!("[{code}] {what}")
 }

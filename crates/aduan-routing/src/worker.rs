@@ -387,6 +387,10 @@ impl Routing {
             }
         }
         sent += self.revive_once().await?;
+        // Resolved tickets whose resident did not confirm in time are closed (issue 17).
+        for code in self.store.expire_confirmations(1000, now).await? {
+            tracing::info!(ticket = %code, "Ticket closed: no confirmation by the deadline.");
+        }
         Ok(sent)
     }
 

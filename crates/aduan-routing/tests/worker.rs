@@ -393,3 +393,36 @@ async fn a_dead_disposition_is_retried_then_escalated_to_the_admins_once() {
         assert_eq!(sent(&view(&store, road).await, Purpose::Escalation).len(), dispositions);
     }
 }
+
+// --- confirm: the deadline watcher closes tickets nobody confirmed ---
+
+#[tokio::test]
+async fn the_watcher_closes_resolved_tickets_without_a_confirmation_in_time() {
+    for (store, _g) in stores().await {
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let w = worker(&store, clock.clone());
+        let tg = Identity::new(IdentityKind::Telegram, "77").unwrap();
+        let code = store
+            .ingest(message(Channel::Telegram, "c1", tg, Some("Siti"), "Lampu jalan mati"))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        let op = Actor::User("operator@banyumaskab.go.id".into());
+        store.set_status(code, Status::Resolved, op, None).await.unwrap();
+        let asked = sent(&view(&store, code).await, Purpose::ConfirmRequest);
+        assert_eq!(asked.len(), 1, "{asked:?}");
+        w.watch_once().await.unwrap();
+        assert_eq!(view(&store, code).await.summary.status, Status::Resolved);
+        // Three working days are at most a week away, holidays of the default calendar aside.
+        clock.advance(Duration::days(8));
+        w.watch_once().await.unwrap();
+        let v = view(&store, code).await;
+        assert_eq!(v.summary.status, Status::Closed);
+        let last = v.events.last().unwrap();
+        assert_eq!((last.from.as_deref(), last.to.as_deref()), (Some("resolved"), Some("closed")));
+        // Nothing is sent to the resident on closing.
+        assert_eq!(sent(&v, Purpose::ConfirmRequest).len(), 1);
+        assert_eq!(v.messages.iter().filter(|m| m.direction == Direction::Out).count(), 2);
+    }
+}

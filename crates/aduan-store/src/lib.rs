@@ -113,6 +113,9 @@ pub struct StoreOptions {
     /// Attachment bytes one sender may store per hour on any channel (`[server]
     /// upload_bytes_per_hour`, the `/lapor` budget); `None`: no limit. See `ops::media`.
     pub attachment_bytes_per_hour: Option<u64>,
+    /// `[server] public_url`, for the resident's confirmation link (`/lacak/{code}?k=…`);
+    /// `None` leaves the link out.
+    pub public_url: Option<String>,
 }
 
 /// How many automatic messages to residents the store queues (`[intake]
@@ -144,6 +147,7 @@ impl Default for StoreOptions {
             opd_names: std::collections::HashMap::new(),
             auto_limits: AutoLimits::default(),
             attachment_bytes_per_hour: None,
+            public_url: None,
         }
     }
 }

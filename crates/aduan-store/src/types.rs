@@ -329,6 +329,8 @@ pub struct StatsRow {
     /// `responded_on_time / (responded_on_time + responded_late)`; `None` when nothing is
     /// due yet.
     pub compliance: Option<f64>,
+    /// Closed: confirmed by the resident, or not answered in time (issue 17).
+    pub closed: i64,
 }
 
 /// Tickets opened on one office day through one channel (the dashboard's first chart).
@@ -397,6 +399,43 @@ pub struct OutboxRow {
     /// The latest delivery receipt (`sent`, `delivered`, `read`, `failed`).
     pub receipt: Option<ReceiptStatus>,
     pub receipt_at: Option<DateTime<Utc>>,
+}
+
+// --- confirm: satisfaction statistics ---
+
+/// Fewer ratings than this in a group show no mean rating (one rating would be one
+/// resident's answer).
+pub const MIN_RATINGS: i64 = 3;
+
+/// Resident satisfaction of one group (OPD, channel, category, …): the confirmations asked
+/// when its tickets were resolved, what came of them, the ratings, and how long first
+/// answers took. Anonymous: counts, shares and quantiles only.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SatisfactionRow {
+    pub key: Option<String>,
+    /// Confirmation questions asked (one per resolution; superseded ones not counted).
+    pub asked: i64,
+    /// The resident said fixed.
+    pub confirmed: i64,
+    /// The resident said not fixed: the ticket was reopened.
+    pub reopened: i64,
+    /// No answer in time: closed by the deadline watcher.
+    pub expired: i64,
+    /// Still waiting for the resident.
+    pub pending: i64,
+    /// `confirmed / (confirmed + reopened + expired)`; `None` when nothing was decided.
+    pub confirmed_share: Option<f64>,
+    /// `reopened / (confirmed + reopened + expired)`.
+    pub reopened_share: Option<f64>,
+    pub ratings: i64,
+    /// The mean of the ratings (1–5); `None` under [`MIN_RATINGS`] ratings.
+    pub mean_rating: Option<f64>,
+    /// Tickets with a first answer, and the hours it took: median and 90th percentile.
+    pub responded: i64,
+    pub response_p50_hours: Option<f64>,
+    pub response_p90_hours: Option<f64>,
+    /// First answers within 1 hour, 1–24 hours, 1–3 days, over 3 days.
+    pub response_buckets: [i64; 4],
 }
 
 #[cfg(test)]

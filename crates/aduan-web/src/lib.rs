@@ -194,7 +194,8 @@ pub fn app(state: AppState, webhooks: Vec<Arc<dyn Webhook>>) -> Router {
             get(public::report_form).post(public::report).layer(DefaultBodyLimit::max(multipart)),
         )
         .route("/lacak", get(public::track_lookup))
-        .route("/lacak/{code}", get(public::track));
+        .route("/lacak/{code}", get(public::track))
+        .route("/lacak/{code}/konfirmasi", post(public::confirm));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

@@ -61,6 +61,7 @@ fn event_label(k: EventKind) -> &'static str {
         EventKind::Notified => "pemberitahuan dikirim",
         EventKind::Categorized => "kategori ditetapkan",
         EventKind::AttachmentRefused => "lampiran ditolak",
+        EventKind::Confirmation => "konfirmasi pelapor",
     }
 }
 
@@ -597,7 +598,7 @@ fn ticket_page(state: &AppState, s: &Session, p: &Principal, v: TicketView) -> T
         None => Vec::new(),
     };
     opds.sort_by_key(|o| !o.selected);
-    let statuses = [Status::InProgress, Status::Resolved]
+    let statuses = [Status::InProgress, Status::Resolved, Status::Closed]
         .iter()
         .map(|s| Opt { value: s.as_str().into(), label: status_label(*s).into(), selected: false })
         .collect();

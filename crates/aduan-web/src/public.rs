@@ -55,6 +55,12 @@ struct PublicTicket {
     resolved: String,
     merged_into: Option<String>,
     answers: Vec<Answer>,
+    /// The resident's own confirmation form: the key of their link (issue 17).
+    confirm_key: Option<String>,
+    /// Resolved and waiting for the resident's confirmation (shown to everyone).
+    confirm_pending: bool,
+    /// After the resident answered here.
+    notice: Option<&'static str>,
 }
 
 /// The answers published to the resident: outbound replies (not receipts or requests).
@@ -156,7 +162,11 @@ pub(crate) async fn track(
                 waiting: waiting(m).then_some(aduan_core::texts::WAITING_PUBLIC),
             })
             .collect(),
+        confirm_key: None,
+        confirm_pending: t.status == aduan_core::Status::Resolved,
+        notice: None,
     };
+    let page = with_confirmation(&state, t.code, req.uri().query(), page).await;
     render(StatusCode::OK, &TrackPage { nav: None, t: Some(page), error: None })
 }
 
@@ -401,4 +411,119 @@ fn waiting(m: &aduan_store::MessageView) -> bool {
 /// NIK and email addresses in it are masked; where it was tried is never shown.
 fn public_text(m: &aduan_store::MessageView) -> String {
     aduan_core::privacy::mask_personal(&m.text)
+}
+
+// --- confirm: the resident's confirmation on /lacak (issue 17 item 4) ---
+
+/// Adds the confirmation form when the query's `k` is the key of the ticket's pending
+/// confirmation (the link in the resident's confirmation message). A ticket code is not a
+/// key: without the key, the page only says a confirmation is pending.
+async fn with_confirmation(
+    state: &AppState,
+    code: TicketCode,
+    query: Option<&str>,
+    mut page: PublicTicket,
+) -> PublicTicket {
+    let key = query.and_then(|q| {
+        form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "k").map(|(_, v)| v.into_owned())
+    });
+    if let Some(key) = key.filter(|k| !k.is_empty() && k.len() <= 128)
+        && state.store.confirmation_pending(code, &key).await.unwrap_or(false)
+    {
+        page.confirm_key = Some(key);
+    }
+    page
+}
+
+/// `POST /lacak/{code}/konfirmasi` (form: `k`, `jawaban` 1 or 2, optional `nilai` 1–5 and
+/// `pesan`): the resident's answer from their link. No CSRF token: the key is the
+/// credential, checked by the store against the hash it keeps; rate-limited like every
+/// public page. A wrong or used key is 403 and changes nothing.
+pub(crate) async fn confirm(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    ext: axum::http::Extensions,
+    form: Result<axum::Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    use aduan_core::confirm::{Confirmation, Verdict};
+    if let Err(e) = limited(&state, &ext) {
+        return error_page(None, &e, Some("/lacak".into()));
+    }
+    let bad = |m: &str| ApiError::new(StatusCode::BAD_REQUEST, "malformed_form", m.to_owned());
+    let Ok(axum::Form(f)) = form else {
+        return error_page(None, &bad("Formulir tidak dapat dibaca."), None);
+    };
+    let Ok(code) = raw.trim().parse::<TicketCode>() else {
+        return error_page(
+            None,
+            &ApiError::not_found(format!("Aduan {raw} tidak ditemukan.")),
+            None,
+        );
+    };
+    let verdict = match f.get("jawaban").map(String::as_str) {
+        Some("1") => Verdict::Fixed,
+        Some("2") => Verdict::NotFixed,
+        _ => return error_page(None, &bad("Pilih sudah beres atau belum beres."), None),
+    };
+    let rating = match f.get("nilai").map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        None => None,
+        Some(v) => match v.parse::<u8>() {
+            Ok(n @ 1..=5) => Some(n),
+            _ => return error_page(None, &bad("Nilai harus 1 sampai 5."), None),
+        },
+    };
+    let words = f.get("pesan").map(|w| w.chars().take(MAX_TEXT_CHARS).collect::<String>());
+    let key = f.get("k").cloned().unwrap_or_default();
+    if key.is_empty() || key.len() > 128 {
+        return forbidden();
+    }
+    let answer = Confirmation { verdict, rating };
+    match state.store.confirm_with_key(code, key, answer, words).await {
+        Ok(true) => {
+            tracing::info!(ticket = %code, verdict = verdict.as_str(), "Resident answered the confirmation on the tracking page.");
+            match lookup(&state, &code.to_string()).await {
+                Ok(v) => {
+                    let t = &v.summary;
+                    let dash = || "—".to_owned();
+                    let page = PublicTicket {
+                        code: t.code.to_string(),
+                        status: status_label(t.status),
+                        opd: match &t.opd {
+                            Some(o) => {
+                                state.config.opd_names.get(o).cloned().unwrap_or_else(|| o.clone())
+                            }
+                            None => aduan_core::texts::NO_OPD_YET.into(),
+                        },
+                        created: local(&state, t.created_at),
+                        due: local(&state, t.first_response_due_at),
+                        responded: t
+                            .first_responded_at
+                            .map(|d| local(&state, d))
+                            .unwrap_or_else(dash),
+                        resolved: t.resolved_at.map(|d| local(&state, d)).unwrap_or_else(dash),
+                        merged_into: t.merged_into.map(|c| c.to_string()),
+                        answers: answers(&v)
+                            .map(|m| Answer { at: local(&state, m.at), text: m.text.clone() })
+                            .collect(),
+                        confirm_key: None,
+                        confirm_pending: false,
+                        notice: Some(aduan_core::texts::CONFIRM_THANKS),
+                    };
+                    render(StatusCode::OK, &TrackPage { nav: None, t: Some(page), error: None })
+                }
+                Err(e) => error_page(None, &e, None),
+            }
+        }
+        Ok(false) => forbidden(),
+        Err(e) => error_page(None, &e.into(), None),
+    }
+}
+
+fn forbidden() -> Response {
+    let e = ApiError::new(
+        StatusCode::FORBIDDEN,
+        "invalid_key",
+        "Tautan konfirmasi ini tidak berlaku (salah, atau sudah dipakai).",
+    );
+    error_page(None, &e, Some("/lacak".into()))
 }

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
 use aduan_core::Channel;
-use aduan_store::{StatsGroup, StatsQuery, StatsRow};
+use aduan_store::{SatisfactionRow, StatsGroup, StatsQuery, StatsRow};
 use askama::Template;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
@@ -60,13 +60,13 @@ fn csv_field(s: &str) -> String {
 
 pub(crate) fn to_csv(group_by: StatsGroup, rows: &[StatsRow]) -> String {
     let mut out = format!(
-        "{},total,open,resolved,rejected,overdue,responded_on_time,responded_late,compliance\r\n",
+        "{},total,open,resolved,rejected,overdue,responded_on_time,responded_late,compliance,closed\r\n",
         group_by.as_str()
     );
     for r in rows {
         let _ = write!(
             out,
-            "{},{},{},{},{},{},{},{},{}\r\n",
+            "{},{},{},{},{},{},{},{},{},{}\r\n",
             csv_field(r.key.as_deref().unwrap_or("")),
             r.total,
             r.open,
@@ -75,7 +75,8 @@ pub(crate) fn to_csv(group_by: StatsGroup, rows: &[StatsRow]) -> String {
             r.overdue,
             r.responded_on_time,
             r.responded_late,
-            r.compliance.map(|c| format!("{c:.4}")).unwrap_or_default()
+            r.compliance.map(|c| format!("{c:.4}")).unwrap_or_default(),
+            r.closed
         );
     }
     out
@@ -89,6 +90,13 @@ pub(crate) async fn api_stats(State(state): State<AppState>, req: Request) -> Re
         .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
         .unwrap_or_default();
     drop(req);
+    match q.get("view").map(|v| v.trim()) {
+        None | Some("" | "counts") => {}
+        Some("satisfaction") => return satisfaction_api(&state, allowed, &q).await,
+        Some(_) => {
+            return ApiError::field("view", "must be counts or satisfaction").into_response();
+        }
+    }
     let run = async {
         allowed?;
         let csv = match q.get("format").map(String::as_str) {
@@ -402,6 +410,165 @@ async fn charts(state: &AppState) -> Result<Vec<Chart>, ApiError> {
                 .collect(),
         });
     }
+    charts.extend(satisfaction_charts(state, offset).await?);
+    Ok(charts)
+}
+
+// --- confirm: satisfaction (issue 17 item 5) ---
+
+fn share(v: Option<f64>) -> String {
+    v.map(|c| format!("{c:.4}")).unwrap_or_default()
+}
+
+fn hours(v: Option<f64>) -> String {
+    v.map(|h| format!("{h:.1}")).unwrap_or_default()
+}
+
+/// The satisfaction rows as CSV (RFC 4180), one group per line.
+pub(crate) fn satisfaction_csv(group_by: StatsGroup, rows: &[SatisfactionRow]) -> String {
+    let mut out = format!(
+        "{},asked,confirmed,reopened,expired,pending,confirmed_share,reopened_share,ratings,\
+         mean_rating,responded,response_p50_hours,response_p90_hours,response_le_1h,\
+         response_le_24h,response_le_3d,response_gt_3d\r\n",
+        group_by.as_str()
+    );
+    for r in rows {
+        let b = r.response_buckets;
+        let _ = write!(
+            out,
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\r\n",
+            csv_field(r.key.as_deref().unwrap_or("")),
+            r.asked,
+            r.confirmed,
+            r.reopened,
+            r.expired,
+            r.pending,
+            share(r.confirmed_share),
+            share(r.reopened_share),
+            r.ratings,
+            r.mean_rating.map(|m| format!("{m:.2}")).unwrap_or_default(),
+            r.responded,
+            hours(r.response_p50_hours),
+            hours(r.response_p90_hours),
+            b[0],
+            b[1],
+            b[2],
+            b[3]
+        );
+    }
+    out
+}
+
+/// `GET /api/v1/stats?view=satisfaction`: JSON or CSV like the counts.
+async fn satisfaction_api(
+    state: &AppState,
+    allowed: Result<(), ApiError>,
+    q: &HashMap<String, String>,
+) -> Response {
+    let run = async {
+        allowed?;
+        let csv = match q.get("format").map(String::as_str) {
+            None | Some("json") | Some("") => false,
+            Some("csv") => true,
+            Some(_) => return Err(ApiError::field("format", "must be json or csv")),
+        };
+        let sq = query(q)?;
+        let rows = state.store.satisfaction(sq.clone()).await?;
+        Ok::<_, ApiError>((csv, sq, rows))
+    };
+    match run.await {
+        Ok((true, sq, rows)) => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (header::CONTENT_DISPOSITION, "attachment; filename=\"aduan-kepuasan.csv\""),
+            ],
+            satisfaction_csv(sq.group_by, &rows),
+        )
+            .into_response(),
+        Ok((false, sq, rows)) => axum::Json(json!({
+            "view": "satisfaction",
+            "group_by": sq.group_by,
+            "from": sq.from.as_ref().map(aduan_core::time::format_rfc3339),
+            "to": sq.to.as_ref().map(aduan_core::time::format_rfc3339),
+            "min_ratings": aduan_store::MIN_RATINGS,
+            "rows": rows,
+        }))
+        .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The dashboard's satisfaction charts: per OPD the shares confirmed and reopened (bars and
+/// a table with the mean rating), and the first-response time buckets of all tickets.
+async fn satisfaction_charts(state: &AppState, offset: i32) -> Result<Vec<Chart>, ApiError> {
+    let q = StatsQuery { from: None, to: None, group_by: StatsGroup::Opd, offset_secs: offset };
+    let rows = state.store.satisfaction(q).await?;
+    let with_asked: Vec<&SatisfactionRow> = rows.iter().filter(|r| r.asked > 0).collect();
+    let labels: Vec<String> =
+        with_asked.iter().map(|r| r.key.clone().unwrap_or_else(|| "(belum)".into())).collect();
+    let pct =
+        |v: Option<f64>| v.map(|c| format!("{:.0}%", c * 100.0)).unwrap_or_else(|| "—".into());
+    let mut charts = vec![Chart {
+        svg: hbars(
+            "Konfirmasi warga per OPD",
+            &labels,
+            &[
+                (
+                    "sudah beres",
+                    with_asked.iter().map(|r| r.confirmed_share.unwrap_or(0.0)).collect(),
+                ),
+                (
+                    "dibuka lagi",
+                    with_asked.iter().map(|r| r.reopened_share.unwrap_or(0.0)).collect(),
+                ),
+            ],
+            true,
+        ),
+        headers: vec![
+            "OPD",
+            "Ditanya",
+            "Sudah beres",
+            "Dibuka lagi",
+            "Tanpa jawaban",
+            "Nilai rata-rata",
+        ],
+        rows: with_asked
+            .iter()
+            .zip(&labels)
+            .map(|(r, l)| {
+                vec![
+                    l.clone(),
+                    r.asked.to_string(),
+                    pct(r.confirmed_share),
+                    pct(r.reopened_share),
+                    r.expired.to_string(),
+                    r.mean_rating.map(|m| format!("{m:.1}")).unwrap_or_else(|| "—".into()),
+                ]
+            })
+            .collect(),
+    }];
+    let mut buckets = [0i64; 4];
+    for r in &rows {
+        for (b, n) in buckets.iter_mut().zip(r.response_buckets) {
+            *b += n;
+        }
+    }
+    let names = ["≤ 1 jam", "1–24 jam", "1–3 hari", "> 3 hari"];
+    let labels: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    charts.push(Chart {
+        svg: hbars(
+            "Waktu tanggapan pertama",
+            &labels,
+            &[("aduan", buckets.iter().map(|n| *n as f64).collect())],
+            false,
+        ),
+        headers: vec!["Waktu tanggapan", "Aduan"],
+        rows: names
+            .iter()
+            .zip(buckets)
+            .map(|(n, b)| vec![(*n).to_owned(), b.to_string()])
+            .collect(),
+    });
     Ok(charts)
 }
 
@@ -420,6 +587,7 @@ mod tests {
             responded_on_time: 1,
             responded_late: 1,
             compliance: Some(0.5),
+            closed: 2,
         }
     }
 
@@ -427,9 +595,9 @@ mod tests {
     fn csv_quotes_what_needs_quoting() {
         let csv = to_csv(StatsGroup::Category, &[row(Some("jalan, \"rusak\""), 3), row(None, 1)]);
         expect_test::expect![[r#"
-            category,total,open,resolved,rejected,overdue,responded_on_time,responded_late,compliance
-            "jalan, ""rusak""",3,1,0,0,0,1,1,0.5000
-            ,1,1,0,0,0,1,1,0.5000
+            category,total,open,resolved,rejected,overdue,responded_on_time,responded_late,compliance,closed
+            "jalan, ""rusak""",3,1,0,0,0,1,1,0.5000,2
+            ,1,1,0,0,0,1,1,0.5000,2
         "#]]
         .assert_eq(&csv.replace("\r\n", "\n"));
     }

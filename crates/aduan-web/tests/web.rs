@@ -946,7 +946,7 @@ async fn stats_are_open_data_in_json_and_csv_and_the_dashboard_draws_them() {
     assert_eq!(r.headers[header::CONTENT_TYPE], "text/csv; charset=utf-8");
     assert_eq!(
         r.text,
-        "channel,total,open,resolved,rejected,overdue,responded_on_time,responded_late,compliance\r\nweb,3,3,0,0,0,1,0,1.0000\r\n"
+        "channel,total,open,resolved,rejected,overdue,responded_on_time,responded_late,compliance,closed\r\nweb,3,3,0,0,0,1,0,1.0000,0\r\n"
     );
     let r = send(&f.app, get("/api/v1/stats?group_by=day&to=2020-01-01", None)).await;
     assert_eq!(r.json()["rows"], json!([]));
@@ -958,7 +958,8 @@ async fn stats_are_open_data_in_json_and_csv_and_the_dashboard_draws_them() {
     let u = login(&f.app, "operator@kab.go.id").await;
     let r = send(&f.app, get("/dashboard", Some(&u.cookie))).await;
     assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(r.text.matches("<svg").count(), 5);
+    // Five counts charts and two of satisfaction (issue 17).
+    assert_eq!(r.text.matches("<svg").count(), 7);
     assert!(r.text.contains("Kepatuhan tenggat per OPD") && r.text.contains(">DPU<"));
     assert!(r.text.contains("(belum tercatat)"), "tickets the router placed in no kecamatan");
 }
@@ -1548,4 +1549,96 @@ async fn an_answer_that_waits_for_the_resident_is_explained_to_operators_and_mas
         assert!(!r.text.contains(personal), "{personal} in the public JSON");
         assert!(!html.text.contains(personal), "{personal} on the tracking page");
     }
+}
+
+// --- confirm: the resident's confirmation on /lacak, satisfaction open data ---
+
+#[tokio::test]
+async fn only_the_residents_link_confirms_on_lacak_a_stranger_with_the_code_cannot() {
+    let f = fx().await;
+    let code = ticket(&f.store, "c1", "Lampu jalan mati", Some("DPU")).await;
+    let op = aduan_core::Actor::User("operator@kab.go.id".into());
+    f.store.set_status(code, Status::Resolved, op, None).await.unwrap();
+    let key = f.store.ask_confirmation(code, chrono::Utc::now()).await.unwrap().unwrap();
+    // A stranger with the code: told a confirmation is pending, no form.
+    let r = send(&f.app, get(&format!("/lacak/{code}"), None)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.text.contains("Menunggu konfirmasi pelapor"), "{}", r.text);
+    assert!(!r.text.contains("konfirmasi\" id=\"konfirmasi") && !r.text.contains("name=\"k\""));
+    let r = send(&f.app, get(&format!("/lacak/{code}?k={code}"), None)).await;
+    assert!(!r.text.contains("name=\"k\""), "the code is not a key");
+    // Posting with the code, a made-up key or none: 403, nothing changes.
+    let path = format!("/lacak/{code}/konfirmasi");
+    for k in [code.to_string(), "0".repeat(48), String::new()] {
+        let r = send(&f.app, form(&path, "", &[("k", &k), ("jawaban", "1"), ("nilai", "5")])).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{k}: {}", r.text);
+    }
+    assert_eq!(f.store.ticket(code).await.unwrap().unwrap().summary.status, Status::Resolved);
+    // Bad fields: 400.
+    let r = send(&f.app, form(&path, "", &[("k", &key), ("jawaban", "3")])).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = send(&f.app, form(&path, "", &[("k", &key), ("jawaban", "1"), ("nilai", "9")])).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    // The resident's link shows the form with their key.
+    let r = send(&f.app, get(&format!("/lacak/{code}?k={key}"), None)).await;
+    assert_eq!(input_value(&r.text, "k"), key);
+    assert!(r.text.contains("Apakah masalahnya sudah beres?"));
+    let r = send(
+        &f.app,
+        form(&path, "", &[("k", &key), ("jawaban", "2"), ("pesan", "masih mati di ujung gang")]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.text.contains("Terima kasih, jawaban Anda sudah kami terima."));
+    let v = f.store.ticket(code).await.unwrap().unwrap();
+    assert_eq!(v.summary.status, Status::Assigned);
+    assert!(v.messages.iter().any(|m| m.text == "masih mati di ujung gang"));
+    // The resident's words are not on the public page.
+    let r = send(&f.app, get(&format!("/lacak/{code}"), None)).await;
+    assert!(!r.text.contains("ujung gang"));
+    // Used: the key does nothing any more.
+    let r = send(&f.app, form(&path, "", &[("k", &key), ("jawaban", "1")])).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn satisfaction_is_open_data_in_json_and_csv() {
+    let f = fx().await;
+    let op = || aduan_core::Actor::User("operator@kab.go.id".into());
+    for (i, answer) in ["1", "1", "2"].into_iter().enumerate() {
+        let code = ticket(&f.store, &format!("q{i}"), "Jalan rusak", Some("DPU")).await;
+        f.store.reply(code, "Segera.".into(), op()).await.unwrap();
+        f.store.set_status(code, Status::Resolved, op(), None).await.unwrap();
+        let key = f.store.ask_confirmation(code, chrono::Utc::now()).await.unwrap().unwrap();
+        let verdict = if answer == "1" {
+            aduan_core::confirm::Verdict::Fixed
+        } else {
+            aduan_core::confirm::Verdict::NotFixed
+        };
+        let a = aduan_core::confirm::Confirmation { verdict, rating: Some(4) };
+        assert!(f.store.confirm_with_key(code, key, a, None).await.unwrap());
+    }
+    let r = send(&f.app, get("/api/v1/stats?view=satisfaction&group_by=opd", None)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let j = r.json();
+    assert_eq!(j["view"], "satisfaction");
+    let dpu = &j["rows"][0];
+    assert_eq!(dpu["key"], "DPU");
+    assert_eq!((dpu["asked"].as_i64(), dpu["confirmed"].as_i64()), (Some(3), Some(2)));
+    assert_eq!(dpu["reopened"], 1);
+    assert_eq!(dpu["mean_rating"], 4.0);
+    assert_eq!(dpu["response_buckets"], json!([3, 0, 0, 0]));
+    for personal in ["Siti", "Jalan", "+62", "ADU-"] {
+        assert!(!r.text.contains(personal), "{personal} in open data");
+    }
+    let r = send(&f.app, get("/api/v1/stats?view=satisfaction&group_by=channel&format=csv", None))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers[header::CONTENT_TYPE], "text/csv; charset=utf-8");
+    let mut lines = r.text.lines();
+    assert!(lines.next().unwrap().starts_with("channel,asked,confirmed,reopened,expired,pending,"));
+    let web = lines.next().unwrap();
+    assert!(web.starts_with("web,3,2,1,0,0,0.6667,0.3333,3,4.00,3,"), "{web}");
+    let r = send(&f.app, get("/api/v1/stats?view=kepuasan", None)).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
 }

@@ -198,6 +198,9 @@ pub struct Sla {
     /// Holidays and *cuti bersama*, for working-day deadlines. Default: `config/libur.toml`
     /// when it exists.
     pub calendar_file: Option<PathBuf>,
+    /// Working days a resident has to confirm a resolved ticket (1 fixed, 2 not fixed);
+    /// without an answer it is closed.
+    pub confirm_working_days: u32,
 }
 
 impl Default for Sla {
@@ -208,6 +211,7 @@ impl Default for Sla {
             resolution: "5d".into(),
             warn_fraction: 0.75,
             calendar_file: None,
+            confirm_working_days: 3,
         }
     }
 }
@@ -562,6 +566,12 @@ impl Config {
             p.push(Problem {
                 path: "sla.warn_fraction".into(),
                 message: "must be between 0 and 1 (e.g. 0.75)".into(),
+            });
+        }
+        if !(1..=30).contains(&self.sla.confirm_working_days) {
+            p.push(Problem {
+                path: "sla.confirm_working_days".into(),
+                message: "must be between 1 and 30 working days".into(),
             });
         }
         let r = &self.routing;

@@ -258,6 +258,7 @@ fn sla_policy(config: &Config) -> anyhow::Result<aduan_core::SlaPolicy> {
             .map_err(|e| anyhow::anyhow!("sla.resolution: {e}"))?,
         calendar: calendar(config)?,
         warn_fraction: config.sla.warn_fraction,
+        confirm_working_days: config.sla.confirm_working_days,
     })
 }
 
@@ -278,6 +279,7 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
             per_hour: config.intake.auto_messages_per_hour,
         },
         attachment_bytes_per_hour: Some(config.server.upload_bytes_per_hour),
+        public_url: Some(config.server.public_url.clone()),
     };
     let url = config.database.url.expose();
     Store::open(url, opts)

@@ -2,7 +2,7 @@
 //! official's answer, merge, set a category; pausing and resuming the clocks.
 
 use aduan_core::{
-    Actor, Budget, EventKind, Identity, Measure, Purpose, ReplyRoute, Status, TicketCode,
+    Actor, Budget, Channel, EventKind, Identity, Measure, Purpose, ReplyRoute, Status, TicketCode,
     choose_reply_route,
 };
 use chrono::{DateTime, Utc};
@@ -362,7 +362,15 @@ impl Store {
     ) -> Result<()> {
         let note = note.map(clean);
         let now = now();
-        write!(self, |c| set_status(c, code, to, actor, note, now))
+        let opts = self.inner.opts.clone();
+        write!(self, |c| async move {
+            set_status(c, code, to, actor, note, now).await?;
+            // Resolved: the resident is asked to confirm, in the same transaction.
+            if to == Status::Resolved {
+                ask_confirmation(c, &opts, code, now).await?;
+            }
+            Ok(())
+        })
     }
 
     /// Records an answer to the resident and queues it in the outbox for their channel.
@@ -412,5 +420,233 @@ impl Store {
     pub async fn set_category_if_unset(&self, code: TicketCode, category: String) -> Result<bool> {
         let now = now();
         write!(self, |c| set_category_if_unset(c, code, category, now))
+    }
+}
+
+// --- confirm: the resident confirms a resolved ticket ---
+
+/// The SHA-256 (hex) of a confirmation key: what `confirmations.key_hash` stores.
+pub(crate) fn confirm_key_hash(key: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(key.as_bytes()))
+}
+
+/// Asks the resident of a ticket that just became `resolved` whether it is really fixed
+/// (issue 17 item 4): a `confirmations` row with a random key (stored hashed) and a deadline
+/// `[sla] confirm_working_days` working days away, and — when the resident can be written
+/// to — the question ([`aduan_core::texts::confirm_request`], purpose `confirm_request`, an
+/// auto-reply: capped, never to a machine address) with their `/lacak` link carrying the
+/// key. Anonymous reporters and web-form reporters without a contact are not asked (no
+/// outbox row); their ticket is still closed when the deadline passes. Any earlier pending
+/// question of the ticket is superseded. Returns the key, `None` when the ticket is not
+/// resolved.
+pub(crate) async fn ask_confirmation<D: Db>(
+    c: &mut D,
+    opts: &StoreOptions,
+    code: TicketCode,
+    now: DateTime<Utc>,
+) -> Result<Option<String>> {
+    let t = require_ticket(c, code, now).await?;
+    if t.summary.status != Status::Resolved {
+        return Ok(None);
+    }
+    c.execute(
+        "UPDATE confirmations SET outcome = 'superseded' WHERE ticket_id = $1 AND outcome IS NULL",
+        args![t.id],
+    )
+    .await?;
+    let key = hex::encode(rand::random::<[u8; 24]>());
+    let days = opts.sla.confirm_working_days.max(1);
+    let due = opts.sla.calendar.due(now, Budget::WorkingDays(i64::from(days)));
+    let route = match resident_route(c, &t).await? {
+        ReplyRoute::Send { channel, to } if t.reporter_id.is_some() => {
+            Some(ReplyRoute::Send { channel, to })
+        }
+        _ => None,
+    };
+    let (channel, to) = match &route {
+        Some(ReplyRoute::Send { channel, to }) => (Some(*channel), Some(to.clone())),
+        _ => (None, None),
+    };
+    c.execute(
+        "INSERT INTO confirmations (ticket_id, channel, recipient_kind, recipient, key_hash, \
+         asked_at, due_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        args![
+            t.id,
+            channel.map(Channel::as_str),
+            to.as_ref().map(|i| i.kind.as_str()),
+            to.as_ref().map(|i| i.value.clone()),
+            confirm_key_hash(&key),
+            now,
+            truncate_ms(due)
+        ],
+    )
+    .await?;
+    let system = &Actor::System;
+    event(c, t.id, now, system, EventKind::Confirmation, None, Some("asked"), None).await?;
+    if let Some(route) = route {
+        let link = opts.public_url.as_deref().map(|u| format!("{u}/lacak/{code}?k={key}"));
+        let text = aduan_core::texts::confirm_request(code, link.as_deref(), days);
+        let (limits, purpose) = (Some(&opts.auto_limits), Purpose::ConfirmRequest);
+        queue_outbound(c, t.id, t.summary.channel, route, &text, system, purpose, limits, now)
+            .await?;
+    }
+    Ok(Some(key))
+}
+
+/// Applies a resident's answer to the pending confirmation `confirmation_id` of ticket
+/// `code` (locked and still `resolved`): fixed → `closed` (with the rating); not fixed →
+/// reopened to the same OPD (`assigned`, or `new` without one) with the resolution clock
+/// restarted from now; unclear → nothing but an event, the question stays pending.
+pub(crate) async fn apply_confirmation<D: Db>(
+    c: &mut D,
+    opts: &StoreOptions,
+    code: TicketCode,
+    confirmation_id: i64,
+    answer: aduan_core::confirm::Confirmation,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    use aduan_core::confirm::Verdict;
+    let t = require_ticket(c, code, now).await?;
+    let resident = &Actor::Resident;
+    let rating = answer.rating.map(|r| format!("rating {r}"));
+    let verdict = answer.verdict.as_str();
+    if answer.verdict == Verdict::Unclear {
+        return event(c, t.id, now, resident, EventKind::Confirmation, None, Some(verdict), None)
+            .await;
+    }
+    c.execute(
+        "UPDATE confirmations SET outcome = $2, rating = $3, answered_at = $4 WHERE id = $1",
+        args![confirmation_id, verdict, answer.rating.map(i64::from), now],
+    )
+    .await?;
+    event(c, t.id, now, resident, EventKind::Confirmation, None, Some(verdict), rating.as_deref())
+        .await?;
+    let from = t.summary.status;
+    let to = match answer.verdict {
+        Verdict::Fixed => Status::Closed,
+        _ => from.reopened(t.summary.opd.is_some()).unwrap_or(Status::New),
+    };
+    from.can_become(to)?;
+    let budget = t.resolution_budget.unwrap_or(opts.sla.resolution);
+    let resolution_due = truncate_ms(opts.sla.calendar.due(now, budget));
+    if to == Status::Closed {
+        c.execute(
+            "UPDATE tickets SET status = 'closed', updated_at = $2 WHERE id = $1",
+            args![t.id, now],
+        )
+        .await?;
+    } else {
+        // Reopened: the resolution clock starts again from now.
+        c.execute(
+            "UPDATE tickets SET status = $2, updated_at = $3, resolved_at = NULL, \
+             resolution_due_at = $4, paused_at = NULL WHERE id = $1",
+            args![t.id, to.as_str(), now, resolution_due],
+        )
+        .await?;
+    }
+    c.execute(REFRESH_DISPOSE_PENDING, args![t.id]).await?;
+    event(
+        c,
+        t.id,
+        now,
+        resident,
+        EventKind::StatusChanged,
+        Some(from.as_str()),
+        Some(to.as_str()),
+        None,
+    )
+    .await
+}
+
+/// The pending confirmation of ticket `code` whose key hashes to `key_hash`, if the ticket
+/// is still `resolved`.
+pub(crate) async fn pending_confirmation_by_key<D: Db>(
+    c: &mut D,
+    code: TicketCode,
+    key_hash: &str,
+) -> Result<Option<i64>> {
+    c.fetch_optional_scalar(
+        "SELECT k.id FROM confirmations k JOIN tickets t ON t.id = k.ticket_id \
+         WHERE t.code = $1 AND k.key_hash = $2 AND k.outcome IS NULL AND t.status = 'resolved'",
+        args![code.to_string(), key_hash],
+    )
+    .await
+}
+
+/// The resident answered on their `/lacak` page with the key of their link: their words
+/// (if any) become a message on the ticket, then the answer is applied as for a chat reply.
+/// `false` (nothing changed) when the key is not that of a pending confirmation.
+pub(crate) async fn confirm_with_key<D: Db>(
+    c: &mut D,
+    opts: &StoreOptions,
+    code: TicketCode,
+    key: String,
+    answer: aduan_core::confirm::Confirmation,
+    words: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    lock_tickets(c, &[code]).await?;
+    let Some(id) = pending_confirmation_by_key(c, code, &confirm_key_hash(&key)).await? else {
+        return Ok(false);
+    };
+    let t = require_ticket(c, code, now).await?;
+    if let Some(words) = words.filter(|w| !w.trim().is_empty()) {
+        let message_id: i64 = c
+            .fetch_one_scalar(
+                "INSERT INTO messages (ticket_id, direction, channel, provider_id, text, \
+                 automated, sent_at, stored_at) VALUES ($1, 'in', 'web', $2, $3, $4, $5, $5) \
+                 RETURNING id",
+                args![t.id, format!("confirm:{id}"), &words, false, now],
+            )
+            .await?;
+        c.execute("UPDATE tickets SET last_message_at = $2 WHERE id = $1", args![t.id, now])
+            .await?;
+        let mid = message_id.to_string();
+        event(c, t.id, now, &Actor::Resident, EventKind::MessageReceived, None, Some(&mid), None)
+            .await?;
+    }
+    apply_confirmation(c, opts, code, id, answer, now).await?;
+    Ok(true)
+}
+
+impl Store {
+    /// Asks the resident of a resolved ticket to confirm it ([`ask_confirmation`]) at
+    /// `now`; [`Store::set_status`] does this itself when a ticket becomes `resolved`.
+    /// Returns the key of the resident's `/lacak` link.
+    pub async fn ask_confirmation(
+        &self,
+        code: TicketCode,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>> {
+        let opts = self.inner.opts.clone();
+        write!(self, |c| async move {
+            lock_tickets(c, &[code]).await?;
+            ask_confirmation(c, &opts, code, now).await
+        })
+    }
+
+    /// Whether `key` opens the pending confirmation of ticket `code` (for `/lacak`).
+    pub async fn confirmation_pending(&self, code: TicketCode, key: &str) -> Result<bool> {
+        let hash = confirm_key_hash(key);
+        read!(
+            self,
+            |c| async move { Ok(pending_confirmation_by_key(c, code, &hash).await?.is_some()) }
+        )
+    }
+
+    /// The resident's answer from their `/lacak` link (see [`confirm_with_key`]); `false`
+    /// when the key opens no pending confirmation of that ticket.
+    pub async fn confirm_with_key(
+        &self,
+        code: TicketCode,
+        key: String,
+        answer: aduan_core::confirm::Confirmation,
+        words: Option<String>,
+    ) -> Result<bool> {
+        let opts = self.inner.opts.clone();
+        let words = words.map(clean);
+        let now = now();
+        write!(self, |c| confirm_with_key(c, &opts, code, key, answer, words, now))
     }
 }

@@ -283,6 +283,9 @@ async fn ingest_locked<D: Db>(
     }
 
     let (reporter_id, identity_id) = resolve_reporter(c, &msg.sender, now).await?;
+    if let Some(done) = confirmation_answer(c, opts, &msg, reporter_id, identity_id, now).await? {
+        return Ok(done);
+    }
     // An edit is a revision of the message it edits and stays on that message's ticket.
     let original = match &msg.thread.revision_of {
         Some(pid) => revised_message(c, msg.channel, pid, now).await?,
@@ -619,4 +622,101 @@ async fn requeue_for<D: Db>(
     let from = msg.sender.identity.as_ref();
     super::outbox::requeue_waiting(c, reporter_id, msg.channel, from, now).await?;
     Ok(())
+}
+
+// --- confirm: the resident's answer to "is it fixed?" ---
+
+/// While a confirmation of one of the sender's resolved tickets is pending on this channel
+/// (issue 17 item 4), their next message is the answer to it, not a new complaint: it is
+/// stored on that ticket and applied ([`aduan_core::confirm::read_confirmation`], then
+/// `apply_confirmation`): fixed → closed with the rating, not fixed → reopened to the same
+/// OPD with these words, unclear → kept on the ticket, still pending. `None` (intake goes on
+/// as usual) for automated messages, edits, status questions, messages naming another
+/// ticket, and senders with nothing pending.
+async fn confirmation_answer<D: Db>(
+    c: &mut D,
+    opts: &StoreOptions,
+    msg: &InboundMessage,
+    reporter_id: Option<i64>,
+    identity_id: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<Option<Ingested>> {
+    let Some(reporter_id) = reporter_id else { return Ok(None) };
+    if msg.thread.automated || msg.thread.revision_of.is_some() || status_query(&msg.text).is_some()
+    {
+        return Ok(None);
+    }
+    let row = c
+        .fetch_optional(
+            "SELECT k.id, t.code FROM confirmations k JOIN tickets t ON t.id = k.ticket_id \
+             WHERE k.outcome IS NULL AND t.reporter_id = $1 AND k.channel = $2 \
+             AND t.status = 'resolved' ORDER BY k.id DESC LIMIT 1",
+            args![reporter_id, msg.channel.as_str()],
+        )
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let confirmation_id: i64 = row.get("id")?;
+    let code: TicketCode = parse(&row.get::<String>("code")?, "ticket code")?;
+    let names_other =
+        msg.thread.ticket.into_iter().chain(TicketCode::find_all(&msg.text)).any(|n| n != code);
+    if names_other {
+        return Ok(None);
+    }
+    super::common::lock_tickets(c, &[code]).await?;
+    let t = super::common::require_ticket(c, code, now).await?;
+    if t.summary.status != Status::Resolved {
+        return Ok(None);
+    }
+    c.execute(
+        "UPDATE tickets SET last_message_at = $2, updated_at = $2 WHERE id = $1",
+        args![t.id, now],
+    )
+    .await?;
+    let message_id: i64 = c
+        .fetch_one_scalar(
+            "INSERT INTO messages (ticket_id, direction, channel, provider_id, identity_id, \
+             display_name, text, lat, lon, automated, sent_at, stored_at) \
+             VALUES ($1, 'in', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+            args![
+                t.id,
+                msg.channel.as_str(),
+                &msg.provider_id,
+                identity_id,
+                &msg.sender.display_name,
+                &msg.text,
+                msg.location.map(|l| l.lat),
+                msg.location.map(|l| l.lon),
+                false,
+                truncate_ms(msg.received_at),
+                now
+            ],
+        )
+        .await?;
+    for a in &msg.attachments {
+        c.execute(
+            "INSERT INTO attachments (message_id, filename, content_type, size, sha256, provider_ref) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            args![
+                message_id,
+                &a.filename,
+                &a.content_type,
+                i64::try_from(a.size).unwrap_or(i64::MAX),
+                &a.sha256,
+                &a.provider_ref
+            ],
+        )
+        .await?;
+    }
+    let mid = message_id.to_string();
+    event(c, t.id, now, &Actor::Resident, EventKind::MessageReceived, None, Some(&mid), None)
+        .await?;
+    let answer = aduan_core::confirm::read_confirmation(&msg.text);
+    super::actions::apply_confirmation(c, opts, code, confirmation_id, answer, now).await?;
+    Ok(Some(Ingested {
+        ticket: Some(code),
+        message_id,
+        duplicate: false,
+        ticket_created: false,
+        reopened: answer.verdict == aduan_core::confirm::Verdict::NotFixed,
+    }))
 }

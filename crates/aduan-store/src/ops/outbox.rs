@@ -12,7 +12,7 @@ use crate::types::{DeliveryReceipt, OutboxItem, OutboxRow, ReceiptStatus, Replie
 use crate::{AutoLimits, Result, Store, StoreError, clean, now, truncate_ms};
 
 /// The purposes [`AutoLimits`] count: automatic messages to residents.
-const AUTO_REPLY_PURPOSES: &str = "('ack', 'identity_request', 'status')";
+const AUTO_REPLY_PURPOSES: &str = "('ack', 'identity_request', 'status', 'confirm_request')";
 
 /// Why an automatic message to `to` may not be sent now, if it may not: its recipient had
 /// [`AutoLimits::per_recipient_per_day`] in the last 24 hours, or everyone together had

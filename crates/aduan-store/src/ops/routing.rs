@@ -660,3 +660,82 @@ impl Store {
         write!(self, |c| resume(c, &opts, code, actor, now))
     }
 }
+
+// --- confirm: closing tickets nobody confirmed in time ---
+
+/// Closes up to `limit` resolved tickets whose confirmation deadline passed without an
+/// answer (issue 17 item 4): the confirmation becomes `expired`, the ticket `closed`, with a
+/// `confirmation`/`expired` and a status event by the system. No message goes to the
+/// resident (the question told them silence closes it). A pending confirmation whose ticket
+/// is no longer `resolved` (an operator reopened or closed it) is marked `superseded`.
+/// Returns the closed tickets.
+pub(crate) async fn expire_confirmations<D: Db>(
+    c: &mut D,
+    limit: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<TicketCode>> {
+    let rows = c
+        .fetch_all(
+            "SELECT k.id, k.ticket_id, t.code, t.status FROM confirmations k \
+             JOIN tickets t ON t.id = k.ticket_id \
+             WHERE k.outcome IS NULL AND k.due_at < $1 ORDER BY k.due_at LIMIT $2",
+            args![now, limit],
+        )
+        .await?;
+    let mut closed = Vec::new();
+    for r in rows {
+        let (id, ticket_id): (i64, i64) = (r.get("id")?, r.get("ticket_id")?);
+        let code: TicketCode = super::common::parse(&r.get::<String>("code")?, "ticket code")?;
+        super::common::lock_tickets(c, &[code]).await?;
+        let status: Option<String> = c
+            .fetch_optional_scalar("SELECT status FROM tickets WHERE id = $1", args![ticket_id])
+            .await?;
+        // Claimed by outcome: of two watchers, one changes the row, the other skips it.
+        let outcome = if status.as_deref() == Some("resolved") { "expired" } else { "superseded" };
+        let changed: Option<i64> = c
+            .fetch_optional_scalar(
+                "UPDATE confirmations SET outcome = $2 WHERE id = $1 AND outcome IS NULL \
+                 RETURNING id",
+                args![id, outcome],
+            )
+            .await?;
+        if changed.is_none() || outcome == "superseded" {
+            continue;
+        }
+        c.execute(
+            "UPDATE tickets SET status = 'closed', updated_at = $2 WHERE id = $1",
+            args![ticket_id, now],
+        )
+        .await?;
+        c.execute(REFRESH_DISPOSE_PENDING, args![ticket_id]).await?;
+        let system = &Actor::System;
+        event(c, ticket_id, now, system, EventKind::Confirmation, None, Some("expired"), None)
+            .await?;
+        event(
+            c,
+            ticket_id,
+            now,
+            system,
+            EventKind::StatusChanged,
+            Some(Status::Resolved.as_str()),
+            Some(Status::Closed.as_str()),
+            Some("tanpa konfirmasi pelapor"),
+        )
+        .await?;
+        closed.push(code);
+    }
+    Ok(closed)
+}
+
+impl Store {
+    /// Closes resolved tickets whose resident did not confirm by the deadline (at most
+    /// `limit`); the deadline watcher calls it on every pass.
+    pub async fn expire_confirmations(
+        &self,
+        limit: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<TicketCode>> {
+        let now = truncate_ms(now);
+        write!(self, |c| expire_confirmations(c, limit, now))
+    }
+}

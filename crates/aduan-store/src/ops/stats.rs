@@ -58,6 +58,7 @@ pub(crate) async fn stats<D: Db>(
          SUM(CASE WHEN t.status IN {OPEN_STATUSES_SQL} THEN 1 ELSE 0 END) AS open_n, \
          SUM(CASE WHEN t.status = 'resolved' THEN 1 ELSE 0 END) AS resolved_n, \
          SUM(CASE WHEN t.status = 'rejected' THEN 1 ELSE 0 END) AS rejected_n, \
+         SUM(CASE WHEN t.status = 'closed' THEN 1 ELSE 0 END) AS closed_n, \
          SUM(CASE WHEN t.status IN {OPEN_STATUSES_SQL} AND t.paused_at IS NULL \
              AND ((t.first_responded_at IS NULL AND t.first_response_due_at < $3) \
              OR (t.resolution_due_at IS NOT NULL AND t.resolution_due_at < $3)) \
@@ -87,6 +88,7 @@ pub(crate) async fn stats<D: Db>(
                 responded_on_time: on_time,
                 responded_late: late,
                 compliance: (on_time + late > 0).then(|| on_time as f64 / (on_time + late) as f64),
+                closed: r.get("closed_n")?,
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -137,5 +139,122 @@ impl Store {
         offset_secs: i32,
     ) -> Result<Vec<DayChannelCount>> {
         read!(self, |c| per_day_by_channel(c, from, offset_secs))
+    }
+}
+
+// --- confirm: satisfaction statistics ---
+
+/// The key expression of a group, as [`stats`] groups.
+fn group_key<D: Db>(q: &StatsQuery) -> String {
+    match q.group_by {
+        StatsGroup::Opd => "t.opd".to_owned(),
+        StatsGroup::Channel => "t.channel".to_owned(),
+        StatsGroup::Category => "t.category".to_owned(),
+        StatsGroup::Kecamatan => "t.kecamatan".to_owned(),
+        StatsGroup::Day => day_expr::<D>(q.offset_secs),
+    }
+}
+
+/// The `p`-quantile (nearest rank) of sorted `v`.
+fn quantile(v: &[i64], p: f64) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    let rank = ((p * v.len() as f64).ceil() as usize).clamp(1, v.len());
+    Some(v[rank - 1] as f64 / 3600.0)
+}
+
+/// Resident satisfaction by group (issue 17 item 5): confirmations by outcome (asked in
+/// `from..to`), ratings, and the first-response time distribution of the tickets created in
+/// `from..to`.
+pub(crate) async fn satisfaction<D: Db>(
+    c: &mut D,
+    q: &StatsQuery,
+) -> Result<Vec<crate::types::SatisfactionRow>> {
+    use std::collections::BTreeMap;
+    let key = group_key::<D>(q);
+    let sql = format!(
+        "SELECT {key} AS k, COUNT(*) AS asked, \
+         SUM(CASE WHEN cf.outcome = 'fixed' THEN 1 ELSE 0 END) AS fixed_n, \
+         SUM(CASE WHEN cf.outcome = 'not_fixed' THEN 1 ELSE 0 END) AS not_fixed_n, \
+         SUM(CASE WHEN cf.outcome = 'expired' THEN 1 ELSE 0 END) AS expired_n, \
+         SUM(CASE WHEN cf.outcome IS NULL THEN 1 ELSE 0 END) AS pending_n, \
+         COUNT(cf.rating) AS rated_n, SUM(cf.rating) AS rating_sum \
+         FROM confirmations cf JOIN tickets t ON t.id = cf.ticket_id \
+         WHERE (cf.outcome IS NULL OR cf.outcome <> 'superseded') \
+         AND ($1 IS NULL OR cf.asked_at >= $1) AND ($2 IS NULL OR cf.asked_at < $2) \
+         GROUP BY {key}"
+    );
+    let mut out: BTreeMap<Option<String>, crate::types::SatisfactionRow> = BTreeMap::new();
+    let blank = |k: Option<String>| crate::types::SatisfactionRow {
+        key: k,
+        asked: 0,
+        confirmed: 0,
+        reopened: 0,
+        expired: 0,
+        pending: 0,
+        confirmed_share: None,
+        reopened_share: None,
+        ratings: 0,
+        mean_rating: None,
+        responded: 0,
+        response_p50_hours: None,
+        response_p90_hours: None,
+        response_buckets: [0; 4],
+    };
+    for r in c.fetch_all(&sql, args![q.from, q.to]).await? {
+        let k: Option<String> = r.get("k")?;
+        let row = out.entry(k.clone()).or_insert_with(|| blank(k));
+        row.asked = r.get("asked")?;
+        row.confirmed = r.get("fixed_n")?;
+        row.reopened = r.get("not_fixed_n")?;
+        row.expired = r.get("expired_n")?;
+        row.pending = r.get("pending_n")?;
+        row.ratings = r.get("rated_n")?;
+        let sum: Option<i64> = r.get("rating_sum")?;
+        let decided = row.confirmed + row.reopened + row.expired;
+        if decided > 0 {
+            row.confirmed_share = Some(row.confirmed as f64 / decided as f64);
+            row.reopened_share = Some(row.reopened as f64 / decided as f64);
+        }
+        if row.ratings >= crate::types::MIN_RATINGS {
+            row.mean_rating = sum.map(|s| s as f64 / row.ratings as f64);
+        }
+    }
+    let sql = format!(
+        "SELECT {key} AS k, t.created_at, t.first_responded_at FROM tickets t \
+         WHERE t.first_responded_at IS NOT NULL AND t.status <> 'merged' \
+         AND ($1 IS NULL OR t.created_at >= $1) AND ($2 IS NULL OR t.created_at < $2)"
+    );
+    let mut times: BTreeMap<Option<String>, Vec<i64>> = BTreeMap::new();
+    for r in c.fetch_all(&sql, args![q.from, q.to]).await? {
+        let created: DateTime<Utc> = r.get("created_at")?;
+        let answered: DateTime<Utc> = r.get("first_responded_at")?;
+        let secs = (answered - created).num_seconds().max(0);
+        times.entry(r.get("k")?).or_default().push(secs);
+    }
+    for (k, mut v) in times {
+        v.sort_unstable();
+        let row = out.entry(k.clone()).or_insert_with(|| blank(k));
+        row.responded = v.len() as i64;
+        row.response_p50_hours = quantile(&v, 0.5);
+        row.response_p90_hours = quantile(&v, 0.9);
+        for s in &v {
+            let b = match *s {
+                s if s <= 3600 => 0,
+                s if s <= 86_400 => 1,
+                s if s <= 3 * 86_400 => 2,
+                _ => 3,
+            };
+            row.response_buckets[b] += 1;
+        }
+    }
+    Ok(out.into_values().collect())
+}
+
+impl Store {
+    /// Resident satisfaction by group: confirmations, reopenings, ratings, response times.
+    pub async fn satisfaction(&self, q: StatsQuery) -> Result<Vec<crate::types::SatisfactionRow>> {
+        read!(self, |c| satisfaction(c, &q))
     }
 }

@@ -243,3 +243,105 @@ async fn setting_an_unset_category_is_an_event() {
         assert_eq!(view.events.len(), before + 1);
     }
 }
+
+// --- confirm: asking the resident when a ticket is resolved ---
+
+/// The confirmation questions queued on a ticket, with their delivery.
+fn confirm_requests(view: &aduan_store::TicketView) -> Vec<(Channel, Option<OutboxState>, String)> {
+    view.messages
+        .iter()
+        .filter(|m| m.purpose == Some(Purpose::ConfirmRequest))
+        .map(|m| (m.channel, m.delivery, m.text.clone()))
+        .collect()
+}
+
+#[tokio::test]
+async fn resolving_asks_the_resident_to_confirm_on_their_channel() {
+    let opts =
+        StoreOptions { public_url: Some("https://aduan.example.id".into()), ..no_receipts() };
+    for (store, _g) in stores(opts.clone()).await {
+        let code = store
+            .ingest(msg(Channel::Telegram, "t1", tg("42"), "x"))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        store.set_status(code, Status::InProgress, op(), None).await.unwrap();
+        assert!(confirm_requests(&store.ticket(code).await.unwrap().unwrap()).is_empty());
+        store.set_status(code, Status::Resolved, op(), None).await.unwrap();
+        let view = store.ticket(code).await.unwrap().unwrap();
+        let asked = confirm_requests(&view);
+        assert_eq!(asked.len(), 1, "{asked:?}");
+        let (channel, delivery, text) = &asked[0];
+        assert_eq!((*channel, *delivery), (Channel::Telegram, Some(OutboxState::Pending)));
+        assert!(text.contains("Balas 1 jika sudah beres, 2 jika belum"), "{text}");
+        let link = format!("https://aduan.example.id/lacak/{code}?k=");
+        assert!(text.contains(&link), "{text}");
+        // The key in the link opens the confirmation; the code alone or another key doesn't.
+        let key = text.split("?k=").nth(1).unwrap().trim();
+        assert!(store.confirmation_pending(code, key).await.unwrap());
+        assert!(!store.confirmation_pending(code, "").await.unwrap());
+        assert!(!store.confirmation_pending(code, &code.to_string()).await.unwrap());
+        let ev = view.events.iter().find(|e| e.kind == EventKind::Confirmation).unwrap();
+        assert_eq!(ev.to.as_deref(), Some("asked"));
+        // The question is an automatic message to a resident: never on the public answers.
+        assert!(!Purpose::ConfirmRequest.is_internal() && Purpose::ConfirmRequest.is_auto_reply());
+    }
+}
+
+#[tokio::test]
+async fn no_confirmation_request_to_anonymous_reporters_or_machine_addresses() {
+    for (store, _g) in stores(no_receipts()).await {
+        // A web report without any contact: nobody to ask.
+        let anon = store.ingest(msg(Channel::Web, "w1", None, "x")).await.unwrap().ticket.unwrap();
+        store.set_status(anon, Status::Resolved, op(), None).await.unwrap();
+        let view = store.ticket(anon).await.unwrap().unwrap();
+        assert!(confirm_requests(&view).is_empty());
+        assert!(view.messages.iter().all(|m| m.direction == Direction::In));
+        // A machine address: kept on the ticket, never sent.
+        let robot = store
+            .ingest(msg(Channel::Email, "<r@x>", email("noreply@example.com"), "x"))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        store.set_status(robot, Status::Resolved, op(), None).await.unwrap();
+        let asked = confirm_requests(&store.ticket(robot).await.unwrap().unwrap());
+        assert_eq!(asked.len(), 1);
+        assert_eq!(asked[0].1, Some(OutboxState::Published));
+        let claimed =
+            store.outbox_claim(vec![Channel::Email], 10, Duration::seconds(30)).await.unwrap();
+        assert!(claimed.is_empty(), "{claimed:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_resident_answers_on_their_link_and_a_stranger_with_the_code_cannot() {
+    use aduan_core::confirm::{Confirmation, Verdict};
+    for (store, _g) in stores(no_receipts()).await {
+        let code = store
+            .ingest(msg(Channel::Telegram, "t1", tg("42"), "x"))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        store.assign(code, "DPU".into(), op(), None).await.unwrap();
+        store.set_status(code, Status::Resolved, op(), None).await.unwrap();
+        let key = store.ask_confirmation(code, chrono::Utc::now()).await.unwrap().unwrap();
+        let fixed = Confirmation { verdict: Verdict::Fixed, rating: Some(4) };
+        // A ticket code is not a key.
+        for guess in [code.to_string(), String::new(), "0".repeat(48)] {
+            assert!(!store.confirm_with_key(code, guess, fixed, None).await.unwrap());
+        }
+        assert_eq!(store.ticket(code).await.unwrap().unwrap().summary.status, Status::Resolved);
+        assert!(store.confirm_with_key(code, key.clone(), fixed, None).await.unwrap());
+        let view = store.ticket(code).await.unwrap().unwrap();
+        assert_eq!(view.summary.status, Status::Closed);
+        let ev = view.events.iter().rev().find(|e| e.kind == EventKind::Confirmation).unwrap();
+        assert_eq!((ev.to.as_deref(), ev.note.as_deref()), (Some("fixed"), Some("rating 4")));
+        // Used once.
+        assert!(!store.confirm_with_key(code, key, fixed, None).await.unwrap());
+        // An operator may still reopen a closed ticket.
+        store.set_status(code, Status::InProgress, op(), None).await.unwrap();
+    }
+}

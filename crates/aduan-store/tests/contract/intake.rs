@@ -129,8 +129,11 @@ async fn chats_join_the_senders_open_ticket_within_the_window() {
         let c =
             store.ingest(msg(Channel::Telegram, "t3", tg("8"), "Jembatan rusak")).await.unwrap();
         assert_ne!(c.ticket, a.ticket);
-        // Once resolved, a new message without the code is a new complaint.
+        // Once resolved and confirmed (issue 17: until then the resident's next message is
+        // read as their answer), a new message without the code is a new complaint.
         store.set_status(a.ticket.unwrap(), Status::Resolved, op(), None).await.unwrap();
+        let e = store.ingest(msg(Channel::Telegram, "t5", tg("7"), "1")).await.unwrap();
+        assert_eq!(e.ticket, a.ticket);
         let d = store.ingest(msg(Channel::Telegram, "t4", tg("7"), "Lampu mati")).await.unwrap();
         assert!(d.ticket_created);
         assert_ne!(d.ticket, a.ticket);
@@ -576,5 +579,111 @@ async fn texts_the_status_answer_is_one_text_on_every_channel() {
         );
         let unknown: TicketCode = "ADU-00000000".parse().unwrap();
         assert_eq!(store.status_answer(unknown).await.unwrap(), None);
+    }
+}
+
+// --- confirm: the resident's next message answers the confirmation ---
+
+#[tokio::test]
+async fn belum_reopens_to_the_same_opd_and_restarts_the_resolution_clock() {
+    let mut opts = no_receipts();
+    // A clock in hours, so that a restart a moment later is a later deadline.
+    opts.sla.resolution = aduan_core::Budget::Hours(1);
+    for (store, _g) in stores(opts.clone()).await {
+        let code = store
+            .ingest(msg(Channel::Telegram, "t1", tg("42"), "Lampu jalan mati"))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        store.assign(code, "DPU".into(), op(), None).await.unwrap();
+        let before = store.ticket(code).await.unwrap().unwrap().summary.resolution_due_at.unwrap();
+        store.set_status(code, Status::Resolved, op(), None).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let r = store
+            .ingest(msg(Channel::Telegram, "t2", tg("42"), "belum pak, lampunya masih mati"))
+            .await
+            .unwrap();
+        assert_eq!(r.ticket, Some(code));
+        assert!(!r.ticket_created && r.reopened);
+        let view = store.ticket(code).await.unwrap().unwrap();
+        assert_eq!(view.summary.status, Status::Assigned);
+        assert_eq!(view.summary.opd.as_deref(), Some("DPU"));
+        assert_eq!(view.summary.resolved_at, None);
+        let after = view.summary.resolution_due_at.unwrap();
+        let restarted = after - before;
+        assert!(restarted >= Duration::milliseconds(50), "restarted: {before} → {after}");
+        assert!(after - Utc::now() > Duration::minutes(59), "an hour from the answer: {after}");
+        let last_in = view.messages.iter().rev().find(|m| m.direction == Direction::In).unwrap();
+        assert_eq!(last_in.text, "belum pak, lampunya masih mati");
+        let kinds: Vec<_> = view
+            .events
+            .iter()
+            .rev()
+            .take(2)
+            .map(|e| (e.kind, e.to.clone(), e.actor.clone()))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (EventKind::StatusChanged, Some("assigned".into()), Actor::Resident),
+                (EventKind::Confirmation, Some("not_fixed".into()), Actor::Resident),
+            ]
+        );
+        // Resolved again, "1 5": closed with the rating.
+        store.set_status(code, Status::Resolved, op(), None).await.unwrap();
+        let r = store.ingest(msg(Channel::Telegram, "t3", tg("42"), "1 5")).await.unwrap();
+        assert_eq!(r.ticket, Some(code));
+        assert!(!r.reopened);
+        let view = store.ticket(code).await.unwrap().unwrap();
+        assert_eq!(view.summary.status, Status::Closed);
+        let ev = view.events.iter().rev().find(|e| e.kind == EventKind::Confirmation).unwrap();
+        assert_eq!((ev.to.as_deref(), ev.note.as_deref()), (Some("fixed"), Some("rating 5")));
+        // Answered: the next message is a new complaint again.
+        let r = store.ingest(msg(Channel::Telegram, "t4", tg("42"), "Ada sampah")).await.unwrap();
+        assert!(r.ticket_created);
+    }
+}
+
+#[tokio::test]
+async fn an_unclear_answer_stays_on_the_ticket_and_the_question_stays_pending() {
+    for (store, _g) in stores(no_receipts()).await {
+        let code = store.ingest(msg(Channel::Sms, "s1", phone("081234567890"), "x")).await.unwrap();
+        let code = code.ticket.unwrap();
+        store.set_status(code, Status::Resolved, op(), None).await.unwrap();
+        let text = "belum sempat cek tapi sudah beres kayaknya";
+        let r = store.ingest(msg(Channel::Sms, "s2", phone("081234567890"), text)).await.unwrap();
+        assert_eq!(r.ticket, Some(code));
+        assert!(!r.ticket_created && !r.reopened);
+        let view = store.ticket(code).await.unwrap().unwrap();
+        assert_eq!(view.summary.status, Status::Resolved);
+        let ev = view.events.iter().rev().find(|e| e.kind == EventKind::Confirmation).unwrap();
+        assert_eq!(ev.to.as_deref(), Some("unclear"));
+        // Still pending: "sdh" now closes it.
+        store.ingest(msg(Channel::Sms, "s3", phone("081234567890"), "sdh")).await.unwrap();
+        assert_eq!(store.ticket(code).await.unwrap().unwrap().summary.status, Status::Closed);
+    }
+}
+
+#[tokio::test]
+async fn a_status_question_or_another_channel_does_not_answer_the_confirmation() {
+    for (store, _g) in stores(no_receipts()).await {
+        let code = store
+            .ingest(msg(Channel::Telegram, "t1", tg("42"), "x"))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        store.set_status(code, Status::Resolved, op(), None).await.unwrap();
+        let cek = format!("CEK {code}");
+        store.ingest(msg(Channel::Telegram, "t2", tg("42"), &cek)).await.unwrap();
+        let view = store.ticket(code).await.unwrap().unwrap();
+        assert_eq!(view.summary.status, Status::Resolved);
+        assert!(!view.events.iter().any(|e| e.to.as_deref() == Some("unclear")));
+        // An automated message is not an answer.
+        let mut auto = msg(Channel::Telegram, "t3", tg("42"), "2");
+        auto.thread.automated = true;
+        store.ingest(auto).await.unwrap();
+        assert_eq!(store.ticket(code).await.unwrap().unwrap().summary.status, Status::Resolved);
     }
 }

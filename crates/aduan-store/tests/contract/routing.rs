@@ -63,3 +63,39 @@ async fn dispositions_owed_follow_assignment_notification_and_status() {
         assert_eq!(owed().await, vec![dpu(1)]);
     }
 }
+
+// --- confirm: no answer in time closes the ticket ---
+
+#[tokio::test]
+async fn no_answer_within_the_working_days_closes_the_ticket() {
+    use aduan_core::EventKind;
+    let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let tg = Identity::new(aduan_core::IdentityKind::Telegram, "42").ok();
+        let code = store.ingest(msg(Channel::Telegram, "t1", tg, "x")).await.unwrap();
+        let code = code.ticket.unwrap();
+        store.set_status(code, Status::Resolved, op(), None).await.unwrap();
+        // Asked on Monday 7 December 2026, 09.00 WIB: 3 working days → Thursday 09.00 WIB.
+        store.ask_confirmation(code, at("2026-12-07T02:00:00Z")).await.unwrap().unwrap();
+        let none = store.expire_confirmations(100, at("2026-12-10T01:59:00Z")).await.unwrap();
+        assert!(none.is_empty(), "{none:?}");
+        assert_eq!(store.ticket(code).await.unwrap().unwrap().summary.status, Status::Resolved);
+        let closed = store.expire_confirmations(100, at("2026-12-10T02:01:00Z")).await.unwrap();
+        assert_eq!(closed, vec![code]);
+        let view = store.ticket(code).await.unwrap().unwrap();
+        assert_eq!(view.summary.status, Status::Closed);
+        let ev = view.events.iter().rev().find(|e| e.kind == EventKind::Confirmation).unwrap();
+        assert_eq!(ev.to.as_deref(), Some("expired"));
+        // No closing message to the resident; a second pass changes nothing.
+        assert!(
+            store.expire_confirmations(100, at("2026-12-31T00:00:00Z")).await.unwrap().is_empty()
+        );
+        // Reopened by the operator before the deadline: not closed by the watcher.
+        let code2 = store.ingest(msg(Channel::Web, "w2", None, "y")).await.unwrap().ticket.unwrap();
+        store.set_status(code2, Status::Resolved, op(), None).await.unwrap();
+        store.set_status(code2, Status::InProgress, op(), None).await.unwrap();
+        let far = Utc::now() + chrono::Duration::days(60);
+        assert!(store.expire_confirmations(100, far).await.unwrap().is_empty());
+        assert_eq!(store.ticket(code2).await.unwrap().unwrap().summary.status, Status::InProgress);
+    }
+}

@@ -68,3 +68,55 @@ async fn stats_count_by_group_with_deadline_compliance() {
         assert_eq!(listed.items.iter().map(|t| t.code).collect::<Vec<_>>(), vec![codes[1]]);
     }
 }
+
+// --- confirm: satisfaction statistics ---
+
+#[tokio::test]
+async fn satisfaction_counts_confirmations_reopenings_ratings_and_response_times() {
+    use aduan_core::{Identity, IdentityKind};
+    use aduan_store::{StatsGroup, StatsQuery};
+    let opts = StoreOptions { ack_template: None, ..StoreOptions::default() };
+    for (store, _g) in stores(opts.clone()).await {
+        let mut codes = Vec::new();
+        for (i, answer) in ["1 5", "1, nilai 4", "2 3", "sudah"].into_iter().enumerate() {
+            let who = Identity::new(IdentityKind::Telegram, &format!("{i}")).ok();
+            let code = store
+                .ingest(msg(Channel::Telegram, &format!("a{i}"), who.clone(), "x"))
+                .await
+                .unwrap()
+                .ticket
+                .unwrap();
+            store.assign(code, "DPU".into(), op(), None).await.unwrap();
+            store.reply(code, "sedang dicek".into(), op()).await.unwrap();
+            store.set_status(code, Status::Resolved, op(), None).await.unwrap();
+            store.ingest(msg(Channel::Telegram, &format!("b{i}"), who, answer)).await.unwrap();
+            codes.push(code);
+        }
+        // An anonymous web report, resolved: asked (for the deadline), pending.
+        let anon = store.ingest(msg(Channel::Web, "w", None, "x")).await.unwrap().ticket.unwrap();
+        store.set_status(anon, Status::Resolved, op(), None).await.unwrap();
+        let q = |group_by| StatsQuery { from: None, to: None, group_by, offset_secs: 7 * 3600 };
+        let rows = store.satisfaction(q(StatsGroup::Opd)).await.unwrap();
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        let (none, dpu) = (&rows[0], &rows[1]);
+        assert_eq!((none.key.as_deref(), none.asked, none.pending), (None, 1, 1));
+        assert_eq!(none.confirmed_share, None);
+        assert_eq!(dpu.key.as_deref(), Some("DPU"));
+        assert_eq!((dpu.asked, dpu.confirmed, dpu.reopened, dpu.expired), (4, 3, 1, 0));
+        assert_eq!(dpu.confirmed_share, Some(0.75));
+        assert_eq!(dpu.reopened_share, Some(0.25));
+        assert_eq!((dpu.ratings, dpu.mean_rating), (3, Some(4.0)));
+        assert_eq!((dpu.responded, dpu.response_buckets), (4, [4, 0, 0, 0]));
+        assert!(dpu.response_p50_hours.unwrap() < 0.1 && dpu.response_p90_hours.is_some());
+        let by_channel = store.satisfaction(q(StatsGroup::Channel)).await.unwrap();
+        let tg = by_channel.iter().find(|r| r.key.as_deref() == Some("telegram")).unwrap();
+        assert_eq!((tg.asked, tg.confirmed), (4, 3));
+        // No category set: all five in one group.
+        let by_cat = store.satisfaction(q(StatsGroup::Category)).await.unwrap();
+        assert_eq!(by_cat.iter().map(|r| r.asked).sum::<i64>(), 5);
+        // The closed tickets are counted as closed in the plain statistics.
+        let plain = store.stats(q(StatsGroup::Opd)).await.unwrap();
+        let dpu = plain.iter().find(|r| r.key.as_deref() == Some("DPU")).unwrap();
+        assert_eq!((dpu.closed, dpu.open), (3, 1));
+    }
+}
