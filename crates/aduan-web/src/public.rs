@@ -125,6 +125,35 @@ pub(crate) async fn track_lookup(Query(q): Query<HashMap<String, String>>) -> Re
     }
 }
 
+/// The public view of a ticket: masked answers, no identities (a code is not a key).
+fn public_ticket(state: &AppState, v: &TicketView) -> PublicTicket {
+    let t = &v.summary;
+    let dash = || "—".to_owned();
+    PublicTicket {
+        code: t.code.to_string(),
+        status: status_label(t.status),
+        opd: match &t.opd {
+            Some(o) => state.config.opd_names.get(o).cloned().unwrap_or_else(|| o.clone()),
+            None => aduan_core::texts::NO_OPD_YET.into(),
+        },
+        created: local(state, t.created_at),
+        due: local(state, t.first_response_due_at),
+        responded: t.first_responded_at.map(|d| local(state, d)).unwrap_or_else(dash),
+        resolved: t.resolved_at.map(|d| local(state, d)).unwrap_or_else(dash),
+        merged_into: t.merged_into.map(|c| c.to_string()),
+        answers: answers(v)
+            .map(|m| Answer {
+                at: local(state, m.at),
+                text: public_text(m),
+                waiting: waiting(m).then_some(aduan_core::texts::WAITING_PUBLIC),
+            })
+            .collect(),
+        confirm_key: None,
+        confirm_pending: t.status == aduan_core::Status::Resolved,
+        notice: None,
+    }
+}
+
 pub(crate) async fn track(
     State(state): State<AppState>,
     Path(raw): Path<String>,
@@ -142,30 +171,7 @@ pub(crate) async fn track(
         Err(e) => return error_page(None, &e, None),
     };
     let t = &v.summary;
-    let dash = || "—".to_owned();
-    let page = PublicTicket {
-        code: t.code.to_string(),
-        status: status_label(t.status),
-        opd: match &t.opd {
-            Some(o) => state.config.opd_names.get(o).cloned().unwrap_or_else(|| o.clone()),
-            None => aduan_core::texts::NO_OPD_YET.into(),
-        },
-        created: local(&state, t.created_at),
-        due: local(&state, t.first_response_due_at),
-        responded: t.first_responded_at.map(|d| local(&state, d)).unwrap_or_else(dash),
-        resolved: t.resolved_at.map(|d| local(&state, d)).unwrap_or_else(dash),
-        merged_into: t.merged_into.map(|c| c.to_string()),
-        answers: answers(&v)
-            .map(|m| Answer {
-                at: local(&state, m.at),
-                text: public_text(m),
-                waiting: waiting(m).then_some(aduan_core::texts::WAITING_PUBLIC),
-            })
-            .collect(),
-        confirm_key: None,
-        confirm_pending: t.status == aduan_core::Status::Resolved,
-        notice: None,
-    };
+    let page = public_ticket(&state, &v);
     let page = with_confirmation(&state, t.code, req.uri().query(), page).await;
     render(StatusCode::OK, &TrackPage { nav: None, t: Some(page), error: None })
 }
@@ -483,32 +489,9 @@ pub(crate) async fn confirm(
             tracing::info!(ticket = %code, verdict = verdict.as_str(), "Resident answered the confirmation on the tracking page.");
             match lookup(&state, &code.to_string()).await {
                 Ok(v) => {
-                    let t = &v.summary;
-                    let dash = || "—".to_owned();
-                    let page = PublicTicket {
-                        code: t.code.to_string(),
-                        status: status_label(t.status),
-                        opd: match &t.opd {
-                            Some(o) => {
-                                state.config.opd_names.get(o).cloned().unwrap_or_else(|| o.clone())
-                            }
-                            None => aduan_core::texts::NO_OPD_YET.into(),
-                        },
-                        created: local(&state, t.created_at),
-                        due: local(&state, t.first_response_due_at),
-                        responded: t
-                            .first_responded_at
-                            .map(|d| local(&state, d))
-                            .unwrap_or_else(dash),
-                        resolved: t.resolved_at.map(|d| local(&state, d)).unwrap_or_else(dash),
-                        merged_into: t.merged_into.map(|c| c.to_string()),
-                        answers: answers(&v)
-                            .map(|m| Answer { at: local(&state, m.at), text: m.text.clone() })
-                            .collect(),
-                        confirm_key: None,
-                        confirm_pending: false,
-                        notice: Some(aduan_core::texts::CONFIRM_THANKS),
-                    };
+                    let mut page = public_ticket(&state, &v);
+                    page.confirm_pending = false;
+                    page.notice = Some(aduan_core::texts::CONFIRM_THANKS);
                     render(StatusCode::OK, &TrackPage { nav: None, t: Some(page), error: None })
                 }
                 Err(e) => error_page(None, &e, None),

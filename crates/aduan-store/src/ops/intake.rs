@@ -284,6 +284,8 @@ async fn ingest_locked<D: Db>(
 
     let (reporter_id, identity_id) = resolve_reporter(c, &msg.sender, now).await?;
     if let Some(done) = confirmation_answer(c, opts, &msg, reporter_id, identity_id, now).await? {
+        // The resident wrote: their waiting answers go out here too.
+        requeue_for(c, reporter_id, &msg, now).await?;
         return Ok(done);
     }
     // An edit is a revision of the message it edits and stays on that message's ticket.
