@@ -5,7 +5,9 @@
 //!
 //! - status labels ([`status_label`] in a sentence, [`status_title`] in a table or heading);
 //!   the words are those of the product spec: baru, menunggu identitas, terdisposisi,
-//!   ditindaklanjuti, selesai, ditolak, digabung;
+//!   ditindaklanjuti, selesai, ditolak, digabung, and ditutup (`closed`, issue 17);
+//! - the confirmation question to the resident ([`confirm_request`]) and the words of the
+//!   confirmation form on `/lacak` ([`CONFIRM_TITLE`] …);
 //! - receipts: the configured template rendered ([`receipt`]), and the one-part SMS receipt
 //!   built from the code and the deadline ([`sms_receipt`]); [`receipt_on`] picks between
 //!   them for a channel;
