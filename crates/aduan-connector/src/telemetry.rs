@@ -175,6 +175,8 @@ impl Telemetry {
             "Machine mail (bounces, auto-replies, lists, reports, spam, …) moved to the \
              automated mailbox without a ticket or an answer, by class",
             t.email_automated.clone(),
+        );
+        registry.register(
             "delivery_failed",
             "Outbound messages the provider reported undeliverable (a failed receipt: WhatsApp, \
              Twilio, Kannel, SMS Gateway for Android; or a mail bounce); counted in the database",
@@ -319,6 +321,8 @@ impl Telemetry {
     /// name: `bounce`, `spam`, …) to the automated mailbox.
     pub fn email_automated(&self, class: &str) {
         self.email_automated.get_or_create(&ClassLabel { class: class.to_owned() }).inc();
+    }
+
     /// Brings the delivery-failure counters up to the store's counts (failed receipts stay
     /// on their outbox rows, so the counts only grow).
     pub fn set_delivery_failed(&self, counts: &[(Channel, i64)]) {
