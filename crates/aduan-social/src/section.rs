@@ -79,7 +79,7 @@ impl ChannelConfig for MetaSection {
         c.finish()
     }
 
-    fn settings(&self, _cx: &BuildContext) -> Result<MetaConfig, Vec<Problem>> {
+    fn settings(&self, cx: &BuildContext) -> Result<MetaConfig, Vec<Problem>> {
         let mut r = Resolve::channel(Self::KEY);
         let app_secret = r.secret("app_secret", &self.app_secret, &self.app_secret_file);
         let app_secret = r.required("app_secret", app_secret);

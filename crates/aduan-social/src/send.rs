@@ -303,7 +303,7 @@ pub fn whatsapp_template_call(
     }
     Call {
         url: join(graph_url, &format!("{phone_number_id}/messages")),
-        bearer: token.to_owned(),
+        bearer: token.to_owned().into(),
         body: json!({
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
