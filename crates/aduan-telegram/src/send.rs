@@ -178,7 +178,10 @@ mod undeliverable_tests {
     fn forbidden_answers_are_reasons_not_blind_failures() {
         // As teloxide parses the Bot API's 403 and 400 descriptions.
         let parse = |d: &str| serde_json::from_value::<ApiError>(serde_json::json!(d)).unwrap();
-        assert_eq!(undeliverable(&parse("Forbidden: bot was blocked by the user")), Some(R::Blocked));
+        assert_eq!(
+            undeliverable(&parse("Forbidden: bot was blocked by the user")),
+            Some(R::Blocked)
+        );
         assert_eq!(undeliverable(&parse("Forbidden: user is deactivated")), Some(R::NotOnChannel));
         assert_eq!(undeliverable(&parse("Bad Request: chat not found")), Some(R::RecipientInvalid));
         assert_eq!(undeliverable(&parse("Bad Request: message text is empty")), None);
