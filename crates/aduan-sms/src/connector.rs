@@ -197,7 +197,7 @@ impl SmsConnector {
             text,
         );
         if let Some(base) = &k.dlr_url {
-            url = kannel::with_dlr(&url, &kannel::dlr_url(base, &k.secret.expose(), item.id));
+            url = kannel::with_dlr(&url, &kannel::dlr_url(base, k.secret.expose(), item.id));
         }
         let resp = self
             .http

@@ -654,6 +654,9 @@ mod tests {
             whatsapp_phone_number_id: Some("1055".into()),
             graph_api_url: "https://graph.example".into(),
             media_hosts: Vec::new(),
+            whatsapp_template: None,
+            human_agent_tag: false,
+            public_url: "https://aduan.example".into(),
         };
         let x = crate::XConfig {
             consumer_secret: "consumer-secret-zq".into(),

@@ -882,13 +882,13 @@ mod tests {
             public_url: c.server.public_url.clone(),
         };
         let meta = c.channels.meta.settings(&cx).unwrap();
-        assert_eq!(meta.app_secret, "s3cret-0123456789abcdef");
+        assert_eq!(meta.app_secret.expose(), "s3cret-0123456789abcdef");
         assert_eq!(meta.media_hosts, aduan_social::META_MEDIA_HOSTS);
         assert_eq!(meta.graph_api_url, "https://graph.facebook.com/v21.0");
         assert_eq!(meta.page_access_token, None);
         c.channels.x.consumer_secret = Some(Secret::new("cs"));
         let x = c.channels.x.settings(&cx).unwrap();
-        assert_eq!((x.consumer_secret.as_str(), x.api_url.as_str()), ("cs", "https://api.x.com"));
+        assert_eq!((x.consumer_secret.expose(), x.api_url.as_str()), ("cs", "https://api.x.com"));
         assert!(X::default().settings(&cx).is_err());
     }
 
