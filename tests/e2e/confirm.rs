@@ -1,7 +1,9 @@
-//! The resident closes the loop (issue 17 item 4) on the real daemon, with a fake WhatsApp
-//! Cloud API recording what is sent: a WhatsApp complaint → resolved by the operator → the
-//! confirmation question reaches the resident on WhatsApp → "belum" reopens the ticket →
-//! resolved again → asked again → "1" closes it.
+//! Every answer reaches the resident and the resident closes the loop (issue 17 items 1 and
+//! 4, the whole loop of item 6) on the real daemon, with a fake WhatsApp Cloud API recording
+//! what is sent: a WhatsApp complaint written 30 hours ago → the operator's answer goes as the
+//! approved template (the 24-hour window is closed) → the resident writes → the full answer
+//! follows → resolved → the confirmation question reaches the resident on WhatsApp →
+//! "belum" reopens the ticket → resolved again → asked again → "1" closes it.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -47,23 +49,35 @@ async fn fake_whatsapp() -> (String, Sent, tokio::task::JoinHandle<()>) {
     (format!("{base}/v21.0"), sent, task)
 }
 
-fn now_secs() -> String {
+/// The Unix time `hours_ago` hours before now, as WhatsApp writes message timestamps.
+fn secs_ago(hours_ago: u64) -> String {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs().to_string())
+        .map(|d| (d.as_secs() - hours_ago * 3600).to_string())
         .unwrap_or_default()
 }
 
 /// The resident writes `text` on WhatsApp (a signed webhook delivery, timestamped now:
 /// inside the 24-hour window).
 async fn resident_writes(http: &reqwest::Client, daemon: &Daemon, id: &str, text: &str) {
+    resident_wrote(http, daemon, id, text, 0).await;
+}
+
+/// The resident's message written `hours_ago` hours ago (WhatsApp's timestamp), delivered now.
+async fn resident_wrote(
+    http: &reqwest::Client,
+    daemon: &Daemon,
+    id: &str,
+    text: &str,
+    hours_ago: u64,
+) {
     let body = serde_json::to_vec(&json!({
         "object": "whatsapp_business_account",
         "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
             "messaging_product": "whatsapp",
             "metadata": {"display_phone_number": "6281100000000", "phone_number_id": PHONE_NUMBER_ID},
             "contacts": [{"profile": {"name": "Siti"}, "wa_id": RESIDENT}],
-            "messages": [{"from": RESIDENT, "id": id, "timestamp": now_secs(), "type": "text",
+            "messages": [{"from": RESIDENT, "id": id, "timestamp": secs_ago(hours_ago), "type": "text",
                           "text": {"body": text}}]}}]}]
     }))
     .unwrap();
@@ -100,7 +114,7 @@ async fn set_status(http: &reqwest::Client, daemon: &Daemon, admin: &str, code: 
 }
 
 #[tokio::test]
-async fn resolved_confirmation_asked_belum_reopens_resolved_again_1_closes() {
+async fn answer_after_30_h_goes_as_template_then_in_full_belum_reopens_1_closes() {
     let Some(bin) = Binary::locate() else { return };
     let (graph, sent, server) = fake_whatsapp().await;
     // In the file: the phone number id is a string, which an environment variable of
@@ -108,7 +122,8 @@ async fn resolved_confirmation_asked_belum_reopens_resolved_again_1_closes() {
     let meta = format!(
         "[channels.meta]\nenabled = true\napp_secret = \"{APP_SECRET}\"\n\
          verify_token = \"verify-me-0123456789\"\nwhatsapp_token = \"wa-token\"\n\
-         whatsapp_phone_number_id = \"{PHONE_NUMBER_ID}\"\ngraph_api_url = \"{graph}\"\n"
+         whatsapp_phone_number_id = \"{PHONE_NUMBER_ID}\"\ngraph_api_url = \"{graph}\"\n\
+         whatsapp_template = {{ name = \"status_aduan\", language = \"id\" }}\n"
     );
     let config =
         Config { extra_toml: meta, ..Config::sqlite() }.env("ADUAN__OUTBOUND__POLL_MS", "100");
@@ -117,13 +132,42 @@ async fn resolved_confirmation_asked_belum_reopens_resolved_again_1_closes() {
     let admin = daemon.apikey("ops", "admin");
     let wait = Duration::from_secs(30);
 
-    // The complaint; its receipt on WhatsApp carries the code.
-    resident_writes(&http, &daemon, "wamid.C1", "Jalan berlubang di Desa Karangklesem").await;
-    let code = eventually("the receipt on WhatsApp", &daemon, wait, async || {
-        texts(&sent).iter().find_map(|t| aduan_core::TicketCode::find_all(t).into_iter().next())
+    // The complaint was written 30 hours ago (it reaches us late): no free text may go back.
+    resident_wrote(&http, &daemon, "wamid.C1", "Jalan berlubang di Desa Karangklesem", 30).await;
+    let code = eventually("the ticket", &daemon, wait, async || {
+        let list =
+            crate::common::get(&http, &daemon, "/api/v1/tickets?channel=whatsapp", Some(&admin))
+                .await;
+        list.body["items"][0]["code"].as_str().map(str::to_owned)
     })
+    .await;
+
+    // The operator's answer goes as the approved template, with the code; not as text.
+    let answer = "Jalan akan kami tambal minggu ini.";
+    let r = send(
+        http.post(daemon.url(&format!("/api/v1/tickets/{code}/reply")))
+            .bearer_auth(&admin)
+            .json(&json!({"text": answer})),
+    )
     .await
-    .to_string();
+    .unwrap();
+    assert!(r.status.is_success(), "reply: {} {}", r.status, r.text);
+    let template = eventually("the template", &daemon, wait, async || {
+        sent.lock().unwrap().iter().find(|b| b["type"] == "template").cloned()
+    })
+    .await;
+    assert_eq!(template["template"]["name"], "status_aduan", "{template}");
+    assert!(template.to_string().contains(&code), "{template}");
+    assert!(!texts(&sent).iter().any(|t| t.contains(answer)), "free text outside the window");
+    let t = ticket(&http, &daemon, &admin, &code).await;
+    assert!(t.to_string().contains("templat WhatsApp terkirim"), "{t}");
+
+    // The resident writes again (naming the ticket): the full answer follows at once.
+    resident_writes(&http, &daemon, "wamid.C1b", &format!("Baik pak, ditunggu. {code}")).await;
+    eventually("the full answer", &daemon, wait, async || {
+        texts(&sent).iter().any(|t| t.contains(answer)).then_some(())
+    })
+    .await;
 
     // Resolved → the question reaches the resident on WhatsApp.
     set_status(&http, &daemon, &admin, &code, "resolved").await;
