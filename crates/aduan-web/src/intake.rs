@@ -195,13 +195,39 @@ pub(crate) async fn post_message(
     caller.require(Scope::Intake)?;
     let (mut msg, uploads) = parse(&caller, &body)?;
     drop(body);
+    let mut over_budget = None;
     if !uploads.is_empty() {
+        // The sender's hourly attachment budget, as on every channel: what doesn't fit is
+        // never written; the message is stored and its ticket says what was refused.
+        let mut left = match &msg.sender.identity {
+            Some(sender) => state.store.attachment_bytes_left(sender).await?,
+            None => None,
+        };
+        let mut keep = Vec::with_capacity(uploads.len());
+        let mut refused = 0u64;
+        for u in uploads {
+            let size = u.data.len() as u64;
+            match left.as_mut() {
+                Some(l) if size > *l => {
+                    refused += size;
+                    keep.push((u, false));
+                }
+                Some(l) => {
+                    *l -= size;
+                    keep.push((u, true));
+                }
+                None => keep.push((u, true)),
+            }
+        }
+        if refused > 0 {
+            let left = left.unwrap_or(0);
+            over_budget = Some(aduan_connector::media::over_budget(refused, left));
+        }
         let blobs = state.blobs.clone();
         let refs = tokio::task::spawn_blocking(move || {
-            uploads
-                .into_iter()
-                .map(|u| {
-                    let sha256 = blobs.put_blocking(&u.data)?;
+            keep.into_iter()
+                .map(|(u, write)| {
+                    let sha256 = if write { blobs.put_blocking(&u.data)? } else { String::new() };
                     Ok(AttachmentRef {
                         filename: u.filename,
                         content_type: u.content_type,
@@ -218,6 +244,11 @@ pub(crate) async fn post_message(
         msg.attachments = refs;
     }
     let outcome = state.store.ingest(msg).await?;
+    if let Some(reason) = over_budget
+        && !outcome.duplicate
+    {
+        state.store.message_attachments_refused(outcome.message_id, reason).await?;
+    }
     state.telemetry.message_stored(Channel::Web, &outcome);
     let status = if outcome.duplicate { StatusCode::OK } else { StatusCode::CREATED };
     Ok((

@@ -71,9 +71,13 @@ impl Webhook for FakeHook {
 }
 
 async fn fixture_with(config: impl FnOnce(&mut WebConfig)) -> Fixture {
+    fixture_opts(StoreOptions::default(), config).await
+}
+
+async fn fixture_opts(opts: StoreOptions, config: impl FnOnce(&mut WebConfig)) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("aduan.db").display());
-    let store = Store::open(&url, StoreOptions::default()).await.unwrap();
+    let store = Store::open(&url, opts).await.unwrap();
     store.migrate().await.unwrap();
     let mut tokens = Vec::new();
     for (name, scope) in [("app", Scope::Intake), ("dashboard", Scope::Read), ("ops", Scope::Admin)]
@@ -392,6 +396,40 @@ async fn attachments_are_written_by_content_hash() {
     let hash = a["sha256"].as_str().unwrap();
     let path = f.dir.path().join("attachments").join(&hash[0..2]).join(&hash[2..4]).join(hash);
     assert_eq!(std::fs::read(path).unwrap(), b"\xff\xd8\xff\xe0 foto jalan");
+}
+
+#[tokio::test]
+async fn api_attachments_over_the_senders_budget_are_not_written_and_the_ticket_says_so() {
+    use base64::Engine;
+    let opts = StoreOptions { attachment_bytes_per_hour: Some(100), ..StoreOptions::default() };
+    let f = fixture_opts(opts, |_| {}).await;
+    let photo = |n: usize| base64::engine::general_purpose::STANDARD.encode(vec![0xffu8; n]);
+    let body = |id: &str, sizes: &[usize]| {
+        let attachments: Vec<Value> = sizes
+            .iter()
+            .map(|n| json!({"filename": "f.jpg", "content_type": "image/jpeg", "data_base64": photo(*n)}))
+            .collect();
+        json!({"external_id": id, "sender": {"name": "Siti", "phone": "+6281234567890"},
+               "text": "foto jalan", "attachments": attachments})
+        .to_string()
+    };
+    // 60 bytes fit; the next 60 don't (100 an hour), the message is stored all the same.
+    let r = send(&f.app, post("/api/v1/messages", Some(&f.intake), body("b1", &[60, 60]))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let code = r.body["ticket"].as_str().unwrap().to_owned();
+    let t = send(&f.app, get(&format!("/api/v1/tickets/{code}"), Some(&f.read))).await;
+    let atts = t.body["messages"][0]["attachments"].as_array().cloned().unwrap_or_default();
+    let stored: Vec<bool> =
+        atts.iter().map(|a| a["sha256"].as_str().is_some_and(|h| !h.is_empty())).collect();
+    assert_eq!(stored, [true, false], "{}", t.text);
+    assert!(t.text.contains("attachment_refused"), "{}", t.text);
+    let files = walkdir(&f.dir.path().join("attachments"));
+    assert_eq!(files, 1, "only the photo within the budget is on disk");
+}
+
+fn walkdir(dir: &std::path::Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries.flatten().map(|e| if e.path().is_dir() { walkdir(&e.path()) } else { 1 }).sum()
 }
 
 #[tokio::test]

@@ -459,7 +459,9 @@ pub(crate) async fn ask_confirmation<D: Db>(
     let days = opts.sla.confirm_working_days.max(1);
     let due = opts.sla.calendar.due(now, Budget::WorkingDays(i64::from(days)));
     let route = match resident_route(c, &t).await? {
-        ReplyRoute::Send { channel, to } if t.reporter_id.is_some() => {
+        ReplyRoute::Send { channel, to }
+            if t.reporter_id.is_some() && resident_wrote_from(c, &to).await? =>
+        {
             Some(ReplyRoute::Send { channel, to })
         }
         _ => None,
@@ -492,6 +494,21 @@ pub(crate) async fn ask_confirmation<D: Db>(
             .await?;
     }
     Ok(Some(key))
+}
+
+/// Whether the resident wrote to us from `identity` themselves (on a channel where the
+/// provider vouches for the sender), not only typed it into a web form or an Open311 request:
+/// nobody verified such a contact, so no rating request goes there.
+async fn resident_wrote_from<D: Db>(c: &mut D, identity: &Identity) -> Result<bool> {
+    let row = c
+        .fetch_optional(
+            "SELECT m.id FROM messages m JOIN identities i ON i.id = m.identity_id \
+             WHERE i.kind = $1 AND i.value = $2 AND m.direction = 'in' \
+             AND m.channel NOT IN ('web', 'open311') LIMIT 1",
+            args![identity.kind.as_str(), &identity.value],
+        )
+        .await?;
+    Ok(row.is_some())
 }
 
 /// Applies a resident's answer to the pending confirmation `confirmation_id` of ticket

@@ -7,7 +7,7 @@ use aduan_core::{
 use aduan_store::{StoreError, StoreOptions};
 use chrono::Duration;
 
-use crate::{email, inbound, msg, no_receipts, op, stores, tg};
+use crate::{email, inbound, msg, no_receipts, op, phone, stores, tg};
 
 #[tokio::test]
 async fn the_status_machine_refuses_illegal_moves() {
@@ -298,6 +298,15 @@ async fn no_confirmation_request_to_anonymous_reporters_or_machine_addresses() {
         let view = store.ticket(anon).await.unwrap().unwrap();
         assert!(confirm_requests(&view).is_empty());
         assert!(view.messages.iter().all(|m| m.direction == Direction::In));
+        // A phone typed into the web form: nobody verified it, so nobody is asked there.
+        let typed = store
+            .ingest(msg(Channel::Web, "w2", phone("+6281234567891"), "x"))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        store.set_status(typed, Status::Resolved, op(), None).await.unwrap();
+        assert!(confirm_requests(&store.ticket(typed).await.unwrap().unwrap()).is_empty());
         // A machine address: kept on the ticket, never sent.
         let robot = store
             .ingest(msg(Channel::Email, "<r@x>", email("noreply@example.com"), "x"))
