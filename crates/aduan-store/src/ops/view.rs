@@ -26,7 +26,9 @@
 //! say `INDEXED BY tickets_open` (`OPEN_SELECT`, SQLite only). Known cost: a `q=` that is not
 //! a ticket code scans the messages (`LOWER(text) LIKE`); a full-text index is the way out.
 
-use aduan_core::{Actor, AttachmentRef, Direction, EventKind, Identity, Status, TicketCode};
+use aduan_core::{
+    Actor, AttachmentRef, Direction, EventKind, Identity, Purpose, Status, TicketCode,
+};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
@@ -163,6 +165,11 @@ pub(crate) async fn ticket_view<D: Db>(
         });
     }
     super::outbox::fill_deliveries(c, t.id, &mut messages).await?;
+    // The key of a confirmation link is the resident's alone: an official (or anyone who
+    // reads the ticket) holding it could close the ticket in the resident's name.
+    for m in messages.iter_mut().filter(|m| m.purpose == Some(Purpose::ConfirmRequest)) {
+        m.text = hide_confirm_key(&m.text);
+    }
 
     let rows = c.fetch_all(
         "SELECT at, actor, kind, from_value, to_value, note FROM events WHERE ticket_id = $1 ORDER BY id", args![t.id])
@@ -351,4 +358,18 @@ pub(crate) async fn live_summary<D: Db>(
 ) -> Result<Option<TicketSummary>> {
     let Some(t) = load_ticket(c, code, now).await? else { return Ok(None) };
     Ok(Some(super::common::follow_merges(c, t, now).await?.summary))
+}
+
+/// `…/lacak/ADU-…?k=<key>` → `…/lacak/ADU-…?k=…`: the view of a confirmation question never
+/// shows the key that answers it (the resident got it in the message itself).
+pub(crate) fn hide_confirm_key(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("?k=") {
+        out.push_str(&rest[..i + 3]);
+        out.push('…');
+        rest = rest[i + 3..].trim_start_matches(|c: char| c.is_ascii_alphanumeric());
+    }
+    out.push_str(rest);
+    out
 }

@@ -277,8 +277,15 @@ async fn resolving_asks_the_resident_to_confirm_on_their_channel() {
         assert!(text.contains("Balas 1 jika sudah beres, 2 jika belum"), "{text}");
         let link = format!("https://aduan.example.id/lacak/{code}?k=");
         assert!(text.contains(&link), "{text}");
+        // Whoever reads the ticket (an official included) never sees the key: only the
+        // message sent to the resident carries it.
+        assert!(text.ends_with("?k=…"), "{text}");
+        let sent = store.outbox_claim(vec![Channel::Telegram], 10, Duration::seconds(30)).await;
+        let sent = sent.unwrap().into_iter().find(|i| i.purpose == Purpose::ConfirmRequest);
+        let sent = sent.unwrap().text;
+        assert!(sent.contains(&link) && !sent.ends_with("?k=…"), "{sent}");
         // The key in the link opens the confirmation; the code alone or another key doesn't.
-        let key = text.split("?k=").nth(1).unwrap().trim();
+        let key = sent.split("?k=").nth(1).unwrap().trim();
         assert!(store.confirmation_pending(code, key).await.unwrap());
         assert!(!store.confirmation_pending(code, "").await.unwrap());
         assert!(!store.confirmation_pending(code, &code.to_string()).await.unwrap());
