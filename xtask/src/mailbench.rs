@@ -128,16 +128,7 @@ pub fn run(root: &Path, bin: &Path, dir: &Path, mails: usize) -> anyhow::Result<
     std::fs::create_dir_all(&mail_dir)?;
     let config = write_config(&mail_dir, root, addr)?;
     let mut text = std::fs::read_to_string(&config)?;
-    text.push_str(&format!(
-        "\n[channels.email]\nenabled = true\nimap_host = \"127.0.0.1\"\nimap_port = {}\n\
-         imap_tls = \"none\"\nimap_user = \"intake@aduan.test\"\nimap_password = \"{}\"\n\
-         mailbox = \"{FOLDER}\"\nprocessed_mailbox = \"{FOLDER}-processed\"\n\
-         quarantine_mailbox = \"{FOLDER}-quarantine\"\nsmtp_url = \"smtp://{}\"\n\
-         from = \"Lapak Aduan <intake@aduan.test>\"\n",
-        peer.imap.port(),
-        crate::mail::PASSWORD,
-        peer.smtp
-    ));
+    text.push_str(&email_section(&peer, FOLDER, FOLDER));
     std::fs::write(&config, text)?;
 
     let started = Instant::now();
@@ -240,4 +231,20 @@ pub fn classifier_timing(root: &Path) -> anyhow::Result<ClassifierTiming> {
         micros_per_mail: elapsed.as_secs_f64() * 1e6 / (rounds * messages.len()) as f64,
         build: if cfg!(debug_assertions) { "debug" } else { "release" },
     })
+}
+
+/// The `[channels.email]` section of a bench daemon reading `mailbox` of the peer's intake
+/// account; processed and quarantined mail go to `{folders}-processed` and
+/// `{folders}-quarantine`.
+pub(crate) fn email_section(peer: &MailPeer, mailbox: &str, folders: &str) -> String {
+    format!(
+        "\n[channels.email]\nenabled = true\nimap_host = \"127.0.0.1\"\nimap_port = {}\n\
+         imap_tls = \"none\"\nimap_user = \"intake@aduan.test\"\nimap_password = \"{}\"\n\
+         mailbox = \"{mailbox}\"\nprocessed_mailbox = \"{folders}-processed\"\n\
+         quarantine_mailbox = \"{folders}-quarantine\"\nsmtp_url = \"smtp://{}\"\n\
+         from = \"Lapak Aduan <intake@aduan.test>\"\n",
+        peer.imap.port(),
+        crate::mail::PASSWORD,
+        peer.smtp
+    )
 }

@@ -210,16 +210,7 @@ pub fn large_mails(
     std::fs::create_dir_all(&phase_dir)?;
     let config = write_config(&phase_dir, root, addr)?;
     let mut text = std::fs::read_to_string(&config)?;
-    text.push_str(&format!(
-        "\n[channels.email]\nenabled = true\nimap_host = \"127.0.0.1\"\nimap_port = {}\n\
-         imap_tls = \"none\"\nimap_user = \"intake@aduan.test\"\nimap_password = \"{}\"\n\
-         mailbox = \"INBOX\"\nprocessed_mailbox = \"rss-processed\"\n\
-         quarantine_mailbox = \"rss-quarantine\"\nsmtp_url = \"smtp://{}\"\n\
-         from = \"Lapak Aduan <intake@aduan.test>\"\n",
-        peer.imap.port(),
-        crate::mail::PASSWORD,
-        peer.smtp
-    ));
+    text.push_str(&crate::mailbench::email_section(&peer, "INBOX", "rss"));
     std::fs::write(&config, text)?;
 
     let started = Instant::now();

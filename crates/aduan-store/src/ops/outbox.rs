@@ -319,16 +319,31 @@ pub(crate) async fn outbox_receipt<D: Db>(c: &mut D, receipt: DeliveryReceipt) -
         return Ok(false);
     };
     let id: i64 = row.get("id")?;
+    apply_receipt(c, id, &row, receipt).await?;
+    Ok(true)
+}
+
+/// Records `receipt` on outbox row `id` (whose `receipt` column `row` holds), forward only:
+/// a receipt never moves a row back (`delivered` after `read` is ignored) and nothing
+/// follows `failed`. A failure makes the row `dead`, except while it is still being sent:
+/// then `outbox_sent` makes it dead when the send returns.
+async fn apply_receipt<D: Db>(
+    c: &mut D,
+    id: i64,
+    row: &crate::db::Row,
+    receipt: DeliveryReceipt,
+) -> Result<()> {
     let old: Option<ReceiptStatus> =
         row.get::<Option<String>>("receipt")?.map(|r| parse(&r, "receipt")).transpose()?;
     if old.is_some_and(|old| old == ReceiptStatus::Failed || old >= receipt.status) {
-        return Ok(true);
+        return Ok(());
     }
     if receipt.status == ReceiptStatus::Failed {
         let error = receipt.error.unwrap_or_else(|| "the provider reported a failure".into());
         c.execute(
-            "UPDATE outbox SET state = 'dead', last_error = $2, receipt = 'failed', receipt_at = $3, \
-             lease_until = NULL WHERE id = $1",
+            "UPDATE outbox SET state = CASE WHEN state = 'sending' THEN state ELSE 'dead' END, \
+             last_error = $2, receipt = 'failed', receipt_at = $3, \
+             lease_until = CASE WHEN state = 'sending' THEN lease_until ELSE NULL END WHERE id = $1",
             args![id, format!("delivery failed: {error}"), receipt.at],
         )
         .await?;
@@ -339,7 +354,7 @@ pub(crate) async fn outbox_receipt<D: Db>(c: &mut D, receipt: DeliveryReceipt) -
         )
         .await?;
     }
-    Ok(true)
+    Ok(())
 }
 
 pub(crate) async fn outbox_row<D: Db>(c: &mut D, id: i64) -> Result<Option<OutboxRow>> {
@@ -667,33 +682,13 @@ pub(crate) async fn outbox_callback_receipt<D: Db>(
     let Some(row) = row else {
         return Ok(false);
     };
-    let old: Option<ReceiptStatus> =
-        row.get::<Option<String>>("receipt")?.map(|s| parse(&s, "receipt")).transpose()?;
-    if old.is_some_and(|old| old == ReceiptStatus::Failed || old >= r.status) {
-        return Ok(true);
-    }
     let state: String = row.get("state")?;
-    if r.status == ReceiptStatus::Failed {
-        let error = r.error.unwrap_or_else(|| "the provider reported a failure".into());
-        // A row still being sent keeps its state: `outbox_sent` makes it dead.
-        c.execute(
-            "UPDATE outbox SET state = CASE WHEN state = 'sending' THEN state ELSE 'dead' END, \
-             last_error = $2, receipt = 'failed', receipt_at = $3, \
-             lease_until = CASE WHEN state = 'sending' THEN lease_until ELSE NULL END WHERE id = $1",
-            args![row_id, format!("delivery failed: {error}"), r.at],
-        )
-        .await?;
-    } else {
-        c.execute(
-            "UPDATE outbox SET receipt = $2, receipt_at = $3 WHERE id = $1",
-            args![row_id, r.status.as_str(), r.at],
-        )
-        .await?;
-    }
+    let status = r.status;
+    apply_receipt(c, row_id, &row, r).await?;
     tracing::debug!(
         outbox_id = row_id,
         state,
-        status = r.status.as_str(),
+        status = status.as_str(),
         "Delivery receipt recorded."
     );
     Ok(true)
@@ -715,7 +710,7 @@ async fn outbox_callback_receipts<D: Db>(
 pub(crate) async fn delivery_failed_counts<D: Db>(c: &mut D) -> Result<Vec<(Channel, i64)>> {
     let rows = c
         .fetch_all(
-            "SELECT channel, COUNT(*) AS n FROM outbox WHERE receipt = 'failed' \
+            "SELECT channel, COUNT(*) AS n FROM outbox WHERE state = 'dead' AND receipt = 'failed' \
              GROUP BY channel ORDER BY channel",
             args![],
         )
