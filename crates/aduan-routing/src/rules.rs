@@ -1,7 +1,8 @@
 //! Keyword rules of the registry: category keywords route to the category's OPD (or to the
 //! kecamatan office of the place), OPD keywords to the OPD. An OPD's name (`Dinas
 //! Kesehatan`) and its code (`DINKES`, when it has three letters or more) are keywords of
-//! the OPD too, unless its list has them already.
+//! the OPD too, unless its list has them already (kecamatan offices excepted: their name is
+//! a place).
 //!
 //! Keywords and text are compared word by word on the normalised text ([`words`]: slang
 //! and abbreviations expanded, `jln` → `jalan`), a word also matching when its stem does
@@ -115,8 +116,9 @@ impl Rules {
                 phrases.push(p);
             }
         }
-        // The OPD's own name and code, unless its keywords have them.
-        for (i, o) in registry.opd.iter().enumerate() {
+        // The OPD's own name and code, unless its keywords have them. Not for a kecamatan
+        // office: "Kecamatan Kembaran" in a complaint names the place, not the office.
+        for (i, o) in registry.opd.iter().enumerate().filter(|(_, o)| o.kecamatan.is_none()) {
             let code_ok = o.code.chars().filter(char::is_ascii_alphabetic).count() >= 3;
             let names = [Some(o.name.as_str()), code_ok.then_some(o.code.as_str())];
             for name in names.into_iter().flatten() {
