@@ -72,6 +72,9 @@ pub struct Telemetry {
     outbound_undeliverable: Family<RejectLabel, Counter>,
     /// Serialises gauge refreshes so two scrapes don't interleave resets.
     refresh: Mutex<()>,
+    routing_auto: Family<OpdLabel, Counter>,
+    routing_manual: Family<OpdLabel, Counter>,
+    routing_redisposed: Family<OpdLabel, Counter>,
 }
 
 fn label(channel: Channel) -> ChannelLabel {
@@ -106,6 +109,9 @@ impl Telemetry {
             outbound_undeliverable: Family::default(),
             refresh: Mutex::new(()),
             registry: Registry::default(),
+            routing_auto: Family::default(),
+            routing_manual: Family::default(),
+            routing_redisposed: Family::default(),
         };
         registry.register(
             "messages_received",
@@ -181,6 +187,23 @@ impl Telemetry {
             "Outbound messages the provider reported undeliverable (a failed receipt: WhatsApp, \
              Twilio, Kannel, SMS Gateway for Android; or a mail bounce); counted in the database",
             t.delivery_failed.clone(),
+        );
+        registry.register(
+            "routing_auto",
+            "Tickets the router disposed to an OPD without a person (their first disposition), \
+             by OPD; counted in the database",
+            t.routing_auto.clone(),
+        );
+        registry.register(
+            "routing_manual",
+            "Tickets a person disposed first, by OPD; counted in the database",
+            t.routing_manual.clone(),
+        );
+        registry.register(
+            "routing_redisposed",
+            "Tickets the router disposed that a person later disposed to another OPD, by the \
+             router's OPD (its real error); counted in the database",
+            t.routing_redisposed.clone(),
         );
         for reason in HTTP_REFUSALS {
             let _ = t.http_refused.get_or_create(&ReasonLabel { reason: reason.to_owned() });
@@ -346,6 +369,26 @@ impl Telemetry {
         }
     }
 
+    /// Brings the routing counters up to the store's (`routing_counts`, kept on every
+    /// disposition, so they only grow; read per scrape as one row per OPD).
+    pub fn set_routing_counts(&self, counts: &[aduan_store::RoutingCount]) {
+        let _guard = self.refresh.lock();
+        for c in counts {
+            let opd = OpdLabel { opd: c.opd.clone() };
+            for (family, n) in [
+                (&self.routing_auto, c.auto),
+                (&self.routing_manual, c.manual),
+                (&self.routing_redisposed, c.redisposed),
+            ] {
+                let counter = family.get_or_create(&opd);
+                let n = u64::try_from(n).unwrap_or(0);
+                if n > counter.get() {
+                    counter.inc_by(n - counter.get());
+                }
+            }
+        }
+    }
+
     /// The Prometheus text exposition of everything.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -394,5 +437,27 @@ mod tests {
         let text = t.render();
         assert!(text.contains("aduan_email_automated_total{class=\"bounce\"} 2"), "{text}");
         assert!(text.contains("aduan_email_automated_total{class=\"spam\"} 1"), "{text}");
+    }
+
+    /// Issue 18.6: the routing counters follow the store's, per OPD.
+    #[test]
+    fn routing_counters_follow_the_store() {
+        let t = Telemetry::new();
+        let count = |auto, manual, redisposed| aduan_store::RoutingCount {
+            opd: "DPU".into(),
+            auto,
+            manual,
+            redisposed,
+        };
+        t.set_routing_counts(&[count(2, 1, 1)]);
+        t.set_routing_counts(&[count(3, 1, 1)]);
+        let text = t.render();
+        for needle in [
+            "aduan_routing_auto_total{opd=\"DPU\"} 3",
+            "aduan_routing_manual_total{opd=\"DPU\"} 1",
+            "aduan_routing_redisposed_total{opd=\"DPU\"} 1",
+        ] {
+            assert!(text.contains(needle), "{needle} missing from\n{text}");
+        }
     }
 }

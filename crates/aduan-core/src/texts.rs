@@ -363,3 +363,18 @@ pub const CONFIRM_THANKS: &str = "Terima kasih, jawaban Anda sudah kami terima."
 
 /// Shown to a visitor of the tracking page while the resident's confirmation is pending.
 pub const CONFIRM_PENDING: &str = "Menunggu konfirmasi pelapor.";
+
+// --- rules: Open311 services of a registry without categories ---
+
+/// The description of the Open311 service of an OPD (a registry without categories): what
+/// its complaints are about, from its routing keywords.
+pub fn open311_opd_service_description(name: &str, keywords: &[String]) -> String {
+    if keywords.is_empty() {
+        format!("Aduan untuk {name}.")
+    } else {
+        format!("Aduan untuk {name}, misalnya: {}.", keywords.join(", "))
+    }
+}
+
+/// The group of the Open311 services of OPDs.
+pub const OPEN311_OPD_GROUP: &str = "Perangkat Daerah";

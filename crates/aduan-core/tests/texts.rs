@@ -204,3 +204,13 @@ fn confirmation_texts() {
     expect!["ditutup"].assert_eq(texts::status_label(Status::Closed));
     expect!["Ditutup"].assert_eq(texts::status_title(Status::Closed));
 }
+
+#[test]
+fn open311_opd_services() {
+    let keywords = ["jalan rusak".to_owned(), "jembatan".to_owned()];
+    expect!["Aduan untuk Dinas Pekerjaan Umum, misalnya: jalan rusak, jembatan."]
+        .assert_eq(&texts::open311_opd_service_description("Dinas Pekerjaan Umum", &keywords));
+    expect!["Aduan untuk Inspektorat."]
+        .assert_eq(&texts::open311_opd_service_description("Inspektorat", &[]));
+    expect!["Perangkat Daerah"].assert_eq(texts::OPEN311_OPD_GROUP);
+}

@@ -17,6 +17,7 @@ pub mod notify;
 pub mod registry;
 pub mod router;
 pub mod rules;
+pub mod stemmer;
 pub mod text;
 pub mod worker;
 

@@ -11,6 +11,11 @@
 //!    probabilities; the two are mixed with `learned_weight`.
 //! 4. At or above `threshold` the ticket goes to the best OPD; below, it stays in triage
 //!    with the top three as suggestions for the operator.
+//! 5. A lone keyword routes (`lone_keyword_routes`, on by default): when every rule hit
+//!    points at one and the same OPD and the learned model does not name another OPD with
+//!    [`MODEL_DISAGREES`] or more as its best, the ticket goes to that OPD below the
+//!    threshold too (`sampah numpuk … baunya` → DLH on `sampah` alone). Two OPDs hit, or a
+//!    kecamatan category without a place, keep it in triage.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -29,13 +34,19 @@ pub struct RouterConfig {
     pub threshold: f64,
     /// Share of the learned model in the combined score once it is trained.
     pub learned_weight: f64,
+    /// Route on keywords that all point at one OPD even below `threshold`, unless the
+    /// learned model disagrees (`[routing] lone_keyword_routes`).
+    pub lone_keyword_routes: bool,
 }
 
 impl Default for RouterConfig {
     fn default() -> Self {
-        RouterConfig { threshold: 0.6, learned_weight: 0.5 }
+        RouterConfig { threshold: 0.6, learned_weight: 0.5, lone_keyword_routes: true }
     }
 }
+
+/// The learned model's probability for another OPD at which it overrules a lone keyword.
+pub const MODEL_DISAGREES: f64 = 0.5;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Suggestion {
@@ -55,6 +66,8 @@ pub struct Decision {
     pub suggestions: Vec<Suggestion>,
     /// The keywords that matched.
     pub keywords: Vec<String>,
+    /// Routed below the threshold because every keyword pointed at this one OPD.
+    pub lone_keyword: bool,
 }
 
 impl Decision {
@@ -69,6 +82,9 @@ impl Decision {
             parts.push(format!("tempat {p}"));
         }
         parts.push(format!("keyakinan {:.2}", self.confidence));
+        if self.lone_keyword {
+            parts.push("kata kunci satu OPD".to_owned());
+        }
         if !self.suggestions.is_empty() {
             let s: Vec<String> =
                 self.suggestions.iter().map(|s| format!("{} {:.2}", s.opd, s.score)).collect();
@@ -159,27 +175,47 @@ impl Router {
         let hits = self.rules.hits(&w);
         let place = self.place(text);
         let mut rule: BTreeMap<String, f64> = BTreeMap::new();
+        // Every OPD the hits point at; `None` for a kecamatan category without a place.
+        let mut pointed: Vec<Option<String>> = Vec::new();
         for h in &hits {
-            if let Some(opd) = self.target(h, &place) {
-                *rule.entry(opd).or_default() += h.weight;
+            let target = self.target(h, &place);
+            if let Some(opd) = &target {
+                *rule.entry(opd.clone()).or_default() += h.weight;
+            }
+            if !pointed.contains(&target) {
+                pointed.push(target);
             }
         }
         let total: f64 = rule.values().map(|v| v * v).sum::<f64>() + 1.0;
         let mut combined: BTreeMap<String, f64> =
             rule.iter().map(|(k, v)| (k.clone(), v * v / total)).collect();
+        // The model's best label and probability.
+        let mut model_top: Option<(String, f64)> = None;
         if let Some(model) = &self.model {
             let lw = self.cfg.learned_weight.clamp(0.0, 1.0);
             for v in combined.values_mut() {
                 *v *= 1.0 - lw;
             }
             for s in model.predict(&self.doc_of(text, &hits, &place)) {
+                if model_top.as_ref().is_none_or(|(_, p)| s.p > *p) {
+                    model_top = Some((s.label.clone(), s.p));
+                }
                 *combined.entry(s.label).or_default() += lw * s.p;
             }
         }
         let mut ranked: Vec<(String, f64)> = combined.into_iter().collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         let confidence = ranked.first().map_or(0.0, |r| r.1);
-        let opd = ranked.first().filter(|r| r.1 >= self.cfg.threshold).map(|r| r.0.clone());
+        let mut opd = ranked.first().filter(|r| r.1 >= self.cfg.threshold).map(|r| r.0.clone());
+        let mut lone_keyword = false;
+        if opd.is_none()
+            && self.cfg.lone_keyword_routes
+            && let [Some(only)] = pointed.as_slice()
+            && !model_top.as_ref().is_some_and(|(m, p)| m != only && *p >= MODEL_DISAGREES)
+        {
+            opd = Some(only.clone());
+            lone_keyword = true;
+        }
         // The category: the heaviest category keyword that points at the chosen OPD, else
         // at the best suggestion.
         let wanted = opd.clone().or_else(|| ranked.first().map(|r| r.0.clone()));
@@ -212,6 +248,7 @@ impl Router {
                 .map(|(o, s)| Suggestion { opd: o.clone(), score: round(*s) })
                 .collect(),
             keywords: hits.iter().map(|h| h.keyword.clone()).collect(),
+            lone_keyword,
         }
     }
 }

@@ -75,6 +75,35 @@ const SLANG: &[(&str, &str)] = &[
     ("perbaikin", "perbaiki"),
     ("benerin", "perbaiki"),
     ("rusakk", "rusak"),
+    // Issue 18: more of what residents abbreviate.
+    ("blom", "belum"),
+    ("belom", "belum"),
+    ("sdg", "sedang"),
+    ("bs", "bisa"),
+    ("tgl", "tanggal"),
+    ("kmrn", "kemarin"),
+    ("bln", "bulan"),
+    ("thn", "tahun"),
+    ("mgg", "minggu"),
+    ("rmh", "rumah"),
+    ("dpn", "depan"),
+    ("blkg", "belakang"),
+    ("dkt", "dekat"),
+    ("tmpt", "tempat"),
+    ("sblm", "sebelum"),
+    ("stlh", "setelah"),
+    ("trs", "terus"),
+    ("bkn", "bukan"),
+    ("lbh", "lebih"),
+    ("pdhl", "padahal"),
+    ("kpd", "kepada"),
+    ("ttg", "tentang"),
+    ("gg", "gang"),
+    ("tlg", "tolong"),
+    ("knp", "kenapa"),
+    ("emg", "memang"),
+    ("sdah", "sudah"),
+    ("dah", "sudah"),
 ];
 
 /// Function words and greetings that say nothing about the complaint.
@@ -295,6 +324,47 @@ mod tests {
             expect![[r#"
                 sampah numpuk di tps bau banget terima kasih
                 sampah numpuk tps bau banget"#]],
+        );
+    }
+
+    /// Abbreviations and slang as residents write them, each to its standard words.
+    #[test]
+    fn abbreviations() {
+        let cases = [
+            ("jln", "jalan"),
+            ("jl", "jalan"),
+            ("yg", "yang"),
+            ("tdk", "tidak"),
+            ("gak", "tidak"),
+            ("ga", "tidak"),
+            ("blm", "belum"),
+            ("blom", "belum"),
+            ("sdh", "sudah"),
+            ("udah", "sudah"),
+            ("dg", "dengan"),
+            ("dgn", "dengan"),
+            ("kec", "kecamatan"),
+            ("kel", "kelurahan"),
+            ("ds", "desa"),
+            ("kab", "kabupaten"),
+            ("bln", "bulan"),
+            ("thn", "tahun"),
+            ("kmrn", "kemarin"),
+            ("rmh", "rumah"),
+            ("dpn", "depan"),
+            ("gg", "gang"),
+            ("tlg", "tolong"),
+            ("pdhl", "padahal"),
+            ("puskes", "puskesmas"),
+            ("trimakasih", "terima kasih"),
+        ];
+        for (short, long) in cases {
+            assert_eq!(normalize(short), long, "{short}");
+            assert_eq!(normalize(&short.to_uppercase()), long, "{short} in capitals");
+        }
+        assert_eq!(
+            normalize("Jl. Raya dpn rmh sdh 2 bln blom diperbaiki"),
+            "jalan raya depan rumah sudah 2 bulan belum diperbaiki"
         );
     }
 

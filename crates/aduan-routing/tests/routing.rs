@@ -34,9 +34,9 @@ fn a_broken_road_with_slang_goes_to_dpu() {
     check(
         "pak jln di ds kedungwringin kec jatilawang rusakkk bgt, byk lubang, tolong diaspal",
         expect![[r#"
-            opd=DPU category=jalan place=Kedungwringin, Kec. Jatilawang confidence=0.90
-            suggestions: DPU 0.90
-            keywords: jalan, aspal, pengaspalan"#]],
+            opd=DPU category=jalan place=Kedungwringin, Kec. Jatilawang confidence=0.98
+            suggestions: DPU 0.98
+            keywords: jalan rusak, jalan, jalan desa, jalan rusak, aspal, pengaspalan"#]],
     );
 }
 
@@ -56,9 +56,9 @@ fn water_goes_to_pdam() {
     check(
         "Air PDAM mati udah 3 hari di perumahan kami, tagihan air tetap jalan",
         expect![[r#"
-        opd=PDAM category=air-bersih place=- confidence=0.84
-        suggestions: PDAM 0.84, DINPERKIM 0.05, DPU 0.05
-        keywords: pdam, pdam, perumahan, tagihan air, jalan"#]],
+            opd=PDAM category=air-bersih place=- confidence=0.91
+            suggestions: PDAM 0.91, DINPERKIM 0.03, DPU 0.03
+            keywords: air mati, pdam, pdam, perumahan, tagihan air, jalan"#]],
     );
 }
 

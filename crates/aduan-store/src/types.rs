@@ -458,3 +458,40 @@ mod tests {
         assert!(!Scope::Read.allows(Scope::Admin));
     }
 }
+
+// --- rules: routing quality ---
+
+/// Routing quality of one OPD, or of all tickets (`opd: None`), over the tickets created in
+/// a period (issue 18 item 6). A ticket counts for the OPD of its first disposition.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RoutingQualityRow {
+    /// The OPD of the first disposition; `None` for the overall row.
+    pub opd: Option<String>,
+    /// Tickets first disposed to this OPD; overall: every ticket created (those still in
+    /// triage included; merged ones not).
+    pub tickets: i64,
+    /// Of `tickets`, those disposed at all (overall: fewer than `tickets` while some wait).
+    pub disposed: i64,
+    /// First disposed by the router, without a person.
+    pub auto_routed: i64,
+    /// Of `auto_routed`, those a person later disposed to another OPD.
+    pub redisposed: i64,
+    /// `auto_routed / tickets`.
+    pub auto_share: Option<f64>,
+    /// `redisposed / auto_routed`: the router's real error rate.
+    pub redisposed_share: Option<f64>,
+    /// Median time from receipt to the first disposition, in hours.
+    pub median_disposition_hours: Option<f64>,
+}
+
+/// The routing counters of one OPD since the start (kept on write; `/metrics`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RoutingCount {
+    pub opd: String,
+    /// First dispositions by the router.
+    pub auto: i64,
+    /// First dispositions by a person.
+    pub manual: i64,
+    /// Of `auto`, re-disposed by a person to another OPD.
+    pub redisposed: i64,
+}

@@ -70,6 +70,9 @@ pub struct WebConfig {
     pub upload_bytes_per_hour: u64,
     /// The free space the attachment store keeps; a write that would leave less is refused.
     pub storage_floor: StorageFloor,
+    /// The services are the registry's OPDs (it has no categories): a request names its OPD
+    /// in its text instead of setting a category (see the `open311` module).
+    pub services_are_opds: bool,
 }
 
 impl WebConfig {
@@ -96,6 +99,7 @@ impl Default for WebConfig {
             metrics_token: None,
             upload_bytes_per_hour: 100 * 1024 * 1024,
             storage_floor: StorageFloor::default(),
+            services_are_opds: false,
         }
     }
 }
@@ -312,6 +316,10 @@ async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) 
         Err(error) => {
             tracing::warn!(%error, "Could not count refused automatic messages for /metrics.");
         }
+    }
+    match state.store.routing_counts().await {
+        Ok(counts) => state.telemetry.set_routing_counts(&counts),
+        Err(error) => tracing::warn!(%error, "Could not read the routing counters for /metrics."),
     }
     (
         [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],

@@ -10,6 +10,17 @@
 //! reporter, address or media (free text carries names and contacts; the service says what
 //! it is about), coordinates rounded to three decimals (about 100 m, not a house), and a
 //! merge named only when it went into another public request.
+//!
+//! Services are the registry's categories; a registry without categories (the contract's
+//! plain `[[opd]]` list) has one service per OPD instead ([`crate::WebConfig::services_are_opds`]:
+//! `service_code` = OPD code, `service_name` = OPD name, description from its keywords). A
+//! request to such a service is not disposed on the spot: it goes through the routing
+//! worker like every complaint (identity first, as the desk's rule asks), its text ending
+//! with `Layanan: <OPD name> (<code>)`. An OPD's name and code are keywords of that OPD
+//! (`aduan_routing::rules`), so the worker disposes it there — unless the description's own
+//! keywords point more strongly at another OPD, which leaves it in triage for an operator.
+//! Such a request shows the OPD it went to as its `service_code`, and `service_code`
+//! filters the list by OPD.
 
 use std::collections::HashMap;
 
@@ -144,7 +155,8 @@ async fn public_request(state: &AppState, code: TicketCode) -> Result<Option<Val
 
 /// A public request in GeoReport's shape; `merged_into` only when that ticket is public too.
 fn request_json(state: &AppState, t: &TicketSummary, merged_into: Option<TicketCode>) -> Value {
-    let svc = t.category.as_deref().and_then(|c| service(state, c));
+    let service_code = if state.config.services_are_opds { &t.opd } else { &t.category };
+    let svc = service_code.as_deref().and_then(|c| service(state, c));
     let fmt = aduan_core::time::format_rfc3339;
     json!({
         "service_request_id": t.code,
@@ -155,7 +167,7 @@ fn request_json(state: &AppState, t: &TicketSummary, merged_into: Option<TicketC
             _ => None,
         },
         "service_name": svc.map(|s| s.service_name.clone()),
-        "service_code": t.category,
+        "service_code": service_code,
         "description": null,
         "agency_responsible": t.opd,
         "service_notice": null,
@@ -216,8 +228,10 @@ pub(crate) async fn list_requests(State(state): State<AppState>, req: Request) -
         };
         let mut out = Vec::new();
         // Public requests only: Open311's own, none of a reporter who asked for rahasia.
+        let by_opd = state.config.services_are_opds;
         let mut f = TicketFilter {
-            category: get("service_code").map(str::to_owned),
+            category: get("service_code").filter(|_| !by_opd).map(str::to_owned),
+            opd: get("service_code").filter(|_| by_opd).map(str::to_owned),
             channel: Some(Channel::Open311),
             confidential: Some(false),
             limit: 200,
@@ -358,6 +372,11 @@ async fn post(
         text =
             if text.is_empty() { format!("Alamat: {a}") } else { format!("{text}\n\nAlamat: {a}") };
     }
+    if state.config.services_are_opds {
+        // The OPD chosen, for the routing worker (see the module docs) and the operator.
+        let line = format!("Layanan: {} ({})", svc.service_name, svc.service_code);
+        text = if text.is_empty() { line } else { format!("{text}\n\n{line}") };
+    }
     if text.is_empty() {
         text = svc.service_name.clone();
     }
@@ -411,7 +430,9 @@ async fn post(
     let ticket = outcome
         .ticket
         .ok_or_else(|| GeoError(StatusCode::INTERNAL_SERVER_ERROR, "no ticket".into()))?;
-    state.store.set_category_if_unset(ticket, svc.service_code.clone()).await?;
+    if !state.config.services_are_opds {
+        state.store.set_category_if_unset(ticket, svc.service_code.clone()).await?;
+    }
     tracing::info!(ticket = %ticket, key = %key.name, "Open311 request stored.");
     Ok(json!([{
         "service_request_id": ticket,

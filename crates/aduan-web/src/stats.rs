@@ -2,6 +2,9 @@
 //! and deadline compliance by OPD, channel, category, kecamatan or day — anonymous by
 //! construction (counts only), public and rate-limited like the tracking page. `/dashboard`
 //! draws the same numbers as server-side SVG (no JavaScript), numbers beside the pictures.
+//! `view=satisfaction` gives the residents' confirmations and ratings; `view=routing` the
+//! routing quality per OPD (share routed automatically, share an operator re-disposed
+//! afterwards, median hours to the first disposition; `Store::routing_quality`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -93,8 +96,10 @@ pub(crate) async fn api_stats(State(state): State<AppState>, req: Request) -> Re
     match q.get("view").map(|v| v.trim()) {
         None | Some("" | "counts") => {}
         Some("satisfaction") => return satisfaction_api(&state, allowed, &q).await,
+        Some("routing") => return routing_api(&state, allowed, &q).await,
         Some(_) => {
-            return ApiError::field("view", "must be counts or satisfaction").into_response();
+            return ApiError::field("view", "must be counts, satisfaction or routing")
+                .into_response();
         }
     }
     let run = async {
@@ -411,6 +416,7 @@ async fn charts(state: &AppState) -> Result<Vec<Chart>, ApiError> {
         });
     }
     charts.extend(satisfaction_charts(state, offset).await?);
+    charts.push(routing_chart(state).await?);
     Ok(charts)
 }
 
@@ -570,6 +576,118 @@ async fn satisfaction_charts(state: &AppState, offset: i32) -> Result<Vec<Chart>
             .collect(),
     });
     Ok(charts)
+}
+
+// --- rules: routing quality (issue 18 item 6) ---
+
+/// The routing-quality rows as CSV (RFC 4180): the overall row first (empty `opd`).
+pub(crate) fn routing_csv(rows: &[aduan_store::RoutingQualityRow]) -> String {
+    let mut out = String::from(
+        "opd,tickets,disposed,auto_routed,redisposed,auto_share,redisposed_share,\
+         median_disposition_hours\r\n",
+    );
+    for r in rows {
+        let _ = write!(
+            out,
+            "{},{},{},{},{},{},{},{}\r\n",
+            csv_field(r.opd.as_deref().unwrap_or("")),
+            r.tickets,
+            r.disposed,
+            r.auto_routed,
+            r.redisposed,
+            share(r.auto_share),
+            share(r.redisposed_share),
+            hours(r.median_disposition_hours),
+        );
+    }
+    out
+}
+
+/// `GET /api/v1/stats?view=routing`: per OPD and overall (`"opd": null`, first), the share
+/// routed automatically, the share re-disposed by a person afterwards, the median hours to
+/// the first disposition, over the tickets created in `from..to`; JSON or CSV.
+async fn routing_api(
+    state: &AppState,
+    allowed: Result<(), ApiError>,
+    q: &HashMap<String, String>,
+) -> Response {
+    let run = async {
+        allowed?;
+        let csv = match q.get("format").map(String::as_str) {
+            None | Some("json") | Some("") => false,
+            Some("csv") => true,
+            Some(_) => return Err(ApiError::field("format", "must be json or csv")),
+        };
+        let sq = query(q)?;
+        let rows = state.store.routing_quality(sq.from, sq.to).await?;
+        Ok::<_, ApiError>((csv, sq, rows))
+    };
+    match run.await {
+        Ok((true, _, rows)) => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (header::CONTENT_DISPOSITION, "attachment; filename=\"aduan-routing.csv\""),
+            ],
+            routing_csv(&rows),
+        )
+            .into_response(),
+        Ok((false, sq, rows)) => axum::Json(json!({
+            "view": "routing",
+            "from": sq.from.as_ref().map(aduan_core::time::format_rfc3339),
+            "to": sq.to.as_ref().map(aduan_core::time::format_rfc3339),
+            "rows": rows,
+        }))
+        .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The dashboard's routing quality: per OPD (and overall, first) the shares routed
+/// automatically and re-disposed afterwards, with the median time to disposition.
+async fn routing_chart(state: &AppState) -> Result<Chart, ApiError> {
+    let rows = state.store.routing_quality(None, None).await?;
+    let labels: Vec<String> =
+        rows.iter().map(|r| r.opd.clone().unwrap_or_else(|| "Semua".into())).collect();
+    let pct =
+        |v: Option<f64>| v.map(|c| format!("{:.0}%", c * 100.0)).unwrap_or_else(|| "—".into());
+    Ok(Chart {
+        svg: hbars(
+            "Ketepatan disposisi otomatis per OPD",
+            &labels,
+            &[
+                ("otomatis", rows.iter().map(|r| r.auto_share.unwrap_or(0.0)).collect()),
+                (
+                    "didisposisi ulang",
+                    rows.iter().map(|r| r.redisposed_share.unwrap_or(0.0)).collect(),
+                ),
+            ],
+            true,
+        ),
+        headers: vec![
+            "OPD",
+            "Aduan",
+            "Didisposisi",
+            "Otomatis",
+            "Didisposisi ulang",
+            "Median sampai disposisi",
+        ],
+        rows: rows
+            .iter()
+            .zip(&labels)
+            .map(|(r, l)| {
+                vec![
+                    l.clone(),
+                    r.tickets.to_string(),
+                    r.disposed.to_string(),
+                    format!("{} ({})", r.auto_routed, pct(r.auto_share)),
+                    format!("{} ({})", r.redisposed, pct(r.redisposed_share)),
+                    r.median_disposition_hours
+                        .map(|h| format!("{h:.1} jam"))
+                        .unwrap_or_else(|| "—".into()),
+                ]
+            })
+            .collect(),
+    })
 }
 
 #[cfg(test)]

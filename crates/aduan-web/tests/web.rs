@@ -958,8 +958,8 @@ async fn stats_are_open_data_in_json_and_csv_and_the_dashboard_draws_them() {
     let u = login(&f.app, "operator@kab.go.id").await;
     let r = send(&f.app, get("/dashboard", Some(&u.cookie))).await;
     assert_eq!(r.status, StatusCode::OK);
-    // Five counts charts and two of satisfaction (issue 17).
-    assert_eq!(r.text.matches("<svg").count(), 7);
+    // Five counts charts, two of satisfaction (issue 17), one of routing (issue 18).
+    assert_eq!(r.text.matches("<svg").count(), 8);
     assert!(r.text.contains("Kepatuhan tenggat per OPD") && r.text.contains(">DPU<"));
     assert!(r.text.contains("(belum tercatat)"), "tickets the router placed in no kecamatan");
 }
@@ -1641,4 +1641,107 @@ async fn satisfaction_is_open_data_in_json_and_csv() {
     assert!(web.starts_with("web,3,2,1,0,0,0.6667,0.3333,3,4.00,3,"), "{web}");
     let r = send(&f.app, get("/api/v1/stats?view=kepuasan", None)).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+/// Issue 18.5: with a registry without categories the services are the OPDs; a request to
+/// one names its OPD in the ticket's text (for the routing worker) and sets no category,
+/// and once disposed it shows that OPD as its service.
+#[tokio::test]
+async fn open311_services_are_the_opds_without_categories() {
+    let f = fx_with(|c| {
+        c.services = vec![aduan_web::Open311Service {
+            service_code: "DPU".into(),
+            service_name: "Dinas Pekerjaan Umum".into(),
+            description: "Aduan untuk Dinas Pekerjaan Umum, misalnya: jalan rusak.".into(),
+            group: "Perangkat Daerah".into(),
+            keywords: vec!["jalan rusak".into()],
+        }];
+        c.services_are_opds = true;
+    })
+    .await;
+    let r = send(&f.app, get("/open311/v2/services.json", None)).await;
+    assert_eq!(r.json()[0]["service_code"], "DPU");
+    assert_eq!(r.json()[0]["service_name"], "Dinas Pekerjaan Umum");
+    let key = f.intake_key.clone();
+    let r = send(
+        &f.app,
+        geo_post(&[
+            ("api_key", key.as_str()),
+            ("service_code", "DPU"),
+            ("lat", "-7.4246"),
+            ("long", "109.2396"),
+            ("description", "Gorong-gorong ambrol di depan SD"),
+        ]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let id = r.json()[0]["service_request_id"].as_str().unwrap().to_owned();
+    let code: TicketCode = id.parse().unwrap();
+    let v = f.store.ticket(code).await.unwrap().unwrap();
+    assert_eq!(v.summary.category, None);
+    assert_eq!(
+        v.messages[0].text,
+        "Gorong-gorong ambrol di depan SD\n\nLayanan: Dinas Pekerjaan Umum (DPU)"
+    );
+    // Not yet disposed: no service shown; disposed to DPU: the DPU service.
+    let r = send(&f.app, get(&format!("/open311/v2/requests/{id}.json"), None)).await;
+    assert_eq!(r.json()[0]["service_code"], Value::Null);
+    f.store.assign(code, "DPU".into(), aduan_core::Actor::System, None).await.unwrap();
+    let r = send(&f.app, get(&format!("/open311/v2/requests/{id}.json"), None)).await;
+    assert_eq!(r.json()[0]["service_code"], "DPU");
+    assert_eq!(r.json()[0]["service_name"], "Dinas Pekerjaan Umum");
+    let r = send(&f.app, get("/open311/v2/requests.json?service_code=DPU", None)).await;
+    assert_eq!(r.json().as_array().map(Vec::len), Some(1), "{}", r.text);
+}
+
+/// Issue 18.6: routing quality per OPD and overall in `/api/v1/stats?view=routing` (JSON and
+/// CSV), on the dashboard, and as counters in `/metrics`.
+#[tokio::test]
+async fn routing_quality_is_in_the_stats_the_dashboard_and_the_metrics() {
+    use aduan_store::{RouteAction, RouteResult};
+    let f = fx().await;
+    let routed = ticket(&f.store, "r1", "Jalan rusak", None).await;
+    let assign = RouteResult::new(RouteAction::Assign { opd: "DPU".into(), note: "x".into() });
+    let later = chrono::Utc::now() + chrono::Duration::hours(3);
+    assert!(f.store.route_done(routed, assign, later).await.unwrap());
+    let op = aduan_core::Actor::User("operator@kab.go.id".into());
+    f.store.assign(routed, "DINKES".into(), op, None).await.unwrap();
+    ticket(&f.store, "r2", "Puskesmas", Some("DINKES")).await;
+    ticket(&f.store, "r3", "Halo", None).await;
+
+    let r = send(&f.app, get("/api/v1/stats?view=routing", None)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let j = r.json();
+    assert_eq!(j["view"], "routing");
+    let all = &j["rows"][0];
+    assert_eq!(all["opd"], Value::Null);
+    assert_eq!((all["tickets"].as_i64(), all["auto_routed"].as_i64()), (Some(3), Some(1)));
+    assert_eq!(all["redisposed_share"], 1.0);
+    let dpu = &j["rows"][2];
+    assert_eq!((dpu["opd"].as_str(), dpu["redisposed"].as_i64()), (Some("DPU"), Some(1)));
+    assert!((dpu["median_disposition_hours"].as_f64().unwrap() - 3.0).abs() < 0.01, "{dpu}");
+    for personal in ["Siti", "Jalan", "+62", "ADU-"] {
+        assert!(!r.text.contains(personal), "{personal} in open data");
+    }
+    let r = send(&f.app, get("/api/v1/stats?view=routing&format=csv", None)).await;
+    assert_eq!(r.headers[header::CONTENT_TYPE], "text/csv; charset=utf-8");
+    let lines: Vec<&str> = r.text.lines().collect();
+    assert!(lines[0].starts_with("opd,tickets,disposed,auto_routed,redisposed,"), "{}", r.text);
+    assert!(lines[3].starts_with("DPU,1,1,1,1,1.0000,1.0000,3.0"), "{}", r.text);
+    let r = send(&f.app, get("/api/v1/stats?view=routing&from=kemarin", None)).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let u = login(&f.app, "operator@kab.go.id").await;
+    let r = send(&f.app, get("/dashboard", Some(&u.cookie))).await;
+    assert!(r.text.contains("Ketepatan disposisi otomatis per OPD"), "{}", r.text);
+    assert!(r.text.contains("<td>1 (100%)</td>"), "the re-disposed share of DPU");
+
+    let m = send(&f.app, get("/metrics", None)).await.text;
+    for needle in [
+        "aduan_routing_auto_total{opd=\"DPU\"} 1",
+        "aduan_routing_redisposed_total{opd=\"DPU\"} 1",
+        "aduan_routing_manual_total{opd=\"DINKES\"} 1",
+    ] {
+        assert!(m.contains(needle), "{needle} missing from /metrics");
+    }
 }

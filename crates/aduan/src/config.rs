@@ -281,6 +281,9 @@ pub struct Routing {
     pub require_name: bool,
     pub require_contact: bool,
     pub require_address: bool,
+    /// Route a complaint whose keywords all point at one OPD even below `threshold`, unless
+    /// the learned router names another OPD (issue 18).
+    pub lone_keyword_routes: bool,
 }
 
 impl Default for Routing {
@@ -300,6 +303,7 @@ impl Default for Routing {
             require_name: true,
             require_contact: true,
             require_address: false,
+            lone_keyword_routes: true,
         }
     }
 }

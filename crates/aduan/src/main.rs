@@ -442,6 +442,7 @@ async fn serve(config: Config, source: Source) -> anyhow::Result<()> {
     let connectors = build_connectors(&config)?;
     tracing::info!(channels = ?config.enabled_channels(), "Channel connectors built.");
     let webhooks = connectors.iter().flat_map(|c| c.webhooks()).collect();
+    let open311 = registry.as_ref().map(opd::open311_services).unwrap_or_default();
     let web = WebConfig {
         max_json_bytes: config.server.max_json_bytes,
         attachments_dir: config.storage.dir.clone(),
@@ -459,22 +460,10 @@ async fn serve(config: Config, source: Source) -> anyhow::Result<()> {
         metrics_token: config.server.metrics_token.as_ref().map(|t| t.expose().trim().to_owned()),
         upload_bytes_per_hour: config.server.upload_bytes_per_hour,
         storage_floor: floor,
-        // The registry's categories are the Open311 services (grouped by sector).
-        services: registry
-            .as_ref()
-            .map(|r| {
-                r.category
-                    .iter()
-                    .map(|c| aduan_web::Open311Service {
-                        service_code: c.code.clone(),
-                        service_name: c.name.clone(),
-                        description: c.name.clone(),
-                        group: c.sector.clone().unwrap_or_else(|| "Lainnya".into()),
-                        keywords: c.keywords.clone(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
+        // The registry's categories are the Open311 services (grouped by sector); without
+        // categories, its OPDs.
+        services: open311.0,
+        services_are_opds: open311.1,
     };
     let state = AppState::with_blobs(store.clone(), telemetry.clone(), web, blobs.clone());
     let app = aduan_web::app(state, webhooks);
@@ -615,6 +604,7 @@ fn router(config: &Config, registry: opd::OpdFile) -> aduan_routing::Router {
         aduan_routing::RouterConfig {
             threshold: config.routing.threshold,
             learned_weight: config.routing.learned_weight,
+            lone_keyword_routes: config.routing.lone_keyword_routes,
         },
     )
 }

@@ -146,9 +146,85 @@ pub fn check(file: &OpdFile, source: &str, kabupaten: &str) -> Vec<Problem> {
     problems
 }
 
+/// The Open311 services of a registry: its categories (grouped by sector), or, when it has
+/// none, one service per OPD (code and name of the OPD, a description from its keywords);
+/// the flag says which (`aduan_web::WebConfig::services_are_opds`).
+pub fn open311_services(file: &OpdFile) -> (Vec<aduan_web::Open311Service>, bool) {
+    if file.category.is_empty() {
+        let services = file
+            .opd
+            .iter()
+            .map(|o| aduan_web::Open311Service {
+                service_code: o.code.clone(),
+                service_name: o.name.clone(),
+                description: aduan_core::texts::open311_opd_service_description(
+                    &o.name,
+                    &o.keywords,
+                ),
+                group: aduan_core::texts::OPEN311_OPD_GROUP.to_owned(),
+                keywords: o.keywords.clone(),
+            })
+            .collect();
+        return (services, true);
+    }
+    let services = file
+        .category
+        .iter()
+        .map(|c| aduan_web::Open311Service {
+            service_code: c.code.clone(),
+            service_name: c.name.clone(),
+            description: c.name.clone(),
+            group: c.sector.clone().unwrap_or_else(|| "Lainnya".into()),
+            keywords: c.keywords.clone(),
+        })
+        .collect();
+    (services, false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 18.5: a registry as the contract shows it (no categories) has one Open311
+    /// service per OPD; one with categories keeps its categories.
+    #[test]
+    fn open311_services_without_categories_are_the_opds() {
+        let file: OpdFile = toml::from_str(
+            "[[opd]]\ncode = \"DPU\"\nname = \"Dinas Pekerjaan Umum\"\n\
+             emails = [\"kepala.dpu@example.go.id\"]\n\
+             keywords = [\"jalan rusak\", \"jembatan\"]\n\
+             [[opd]]\ncode = \"DLH\"\nname = \"Dinas Lingkungan Hidup\"\nkeywords = [\"sampah\"]\n",
+        )
+        .unwrap();
+        let (services, by_opd) = open311_services(&file);
+        assert!(by_opd);
+        let got: Vec<(&str, &str, &str)> = services
+            .iter()
+            .map(|s| (s.service_code.as_str(), s.service_name.as_str(), s.description.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "DPU",
+                    "Dinas Pekerjaan Umum",
+                    "Aduan untuk Dinas Pekerjaan Umum, misalnya: jalan rusak, jembatan."
+                ),
+                (
+                    "DLH",
+                    "Dinas Lingkungan Hidup",
+                    "Aduan untuk Dinas Lingkungan Hidup, misalnya: sampah."
+                ),
+            ]
+        );
+        assert_eq!(services[0].keywords, ["jalan rusak", "jembatan"]);
+
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/opd.toml");
+        let shipped = load(&path, true, "33.02").unwrap().unwrap();
+        let (services, by_opd) = open311_services(&shipped);
+        assert!(!by_opd);
+        assert_eq!(services.len(), shipped.category.len());
+    }
 
     #[test]
     fn the_shipped_registry_is_valid() {

@@ -80,6 +80,7 @@ pub(crate) async fn assign<D: Db>(
     )
     .await?;
     c.execute(REFRESH_DISPOSE_PENDING, args![t.id]).await?;
+    count_disposition(c, t.id, &actor, &opd).await?;
     event(
         c,
         t.id,
@@ -666,4 +667,58 @@ impl Store {
         let now = now();
         write!(self, |c| confirm_with_key(c, &opts, code, key, answer, words, now))
     }
+}
+
+// --- rules: routing quality counters ---
+
+/// Keeps `routing_counts` (migration 0018) for a disposition of ticket `ticket_id` to `opd`
+/// by `actor`; runs in [`assign`] before its `assigned` event is written, so the events it
+/// reads are the earlier ones (the `events_ticket` index: a handful of rows). A ticket's
+/// first disposition counts for its OPD as automatic (`Actor::System`, the router) or
+/// manual (a person or an API key); a later disposition of an automatically routed ticket
+/// by anyone else to another OPD counts once, for the router's OPD, as a re-disposition:
+/// the router's real error.
+pub(crate) async fn count_disposition<D: Db>(
+    c: &mut D,
+    ticket_id: i64,
+    actor: &Actor,
+    opd: &str,
+) -> Result<()> {
+    let system = Actor::System.to_string();
+    let first = c
+        .fetch_optional(
+            "SELECT actor, to_value FROM events WHERE ticket_id = $1 AND kind = 'assigned' \
+             AND to_value IS NOT NULL ORDER BY id LIMIT 1",
+            args![ticket_id],
+        )
+        .await?;
+    let Some(first) = first else {
+        let column = if *actor == Actor::System { "auto_n" } else { "manual_n" };
+        return bump_routing_count(c, opd, column).await;
+    };
+    let first_actor: String = first.get("actor")?;
+    let first_opd: String = first.get("to_value")?;
+    if first_actor != system || *actor == Actor::System || first_opd == opd {
+        return Ok(());
+    }
+    let earlier: Option<i64> = c
+        .fetch_optional_scalar(
+            "SELECT id FROM events WHERE ticket_id = $1 AND kind = 'assigned' AND actor <> $2 \
+             AND to_value IS NOT NULL AND to_value <> $3 LIMIT 1",
+            args![ticket_id, &system, &first_opd],
+        )
+        .await?;
+    if earlier.is_some() {
+        return Ok(());
+    }
+    bump_routing_count(c, &first_opd, "redisposed_n").await
+}
+
+async fn bump_routing_count<D: Db>(c: &mut D, opd: &str, column: &str) -> Result<()> {
+    let sql = format!(
+        "INSERT INTO routing_counts (opd, {column}) VALUES ($1, 1) \
+         ON CONFLICT (opd) DO UPDATE SET {column} = routing_counts.{column} + 1"
+    );
+    c.execute(&sql, args![opd]).await?;
+    Ok(())
 }

@@ -258,3 +258,107 @@ impl Store {
         read!(self, |c| satisfaction(c, &q))
     }
 }
+
+// --- rules: routing quality ---
+
+/// Routing quality per OPD and overall (the first row, `opd: None`) over the tickets created
+/// in `from..to`: each ticket with its first disposition (the first `assigned` event naming
+/// an OPD), whether the router made it, and whether a person re-disposed it to another OPD
+/// afterwards. One pass over the tickets of the period, two index lookups per ticket
+/// (`events_ticket`).
+pub(crate) async fn routing_quality<D: Db>(
+    c: &mut D,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> Result<Vec<crate::types::RoutingQualityRow>> {
+    use std::collections::BTreeMap;
+    let sql = "SELECT t.created_at, e.actor, e.to_value, e.at, \
+         CASE WHEN EXISTS (SELECT 1 FROM events r WHERE r.ticket_id = t.id \
+             AND r.kind = 'assigned' AND r.id > e.id AND r.actor <> 'system' \
+             AND r.to_value IS NOT NULL AND r.to_value <> e.to_value) THEN 1 ELSE 0 END AS moved \
+         FROM tickets t LEFT JOIN events e ON e.id = (SELECT MIN(f.id) FROM events f \
+             WHERE f.ticket_id = t.id AND f.kind = 'assigned' AND f.to_value IS NOT NULL) \
+         WHERE t.status <> 'merged' \
+         AND ($1 IS NULL OR t.created_at >= $1) AND ($2 IS NULL OR t.created_at < $2)";
+    #[derive(Default)]
+    struct Acc {
+        tickets: i64,
+        auto: i64,
+        moved: i64,
+        secs: Vec<i64>,
+    }
+    let mut all = Acc::default();
+    let mut by_opd: BTreeMap<String, Acc> = BTreeMap::new();
+    for r in c.fetch_all(sql, args![from, to]).await? {
+        all.tickets += 1;
+        let Some(opd) = r.get::<Option<String>>("to_value")? else { continue };
+        let created: DateTime<Utc> = r.get("created_at")?;
+        let at: DateTime<Utc> = r.get("at")?;
+        let auto = r.get::<String>("actor")? == "system";
+        let moved = auto && r.get::<i64>("moved")? == 1;
+        let secs = (at - created).num_seconds().max(0);
+        all.auto += i64::from(auto);
+        all.moved += i64::from(moved);
+        all.secs.push(secs);
+        let acc = by_opd.entry(opd).or_default();
+        acc.tickets += 1;
+        acc.auto += i64::from(auto);
+        acc.moved += i64::from(moved);
+        acc.secs.push(secs);
+    }
+    let row = |opd: Option<String>, mut a: Acc| {
+        a.secs.sort_unstable();
+        let share = |n: i64, of: i64| (of > 0).then(|| n as f64 / of as f64);
+        crate::types::RoutingQualityRow {
+            opd,
+            tickets: a.tickets,
+            disposed: a.secs.len() as i64,
+            auto_routed: a.auto,
+            redisposed: a.moved,
+            auto_share: share(a.auto, a.tickets),
+            redisposed_share: share(a.moved, a.auto),
+            median_disposition_hours: quantile(&a.secs, 0.5),
+        }
+    };
+    let mut out = vec![row(None, all)];
+    out.extend(by_opd.into_iter().map(|(k, a)| row(Some(k), a)));
+    Ok(out)
+}
+
+/// The routing counters per OPD (`routing_counts`, kept by every disposition), by OPD code.
+pub(crate) async fn routing_counts<D: Db>(c: &mut D) -> Result<Vec<crate::types::RoutingCount>> {
+    let rows = c
+        .fetch_all(
+            "SELECT opd, auto_n, manual_n, redisposed_n FROM routing_counts ORDER BY opd",
+            Vec::new(),
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(crate::types::RoutingCount {
+                opd: r.get("opd")?,
+                auto: r.get("auto_n")?,
+                manual: r.get("manual_n")?,
+                redisposed: r.get("redisposed_n")?,
+            })
+        })
+        .collect()
+}
+
+impl Store {
+    /// Routing quality per OPD and overall (first row) over the tickets created in
+    /// `from..to`: share routed automatically, share re-disposed by a person afterwards,
+    /// median hours to the first disposition.
+    pub async fn routing_quality(
+        &self,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Vec<crate::types::RoutingQualityRow>> {
+        read!(self, |c| routing_quality(c, from, to))
+    }
+
+    /// The routing counters per OPD since the start, kept on write (for `/metrics`).
+    pub async fn routing_counts(&self) -> Result<Vec<crate::types::RoutingCount>> {
+        read!(self, |c| routing_counts(c))
+    }
+}

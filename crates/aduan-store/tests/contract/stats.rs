@@ -120,3 +120,68 @@ async fn satisfaction_counts_confirmations_reopenings_ratings_and_response_times
         assert_eq!((dpu.closed, dpu.open), (3, 1));
     }
 }
+
+// --- rules: routing quality ---
+
+/// Issue 18.6: per OPD and overall, the share routed automatically, the share a person
+/// re-disposed afterwards, the median hours to the first disposition (the router's
+/// dispositions at injected times), and the counters kept on write for /metrics.
+#[tokio::test]
+async fn routing_quality_counts_automatic_and_redisposed_dispositions() {
+    use aduan_store::{RouteAction, RouteResult, RoutingCount};
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let mut codes = Vec::new();
+        for i in 0..4 {
+            let code = store.ingest(msg(Channel::Web, &format!("q{i}"), None, "x")).await.unwrap();
+            codes.push(code.ticket.unwrap());
+        }
+        let created = store.ticket(codes[0]).await.unwrap().unwrap().summary.created_at;
+        let auto = |opd: &str| {
+            RouteResult::new(RouteAction::Assign { opd: opd.into(), note: "keyakinan 0.80".into() })
+        };
+        // Routed to DPU after 2 h, then re-disposed by an operator to DLH (and on to DINKES:
+        // still one re-disposition).
+        assert!(
+            store.route_done(codes[0], auto("DPU"), created + Duration::hours(2)).await.unwrap()
+        );
+        store.assign(codes[0], "DLH".into(), op(), None).await.unwrap();
+        store.assign(codes[0], "DINKES".into(), op(), None).await.unwrap();
+        // Routed to DPU after 4 h and left there.
+        assert!(
+            store.route_done(codes[1], auto("DPU"), created + Duration::hours(4)).await.unwrap()
+        );
+        // Disposed by an operator at once.
+        store.assign(codes[2], "DLH".into(), op(), None).await.unwrap();
+        // codes[3] waits in triage.
+
+        let rows = store.routing_quality(None, None).await.unwrap();
+        let got: Vec<_> = rows
+            .iter()
+            .map(|r| (r.opd.as_deref(), r.tickets, r.disposed, r.auto_routed, r.redisposed))
+            .collect();
+        assert_eq!(
+            got,
+            [(None, 4, 3, 2, 1), (Some("DLH"), 1, 1, 0, 0), (Some("DPU"), 2, 2, 2, 1)],
+            "{rows:?}"
+        );
+        assert_eq!((rows[0].auto_share, rows[0].redisposed_share), (Some(0.5), Some(0.5)));
+        assert_eq!((rows[2].auto_share, rows[2].redisposed_share), (Some(1.0), Some(0.5)));
+        assert_eq!(rows[1].redisposed_share, None);
+        let hours = |r: &aduan_store::RoutingQualityRow| r.median_disposition_hours.unwrap();
+        assert!((hours(&rows[2]) - 2.0).abs() < 0.01, "{rows:?}");
+        assert!((hours(&rows[0]) - 2.0).abs() < 0.01, "{rows:?}");
+        assert!(hours(&rows[1]) < 0.1, "{rows:?}");
+        // A period without tickets: only the overall row, empty.
+        let later = store.routing_quality(Some(Utc::now() + Duration::hours(1)), None).await;
+        assert_eq!(later.unwrap().iter().map(|r| r.tickets).collect::<Vec<_>>(), [0]);
+
+        let counts = store.routing_counts().await.unwrap();
+        assert_eq!(
+            counts,
+            [
+                RoutingCount { opd: "DLH".into(), auto: 0, manual: 1, redisposed: 0 },
+                RoutingCount { opd: "DPU".into(), auto: 2, manual: 0, redisposed: 1 },
+            ]
+        );
+    }
+}
