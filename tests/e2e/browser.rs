@@ -207,3 +207,191 @@ async fn the_inbox_works_in_a_real_browser() {
     assert!(text(&c, "#reporter").await.contains("S***"), "reporter masked");
     c.close().await.expect("close the session");
 }
+
+// --- inbox: the desk in a real browser (issue 19.6, 19.7) ---
+
+const ADMIN: (&str, &str) = ("admin@banyumaskab.go.id", "sandi-admin-12345");
+
+/// A 320×240 PNG of a pothole (made for this test).
+const POTHOLE_PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAUAAAADwCAIAAAD+Tyo8AAADHElEQVR42u3dwQmDQBCG0akkx9yszks6SFdpKBdLSEoQRN2d/8krYFj2Q1TUen++wKTKEoCAAQEDAgYBAwIGBAwIGAQMCBgQMAgYEDAgYEDAIGBAwICAAQGDgAEBAwIGAQMCBgQMCBgEDAgYEDAgYBAwIGBAwCBgQMCAgAEBg4ABAQMCBgFbBRAwIGBAwCBgQMCAgAEBg4ABAQMCBgEDAgYEDAgYBAwIGBAwIGAQMCBgQMAgYEDAgIABAYOAAQEDAgb+Aa/rC5iUgEHAgIABAYOAAQEDAgYEDAIGBAwIGAQMCBgQMCBgEDAgYEDAgIBBwICAAQGDgAEBAwIGBAwCBgQMCBgQMAgYEDAgYBAwIGBAwCzPx10svoAZvVJtTxzwdtpx3tANZp4u1z3sjetnFvAVM7fM9UjS9oaAR585Nto9MQtYwCPOrNLbr58FLGDRThxzXMDu4znZuq3tMZJuUbKAdYuSBaxbJQtYushYwLpFyQKWLjIWsHRlLGDpImMBSxcZC1i95DZc0kXGApYuMhawetGwgNVLSMMlXWQsYPWiYQGrFw2HB2ybktNwqRcNC1i9aFjA6kXDgQHbjmQ2XOpFwwIWMAIWsHrRsIBBwOpFwwIWMAIWsHrRsIBBwOpFwwIWMAIWMAhYwAhYwAJGwAIWMAIWMAhYwAhYwAJGwAIWMAIWMAhYwAhYwAJGwN5GAm8jCRgBC1jDqFfAAkbAvkoJPesVMAhYw6hXwAJGwP5OCCn1+j8w6hWwhlGvgDWMetMD1jA59fYMWMOE1Ns2YA2TUG/ngDVM+3qbByxjGqebErCG1StgDaNeAcsY6QpYxkg3N2ANq1fAMka6ApYx0hWwjKUrYGQsXQErGd0KWMZIV8BK1q2AUbJuBaxkdCtgJesWAYtZtAJGzKIVsJhFi4AlLVcBI2m5CpgObVt8AQMCBgQMAgYEDAgYBAwIGBAwIGAQMCBgQMCAgEHAgIABAYOAAQEDAgYEDAIGBAwIGBAwCBgQMCBgEDAgYEDAgIBBwICAAQGDgAEBAwIGBAwCBgQMCBgQMAgYEDBwxA/SulOSSRziTwAAAABJRU5ErkJggg==";
+
+/// Saves a screenshot as `name` in the folder `ADUAN_TEST_SCREENSHOTS` names, if set (the
+/// PNGs in `docs/screenshots` are made so).
+async fn screenshot(c: &Client, name: &str) {
+    let Ok(dir) = std::env::var("ADUAN_TEST_SCREENSHOTS") else { return };
+    let png = c.screenshot().await.expect("a screenshot");
+    std::fs::create_dir_all(&dir).expect("the screenshot folder");
+    std::fs::write(std::path::Path::new(&dir).join(name), png).expect("write the screenshot");
+}
+
+/// Runs `js` until it returns `true` (15 s at most).
+async fn until_js(c: &Client, js: &str) {
+    let t0 = std::time::Instant::now();
+    loop {
+        if c.execute(js, vec![]).await.ok() == Some(json!(true)) {
+            return;
+        }
+        assert!(t0.elapsed().as_secs() < 15, "never true: {js}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_desk_works_in_a_real_browser() {
+    let Some(bin) = Binary::locate() else { return };
+    let Some((wd, chromium)) = webdriver() else { return };
+    let daemon =
+        Daemon::start(&bin, Config::sqlite().env("ADUAN__ROUTING__ENABLED", "false")).await;
+    for (user, role) in [(OPERATOR, "operator"), (ADMIN, "admin")] {
+        let out = daemon
+            .site()
+            .cli_with_stdin(&["user", "add", user.0, "--role", role], &format!("{}\n", user.1));
+        assert!(out.status.success(), "user add: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let http = client();
+    let key = daemon.apikey("desk", "intake");
+    let read = daemon.apikey("desk-read", "read");
+    let body = json!({
+        "external_id": "d1",
+        "sender": {"name": "Siti", "phone": "081234567890"},
+        "text": "Jalan berlubang besar di depan pasar Karangklesem, sudah dua motor jatuh.",
+        "location": {"lat": -7.4246, "lon": 109.2396},
+        "attachments": [{"filename": "lubang.png", "content_type": "image/png",
+                         "data_base64": POTHOLE_PNG}]
+    });
+    let r = post_message(&http, &daemon, &key, &body).await.expect("POST the photo");
+    assert_eq!(r.status, reqwest::StatusCode::CREATED, "{}", r.text);
+    let photo = r.body["ticket"].as_str().expect("a ticket code").to_owned();
+    let lamp = complaint(&http, &daemon, &key, "d2", "Lampu jalan mati di Jl. Gatot Subroto").await;
+    let park = complaint(&http, &daemon, &key, "d3", "Lampu taman kota padam sejak kemarin").await;
+
+    let profile = tempfile::tempdir().expect("profile dir");
+    let c = browser(&wd, &chromium, profile.path()).await;
+    c.set_window_size(1280, 900).await.expect("window size");
+
+    // An admin adds a canned answer.
+    sign_in(&c, &daemon, ADMIN).await;
+    c.goto(&daemon.url("/canned")).await.expect("open /canned");
+    let add = c.form(Locator::Css("fieldset form[action='/canned']")).await.expect("add form");
+    add.set_by_name("title", "Diterima").await.expect("title");
+    add.set_by_name("body", "Yth. {nama}, aduan {kode} sudah kami terima dan diteruskan ke {opd}.")
+        .await
+        .expect("body");
+    add.submit().await.expect("add");
+    at(&c, "/canned").await;
+    until_js(
+        &c,
+        "return !!document.querySelector(\"#canned input[name='title'][value='Diterima']\")",
+    )
+    .await;
+    c.form(Locator::Css("form[action='/logout']"))
+        .await
+        .expect("logout")
+        .submit()
+        .await
+        .expect("out");
+    at(&c, "/login").await;
+
+    // The operator's inbox updates itself: a complaint arriving through the API appears
+    // without a reload, and the title counts it.
+    sign_in(&c, &daemon, OPERATOR).await;
+    eventually(&c, "#rows", |t| t.contains(park.as_str())).await;
+    let live = complaint(&http, &daemon, &key, "d4", "Pohon tumbang menutup jalan desa").await;
+    eventually(&c, "#rows", |t| t.contains(live.as_str())).await;
+    until_js(&c, "return document.title.startsWith('(1) Kotak masuk')").await;
+    assert_eq!(c.current_url().await.expect("url").path(), "/", "no navigation happened");
+    screenshot(&c, "inbox.png").await;
+
+    // The photo is in the thread (a thumbnail linking to the full picture), the location
+    // links to the map.
+    c.goto(&daemon.url(&format!("/tickets/{photo}"))).await.expect("open the photo ticket");
+    until_js(
+        &c,
+        "var i = document.querySelector('#thread img.thumb');          return !!i && i.complete && i.naturalWidth > 0",
+    )
+    .await;
+    let map: Value = c
+        .execute("return document.querySelector('a.map').getAttribute('href')", vec![])
+        .await
+        .expect("the map link");
+    assert!(
+        map.as_str()
+            .unwrap_or_default()
+            .starts_with("https://www.openstreetmap.org/?mlat=-7.424600"),
+        "{map}"
+    );
+    screenshot(&c, "ticket-photo.png").await;
+
+    // Take the triage ticket: "milik saya" lists it.
+    c.form(Locator::Css(&format!("form[action='/tickets/{photo}/take']")))
+        .await
+        .expect("take form")
+        .submit()
+        .await
+        .expect("take");
+    eventually(&c, "#handler", |t| t.contains(OPERATOR.0)).await;
+    c.goto(&daemon.url("/?assignee=me")).await.expect("mine");
+    let mine = text(&c, "#rows").await;
+    assert!(mine.contains(photo.as_str()) && !mine.contains(lamp.as_str()), "{mine}");
+
+    // A canned answer, picked (the script fills the box), edited, sent.
+    c.goto(&daemon.url(&format!("/tickets/{photo}"))).await.expect("back to the ticket");
+    c.find(Locator::Css("#canned"))
+        .await
+        .expect("canned select")
+        .select_by_index(1)
+        .await
+        .expect("pick");
+    let filled =
+        format!("Yth. Siti, aduan {photo} sudah kami terima dan diteruskan ke OPD terkait.");
+    until_js(
+        &c,
+        &format!("return document.getElementById('reply-text').value === {}", json!(filled)),
+    )
+    .await;
+    let reply = c
+        .form(Locator::Css(&format!("form[action='/tickets/{photo}/reply']")))
+        .await
+        .expect("reply form");
+    let sent = format!("{filled} Terima kasih.");
+    reply.set_by_name("text", &sent).await.expect("edit");
+    reply.submit().await.expect("send");
+    eventually(&c, "#thread", |t| t.contains(sent.as_str())).await;
+
+    // Bulk: both lamp complaints to DPU in one go.
+    c.goto(&daemon.url("/")).await.expect("inbox");
+    for code in [&lamp, &park] {
+        c.find(Locator::Css(&format!("input[name='code'][value='{code}']")))
+            .await
+            .expect("checkbox")
+            .click()
+            .await
+            .expect("tick");
+    }
+    c.form(Locator::Css("form#bulk"))
+        .await
+        .expect("bulk form")
+        .set_by_name("opd", "DPU")
+        .await
+        .expect("DPU");
+    c.find(Locator::Css("form#bulk button[value='assign']"))
+        .await
+        .expect("button")
+        .click()
+        .await
+        .expect("bulk");
+    at(&c, "/bulk").await;
+    let result = text(&c, "#bulk-result").await;
+    assert!(result.contains(lamp.as_str()) && result.contains(park.as_str()), "{result}");
+    assert!(!result.contains("gagal"), "{result}");
+    for code in [&lamp, &park] {
+        let t = crate::common::get(&http, &daemon, &format!("/api/v1/tickets/{code}"), Some(&read))
+            .await;
+        assert_eq!(t.body["opd"], "DPU", "{}", t.text);
+    }
+
+    c.goto(&daemon.url("/dashboard")).await.expect("dashboard");
+    text(&c, "h1").await;
+    screenshot(&c, "dashboard.png").await;
+    c.close().await.expect("close the session");
+}

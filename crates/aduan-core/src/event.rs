@@ -97,10 +97,13 @@ pub enum EventKind {
     /// The resident's confirmation of a resolved ticket: `to` = `asked`, `fixed`,
     /// `not_fixed`, `unclear` or `expired` (no answer in time); `note` = the rating.
     Confirmation,
+    /// An operator took the ticket ("saya tangani") or let it go: `from` → `to` = the
+    /// operator's email, `None` when nobody handles it.
+    Handler,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 15] = [
+    pub const ALL: [EventKind; 16] = [
         EventKind::Created,
         EventKind::MessageReceived,
         EventKind::Replied,
@@ -116,6 +119,7 @@ impl EventKind {
         EventKind::Categorized,
         EventKind::AttachmentRefused,
         EventKind::Confirmation,
+        EventKind::Handler,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -135,6 +139,7 @@ impl EventKind {
             EventKind::Categorized => "categorized",
             EventKind::AttachmentRefused => "attachment_refused",
             EventKind::Confirmation => "confirmation",
+            EventKind::Handler => "handler",
         }
     }
 }

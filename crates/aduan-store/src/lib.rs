@@ -55,6 +55,8 @@ use std::sync::Arc;
 use aduan_core::{SlaPolicy, ThreadingPolicy, TicketCode, TransitionError};
 use chrono::{DateTime, Utc};
 
+pub use ops::accounts::CannedAnswer;
+pub use ops::media::StoredAttachment;
 pub use ops::outbox::DeadNotification;
 pub use ops::outbox::Undelivered;
 pub use ops::routing::{

@@ -59,6 +59,8 @@ pub struct TicketSummary {
     pub paused: bool,
     /// The router's best OPDs for the operator, `[{"opd": …, "score": …}]`.
     pub suggestions: Option<serde_json::Value>,
+    /// The operator handling the ticket (their email; "saya tangani" in the inbox).
+    pub assignee: Option<String>,
 }
 
 /// A ticket with its reporter, whole thread and audit log.
@@ -109,6 +111,10 @@ pub struct MessageView {
     /// `menunggu warga menulis lagi (…)`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delivery_note: Option<String>,
+    /// The ids of `attachments`, in the same order (`GET /attachments/{id}`; the web layer
+    /// adds each one's `url` to the ticket JSON).
+    #[serde(skip)]
+    pub attachment_ids: Vec<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -138,6 +144,8 @@ pub struct TicketFilter {
     /// Tickets older than this cursor (from a previous page's `next_cursor`).
     pub cursor: Option<Cursor>,
     pub limit: i64,
+    /// Only tickets this operator (an email) handles (`assignee=me` in the inbox).
+    pub assignee: Option<String>,
 }
 
 /// A position in the ticket list (newest first). Opaque to clients.

@@ -2,7 +2,9 @@
 //! point of every connector's webhooks. `app(state, webhooks)` builds the whole router; it
 //! is served by the binary and tested in memory with `tower::ServiceExt::oneshot`.
 
+pub mod attachments;
 pub mod auth;
+mod desk;
 pub mod error;
 mod extract;
 mod hooks;
@@ -191,6 +193,13 @@ pub fn app(state: AppState, webhooks: Vec<Arc<dyn Webhook>>) -> Router {
         .route("/open311/v2/services/{file}", get(open311::service_definition))
         .route("/open311/v2/requests.json", get(open311::list_requests).post(open311::post_request))
         .route("/open311/v2/requests/{file}", get(open311::get_request))
+        .route("/attachments/{id}", get(attachments::get))
+        .route("/canned", get(desk::canned_list).post(desk::canned_save))
+        .route("/canned/{id}/delete", post(desk::canned_delete))
+        .route("/bulk", post(desk::bulk))
+        .route("/duty", post(desk::duty))
+        .route("/inbox/rows", get(desk::rows))
+        .route("/attachments/{id}/thumb", get(attachments::thumb))
         .route("/tickets/{code}", get(pages::ticket))
         .route("/tickets/{code}/{action}", post(pages::ticket_action))
         .route(
@@ -206,6 +215,7 @@ pub fn app(state: AppState, webhooks: Vec<Arc<dyn Webhook>>) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/openapi.json", get(openapi))
         .route("/static/aduan.css", get(stylesheet))
+        .route("/static/inbox.js", get(script))
         .merge(api)
         .merge(pages)
         .merge(hooks::router(webhooks))
@@ -233,7 +243,13 @@ async fn security_headers(req: axum::extract::Request, next: axum::middleware::N
     let h = resp.headers_mut();
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    // An answer with a stricter policy of its own (an attachment) keeps it.
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        );
+    }
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
@@ -247,6 +263,17 @@ async fn stylesheet() -> Response {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         include_str!("../static/aduan.css"),
+    )
+        .into_response()
+}
+
+async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../static/inbox.js"),
     )
         .into_response()
 }

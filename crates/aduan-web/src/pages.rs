@@ -31,17 +31,19 @@ pub(crate) fn status_label(s: Status) -> &'static str {
     texts::status_title(s)
 }
 
+/// The channel's text badge (issue 19.4): plain ASCII, so it renders with any font (a
+/// headless browser without an emoji font showed the old glyphs as empty boxes).
 pub(crate) fn channel_icon(c: Channel) -> &'static str {
     match c {
-        Channel::Email => "✉️",
-        Channel::Sms => "📱",
-        Channel::Telegram => "✈️",
-        Channel::Whatsapp => "🟢",
-        Channel::Messenger => "💬",
-        Channel::Instagram => "📷",
-        Channel::X => "𝕏",
-        Channel::Web => "🌐",
-        Channel::Open311 => "🏙️",
+        Channel::Email => "Email",
+        Channel::Sms => "SMS",
+        Channel::Telegram => "TG",
+        Channel::Whatsapp => "WA",
+        Channel::Messenger => "FB",
+        Channel::Instagram => "IG",
+        Channel::X => "X",
+        Channel::Web => "Web",
+        Channel::Open311 => "311",
     }
 }
 
@@ -62,6 +64,7 @@ fn event_label(k: EventKind) -> &'static str {
         EventKind::Categorized => "kategori ditetapkan",
         EventKind::AttachmentRefused => "lampiran ditolak",
         EventKind::Confirmation => "konfirmasi pelapor",
+        EventKind::Handler => "penanggung jawab",
     }
 }
 
@@ -342,6 +345,17 @@ struct Row {
     created: String,
     deadline: String,
     overdue: bool,
+    /// The operator handling it ("saya tangani").
+    assignee: String,
+    /// New and not yet disposed: what the desk still has to triage.
+    triage: bool,
+}
+
+/// The inbox's table body alone (`GET /inbox/rows`, the live inbox).
+#[derive(Template)]
+#[template(path = "inbox_rows.html")]
+struct InboxRows {
+    rows: Vec<Row>,
 }
 
 #[derive(Template)]
@@ -357,6 +371,62 @@ struct InboxPage {
     overdue: String,
     q: String,
     next: Option<String>,
+    /// `assignee=me` is set.
+    mine: bool,
+    csrf: String,
+    /// The OPDs a bulk disposition can go to.
+    opds: Vec<Opt>,
+    can_bulk_assign: bool,
+    /// The version the rows are of (`desk::rows`).
+    version: i64,
+    /// Whether this operator is on duty (round-robin); `None` for officials.
+    on_duty: Option<bool>,
+}
+
+/// The inbox's filter and the rows it finds (`assignee=me` is the signed-in user).
+async fn inbox_page_rows(
+    state: &AppState,
+    s: &Session,
+    q: &HashMap<String, String>,
+) -> Result<(aduan_store::TicketFilter, Vec<Row>, Option<String>), ApiError> {
+    let p = Principal::User(s.clone());
+    let mut f = tickets::filter(q)?;
+    tickets::confine(&p, &mut f)?;
+    if q.get("assignee").map(String::as_str) == Some("me") {
+        f.assignee = Some(s.user.email.clone());
+    }
+    let page = state.store.tickets(&f).await?;
+    let now = Utc::now();
+    let rows = page.items.iter().map(|t| row(state, t, now)).collect();
+    Ok((f, rows, page.next_cursor))
+}
+
+fn row(state: &AppState, t: &TicketSummary, now: DateTime<Utc>) -> Row {
+    Row {
+        code: t.code.to_string(),
+        channel: t.channel.as_str(),
+        channel_icon: channel_icon(t.channel),
+        status: status_label(t.status),
+        opd: t.opd.clone().unwrap_or_else(|| "—".into()),
+        category: t.category.clone().unwrap_or_else(|| "—".into()),
+        created: local(state, t.created_at),
+        deadline: countdown(t, now),
+        overdue: t.overdue,
+        assignee: t.assignee.clone().unwrap_or_default(),
+        triage: matches!(t.status, Status::New | Status::AwaitingIdentity) && t.opd.is_none(),
+    }
+}
+
+/// The table body of the inbox for these filters (the live inbox's poll).
+pub(crate) async fn inbox_rows(
+    state: &AppState,
+    s: &Session,
+    q: &HashMap<String, String>,
+) -> Response {
+    match inbox_page_rows(state, s, q).await {
+        Ok((_, rows, _)) => render(StatusCode::OK, &InboxRows { rows }),
+        Err(e) => e.into_response(),
+    }
 }
 
 pub(crate) async fn inbox(
@@ -366,37 +436,16 @@ pub(crate) async fn inbox(
 ) -> Response {
     let p = Principal::User(s.clone());
     let nav = || Nav::of(&s);
-    let mut f = match tickets::filter(&q) {
-        Ok(f) => f,
+    // Read before the rows: a change between the two shows up at the next poll.
+    let version = state.store.inbox_version().await.unwrap_or_default();
+    let (f, rows, next_cursor) = match inbox_page_rows(&state, &s, &q).await {
+        Ok(x) => x,
         Err(e) => return error_page(nav(), &e, Some("/".into())),
     };
-    if let Err(e) = tickets::confine(&p, &mut f) {
-        return error_page(nav(), &e, Some("/".into()));
-    }
-    let page = match state.store.tickets(&f).await {
-        Ok(page) => page,
-        Err(e) => return error_page(nav(), &e.into(), None),
-    };
-    let now = Utc::now();
-    let rows = page
-        .items
-        .iter()
-        .map(|t| Row {
-            code: t.code.to_string(),
-            channel: t.channel.as_str(),
-            channel_icon: channel_icon(t.channel),
-            status: status_label(t.status),
-            opd: t.opd.clone().unwrap_or_else(|| "—".into()),
-            category: t.category.clone().unwrap_or_else(|| "—".into()),
-            created: local(&state, t.created_at),
-            deadline: countdown(t, now),
-            overdue: t.overdue,
-        })
-        .collect();
     let get = |k: &str| q.get(k).cloned().unwrap_or_default();
-    let next = page.next_cursor.map(|c| {
+    let next = next_cursor.map(|c| {
         let mut ser = form_urlencoded::Serializer::new(String::new());
-        for k in ["status", "channel", "opd", "category", "overdue", "q", "limit"] {
+        for k in ["status", "channel", "opd", "category", "overdue", "q", "limit", "assignee"] {
             if let Some(v) = q.get(k).filter(|v| !v.is_empty()) {
                 ser.append_pair(k, v);
             }
@@ -416,7 +465,7 @@ pub(crate) async fn inbox(
         .iter()
         .map(|c| Opt {
             value: c.as_str().into(),
-            label: format!("{} {}", channel_icon(*c), c.as_str()),
+            label: format!("[{}] {}", channel_icon(*c), c.as_str()),
             selected: f.channel == Some(*c),
         })
         .collect();
@@ -431,6 +480,15 @@ pub(crate) async fn inbox(
         overdue: get("overdue"),
         q: get("q"),
         next,
+        mine: f.assignee.is_some(),
+        csrf: s.csrf_token.clone(),
+        opds: opd_options(&state, None),
+        can_bulk_assign: p.require_act(crate::session::Act::Assign).is_ok(),
+        version,
+        on_duty: match p.require_act(crate::session::Act::Assign) {
+            Ok(()) => Some(state.store.on_duty(s.user.id).await.unwrap_or(false)),
+            Err(_) => None,
+        },
     };
     render(StatusCode::OK, &page)
 }
@@ -450,6 +508,17 @@ struct TicketHead {
     overdue: bool,
     merged_into: Option<String>,
     location: Option<String>,
+    /// OpenStreetMap at the ticket's coordinates.
+    map: Option<String>,
+    /// The gazetteer place and kecamatan recognised in the complaint.
+    place: Option<String>,
+}
+
+/// An attachment in the thread: a link to it, with a thumbnail for a picture.
+struct AttRow {
+    url: String,
+    thumb: Option<String>,
+    label: String,
 }
 
 struct MsgRow {
@@ -463,8 +532,9 @@ struct MsgRow {
     /// How an answer fared (`texts::delivery_label`), and why it failed.
     receipt: Option<&'static str>,
     receipt_error: Option<String>,
-    attachments: Vec<String>,
+    attachments: Vec<AttRow>,
     location: Option<String>,
+    map: Option<String>,
     /// Where the answer went and why, when not simply where it was sent.
     delivery_note: Option<String>,
 }
@@ -490,13 +560,73 @@ struct TicketPage {
     opds: Vec<Opt>,
     statuses: Vec<Opt>,
     identity_text: String,
+    /// The operator handling the ticket; whether this user may take it or let it go.
+    handler: Option<String>,
+    can_take: bool,
+    can_release: bool,
+    /// The canned answers for this ticket, filled; the answer box's text (a picked one).
+    canned: Vec<CannedOpt>,
+    reply_text: String,
+}
+
+struct CannedOpt {
+    id: i64,
+    title: String,
+    text: String,
+    selected: bool,
 }
 
 fn place(l: &aduan_core::Location) -> String {
     format!("{:.5}, {:.5}", l.lat, l.lon)
 }
 
-fn ticket_page(state: &AppState, s: &Session, p: &Principal, v: TicketView) -> TicketPage {
+/// The registry's OPDs as options, `selected` first.
+fn opd_options(state: &AppState, selected: Option<&str>) -> Vec<Opt> {
+    let mut opds: Vec<Opt> = match &state.config.opds {
+        Some(codes) => codes
+            .iter()
+            .map(|c| Opt {
+                value: c.clone(),
+                label: match state.config.opd_names.get(c) {
+                    Some(n) => format!("{c} — {n}"),
+                    None => c.clone(),
+                },
+                selected: selected == Some(c),
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    opds.sort_by_key(|o| !o.selected);
+    opds
+}
+
+/// OpenStreetMap centred on `l` with a marker, zoom 17.
+pub(crate) fn osm_link(l: &aduan_core::Location) -> String {
+    format!(
+        "https://www.openstreetmap.org/?mlat={lat:.6}&mlon={lon:.6}#map=17/{lat:.6}/{lon:.6}",
+        lat = l.lat,
+        lon = l.lon
+    )
+}
+
+/// `Karangwangkal, Kec. Purwokerto Utara` from the place and kecamatan the router found.
+fn place_name(place: Option<&str>, kecamatan: Option<&str>) -> Option<String> {
+    match (place, kecamatan) {
+        (Some(p), Some(k)) if !p.eq_ignore_ascii_case(k) => Some(format!("{p}, Kec. {k}")),
+        (_, Some(k)) => Some(format!("Kec. {k}")),
+        (Some(p), None) => Some(p.to_owned()),
+        (None, None) => None,
+    }
+}
+
+fn ticket_page(
+    state: &AppState,
+    s: &Session,
+    p: &Principal,
+    v: TicketView,
+    canned: Vec<aduan_store::CannedAnswer>,
+    picked: Option<i64>,
+) -> TicketPage {
     let t = &v.summary;
     let now = Utc::now();
     let head = TicketHead {
@@ -518,6 +648,8 @@ fn ticket_page(state: &AppState, s: &Session, p: &Principal, v: TicketView) -> T
         overdue: t.overdue,
         merged_into: t.merged_into.map(|c| c.to_string()),
         location: t.location.as_ref().map(place),
+        map: t.location.as_ref().map(osm_link),
+        place: place_name(t.place.as_deref(), t.kecamatan.as_deref()),
     };
     let reporter = match &v.reporter {
         Some(r) => {
@@ -546,16 +678,25 @@ fn ticket_page(state: &AppState, s: &Session, p: &Principal, v: TicketView) -> T
             attachments: m
                 .attachments
                 .iter()
-                .map(|a| {
-                    format!(
-                        "{} ({}, {} KB)",
-                        a.filename.as_deref().unwrap_or("lampiran"),
-                        a.content_type,
-                        a.size.div_ceil(1024)
-                    )
+                .zip(&m.attachment_ids)
+                .map(|(a, id)| {
+                    let url = crate::attachments::url(*id);
+                    let stored = !a.sha256.is_empty();
+                    AttRow {
+                        thumb: (stored && crate::attachments::is_thumbnailable(&a.content_type))
+                            .then(|| format!("{url}/thumb")),
+                        url: if stored { url } else { String::new() },
+                        label: format!(
+                            "{} ({}, {} KB)",
+                            a.filename.as_deref().unwrap_or("lampiran"),
+                            a.content_type,
+                            a.size.div_ceil(1024)
+                        ),
+                    }
                 })
                 .collect(),
             location: m.location.as_ref().map(place),
+            map: m.location.as_ref().map(osm_link),
             delivery_note: m.delivery_note.clone(),
         })
         .collect();
@@ -602,6 +743,7 @@ fn ticket_page(state: &AppState, s: &Session, p: &Principal, v: TicketView) -> T
         .iter()
         .map(|s| Opt { value: s.as_str().into(), label: status_label(*s).into(), selected: false })
         .collect();
+    let can_handle = p.require_act(crate::session::Act::Assign).is_ok();
     TicketPage {
         nav: Nav::of(s),
         csrf: s.csrf_token.clone(),
@@ -614,13 +756,46 @@ fn ticket_page(state: &AppState, s: &Session, p: &Principal, v: TicketView) -> T
         opds,
         statuses,
         identity_text: tickets::identity_request_text(t.code),
+        handler: t.assignee.clone(),
+        can_take: can_handle
+            && t.assignee.as_deref() != Some(s.user.email.as_str())
+            && matches!(t.status, Status::New | Status::AwaitingIdentity),
+        can_release: can_handle && t.assignee.is_some(),
+        reply_text: canned
+            .iter()
+            .find(|c| Some(c.id) == picked)
+            .map(|c| fill_canned(state, p, &v, &c.body))
+            .unwrap_or_default(),
+        canned: canned
+            .iter()
+            .filter(|c| c.category.is_none() || c.category == t.category)
+            .map(|c| CannedOpt {
+                id: c.id,
+                title: c.title.clone(),
+                text: fill_canned(state, p, &v, &c.body),
+                selected: Some(c.id) == picked,
+            })
+            .collect(),
     }
+}
+
+/// A canned answer's text for ticket `v` as `p` sees it: `{nama}` is the reporter's name
+/// only for whoever sees it unmasked (never for a confidential reporter).
+fn fill_canned(state: &AppState, p: &Principal, v: &TicketView, body: &str) -> String {
+    let t = &v.summary;
+    let opd = t.opd.as_ref().map(|o| state.config.opd_names.get(o).unwrap_or(o).as_str());
+    let name = match &v.reporter {
+        Some(r) if !r.confidential && p.reach() == Reach::All => r.name.as_deref(),
+        _ => None,
+    };
+    crate::desk::fill(body, &t.code.to_string(), opd, name)
 }
 
 pub(crate) async fn ticket(
     State(state): State<AppState>,
     PageUser(s): PageUser,
     Path(raw): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let p = Principal::User(s.clone());
     let code = match raw.parse::<TicketCode>() {
@@ -630,8 +805,13 @@ pub(crate) async fn ticket(
             return error_page(Nav::of(&s), &e, Some("/".into()));
         }
     };
-    match tickets::visible(&state, &p, code).await {
-        Ok(v) => render(StatusCode::OK, &ticket_page(&state, &s, &p, v)),
+    let picked = q.get("canned").and_then(|c| c.parse::<i64>().ok());
+    let loaded = async {
+        let v = tickets::visible(&state, &p, code).await?;
+        Ok::<_, ApiError>((v, state.store.canned_answers().await?))
+    };
+    match loaded.await {
+        Ok((v, canned)) => render(StatusCode::OK, &ticket_page(&state, &s, &p, v, canned, picked)),
         Err(e) => error_page(Nav::of(&s), &e, Some("/".into())),
     }
 }
@@ -688,6 +868,8 @@ pub(crate) async fn ticket_action(
                 let reason = required("reason", 2000)?;
                 tickets::do_status(&state, &p, code, Status::Rejected, Some(reason)).await
             }
+            "take" => crate::desk::do_handle(&state, &p, code, true).await,
+            "release" => crate::desk::do_handle(&state, &p, code, false).await,
             "merge" => {
                 let into = required("into", 20)?
                     .parse::<TicketCode>()

@@ -249,7 +249,7 @@ pub(crate) async fn get_one(
 ) -> Result<Json<Value>, ApiError> {
     p.require_read()?;
     let code = code(raw)?;
-    Ok(Json(json!(visible(&state, &p, code).await?)))
+    Ok(Json(view_json(&visible(&state, &p, code).await?)))
 }
 
 /// An action on one ticket: a principal, an existing-looking code, and a JSON object
@@ -281,7 +281,7 @@ impl Action {
     }
 
     async fn current(&self, state: &AppState) -> Result<Json<Value>, ApiError> {
-        Ok(Json(json!(visible(state, &self.p, self.code).await?)))
+        Ok(Json(view_json(&visible(state, &self.p, self.code).await?)))
     }
 }
 
@@ -343,4 +343,21 @@ pub(crate) async fn request_identity(
     let Json(mut view) = a.current(&state).await?;
     view["reply"] = json!(sent);
     Ok(Json(view))
+}
+
+/// The ticket JSON: the view as serialized, each attachment with its `url`
+/// (`GET /attachments/{id}`, contract v2).
+pub(crate) fn view_json(view: &TicketView) -> Value {
+    let mut out = json!(view);
+    if let Some(messages) = out.get_mut("messages").and_then(Value::as_array_mut) {
+        for (m, json) in view.messages.iter().zip(messages.iter_mut()) {
+            let Some(list) = json.get_mut("attachments").and_then(Value::as_array_mut) else {
+                continue;
+            };
+            for (id, a) in m.attachment_ids.iter().zip(list.iter_mut()) {
+                a["url"] = json!(crate::attachments::url(*id));
+            }
+        }
+    }
+    out
 }

@@ -81,6 +81,7 @@ pub struct Config {
     pub outbound: Outbound,
     pub intake: Intake,
     pub channels: Channels,
+    pub inbox: Inbox,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -359,6 +360,22 @@ impl Default for Intake {
     }
 }
 
+/// `[inbox]`: the operators' desk (issue 19.2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Inbox {
+    /// Hand new triage tickets nobody took to the operators on duty, in turn.
+    pub round_robin: bool,
+    /// How often the round-robin looks for new triage tickets.
+    pub round_robin_interval_secs: u64,
+}
+
+impl Default for Inbox {
+    fn default() -> Self {
+        Inbox { round_robin: false, round_robin_interval_secs: 5 }
+    }
+}
+
 /// The `[channels.*]` sections, each owned by its channel crate (see
 /// `aduan_connector::config`). A new channel is one line here and one in `sections`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -510,6 +527,12 @@ impl Config {
             p.push(Problem {
                 path: "server.metrics_token".into(),
                 message: "must be at least 16 bytes when set".into(),
+            });
+        }
+        if !(1..=3600).contains(&self.inbox.round_robin_interval_secs) {
+            p.push(Problem {
+                path: "inbox.round_robin_interval_secs".into(),
+                message: "must be from 1 to 3600".into(),
             });
         }
         if self.server.max_json_bytes < 1024 {

@@ -503,6 +503,14 @@ async fn serve(config: Config, source: Source) -> anyhow::Result<()> {
         );
     }
 
+    if config.inbox.round_robin {
+        workers.spawn(round_robin(
+            store.clone(),
+            Duration::from_secs(config.inbox.round_robin_interval_secs),
+            shutdown.clone(),
+        ));
+    }
+
     let stop = shutdown.clone();
     tokio::spawn(async move {
         signalled.await;
@@ -680,4 +688,25 @@ fn routing_eval(
 
 fn ensure_dir(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
+}
+
+/// `[inbox] round_robin`: hands new triage tickets to the operators on duty every
+/// `every` (`Store::round_robin`; safe with several instances on one database).
+async fn round_robin(store: Store, every: Duration, shutdown: CancellationToken) {
+    loop {
+        match store.round_robin(50).await {
+            Ok(handed) if !handed.is_empty() => {
+                tracing::info!(
+                    tickets = handed.len(),
+                    "Triage tickets handed to operators on duty."
+                );
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "Round-robin of triage tickets failed."),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+    }
 }

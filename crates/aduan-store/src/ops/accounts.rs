@@ -346,3 +346,177 @@ impl Store {
         read!(self, |c| audit_log(c, limit))
     }
 }
+
+// --- inbox: canned answers ---
+//
+// `jawaban siap pakai` (issue 19.2, migration 0019): texts an operator picks on the ticket
+// page, global (`category` NULL) or for one category. Only admins change them; each change
+// is an audit entry (`canned_answer_added`, `canned_answer_changed`, `canned_answer_deleted`,
+// target = the id). The placeholders are filled by the web layer, not here.
+
+/// A canned answer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CannedAnswer {
+    pub id: i64,
+    pub title: String,
+    pub body: String,
+    /// `None`: for every ticket.
+    pub category: Option<String>,
+}
+
+fn canned_row(r: &crate::db::Row) -> Result<CannedAnswer> {
+    Ok(CannedAnswer {
+        id: r.get("id")?,
+        title: r.get("title")?,
+        body: r.get("body")?,
+        category: r.get("category")?,
+    })
+}
+
+pub(crate) async fn canned_answers<D: Db>(c: &mut D) -> Result<Vec<CannedAnswer>> {
+    c.fetch_all(
+        "SELECT id, title, body, category FROM canned_answers \
+         ORDER BY category IS NOT NULL, category, title, id",
+        args![],
+    )
+    .await?
+    .iter()
+    .map(canned_row)
+    .collect()
+}
+
+pub(crate) async fn canned_answer<D: Db>(c: &mut D, id: i64) -> Result<Option<CannedAnswer>> {
+    c.fetch_optional(
+        "SELECT id, title, body, category FROM canned_answers WHERE id = $1",
+        args![id],
+    )
+    .await?
+    .as_ref()
+    .map(canned_row)
+    .transpose()
+}
+
+pub(crate) async fn save_canned_answer<D: Db>(
+    c: &mut D,
+    id: Option<i64>,
+    title: String,
+    body: String,
+    category: Option<String>,
+    actor: Actor,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>> {
+    let (id, action) = match id {
+        Some(id) => {
+            let changed = c
+                .execute(
+                    "UPDATE canned_answers SET title = $2, body = $3, category = $4, \
+                     updated_at = $5 WHERE id = $1",
+                    args![id, &title, &body, &category, now],
+                )
+                .await?;
+            if changed == 0 {
+                return Ok(None);
+            }
+            (id, "canned_answer_changed")
+        }
+        None => {
+            let id: i64 = c
+                .fetch_one_scalar(
+                    "INSERT INTO canned_answers (title, body, category, updated_at) \
+                     VALUES ($1, $2, $3, $4) RETURNING id",
+                    args![&title, &body, &category, now],
+                )
+                .await?;
+            (id, "canned_answer_added")
+        }
+    };
+    audit(c, &actor, action, Some(&id.to_string()), Some(&title), now).await?;
+    Ok(Some(id))
+}
+
+pub(crate) async fn delete_canned_answer<D: Db>(
+    c: &mut D,
+    id: i64,
+    actor: Actor,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let gone = c.execute("DELETE FROM canned_answers WHERE id = $1", args![id]).await?;
+    if gone > 0 {
+        audit(c, &actor, "canned_answer_deleted", Some(&id.to_string()), None, now).await?;
+    }
+    Ok(gone > 0)
+}
+
+impl Store {
+    /// Every canned answer: the global ones first, then by category and title.
+    pub async fn canned_answers(&self) -> Result<Vec<CannedAnswer>> {
+        read!(self, |c| canned_answers(c))
+    }
+
+    /// Canned answer `id`.
+    pub async fn canned_answer(&self, id: i64) -> Result<Option<CannedAnswer>> {
+        read!(self, |c| canned_answer(c, id))
+    }
+
+    /// Adds (`id` `None`) or changes a canned answer, with an audit entry; its id, `None`
+    /// when there is no canned answer `id` to change.
+    pub async fn save_canned_answer(
+        &self,
+        id: Option<i64>,
+        title: String,
+        body: String,
+        category: Option<String>,
+        actor: Actor,
+    ) -> Result<Option<i64>> {
+        let (title, body) = (clean(title), clean(body));
+        let now = now();
+        write!(self, |c| save_canned_answer(c, id, title, body, category, actor, now))
+    }
+
+    /// Deletes canned answer `id`, with an audit entry; `false` when there was none.
+    pub async fn delete_canned_answer(&self, id: i64, actor: Actor) -> Result<bool> {
+        let now = now();
+        write!(self, |c| delete_canned_answer(c, id, actor, now))
+    }
+}
+
+// On duty (`users.on_duty`, migration 0019): an operator's own toggle for the round-robin
+// of new triage tickets; each change is an audit entry (`on_duty` / `off_duty`).
+
+pub(crate) async fn set_on_duty<D: Db>(
+    c: &mut D,
+    user_id: i64,
+    on: bool,
+    actor: Actor,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let email: Option<String> = c
+        .fetch_optional_scalar(
+            "UPDATE users SET on_duty = $2 WHERE id = $1 RETURNING email",
+            args![user_id, on],
+        )
+        .await?;
+    let Some(email) = email else { return Ok(false) };
+    let action = if on { "on_duty" } else { "off_duty" };
+    audit(c, &actor, action, Some(&email), None, now).await?;
+    Ok(true)
+}
+
+pub(crate) async fn on_duty<D: Db>(c: &mut D, user_id: i64) -> Result<bool> {
+    let on: Option<bool> =
+        c.fetch_optional_scalar("SELECT on_duty FROM users WHERE id = $1", args![user_id]).await?;
+    Ok(on.unwrap_or(false))
+}
+
+impl Store {
+    /// Marks user `user_id` on or off duty, with an audit entry; `false` when no such user.
+    pub async fn set_on_duty(&self, user_id: i64, on: bool, actor: Actor) -> Result<bool> {
+        let now = now();
+        write!(self, |c| set_on_duty(c, user_id, on, actor, now))
+    }
+
+    /// Whether user `user_id` is on duty.
+    pub async fn on_duty(&self, user_id: i64) -> Result<bool> {
+        read!(self, |c| on_duty(c, user_id))
+    }
+}

@@ -722,3 +722,131 @@ async fn bump_routing_count<D: Db>(c: &mut D, opd: &str, column: &str) -> Result
     c.execute(&sql, args![opd]).await?;
     Ok(())
 }
+
+// --- inbox: operator assignment ---
+//
+// Who in the desk handles a ticket (issue 19.2, migration 0019 `tickets.assignee`): an
+// operator takes a triage ticket ("saya tangani") and may let it go ("lepaskan"). Each
+// change is a `handler` event (`from` → `to`, the operators' emails). Taking needs the
+// ticket in triage (`new` or `awaiting_identity`, not yet disposed); letting go works in
+// any status.
+
+pub(crate) async fn set_handler<D: Db>(
+    c: &mut D,
+    code: TicketCode,
+    handler: Option<String>,
+    actor: Actor,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    lock_tickets(c, &[code]).await?;
+    let t = require_ticket(c, code, now).await?;
+    let current = t.summary.assignee.clone();
+    if current == handler {
+        return Ok(());
+    }
+    let triage = matches!(t.summary.status, Status::New | Status::AwaitingIdentity);
+    if handler.is_some() && !triage {
+        return Err(StoreError::Conflict(format!(
+            "{code} is {}; only a triage ticket can be taken",
+            t.summary.status.as_str()
+        )));
+    }
+    c.execute(
+        "UPDATE tickets SET assignee = $2, updated_at = $3 WHERE id = $1",
+        args![t.id, &handler, now],
+    )
+    .await?;
+    event(c, t.id, now, &actor, EventKind::Handler, current.as_deref(), handler.as_deref(), None)
+        .await
+}
+
+impl Store {
+    /// Sets (`Some(email)`: only on a triage ticket) or clears the operator handling
+    /// `code`, with a `handler` event; nothing when it is already so.
+    pub async fn set_handler(
+        &self,
+        code: TicketCode,
+        handler: Option<String>,
+        actor: Actor,
+    ) -> Result<()> {
+        let now = now();
+        write!(self, |c| set_handler(c, code, handler, actor, now))
+    }
+}
+
+// Round-robin (`[inbox] round_robin`): new triage tickets nobody took are handed to the
+// operators on duty (`users.on_duty`, each operator's own toggle), the one with the fewest
+// triage tickets in hand first (ties by email), so new work goes around. A ticket that
+// ever had a handler (taken and let go) is left to the desk. One transaction; on
+// PostgreSQL under an advisory lock, so instances don't hand out the same ticket twice.
+
+/// Triage tickets handed out: (ticket, operator).
+pub(crate) async fn round_robin<D: Db>(
+    c: &mut D,
+    limit: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<(TicketCode, String)>> {
+    if D::IS_PG {
+        lock(c, "inbox_round_robin").await?;
+    }
+    let rows = c
+        .fetch_all(
+            "SELECT u.email, (SELECT COUNT(*) FROM tickets t WHERE t.assignee = u.email \
+             AND t.status IN ('new', 'awaiting_identity')) AS load \
+             FROM users u WHERE u.on_duty = $1 AND u.disabled = $2 AND u.role = 'operator' \
+             ORDER BY u.email",
+            args![true, false],
+        )
+        .await?;
+    let mut operators: Vec<(i64, String)> = rows
+        .iter()
+        .map(|r| Ok((r.get::<i64>("load")?, r.get::<String>("email")?)))
+        .collect::<Result<_>>()?;
+    if operators.is_empty() {
+        return Ok(Vec::new());
+    }
+    let waiting = c
+        .fetch_all(
+            "SELECT t.id, t.code FROM tickets t WHERE t.status IN ('new', 'awaiting_identity') \
+             AND t.opd IS NULL AND t.assignee IS NULL AND t.merged_into IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM events e WHERE e.ticket_id = t.id AND e.kind = $1) \
+             ORDER BY t.id LIMIT $2",
+            args![EventKind::Handler.as_str(), limit],
+        )
+        .await?;
+    let mut handed = Vec::new();
+    for row in waiting {
+        let id: i64 = row.get("id")?;
+        let code: TicketCode = parse(&row.get::<String>("code")?, "ticket code")?;
+        operators.sort();
+        let Some((load, email)) = operators.first_mut() else { break };
+        c.execute(
+            "UPDATE tickets SET assignee = $2, updated_at = $3 WHERE id = $1",
+            args![id, email.clone(), now],
+        )
+        .await?;
+        let system = Actor::System;
+        event(
+            c,
+            id,
+            now,
+            &system,
+            EventKind::Handler,
+            None,
+            Some(email.as_str()),
+            Some("bergiliran"),
+        )
+        .await?;
+        *load += 1;
+        handed.push((code, email.clone()));
+    }
+    Ok(handed)
+}
+
+impl Store {
+    /// Hands up to `limit` new triage tickets to the operators on duty, in turn.
+    pub async fn round_robin(&self, limit: i64) -> Result<Vec<(TicketCode, String)>> {
+        let now = now();
+        write!(self, |c| round_robin(c, limit, now))
+    }
+}

@@ -17,7 +17,7 @@ macro_rules! ticket_select {
             "t.lat, t.lon, mt.code AS merged_code, t.created_at, t.updated_at, ",
             "t.last_message_at, t.first_response_due_at, t.first_responded_at, t.resolved_at, ",
             "t.place, t.kecamatan, t.resolution_due_at, t.paused_at, t.suggestions, ",
-            "t.first_response_budget, t.resolution_budget ",
+            "t.first_response_budget, t.resolution_budget, t.assignee ",
             "FROM tickets t LEFT JOIN tickets mt ON mt.id = t.merged_into ",
             $($rest),*
         )
@@ -131,6 +131,7 @@ pub(crate) fn ticket_row(row: &Row, now: DateTime<Utc>) -> Result<TicketRow> {
             resolution_due_at,
             paused: paused_at.is_some(),
             suggestions: suggestions.and_then(|s| serde_json::from_str(&s).ok()),
+            assignee: row.get("assignee")?,
         },
     })
 }

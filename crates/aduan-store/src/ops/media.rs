@@ -265,3 +265,53 @@ impl Store {
         write!(self, |c| message_attachments_refused(c, message_id, reason, now))
     }
 }
+
+// --- inbox: attachments served ---
+//
+// `GET /attachments/{id}` (issue 19.1) looks an attachment up by its row id with the code
+// of the ticket its message belongs to; the web layer then checks that the caller may see
+// that ticket (the same check as the ticket view) before it reads the blob by hash.
+
+/// One attachment row with the ticket it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAttachment {
+    pub id: i64,
+    pub ticket: aduan_core::TicketCode,
+    pub filename: Option<String>,
+    pub content_type: String,
+    pub size: u64,
+    /// Hex SHA-256 of the content; empty while it is only at the provider (or refused).
+    pub sha256: String,
+}
+
+pub(crate) async fn attachment_by_id<D: Db>(
+    c: &mut D,
+    id: i64,
+) -> Result<Option<StoredAttachment>> {
+    let row = c
+        .fetch_optional(
+            "SELECT a.id, t.code, a.filename, a.content_type, a.size, a.sha256 \
+             FROM attachments a JOIN messages m ON m.id = a.message_id \
+             JOIN tickets t ON t.id = m.ticket_id WHERE a.id = $1",
+            args![id],
+        )
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let size: i64 = row.get("size")?;
+    Ok(Some(StoredAttachment {
+        id: row.get("id")?,
+        ticket: parse(&row.get::<String>("code")?, "ticket code")?,
+        filename: row.get("filename")?,
+        content_type: row.get("content_type")?,
+        size: u64::try_from(size).unwrap_or(0),
+        sha256: row.get("sha256")?,
+    }))
+}
+
+impl Store {
+    /// Attachment `id` and the code of its ticket; `None` when there is no such attachment
+    /// (or its message has no ticket).
+    pub async fn attachment_by_id(&self, id: i64) -> Result<Option<StoredAttachment>> {
+        read!(self, |c| attachment_by_id(c, id))
+    }
+}

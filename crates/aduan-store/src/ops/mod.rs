@@ -22,11 +22,11 @@
 //! `ON CONFLICT`); the few differences are switched on `IS_PG`. Each function takes a
 //! connection that is already inside a transaction (writes) or a pooled one (reads).
 
-mod accounts;
+pub(crate) mod accounts;
 mod actions;
 pub(crate) mod common;
 mod intake;
-mod media;
+pub(crate) mod media;
 pub(crate) mod outbox;
 pub(crate) mod routing;
 mod stats;

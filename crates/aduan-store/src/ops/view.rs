@@ -97,12 +97,14 @@ pub(crate) async fn ticket_view<D: Db>(
     };
 
     let mut attachments: HashMap<i64, Vec<AttachmentRef>> = HashMap::new();
+    let mut attachment_ids: HashMap<i64, Vec<i64>> = HashMap::new();
     let rows = c.fetch_all(
-        "SELECT a.message_id, a.filename, a.content_type, a.size, a.sha256, a.provider_ref \
+        "SELECT a.id, a.message_id, a.filename, a.content_type, a.size, a.sha256, a.provider_ref \
          FROM attachments a JOIN messages m ON m.id = a.message_id WHERE m.ticket_id = $1 ORDER BY a.id", args![t.id])
     .await?;
     for row in rows {
         let size: i64 = row.get("size")?;
+        attachment_ids.entry(row.get("message_id")?).or_default().push(row.get("id")?);
         attachments.entry(row.get("message_id")?).or_default().push(AttachmentRef {
             filename: row.get("filename")?,
             content_type: row.get("content_type")?,
@@ -152,6 +154,7 @@ pub(crate) async fn ticket_view<D: Db>(
             at: row.get("sent_at")?,
             author,
             attachments: attachments.remove(&id).unwrap_or_default(),
+            attachment_ids: attachment_ids.remove(&id).unwrap_or_default(),
             location: location(row.get("lat")?, row.get("lon")?),
             delivery: state.map(|s| parse(&s, "outbox state")).transpose()?,
             purpose: row
@@ -276,6 +279,10 @@ fn list_sql<D: Db>(f: &TicketFilter, limit: i64, now: DateTime<Utc>) -> (String,
         );
         w.and(&if confidential { cond } else { format!("NOT {cond}") });
     }
+    if let Some(a) = f.assignee.as_deref() {
+        let p = w.param(a);
+        w.and(&format!("t.assignee = {p}"));
+    }
     if let Some(cursor) = f.cursor {
         let p = w.param(cursor.0);
         w.and(&format!("t.id < {p}"));
@@ -311,6 +318,7 @@ fn list_sql<D: Db>(f: &TicketFilter, limit: i64, now: DateTime<Utc>) -> (String,
         && f.channel.is_none()
         && f.category.is_none()
         && f.confidential.is_none()
+        && f.assignee.is_none()
         && q.is_none();
     let select = if overdue_alone && !D::IS_PG { &*OPEN_SELECT } else { TICKET_SELECT };
     (format!("{select}{} ORDER BY t.id DESC LIMIT {p}", w.sql), w.params)
@@ -372,4 +380,29 @@ pub(crate) fn hide_confirm_key(text: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+// --- inbox: live inbox ---
+//
+// The version of what the inbox shows (issue 19.3): the sum of the newest ticket, message
+// and event ids. A new ticket (its row records its own creation, no event), a message, and
+// every change a list row shows (status, OPD, handler: each writes an event) raise one of
+// them, so a client that has version `v` has seen every change up to it. Three primary-key
+// lookups; the same on every instance over one database.
+
+pub(crate) async fn inbox_version<D: Db>(c: &mut D) -> Result<i64> {
+    c.fetch_one_scalar(
+        "SELECT CAST((SELECT COALESCE(MAX(id), 0) FROM events) \
+         + (SELECT COALESCE(MAX(id), 0) FROM tickets) \
+         + (SELECT COALESCE(MAX(id), 0) FROM messages) AS BIGINT)",
+        args![],
+    )
+    .await
+}
+
+impl Store {
+    /// A number that grows whenever a ticket in any list is added or changes.
+    pub async fn inbox_version(&self) -> Result<i64> {
+        read!(self, |c| inbox_version(c))
+    }
 }

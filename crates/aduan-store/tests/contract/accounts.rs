@@ -103,3 +103,85 @@ async fn sessions_live_until_expiry_logout_or_disabling_and_are_audited() {
         );
     }
 }
+
+// --- inbox: canned answers ---
+
+#[tokio::test]
+async fn canned_answers_are_added_changed_deleted_and_audited() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let admin = Actor::User("admin@banyumaskab.go.id".into());
+        assert!(store.canned_answers().await.unwrap().is_empty());
+        let jalan = store
+            .save_canned_answer(
+                None,
+                "Diteruskan".into(),
+                "Yth. {nama}, aduan {kode} diteruskan ke {opd}.".into(),
+                Some("jalan".into()),
+                admin.clone(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        let global = store
+            .save_canned_answer(
+                None,
+                "Terima kasih".into(),
+                "Terima kasih.".into(),
+                None,
+                admin.clone(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        let all = store.canned_answers().await.unwrap();
+        assert_eq!(
+            all.iter().map(|a| a.id).collect::<Vec<_>>(),
+            vec![global, jalan],
+            "global first"
+        );
+        assert_eq!(all[1].category.as_deref(), Some("jalan"));
+
+        let changed = store
+            .save_canned_answer(
+                Some(jalan),
+                "Diteruskan ke OPD".into(),
+                "Baru.".into(),
+                None,
+                admin.clone(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(changed, Some(jalan));
+        let a = store.canned_answer(jalan).await.unwrap().unwrap();
+        assert_eq!(
+            (a.title.as_str(), a.body.as_str(), a.category),
+            ("Diteruskan ke OPD", "Baru.", None)
+        );
+        assert_eq!(
+            store
+                .save_canned_answer(Some(9999), "x".into(), "y".into(), None, admin.clone())
+                .await
+                .unwrap(),
+            None,
+            "changing a missing one changes nothing"
+        );
+
+        assert!(store.delete_canned_answer(global, admin.clone()).await.unwrap());
+        assert!(!store.delete_canned_answer(global, admin.clone()).await.unwrap());
+        assert_eq!(store.canned_answers().await.unwrap().len(), 1);
+
+        let log = store.audit_log(10).await.unwrap();
+        let actions: Vec<(&str, Option<&str>)> =
+            log.iter().map(|e| (e.action.as_str(), e.target.as_deref())).collect();
+        let (j, g) = (jalan.to_string(), global.to_string());
+        assert_eq!(
+            actions,
+            vec![
+                ("canned_answer_deleted", Some(g.as_str())),
+                ("canned_answer_changed", Some(j.as_str())),
+                ("canned_answer_added", Some(g.as_str())),
+                ("canned_answer_added", Some(j.as_str())),
+            ]
+        );
+    }
+}

@@ -361,3 +361,115 @@ async fn the_resident_answers_on_their_link_and_a_stranger_with_the_code_cannot(
         store.set_status(code, Status::InProgress, op(), None).await.unwrap();
     }
 }
+
+// --- inbox: operator assignment ---
+
+#[tokio::test]
+async fn an_operator_takes_a_triage_ticket_and_lets_it_go() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let code =
+            store.ingest(msg(Channel::Web, "w-take", None, "x")).await.unwrap().ticket.unwrap();
+        let other =
+            store.ingest(msg(Channel::Web, "w-other", None, "y")).await.unwrap().ticket.unwrap();
+        let before = store.inbox_version().await.unwrap();
+        let me = "operator@banyumaskab.go.id".to_string();
+        store.set_handler(code, Some(me.clone()), op()).await.unwrap();
+        assert!(store.inbox_version().await.unwrap() > before, "taking is a change the inbox sees");
+        // Again: nothing new.
+        store.set_handler(code, Some(me.clone()), op()).await.unwrap();
+        let view = store.ticket(code).await.unwrap().unwrap();
+        assert_eq!(view.summary.assignee.as_deref(), Some(me.as_str()));
+        let taken: Vec<_> = view.events.iter().filter(|e| e.kind == EventKind::Handler).collect();
+        assert_eq!(taken.len(), 1);
+        assert_eq!((taken[0].from.as_deref(), taken[0].to.as_deref()), (None, Some(me.as_str())));
+
+        let mine = aduan_store::TicketFilter {
+            assignee: Some(me.clone()),
+            limit: 50,
+            ..Default::default()
+        };
+        let page = store.tickets(&mine).await.unwrap();
+        assert_eq!(page.items.iter().map(|t| t.code).collect::<Vec<_>>(), vec![code]);
+        assert_eq!(store.ticket(other).await.unwrap().unwrap().summary.assignee, None);
+
+        // Disposed tickets are no longer triage: they can't be taken, only let go.
+        store.assign(other, "DPU".into(), op(), None).await.unwrap();
+        let err = store.set_handler(other, Some(me.clone()), op()).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+        store.assign(code, "DPU".into(), op(), None).await.unwrap();
+        store.set_handler(code, None, op()).await.unwrap();
+        let view = store.ticket(code).await.unwrap().unwrap();
+        assert_eq!(view.summary.assignee, None);
+        let last = view.events.iter().rev().find(|e| e.kind == EventKind::Handler).unwrap();
+        assert_eq!((last.from.as_deref(), last.to.as_deref()), (Some(me.as_str()), None));
+        assert!(store.tickets(&mine).await.unwrap().items.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn new_triage_tickets_go_around_the_operators_on_duty() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let admin = Actor::User("admin@banyumaskab.go.id".into());
+        let mut ids = Vec::new();
+        for (email, role) in [
+            ("a@banyumaskab.go.id", aduan_store::Role::Operator),
+            ("b@banyumaskab.go.id", aduan_store::Role::Operator),
+            ("c@banyumaskab.go.id", aduan_store::Role::Operator),
+            ("k@banyumaskab.go.id", aduan_store::Role::Official),
+        ] {
+            let user = aduan_store::NewUser {
+                email: email.into(),
+                name: None,
+                role,
+                opd: None,
+                password_hash: "$argon2id$x".into(),
+            };
+            ids.push(store.add_user(user).await.unwrap());
+        }
+        let mut codes = Vec::new();
+        for i in 0..5 {
+            let m = msg(Channel::Web, &format!("rr-{i}"), None, "x");
+            codes.push(store.ingest(m).await.unwrap().ticket.unwrap());
+        }
+        // Nobody on duty: nothing handed out.
+        assert!(store.round_robin(50).await.unwrap().is_empty());
+        assert!(!store.on_duty(ids[0]).await.unwrap());
+        // A disposed ticket and one taken and let go stay with the desk.
+        store.assign(codes[0], "DPU".into(), op(), None).await.unwrap();
+        store.set_handler(codes[1], Some("c@banyumaskab.go.id".into()), op()).await.unwrap();
+        store.set_handler(codes[1], None, op()).await.unwrap();
+        for id in [ids[0], ids[1], ids[3]] {
+            assert!(store.set_on_duty(id, true, admin.clone()).await.unwrap());
+        }
+        assert!(store.on_duty(ids[0]).await.unwrap());
+        assert!(!store.set_on_duty(9999, true, admin.clone()).await.unwrap());
+        let handed = store.round_robin(50).await.unwrap();
+        let who: Vec<(TicketCode, &str)> = handed.iter().map(|(c, e)| (*c, e.as_str())).collect();
+        assert_eq!(
+            who,
+            vec![
+                (codes[2], "a@banyumaskab.go.id"),
+                (codes[3], "b@banyumaskab.go.id"),
+                (codes[4], "a@banyumaskab.go.id"),
+            ],
+            "in turn, operators only"
+        );
+        let v = store.ticket(codes[3]).await.unwrap().unwrap();
+        assert_eq!(v.summary.assignee.as_deref(), Some("b@banyumaskab.go.id"));
+        let ev = v.events.iter().find(|e| e.kind == EventKind::Handler).unwrap();
+        assert_eq!(ev.actor, Actor::System);
+        // Once handed, never again.
+        assert!(store.round_robin(50).await.unwrap().is_empty());
+        // Off duty: the next one goes to the other.
+        store.set_on_duty(ids[0], false, admin.clone()).await.unwrap();
+        let next =
+            store.ingest(msg(Channel::Web, "rr-9", None, "x")).await.unwrap().ticket.unwrap();
+        let handed = store.round_robin(50).await.unwrap();
+        assert_eq!(handed, vec![(next, "b@banyumaskab.go.id".to_string())]);
+        let log = store.audit_log(1).await.unwrap();
+        assert_eq!(
+            (log[0].action.as_str(), log[0].target.as_deref()),
+            ("off_duty", Some("a@banyumaskab.go.id"))
+        );
+    }
+}

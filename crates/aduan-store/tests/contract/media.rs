@@ -153,3 +153,36 @@ async fn the_attachment_budget_counts_what_a_sender_stored_this_hour() {
         assert_eq!(store.attachment_bytes_left(&wa).await.unwrap(), None);
     }
 }
+
+// --- inbox: attachments served ---
+
+#[tokio::test]
+async fn an_attachment_is_found_by_id_with_its_ticket() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let mut m = msg(Channel::Telegram, "tg-att-1", tg("7001"), "jalan rusak");
+        let file = |name: &str, sha: &str| AttachmentRef {
+            filename: Some(name.into()),
+            content_type: "image/png".into(),
+            size: 5,
+            sha256: sha.into(),
+            provider_ref: None,
+        };
+        m.attachments = vec![file("a.png", &"ab".repeat(32)), file("b.png", "")];
+        let code = store.ingest(m).await.unwrap().ticket.unwrap();
+        let view = store.ticket(code).await.unwrap().unwrap();
+        let ids = view.messages[0].attachment_ids.clone();
+        assert_eq!(ids.len(), 2, "one id per attachment, in order");
+        let a = store.attachment_by_id(ids[0]).await.unwrap().unwrap();
+        assert_eq!(
+            (a.id, a.ticket, a.filename.as_deref(), a.content_type.as_str(), a.size),
+            (ids[0], code, Some("a.png"), "image/png", 5)
+        );
+        assert_eq!(a.sha256, "ab".repeat(32));
+        let b = store.attachment_by_id(ids[1]).await.unwrap().unwrap();
+        assert_eq!((b.filename.as_deref(), b.sha256.as_str()), (Some("b.png"), ""));
+        assert_eq!(store.attachment_by_id(ids[1] + 1000).await.unwrap(), None);
+        // The ids are not serialized with the view (the web layer adds urls).
+        let json = serde_json::to_value(&view).unwrap();
+        assert!(json["messages"][0].get("attachment_ids").is_none());
+    }
+}
