@@ -175,8 +175,8 @@ const CLOSINGS: [&str; 4] =
 
 /// Street names: 2,000 single words (`kedungsarikidul`), each rare.
 const STREET_A: [&str; 20] = [
-    "karang", "sumber", "kali", "tegal", "wono", "sido", "banyu", "cempa", "kena", "mela",
-    "suka", "mekar", "tama", "reja", "mulya", "purwa", "kedung", "pager", "ngampel", "bojong",
+    "karang", "sumber", "kali", "tegal", "wono", "sido", "banyu", "cempa", "kena", "mela", "suka",
+    "mekar", "tama", "reja", "mulya", "purwa", "kedung", "pager", "ngampel", "bojong",
 ];
 const STREET_B: [&str; 20] = [
     "sari", "rejo", "mulyo", "jaya", "asri", "indah", "makmur", "wangi", "harjo", "kerto", "tani",
@@ -906,7 +906,9 @@ fn mixes() -> Vec<Mix> {
                 let name = street(r.below(STREETS as u64) as usize);
                 match i % 4 {
                     0 => TicketFilter { q: Some(name), ..page() },
-                    1 => TicketFilter { q: Some(format!("jalan {}", name.to_lowercase())), ..page() },
+                    1 => {
+                        TicketFilter { q: Some(format!("jalan {}", name.to_lowercase())), ..page() }
+                    }
                     2 => {
                         let resident = 1 + r.below(s.reporters.max(1) as u64);
                         TicketFilter { q: Some(format!("0812-{resident:08}")), ..page() }

@@ -22,7 +22,9 @@ use aduan_core::{
     Alert, Budget, Calendar, ClockKind, ClockState, Identity, IdentityPolicy, Measure, Purpose,
     Status, alert_due, identity_request_text, parse_identity_reply,
 };
-use aduan_store::{AlertSchedule, ReporterUpdate, RouteAction, RouteJob, RouteResult, Store, WatchedTicket};
+use aduan_store::{
+    AlertSchedule, ReporterUpdate, RouteAction, RouteJob, RouteResult, Store, WatchedTicket,
+};
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 

@@ -58,8 +58,7 @@ use chrono::{DateTime, Utc};
 pub use ops::outbox::DeadNotification;
 pub use ops::outbox::Undelivered;
 pub use ops::routing::{
-    AlertSchedule, ReporterInfo, ReporterUpdate, RouteAction, RouteJob, RouteResult,
-    WatchedTicket,
+    AlertSchedule, ReporterInfo, ReporterUpdate, RouteAction, RouteJob, RouteResult, WatchedTicket,
 };
 pub use types::*;
 

@@ -276,8 +276,11 @@ pub(crate) async fn list_tickets<D: Db>(
         last_id = Some(t.id);
         items.push(t.summary);
     }
-    let next_cursor =
-        if rows.len() as i64 > limit { last_id.map(|id| Cursor(id, None).to_string()) } else { None };
+    let next_cursor = if rows.len() as i64 > limit {
+        last_id.map(|id| Cursor(id, None).to_string())
+    } else {
+        None
+    };
     Ok(Page { items, next_cursor })
 }
 
@@ -660,7 +663,6 @@ pub(crate) async fn search_tickets<D: Db>(
         last = Some(Cursor(t.id, score));
         items.push(t.summary);
     }
-    let next_cursor =
-        if rows.len() as i64 > limit { last.map(|c| c.to_string()) } else { None };
+    let next_cursor = if rows.len() as i64 > limit { last.map(|c| c.to_string()) } else { None };
     Ok(Page { items, next_cursor })
 }

@@ -136,7 +136,8 @@ async fn the_deadline_scan_reads_only_tickets_whose_alert_is_due() {
         assert_eq!(scan(now).await, all, "{name}");
         let seen = store.deadline_scan(100, now).await.unwrap();
         let later = now + chrono::Duration::hours(18);
-        let plan: Vec<_> = seen.iter().map(|t| AlertSchedule::of(&t.summary, Some(later))).collect();
+        let plan: Vec<_> =
+            seen.iter().map(|t| AlertSchedule::of(&t.summary, Some(later))).collect();
         assert_eq!(store.alert_reschedule(plan.clone()).await.unwrap(), 3, "{name}");
         assert!(scan(now).await.is_empty(), "{name}: nothing due before 18 h");
         assert_eq!(scan(later + chrono::Duration::minutes(1)).await, all, "{name}");
@@ -149,10 +150,19 @@ async fn the_deadline_scan_reads_only_tickets_whose_alert_is_due() {
         assert_eq!(scan(now).await, vec![codes[1]], "{name}");
         // No alert left: it leaves the index.
         let t = store.deadline_scan(100, now).await.unwrap().remove(0);
-        assert_eq!(store.alert_reschedule(vec![AlertSchedule::of(&t.summary, None)]).await.unwrap(), 1);
-        assert!(scan(now + chrono::Duration::days(400)).await.iter().all(|c| *c != codes[1]), "{name}");
+        assert_eq!(
+            store.alert_reschedule(vec![AlertSchedule::of(&t.summary, None)]).await.unwrap(),
+            1
+        );
+        assert!(
+            scan(now + chrono::Duration::days(400)).await.iter().all(|c| *c != codes[1]),
+            "{name}"
+        );
         // Closed tickets are never read.
-        store.set_status(codes[0], Status::Rejected, crate::op(), Some("spam".into())).await.unwrap();
+        store
+            .set_status(codes[0], Status::Rejected, crate::op(), Some("spam".into()))
+            .await
+            .unwrap();
         assert_eq!(scan(now + chrono::Duration::days(400)).await, vec![codes[2]], "{name}");
     }
 }

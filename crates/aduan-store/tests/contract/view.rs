@@ -165,9 +165,32 @@ mod search {
             let sampah = open(&store, "2", "Sampah menumpuk").await;
             let name = store.backend_name();
             for hostile in [
-                "\"", "\"lampu", "lampu\"", "*", "lampu*", "-lampu", "lampu:", "body:lampu",
-                "NEAR(lampu jalan)", "lampu NOT", "^lampu", "(lampu", "lampu)", "'", "\\", "&",
-                "|", "!lampu", "lampu:*", "':*", "{lampu}", "[", "+", "%", "_", "lampu & !",
+                "\"",
+                "\"lampu",
+                "lampu\"",
+                "*",
+                "lampu*",
+                "-lampu",
+                "lampu:",
+                "body:lampu",
+                "NEAR(lampu jalan)",
+                "lampu NOT",
+                "^lampu",
+                "(lampu",
+                "lampu)",
+                "'",
+                "\\",
+                "&",
+                "|",
+                "!lampu",
+                "lampu:*",
+                "':*",
+                "{lampu}",
+                "[",
+                "+",
+                "%",
+                "_",
+                "lampu & !",
             ] {
                 let hits = found(&store, q(hostile)).await;
                 assert!(hits.is_empty() || hits == vec![lampu], "{name}: {hostile:?} → {hits:?}");
@@ -201,6 +224,10 @@ mod search {
             let name = store.backend_name();
             let whole = found(&store, q("lampu")).await;
             assert_eq!(whole.iter().collect::<HashSet<_>>(), all.iter().collect(), "{name}");
+            // Ranked: the two saying "lampu" four times first (the newer of them first), the
+            // three saying it once last.
+            assert_eq!(whole[..2], [all[7], all[3]], "{name}");
+            assert_eq!(whole[6..], [all[8], all[4], all[0]], "{name}");
             // Page by page, two at a time: the same order, each ticket once.
             let mut paged = Vec::new();
             let mut cursor = None;
