@@ -401,7 +401,7 @@ impl<'a> Generator<'a> {
             .pick(&TEXTS)
             .replace("{s}", &street(rng.below(STREETS as u64) as usize))
             .replace("{n}", &(2 + rng.below(11)).to_string())
-            + rng.pick(&CLOSINGS);
+            + *rng.pick(&CLOSINGS);
         Ticket {
             id,
             code: self.code(),
