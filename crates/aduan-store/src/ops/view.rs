@@ -295,13 +295,10 @@ fn list_sql<D: Db>(f: &TicketFilter, limit: i64, now: DateTime<Utc>) -> (String,
         w.and(&format!("t.id < {p}"));
     }
     if let Some(q) = q {
-        match q.parse::<TicketCode>() {
-            Ok(code) => {
-                let p = w.param(code.to_string());
-                w.and(&format!("t.code = {p}"));
-            }
-            // Text is searched by `search_tickets` (full-text index), not here.
-            Err(_) => {}
+        // Text is searched by `search_tickets` (full-text index), not here.
+        if let Ok(code) = q.parse::<TicketCode>() {
+            let p = w.param(code.to_string());
+            w.and(&format!("t.code = {p}"));
         }
     }
     let p = w.param(limit + 1);
