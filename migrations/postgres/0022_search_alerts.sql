@@ -75,8 +75,15 @@ CREATE TRIGGER ticket_search_reporter_au AFTER UPDATE OF name ON reporters FOR E
     WHEN (OLD.name IS DISTINCT FROM NEW.name)
     EXECUTE FUNCTION ticket_search_reporter_trg();
 
+-- The backfill, set-based (the same document as aduan_search_doc).
 INSERT INTO ticket_search (ticket_id, doc)
-    SELECT t.id, aduan_search_doc(t.id) FROM tickets t;
+    SELECT t.id, setweight(to_tsvector('simple', aduan_fold(t.code || ' '
+                || coalesce(t.place, '') || ' ' || coalesce(t.kecamatan, '') || ' '
+                || coalesce(r.name, ''))), 'A')
+            || to_tsvector('simple', aduan_fold(coalesce(m.body, '')))
+    FROM tickets t LEFT JOIN reporters r ON r.id = t.reporter_id
+    LEFT JOIN (SELECT ticket_id, string_agg(text, ' ' ORDER BY id) AS body FROM messages
+               WHERE direction = 'in' GROUP BY ticket_id) m ON m.ticket_id = t.id;
 
 -- The deadline watcher's index. alert_at is when the watcher must next look at a ticket:
 -- '-infinity' when it must look now, the time the next warning or escalation falls due,

@@ -790,7 +790,7 @@ async fn load_pg(url: &str, reg: &Registry, now: DateTime<Utc>, n: usize) -> any
     for sql in [
         "DROP INDEX ticket_search_doc",
         "TRUNCATE ticket_search",
-        "INSERT INTO ticket_search (ticket_id, doc) SELECT t.id, aduan_search_doc(t.id) FROM tickets t",
+        "INSERT INTO ticket_search (ticket_id, doc) SELECT t.id, setweight(to_tsvector('simple', aduan_fold(t.code || ' ' || coalesce(t.place, '') || ' ' || coalesce(t.kecamatan, '') || ' ' || coalesce(r.name, ''))), 'A') || to_tsvector('simple', aduan_fold(coalesce(m.body, ''))) FROM tickets t LEFT JOIN reporters r ON r.id = t.reporter_id LEFT JOIN (SELECT ticket_id, string_agg(text, ' ' ORDER BY id) AS body FROM messages WHERE direction = 'in' GROUP BY ticket_id) m ON m.ticket_id = t.id",
         "CREATE INDEX ticket_search_doc ON ticket_search USING gin (doc)",
     ] {
         sqlx::query(sql).execute(&mut conn).await?;
