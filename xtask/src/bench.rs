@@ -144,6 +144,10 @@ pub struct Args {
     /// phases, no cold starts, no inbox-list phase.
     #[arg(long)]
     email_only: bool,
+    /// Run only the inbox-list phase (`--list-tickets`, both engines) with this xtask as it
+    /// is: no server, no HTTP phases.
+    #[arg(long)]
+    list_only: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -154,6 +158,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bail!("--open-connections must be at least 1");
     }
     let root = crate::workspace_root();
+    if args.list_only {
+        return list_only(&args, &root);
+    }
     if !args.no_build {
         if cfg!(debug_assertions) {
             // `cargo xtask` is a debug build, whose client would measure itself more than
@@ -187,6 +194,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Err(e.context(format!("the server log and database are kept in {}", kept.display())))
         }
     }
+}
+
+/// `--list-only`: the inbox-list phase alone, printed and written to
+/// `target/bench/list-report.json`.
+fn list_only(args: &Args, root: &Path) -> anyhow::Result<()> {
+    let bench_dir = root.join("target/bench");
+    std::fs::create_dir_all(&bench_dir)?;
+    let run_dir = tempfile::Builder::new().prefix("list-").tempdir_in(&bench_dir)?;
+    let n = args.list_tickets.max(1);
+    let list =
+        crate::listbench::run(root, run_dir.path(), n, args.list_queries, args.pg_url.as_deref())?;
+    print!("{}", list.render());
+    let json = serde_json::to_string_pretty(&list.to_json())?;
+    std::fs::write(bench_dir.join("list-report.json"), json + "\n")?;
+    Ok(())
 }
 
 /// Everything after the build, in the run directory `dir`.

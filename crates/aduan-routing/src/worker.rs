@@ -22,7 +22,9 @@ use aduan_core::{
     Alert, Budget, Calendar, ClockKind, ClockState, Identity, IdentityPolicy, Measure, Purpose,
     Status, alert_due, identity_request_text, parse_identity_reply,
 };
-use aduan_store::{ReporterUpdate, RouteAction, RouteJob, RouteResult, Store, WatchedTicket};
+use aduan_store::{
+    AlertSchedule, ReporterUpdate, RouteAction, RouteJob, RouteResult, Store, WatchedTicket,
+};
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
@@ -198,6 +200,20 @@ pub fn due_alerts(
     warn_fraction: f64,
     now: DateTime<Utc>,
 ) -> Vec<(Alert, ClockKind, DateTime<Utc>)> {
+    let mut out = Vec::new();
+    for c in clocks_of(t, default_resolution) {
+        let Some(alert) = alert_due(cal, &c, now, warn_fraction) else { continue };
+        let escalated = t.sent.contains(&Alert::Escalation.key(c.kind));
+        if t.sent.contains(&alert.key(c.kind)) || escalated {
+            continue;
+        }
+        out.push((alert, c.kind, c.due));
+    }
+    out
+}
+
+/// The two clocks of a watched ticket.
+fn clocks_of(t: &WatchedTicket, default_resolution: Budget) -> Vec<ClockState> {
     let s = &t.summary;
     let mut clocks = vec![ClockState {
         kind: ClockKind::FirstResponse,
@@ -217,17 +233,39 @@ pub fn due_alerts(
             paused: s.paused,
         });
     }
-    let mut out = Vec::new();
-    for c in clocks {
-        let Some(alert) = alert_due(cal, &c, now, warn_fraction) else { continue };
-        let escalated = t.sent.contains(&Alert::Escalation.key(c.kind));
-        if t.sent.contains(&alert.key(c.kind)) || escalated {
-            continue;
-        }
-        out.push((alert, c.kind, c.due));
-    }
-    out
+    clocks
 }
+
+/// When the watcher must next look at `t`, once the notifications keyed `sent` are out:
+/// for each running clock, its warning point while it was not warned, else its deadline
+/// while it was not escalated; the earliest of the two clocks. `None`: no clock can alert
+/// (stopped, paused or escalated) until the ticket changes, which asks for a look again
+/// (migration 0022). A point already past stays due, so a failed round is retried.
+pub fn next_alert_at(
+    t: &WatchedTicket,
+    sent: &[String],
+    cal: &Calendar,
+    default_resolution: Budget,
+    warn_fraction: f64,
+) -> Option<DateTime<Utc>> {
+    clocks_of(t, default_resolution)
+        .into_iter()
+        .filter(|c| !c.stopped && !c.paused)
+        .filter(|c| !sent.contains(&Alert::Escalation.key(c.kind)))
+        .map(|c| {
+            if sent.contains(&Alert::Warning.key(c.kind)) {
+                c.due
+            } else {
+                cal.fraction_point(c.measure, c.start, c.due, warn_fraction).min(c.due)
+            }
+        })
+        .min()
+}
+
+/// Tickets one deadline-scan batch reads.
+const WATCH_BATCH: i64 = 1000;
+/// Most batches one watching round reads.
+const WATCH_BATCHES: usize = 20;
 
 /// The routing worker and the deadline watcher of one daemon.
 pub struct Routing {
@@ -338,20 +376,75 @@ impl Routing {
     pub async fn watch_once(&self) -> Result<usize, RoutingError> {
         let mut sent = self.dispose_once().await?;
         let router = self.router();
-        let reg = router.registry();
         let now = self.clock.now();
-        for t in self.store.deadline_scan(1000, now).await? {
+        // A round reads only the tickets whose next alert is due (or whose clocks changed),
+        // a batch at a time; after an upgrade or a burst it drains them in a few batches.
+        for _ in 0..WATCH_BATCHES {
+            let (n, queued) = self.watch_batch(&router, now).await?;
+            sent += queued;
+            if n < WATCH_BATCH {
+                break;
+            }
+        }
+        sent += self.revive_once().await?;
+        // Resolved tickets whose resident did not confirm in time are closed (issue 17).
+        for code in self.store.expire_confirmations(1000, now).await? {
+            tracing::info!(ticket = %code, "Ticket closed: no confirmation by the deadline.");
+        }
+        Ok(sent)
+    }
+
+    /// One batch of the deadline scan: the alerts due, then each ticket's next look.
+    /// Returns the tickets looked at and the notifications queued.
+    async fn watch_batch(
+        &self,
+        router: &Router,
+        now: DateTime<Utc>,
+    ) -> Result<(i64, usize), RoutingError> {
+        let mut sent = 0;
+        let mut schedule = Vec::new();
+        let due = self.store.deadline_scan(WATCH_BATCH, now).await?;
+        let n = due.len() as i64;
+        for seen in due {
             let alerts = due_alerts(
-                &t,
+                &seen,
                 &self.cfg.calendar,
                 self.cfg.default_resolution,
                 self.cfg.warn_fraction,
                 now,
             );
-            if alerts.is_empty() {
-                continue;
+            let mut keys = seen.sent.clone();
+            keys.extend(alerts.iter().map(|(alert, clock, _)| alert.key(*clock)));
+            if !alerts.is_empty() {
+                sent += self.send_alerts(&seen, alerts, router, now).await?;
             }
-            let t = self.store.watched_ticket(t.summary.code, now).await?;
+            let next = next_alert_at(
+                &seen,
+                &keys,
+                &self.cfg.calendar,
+                self.cfg.default_resolution,
+                self.cfg.warn_fraction,
+            );
+            schedule.push(AlertSchedule::of(&seen.summary, next));
+        }
+        // Each ticket looked at leaves the due set until its next alert (or a change).
+        self.store.alert_reschedule(schedule).await?;
+        Ok((n, sent))
+    }
+
+    /// Queues the `alerts` due for `seen` (each once, by its key); returns how many were
+    /// queued now.
+    async fn send_alerts(
+        &self,
+        seen: &WatchedTicket,
+        alerts: Vec<(Alert, ClockKind, DateTime<Utc>)>,
+        router: &Router,
+        now: DateTime<Utc>,
+    ) -> Result<usize, RoutingError> {
+        let reg = router.registry();
+        let mut sent = 0;
+        let t = self.store.watched_ticket(seen.summary.code, now).await?;
+        {
             for (alert, clock, due) in alerts {
                 let opd = t.summary.opd.as_deref().and_then(|o| reg.opd(o));
                 let mut recipients = match (alert, opd) {
@@ -370,7 +463,7 @@ impl Routing {
                         }
                     }
                 }
-                let n = self.notice(&t, &router);
+                let n = self.notice(&t, router);
                 let (text, purpose) = match alert {
                     Alert::Warning => (warning_text(&n, clock, due), Purpose::Warning),
                     Alert::Escalation => (escalation_text(&n, clock, due), Purpose::Escalation),
@@ -385,11 +478,6 @@ impl Routing {
                     tracing::info!(ticket = %t.summary.code, key, "Deadline notification queued.");
                 }
             }
-        }
-        sent += self.revive_once().await?;
-        // Resolved tickets whose resident did not confirm in time are closed (issue 17).
-        for code in self.store.expire_confirmations(1000, now).await? {
-            tracing::info!(ticket = %code, "Ticket closed: no confirmation by the deadline.");
         }
         Ok(sent)
     }

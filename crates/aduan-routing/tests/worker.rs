@@ -426,3 +426,52 @@ async fn the_watcher_closes_resolved_tickets_without_a_confirmation_in_time() {
         assert_eq!(v.messages.iter().filter(|m| m.direction == Direction::Out).count(), 2);
     }
 }
+
+// --- search: the deadline watcher's index ---
+
+/// A round reads only what is due: after looking at a ticket the watcher files it under its
+/// next alert (the warning at 75% of 24 h, then the deadline), so rounds in between read
+/// nothing, and the alerts still go out on time.
+#[tokio::test]
+async fn the_watcher_files_each_ticket_under_its_next_alert() {
+    use aduan_routing::worker::Clock;
+    for (store, _guard) in stores().await {
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let w = worker(&store, clock.clone());
+        let tg = Identity::new(IdentityKind::Telegram, "77").unwrap();
+        let text = "jalan di desa kedungwringin kec jatilawang rusak parah banyak lubang";
+        let code = store
+            .ingest(message(Channel::Telegram, "n1", tg, Some("Siti"), text))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        assert_eq!(w.route_once().await.unwrap(), 1);
+        let due = |at| {
+            let store = store.clone();
+            async move { store.deadline_scan(100, at).await.unwrap().len() }
+        };
+        clock.advance(Duration::seconds(1));
+        assert_eq!(due(clock.now()).await, 1, "a new ticket is looked at once");
+        w.watch_once().await.unwrap();
+        assert_eq!(
+            due(clock.now()).await,
+            0,
+            "{}: then not before its warning",
+            store.backend_name()
+        );
+        assert_eq!(due(clock.now() + Duration::hours(17)).await, 0);
+        clock.advance(Duration::hours(19));
+        assert_eq!(due(clock.now()).await, 1, "the warning is due");
+        assert_eq!(w.watch_once().await.unwrap(), 1);
+        assert_eq!(due(clock.now()).await, 0, "then not before the deadline");
+        clock.advance(Duration::hours(6));
+        assert_eq!(due(clock.now()).await, 1);
+        assert_eq!(w.watch_once().await.unwrap(), 1);
+        let v = view(&store, code).await;
+        assert_eq!(sent(&v, Purpose::Warning).len(), 1);
+        assert!(!sent(&v, Purpose::Escalation).is_empty());
+        // Next: the resolution clock's warning, days away.
+        assert_eq!(due(clock.now() + Duration::hours(1)).await, 0);
+    }
+}

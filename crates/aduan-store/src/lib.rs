@@ -60,7 +60,7 @@ pub use ops::media::StoredAttachment;
 pub use ops::outbox::DeadNotification;
 pub use ops::outbox::Undelivered;
 pub use ops::routing::{
-    ReporterInfo, ReporterUpdate, RouteAction, RouteJob, RouteResult, WatchedTicket,
+    AlertSchedule, ReporterInfo, ReporterUpdate, RouteAction, RouteJob, RouteResult, WatchedTicket,
 };
 pub use types::*;
 

@@ -139,7 +139,9 @@ pub struct TicketFilter {
     /// Whether the reporter asked for *rahasia* (`Some(false)`: only tickets whose reporter
     /// did not, or that have none; the public Open311 list).
     pub confidential: Option<bool>,
-    /// Matches a ticket code, or text in any of the ticket's messages (case-insensitive).
+    /// A ticket code (that ticket), a phone number (its reporter's tickets), or words
+    /// searched in the full-text index of the tickets (code, place, reporter's name, the
+    /// resident's messages): ranked, see `ops/view.rs`.
     pub q: Option<String>,
     /// Tickets older than this cursor (from a previous page's `next_cursor`).
     pub cursor: Option<Cursor>,
@@ -148,14 +150,19 @@ pub struct TicketFilter {
     pub assignee: Option<String>,
 }
 
-/// A position in the ticket list (newest first). Opaque to clients.
+/// A position in the ticket list (newest first): the last ticket id shown, and for a
+/// ranked text search also its score (the bits of an `f64`; see `ops/view.rs`). Opaque to
+/// clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cursor(pub(crate) i64);
+pub struct Cursor(pub(crate) i64, pub(crate) Option<u64>);
 
 impl fmt::Display for Cursor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use base64::Engine;
-        let raw = format!("t{}", self.0);
+        let raw = match self.1 {
+            None => format!("t{}", self.0),
+            Some(score) => format!("s{score:x}.{}", self.0),
+        };
         f.write_str(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw))
     }
 }
@@ -171,8 +178,13 @@ impl FromStr for Cursor {
         let raw =
             base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).map_err(|_| BadCursor)?;
         let raw = std::str::from_utf8(&raw).map_err(|_| BadCursor)?;
+        if let Some(ranked) = raw.strip_prefix('s') {
+            let (score, id) = ranked.split_once('.').ok_or(BadCursor)?;
+            let score = u64::from_str_radix(score, 16).map_err(|_| BadCursor)?;
+            return Ok(Cursor(id.parse().map_err(|_| BadCursor)?, Some(score)));
+        }
         let id = raw.strip_prefix('t').ok_or(BadCursor)?.parse().map_err(|_| BadCursor)?;
-        Ok(Cursor(id))
+        Ok(Cursor(id, None))
     }
 }
 
@@ -452,8 +464,10 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {
-        let c = Cursor(12345);
+        let c = Cursor(12345, None);
         assert_eq!(c.to_string().parse::<Cursor>(), Ok(c));
+        let ranked = Cursor(12345, Some((-3.25f64).to_bits()));
+        assert_eq!(ranked.to_string().parse::<Cursor>(), Ok(ranked));
         assert_eq!("garbage!".parse::<Cursor>(), Err(BadCursor));
         assert_eq!("eDEy".parse::<Cursor>(), Err(BadCursor));
     }

@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::actions::{pause_clocks, resident_route, resume_clocks};
 use super::common::{
-    OPEN_SELECT, REFRESH_DISPOSE_PENDING, TICKET_SELECT, TicketRow, claim_key, event, explain,
+    REFRESH_DISPOSE_PENDING, TICKET_SELECT, TicketRow, claim_key, event, explain,
     load_ticket_by_id, require_ticket, ticket_row,
 };
 use super::outbox::queue_outbound;
@@ -154,7 +154,7 @@ pub(crate) fn worker_scans<D: Db>(now: DateTime<Utc>) -> Vec<(&'static str, Stri
     vec![
         ("route_claim", claim, claim_args),
         ("undisposed", undisposed_sql(), args![100i64]),
-        ("deadline_scan", deadline_scan_sql::<D>(), args![1000i64]),
+        ("deadline_scan", deadline_scan_sql::<D>(), args![1000i64, now]),
     ]
 }
 
@@ -414,29 +414,26 @@ async fn watched<D: Db>(c: &mut D, t: TicketRow) -> Result<WatchedTicket> {
     })
 }
 
-/// The running clocks, oldest ticket first: a walk of the `tickets_open` partial index (its
-/// condition repeated word for word; SQLite told so, as it plans without statistics).
+/// The tickets whose next alert is due (migration 0022): a walk of the `tickets_alert`
+/// partial index up to now, earliest first. `alert_at` is '' (SQLite) or '-infinity'
+/// (PostgreSQL) for a ticket whose clocks changed since the watcher last looked, so those
+/// come first. `$1` is the limit, `$2` now.
 fn deadline_scan_sql<D: Db>() -> String {
     format!(
-        "{select} WHERE t.status IN ('new', 'awaiting_identity', 'assigned', 'in_progress') \
-         AND t.status IN ('new', 'assigned', 'in_progress') \
-         AND t.paused_at IS NULL AND t.merged_into IS NULL AND ((t.first_responded_at IS NULL \
-         AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.ticket_id = t.id \
-         AND n.key = 'escalation:first_response')) OR (t.resolution_due_at IS NOT NULL \
-         AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.ticket_id = t.id \
-         AND n.key = 'escalation:resolution'))) ORDER BY t.id LIMIT $1",
-        select = if D::IS_PG { TICKET_SELECT } else { &OPEN_SELECT }
+        "{TICKET_SELECT} WHERE t.alert_at IS NOT NULL AND t.alert_at <= $2 \
+         ORDER BY t.alert_at LIMIT $1"
     )
 }
 
-/// Open, running tickets with a clock that has not escalated yet.
+/// The tickets whose next alert is due at `now` (or whose clocks changed since the watcher
+/// last looked), at most `limit`.
 pub(crate) async fn deadline_scan<D: Db>(
     c: &mut D,
     limit: i64,
     now: DateTime<Utc>,
 ) -> Result<Vec<WatchedTicket>> {
     let sql = deadline_scan_sql::<D>();
-    let rows = c.fetch_all(&sql, args![limit]).await?;
+    let rows = c.fetch_all(&sql, args![limit, now]).await?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         // Only what decides whether an alert is due; the texts wait for `watched_ticket`.
@@ -615,7 +612,9 @@ impl Store {
         write!(self, |c| notify_once(c, code, key, purpose, recipients, text, now))
     }
 
-    /// Open tickets with a running clock that has not been escalated.
+    /// The tickets whose next alert is due at `now`, or whose clocks changed since the
+    /// watcher last looked (migration 0022); the watcher answers with
+    /// [`Store::alert_reschedule`].
     pub async fn deadline_scan(
         &self,
         limit: i64,
@@ -737,5 +736,75 @@ impl Store {
     ) -> Result<Vec<TicketCode>> {
         let now = truncate_ms(now);
         write!(self, |c| expire_confirmations(c, limit, now))
+    }
+}
+
+// --- search: the deadline watcher's index ---
+
+/// When the watcher must next look at a ticket, decided from the clocks it saw: the CAS
+/// fields are the ticket's clock state at the scan; if any changed since, the write is
+/// skipped (the change already asked for another look).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertSchedule {
+    pub code: TicketCode,
+    pub status: Status,
+    pub paused: bool,
+    pub first_responded_at: Option<DateTime<Utc>>,
+    pub first_response_due_at: DateTime<Utc>,
+    pub resolution_due_at: Option<DateTime<Utc>>,
+    /// The next warning or escalation; `None`: none can fall due unless the clocks change.
+    pub next: Option<DateTime<Utc>>,
+}
+
+impl AlertSchedule {
+    /// The schedule `next` for the ticket as `t` shows it.
+    pub fn of(t: &TicketSummary, next: Option<DateTime<Utc>>) -> AlertSchedule {
+        AlertSchedule {
+            code: t.code,
+            status: t.status,
+            paused: t.paused,
+            first_responded_at: t.first_responded_at,
+            first_response_due_at: t.first_response_due_at,
+            resolution_due_at: t.resolution_due_at,
+            next,
+        }
+    }
+}
+
+/// Writes each ticket's next alert time unless its clocks changed since the scan; returns
+/// how many were written.
+pub(crate) async fn alert_reschedule<D: Db>(c: &mut D, items: Vec<AlertSchedule>) -> Result<u64> {
+    let mut written = 0;
+    for a in items {
+        written += c
+            .execute(
+                "UPDATE tickets SET alert_at = $2 WHERE code = $1 AND alert_at IS NOT NULL \
+                 AND status = $3 AND (paused_at IS NOT NULL) = $4 \
+                 AND first_response_due_at = $5 \
+                 AND (first_responded_at = $6 OR (first_responded_at IS NULL AND $6 IS NULL)) \
+                 AND (resolution_due_at = $7 OR (resolution_due_at IS NULL AND $7 IS NULL))",
+                args![
+                    a.code.to_string(),
+                    a.next.map(truncate_ms),
+                    a.status.as_str(),
+                    a.paused,
+                    a.first_response_due_at,
+                    a.first_responded_at,
+                    a.resolution_due_at
+                ],
+            )
+            .await?;
+    }
+    Ok(written)
+}
+
+impl Store {
+    /// Records when the watcher must next look at each ticket it just looked at (see
+    /// [`AlertSchedule`]), in one write.
+    pub async fn alert_reschedule(&self, items: Vec<AlertSchedule>) -> Result<u64> {
+        if items.is_empty() {
+            return Ok(0);
+        }
+        write!(self, |c| alert_reschedule(c, items))
     }
 }

@@ -15,16 +15,60 @@
 //! | `tickets_opd_status (opd, status, id)` | an official's list with a status |
 //! | `tickets_channel (channel, id)` | `channel=` |
 //! | `tickets_category (category, id)` | `category=` / Open311 `service_code` |
-//! | `tickets_open (id, paused_at, …) WHERE status IN (open statuses)` | `overdue=true`, the deadline watcher's scan |
+//! | `tickets_open (id, paused_at, …) WHERE status IN (open statuses)` | `overdue=true` |
+//! | `tickets_alert (alert_at) WHERE alert_at IS NOT NULL` (0022) | the deadline watcher's scan (`Store::deadline_scan`) |
 //! | the unique index on `code` | `q=` that is a ticket code (a lookup, not a text search) |
+//! | `ticket_search` (FTS5 / tsvector GIN, migration 0022) | any other `q=` |
 //! | `tickets_dispose (id) WHERE dispose_pending` | `Store::undisposed` |
 //! | `tickets_route (route_pending, id)` | `Store::route_claim` |
 //!
 //! A query meant for a partial index repeats the index's `WHERE` word for word
-//! (`overdue_sql!`, `deadline_scan_sql`): SQLite uses a partial index only then. SQLite plans
+//! (`overdue_sql!`): SQLite uses a partial index only then. SQLite plans
 //! without statistics (the daemon never runs `ANALYZE`), so the two walks it would get wrong
-//! say `INDEXED BY tickets_open` (`OPEN_SELECT`, SQLite only). Known cost: a `q=` that is not
-//! a ticket code scans the messages (`LOWER(text) LIKE`); a full-text index is the way out.
+//! say `INDEXED BY tickets_open` (`OPEN_SELECT`, SQLite only).
+//!
+//! **Text search (migration 0022, [`search_tickets`]).** A `q` that is a ticket code looks
+//! the code up; one that is a phone number (eight digits or more, any usual form) lists
+//! the tickets of the resident with that phone (or WhatsApp) identity. Any other `q` is
+//! searched in a full-text index holding one document per ticket: its code, its place and
+//! kecamatan, its reporter's name and the text of its inbound messages (answers and
+//! automatic messages are not indexed: every receipt would match every query). The index
+//! is kept by triggers in the transaction of the write that changes a document, so no
+//! write path knows about it (the intake writer's batches keep it for free).
+//!
+//! - *Words.* The query is cut into words as the indexes cut text ([`search_terms`]: runs
+//!   of letters and digits, lower-cased); every word must match; the last one is a prefix
+//!   while it is being typed (two characters or more, no trailing space). Each word is
+//!   passed quoted ([`fts5_query`], [`tsquery`]), so quotes, `*`, `:`, `-`, `^`, `NEAR`,
+//!   `OR`, `NOT`, `&`, `!` or parentheses in the box are never syntax and never an error:
+//!   `lampu OR sampah` asks for the three words. Diacritics don't count (`jalán` = `jalan`).
+//! - *Ranking.* When at most [`RANK_CAP`] (1,000) documents match, the best first: bm25
+//!   (SQLite; the code weighs 10, place and name 5, messages 1) or `ts_rank` (PostgreSQL,
+//!   the code, place and name with weight A), then the newest. When more match (a common
+//!   word alone: "lampu" is in one complaint in six) the matches are listed newest first:
+//!   scoring a hundred thousand near-identical complaints costs 100+ ms and tells them
+//!   apart no better than their age, while an operator adding a second word (a street, a
+//!   desa) is back under the cap and ranked. The count stops at the cap, so it is cheap.
+//! - *Paging.* Ranked pages are keyset-paged by (score, id): the cursor carries the last
+//!   row's score (the bits of the `f64`) and id, and the next page asks for `score >
+//!   last OR (score = last AND id < last_id)` in the order `score, id DESC`, so a static
+//!   result is paged through with each ticket exactly once. The score depends on corpus
+//!   statistics, so a write between two pages may move a ticket across the boundary (as in
+//!   any search engine without snapshots). A cursor keeps the mode of the page it came from.
+//!   Newest-first pages use the plain id cursor.
+//! - *Filters.* The list's filters (status, OPD — an official's scope —, channel, category,
+//!   confidential, overdue) are added to the search statement as to the list.
+//! - *SQLite.* FTS5, external content (`ticket_search` over the view `ticket_search_docs`,
+//!   rowid = ticket id), `unicode61 remove_diacritics 2`, prefix indexes of 2 and 3
+//!   characters. Newest first makes the FTS index the outer loop, walked by descending
+//!   rowid from the cursor, joined to the tickets: a page stops after `limit` hits.
+//! - *PostgreSQL.* `ticket_search (ticket_id, doc tsvector)` with the `simple` configuration
+//!   (no stemmer, no stop words: Indonesian names and slang stay as written) and a GIN
+//!   index; `aduan_fold` folds diacritics with `translate` (the `unaccent` extension needs
+//!   contrib and CREATE privilege). Why not `pg_trgm`: a trigram GIN answers substrings, but
+//!   a common word's trigrams match most of the table and every candidate must be rechecked
+//!   on the heap (LIKE has no ranking either); operators search words, a phone or a code,
+//!   all of which the word index or a lookup serves, and ranking needs a tsvector anyway.
 
 use aduan_core::{
     Actor, AttachmentRef, Direction, EventKind, Identity, Purpose, Status, TicketCode,
@@ -40,20 +84,6 @@ use crate::types::{
     Cursor, EventView, MessageView, Page, ReporterView, TicketFilter, TicketSummary, TicketView,
 };
 use crate::{Result, Store, now};
-
-/// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
-fn like_pattern(q: &str) -> String {
-    let mut p = String::with_capacity(q.len() + 2);
-    p.push('%');
-    for ch in q.to_lowercase().chars() {
-        if matches!(ch, '%' | '_' | '\\') {
-            p.push('\\');
-        }
-        p.push(ch);
-    }
-    p.push('%');
-    p
-}
 
 pub(crate) async fn ticket_view<D: Db>(
     c: &mut D,
@@ -229,14 +259,17 @@ impl Conditions {
 /// serves it (migrations 0001 and 0009), walked backwards from the cursor, and a page reads
 /// about `limit` index entries whatever the table's size. The overdue filter repeats the
 /// `tickets_open` partial index's condition word for word (SQLite uses a partial index only
-/// then). A `q` that is a ticket code looks that code up; any other `q` searches the
-/// messages' text, which is a scan.
+/// then). A `q` that is a ticket code looks that code up; any other `q` goes to
+/// [`search_tickets`].
 pub(crate) async fn list_tickets<D: Db>(
     c: &mut D,
     f: &TicketFilter,
     now: DateTime<Utc>,
 ) -> Result<Page<TicketSummary>> {
     let limit = f.limit.clamp(1, 500);
+    if text_query(f).is_some() {
+        return search_tickets(c, f, limit, now).await;
+    }
     let (sql, params) = list_sql::<D>(f, limit, now);
     let rows = c.fetch_all(&sql, params).await?;
     let mut items = Vec::with_capacity(rows.len());
@@ -246,8 +279,11 @@ pub(crate) async fn list_tickets<D: Db>(
         last_id = Some(t.id);
         items.push(t.summary);
     }
-    let next_cursor =
-        if rows.len() as i64 > limit { last_id.map(|id| Cursor(id).to_string()) } else { None };
+    let next_cursor = if rows.len() as i64 > limit {
+        last_id.map(|id| Cursor(id, None).to_string())
+    } else {
+        None
+    };
     Ok(Page { items, next_cursor })
 }
 
@@ -256,6 +292,38 @@ pub(crate) async fn list_tickets<D: Db>(
 fn list_sql<D: Db>(f: &TicketFilter, limit: i64, now: DateTime<Utc>) -> (String, Vec<Value>) {
     let q = f.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
     let mut w = Conditions::default();
+    filter_conditions(&mut w, f, now);
+    if let Some(cursor) = f.cursor {
+        let p = w.param(cursor.0);
+        w.and(&format!("t.id < {p}"));
+    }
+    if let Some(q) = q {
+        // Text is searched by `search_tickets` (full-text index), not here.
+        if let Ok(code) = q.parse::<TicketCode>() {
+            let p = w.param(code.to_string());
+            w.and(&format!("t.code = {p}"));
+        }
+    }
+    let p = w.param(limit + 1);
+    // SQLite plans without statistics (the daemon never runs ANALYZE) and would rather
+    // look the open statuses up in `tickets_status` and sort them all; the overdue list
+    // alone walks `tickets_open` newest first instead. With a column filter, that
+    // column's index is the better walk and SQLite picks it.
+    let overdue_alone = f.overdue == Some(true)
+        && f.status.is_none()
+        && f.opd.is_none()
+        && f.channel.is_none()
+        && f.category.is_none()
+        && f.confidential.is_none()
+        && f.assignee.is_none()
+        && q.is_none();
+    let select = if overdue_alone && !D::IS_PG { &*OPEN_SELECT } else { TICKET_SELECT };
+    (format!("{select}{} ORDER BY t.id DESC LIMIT {p}", w.sql), w.params)
+}
+
+/// The filters of the list other than the cursor and `q` (status, OPD, channel, category,
+/// confidential, overdue), added to `w`; the text search uses them too.
+fn filter_conditions(w: &mut Conditions, f: &TicketFilter, now: DateTime<Utc>) {
     if let Some(s) = f.status {
         let p = w.param(s.as_str());
         w.and(&format!("t.status = {p}"));
@@ -283,45 +351,11 @@ fn list_sql<D: Db>(f: &TicketFilter, limit: i64, now: DateTime<Utc>) -> (String,
         let p = w.param(a);
         w.and(&format!("t.assignee = {p}"));
     }
-    if let Some(cursor) = f.cursor {
-        let p = w.param(cursor.0);
-        w.and(&format!("t.id < {p}"));
-    }
     if let Some(overdue) = f.overdue {
         let p = w.param(now);
         let cond = overdue_sql!().replace("$1", &p);
         w.and(&if overdue { cond } else { format!("NOT {cond}") });
     }
-    if let Some(q) = q {
-        match q.parse::<TicketCode>() {
-            Ok(code) => {
-                let p = w.param(code.to_string());
-                w.and(&format!("t.code = {p}"));
-            }
-            Err(_) => {
-                let p = w.param(like_pattern(q));
-                w.and(&format!(
-                    "EXISTS (SELECT 1 FROM messages m WHERE m.ticket_id = t.id \
-                     AND LOWER(m.text) LIKE {p} ESCAPE '\\')"
-                ));
-            }
-        }
-    }
-    let p = w.param(limit + 1);
-    // SQLite plans without statistics (the daemon never runs ANALYZE) and would rather
-    // look the open statuses up in `tickets_status` and sort them all; the overdue list
-    // alone walks `tickets_open` newest first instead. With a column filter, that
-    // column's index is the better walk and SQLite picks it.
-    let overdue_alone = f.overdue == Some(true)
-        && f.status.is_none()
-        && f.opd.is_none()
-        && f.channel.is_none()
-        && f.category.is_none()
-        && f.confidential.is_none()
-        && f.assignee.is_none()
-        && q.is_none();
-    let select = if overdue_alone && !D::IS_PG { &*OPEN_SELECT } else { TICKET_SELECT };
-    (format!("{select}{} ORDER BY t.id DESC LIMIT {p}", w.sql), w.params)
 }
 
 /// The plan of the ticket list for `f` (the benchmark prints it).
@@ -330,6 +364,10 @@ pub(crate) async fn explain_list<D: Db>(
     f: &TicketFilter,
     now: DateTime<Utc>,
 ) -> Result<Vec<String>> {
+    if text_query(f).is_some() {
+        let (sql, params) = search_statement(c, f, f.limit.clamp(1, 500), now).await?;
+        return explain(c, &sql, params).await;
+    }
     let (sql, params) = list_sql::<D>(f, f.limit.clamp(1, 500), now);
     explain(c, &sql, params).await
 }
@@ -405,4 +443,256 @@ impl Store {
     pub async fn inbox_version(&self) -> Result<i64> {
         read!(self, |c| inbox_version(c))
     }
+}
+
+// --- search: full-text search ---
+
+/// Most index documents a text query may match and still be ranked (see the module doc):
+/// beyond it the matches are listed newest first.
+pub(crate) const RANK_CAP: i64 = 1000;
+
+/// Most words of a query that are searched; the rest are ignored.
+const MAX_TERMS: usize = 12;
+
+/// The words of a text query as both indexes cut them: runs of letters and digits,
+/// lower-cased, each at most 64 characters. Everything else (quotes, `*`, `:`, `-`,
+/// parentheses, FTS operators spelt as punctuation) separates words and means nothing.
+pub(crate) fn search_terms(q: &str) -> Vec<String> {
+    q.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(MAX_TERMS)
+        .map(|w| w.chars().take(64).collect::<String>().to_lowercase())
+        .collect()
+}
+
+/// Whether the last word is searched as a prefix: when it has two characters or more and
+/// the query does not end with a space (the operator is still typing it).
+fn last_is_prefix(q: &str, terms: &[String]) -> bool {
+    !q.ends_with(char::is_whitespace) && terms.last().is_some_and(|t| t.chars().count() >= 2)
+}
+
+/// The FTS5 query for `terms`: every word a quoted string (so `NEAR`, `OR`, `AND` or
+/// `NOT` are words like any other), all of them required, the last one a prefix.
+pub(crate) fn fts5_query(terms: &[String], prefix: bool) -> String {
+    let mut out = String::new();
+    for (i, t) in terms.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push('"');
+        out.push_str(&t.replace('"', "\"\""));
+        out.push('"');
+        if prefix && i + 1 == terms.len() {
+            out.push_str(" *");
+        }
+    }
+    out
+}
+
+/// The `to_tsquery` text for `terms`: every word quoted, all of them required (`&`), the
+/// last one a prefix (`:*`). The words hold only letters and digits.
+pub(crate) fn tsquery(terms: &[String], prefix: bool) -> String {
+    let mut out = String::new();
+    for (i, t) in terms.iter().enumerate() {
+        if i > 0 {
+            out.push_str(" & ");
+        }
+        out.push('\'');
+        out.push_str(&t.replace('\'', "''"));
+        out.push('\'');
+        if prefix && i + 1 == terms.len() {
+            out.push_str(":*");
+        }
+    }
+    out
+}
+
+/// A text query: `q` set, not empty and not a ticket code.
+fn text_query(f: &TicketFilter) -> Option<&str> {
+    f.q.as_deref().map(str::trim).filter(|q| !q.is_empty() && q.parse::<TicketCode>().is_err())
+}
+
+/// A query that is a phone number (digits and `+ -.()` with at least eight digits), in
+/// E.164.
+fn phone_query(q: &str) -> Option<String> {
+    let digits = q.chars().filter(char::is_ascii_digit).count();
+    if digits < 8 {
+        return None;
+    }
+    aduan_core::normalize_phone(q).ok()
+}
+
+/// How a text query is answered.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum SearchMode {
+    /// A phone number: its reporter's tickets, newest first.
+    Phone,
+    /// At most [`RANK_CAP`] documents match: best score first, then newest.
+    Ranked,
+    /// More match: newest first.
+    Newest,
+    /// No word to search.
+    Nothing,
+}
+
+/// Chooses how to answer `f`'s text query. A cursor keeps the mode of the page it came
+/// from (a ranked page's cursor carries a score), so paging never switches mode.
+async fn search_mode<D: Db>(c: &mut D, f: &TicketFilter, q: &str) -> Result<SearchMode> {
+    if phone_query(q).is_some() {
+        return Ok(SearchMode::Phone);
+    }
+    let terms = search_terms(q);
+    if terms.is_empty() {
+        return Ok(SearchMode::Nothing);
+    }
+    if let Some(cursor) = f.cursor {
+        return Ok(if cursor.1.is_some() { SearchMode::Ranked } else { SearchMode::Newest });
+    }
+    let prefix = last_is_prefix(f.q.as_deref().unwrap_or_default(), &terms);
+    let matched: i64 = if D::IS_PG {
+        c.fetch_one_scalar(
+            "SELECT count(*) FROM (SELECT 1 FROM ticket_search \
+             WHERE doc @@ to_tsquery('simple', aduan_fold($1)) LIMIT $2) x",
+            args![tsquery(&terms, prefix), RANK_CAP + 1],
+        )
+        .await?
+    } else {
+        c.fetch_one_scalar(
+            "SELECT count(*) FROM (SELECT 1 FROM ticket_search WHERE ticket_search MATCH $1 \
+             LIMIT $2)",
+            args![fts5_query(&terms, prefix), RANK_CAP + 1],
+        )
+        .await?
+    };
+    Ok(if matched > RANK_CAP { SearchMode::Newest } else { SearchMode::Ranked })
+}
+
+/// The statement answering `f`'s text query and its parameters (`limit + 1` rows). The
+/// ranked statements select the score as `search_score` (lower is better on both engines:
+/// SQLite's bm25 is negative, PostgreSQL's `ts_rank` is negated).
+fn search_sql<D: Db>(
+    f: &TicketFilter,
+    q: &str,
+    mode: SearchMode,
+    limit: i64,
+    now: DateTime<Utc>,
+) -> (String, Vec<Value>) {
+    let terms = search_terms(q);
+    let prefix = last_is_prefix(f.q.as_deref().unwrap_or_default(), &terms);
+    let mut w = Conditions::default();
+    let mut score = None;
+    let (select, order) = match mode {
+        SearchMode::Nothing => {
+            w.and("1 = 0");
+            (TICKET_SELECT.to_owned(), "t.id DESC")
+        }
+        SearchMode::Phone => {
+            let phone = phone_query(q).unwrap_or_default();
+            let wa = phone.trim_start_matches('+').to_owned();
+            let (p, pw) = (w.param(phone), w.param(wa));
+            w.and(&format!(
+                "t.reporter_id IN (SELECT i.reporter_id FROM identities i WHERE \
+                 (i.kind = 'phone' AND i.value = {p}) OR (i.kind = 'whatsapp' AND i.value = {pw}))"
+            ));
+            (TICKET_SELECT.to_owned(), "t.id DESC")
+        }
+        SearchMode::Newest if D::IS_PG => {
+            let p = w.param(tsquery(&terms, prefix));
+            w.and(&format!(
+                "EXISTS (SELECT 1 FROM ticket_search s WHERE s.ticket_id = t.id \
+                 AND s.doc @@ to_tsquery('simple', aduan_fold({p})))"
+            ));
+            (TICKET_SELECT.to_owned(), "t.id DESC")
+        }
+        SearchMode::Newest => {
+            // The index is the outer loop, walked from the newest ticket down (FTS5 gives
+            // rowids in descending order itself): a page stops after `limit` hits.
+            let p = w.param(fts5_query(&terms, prefix));
+            w.and(&format!("ticket_search MATCH {p}"));
+            let from = "FROM ticket_search CROSS JOIN tickets t ON t.id = ticket_search.rowid ";
+            (TICKET_SELECT.replace("FROM tickets t ", from), "ticket_search.rowid DESC")
+        }
+        SearchMode::Ranked if D::IS_PG => {
+            let p = w.param(tsquery(&terms, prefix));
+            let expr = format!("(-ts_rank(s.doc, to_tsquery('simple', aduan_fold({p}))))::float8");
+            w.and(&format!("s.doc @@ to_tsquery('simple', aduan_fold({p}))"));
+            let from = "FROM ticket_search s JOIN tickets t ON t.id = s.ticket_id ";
+            let select = TICKET_SELECT
+                .replacen("SELECT ", &format!("SELECT {expr} AS search_score, "), 1)
+                .replace("FROM tickets t ", from);
+            score = Some(expr);
+            (select, "search_score, t.id DESC")
+        }
+        SearchMode::Ranked => {
+            let p = w.param(fts5_query(&terms, prefix));
+            w.and(&format!("ticket_search MATCH {p}"));
+            let from = "FROM ticket_search CROSS JOIN tickets t ON t.id = ticket_search.rowid ";
+            let select = TICKET_SELECT
+                .replacen("SELECT ", &format!("SELECT {FTS5_SCORE} AS search_score, "), 1)
+                .replace("FROM tickets t ", from);
+            score = Some(FTS5_SCORE.to_owned());
+            (select, "search_score, t.id DESC")
+        }
+    };
+    filter_conditions(&mut w, f, now);
+    if let Some(cursor) = f.cursor {
+        let id = w.param(cursor.0);
+        match (&score, cursor.1) {
+            (Some(expr), Some(bits)) => {
+                let at = w.param(f64::from_bits(bits));
+                w.and(&format!("({expr} > {at} OR ({expr} = {at} AND t.id < {id}))"));
+            }
+            // FTS5 starts its walk at the cursor when the bound is on its own rowid.
+            _ if mode == SearchMode::Newest && !D::IS_PG => {
+                w.and(&format!("ticket_search.rowid < {id}"));
+            }
+            _ => w.and(&format!("t.id < {id}")),
+        }
+    }
+    let p = w.param(limit + 1);
+    (format!("{select}{} ORDER BY {order} LIMIT {p}", w.sql), w.params)
+}
+
+/// The bm25 score of an FTS5 match: the code counts ten times a word of the messages, the
+/// place and the reporter's name five times.
+const FTS5_SCORE: &str = "bm25(ticket_search, 10.0, 5.0, 5.0, 1.0)";
+
+/// The search statement for `f` after choosing its mode (for `EXPLAIN`).
+async fn search_statement<D: Db>(
+    c: &mut D,
+    f: &TicketFilter,
+    limit: i64,
+    now: DateTime<Utc>,
+) -> Result<(String, Vec<Value>)> {
+    let q = text_query(f).unwrap_or_default();
+    let mode = search_mode(c, f, q).await?;
+    Ok(search_sql::<D>(f, q, mode, limit, now))
+}
+
+/// The ticket list for a text query (see the module doc): ranked by relevance when few
+/// documents match, newest first when many do; the filters and the cursor apply as to the
+/// list. The next page's cursor is the last ticket's (score, id) when ranked.
+pub(crate) async fn search_tickets<D: Db>(
+    c: &mut D,
+    f: &TicketFilter,
+    limit: i64,
+    now: DateTime<Utc>,
+) -> Result<Page<TicketSummary>> {
+    let q = text_query(f).unwrap_or_default();
+    let mode = search_mode(c, f, q).await?;
+    let (sql, params) = search_sql::<D>(f, q, mode, limit, now);
+    let rows = c.fetch_all(&sql, params).await?;
+    let mut items = Vec::with_capacity(rows.len());
+    let mut last = None;
+    for row in rows.iter().take(limit as usize) {
+        let t = ticket_row(row, now)?;
+        let score = match mode {
+            SearchMode::Ranked => Some(row.get::<f64>("search_score")?.to_bits()),
+            _ => None,
+        };
+        last = Some(Cursor(t.id, score));
+        items.push(t.summary);
+    }
+    let next_cursor = if rows.len() as i64 > limit { last.map(|c| c.to_string()) } else { None };
+    Ok(Page { items, next_cursor })
 }

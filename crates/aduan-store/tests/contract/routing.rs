@@ -99,3 +99,70 @@ async fn no_answer_within_the_working_days_closes_the_ticket() {
         assert_eq!(store.ticket(code2).await.unwrap().unwrap().summary.status, Status::InProgress);
     }
 }
+
+// --- search: the deadline watcher's index ---
+
+/// The deadline scan reads only the tickets whose next alert is due, or whose clocks
+/// changed since the watcher looked (migration 0022); a schedule computed from a state
+/// that has changed since is not written.
+#[tokio::test]
+async fn the_deadline_scan_reads_only_tickets_whose_alert_is_due() {
+    use aduan_store::AlertSchedule;
+    for (store, _g) in crate::stores(aduan_store::StoreOptions::default()).await {
+        let name = store.backend_name();
+        let mut codes = Vec::new();
+        for i in 0..3 {
+            let m = crate::msg(Channel::Web, &format!("w{i}"), crate::tg(&format!("{i}")), "x");
+            codes.push(store.ingest(m).await.unwrap().ticket.unwrap());
+        }
+        let now = Utc::now();
+        let scan = |at| {
+            let store = store.clone();
+            async move {
+                let mut c: Vec<_> = store
+                    .deadline_scan(100, at)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|t| t.summary.code)
+                    .collect();
+                c.sort();
+                c
+            }
+        };
+        let mut all = codes.clone();
+        all.sort();
+        // New tickets: looked at once, at once.
+        assert_eq!(scan(now).await, all, "{name}");
+        let seen = store.deadline_scan(100, now).await.unwrap();
+        let later = now + chrono::Duration::hours(18);
+        let plan: Vec<_> =
+            seen.iter().map(|t| AlertSchedule::of(&t.summary, Some(later))).collect();
+        assert_eq!(store.alert_reschedule(plan.clone()).await.unwrap(), 3, "{name}");
+        assert!(scan(now).await.is_empty(), "{name}: nothing due before 18 h");
+        assert_eq!(scan(later + chrono::Duration::minutes(1)).await, all, "{name}");
+
+        // A first answer changes a clock: that ticket is looked at again now, and the
+        // schedule made from its old state is not written over it.
+        store.reply(codes[1], "Kami cek".into(), crate::op()).await.unwrap();
+        assert_eq!(scan(now).await, vec![codes[1]], "{name}");
+        assert_eq!(store.alert_reschedule(plan).await.unwrap(), 2, "{name}");
+        assert_eq!(scan(now).await, vec![codes[1]], "{name}");
+        // No alert left: it leaves the index.
+        let t = store.deadline_scan(100, now).await.unwrap().remove(0);
+        assert_eq!(
+            store.alert_reschedule(vec![AlertSchedule::of(&t.summary, None)]).await.unwrap(),
+            1
+        );
+        assert!(
+            scan(now + chrono::Duration::days(400)).await.iter().all(|c| *c != codes[1]),
+            "{name}"
+        );
+        // Closed tickets are never read.
+        store
+            .set_status(codes[0], Status::Rejected, crate::op(), Some("spam".into()))
+            .await
+            .unwrap();
+        assert_eq!(scan(now + chrono::Duration::days(400)).await, vec![codes[2]], "{name}");
+    }
+}

@@ -53,8 +53,8 @@ async fn listing_filters_and_pages() {
         assert_eq!(by(TicketFilter { q: Some("tumbang".into()), ..none() }).await, vec![codes[3]]);
         let code_q = Some(codes[5].to_string().to_lowercase());
         assert_eq!(by(TicketFilter { q: code_q, ..none() }).await, vec![codes[5]]);
-        // LIKE wildcards in the query are literal.
-        assert_eq!(by(TicketFilter { q: Some("0%".into()), ..none() }).await.len(), 6);
+        // Wildcards and punctuation in the query are not syntax (a word search since 0022).
+        assert_eq!(by(TicketFilter { q: Some("100%".into()), ..none() }).await.len(), 6);
         assert!(by(TicketFilter { q: Some("_".into()), ..none() }).await.is_empty());
         // Every ticket was due an hour before it was made; the one answered is not overdue.
         let overdue = store
@@ -97,5 +97,187 @@ async fn the_status_answer_follows_a_chain_of_merges() {
         );
         let text = store.status_answer(middle).await.unwrap().unwrap();
         assert!(text.starts_with(&format!("Aduan {middle} sudah digabung ke aduan {last}.")));
+    }
+}
+
+// --- search: full-text search ---
+
+mod search {
+    use aduan_core::{Channel, Identity, IdentityKind};
+    use aduan_store::{Store, TicketFilter};
+    use std::collections::HashSet;
+
+    use crate::{msg, op, phone, stores};
+
+    fn q(text: &str) -> TicketFilter {
+        TicketFilter { q: Some(text.to_owned()), limit: 50, ..TicketFilter::default() }
+    }
+
+    async fn found(store: &Store, f: TicketFilter) -> Vec<aduan_core::TicketCode> {
+        let page = store.tickets(&f).await.unwrap_or_else(|e| panic!("{:?}: {e}", f.q));
+        page.items.iter().map(|t| t.code).collect()
+    }
+
+    async fn open(store: &Store, id: &str, text: &str) -> aduan_core::TicketCode {
+        let sender = Some(Identity::new(IdentityKind::Telegram, id).unwrap());
+        store.ingest(msg(Channel::Telegram, id, sender, text)).await.unwrap().ticket.unwrap()
+    }
+
+    /// Relevance before age, prefixes, diacritics either way, the reporter's name and phone.
+    #[tokio::test]
+    async fn search_ranks_matches_finds_prefixes_and_ignores_diacritics() {
+        for (store, _g) in stores(aduan_store::StoreOptions::default()).await {
+            let many = open(&store, "1", "Lampu lampu lampu mati semua, lampu taman juga").await;
+            let once = open(&store, "2", "Lampu jalan mati di Jalan Kenanga, gelap sekali").await;
+            let accent = open(&store, "3", "Sampah menumpuk di Jalán Mawar sudah seminggu").await;
+            let other = open(&store, "4", "Air PDAM tidak mengalir").await;
+            let mut m = msg(Channel::Sms, "5", phone("081234567890"), "Saluran tersumbat");
+            m.sender.display_name = Some("Bambang Pamungkas".into());
+            let named = store.ingest(m).await.unwrap().ticket.unwrap();
+            let name = store.backend_name();
+
+            // The ticket saying it four times comes before the newer one saying it once.
+            assert_eq!(found(&store, q("lampu")).await, vec![many, once], "{name}");
+            assert_eq!(found(&store, q("LAMPU mati")).await, vec![many, once], "{name}");
+            // The last word is a prefix while it is being typed.
+            assert_eq!(found(&store, q("lam")).await, vec![many, once], "{name}");
+            assert_eq!(found(&store, q("kenan")).await, vec![once], "{name}");
+            assert!(found(&store, q("kenan ")).await.is_empty(), "{name}: a finished word");
+            // jalan finds Jalán and jalán finds Jalan.
+            let both: HashSet<_> = [once, accent].into();
+            for word in ["jalan", "jalán", "JALÁN"] {
+                let hits: HashSet<_> = found(&store, q(word)).await.into_iter().collect();
+                assert_eq!(hits, both, "{name}: {word}");
+            }
+            // The reporter's name, and their phone number in any usual form.
+            assert_eq!(found(&store, q("pamungkas")).await, vec![named], "{name}");
+            assert_eq!(found(&store, q("0812-3456-7890")).await, vec![named], "{name}");
+            assert_eq!(found(&store, q("+6281234567890")).await, vec![named], "{name}");
+            assert_eq!(found(&store, q("pdam")).await, vec![other], "{name}");
+        }
+    }
+
+    /// Query syntax of either engine typed into the box is text: no error, no operator.
+    #[tokio::test]
+    async fn hostile_queries_are_words_never_errors() {
+        for (store, _g) in stores(aduan_store::StoreOptions::default()).await {
+            let lampu = open(&store, "1", "Lampu jalan mati").await;
+            let sampah = open(&store, "2", "Sampah menumpuk").await;
+            let name = store.backend_name();
+            for hostile in [
+                "\"",
+                "\"lampu",
+                "lampu\"",
+                "*",
+                "lampu*",
+                "-lampu",
+                "lampu:",
+                "body:lampu",
+                "NEAR(lampu jalan)",
+                "lampu NOT",
+                "^lampu",
+                "(lampu",
+                "lampu)",
+                "'",
+                "\\",
+                "&",
+                "|",
+                "!lampu",
+                "lampu:*",
+                "':*",
+                "{lampu}",
+                "[",
+                "+",
+                "%",
+                "_",
+                "lampu & !",
+            ] {
+                let hits = found(&store, q(hostile)).await;
+                assert!(hits.is_empty() || hits == vec![lampu], "{name}: {hostile:?} → {hits:?}");
+            }
+            // Operators are words: nothing has "or", so nothing is found; "-" is no NOT.
+            assert!(found(&store, q("lampu OR sampah")).await.is_empty(), "{name}");
+            assert!(found(&store, q("sampah NOT lampu")).await.is_empty(), "{name}");
+            assert_eq!(found(&store, q("-lampu")).await, vec![lampu], "{name}");
+            assert_eq!(found(&store, q("body:sampah")).await, Vec::new(), "{name}");
+            assert_eq!(found(&store, q("sampah*")).await, vec![sampah], "{name}");
+            assert!(found(&store, q("\"*:-")).await.is_empty(), "{name}: no word at all");
+        }
+    }
+
+    /// An official's list (their OPD) searched, and every ranked page: each match once.
+    #[tokio::test]
+    async fn ranked_pages_yield_each_match_once_within_the_filters() {
+        for (store, _g) in stores(aduan_store::StoreOptions::default()).await {
+            let mut dpu = Vec::new();
+            let mut all = Vec::new();
+            for i in 0..9 {
+                let text = format!("{} mati di gang {i}", "lampu ".repeat(1 + i % 4));
+                let code = open(&store, &format!("l{i}"), &text).await;
+                if i % 3 == 0 {
+                    store.assign(code, "DPU".into(), op(), None).await.unwrap();
+                    dpu.push(code);
+                }
+                all.push(code);
+            }
+            open(&store, "x", "Sampah menumpuk").await;
+            let name = store.backend_name();
+            let whole = found(&store, q("lampu")).await;
+            assert_eq!(whole.iter().collect::<HashSet<_>>(), all.iter().collect(), "{name}");
+            // Ranked: the two saying "lampu" four times first (the newer of them first), the
+            // three saying it once last.
+            assert_eq!(whole[..2], [all[7], all[3]], "{name}");
+            assert_eq!(whole[6..], [all[8], all[4], all[0]], "{name}");
+            // Page by page, two at a time: the same order, each ticket once.
+            let mut paged = Vec::new();
+            let mut cursor = None;
+            loop {
+                let f = TicketFilter { limit: 2, cursor, ..q("lampu") };
+                let page = store.tickets(&f).await.unwrap();
+                paged.extend(page.items.iter().map(|t| t.code));
+                match page.next_cursor {
+                    Some(c) => cursor = Some(c.parse().unwrap()),
+                    None => break,
+                }
+            }
+            assert_eq!(paged, whole, "{name}");
+            // The official of DPU sees only DPU's, ranked the same way.
+            let own = TicketFilter { opd: Some("DPU".into()), ..q("lampu") };
+            let hits = found(&store, own).await;
+            assert_eq!(hits.iter().collect::<HashSet<_>>(), dpu.iter().collect(), "{name}");
+            let order: Vec<_> = whole.iter().filter(|c| dpu.contains(c)).copied().collect();
+            assert_eq!(hits, order, "{name}");
+        }
+    }
+
+    /// The index is kept by the writes themselves: a follow-up's words, a reporter who
+    /// gives their name later, a merge moving the messages.
+    #[tokio::test]
+    async fn the_index_follows_follow_ups_names_and_merges() {
+        for (store, _g) in stores(aduan_store::StoreOptions::default()).await {
+            let name = store.backend_name();
+            let first = open(&store, "1", "Jembatan retak").await;
+            let mut again = msg(Channel::Telegram, "1b", crate::tg("1"), "Sekarang ada banjir");
+            again.thread.ticket = Some(first);
+            assert_eq!(store.ingest(again).await.unwrap().ticket, Some(first));
+            assert_eq!(found(&store, q("banjir")).await, vec![first], "{name}");
+            assert_eq!(found(&store, q("jembatan banjir")).await, vec![first], "{name}");
+
+            // Unnamed at first, named in the next message.
+            let mut m = msg(Channel::Sms, "s1", phone("081111111111"), "Pohon tumbang");
+            m.sender.display_name = None;
+            let tree = store.ingest(m).await.unwrap().ticket.unwrap();
+            assert!(found(&store, q("Suparman")).await.is_empty(), "{name}");
+            let mut m = msg(Channel::Sms, "s2", phone("081111111111"), "Mohon segera");
+            m.sender.display_name = Some("Pak Suparman".into());
+            store.ingest(m).await.unwrap();
+            assert_eq!(found(&store, q("suparman")).await, vec![tree], "{name}");
+
+            // Merged: the words now belong to the ticket that lives on.
+            store.merge(first, tree, op()).await.unwrap();
+            assert_eq!(found(&store, q("banjir")).await, vec![tree], "{name}");
+            assert_eq!(found(&store, q("pohon jembatan")).await, vec![tree], "{name}");
+            assert_eq!(found(&store, q("retak")).await, vec![tree], "{name}");
+        }
     }
 }
