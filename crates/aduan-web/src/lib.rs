@@ -8,6 +8,7 @@ mod extract;
 mod hooks;
 mod intake;
 mod keys;
+mod officials;
 mod open311;
 mod pages;
 mod public;
@@ -70,6 +71,9 @@ pub struct WebConfig {
     pub upload_bytes_per_hour: u64,
     /// The free space the attachment store keeps; a write that would leave less is refused.
     pub storage_floor: StorageFloor,
+    /// The key officials' action links are signed with (`/aksi/{token}`); `None`: the
+    /// links are refused.
+    pub action_key: Option<aduan_core::action_link::ActionKey>,
 }
 
 impl WebConfig {
@@ -96,6 +100,7 @@ impl Default for WebConfig {
             metrics_token: None,
             upload_bytes_per_hour: 100 * 1024 * 1024,
             storage_floor: StorageFloor::default(),
+            action_key: None,
         }
     }
 }
@@ -195,7 +200,8 @@ pub fn app(state: AppState, webhooks: Vec<Arc<dyn Webhook>>) -> Router {
         )
         .route("/lacak", get(public::track_lookup))
         .route("/lacak/{code}", get(public::track))
-        .route("/lacak/{code}/konfirmasi", post(public::confirm));
+        .route("/lacak/{code}/konfirmasi", post(public::confirm))
+        .route("/aksi/{token}", get(officials::show).post(officials::act));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
