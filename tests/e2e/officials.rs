@@ -100,7 +100,8 @@ async fn an_official_completes_each_mailbox_action_in_a_real_browser() {
             ),
         );
         peer.smtp_send(&resident, &[&intake], &mail).await;
-        let receipt = text_of(&peer.wait_for("warga", &folder, 1, Duration::from_secs(30)).await[0]);
+        let receipt =
+            text_of(&peer.wait_for("warga", &folder, 1, Duration::from_secs(30)).await[0]);
         let code = aduan_core::TicketCode::find_all(&receipt)
             .into_iter()
             .next()
@@ -155,8 +156,13 @@ async fn an_official_completes_each_mailbox_action_in_a_real_browser() {
     assert_eq!(t["paused"], true, "{t}");
 
     // Bukan wewenang kami → back in triage, no OPD, the reason in the audit.
-    confirm(&c, &link(2, "Bukan wewenang kami"), &codes[2], Some("Jalan provinsi, bukan kabupaten"))
-        .await;
+    confirm(
+        &c,
+        &link(2, "Bukan wewenang kami"),
+        &codes[2],
+        Some("Jalan provinsi, bukan kabupaten"),
+    )
+    .await;
     let t = ticket_until(&http, &daemon, &admin, &codes[2], |t| t["status"] == "new").await;
     assert!(t["opd"].is_null(), "{t}");
     assert!(t.to_string().contains("Jalan provinsi, bukan kabupaten"), "{t}");

@@ -306,7 +306,8 @@ mod tests {
         let token = key().sign(&claim()).unwrap();
         let other = ActionKey::new(b"another-key-0123456789").unwrap();
         assert_eq!(other.verify(&token, now), Err(LinkError::BadSignature));
-        for junk in ["", ".", "abc", "abc.def", "!!.??", &"a".repeat(5000), &token[..token.len() - 3]]
+        for junk in
+            ["", ".", "abc", "abc.def", "!!.??", &"a".repeat(5000), &token[..token.len() - 3]]
         {
             assert!(key().verify(junk, now).is_err(), "{junk:?}");
         }

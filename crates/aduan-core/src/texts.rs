@@ -381,7 +381,9 @@ pub fn official_action_label(action: crate::action_link::OfficialAction) -> &'st
 pub fn official_action_effect(action: crate::action_link::OfficialAction, opd: &str) -> String {
     use crate::action_link::OfficialAction as A;
     match action {
-        A::Accept => format!("Aduan ini diterima dan mulai ditangani oleh {opd} (status: diproses)."),
+        A::Accept => {
+            format!("Aduan ini diterima dan mulai ditangani oleh {opd} (status: diproses).")
+        }
         A::NotOurs => format!(
             "Aduan ini dikembalikan ke petugas pengaduan untuk didisposisikan ulang, dengan \
              catatan bahwa {opd} menyatakan bukan wewenangnya. Mohon tuliskan alasannya."

@@ -138,9 +138,8 @@ impl Composer {
             } else {
                 self.reply_to(item.ticket, Recipient::Official(&item.recipient.value))
             };
-            builder = builder
-                .reply_to(reply_to)
-                .raw_header(header("Auto-Submitted", "auto-generated"));
+            builder =
+                builder.reply_to(reply_to).raw_header(header("Auto-Submitted", "auto-generated"));
         } else {
             if let Some((in_reply_to, references)) = threading(&item.thread_refs) {
                 builder = builder.in_reply_to(in_reply_to).references(references);

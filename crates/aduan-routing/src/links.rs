@@ -56,7 +56,13 @@ impl LinkSigner {
     }
 
     /// The links as the block at the end of a mail.
-    pub fn block(&self, ticket: TicketCode, opd: &str, official: &str, now: DateTime<Utc>) -> String {
+    pub fn block(
+        &self,
+        ticket: TicketCode,
+        opd: &str,
+        official: &str,
+        now: DateTime<Utc>,
+    ) -> String {
         let (links, until) = self.links(ticket, opd, official, now);
         action_links_block(&links, until)
     }

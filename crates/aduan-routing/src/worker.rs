@@ -570,9 +570,7 @@ impl Routing {
         let reg = router.registry();
         let mut sent = 0;
         for o in &reg.opd {
-            let done = |set: &mut std::collections::BTreeSet<_>| {
-                !set.insert((o.code.clone(), day))
-            };
+            let done = |set: &mut std::collections::BTreeSet<_>| !set.insert((o.code.clone(), day));
             let seen = match self.digests_done.lock() {
                 Ok(set) => set.contains(&(o.code.clone(), day)),
                 Err(e) => e.into_inner().contains(&(o.code.clone(), day)),
@@ -589,7 +587,8 @@ impl Routing {
             let tickets = self.store.digest_tickets(o.code.clone(), 500, now).await?;
             let (new, overdue, due_today) =
                 digest_sections(&tickets, since, &self.cfg.calendar, now);
-            let anchor = new.iter().chain(&overdue).chain(&due_today).next().map(|t| t.summary.code);
+            let anchor =
+                new.iter().chain(&overdue).chain(&due_today).next().map(|t| t.summary.code);
             let (Some(anchor), false) = (anchor, recipients.is_empty()) else {
                 match self.digests_done.lock() {
                     Ok(mut set) => done(&mut set),
@@ -602,19 +601,25 @@ impl Routing {
                 .map(|r| {
                     let line = |t: &&aduan_store::DigestTicket| aduan_core::texts::DigestLine {
                         code: t.summary.code,
-                        category: t.summary.category.as_deref().map(|c| {
-                            reg.category(c).map_or(c, |x| x.name.as_str()).to_owned()
-                        }),
+                        category: t
+                            .summary
+                            .category
+                            .as_deref()
+                            .map(|c| reg.category(c).map_or(c, |x| x.name.as_str()).to_owned()),
                         place: t.summary.place.clone(),
                         due: next_due(t),
                         links: match &self.cfg.links {
                             Some(s) if is_official(o, &r) => {
                                 s.block(t.summary.code, &o.code, &r.value, now)
                             }
-                            _ => format!("Lihat: {}/tickets/{}\n", self.cfg.public_url, t.summary.code),
+                            _ => format!(
+                                "Lihat: {}/tickets/{}\n",
+                                self.cfg.public_url, t.summary.code
+                            ),
                         },
                     };
-                    let lines = |v: &[&aduan_store::DigestTicket]| v.iter().map(line).collect::<Vec<_>>();
+                    let lines =
+                        |v: &[&aduan_store::DigestTicket]| v.iter().map(line).collect::<Vec<_>>();
                     let text = aduan_core::texts::daily_digest(
                         &o.name,
                         day,
@@ -625,8 +630,7 @@ impl Routing {
                     (r, text)
                 })
                 .collect();
-            let queued =
-                self.store.digest_once(o.code.clone(), day_s, anchor, mails, now).await?;
+            let queued = self.store.digest_once(o.code.clone(), day_s, anchor, mails, now).await?;
             match self.digests_done.lock() {
                 Ok(mut set) => done(&mut set),
                 Err(e) => done(&mut e.into_inner()),

@@ -115,7 +115,9 @@ async fn the_disposition_carries_links_signed_for_each_official() {
         }
         nonces.dedup();
         assert_eq!(nonces.len(), 4, "a nonce per link");
-        assert!(text.contains("Terima: https://") && text.contains("Bukan wewenang kami: https://"));
+        assert!(
+            text.contains("Terima: https://") && text.contains("Bukan wewenang kami: https://")
+        );
         // Without a signer the mail is as before: no links.
         let code2 = road_ticket(&store, "72").await;
         let plain = worker(&store, clock, false);
@@ -168,11 +170,17 @@ async fn one_digest_per_opd_and_day_whichever_instance() {
         let digests = out(&v, Purpose::Digest);
         assert_eq!(digests.len(), 1);
         let text = &digests[0];
-        assert!(text.starts_with("Ringkasan harian aduan untuk Dinas Pekerjaan Umum, 11 Desember 2026"), "{text}");
+        assert!(
+            text.starts_with("Ringkasan harian aduan untuk Dinas Pekerjaan Umum, 11 Desember 2026"),
+            "{text}"
+        );
         assert!(text.contains(&format!("[{code}]")), "{text}");
         let toks = tokens(text);
         assert!(toks.len() >= 4, "{text}");
-        assert_eq!(key().verify(&toks[0], at("2026-12-11T00:00:00Z")).unwrap().official, "kepala.dpu@example.go.id");
+        assert_eq!(
+            key().verify(&toks[0], at("2026-12-11T00:00:00Z")).unwrap().official,
+            "kepala.dpu@example.go.id"
+        );
         // Saturday and a holiday: no digest.
         clock.set(at("2026-12-12T03:00:00Z"));
         assert_eq!(a.digest_once().await.unwrap(), 0, "weekend");

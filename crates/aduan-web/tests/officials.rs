@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use aduan_connector::Telemetry;
 use aduan_core::action_link::{ActionClaim, ActionKey, OfficialAction};
-use aduan_core::{Actor, Channel, Identity, InboundMessage, Sender, Status, ThreadHints, TicketCode};
+use aduan_core::{
+    Actor, Channel, Identity, InboundMessage, Sender, Status, ThreadHints, TicketCode,
+};
 use aduan_store::{Store, StoreOptions};
 use aduan_web::{AppState, WebConfig, app};
 use axum::Router;
@@ -102,7 +104,8 @@ fn get(path: &str) -> Request<Body> {
 
 fn post(path: &str, origin: Option<&str>, fields: &[(&str, &str)]) -> Request<Body> {
     let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
-    let mut b = Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    let mut b =
+        Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
     if let Some(o) = origin {
         b = b.header(header::ORIGIN, o);
     }
@@ -176,10 +179,14 @@ async fn each_action_through_its_form() {
     assert_eq!(status, StatusCode::OK);
     let v = f.store.ticket(b).await.unwrap().unwrap();
     assert_eq!((v.summary.status, v.summary.opd.as_deref()), (Status::New, None));
-    assert!(v.events.iter().any(|e| e.note.as_deref()
-        == Some("Bukan wewenang Dinas Pekerjaan Umum: Urusan Dinkes")));
+    assert!(
+        v.events.iter().any(
+            |e| e.note.as_deref() == Some("Bukan wewenang Dinas Pekerjaan Umum: Urusan Dinkes")
+        )
+    );
     let before = state(&f.store, b).await;
-    let (status, html) = send(&f.app, post(&link(b, OfficialAction::Accept, "late"), OURS, &[])).await;
+    let (status, html) =
+        send(&f.app, post(&link(b, OfficialAction::Accept, "late"), OURS, &[])).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{html}");
     assert!(html.contains("sudah tidak ditangani OPD Anda"));
     assert_eq!(state(&f.store, b).await, before);
@@ -208,8 +215,10 @@ async fn bad_links_are_refused_and_change_nothing() {
         };
         format!("/aksi/{}", k.sign(&c).unwrap())
     };
-    let expired = link_with(code, "DPU", OfficialAction::Accept, "e", chrono::Duration::seconds(-1));
-    let other_opd = link_with(code, "DINKES", OfficialAction::Accept, "o", chrono::Duration::days(1));
+    let expired =
+        link_with(code, "DPU", OfficialAction::Accept, "e", chrono::Duration::seconds(-1));
+    let other_opd =
+        link_with(code, "DINKES", OfficialAction::Accept, "o", chrono::Duration::days(1));
     for (path, want) in [
         (tampered.as_str(), StatusCode::FORBIDDEN),
         (other_key.as_str(), StatusCode::FORBIDDEN),

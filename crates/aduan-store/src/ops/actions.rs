@@ -686,7 +686,10 @@ pub enum LinkOutcome {
 }
 
 /// Whether `action` may be taken on a ticket in `status` (checked again when acting).
-pub fn official_action_allowed(action: aduan_core::action_link::OfficialAction, status: Status) -> bool {
+pub fn official_action_allowed(
+    action: aduan_core::action_link::OfficialAction,
+    status: Status,
+) -> bool {
     use aduan_core::action_link::OfficialAction as A;
     match action {
         A::Accept => status == Status::Assigned,

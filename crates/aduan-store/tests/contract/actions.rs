@@ -393,10 +393,14 @@ async fn an_action_link_acts_once_as_the_official() {
             .unwrap();
         store.assign(code, "DPU".into(), op(), None).await.unwrap();
         // The check reads only.
-        let (t, why) = store.official_link_check(claim(code, "DPU", A::Accept, "n1")).await.unwrap();
+        let (t, why) =
+            store.official_link_check(claim(code, "DPU", A::Accept, "n1")).await.unwrap();
         assert_eq!((t.status, why), (Status::Assigned, None));
         let c = claim(code, "DPU", A::Accept, "n1");
-        assert_eq!(store.official_act(c.clone(), "DPU".into(), None).await.unwrap(), LinkOutcome::Done);
+        assert_eq!(
+            store.official_act(c.clone(), "DPU".into(), None).await.unwrap(),
+            LinkOutcome::Done
+        );
         let v = store.ticket(code).await.unwrap().unwrap();
         assert_eq!(v.summary.status, Status::InProgress);
         let ev = v.events.last().unwrap();
@@ -425,7 +429,10 @@ async fn an_action_link_acts_once_as_the_official() {
             LinkOutcome::NeedsText
         );
         assert_eq!(
-            store.official_act(resolve, "DPU".into(), Some("Sudah ditambal.".into())).await.unwrap(),
+            store
+                .official_act(resolve, "DPU".into(), Some("Sudah ditambal.".into()))
+                .await
+                .unwrap(),
             LinkOutcome::Done
         );
         let v = store.ticket(code).await.unwrap().unwrap();
@@ -454,13 +461,18 @@ async fn not_ours_returns_to_triage_and_ask_info_pauses() {
         let v = store.ticket(a).await.unwrap().unwrap();
         assert_eq!((v.summary.status, v.summary.opd.as_deref()), (Status::New, None));
         assert!(
-            v.events.iter().any(|e| e.note.as_deref() == Some("Bukan wewenang Dinas PU: urusan Dinkes")),
+            v.events
+                .iter()
+                .any(|e| e.note.as_deref() == Some("Bukan wewenang Dinas PU: urusan Dinkes")),
             "{:?}",
             v.events
         );
         // The ticket has left DPU: its other links no longer act.
         let late = claim(a, "DPU", A::Accept, "r2");
-        assert_eq!(store.official_act(late, "Dinas PU".into(), None).await.unwrap(), LinkOutcome::OtherOpd);
+        assert_eq!(
+            store.official_act(late, "Dinas PU".into(), None).await.unwrap(),
+            LinkOutcome::OtherOpd
+        );
 
         let b = new("43").await;
         store.assign(b, "DPU".into(), op(), None).await.unwrap();

@@ -113,15 +113,13 @@ async fn each_recipient_gets_its_own_text_once() {
         ];
         let key = "disposition:DPU".to_owned();
         let p = Purpose::Disposition;
-        assert!(store.notify_once_each(code, key.clone(), p, mails.clone(), Utc::now()).await.unwrap());
+        assert!(
+            store.notify_once_each(code, key.clone(), p, mails.clone(), Utc::now()).await.unwrap()
+        );
         assert!(!store.notify_once_each(code, key, p, mails, Utc::now()).await.unwrap());
         let v = store.ticket(code).await.unwrap().unwrap();
-        let sent: Vec<_> = v
-            .messages
-            .iter()
-            .filter(|m| m.purpose == Some(p))
-            .map(|m| m.text.as_str())
-            .collect();
+        let sent: Vec<_> =
+            v.messages.iter().filter(|m| m.purpose == Some(p)).map(|m| m.text.as_str()).collect();
         assert_eq!(sent, ["untuk a", "untuk b"]);
         assert!(store.undisposed(10, Utc::now()).await.unwrap().is_empty());
     }
@@ -138,14 +136,17 @@ async fn a_digest_is_claimed_once_per_opd_and_day() {
         let listed = store.digest_tickets("DPU".into(), 10, now).await.unwrap();
         assert_eq!(listed.iter().map(|t| t.summary.code).collect::<Vec<_>>(), [a]);
         assert_eq!(listed[0].disposed_at, None);
-        let head = || vec![(Identity::email("kepala@dpu.example.id").unwrap(), "ringkasan".to_owned())];
+        let head =
+            || vec![(Identity::email("kepala@dpu.example.id").unwrap(), "ringkasan".to_owned())];
         let day = |d: &str| d.to_owned();
         assert_eq!(store.last_digest("DPU".into(), day("2026-12-07")).await.unwrap(), None);
         assert!(store.digest_once("DPU".into(), day("2026-12-07"), a, head(), now).await.unwrap());
         // A second instance finds the day claimed: nothing queued.
         assert!(!store.digest_once("DPU".into(), day("2026-12-07"), a, head(), now).await.unwrap());
         // Another OPD, another day: their own claims.
-        assert!(store.digest_once("DINKES".into(), day("2026-12-07"), b, head(), now).await.unwrap());
+        assert!(
+            store.digest_once("DINKES".into(), day("2026-12-07"), b, head(), now).await.unwrap()
+        );
         let last = store.last_digest("DPU".into(), day("2026-12-08")).await.unwrap();
         assert_eq!(last.map(|t| t.timestamp()), Some(now.timestamp()));
         assert!(store.digest_once("DPU".into(), day("2026-12-08"), a, head(), now).await.unwrap());
