@@ -78,13 +78,15 @@ fn refused(status: StatusCode, code: &'static str, message: impl Into<String>) -
 }
 
 /// The claim of a token, or the error page for it.
-fn read_token(state: &AppState, token: &str) -> Result<ActionClaim, Response> {
+fn read_token(state: &AppState, token: &str) -> Result<ActionClaim, ApiError> {
     let Some(key) = &state.config.action_key else {
-        return Err(refused(StatusCode::NOT_FOUND, "not_found", texts::ACTION_LINK_INVALID));
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", texts::ACTION_LINK_INVALID));
     };
     key.verify(token, chrono::Utc::now()).map_err(|e| match e {
-        LinkError::Expired => refused(StatusCode::GONE, "expired", texts::ACTION_LINK_EXPIRED),
-        _ => refused(StatusCode::FORBIDDEN, "invalid_link", texts::ACTION_LINK_INVALID),
+        LinkError::Expired => {
+            ApiError::new(StatusCode::GONE, "expired", texts::ACTION_LINK_EXPIRED)
+        }
+        _ => ApiError::new(StatusCode::FORBIDDEN, "invalid_link", texts::ACTION_LINK_INVALID),
     })
 }
 
@@ -136,7 +138,7 @@ pub(crate) async fn show(
     }
     let claim = match read_token(&state, &token) {
         Ok(c) => c,
-        Err(page) => return page,
+        Err(e) => return error_page(None, &e, None),
     };
     let (t, refusal) = match state.store.official_link_check(claim.clone()).await {
         Ok(x) => x,
@@ -207,7 +209,7 @@ pub(crate) async fn act(
     }
     let claim = match read_token(&state, &token) {
         Ok(c) => c,
-        Err(page) => return page,
+        Err(e) => return error_page(None, &e, None),
     };
     let Ok(axum::Form(f)) = body else {
         return refused(StatusCode::BAD_REQUEST, "malformed_form", "Formulir tidak dapat dibaca.");
