@@ -14,7 +14,7 @@ const OPERATOR: (&str, &str) = ("operator@banyumaskab.go.id", "sandi-operator-12
 const OFFICIAL: (&str, &str) = ("kepala.dpu@banyumaskab.go.id", "sandi-dpu-12345");
 const XSS: &str = "<script>window.pwned=1</script> \"><img src=x onerror=\"window.pwned=2\">";
 
-fn webdriver() -> Option<(String, String)> {
+pub(crate) fn webdriver() -> Option<(String, String)> {
     match std::env::var("ADUAN_TEST_WEBDRIVER") {
         Ok(url) if !url.is_empty() => {
             let chromium =
@@ -33,7 +33,7 @@ fn webdriver() -> Option<(String, String)> {
     }
 }
 
-async fn browser(wd: &str, chromium: &str, profile: &std::path::Path) -> Client {
+pub(crate) async fn browser(wd: &str, chromium: &str, profile: &std::path::Path) -> Client {
     let mut caps = serde_json::Map::new();
     caps.insert("browserName".into(), json!("chrome"));
     caps.insert(
@@ -73,7 +73,7 @@ async fn at(c: &Client, path: &str) {
 
 /// The text of `css` once `ok` holds for it (15 s at most); survives the page being
 /// replaced between finding the element and reading it.
-async fn eventually(c: &Client, css: &str, ok: impl Fn(&str) -> bool) -> String {
+pub(crate) async fn eventually(c: &Client, css: &str, ok: impl Fn(&str) -> bool) -> String {
     let t0 = std::time::Instant::now();
     loop {
         if let Ok(el) = c.find(Locator::Css(css)).await

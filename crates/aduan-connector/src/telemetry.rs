@@ -47,6 +47,12 @@ struct ClassLabel {
     class: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActionLabel {
+    action: String,
+    outcome: String,
+}
+
 /// The reasons of `aduan_http_refused_total` (all exported from the start, at 0).
 pub const HTTP_REFUSALS: [&str; 6] =
     ["header_timeout", "body_timeout", "connection_cap", "busy", "too_large", "body_budget"];
@@ -70,6 +76,7 @@ pub struct Telemetry {
     email_automated: Family<ClassLabel, Counter>,
     delivery_failed: Family<ChannelLabel, Counter>,
     outbound_undeliverable: Family<RejectLabel, Counter>,
+    official_actions: Family<ActionLabel, Counter>,
     /// Serialises gauge refreshes so two scrapes don't interleave resets.
     refresh: Mutex<()>,
     routing_auto: Family<OpdLabel, Counter>,
@@ -107,12 +114,18 @@ impl Telemetry {
             email_automated: Family::default(),
             delivery_failed: Family::default(),
             outbound_undeliverable: Family::default(),
+            official_actions: Family::default(),
             refresh: Mutex::new(()),
             registry: Registry::default(),
             routing_auto: Family::default(),
             routing_manual: Family::default(),
             routing_redisposed: Family::default(),
         };
+        registry.register(
+            "official_actions",
+            "Officials' action links posted, by action and outcome (done, used, other_opd, not_now, needs_text)",
+            t.official_actions.clone(),
+        );
         registry.register(
             "messages_received",
             "Inbound messages stored",
@@ -338,6 +351,13 @@ impl Telemetry {
     /// [`HTTP_REFUSALS`]); logged where it happens.
     pub fn http_refused(&self, reason: &'static str) {
         self.http_refused.get_or_create(&ReasonLabel { reason: reason.to_owned() }).inc();
+    }
+
+    /// An official posted an action link (`action` as in the token, `outcome` what came of
+    /// it).
+    pub fn official_action(&self, action: &str, outcome: &str) {
+        let l = ActionLabel { action: action.to_owned(), outcome: outcome.to_owned() };
+        self.official_actions.get_or_create(&l).inc();
     }
 
     /// The email poller moved a machine mail of `class` (`aduan_email::Automated`'s

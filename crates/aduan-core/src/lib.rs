@@ -5,6 +5,7 @@
 //! decision and the response deadline. Nothing in this crate knows about tokio, sqlx, axum
 //! or any network protocol; the store and the web layer call into it.
 
+pub mod action_link;
 pub mod calendar;
 mod channel;
 mod code;

@@ -91,10 +91,13 @@ pub enum Purpose {
     /// The automatic question to the resident whether their resolved ticket is really fixed
     /// (1/2 and a rating).
     ConfirmRequest,
+    /// The daily digest to an OPD head (issue 19 item 5): queued on the first ticket it
+    /// lists, never answered as that ticket.
+    Digest,
 }
 
 impl Purpose {
-    pub const ALL: [Purpose; 8] = [
+    pub const ALL: [Purpose; 9] = [
         Purpose::Reply,
         Purpose::Ack,
         Purpose::IdentityRequest,
@@ -103,6 +106,7 @@ impl Purpose {
         Purpose::Warning,
         Purpose::Escalation,
         Purpose::ConfirmRequest,
+        Purpose::Digest,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -115,6 +119,7 @@ impl Purpose {
             Purpose::Warning => "warning",
             Purpose::Escalation => "escalation",
             Purpose::ConfirmRequest => "confirm_request",
+            Purpose::Digest => "digest",
         }
     }
 
@@ -135,7 +140,10 @@ impl Purpose {
 
     /// Goes to officials or admins, not to the resident (never shown on the public page).
     pub fn is_internal(self) -> bool {
-        matches!(self, Purpose::Disposition | Purpose::Warning | Purpose::Escalation)
+        matches!(
+            self,
+            Purpose::Disposition | Purpose::Warning | Purpose::Escalation | Purpose::Digest
+        )
     }
 }
 

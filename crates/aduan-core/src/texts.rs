@@ -378,3 +378,156 @@ pub fn open311_opd_service_description(name: &str, keywords: &[String]) -> Strin
 
 /// The group of the Open311 services of OPDs.
 pub const OPEN311_OPD_GROUP: &str = "Perangkat Daerah";
+
+// ---- Officials' action links and the daily digest (issue 19 item 5) ----
+
+/// The label of an official's one-click action, in mails and on the confirmation page.
+pub fn official_action_label(action: crate::action_link::OfficialAction) -> &'static str {
+    use crate::action_link::OfficialAction as A;
+    match action {
+        A::Accept => "Terima",
+        A::NotOurs => "Bukan wewenang kami",
+        A::AskInfo => "Minta info",
+        A::Resolve => "Selesai",
+    }
+}
+
+/// What an action does, on the confirmation page (`opd` the OPD's name).
+pub fn official_action_effect(action: crate::action_link::OfficialAction, opd: &str) -> String {
+    use crate::action_link::OfficialAction as A;
+    match action {
+        A::Accept => {
+            format!("Aduan ini diterima dan mulai ditangani oleh {opd} (status: diproses).")
+        }
+        A::NotOurs => format!(
+            "Aduan ini dikembalikan ke petugas pengaduan untuk didisposisikan ulang, dengan \
+             catatan bahwa {opd} menyatakan bukan wewenangnya. Mohon tuliskan alasannya."
+        ),
+        A::AskInfo => "Pertanyaan Anda dikirim kepada pelapor melalui saluran yang ia gunakan; \
+             batas waktu aduan berhenti sampai pelapor menjawab."
+            .to_owned(),
+        A::Resolve => "Aduan ini ditandai selesai. Catatan Anda dikirim kepada pelapor sebagai \
+             jawaban, dan pelapor diminta mengonfirmasi."
+            .to_owned(),
+    }
+}
+
+/// The label of the text field an action needs (`None` for *terima*).
+pub fn official_action_field(action: crate::action_link::OfficialAction) -> Option<&'static str> {
+    use crate::action_link::OfficialAction as A;
+    match action {
+        A::Accept => None,
+        A::NotOurs => Some("Alasan (wajib)"),
+        A::AskInfo => Some("Pertanyaan untuk pelapor (wajib)"),
+        A::Resolve => Some("Catatan penyelesaian untuk pelapor (wajib)"),
+    }
+}
+
+/// The block of one-click links at the end of a mail to officials.
+pub fn action_links_block(
+    links: &[(crate::action_link::OfficialAction, String)],
+    valid_until: DateTime<Utc>,
+) -> String {
+    let mut s = format!(
+        "Tindak lanjut satu klik (setiap tautan sekali pakai, berlaku sampai {}; Anda akan \
+         diminta mengonfirmasi terlebih dahulu):\n",
+        local_time(valid_until)
+    );
+    for (action, url) in links {
+        s.push_str(&format!("- {}: {url}\n", official_action_label(*action)));
+    }
+    s
+}
+
+/// The question an official asked through *minta info*, as the resident receives it.
+pub fn official_question(code: TicketCode, opd: &str, question: &str) -> String {
+    format!(
+        "Petugas {opd} membutuhkan keterangan tambahan tentang aduan {code}:\n\n{}\n\nMohon \
+         balas pesan ini dengan jawaban Anda.",
+        question.trim()
+    )
+}
+
+/// The audit note when an OPD sends a ticket back as not theirs.
+pub fn official_refusal_note(opd: &str, reason: &str) -> String {
+    format!("Bukan wewenang {opd}: {}", reason.trim())
+}
+
+/// The confirmation page after the action was taken.
+pub const OFFICIAL_ACTION_DONE: &str = "Terima kasih, tindakan Anda sudah dicatat pada aduan.";
+/// A link with a bad signature or that can't be read.
+pub const ACTION_LINK_INVALID: &str =
+    "Tautan ini tidak sah. Gunakan tautan dari email pemberitahuan, tanpa diubah.";
+/// A link past its expiry.
+pub const ACTION_LINK_EXPIRED: &str = "Tautan ini sudah kedaluwarsa. Silakan tindak lanjuti \
+     aduan melalui kotak masuk, atau balas email pemberitahuan.";
+/// A link used before.
+pub const ACTION_LINK_USED: &str = "Tautan ini sudah digunakan. Setiap tautan hanya dapat \
+     dipakai sekali.";
+/// The ticket is no longer with the link's OPD.
+pub const ACTION_LINK_OTHER_OPD: &str =
+    "Aduan ini sudah tidak ditangani OPD Anda, sehingga tautan ini tidak berlaku lagi.";
+/// The action is not possible in the ticket's status (`status` its label).
+pub fn action_link_not_now(status: Status) -> String {
+    format!("Tindakan ini tidak dapat dilakukan karena aduan berstatus {}.", status_label(status))
+}
+/// The text field was left empty.
+pub const ACTION_LINK_NEEDS_TEXT: &str = "Mohon isi kolom yang diwajibkan.";
+
+/// One ticket line of the daily digest.
+#[derive(Debug, Clone)]
+pub struct DigestLine {
+    pub code: TicketCode,
+    pub category: Option<String>,
+    pub place: Option<String>,
+    pub due: Option<DateTime<Utc>>,
+    /// The block of action links for this ticket (see [`action_links_block`]).
+    pub links: String,
+}
+
+/// The daily digest to an OPD head: new since the last digest, overdue, due today.
+pub fn daily_digest(
+    opd: &str,
+    day: chrono::NaiveDate,
+    new: &[DigestLine],
+    overdue: &[DigestLine],
+    due_today: &[DigestLine],
+) -> String {
+    let mut s = format!(
+        "Ringkasan harian aduan untuk {opd}, {}\n\nYth. Kepala {opd},\n\nBerikut aduan yang \
+         perlu perhatian hari ini: {} baru, {} melewati batas waktu, {} jatuh tempo hari ini.\n",
+        date_id(day),
+        new.len(),
+        overdue.len(),
+        due_today.len()
+    );
+    for (title, lines) in [
+        ("Aduan baru sejak ringkasan terakhir", new),
+        ("Melewati batas waktu", overdue),
+        ("Jatuh tempo hari ini", due_today),
+    ] {
+        s.push_str(&format!("\n== {title} ({}) ==\n", lines.len()));
+        if lines.is_empty() {
+            s.push_str("(tidak ada)\n");
+        }
+        for l in lines {
+            s.push_str(&format!("\n[{}]", l.code));
+            if let Some(c) = &l.category {
+                s.push_str(&format!(" {c}"));
+            }
+            if let Some(p) = &l.place {
+                s.push_str(&format!(", {p}"));
+            }
+            if let Some(d) = l.due {
+                s.push_str(&format!(" (batas: {})", local_time(d)));
+            }
+            s.push('\n');
+            s.push_str(&l.links);
+        }
+    }
+    s
+}
+
+fn date_id(day: chrono::NaiveDate) -> String {
+    format!("{} {} {}", day.day(), MONTHS[day.month0() as usize], day.year())
+}

@@ -214,3 +214,91 @@ fn open311_opd_services() {
         .assert_eq(&texts::open311_opd_service_description("Inspektorat", &[]));
     expect!["Perangkat Daerah"].assert_eq(texts::OPEN311_OPD_GROUP);
 }
+
+fn officials_action_link_texts() {
+    use aduan_core::action_link::OfficialAction as A;
+    let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+    let labels: Vec<_> = A::ALL.iter().map(|a| texts::official_action_label(*a)).collect();
+    expect![[r#"["Terima", "Bukan wewenang kami", "Minta info", "Selesai"]"#]]
+        .assert_eq(&format!("{labels:?}"));
+    let links = vec![
+        (A::Accept, "https://aduan.example.id/aksi/t1".to_owned()),
+        (A::Resolve, "https://aduan.example.id/aksi/t4".to_owned()),
+    ];
+    expect![[r#"
+        Tindak lanjut satu klik (setiap tautan sekali pakai, berlaku sampai 7 Desember 2026 08.00 WIB; Anda akan diminta mengonfirmasi terlebih dahulu):
+        - Terima: https://aduan.example.id/aksi/t1
+        - Selesai: https://aduan.example.id/aksi/t4
+    "#]]
+    .assert_eq(&texts::action_links_block(&links, t("2026-12-07T08:00:00+07:00")));
+    expect![[r#"
+        Petugas Dinas Pekerjaan Umum membutuhkan keterangan tambahan tentang aduan ADU-7K3M9QXP:
+
+        Di RT berapa?
+
+        Mohon balas pesan ini dengan jawaban Anda."#]]
+    .assert_eq(&texts::official_question(code(), "Dinas Pekerjaan Umum", " Di RT berapa? "));
+    expect!["Bukan wewenang Dinas Pekerjaan Umum: urusan Dinkes"]
+        .assert_eq(&texts::official_refusal_note("Dinas Pekerjaan Umum", "urusan Dinkes "));
+    expect!["Aduan ini diterima dan mulai ditangani oleh DPU (status: diproses)."]
+        .assert_eq(&texts::official_action_effect(A::Accept, "DPU"));
+    expect!["Aduan ini dikembalikan ke petugas pengaduan untuk didisposisikan ulang, dengan catatan bahwa DPU menyatakan bukan wewenangnya. Mohon tuliskan alasannya."]
+        .assert_eq(&texts::official_action_effect(A::NotOurs, "DPU"));
+    expect!["Pertanyaan Anda dikirim kepada pelapor melalui saluran yang ia gunakan; batas waktu aduan berhenti sampai pelapor menjawab."]
+        .assert_eq(&texts::official_action_effect(A::AskInfo, "DPU"));
+    expect!["Aduan ini ditandai selesai. Catatan Anda dikirim kepada pelapor sebagai jawaban, dan pelapor diminta mengonfirmasi."]
+        .assert_eq(&texts::official_action_effect(A::Resolve, "DPU"));
+    let fields: Vec<_> = A::ALL.iter().map(|a| texts::official_action_field(*a)).collect();
+    expect![[r#"[None, Some("Alasan (wajib)"), Some("Pertanyaan untuk pelapor (wajib)"), Some("Catatan penyelesaian untuk pelapor (wajib)")]"#]]
+        .assert_eq(&format!("{fields:?}"));
+    expect!["Tautan ini sudah digunakan. Setiap tautan hanya dapat dipakai sekali."]
+        .assert_eq(texts::ACTION_LINK_USED);
+    expect!["Tautan ini sudah kedaluwarsa. Silakan tindak lanjuti aduan melalui kotak masuk, atau balas email pemberitahuan."]
+        .assert_eq(texts::ACTION_LINK_EXPIRED);
+    expect!["Tautan ini tidak sah. Gunakan tautan dari email pemberitahuan, tanpa diubah."]
+        .assert_eq(texts::ACTION_LINK_INVALID);
+    expect!["Aduan ini sudah tidak ditangani OPD Anda, sehingga tautan ini tidak berlaku lagi."]
+        .assert_eq(texts::ACTION_LINK_OTHER_OPD);
+    expect!["Tindakan ini tidak dapat dilakukan karena aduan berstatus selesai."]
+        .assert_eq(&texts::action_link_not_now(Status::Resolved));
+}
+
+#[test]
+fn the_daily_digest() {
+    let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+    let line = |due: Option<&str>| texts::DigestLine {
+        code: code(),
+        category: Some("Jalan dan jembatan".into()),
+        place: Some("Kedungwringin".into()),
+        due: due.map(t),
+        links: "- Terima: https://aduan.example.id/aksi/t1\n".into(),
+    };
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 12, 7).unwrap();
+    expect![[r#"
+        Ringkasan harian aduan untuk Dinas Pekerjaan Umum, 7 Desember 2026
+
+        Yth. Kepala Dinas Pekerjaan Umum,
+
+        Berikut aduan yang perlu perhatian hari ini: 1 baru, 0 melewati batas waktu, 1 jatuh tempo hari ini.
+
+        == Aduan baru sejak ringkasan terakhir (1) ==
+
+        [ADU-7K3M9QXP] Jalan dan jembatan, Kedungwringin (batas: 7 Desember 2026 16.00 WIB)
+        - Terima: https://aduan.example.id/aksi/t1
+
+        == Melewati batas waktu (0) ==
+        (tidak ada)
+
+        == Jatuh tempo hari ini (1) ==
+
+        [ADU-7K3M9QXP] Jalan dan jembatan, Kedungwringin
+        - Terima: https://aduan.example.id/aksi/t1
+    "#]]
+    .assert_eq(&texts::daily_digest(
+        "Dinas Pekerjaan Umum",
+        day,
+        &[line(Some("2026-12-07T16:00:00+07:00"))],
+        &[],
+        &[line(None)],
+    ));
+}

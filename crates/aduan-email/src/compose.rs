@@ -81,6 +81,8 @@ fn subject_for(purpose: Purpose, code: TicketCode) -> String {
         Purpose::Warning => "Peringatan batas waktu aduan",
         Purpose::Escalation => "Eskalasi: aduan melewati batas waktu",
         Purpose::ConfirmRequest => "Apakah masalahnya sudah beres?",
+        // Not about its anchor ticket: no code, so a reply is never that ticket's answer.
+        Purpose::Digest => return "Ringkasan harian aduan".to_owned(),
     };
     format!("[{code}] {what}")
 }
@@ -131,9 +133,13 @@ impl Composer {
             // To officials: a mail of its own (not threaded under the resident's mails),
             // answered to our intake address with the reply token of this ticket and this
             // official, and the code in the subject.
-            builder = builder
-                .reply_to(self.reply_to(item.ticket, Recipient::Official(&item.recipient.value)))
-                .raw_header(header("Auto-Submitted", "auto-generated"));
+            let reply_to = if item.purpose == Purpose::Digest {
+                self.from.clone()
+            } else {
+                self.reply_to(item.ticket, Recipient::Official(&item.recipient.value))
+            };
+            builder =
+                builder.reply_to(reply_to).raw_header(header("Auto-Submitted", "auto-generated"));
         } else {
             if let Some((in_reply_to, references)) = threading(&item.thread_refs) {
                 builder = builder.in_reply_to(in_reply_to).references(references);
@@ -143,7 +149,9 @@ impl Composer {
                 builder = builder.raw_header(header("Auto-Submitted", "auto-replied"));
             }
         }
-        let body = if item.purpose.is_internal() {
+        let body = if item.purpose == Purpose::Digest {
+            item.text.clone()
+        } else if item.purpose.is_internal() {
             format!(
                 "{}\n\n-- \nKode aduan: {code}\nMohon jangan mengubah kode [{code}] pada subjek \
                  saat membalas.\n",

@@ -116,6 +116,15 @@ impl ReplyKey {
         hex::encode(&full[..TOKEN_BYTES])
     }
 
+    /// The key of the officials' action links derived from this one
+    /// ([`aduan_core::action_link::ActionKey::derive`]: its own label, so an action token
+    /// is never a reply token).
+    pub fn action_key(
+        &self,
+    ) -> Result<aduan_core::action_link::ActionKey, aduan_core::action_link::LinkError> {
+        aduan_core::action_link::ActionKey::derive(&self.0.0)
+    }
+
     /// Whether `token` is the token for `ticket` and `to` (constant time).
     pub fn verify(&self, token: &str, ticket: TicketCode, to: Recipient<'_>) -> bool {
         let Ok(bytes) = hex::decode(token.trim().to_ascii_lowercase()) else { return false };

@@ -105,6 +105,11 @@ pub struct WorkerConfig {
     pub notify_revivals: i64,
     /// How long a notification stays dead before it is revived (or escalated).
     pub notify_revive_after: chrono::Duration,
+    /// Signs the officials' one-click action links; `None`: mails carry no links.
+    pub links: Option<crate::links::LinkSigner>,
+    /// The local hour of the daily digest to each OPD head (`[sla] digest_hour`); `None`:
+    /// no digest.
+    pub digest_hour: Option<u32>,
 }
 
 impl Default for WorkerConfig {
@@ -126,6 +131,8 @@ impl Default for WorkerConfig {
             train: TrainConfig::default(),
             notify_revivals: 3,
             notify_revive_after: chrono::Duration::hours(1),
+            links: None,
+            digest_hour: None,
         }
     }
 }
@@ -273,6 +280,8 @@ pub struct Routing {
     router: RwLock<Arc<Router>>,
     clock: Arc<dyn Clock>,
     cfg: WorkerConfig,
+    /// Digests this worker sent or found claimed, `(opd, local day)`.
+    digests_done: Mutex<std::collections::BTreeSet<(String, chrono::NaiveDate)>>,
 }
 
 fn emails(list: &[String]) -> Vec<Identity> {
@@ -281,7 +290,13 @@ fn emails(list: &[String]) -> Vec<Identity> {
 
 impl Routing {
     pub fn new(store: Store, router: Router, clock: Arc<dyn Clock>, cfg: WorkerConfig) -> Routing {
-        Routing { store, router: RwLock::new(Arc::new(router)), clock, cfg }
+        Routing {
+            store,
+            router: RwLock::new(Arc::new(router)),
+            clock,
+            cfg,
+            digests_done: Mutex::new(std::collections::BTreeSet::new()),
+        }
     }
 
     pub fn router(&self) -> Arc<Router> {
@@ -359,9 +374,10 @@ impl Routing {
             };
             let text = disposition_text(&self.notice(&t, &router));
             let key = format!("disposition:{opd_code}");
+            let mails = self.personal(&text, recipients, t.summary.code, reg.opd(&opd_code), now);
             if self
                 .store
-                .notify_once(t.summary.code, key, Purpose::Disposition, recipients, text, now)
+                .notify_once_each(t.summary.code, key, Purpose::Disposition, mails, now)
                 .await?
             {
                 sent += 1;
@@ -387,6 +403,7 @@ impl Routing {
             }
         }
         sent += self.revive_once().await?;
+        sent += self.digest_once().await?;
         // Resolved tickets whose resident did not confirm in time are closed (issue 17).
         for code in self.store.expire_confirmations(1000, now).await? {
             tracing::info!(ticket = %code, "Ticket closed: no confirmation by the deadline.");
@@ -469,9 +486,10 @@ impl Routing {
                     Alert::Escalation => (escalation_text(&n, clock, due), Purpose::Escalation),
                 };
                 let key = alert.key(clock);
+                let mails = self.personal(&text, recipients, t.summary.code, opd, now);
                 if self
                     .store
-                    .notify_once(t.summary.code, key.clone(), purpose, recipients, text, now)
+                    .notify_once_each(t.summary.code, key.clone(), purpose, mails, now)
                     .await?
                 {
                     sent += 1;
@@ -594,4 +612,129 @@ impl Routing {
             }
         }
     }
+}
+
+// --- officials: action links in every mail to an OPD, and the daily digest ---
+
+impl Routing {
+    /// One mail per recipient: the OPD's own officials get `text` with their signed action
+    /// links ([`crate::links`]); anyone else (admins) gets `text` alone.
+    fn personal(
+        &self,
+        text: &str,
+        recipients: Vec<Identity>,
+        ticket: aduan_core::TicketCode,
+        opd: Option<&crate::Opd>,
+        now: DateTime<Utc>,
+    ) -> aduan_store::PersonalMails {
+        recipients
+            .into_iter()
+            .map(|r| {
+                let links = match (&self.cfg.links, opd) {
+                    (Some(signer), Some(o)) if is_official(o, &r) => {
+                        Some(signer.block(ticket, &o.code, &r.value, now))
+                    }
+                    _ => None,
+                };
+                let text = match links {
+                    Some(block) => format!("{}\n\n{block}", text.trim_end()),
+                    None => text.to_owned(),
+                };
+                (r, text)
+            })
+            .collect()
+    }
+
+    /// Sends each OPD head the day's digest when it is due ([`crate::links::digest_day`]):
+    /// once per OPD and local day across instances (the store's claim), only when there is
+    /// something to list. Returns how many digests were queued.
+    pub async fn digest_once(&self) -> Result<usize, RoutingError> {
+        use crate::links::{digest_day, digest_sections, next_due};
+        let now = self.clock.now();
+        let Some(day) = digest_day(&self.cfg.calendar, self.cfg.digest_hour, now) else {
+            return Ok(0);
+        };
+        let router = self.router();
+        let reg = router.registry();
+        let mut sent = 0;
+        for o in &reg.opd {
+            let done = |set: &mut std::collections::BTreeSet<_>| !set.insert((o.code.clone(), day));
+            let seen = match self.digests_done.lock() {
+                Ok(set) => set.contains(&(o.code.clone(), day)),
+                Err(e) => e.into_inner().contains(&(o.code.clone(), day)),
+            };
+            if seen {
+                continue;
+            }
+            let recipients = match &o.head_email {
+                Some(h) => emails(std::slice::from_ref(h)),
+                None => emails(&o.emails),
+            };
+            let day_s = day.format("%Y-%m-%d").to_string();
+            let since = self.store.last_digest(o.code.clone(), day_s.clone()).await?;
+            let tickets = self.store.digest_tickets(o.code.clone(), 500, now).await?;
+            let (new, overdue, due_today) =
+                digest_sections(&tickets, since, &self.cfg.calendar, now);
+            let anchor =
+                new.iter().chain(&overdue).chain(&due_today).next().map(|t| t.summary.code);
+            let (Some(anchor), false) = (anchor, recipients.is_empty()) else {
+                match self.digests_done.lock() {
+                    Ok(mut set) => done(&mut set),
+                    Err(e) => done(&mut e.into_inner()),
+                };
+                continue;
+            };
+            let mails = recipients
+                .into_iter()
+                .map(|r| {
+                    let line = |t: &&aduan_store::DigestTicket| aduan_core::texts::DigestLine {
+                        code: t.summary.code,
+                        category: t
+                            .summary
+                            .category
+                            .as_deref()
+                            .map(|c| reg.category(c).map_or(c, |x| x.name.as_str()).to_owned()),
+                        place: t.summary.place.clone(),
+                        due: next_due(t),
+                        links: match &self.cfg.links {
+                            Some(s) if is_official(o, &r) => {
+                                s.block(t.summary.code, &o.code, &r.value, now)
+                            }
+                            _ => format!(
+                                "Lihat: {}/tickets/{}\n",
+                                self.cfg.public_url, t.summary.code
+                            ),
+                        },
+                    };
+                    let lines =
+                        |v: &[&aduan_store::DigestTicket]| v.iter().map(line).collect::<Vec<_>>();
+                    let text = aduan_core::texts::daily_digest(
+                        &o.name,
+                        day,
+                        &lines(&new),
+                        &lines(&overdue),
+                        &lines(&due_today),
+                    );
+                    (r, text)
+                })
+                .collect();
+            let queued = self.store.digest_once(o.code.clone(), day_s, anchor, mails, now).await?;
+            match self.digests_done.lock() {
+                Ok(mut set) => done(&mut set),
+                Err(e) => done(&mut e.into_inner()),
+            };
+            if queued {
+                sent += 1;
+                tracing::info!(opd = o.code, day = %day, new = new.len(), overdue = overdue.len(), due_today = due_today.len(), "Daily digest queued.");
+            }
+        }
+        Ok(sent)
+    }
+}
+
+/// Whether `r` is one of the OPD's own officials (its `emails` or its head).
+fn is_official(o: &crate::Opd, r: &Identity) -> bool {
+    r.kind == aduan_core::IdentityKind::Email
+        && (o.emails.iter().any(|e| e.trim().eq_ignore_ascii_case(&r.value))
+            || o.head_email.as_deref().is_some_and(|h| h.trim().eq_ignore_ascii_case(&r.value)))
 }

@@ -57,8 +57,10 @@ use chrono::{DateTime, Utc};
 
 pub use ops::accounts::CannedAnswer;
 pub use ops::media::StoredAttachment;
+pub use ops::actions::{LinkOutcome, official_action_allowed};
 pub use ops::outbox::DeadNotification;
 pub use ops::outbox::Undelivered;
+pub use ops::routing::{DigestTicket, PersonalMails};
 pub use ops::routing::{
     AlertSchedule, ReporterInfo, ReporterUpdate, RouteAction, RouteJob, RouteResult, WatchedTicket,
 };

@@ -10,6 +10,7 @@ mod extract;
 mod hooks;
 mod intake;
 mod keys;
+mod officials;
 mod open311;
 mod pages;
 mod public;
@@ -75,6 +76,9 @@ pub struct WebConfig {
     /// The services are the registry's OPDs (it has no categories): a request names its OPD
     /// in its text instead of setting a category (see the `open311` module).
     pub services_are_opds: bool,
+    /// The key officials' action links are signed with (`/aksi/{token}`); `None`: the
+    /// links are refused.
+    pub action_key: Option<aduan_core::action_link::ActionKey>,
 }
 
 impl WebConfig {
@@ -102,6 +106,7 @@ impl Default for WebConfig {
             upload_bytes_per_hour: 100 * 1024 * 1024,
             storage_floor: StorageFloor::default(),
             services_are_opds: false,
+            action_key: None,
         }
     }
 }
@@ -208,7 +213,8 @@ pub fn app(state: AppState, webhooks: Vec<Arc<dyn Webhook>>) -> Router {
         )
         .route("/lacak", get(public::track_lookup))
         .route("/lacak/{code}", get(public::track))
-        .route("/lacak/{code}/konfirmasi", post(public::confirm));
+        .route("/lacak/{code}/konfirmasi", post(public::confirm))
+        .route("/aksi/{token}", get(officials::show).post(officials::act));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

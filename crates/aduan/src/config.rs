@@ -113,6 +113,10 @@ pub struct Server {
     pub upload_bytes_per_hour: u64,
     /// When set (at least 16 bytes), `GET /metrics` needs `Authorization: Bearer <token>`.
     pub metrics_token: Option<Secret>,
+    /// The key officials' one-click action links are signed with (HMAC-SHA256, at least 16
+    /// bytes). Unset: derived from the email reply-token key (`[channels.email]
+    /// reply_token_secret` or its generated file) under its own label.
+    pub action_link_key: Option<Secret>,
 }
 
 impl Default for Server {
@@ -132,6 +136,7 @@ impl Default for Server {
             max_inflight_body_bytes: 64 * 1024 * 1024,
             upload_bytes_per_hour: 100 * 1024 * 1024,
             metrics_token: None,
+            action_link_key: None,
         }
     }
 }
@@ -202,6 +207,11 @@ pub struct Sla {
     /// Working days a resident has to confirm a resolved ticket (1 fixed, 2 not fixed);
     /// without an answer it is closed.
     pub confirm_working_days: u32,
+    /// Days an official's action link in a notification stays valid.
+    pub action_link_days: u32,
+    /// The local hour (0–23) of the daily digest to each OPD head, on working days; unset:
+    /// no digest.
+    pub digest_hour: Option<u32>,
 }
 
 impl Default for Sla {
@@ -213,6 +223,8 @@ impl Default for Sla {
             warn_fraction: 0.75,
             calendar_file: None,
             confirm_working_days: 3,
+            action_link_days: 7,
+            digest_hour: None,
         }
     }
 }
@@ -593,6 +605,26 @@ impl Config {
             p.push(Problem {
                 path: "sla.warn_fraction".into(),
                 message: "must be between 0 and 1 (e.g. 0.75)".into(),
+            });
+        }
+        if let Some(k) = &self.server.action_link_key
+            && k.expose().trim().len() < aduan_core::action_link::MIN_KEY_BYTES
+        {
+            p.push(Problem {
+                path: "server.action_link_key".into(),
+                message: "must be at least 16 bytes when set".into(),
+            });
+        }
+        if !(1..=60).contains(&self.sla.action_link_days) {
+            p.push(Problem {
+                path: "sla.action_link_days".into(),
+                message: "must be between 1 and 60 days".into(),
+            });
+        }
+        if self.sla.digest_hour.is_some_and(|h| h > 23) {
+            p.push(Problem {
+                path: "sla.digest_hour".into(),
+                message: "must be a local hour from 0 to 23".into(),
             });
         }
         if !(1..=30).contains(&self.sla.confirm_working_days) {

@@ -464,6 +464,7 @@ async fn serve(config: Config, source: Source) -> anyhow::Result<()> {
         // categories, its OPDs.
         services: open311.0,
         services_are_opds: open311.1,
+        action_key: Some(action_key(&config)?),
     };
     let state = AppState::with_blobs(store.clone(), telemetry.clone(), web, blobs.clone());
     let app = aduan_web::app(state, webhooks);
@@ -617,6 +618,21 @@ fn router(config: &Config, registry: opd::OpdFile) -> aduan_routing::Router {
     )
 }
 
+/// The key of the officials' action links: `[server] action_link_key`, else derived from
+/// the email reply-token key (configured, or generated once in the storage directory).
+fn action_key(config: &Config) -> anyhow::Result<aduan_core::action_link::ActionKey> {
+    use aduan_core::action_link::ActionKey;
+    if let Some(k) = &config.server.action_link_key {
+        return ActionKey::new(k.expose().trim().as_bytes())
+            .map_err(|e| anyhow::anyhow!("server.action_link_key: {e}"));
+    }
+    let reply = match &config.channels.email.reply_token_secret {
+        Some(s) => aduan_email::token::ReplyKey::new(s.expose().as_bytes())?,
+        None => aduan_email::token::ReplyKey::load_or_create(&config.storage.dir)?,
+    };
+    reply.action_key().map_err(|e| anyhow::anyhow!("action link key: {e}"))
+}
+
 /// The routing worker and deadline watcher, on the system clock.
 fn routing_worker(
     config: &Config,
@@ -642,6 +658,12 @@ fn routing_worker(
         calendar: sla.calendar,
         default_resolution: sla.resolution,
         warn_fraction: sla.warn_fraction,
+        links: Some(aduan_routing::links::LinkSigner {
+            key: action_key(config)?,
+            public_url: config.server.public_url.trim_end_matches('/').to_owned(),
+            valid_for: chrono::Duration::days(i64::from(config.sla.action_link_days)),
+        }),
+        digest_hour: config.sla.digest_hour,
         ..WorkerConfig::default()
     };
     Ok(Routing::new(store, router(config, registry), Arc::new(SystemClock), cfg))

@@ -850,3 +850,149 @@ impl Store {
         write!(self, |c| round_robin(c, limit, now))
     }
 }
+
+// --- officials: one-click action links (issue 19 item 5) ---
+
+/// Why an official's action link does not act (or did).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkOutcome {
+    /// The action was taken now.
+    Done,
+    /// The link was used before (its nonce is stored).
+    Used,
+    /// The ticket is no longer with the link's OPD (moved, or back in triage).
+    OtherOpd,
+    /// The action is not possible in the ticket's status.
+    NotNow(Status),
+    /// The action needs a reason, question or note and none was given.
+    NeedsText,
+}
+
+/// Whether `action` may be taken on a ticket in `status` (checked again when acting).
+pub fn official_action_allowed(
+    action: aduan_core::action_link::OfficialAction,
+    status: Status,
+) -> bool {
+    use aduan_core::action_link::OfficialAction as A;
+    match action {
+        A::Accept => status == Status::Assigned,
+        A::NotOurs | A::AskInfo | A::Resolve => {
+            matches!(status, Status::Assigned | Status::InProgress)
+        }
+    }
+}
+
+/// The ticket of a valid link, or why the link can't act on it now. Reads only.
+pub(crate) async fn official_link_check<D: Db>(
+    c: &mut D,
+    claim: &aduan_core::action_link::ActionClaim,
+    now: DateTime<Utc>,
+) -> Result<(TicketRow, Option<LinkOutcome>)> {
+    let t = require_ticket(c, claim.ticket, now).await?;
+    let used: Option<String> = c
+        .fetch_optional_scalar(
+            "SELECT nonce FROM action_link_uses WHERE nonce = $1",
+            args![&claim.nonce],
+        )
+        .await?;
+    let refusal = if used.is_some() {
+        Some(LinkOutcome::Used)
+    } else if t.summary.opd.as_deref() != Some(claim.opd.as_str()) {
+        Some(LinkOutcome::OtherOpd)
+    } else if !official_action_allowed(claim.action, t.summary.status) {
+        Some(LinkOutcome::NotNow(t.summary.status))
+    } else {
+        None
+    };
+    Ok((t, refusal))
+}
+
+/// Takes an official's action from a valid link (see [`aduan_core::action_link`]), as
+/// `user:<official>`, once per nonce: *terima* → `in_progress`; *bukan wewenang kami* →
+/// back to triage (`new`, no OPD) with the reason in the audit note; *minta info* → the
+/// question queued to the resident on their channel and the clocks paused; *selesai* → the
+/// note queued to the resident as an answer (as an emailed reply is), then `resolved` and
+/// the resident asked to confirm. Nothing changes unless [`LinkOutcome::Done`].
+pub(crate) async fn official_act<D: Db>(
+    c: &mut D,
+    opts: &StoreOptions,
+    claim: &aduan_core::action_link::ActionClaim,
+    opd_name: &str,
+    text: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<LinkOutcome> {
+    use aduan_core::action_link::OfficialAction as A;
+    lock_tickets(c, &[claim.ticket]).await?;
+    let (t, refusal) = official_link_check(c, claim, now).await?;
+    if let Some(refusal) = refusal {
+        return Ok(refusal);
+    }
+    let text = text.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    if claim.action.needs_text() && text.is_none() {
+        return Ok(LinkOutcome::NeedsText);
+    }
+    let stored: Option<String> = c
+        .fetch_optional_scalar(
+            "INSERT INTO action_link_uses (nonce, ticket_id, opd, action, official, used_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (nonce) DO NOTHING RETURNING nonce",
+            args![&claim.nonce, t.id, &claim.opd, claim.action.as_str(), &claim.official, now],
+        )
+        .await?;
+    if stored.is_none() {
+        return Ok(LinkOutcome::Used);
+    }
+    let actor = Actor::User(claim.official.clone());
+    let code = claim.ticket;
+    let text = text.unwrap_or_default();
+    match claim.action {
+        A::Accept => {
+            let note = Some("diterima melalui tautan email".to_owned());
+            set_status(c, code, Status::InProgress, actor, note, now).await?;
+        }
+        A::NotOurs => {
+            let note = aduan_core::texts::official_refusal_note(opd_name, &text);
+            set_status(c, code, Status::New, actor, Some(note), now).await?;
+        }
+        A::AskInfo => {
+            let question = aduan_core::texts::official_question(code, opd_name, &text);
+            answer(c, code, question, actor.clone(), Purpose::Reply, None, now).await?;
+            let t = require_ticket(c, code, now).await?;
+            pause_clocks(c, &t, "menunggu keterangan dari pelapor", &actor, now).await?;
+        }
+        A::Resolve => {
+            answer(c, code, text, actor.clone(), Purpose::Reply, None, now).await?;
+            set_status(c, code, Status::Resolved, actor, None, now).await?;
+            ask_confirmation(c, opts, code, now).await?;
+        }
+    }
+    Ok(LinkOutcome::Done)
+}
+
+impl Store {
+    /// The ticket a valid action link names, and why the link can't act now (`None`: it
+    /// can). For the confirmation page; changes nothing.
+    pub async fn official_link_check(
+        &self,
+        claim: aduan_core::action_link::ActionClaim,
+    ) -> Result<(crate::TicketSummary, Option<LinkOutcome>)> {
+        let now = now();
+        read!(self, |c| async move {
+            let (t, refusal) = official_link_check(c, &claim, now).await?;
+            Ok((t.summary, refusal))
+        })
+    }
+
+    /// Takes the action of a valid link once ([`official_act`]); `opd_name` is the OPD's
+    /// name for the texts.
+    pub async fn official_act(
+        &self,
+        claim: aduan_core::action_link::ActionClaim,
+        opd_name: String,
+        text: Option<String>,
+    ) -> Result<LinkOutcome> {
+        let opts = self.inner.opts.clone();
+        let text = text.map(clean);
+        let now = now();
+        write!(self, |c| official_act(c, &opts, &claim, &opd_name, text, now))
+    }
+}

@@ -23,7 +23,7 @@
 //! connection that is already inside a transaction (writes) or a pooled one (reads).
 
 pub(crate) mod accounts;
-mod actions;
+pub(crate) mod actions;
 pub(crate) mod common;
 mod intake;
 pub(crate) mod media;

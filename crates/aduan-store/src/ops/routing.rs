@@ -808,3 +808,187 @@ impl Store {
         write!(self, |c| alert_reschedule(c, items))
     }
 }
+
+// --- officials: per-recipient notifications and the daily digest (issue 19 item 5) ---
+
+/// One mail per recipient, each with its own text (the officials' action links are signed
+/// for the official they go to).
+pub type PersonalMails = Vec<(Identity, String)>;
+
+async fn queue_personal<D: Db>(
+    c: &mut D,
+    t: &TicketRow,
+    purpose: Purpose,
+    mails: &PersonalMails,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    for (to, text) in mails {
+        let channel = match to.kind {
+            aduan_core::IdentityKind::Email => Channel::Email,
+            aduan_core::IdentityKind::Phone => Channel::Sms,
+            _ => {
+                return Err(StoreError::Invalid(format!(
+                    "notifications go to email or phone, not {}",
+                    to.kind
+                )));
+            }
+        };
+        let route = ReplyRoute::Send { channel, to: to.clone() };
+        let (system, text) = (&Actor::System, clean(text.clone()));
+        queue_outbound(c, t.id, t.summary.channel, route, &text, system, purpose, None, now)
+            .await?;
+    }
+    Ok(())
+}
+
+/// [`notify_once`] with a text of its own for each recipient.
+pub(crate) async fn notify_once_each<D: Db>(
+    c: &mut D,
+    code: TicketCode,
+    key: String,
+    purpose: Purpose,
+    mails: PersonalMails,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let t = require_ticket(c, code, now).await?;
+    let claimed = claim_key(c, t.id, &key, now).await?;
+    if key.starts_with("disposition:") {
+        c.execute(REFRESH_DISPOSE_PENDING, args![t.id]).await?;
+    }
+    if !claimed {
+        return Ok(false);
+    }
+    queue_personal(c, &t, purpose, &mails, now).await?;
+    let note = format!("{} recipient(s)", mails.len());
+    event(c, t.id, now, &Actor::System, EventKind::Notified, None, Some(&key), Some(&note)).await?;
+    Ok(true)
+}
+
+/// An open ticket of an OPD, for its daily digest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DigestTicket {
+    pub summary: TicketSummary,
+    /// When the OPD's officials were sent it (its `disposition:<opd>` notification).
+    pub disposed_at: Option<DateTime<Utc>>,
+}
+
+/// The OPD's tickets still with it (`assigned`, `in_progress`), oldest first, at most
+/// `limit`.
+pub(crate) async fn digest_tickets<D: Db>(
+    c: &mut D,
+    opd: &str,
+    limit: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<DigestTicket>> {
+    let sql = format!(
+        "{TICKET_SELECT} WHERE t.opd = $1 AND t.status IN ('assigned', 'in_progress') \
+         AND t.merged_into IS NULL ORDER BY t.id LIMIT $2"
+    );
+    let rows = c.fetch_all(&sql, args![opd, limit]).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let t = ticket_row(&row, now)?;
+        let disposed_at: Option<DateTime<Utc>> = c
+            .fetch_optional_scalar(
+                "SELECT created_at FROM notifications WHERE ticket_id = $1 AND key = $2",
+                args![t.id, format!("disposition:{opd}")],
+            )
+            .await?;
+        out.push(DigestTicket { summary: t.summary, disposed_at });
+    }
+    Ok(out)
+}
+
+/// When the OPD's last digest before `day` (`YYYY-MM-DD`, local) was sent.
+pub(crate) async fn last_digest<D: Db>(
+    c: &mut D,
+    opd: &str,
+    day: &str,
+) -> Result<Option<DateTime<Utc>>> {
+    let rows = c
+        .fetch_all(
+            "SELECT claimed_at FROM digests WHERE opd = $1 AND day < $2 ORDER BY day DESC LIMIT 1",
+            args![opd, day],
+        )
+        .await?;
+    rows.first().map(|r| r.get("claimed_at")).transpose()
+}
+
+/// Claims the OPD's digest of `day` and queues its mails on the anchor ticket (the first it
+/// lists) in one transaction: `false`, nothing queued, when an instance claimed that day
+/// before (`digests` is keyed on `(opd, day)`; the outbox key `digest:<opd>:<day>` on the
+/// anchor is a second guard).
+pub(crate) async fn digest_once<D: Db>(
+    c: &mut D,
+    opd: &str,
+    day: &str,
+    anchor: TicketCode,
+    mails: PersonalMails,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let claimed: Option<String> = c
+        .fetch_optional_scalar(
+            "INSERT INTO digests (opd, day, claimed_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (opd, day) DO NOTHING RETURNING opd",
+            args![opd, day, now],
+        )
+        .await?;
+    if claimed.is_none() {
+        return Ok(false);
+    }
+    let t = require_ticket(c, anchor, now).await?;
+    let key = format!("digest:{opd}:{day}");
+    if !claim_key(c, t.id, &key, now).await? {
+        return Ok(false);
+    }
+    queue_personal(c, &t, Purpose::Digest, &mails, now).await?;
+    let note = format!("{} recipient(s)", mails.len());
+    event(c, t.id, now, &Actor::System, EventKind::Notified, None, Some(&key), Some(&note)).await?;
+    Ok(true)
+}
+
+impl Store {
+    /// Queues one notification with a text per recipient unless one with the same key was
+    /// queued for the ticket before ([`Store::notify_once`] with personal texts).
+    pub async fn notify_once_each(
+        &self,
+        code: TicketCode,
+        key: String,
+        purpose: Purpose,
+        mails: PersonalMails,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let now = truncate_ms(now);
+        write!(self, |c| notify_once_each(c, code, key, purpose, mails, now))
+    }
+
+    /// The OPD's open tickets for its digest (at most `limit`).
+    pub async fn digest_tickets(
+        &self,
+        opd: String,
+        limit: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DigestTicket>> {
+        let now = truncate_ms(now);
+        read!(self, |c| async move { digest_tickets(c, &opd, limit, now).await })
+    }
+
+    /// When the OPD's previous digest (before local day `day`, `YYYY-MM-DD`) was claimed.
+    pub async fn last_digest(&self, opd: String, day: String) -> Result<Option<DateTime<Utc>>> {
+        read!(self, |c| async move { last_digest(c, &opd, &day).await })
+    }
+
+    /// Claims and queues the OPD's digest of `day` once across instances
+    /// ([`digest_once`]); `true` when this call queued it.
+    pub async fn digest_once(
+        &self,
+        opd: String,
+        day: String,
+        anchor: TicketCode,
+        mails: PersonalMails,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let now = truncate_ms(now);
+        write!(self, |c| digest_once(c, &opd, &day, anchor, mails, now))
+    }
+}

@@ -404,6 +404,85 @@ async fn an_operator_takes_a_triage_ticket_and_lets_it_go() {
         assert_eq!((last.from.as_deref(), last.to.as_deref()), (Some(me.as_str()), None));
         assert!(store.tickets(&mine).await.unwrap().items.is_empty());
     }
+
+// --- officials: one-click action links (issue 19 item 5) ---
+
+fn claim(
+    code: TicketCode,
+    opd: &str,
+    action: aduan_core::action_link::OfficialAction,
+    nonce: &str,
+) -> aduan_core::action_link::ActionClaim {
+    aduan_core::action_link::ActionClaim {
+        ticket: code,
+        opd: opd.into(),
+        action,
+        official: "pejabat@dpu.example.id".into(),
+        expires_at: chrono::Utc::now() + Duration::days(7),
+        nonce: nonce.into(),
+    }
+}
+
+#[tokio::test]
+async fn an_action_link_acts_once_as_the_official() {
+    use aduan_core::action_link::OfficialAction as A;
+    use aduan_store::LinkOutcome;
+    for (store, _g) in stores(no_receipts()).await {
+        let code = store
+            .ingest(msg(Channel::Telegram, "t1", tg("42"), "jalan rusak"))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        store.assign(code, "DPU".into(), op(), None).await.unwrap();
+        // The check reads only.
+        let (t, why) =
+            store.official_link_check(claim(code, "DPU", A::Accept, "n1")).await.unwrap();
+        assert_eq!((t.status, why), (Status::Assigned, None));
+        let c = claim(code, "DPU", A::Accept, "n1");
+        assert_eq!(
+            store.official_act(c.clone(), "DPU".into(), None).await.unwrap(),
+            LinkOutcome::Done
+        );
+        let v = store.ticket(code).await.unwrap().unwrap();
+        assert_eq!(v.summary.status, Status::InProgress);
+        let ev = v.events.last().unwrap();
+        assert_eq!(ev.actor, Actor::User("pejabat@dpu.example.id".into()));
+        // Used: refused, by the check and by acting, and nothing changes.
+        assert_eq!(store.official_link_check(c.clone()).await.unwrap().1, Some(LinkOutcome::Used));
+        let events = v.events.len();
+        assert_eq!(store.official_act(c, "DPU".into(), None).await.unwrap(), LinkOutcome::Used);
+        assert_eq!(store.ticket(code).await.unwrap().unwrap().events.len(), events);
+        // Accepting again with a fresh link: not in this status.
+        let again = claim(code, "DPU", A::Accept, "n2");
+        assert_eq!(
+            store.official_act(again, "DPU".into(), None).await.unwrap(),
+            LinkOutcome::NotNow(Status::InProgress)
+        );
+        // A link of another OPD.
+        let other = claim(code, "DINKES", A::Resolve, "n3");
+        assert_eq!(
+            store.official_act(other, "Dinkes".into(), Some("x".into())).await.unwrap(),
+            LinkOutcome::OtherOpd
+        );
+        // A note is required to resolve; without one nothing is stored (the nonce neither).
+        let resolve = claim(code, "DPU", A::Resolve, "n4");
+        assert_eq!(
+            store.official_act(resolve.clone(), "DPU".into(), Some("  ".into())).await.unwrap(),
+            LinkOutcome::NeedsText
+        );
+        assert_eq!(
+            store
+                .official_act(resolve, "DPU".into(), Some("Sudah ditambal.".into()))
+                .await
+                .unwrap(),
+            LinkOutcome::Done
+        );
+        let v = store.ticket(code).await.unwrap().unwrap();
+        assert_eq!(v.summary.status, Status::Resolved);
+        let answer = v.messages.iter().find(|m| m.text == "Sudah ditambal.").unwrap();
+        assert_eq!((answer.direction, answer.channel), (Direction::Out, Channel::Telegram));
+    }
 }
 
 #[tokio::test]
@@ -471,5 +550,49 @@ async fn new_triage_tickets_go_around_the_operators_on_duty() {
             (log[0].action.as_str(), log[0].target.as_deref()),
             ("off_duty", Some("a@banyumaskab.go.id"))
         );
+    }
+
+async fn not_ours_returns_to_triage_and_ask_info_pauses() {
+    use aduan_core::action_link::OfficialAction as A;
+    use aduan_store::LinkOutcome;
+    for (store, _g) in stores(no_receipts()).await {
+        let new = |id: &'static str| {
+            let store = store.clone();
+            async move {
+                store.ingest(msg(Channel::Telegram, id, tg(id), "x")).await.unwrap().ticket.unwrap()
+            }
+        };
+        let a = new("41").await;
+        store.assign(a, "DPU".into(), op(), None).await.unwrap();
+        let c = claim(a, "DPU", A::NotOurs, "r1");
+        let out = store.official_act(c, "Dinas PU".into(), Some("urusan Dinkes".into())).await;
+        assert_eq!(out.unwrap(), LinkOutcome::Done);
+        let v = store.ticket(a).await.unwrap().unwrap();
+        assert_eq!((v.summary.status, v.summary.opd.as_deref()), (Status::New, None));
+        assert!(
+            v.events
+                .iter()
+                .any(|e| e.note.as_deref() == Some("Bukan wewenang Dinas PU: urusan Dinkes")),
+            "{:?}",
+            v.events
+        );
+        // The ticket has left DPU: its other links no longer act.
+        let late = claim(a, "DPU", A::Accept, "r2");
+        assert_eq!(
+            store.official_act(late, "Dinas PU".into(), None).await.unwrap(),
+            LinkOutcome::OtherOpd
+        );
+
+        let b = new("43").await;
+        store.assign(b, "DPU".into(), op(), None).await.unwrap();
+        let c = claim(b, "DPU", A::AskInfo, "q1");
+        let out = store.official_act(c, "Dinas PU".into(), Some("Di RT berapa?".into())).await;
+        assert_eq!(out.unwrap(), LinkOutcome::Done);
+        let v = store.ticket(b).await.unwrap().unwrap();
+        assert!(v.summary.paused);
+        assert_eq!(v.summary.status, Status::Assigned);
+        let q = v.messages.iter().find(|m| m.direction == Direction::Out).unwrap();
+        assert!(q.text.contains("Di RT berapa?") && q.text.contains("Dinas PU"), "{}", q.text);
+        assert_eq!(q.channel, Channel::Telegram);
     }
 }

@@ -165,4 +165,62 @@ async fn the_deadline_scan_reads_only_tickets_whose_alert_is_due() {
             .unwrap();
         assert_eq!(scan(now + chrono::Duration::days(400)).await, vec![codes[2]], "{name}");
     }
+
+// --- officials: per-recipient notifications and the daily digest (issue 19 item 5) ---
+
+#[tokio::test]
+async fn each_recipient_gets_its_own_text_once() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let code = store.ingest(msg(Channel::Web, "e1", None, "x")).await.unwrap().ticket.unwrap();
+        store.assign(code, "DPU".into(), op(), None).await.unwrap();
+        let mails = vec![
+            (Identity::email("a@dpu.example.id").unwrap(), "untuk a".to_owned()),
+            (Identity::email("b@dpu.example.id").unwrap(), "untuk b".to_owned()),
+        ];
+        let key = "disposition:DPU".to_owned();
+        let p = Purpose::Disposition;
+        assert!(
+            store.notify_once_each(code, key.clone(), p, mails.clone(), Utc::now()).await.unwrap()
+        );
+        assert!(!store.notify_once_each(code, key, p, mails, Utc::now()).await.unwrap());
+        let v = store.ticket(code).await.unwrap().unwrap();
+        let sent: Vec<_> =
+            v.messages.iter().filter(|m| m.purpose == Some(p)).map(|m| m.text.as_str()).collect();
+        assert_eq!(sent, ["untuk a", "untuk b"]);
+        assert!(store.undisposed(10, Utc::now()).await.unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_digest_is_claimed_once_per_opd_and_day() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let a = store.ingest(msg(Channel::Web, "g1", None, "x")).await.unwrap().ticket.unwrap();
+        let b = store.ingest(msg(Channel::Web, "g2", None, "y")).await.unwrap().ticket.unwrap();
+        store.assign(a, "DPU".into(), op(), None).await.unwrap();
+        store.assign(b, "DINKES".into(), op(), None).await.unwrap();
+        let now = Utc::now();
+        let listed = store.digest_tickets("DPU".into(), 10, now).await.unwrap();
+        assert_eq!(listed.iter().map(|t| t.summary.code).collect::<Vec<_>>(), [a]);
+        assert_eq!(listed[0].disposed_at, None);
+        let head =
+            || vec![(Identity::email("kepala@dpu.example.id").unwrap(), "ringkasan".to_owned())];
+        let day = |d: &str| d.to_owned();
+        assert_eq!(store.last_digest("DPU".into(), day("2026-12-07")).await.unwrap(), None);
+        assert!(store.digest_once("DPU".into(), day("2026-12-07"), a, head(), now).await.unwrap());
+        // A second instance finds the day claimed: nothing queued.
+        assert!(!store.digest_once("DPU".into(), day("2026-12-07"), a, head(), now).await.unwrap());
+        // Another OPD, another day: their own claims.
+        assert!(
+            store.digest_once("DINKES".into(), day("2026-12-07"), b, head(), now).await.unwrap()
+        );
+        let last = store.last_digest("DPU".into(), day("2026-12-08")).await.unwrap();
+        assert_eq!(last.map(|t| t.timestamp()), Some(now.timestamp()));
+        assert!(store.digest_once("DPU".into(), day("2026-12-08"), a, head(), now).await.unwrap());
+        let v = store.ticket(a).await.unwrap().unwrap();
+        let digests = v.messages.iter().filter(|m| m.purpose == Some(Purpose::Digest)).count();
+        assert_eq!(digests, 2);
+        // Closed tickets are not listed.
+        store.set_status(a, Status::Resolved, op(), None).await.unwrap();
+        assert!(store.digest_tickets("DPU".into(), 10, now).await.unwrap().is_empty());
+    }
 }
