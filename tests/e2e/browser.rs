@@ -385,8 +385,13 @@ async fn the_desk_works_in_a_real_browser() {
     assert!(result.contains(lamp.as_str()) && result.contains(park.as_str()), "{result}");
     assert!(!result.contains("gagal"), "{result}");
     for code in [&lamp, &park] {
-        let t = crate::common::get(&http, &daemon, &format!("/api/v1/tickets/{code}"), Some(&read))
-            .await;
+        let t = crate::common::get(
+            &http,
+            &daemon,
+            &format!("/api/v1/tickets/{code}"),
+            Some(read.as_str()),
+        )
+        .await;
         assert_eq!(t.body["opd"], "DPU", "{}", t.text);
     }
 
