@@ -1326,28 +1326,6 @@ fn thousands(x: f64) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percentiles_are_nearest_rank() {
-        let h = Histogram::new((1..=100).rev().map(|ms| ms * 1000).collect());
-        assert_eq!(h.percentile_ms(50.0), 50.0);
-        assert_eq!(h.percentile_ms(99.0), 99.0);
-        assert_eq!(h.max_ms(), 100.0);
-        assert_eq!(Histogram::new(Vec::new()).percentile_ms(99.0), 0.0);
-    }
-
-    #[test]
-    fn thousands_are_separated() {
-        assert_eq!(thousands(0.0), "0");
-        assert_eq!(thousands(999.4), "999");
-        assert_eq!(thousands(14210.4), "14,210");
-        assert_eq!(thousands(1234567.0), "1,234,567");
-    }
-}
-
 // --- PostgreSQL intake: 1, 2, 3 instances on one cluster ------------------------------
 
 /// One PostgreSQL intake is at least this fast (messages per second, new-sender mix).
@@ -1567,7 +1545,7 @@ async fn sample_waits(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let mut waits: Vec<_> = counts.into_iter().collect();
-    waits.sort_by(|a, b| b.1.cmp(&a.1));
+    waits.sort_by_key(|w| std::cmp::Reverse(w.1));
     Ok(waits)
 }
 
@@ -1582,4 +1560,26 @@ async fn top_statements(
     )
     .fetch_all(c)
     .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let h = Histogram::new((1..=100).rev().map(|ms| ms * 1000).collect());
+        assert_eq!(h.percentile_ms(50.0), 50.0);
+        assert_eq!(h.percentile_ms(99.0), 99.0);
+        assert_eq!(h.max_ms(), 100.0);
+        assert_eq!(Histogram::new(Vec::new()).percentile_ms(99.0), 0.0);
+    }
+
+    #[test]
+    fn thousands_are_separated() {
+        assert_eq!(thousands(0.0), "0");
+        assert_eq!(thousands(999.4), "999");
+        assert_eq!(thousands(14210.4), "14,210");
+        assert_eq!(thousands(1234567.0), "1,234,567");
+    }
 }

@@ -131,7 +131,7 @@ async fn try_group(pool: &PgPool, group: &[Grouped]) -> Result<Vec<Erased>> {
     }
     let mut values = Vec::with_capacity(group.len());
     for g in group {
-        values.push(g.job.run(&mut *tx).await?);
+        values.push(g.job.run(&mut tx).await?);
     }
     tx.commit().await?;
     Ok(values)
