@@ -148,6 +148,10 @@ pub struct Args {
     /// is: no server, no HTTP phases.
     #[arg(long)]
     list_only: bool,
+    /// PostgreSQL intake phase: 1 … this many instances side by side on one private
+    /// cluster (`fsync=on`), new-sender mix (0 skips it).
+    #[arg(long, default_value_t = 3)]
+    pg_instances: usize,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -256,8 +260,20 @@ fn bench(args: &Args, root: &Path, bin: &Path, dir: &Path, bench_dir: &Path) -> 
         n => Some(crate::listbench::run(root, dir, n, args.list_queries, args.pg_url.as_deref())?),
     };
 
+    let pg_intake = match args.pg_instances {
+        0 => None,
+        n => Some(
+            pg_intake(&rt, args, root, bin, dir, n)
+                .context("the PostgreSQL intake phase failed")?,
+        ),
+    };
+
     print!("{}", report.render(args));
     let mut json = report.to_json(args);
+    if let Some(pg) = &pg_intake {
+        print!("{}", pg.render());
+        json["pg_intake"] = pg.to_json();
+    }
     print!("{}{}", report.loaded_rss.render(), cold_start.render());
     json["rss_under_load"] = report.loaded_rss.to_json();
     json["cold_start"] = cold_start.to_json();
@@ -284,10 +300,7 @@ fn bench(args: &Args, root: &Path, bin: &Path, dir: &Path, bench_dir: &Path) -> 
 
     let errors = report.errors();
     if errors > 0 {
-        let first = [&report.intake, &report.healthz, &report.open]
-            .iter()
-            .find_map(|p| p.first_error.clone())
-            .unwrap_or_default();
+        let first = report.phases().iter().find_map(|p| p.first_error.clone()).unwrap_or_default();
         bail!("{errors} request(s) failed; the first: {first}");
     }
     Ok(())
@@ -323,6 +336,7 @@ fn measure(
     let warmup = Duration::from_secs(args.warmup_secs);
     let duration = Duration::from_secs(args.duration_secs);
     let pid = server.pid();
+    let load_before = uptime();
     let sampler = crate::procbench::RssSampler::start(pid)?;
     let intake = rt.block_on(closed_loop(
         target.clone(),
@@ -332,8 +346,18 @@ fn measure(
         warmup,
         duration,
     ));
-    let intake_rss_mb = sampler.stop()?;
     let intake = intake?;
+    server.check_alive()?;
+    let intake_new = rt.block_on(closed_loop(
+        target.clone(),
+        pid,
+        Kind::IntakeNew,
+        args.connections,
+        warmup,
+        duration,
+    ));
+    let intake_rss_mb = sampler.stop()?;
+    let intake_new = intake_new?;
     server.check_alive()?;
     let healthz = rt.block_on(closed_loop(
         target.clone(),
@@ -348,27 +372,44 @@ fn measure(
     let open = rt.block_on(open_loop(
         target.clone(),
         pid,
+        Kind::Intake,
+        args.open_connections,
+        args.rate,
+        args.warmup_secs,
+        args.duration_secs,
+    ));
+    let open = open?;
+    server.check_alive()?;
+    let open_new = rt.block_on(open_loop(
+        target.clone(),
+        pid,
+        Kind::IntakeNew,
         args.open_connections,
         args.rate,
         args.warmup_secs,
         args.duration_secs,
     ));
     let open_rss_mb = sampler.stop()?;
-    let open = open?;
+    let open_new = open_new?;
     server.check_alive()?;
     let loaded_rss = crate::procbench::LoadedRss {
         sampled_peak_mb: intake_rss_mb.max(open_rss_mb),
         hwm_mb: crate::procbench::status_mb(pid, "VmHWM").context("cannot read VmHWM")?,
     };
 
+    let load_after = uptime();
     std::thread::sleep(IDLE_SETTLE);
     let loaded_rss_mb = rss_mb(server.pid())?;
     Ok(Report {
         idle_rss_mb,
         loaded_rss_mb,
         intake,
+        intake_new,
         healthz,
         open,
+        open_new,
+        load_before,
+        load_after,
         created: 0,
         server_exit: String::new(),
         loaded_rss,
@@ -437,6 +478,7 @@ fn run_release_xtask(root: &Path, args: &Args) -> anyhow::Result<()> {
         .arg(format!("--large-mail-mb={}", args.large_mail_mb))
         .arg(format!("--held-bodies={}", args.held_bodies))
         .args(args.email_only.then_some("--email-only"))
+        .arg(format!("--pg-instances={}", args.pg_instances))
         .status()
         .with_context(|| format!("cannot run {}", xtask.display()))?;
     if !status.success() {
@@ -453,13 +495,23 @@ fn toml_string(path: &Path) -> anyhow::Result<String> {
 
 pub(crate) fn write_config(dir: &Path, root: &Path, addr: SocketAddr) -> anyhow::Result<PathBuf> {
     let db = format!("sqlite://{}", dir.join("aduan.db").display());
+    write_config_for(dir, root, addr, &db)
+}
+
+/// The bench configuration with the database `db` (a URL).
+fn write_config_for(
+    dir: &Path,
+    root: &Path,
+    addr: SocketAddr,
+    db: &str,
+) -> anyhow::Result<PathBuf> {
     let text = format!(
         "[server]\nlisten = \"{addr}\"\n\n\
          [database]\nurl = {db}\n\n\
          [storage]\ndir = {attachments}\n\n\
          [routing]\nopd_file = {opd}\n\n\
          [log]\nlevel = \"warn\"\n",
-        db = serde_json::to_string(&db)?,
+        db = serde_json::to_string(db)?,
         attachments = toml_string(&dir.join("attachments"))?,
         opd = toml_string(&root.join("config/opd.toml"))?,
     );
@@ -487,6 +539,23 @@ pub(crate) fn create_api_key(bin: &Path, config: &Path) -> anyhow::Result<String
     match stdout.lines().map(str::trim).rfind(|l| !l.is_empty()) {
         Some(token) => Ok(token.to_owned()),
         None => bail!("aduan apikey create printed no token"),
+    }
+}
+
+/// What `uptime` prints (the load averages tell how busy the shared machine was); the
+/// load averages of `/proc/loadavg` when `uptime` is missing.
+fn uptime() -> String {
+    let printed = Command::new("uptime")
+        .stdin(Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok());
+    match printed {
+        Some(text) => text.trim().to_owned(),
+        None => std::fs::read_to_string("/proc/loadavg")
+            .map(|l| format!("load average: {}", l.trim()))
+            .unwrap_or_default(),
     }
 }
 
@@ -607,8 +676,13 @@ type Conn = SendRequest<Full<Bytes>>;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
+    /// `POST /api/v1/messages` from 5,000 repeating senders (most messages join a ticket).
     Intake,
     Healthz,
+    /// `POST /api/v1/messages` from a sender never seen before, every time: each message
+    /// creates a reporter, an identity and a ticket the routing worker then routes (what a
+    /// real intake burst looks like).
+    IntakeNew,
 }
 
 /// Where and as whom the load is sent; numbers the messages.
@@ -617,20 +691,26 @@ struct Target {
     host: String,
     authorization: String,
     run: u64,
-    seq: AtomicU64,
+    /// Numbers the messages; shared by the targets of one multi-instance phase.
+    seq: Arc<AtomicU64>,
     /// 201 answers over the whole run, warm-ups included: messages durably stored.
     created: AtomicU64,
 }
 
 impl Target {
     fn new(addr: SocketAddr, token: &str) -> Target {
+        Target::sharing(addr, token, Arc::new(AtomicU64::new(0)))
+    }
+
+    /// A target numbering its messages with `seq`, shared with other targets.
+    fn sharing(addr: SocketAddr, token: &str, seq: Arc<AtomicU64>) -> Target {
         let run = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         Target {
             addr,
             host: addr.to_string(),
             authorization: format!("Bearer {token}"),
             run,
-            seq: AtomicU64::new(0),
+            seq,
             created: AtomicU64::new(0),
         }
     }
@@ -653,6 +733,24 @@ impl Target {
             Kind::Healthz => Request::get("/healthz")
                 .header(header::HOST, &self.host)
                 .body(Full::new(Bytes::new()))?,
+            Kind::IntakeNew => {
+                let n = self.seq.fetch_add(1, Ordering::Relaxed);
+                let body = format!(
+                    concat!(
+                        r#"{{"external_id":"bench-{run}-{n}","#,
+                        r#""sender":{{"name":"Warga {n}","id":"new-{n}","phone":"+62857{n:08}"}},"#,
+                        r#""text":"Jalan berlubang di Desa Karangklesem, mohon segera diperbaiki ({n})","#,
+                        r#""location":{{"lat":-7.4246,"lon":109.2396}}}}"#
+                    ),
+                    run = self.run,
+                    n = n,
+                );
+                Request::post("/api/v1/messages")
+                    .header(header::HOST, &self.host)
+                    .header(header::AUTHORIZATION, &self.authorization)
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(Full::new(Bytes::from(body)))?
+            }
             Kind::Intake => {
                 let n = self.seq.fetch_add(1, Ordering::Relaxed);
                 let body = format!(
@@ -799,16 +897,29 @@ async fn closed_loop(
     warmup: Duration,
     duration: Duration,
 ) -> anyhow::Result<Phase> {
+    closed_loop_over(&[target], server_pid, kind, connections, warmup, duration).await
+}
+
+/// A closed loop whose connections go to `targets` in turn (several instances).
+async fn closed_loop_over(
+    targets: &[Arc<Target>],
+    server_pid: u32,
+    kind: Kind,
+    connections: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> anyhow::Result<Phase> {
     let mut conns = Vec::with_capacity(connections);
-    for _ in 0..connections {
-        conns.push(target.connect().await?);
+    for i in 0..connections {
+        let target = &targets[i % targets.len()];
+        conns.push((target.clone(), target.connect().await?));
     }
     let measure_from = Instant::now() + warmup;
     let end = measure_from + duration;
     let cpu = tokio::spawn(cpu_use(server_pid, measure_from, end));
     let mut clients = JoinSet::new();
-    for conn in conns {
-        clients.spawn(closed_client(target.clone(), kind, conn, measure_from, end));
+    for (target, conn) in conns {
+        clients.spawn(closed_client(target, kind, conn, measure_from, end));
     }
     let mut tally = Tally::default();
     while let Some(client) = clients.join_next().await {
@@ -827,7 +938,7 @@ struct Pool {
 }
 
 impl Pool {
-    async fn exchange(&self, target: &Target) -> anyhow::Result<StatusCode> {
+    async fn exchange(&self, target: &Target, kind: Kind) -> anyhow::Result<StatusCode> {
         let _permit = self.permits.acquire().await?;
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         // A connection that failed was not put back; its replacement is opened here.
@@ -835,7 +946,7 @@ impl Pool {
             Some(conn) => conn,
             None => target.connect().await?,
         };
-        let result = target.exchange(&mut conn, Kind::Intake).await;
+        let result = target.exchange(&mut conn, kind).await;
         if result.is_ok() {
             self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
         }
@@ -849,6 +960,7 @@ type Done = (u64, Instant, Instant, anyhow::Result<StatusCode>);
 async fn open_loop(
     target: Arc<Target>,
     server_pid: u32,
+    kind: Kind,
     connections: usize,
     rate: u64,
     warmup_secs: u64,
@@ -907,7 +1019,7 @@ async fn open_loop(
     while let Some((i, due)) = due_rx.recv().await {
         let (target, pool) = (target.clone(), pool.clone());
         requests.spawn(async move {
-            let result = pool.exchange(&target).await;
+            let result = pool.exchange(&target, kind).await;
             (i, due, Instant::now(), result)
         });
         while let Some(done) = requests.try_join_next() {
@@ -1051,9 +1163,18 @@ impl Phase {
 struct Report {
     idle_rss_mb: f64,
     loaded_rss_mb: f64,
+    /// Closed loop, repeating senders.
     intake: Phase,
+    /// Closed loop, a new sender per message (the routing worker routes every ticket).
+    intake_new: Phase,
     healthz: Phase,
+    /// Open loop, repeating senders.
     open: Phase,
+    /// Open loop, a new sender per message.
+    open_new: Phase,
+    /// `uptime` before the first and after the last load phase.
+    load_before: String,
+    load_after: String,
     /// 201 answers over the whole run.
     created: u64,
     server_exit: String,
@@ -1062,28 +1183,38 @@ struct Report {
 }
 
 impl Report {
+    fn phases(&self) -> [&Phase; 5] {
+        [&self.intake, &self.intake_new, &self.healthz, &self.open, &self.open_new]
+    }
+
     fn errors(&self) -> u64 {
-        self.intake.errors + self.healthz.errors + self.open.errors
+        self.phases().iter().map(|p| p.errors).sum()
+    }
+
+    /// Intake of the mix `intake` ÷ `/healthz` of the same binary.
+    fn ratio_of(&self, intake: &Phase) -> f64 {
+        if self.healthz.per_sec > 0.0 { intake.per_sec / self.healthz.per_sec } else { 0.0 }
     }
 
     fn ratio(&self) -> f64 {
-        if self.healthz.per_sec > 0.0 { self.intake.per_sec / self.healthz.per_sec } else { 0.0 }
+        self.ratio_of(&self.intake)
     }
 
     fn render(&self, args: &Args) -> String {
         let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
         let verdict = |pass: bool| if pass { "PASS" } else { "FAIL" };
-        let (i, h, o) = (&self.intake, &self.healthz, &self.open);
+        let h = &self.healthz;
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "aduan bench (release, SQLite WAL synchronous=FULL, {cores} cores shared by client and server; \
+            "aduan bench (release, SQLite WAL, 201 = fdatasynced, {cores} cores shared by client and server; \
              client: {} build, 1 tokio worker thread; {}s warm-up + {}s measured per phase; \
-             cpu in % of one core)",
+             cpu in % of one core; routing worker on)",
             client_build(),
             args.warmup_secs,
             args.duration_secs
         );
+        let _ = writeln!(s, "{:<32}{}", "uptime before the load", self.load_before);
         let _ = writeln!(
             s,
             "{:<32}{:>8.1} MB   (target <= {IDLE_RSS_TARGET_MB:.0} MB)   {}",
@@ -1091,17 +1222,19 @@ impl Report {
             self.idle_rss_mb,
             verdict(self.idle_rss_mb <= IDLE_RSS_TARGET_MB)
         );
-        let _ = writeln!(
-            s,
-            "{:<32}{:>8} msg/s  p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms  errors {}{}",
-            format!("intake closed-loop ({} conns)", i.connections),
-            thousands(i.per_sec),
-            i.p50(),
-            i.p99(),
-            i.histogram.max_ms(),
-            i.errors,
-            i.cpu_text()
-        );
+        for (label, i) in [("intake", &self.intake), ("intake new senders", &self.intake_new)] {
+            let _ = writeln!(
+                s,
+                "{:<32}{:>8} msg/s  p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms  errors {}{}",
+                format!("{label} closed ({} conns)", i.connections),
+                thousands(i.per_sec),
+                i.p50(),
+                i.p99(),
+                i.histogram.max_ms(),
+                i.errors,
+                i.cpu_text()
+            );
+        }
         let _ = writeln!(
             s,
             "{:<32}{:>8} req/s  p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms  errors {}{}",
@@ -1113,27 +1246,33 @@ impl Report {
             h.errors,
             h.cpu_text()
         );
-        let _ = writeln!(
-            s,
-            "{:<32}{:>8.2}          (target >= {RATIO_TARGET:.2})   {}",
-            "ratio intake/healthz",
-            self.ratio(),
-            verdict(self.ratio() >= RATIO_TARGET)
-        );
-        let _ = writeln!(
-            s,
-            "intake open-loop {} msg/s offered ({} conns): achieved {} msg/s  p50 {:.1} ms  \
-             p99 {:.1} ms  max {:.1} ms  errors {}  (target p99 <= {OPEN_P99_TARGET_MS:.0} ms)  {}{}",
-            thousands(args.rate as f64),
-            o.connections,
-            thousands(o.per_sec),
-            o.p50(),
-            o.p99(),
-            o.histogram.max_ms(),
-            o.errors,
-            verdict(o.p99() <= OPEN_P99_TARGET_MS),
-            o.cpu_text()
-        );
+        for (label, i) in [("", &self.intake), (" new senders", &self.intake_new)] {
+            let ratio = self.ratio_of(i);
+            let _ = writeln!(
+                s,
+                "{:<32}{:>8.2}          (target >= {RATIO_TARGET:.2})   {}",
+                format!("ratio intake{label}/healthz"),
+                ratio,
+                verdict(ratio >= RATIO_TARGET)
+            );
+        }
+        for (label, o) in [("", &self.open), (" new senders", &self.open_new)] {
+            let _ = writeln!(
+                s,
+                "intake{label} open-loop {} msg/s offered ({} conns): achieved {} msg/s  p50 {:.1} ms  \
+                 p99 {:.1} ms  max {:.1} ms  errors {}  (target p99 <= {OPEN_P99_TARGET_MS:.0} ms)  {}{}",
+                thousands(args.rate as f64),
+                o.connections,
+                thousands(o.per_sec),
+                o.p50(),
+                o.p99(),
+                o.histogram.max_ms(),
+                o.errors,
+                verdict(o.p99() <= OPEN_P99_TARGET_MS),
+                o.cpu_text()
+            );
+        }
+        let _ = writeln!(s, "{:<32}{}", "uptime after the load", self.load_after);
         let _ = writeln!(s, "{:<32}{:>8.1} MB", "RSS after load (idle)", self.loaded_rss_mb);
         let _ = writeln!(
             s,
@@ -1147,10 +1286,11 @@ impl Report {
 
     fn to_json(&self, args: &Args) -> serde_json::Value {
         let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+        let ratio_new = self.ratio_of(&self.intake_new);
         json!({
             "setup": {
                 "build": "release",
-                "database": "sqlite WAL synchronous=FULL",
+                "database": "sqlite WAL synchronous=NORMAL + WAL fdatasync before each answer",
                 "cores": cores,
                 "client_build": client_build(),
                 "client_worker_threads": 1,
@@ -1159,18 +1299,25 @@ impl Report {
                 "connections": args.connections,
                 "open_loop_rate": args.rate,
                 "open_loop_connections": args.open_connections,
+                "uptime_before": self.load_before,
+                "uptime_after": self.load_after,
             },
             "idle_rss_mb": round(self.idle_rss_mb, 1),
             "idle_rss_target_mb": IDLE_RSS_TARGET_MB,
             "idle_rss_pass": self.idle_rss_mb <= IDLE_RSS_TARGET_MB,
             "intake_closed_loop": self.intake.to_json(),
+            "intake_new_senders_closed_loop": self.intake_new.to_json(),
             "healthz_closed_loop": self.healthz.to_json(),
             "ratio_intake_healthz": round(self.ratio(), 3),
+            "ratio_new_senders_healthz": round(ratio_new, 3),
             "ratio_target": RATIO_TARGET,
             "ratio_pass": self.ratio() >= RATIO_TARGET,
+            "ratio_new_senders_pass": ratio_new >= RATIO_TARGET,
             "intake_open_loop": self.open.to_json(),
+            "intake_new_senders_open_loop": self.open_new.to_json(),
             "open_loop_p99_target_ms": OPEN_P99_TARGET_MS,
             "open_loop_p99_pass": self.open.p99() <= OPEN_P99_TARGET_MS,
+            "open_loop_new_senders_p99_pass": self.open_new.p99() <= OPEN_P99_TARGET_MS,
             "rss_after_load_mb": round(self.loaded_rss_mb, 1),
             "created_201": self.created,
             "errors": self.errors(),
@@ -1199,6 +1346,242 @@ fn thousands(x: f64) -> String {
         out.push(c);
     }
     out
+}
+
+// --- PostgreSQL intake: 1, 2, 3 instances on one cluster ------------------------------
+
+/// One PostgreSQL intake is at least this fast (messages per second, new-sender mix).
+const PG_ONE_TARGET: f64 = 5000.0;
+/// Three instances together make at least this multiple of one.
+const PG_SCALE_TARGET: f64 = 2.0;
+
+struct PgIntake {
+    /// `(instances, closed-loop phase)`.
+    runs: Vec<(usize, Phase)>,
+    /// Top statements by total execution time during the one-instance run:
+    /// `(calls, total ms, mean ms, query)`.
+    statements: Vec<(i64, f64, f64, String)>,
+    /// Wait events of the cluster's active backends sampled every 20 ms during the
+    /// one-instance run: `(type:event, samples)`, most frequent first.
+    waits: Vec<(String, u64)>,
+    uptime: String,
+}
+
+impl PgIntake {
+    fn one(&self) -> f64 {
+        self.runs.first().map_or(0.0, |(_, p)| p.per_sec)
+    }
+
+    fn scale(&self) -> Option<f64> {
+        let (_, last) = self.runs.iter().find(|(n, _)| *n == 3)?;
+        (self.one() > 0.0).then(|| last.per_sec / self.one())
+    }
+
+    fn render(&self) -> String {
+        let verdict = |pass: bool| if pass { "PASS" } else { "FAIL" };
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "PostgreSQL intake (private cluster, fsync=on; new sender per message; group commit; {})",
+            self.uptime
+        );
+        for (n, p) in &self.runs {
+            let _ = writeln!(
+                s,
+                "{:<32}{:>8} msg/s  p50 {:.1} ms  p99 {:.1} ms  errors {}{}",
+                format!("  {n} instance(s) ({} conns)", p.connections),
+                thousands(p.per_sec),
+                p.p50(),
+                p.p99(),
+                p.errors,
+                p.cpu_text()
+            );
+        }
+        let _ = writeln!(
+            s,
+            "{:<32}{:>8}          (target >= {}) {}",
+            "  one instance",
+            thousands(self.one()),
+            thousands(PG_ONE_TARGET),
+            verdict(self.one() >= PG_ONE_TARGET)
+        );
+        if let Some(scale) = self.scale() {
+            let _ = writeln!(
+                s,
+                "{:<32}{:>8.2}x         (target >= {PG_SCALE_TARGET:.1}x) {}",
+                "  3 instances / one",
+                scale,
+                verdict(scale >= PG_SCALE_TARGET)
+            );
+        }
+        let _ = writeln!(s, "  top statements (one instance): calls, total ms, mean ms");
+        for (calls, total, mean, query) in &self.statements {
+            let q: String = query.split_whitespace().collect::<Vec<_>>().join(" ");
+            let q: String = q.chars().take(110).collect();
+            let _ = writeln!(s, "    {calls:>8} {total:>9.0} {mean:>7.3}  {q}");
+        }
+        let total: u64 = self.waits.iter().map(|(_, n)| n).sum();
+        let _ = write!(s, "  wait events of active backends (one instance, {total} samples):");
+        for (event, n) in self.waits.iter().take(8) {
+            let _ = write!(s, " {event} {:.0}%", *n as f64 * 100.0 / total.max(1) as f64);
+        }
+        let _ = writeln!(s);
+        s
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        json!({
+            "uptime": self.uptime,
+            "runs": self.runs.iter().map(|(n, p)| json!({"instances": n, "closed_loop": p.to_json()})).collect::<Vec<_>>(),
+            "one_instance_target": PG_ONE_TARGET,
+            "one_instance_pass": self.one() >= PG_ONE_TARGET,
+            "scale_3_over_1": self.scale().map(|x| round(x, 2)),
+            "scale_pass": self.scale().is_some_and(|x| x >= PG_SCALE_TARGET),
+            "top_statements": self.statements.iter().map(|(c, t, m, q)| json!({"calls": c, "total_ms": round(*t, 1), "mean_ms": round(*m, 4), "query": q})).collect::<Vec<_>>(),
+            "wait_events": self.waits.iter().map(|(e, n)| json!({"event": e, "samples": n})).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// Starts a private cluster with `fsync=on`, then for 1 … `max` instances: a fresh database,
+/// that many `aduan serve` on it, the closed loop of new senders spread over them.
+fn pg_intake(
+    rt: &Runtime,
+    args: &Args,
+    root: &Path,
+    bin: &Path,
+    dir: &Path,
+    max: usize,
+) -> anyhow::Result<PgIntake> {
+    use sqlx::Connection as _;
+    eprintln!("bench: PostgreSQL intake: starting a private cluster (fsync=on)");
+    let cluster = crate::pg::Cluster::start_durable()?;
+    let (head, _) = cluster.url.rsplit_once('/').context("cluster URL without a database")?;
+    let mut out =
+        PgIntake { runs: Vec::new(), statements: Vec::new(), waits: Vec::new(), uptime: uptime() };
+    for n in 1..=max {
+        let name = format!("aduan_intake_{n}");
+        let db_url = format!("{head}/{name}");
+        rt.block_on(async {
+            let mut admin = sqlx::PgConnection::connect(&cluster.url).await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&mut admin)
+                .await?;
+            let mut db = sqlx::PgConnection::connect(&db_url).await?;
+            sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+                .execute(&mut db)
+                .await?;
+            anyhow::Ok(())
+        })?;
+        let mut servers = Vec::new();
+        let mut addrs = Vec::new();
+        let mut token = String::new();
+        for i in 0..n {
+            let sub = dir.join(format!("pg-{n}-{i}"));
+            std::fs::create_dir_all(&sub)?;
+            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?));
+            let config = write_config_for(&sub, root, addr, &db_url)?;
+            let mut server = Server::start(bin, &config, &sub)?;
+            server.wait_healthy(rt, addr)?;
+            if i == 0 {
+                token = create_api_key(bin, &config)?;
+            }
+            servers.push(server);
+            addrs.push(addr);
+        }
+        let seq = Arc::new(AtomicU64::new(0));
+        let targets: Vec<Arc<Target>> =
+            addrs.iter().map(|a| Arc::new(Target::sharing(*a, &token, seq.clone()))).collect();
+        eprintln!("bench: PostgreSQL intake: {n} instance(s)");
+        let warmup = Duration::from_secs(args.warmup_secs);
+        let duration = Duration::from_secs(args.duration_secs);
+        let measured = rt.block_on(async {
+            let mut stats = sqlx::PgConnection::connect(&db_url).await?;
+            let sampling = n == 1;
+            let sampler =
+                tokio::spawn(sample_waits(cluster.url.clone(), warmup, duration, sampling));
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            let phase = async {
+                tokio::time::sleep(warmup).await;
+                if sampling {
+                    sqlx::query("SELECT pg_stat_statements_reset()").execute(&mut stats).await?;
+                }
+                anyhow::Ok(())
+            };
+            let (load, reset) = tokio::join!(
+                closed_loop_over(
+                    &targets,
+                    servers[0].pid(),
+                    Kind::IntakeNew,
+                    args.connections,
+                    warmup,
+                    duration
+                ),
+                phase
+            );
+            reset?;
+            let waits = sampler.await??;
+            let statements = if sampling { top_statements(&mut stats).await? } else { Vec::new() };
+            anyhow::Ok((load?, waits, statements))
+        });
+        for mut server in servers {
+            let _ = server.stop();
+        }
+        let (phase, waits, statements) = measured?;
+        if n == 1 {
+            out.waits = waits;
+            out.statements = statements;
+        }
+        out.runs.push((n, phase));
+    }
+    drop(cluster);
+    Ok(out)
+}
+
+/// Counts the wait events of the active client backends every 20 ms over the measured
+/// window (after `warmup`); nothing when `on` is false.
+async fn sample_waits(
+    url: String,
+    warmup: Duration,
+    duration: Duration,
+    on: bool,
+) -> anyhow::Result<Vec<(String, u64)>> {
+    use sqlx::Connection as _;
+    if !on {
+        return Ok(Vec::new());
+    }
+    let mut c = sqlx::PgConnection::connect(&url).await?;
+    tokio::time::sleep(warmup).await;
+    let end = Instant::now() + duration;
+    let mut counts: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    while Instant::now() < end {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT COALESCE(wait_event_type || ':' || wait_event, 'CPU') FROM pg_stat_activity \
+             WHERE state = 'active' AND backend_type = 'client backend' AND pid <> pg_backend_pid()",
+        )
+        .fetch_all(&mut c)
+        .await?;
+        for (event,) in rows {
+            *counts.entry(event).or_default() += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut waits: Vec<_> = counts.into_iter().collect();
+    waits.sort_by_key(|w| std::cmp::Reverse(w.1));
+    Ok(waits)
+}
+
+/// The top statements of `pg_stat_statements` by total execution time.
+async fn top_statements(
+    c: &mut sqlx::PgConnection,
+) -> anyhow::Result<Vec<(i64, f64, f64, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT calls, total_exec_time, mean_exec_time, query FROM pg_stat_statements \
+         WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+         ORDER BY total_exec_time DESC LIMIT 8",
+    )
+    .fetch_all(c)
+    .await?)
 }
 
 #[cfg(test)]

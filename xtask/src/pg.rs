@@ -74,6 +74,19 @@ fn install() -> anyhow::Result<()> {
 
 impl Cluster {
     pub fn start() -> anyhow::Result<Cluster> {
+        Cluster::start_with("-c fsync=off")
+    }
+
+    /// A cluster as in production (`fsync=on`), with `pg_stat_statements` loaded, for the
+    /// intake benchmark.
+    pub fn start_durable() -> anyhow::Result<Cluster> {
+        Cluster::start_with(
+            "-c fsync=on -c shared_preload_libraries=pg_stat_statements \
+             -c pg_stat_statements.track=all",
+        )
+    }
+
+    fn start_with(settings: &str) -> anyhow::Result<Cluster> {
         let bin = match find_bindir() {
             Some(b) => b,
             None => {
@@ -125,9 +138,9 @@ impl Cluster {
                 "--no-locale",
             ],
         )?;
-        // The cluster is disposable: fsync off keeps the suite fast.
+        // The test cluster is disposable: fsync off keeps the suite fast.
         let opts = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 {settings} -c max_connections=200",
             cluster.dir.display()
         );
         let log = cluster.dir.join("server.log");

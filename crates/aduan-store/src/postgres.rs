@@ -1,5 +1,28 @@
-//! PostgreSQL: one sqlx pool, one transaction per write.
+//! PostgreSQL: one sqlx pool, one transaction per write; intake by group commit.
+//!
+//! **Group commit** (issue 22 item 4): `Store::ingest` and `Store::ingest_all` don't open a
+//! transaction each. They queue on `GROUP_WRITERS` writer tasks; a free writer takes
+//! everything queued (up to `max_batch` writes), opens ONE transaction, takes the advisory
+//! locks of every message of the group in ONE statement (distinct lock keys in hash order,
+//! the same order in every instance, so two groups never deadlock on them), runs each
+//! write, commits, and only then answers each caller: `201 = committed` holds, and many
+//! messages share one commit (one WAL flush) and one lock round trip. While one writer
+//! waits for its commit, the next group gathers on the other writer.
+//!
+//! The multi-instance guarantees are the ones of a transaction per message: the advisory
+//! locks on `message:{channel}:{provider id}` and on the sender's identity are held until
+//! the group commits, so another instance's group holding the same message or sender waits
+//! and then, under READ COMMITTED, sees the committed row (the repeat is a duplicate, the
+//! sender's next message joins the ticket). Inside one group, a repeat sees the first
+//! delivery's row like any later statement of one transaction.
+//!
+//! If any write of a group fails (a refused write, a deadlock on ticket rows with another
+//! instance, a lost connection), the group is rolled back and each of its writes runs again
+//! alone in its own transaction, so every caller gets its own answer and one bad message
+//! never fails the others. Test: `two_writers_racing_on_one_database_store_nothing_twice`
+//! (contract `intake.rs`).
 
+use std::any::Any;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,10 +32,109 @@ use sqlx::query::Query;
 use sqlx::{Column, Postgres, Row as _, TypeInfo};
 
 use crate::db::{Db, Row, Value};
-use crate::{Result, StoreOptions};
+use crate::{Result, StoreError, StoreOptions};
 
 pub(crate) struct PgStore {
     pool: PgPool,
+    group: tokio::sync::mpsc::UnboundedSender<Grouped>,
+}
+
+/// Writer tasks of the group commit: one runs a group while the next gathers.
+const GROUP_WRITERS: usize = 2;
+
+type Erased = Box<dyn Any + Send>;
+
+/// A write that may share its transaction with others; it can run again (alone) when its
+/// group fails.
+trait GroupJob: Send + Sync {
+    fn run<'c>(&'c self, c: &'c mut PgConnection) -> BoxFuture<'c, Result<Erased>>;
+}
+
+/// A grouped write with its result type.
+struct Typed<F, T>(F, std::marker::PhantomData<fn() -> T>);
+
+impl<F, T> GroupJob for Typed<F, T>
+where
+    T: Send + 'static,
+    F: for<'c> Fn(&'c mut PgConnection) -> BoxFuture<'c, Result<T>> + Send + Sync,
+{
+    fn run<'c>(&'c self, c: &'c mut PgConnection) -> BoxFuture<'c, Result<Erased>> {
+        let fut = (self.0)(c);
+        Box::pin(async move { fut.await.map(|v| Box::new(v) as Erased) })
+    }
+}
+
+struct Grouped {
+    /// Advisory-lock keys the write needs, held until its transaction ends.
+    locks: Vec<String>,
+    job: Box<dyn GroupJob>,
+    reply: tokio::sync::oneshot::Sender<Result<Erased>>,
+}
+
+type Inbox = Arc<tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<Grouped>>>;
+
+/// Takes everything queued (up to `max_batch`) while holding the inbox, then runs it as one
+/// group; meanwhile the other writer holds the inbox and gathers the next group.
+async fn group_writer(pool: PgPool, inbox: Inbox, max_batch: usize) {
+    loop {
+        let group = {
+            let mut rx = inbox.lock().await;
+            let Some(first) = rx.recv().await else { return };
+            let mut group = vec![first];
+            while group.len() < max_batch {
+                match rx.try_recv() {
+                    Ok(g) => group.push(g),
+                    Err(_) => break,
+                }
+            }
+            group
+        };
+        run_group(&pool, group).await;
+    }
+}
+
+async fn run_group(pool: &PgPool, group: Vec<Grouped>) {
+    match try_group(pool, &group).await {
+        Ok(values) => {
+            for (g, value) in group.into_iter().zip(values) {
+                let _ = g.reply.send(Ok(value));
+            }
+        }
+        Err(error) if group.len() == 1 => {
+            if let Some(g) = group.into_iter().next() {
+                let _ = g.reply.send(Err(error));
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, writes = group.len(), "A group commit failed; each of its writes runs alone.");
+            for g in group {
+                let result = try_group(pool, std::slice::from_ref(&g)).await;
+                let _ = g.reply.send(result.map(|mut v| v.pop().unwrap_or_else(|| Box::new(()))));
+            }
+        }
+    }
+}
+
+/// One transaction: the group's locks in one statement, each write, the commit.
+async fn try_group(pool: &PgPool, group: &[Grouped]) -> Result<Vec<Erased>> {
+    let mut tx = pool.begin().await?;
+    let keys: Vec<&str> = group.iter().flat_map(|g| g.locks.iter().map(String::as_str)).collect();
+    if !keys.is_empty() {
+        // OFFSET 0 keeps the sorted subquery apart, so the locks are taken in hash order.
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(k, 0) AS h \
+             FROM unnest($1::text[]) AS k ORDER BY h OFFSET 0) AS sorted",
+        )
+        .bind(&keys)
+        .execute(&mut *tx)
+        .await?;
+    }
+    let mut values = Vec::with_capacity(group.len());
+    for g in group {
+        values.push(g.job.run(&mut tx).await?);
+    }
+    tx.commit().await?;
+    Ok(values)
 }
 
 fn bind<'q>(
@@ -72,7 +194,30 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await?;
-        Ok(PgStore { pool })
+        let (group, rx) = tokio::sync::mpsc::unbounded_channel();
+        let inbox: Inbox = Arc::new(tokio::sync::Mutex::new(rx));
+        for _ in 0..GROUP_WRITERS {
+            tokio::spawn(group_writer(pool.clone(), inbox.clone(), opts.max_batch.max(1)));
+        }
+        Ok(PgStore { pool, group })
+    }
+
+    /// Runs `f` in a transaction shared with the other grouped writes queued meanwhile,
+    /// holding the advisory locks `locks` (see the module doc); returns once committed. `f`
+    /// may run twice: a second time alone if its group failed.
+    pub(crate) async fn write_grouped<T, F>(&self, locks: Vec<String>, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'c> Fn(&'c mut PgConnection) -> BoxFuture<'c, Result<T>> + Send + Sync + 'static,
+    {
+        let job: Box<dyn GroupJob> = Box::new(Typed(f, std::marker::PhantomData));
+        let (reply, wait) = tokio::sync::oneshot::channel();
+        self.group.send(Grouped { locks, job, reply }).map_err(|_| StoreError::Closed)?;
+        let value = wait.await.map_err(|_| StoreError::Closed)??;
+        value
+            .downcast::<T>()
+            .map(|b| *b)
+            .map_err(|_| StoreError::Internal("a grouped write returned the wrong type".into()))
     }
 
     pub(crate) async fn migrate(&self) -> Result<()> {

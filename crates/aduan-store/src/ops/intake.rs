@@ -19,39 +19,85 @@ use crate::db::{Db, args};
 use crate::types::Ingested;
 use crate::{Result, Store, StoreError, StoreOptions, now, truncate_ms};
 
-/// The identity row, its reporter, and whether that reporter still lacks a name.
-async fn identity_owner<D: Db>(c: &mut D, id: &Identity) -> Result<Option<(i64, i64, bool)>> {
+/// What intake has to look at for a reporter besides threading: whether a confirmation of
+/// one of their resolved tickets is pending (their message may be its answer) and whether
+/// answers wait for them to write (`waiting_for_resident`). Both false for a reporter the
+/// message creates, and read in the same statement as the sender's identity otherwise, so
+/// the common message skips both lookups (issue 22: two reads per message before).
+#[derive(Debug, Clone, Copy, Default)]
+struct Pending {
+    /// The reporter existed before this message (a new one has no tickets yet).
+    known: bool,
+    confirmation: bool,
+    waiting: bool,
+}
+
+/// The identity row, its reporter, whether that reporter still lacks a name, and what is
+/// pending for them.
+async fn identity_owner<D: Db>(
+    c: &mut D,
+    id: &Identity,
+) -> Result<Option<(i64, i64, bool, Pending)>> {
     let row = c
         .fetch_optional(
-            "SELECT i.id, i.reporter_id, r.name IS NULL AS unnamed FROM identities i \
+            "SELECT i.id, i.reporter_id, r.name IS NULL AS unnamed, \
+             EXISTS (SELECT 1 FROM tickets t JOIN confirmations k ON k.ticket_id = t.id \
+                     WHERE t.reporter_id = i.reporter_id AND t.status = 'resolved' \
+                     AND k.outcome IS NULL) AS confirmation_pending, \
+             EXISTS (SELECT 1 FROM tickets t JOIN outbox o ON o.ticket_id = t.id \
+                     WHERE t.reporter_id = i.reporter_id \
+                     AND o.state = 'waiting_for_resident') AS answers_waiting \
+             FROM identities i \
              JOIN reporters r ON r.id = i.reporter_id WHERE i.kind = $1 AND i.value = $2",
             args![id.kind.as_str(), &id.value],
         )
         .await?;
     Ok(match row {
-        Some(r) => Some((r.get("id")?, r.get("reporter_id")?, r.get("unnamed")?)),
+        Some(r) => Some((
+            r.get("id")?,
+            r.get("reporter_id")?,
+            r.get("unnamed")?,
+            Pending {
+                known: true,
+                confirmation: r.get("confirmation_pending")?,
+                waiting: r.get("answers_waiting")?,
+            },
+        )),
         None => None,
     })
 }
 
-/// Finds or creates the reporter behind a sender. Returns the reporter and the
-/// identity the message came from. Extra contacts are attached when nobody owns
-/// them yet; a contact already owned by another reporter is left with its owner.
+/// Finds or creates the reporter behind a sender. Returns the reporter, the
+/// identity the message came from, and what is pending for the reporter. Extra contacts
+/// are attached when nobody owns them yet; a contact already owned by another reporter is
+/// left with its owner.
 async fn resolve_reporter<D: Db>(
     c: &mut D,
     sender: &Sender,
     now: DateTime<Utc>,
-) -> Result<(Option<i64>, Option<i64>)> {
+) -> Result<(Option<i64>, Option<i64>, Pending)> {
     let Some(primary) = sender.identity.as_ref().or(sender.contacts.first()) else {
-        return Ok((None, None));
+        return Ok((None, None, Pending::default()));
     };
-    let (reporter_id, identity_id) = match identity_owner(c, primary).await? {
-        Some((identity_id, reporter_id, unnamed)) => {
+    let (reporter_id, identity_id, pending) = match identity_owner(c, primary).await? {
+        Some((identity_id, reporter_id, unnamed, pending)) => {
             if let (true, Some(name)) = (unnamed, &sender.display_name) {
                 c.execute("UPDATE reporters SET name = $2 WHERE id = $1", args![reporter_id, name])
                     .await?;
             }
-            (reporter_id, identity_id)
+            (reporter_id, identity_id, pending)
+        }
+        None if D::IS_PG => {
+            // One round trip for both rows (issue 22 item 4); SQLite has no INSERT in WITH.
+            let row = c
+                .fetch_one(
+                    "WITH r AS (INSERT INTO reporters (name, created_at) VALUES ($1, $2) \
+                     RETURNING id) INSERT INTO identities (reporter_id, kind, value, created_at) \
+                     SELECT r.id, $3, $4, $2 FROM r RETURNING reporter_id, id",
+                    args![&sender.display_name, now, primary.kind.as_str(), &primary.value],
+                )
+                .await?;
+            (row.get("reporter_id")?, row.get("id")?, Pending::default())
         }
         None => {
             let reporter_id: i64 = c
@@ -67,7 +113,7 @@ async fn resolve_reporter<D: Db>(
                     args![reporter_id, primary.kind.as_str(), &primary.value, now],
                 )
                 .await?;
-            (reporter_id, identity_id)
+            (reporter_id, identity_id, Pending::default())
         }
     };
     for contact in sender.contacts.iter().filter(|k| *k != primary) {
@@ -78,7 +124,7 @@ async fn resolve_reporter<D: Db>(
         )
         .await?;
     }
-    Ok((Some(reporter_id), Some(identity_id)))
+    Ok((Some(reporter_id), Some(identity_id), pending))
 }
 
 /// The ticket a message names: its explicit `ticket`, a quoted code, or the
@@ -282,10 +328,17 @@ async fn ingest_locked<D: Db>(
         });
     }
 
-    let (reporter_id, identity_id) = resolve_reporter(c, &msg.sender, now).await?;
-    if let Some(done) = confirmation_answer(c, opts, &msg, reporter_id, identity_id, now).await? {
+    let (reporter_id, identity_id, pending) = resolve_reporter(c, &msg.sender, now).await?;
+    let answered = if pending.confirmation {
+        confirmation_answer(c, opts, &msg, reporter_id, identity_id, now).await?
+    } else {
+        None
+    };
+    if let Some(done) = answered {
         // The resident wrote: their waiting answers go out here too.
-        requeue_for(c, reporter_id, &msg, now).await?;
+        if pending.waiting {
+            requeue_for(c, reporter_id, &msg, now).await?;
+        }
         return Ok(done);
     }
     // An edit is a revision of the message it edits and stays on that message's ticket.
@@ -304,7 +357,7 @@ async fn ingest_locked<D: Db>(
     };
     let window_open = opts.threading.window_for(msg.channel) > Duration::zero();
     let latest = match reporter_id {
-        Some(r) if (named.is_none() || !is_reporter) && window_open => {
+        Some(r) if (named.is_none() || !is_reporter) && window_open && pending.known => {
             latest_ticket_of(c, r, msg.channel, now).await?
         }
         _ => None,
@@ -432,7 +485,9 @@ async fn ingest_locked<D: Db>(
         )
         .await?;
     outcome.message_id = message_id;
-    requeue_for(c, reporter_id, &msg, now).await?;
+    if pending.waiting {
+        requeue_for(c, reporter_id, &msg, now).await?;
+    }
 
     for a in &msg.attachments {
         c.execute(
@@ -558,6 +613,10 @@ impl Store {
         aduan_core::clean_message(&mut msg);
         let opts = self.inner.opts.clone();
         let now = now();
+        if let crate::Backend::Postgres(p) = &self.inner.backend {
+            let mut stored = ingest_grouped(p, opts, vec![msg], now).await?;
+            return stored.pop().ok_or_else(|| StoreError::Internal("nothing stored".into()));
+        }
         write!(self, |c| ingest(c, &opts, msg, now))
     }
 
@@ -566,6 +625,9 @@ impl Store {
         msgs.iter_mut().for_each(aduan_core::clean_message);
         let opts = self.inner.opts.clone();
         let now = now();
+        if let crate::Backend::Postgres(p) = &self.inner.backend {
+            return ingest_grouped(p, opts, msgs, now).await;
+        }
         write!(self, |c| ingest_all(c, &opts, msgs, now))
     }
 
@@ -721,4 +783,31 @@ async fn confirmation_answer<D: Db>(
         ticket_created: false,
         reopened: answer.verdict == aduan_core::confirm::Verdict::NotFixed,
     }))
+}
+
+// --- intake: PostgreSQL group commit ---
+
+/// Stores `msgs` (all or none) through the PostgreSQL group writer: in a transaction shared
+/// with the other messages queued meanwhile, under the advisory locks of [`intake_locks`]
+/// taken once for the whole group (see `postgres.rs`).
+async fn ingest_grouped(
+    p: &crate::postgres::PgStore,
+    opts: StoreOptions,
+    msgs: Vec<InboundMessage>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Ingested>> {
+    let locks = msgs.iter().flat_map(intake_locks).collect();
+    let shared = std::sync::Arc::new((opts, msgs));
+    p.write_grouped(locks, move |c| {
+        let shared = shared.clone();
+        Box::pin(async move {
+            let (opts, msgs) = &*shared;
+            let mut out = Vec::with_capacity(msgs.len());
+            for msg in msgs {
+                out.push(ingest_locked(c, opts, msg.clone(), now).await?);
+            }
+            Ok(out)
+        })
+    })
+    .await
 }

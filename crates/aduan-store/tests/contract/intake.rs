@@ -687,3 +687,54 @@ async fn a_status_question_or_another_channel_does_not_answer_the_confirmation()
         assert_eq!(store.ticket(code).await.unwrap().unwrap().summary.status, Status::Resolved);
     }
 }
+
+// --- intake: PostgreSQL group commit ---
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_writers_racing_on_one_database_store_nothing_twice() {
+    // Two stores on one PostgreSQL database (two aduan instances, each with its own group
+    // writer) receive the same provider messages and the same senders at once: every
+    // provider message is stored once, and every sender ends with one ticket.
+    let Some(url) = aduan_store::testing::fresh_pg_url().await else { return };
+    let opts = StoreOptions { max_connections: 8, ..no_receipts() };
+    let a = aduan_store::Store::open(&url, opts.clone()).await.unwrap();
+    a.migrate().await.unwrap();
+    let b = aduan_store::Store::open(&url, opts).await.unwrap();
+    const SENDERS: usize = 40;
+    const EACH: usize = 5;
+    let mut tasks = Vec::new();
+    for round in 0..EACH {
+        for s in 0..SENDERS {
+            // Every message goes to both instances; the senders' messages interleave.
+            for store in [&a, &b] {
+                let store = store.clone();
+                let m = msg(
+                    Channel::Telegram,
+                    &format!("race-{s}-{round}"),
+                    tg(&format!("9{s:03}")),
+                    "Sampah menumpuk di pasar",
+                );
+                tasks.push(tokio::spawn(async move { store.ingest(m).await }));
+            }
+        }
+    }
+    let mut stored = std::collections::HashMap::new();
+    for t in tasks {
+        let r = t.await.unwrap().unwrap();
+        if !r.duplicate {
+            *stored.entry(r.message_id).or_insert(0) += 1;
+        }
+    }
+    assert_eq!(stored.len(), SENDERS * EACH, "every provider message stored exactly once");
+    assert!(stored.values().all(|&n| n == 1));
+    let page = a.tickets(&TicketFilter { limit: 100, ..Default::default() }).await.unwrap();
+    assert!(page.next_cursor.is_none());
+    let tickets: std::collections::HashSet<_> = page.items.iter().map(|t| t.code).collect();
+    assert_eq!(tickets.len(), SENDERS, "one ticket per sender");
+    for code in tickets {
+        let view = a.ticket(code).await.unwrap().unwrap();
+        assert_eq!(inbound(&view), EACH, "{code}");
+    }
+    a.close().await;
+    b.close().await;
+}
