@@ -17,6 +17,7 @@ mod email;
 #[path = "../../crates/aduan-telegram/tests/fake_bot/mod.rs"]
 mod fake_bot;
 mod faults;
+mod incidents;
 mod resident_loop;
 mod routing;
 mod scaleout;

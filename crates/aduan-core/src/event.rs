@@ -97,10 +97,13 @@ pub enum EventKind {
     /// The resident's confirmation of a resolved ticket: `to` = `asked`, `fixed`,
     /// `not_fixed`, `unclear` or `expired` (no answer in time); `note` = the rating.
     Confirmation,
+    /// The ticket's incident (issue 20): `to` = `joined`, `auto_joined`, `left` or
+    /// `dismissed`; `from` = the other ticket's code; `note` = the score or the incident.
+    Incident,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 15] = [
+    pub const ALL: [EventKind; 16] = [
         EventKind::Created,
         EventKind::MessageReceived,
         EventKind::Replied,
@@ -116,6 +119,7 @@ impl EventKind {
         EventKind::Categorized,
         EventKind::AttachmentRefused,
         EventKind::Confirmation,
+        EventKind::Incident,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -135,6 +139,7 @@ impl EventKind {
             EventKind::Categorized => "categorized",
             EventKind::AttachmentRefused => "attachment_refused",
             EventKind::Confirmation => "confirmation",
+            EventKind::Incident => "incident",
         }
     }
 }

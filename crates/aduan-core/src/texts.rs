@@ -363,3 +363,9 @@ pub const CONFIRM_THANKS: &str = "Terima kasih, jawaban Anda sudah kami terima."
 
 /// Shown to a visitor of the tracking page while the resident's confirmation is pending.
 pub const CONFIRM_PENDING: &str = "Menunggu konfirmasi pelapor.";
+
+/// The tracking page of a ticket whose problem several residents reported (issue 20):
+/// "dilaporkan oleh 12 warga".
+pub fn reported_by(residents: i64) -> String {
+    format!("dilaporkan oleh {residents} warga")
+}

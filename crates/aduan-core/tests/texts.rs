@@ -204,3 +204,8 @@ fn confirmation_texts() {
     expect!["ditutup"].assert_eq(texts::status_label(Status::Closed));
     expect!["Ditutup"].assert_eq(texts::status_title(Status::Closed));
 }
+
+#[test]
+fn incident_texts() {
+    expect!["dilaporkan oleh 12 warga"].assert_eq(&texts::reported_by(12));
+}

@@ -283,6 +283,8 @@ async fn ingest_locked<D: Db>(
     }
 
     let (reporter_id, identity_id) = resolve_reporter(c, &msg.sender, now).await?;
+    // One resident across channels (issue 20): provider-verified phones and emails link.
+    super::incidents::link_on_intake(c, reporter_id, &msg, now).await?;
     if let Some(done) = confirmation_answer(c, opts, &msg, reporter_id, identity_id, now).await? {
         // The resident wrote: their waiting answers go out here too.
         requeue_for(c, reporter_id, &msg, now).await?;
