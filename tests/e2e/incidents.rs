@@ -129,8 +129,12 @@ async fn three_residents_on_three_channels_one_incident_one_mail_three_answers()
         Some(&admin),
     )
     .await;
-    let listed: Vec<&str> =
-        list.body["items"].as_array().unwrap().iter().map(|t| t["code"].as_str().unwrap()).collect();
+    let listed: Vec<&str> = list.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["code"].as_str().unwrap())
+        .collect();
     assert_eq!(listed, [c1.as_str(), c2.as_str(), c3.as_str()], "{}", list.text);
 
     // 4. One answer on the incident: three residents, three channels.

@@ -65,7 +65,8 @@ fn read_pairs(path: &Path) -> anyhow::Result<Vec<Pair>> {
             bail!("{}:{}: expected 11 fields, got {}", path.display(), i + 1, f.len());
         }
         let num = |s: &str| -> anyhow::Result<f64> {
-            s.parse().with_context(|| format!("{}:{}: {s:?} is not a number", path.display(), i + 1))
+            s.parse()
+                .with_context(|| format!("{}:{}: {s:?} is not a number", path.display(), i + 1))
         };
         let distance_m = if f[2].is_empty() { None } else { Some(num(f[2])?) };
         let facts = Facts {
@@ -202,8 +203,13 @@ const CATEGORIES: [(&str, &str, &str); 10] = [
 ];
 
 /// Five towns of the regency, and its bounding box.
-const TOWNS: [(f64, f64); 5] =
-    [(-7.4245, 109.2302), (-7.5336, 109.2536), (-7.3909, 109.3621), (-7.5204, 109.0590), (-7.4570, 109.1617)];
+const TOWNS: [(f64, f64); 5] = [
+    (-7.4245, 109.2302),
+    (-7.5336, 109.2536),
+    (-7.3909, 109.3621),
+    (-7.5204, 109.0590),
+    (-7.4570, 109.1617),
+];
 const BOX: (f64, f64, f64, f64) = (-7.70, -7.20, 108.90, 109.50);
 
 struct Gen {
@@ -323,8 +329,11 @@ fn cost(dir: &Path, n: usize, policy: &IncidentPolicy) -> anyhow::Result<Cost> {
     let opts = StoreOptions { incidents: policy.clone(), ..StoreOptions::default() };
     let result = rt.block_on(async {
         let store = Store::open(&url, opts).await?;
-        let codes: Vec<TicketCode> =
-            probes.iter().map(|c| c.parse()).collect::<Result<_, _>>().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let codes: Vec<TicketCode> = probes
+            .iter()
+            .map(|c| c.parse())
+            .collect::<Result<_, _>>()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let plan = store.explain_incident_candidates(codes[0]).await?;
         let mut micros = Vec::with_capacity(PROBES);
         let mut found = 0usize;

@@ -58,7 +58,10 @@ mod tests {
         let tg = Identity::new(IdentityKind::Telegram, "42").unwrap();
         let phone = "phone:+6281234567890".to_owned();
         assert_eq!(verified_keys(Channel::Whatsapp, &sender(Some(wa), vec![])), [phone.clone()]);
-        assert_eq!(verified_keys(Channel::Sms, &sender(Some(sms.clone()), vec![])), [phone.clone()]);
+        assert_eq!(
+            verified_keys(Channel::Sms, &sender(Some(sms.clone()), vec![])),
+            [phone.clone()]
+        );
         assert_eq!(
             verified_keys(Channel::Email, &sender(Some(mail.clone()), vec![])),
             ["email:warga@example.com"]
@@ -68,7 +71,9 @@ mod tests {
         let shared = sender(Some(tg), vec![sms.clone()]);
         assert_eq!(verified_keys(Channel::Telegram, &shared), [phone]);
         // Typed into a form: never.
-        assert!(verified_keys(Channel::Web, &sender(Some(mail.clone()), vec![sms.clone()])).is_empty());
+        assert!(
+            verified_keys(Channel::Web, &sender(Some(mail.clone()), vec![sms.clone()])).is_empty()
+        );
         assert!(verified_keys(Channel::Open311, &sender(None, vec![sms, mail])).is_empty());
     }
 }

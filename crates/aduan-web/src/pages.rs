@@ -494,7 +494,8 @@ struct TicketPage {
     /// "dilaporkan oleh N warga · insiden #ID" when the ticket belongs to an incident.
     incident: Option<String>,
     /// (code, "kemungkinan sama dengan …") for the join / dismiss buttons.
-    incident_suggestions: Vec<(String, String)>,    /// The resident's other tickets across channels: (code, "kanal · status · masuk").
+    incident_suggestions: Vec<(String, String)>,
+    /// The resident's other tickets across channels: (code, "kanal · status · masuk").
     resident_tickets: Vec<(String, String)>,
     /// Same name, same desa: tickets whose reporter may be this resident.
     resident_suggested: Vec<(String, String)>,
@@ -624,9 +625,10 @@ fn ticket_page(state: &AppState, s: &Session, p: &Principal, v: TicketView) -> T
         opds,
         statuses,
         identity_text: tickets::identity_request_text(t.code),
-        incident: v.incident.as_ref().map(|i| {
-            format!("{} · insiden #{}", texts::reported_by(i.reports), i.id)
-        }),
+        incident: v
+            .incident
+            .as_ref()
+            .map(|i| format!("{} · insiden #{}", texts::reported_by(i.reports), i.id)),
         incident_suggestions: v
             .incident_suggestions
             .iter()

@@ -483,7 +483,7 @@ async fn satisfaction_api(
         Ok::<_, ApiError>((csv, sq, rows))
     };
     match run.await {
-        Ok((true, sq, rows, _)) => (
+        Ok((true, sq, rows)) => (
             [
                 (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
                 (header::CONTENT_DISPOSITION, "attachment; filename=\"aduan-kepuasan.csv\""),

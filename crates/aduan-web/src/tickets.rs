@@ -354,13 +354,15 @@ pub(crate) async fn request_identity(
 
 /// `GET /api/v1/tickets?incident=ID`: the incident's tickets, oldest first, in one page
 /// (an official sees their OPD's among them).
-async fn incident_list(state: &AppState, p: &Principal, raw: &str) -> Result<Json<Value>, ApiError> {
-    let id = raw
-        .trim()
-        .parse::<i64>()
-        .ok()
-        .filter(|i| *i > 0)
-        .ok_or_else(|| ApiError::field("incident", "must be an incident id (a whole number)"))?;
+async fn incident_list(
+    state: &AppState,
+    p: &Principal,
+    raw: &str,
+) -> Result<Json<Value>, ApiError> {
+    let id =
+        raw.trim().parse::<i64>().ok().filter(|i| *i > 0).ok_or_else(|| {
+            ApiError::field("incident", "must be an incident id (a whole number)")
+        })?;
     let mut items = state.store.incident_tickets(id).await?;
     if p.reach() != Reach::All {
         items.retain(|t| p.require_ticket(t).is_ok());
@@ -392,7 +394,10 @@ pub(crate) async fn incident(
     let given: Vec<&str> =
         ["join", "leave", "dismiss"].into_iter().filter(|k| obj.contains_key(*k)).collect();
     let code_of = |k: &str| -> Result<TicketCode, ApiError> {
-        a.fields().req_str(k, 20)?.parse::<TicketCode>().map_err(|e| ApiError::field(k, e.to_string()))
+        a.fields()
+            .req_str(k, 20)?
+            .parse::<TicketCode>()
+            .map_err(|e| ApiError::field(k, e.to_string()))
     };
     let action = match given.as_slice() {
         ["join"] => IncidentAction::Join(code_of("join")?),
@@ -442,7 +447,12 @@ pub(crate) async fn resident(
         ),
         (None, Some(Value::Bool(true))) => ResidentAction::Unlink,
         (None, Some(_)) => return Err(ApiError::field("unlink", "must be true")),
-        _ => return Err(ApiError::field("link", "give exactly one of link (a ticket code) or unlink (true)")),
+        _ => {
+            return Err(ApiError::field(
+                "link",
+                "give exactly one of link (a ticket code) or unlink (true)",
+            ));
+        }
     };
     do_resident(&state, &a.p, a.code, action).await?;
     a.current(&state).await

@@ -326,8 +326,7 @@ pub(crate) async fn incident_note<D: Db>(c: &mut D, ticket_id: i64) -> Result<Op
     }
     let codes: Vec<String> =
         rows.iter().map(|r| r.get::<String>("code")).collect::<Result<Vec<_>>>()?;
-    let mut note =
-        format!("Insiden: {} laporan warga ({}).", rows.len(), codes.join(", "));
+    let mut note = format!("Insiden: {} laporan warga ({}).", rows.len(), codes.join(", "));
     if !places.is_empty() {
         note.push_str(&format!(" Lokasi: {}.", places.into_iter().collect::<Vec<_>>().join("; ")));
     }
@@ -750,8 +749,7 @@ pub(crate) async fn relay_reply_all<D: Db>(
     for m in rest {
         super::actions::reply(c, m, text.clone(), actor.clone(), now).await?;
         if require_ticket(c, m, now).await?.summary.status == Status::Assigned {
-            super::actions::set_status(c, m, Status::InProgress, actor.clone(), None, now)
-                .await?;
+            super::actions::set_status(c, m, Status::InProgress, actor.clone(), None, now).await?;
         }
     }
     Ok(replied)
@@ -812,8 +810,11 @@ async fn link_reporters<D: Db>(
     let target = match residents.first() {
         Some(t) => *t,
         None => {
-            c.fetch_one_scalar("INSERT INTO residents (created_at) VALUES ($1) RETURNING id", args![now])
-                .await?
+            c.fetch_one_scalar(
+                "INSERT INTO residents (created_at) VALUES ($1) RETURNING id",
+                args![now],
+            )
+            .await?
         }
     };
     let changed = !bare.is_empty() || residents.len() > 1;
@@ -862,8 +863,9 @@ pub(crate) async fn link_on_intake<D: Db>(
         )
         .await?;
     }
-    let locked: bool =
-        c.fetch_one_scalar("SELECT resident_locked FROM reporters WHERE id = $1", args![me]).await?;
+    let locked: bool = c
+        .fetch_one_scalar("SELECT resident_locked FROM reporters WHERE id = $1", args![me])
+        .await?;
     if locked {
         return Ok(());
     }

@@ -34,8 +34,7 @@ async fn report(
 }
 
 async fn route(store: &Store, code: TicketCode, category: &str, opd: &str) {
-    let mut r =
-        RouteResult::new(RouteAction::Assign { opd: opd.into(), note: "test".into() });
+    let mut r = RouteResult::new(RouteAction::Assign { opd: opd.into(), note: "test".into() });
     r.category = Some(category.into());
     r.place = Some("Sokanegara".into());
     r.kecamatan = Some("Purwokerto Timur".into());
@@ -91,7 +90,10 @@ async fn suggestions_explain_the_candidate_and_a_dismissal_is_remembered() {
         assert!(va.incident_suggestions.iter().all(|s| s.code != b), "{va:?}");
         let ev = store.ticket(b).await.unwrap().unwrap().events;
         let ev = ev.iter().rev().find(|e| e.kind == EventKind::Incident).unwrap();
-        assert_eq!((ev.from.as_deref(), ev.to.as_deref()), (Some(&*a.to_string()), Some("dismissed")));
+        assert_eq!(
+            (ev.from.as_deref(), ev.to.as_deref()),
+            (Some(&*a.to_string()), Some("dismissed"))
+        );
         // Dismissing twice changes nothing.
         store.incident_action(b, IncidentAction::Dismiss(a), op()).await.unwrap();
     }
@@ -196,7 +198,9 @@ async fn auto_join_gathers_one_problem_and_acts_once_for_all() {
         // One mail for the incident: the members' dispositions are claimed, not sent.
         assert!(!notify(b).await.unwrap());
         assert!(!notify(c).await.unwrap());
-        assert!(store.undisposed(100, Utc::now()).await.unwrap().iter().all(|t| t.summary.code == lamp));
+        assert!(
+            store.undisposed(100, Utc::now()).await.unwrap().iter().all(|t| t.summary.code == lamp)
+        );
 
         // One answer, three reporters, each on their own channel.
         store.reply(b, "Sudah kami jadwalkan pembersihan.".into(), op()).await.unwrap();
@@ -211,7 +215,14 @@ async fn auto_join_gathers_one_problem_and_acts_once_for_all() {
             assert_eq!(out[0].channel, channel);
         }
         assert!(
-            store.ticket(lamp).await.unwrap().unwrap().messages.iter().all(|m| m.direction == Direction::In)
+            store
+                .ticket(lamp)
+                .await
+                .unwrap()
+                .unwrap()
+                .messages
+                .iter()
+                .all(|m| m.direction == Direction::In)
         );
         // One status change, every member.
         store.set_status(c, Status::Resolved, op(), None).await.unwrap();
@@ -254,7 +265,13 @@ fn wa(digits: &str) -> Identity {
     Identity::new(IdentityKind::Whatsapp, digits).unwrap()
 }
 
-async fn from(store: &Store, channel: Channel, pid: &str, who: Identity, contacts: Vec<Identity>) -> TicketCode {
+async fn from(
+    store: &Store,
+    channel: Channel,
+    pid: &str,
+    who: Identity,
+    contacts: Vec<Identity>,
+) -> TicketCode {
     let mut m = msg(channel, pid, Some(who), "jalan rusak di depan rumah");
     m.sender.display_name = None;
     m.sender.contacts = contacts;
