@@ -56,12 +56,9 @@ mod tests {
         let sms = Identity::phone("081234567890").unwrap();
         let mail = Identity::email("Warga@Example.com").unwrap();
         let tg = Identity::new(IdentityKind::Telegram, "42").unwrap();
-        let phone = "phone:+6281234567890".to_owned();
-        assert_eq!(verified_keys(Channel::Whatsapp, &sender(Some(wa), vec![])), [phone.clone()]);
-        assert_eq!(
-            verified_keys(Channel::Sms, &sender(Some(sms.clone()), vec![])),
-            [phone.clone()]
-        );
+        let phone = "phone:+6281234567890";
+        assert_eq!(verified_keys(Channel::Whatsapp, &sender(Some(wa), vec![])), [phone]);
+        assert_eq!(verified_keys(Channel::Sms, &sender(Some(sms.clone()), vec![])), [phone]);
         assert_eq!(
             verified_keys(Channel::Email, &sender(Some(mail.clone()), vec![])),
             ["email:warga@example.com"]
