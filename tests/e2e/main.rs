@@ -18,6 +18,7 @@ mod email;
 mod fake_bot;
 mod faults;
 mod officials;
+mod incidents;
 mod resident_loop;
 mod routing;
 mod scaleout;

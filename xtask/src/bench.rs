@@ -52,6 +52,12 @@
 //!     by default; target ≤ 200 MB) and with the in-flight body budget full of held
 //!     uploads plus intake load (`--held-bodies`); the worst peak × 1.5 is compared with
 //!     the memory limit of `deploy/` (384 MB): `rssbench.rs`.
+//! 12. The incident matcher (`incidentbench.rs`): precision and recall on the labelled
+//!     pairs of `xtask/data/incident_pairs.tsv` (target precision ≥ 0.95 at
+//!     `auto_join_score`), and matching one new ticket among `--incident-tickets`
+//!     (1,000,000 by default, 0 skips it) on SQLite (target p99 < 5 ms, no scan).
+//!     `--incidents-only` runs it alone (no build, no server) into
+//!     `target/bench/report-incidents.json`.
 //!
 //! The report is printed and written to `target/bench/report.json`. Missing a target is
 //! reported (the exit status stays 0); a server that does not start, or any request
@@ -152,6 +158,13 @@ pub struct Args {
     /// cluster (`fsync=on`), new-sender mix (0 skips it).
     #[arg(long, default_value_t = 3)]
     pg_instances: usize,
+    /// Tickets generated for the incident matcher phase (incidentbench.rs; 0 skips its
+    /// cost part, the labelled pairs always run).
+    #[arg(long, default_value_t = 1_000_000)]
+    incident_tickets: usize,
+    /// Run only the incident matcher phase: no build, no server, no other phase.
+    #[arg(long)]
+    incidents_only: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -164,6 +177,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let root = crate::workspace_root();
     if args.list_only {
         return list_only(&args, &root);
+    }
+    if args.incidents_only {
+        return incidents_only(&args, &root);
     }
     if !args.no_build {
         if cfg!(debug_assertions) {
@@ -267,6 +283,7 @@ fn bench(args: &Args, root: &Path, bin: &Path, dir: &Path, bench_dir: &Path) -> 
                 .context("the PostgreSQL intake phase failed")?,
         ),
     };
+    let incidents = crate::incidentbench::run(root, dir, args.incident_tickets)?;
 
     print!("{}", report.render(args));
     let mut json = report.to_json(args);
@@ -292,6 +309,8 @@ fn bench(args: &Args, root: &Path, bin: &Path, dir: &Path, bench_dir: &Path) -> 
         print!("{}", list.render());
         json["inbox_list"] = list.to_json();
     }
+    print!("{}", incidents.render());
+    json["incidents"] = incidents.to_json();
     let json_path = bench_dir.join("report.json");
     let json = serde_json::to_string_pretty(&json)?;
     std::fs::write(&json_path, json + "\n")
@@ -442,6 +461,25 @@ fn email_only(
     Ok(())
 }
 
+/// `--incidents-only`: the incident matcher phase alone, in this xtask (a debug xtask's
+/// figures are an upper bound), written to `target/bench/report-incidents.json`.
+fn incidents_only(args: &Args, root: &Path) -> anyhow::Result<()> {
+    let bench_dir = root.join("target/bench");
+    std::fs::create_dir_all(&bench_dir)
+        .with_context(|| format!("cannot create {}", bench_dir.display()))?;
+    let run_dir = tempfile::Builder::new().prefix("incidents-").tempdir_in(&bench_dir)?;
+    let report = crate::incidentbench::run(root, run_dir.path(), args.incident_tickets)?;
+    print!("{}", report.render());
+    let json_path = bench_dir.join("report-incidents.json");
+    std::fs::write(&json_path, serde_json::to_string_pretty(&report.to_json())? + "\n")
+        .with_context(|| format!("cannot write {}", json_path.display()))?;
+    println!("report written to {}", json_path.display());
+    if !report.pass() {
+        bail!("the incident matcher missed its targets");
+    }
+    Ok(())
+}
+
 fn build(root: &Path, packages: &[&str]) -> anyhow::Result<()> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
@@ -479,6 +517,7 @@ fn run_release_xtask(root: &Path, args: &Args) -> anyhow::Result<()> {
         .arg(format!("--held-bodies={}", args.held_bodies))
         .args(args.email_only.then_some("--email-only"))
         .arg(format!("--pg-instances={}", args.pg_instances))
+        .arg(format!("--incident-tickets={}", args.incident_tickets))
         .status()
         .with_context(|| format!("cannot run {}", xtask.display()))?;
     if !status.success() {

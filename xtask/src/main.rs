@@ -6,6 +6,7 @@
 mod bench;
 mod browser;
 mod fuzz;
+mod incidentbench;
 mod kannel;
 mod listbench;
 mod mail;

@@ -100,6 +100,9 @@ pub enum EventKind {
     /// An operator took the ticket ("saya tangani") or let it go: `from` → `to` = the
     /// operator's email, `None` when nobody handles it.
     Handler,
+    /// The ticket's incident (issue 20): `to` = `joined`, `auto_joined`, `left` or
+    /// `dismissed`; `from` = the other ticket's code; `note` = the score or the incident.
+    Incident,
 }
 
 impl EventKind {
@@ -120,6 +123,7 @@ impl EventKind {
         EventKind::AttachmentRefused,
         EventKind::Confirmation,
         EventKind::Handler,
+        EventKind::Incident,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -140,6 +144,7 @@ impl EventKind {
             EventKind::AttachmentRefused => "attachment_refused",
             EventKind::Confirmation => "confirmation",
             EventKind::Handler => "handler",
+            EventKind::Incident => "incident",
         }
     }
 }

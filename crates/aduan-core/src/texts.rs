@@ -531,3 +531,9 @@ pub fn daily_digest(
 fn date_id(day: chrono::NaiveDate) -> String {
     format!("{} {} {}", day.day(), MONTHS[day.month0() as usize], day.year())
 }
+
+/// The tracking page of a ticket whose problem several residents reported (issue 20):
+/// "dilaporkan oleh 12 warga".
+pub fn reported_by(residents: i64) -> String {
+    format!("dilaporkan oleh {residents} warga")
+}

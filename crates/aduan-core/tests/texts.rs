@@ -302,3 +302,7 @@ fn the_daily_digest() {
         &[line(None)],
     ));
 }
+
+fn incident_texts() {
+    expect!["dilaporkan oleh 12 warga"].assert_eq(&texts::reported_by(12));
+}

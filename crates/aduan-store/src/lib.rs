@@ -120,6 +120,8 @@ pub struct StoreOptions {
     /// `[server] public_url`, for the resident's confirmation link (`/lacak/{code}?k=…`);
     /// `None` leaves the link out.
     pub public_url: Option<String>,
+    /// `[incidents]`: finding, suggesting and joining incidents (`ops::incidents`).
+    pub incidents: aduan_core::incident::IncidentPolicy,
 }
 
 /// How many automatic messages to residents the store queues (`[intake]
@@ -152,6 +154,7 @@ impl Default for StoreOptions {
             auto_limits: AutoLimits::default(),
             attachment_bytes_per_hour: None,
             public_url: None,
+            incidents: aduan_core::incident::IncidentPolicy::default(),
         }
     }
 }

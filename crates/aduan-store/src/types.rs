@@ -71,6 +71,15 @@ pub struct TicketView {
     pub reporter: Option<ReporterView>,
     pub messages: Vec<MessageView>,
     pub events: Vec<EventView>,
+    /// The incident the ticket belongs to (issue 20), absent when none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incident: Option<IncidentRef>,
+    /// Open tickets that may report the same problem, best first (dismissed ones never).
+    pub incident_suggestions: Vec<IncidentSuggestion>,
+    /// The reporter's resident profile: their tickets on every channel (issue 20); absent
+    /// for anonymous tickets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resident: Option<ResidentView>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -456,6 +465,68 @@ pub struct SatisfactionRow {
     pub response_p90_hours: Option<f64>,
     /// First answers within 1 hour, 1–24 hours, 1–3 days, over 3 days.
     pub response_buckets: [i64; 4],
+}
+
+// --- incidents: one incident, many reports ---
+
+/// A ticket's incident: its id and how many (unmerged) tickets report it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IncidentRef {
+    pub id: i64,
+    pub reports: i64,
+}
+
+/// A candidate incident for a ticket: the code of its best-matching member, the score
+/// (0.0–1.0) and the operator's sentence ("kemungkinan sama dengan ADU-… (3 laporan, 180 m,
+/// 2 hari)").
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IncidentSuggestion {
+    pub code: TicketCode,
+    pub score: f64,
+    pub why: String,
+}
+
+/// What `POST /api/v1/tickets/{code}/incident` asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IncidentAction {
+    /// Join the incident of this ticket (one is made when it has none).
+    Join(TicketCode),
+    /// Leave the incident.
+    Leave,
+    /// "Not the same problem": never suggest this ticket (or its incident) again.
+    Dismiss(TicketCode),
+}
+
+// --- residents: one resident across channels ---
+
+/// The reporter's resident profile as the ticket view shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResidentView {
+    /// The profile, when the reporter is linked to another.
+    pub id: Option<i64>,
+    /// The other tickets of the linked reporters, newest first (at most 50).
+    pub tickets: Vec<ResidentTicket>,
+    /// Tickets of reporters with the same name in the same desa: a possible link an
+    /// operator may make, never made automatically.
+    pub suggested: Vec<ResidentTicket>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResidentTicket {
+    pub code: TicketCode,
+    pub channel: Channel,
+    pub status: Status,
+    #[serde(serialize_with = "aduan_core::time::serialize")]
+    pub created_at: DateTime<Utc>,
+}
+
+/// What `POST /api/v1/tickets/{code}/resident` asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResidentAction {
+    /// Link this ticket's reporter with that ticket's reporter.
+    Link(TicketCode),
+    /// Take this ticket's reporter out of their profile; never linked automatically again.
+    Unlink,
 }
 
 #[cfg(test)]

@@ -177,6 +177,8 @@ pub fn app(state: AppState, webhooks: Vec<Arc<dyn Webhook>>) -> Router {
         .route("/api/v1/tickets/{code}/status", post(tickets::status))
         .route("/api/v1/tickets/{code}/merge", post(tickets::merge))
         .route("/api/v1/tickets/{code}/request-identity", post(tickets::request_identity))
+        .route("/api/v1/tickets/{code}/incident", post(tickets::incident))
+        .route("/api/v1/tickets/{code}/resident", post(tickets::resident))
         .route("/api/v1/public/tickets/{code}", get(public::api_ticket))
         .route("/api/v1/stats", get(stats::api_stats))
         .route("/api/v1/keys", post(keys::create))

@@ -65,6 +65,7 @@ fn event_label(k: EventKind) -> &'static str {
         EventKind::AttachmentRefused => "lampiran ditolak",
         EventKind::Confirmation => "konfirmasi pelapor",
         EventKind::Handler => "penanggung jawab",
+        EventKind::Incident => "insiden",
     }
 }
 
@@ -567,6 +568,16 @@ struct TicketPage {
     /// The canned answers for this ticket, filled; the answer box's text (a picked one).
     canned: Vec<CannedOpt>,
     reply_text: String,
+    /// "dilaporkan oleh N warga · insiden #ID" when the ticket belongs to an incident.
+    incident: Option<String>,
+    /// (code, "kemungkinan sama dengan …") for the join / dismiss buttons.
+    incident_suggestions: Vec<(String, String)>,
+    /// The resident's other tickets across channels: (code, "kanal · status · masuk").
+    resident_tickets: Vec<(String, String)>,
+    /// Same name, same desa: tickets whose reporter may be this resident.
+    resident_suggested: Vec<(String, String)>,
+    /// The reporter is linked to others (an unlink button).
+    resident_linked: bool,
 }
 
 struct CannedOpt {
@@ -776,7 +787,38 @@ fn ticket_page(
                 selected: Some(c.id) == picked,
             })
             .collect(),
+        incident: v
+            .incident
+            .as_ref()
+            .map(|i| format!("{} · insiden #{}", texts::reported_by(i.reports), i.id)),
+        incident_suggestions: v
+            .incident_suggestions
+            .iter()
+            .map(|g| (g.code.to_string(), g.why.clone()))
+            .collect(),
+        resident_tickets: resident_rows(state, v.resident.as_ref().map(|r| &r.tickets)),
+        resident_suggested: resident_rows(state, v.resident.as_ref().map(|r| &r.suggested)),
+        resident_linked: v.resident.as_ref().is_some_and(|r| r.id.is_some()),
     }
+}
+
+fn resident_rows(
+    state: &AppState,
+    list: Option<&Vec<aduan_store::ResidentTicket>>,
+) -> Vec<(String, String)> {
+    list.into_iter()
+        .flatten()
+        .map(|t| {
+            let what = format!(
+                "{} {} · {} · {}",
+                channel_icon(t.channel),
+                t.channel.as_str(),
+                status_label(t.status),
+                local(state, t.created_at)
+            );
+            (t.code.to_string(), what)
+        })
+        .collect()
 }
 
 /// A canned answer's text for ticket `v` as `p` sees it: `{nama}` is the reporter's name
@@ -875,6 +917,30 @@ pub(crate) async fn ticket_action(
                     .parse::<TicketCode>()
                     .map_err(|e| ApiError::field("into", e.to_string()))?;
                 tickets::do_merge(&state, &p, code, into).await
+            }
+            // Issue 20: the suggestion's one-click join and dismiss, and leaving.
+            "incident-join" | "incident-dismiss" => {
+                use aduan_store::IncidentAction::{Dismiss, Join};
+                let other = required("other", 20)?
+                    .parse::<TicketCode>()
+                    .map_err(|e| ApiError::field("other", e.to_string()))?;
+                let act = if action == "incident-join" { Join(other) } else { Dismiss(other) };
+                tickets::do_incident(&state, &p, code, act).await
+            }
+            "incident-leave" => {
+                let act = aduan_store::IncidentAction::Leave;
+                tickets::do_incident(&state, &p, code, act).await
+            }
+            "resident-link" => {
+                let other = required("other", 20)?
+                    .parse::<TicketCode>()
+                    .map_err(|e| ApiError::field("other", e.to_string()))?;
+                let act = aduan_store::ResidentAction::Link(other);
+                tickets::do_resident(&state, &p, code, act).await
+            }
+            "resident-unlink" => {
+                let act = aduan_store::ResidentAction::Unlink;
+                tickets::do_resident(&state, &p, code, act).await
             }
             _ => Err(ApiError::not_found("no such action")),
         }

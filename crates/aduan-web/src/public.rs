@@ -61,6 +61,8 @@ struct PublicTicket {
     confirm_pending: bool,
     /// After the resident answered here.
     notice: Option<&'static str>,
+    /// "dilaporkan oleh N warga" when the ticket's incident has several reports.
+    reported_by: Option<String>,
 }
 
 /// The answers published to the resident: outbound replies (not receipts or requests).
@@ -88,6 +90,7 @@ fn public_json(state: &AppState, v: &TicketView) -> Value {
         "answers": answers(v)
             .map(|m| json!({"at": fmt(&m.at), "text": public_text(m), "waiting": waiting(m)}))
             .collect::<Vec<_>>(),
+        "reports": v.incident.as_ref().map_or(1, |i| i.reports),
     })
 }
 
@@ -151,6 +154,11 @@ fn public_ticket(state: &AppState, v: &TicketView) -> PublicTicket {
         confirm_key: None,
         confirm_pending: t.status == aduan_core::Status::Resolved,
         notice: None,
+        reported_by: v
+            .incident
+            .as_ref()
+            .filter(|i| i.reports > 1)
+            .map(|i| aduan_core::texts::reported_by(i.reports)),
     }
 }
 

@@ -111,10 +111,11 @@ pub(crate) async fn api_stats(State(state): State<AppState>, req: Request) -> Re
         };
         let sq = query(&q)?;
         let rows = state.store.stats(sq.clone()).await?;
-        Ok::<_, ApiError>((csv, sq, rows))
+        let incidents = state.store.incident_counts(sq.from, sq.to).await?;
+        Ok::<_, ApiError>((csv, sq, rows, incidents))
     };
     match run.await {
-        Ok((true, sq, rows)) => (
+        Ok((true, sq, rows, _)) => (
             [
                 (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
                 (
@@ -131,11 +132,16 @@ pub(crate) async fn api_stats(State(state): State<AppState>, req: Request) -> Re
             to_csv(sq.group_by, &rows),
         )
             .into_response(),
-        Ok((false, sq, rows)) => axum::Json(json!({
+        Ok((false, sq, rows, (incidents, incident_reports))) => axum::Json(json!({
             "group_by": sq.group_by,
             "from": sq.from.as_ref().map(aduan_core::time::format_rfc3339),
             "to": sq.to.as_ref().map(aduan_core::time::format_rfc3339),
             "rows": rows,
+            // Issue 20: reports (tickets) and problems counted apart. `problems` counts an
+            // incident once and every ticket outside one.
+            "incidents": incidents,
+            "incident_reports": incident_reports,
+            "problems": rows.iter().map(|r| r.total).sum::<i64>() - incident_reports + incidents,
         }))
         .into_response(),
         Err(e) => e.into_response(),

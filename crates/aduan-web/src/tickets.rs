@@ -86,6 +86,8 @@ pub(crate) fn confine(p: &Principal, f: &mut TicketFilter) -> Result<(), ApiErro
 ///
 /// Operators and admins (and API keys) see the ticket as stored.
 pub(crate) fn redact_for_officials(view: &mut TicketView) {
+    // A resident's other tickets are not the official's (issue 20).
+    view.resident = None;
     let (name, address, confidential) = match &view.reporter {
         Some(r) => (r.name.clone(), r.address.clone(), r.confidential),
         None => (None, None, false),
@@ -236,6 +238,9 @@ pub(crate) async fn list(
     let Query(q) = q.map_err(|e| {
         ApiError::new(axum::http::StatusCode::BAD_REQUEST, "malformed_query", e.body_text())
     })?;
+    if let Some(raw) = q.get("incident") {
+        return incident_list(&state, &p, raw).await;
+    }
     let mut f = filter(&q)?;
     confine(&p, &mut f)?;
     let page = state.store.tickets(&f).await?;
@@ -360,4 +365,112 @@ pub(crate) fn view_json(view: &TicketView) -> Value {
         }
     }
     out
+}
+
+// --- incidents: one incident, many reports (issue 20) ---
+
+/// `GET /api/v1/tickets?incident=ID`: the incident's tickets, oldest first, in one page
+/// (an official sees their OPD's among them).
+async fn incident_list(
+    state: &AppState,
+    p: &Principal,
+    raw: &str,
+) -> Result<Json<Value>, ApiError> {
+    let id =
+        raw.trim().parse::<i64>().ok().filter(|i| *i > 0).ok_or_else(|| {
+            ApiError::field("incident", "must be an incident id (a whole number)")
+        })?;
+    let mut items = state.store.incident_tickets(id).await?;
+    if p.reach() != Reach::All {
+        items.retain(|t| p.require_ticket(t).is_ok());
+    }
+    Ok(Json(json!({ "items": items, "next_cursor": null })))
+}
+
+/// Joins, leaves or dismisses for ticket `code` (scope `admin`; operators and admins).
+pub(crate) async fn do_incident(
+    state: &AppState,
+    p: &Principal,
+    code: TicketCode,
+    action: aduan_store::IncidentAction,
+) -> Result<(), ApiError> {
+    may_act(state, p, code, Act::Merge).await?;
+    state.store.incident_action(code, action, p.actor()).await?;
+    Ok(())
+}
+
+/// `POST /api/v1/tickets/{code}/incident` with exactly one of `{"join": "ADU-…"}` (join that
+/// ticket's incident, made when it has none), `{"leave": true}` or `{"dismiss": "ADU-…"}`
+/// ("not the same problem": never suggested again). Answers the ticket as it is now.
+pub(crate) async fn incident(
+    State(state): State<AppState>,
+    a: Action,
+) -> Result<Json<Value>, ApiError> {
+    use aduan_store::IncidentAction;
+    let obj = &a.body.0;
+    let given: Vec<&str> =
+        ["join", "leave", "dismiss"].into_iter().filter(|k| obj.contains_key(*k)).collect();
+    let code_of = |k: &str| -> Result<TicketCode, ApiError> {
+        a.fields()
+            .req_str(k, 20)?
+            .parse::<TicketCode>()
+            .map_err(|e| ApiError::field(k, e.to_string()))
+    };
+    let action = match given.as_slice() {
+        ["join"] => IncidentAction::Join(code_of("join")?),
+        ["dismiss"] => IncidentAction::Dismiss(code_of("dismiss")?),
+        ["leave"] if obj.get("leave") == Some(&Value::Bool(true)) => IncidentAction::Leave,
+        ["leave"] => return Err(ApiError::field("leave", "must be true")),
+        _ => {
+            return Err(ApiError::field(
+                "join",
+                "give exactly one of join (a ticket code), leave (true) or dismiss (a ticket code)",
+            ));
+        }
+    };
+    do_incident(&state, &a.p, a.code, action).await?;
+    a.current(&state).await
+}
+
+// --- residents: one resident across channels (issue 20) ---
+
+/// Links or unlinks ticket `code`'s reporter (operators and admins; keys need `admin`).
+pub(crate) async fn do_resident(
+    state: &AppState,
+    p: &Principal,
+    code: TicketCode,
+    action: aduan_store::ResidentAction,
+) -> Result<(), ApiError> {
+    may_act(state, p, code, Act::Merge).await?;
+    state.store.resident_action(code, action, p.actor()).await?;
+    Ok(())
+}
+
+/// `POST /api/v1/tickets/{code}/resident` with `{"link": "ADU-…"}` (this reporter and that
+/// ticket's reporter are one resident) or `{"unlink": true}` (not linked, and never linked
+/// automatically again). Audited. Answers the ticket as it is now.
+pub(crate) async fn resident(
+    State(state): State<AppState>,
+    a: Action,
+) -> Result<Json<Value>, ApiError> {
+    use aduan_store::ResidentAction;
+    let obj = &a.body.0;
+    let action = match (obj.get("link"), obj.get("unlink")) {
+        (Some(_), None) => ResidentAction::Link(
+            a.fields()
+                .req_str("link", 20)?
+                .parse::<TicketCode>()
+                .map_err(|e| ApiError::field("link", e.to_string()))?,
+        ),
+        (None, Some(Value::Bool(true))) => ResidentAction::Unlink,
+        (None, Some(_)) => return Err(ApiError::field("unlink", "must be true")),
+        _ => {
+            return Err(ApiError::field(
+                "link",
+                "give exactly one of link (a ticket code) or unlink (true)",
+            ));
+        }
+    };
+    do_resident(&state, &a.p, a.code, action).await?;
+    a.current(&state).await
 }

@@ -748,3 +748,75 @@ async fn a_wrong_secret_is_refused_before_the_body_is_read() {
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
     assert_eq!(ticket_count(&f.store).await, 1);
 }
+
+// --- incidents: one incident, many reports (issue 20) ---
+
+#[tokio::test]
+async fn incident_endpoints_need_scope_admin_and_answer_the_contract_shape() {
+    let f = fixture().await;
+    let mut codes = Vec::new();
+    for id in ["i1", "i2", "i3"] {
+        let r = send(&f.app, post("/api/v1/messages", Some(&f.intake), complaint(id))).await;
+        let code = r.body["ticket"].as_str().unwrap().to_owned();
+        // What the routing worker does for every new ticket.
+        f.store.incident_index(code.parse().unwrap()).await.unwrap();
+        codes.push(code);
+    }
+    let (a, b) = (&codes[0], &codes[1]);
+    let path = format!("/api/v1/tickets/{b}/incident");
+    let join = json!({"join": a}).to_string();
+    // Scope read may not; bad bodies are 422 and change nothing.
+    let r = send(&f.app, post(&path, Some(&f.read), join.clone())).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    for bad in [
+        json!({}),
+        json!({"join": a, "leave": true}),
+        json!({"leave": false}),
+        json!({"join": "ADU-nope"}),
+        json!({"dismiss": 5}),
+    ] {
+        let r = send(&f.app, post(&path, Some(&f.admin), bad.to_string())).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {}", r.text);
+    }
+    let r = send(&f.app, post(&path, Some(&f.admin), json!({"join": b}).to_string())).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "a ticket with itself: {}", r.text);
+    let r = send(&f.app, get(&format!("/api/v1/tickets/{b}"), Some(&f.admin))).await;
+    assert!(r.body.get("incident").is_none(), "{}", r.text);
+    assert_eq!(r.body["incident_suggestions"][0]["code"], json!(a), "{}", r.text);
+
+    // Joined: the ticket JSON carries the incident, the list filter names its members.
+    let r = send(&f.app, post(&path, Some(&f.admin), join)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let id = r.body["incident"]["id"].as_i64().unwrap();
+    assert_eq!(r.body["incident"], json!({"id": id, "reports": 2}));
+    let r = send(&f.app, get(&format!("/api/v1/tickets?incident={id}"), Some(&f.read))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let listed: Vec<&str> =
+        r.body["items"].as_array().unwrap().iter().map(|t| t["code"].as_str().unwrap()).collect();
+    assert_eq!(listed, [a.as_str(), b.as_str()]);
+    let r = send(&f.app, get("/api/v1/tickets?incident=abc", Some(&f.read))).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+
+    // The same complaint at the same spot is suggested to the third ticket, until dismissed.
+    let c = &codes[2];
+    let r = send(&f.app, get(&format!("/api/v1/tickets/{c}"), Some(&f.admin))).await;
+    let s = &r.body["incident_suggestions"];
+    assert_eq!(s.as_array().unwrap().len(), 1, "{}", r.text);
+    assert!(s[0]["score"].as_f64().unwrap() >= 0.5, "{s}");
+    assert!(s[0]["why"].as_str().unwrap().contains("(2 laporan, 0 m, 0 jam)"), "{s}");
+    let dismiss = json!({"dismiss": s[0]["code"]}).to_string();
+    let r =
+        send(&f.app, post(&format!("/api/v1/tickets/{c}/incident"), Some(&f.admin), dismiss)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["incident_suggestions"], json!([]), "{}", r.text);
+
+    // Leaving dissolves an incident of two.
+    let r = send(&f.app, post(&path, Some(&f.admin), json!({"leave": true}).to_string())).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.body.get("incident").is_none(), "{}", r.text);
+    let r = send(&f.app, get("/api/v1/stats", None)).await;
+    assert_eq!(
+        (r.body["incidents"].clone(), r.body["incident_reports"].clone()),
+        (json!(0), json!(0))
+    );
+}

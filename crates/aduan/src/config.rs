@@ -82,6 +82,7 @@ pub struct Config {
     pub intake: Intake,
     pub channels: Channels,
     pub inbox: Inbox,
+    pub incidents: Incidents,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -338,6 +339,51 @@ impl Default for Outbound {
             max_attempts: 8,
             backoff_secs: 30,
             fallback_order: aduan_core::DEFAULT_FALLBACK_ORDER.to_vec(),
+        }
+    }
+}
+
+/// `[incidents]` (issue 20): many reports of one problem. See `aduan_core::incident`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Incidents {
+    /// How far back (and forward) candidate tickets are looked for.
+    pub window_days: u32,
+    /// Reports of one problem lie within this many metres (at most 490).
+    pub radius_m: f64,
+    /// A category's own radius (category code → metres), e.g. floods span more.
+    pub radius_by_category: std::collections::BTreeMap<String, f64>,
+    /// From this score on (0–1) the operator sees "kemungkinan sama dengan ADU-…".
+    pub suggest_score: f64,
+    /// From this score on a ticket joins the incident by itself, when `auto_join` is on.
+    pub auto_join_score: f64,
+    /// Join automatically (off: an operator decides every join).
+    pub auto_join: bool,
+}
+
+impl Default for Incidents {
+    fn default() -> Self {
+        let p = aduan_core::incident::IncidentPolicy::default();
+        Incidents {
+            window_days: p.window_days,
+            radius_m: p.radius_m,
+            radius_by_category: p.radius_by_category,
+            suggest_score: p.suggest_score,
+            auto_join_score: p.auto_join_score,
+            auto_join: p.auto_join,
+        }
+    }
+}
+
+impl Incidents {
+    pub fn policy(&self) -> aduan_core::incident::IncidentPolicy {
+        aduan_core::incident::IncidentPolicy {
+            window_days: self.window_days,
+            radius_m: self.radius_m,
+            radius_by_category: self.radius_by_category.clone(),
+            suggest_score: self.suggest_score,
+            auto_join_score: self.auto_join_score,
+            auto_join: self.auto_join,
         }
     }
 }
@@ -719,6 +765,9 @@ impl Config {
         }
         self.validate_fallback_order(&mut p);
         self.validate_channels(&mut p);
+        for message in self.incidents.policy().problems() {
+            p.push(Problem { path: "incidents".into(), message });
+        }
         p
     }
 

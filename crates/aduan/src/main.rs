@@ -280,6 +280,7 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
         },
         attachment_bytes_per_hour: Some(config.server.upload_bytes_per_hour),
         public_url: Some(config.server.public_url.clone()),
+        incidents: config.incidents.policy(),
     };
     let url = config.database.url.expose();
     Store::open(url, opts)

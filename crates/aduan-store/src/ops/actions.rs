@@ -351,7 +351,8 @@ impl Store {
     ) -> Result<()> {
         let note = note.map(clean);
         let now = now();
-        write!(self, |c| assign(c, code, opd, actor, note, now))
+        // On every member of the ticket's incident (issue 20).
+        write!(self, |c| super::incidents::assign_all(c, code, opd, actor, note, now))
     }
 
     pub async fn set_status(
@@ -364,21 +365,17 @@ impl Store {
         let note = note.map(clean);
         let now = now();
         let opts = self.inner.opts.clone();
-        write!(self, |c| async move {
-            set_status(c, code, to, actor, note, now).await?;
-            // Resolved: the resident is asked to confirm, in the same transaction.
-            if to == Status::Resolved {
-                ask_confirmation(c, &opts, code, now).await?;
-            }
-            Ok(())
-        })
+        // On every member of the ticket's incident (issue 20), each asked to confirm when
+        // resolved.
+        write!(self, |c| super::incidents::set_status_all(c, &opts, code, to, actor, note, now))
     }
 
     /// Records an answer to the resident and queues it in the outbox for their channel.
     pub async fn reply(&self, code: TicketCode, text: String, actor: Actor) -> Result<Replied> {
         let text = clean(text);
         let now = now();
-        write!(self, |c| reply(c, code, text, actor, now))
+        // To every member's reporter of the ticket's incident (issue 20).
+        write!(self, |c| super::incidents::reply_all(c, code, text, actor, now))
     }
 
     /// Asks the resident to identify themselves (queued on their channel like a reply,
@@ -407,7 +404,7 @@ impl Store {
     ) -> Result<Option<Replied>> {
         let (text, origin) = (clean(text), clean(origin));
         let now = now();
-        write!(self, |c| relay_reply(c, code, text, actor, origin, now))
+        write!(self, |c| super::incidents::relay_reply_all(c, code, text, actor, origin, now))
     }
 
     /// Merges ticket `code` into `into`: its messages move over, later messages quoting

@@ -329,6 +329,8 @@ async fn ingest_locked<D: Db>(
     }
 
     let (reporter_id, identity_id, pending) = resolve_reporter(c, &msg.sender, now).await?;
+    // One resident across channels (issue 20): provider-verified phones and emails link.
+    super::incidents::link_on_intake(c, reporter_id, &msg, now).await?;
     let answered = if pending.confirmation {
         confirmation_answer(c, opts, &msg, reporter_id, identity_id, now).await?
     } else {

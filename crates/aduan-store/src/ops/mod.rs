@@ -13,6 +13,8 @@
 //! - `accounts`: users, sessions, API keys, the audit log.
 //! - `stats`: statistics and the overdue gauge.
 //! - `routing`: the routing worker's and deadline watcher's queries.
+//! - `incidents`: incidents (candidates, suggestions, joining, acting on every member) and
+//!   resident profiles; used by `routing` (after a routing decision) and `view`.
 //!
 //! The arrows point one way: every feature may use `common`; `intake`, `actions` and
 //! `routing` use `outbox` (queueing a message) and `intake` and `routing` use `actions`
@@ -25,6 +27,7 @@
 pub(crate) mod accounts;
 pub(crate) mod actions;
 pub(crate) mod common;
+pub(crate) mod incidents;
 mod intake;
 pub(crate) mod media;
 pub(crate) mod outbox;

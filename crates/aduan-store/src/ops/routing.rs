@@ -121,10 +121,12 @@ async fn reporter<D: Db>(c: &mut D, reporter_id: Option<i64>) -> Result<Reporter
     let r = c
         .fetch_one("SELECT name, address, confidential FROM reporters WHERE id = $1", args![rid])
         .await?;
+    // A linked reporter's identity answers count for them too (issue 20).
+    let (name, address, confidential) = super::incidents::linked_identity(c, rid).await?;
     Ok(ReporterInfo {
-        name: r.get("name")?,
-        address: r.get("address")?,
-        confidential: r.get("confidential")?,
+        name: r.get::<Option<String>>("name")?.or(name),
+        address: r.get::<Option<String>>("address")?.or(address),
+        confidential: r.get::<bool>("confidential")? || confidential,
     })
 }
 
@@ -221,6 +223,7 @@ pub(crate) async fn route_done<D: Db>(
     let from = t.summary.status;
     if !matches!(from, Status::New | Status::AwaitingIdentity) || t.summary.merged_into.is_some() {
         // An operator acted first.
+        super::incidents::index_ticket(c, t.id).await?;
         c.execute(finish, args![t.id, false]).await?;
         return Ok(false);
     }
@@ -361,6 +364,7 @@ pub(crate) async fn route_done<D: Db>(
         }
         RouteAction::Wait => {}
     }
+    super::incidents::after_route(c, &opts.incidents, t.id, now).await?;
     c.execute(finish, args![t.id, false]).await?;
     Ok(true)
 }
@@ -382,6 +386,17 @@ pub(crate) async fn notify_once<D: Db>(
     if !claimed {
         return Ok(false);
     }
+    // One mail per incident: its OPD heard of it through another member (issue 20).
+    if key.starts_with("disposition:") && super::incidents::disposition_done(c, t.id, &key).await? {
+        let note = "incident notified already";
+        event(c, t.id, now, &Actor::System, EventKind::Notified, None, Some(&key), Some(note))
+            .await?;
+        return Ok(false);
+    }
+    let text = match super::incidents::incident_note(c, t.id).await? {
+        Some(n) => format!("{text}\n\n{n}"),
+        None => text,
+    };
     for to in &recipients {
         let channel = match to.kind {
             aduan_core::IdentityKind::Email => Channel::Email,

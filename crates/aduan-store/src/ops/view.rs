@@ -228,7 +228,15 @@ pub(crate) async fn ticket_view<D: Db>(
             })
         }))
         .collect::<Result<Vec<_>>>()?;
-    Ok(Some(TicketView { summary: t.summary, reporter, messages, events }))
+    Ok(Some(TicketView {
+        summary: t.summary,
+        reporter,
+        messages,
+        events,
+        incident: None,
+        incident_suggestions: Vec::new(),
+        resident: None,
+    }))
 }
 
 /// A `WHERE` clause built from the filters that are set, with its parameters numbered in
@@ -375,7 +383,15 @@ pub(crate) async fn explain_list<D: Db>(
 impl Store {
     pub async fn ticket(&self, code: TicketCode) -> Result<Option<TicketView>> {
         let now = now();
-        read!(self, |c| ticket_view(c, code, now))
+        let policy = self.inner.opts.incidents.clone();
+        read!(self, |c| async move {
+            let mut view = ticket_view(c, code, now).await?;
+            if let Some(v) = view.as_mut() {
+                super::incidents::fill_view(c, &policy, v, now).await?;
+                super::incidents::fill_resident(c, v).await?;
+            }
+            Ok(view)
+        })
     }
 
     pub async fn tickets(&self, filter: &TicketFilter) -> Result<Page<TicketSummary>> {

@@ -8,6 +8,7 @@
 mod accounts;
 mod actions;
 mod backend;
+mod incidents;
 mod intake;
 mod media;
 mod outbox;
