@@ -144,6 +144,10 @@ pub struct Args {
     /// phases, no cold starts, no inbox-list phase.
     #[arg(long)]
     email_only: bool,
+    /// Run only this phase: `routing` (the learned router against scikit-learn's baseline,
+    /// see routingbench.rs).
+    #[arg(value_parser = ["routing"])]
+    phase: Option<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -154,6 +158,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bail!("--open-connections must be at least 1");
     }
     let root = crate::workspace_root();
+    if args.phase.as_deref() == Some("routing") {
+        return crate::routingbench::run(&root, args.no_build);
+    }
     if !args.no_build {
         if cfg!(debug_assertions) {
             // `cargo xtask` is a debug build, whose client would measure itself more than

@@ -12,6 +12,7 @@
 
 pub mod eval;
 pub mod gazetteer;
+pub mod history;
 pub mod model;
 pub mod notify;
 pub mod registry;

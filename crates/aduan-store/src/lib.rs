@@ -60,6 +60,7 @@ pub use ops::outbox::Undelivered;
 pub use ops::routing::{
     ReporterInfo, ReporterUpdate, RouteAction, RouteJob, RouteResult, WatchedTicket,
 };
+pub use ops::routing::StoredModel;
 pub use types::*;
 
 /// Everything that can go wrong in the store. The web layer maps each variant to a status.
