@@ -3,7 +3,8 @@
 //!
 //! # Method
 //!
-//! 1. `cargo build --release -p aduan` (`--no-build` uses `target/release/aduan` as it is).
+//! 1. `cargo build --release -p aduan` (`--no-build` uses `target/release/aduan` as it is,
+//!    or the binary `ADUAN_BIN` names).
 //! 2. The baseline (`xtask/py/routing_baseline.py`: TF-IDF word 1–2 + char_wb 2–5 grams,
 //!    sublinear tf, `LinearSVC(C=0.5)`, top-3 from `decision_function`) runs in a venv under
 //!    `target/routing-venv` that the bench makes itself (`python3 -m venv`, then
@@ -75,7 +76,9 @@ pub fn run(root: &Path, no_build: bool) -> anyhow::Result<()> {
             bail!("cargo build --release -p aduan failed ({status})");
         }
     }
-    let bin = root.join("target/release/aduan");
+    // `ADUAN_BIN` measures another build (as the e2e tests take it).
+    let bin = std::env::var_os("ADUAN_BIN")
+        .map_or_else(|| root.join("target/release/aduan"), PathBuf::from);
     if !bin.is_file() {
         bail!("{} does not exist; build it first", bin.display());
     }
@@ -87,7 +90,8 @@ pub fn run(root: &Path, no_build: bool) -> anyhow::Result<()> {
     let sets = [
         Set {
             name: "purbalingga 5-fold",
-            csv: root.join("crates/aduan-routing/tests/fixtures/lapormasbup/lapormasbup_kategori.csv"),
+            csv: root
+                .join("crates/aduan-routing/tests/fixtures/lapormasbup/lapormasbup_kategori.csv"),
             text: "text",
             label: "kategori",
             split: ["--folds", "5"],
@@ -209,9 +213,8 @@ fn measure(mut command: Command) -> anyhow::Result<Run> {
         .with_context(|| format!("cannot run {shown}"))?;
     let mut peak_kb = 0f64;
     let status = loop {
-        if let Some(kb) = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
-            .ok()
-            .and_then(|s| {
+        if let Some(kb) =
+            std::fs::read_to_string(format!("/proc/{}/status", child.id())).ok().and_then(|s| {
                 s.lines()
                     .find_map(|l| l.strip_prefix("VmHWM:"))
                     .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
@@ -277,11 +280,7 @@ fn baseline_python(root: &Path) -> anyhow::Result<PathBuf> {
         return Ok(python);
     }
     let make_venv = || {
-        Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .is_ok_and(|s| s.success())
+        Command::new("python3").args(["-m", "venv"]).arg(&venv).status().is_ok_and(|s| s.success())
     };
     if !python.is_file() && !make_venv() {
         if !is_root() || !Path::new("/usr/bin/apt-get").exists() {
@@ -377,8 +376,8 @@ fn zipf_cum(n: usize, s: f64) -> Vec<f64> {
 /// Indonesian-like made-up words: two or three syllables, sometimes a final consonant.
 fn make_word(rng: &mut Rng) -> String {
     const ONSET: &[&str] = &[
-        "b", "c", "d", "g", "h", "j", "k", "l", "m", "n", "p", "r", "s", "t", "w", "y", "ng",
-        "ny", "kr", "tr", "pr", "",
+        "b", "c", "d", "g", "h", "j", "k", "l", "m", "n", "p", "r", "s", "t", "w", "y", "ng", "ny",
+        "kr", "tr", "pr", "",
     ];
     const VOWEL: &[&str] = &["a", "a", "i", "u", "e", "o"];
     const CODA: &[&str] = &["n", "ng", "k", "r", "t", "s", "l", "h", "m"];
@@ -396,12 +395,63 @@ fn make_word(rng: &mut Rng) -> String {
 
 /// Words every complaint uses whatever it is about.
 const COMMON: &[&str] = &[
-    "yang", "di", "dan", "ini", "itu", "saya", "mohon", "tolong", "sudah", "belum", "ada",
-    "tidak", "ke", "dari", "untuk", "dengan", "karena", "pak", "bu", "warga", "kami", "sangat",
-    "sekali", "bapak", "terima", "kasih", "agar", "segera", "bisa", "mau", "sejak", "lama",
-    "kenapa", "bagaimana", "kapan", "tahun", "bulan", "minggu", "hari", "kemarin", "depan",
-    "rumah", "desa", "kelurahan", "kecamatan", "dinas", "pemerintah", "kota", "lingkungan",
-    "masyarakat", "keluhan", "laporan", "aduan", "tindak", "lanjut", "petugas", "kantor",
+    "yang",
+    "di",
+    "dan",
+    "ini",
+    "itu",
+    "saya",
+    "mohon",
+    "tolong",
+    "sudah",
+    "belum",
+    "ada",
+    "tidak",
+    "ke",
+    "dari",
+    "untuk",
+    "dengan",
+    "karena",
+    "pak",
+    "bu",
+    "warga",
+    "kami",
+    "sangat",
+    "sekali",
+    "bapak",
+    "terima",
+    "kasih",
+    "agar",
+    "segera",
+    "bisa",
+    "mau",
+    "sejak",
+    "lama",
+    "kenapa",
+    "bagaimana",
+    "kapan",
+    "tahun",
+    "bulan",
+    "minggu",
+    "hari",
+    "kemarin",
+    "depan",
+    "rumah",
+    "desa",
+    "kelurahan",
+    "kecamatan",
+    "dinas",
+    "pemerintah",
+    "kota",
+    "lingkungan",
+    "masyarakat",
+    "keluhan",
+    "laporan",
+    "aduan",
+    "tindak",
+    "lanjut",
+    "petugas",
+    "kantor",
 ];
 
 /// A region-scale labelled set of the issue's shape: 12,500 texts (mean about 320
@@ -466,9 +516,10 @@ pub fn synthetic(seed: u64) -> Vec<(String, String)> {
         // Length: log-normal around 220 characters (mean about 320), at most 8,000.
         let chars = ((5.4 + 0.85 * rng.normal()).exp() as usize).clamp(25, 8000);
         let g = group_of[label];
-        let siblings: Vec<usize> = (0..LABELS).filter(|&l| group_of[l] == g && l != label).collect();
-        let borrow = (rng.f() < 0.33 && !siblings.is_empty())
-            .then(|| siblings[rng.below(siblings.len())]);
+        let siblings: Vec<usize> =
+            (0..LABELS).filter(|&l| group_of[l] == g && l != label).collect();
+        let borrow =
+            (rng.f() < 0.33 && !siblings.is_empty()).then(|| siblings[rng.below(siblings.len())]);
         let mut text = String::new();
         while text.len() < chars {
             let r = rng.f();

@@ -174,8 +174,9 @@ mod tests {
         let ok = map_labels(&rows, &registry(), &map).unwrap();
         let codes: Vec<&str> = ok.iter().map(|(_, c)| c.as_str()).collect();
         assert_eq!(codes, ["DPU", "DLH", "DPU", "DLH", "DLH"]);
-        let csv = parse_map("m.csv", "label,code\nInfrastruktur,DPU\nKebersihan,DLH\n", &registry())
-            .unwrap();
+        let csv =
+            parse_map("m.csv", "label,code\nInfrastruktur,DPU\nKebersihan,DLH\n", &registry())
+                .unwrap();
         assert_eq!(csv, map);
         assert!(parse_map("m.csv", "label,code\nX,DINKES\n", &registry()).is_err());
         assert!(parse_map("m.toml", "this is not a pair\n", &registry()).is_err());

@@ -54,7 +54,6 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-
 /// What the model reads of one complaint.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Doc {
@@ -632,7 +631,8 @@ impl Model {
             return None;
         }
         let index = keys.iter().enumerate().map(|(i, k)| (*k, i as u32)).collect();
-        let vectorizer = Vectorizer { index, keys, idf, feat: Feat { char_min, char_max, weights } };
+        let vectorizer =
+            Vectorizer { index, keys, idf, feat: Feat { char_min, char_max, weights } };
         Some(Model { labels, vectorizer, offsets, entries, bias, temperature, examples })
     }
 }

@@ -322,7 +322,11 @@ impl Explanation {
         } else {
             "combined = rules".to_owned()
         };
-        let _ = writeln!(s, "combined ({how}): {}", if sugg.is_empty() { "-".into() } else { sugg.join(", ") });
+        let _ = writeln!(
+            s,
+            "combined ({how}): {}",
+            if sugg.is_empty() { "-".into() } else { sugg.join(", ") }
+        );
         match &d.opd {
             Some(opd) => {
                 let _ = writeln!(

@@ -459,8 +459,8 @@ impl Routing {
     pub async fn retrain(&self) -> Result<Option<usize>, RoutingError> {
         self.refresh_model().await?;
         let now = self.clock.now();
-        let every = chrono::Duration::from_std(self.cfg.retrain_every)
-            .unwrap_or(chrono::Duration::MAX);
+        let every =
+            chrono::Duration::from_std(self.cfg.retrain_every).unwrap_or(chrono::Duration::MAX);
         let loaded = self.model_loaded.lock().map_or(None, |m| *m);
         if let Some((_, trained_at)) = loaded
             && now - trained_at < every
@@ -492,7 +492,10 @@ impl Routing {
             .await
             .map_err(|e| RoutingError::Eval(format!("model loading task failed: {e}")))?;
         let Some(model) = model else {
-            tracing::warn!(model = id, "Stored routing model not readable by this version; ignored.");
+            tracing::warn!(
+                model = id,
+                "Stored routing model not readable by this version; ignored."
+            );
             // Not tried again until a newer one is stored.
             if let Ok(mut m) = self.model_loaded.lock() {
                 *m = Some((id, at));
@@ -606,6 +609,12 @@ pub async fn train_and_store(
             &bytes,
         )
         .await?;
-    tracing::info!(model = id, history = h, dispositions = d, bytes = bytes.len(), "Routing model stored.");
+    tracing::info!(
+        model = id,
+        history = h,
+        dispositions = d,
+        bytes = bytes.len(),
+        "Routing model stored."
+    );
     Ok(Some((id, model)))
 }

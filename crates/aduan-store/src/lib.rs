@@ -57,10 +57,10 @@ use chrono::{DateTime, Utc};
 
 pub use ops::outbox::DeadNotification;
 pub use ops::outbox::Undelivered;
+pub use ops::routing::StoredModel;
 pub use ops::routing::{
     ReporterInfo, ReporterUpdate, RouteAction, RouteJob, RouteResult, WatchedTicket,
 };
-pub use ops::routing::StoredModel;
 pub use types::*;
 
 /// Everything that can go wrong in the store. The web layer maps each variant to a status.

@@ -759,7 +759,11 @@ async fn routing_import(
     let source = csv.file_name().map(|n| n.to_string_lossy().into_owned());
     let added = store.routing_history_import(mapped, source).await?;
     store.close().await;
-    println!("imported {added} new rows ({} already stored) from {}", total as u64 - added, csv.display());
+    println!(
+        "imported {added} new rows ({} already stored) from {}",
+        total as u64 - added,
+        csv.display()
+    );
     Ok(())
 }
 
@@ -809,7 +813,9 @@ async fn routing_explain(config: &Config, text: &str) -> anyhow::Result<()> {
     if let Some(stored) = stored {
         match aduan_routing::Model::from_bytes(&stored.bytes) {
             Some(model) => router = router.with_model(Some(model)),
-            None => eprintln!("warning: stored model {} is not readable by this version", stored.id),
+            None => {
+                eprintln!("warning: stored model {} is not readable by this version", stored.id)
+            }
         }
     }
     print!("{}", router.explain(text).render());

@@ -781,10 +781,7 @@ pub(crate) async fn routing_history_import<D: Db>(
 }
 
 /// `(text, opd)` of the imported history, oldest first, at most `limit` (the newest).
-pub(crate) async fn routing_history<D: Db>(
-    c: &mut D,
-    limit: i64,
-) -> Result<Vec<(String, String)>> {
+pub(crate) async fn routing_history<D: Db>(c: &mut D, limit: i64) -> Result<Vec<(String, String)>> {
     let rows = c
         .fetch_all(
             "SELECT text, opd FROM (SELECT id, text, opd FROM routing_history \
