@@ -117,3 +117,122 @@ fn routing_eval_prints_the_contract_line() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("no column \"isi\""));
 }
+
+// --- model: history import, train, explain ---
+
+fn out_text(out: &std::process::Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A complaint about a road in words none of the registry's keywords match: only a model
+/// that learned from history can route it.
+const NO_KEYWORD_ROAD: &str = "ruas menuju kantor desa amblas dan berkerikil, motor sering \
+    terjatuh, mohon segera ditambal";
+
+#[tokio::test]
+async fn history_is_imported_once_trained_stored_and_used_by_another_instance() {
+    let Some(bin) = Binary::locate() else { return };
+    let site = aduan_tests::Site::new(&bin, Config::sqlite());
+    let csv = workspace_root()
+        .join("crates/aduan-routing/tests/fixtures/lapormasbup/lapormasbup_kategori.csv");
+    let csv = csv.to_str().unwrap();
+    let import = ["routing", "import", "--csv", csv, "--text-column", "text"];
+    let import: Vec<&str> = import.iter().copied().chain(["--label-column", "kategori"]).collect();
+
+    // Sector labels are no OPD codes: listed with their counts, and nothing is stored.
+    let out = site.cli(&import);
+    let (stdout, stderr) = out_text(&out);
+    assert!(!out.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains("Pelayanan Publik\t254"), "{stderr}");
+    assert!(stderr.contains("Infrastruktur\t228"), "{stderr}");
+    assert!(stderr.contains("nothing was imported"), "{stderr}");
+    let out = site.cli(&["routing", "train"]);
+    assert!(!out.status.success(), "nothing to learn from yet: {:?}", out_text(&out));
+    let out = site.cli(&["routing", "explain", NO_KEYWORD_ROAD]);
+    let (stdout, stderr) = out_text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("model: none trained"), "{stdout}");
+    assert!(stdout.contains("keyword hits: none"), "{stdout}");
+    assert!(stdout.contains("action: triage"), "{stdout}");
+
+    // A map into registry codes (here a TOML one; a code the registry lacks is refused).
+    let bad_map = site.dir().join("bad.toml");
+    std::fs::write(&bad_map, "\"Infrastruktur\" = \"NOPE\"\n").unwrap();
+    let bad_map = bad_map.to_str().unwrap().to_owned();
+    let out = site.cli(&[import.as_slice(), &["--map", &bad_map]].concat());
+    assert!(!out.status.success());
+    assert!(out_text(&out).1.contains("NOPE"), "{:?}", out_text(&out));
+    let map = site.dir().join("sektor.toml");
+    std::fs::write(
+        &map,
+        "\"Infrastruktur\" = \"DPU\"\n\"Pelayanan Publik\" = \"DINDUKCAPIL\"\n\
+         \"Sosial dan Ekonomi\" = \"DINSOS\"\n\"Ketertiban\" = \"SATPOLPP\"\n\
+         \"Pendidikan\" = \"DINDIK\"\n\"Lingkungan\" = \"DLH\"\n",
+    )
+    .unwrap();
+    let map = map.to_str().unwrap().to_owned();
+    let with_map = [import.as_slice(), &["--map", &map]].concat();
+    let out = site.cli(&with_map);
+    let (stdout, stderr) = out_text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let first: u64 = stdout
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(first > 800, "{stdout}");
+    // Again: nothing new.
+    let out = site.cli(&with_map);
+    let (stdout, _) = out_text(&out);
+    assert!(stdout.starts_with("imported 0 new rows"), "{stdout}");
+
+    let out = site.cli(&["routing", "train"]);
+    let (stdout, stderr) = out_text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains(&format!("examples={first} labels=6")), "{stdout}");
+
+    let out = site.cli(&["routing", "explain", NO_KEYWORD_ROAD]);
+    let (stdout, stderr) = out_text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    for part in ["normalised: ruas menuju kantor", "place: ", "keyword hits: none", "model top-3"] {
+        assert!(stdout.contains(part), "{part}: {stdout}");
+    }
+    let model_line = stdout.lines().find(|l| l.starts_with("model top-3")).unwrap();
+    assert!(model_line.contains(": DPU 0."), "{stdout}");
+
+    // Another daemon on the same database loads the stored model and routes with it.
+    let db = format!("sqlite://{}", site.dir().join("aduan.db").display());
+    let daemon = Daemon::start(
+        &bin,
+        Config::postgres(db)
+            .env("ADUAN__ROUTING__POLL_MS", "100")
+            .env("ADUAN__ROUTING__ASK_IDENTITY", "false"),
+    )
+    .await;
+    let http = client();
+    let admin = daemon.apikey("app", "admin");
+    let posted = post_message(
+        &http,
+        &daemon,
+        &admin,
+        &json!({
+            "external_id": "road-1",
+            "sender": {"id": "u-9", "name": "Budi", "email": "budi@example.id"},
+            "text": NO_KEYWORD_ROAD,
+        }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(posted.status, StatusCode::CREATED, "{}", posted.text);
+    let code = posted.body["ticket"].as_str().unwrap().to_owned();
+    // No keyword matches it: only the stored model can suggest DPU (the daemon logs that
+    // it loaded stored model 1).
+    let t = ticket_until(&http, &daemon, &admin, &code, "suggested by the model", WAIT, |t| {
+        t["suggestions"][0]["opd"] == "DPU"
+    })
+    .await;
+    assert!(t["suggestions"][0]["score"].as_f64().unwrap() > 0.2, "{t}");
+}

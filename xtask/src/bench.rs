@@ -165,6 +165,10 @@ pub struct Args {
     /// Run only the incident matcher phase: no build, no server, no other phase.
     #[arg(long)]
     incidents_only: bool,
+    /// Run only this phase: `routing` (the learned router against scikit-learn's baseline,
+    /// see routingbench.rs).
+    #[arg(value_parser = ["routing"])]
+    phase: Option<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -180,6 +184,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if args.incidents_only {
         return incidents_only(&args, &root);
+    }
+    if args.phase.as_deref() == Some("routing") {
+        return crate::routingbench::run(&root, args.no_build);
     }
     if !args.no_build {
         if cfg!(debug_assertions) {

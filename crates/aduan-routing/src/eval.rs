@@ -107,6 +107,16 @@ pub fn evaluate(
     split: Split,
     cfg: &TrainConfig,
 ) -> Result<Report, RoutingError> {
+    evaluate_with_model(router, rows, split, cfg).map(|(report, _)| report)
+}
+
+/// As [`evaluate`], also returning the model of the last fold (for timing the scoring).
+pub fn evaluate_with_model(
+    router: &Router,
+    rows: &[(String, String)],
+    split: Split,
+    cfg: &TrainConfig,
+) -> Result<(Report, Model), RoutingError> {
     let mut labels: Vec<String> = rows.iter().map(|(_, l)| l.clone()).collect();
     labels.sort();
     labels.dedup();
@@ -152,6 +162,7 @@ pub fn evaluate(
     // Accuracy and top-3 rank labels, which the softmax temperature does not change: the
     // calibration split is skipped here.
     let cfg = &TrainConfig { calibrate: false, ..*cfg };
+    let mut last = None;
     for (train, test) in plan {
         let tr_docs: Vec<_> = train.iter().map(|&i| docs[i].clone()).collect();
         let tr_labels: Vec<String> = train.iter().map(|&i| rows[i].1.clone()).collect();
@@ -177,6 +188,8 @@ pub fn evaluate(
         report.n += test.len();
         report.correct += right;
         report.folds.push((test.len(), right as f64 / test.len().max(1) as f64));
+        last = Some(model);
     }
-    Ok(report)
+    let model = last.ok_or_else(|| RoutingError::Eval("nothing to evaluate".into()))?;
+    Ok((report, model))
 }

@@ -13,6 +13,7 @@
 pub mod eval;
 pub mod gazetteer;
 pub mod links;
+pub mod history;
 pub mod model;
 pub mod notify;
 pub mod registry;

@@ -1,14 +1,58 @@
 //! The learned router: a linear SVM (one-vs-rest, L2-loss, solved in the dual by
-//! coordinate descent as in LIBLINEAR) over three TF-IDF blocks — word uni- and bigrams,
-//! character 3–5-grams inside words, and the rule hits of the registry (keyword → category,
-//! OPD, sector tokens) — with class-balanced costs. Scores become probabilities by a
-//! softmax whose temperature is fitted on out-of-fold scores of the training set, so a
-//! confidence of 0.8 means about 8 in 10 right.
+//! coordinate descent with shrinking, as LIBLINEAR does: Hsieh et al. 2008) over three
+//! TF-IDF blocks — word uni- and bigrams, character n-grams inside words, and the rule hits
+//! of the registry (keyword → category, OPD, sector tokens, the place's kecamatan). Scores
+//! become probabilities by a softmax whose temperature is fitted on out-of-fold scores of
+//! the training set, so a confidence of 0.8 means about 8 in 10 right.
 //!
-//! Features are hashed (FNV-1a, 64 bit) and never stored as strings; training 800
-//! complaints takes milliseconds, scoring one well under a millisecond.
+//! # Features
+//!
+//! Each n-gram is hashed (FNV-1a, 64 bit, the block in the top two bits) and looked up in a
+//! vocabulary built from the training set: a 64-bit key has no collisions to speak of, and
+//! the vocabulary keeps only n-grams seen in at least `min_df` training texts. Values are
+//! sublinear TF-IDF (`1 + ln tf`, smooth idf), each block L2-normalised on its own and then
+//! scaled by its weight, so a long text's character n-grams don't drown its words.
+//!
+//! # Solver and memory
+//!
+//! One binary problem per label, spread over `threads` threads. Each problem keeps a dense
+//! weight vector while it is solved; the result is kept sparse (weights below 1e-6
+//! dropped) and all labels are stored feature-major (for each feature, the labels it
+//! votes for), so scoring a text touches only its own features: O(nnz) and no dense
+//! label × vocabulary matrix in memory.
+//!
+//! # What was tried (Purbalingga = 834 Lapor Mas Bup complaints, 6 labels, 5-fold by row
+//! index mod 5; synthetic = `cargo xtask bench routing`'s generated 12,500 × 213 labels,
+//! first 75 % train; baseline = scikit-learn TF-IDF word 1–2 + char_wb 2–5, sublinear,
+//! LinearSVC C=0.5, `xtask/py/routing_baseline.py`, same splits)
+//!
+//! ```text
+//! experiment (ours unless said)                             purbalingga 5-fold (top-1 / top-3)
+//! sklearn baseline TF-IDF w1-2 + char_wb 2-5, LinearSVC C=0.5  0.705 / 0.942
+//! sklearn, same, class_weight=balanced, C=0.1 / 0.3 / 1      0.729 / 0.942, 0.725 / 0.944, 0.718 / 0.942
+//! sklearn, balanced SVM + complement NB (alpha .03-1, w .1-1)  0.689-0.731 / 0.942-0.953 (no gain)
+//! sklearn, balanced SVM word + SVM char score sum             0.730 / 0.945 (no gain)
+//! v1 (before): hashed blocks, no shrinking, C=0.1, rules 0.3  0.748 / -
+//! v2 default: vocabulary, shrinking, C=0.1, rules 0.3         0.747 / 0.960
+//! v2 C=0.05 / C=0.3                                           0.748 / 0.963, 0.742 / 0.958
+//! v2 rule block weight 0 / 0.15 / 0.6 / 1.0 / 1.5 (C=0.1)     0.734, 0.736, 0.731, 0.729, 0.724
+//! v2 char 2-5 / char 1-4 (C=0.05; the latter the default)     0.748 / 0.962, 0.753 / 0.963
+//! v2 char block weight 0.5 / 2 (C=0.1)                        0.733 / 0.964, 0.739 / 0.950
+//! v2 class weights power 0.5 (partial) (C=0.1)                0.739 / 0.963
+//! v2 min_df 2 (C=0.1)                                         0.740 / 0.958
+//! ```
+//!
+//! The synthetic set's figures are printed by the bench (see the report of issue 18).
+//!
+//! # Serialised form
+//!
+//! [`Model::to_bytes`] / [`Model::from_bytes`]: a little-endian binary format that starts
+//! with the magic `ADUANRM` and a format version ([`FORMAT_VERSION`]); a reader refuses
+//! other versions and any truncated or inconsistent input (no panic).
 
 use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// What the model reads of one complaint.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -23,27 +67,63 @@ pub struct Doc {
 pub struct TrainConfig {
     /// SVM cost (smaller: more regularised).
     pub c: f64,
-    /// Weight of the rule block against the word and character blocks.
+    /// Weight of the rule block against the word block (1).
     pub rule_weight: f64,
-    /// Weight each class's positive examples by n / (classes · n_class).
+    /// Weight each class's positive examples by (n / (classes · n_class))^`balance_power`.
     pub balanced: bool,
     /// Fit the softmax temperature on a 3-fold split of the training set.
     pub calibrate: bool,
     pub max_iter: usize,
+    /// Exponent of the class weights when `balanced` (1 = fully balanced, 0.5 = partial).
+    pub balance_power: f64,
+    /// Weight of the character block against the word block (1).
+    pub char_weight: f64,
+    /// Shortest and longest character n-gram inside a word (the word padded with spaces).
+    pub char_min: usize,
+    pub char_max: usize,
+    /// N-grams seen in fewer training texts are not in the vocabulary (0: automatic, 1
+    /// below [`AUTO_MIN_DF_FROM`] texts and 2 from there: region-scale sets keep their
+    /// vocabulary and memory in bounds, small ones keep every n-gram).
+    pub min_df: u32,
+    /// Solver stopping tolerance on the projected gradient (LIBLINEAR's 0.1).
+    pub tolerance: f64,
+    /// Threads for the one-vs-rest problems (0: the machine's parallelism, at most 4).
+    pub threads: usize,
 }
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        TrainConfig { c: 0.1, rule_weight: 0.3, balanced: true, calibrate: true, max_iter: 1000 }
+        TrainConfig {
+            c: 0.05,
+            rule_weight: 0.3,
+            balanced: true,
+            calibrate: true,
+            max_iter: 1000,
+            balance_power: 1.0,
+            char_weight: 1.0,
+            char_min: 1,
+            char_max: 4,
+            min_df: 0,
+            tolerance: 0.1,
+            threads: 0,
+        }
     }
 }
 
-const BLOCK_WORD: u64 = 1;
-const BLOCK_CHAR: u64 = 2;
-const BLOCK_RULE: u64 = 3;
+/// Training sets from this size drop n-grams of a single text (`min_df` 0).
+pub const AUTO_MIN_DF_FROM: usize = 3000;
+
+const BLOCK_WORD: u64 = 0;
+const BLOCK_CHAR: u64 = 1;
+const BLOCK_RULE: u64 = 2;
+const BLOCKS: usize = 3;
+
+/// The version of [`Model::to_bytes`]'s format.
+pub const FORMAT_VERSION: u32 = 2;
+const MAGIC: &[u8; 7] = b"ADUANRM";
 
 fn fnv(block: u64, parts: &[&[u8]]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ block.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for (i, p) in parts.iter().enumerate() {
         if i > 0 {
             h ^= u64::from(b' ');
@@ -54,94 +134,127 @@ fn fnv(block: u64, parts: &[&[u8]]) -> u64 {
             h = h.wrapping_mul(0x0100_0000_01b3);
         }
     }
-    h
+    (h >> 2) | (block << 62)
 }
 
-/// Raw term counts of a document: (block, hash) → count.
-fn raw_counts(doc: &Doc) -> HashMap<(u64, u64), f32> {
-    let mut m: HashMap<(u64, u64), f32> = HashMap::new();
-    let words: Vec<&str> = doc.text.split_whitespace().collect();
-    for (i, w) in words.iter().enumerate() {
-        *m.entry((BLOCK_WORD, fnv(BLOCK_WORD, &[w.as_bytes()]))).or_default() += 1.0;
-        if let Some(next) = words.get(i + 1) {
-            *m.entry((BLOCK_WORD, fnv(BLOCK_WORD, &[w.as_bytes(), next.as_bytes()])))
-                .or_default() += 1.0;
+fn block_of(key: u64) -> usize {
+    (key >> 62) as usize
+}
+
+/// The feature settings a model was trained with (stored with it).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Feat {
+    char_min: usize,
+    char_max: usize,
+    weights: [f32; BLOCKS],
+}
+
+impl Feat {
+    fn of(cfg: &TrainConfig) -> Feat {
+        Feat {
+            char_min: cfg.char_min.clamp(1, 8),
+            char_max: cfg.char_max.clamp(cfg.char_min.clamp(1, 8), 8),
+            weights: [1.0, cfg.char_weight as f32, cfg.rule_weight as f32],
         }
-        // Character n-grams inside the word padded with spaces (scikit-learn's char_wb).
-        let padded: Vec<u8> = [b" ", w.as_bytes(), b" "].concat();
-        for n in 3..=5usize {
-            if padded.len() <= n {
-                *m.entry((BLOCK_CHAR, fnv(BLOCK_CHAR, &[&padded]))).or_default() += 1.0;
-                break;
-            }
-            for win in padded.windows(n) {
-                *m.entry((BLOCK_CHAR, fnv(BLOCK_CHAR, &[win]))).or_default() += 1.0;
+    }
+}
+
+/// The hashed n-grams of a document, sorted, with repeats (a repeat is a count).
+fn keys(doc: &Doc, feat: &Feat, out: &mut Vec<u64>) {
+    out.clear();
+    let words: Vec<&str> = doc.text.split_whitespace().collect();
+    let mut padded: Vec<u8> = Vec::with_capacity(32);
+    for (i, w) in words.iter().enumerate() {
+        out.push(fnv(BLOCK_WORD, &[w.as_bytes()]));
+        if let Some(next) = words.get(i + 1) {
+            out.push(fnv(BLOCK_WORD, &[w.as_bytes(), next.as_bytes()]));
+        }
+        if feat.weights[BLOCK_CHAR as usize] > 0.0 {
+            // Character n-grams inside the word padded with spaces (scikit-learn's char_wb).
+            padded.clear();
+            padded.push(b' ');
+            padded.extend_from_slice(w.as_bytes());
+            padded.push(b' ');
+            for n in feat.char_min..=feat.char_max {
+                if padded.len() <= n {
+                    out.push(fnv(BLOCK_CHAR, &[&padded]));
+                    break;
+                }
+                for win in padded.windows(n) {
+                    out.push(fnv(BLOCK_CHAR, &[win]));
+                }
             }
         }
     }
     for t in &doc.rule_tokens {
-        *m.entry((BLOCK_RULE, fnv(BLOCK_RULE, &[t.as_bytes()]))).or_default() += 1.0;
+        out.push(fnv(BLOCK_RULE, &[t.as_bytes()]));
     }
-    m
+    out.sort_unstable();
 }
 
 /// A sparse vector sorted by index.
 type Sparse = Vec<(u32, f32)>;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 struct Vectorizer {
-    index: HashMap<(u64, u64), u32>,
+    index: HashMap<u64, u32>,
+    /// Per feature: its key (for serialisation) and idf.
+    keys: Vec<u64>,
     idf: Vec<f32>,
-    block: Vec<u64>,
-    rule_weight: f32,
+    feat: Feat,
 }
 
 impl Vectorizer {
-    fn fit(raws: &[HashMap<(u64, u64), f32>], rule_weight: f64) -> Vectorizer {
-        let mut index = HashMap::new();
-        let mut df: Vec<f32> = Vec::new();
-        let mut block = Vec::new();
-        for r in raws {
-            for k in r.keys() {
-                let next = u32::try_from(df.len()).unwrap_or(u32::MAX);
-                let i = *index.entry(*k).or_insert(next);
-                if i as usize == df.len() {
-                    df.push(0.0);
-                    block.push(k.0);
-                }
-                df[i as usize] += 1.0;
+    /// The vocabulary of `docs` (n-grams in at least `min_df` of them) with their idf.
+    fn fit(docs: &[&Doc], feat: Feat, min_df: u32) -> Vectorizer {
+        let mut df: HashMap<u64, u32> = HashMap::new();
+        let mut buf = Vec::new();
+        for d in docs {
+            keys(d, &feat, &mut buf);
+            buf.dedup();
+            for k in &buf {
+                *df.entry(*k).or_default() += 1;
             }
         }
-        let n = raws.len() as f32;
-        let idf = df.iter().map(|d| ((1.0 + n) / (1.0 + d)).ln() + 1.0).collect();
-        Vectorizer { index, idf, block, rule_weight: rule_weight as f32 }
+        let mut kept: Vec<(u64, u32)> = df.into_iter().filter(|(_, d)| *d >= min_df).collect();
+        kept.sort_unstable();
+        let n = docs.len() as f32;
+        let idf = kept.iter().map(|(_, d)| ((1.0 + n) / (1.0 + *d as f32)).ln() + 1.0).collect();
+        let keys: Vec<u64> = kept.iter().map(|(k, _)| *k).collect();
+        let index = keys.iter().enumerate().map(|(i, k)| (*k, i as u32)).collect();
+        Vectorizer { index, keys, idf, feat }
     }
 
     fn dim(&self) -> usize {
         self.idf.len()
     }
 
-    /// Sublinear TF-IDF, each block L2-normalised, the rule block scaled.
-    fn transform(&self, raw: &HashMap<(u64, u64), f32>) -> Sparse {
-        let mut v: Sparse = raw
-            .iter()
-            .filter_map(|(k, c)| {
-                let i = *self.index.get(k)?;
-                Some((i, (1.0 + c.ln()) * self.idf[i as usize]))
-            })
-            .collect();
-        v.sort_unstable_by_key(|(i, _)| *i);
-        let mut norms = [0f32; 4];
-        for (i, x) in &v {
-            norms[self.block[*i as usize] as usize] += x * x;
-        }
-        for (i, x) in v.iter_mut() {
-            let b = self.block[*i as usize] as usize;
-            let scale = if b == BLOCK_RULE as usize { self.rule_weight } else { 1.0 };
-            if norms[b] > 0.0 {
-                *x = *x / norms[b].sqrt() * scale;
+    /// Sublinear TF-IDF, each block L2-normalised and scaled by its weight.
+    fn transform(&self, doc: &Doc, buf: &mut Vec<u64>) -> Sparse {
+        keys(doc, &self.feat, buf);
+        let mut v: Sparse = Vec::with_capacity(buf.len() / 2);
+        let mut norms = [0f32; BLOCKS];
+        let mut i = 0;
+        while i < buf.len() {
+            let k = buf[i];
+            let mut c = 1;
+            while i + c < buf.len() && buf[i + c] == k {
+                c += 1;
+            }
+            i += c;
+            if let Some(&j) = self.index.get(&k) {
+                let x = (1.0 + (c as f32).ln()) * self.idf[j as usize];
+                norms[block_of(k)] += x * x;
+                v.push((j, x));
             }
         }
+        for (j, x) in v.iter_mut() {
+            let b = block_of(self.keys[*j as usize]);
+            if norms[b] > 0.0 {
+                *x = *x / norms[b].sqrt() * self.feat.weights[b];
+            }
+        }
+        v.sort_unstable_by_key(|(j, _)| *j);
         v
     }
 }
@@ -158,37 +271,55 @@ impl XorShift {
     }
 }
 
-/// Dual coordinate descent for the L2-regularised, L2-loss SVM with a bias feature of 1.
-/// Returns the weights with the bias last.
+/// Dual coordinate descent with shrinking for the L2-regularised, L2-loss SVM with a bias
+/// feature of 1 (LIBLINEAR's `solve_l2r_l1l2_svc`). `w` (dense, bias last) comes in zeroed
+/// and goes out solved.
 fn train_binary(
     xs: &[Sparse],
     sq: &[f64],
     y: &[f64],
     cost: &[f64],
-    dim: usize,
+    w: &mut [f64],
     max_iter: usize,
-) -> Vec<f64> {
+    eps: f64,
+) {
     let n = xs.len();
-    let mut w = vec![0f64; dim + 1];
+    let dim = w.len() - 1;
     let mut alpha = vec![0f64; n];
     let diag: Vec<f64> = cost.iter().map(|c| 0.5 / c).collect();
     let qd: Vec<f64> = (0..n).map(|i| sq[i] + 1.0 + diag[i]).collect();
-    let mut order: Vec<usize> = (0..n).collect();
+    let mut index: Vec<usize> = (0..n).collect();
+    let mut active = n;
     let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
-    for _ in 0..max_iter {
-        for i in (1..n).rev() {
+    let mut pg_max_old = f64::INFINITY;
+    let mut iter = 0;
+    while iter < max_iter {
+        let (mut pg_max, mut pg_min) = (f64::NEG_INFINITY, f64::INFINITY);
+        for i in (1..active).rev() {
             let j = (rng.next() % (i as u64 + 1)) as usize;
-            order.swap(i, j);
+            index.swap(i, j);
         }
-        let (mut max_pg, mut min_pg) = (f64::NEG_INFINITY, f64::INFINITY);
-        for &i in &order {
+        let mut s = 0;
+        while s < active {
+            let i = index[s];
             let x = &xs[i];
             let wx: f64 =
                 x.iter().map(|(j, v)| w[*j as usize] * f64::from(*v)).sum::<f64>() + w[dim];
             let g = y[i] * wx - 1.0 + alpha[i] * diag[i];
-            let pg = if alpha[i] == 0.0 { g.min(0.0) } else { g };
-            max_pg = max_pg.max(pg);
-            min_pg = min_pg.min(pg);
+            let mut pg = 0.0;
+            if alpha[i] == 0.0 {
+                if g > pg_max_old {
+                    active -= 1;
+                    index.swap(s, active);
+                    continue;
+                } else if g < 0.0 {
+                    pg = g;
+                }
+            } else {
+                pg = g;
+            }
+            pg_max = pg_max.max(pg);
+            pg_min = pg_min.min(pg);
             if pg.abs() > 1e-12 {
                 let old = alpha[i];
                 alpha[i] = (alpha[i] - g / qd[i]).max(0.0);
@@ -198,21 +329,32 @@ fn train_binary(
                 }
                 w[dim] += d;
             }
+            s += 1;
         }
-        if max_pg - min_pg <= 0.1 {
-            break;
+        iter += 1;
+        if pg_max - pg_min <= eps {
+            if active == n {
+                break;
+            }
+            active = n;
+            pg_max_old = f64::INFINITY;
+            continue;
         }
+        pg_max_old = if pg_max <= 0.0 { f64::INFINITY } else { pg_max };
     }
-    w
 }
 
 /// A trained classifier.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Model {
     labels: Vec<String>,
     vectorizer: Vectorizer,
-    /// One weight vector per label, bias last.
-    weights: Vec<Vec<f64>>,
+    /// Feature-major weights: the entries of feature `j` are `entries[offsets[j]..offsets[j + 1]]`,
+    /// each (label index, weight).
+    offsets: Vec<u32>,
+    entries: Vec<(u32, f32)>,
+    /// One bias per label.
+    bias: Vec<f32>,
     temperature: f64,
     examples: usize,
 }
@@ -231,67 +373,155 @@ fn softmax(scores: &[f64], t: f64) -> Vec<f64> {
     e.iter().map(|x| x / sum).collect()
 }
 
+fn threads(cfg: &TrainConfig) -> usize {
+    if cfg.threads > 0 {
+        cfg.threads
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+    }
+}
+
 impl Model {
     /// Trains on `docs` with `labels` (same length). `None` with fewer than two labels.
     pub fn train(docs: &[Doc], labels: &[String], cfg: &TrainConfig) -> Option<Model> {
+        let weights = vec![1.0; docs.len()];
+        Model::train_weighted(docs, labels, &weights, cfg)
+    }
+
+    /// As [`Model::train`], each example's cost multiplied by its weight (> 0).
+    pub fn train_weighted(
+        docs: &[Doc],
+        labels: &[String],
+        weights: &[f64],
+        cfg: &TrainConfig,
+    ) -> Option<Model> {
         let mut names: Vec<String> = labels.to_vec();
         names.sort();
         names.dedup();
-        if names.len() < 2 || docs.len() != labels.len() {
+        if names.len() < 2 || docs.len() != labels.len() || weights.len() != docs.len() {
             return None;
         }
-        let raws: Vec<_> = docs.iter().map(raw_counts).collect();
         let ys: Vec<usize> = labels.iter().map(|l| names.binary_search(l).unwrap_or(0)).collect();
-        let mut model = Model::fit(&raws, &ys, names, cfg);
+        let refs: Vec<&Doc> = docs.iter().collect();
+        let mut model = Model::fit(&refs, &ys, weights, names, cfg);
         if cfg.calibrate && docs.len() >= 30 {
-            model.temperature = calibrate(&raws, &ys, &model.labels, cfg);
+            model.temperature = calibrate(&refs, &ys, weights, &model.labels, cfg);
         }
         Some(model)
     }
 
     fn fit(
-        raws: &[HashMap<(u64, u64), f32>],
+        docs: &[&Doc],
         ys: &[usize],
+        example_weights: &[f64],
         labels: Vec<String>,
         cfg: &TrainConfig,
     ) -> Model {
-        let vectorizer = Vectorizer::fit(raws, cfg.rule_weight);
-        let xs: Vec<Sparse> = raws.iter().map(|r| vectorizer.transform(r)).collect();
+        let min_df = match cfg.min_df {
+            0 if docs.len() >= AUTO_MIN_DF_FROM => 2,
+            0 => 1,
+            m => m,
+        };
+        let vectorizer = Vectorizer::fit(docs, Feat::of(cfg), min_df);
+        let mut buf = Vec::new();
+        let xs: Vec<Sparse> = docs.iter().map(|d| vectorizer.transform(d, &mut buf)).collect();
+        drop(buf);
         let sq: Vec<f64> =
             xs.iter().map(|x| x.iter().map(|(_, v)| f64::from(*v).powi(2)).sum()).collect();
         let k = labels.len();
+        let dim = vectorizer.dim();
         let mut counts = vec![0usize; k];
         for &y in ys {
             counts[y] += 1;
         }
         let n = ys.len() as f64;
-        let weights = (0..k)
-            .map(|c| {
-                let y: Vec<f64> = ys.iter().map(|&l| if l == c { 1.0 } else { -1.0 }).collect();
+        let next = AtomicUsize::new(0);
+        let solved: Mutex<Vec<(usize, Sparse, f32)>> = Mutex::new(Vec::with_capacity(k));
+        let work = || {
+            let mut w = vec![0f64; dim + 1];
+            let mut y = vec![0f64; ys.len()];
+            let mut cost = vec![0f64; ys.len()];
+            loop {
+                let c = next.fetch_add(1, Ordering::Relaxed);
+                if c >= k {
+                    break;
+                }
                 let cp = if cfg.balanced && counts[c] > 0 {
-                    cfg.c * n / (k as f64 * counts[c] as f64)
+                    cfg.c * (n / (k as f64 * counts[c] as f64)).powf(cfg.balance_power)
                 } else {
                     cfg.c
                 };
-                let cost: Vec<f64> = ys.iter().map(|&l| if l == c { cp } else { cfg.c }).collect();
-                train_binary(&xs, &sq, &y, &cost, vectorizer.dim(), cfg.max_iter)
-            })
-            .collect();
-        Model { labels, vectorizer, weights, temperature: 1.0, examples: ys.len() }
+                for (i, &l) in ys.iter().enumerate() {
+                    y[i] = if l == c { 1.0 } else { -1.0 };
+                    cost[i] = if l == c { cp } else { cfg.c } * example_weights[i].max(1e-6);
+                }
+                w.iter_mut().for_each(|x| *x = 0.0);
+                train_binary(&xs, &sq, &y, &cost, &mut w, cfg.max_iter, cfg.tolerance);
+                let sparse: Sparse = w[..dim]
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, v)| v.abs() > 1e-6)
+                    .map(|(j, v)| (j as u32, *v as f32))
+                    .collect();
+                let bias = w[dim] as f32;
+                match solved.lock() {
+                    Ok(mut s) => s.push((c, sparse, bias)),
+                    Err(e) => e.into_inner().push((c, sparse, bias)),
+                }
+            }
+        };
+        let t = threads(cfg).min(k).max(1);
+        if t == 1 {
+            work();
+        } else {
+            std::thread::scope(|s| {
+                for _ in 0..t {
+                    s.spawn(work);
+                }
+            });
+        }
+        let mut solved = solved.into_inner().unwrap_or_else(|e| e.into_inner());
+        solved.sort_by_key(|(c, _, _)| *c);
+        // Feature-major: count, place, fill.
+        let mut offsets = vec![0u32; dim + 1];
+        for (_, sparse, _) in &solved {
+            for (j, _) in sparse {
+                offsets[*j as usize + 1] += 1;
+            }
+        }
+        for j in 0..dim {
+            offsets[j + 1] += offsets[j];
+        }
+        let mut fill: Vec<u32> = offsets[..dim].to_vec();
+        let mut entries = vec![(0u32, 0f32); offsets[dim] as usize];
+        let mut bias = vec![0f32; k];
+        for (c, sparse, b) in solved {
+            bias[c] = b;
+            for (j, v) in sparse {
+                let at = &mut fill[j as usize];
+                entries[*at as usize] = (c as u32, v);
+                *at += 1;
+            }
+        }
+        Model { labels, vectorizer, offsets, entries, bias, temperature: 1.0, examples: ys.len() }
     }
 
-    fn scores_raw(&self, raw: &HashMap<(u64, u64), f32>) -> Vec<f64> {
-        let x = self.vectorizer.transform(raw);
-        let dim = self.vectorizer.dim();
-        self.weights
-            .iter()
-            .map(|w| x.iter().map(|(j, v)| w[*j as usize] * f64::from(*v)).sum::<f64>() + w[dim])
-            .collect()
+    fn scores_x(&self, x: &Sparse) -> Vec<f64> {
+        let mut s: Vec<f64> = self.bias.iter().map(|b| f64::from(*b)).collect();
+        for (j, v) in x {
+            let j = *j as usize;
+            let (a, b) = (self.offsets[j] as usize, self.offsets[j + 1] as usize);
+            for (c, w) in &self.entries[a..b] {
+                s[*c as usize] += f64::from(*w) * f64::from(*v);
+            }
+        }
+        s
     }
 
     /// The SVM decision values, one per label.
     pub fn scores(&self, doc: &Doc) -> Vec<f64> {
-        self.scores_raw(&raw_counts(doc))
+        let x = self.vectorizer.transform(doc, &mut Vec::new());
+        self.scores_x(&x)
     }
 
     /// Every label with its calibrated probability, most likely first.
@@ -319,12 +549,139 @@ impl Model {
     pub fn temperature(&self) -> f64 {
         self.temperature
     }
+
+    /// Vocabulary size and stored weights (for logs and the bench).
+    pub fn size(&self) -> (usize, usize) {
+        (self.vectorizer.dim(), self.entries.len())
+    }
+
+    /// The model in its serialised form (see the module docs).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let v = &self.vectorizer;
+        let mut out = Vec::with_capacity(64 + v.dim() * 16 + self.entries.len() * 8);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        put_u64(&mut out, self.examples as u64);
+        out.extend_from_slice(&self.temperature.to_le_bytes());
+        put_u64(&mut out, v.feat.char_min as u64);
+        put_u64(&mut out, v.feat.char_max as u64);
+        for w in v.feat.weights {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+        put_u64(&mut out, self.labels.len() as u64);
+        for (l, b) in self.labels.iter().zip(&self.bias) {
+            put_u64(&mut out, l.len() as u64);
+            out.extend_from_slice(l.as_bytes());
+            out.extend_from_slice(&b.to_le_bytes());
+        }
+        put_u64(&mut out, v.dim() as u64);
+        for j in 0..v.dim() {
+            put_u64(&mut out, v.keys[j]);
+            out.extend_from_slice(&v.idf[j].to_le_bytes());
+            out.extend_from_slice(&(self.offsets[j + 1] - self.offsets[j]).to_le_bytes());
+        }
+        for (c, w) in &self.entries {
+            out.extend_from_slice(&c.to_le_bytes());
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+        out
+    }
+
+    /// Reads [`Model::to_bytes`]; `None` for another format version or damaged input.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Model> {
+        let mut r = Reader(bytes);
+        if r.take(MAGIC.len())? != MAGIC || r.u32()? != FORMAT_VERSION {
+            return None;
+        }
+        let examples = usize::try_from(r.u64()?).ok()?;
+        let temperature = r.f64()?;
+        let char_min = usize::try_from(r.u64()?).ok()?.clamp(1, 8);
+        let char_max = usize::try_from(r.u64()?).ok()?.clamp(char_min, 8);
+        let weights = [r.f32()?, r.f32()?, r.f32()?];
+        let k = r.len(8)?;
+        let (mut labels, mut bias) = (Vec::with_capacity(k), Vec::with_capacity(k));
+        for _ in 0..k {
+            let n = r.len(1)?;
+            labels.push(String::from_utf8(r.take(n)?.to_vec()).ok()?);
+            bias.push(r.f32()?);
+        }
+        if k < 2 || labels.windows(2).any(|p| p[0] >= p[1]) {
+            return None;
+        }
+        let dim = r.len(16)?;
+        let (mut keys, mut idf, mut offsets) =
+            (Vec::with_capacity(dim), Vec::with_capacity(dim), Vec::with_capacity(dim + 1));
+        offsets.push(0u32);
+        let mut total: u32 = 0;
+        for _ in 0..dim {
+            keys.push(r.u64()?);
+            idf.push(r.f32()?);
+            total = total.checked_add(r.u32()?)?;
+            offsets.push(total);
+        }
+        let mut entries = Vec::with_capacity((total as usize).min(r.0.len() / 8));
+        for _ in 0..total {
+            let c = r.u32()?;
+            if c as usize >= k {
+                return None;
+            }
+            entries.push((c, r.f32()?));
+        }
+        if !r.0.is_empty() || keys.windows(2).any(|p| p[0] >= p[1]) {
+            return None;
+        }
+        let index = keys.iter().enumerate().map(|(i, k)| (*k, i as u32)).collect();
+        let vectorizer =
+            Vectorizer { index, keys, idf, feat: Feat { char_min, char_max, weights } };
+        Some(Model { labels, vectorizer, offsets, entries, bias, temperature, examples })
+    }
+}
+
+fn put_u64(out: &mut Vec<u8>, x: u64) {
+    out.extend_from_slice(&x.to_le_bytes());
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Some(a)
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+
+    fn f32(&mut self) -> Option<f32> {
+        Some(f32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+
+    fn f64(&mut self) -> Option<f64> {
+        Some(f64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+
+    /// A count whose items take at least `min_item` bytes each: larger than what is left
+    /// is damage, not a reason to allocate.
+    fn len(&mut self, min_item: usize) -> Option<usize> {
+        let n = usize::try_from(self.u64()?).ok()?;
+        (n <= self.0.len() / min_item.max(1)).then_some(n)
+    }
 }
 
 /// The softmax temperature that minimises the log loss of out-of-fold scores (3 folds).
 fn calibrate(
-    raws: &[HashMap<(u64, u64), f32>],
+    docs: &[&Doc],
     ys: &[usize],
+    weights: &[f64],
     labels: &[String],
     cfg: &TrainConfig,
 ) -> f64 {
@@ -332,11 +689,12 @@ fn calibrate(
     let mut oof: Vec<Vec<f64>> = vec![Vec::new(); ys.len()];
     for f in 0..k {
         let train: Vec<usize> = (0..ys.len()).filter(|i| i % k != f).collect();
-        let tr_raw: Vec<_> = train.iter().map(|&i| raws[i].clone()).collect();
+        let tr_docs: Vec<&Doc> = train.iter().map(|&i| docs[i]).collect();
         let tr_y: Vec<usize> = train.iter().map(|&i| ys[i]).collect();
-        let m = Model::fit(&tr_raw, &tr_y, labels.to_vec(), cfg);
+        let tr_w: Vec<f64> = train.iter().map(|&i| weights[i]).collect();
+        let m = Model::fit(&tr_docs, &tr_y, &tr_w, labels.to_vec(), cfg);
         for i in (0..ys.len()).filter(|i| i % k == f) {
-            oof[i] = m.scores_raw(&raws[i]);
+            oof[i] = m.scores(docs[i]);
         }
     }
     let nll = |t: f64| -> f64 {
@@ -362,8 +720,7 @@ mod tests {
         Doc { text: crate::text::features_text(t), rule_tokens: vec![] }
     }
 
-    #[test]
-    fn learns_to_separate_and_calibrates() {
+    fn toy() -> (Vec<Doc>, Vec<String>) {
         let mut docs = Vec::new();
         let mut labels = Vec::new();
         for i in 0..20 {
@@ -374,6 +731,12 @@ mod tests {
             docs.push(doc(&format!("sekolah pungutan guru murid {i}")));
             labels.push("DINDIK".to_owned());
         }
+        (docs, labels)
+    }
+
+    #[test]
+    fn learns_to_separate_and_calibrates() {
+        let (docs, labels) = toy();
         let m = Model::train(&docs, &labels, &TrainConfig::default()).unwrap();
         let p = m.predict(&doc("jalannya rusak parah banyak lubang"));
         assert_eq!(p[0].label, "DPU");
@@ -384,5 +747,53 @@ mod tests {
         assert!(
             Model::train(&docs[..2], &["A".into(), "A".into()], &TrainConfig::default()).is_none()
         );
+    }
+
+    #[test]
+    fn threads_do_not_change_the_model() {
+        let (docs, labels) = toy();
+        let one = TrainConfig { threads: 1, calibrate: false, ..TrainConfig::default() };
+        let two = TrainConfig { threads: 2, ..one };
+        assert_eq!(Model::train(&docs, &labels, &one), Model::train(&docs, &labels, &two));
+    }
+
+    #[test]
+    fn example_weights_pull_an_ambiguous_text_their_way() {
+        // The same text labelled both ways: the heavier label wins.
+        let (mut docs, mut labels) = toy();
+        let mut weights = vec![1.0; docs.len()];
+        for (label, w) in [("DPU", 1.0), ("DLH", 5.0)] {
+            for _ in 0..5 {
+                docs.push(doc("selokan mampet air meluap"));
+                labels.push(label.to_owned());
+                weights.push(w);
+            }
+        }
+        let cfg = TrainConfig { calibrate: false, ..TrainConfig::default() };
+        let m = Model::train_weighted(&docs, &labels, &weights, &cfg).unwrap();
+        assert_eq!(m.predict(&doc("selokan mampet air meluap"))[0].label, "DLH");
+        weights.iter_mut().rev().take(10).for_each(|w| *w = if *w > 1.0 { 1.0 } else { 5.0 });
+        let m = Model::train_weighted(&docs, &labels, &weights, &cfg).unwrap();
+        assert_eq!(m.predict(&doc("selokan mampet air meluap"))[0].label, "DPU");
+    }
+
+    #[test]
+    fn serialisation_roundtrips_and_refuses_damage() {
+        let (docs, labels) = toy();
+        let m = Model::train(&docs, &labels, &TrainConfig::default()).unwrap();
+        let bytes = m.to_bytes();
+        let back = Model::from_bytes(&bytes).unwrap();
+        assert_eq!(back, m);
+        let d = doc("sampah di jalan menumpuk");
+        assert_eq!(back.predict(&d), m.predict(&d));
+        for cut in [0, 7, 11, bytes.len() / 2, bytes.len() - 1] {
+            assert!(Model::from_bytes(&bytes[..cut]).is_none(), "cut at {cut}");
+        }
+        let mut other = bytes.clone();
+        other[7] = 9; // another format version
+        assert!(Model::from_bytes(&other).is_none());
+        let mut longer = bytes;
+        longer.push(0);
+        assert!(Model::from_bytes(&longer).is_none());
     }
 }

@@ -252,3 +252,137 @@ impl Router {
         }
     }
 }
+
+// --- model: `aduan routing explain` ---
+
+/// Why the router decides what it decides (`aduan routing explain`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Explanation {
+    /// The text as the rules read it ([`crate::text::normalize`]).
+    pub normalized: String,
+    /// The keyword hits, through [`Rules::hits`]: keyword, the OPD it points at (after the
+    /// place for kecamatan categories), its weight.
+    pub hits: Vec<(String, Option<String>, f64)>,
+    /// The rules' probability per OPD, best first.
+    pub rules: Vec<(String, f64)>,
+    /// The learned model's best three with probabilities (empty without a model).
+    pub model: Vec<(String, f64)>,
+    /// The model's size: examples learned from.
+    pub model_examples: Option<usize>,
+    pub decision: Decision,
+    pub threshold: f64,
+    pub learned_weight: f64,
+}
+
+impl Router {
+    /// The decision of [`Router::route`] with what went into it.
+    pub fn explain(&self, text: &str) -> Explanation {
+        let w = words(text);
+        let hits = self.rules.hits(&w);
+        let place = self.place(text);
+        let mut rule: BTreeMap<String, f64> = BTreeMap::new();
+        let mut shown = Vec::new();
+        for h in &hits {
+            let target = self.target(h, &place);
+            if let Some(opd) = &target {
+                *rule.entry(opd.clone()).or_default() += h.weight;
+            }
+            shown.push((h.keyword.clone(), target, h.weight));
+        }
+        let total: f64 = rule.values().map(|v| v * v).sum::<f64>() + 1.0;
+        let mut rules: Vec<(String, f64)> =
+            rule.into_iter().map(|(k, v)| (k, v * v / total)).collect();
+        rules.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let model: Vec<(String, f64)> = self
+            .model
+            .as_ref()
+            .map(|m| {
+                m.predict(&self.doc_of(text, &hits, &place))
+                    .into_iter()
+                    .take(3)
+                    .map(|s| (s.label, s.p))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Explanation {
+            normalized: crate::text::normalize(text),
+            hits: shown,
+            rules,
+            model,
+            model_examples: self.model.as_ref().map(|m| m.examples()),
+            decision: self.route(text),
+            threshold: self.cfg.threshold,
+            learned_weight: self.cfg.learned_weight,
+        }
+    }
+}
+
+impl Explanation {
+    /// The report `aduan routing explain` prints.
+    pub fn render(&self) -> String {
+        use std::fmt::Write as _;
+        let mut s = String::new();
+        let d = &self.decision;
+        let _ = writeln!(s, "normalised: {}", self.normalized);
+        let _ = writeln!(s, "place: {}", d.place.label().unwrap_or_else(|| "-".into()));
+        if self.hits.is_empty() {
+            let _ = writeln!(s, "keyword hits: none");
+        } else {
+            let _ = writeln!(s, "keyword hits:");
+            for (k, opd, w) in &self.hits {
+                let to = opd.as_deref().unwrap_or("(no office for the place)");
+                let _ = writeln!(s, "  {k:?} -> {to} (weight {w})");
+            }
+        }
+        if !self.rules.is_empty() {
+            let r: Vec<String> = self.rules.iter().map(|(o, p)| format!("{o} {p:.3}")).collect();
+            let _ = writeln!(s, "rules: {}", r.join(", "));
+        }
+        match self.model_examples {
+            None => {
+                let _ = writeln!(s, "model: none trained (the rules decide alone)");
+            }
+            Some(n) => {
+                let m: Vec<String> =
+                    self.model.iter().map(|(o, p)| format!("{o} {p:.3}")).collect();
+                let _ = writeln!(s, "model top-3 ({n} examples): {}", m.join(", "));
+            }
+        }
+        let sugg: Vec<String> =
+            d.suggestions.iter().map(|x| format!("{} {:.3}", x.opd, x.score)).collect();
+        let how = if self.model_examples.is_some() {
+            format!(
+                "combined = {:.2} x rules + {:.2} x model",
+                1.0 - self.learned_weight.clamp(0.0, 1.0),
+                self.learned_weight.clamp(0.0, 1.0)
+            )
+        } else {
+            "combined = rules".to_owned()
+        };
+        let _ = writeln!(
+            s,
+            "combined ({how}): {}",
+            if sugg.is_empty() { "-".into() } else { sugg.join(", ") }
+        );
+        match &d.opd {
+            Some(opd) => {
+                let _ = writeln!(
+                    s,
+                    "action: route to {opd} (confidence {:.3} >= threshold {:.2})",
+                    d.confidence, self.threshold
+                );
+            }
+            None if d.suggestions.is_empty() => {
+                let _ = writeln!(s, "action: triage (no keyword and no model evidence)");
+            }
+            None => {
+                let _ = writeln!(
+                    s,
+                    "action: triage (best {} at {:.3} < threshold {:.2})",
+                    d.suggestions[0].opd, d.confidence, self.threshold
+                );
+            }
+        }
+        s
+    }
+}

@@ -10,8 +10,11 @@
 //!   [`aduan_core::alert_due`]). Every notification is queued through
 //!   [`aduan_store::Store::notify_once`], keyed per ticket, so it goes out once however
 //!   many watchers run.
-//! - **Learning** ([`Routing::retrain`]): the learned router is retrained from the
-//!   operators' dispositions on a schedule.
+//! - **Learning** ([`Routing::retrain`]): the learned router is retrained on a schedule
+//!   from the imported history and the operators' dispositions (newer ones weighted up,
+//!   [`crate::history`]) and stored in the database; every instance loads the newest stored
+//!   model ([`Routing::refresh_model`], checked every `watch_every`), and an instance whose
+//!   stored model is younger than `retrain_every` uses it instead of training its own.
 //!
 //! Time comes from a [`Clock`], so tests can move it.
 
@@ -86,7 +89,8 @@ pub struct WorkerConfig {
     pub lease: chrono::Duration,
     /// Retrain the learned router this often (and at start).
     pub retrain_every: Duration,
-    /// Dispositions needed before the learned router is used.
+    /// Dispositions needed before the learned router is trained from dispositions alone.
+    /// With imported history, [`MIN_WITH_HISTORY`] examples in all are enough.
     pub min_examples: usize,
     /// Most recent dispositions learned from.
     pub max_examples: i64,
@@ -282,6 +286,8 @@ pub struct Routing {
     cfg: WorkerConfig,
     /// Digests this worker sent or found claimed, `(opd, local day)`.
     digests_done: Mutex<std::collections::BTreeSet<(String, chrono::NaiveDate)>>,
+    /// The stored model in use: its id and when it was trained.
+    model_loaded: Mutex<Option<(i64, DateTime<Utc>)>>,
 }
 
 fn emails(list: &[String]) -> Vec<Identity> {
@@ -296,6 +302,7 @@ impl Routing {
             clock,
             cfg,
             digests_done: Mutex::new(std::collections::BTreeSet::new()),
+            model_loaded: Mutex::new(None),
         }
     }
 
@@ -545,31 +552,73 @@ impl Routing {
         Ok(done)
     }
 
-    /// Retrains the learned router from the operators' dispositions. Returns the number of
-    /// examples, or `None` when there are too few (the rules route alone).
+    /// Retrains the learned router from the imported history and the operators'
+    /// dispositions ([`train_and_store`]) and stores it for every instance — unless the
+    /// newest stored model (from another instance or `aduan routing train`) is younger than
+    /// `retrain_every`: then that one is used. Returns the examples of the model in use, or
+    /// `None` when there are too few (the rules route alone).
     pub async fn retrain(&self) -> Result<Option<usize>, RoutingError> {
-        let examples = self.store.training_examples(self.cfg.max_examples).await?;
-        if examples.len() < self.cfg.min_examples {
+        self.refresh_model().await?;
+        let now = self.clock.now();
+        let every =
+            chrono::Duration::from_std(self.cfg.retrain_every).unwrap_or(chrono::Duration::MAX);
+        let loaded = self.model_loaded.lock().map_or(None, |m| *m);
+        if let Some((_, trained_at)) = loaded
+            && now - trained_at < every
+        {
+            return Ok(self.router().model().map(Model::examples));
+        }
+        let Some((id, model)) =
+            train_and_store(&self.store, &self.router(), &self.cfg, now).await?
+        else {
             return Ok(None);
-        }
-        let router = self.router();
-        let cfg = self.cfg.train;
-        let trained = tokio::task::spawn_blocking(move || {
-            let docs: Vec<_> = examples.iter().map(|(t, _)| router.doc(t)).collect();
-            let labels: Vec<String> = examples.iter().map(|(_, l)| l.clone()).collect();
-            Model::train(&docs, &labels, &cfg).map(|m| router.with_model(Some(m)))
-        })
-        .await
-        .map_err(|e| RoutingError::Eval(format!("training task failed: {e}")))?;
-        let Some(new) = trained else { return Ok(None) };
-        let n = new.model().map_or(0, Model::examples);
-        let labels = new.model().map_or(0, |m| m.labels().len());
-        match self.router.write() {
-            Ok(mut r) => *r = Arc::new(new),
-            Err(e) => *e.into_inner() = Arc::new(new),
-        }
-        tracing::info!(examples = n, labels, "Learned router retrained.");
+        };
+        let n = model.examples();
+        let labels = model.labels().len();
+        self.install(id, now, model);
+        tracing::info!(model = id, examples = n, labels, "Learned router retrained and stored.");
         Ok(Some(n))
+    }
+
+    /// Loads the newest stored model when it is not the one in use. `true` when it changed.
+    pub async fn refresh_model(&self) -> Result<bool, RoutingError> {
+        let Some(latest) = self.store.routing_model_latest_id().await? else { return Ok(false) };
+        let loaded = self.model_loaded.lock().map_or(None, |m| *m);
+        if loaded.is_some_and(|(id, _)| id == latest) {
+            return Ok(false);
+        }
+        let Some(stored) = self.store.routing_model_latest().await? else { return Ok(false) };
+        let (id, at) = (stored.id, stored.trained_at);
+        let model = tokio::task::spawn_blocking(move || Model::from_bytes(&stored.bytes))
+            .await
+            .map_err(|e| RoutingError::Eval(format!("model loading task failed: {e}")))?;
+        let Some(model) = model else {
+            tracing::warn!(
+                model = id,
+                "Stored routing model not readable by this version; ignored."
+            );
+            // Not tried again until a newer one is stored.
+            if let Ok(mut m) = self.model_loaded.lock() {
+                *m = Some((id, at));
+            }
+            return Ok(false);
+        };
+        let n = model.examples();
+        self.install(id, at, model);
+        tracing::info!(model = id, examples = n, "Stored routing model loaded.");
+        Ok(true)
+    }
+
+    fn install(&self, id: i64, trained_at: DateTime<Utc>, model: Model) {
+        let new = Arc::new(self.router().with_model(Some(model)));
+        match self.router.write() {
+            Ok(mut r) => *r = new,
+            Err(e) => *e.into_inner() = new,
+        }
+        match self.model_loaded.lock() {
+            Ok(mut m) => *m = Some((id, trained_at)),
+            Err(e) => *e.into_inner() = Some((id, trained_at)),
+        }
     }
 
     /// Runs until shutdown: routing every `poll`, watching every `watch_every`, retraining
@@ -600,6 +649,10 @@ impl Routing {
             }
             if last_watch.is_none_or(|t| now - t >= self.cfg.watch_every) {
                 last_watch = Some(now);
+                // A model another instance stored is picked up within a watch period.
+                if let Err(error) = self.refresh_model().await {
+                    tracing::error!(%error, "Could not check for a newer routing model.");
+                }
                 if let Err(error) = self.watch_once().await {
                     tracing::error!(%error, "Deadline round failed.");
                 }
@@ -737,4 +790,57 @@ fn is_official(o: &crate::Opd, r: &Identity) -> bool {
     r.kind == aduan_core::IdentityKind::Email
         && (o.emails.iter().any(|e| e.trim().eq_ignore_ascii_case(&r.value))
             || o.head_email.as_deref().is_some_and(|h| h.trim().eq_ignore_ascii_case(&r.value)))
+}
+
+/// Examples (history + dispositions) enough to train once history has been imported.
+pub const MIN_WITH_HISTORY: usize = 20;
+
+/// Fits the learned router on the imported history and the dispositions of this
+/// database (weighted as [`crate::history::training_set`] says) and stores it. `None` when
+/// there is too little to learn from: fewer than `min_examples` dispositions and no
+/// history, fewer than [`MIN_WITH_HISTORY`] examples, or a single label.
+pub async fn train_and_store(
+    store: &Store,
+    router: &Arc<Router>,
+    cfg: &WorkerConfig,
+    now: DateTime<Utc>,
+) -> Result<Option<(i64, Model)>, RoutingError> {
+    let history = store.routing_history(cfg.max_examples).await?;
+    let dispositions = store.training_examples_dated(cfg.max_examples).await?;
+    let enough = if history.is_empty() {
+        dispositions.len() >= cfg.min_examples
+    } else {
+        history.len() + dispositions.len() >= MIN_WITH_HISTORY
+    };
+    if !enough {
+        return Ok(None);
+    }
+    let (h, d) = (history.len(), dispositions.len());
+    let router = router.clone();
+    let train = cfg.train;
+    let model = tokio::task::spawn_blocking(move || {
+        let (texts, labels, weights) = crate::history::training_set(history, dispositions, now);
+        let docs: Vec<_> = texts.iter().map(|t| router.doc(t)).collect();
+        Model::train_weighted(&docs, &labels, &weights, &train)
+    })
+    .await
+    .map_err(|e| RoutingError::Eval(format!("training task failed: {e}")))?;
+    let Some(model) = model else { return Ok(None) };
+    let bytes = model.to_bytes();
+    let id = store
+        .routing_model_save(
+            i64::from(crate::model::FORMAT_VERSION),
+            model.examples() as i64,
+            model.labels().len() as i64,
+            &bytes,
+        )
+        .await?;
+    tracing::info!(
+        model = id,
+        history = h,
+        dispositions = d,
+        bytes = bytes.len(),
+        "Routing model stored."
+    );
+    Ok(Some((id, model)))
 }

@@ -1,7 +1,8 @@
 //! The learned router on the Lapor Mas Bup set (834 complaints of Kabupaten Purbalingga,
 //! six sector labels; tests/fixtures/lapormasbup/SOURCE.txt), 5-fold as `aduan routing
-//! eval` runs it. A strong baseline (TF-IDF word and character n-grams, linear SVM) scores
-//! 0.71 on it.
+//! eval` runs it. scikit-learn's textbook baseline (TF-IDF word 1–2 + char_wb 2–5 grams,
+//! sublinear tf, LinearSVC C=0.5; `xtask/py/routing_baseline.py`) scores top-1 0.705 and
+//! top-3 0.942 on the same folds; `cargo xtask bench routing` runs both side by side.
 
 use std::path::Path;
 
@@ -25,6 +26,7 @@ fn five_fold_on_lapor_mas_bup_beats_the_baseline() {
     eprintln!("{}", report.render());
     assert_eq!(report.n, 834);
     assert_eq!(report.labels.len(), 6);
-    assert!(report.accuracy() > 0.71, "{}", report.summary_line());
-    assert!(report.top3_accuracy() > report.accuracy());
+    // Above the baseline (0.705 / 0.942); the issue asks 0.78, not reached yet (0.753).
+    assert!(report.accuracy() >= 0.745, "{}", report.summary_line());
+    assert!(report.top3_accuracy() >= 0.942, "{}", report.summary_line());
 }

@@ -475,3 +475,54 @@ async fn the_watcher_files_each_ticket_under_its_next_alert() {
         assert_eq!(due(clock.now() + Duration::hours(1)).await, 0);
     }
 }
+
+// --- model: retraining from imported history, the stored model shared by instances ---
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_trains_without_dispositions_and_every_instance_loads_the_stored_model() {
+    for (store, _guard) in stores().await {
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let (a, b) = (worker(&store, clock.clone()), worker(&store, clock.clone()));
+        // Nothing to learn from: no model, nothing stored.
+        assert_eq!(a.retrain().await.unwrap(), None);
+        assert_eq!(store.routing_model_latest_id().await.unwrap(), None);
+        // 30 imported rows (fewer than the 200 dispositions needed without history).
+        let mut rows = Vec::new();
+        for i in 0..10 {
+            rows.push((format!("aspal ruas pasar {i} mengelupas"), "DPU".to_string()));
+            rows.push((format!("tumpukan plastik {i} menyengat"), "DLH".to_string()));
+            rows.push((format!("bidan posyandu {i} jarang datang"), "DINKES".to_string()));
+        }
+        assert_eq!(store.routing_history_import(rows, None).await.unwrap(), 30);
+        assert_eq!(a.retrain().await.unwrap(), Some(30));
+        let id = store.routing_model_latest_id().await.unwrap().unwrap();
+        assert_eq!(a.router().model().unwrap().labels(), ["DINKES", "DLH", "DPU"]);
+        // A second instance picks the stored model up instead of training its own.
+        assert!(b.router().model().is_none());
+        assert_eq!(b.retrain().await.unwrap(), Some(30));
+        assert_eq!(store.routing_model_latest_id().await.unwrap(), Some(id), "not retrained");
+        assert_eq!(b.router().model(), a.router().model());
+        assert!(!b.refresh_model().await.unwrap(), "already the newest");
+        // Once the stored model is older than `retrain_every`, the next retrain fits anew
+        // with a disposition added; the other instance loads it on its next check.
+        let code = store
+            .ingest(message(
+                Channel::Web,
+                "w-1",
+                Identity::email("warga@example.id").unwrap(),
+                Some("Siti"),
+                "lampu jalan padam",
+            ))
+            .await
+            .unwrap()
+            .ticket
+            .unwrap();
+        store.assign(code, "DINHUB".into(), Actor::User("op@x.id".into()), None).await.unwrap();
+        clock.advance(Duration::hours(2));
+        assert_eq!(a.retrain().await.unwrap(), Some(31));
+        let newer = store.routing_model_latest_id().await.unwrap().unwrap();
+        assert!(newer > id);
+        assert!(b.refresh_model().await.unwrap());
+        assert_eq!(b.router().model().unwrap().labels().len(), 4);
+    }
+}

@@ -61,6 +61,7 @@ pub use ops::actions::{LinkOutcome, official_action_allowed};
 pub use ops::outbox::DeadNotification;
 pub use ops::outbox::Undelivered;
 pub use ops::routing::{DigestTicket, PersonalMails};
+pub use ops::routing::StoredModel;
 pub use ops::routing::{
     AlertSchedule, ReporterInfo, ReporterUpdate, RouteAction, RouteJob, RouteResult, WatchedTicket,
 };

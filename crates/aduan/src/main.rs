@@ -76,6 +76,31 @@ enum RoutingCommand {
         #[arg(long, value_name = "F")]
         train_fraction: Option<f64>,
     },
+    /// Store past complaints with the OPD that handled them, for `routing train`. Labels
+    /// are registry codes or OPD names (any case), or mapped by `--map`; with any label
+    /// left unknown the labels are listed and nothing is stored. Rows already stored are
+    /// skipped.
+    Import {
+        /// A CSV file with a header row.
+        #[arg(long, value_name = "FILE")]
+        csv: PathBuf,
+        #[arg(long, value_name = "NAME")]
+        text_column: String,
+        #[arg(long, value_name = "NAME")]
+        label_column: String,
+        /// Label → OPD code: a TOML table (`"Infrastruktur" = "DPU"`) or a CSV with a
+        /// header and the columns label, code.
+        #[arg(long, value_name = "FILE")]
+        map: Option<PathBuf>,
+    },
+    /// Fit the learned router on the imported history and the operators' dispositions and
+    /// store it in the database; every instance picks it up.
+    Train,
+    /// Show how a complaint would be routed and why.
+    Explain {
+        /// The complaint text.
+        text: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -160,6 +185,13 @@ fn main() -> ExitCode {
             }
             Command::Apikey { command: ApikeyCommand::Create { name, scope } } => {
                 apikey_create(&config, name, &scope).await
+            }
+            Command::Routing {
+                command: RoutingCommand::Import { csv, text_column, label_column, map },
+            } => routing_import(&config, &csv, &text_column, &label_column, map.as_deref()).await,
+            Command::Routing { command: RoutingCommand::Train } => routing_train(&config).await,
+            Command::Routing { command: RoutingCommand::Explain { text } } => {
+                routing_explain(&config, &text).await
             }
             Command::CheckConfig | Command::Routing { .. } => Ok(()),
         }
@@ -679,7 +711,7 @@ fn routing_eval(
     folds: Option<usize>,
     train_fraction: Option<f64>,
 ) -> anyhow::Result<()> {
-    use aduan_routing::eval::{Split, evaluate, read_csv};
+    use aduan_routing::eval::{Split, evaluate_with_model, read_csv};
     let split = match (folds, train_fraction) {
         (_, Some(f)) => Split::TrainFraction(f),
         (k, None) => Split::Folds(k.unwrap_or(5)),
@@ -691,14 +723,12 @@ fn routing_eval(
     let registry = read_registry(config)?.unwrap_or_default();
     let router = router(config, registry);
     let started = std::time::Instant::now();
-    let report = evaluate(&router, &rows, split, &aduan_routing::TrainConfig::default())?;
+    let (report, model) =
+        evaluate_with_model(&router, &rows, split, &aduan_routing::TrainConfig::default())?;
     eprintln!("evaluated {} rows in {:.2} s", rows.len(), started.elapsed().as_secs_f64());
     // What routing one ticket costs in production: normalisation, places, rules and the
-    // learned router (here trained on every row), per ticket, over every row's text.
-    let docs: Vec<_> = rows.iter().map(|(t, _)| router.doc(t)).collect();
-    let labels: Vec<String> = rows.iter().map(|(_, l)| l.clone()).collect();
-    let model = aduan_routing::Model::train(&docs, &labels, &aduan_routing::TrainConfig::default());
-    let full = router.with_model(model);
+    // learned router (the last fold's), per ticket, over every row's text.
+    let full = router.with_model(Some(model));
     let started = std::time::Instant::now();
     for (text, _) in &rows {
         std::hint::black_box(full.route(text));
@@ -706,6 +736,110 @@ fn routing_eval(
     let per = started.elapsed().as_secs_f64() * 1e6 / rows.len().max(1) as f64;
     eprintln!("routing one ticket: {per:.0} µs on average over {} texts", rows.len());
     println!("{}", report.render());
+    Ok(())
+}
+
+/// `aduan routing import`: maps the labels, refuses unknown ones, stores the rest.
+async fn routing_import(
+    config: &Config,
+    csv: &Path,
+    text_column: &str,
+    label_column: &str,
+    map: Option<&Path>,
+) -> anyhow::Result<()> {
+    use aduan_routing::history::{map_labels, parse_map};
+    let file =
+        std::fs::File::open(csv).with_context(|| format!("cannot open {}", csv.display()))?;
+    let rows =
+        aduan_routing::eval::read_csv(std::io::BufReader::new(file), text_column, label_column)?;
+    let registry = read_registry(config)?.unwrap_or_default();
+    let map = match map {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            parse_map(&path.display().to_string(), &text, &registry)?
+        }
+        None => Default::default(),
+    };
+    let mapped = match map_labels(&rows, &registry, &map) {
+        Ok(m) => m,
+        Err(unknown) => {
+            eprintln!("labels that are no OPD code or name of the registry (rows):");
+            for (label, n) in &unknown.0 {
+                eprintln!("  {label}\t{n}");
+            }
+            bail!(
+                "{} unknown label(s); map them to OPD codes with --map FILE (nothing was imported)",
+                unknown.0.len()
+            );
+        }
+    };
+    let store = open_store(config).await?;
+    store.migrate().await.context("migration failed")?;
+    let total = mapped.len();
+    let source = csv.file_name().map(|n| n.to_string_lossy().into_owned());
+    let added = store.routing_history_import(mapped, source).await?;
+    store.close().await;
+    println!(
+        "imported {added} new rows ({} already stored) from {}",
+        total as u64 - added,
+        csv.display()
+    );
+    Ok(())
+}
+
+fn routing_worker_config(config: &Config) -> aduan_routing::worker::WorkerConfig {
+    aduan_routing::worker::WorkerConfig {
+        min_examples: config.routing.min_examples,
+        ..aduan_routing::worker::WorkerConfig::default()
+    }
+}
+
+/// `aduan routing train`: fits on history + dispositions and stores the model.
+async fn routing_train(config: &Config) -> anyhow::Result<()> {
+    let registry = read_registry(config)?.unwrap_or_default();
+    let router = std::sync::Arc::new(router(config, registry));
+    let store = open_store(config).await?;
+    store.migrate().await.context("migration failed")?;
+    let started = std::time::Instant::now();
+    let cfg = routing_worker_config(config);
+    let trained =
+        aduan_routing::worker::train_and_store(&store, &router, &cfg, chrono::Utc::now()).await?;
+    store.close().await;
+    let Some((id, model)) = trained else {
+        bail!(
+            "too little to learn from: import history (`aduan routing import`) or let operators \
+             dispose at least {} tickets",
+            cfg.min_examples
+        );
+    };
+    println!(
+        "model {id} stored: examples={} labels={} temperature={:.2} in {:.1} s",
+        model.examples(),
+        model.labels().len(),
+        model.temperature(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `aduan routing explain "TEXT"`: the decision with the newest stored model, and why.
+async fn routing_explain(config: &Config, text: &str) -> anyhow::Result<()> {
+    let registry = read_registry(config)?.unwrap_or_default();
+    let mut router = router(config, registry);
+    let store = open_store(config).await?;
+    store.migrate().await.context("migration failed")?;
+    let stored = store.routing_model_latest().await?;
+    store.close().await;
+    if let Some(stored) = stored {
+        match aduan_routing::Model::from_bytes(&stored.bytes) {
+            Some(model) => router = router.with_model(Some(model)),
+            None => {
+                eprintln!("warning: stored model {} is not readable by this version", stored.id)
+            }
+        }
+    }
+    print!("{}", router.explain(text).render());
     Ok(())
 }
 

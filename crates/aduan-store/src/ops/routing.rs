@@ -1007,3 +1007,184 @@ impl Store {
         write!(self, |c| digest_once(c, &opd, &day, anchor, mails, now))
     }
 }
+
+// --- model: routing history and stored models (issue 18 item 3) ---
+
+/// A learned-router model as stored by `aduan routing train` or the worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredModel {
+    /// Grows with every model stored: the newest model has the largest id.
+    pub id: i64,
+    /// The serialised model's own format version.
+    pub format: i64,
+    pub examples: i64,
+    pub labels: i64,
+    pub bytes: Vec<u8>,
+    pub trained_at: DateTime<Utc>,
+}
+
+fn history_hash(text: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(text.as_bytes()))
+}
+
+/// Inserts `(text, opd)` rows not stored yet; returns how many were new.
+pub(crate) async fn routing_history_import<D: Db>(
+    c: &mut D,
+    rows: Vec<(String, String)>,
+    source: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    let mut added = 0;
+    for (text, opd) in rows {
+        added += c
+            .execute(
+                "INSERT INTO routing_history (text_hash, text, opd, source, imported_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (text_hash, opd) DO NOTHING",
+                args![history_hash(&text), text, opd, source.clone(), now],
+            )
+            .await?;
+    }
+    Ok(added)
+}
+
+/// `(text, opd)` of the imported history, oldest first, at most `limit` (the newest).
+pub(crate) async fn routing_history<D: Db>(c: &mut D, limit: i64) -> Result<Vec<(String, String)>> {
+    let rows = c
+        .fetch_all(
+            "SELECT text, opd FROM (SELECT id, text, opd FROM routing_history \
+             ORDER BY id DESC LIMIT $1) h ORDER BY id",
+            args![limit],
+        )
+        .await?;
+    rows.iter().map(|r| Ok((r.get("text")?, r.get("opd")?))).collect()
+}
+
+/// `(text, opd, when the ticket came in)` of the latest `limit` tickets disposed by
+/// people, as [`training_examples`] with the time.
+pub(crate) async fn training_examples_dated<D: Db>(
+    c: &mut D,
+    limit: i64,
+) -> Result<Vec<(String, String, DateTime<Utc>)>> {
+    let rows = c
+        .fetch_all(
+            "SELECT t.id, t.opd, t.created_at, m.text FROM tickets t \
+             JOIN messages m ON m.ticket_id = t.id \
+             WHERE t.id IN (SELECT t2.id FROM tickets t2 WHERE t2.opd IS NOT NULL AND EXISTS \
+             (SELECT 1 FROM events e WHERE e.ticket_id = t2.id AND e.kind = 'assigned' \
+             AND e.actor <> 'system') ORDER BY t2.id DESC LIMIT $1) \
+             AND m.direction = 'in' AND m.automated = $2 ORDER BY t.id, m.id",
+            args![limit, false],
+        )
+        .await?;
+    let mut out: Vec<(i64, String, String, DateTime<Utc>)> = Vec::new();
+    for r in rows {
+        let id: i64 = r.get("id")?;
+        let text: String = r.get("text")?;
+        match out.last_mut() {
+            Some((last, _, t, _)) if *last == id => {
+                t.push('\n');
+                t.push_str(&text);
+            }
+            _ => out.push((id, r.get("opd")?, text, r.get("created_at")?)),
+        }
+    }
+    Ok(out.into_iter().map(|(_, opd, text, at)| (text, opd, at)).collect())
+}
+
+pub(crate) async fn routing_model_save<D: Db>(
+    c: &mut D,
+    format: i64,
+    examples: i64,
+    labels: i64,
+    model: String,
+    now: DateTime<Utc>,
+) -> Result<i64> {
+    c.fetch_one_scalar(
+        "INSERT INTO routing_models (format, examples, labels, model, trained_at) \
+         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        args![format, examples, labels, model, now],
+    )
+    .await
+}
+
+pub(crate) async fn routing_model_latest_id<D: Db>(c: &mut D) -> Result<Option<i64>> {
+    c.fetch_optional_scalar("SELECT id FROM routing_models ORDER BY id DESC LIMIT 1", args![]).await
+}
+
+pub(crate) async fn routing_model_latest<D: Db>(c: &mut D) -> Result<Option<StoredModel>> {
+    let rows = c
+        .fetch_all(
+            "SELECT id, format, examples, labels, model, trained_at FROM routing_models \
+             ORDER BY id DESC LIMIT 1",
+            args![],
+        )
+        .await?;
+    let Some(r) = rows.first() else { return Ok(None) };
+    use base64::Engine;
+    let text: String = r.get("model")?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.as_bytes())
+        .map_err(|e| StoreError::Internal(format!("stored routing model: {e}")))?;
+    Ok(Some(StoredModel {
+        id: r.get("id")?,
+        format: r.get("format")?,
+        examples: r.get("examples")?,
+        labels: r.get("labels")?,
+        bytes,
+        trained_at: r.get("trained_at")?,
+    }))
+}
+
+impl Store {
+    /// Stores past complaints with their OPD code (`aduan routing import`); rows already
+    /// stored (same text, same OPD) are skipped. Returns how many were new.
+    pub async fn routing_history_import(
+        &self,
+        rows: Vec<(String, String)>,
+        source: Option<String>,
+    ) -> Result<u64> {
+        let rows: Vec<(String, String)> =
+            rows.into_iter().map(|(t, o)| (clean(t), clean(o))).collect();
+        let source = source.map(clean);
+        let now = now();
+        write!(self, |c| routing_history_import(c, rows, source, now))
+    }
+
+    /// The imported history, oldest first (the newest `limit` rows).
+    pub async fn routing_history(&self, limit: i64) -> Result<Vec<(String, String)>> {
+        read!(self, |c| routing_history(c, limit))
+    }
+
+    /// As [`Store::training_examples`], with when each ticket came in.
+    pub async fn training_examples_dated(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<(String, String, DateTime<Utc>)>> {
+        read!(self, |c| training_examples_dated(c, limit))
+    }
+
+    /// Stores a fitted model; returns its id (larger than every earlier one).
+    pub async fn routing_model_save(
+        &self,
+        format: i64,
+        examples: i64,
+        labels: i64,
+        bytes: &[u8],
+    ) -> Result<i64> {
+        use base64::Engine;
+        let model = base64::engine::general_purpose::STANDARD.encode(bytes);
+        let now = now();
+        write!(self, |c| routing_model_save(c, format, examples, labels, model, now))
+    }
+
+    /// The id of the newest stored model (cheap: the worker polls it).
+    pub async fn routing_model_latest_id(&self) -> Result<Option<i64>> {
+        read!(self, |c| routing_model_latest_id(c))
+    }
+
+    /// The newest stored model.
+    pub async fn routing_model_latest(&self) -> Result<Option<StoredModel>> {
+        read!(self, |c| routing_model_latest(c))
+    }
+}

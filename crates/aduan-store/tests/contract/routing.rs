@@ -223,4 +223,47 @@ async fn a_digest_is_claimed_once_per_opd_and_day() {
         store.set_status(a, Status::Resolved, op(), None).await.unwrap();
         assert!(store.digest_tickets("DPU".into(), 10, now).await.unwrap().is_empty());
     }
+
+// --- model: routing history and stored models ---
+
+#[tokio::test]
+async fn routing_history_imports_once_and_models_are_newest_first() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let rows = |n: usize| {
+            (0..n)
+                .map(|i| (format!("jalan rusak nomor {i}"), "DPU".to_string()))
+                .chain([("sampah menumpuk".to_string(), "DLH".to_string())])
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(store.routing_history_import(rows(3), Some("a.csv".into())).await.unwrap(), 4);
+        // The same rows again add nothing; a new row is added; the same text for another
+        // OPD is another example.
+        assert_eq!(store.routing_history_import(rows(4), None).await.unwrap(), 1);
+        let same_text_other_opd = vec![("sampah menumpuk".to_string(), "DPU".to_string())];
+        assert_eq!(store.routing_history_import(same_text_other_opd, None).await.unwrap(), 1);
+        let history = store.routing_history(1000).await.unwrap();
+        assert_eq!(history.len(), 6);
+        assert_eq!(history[0], ("jalan rusak nomor 0".to_string(), "DPU".to_string()));
+        assert_eq!(store.routing_history(2).await.unwrap().len(), 2, "the newest two");
+
+        assert_eq!(store.routing_model_latest_id().await.unwrap(), None);
+        assert!(store.routing_model_latest().await.unwrap().is_none());
+        let first = store.routing_model_save(2, 6, 2, &[1, 2, 3, 0, 255]).await.unwrap();
+        let second = store.routing_model_save(2, 7, 2, &[9; 1000]).await.unwrap();
+        assert!(second > first);
+        assert_eq!(store.routing_model_latest_id().await.unwrap(), Some(second));
+        let m = store.routing_model_latest().await.unwrap().unwrap();
+        assert_eq!((m.id, m.format, m.examples, m.labels), (second, 2, 7, 2));
+        assert_eq!(m.bytes, vec![9; 1000]);
+
+        // Dispositions by people, with when the ticket came in.
+        let code = store.ingest(msg(Channel::Web, "h1", None, "lampu mati")).await.unwrap();
+        let code = code.ticket.unwrap();
+        assert!(store.training_examples_dated(10).await.unwrap().is_empty());
+        store.assign(code, "DISHUB".into(), op(), None).await.unwrap();
+        let dated = store.training_examples_dated(10).await.unwrap();
+        assert_eq!(dated.len(), 1);
+        assert_eq!((dated[0].0.as_str(), dated[0].1.as_str()), ("lampu mati", "DISHUB"));
+        assert!((Utc::now() - dated[0].2).num_seconds().abs() < 60);
+    }
 }
