@@ -17,8 +17,8 @@ mod email;
 #[path = "../../crates/aduan-telegram/tests/fake_bot/mod.rs"]
 mod fake_bot;
 mod faults;
-mod officials;
 mod incidents;
+mod officials;
 mod resident_loop;
 mod routing;
 mod scaleout;

@@ -215,6 +215,7 @@ fn open311_opd_services() {
     expect!["Perangkat Daerah"].assert_eq(texts::OPEN311_OPD_GROUP);
 }
 
+#[test]
 fn officials_action_link_texts() {
     use aduan_core::action_link::OfficialAction as A;
     let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
@@ -303,6 +304,7 @@ fn the_daily_digest() {
     ));
 }
 
+#[test]
 fn incident_texts() {
     expect!["dilaporkan oleh 12 warga"].assert_eq(&texts::reported_by(12));
 }

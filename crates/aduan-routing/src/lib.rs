@@ -12,8 +12,8 @@
 
 pub mod eval;
 pub mod gazetteer;
-pub mod links;
 pub mod history;
+pub mod links;
 pub mod model;
 pub mod notify;
 pub mod registry;

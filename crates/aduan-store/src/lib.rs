@@ -56,15 +56,15 @@ use aduan_core::{SlaPolicy, ThreadingPolicy, TicketCode, TransitionError};
 use chrono::{DateTime, Utc};
 
 pub use ops::accounts::CannedAnswer;
-pub use ops::media::StoredAttachment;
 pub use ops::actions::{LinkOutcome, official_action_allowed};
+pub use ops::media::StoredAttachment;
 pub use ops::outbox::DeadNotification;
 pub use ops::outbox::Undelivered;
-pub use ops::routing::{DigestTicket, PersonalMails};
 pub use ops::routing::StoredModel;
 pub use ops::routing::{
     AlertSchedule, ReporterInfo, ReporterUpdate, RouteAction, RouteJob, RouteResult, WatchedTicket,
 };
+pub use ops::routing::{DigestTicket, PersonalMails};
 pub use types::*;
 
 /// Everything that can go wrong in the store. The web layer maps each variant to a status.

@@ -404,6 +404,7 @@ async fn an_operator_takes_a_triage_ticket_and_lets_it_go() {
         assert_eq!((last.from.as_deref(), last.to.as_deref()), (Some(me.as_str()), None));
         assert!(store.tickets(&mine).await.unwrap().items.is_empty());
     }
+}
 
 // --- officials: one-click action links (issue 19 item 5) ---
 
@@ -551,7 +552,9 @@ async fn new_triage_tickets_go_around_the_operators_on_duty() {
             ("off_duty", Some("a@banyumaskab.go.id"))
         );
     }
+}
 
+#[tokio::test]
 async fn not_ours_returns_to_triage_and_ask_info_pauses() {
     use aduan_core::action_link::OfficialAction as A;
     use aduan_store::LinkOutcome;

@@ -165,6 +165,7 @@ async fn the_deadline_scan_reads_only_tickets_whose_alert_is_due() {
             .unwrap();
         assert_eq!(scan(now + chrono::Duration::days(400)).await, vec![codes[2]], "{name}");
     }
+}
 
 // --- officials: per-recipient notifications and the daily digest (issue 19 item 5) ---
 
@@ -223,6 +224,7 @@ async fn a_digest_is_claimed_once_per_opd_and_day() {
         store.set_status(a, Status::Resolved, op(), None).await.unwrap();
         assert!(store.digest_tickets("DPU".into(), 10, now).await.unwrap().is_empty());
     }
+}
 
 // --- model: routing history and stored models ---
 
