@@ -873,6 +873,17 @@ pub(crate) async fn notify_once_each<D: Db>(
     if !claimed {
         return Ok(false);
     }
+    // One mail per incident, as in `notify_once` (issue 20).
+    if key.starts_with("disposition:") && super::incidents::disposition_done(c, t.id, &key).await? {
+        let note = "incident notified already";
+        event(c, t.id, now, &Actor::System, EventKind::Notified, None, Some(&key), Some(note))
+            .await?;
+        return Ok(false);
+    }
+    let mails = match super::incidents::incident_note(c, t.id).await? {
+        Some(n) => mails.into_iter().map(|(to, text)| (to, format!("{text}\n\n{n}"))).collect(),
+        None => mails,
+    };
     queue_personal(c, &t, purpose, &mails, now).await?;
     let note = format!("{} recipient(s)", mails.len());
     event(c, t.id, now, &Actor::System, EventKind::Notified, None, Some(&key), Some(&note)).await?;
