@@ -378,44 +378,8 @@ pub(crate) async fn notify_once<D: Db>(
     text: String,
     now: DateTime<Utc>,
 ) -> Result<bool> {
-    let t = require_ticket(c, code, now).await?;
-    let claimed = claim_key(c, t.id, &key, now).await?;
-    if key.starts_with("disposition:") {
-        c.execute(REFRESH_DISPOSE_PENDING, args![t.id]).await?;
-    }
-    if !claimed {
-        return Ok(false);
-    }
-    // One mail per incident: its OPD heard of it through another member (issue 20).
-    if key.starts_with("disposition:") && super::incidents::disposition_done(c, t.id, &key).await? {
-        let note = "incident notified already";
-        event(c, t.id, now, &Actor::System, EventKind::Notified, None, Some(&key), Some(note))
-            .await?;
-        return Ok(false);
-    }
-    let text = match super::incidents::incident_note(c, t.id).await? {
-        Some(n) => format!("{text}\n\n{n}"),
-        None => text,
-    };
-    for to in &recipients {
-        let channel = match to.kind {
-            aduan_core::IdentityKind::Email => Channel::Email,
-            aduan_core::IdentityKind::Phone => Channel::Sms,
-            _ => {
-                return Err(StoreError::Invalid(format!(
-                    "notifications go to email or phone, not {}",
-                    to.kind
-                )));
-            }
-        };
-        let route = ReplyRoute::Send { channel, to: to.clone() };
-        let system = &Actor::System;
-        queue_outbound(c, t.id, t.summary.channel, route, &text, system, purpose, None, now)
-            .await?;
-    }
-    let note = format!("{} recipient(s)", recipients.len());
-    event(c, t.id, now, &Actor::System, EventKind::Notified, None, Some(&key), Some(&note)).await?;
-    Ok(true)
+    let mails = recipients.into_iter().map(|to| (to, text.clone())).collect();
+    notify_once_each(c, code, key, purpose, mails, now).await
 }
 
 async fn watched<D: Db>(c: &mut D, t: TicketRow) -> Result<WatchedTicket> {
