@@ -578,7 +578,11 @@ fn load_sqlite(
     for (_, sql) in &triggers {
         conn.execute_batch(sql)?;
     }
-    conn.execute_batch("INSERT INTO ticket_search (ticket_search) VALUES ('rebuild');")?;
+    conn.execute_batch(
+        "DELETE FROM ticket_search_dirty;
+         INSERT INTO ticket_search (rowid, code, place, name, body)
+             SELECT id, code, place, name, body FROM ticket_search_docs;",
+    )?;
     conn.execute_batch("PRAGMA journal_mode = WAL;")?;
     sample.opds = busiest_opds(&conn)?;
     sample.categories = reg.categories.iter().map(|(c, _)| c.clone()).collect();

@@ -494,7 +494,7 @@ fn writer_loop(
         if p.open {
             p.open = false;
             let replies = std::mem::replace(&mut p.replies, Vec::with_capacity(max_batch));
-            match run_cached(&conn, "COMMIT") {
+            match refresh_search(&conn).and_then(|()| run_cached(&conn, "COMMIT")) {
                 Ok(()) => {
                     p.syncing += 1;
                     if let Err(mpsc::SendError(replies)) = sync.send(replies) {
@@ -518,6 +518,41 @@ fn writer_loop(
             break;
         }
     }
+}
+
+/// Brings the search index up to date with the tickets the open transaction changed
+/// (migration 0026: the triggers only note them in `ticket_search_dirty`), in that
+/// transaction, just before it commits: one statement for all of them, so FTS5 writes one
+/// segment per group commit rather than several per message.
+const SEARCH_REFRESH: &str = "INSERT OR REPLACE INTO ticket_search (rowid, code, place, name, body) \
+     SELECT d.id, d.code, d.place, d.name, d.body FROM ticket_search_dirty x \
+     JOIN ticket_search_docs d ON d.id = x.ticket_id";
+
+fn refresh_search(conn: &Connection) -> rusqlite::Result<()> {
+    let mut dirty = match conn.prepare_cached("SELECT count(*) FROM ticket_search_dirty") {
+        Ok(stmt) => stmt,
+        // Not migrated to 0026 yet: no trigger notes anything either.
+        Err(rusqlite::Error::SqliteFailure(_, Some(m))) if m.starts_with("no such table") => {
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    if dirty.query_row([], |r| r.get::<_, i64>(0))? == 0 {
+        return Ok(());
+    }
+    run_cached(conn, SEARCH_REFRESH)?;
+    // A ticket that is gone (tickets are never deleted today; a purge would) leaves the index.
+    let gone: Vec<i64> = conn
+        .prepare_cached(
+            "SELECT ticket_id FROM ticket_search_dirty \
+             WHERE ticket_id NOT IN (SELECT id FROM tickets)",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for id in gone {
+        conn.prepare_cached("DELETE FROM ticket_search WHERE rowid = ?1")?.execute([id])?;
+    }
+    run_cached(conn, "DELETE FROM ticket_search_dirty")
 }
 
 /// Answers every write of a group with a failure (whatever its own result was).

@@ -33,7 +33,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::pages::{Nav, PageUser, error_page, render};
+use crate::pages::{Nav, PageUser, admin_form, admin_only, csrf_error, error_page, render};
 use crate::session::{Act, Principal, csrf_ok};
 use crate::tickets;
 
@@ -67,21 +67,6 @@ struct CannedPage {
     rows: Vec<CannedRow>,
 }
 
-fn admin_only(s: &aduan_store::Session) -> Option<Response> {
-    Principal::User(s.clone())
-        .require_admin()
-        .err()
-        .map(|e| error_page(Nav::of(s), &e, Some("/".into())))
-}
-
-fn csrf_error() -> ApiError {
-    ApiError::new(
-        StatusCode::FORBIDDEN,
-        "csrf",
-        "Formulir ini tidak membawa token keamanan yang benar. Muat ulang halaman lalu coba lagi.",
-    )
-}
-
 /// `GET /canned`: the list with a form per answer and one to add.
 pub(crate) async fn canned_list(State(state): State<AppState>, PageUser(s): PageUser) -> Response {
     if let Some(r) = admin_only(&s) {
@@ -113,11 +98,8 @@ pub(crate) async fn canned_save(
     PageUser(s): PageUser,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    if let Some(r) = admin_only(&s) {
+    if let Some(r) = admin_form(&s, &form, "/canned") {
         return r;
-    }
-    if !csrf_ok(&s.csrf_token, form.get("csrf").map(String::as_str)) {
-        return error_page(Nav::of(&s), &csrf_error(), Some("/canned".into()));
     }
     let get = |k: &str| form.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
     let result = async {
@@ -161,11 +143,8 @@ pub(crate) async fn canned_delete(
     Path(raw): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    if let Some(r) = admin_only(&s) {
+    if let Some(r) = admin_form(&s, &form, "/canned") {
         return r;
-    }
-    if !csrf_ok(&s.csrf_token, form.get("csrf").map(String::as_str)) {
-        return error_page(Nav::of(&s), &csrf_error(), Some("/canned".into()));
     }
     let Ok(id) = raw.parse::<i64>() else {
         return error_page(Nav::of(&s), &ApiError::not_found("no such canned answer"), None);

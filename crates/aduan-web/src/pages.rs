@@ -320,12 +320,33 @@ pub(crate) async fn logout(
     resp
 }
 
-fn csrf_error() -> ApiError {
+pub(crate) fn csrf_error() -> ApiError {
     ApiError::new(
         StatusCode::FORBIDDEN,
         "csrf",
         "Formulir ini tidak membawa token keamanan yang benar. Muat ulang halaman lalu coba lagi.",
     )
+}
+
+/// The error page a non-admin gets on an admin-only page, or `None` for an admin.
+pub(crate) fn admin_only(s: &aduan_store::Session) -> Option<Response> {
+    Principal::User(s.clone())
+        .require_admin()
+        .err()
+        .map(|e| error_page(Nav::of(s), &e, Some("/".into())))
+}
+
+/// The guard of every admin-only form post: the admin check, then the form's CSRF token
+/// (an error page linking back to `back` when it is wrong).
+pub(crate) fn admin_form(
+    s: &aduan_store::Session,
+    form: &HashMap<String, String>,
+    back: &str,
+) -> Option<Response> {
+    admin_only(s).or_else(|| {
+        (!csrf_ok(&s.csrf_token, form.get("csrf").map(String::as_str)))
+            .then(|| error_page(Nav::of(s), &csrf_error(), Some(back.into())))
+    })
 }
 
 // ---- Inbox ----

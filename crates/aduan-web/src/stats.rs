@@ -61,6 +61,27 @@ fn csv_field(s: &str) -> String {
     }
 }
 
+/// `?format=`: `json` (or absent) → false, `csv` → true, anything else a 422 on `format`.
+fn wants_csv(q: &HashMap<String, String>) -> Result<bool, ApiError> {
+    match q.get("format").map(String::as_str) {
+        None | Some("json" | "") => Ok(false),
+        Some("csv") => Ok(true),
+        Some(_) => Err(ApiError::field("format", "must be json or csv")),
+    }
+}
+
+/// A CSV download named `file`.
+fn csv_response(file: &str, body: String) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file}\"")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
 pub(crate) fn to_csv(group_by: StatsGroup, rows: &[StatsRow]) -> String {
     let mut out = format!(
         "{},total,open,resolved,rejected,overdue,responded_on_time,responded_late,compliance,closed\r\n",
@@ -104,34 +125,23 @@ pub(crate) async fn api_stats(State(state): State<AppState>, req: Request) -> Re
     }
     let run = async {
         allowed?;
-        let csv = match q.get("format").map(String::as_str) {
-            None | Some("json") | Some("") => false,
-            Some("csv") => true,
-            Some(_) => return Err(ApiError::field("format", "must be json or csv")),
-        };
+        let csv = wants_csv(&q)?;
         let sq = query(&q)?;
         let rows = state.store.stats(sq.clone()).await?;
         let incidents = state.store.incident_counts(sq.from, sq.to).await?;
         Ok::<_, ApiError>((csv, sq, rows, incidents))
     };
     match run.await {
-        Ok((true, sq, rows, _)) => (
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-                (
-                    header::CONTENT_DISPOSITION,
-                    match sq.group_by {
-                        StatsGroup::Opd => "attachment; filename=\"aduan-opd.csv\"",
-                        StatsGroup::Channel => "attachment; filename=\"aduan-channel.csv\"",
-                        StatsGroup::Category => "attachment; filename=\"aduan-category.csv\"",
-                        StatsGroup::Kecamatan => "attachment; filename=\"aduan-kecamatan.csv\"",
-                        StatsGroup::Day => "attachment; filename=\"aduan-day.csv\"",
-                    },
-                ),
-            ],
+        Ok((true, sq, rows, _)) => csv_response(
+            match sq.group_by {
+                StatsGroup::Opd => "aduan-opd.csv",
+                StatsGroup::Channel => "aduan-channel.csv",
+                StatsGroup::Category => "aduan-category.csv",
+                StatsGroup::Kecamatan => "aduan-kecamatan.csv",
+                StatsGroup::Day => "aduan-day.csv",
+            },
             to_csv(sq.group_by, &rows),
-        )
-            .into_response(),
+        ),
         Ok((false, sq, rows, (incidents, incident_reports))) => axum::Json(json!({
             "group_by": sq.group_by,
             "from": sq.from.as_ref().map(aduan_core::time::format_rfc3339),
@@ -479,24 +489,15 @@ async fn satisfaction_api(
 ) -> Response {
     let run = async {
         allowed?;
-        let csv = match q.get("format").map(String::as_str) {
-            None | Some("json") | Some("") => false,
-            Some("csv") => true,
-            Some(_) => return Err(ApiError::field("format", "must be json or csv")),
-        };
+        let csv = wants_csv(q)?;
         let sq = query(q)?;
         let rows = state.store.satisfaction(sq.clone()).await?;
         Ok::<_, ApiError>((csv, sq, rows))
     };
     match run.await {
-        Ok((true, sq, rows)) => (
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-                (header::CONTENT_DISPOSITION, "attachment; filename=\"aduan-kepuasan.csv\""),
-            ],
-            satisfaction_csv(sq.group_by, &rows),
-        )
-            .into_response(),
+        Ok((true, sq, rows)) => {
+            csv_response("aduan-kepuasan.csv", satisfaction_csv(sq.group_by, &rows))
+        }
         Ok((false, sq, rows)) => axum::Json(json!({
             "view": "satisfaction",
             "group_by": sq.group_by,
@@ -619,24 +620,13 @@ async fn routing_api(
 ) -> Response {
     let run = async {
         allowed?;
-        let csv = match q.get("format").map(String::as_str) {
-            None | Some("json") | Some("") => false,
-            Some("csv") => true,
-            Some(_) => return Err(ApiError::field("format", "must be json or csv")),
-        };
+        let csv = wants_csv(q)?;
         let sq = query(q)?;
         let rows = state.store.routing_quality(sq.from, sq.to).await?;
         Ok::<_, ApiError>((csv, sq, rows))
     };
     match run.await {
-        Ok((true, _, rows)) => (
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-                (header::CONTENT_DISPOSITION, "attachment; filename=\"aduan-routing.csv\""),
-            ],
-            routing_csv(&rows),
-        )
-            .into_response(),
+        Ok((true, _, rows)) => csv_response("aduan-routing.csv", routing_csv(&rows)),
         Ok((false, sq, rows)) => axum::Json(json!({
             "view": "routing",
             "from": sq.from.as_ref().map(aduan_core::time::format_rfc3339),

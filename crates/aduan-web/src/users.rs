@@ -13,8 +13,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::pages::{Nav, PageUser, error_page, local, render};
-use crate::session::{Principal, csrf_ok, hash_password};
+use crate::pages::{Nav, PageUser, admin_form, admin_only, error_page, local, render};
+use crate::session::{Principal, hash_password};
 
 struct UserRow {
     id: i64,
@@ -44,12 +44,6 @@ struct UsersPage {
 }
 
 /// `None` for an admin; the 403 page for anyone else.
-fn admin_only(s: &aduan_store::Session) -> Option<Response> {
-    Principal::User(s.clone())
-        .require_admin()
-        .err()
-        .map(|e| error_page(Nav::of(s), &e, Some("/".into())))
-}
 
 pub(crate) async fn list(State(state): State<AppState>, PageUser(s): PageUser) -> Response {
     if let Some(r) = admin_only(&s) {
@@ -91,24 +85,13 @@ pub(crate) async fn list(State(state): State<AppState>, PageUser(s): PageUser) -
     render(StatusCode::OK, &page)
 }
 
-fn csrf_error() -> ApiError {
-    ApiError::new(
-        StatusCode::FORBIDDEN,
-        "csrf",
-        "Token keamanan formulir salah. Muat ulang halaman.",
-    )
-}
-
 pub(crate) async fn add(
     State(state): State<AppState>,
     PageUser(s): PageUser,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    if let Some(r) = admin_only(&s) {
+    if let Some(r) = admin_form(&s, &form, "/users") {
         return r;
-    }
-    if !csrf_ok(&s.csrf_token, form.get("csrf").map(String::as_str)) {
-        return error_page(Nav::of(&s), &csrf_error(), Some("/users".into()));
     }
     let get = |k: &str| form.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
     let result = async {
@@ -161,11 +144,8 @@ pub(crate) async fn set_disabled(
     Path((id, action)): Path<(i64, String)>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    if let Some(r) = admin_only(&s) {
+    if let Some(r) = admin_form(&s, &form, "/users") {
         return r;
-    }
-    if !csrf_ok(&s.csrf_token, form.get("csrf").map(String::as_str)) {
-        return error_page(Nav::of(&s), &csrf_error(), Some("/users".into()));
     }
     let disabled = match action.as_str() {
         "disable" => true,
