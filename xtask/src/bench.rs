@@ -978,7 +978,11 @@ async fn closed_loop_over(
 
 /// The connections of the open loop; a request holds one while it runs.
 struct Pool {
-    idle: Mutex<Vec<Conn>>,
+    /// Idle connections, used oldest-idle first: each one carries a request every
+    /// `connections / rate` seconds, so none sits idle long enough for the server's
+    /// `header_read_timeout` (10 s) to close it under the client (a LIFO stack left the
+    /// bottom ones idle, and a burst reaching them met "channel closed").
+    idle: Mutex<std::collections::VecDeque<Conn>>,
     /// As many permits as connections; FIFO, so requests get connections in due order.
     permits: Semaphore,
 }
@@ -986,7 +990,7 @@ struct Pool {
 impl Pool {
     async fn exchange(&self, target: &Target, kind: Kind) -> anyhow::Result<StatusCode> {
         let _permit = self.permits.acquire().await?;
-        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
         // A connection that failed was not put back; its replacement is opened here.
         let mut conn = match idle {
             Some(conn) => conn,
@@ -994,7 +998,7 @@ impl Pool {
         };
         let result = target.exchange(&mut conn, kind).await;
         if result.is_ok() {
-            self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
+            self.idle.lock().unwrap_or_else(|e| e.into_inner()).push_back(conn);
         }
         result
     }
@@ -1012,9 +1016,9 @@ async fn open_loop(
     warmup_secs: u64,
     duration_secs: u64,
 ) -> anyhow::Result<Phase> {
-    let mut conns = Vec::with_capacity(connections);
+    let mut conns = std::collections::VecDeque::with_capacity(connections);
     for _ in 0..connections {
-        conns.push(target.connect().await?);
+        conns.push_back(target.connect().await?);
     }
     let pool = Arc::new(Pool { idle: Mutex::new(conns), permits: Semaphore::new(connections) });
     let warmup_requests = rate.saturating_mul(warmup_secs);
