@@ -26,7 +26,7 @@ use crate::gazetteer::{Gazetteer, Place};
 use crate::model::{Doc, Model};
 use crate::registry::{OpdFile, ROUTE_TO_KECAMATAN};
 use crate::rules::{Hit, Rules};
-use crate::text::{features_text, words};
+use crate::text::{features_of, words};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RouterConfig {
@@ -150,10 +150,10 @@ impl Router {
         let w = words(text);
         let hits = self.rules.hits(&w);
         let place = self.place(text);
-        self.doc_of(text, &hits, &place)
+        self.doc_of(&w, &hits, &place)
     }
 
-    fn doc_of(&self, text: &str, hits: &[Hit], place: &Place) -> Doc {
+    fn doc_of(&self, words: &[String], hits: &[Hit], place: &Place) -> Doc {
         let mut rule_tokens = Vec::new();
         for h in hits {
             if let Some(c) = &h.category {
@@ -167,7 +167,7 @@ impl Router {
         if let Some(k) = &place.kecamatan {
             rule_tokens.push(format!("pk:{}", k.to_lowercase()));
         }
-        Doc { text: features_text(text), rule_tokens }
+        Doc { text: features_of(words), rule_tokens, raw: words.join(" ") }
     }
 
     pub fn route(&self, text: &str) -> Decision {
@@ -196,7 +196,7 @@ impl Router {
             for v in combined.values_mut() {
                 *v *= 1.0 - lw;
             }
-            for s in model.predict(&self.doc_of(text, &hits, &place)) {
+            for s in model.predict(&self.doc_of(&w, &hits, &place)) {
                 if model_top.as_ref().is_none_or(|(_, p)| s.p > *p) {
                     model_top = Some((s.label.clone(), s.p));
                 }
@@ -297,7 +297,7 @@ impl Router {
             .model
             .as_ref()
             .map(|m| {
-                m.predict(&self.doc_of(text, &hits, &place))
+                m.predict(&self.doc_of(&w, &hits, &place))
                     .into_iter()
                     .take(3)
                     .map(|s| (s.label, s.p))

@@ -257,15 +257,20 @@ pub fn stem(word: &str) -> String {
 /// The text the learned router reads: normalised words without function words and pure
 /// numbers, stemmed.
 pub fn features_text(text: &str) -> String {
+    features_of(&words(text))
+}
+
+/// [`features_text`] of a text's [`words`].
+pub fn features_of(words: &[String]) -> String {
     let mut out = String::new();
-    for w in words(text) {
-        if is_stop(&w) || w.chars().all(|c| c.is_ascii_digit()) {
+    for w in words {
+        if is_stop(w) || w.chars().all(|c| c.is_ascii_digit()) {
             continue;
         }
         if !out.is_empty() {
             out.push(' ');
         }
-        out.push_str(&stem(&w));
+        out.push_str(&stem(w));
     }
     out
 }
