@@ -574,6 +574,9 @@ enum SearchMode {
     Newest,
     /// No word to search.
     Nothing,
+    /// More than [`RANK_CAP`] match but the statistics do not call the query common
+    /// (PostgreSQL): newest first, from the GIN index's matches (see `more_than_cap`).
+    NewestIndexed,
 }
 
 /// Chooses how to answer `f`'s text query. A cursor keeps the mode of the page it came
@@ -587,11 +590,12 @@ async fn search_mode<D: Db>(c: &mut D, f: &TicketFilter, q: &str) -> Result<Sear
         return Ok(SearchMode::Nothing);
     }
     if let Some(cursor) = f.cursor {
-        return Ok(if cursor.1.is_some() { SearchMode::Ranked } else { SearchMode::Newest });
+        if cursor.1.is_some() {
+            return Ok(SearchMode::Ranked);
+        }
     }
     let prefix = last_is_prefix(f.q.as_deref().unwrap_or_default(), &terms);
-    let more = more_than_cap(c, &terms, prefix).await?;
-    Ok(if more { SearchMode::Newest } else { SearchMode::Ranked })
+    count_mode(c, &terms, prefix, f.cursor.is_some()).await
 }
 
 /// The statement answering `f`'s text query and its parameters (`limit + 1` rows). The
@@ -640,6 +644,14 @@ fn search_sql<D: Db>(
             w.and(&format!("ticket_search MATCH {p}"));
             let from = "FROM ticket_search CROSS JOIN tickets t ON t.id = ticket_search.rowid ";
             (TICKET_SELECT.replace("FROM tickets t ", from), "ticket_search.rowid DESC")
+        }
+        SearchMode::NewestIndexed => {
+            // The GIN matches (a few thousand at most) looked up and sorted by id.
+            let p = w.param(tsquery(&terms, prefix));
+            w.and(&format!("s.doc @@ aduan_tsq({p})"));
+            let from = "FROM ticket_search s CROSS JOIN LATERAL \
+                        (SELECT * FROM tickets WHERE id = s.ticket_id OFFSET 0) t ";
+            (TICKET_SELECT.replace("FROM tickets t ", from), "t.id DESC")
         }
         SearchMode::Ranked if D::IS_PG => {
             let p = w.param(tsquery(&terms, prefix));
@@ -766,14 +778,14 @@ const PG_ESTIMATE: &str = "SELECT ((SELECT greatest(c.reltuples, 0) FROM pg_clas
 ///   characters) merges every doclist it expands to before the first row. The typed last
 ///   word counted as an exact word first: when that already exceeds the cap, so does the
 ///   prefix (it matches a superset).
+///
+/// On PostgreSQL a query that is not common by the statistics but has more than the cap
+/// is listed newest first from its GIN matches (`NewestIndexed`: a few thousand at most,
+/// cheaper than walking the tickets until a page of them turns up, which for a word in
+/// one document in a thousand reads tens of thousands of documents).
 async fn more_than_cap<D: Db>(c: &mut D, terms: &[String], prefix: bool) -> Result<bool> {
     if D::IS_PG {
-        let prefix_at = if prefix { terms.len() as i64 } else { 0 };
-        let estimate: f64 =
-            c.fetch_one_scalar(PG_ESTIMATE, args![terms.join(" "), prefix_at]).await?;
-        if estimate > NEWEST_ESTIMATE {
-            return Ok(true);
-        }
+        // `count_mode` asked the statistics first ([`pg_common`]).
         let matched: i64 = c
             .fetch_one_scalar(
                 "SELECT count(*) FROM (SELECT 1 FROM ticket_search \
@@ -795,4 +807,32 @@ async fn more_than_cap<D: Db>(c: &mut D, terms: &[String], prefix: bool) -> Resu
     let matched: i64 =
         c.fetch_one_scalar(COUNT, args![fts5_query(terms, prefix), RANK_CAP + 1]).await?;
     Ok(matched > RANK_CAP)
+}
+
+/// Whether PostgreSQL's statistics estimate more than [`NEWEST_ESTIMATE`] matches.
+async fn pg_common<D: Db>(c: &mut D, terms: &[String], prefix: bool) -> Result<bool> {
+    let prefix_at = if prefix { terms.len() as i64 } else { 0 };
+    let estimate: f64 = c.fetch_one_scalar(PG_ESTIMATE, args![terms.join(" "), prefix_at]).await?;
+    Ok(estimate > NEWEST_ESTIMATE)
+}
+
+/// The mode of a text query with words: ranked when at most [`RANK_CAP`] match; else newest
+/// first, walked through the tickets when the query is common, from the GIN matches when
+/// PostgreSQL's statistics do not call it common. `newest_page`: a page after a newest-first
+/// page (its cursor has no score), which stays newest first.
+async fn count_mode<D: Db>(
+    c: &mut D,
+    terms: &[String],
+    prefix: bool,
+    newest_page: bool,
+) -> Result<SearchMode> {
+    if D::IS_PG && pg_common(c, terms, prefix).await? {
+        return Ok(SearchMode::Newest);
+    }
+    let more = newest_page || more_than_cap(c, terms, prefix).await?;
+    Ok(match more {
+        false => SearchMode::Ranked,
+        true if D::IS_PG => SearchMode::NewestIndexed,
+        true => SearchMode::Newest,
+    })
 }
