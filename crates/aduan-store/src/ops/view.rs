@@ -589,10 +589,8 @@ async fn search_mode<D: Db>(c: &mut D, f: &TicketFilter, q: &str) -> Result<Sear
     if terms.is_empty() {
         return Ok(SearchMode::Nothing);
     }
-    if let Some(cursor) = f.cursor {
-        if cursor.1.is_some() {
-            return Ok(SearchMode::Ranked);
-        }
+    if f.cursor.is_some_and(|cursor| cursor.1.is_some()) {
+        return Ok(SearchMode::Ranked);
     }
     let prefix = last_is_prefix(f.q.as_deref().unwrap_or_default(), &terms);
     count_mode(c, &terms, prefix, f.cursor.is_some()).await
