@@ -48,7 +48,24 @@
 //!   word alone: "lampu" is in one complaint in six) the matches are listed newest first:
 //!   scoring a hundred thousand near-identical complaints costs 100+ ms and tells them
 //!   apart no better than their age, while an operator adding a second word (a street, a
-//!   desa) is back under the cap and ranked. The count stops at the cap, so it is cheap.
+//!   desa) is back under the cap and ranked. Which of the two never reads a common word's
+//!   whole posting list (`more_than_cap`, migration 0024): PostgreSQL asks its own
+//!   statistics first (`pg_stats.most_common_elems` of `ticket_search.doc`, what `ANALYZE`
+//!   found: a word in more than about one document in a hundred is in that list with its
+//!   frequency) and lists a query estimated at more than 5,000 matches newest first
+//!   without counting; anything rarer, or any query before the first `ANALYZE`, is counted
+//!   up to the cap in the GIN index, which is cheap because few documents match. SQLite
+//!   counts in FTS5, which reads an exact word's doclist lazily (the count stops at the
+//!   cap), but merges a whole prefix's doclists before its first row: the typed last word
+//!   is counted as an exact word first, and when that exceeds the cap the prefix (a
+//!   superset) does too. Why not always count: at a million tickets "lampu" has 250,000
+//!   postings; a GIN bitmap of them costs 50+ ms, an FTS5 prefix merge 10 ms. Why not a
+//!   term-count table kept by trigger: it would be one more write per word of every
+//!   message on the intake path, for a decision the statistics make well enough. The cost
+//!   of a wrong guess is bounded in one direction only: a query estimated common (every
+//!   word common, taken as independent) that in fact matches few documents is answered
+//!   newest first, and its walk reads documents until the page is full or the filters'
+//!   index ends (a full walk when two common words never meet: "ktp lampu").
 //! - *Paging.* Ranked pages are keyset-paged by (score, id): the cursor carries the last
 //!   row's score (the bits of the `f64`) and id, and the next page asks for `score >
 //!   last OR (score = last AND id < last_id)` in the order `score, id DESC`, so a static
@@ -65,7 +82,15 @@
 //! - *PostgreSQL.* `ticket_search (ticket_id, doc tsvector)` with the `simple` configuration
 //!   (no stemmer, no stop words: Indonesian names and slang stay as written) and a GIN
 //!   index; `aduan_fold` folds diacritics with `translate` (the `unaccent` extension needs
-//!   contrib and CREATE privilege). Why not `pg_trgm`: a trigram GIN answers substrings, but
+//!   contrib and CREATE privilege). Newest first tests `ts_match_vq(doc, q)` (the function
+//!   behind `@@`, which no index serves) on each ticket walked newest first through the
+//!   list's own index, joined to `ticket_search` by its primary key: a page reads about
+//!   `limit / share of matches` documents and never the GIN index. Ranked reads the GIN
+//!   matches (at most about a thousand) and looks each ticket up (`LATERAL … OFFSET 0`, so
+//!   a generic plan cannot hash the tickets table instead). Every search statement calls
+//!   `aduan_tsq` (migration 0024), which is `PARALLEL UNSAFE` on purpose: parallel workers
+//!   cost more to start (5–20 ms) than such a query takes. The message trigger appends a
+//!   new message's words to its ticket's document (0024) instead of rebuilding it. Why not `pg_trgm`: a trigram GIN answers substrings, but
 //!   a common word's trigrams match most of the table and every candidate must be rechecked
 //!   on the heap (LIKE has no ranking either); operators search words, a phone or a code,
 //!   all of which the word index or a lookup serves, and ranking needs a tsvector anyway.
@@ -549,6 +574,9 @@ enum SearchMode {
     Newest,
     /// No word to search.
     Nothing,
+    /// More than [`RANK_CAP`] match but the statistics do not call the query common
+    /// (PostgreSQL): newest first, from the GIN index's matches (see `more_than_cap`).
+    NewestIndexed,
 }
 
 /// Chooses how to answer `f`'s text query. A cursor keeps the mode of the page it came
@@ -561,26 +589,11 @@ async fn search_mode<D: Db>(c: &mut D, f: &TicketFilter, q: &str) -> Result<Sear
     if terms.is_empty() {
         return Ok(SearchMode::Nothing);
     }
-    if let Some(cursor) = f.cursor {
-        return Ok(if cursor.1.is_some() { SearchMode::Ranked } else { SearchMode::Newest });
+    if f.cursor.is_some_and(|cursor| cursor.1.is_some()) {
+        return Ok(SearchMode::Ranked);
     }
     let prefix = last_is_prefix(f.q.as_deref().unwrap_or_default(), &terms);
-    let matched: i64 = if D::IS_PG {
-        c.fetch_one_scalar(
-            "SELECT count(*) FROM (SELECT 1 FROM ticket_search \
-             WHERE doc @@ to_tsquery('simple', aduan_fold($1)) LIMIT $2) x",
-            args![tsquery(&terms, prefix), RANK_CAP + 1],
-        )
-        .await?
-    } else {
-        c.fetch_one_scalar(
-            "SELECT count(*) FROM (SELECT 1 FROM ticket_search WHERE ticket_search MATCH $1 \
-             LIMIT $2)",
-            args![fts5_query(&terms, prefix), RANK_CAP + 1],
-        )
-        .await?
-    };
-    Ok(if matched > RANK_CAP { SearchMode::Newest } else { SearchMode::Ranked })
+    count_mode(c, &terms, prefix, f.cursor.is_some()).await
 }
 
 /// The statement answering `f`'s text query and its parameters (`limit + 1` rows). The
@@ -614,9 +627,11 @@ fn search_sql<D: Db>(
         }
         SearchMode::Newest if D::IS_PG => {
             let p = w.param(tsquery(&terms, prefix));
+            // `ts_match_vq` is `@@` that no index serves: the walk goes newest first
+            // through the tickets and tests each document (see `more_than_cap`).
             w.and(&format!(
                 "EXISTS (SELECT 1 FROM ticket_search s WHERE s.ticket_id = t.id \
-                 AND s.doc @@ to_tsquery('simple', aduan_fold({p})))"
+                 AND ts_match_vq(s.doc, aduan_tsq({p})))"
             ));
             (TICKET_SELECT.to_owned(), "t.id DESC")
         }
@@ -628,11 +643,23 @@ fn search_sql<D: Db>(
             let from = "FROM ticket_search CROSS JOIN tickets t ON t.id = ticket_search.rowid ";
             (TICKET_SELECT.replace("FROM tickets t ", from), "ticket_search.rowid DESC")
         }
+        SearchMode::NewestIndexed => {
+            // The GIN matches (a few thousand at most) looked up and sorted by id.
+            let p = w.param(tsquery(&terms, prefix));
+            w.and(&format!("s.doc @@ aduan_tsq({p})"));
+            let from = "FROM ticket_search s CROSS JOIN LATERAL \
+                        (SELECT * FROM tickets WHERE id = s.ticket_id OFFSET 0) t ";
+            (TICKET_SELECT.replace("FROM tickets t ", from), "t.id DESC")
+        }
         SearchMode::Ranked if D::IS_PG => {
             let p = w.param(tsquery(&terms, prefix));
-            let expr = format!("(-ts_rank(s.doc, to_tsquery('simple', aduan_fold({p}))))::float8");
-            w.and(&format!("s.doc @@ to_tsquery('simple', aduan_fold({p}))"));
-            let from = "FROM ticket_search s JOIN tickets t ON t.id = s.ticket_id ";
+            let expr = format!("(-ts_rank(s.doc, aduan_tsq({p})))::float8");
+            w.and(&format!("s.doc @@ aduan_tsq({p})"));
+            // The matches (the GIN index) are the outer loop and each looks its ticket up:
+            // `OFFSET 0` keeps a generic plan, which guesses thousands of matches, from
+            // hashing the whole tickets table instead.
+            let from = "FROM ticket_search s CROSS JOIN LATERAL \
+                        (SELECT * FROM tickets WHERE id = s.ticket_id OFFSET 0) t ";
             let select = TICKET_SELECT
                 .replacen("SELECT ", &format!("SELECT {expr} AS search_score, "), 1)
                 .replace("FROM tickets t ", from);
@@ -711,4 +738,99 @@ pub(crate) async fn search_tickets<D: Db>(
     }
     let next_cursor = if rows.len() as i64 > limit { last.map(|c| c.to_string()) } else { None };
     Ok(Page { items, next_cursor })
+}
+
+// --- pgsearch: search at scale ---
+
+/// An estimated match count above which a PostgreSQL query is listed newest first without
+/// counting its matches (see [`more_than_cap`]).
+const NEWEST_ESTIMATE: f64 = 5.0 * RANK_CAP as f64;
+
+/// PostgreSQL's own estimate of how many documents match every word of `$1` (words
+/// separated by one space; word number `$2` is a prefix, 0 when none): the table's row
+/// count times, for each word, the frequency `ANALYZE` found for it (summed over the
+/// lexemes it is a prefix of) in `pg_stats.most_common_elems` of `ticket_search.doc`, the
+/// words taken as independent. A word not in that list (rarer than about one document in a
+/// hundred) counts as matching nothing, so the query is counted. Reads the statistics
+/// only: no posting list.
+const PG_ESTIMATE: &str = "SELECT ((SELECT greatest(c.reltuples, 0) FROM pg_class c \
+     WHERE c.oid = 'ticket_search'::regclass)::float8 \
+     * coalesce((SELECT exp(sum(ln(least(greatest(x.f::float8, 1e-12::float8), 1.0::float8)))) \
+     FROM (SELECT sum(e.freq) AS f FROM unnest(string_to_array(aduan_fold($1), ' ')) WITH ORDINALITY \
+     AS w(term, i) LEFT JOIN (SELECT u.elem, u.freq FROM pg_stats s, \
+     unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) AS u(elem, freq) \
+     WHERE s.schemaname = current_schema() AND s.tablename = 'ticket_search' \
+     AND s.attname = 'doc') e ON e.elem = w.term \
+     OR (w.i = $2 AND starts_with(e.elem, w.term)) GROUP BY w.i) x), 0))::float8";
+
+/// Whether more than [`RANK_CAP`] documents match `terms` (the last one a prefix when
+/// `prefix`), without reading a common word's whole posting list:
+///
+/// - *PostgreSQL*: a GIN scan builds the bitmap of every match before a `LIMIT` can stop
+///   it (a quarter of a million entries for "lampu" at a million tickets: 50+ ms), so the
+///   planner's statistics ([`PG_ESTIMATE`]) decide first: above [`NEWEST_ESTIMATE`] the
+///   answer is yes without counting; otherwise (a rare word, or no statistics yet: a new
+///   database) the matches are counted up to the cap, which is cheap because few match.
+/// - *SQLite*: FTS5 reads an exact word's doclist lazily (a count up to the cap stops
+///   after a thousand entries) but a prefix longer than the prefix indexes (2 and 3
+///   characters) merges every doclist it expands to before the first row. The typed last
+///   word counted as an exact word first: when that already exceeds the cap, so does the
+///   prefix (it matches a superset).
+///
+/// On PostgreSQL a query that is not common by the statistics but has more than the cap
+/// is listed newest first from its GIN matches (`NewestIndexed`: a few thousand at most,
+/// cheaper than walking the tickets until a page of them turns up, which for a word in
+/// one document in a thousand reads tens of thousands of documents).
+async fn more_than_cap<D: Db>(c: &mut D, terms: &[String], prefix: bool) -> Result<bool> {
+    if D::IS_PG {
+        // `count_mode` asked the statistics first ([`pg_common`]).
+        let matched: i64 = c
+            .fetch_one_scalar(
+                "SELECT count(*) FROM (SELECT 1 FROM ticket_search \
+                 WHERE doc @@ aduan_tsq($1) LIMIT $2) x",
+                args![tsquery(terms, prefix), RANK_CAP + 1],
+            )
+            .await?;
+        return Ok(matched > RANK_CAP);
+    }
+    const COUNT: &str = "SELECT count(*) FROM (SELECT 1 FROM ticket_search \
+         WHERE ticket_search MATCH $1 LIMIT $2)";
+    if prefix {
+        let exact: i64 =
+            c.fetch_one_scalar(COUNT, args![fts5_query(terms, false), RANK_CAP + 1]).await?;
+        if exact > RANK_CAP {
+            return Ok(true);
+        }
+    }
+    let matched: i64 =
+        c.fetch_one_scalar(COUNT, args![fts5_query(terms, prefix), RANK_CAP + 1]).await?;
+    Ok(matched > RANK_CAP)
+}
+
+/// Whether PostgreSQL's statistics estimate more than [`NEWEST_ESTIMATE`] matches.
+async fn pg_common<D: Db>(c: &mut D, terms: &[String], prefix: bool) -> Result<bool> {
+    let prefix_at = if prefix { terms.len() as i64 } else { 0 };
+    let estimate: f64 = c.fetch_one_scalar(PG_ESTIMATE, args![terms.join(" "), prefix_at]).await?;
+    Ok(estimate > NEWEST_ESTIMATE)
+}
+
+/// The mode of a text query with words: ranked when at most [`RANK_CAP`] match; else newest
+/// first, walked through the tickets when the query is common, from the GIN matches when
+/// PostgreSQL's statistics do not call it common. `newest_page`: a page after a newest-first
+/// page (its cursor has no score), which stays newest first.
+async fn count_mode<D: Db>(
+    c: &mut D,
+    terms: &[String],
+    prefix: bool,
+    newest_page: bool,
+) -> Result<SearchMode> {
+    if D::IS_PG && pg_common(c, terms, prefix).await? {
+        return Ok(SearchMode::Newest);
+    }
+    let more = newest_page || more_than_cap(c, terms, prefix).await?;
+    Ok(match more {
+        false => SearchMode::Ranked,
+        true if D::IS_PG => SearchMode::NewestIndexed,
+        true => SearchMode::Newest,
+    })
 }

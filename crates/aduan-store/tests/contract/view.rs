@@ -281,3 +281,159 @@ mod search {
         }
     }
 }
+
+// --- pgsearch: search at scale ---
+
+mod search_scale {
+    use aduan_core::{Channel, Identity, IdentityKind, TicketCode};
+    use aduan_store::{Store, StoreOptions, TicketFilter};
+    use sqlx::Connection;
+    use std::collections::HashSet;
+
+    use crate::{msg, op, stores, tg};
+
+    fn q(text: &str) -> TicketFilter {
+        TicketFilter { q: Some(text.to_owned()), limit: 50, ..TicketFilter::default() }
+    }
+
+    async fn found(store: &Store, f: TicketFilter) -> Vec<TicketCode> {
+        let page = store.tickets(&f).await.unwrap_or_else(|e| panic!("{:?}: {e}", f.q));
+        page.items.iter().map(|t| t.code).collect()
+    }
+
+    async fn open(store: &Store, id: &str, text: &str) -> TicketCode {
+        let sender = Some(Identity::new(IdentityKind::Telegram, id).unwrap());
+        store.ingest(msg(Channel::Telegram, id, sender, text)).await.unwrap().ticket.unwrap()
+    }
+
+    async fn follow_up(store: &Store, sender: &str, id: &str, ticket: TicketCode, text: &str) {
+        let mut m = msg(Channel::Telegram, id, tg(sender), text);
+        m.thread.ticket = Some(ticket);
+        assert_eq!(store.ingest(m).await.unwrap().ticket, Some(ticket));
+    }
+
+    /// Every message of a ticket is in its one document (the PostgreSQL trigger appends a
+    /// new message's words since 0024): each word alone, words of different messages
+    /// together; after a merge the moved messages are found under the target only, and a
+    /// message after the merge joins the rebuilt document.
+    #[tokio::test]
+    async fn every_message_of_a_ticket_is_searchable_after_appends_and_merges() {
+        for (store, _g) in stores(StoreOptions::default()).await {
+            let name = store.backend_name();
+            let bridge = open(&store, "1", "Jembatan retak di dusun").await;
+            follow_up(&store, "1", "1b", bridge, "Sekarang ada banjir").await;
+            follow_up(&store, "1", "1c", bridge, "Longsor juga di tebing").await;
+            let tree = open(&store, "2", "Pohon tumbang").await;
+            for word in ["retak", "banjir", "longsor", "retak longsor", "jembatan banjir tebing"] {
+                assert_eq!(found(&store, q(word)).await, vec![bridge], "{name}: {word}");
+            }
+            assert!(found(&store, q("pohon banjir")).await.is_empty(), "{name}");
+
+            store.merge(bridge, tree, op()).await.unwrap();
+            for word in ["retak", "banjir", "longsor", "pohon longsor", "tumbang retak"] {
+                assert_eq!(found(&store, q(word)).await, vec![tree], "{name}: {word}");
+            }
+            follow_up(&store, "2", "2b", tree, "Listrik padam sejak pagi").await;
+            for word in ["listrik", "listrik banjir pohon", "padam jembatan"] {
+                assert_eq!(found(&store, q(word)).await, vec![tree], "{name}: {word}");
+            }
+            assert!(found(&store, q("bogus")).await.is_empty(), "{name}");
+        }
+    }
+
+    /// PostgreSQL: the document the trigger appends to equals the one `aduan_search_doc`
+    /// builds from scratch, for every ticket, after follow-ups, a merge and more messages.
+    #[tokio::test]
+    async fn appended_documents_equal_rebuilt_ones() {
+        let Some(url) = aduan_store::testing::fresh_pg_url().await else { return };
+        let store = Store::open(&url, StoreOptions::default()).await.unwrap();
+        store.migrate().await.unwrap();
+        let a = open(&store, "1", "Lampu jalan mati di Jalán Kenanga").await;
+        follow_up(&store, "1", "1b", a, "Masih mati, lampu kedip2").await;
+        follow_up(&store, "1", "1c", a, "Sudah tiga hari gelap").await;
+        let b = open(&store, "2", "Sampah menumpuk").await;
+        follow_up(&store, "2", "2b", b, "Bau sekali").await;
+        store.merge(a, b, op()).await.unwrap();
+        follow_up(&store, "2", "2c", b, "Tolong segera diangkut").await;
+        open(&store, "3", "Air PDAM tidak mengalir").await;
+        let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+        let (docs, differ): (i64, i64) = sqlx::query_as(
+            "SELECT count(*), count(*) FILTER (WHERE s.doc IS DISTINCT FROM \
+             aduan_search_doc(s.ticket_id)) FROM ticket_search s",
+        )
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+        assert_eq!((docs, differ), (3, 0));
+        store.close().await;
+    }
+
+    /// PostgreSQL with statistics: a word in thousands of documents is listed newest first
+    /// (no count over the GIN index, no parallel plan), paged each ticket once, and a rare
+    /// one is ranked.
+    #[tokio::test]
+    async fn a_common_word_is_listed_newest_first_from_the_statistics() {
+        let Some(url) = aduan_store::testing::fresh_pg_url().await else { return };
+        let store = Store::open(&url, StoreOptions::default()).await.unwrap();
+        store.migrate().await.unwrap();
+        let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+        for sql in [
+            "INSERT INTO tickets (code, status, channel, created_at, updated_at, \
+             last_message_at, first_response_due_at) SELECT 'ADU-' || lpad(i::text, 8, '0'), \
+             'new', 'sms', now(), now(), now(), now() FROM generate_series(1, 8000) i",
+            "INSERT INTO ticket_search (ticket_id, doc) SELECT id, to_tsvector('simple', \
+             'lampu jalan mati' || CASE WHEN id % 1000 = 0 THEN ' kenanga' ELSE '' END \
+             || CASE WHEN id % 5 = 0 THEN ' sampah' ELSE '' END) FROM tickets",
+            "ANALYZE ticket_search",
+        ] {
+            sqlx::query(sql).execute(&mut c).await.unwrap();
+        }
+        let plan = store.explain_tickets(&q("lampu")).await.unwrap().join("\n");
+        assert!(!plan.contains("ticket_search_doc"), "no GIN scan for a common word:\n{plan}");
+        assert!(!plan.contains("Gather"), "no parallel plan:\n{plan}");
+        let newest: Vec<TicketCode> =
+            (7951..=8000).rev().map(|i| format!("ADU-{i:08}").parse().unwrap()).collect();
+        assert_eq!(found(&store, q("lampu")).await, newest);
+        assert_eq!(found(&store, q("jalan mat")).await, newest);
+        // Paged through: every ticket once.
+        let (mut seen, mut cursor, mut pages) = (HashSet::new(), None, 0);
+        loop {
+            let f = TicketFilter { limit: 500, cursor, ..q("lampu") };
+            let page = store.tickets(&f).await.unwrap();
+            for t in &page.items {
+                assert!(seen.insert(t.code), "{} twice", t.code);
+            }
+            pages += 1;
+            match page.next_cursor {
+                Some(next) => cursor = Some(next.parse().unwrap()),
+                None => break,
+            }
+        }
+        assert_eq!((seen.len(), pages), (8000, 16));
+        // Eight documents have "kenanga": counted, ranked (all equal: newest first).
+        let kenanga: Vec<TicketCode> =
+            (1..=8).rev().map(|i| format!("ADU-{:08}", i * 1000).parse().unwrap()).collect();
+        assert_eq!(found(&store, q("lampu kenanga")).await, kenanga);
+        let plan = store.explain_tickets(&q("kenanga")).await.unwrap().join("\n");
+        assert!(!plan.contains("Gather"), "no parallel plan:\n{plan}");
+        // 1,600 documents have "sampah": more than the cap, not common by the statistics
+        // (under 5,000): newest first from the matches (GIN, or a scan of this small table),
+        // not the walk through the tickets; each ticket once.
+        let plan = store.explain_tickets(&q("sampah")).await.unwrap().join("\n");
+        assert!(!plan.contains("ticket_search_pkey"), "the matches, not a walk:\n{plan}");
+        let (mut seen, mut cursor) = (Vec::new(), None);
+        loop {
+            let f = TicketFilter { limit: 500, cursor, ..q("sampah") };
+            let page = store.tickets(&f).await.unwrap();
+            seen.extend(page.items.iter().map(|t| t.code));
+            match page.next_cursor {
+                Some(next) => cursor = Some(next.parse().unwrap()),
+                None => break,
+            }
+        }
+        let sampah: Vec<TicketCode> =
+            (1..=1600).rev().map(|i| format!("ADU-{:08}", i * 5).parse().unwrap()).collect();
+        assert_eq!(seen, sampah);
+        store.close().await;
+    }
+}
