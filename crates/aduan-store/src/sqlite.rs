@@ -521,7 +521,7 @@ fn writer_loop(
 }
 
 /// Brings the search index up to date with the tickets the open transaction changed
-/// (migration 0026: the triggers only note them in `ticket_search_dirty`), in that
+/// (migration 0025: the triggers only note them in `ticket_search_dirty`), in that
 /// transaction, just before it commits: one statement for all of them, so FTS5 writes one
 /// segment per group commit rather than several per message.
 const SEARCH_REFRESH: &str = "INSERT OR REPLACE INTO ticket_search (rowid, code, place, name, body) \
@@ -531,7 +531,7 @@ const SEARCH_REFRESH: &str = "INSERT OR REPLACE INTO ticket_search (rowid, code,
 fn refresh_search(conn: &Connection) -> rusqlite::Result<()> {
     let mut dirty = match conn.prepare_cached("SELECT count(*) FROM ticket_search_dirty") {
         Ok(stmt) => stmt,
-        // Not migrated to 0026 yet: no trigger notes anything either.
+        // Not migrated to 0025 yet: no trigger notes anything either.
         Err(rusqlite::Error::SqliteFailure(_, Some(m))) if m.starts_with("no such table") => {
             return Ok(());
         }
