@@ -378,3 +378,123 @@ async fn the_same_name_in_the_same_desa_is_only_suggested() {
         assert_eq!(r.suggested.iter().map(|t| t.code).collect::<Vec<_>>(), vec![codes[0]]);
     }
 }
+
+// --- pgintake: the keys of reporters from before 0021, and intake's link gate ---
+
+/// A store's database reached past the store, to put it in the state of an older release.
+enum Raw {
+    Sqlite(std::path::PathBuf),
+    Pg(String),
+}
+
+impl Raw {
+    fn engine(&self) -> &'static str {
+        match self {
+            Raw::Sqlite(_) => "sqlite",
+            Raw::Pg(_) => "postgres",
+        }
+    }
+
+    /// Runs one statement; returns the first column of its first row as a count, if any.
+    async fn run(&self, sql: &str) -> Option<i64> {
+        match self {
+            Raw::Sqlite(path) => {
+                let c = rusqlite::Connection::open(path).unwrap();
+                c.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+                let mut stmt = c.prepare(sql).unwrap();
+                let mut rows = stmt.raw_query();
+                let row = rows.next().unwrap();
+                row.map(|r| r.get::<_, i64>(0).unwrap())
+            }
+            Raw::Pg(url) => {
+                use sqlx::{Connection as _, Row as _};
+                let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+                    .fetch_all(&mut c)
+                    .await
+                    .unwrap();
+                rows.first().map(|r| r.get::<i64, _>(0))
+            }
+        }
+    }
+}
+
+/// A migrated SQLite store and, when there is a server, a PostgreSQL one, each with the
+/// way to its database.
+async fn stores_with_raw(opts: StoreOptions) -> Vec<(Store, Raw, Option<tempfile::TempDir>)> {
+    let (sqlite, dir) = aduan_store::testing::sqlite(opts.clone()).await;
+    let path = dir.path().join("aduan.db");
+    let mut out = vec![(sqlite, Raw::Sqlite(path), Some(dir))];
+    if let Some(url) = aduan_store::testing::fresh_pg_url().await {
+        let pg = Store::open(&url, opts).await.unwrap();
+        pg.migrate().await.unwrap();
+        out.push((pg, Raw::Pg(url), None));
+    }
+    out
+}
+
+#[tokio::test]
+async fn reporters_from_before_0021_get_their_verified_keys_back_from_0023() {
+    for (store, raw, _g) in
+        stores_with_raw(StoreOptions { ack_template: None, ..Default::default() }).await
+    {
+        // They wrote before migration 0021: WhatsApp, mail, a Telegram user sharing their
+        // own number, and a web form with a typed number (which never links).
+        let a = from(&store, Channel::Whatsapp, "old-wa", wa("6281234500001"), vec![]).await;
+        let mail = Identity::email("warga@example.id").unwrap();
+        from(&store, Channel::Email, "old-mail", mail, vec![]).await;
+        let tg = Identity::new(IdentityKind::Telegram, "4242").unwrap();
+        let shared = vec![Identity::phone("081234500002").unwrap()];
+        let t = from(&store, Channel::Telegram, "old-tg", tg, shared).await;
+        let mut typed = msg(Channel::Web, "old-web", None, "lampu mati");
+        typed.sender.contacts = vec![Identity::phone("081234500003").unwrap()];
+        store.ingest(typed).await.unwrap();
+        raw.run("DELETE FROM reporter_keys").await;
+        let file = format!(
+            "{}/../../migrations/{}/0023_reporter_keys_backfill.sql",
+            env!("CARGO_MANIFEST_DIR"),
+            raw.engine()
+        );
+        raw.run(&std::fs::read_to_string(file).unwrap()).await;
+        assert_eq!(
+            raw.run("SELECT COUNT(*) FROM reporter_keys").await,
+            Some(3),
+            "{}",
+            raw.engine()
+        );
+
+        // New reporters with the same numbers on other channels find them.
+        let phone = Identity::phone("081234500001").unwrap();
+        let b = from(&store, Channel::Sms, "new-sms", phone, vec![]).await;
+        let w = from(&store, Channel::Whatsapp, "new-wa", wa("6281234500002"), vec![]).await;
+        for (old, new) in [(a, b), (t, w)] {
+            let r = store.ticket(new).await.unwrap().unwrap().resident.unwrap();
+            assert!(r.id.is_some(), "{}: {r:?}", raw.engine());
+            assert!(r.tickets.iter().any(|x| x.code == old), "{}: {r:?}", raw.engine());
+        }
+        let typed_again =
+            from(&store, Channel::Whatsapp, "new-wa3", wa("6281234500003"), vec![]).await;
+        let r = store.ticket(typed_again).await.unwrap().unwrap().resident.unwrap();
+        assert_eq!(r.id, None, "{}: a typed number is no key", raw.engine());
+    }
+}
+
+#[tokio::test]
+async fn a_known_sender_who_shares_a_verified_number_later_is_linked() {
+    // Intake skips linking for a known sender whose keys are recorded and linked; a known
+    // Telegram user sharing their own number for the first time is neither.
+    for (store, _g) in stores(StoreOptions { ack_template: None, ..Default::default() }).await {
+        let a = from(&store, Channel::Whatsapp, "k-wa", wa("6281234500009"), vec![]).await;
+        let tg = Identity::new(IdentityKind::Telegram, "9009").unwrap();
+        from(&store, Channel::Telegram, "k-tg1", tg.clone(), vec![]).await;
+        let shared = vec![Identity::phone("081234500009").unwrap()];
+        let t = from(&store, Channel::Telegram, "k-tg2", tg.clone(), shared.clone()).await;
+        let r = store.ticket(t).await.unwrap().unwrap().resident.unwrap();
+        assert!(r.id.is_some(), "{r:?}");
+        assert!(r.tickets.iter().any(|x| x.code == a), "{r:?}");
+        // Unlinked by an operator: the same share again links nothing.
+        store.resident_action(t, aduan_store::ResidentAction::Unlink, op()).await.unwrap();
+        from(&store, Channel::Telegram, "k-tg3", tg, shared).await;
+        assert_eq!(store.ticket(t).await.unwrap().unwrap().resident.unwrap().id, None);
+    }
+}

@@ -738,3 +738,61 @@ async fn two_writers_racing_on_one_database_store_nothing_twice() {
     a.close().await;
     b.close().await;
 }
+
+// --- pgintake: a group sharing a message with another writer ---
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_sharing_a_message_with_another_writer_stores_it_once_and_answers_both() {
+    // Instance A stores provider batches (one group: its own message and a shared one, from
+    // new senders with contacts); instance B gets the shared message alone at the same time.
+    // The shared message is stored once, and both callers get its message id and ticket.
+    let Some(url) = aduan_store::testing::fresh_pg_url().await else { return };
+    let opts = StoreOptions { max_connections: 8, ..no_receipts() };
+    let a = aduan_store::Store::open(&url, opts.clone()).await.unwrap();
+    a.migrate().await.unwrap();
+    let b = aduan_store::Store::open(&url, opts).await.unwrap();
+    const N: usize = 60;
+    let sender = |n: usize| {
+        let mut m = msg(Channel::Whatsapp, "", None, "Lampu jalan mati");
+        m.sender.identity =
+            Some(Identity::new(IdentityKind::Whatsapp, &format!("62857{n:08}")).unwrap());
+        m.sender.contacts = vec![Identity::email(&format!("warga{n}@example.id")).unwrap()];
+        m
+    };
+    let mut tasks = Vec::new();
+    for n in 0..N {
+        let (a, b) = (a.clone(), b.clone());
+        let mut own = sender(2 * n);
+        own.provider_id = format!("own-{n}");
+        let mut shared = sender(2 * n + 1);
+        shared.provider_id = format!("shared-{n}");
+        let again = shared.clone();
+        tasks.push(tokio::spawn(async move {
+            let (batch, alone) = tokio::join!(a.ingest_all(vec![own, shared]), b.ingest(again));
+            (batch.unwrap(), alone.unwrap())
+        }));
+    }
+    let mut ids = std::collections::HashSet::new();
+    for t in tasks {
+        let (batch, alone) = t.await.unwrap();
+        let (own, shared) = (&batch[0], &batch[1]);
+        assert!(!own.duplicate && own.ticket_created);
+        assert!(shared.duplicate != alone.duplicate, "stored once: {shared:?} {alone:?}");
+        assert_eq!(shared.message_id, alone.message_id, "both callers get the stored message");
+        assert_eq!(shared.ticket, alone.ticket);
+        assert!(shared.ticket.is_some());
+        assert!(ids.insert(own.message_id) && ids.insert(shared.message_id));
+    }
+    let page = a.tickets(&TicketFilter { limit: 500, ..Default::default() }).await.unwrap();
+    assert_eq!(page.items.len(), 2 * N, "one ticket per sender");
+    // Every sender's contact went with its reporter (one statement for all their rows).
+    for t in &page.items {
+        let view = a.ticket(t.code).await.unwrap().unwrap();
+        assert_eq!(inbound(&view), 1);
+        let ids = &view.reporter.as_ref().unwrap().identities;
+        assert_eq!(ids.len(), 2, "{ids:?}");
+        assert!(ids.iter().any(|i| i.kind == IdentityKind::Email));
+    }
+    a.close().await;
+    b.close().await;
+}
