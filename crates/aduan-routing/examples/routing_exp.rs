@@ -40,6 +40,13 @@ fn config(spec: &str) -> TrainConfig {
             "cap" => cfg.char_cap = f as usize,
             "prune" => cfg.prune = f,
             "cm" => cfg.c_many = f,
+            "nb" => cfg.nb = f,
+            "nbp" => cfg.nb_power = f,
+            "nbm" => cfg.nb_many = f,
+            "lr" => cfg.lr_weight = f,
+            "lrl" => cfg.lr_lambda = f,
+            "lre" => cfg.lr_epochs = f as usize,
+            "cs" => cfg.c_search = f != 0.0,
             other => panic!("unknown key {other}"),
         }
     }
