@@ -9,7 +9,8 @@
 //! Keys: `c`, `rw` (rule weight), `bal` (0/1), `bp` (balance power), `bpm` (balance power
 //! above 30 labels), `cw` (char weight), `cmin`, `cmax`, `mindf`, `tol`, `threads`, `raw`
 //! (raw-word weight), `craw` (0/1: char n-grams of raw words), `cap` (char n-gram bytes),
-//! `prune` (smallest weight kept), `cm` (cost above 30 labels).
+//! `prune` (smallest weight kept), `cm` (cost above 30 labels), `nb` / `nbm` (NB-SVM
+//! smoothing up to / above 30 labels, 0 = off), `nbp` (exponent of the NB scale).
 //! The registry is `config/opd.toml` and the gazetteer kabupaten 33.02, as in the bench.
 
 use std::path::Path;
@@ -43,10 +44,6 @@ fn config(spec: &str) -> TrainConfig {
             "nb" => cfg.nb = f,
             "nbp" => cfg.nb_power = f,
             "nbm" => cfg.nb_many = f,
-            "lr" => cfg.lr_weight = f,
-            "lrl" => cfg.lr_lambda = f,
-            "lre" => cfg.lr_epochs = f as usize,
-            "cs" => cfg.c_search = f != 0.0,
             other => panic!("unknown key {other}"),
         }
     }
