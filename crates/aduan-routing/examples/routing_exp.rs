@@ -9,7 +9,8 @@
 //! Keys: `c`, `rw` (rule weight), `bal` (0/1), `bp` (balance power), `bpm` (balance power
 //! above 30 labels), `cw` (char weight), `cmin`, `cmax`, `mindf`, `tol`, `threads`, `raw`
 //! (raw-word weight), `craw` (0/1: char n-grams of raw words), `cap` (char n-gram bytes),
-//! `prune` (smallest weight kept), `cm` (cost above 30 labels).
+//! `prune` (smallest weight kept), `cm` (cost above 30 labels), `nb` / `nbm` (NB-SVM
+//! smoothing up to / above 30 labels, 0 = off), `nbp` (exponent of the NB scale).
 //! The registry is `config/opd.toml` and the gazetteer kabupaten 33.02, as in the bench.
 
 use std::path::Path;
@@ -40,6 +41,9 @@ fn config(spec: &str) -> TrainConfig {
             "cap" => cfg.char_cap = f as usize,
             "prune" => cfg.prune = f,
             "cm" => cfg.c_many = f,
+            "nb" => cfg.nb = f,
+            "nbp" => cfg.nb_power = f,
+            "nbm" => cfg.nb_many = f,
             other => panic!("unknown key {other}"),
         }
     }
