@@ -43,8 +43,6 @@ struct UsersPage {
     audit: Vec<AuditRow>,
 }
 
-/// `None` for an admin; the 403 page for anyone else.
-
 pub(crate) async fn list(State(state): State<AppState>, PageUser(s): PageUser) -> Response {
     if let Some(r) = admin_only(&s) {
         return r;
