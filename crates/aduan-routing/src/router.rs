@@ -365,6 +365,14 @@ impl Explanation {
             if sugg.is_empty() { "-".into() } else { sugg.join(", ") }
         );
         match &d.opd {
+            Some(opd) if d.lone_keyword => {
+                let _ = writeln!(
+                    s,
+                    "action: route to {opd} (lone keyword: every hit names {opd} and no model \
+                     disagrees; confidence {:.3} is below the threshold {:.2})",
+                    d.confidence, self.threshold
+                );
+            }
             Some(opd) => {
                 let _ = writeln!(
                     s,

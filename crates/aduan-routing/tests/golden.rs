@@ -90,6 +90,13 @@ fn a_lone_keyword_waits_when_switched_off() {
     assert_eq!(d.opd.as_deref(), Some("DINKES"));
     assert!(d.lone_keyword);
     assert!(d.note().contains("kata kunci satu OPD"), "{}", d.note());
+    // `routing explain` says why it routes below the threshold (it once printed
+    // "confidence 0.500 >= threshold 0.60").
+    let text = router(RouterConfig::default())
+        .explain("Puskesmas Kembaran 1 hari sabtu kemarin tutup padahal jadwalnya buka")
+        .render();
+    assert!(text.contains("action: route to DINKES (lone keyword"), "{text}");
+    assert!(!text.contains(">= threshold"), "{text}");
 }
 
 /// An exact phrase weighs more than the same words spread over the window.
