@@ -15,7 +15,7 @@ use super::common::{
     parse, ticket_row, ticket_select,
 };
 use super::outbox::queue_outbound;
-use crate::db::{Db, args};
+use crate::db::{Db, Value, args};
 use crate::types::Ingested;
 use crate::{Result, Store, StoreError, StoreOptions, now, truncate_ms};
 
@@ -180,6 +180,43 @@ async fn latest_ticket_of<D: Db>(
     }
 }
 
+/// The `INSERT` of a new ticket (`$1`–`$11`: [`new_ticket_args`]), returning its id, or
+/// nothing when the random code is taken. New tickets wait for the routing worker
+/// (`route_pending`).
+macro_rules! new_ticket_insert {
+    () => {
+        "INSERT INTO tickets (code, status, channel, reporter_id, lat, lon, created_at, \
+         updated_at, last_message_at, first_response_due_at, resolution_due_at, \
+         first_response_budget, resolution_budget, route_pending) \
+         VALUES ($1, 'new', $2, $3, $4, $5, $6, $6, $6, $7, $8, $9, $10, $11) \
+         ON CONFLICT (code) DO NOTHING RETURNING id"
+    };
+}
+
+/// The parameters of [`new_ticket_insert`]: the code, the message's channel and place, the
+/// reporter, the time and the two SLA clocks.
+fn new_ticket_args(
+    code: TicketCode,
+    opts: &StoreOptions,
+    msg: &InboundMessage,
+    reporter_id: Option<i64>,
+    now: DateTime<Utc>,
+) -> Vec<Value> {
+    args![
+        code.to_string(),
+        msg.channel.as_str(),
+        reporter_id,
+        msg.location.map(|l| l.lat),
+        msg.location.map(|l| l.lon),
+        now,
+        truncate_ms(opts.sla.first_response_due(now)),
+        truncate_ms(opts.sla.calendar.due(now, opts.sla.resolution)),
+        opts.sla.first_response_budget().to_string(),
+        opts.sla.resolution.to_string(),
+        true
+    ]
+}
+
 async fn create_ticket<D: Db>(
     c: &mut D,
     opts: &StoreOptions,
@@ -187,31 +224,12 @@ async fn create_ticket<D: Db>(
     reporter_id: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<(i64, TicketCode)> {
-    let due = truncate_ms(opts.sla.first_response_due(now));
-    let resolution_due = truncate_ms(opts.sla.calendar.due(now, opts.sla.resolution));
     for _ in 0..8 {
         let code = TicketCode::from_entropy(rand::random());
-        // New tickets wait for the routing worker (route_pending).
         let id: Option<i64> = c
             .fetch_optional_scalar(
-                "INSERT INTO tickets (code, status, channel, reporter_id, lat, lon, created_at, \
-             updated_at, last_message_at, first_response_due_at, resolution_due_at, \
-             first_response_budget, resolution_budget, route_pending) \
-             VALUES ($1, 'new', $2, $3, $4, $5, $6, $6, $6, $7, $8, $9, $10, $11) \
-             ON CONFLICT (code) DO NOTHING RETURNING id",
-                args![
-                    code.to_string(),
-                    msg.channel.as_str(),
-                    reporter_id,
-                    msg.location.map(|l| l.lat),
-                    msg.location.map(|l| l.lon),
-                    now,
-                    due,
-                    resolution_due,
-                    opts.sla.first_response_budget().to_string(),
-                    opts.sla.resolution.to_string(),
-                    true
-                ],
+                new_ticket_insert!(),
+                new_ticket_args(code, opts, msg, reporter_id, now),
             )
             .await?;
         if let Some(id) = id {
@@ -865,7 +883,7 @@ async fn intake_read<D: Db>(c: &mut D, msg: &InboundMessage) -> Result<IntakeRea
     ];
     if !keys.is_empty() {
         // Every parameter must appear in the statement (SQLite counts them).
-        params.push(crate::db::Value::from(false));
+        params.push(Value::from(false));
         params.extend(keys.iter().map(crate::db::Value::from));
     }
     let row = c.fetch_one(&sql, params).await?;
@@ -946,43 +964,31 @@ async fn create_ticket_with_message<D: Db>(
     now: DateTime<Utc>,
 ) -> Result<(i64, TicketCode, i64)> {
     let (reporter_id, identity_id, revision_of) = ids;
-    let due = truncate_ms(opts.sla.first_response_due(now));
-    let resolution_due = truncate_ms(opts.sla.calendar.due(now, opts.sla.resolution));
     for _ in 0..8 {
         let code = TicketCode::from_entropy(rand::random());
-        // New tickets wait for the routing worker (route_pending). A taken code inserts
-        // neither row; another code is tried.
+        // A taken code inserts neither row; another code is tried.
+        let mut params = new_ticket_args(code, opts, msg, reporter_id, now);
+        params.extend(args![
+            &msg.provider_id,
+            identity_id,
+            &msg.sender.display_name,
+            &msg.text,
+            msg.thread.automated,
+            truncate_ms(msg.received_at),
+            revision_of
+        ]);
         let row = c
             .fetch_optional(
-                "WITH t AS (INSERT INTO tickets (code, status, channel, reporter_id, lat, lon, \
-                 created_at, updated_at, last_message_at, first_response_due_at, \
-                 resolution_due_at, first_response_budget, resolution_budget, route_pending) \
-                 VALUES ($1, 'new', $2, $3, $4, $5, $6, $6, $6, $7, $8, $9, $10, $11) \
-                 ON CONFLICT (code) DO NOTHING RETURNING id) \
-                 INSERT INTO messages (ticket_id, direction, channel, provider_id, identity_id, \
-                 display_name, text, lat, lon, automated, sent_at, stored_at, revision_of) \
-                 SELECT t.id, 'in', $2, $12, $13, $14, $15, $4, $5, $16, $17, $6, $18 FROM t \
-                 RETURNING ticket_id, id",
-                args![
-                    code.to_string(),
-                    msg.channel.as_str(),
-                    reporter_id,
-                    msg.location.map(|l| l.lat),
-                    msg.location.map(|l| l.lon),
-                    now,
-                    due,
-                    resolution_due,
-                    opts.sla.first_response_budget().to_string(),
-                    opts.sla.resolution.to_string(),
-                    true,
-                    &msg.provider_id,
-                    identity_id,
-                    &msg.sender.display_name,
-                    &msg.text,
-                    msg.thread.automated,
-                    truncate_ms(msg.received_at),
-                    revision_of
-                ],
+                concat!(
+                    "WITH t AS (",
+                    new_ticket_insert!(),
+                    ") INSERT INTO messages (ticket_id, direction, channel, provider_id, \
+                     identity_id, display_name, text, lat, lon, automated, sent_at, stored_at, \
+                     revision_of) \
+                     SELECT t.id, 'in', $2, $12, $13, $14, $15, $4, $5, $16, $17, $6, $18 FROM t \
+                     RETURNING ticket_id, id"
+                ),
+                params,
             )
             .await?;
         if let Some(row) = row {
