@@ -94,10 +94,13 @@ pub enum Purpose {
     /// The daily digest to an OPD head (issue 19 item 5): queued on the first ticket it
     /// lists, never answered as that ticket.
     Digest,
+    /// The resident wrote again on a ticket that is with an OPD (an answer to *minta info*,
+    /// a reopening, a photo): the new messages, relayed to the OPD's officials.
+    FollowUp,
 }
 
 impl Purpose {
-    pub const ALL: [Purpose; 9] = [
+    pub const ALL: [Purpose; 10] = [
         Purpose::Reply,
         Purpose::Ack,
         Purpose::IdentityRequest,
@@ -107,6 +110,7 @@ impl Purpose {
         Purpose::Escalation,
         Purpose::ConfirmRequest,
         Purpose::Digest,
+        Purpose::FollowUp,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -120,6 +124,7 @@ impl Purpose {
             Purpose::Escalation => "escalation",
             Purpose::ConfirmRequest => "confirm_request",
             Purpose::Digest => "digest",
+            Purpose::FollowUp => "follow_up",
         }
     }
 
@@ -142,7 +147,11 @@ impl Purpose {
     pub fn is_internal(self) -> bool {
         matches!(
             self,
-            Purpose::Disposition | Purpose::Warning | Purpose::Escalation | Purpose::Digest
+            Purpose::Disposition
+                | Purpose::Warning
+                | Purpose::Escalation
+                | Purpose::Digest
+                | Purpose::FollowUp
         )
     }
 }

@@ -81,6 +81,7 @@ fn subject_for(purpose: Purpose, code: TicketCode) -> String {
         Purpose::Warning => "Peringatan batas waktu aduan",
         Purpose::Escalation => "Eskalasi: aduan melewati batas waktu",
         Purpose::ConfirmRequest => "Apakah masalahnya sudah beres?",
+        Purpose::FollowUp => "Keterangan tambahan dari pelapor",
         // Not about its anchor ticket: no code, so a reply is never that ticket's answer.
         Purpose::Digest => return "Ringkasan harian aduan".to_owned(),
     };

@@ -99,6 +99,34 @@ pub fn disposition_text(n: &Notice<'_>) -> String {
     s
 }
 
+/// The resident's new messages on a ticket already with the OPD (an answer to *minta
+/// info*, a reopening, more detail), relayed to its officials; `new` as officials may read
+/// them ([`complaint_texts`]), the rest of the ticket below as in the disposition.
+pub fn follow_up_text(n: &Notice<'_>, new: &[String]) -> String {
+    let mut s = format!(
+        "[{}] Keterangan tambahan dari pelapor\n\nYth. Bapak/Ibu pejabat penghubung,\n\n\
+         Pelapor menulis lagi pada aduan yang sedang ditangani {}. Balas email ini untuk \
+         menjawab pelapor.\n\nPesan baru dari pelapor:\n",
+        n.code,
+        n.opd_name.unwrap_or("OPD Anda")
+    );
+    for t in new {
+        let t = if t.trim().is_empty() {
+            "(tanpa teks; lihat lampiran pada tautan di bawah)"
+        } else {
+            t
+        };
+        for l in mask_personal(t).lines() {
+            s.push_str("> ");
+            s.push_str(l);
+            s.push('\n');
+        }
+        s.push('\n');
+    }
+    body(n, &mut s);
+    s
+}
+
 /// The reminder before a deadline.
 pub fn warning_text(n: &Notice<'_>, clock: ClockKind, due: DateTime<Utc>) -> String {
     let mut s = format!(

@@ -384,7 +384,7 @@ impl Routing {
             let mails = self.personal(&text, recipients, t.summary.code, reg.opd(&opd_code), now);
             if self
                 .store
-                .notify_once_each(t.summary.code, key, Purpose::Disposition, mails, now)
+                .notify_disposition(t.summary.code, key, mails, t.last_message_id, now)
                 .await?
             {
                 sent += 1;
@@ -394,10 +394,53 @@ impl Routing {
         Ok(sent)
     }
 
-    /// One watching round: dispositions, then warnings and escalations. Returns how many
-    /// notifications were queued.
+    /// Relays what residents wrote on tickets already with an OPD to its officials (one
+    /// mail per ticket and round, holding every new message). Returns how many were sent.
+    pub async fn follow_up_once(&self) -> Result<usize, RoutingError> {
+        let router = self.router();
+        let reg = router.registry();
+        let mut sent = 0;
+        let now = self.clock.now();
+        for f in self.store.follow_ups(100, now).await? {
+            let code = f.ticket.summary.code;
+            let r = &f.ticket.reporter;
+            // As officials may read them: a confidential reporter's name and address masked
+            // (contacts are masked when the mail is written). Not filtered as identity
+            // answers are in `complaint_texts`: on a ticket with an OPD the resident answers
+            // the officials ("RT 03 RW 02, depan masjid" is what they asked for).
+            let who = aduan_core::privacy::Reporter {
+                name: r.name.as_deref(),
+                address: r.address.as_deref(),
+                confidential: r.confidential,
+            };
+            let new: Vec<String> =
+                f.texts.iter().map(|t| aduan_core::privacy::for_officials(t, &who)).collect();
+            let mails = match (&f.ticket.summary.opd, new.is_empty()) {
+                (Some(opd_code), false) => {
+                    let recipients = match reg.opd(opd_code) {
+                        Some(o) => emails(&o.emails),
+                        None => self.cfg.admins.clone(),
+                    };
+                    let mut t = f.ticket.clone();
+                    t.texts.truncate(t.texts.len().saturating_sub(f.texts.len()));
+                    let text = crate::notify::follow_up_text(&self.notice(&t, &router), &new);
+                    self.personal(&text, recipients, code, reg.opd(opd_code), now)
+                }
+                _ => Vec::new(),
+            };
+            if self.store.follow_up_sent(code, f.upto, mails, now).await? {
+                sent += 1;
+                tracing::info!(ticket = %code, messages = new.len(), "Follow-up relayed to the OPD.");
+            }
+        }
+        Ok(sent)
+    }
+
+    /// One watching round: dispositions, follow-ups, then warnings and escalations. Returns
+    /// how many notifications were queued.
     pub async fn watch_once(&self) -> Result<usize, RoutingError> {
         let mut sent = self.dispose_once().await?;
+        sent += self.follow_up_once().await?;
         let router = self.router();
         let now = self.clock.now();
         // A round reads only the tickets whose next alert is due (or whose clocks changed),

@@ -188,3 +188,76 @@ async fn one_digest_per_opd_and_day_whichever_instance() {
         assert_eq!(b.digest_once().await.unwrap(), 0, "holiday");
     }
 }
+
+/// The resident `sender` writes `text` (a follow-up joins their open ticket).
+async fn say(store: &Store, sender: &str, provider_id: &str, text: &str) -> TicketCode {
+    let m = InboundMessage {
+        channel: Channel::Telegram,
+        provider_id: provider_id.to_owned(),
+        sender: Sender {
+            identity: Some(Identity::new(IdentityKind::Telegram, sender).unwrap()),
+            display_name: Some("Siti Aminah".into()),
+            contacts: vec![],
+        },
+        text: text.into(),
+        attachments: vec![],
+        location: None,
+        received_at: Utc::now(),
+        thread: ThreadHints::default(),
+    };
+    store.ingest(m).await.unwrap().ticket.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_residents_answer_to_minta_info_reaches_the_opd_once() {
+    for (store, _g) in aduan_store::testing::stores(StoreOptions::default()).await {
+        let now = Utc::now();
+        let clock = Arc::new(ManualClock::new(now));
+        let (a, b) = (worker(&store, clock.clone(), true), worker(&store, clock.clone(), true));
+        let code = road_ticket(&store, "91").await;
+        // Written before the OPD was sent the ticket: the disposition carries it.
+        say(&store, "91", "91-b", "lubangnya sudah dua meter").await;
+        assert_eq!(a.follow_up_once().await.unwrap(), 0, "not with an OPD yet");
+        a.route_once().await.unwrap();
+        say(&store, "91", "91-c", "tolong segera, sudah ada yang jatuh").await;
+        a.dispose_once().await.unwrap();
+        assert_eq!(a.follow_up_once().await.unwrap(), 0, "the disposition carried it");
+        let disposition = &out(&view(&store, code).await, Purpose::Disposition)[0];
+        assert!(disposition.contains("sudah ada yang jatuh"), "{disposition}");
+
+        // The official asks through their link; the resident answers twice.
+        let ask = key().verify(&tokens(disposition)[2], now).unwrap();
+        assert_eq!(ask.action, OfficialAction::AskInfo);
+        let outcome = store
+            .official_act(ask, "Dinas Pekerjaan Umum".into(), Some("Di RT berapa?".into()))
+            .await
+            .unwrap();
+        assert_eq!(outcome, aduan_store::LinkOutcome::Done);
+        assert!(view(&store, code).await.summary.paused);
+        say(&store, "91", "91-d", "RT 03 RW 02, depan masjid").await;
+        say(&store, "91", "91-e", "dekat jembatan kecil").await;
+        assert!(!view(&store, code).await.summary.paused, "the answer resumes");
+        let (x, y) = tokio::join!(a.follow_up_once(), b.follow_up_once());
+        assert_eq!(x.unwrap() + y.unwrap(), 1, "{}", store.backend_name());
+        assert_eq!(a.follow_up_once().await.unwrap(), 0, "relayed once");
+        let relayed = out(&view(&store, code).await, Purpose::FollowUp);
+        assert_eq!(relayed.len(), 1, "one official, one mail: {relayed:?}");
+        let mail = &relayed[0];
+        assert!(mail.starts_with(&format!("[{code}] Keterangan tambahan dari pelapor")), "{mail}");
+        let (news, rest) = mail.split_once("Kode aduan").unwrap();
+        assert!(news.contains("> RT 03 RW 02, depan masjid\n\n> dekat jembatan kecil"), "{mail}");
+        assert!(!news.contains("sudah ada yang jatuh"), "only what is new: {mail}");
+        assert!(rest.contains("> tolong segera, sudah ada yang jatuh"), "the ticket below: {mail}");
+        assert!(!rest.contains("depan masjid"), "{mail}");
+        assert_eq!(tokens(mail).len(), 4, "the official's links again: {mail}");
+
+        // A later message is relayed on its own.
+        say(&store, "91", "91-f", "sekarang airnya menggenang").await;
+        assert_eq!(b.follow_up_once().await.unwrap(), 1);
+        let relayed = out(&view(&store, code).await, Purpose::FollowUp);
+        assert_eq!(relayed.len(), 2);
+        let (news, _) = relayed[1].split_once("Kode aduan").unwrap();
+        assert!(news.contains("menggenang") && !news.contains("masjid"), "{}", relayed[1]);
+        assert_eq!(a.follow_up_once().await.unwrap(), 0);
+    }
+}

@@ -64,7 +64,7 @@ pub use ops::routing::StoredModel;
 pub use ops::routing::{
     AlertSchedule, ReporterInfo, ReporterUpdate, RouteAction, RouteJob, RouteResult, WatchedTicket,
 };
-pub use ops::routing::{DigestTicket, PersonalMails};
+pub use ops::routing::{DigestTicket, FollowUp, PersonalMails};
 pub use types::*;
 
 /// Everything that can go wrong in the store. The web layer maps each variant to a status.

@@ -404,23 +404,29 @@ async fn ingest_locked<D: Db>(
             // A stranger's automated mail recorded on the ticket does not place it.
             let stranger = !is_reporter && named.as_ref().is_some_and(|t| t.id == id);
             let location = msg.location.filter(|_| !stranger);
+            // Only the reporter joins by speaking (a stranger's message joins only when it is
+            // automated, which neither answers the identity request nor resumes the clocks).
+            let resident_speaks = !msg.thread.automated && status_question != Some(id);
+            // What the resident says on a ticket that is with an OPD is relayed to its
+            // officials (migration 0029, `Store::follow_ups`).
             c.execute(
                 "UPDATE tickets SET last_message_at = $2, updated_at = $2, \
                  status = COALESCE($3, status), \
                  resolved_at = CASE WHEN $3 IS NULL THEN resolved_at ELSE NULL END, \
-                 lat = COALESCE(lat, $4), lon = COALESCE(lon, $5) WHERE id = $1",
+                 lat = COALESCE(lat, $4), lon = COALESCE(lon, $5), \
+                 follow_up_pending = CASE WHEN $6 AND opd IS NOT NULL \
+                 AND COALESCE($3, status) IN ('assigned', 'in_progress') \
+                 THEN TRUE ELSE follow_up_pending END WHERE id = $1",
                 args![
                     id,
                     now,
                     reopen_to.map(Status::as_str),
                     location.map(|l| l.lat),
-                    location.map(|l| l.lon)
+                    location.map(|l| l.lon),
+                    resident_speaks
                 ],
             )
             .await?;
-            // Only the reporter joins by speaking (a stranger's message joins only when it is
-            // automated, which neither answers the identity request nor resumes the clocks).
-            let resident_speaks = !msg.thread.automated && status_question != Some(id);
             if resident_speaks && joined.summary.status == Status::AwaitingIdentity {
                 // The answer to an identity request: the router reads it.
                 c.execute(

@@ -105,6 +105,9 @@ pub struct WatchedTicket {
     pub reporter: ReporterInfo,
     /// Keys of the notifications already queued.
     pub sent: Vec<String>,
+    /// The id of the newest message in `texts` (0: none, or not loaded): a disposition
+    /// records it as what its officials have read ([`crate::Store::notify_disposition`]).
+    pub last_message_id: i64,
 }
 
 async fn texts<D: Db>(c: &mut D, ticket_id: i64) -> Result<Vec<String>> {
@@ -383,8 +386,22 @@ pub(crate) async fn notify_once<D: Db>(
 }
 
 async fn watched<D: Db>(c: &mut D, t: TicketRow) -> Result<WatchedTicket> {
+    let rows = c
+        .fetch_all(
+            "SELECT id, text FROM messages WHERE ticket_id = $1 AND direction = 'in' \
+             AND automated = $2 ORDER BY id",
+            args![t.id, false],
+        )
+        .await?;
+    let mut texts = Vec::with_capacity(rows.len());
+    let mut last_message_id = 0;
+    for r in rows {
+        last_message_id = r.get("id")?;
+        texts.push(r.get("text")?);
+    }
     Ok(WatchedTicket {
-        texts: texts(c, t.id).await?,
+        texts,
+        last_message_id,
         reporter: reporter(c, t.reporter_id).await?,
         sent: sent_keys(c, t.id).await?,
         first_response_budget: t.first_response_budget,
@@ -419,6 +436,7 @@ pub(crate) async fn deadline_scan<D: Db>(
         let t = ticket_row(&row, now)?;
         out.push(WatchedTicket {
             texts: Vec::new(),
+            last_message_id: 0,
             reporter: ReporterInfo::default(),
             sent: sent_keys(c, t.id).await?,
             first_response_budget: t.first_response_budget,
@@ -1161,5 +1179,150 @@ impl Store {
     /// The newest stored model.
     pub async fn routing_model_latest(&self) -> Result<Option<StoredModel>> {
         read!(self, |c| routing_model_latest(c))
+    }
+}
+
+// --- follow-ups: what the resident says after the disposition reaches the OPD ---
+
+/// A ticket with an OPD whose resident wrote again ([`Store::follow_ups`]).
+#[derive(Debug, Clone)]
+pub struct FollowUp {
+    pub ticket: WatchedTicket,
+    /// The resident's messages its officials were not sent yet, oldest first: those after
+    /// the last `followup:<id>` key (a disposition records the newest message it carried
+    /// as one). Empty when the disposition to the ticket's OPD is still owed: it will carry
+    /// them.
+    pub texts: Vec<String>,
+    /// The newest inbound message looked at: [`Store::follow_up_sent`] clears the flag only
+    /// when nothing newer arrived since.
+    pub upto: i64,
+}
+
+/// The key of the follow-up relaying the resident's messages up to `upto`.
+fn follow_up_key(upto: i64) -> String {
+    format!("followup:{upto}")
+}
+
+pub(crate) async fn follow_ups<D: Db>(
+    c: &mut D,
+    limit: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<FollowUp>> {
+    let sql = format!("{TICKET_SELECT} WHERE t.follow_up_pending = TRUE ORDER BY t.id LIMIT $1");
+    let rows = c.fetch_all(&sql, args![limit]).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let t = watched(c, ticket_row(&row, now)?).await?;
+        let id: i64 = row.get("id")?;
+        let upto: i64 = c
+            .fetch_one_scalar(
+                "SELECT COALESCE(MAX(id), 0) FROM messages WHERE ticket_id = $1 \
+                 AND direction = 'in' AND automated = $2",
+                args![id, false],
+            )
+            .await?;
+        let disposed = match &t.summary.opd {
+            Some(opd) => t.sent.iter().any(|k| k.strip_prefix("disposition:") == Some(opd)),
+            None => false,
+        };
+        let relayed = (t.sent.iter())
+            .filter_map(|k| k.strip_prefix("followup:")?.parse::<i64>().ok())
+            .max()
+            .unwrap_or(0);
+        let texts = if disposed {
+            c.fetch_all_scalar(
+                "SELECT text FROM messages WHERE ticket_id = $1 AND direction = 'in' \
+                 AND automated = $2 AND id > $3 AND id <= $4 ORDER BY id",
+                args![id, false, relayed, upto],
+            )
+            .await?
+        } else {
+            Vec::new()
+        };
+        out.push(FollowUp { ticket: t, texts, upto });
+    }
+    Ok(out)
+}
+
+/// Queues the follow-up `mails` (none: nothing to relay) once per `upto`, and clears the
+/// ticket's flag unless the resident wrote again after `upto`. On PostgreSQL the ticket
+/// row is locked first, so the check sees a message whose intake (which updates that row)
+/// committed meanwhile.
+pub(crate) async fn follow_up_sent<D: Db>(
+    c: &mut D,
+    code: TicketCode,
+    upto: i64,
+    mails: PersonalMails,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    super::common::lock_tickets(c, &[code]).await?;
+    let t = require_ticket(c, code, now).await?;
+    let queued = if mails.is_empty() {
+        false
+    } else {
+        notify_once_each(c, code, follow_up_key(upto), Purpose::FollowUp, mails, now).await?
+    };
+    c.execute(
+        "UPDATE tickets SET follow_up_pending = $3 WHERE id = $1 AND NOT EXISTS \
+         (SELECT 1 FROM messages m WHERE m.ticket_id = $1 AND m.direction = 'in' \
+         AND m.automated = $3 AND m.id > $2)",
+        args![t.id, upto, false],
+    )
+    .await?;
+    Ok(queued)
+}
+
+/// The disposition of `code` ([`notify_once_each`] with its `disposition:<opd>` key),
+/// recording in the same transaction that its officials have read the resident's messages
+/// up to `upto`, so a later follow-up relays only what is newer.
+pub(crate) async fn notify_disposition<D: Db>(
+    c: &mut D,
+    code: TicketCode,
+    key: String,
+    mails: PersonalMails,
+    upto: i64,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let queued = notify_once_each(c, code, key, Purpose::Disposition, mails, now).await?;
+    if queued {
+        let t = require_ticket(c, code, now).await?;
+        claim_key(c, t.id, &follow_up_key(upto), now).await?;
+    }
+    Ok(queued)
+}
+
+impl Store {
+    /// A disposition ([`Store::notify_once_each`]) that also records the newest resident
+    /// message it carried (`upto`, [`WatchedTicket::last_message_id`]).
+    pub async fn notify_disposition(
+        &self,
+        code: TicketCode,
+        key: String,
+        mails: PersonalMails,
+        upto: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let now = truncate_ms(now);
+        write!(self, |c| notify_disposition(c, code, key, mails, upto, now))
+    }
+
+    /// Tickets with an OPD whose resident wrote again since it was sent them (flagged at
+    /// intake, migration 0029), with the messages to relay; at most `limit`.
+    pub async fn follow_ups(&self, limit: i64, now: DateTime<Utc>) -> Result<Vec<FollowUp>> {
+        read!(self, |c| follow_ups(c, limit, now))
+    }
+
+    /// Queues a follow-up to the OPD's officials (once per ticket and `upto`; `mails`
+    /// empty: nothing to relay) and clears the ticket's flag unless a newer message
+    /// arrived. `true` when mails were queued now.
+    pub async fn follow_up_sent(
+        &self,
+        code: TicketCode,
+        upto: i64,
+        mails: PersonalMails,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let now = truncate_ms(now);
+        write!(self, |c| follow_up_sent(c, code, upto, mails, now))
     }
 }
