@@ -31,7 +31,7 @@ use std::sync::LazyLock;
 
 use axum::body::Body;
 use axum::extract::{Path as UrlPath, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
@@ -135,39 +135,47 @@ async fn allowed(
     Ok(a)
 }
 
-/// `GET /attachments/{id}`.
+/// `GET /attachments/{id}`. Byte ranges are answered (`Range` → 206 with
+/// `Content-Range`, a range past the end → 416, `If-Range`), so a phone's video player can
+/// seek and Safari plays a video at all; the file is served by `tower_http`'s `ServeFile`
+/// and only the caller's range headers reach it.
 pub(crate) async fn get(
     State(state): State<AppState>,
     p: Result<Principal, ApiError>,
     UrlPath(raw): UrlPath<String>,
+    headers: HeaderMap,
 ) -> Response {
     let result: Result<Response, ApiError> = async {
         let a = allowed(&state, &p?, &raw).await?;
         let path = state.blobs.path(&a.sha256).ok_or_else(not_stored)?;
-        let file = match tokio::fs::File::open(&path).await {
-            Ok(f) => f,
-            Err(error) => {
-                tracing::warn!(attachment = a.id, %error, "Attachment content missing from the store.");
-                return Err(not_stored());
+        if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
+            tracing::warn!(attachment = a.id, "Attachment content missing from the store.");
+            return Err(not_stored());
+        }
+        let mut req = axum::http::Request::new(Body::empty());
+        for name in [header::RANGE, header::IF_RANGE] {
+            if let Some(v) = headers.get(&name) {
+                req.headers_mut().insert(name, v.clone());
             }
-        };
-        let len = file.metadata().await.map(|m| m.len()).ok();
+        }
+        let served = tower_http::services::ServeFile::new(&path)
+            .try_call(req)
+            .await
+            .map_err(|_| not_stored())?;
+        let (mut parts, body) = served.into_parts();
         let name = safe_filename(a.filename.as_deref());
         let (ctype, disposition) = match inline_type(&a.content_type) {
             Some(t) => (t, format!("inline; filename=\"{name}\"")),
             None => ("application/octet-stream", format!("attachment; filename=\"{name}\"")),
         };
-        let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
-        let mut resp = Response::new(body);
-        let h = resp.headers_mut();
+        let h = &mut parts.headers;
+        // Content is addressed by its hash: `Last-Modified` of the blob file says nothing.
+        h.remove(header::LAST_MODIFIED);
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
         if let Ok(v) = HeaderValue::from_str(&disposition) {
             h.insert(header::CONTENT_DISPOSITION, v);
         }
-        if let Some(len) = len {
-            h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-        }
-        Ok(resp)
+        Ok(Response::from_parts(parts, Body::new(body)))
     }
     .await;
     let mut resp = result.unwrap_or_else(IntoResponse::into_response);

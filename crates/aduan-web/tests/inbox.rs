@@ -280,6 +280,42 @@ async fn an_attachment_is_served_only_to_who_may_see_its_ticket() {
 }
 
 #[tokio::test]
+async fn a_video_is_served_by_byte_ranges_and_only_to_who_may_see_it() {
+    let f = fx().await;
+    let video: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+    let code =
+        ticket_with(&f, "w9", &[("banjir.mp4", "video/mp4", &video)], None, Some("DPU")).await;
+    let url = urls(&f, code).await.remove(0);
+    let operator = login(&f.app, "operator@kab.go.id").await;
+    let ranged = |range: &str, cookie: &str| {
+        let mut req = get(&url, Some(cookie));
+        req.headers_mut().insert(header::RANGE, range.parse().unwrap());
+        req
+    };
+    let r = send(&f.app, ranged("bytes=1000-1999", &operator.cookie)).await;
+    assert_eq!(r.status, StatusCode::PARTIAL_CONTENT, "{}", r.text());
+    assert_eq!(r.bytes, video[1000..2000]);
+    assert_eq!(r.header(header::CONTENT_RANGE), "bytes 1000-1999/10000");
+    assert_eq!(r.header(header::CONTENT_TYPE), "video/mp4");
+    assert_eq!(r.header(header::ACCEPT_RANGES), "bytes");
+    assert_protected(&r);
+    // The tail, and a range past the end.
+    let r = send(&f.app, ranged("bytes=-100", &operator.cookie)).await;
+    assert_eq!((r.status, r.bytes.as_slice()), (StatusCode::PARTIAL_CONTENT, &video[9_900..]));
+    let r = send(&f.app, ranged("bytes=20000-", &operator.cookie)).await;
+    assert_eq!(r.status, StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_protected(&r);
+    // Without a range: the whole file.
+    let r = send(&f.app, get(&url, Some(&operator.cookie))).await;
+    assert_eq!((r.status, r.bytes.len()), (StatusCode::OK, video.len()));
+    // A range asked by another OPD's official gets nothing of the content.
+    let dinkes = login(&f.app, "dinkes@kab.go.id").await;
+    let r = send(&f.app, ranged("bytes=0-99", &dinkes.cookie)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(!r.bytes.windows(100).any(|w| w == &video[..100]));
+}
+
+#[tokio::test]
 async fn svg_and_html_uploads_never_render_inline() {
     let f = fx().await;
     let svg = b"<svg xmlns='http://www.w3.org/2000/svg' onload='alert(1)'/>";
