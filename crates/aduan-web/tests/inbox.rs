@@ -1,168 +1,20 @@
 //! Issue 19 in memory: attachments served with their permissions and headers, thumbnails,
 //! the location link, channel badges, canned answers, operator assignment and bulk actions.
 
-use std::collections::BTreeSet;
-use std::net::SocketAddr;
-use std::sync::Arc;
-
-use aduan_connector::Telemetry;
 use aduan_core::{
     AttachmentRef, Channel, Identity, InboundMessage, Location, Sender, ThreadHints, TicketCode,
 };
-use aduan_store::{NewUser, Role, Scope, Store, StoreOptions};
-use aduan_web::auth::{generate_token, hash_token};
-use aduan_web::session::hash_password;
-use aduan_web::{AppState, WebConfig, app};
-use axum::Router;
 use axum::body::Body;
-use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode, header};
-use http_body_util::BodyExt;
-use serde_json::Value;
-use tower::ServiceExt;
 
-const PASSWORD: &str = "kata-sandi-rahasia";
-
-struct Fx {
-    app: Router,
-    state: AppState,
-    store: Store,
-    read_key: String,
-    intake_key: String,
-    dir: tempfile::TempDir,
-}
-
-async fn fx() -> Fx {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("aduan.db").display());
-    let store = Store::open(&url, StoreOptions::default()).await.unwrap();
-    store.migrate().await.unwrap();
-    let hash = hash_password(PASSWORD).unwrap();
-    for (email, role, opd) in [
-        ("admin@kab.go.id", Role::Admin, None),
-        ("operator@kab.go.id", Role::Operator, None),
-        ("operator2@kab.go.id", Role::Operator, None),
-        ("dpu@kab.go.id", Role::Official, Some("DPU")),
-        ("dinkes@kab.go.id", Role::Official, Some("DINKES")),
-    ] {
-        let user = NewUser {
-            email: email.into(),
-            name: None,
-            role,
-            opd: opd.map(str::to_owned),
-            password_hash: hash.clone(),
-        };
-        store.add_user(user).await.unwrap();
-    }
-    let mut keys = Vec::new();
-    for (name, scope) in [("dash", Scope::Read), ("app", Scope::Intake)] {
-        let t = generate_token();
-        store.add_api_key(name.into(), scope, hash_token(&t)).await.unwrap();
-        keys.push(t);
-    }
-    let mut config = WebConfig {
-        attachments_dir: dir.path().join("att"),
-        opds: Some(BTreeSet::from(["DPU".to_string(), "DINKES".to_string()])),
-        login_attempts_per_minute: 50,
-        public_requests_per_minute: 1000,
-        ..WebConfig::default()
-    };
-    config.opd_names.insert("DPU".into(), "Dinas Pekerjaan Umum".into());
-    let state = AppState::new(store.clone(), Arc::new(Telemetry::new()), config);
-    let app = app(state.clone(), vec![]);
-    let intake_key = keys.pop().unwrap();
-    let read_key = keys.pop().unwrap();
-    Fx { app, state, store, read_key, intake_key, dir }
-}
-
-struct Resp {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    bytes: Vec<u8>,
-}
-
-impl Resp {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.bytes).into_owned()
-    }
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.bytes).unwrap_or(Value::Null)
-    }
-    fn header(&self, name: header::HeaderName) -> &str {
-        self.headers.get(name).map(|v| v.to_str().unwrap()).unwrap_or("")
-    }
-    fn cookies(&self) -> Vec<String> {
-        self.headers
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .map(|v| v.to_str().unwrap().to_owned())
-            .collect()
-    }
-}
-
-async fn send(app: &Router, mut req: Request<Body>) -> Resp {
-    req.extensions_mut().insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 1], 4000))));
-    let resp = app.clone().oneshot(req).await.unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes().to_vec();
-    Resp { status, headers, bytes }
-}
-
-fn form(path: &str, cookie: &str, fields: &[(&str, &str)]) -> Request<Body> {
-    let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
-    Request::post(path)
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .header(header::COOKIE, cookie)
-        .body(Body::from(body))
-        .unwrap()
-}
-
-fn get(path: &str, cookie: Option<&str>) -> Request<Body> {
-    let mut b = Request::get(path);
-    if let Some(c) = cookie {
-        b = b.header(header::COOKIE, c);
-    }
-    b.body(Body::empty()).unwrap()
-}
+mod common;
+use common::*;
 
 fn bearer(path: &str, token: &str) -> Request<Body> {
     Request::get(path)
         .header(header::AUTHORIZATION, format!("Bearer {token}"))
         .body(Body::empty())
         .unwrap()
-}
-
-fn input_value(html: &str, name: &str) -> String {
-    let at = html.find(&format!("name=\"{name}\" value=\"")).expect("field on the page");
-    let rest = &html[at + name.len() + 15..];
-    rest[..rest.find('"').unwrap()].to_owned()
-}
-
-fn cookie_pair(set_cookie: &str) -> String {
-    set_cookie.split(';').next().unwrap().to_owned()
-}
-
-struct User {
-    cookie: String,
-    csrf: String,
-}
-
-async fn login(app: &Router, email: &str) -> User {
-    let r = send(app, get("/login", None)).await;
-    let vc = cookie_pair(&r.cookies()[0]);
-    let token = input_value(&r.text(), "csrf");
-    let r = send(
-        app,
-        form("/login", &vc, &[("csrf", &token), ("email", email), ("password", PASSWORD)]),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
-    let set = r.cookies().into_iter().find(|c| c.starts_with("aduan_session=")).unwrap();
-    let cookie = cookie_pair(&set);
-    let page = send(app, get("/", Some(&cookie))).await;
-    let csrf = input_value(&page.text(), "csrf");
-    User { cookie, csrf }
 }
 
 /// A 1×1 … `w`×`h` red PNG.
@@ -218,7 +70,7 @@ async fn ticket_with(
 /// The `url` of each attachment of the ticket's first message, from the ticket JSON.
 async fn urls(f: &Fx, code: TicketCode) -> Vec<String> {
     let r = send(&f.app, bearer(&format!("/api/v1/tickets/{code}"), &f.read_key)).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     r.json()["messages"][0]["attachments"]
         .as_array()
         .unwrap()
@@ -245,7 +97,7 @@ async fn an_attachment_is_served_only_to_who_may_see_its_ticket() {
 
     let operator = login(&f.app, "operator@kab.go.id").await;
     let r = send(&f.app, get(&url, Some(&operator.cookie))).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.bytes, photo);
     assert_eq!(r.header(header::CONTENT_TYPE), "image/png");
     assert_eq!(r.header(header::CONTENT_DISPOSITION), "inline; filename=\"foto_jalan_.png\"");
@@ -293,7 +145,7 @@ async fn a_video_is_served_by_byte_ranges_and_only_to_who_may_see_it() {
         req
     };
     let r = send(&f.app, ranged("bytes=1000-1999", &operator.cookie)).await;
-    assert_eq!(r.status, StatusCode::PARTIAL_CONTENT, "{}", r.text());
+    assert_eq!(r.status, StatusCode::PARTIAL_CONTENT, "{}", r.text);
     assert_eq!(r.bytes, video[1000..2000]);
     assert_eq!(r.header(header::CONTENT_RANGE), "bytes 1000-1999/10000");
     assert_eq!(r.header(header::CONTENT_TYPE), "video/mp4");
@@ -354,7 +206,7 @@ async fn a_photo_has_a_thumbnail_made_once_and_shown_in_the_thread() {
     let url = urls(&f, code).await.remove(0);
     let operator = login(&f.app, "operator@kab.go.id").await;
     let r = send(&f.app, get(&format!("{url}/thumb"), Some(&operator.cookie))).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.header(header::CONTENT_TYPE), "image/jpeg");
     assert_protected(&r);
     let thumb = image::load_from_memory(&r.bytes).unwrap();
@@ -365,7 +217,7 @@ async fn a_photo_has_a_thumbnail_made_once_and_shown_in_the_thread() {
     let again = send(&f.app, get(&format!("{url}/thumb"), Some(&operator.cookie))).await;
     assert_eq!(again.bytes, r.bytes);
 
-    let page = send(&f.app, get(&format!("/tickets/{code}"), Some(&operator.cookie))).await.text();
+    let page = send(&f.app, get(&format!("/tickets/{code}"), Some(&operator.cookie))).await.text;
     assert!(page.contains(&format!("<img class=\"thumb\" src=\"{url}/thumb\"")), "{page}");
     assert!(page.contains(&format!("<a href=\"{url}\"")), "{page}");
     assert!(
@@ -395,7 +247,7 @@ async fn channel_badges_are_text_not_emoji() {
     let f = fx().await;
     ticket_with(&f, "w4", &[], None, None).await;
     let operator = login(&f.app, "operator@kab.go.id").await;
-    let page = send(&f.app, get("/", Some(&operator.cookie))).await.text();
+    let page = send(&f.app, get("/", Some(&operator.cookie))).await.text;
     assert!(page.contains("<span class=\"badge ch-web\">Web</span>"), "{page}");
     assert!(page.contains("[WA] whatsapp"), "{page}");
     let emoji = page
@@ -439,20 +291,20 @@ async fn canned_answers_are_managed_by_admins_and_fill_the_answer_box() {
     );
     assert!(f.store.canned_answers().await.unwrap().is_empty());
     let r = send(&f.app, add(&admin, &admin.csrf, "Diteruskan", "")).await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
     let r = send(&f.app, add(&admin, &admin.csrf, "Lampu", "lampu")).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     let all = f.store.canned_answers().await.unwrap();
     assert_eq!(all.len(), 2);
     let id = all.iter().find(|a| a.title == "Diteruskan").unwrap().id;
-    let page = send(&f.app, get("/canned", Some(&admin.cookie))).await.text();
+    let page = send(&f.app, get("/canned", Some(&admin.cookie))).await.text;
     assert!(page.contains("Diteruskan") && page.contains("Lampu"), "{page}");
     let audit = f.store.audit_log(5).await.unwrap();
     assert_eq!(audit[0].action, "canned_answer_added");
 
     // On the ticket page: the global one only (the ticket has no category), filled.
     let path = format!("/tickets/{code}");
-    let page = send(&f.app, get(&path, Some(&operator.cookie))).await.text();
+    let page = send(&f.app, get(&path, Some(&operator.cookie))).await.text;
     assert!(page.contains("Diteruskan") && !page.contains(">Lampu<"), "{page}");
     let filled = format!(
         "Yth. Siti Aminah, aduan {code} sudah diteruskan ke Dinas Pekerjaan Umum. {{tanda}}"
@@ -460,12 +312,11 @@ async fn canned_answers_are_managed_by_admins_and_fill_the_answer_box() {
     assert!(page.contains(&format!("data-text=\"{filled}\"")), "{page}");
     assert_eq!(reply_box(&page), "", "nothing picked yet");
     // Picked without JavaScript: a GET that pre-fills the box.
-    let page =
-        send(&f.app, get(&format!("{path}?canned={id}"), Some(&operator.cookie))).await.text();
+    let page = send(&f.app, get(&format!("{path}?canned={id}"), Some(&operator.cookie))).await.text;
     assert_eq!(reply_box(&page), filled);
     // An official sees the name masked, so the greeting falls back.
     let dpu = login(&f.app, "dpu@kab.go.id").await;
-    let page = send(&f.app, get(&format!("{path}?canned={id}"), Some(&dpu.cookie))).await.text();
+    let page = send(&f.app, get(&format!("{path}?canned={id}"), Some(&dpu.cookie))).await.text;
     assert!(reply_box(&page).starts_with("Yth. Bapak/Ibu, aduan"), "{}", reply_box(&page));
     // Sent as edited: an ordinary reply.
     let r = send(
@@ -477,7 +328,7 @@ async fn canned_answers_are_managed_by_admins_and_fill_the_answer_box() {
         ),
     )
     .await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
     let v = f.store.ticket(code).await.unwrap().unwrap();
     assert_eq!(v.messages.last().unwrap().text, filled);
 
@@ -521,27 +372,27 @@ async fn an_operator_takes_a_triage_ticket_and_finds_it_under_mine() {
     let other = ticket_with(&f, "t2", &[], None, None).await;
     let operator = login(&f.app, "operator@kab.go.id").await;
     let path = format!("/tickets/{code}");
-    let page = send(&f.app, get(&path, Some(&operator.cookie))).await.text();
+    let page = send(&f.app, get(&path, Some(&operator.cookie))).await.text;
     assert!(page.contains("Saya tangani"), "{page}");
 
     let take = |csrf: &str| form(&format!("{path}/take"), &operator.cookie, &[("csrf", csrf)]);
     assert_eq!(send(&f.app, take("forged")).await.status, StatusCode::FORBIDDEN);
     assert_eq!(f.store.ticket(code).await.unwrap().unwrap().summary.assignee, None);
     let r = send(&f.app, take(&operator.csrf)).await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
     let v = f.store.ticket(code).await.unwrap().unwrap();
     assert_eq!(v.summary.assignee.as_deref(), Some("operator@kab.go.id"));
     assert!(v.events.iter().any(|e| e.kind == aduan_core::EventKind::Handler));
 
     // "milik saya": this one, not the other; the list shows who handles it.
-    let mine = send(&f.app, get("/?assignee=me", Some(&operator.cookie))).await.text();
+    let mine = send(&f.app, get("/?assignee=me", Some(&operator.cookie))).await.text;
     assert!(mine.contains(&code.to_string()) && !mine.contains(&other.to_string()), "{mine}");
     assert!(mine.contains("<td class=\"assignee\">operator@kab.go.id</td>"), "{mine}");
-    let all = send(&f.app, get("/", Some(&operator.cookie))).await.text();
+    let all = send(&f.app, get("/", Some(&operator.cookie))).await.text;
     assert!(all.contains(&other.to_string()));
     // Another operator's "milik saya" is empty.
     let op2 = login(&f.app, "operator2@kab.go.id").await;
-    let theirs = send(&f.app, get("/?assignee=me", Some(&op2.cookie))).await.text();
+    let theirs = send(&f.app, get("/?assignee=me", Some(&op2.cookie))).await.text;
     assert!(!theirs.contains(&code.to_string()), "{theirs}");
     // The ticket JSON says who.
     let r = send(&f.app, bearer(&format!("/api/v1/tickets/{code}"), &f.read_key)).await;
@@ -592,7 +443,7 @@ async fn bulk_dispose_merge_and_reject_each_ticket_audited() {
 
     let r =
         send(&f.app, bulk(&operator, &operator.csrf, "assign", &[a, b], &[("opd", "DPU")])).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     for code in [a, b] {
         let v = f.store.ticket(code).await.unwrap().unwrap();
         assert_eq!(v.summary.opd.as_deref(), Some("DPU"));
@@ -612,7 +463,7 @@ async fn bulk_dispose_merge_and_reject_each_ticket_audited() {
     // Merge into the oldest.
     let d = ticket_with(&f, "b4", &[], None, None).await;
     let r = send(&f.app, bulk(&operator, &operator.csrf, "merge", &[d, b, a], &[])).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     for code in [b, d] {
         assert_eq!(f.store.ticket(code).await.unwrap().unwrap().summary.merged_into, Some(a));
     }
@@ -624,8 +475,8 @@ async fn bulk_dispose_merge_and_reject_each_ticket_audited() {
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "no reason");
     let r = send(&f.app, bulk(&operator, &operator.csrf, "reject", &[e, b], &[("reason", "spam")]))
         .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
-    let page = r.text();
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    let page = r.text;
     assert!(page.contains("1 aduan gagal diproses"), "{page}");
     let v = f.store.ticket(e).await.unwrap().unwrap();
     assert_eq!(v.summary.status, aduan_core::Status::Rejected);
@@ -637,7 +488,7 @@ async fn the_live_inbox_answers_new_rows_only_when_something_changed() {
     let f = fx().await;
     ticket_with(&f, "l1", &[], None, None).await;
     let operator = login(&f.app, "operator@kab.go.id").await;
-    let page = send(&f.app, get("/", Some(&operator.cookie))).await.text();
+    let page = send(&f.app, get("/", Some(&operator.cookie))).await.text;
     assert!(page.contains("<script src=\"/static/inbox.js\" defer></script>"));
     let at = page.find("data-version=\"").unwrap() + 14;
     let version: i64 = page[at..at + page[at..].find('"').unwrap()].parse().unwrap();
@@ -661,22 +512,18 @@ async fn the_live_inbox_answers_new_rows_only_when_something_changed() {
             .unwrap(),
     )
     .await;
-    assert!(r.status.is_success(), "{}", r.text());
+    assert!(r.status.is_success(), "{}", r.text);
     let newest = f.store.tickets(&Default::default()).await.unwrap().items[0].code;
     let r = send(&f.app, poll(version)).await;
     assert_eq!(r.status, StatusCode::OK);
-    assert!(
-        r.text().contains(&format!("data-code=\"{newest}\" data-triage=\"1\"")),
-        "{}",
-        r.text()
-    );
+    assert!(r.text.contains(&format!("data-code=\"{newest}\" data-triage=\"1\"")), "{}", r.text);
     let v2: i64 = r.header(header::HeaderName::from_static("x-inbox-version")).parse().unwrap();
     assert!(v2 > version);
     assert_eq!(send(&f.app, poll(v2)).await.status, StatusCode::NO_CONTENT);
     // Filters hold: an official polls only their OPD's rows.
     let dpu = login(&f.app, "dpu@kab.go.id").await;
     let r = send(&f.app, get("/inbox/rows", Some(&dpu.cookie))).await;
-    assert!(!r.text().contains(&newest.to_string()));
+    assert!(!r.text.contains(&newest.to_string()));
     // Without a session: the sign-in page.
     assert_eq!(send(&f.app, get("/inbox/rows", None)).await.status, StatusCode::SEE_OTHER);
     let js = send(&f.app, get("/static/inbox.js", None)).await;

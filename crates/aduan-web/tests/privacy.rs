@@ -3,99 +3,19 @@
 //! *rahasia* reporter without name, address or contacts (14.8) — while operators, admins and
 //! API keys read the ticket as stored.
 
-use std::collections::BTreeSet;
-use std::net::SocketAddr;
-use std::sync::Arc;
-
-use aduan_connector::Telemetry;
 use aduan_core::{
     Actor, Channel, Identity, InboundMessage, Location, Sender, Status, ThreadHints, TicketCode,
 };
-use aduan_store::{NewUser, ReporterUpdate, Role, RouteAction, RouteResult, Scope, Store};
-use aduan_web::auth::{generate_token, hash_token};
-use aduan_web::session::hash_password;
-use aduan_web::{AppState, WebConfig, app};
-use axum::Router;
+use aduan_store::{ReporterUpdate, RouteAction, RouteResult, Store};
 use axum::body::Body;
-use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode, header};
-use http_body_util::BodyExt;
 use serde_json::Value;
-use tower::ServiceExt;
 
-const PASSWORD: &str = "kata-sandi-rahasia";
+mod common;
+use common::*;
 
-struct Fx {
-    app: Router,
-    store: Store,
-    admin_key: String,
-    intake_key: String,
-    _dir: tempfile::TempDir,
-}
-
-async fn fx() -> Fx {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("aduan.db").display());
-    let store = Store::open(&url, aduan_store::StoreOptions::default()).await.unwrap();
-    store.migrate().await.unwrap();
-    let hash = hash_password(PASSWORD).unwrap();
-    for (email, role, opd) in [
-        ("operator@kab.go.id", Role::Operator, None),
-        ("dpu@kab.go.id", Role::Official, Some("DPU")),
-    ] {
-        let user = NewUser {
-            email: email.into(),
-            name: None,
-            role,
-            opd: opd.map(str::to_owned),
-            password_hash: hash.clone(),
-        };
-        store.add_user(user).await.unwrap();
-    }
-    let admin_key = generate_token();
-    store.add_api_key("ops".into(), Scope::Admin, hash_token(&admin_key)).await.unwrap();
-    let intake_key = generate_token();
-    store.add_api_key("app".into(), Scope::Intake, hash_token(&intake_key)).await.unwrap();
-    let mut config = WebConfig {
-        attachments_dir: dir.path().join("att"),
-        opds: Some(BTreeSet::from(["DPU".to_string()])),
-        login_attempts_per_minute: 50,
-        public_requests_per_minute: 1000,
-        ..WebConfig::default()
-    };
-    config.services.push(aduan_web::Open311Service {
-        service_code: "jalan".into(),
-        service_name: "Jalan rusak".into(),
-        description: "Jalan berlubang, rusak, longsor".into(),
-        group: "Infrastruktur".into(),
-        keywords: vec!["jalan".into()],
-    });
-    let app = app(AppState::new(store.clone(), Arc::new(Telemetry::new()), config), vec![]);
-    Fx { app, store, admin_key, intake_key, _dir: dir }
-}
-
-struct Resp {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    text: String,
-}
-
-impl Resp {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.text).unwrap_or(Value::Null)
-    }
-}
-
-async fn send(app: &Router, mut req: Request<Body>) -> Resp {
-    req.extensions_mut().insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 1], 4000))));
-    let resp = app.clone().oneshot(req).await.unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    Resp { status, headers, text: String::from_utf8_lossy(&bytes).into_owned() }
-}
-
-fn get(path: &str, cookie: Option<&str>, bearer: Option<&str>) -> Request<Body> {
+/// A GET with a session cookie, a bearer key, both or neither.
+fn get_as(path: &str, cookie: Option<&str>, bearer: Option<&str>) -> Request<Body> {
     let mut b = Request::get(path);
     if let Some(c) = cookie {
         b = b.header(header::COOKIE, c);
@@ -106,45 +26,9 @@ fn get(path: &str, cookie: Option<&str>, bearer: Option<&str>) -> Request<Body> 
     b.body(Body::empty()).unwrap()
 }
 
-fn form(path: &str, cookie: &str, fields: &[(&str, &str)]) -> Request<Body> {
-    let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
-    let mut b = Request::post(path)
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded; charset=utf-8");
-    if !cookie.is_empty() {
-        b = b.header(header::COOKIE, cookie);
-    }
-    b.body(Body::from(body)).unwrap()
-}
-
-fn cookie_pair(set_cookie: &str) -> String {
-    set_cookie.split(';').next().unwrap().to_owned()
-}
-
-fn input_value(html: &str, name: &str) -> String {
-    let at = html.find(&format!("name=\"{name}\" value=\"")).expect("field on the page");
-    let rest = &html[at + name.len() + 15..];
-    rest[..rest.find('"').unwrap()].to_owned()
-}
-
 /// Signs in; returns the session cookie.
-async fn login(app: &Router, email: &str) -> String {
-    let r = send(app, get("/login", None, None)).await;
-    let vc = cookie_pair(r.headers.get(header::SET_COOKIE).unwrap().to_str().unwrap());
-    let token = input_value(&r.text, "csrf");
-    let r = send(
-        app,
-        form("/login", &vc, &[("csrf", &token), ("email", email), ("password", PASSWORD)]),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
-    let set = r
-        .headers
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .find(|c| c.starts_with("aduan_session="))
-        .unwrap();
-    cookie_pair(&set)
+async fn session(app: &axum::Router, email: &str) -> String {
+    login(app, email).await.cookie
 }
 
 fn sms(id: &str, phone: &str, text: &str, location: Option<Location>) -> InboundMessage {
@@ -221,12 +105,12 @@ fn assert_masked_for_officials(what: &str, text: &str, rahasia: bool) {
 #[tokio::test]
 async fn officials_read_contacts_masked_and_rahasia_reporters_hidden() {
     let f = fx().await;
-    let official = login(&f.app, "dpu@kab.go.id").await;
-    let operator = login(&f.app, "operator@kab.go.id").await;
+    let official = session(&f.app, "dpu@kab.go.id").await;
+    let operator = session(&f.app, "operator@kab.go.id").await;
     for rahasia in [true, false] {
         let code = complaint(&f.store, if rahasia { "r" } else { "o" }, rahasia).await;
         let api =
-            send(&f.app, get(&format!("/api/v1/tickets/{code}"), Some(&official), None)).await;
+            send(&f.app, get_as(&format!("/api/v1/tickets/{code}"), Some(&official), None)).await;
         assert_eq!(api.status, StatusCode::OK, "{}", api.text);
         assert_masked_for_officials("the API", &api.text, rahasia);
         let v = api.json();
@@ -245,7 +129,7 @@ async fn officials_read_contacts_masked_and_rahasia_reporters_hidden() {
             assert_eq!(v["reporter"]["name"], "S*** A***");
             assert_eq!(v["reporter"]["address"], "Desa Karangklesem RT 03");
         }
-        let page = send(&f.app, get(&format!("/tickets/{code}"), Some(&official), None)).await;
+        let page = send(&f.app, get_as(&format!("/tickets/{code}"), Some(&official), None)).await;
         assert_eq!(page.status, StatusCode::OK);
         assert_masked_for_officials("the ticket page", &page.text, rahasia);
 
@@ -253,16 +137,17 @@ async fn officials_read_contacts_masked_and_rahasia_reporters_hidden() {
         for (who, r) in [
             (
                 "operator",
-                send(&f.app, get(&format!("/api/v1/tickets/{code}"), Some(&operator), None)).await,
+                send(&f.app, get_as(&format!("/api/v1/tickets/{code}"), Some(&operator), None))
+                    .await,
             ),
             (
                 "admin key",
-                send(&f.app, get(&format!("/api/v1/tickets/{code}"), None, Some(&f.admin_key)))
+                send(&f.app, get_as(&format!("/api/v1/tickets/{code}"), None, Some(&f.admin_key)))
                     .await,
             ),
             (
                 "operator page",
-                send(&f.app, get(&format!("/tickets/{code}"), Some(&operator), None)).await,
+                send(&f.app, get_as(&format!("/tickets/{code}"), Some(&operator), None)).await,
             ),
         ] {
             assert_eq!(r.status, StatusCode::OK);
@@ -319,7 +204,7 @@ async fn the_open311_list_shows_only_public_requests_coarsely() {
     result.reporter = Some(ReporterUpdate { confidential: true, ..ReporterUpdate::default() });
     f.store.route_done(secret, result, chrono::Utc::now()).await.unwrap();
 
-    let list = send(&f.app, get("/open311/v2/requests.json", None, None)).await;
+    let list = send(&f.app, get_as("/open311/v2/requests.json", None, None)).await;
     assert_eq!(list.status, StatusCode::OK);
     let ids: Vec<String> = list
         .json()
@@ -339,17 +224,18 @@ async fn the_open311_list_shows_only_public_requests_coarsely() {
     assert_eq!(one["service_name"], "Jalan rusak");
 
     // One by one, or by id: the same rule; the others do not exist for the public.
-    let r = send(&f.app, get(&format!("/open311/v2/requests/{public}.json"), None, None)).await;
+    let r = send(&f.app, get_as(&format!("/open311/v2/requests/{public}.json"), None, None)).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()[0]["lat"].as_f64(), Some(-7.425));
     for hidden in [private, secret] {
-        let r = send(&f.app, get(&format!("/open311/v2/requests/{hidden}.json"), None, None)).await;
+        let r =
+            send(&f.app, get_as(&format!("/open311/v2/requests/{hidden}.json"), None, None)).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{hidden}: {}", r.text);
         assert!(!r.text.contains("424612"));
     }
     let r = send(
         &f.app,
-        get(
+        get_as(
             &format!("/open311/v2/requests.json?service_request_id={private},{secret},{public}"),
             None,
             None,
@@ -362,7 +248,7 @@ async fn the_open311_list_shows_only_public_requests_coarsely() {
     // A public request merged into a resident's private ticket does not name that ticket.
     let op = Actor::User("operator@kab.go.id".into());
     f.store.merge(public, private, op).await.unwrap();
-    let r = send(&f.app, get(&format!("/open311/v2/requests/{public}.json"), None, None)).await;
+    let r = send(&f.app, get_as(&format!("/open311/v2/requests/{public}.json"), None, None)).await;
     assert_eq!(r.json()[0]["status"], "closed");
     assert!(!r.text.contains(&private.to_string()), "{}", r.text);
     assert_eq!(f.store.ticket(public).await.unwrap().unwrap().summary.status, Status::Merged);

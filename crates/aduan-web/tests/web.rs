@@ -1,142 +1,19 @@
 //! The operator inbox and the public pages, in memory: sign-in, sessions, CSRF, roles on
 //! pages and on the JSON API, escaping, the public form and tracking, rate limits.
 
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::sync::Arc;
 
-use aduan_connector::Telemetry;
 use aduan_core::{Channel, Identity, InboundMessage, Sender, Status, ThreadHints, TicketCode};
-use aduan_store::{NewUser, Role, Scope, Store, StoreOptions};
-use aduan_web::auth::{generate_token, hash_token};
-use aduan_web::session::hash_password;
-use aduan_web::{AppState, WebConfig, app};
-use axum::Router;
+use aduan_store::{Role, Store};
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode, header};
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
-const PASSWORD: &str = "kata-sandi-rahasia";
+mod common;
+use common::*;
+
 const XSS_TEXT: &str = "<script>alert('x')</script> \"><img src=x onerror=alert(1)>";
-
-struct Fx {
-    app: Router,
-    state: AppState,
-    store: Store,
-    admin_key: String,
-    read_key: String,
-    intake_key: String,
-    _dir: tempfile::TempDir,
-}
-
-async fn fx_with(cfg: impl FnOnce(&mut WebConfig)) -> Fx {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("aduan.db").display());
-    let store = Store::open(&url, StoreOptions::default()).await.unwrap();
-    store.migrate().await.unwrap();
-    // One hash for every account keeps the test fast (argon2 is slow on purpose).
-    let hash = hash_password(PASSWORD).unwrap();
-    for (email, role, opd) in [
-        ("admin@kab.go.id", Role::Admin, None),
-        ("operator@kab.go.id", Role::Operator, None),
-        ("dpu@kab.go.id", Role::Official, Some("DPU")),
-        ("dinkes@kab.go.id", Role::Official, Some("DINKES")),
-    ] {
-        let user = NewUser {
-            email: email.into(),
-            name: None,
-            role,
-            opd: opd.map(str::to_owned),
-            password_hash: hash.clone(),
-        };
-        store.add_user(user).await.unwrap();
-    }
-    let mut keys = Vec::new();
-    for (name, scope) in [("ops", Scope::Admin), ("dash", Scope::Read), ("app", Scope::Intake)] {
-        let t = generate_token();
-        store.add_api_key(name.into(), scope, hash_token(&t)).await.unwrap();
-        keys.push(t);
-    }
-    let mut config = WebConfig {
-        attachments_dir: dir.path().join("att"),
-        opds: Some(BTreeSet::from(["DPU".to_string(), "DINKES".to_string()])),
-        login_attempts_per_minute: 50,
-        public_requests_per_minute: 1000,
-        ..WebConfig::default()
-    };
-    config.opd_names.insert("DPU".into(), "Dinas Pekerjaan Umum".into());
-    config.services.push(aduan_web::Open311Service {
-        service_code: "jalan".into(),
-        service_name: "Jalan rusak".into(),
-        description: "Jalan berlubang, rusak, longsor".into(),
-        group: "Infrastruktur".into(),
-        keywords: vec!["jalan".into(), "lubang".into()],
-    });
-    cfg(&mut config);
-    let state = AppState::new(store.clone(), Arc::new(Telemetry::new()), config);
-    let app = app(state.clone(), vec![]);
-    let intake_key = keys.pop().unwrap();
-    let read_key = keys.pop().unwrap();
-    let admin_key = keys.pop().unwrap();
-    Fx { app, state, store, admin_key, read_key, intake_key, _dir: dir }
-}
-
-async fn fx() -> Fx {
-    fx_with(|_| {}).await
-}
-
-struct Resp {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    text: String,
-}
-
-impl Resp {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.text).unwrap_or(Value::Null)
-    }
-    fn location(&self) -> &str {
-        self.headers.get(header::LOCATION).map(|v| v.to_str().unwrap()).unwrap_or("")
-    }
-    fn cookies(&self) -> Vec<String> {
-        self.headers
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .map(|v| v.to_str().unwrap().to_owned())
-            .collect()
-    }
-}
-
-async fn send(app: &Router, mut req: Request<Body>) -> Resp {
-    if req.extensions().get::<ConnectInfo<SocketAddr>>().is_none() {
-        req.extensions_mut().insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 1], 4000))));
-    }
-    let resp = app.clone().oneshot(req).await.unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    Resp { status, headers, text: String::from_utf8_lossy(&bytes).into_owned() }
-}
-
-fn form(path: &str, cookie: &str, fields: &[(&str, &str)]) -> Request<Body> {
-    let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
-    Request::post(path)
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .header(header::COOKIE, cookie)
-        .body(Body::from(body))
-        .unwrap()
-}
-
-fn get(path: &str, cookie: Option<&str>) -> Request<Body> {
-    let mut b = Request::get(path);
-    if let Some(c) = cookie {
-        b = b.header(header::COOKIE, c);
-    }
-    b.body(Body::empty()).unwrap()
-}
 
 fn bearer(method: &str, path: &str, token: &str, body: Option<Value>) -> Request<Body> {
     let b = Request::builder()
@@ -145,49 +22,6 @@ fn bearer(method: &str, path: &str, token: &str, body: Option<Value>) -> Request
         .header(header::AUTHORIZATION, format!("Bearer {token}"))
         .header(header::CONTENT_TYPE, "application/json");
     b.body(body.map(|v| Body::from(v.to_string())).unwrap_or_default()).unwrap()
-}
-
-/// The value of `name="…" value="…"` in a page.
-fn input_value(html: &str, name: &str) -> String {
-    let at = html.find(&format!("name=\"{name}\" value=\"")).expect("field on the page");
-    let rest = &html[at + name.len() + 15..];
-    rest[..rest.find('"').unwrap()].to_owned()
-}
-
-/// The `name=value` part of a Set-Cookie.
-fn cookie_pair(set_cookie: &str) -> String {
-    set_cookie.split(';').next().unwrap().to_owned()
-}
-
-/// A visitor's double-submit cookie and form token, from GET `path`.
-async fn visitor(app: &Router, path: &str) -> (String, String) {
-    let r = send(app, get(path, None)).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    let cookie = cookie_pair(&r.cookies()[0]);
-    (cookie, input_value(&r.text, "csrf"))
-}
-
-/// A signed-in user: the session cookie and the session's CSRF token.
-struct User {
-    cookie: String,
-    csrf: String,
-}
-
-async fn login(app: &Router, email: &str) -> User {
-    let (vc, token) = visitor(app, "/login").await;
-    let r = send(
-        app,
-        form("/login", &vc, &[("csrf", &token), ("email", email), ("password", PASSWORD)]),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
-    assert_eq!(r.location(), "/");
-    let set = r.cookies().into_iter().find(|c| c.starts_with("aduan_session=")).unwrap();
-    let cookie = cookie_pair(&set);
-    let page = send(app, get("/", Some(&cookie))).await;
-    assert_eq!(page.status, StatusCode::OK);
-    let csrf = input_value(&page.text, "csrf");
-    User { cookie, csrf }
 }
 
 fn resident_msg(id: &str, text: &str) -> InboundMessage {
@@ -1303,7 +1137,7 @@ fn files_under(dir: &std::path::Path) -> usize {
 #[tokio::test]
 async fn public_photos_are_images_within_a_budget_and_above_the_floor() {
     let f = fx_with(|c| c.upload_bytes_per_hour = 300 * 1024).await;
-    let att = f._dir.path().join("att");
+    let att = f.dir.path().join("att");
     let r = lapor_with_photo(&f, "n1", "image/jpeg", b"<html><script>x</script>", 1).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
     let r = lapor_with_photo(&f, "n2", "image/svg+xml", b"<svg onload=alert(1)/>", 1).await;
@@ -1330,7 +1164,7 @@ async fn public_photos_are_images_within_a_budget_and_above_the_floor() {
     .await;
     let r = lapor_with_photo(&f, "d1", "image/jpeg", &jpeg(1000, 1), 1).await;
     assert_eq!(r.status, StatusCode::INSUFFICIENT_STORAGE, "{}", r.text);
-    assert_eq!(files_under(&f._dir.path().join("att")), 0);
+    assert_eq!(files_under(&f.dir.path().join("att")), 0);
     assert_eq!(f.store.tickets(&Default::default()).await.unwrap().items.len(), 0);
 }
 
