@@ -991,10 +991,12 @@ impl Pool {
     async fn exchange(&self, target: &Target, kind: Kind) -> anyhow::Result<StatusCode> {
         let _permit = self.permits.acquire().await?;
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
-        // A connection that failed was not put back; its replacement is opened here.
+        // A connection that failed was not put back, and one the server closed while it
+        // sat idle is dropped: the replacement is opened here, before anything is sent (a
+        // request is never sent twice).
         let mut conn = match idle {
-            Some(conn) => conn,
-            None => target.connect().await?,
+            Some(conn) if !conn.is_closed() => conn,
+            _ => target.connect().await?,
         };
         let result = target.exchange(&mut conn, kind).await;
         if result.is_ok() {
