@@ -145,6 +145,8 @@
 //!     m = 10                                                     0.749 / 0.966   10-fold 0.748 / 0.969, ordered 0.620 / 0.942 (+)
 //!     m = 1000 (the centroids alone)                             0.747 / 0.965
 //!     m = 10 with C=0.1 / NB a=0.1 C=0.02 / min_df 2 (+)         0.749, 0.750 / 0.968, 0.751
+//!     m = 3 with NB a=0.1, C=0.02                                 0.751 / 0.969
+//!     m = 10, unbalanced (bal=0) / unbalanced alone, C=0.1        0.743 / 0.966, 0.719 / 0.965
 //!     m = 10 with raw-word block 0.5 / and char 1-5 (+)          0.751, 0.752 / 0.966 (10-fold 0.754, ordered 0.615 / 0.923)
 //!     m = 10 with rule w 0.2 / 0.5 (the latter +), char w 1.5, char 2-5, power 0.75
 //!                                                                0.745, 0.739, 0.746, 0.749, 0.748
@@ -169,6 +171,11 @@
 //! char n-grams of the first 300 / 150 bytes only (+)             0.746, 0.749 / 0.959
 //! balance power 1.5 / tolerance 0.01 / C=0.03 (+)                0.741, 0.746, 0.743
 //! ```
+//! After the refactor (`fit` → `solve` per member + `combine`), defaults unchanged: `cargo
+//! xtask bench routing` with the debug binary (load 7.5 on 2 cores): purbalingga 0.747 /
+//! 0.962 (baseline 0.705 / 0.942), synthetic 0.860 / 0.912 (0.824 / 0.901), 118 MB; the
+//! synthetic 50 s wall there and 30 s wall / 20.5 s user in `routing_exp` are that load.
+//!
 //! Kept: the centroid member as an option ([`TrainConfig::centroid`], off by default): its
 //! top-3 gain shows everywhere (+0.006, 10-fold +0.009, ordered +0.033) but its top-1 gain
 //! (+0.005 on the mean, per assignment -0.001 to +0.010, 10-fold 0) is not above the noise.
