@@ -43,6 +43,10 @@
 //!    watcher's query (`deadline_scan(1000)`, what one `watch_once` batch reads) has its
 //!    own target, p99 ≤ 50 ms: the generator writes `alert_at` as a watcher that keeps up
 //!    would have (warnings and escalations sent, the next point ahead).
+//! 5. Each search mix also prints p50/p99/max per query shape (`i % variants`: "jalan" +
+//!    a street, a phone number, …), so the shape making a mix's tail is named. To look
+//!    into the plans afterwards, `ADUAN_LISTBENCH_KEEP=1` keeps the SQLite database (its
+//!    run directory) and, with `--pg-url`, the PostgreSQL database.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;

@@ -54,7 +54,8 @@
 //!   found: a word in more than about one document in a hundred is in that list with its
 //!   frequency) and lists a query estimated at more than 5,000 matches newest first
 //!   without counting; anything rarer, or any query before the first `ANALYZE`, is counted
-//!   up to the cap in the GIN index, which is cheap because few documents match. SQLite
+//!   up to the cap from its GIN matches, by the ranked statement itself (`RankedCapped`,
+//!   see "The tail" below), which is cheap because few documents match. SQLite
 //!   counts in FTS5, which reads an exact word's doclist lazily (the count stops at the
 //!   cap), but merges a whole prefix's doclists before its first row: the typed last word
 //!   is counted as an exact word first, and when that exceeds the cap the prefix (a
@@ -86,14 +87,52 @@
 //!   behind `@@`, which no index serves) on each ticket walked newest first through the
 //!   list's own index, joined to `ticket_search` by its primary key: a page reads about
 //!   `limit / share of matches` documents and never the GIN index. Ranked reads the GIN
-//!   matches (at most about a thousand) and looks each ticket up (`LATERAL … OFFSET 0`, so
-//!   a generic plan cannot hash the tickets table instead). Every search statement calls
+//!   matches (at most about a thousand), scores and sorts them, then looks their tickets up
+//!   in that order until the page is full (`LATERAL … OFFSET 0`, so a generic plan cannot
+//!   hash the tickets table instead). Every search statement calls
 //!   `aduan_tsq` (migration 0024), which is `PARALLEL UNSAFE` on purpose: parallel workers
 //!   cost more to start (5–20 ms) than such a query takes. The message trigger appends a
 //!   new message's words to its ticket's document (0024) instead of rebuilding it. Why not `pg_trgm`: a trigram GIN answers substrings, but
 //!   a common word's trigrams match most of the table and every candidate must be rechecked
 //!   on the heap (LIKE has no ranking either); operators search words, a phone or a code,
 //!   all of which the word index or a lookup serves, and ranking needs a tsvector anyway.
+//!
+//! **The tail at a million tickets.** The medians were low but each engine had query shapes
+//! costing 15–50 ms (timed one by one on the bench's 1M databases; `cargo xtask bench`
+//! prints p50/p99 per shape of the search mixes). What they cost and what answers them now:
+//!
+//! - *bm25 counts every scored word's documents* (SQLite). FTS5's bm25 reads the whole
+//!   doclist of each phrase once per query for its inverse document frequency: "jalan" is
+//!   in four tickets in ten, so "jalan kedungwangi" (200 matches) took 30–40 ms. Each word
+//!   is now counted up to the cap first ([`common_words`], about 0.1 ms a word: FTS5 reads
+//!   an exact word's doclist lazily); a ranked query with rare and common words is scored
+//!   on its rare words only and still required to match all of them
+//!   (`+rowid IN (SELECT rowid … MATCH <all words>)`, a list built once, [`scored_words`]).
+//!   A word in more than a thousand documents weighs next to nothing in bm25 (its IDF is
+//!   near zero at a million tickets, clamped to zero above half), so the order barely moves;
+//!   2 ms instead of 35.
+//! - *A typed common word is merged as a prefix* (SQLite). "lampu" without a trailing space
+//!   is `lampu*`, and FTS5 merges the doclists of every word a prefix longer than its prefix
+//!   indexes (2 and 3) begins before the first row: a quarter of a million entries, 10–20 ms,
+//!   in the newest-first walk and in its count ("lampu mati*", "jalan rusak*", "sampah*").
+//!   When every word of a query is common, its last word is taken whole ([`search_prefix`]):
+//!   such a query is listed newest first and its last word was typed in full. A query with
+//!   a rare word keeps the prefix ("kedip lampu" finds "lampunya kedip"). Why not prefix
+//!   indexes of 4–6 characters: they double the index entries per word on the intake path.
+//!   PostgreSQL keeps the prefix (its newest-first walk tests `'lampu':*` per document at
+//!   no extra cost), so there "lampu" also lists "lampunya".
+//! - *One ticket lookup per GIN match* (PostgreSQL). Ranked and `NewestIndexed` looked every
+//!   match's ticket up before sorting (1,300 lookups: 10 ms). The matches are now scored
+//!   or taken by id and sorted alone, and looked up in that order until the page is full
+//!   ([`PG_LOOKUP`]); cursor bounds go down into the matches.
+//! - *Counting, then reading the same matches again* (PostgreSQL). A prefix (`'kedung':*`)
+//!   is a partial match in GIN, whose every match is rechecked on the heap (about 5 µs a
+//!   match, versus exact words counted from the index and the visibility map): the count
+//!   up to the cap and the ranked statement read the same rows twice. A first page not
+//!   common by the statistics is now one statement (`RankedCapped`): at most cap + 1
+//!   matches, counted by `count(*) OVER ()` and ranked; more than the cap re-reads them
+//!   newest first (`NewestIndexed`), and a typed prefix whose exact words already exceed
+//!   the cap goes there directly ([`pg_more_than_cap_exact`], from the index alone).
 
 use aduan_core::{
     Actor, AttachmentRef, Direction, EventKind, Identity, Purpose, Status, TicketCode,
