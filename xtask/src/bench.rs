@@ -235,6 +235,9 @@ fn list_only(args: &Args, root: &Path) -> anyhow::Result<()> {
     print!("{}", list.render());
     let json = serde_json::to_string_pretty(&list.to_json())?;
     std::fs::write(bench_dir.join("list-report.json"), json + "\n")?;
+    if std::env::var_os("ADUAN_LISTBENCH_KEEP").is_some() {
+        eprintln!("bench: inbox list: kept {}", run_dir.keep().display());
+    }
     Ok(())
 }
 

@@ -43,6 +43,10 @@
 //!    watcher's query (`deadline_scan(1000)`, what one `watch_once` batch reads) has its
 //!    own target, p99 ≤ 50 ms: the generator writes `alert_at` as a watcher that keeps up
 //!    would have (warnings and escalations sent, the next point ahead).
+//! 5. Each search mix also prints p50/p99/max per query shape (`i % variants`: "jalan" +
+//!    a street, a phone number, …), so the shape making a mix's tail is named. To look
+//!    into the plans afterwards, `ADUAN_LISTBENCH_KEEP=1` keeps the SQLite database (its
+//!    run directory) and, with `--pg-url`, the PostgreSQL database.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -992,6 +996,9 @@ pub struct MixResult {
     max_ms: f64,
     rows: usize,
     plan: Vec<String>,
+    /// Per query shape of a mix with several (`i % variants`): its first query's filters,
+    /// p50, p99 and max in ms, so the shape that makes a mix's tail is named.
+    shapes: Vec<(String, f64, f64, f64)>,
 }
 
 impl MixResult {
@@ -1005,6 +1012,7 @@ impl MixResult {
             max_ms: micros.last().copied().unwrap_or(0) as f64 / 1000.0,
             rows,
             plan,
+            shapes: Vec::new(),
         }
     }
 
@@ -1074,16 +1082,32 @@ async fn measure(
         }
         let mut micros = Vec::with_capacity(queries);
         let mut rows = 0;
+        let mut shapes = vec![(String::new(), Vec::new()); mix.variants];
         for i in 0..queries {
             let f = (mix.next)(&mut rng, sample, i);
             let t0 = Instant::now();
             let page =
                 store.tickets(&f).await.with_context(|| format!("{engine}: {}", mix.name))?;
-            micros.push(t0.elapsed().as_micros() as u64);
+            let took = t0.elapsed().as_micros() as u64;
+            micros.push(took);
             rows += page.items.len();
+            let shape = &mut shapes[i % mix.variants];
+            if shape.0.is_empty() {
+                shape.0 = describe(&f);
+            }
+            shape.1.push(took);
         }
         all.extend_from_slice(&micros);
-        results.push(MixResult::of(mix.name, micros, rows, plan));
+        let mut result = MixResult::of(mix.name, micros, rows, plan);
+        if mix.variants > 1 {
+            for (label, mut m) in shapes {
+                m.sort_unstable();
+                let max = m.last().copied().unwrap_or(0) as f64 / 1000.0;
+                let (p50, p99) = (percentile_ms(&m, 50.0), percentile_ms(&m, 99.0));
+                result.shapes.push((label, p50, p99, max));
+            }
+        }
+        results.push(result);
     }
     let overall = MixResult::of("all mixes", all, 0, Vec::new());
 
@@ -1172,7 +1196,13 @@ pub fn run(
     }
     eprintln!("bench: inbox list: SQLite loaded in {load:.1} s; measuring");
     let sqlite = rt.block_on(measure("SQLite", &url, &sample, queries, load))?;
-    let _ = std::fs::remove_file(&path);
+    // `ADUAN_LISTBENCH_KEEP=1` keeps both databases (with `--pg-url`) to look into.
+    let keep = std::env::var_os("ADUAN_LISTBENCH_KEEP").is_some();
+    if keep {
+        eprintln!("bench: inbox list: kept {}", path.display());
+    } else {
+        let _ = std::fs::remove_file(&path);
+    }
 
     let server = match pg_url {
         Some(u) => PgServer::Theirs { admin: u.to_owned() },
@@ -1205,9 +1235,14 @@ pub fn run(
             measure("PostgreSQL", &db_url, &sample, queries, load).await
         }
         .await;
-        let dropped = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}")))
-            .execute(&mut a)
-            .await;
+        let dropped = if keep {
+            eprintln!("bench: inbox list: kept the PostgreSQL database {name}");
+            Ok(Default::default())
+        } else {
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}")))
+                .execute(&mut a)
+                .await
+        };
         let report = result?;
         dropped?;
         anyhow::Ok(report)
@@ -1235,6 +1270,12 @@ impl ListReport {
                     "    {:<24} p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms  ({} queries)",
                     m.name, m.p50_ms, m.p99_ms, m.max_ms, m.queries
                 );
+                for (label, p50, p99, max) in &m.shapes {
+                    let _ = writeln!(
+                        out,
+                        "      p50 {p50:>7.2} ms  p99 {p99:>7.2} ms  max {max:>7.2} ms  {label}"
+                    );
+                }
             }
             let _ = writeln!(
                 out,

@@ -54,7 +54,8 @@
 //!   found: a word in more than about one document in a hundred is in that list with its
 //!   frequency) and lists a query estimated at more than 5,000 matches newest first
 //!   without counting; anything rarer, or any query before the first `ANALYZE`, is counted
-//!   up to the cap in the GIN index, which is cheap because few documents match. SQLite
+//!   up to the cap from its GIN matches, by the ranked statement itself (`RankedCapped`,
+//!   see "The tail" below), which is cheap because few documents match. SQLite
 //!   counts in FTS5, which reads an exact word's doclist lazily (the count stops at the
 //!   cap), but merges a whole prefix's doclists before its first row: the typed last word
 //!   is counted as an exact word first, and when that exceeds the cap the prefix (a
@@ -86,14 +87,52 @@
 //!   behind `@@`, which no index serves) on each ticket walked newest first through the
 //!   list's own index, joined to `ticket_search` by its primary key: a page reads about
 //!   `limit / share of matches` documents and never the GIN index. Ranked reads the GIN
-//!   matches (at most about a thousand) and looks each ticket up (`LATERAL … OFFSET 0`, so
-//!   a generic plan cannot hash the tickets table instead). Every search statement calls
+//!   matches (at most about a thousand), scores and sorts them, then looks their tickets up
+//!   in that order until the page is full (`LATERAL … OFFSET 0`, so a generic plan cannot
+//!   hash the tickets table instead). Every search statement calls
 //!   `aduan_tsq` (migration 0024), which is `PARALLEL UNSAFE` on purpose: parallel workers
 //!   cost more to start (5–20 ms) than such a query takes. The message trigger appends a
 //!   new message's words to its ticket's document (0024) instead of rebuilding it. Why not `pg_trgm`: a trigram GIN answers substrings, but
 //!   a common word's trigrams match most of the table and every candidate must be rechecked
 //!   on the heap (LIKE has no ranking either); operators search words, a phone or a code,
 //!   all of which the word index or a lookup serves, and ranking needs a tsvector anyway.
+//!
+//! **The tail at a million tickets.** The medians were low but each engine had query shapes
+//! costing 15–50 ms (timed one by one on the bench's 1M databases; `cargo xtask bench`
+//! prints p50/p99 per shape of the search mixes). What they cost and what answers them now:
+//!
+//! - *bm25 counts every scored word's documents* (SQLite). FTS5's bm25 reads the whole
+//!   doclist of each phrase once per query for its inverse document frequency: "jalan" is
+//!   in four tickets in ten, so "jalan kedungwangi" (200 matches) took 30–40 ms. Each word
+//!   is now counted up to the cap first ([`common_words`], about 0.1 ms a word: FTS5 reads
+//!   an exact word's doclist lazily); a ranked query with rare and common words is scored
+//!   on its rare words only and still required to match all of them
+//!   (`+rowid IN (SELECT rowid … MATCH <all words>)`, a list built once, [`scored_words`]).
+//!   A word in more than a thousand documents weighs next to nothing in bm25 (its IDF is
+//!   near zero at a million tickets, clamped to zero above half), so the order barely moves;
+//!   2 ms instead of 35.
+//! - *A typed common word is merged as a prefix* (SQLite). "lampu" without a trailing space
+//!   is `lampu*`, and FTS5 merges the doclists of every word a prefix longer than its prefix
+//!   indexes (2 and 3) begins before the first row: a quarter of a million entries, 10–20 ms,
+//!   in the newest-first walk and in its count ("lampu mati*", "jalan rusak*", "sampah*").
+//!   When every word of a query is common, its last word is taken whole ([`search_prefix`]):
+//!   such a query is listed newest first and its last word was typed in full. A query with
+//!   a rare word keeps the prefix ("kedip lampu" finds "lampunya kedip"). Why not prefix
+//!   indexes of 4–6 characters: they double the index entries per word on the intake path.
+//!   PostgreSQL keeps the prefix (its newest-first walk tests `'lampu':*` per document at
+//!   no extra cost), so there "lampu" also lists "lampunya".
+//! - *One ticket lookup per GIN match* (PostgreSQL). Ranked and `NewestIndexed` looked every
+//!   match's ticket up before sorting (1,300 lookups: 10 ms). The matches are now scored
+//!   or taken by id and sorted alone, and looked up in that order until the page is full
+//!   ([`PG_LOOKUP`]); cursor bounds go down into the matches.
+//! - *Counting, then reading the same matches again* (PostgreSQL). A prefix (`'kedung':*`)
+//!   is a partial match in GIN, whose every match is rechecked on the heap (about 5 µs a
+//!   match, versus exact words counted from the index and the visibility map): the count
+//!   up to the cap and the ranked statement read the same rows twice. A first page not
+//!   common by the statistics is now one statement (`RankedCapped`): at most cap + 1
+//!   matches, counted by `count(*) OVER ()` and ranked; more than the cap re-reads them
+//!   newest first (`NewestIndexed`), and a typed prefix whose exact words already exceed
+//!   the cap goes there directly ([`pg_more_than_cap_exact`], from the index alone).
 
 use aduan_core::{
     Actor, AttachmentRef, Direction, EventKind, Identity, Purpose, Status, TicketCode,
@@ -577,23 +616,33 @@ enum SearchMode {
     /// More than [`RANK_CAP`] match but the statistics do not call the query common
     /// (PostgreSQL): newest first, from the GIN index's matches (see `more_than_cap`).
     NewestIndexed,
+    /// PostgreSQL, a first page not common by the statistics: ranked from at most
+    /// [`RANK_CAP`] + 1 GIN matches, which the statement counts (`search_matches`); more
+    /// than the cap turns it into `NewestIndexed` (see [`search_tickets`]).
+    RankedCapped,
 }
 
 /// Chooses how to answer `f`'s text query. A cursor keeps the mode of the page it came
 /// from (a ranked page's cursor carries a score), so paging never switches mode.
-async fn search_mode<D: Db>(c: &mut D, f: &TicketFilter, q: &str) -> Result<SearchMode> {
+/// Also returns which words are common (SQLite, see [`common_words`]; empty on PostgreSQL).
+async fn search_mode<D: Db>(
+    c: &mut D,
+    f: &TicketFilter,
+    q: &str,
+) -> Result<(SearchMode, Vec<bool>)> {
     if phone_query(q).is_some() {
-        return Ok(SearchMode::Phone);
+        return Ok((SearchMode::Phone, Vec::new()));
     }
     let terms = search_terms(q);
     if terms.is_empty() {
-        return Ok(SearchMode::Nothing);
+        return Ok((SearchMode::Nothing, Vec::new()));
     }
+    let common = if D::IS_PG { Vec::new() } else { common_words(c, &terms).await? };
     if f.cursor.is_some_and(|cursor| cursor.1.is_some()) {
-        return Ok(SearchMode::Ranked);
+        return Ok((SearchMode::Ranked, common));
     }
-    let prefix = last_is_prefix(f.q.as_deref().unwrap_or_default(), &terms);
-    count_mode(c, &terms, prefix, f.cursor.is_some()).await
+    let prefix = search_prefix(f, &terms, &common);
+    Ok((count_mode(c, &terms, prefix, f.cursor.is_some()).await?, common))
 }
 
 /// The statement answering `f`'s text query and its parameters (`limit + 1` rows). The
@@ -602,12 +651,12 @@ async fn search_mode<D: Db>(c: &mut D, f: &TicketFilter, q: &str) -> Result<Sear
 fn search_sql<D: Db>(
     f: &TicketFilter,
     q: &str,
-    mode: SearchMode,
+    (mode, common): (SearchMode, &[bool]),
     limit: i64,
     now: DateTime<Utc>,
 ) -> (String, Vec<Value>) {
     let terms = search_terms(q);
-    let prefix = last_is_prefix(f.q.as_deref().unwrap_or_default(), &terms);
+    let prefix = search_prefix(f, &terms, common);
     let mut w = Conditions::default();
     let mut score = None;
     let (select, order) = match mode {
@@ -644,31 +693,59 @@ fn search_sql<D: Db>(
             (TICKET_SELECT.replace("FROM tickets t ", from), "ticket_search.rowid DESC")
         }
         SearchMode::NewestIndexed => {
-            // The GIN matches (a few thousand at most) looked up and sorted by id.
+            // The GIN matches (a few thousand at most) sorted by id, then looked up in
+            // that order until the page is full (see `PG_LOOKUP`).
             let p = w.param(tsquery(&terms, prefix));
-            w.and(&format!("s.doc @@ aduan_tsq({p})"));
-            let from = "FROM ticket_search s CROSS JOIN LATERAL \
-                        (SELECT * FROM tickets WHERE id = s.ticket_id OFFSET 0) t ";
-            (TICKET_SELECT.replace("FROM tickets t ", from), "t.id DESC")
+            let from = format!(
+                "FROM (SELECT ticket_id FROM ticket_search WHERE doc @@ aduan_tsq({p}) \
+                 ORDER BY ticket_id DESC) s {PG_LOOKUP}"
+            );
+            (TICKET_SELECT.replace("FROM tickets t ", &from), "s.ticket_id DESC")
         }
-        SearchMode::Ranked if D::IS_PG => {
+        SearchMode::Ranked | SearchMode::RankedCapped if D::IS_PG => {
             let p = w.param(tsquery(&terms, prefix));
-            let expr = format!("(-ts_rank(s.doc, aduan_tsq({p})))::float8");
-            w.and(&format!("s.doc @@ aduan_tsq({p})"));
-            // The matches (the GIN index) are the outer loop and each looks its ticket up:
-            // `OFFSET 0` keeps a generic plan, which guesses thousands of matches, from
-            // hashing the whole tickets table instead.
-            let from = "FROM ticket_search s CROSS JOIN LATERAL \
-                        (SELECT * FROM tickets WHERE id = s.ticket_id OFFSET 0) t ";
+            let scored = format!(
+                "SELECT ticket_id, (-ts_rank(doc, aduan_tsq({p})))::float8 AS search_score \
+                 FROM ticket_search WHERE doc @@ aduan_tsq({p})"
+            );
+            // Capped: the matches are read once, counted and ranked in one statement.
+            let (matches, cols) = match mode {
+                SearchMode::RankedCapped => (
+                    format!(
+                        "SELECT ticket_id, search_score, count(*) OVER () AS search_matches \
+                         FROM ({scored} LIMIT {}) m",
+                        RANK_CAP + 1
+                    ),
+                    "s.search_score AS search_score, s.search_matches AS search_matches, ",
+                ),
+                _ => (scored, "s.search_score AS search_score, "),
+            };
+            // The matches (the GIN index) scored and sorted first, then each looks its
+            // ticket up in that order until the page is full: `OFFSET 0` keeps a generic
+            // plan, which guesses thousands of matches, from hashing the whole tickets
+            // table instead (see `PG_LOOKUP`).
+            let from =
+                format!("FROM ({matches} ORDER BY search_score, ticket_id DESC) s {PG_LOOKUP}");
             let select = TICKET_SELECT
-                .replacen("SELECT ", &format!("SELECT {expr} AS search_score, "), 1)
-                .replace("FROM tickets t ", from);
-            score = Some(expr);
-            (select, "search_score, t.id DESC")
+                .replacen("SELECT ", &format!("SELECT {cols}"), 1)
+                .replace("FROM tickets t ", &from);
+            score = Some("s.search_score".to_owned());
+            (select, "s.search_score, s.ticket_id DESC")
         }
-        SearchMode::Ranked => {
-            let p = w.param(fts5_query(&terms, prefix));
+        // (`RankedCapped` is PostgreSQL's.)
+        SearchMode::Ranked | SearchMode::RankedCapped => {
+            let scored = scored_words(&terms, common);
+            let p = w.param(fts5_query(scored.as_deref().unwrap_or(&terms), prefix));
             w.and(&format!("ticket_search MATCH {p}"));
+            if scored.is_some() {
+                // Scored on the rare words only; every word still has to match (see
+                // `scored_words`). `+` keeps the list a filter, not an FTS5 rowid lookup.
+                let all = w.param(fts5_query(&terms, prefix));
+                w.and(&format!(
+                    "+ticket_search.rowid IN (SELECT rowid FROM ticket_search \
+                     WHERE ticket_search MATCH {all})"
+                ));
+            }
             let from = "FROM ticket_search CROSS JOIN tickets t ON t.id = ticket_search.rowid ";
             let select = TICKET_SELECT
                 .replacen("SELECT ", &format!("SELECT {FTS5_SCORE} AS search_score, "), 1)
@@ -678,18 +755,25 @@ fn search_sql<D: Db>(
         }
     };
     filter_conditions(&mut w, f, now);
+    // PostgreSQL's GIN matches are paged on their own id, so the bound goes down into them.
+    let pg_matches = D::IS_PG
+        && matches!(
+            mode,
+            SearchMode::Ranked | SearchMode::NewestIndexed | SearchMode::RankedCapped
+        );
+    let tid = if pg_matches { "s.ticket_id" } else { "t.id" };
     if let Some(cursor) = f.cursor {
         let id = w.param(cursor.0);
         match (&score, cursor.1) {
             (Some(expr), Some(bits)) => {
                 let at = w.param(f64::from_bits(bits));
-                w.and(&format!("({expr} > {at} OR ({expr} = {at} AND t.id < {id}))"));
+                w.and(&format!("({expr} > {at} OR ({expr} = {at} AND {tid} < {id}))"));
             }
             // FTS5 starts its walk at the cursor when the bound is on its own rowid.
             _ if mode == SearchMode::Newest && !D::IS_PG => {
                 w.and(&format!("ticket_search.rowid < {id}"));
             }
-            _ => w.and(&format!("t.id < {id}")),
+            _ => w.and(&format!("{tid} < {id}")),
         }
     }
     let p = w.param(limit + 1);
@@ -708,8 +792,8 @@ async fn search_statement<D: Db>(
     now: DateTime<Utc>,
 ) -> Result<(String, Vec<Value>)> {
     let q = text_query(f).unwrap_or_default();
-    let mode = search_mode(c, f, q).await?;
-    Ok(search_sql::<D>(f, q, mode, limit, now))
+    let (mode, common) = search_mode(c, f, q).await?;
+    Ok(search_sql::<D>(f, q, (mode, &common), limit, now))
 }
 
 /// The ticket list for a text query (see the module doc): ranked by relevance when few
@@ -722,9 +806,27 @@ pub(crate) async fn search_tickets<D: Db>(
     now: DateTime<Utc>,
 ) -> Result<Page<TicketSummary>> {
     let q = text_query(f).unwrap_or_default();
-    let mode = search_mode(c, f, q).await?;
-    let (sql, params) = search_sql::<D>(f, q, mode, limit, now);
-    let rows = c.fetch_all(&sql, params).await?;
+    let (mut mode, common) = search_mode(c, f, q).await?;
+    let (sql, params) = search_sql::<D>(f, q, (mode, &common), limit, now);
+    let mut rows = c.fetch_all(&sql, params).await?;
+    if mode == SearchMode::RankedCapped {
+        // The statement counted the matches up to the cap + 1 (before the filters).
+        let matched = rows.first().map(|r| r.get::<i64>("search_matches")).transpose()?;
+        let more = match matched {
+            Some(n) => n > RANK_CAP,
+            // Nothing passed the filters: an empty page, unless more than the cap match.
+            None => {
+                let terms = search_terms(q);
+                more_than_cap(c, &terms, search_prefix(f, &terms, &common)).await?
+            }
+        };
+        mode = SearchMode::Ranked;
+        if more {
+            mode = SearchMode::NewestIndexed;
+            let (sql, params) = search_sql::<D>(f, q, (mode, &common), limit, now);
+            rows = c.fetch_all(&sql, params).await?;
+        }
+    }
     let mut items = Vec::with_capacity(rows.len());
     let mut last = None;
     for row in rows.iter().take(limit as usize) {
@@ -783,7 +885,12 @@ const PG_ESTIMATE: &str = "SELECT ((SELECT greatest(c.reltuples, 0) FROM pg_clas
 /// one document in a thousand reads tens of thousands of documents).
 async fn more_than_cap<D: Db>(c: &mut D, terms: &[String], prefix: bool) -> Result<bool> {
     if D::IS_PG {
-        // `count_mode` asked the statistics first ([`pg_common`]).
+        // `count_mode` asked the statistics first ([`pg_common`]). A prefix is a partial
+        // match in GIN, whose every match is rechecked on the heap; exact words are not
+        // (see `PG_LOOKUP`): the exact count first.
+        if prefix && pg_more_than_cap_exact(c, terms).await? {
+            return Ok(true);
+        }
         let matched: i64 = c
             .fetch_one_scalar(
                 "SELECT count(*) FROM (SELECT 1 FROM ticket_search \
@@ -827,10 +934,87 @@ async fn count_mode<D: Db>(
     if D::IS_PG && pg_common(c, terms, prefix).await? {
         return Ok(SearchMode::Newest);
     }
+    if D::IS_PG && !newest_page {
+        // The exact words are counted from GIN alone (no heap); else the ranked statement
+        // counts its own matches (`RankedCapped`).
+        if prefix && pg_more_than_cap_exact(c, terms).await? {
+            return Ok(SearchMode::NewestIndexed);
+        }
+        return Ok(SearchMode::RankedCapped);
+    }
     let more = newest_page || more_than_cap(c, terms, prefix).await?;
     Ok(match more {
         false => SearchMode::Ranked,
         true if D::IS_PG => SearchMode::NewestIndexed,
         true => SearchMode::Newest,
     })
+}
+
+// --- search: the tail at a million tickets ---
+
+/// Which words of a SQLite query are common: each matches more than [`RANK_CAP`] documents
+/// as a whole word (counted in FTS5 up to the cap, which reads at most that many entries of
+/// the word's doclist: about 0.1 ms a word at a million tickets).
+async fn common_words<D: Db>(c: &mut D, terms: &[String]) -> Result<Vec<bool>> {
+    let mut common = Vec::with_capacity(terms.len());
+    for t in terms {
+        let matched: i64 = c
+            .fetch_one_scalar(
+                "SELECT count(*) FROM (SELECT 1 FROM ticket_search \
+                 WHERE ticket_search MATCH $1 LIMIT $2)",
+                args![fts5_query(std::slice::from_ref(t), false), RANK_CAP + 1],
+            )
+            .await?;
+        common.push(matched > RANK_CAP);
+    }
+    Ok(common)
+}
+
+/// Whether `f`'s last word is searched as a prefix: while it is being typed
+/// ([`last_is_prefix`]), unless every word is common by itself (`common`, SQLite): such a
+/// query is listed newest first (or is a rare meeting of common words), its last word was
+/// typed in full, and FTS5 would merge the doclists of every word it begins (a quarter of a
+/// million entries for "lampu": 10+ ms) before the first row. With a rare word in the
+/// query the prefix stays ("kedip lampu" finds "lampunya kedip").
+fn search_prefix(f: &TicketFilter, terms: &[String], common: &[bool]) -> bool {
+    let all_common = !common.is_empty() && common.iter().all(|c| *c);
+    last_is_prefix(f.q.as_deref().unwrap_or_default(), terms) && !all_common
+}
+
+/// The words a ranked SQLite query is scored on, when only some of them are common:
+/// the rare ones (`None` when all words or none are common: all are scored). bm25 reads
+/// the whole doclist of every phrase it scores to count its documents ("jalan" is in four
+/// tickets in ten: 30+ ms at a million tickets), and a word in that many documents weighs
+/// almost nothing in the score (its inverse document frequency is near zero, or clamped to
+/// zero above half the documents), so leaving it out keeps the order and costs a match of
+/// the rare words instead.
+fn scored_words(terms: &[String], common: &[bool]) -> Option<Vec<String>> {
+    let rare: Vec<String> =
+        terms.iter().zip(common).filter(|(_, c)| !**c).map(|(t, _)| t.clone()).collect();
+    (!rare.is_empty() && rare.len() < terms.len()).then_some(rare)
+}
+
+/// How a PostgreSQL search reads its GIN matches (`Ranked`, `NewestIndexed`): the matches
+/// alone are scored (ts_rank) or taken by id and sorted, and only then does each look its
+/// ticket up (`PG_LOOKUP`), in that order, until the page is full: a page costs the
+/// matches' heap rows plus about `limit` ticket lookups (with a filter, `limit / share`),
+/// not one lookup per match (1,300 lookups took 10 ms at a million tickets). Cursor bounds
+/// are on the matches' own `ticket_id`, so they go down into the matches' scan. A match of
+/// exact words is counted from the GIN index without reading the heap (the visibility
+/// map); a prefix (`'kedung':*`) is a partial match, rechecked on the heap row by row
+/// (about 5 µs a match), which is why a typed last word is counted exactly first.
+const PG_LOOKUP: &str =
+    "CROSS JOIN LATERAL (SELECT * FROM tickets WHERE id = s.ticket_id OFFSET 0) t ";
+
+/// PostgreSQL: whether more than [`RANK_CAP`] documents match `terms` all taken as exact
+/// words (a lower bound of the prefix query's matches).
+async fn pg_more_than_cap_exact<D: Db>(c: &mut D, terms: &[String]) -> Result<bool> {
+    let matched: i64 = c
+        .fetch_one_scalar(
+            "SELECT count(*) FROM (SELECT 1 FROM ticket_search \
+             WHERE doc @@ aduan_tsq($1) LIMIT $2) x",
+            args![tsquery(terms, false), RANK_CAP + 1],
+        )
+        .await?;
+    Ok(matched > RANK_CAP)
 }

@@ -437,3 +437,104 @@ mod search_scale {
         store.close().await;
     }
 }
+
+// --- search: the tail at a million tickets ---
+mod search_tail {
+    use aduan_core::{Channel, Identity, IdentityKind, TicketCode};
+    use aduan_store::{Store, StoreOptions, TicketFilter};
+    use sqlx::Connection;
+
+    use crate::{msg, no_receipts, stores};
+
+    fn q(text: &str) -> TicketFilter {
+        TicketFilter { q: Some(text.to_owned()), limit: 50, ..TicketFilter::default() }
+    }
+
+    async fn found(store: &Store, f: TicketFilter) -> Vec<TicketCode> {
+        let page = store.tickets(&f).await.unwrap_or_else(|e| panic!("{:?}: {e}", f.q));
+        page.items.iter().map(|t| t.code).collect()
+    }
+
+    async fn open(store: &Store, id: &str, text: &str) -> TicketCode {
+        let sender = Some(Identity::new(IdentityKind::Telegram, id).unwrap());
+        store.ingest(msg(Channel::Telegram, id, sender, text)).await.unwrap().ticket.unwrap()
+    }
+
+    /// More documents than the rank cap (1,000) say "lampu". SQLite: a query of common words
+    /// only takes its typed last word whole (no prefix merge), so the newer "lampunya" is
+    /// not listed for "lampu"; with a rare word the prefix stays. A ranked query of a rare
+    /// and a common word is scored on the rare one and still needs both (`LIST SUBQUERY`
+    /// in its plan: the common word's matches, not its whole doclist in bm25).
+    #[tokio::test]
+    async fn common_words_skip_the_prefix_merge_and_the_bm25_count_on_sqlite() {
+        for (store, _g) in stores(no_receipts()).await {
+            if store.backend_name() != "sqlite" {
+                continue;
+            }
+            let mut kenanga = Vec::new();
+            for i in 0..1005 {
+                let text = if i % 100 == 0 { "Lampu mati di Kenanga" } else { "Lampu mati" };
+                let code = open(&store, &format!("s{i}"), text).await;
+                if i % 100 == 0 {
+                    kenanga.push(code);
+                }
+            }
+            let twice = open(&store, "k2", "Lampu mati di Kenanga, kenanga gelap").await;
+            let newer = open(&store, "n", "Lampunya kedip terus").await;
+            let page = found(&store, q("lampu")).await;
+            assert_eq!(page.len(), 50);
+            assert!(!page.contains(&newer), "a common last word is whole: {page:?}");
+            assert_eq!(found(&store, q("kedip lampu")).await, vec![newer], "rare + prefix");
+
+            let plan = store.explain_tickets(&q("lampu kenanga")).await.unwrap().join("\n");
+            assert!(plan.contains("LIST SUBQUERY"), "scored on the rare word:\n{plan}");
+            // Ranked: the one saying "kenanga" twice first, then newest first.
+            let mut want = vec![twice];
+            want.extend(kenanga.iter().rev());
+            assert_eq!(found(&store, q("lampu kenanga")).await, want);
+            assert_eq!(found(&store, q("kenanga lampu")).await, want);
+            assert!(found(&store, q("kenanga kedip")).await.is_empty(), "every word matches");
+        }
+    }
+
+    /// PostgreSQL: a query the statistics do not call common is counted and ranked in one
+    /// statement (`count(*) OVER ()`: a `WindowAgg`), the GIN matches sorted before their
+    /// tickets are looked up; more than the cap turns it newest first, also when the
+    /// filters leave none of the first matches (the fallback count).
+    #[tokio::test]
+    async fn a_rare_query_is_counted_and_ranked_in_one_statement_on_postgres() {
+        let Some(url) = aduan_store::testing::fresh_pg_url().await else { return };
+        let store = Store::open(&url, StoreOptions::default()).await.unwrap();
+        store.migrate().await.unwrap();
+        let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+        for sql in [
+            "INSERT INTO tickets (code, status, channel, created_at, updated_at, \
+             last_message_at, first_response_due_at) SELECT 'ADU-' || lpad(i::text, 8, '0'), \
+             'new', 'sms', now(), now(), now(), now() FROM generate_series(1, 3000) i",
+            "INSERT INTO ticket_search (ticket_id, doc) SELECT id, to_tsvector('simple', \
+             'aduan' || CASE WHEN id % 2 = 0 THEN ' sampah' ELSE '' END \
+             || CASE WHEN id % 100 = 0 THEN ' kenanga' ELSE '' END \
+             || CASE WHEN id = 500 THEN ' kenanga' ELSE '' END) FROM tickets",
+            "UPDATE tickets SET opd = 'DPU' WHERE id > 2990",
+            "ANALYZE ticket_search",
+        ] {
+            sqlx::query(sql).execute(&mut c).await.unwrap();
+        }
+        let code = |i: i64| format!("ADU-{i:08}").parse::<TicketCode>().unwrap();
+        let plan = store.explain_tickets(&q("kenanga")).await.unwrap().join("\n");
+        assert!(plan.contains("WindowAgg"), "counted in the ranked statement:\n{plan}");
+        let mut want = vec![code(500)];
+        want.extend((1..=30).rev().filter(|i| *i != 5).map(|i| code(i * 100)));
+        assert_eq!(found(&store, q("kenanga")).await, want);
+        assert_eq!(found(&store, q("kenang")).await, want, "typed: a prefix");
+        // 1,500 match "sampah": newest first, with and without a filter.
+        let newest: Vec<TicketCode> = (1..=50).rev().map(|i| code(2900 + 2 * i)).collect();
+        assert_eq!(found(&store, q("sampah")).await, newest);
+        let f = TicketFilter { opd: Some("DPU".into()), ..q("sampah") };
+        let dpu: Vec<TicketCode> = (1..=5).rev().map(|i| code(2990 + 2 * i)).collect();
+        assert_eq!(found(&store, f).await, dpu);
+        let f = TicketFilter { opd: Some("DINKES".into()), ..q("sampah kenanga") };
+        assert!(found(&store, f).await.is_empty());
+        store.close().await;
+    }
+}
