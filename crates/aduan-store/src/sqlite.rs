@@ -25,6 +25,15 @@
 //! background keeps up and commits never wait behind a checkpoint (that wait was the
 //! open-loop latency tail). Test: `the_wal_restarts_under_a_writer_that_never_pauses`.
 //!
+//! **Timings at `debug`** (`RUST_LOG=aduan_store::sqlite=debug`, issue 22 items 2-3): each
+//! group commit (writes, µs running them, in the search refresh and in `COMMIT`), each WAL
+//! sync, each background checkpoint pass, and every write that ran or waited in the queue
+//! over 1 ms, named by the store function that queued it (its closure's type name; no
+//! data). That log showed the open-loop tail: the deadline watcher's one write of up to
+//! 1,000 `alert_at` updates (~8 ms) and the router's claim loading its tickets (~1 ms) held
+//! every intake write queued behind them; both are now short (see `Store::alert_reschedule`,
+//! `Store::route_claim`).
+//!
 //! Reads use a small pool of `query_only` connections on blocking threads. Migrations are
 //! applied from `migrations/sqlite` (embedded) with checksums. Statements use `$n`
 //! parameters on both backends; SQLite binds them by name.
@@ -226,6 +235,9 @@ type Job = Box<dyn FnOnce(&mut SqliteDb<'_>) -> Result<Erased> + Send>;
 
 struct WriteRequest {
     job: Job,
+    /// The closure's type name (which store function wrote), for the slow-write log.
+    name: &'static str,
+    queued: std::time::Instant,
     reply: oneshot::Sender<Result<Erased>>,
 }
 
@@ -245,6 +257,8 @@ pub(crate) struct SqliteStore {
     checkpointer: Mutex<Option<(mpsc::Sender<()>, std::thread::JoinHandle<()>)>>,
     readers: Arc<Mutex<Vec<Connection>>>,
     reader_slots: Arc<Semaphore>,
+    /// Writes queued so far (each one job of the writer thread).
+    writes: std::sync::atomic::AtomicU64,
 }
 
 impl SqliteStore {
@@ -301,6 +315,7 @@ impl SqliteStore {
             checkpointer: Mutex::new(Some((stop_ckpt, ckpt_thread))),
             readers: Arc::new(Mutex::new(Vec::new())),
             reader_slots: Arc::new(Semaphore::new(opts.max_connections.max(1) as usize)),
+            writes: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -317,16 +332,28 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut SqliteDb<'_>) -> Result<T> + Send + 'static,
     {
+        self.writes.fetch_add(1, Ordering::Relaxed);
         let job: Job = Box::new(move |db| f(db).map(|v| Box::new(v) as Erased));
         let (reply, wait) = oneshot::channel();
         self.writer
-            .send(Command::Write(WriteRequest { job, reply }))
+            .send(Command::Write(WriteRequest {
+                job,
+                name: std::any::type_name::<F>(),
+                queued: std::time::Instant::now(),
+                reply,
+            }))
             .map_err(|_| StoreError::Closed)?;
         let value = wait.await.map_err(|_| StoreError::Closed)??;
         value
             .downcast::<T>()
             .map(|b| *b)
             .map_err(|_| StoreError::Internal("writer returned a value of the wrong type".into()))
+    }
+
+    /// How many writes were queued so far (each one job of the writer thread).
+    #[cfg(test)]
+    pub(crate) fn writes(&self) -> u64 {
+        self.writes.load(Ordering::Relaxed)
     }
 
     /// Runs a read on a reader connection, on a blocking thread.
@@ -403,7 +430,14 @@ fn wal_path(path: &Path) -> PathBuf {
 fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>, long: &AtomicBool) {
     use std::sync::mpsc::RecvTimeoutError;
     while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(Duration::from_millis(100)) {
-        let frames = checkpoint(&conn, "PASSIVE").map_or(0, |(log, _)| log);
+        let t = std::time::Instant::now();
+        let (frames, copied) = checkpoint(&conn, "PASSIVE").unwrap_or((0, 0));
+        tracing::debug!(
+            frames,
+            copied,
+            us = t.elapsed().as_micros() as u64,
+            "Background checkpoint pass."
+        );
         long.store(frames > WAL_TAIL_FRAMES, Ordering::Relaxed);
     }
     checkpoint(&conn, "TRUNCATE");
@@ -423,6 +457,9 @@ fn checkpoint(conn: &Connection, mode: &str) -> Option<(i64, i64)> {
 
 type Replies = Vec<(oneshot::Sender<Result<Erased>>, Result<Erased>)>;
 
+/// A write that ran, or waited in the queue, longer than this (µs) is logged at `debug`.
+const SLOW_WRITE_US: u64 = 1000;
+
 /// How often the writer copies the tail of the WAL itself when the WAL is long.
 const TAIL_CHECKPOINT_EVERY: Duration = Duration::from_millis(300);
 
@@ -438,6 +475,8 @@ struct Pipeline {
     replies: Replies,
     /// Committed groups handed to the sync thread and not yet reported synced.
     syncing: usize,
+    /// When the open transaction began.
+    began: Option<std::time::Instant>,
 }
 
 /// Runs writes as they arrive, in one open transaction, and commits it when the sync thread
@@ -450,7 +489,8 @@ fn writer_loop(
     max_batch: usize,
     wal_long: &AtomicBool,
 ) {
-    let mut p = Pipeline { open: false, replies: Vec::with_capacity(max_batch), syncing: 0 };
+    let mut p =
+        Pipeline { open: false, replies: Vec::with_capacity(max_batch), syncing: 0, began: None };
     let mut closing = false;
     let mut last_checkpoint = std::time::Instant::now();
     loop {
@@ -494,8 +534,19 @@ fn writer_loop(
         if p.open {
             p.open = false;
             let replies = std::mem::replace(&mut p.replies, Vec::with_capacity(max_batch));
-            match refresh_search(&conn).and_then(|()| run_cached(&conn, "COMMIT")) {
+            let t0 = std::time::Instant::now();
+            let fts = refresh_search(&conn);
+            let t1 = std::time::Instant::now();
+            match fts.and_then(|()| run_cached(&conn, "COMMIT")) {
                 Ok(()) => {
+                    tracing::debug!(
+                        n = replies.len(),
+                        run_us = p.began.map_or(0, |b| (t0 - b).as_micros() as u64),
+                        fts_us = (t1 - t0).as_micros() as u64,
+                        commit_us = t1.elapsed().as_micros() as u64,
+                        syncing = p.syncing,
+                        "Group commit."
+                    );
                     p.syncing += 1;
                     if let Err(mpsc::SendError(replies)) = sync.send(replies) {
                         fail_all(replies, "the WAL sync thread is gone");
@@ -505,6 +556,10 @@ fn writer_loop(
                     {
                         last_checkpoint = std::time::Instant::now();
                         checkpoint(&conn, "PASSIVE");
+                        tracing::debug!(
+                            us = last_checkpoint.elapsed().as_micros() as u64,
+                            "Writer copied the WAL tail."
+                        );
                     }
                 }
                 Err(error) => {
@@ -577,11 +632,21 @@ fn run_write(conn: &mut Connection, p: &mut Pipeline, req: WriteRequest) {
             return;
         }
         p.open = true;
+        p.began = Some(std::time::Instant::now());
     }
     let before = conn.total_changes();
     let job = req.job;
+    let t = std::time::Instant::now();
+    let waited = (t - req.queued).as_micros() as u64;
+    if waited > SLOW_WRITE_US {
+        tracing::debug!(waited, write = req.name, "Write waited for the writer.");
+    }
     let result = catch_unwind(AssertUnwindSafe(|| job(&mut SqliteDb { conn: &mut *conn })))
         .unwrap_or_else(|_| Err(StoreError::Internal("a store write panicked".into())));
+    let us = t.elapsed().as_micros() as u64;
+    if us > SLOW_WRITE_US {
+        tracing::debug!(us, write = req.name, "Slow write.");
+    }
     let half_done = match &result {
         Err(e) if conn.total_changes() != before => Some(e.to_string()),
         _ => None,
@@ -627,10 +692,17 @@ fn sync_loop(
         if !file.as_ref().is_some_and(|f| current(f).unwrap_or(false)) {
             file = std::fs::File::open(wal).ok();
         }
+        let t = std::time::Instant::now();
         let synced = match &file {
             Some(f) => f.sync_data(),
             None => Err(std::io::Error::other("the WAL file can't be opened")),
         };
+        tracing::debug!(
+            groups = n,
+            n = replies.len(),
+            us = t.elapsed().as_micros() as u64,
+            "WAL synced."
+        );
         match synced {
             Ok(()) => {
                 for (reply, result) in replies {
