@@ -53,21 +53,7 @@ fn worker(store: &Store, clock: Arc<ManualClock>, links: bool) -> Routing {
 }
 
 async fn road_ticket(store: &Store, id: &str) -> TicketCode {
-    let m = InboundMessage {
-        channel: Channel::Telegram,
-        provider_id: id.to_owned(),
-        sender: Sender {
-            identity: Some(Identity::new(IdentityKind::Telegram, id).unwrap()),
-            display_name: Some("Siti Aminah".into()),
-            contacts: vec![],
-        },
-        text: "jalan rusak berlubang di desa kedungwringin kec jatilawang".into(),
-        attachments: vec![],
-        location: None,
-        received_at: Utc::now(),
-        thread: ThreadHints::default(),
-    };
-    store.ingest(m).await.unwrap().ticket.unwrap()
+    say(store, id, id, "jalan rusak berlubang di desa kedungwringin kec jatilawang").await
 }
 
 async fn view(store: &Store, code: TicketCode) -> TicketView {

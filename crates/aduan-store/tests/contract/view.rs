@@ -292,16 +292,16 @@ mod search_scale {
 
     use crate::{msg, op, stores, tg};
 
-    fn q(text: &str) -> TicketFilter {
+    pub(super) fn q(text: &str) -> TicketFilter {
         TicketFilter { q: Some(text.to_owned()), limit: 50, ..TicketFilter::default() }
     }
 
-    async fn found(store: &Store, f: TicketFilter) -> Vec<TicketCode> {
+    pub(super) async fn found(store: &Store, f: TicketFilter) -> Vec<TicketCode> {
         let page = store.tickets(&f).await.unwrap_or_else(|e| panic!("{:?}: {e}", f.q));
         page.items.iter().map(|t| t.code).collect()
     }
 
-    async fn open(store: &Store, id: &str, text: &str) -> TicketCode {
+    pub(super) async fn open(store: &Store, id: &str, text: &str) -> TicketCode {
         let sender = Some(Identity::new(IdentityKind::Telegram, id).unwrap());
         store.ingest(msg(Channel::Telegram, id, sender, text)).await.unwrap().ticket.unwrap()
     }
@@ -440,25 +440,12 @@ mod search_scale {
 
 // --- search: the tail at a million tickets ---
 mod search_tail {
-    use aduan_core::{Channel, Identity, IdentityKind, TicketCode};
+    use aduan_core::TicketCode;
     use aduan_store::{Store, StoreOptions, TicketFilter};
     use sqlx::Connection;
 
-    use crate::{msg, no_receipts, stores};
-
-    fn q(text: &str) -> TicketFilter {
-        TicketFilter { q: Some(text.to_owned()), limit: 50, ..TicketFilter::default() }
-    }
-
-    async fn found(store: &Store, f: TicketFilter) -> Vec<TicketCode> {
-        let page = store.tickets(&f).await.unwrap_or_else(|e| panic!("{:?}: {e}", f.q));
-        page.items.iter().map(|t| t.code).collect()
-    }
-
-    async fn open(store: &Store, id: &str, text: &str) -> TicketCode {
-        let sender = Some(Identity::new(IdentityKind::Telegram, id).unwrap());
-        store.ingest(msg(Channel::Telegram, id, sender, text)).await.unwrap().ticket.unwrap()
-    }
+    use super::search_scale::{found, open, q};
+    use crate::{no_receipts, stores};
 
     /// More documents than the rank cap (1,000) say "lampu". SQLite: a query of common words
     /// only takes its typed last word whole (no prefix merge), so the newer "lampunya" is
