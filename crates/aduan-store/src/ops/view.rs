@@ -888,17 +888,8 @@ async fn more_than_cap<D: Db>(c: &mut D, terms: &[String], prefix: bool) -> Resu
         // `count_mode` asked the statistics first ([`pg_common`]). A prefix is a partial
         // match in GIN, whose every match is rechecked on the heap; exact words are not
         // (see `PG_LOOKUP`): the exact count first.
-        if prefix && pg_more_than_cap_exact(c, terms).await? {
-            return Ok(true);
-        }
-        let matched: i64 = c
-            .fetch_one_scalar(
-                "SELECT count(*) FROM (SELECT 1 FROM ticket_search \
-                 WHERE doc @@ aduan_tsq($1) LIMIT $2) x",
-                args![tsquery(terms, prefix), RANK_CAP + 1],
-            )
-            .await?;
-        return Ok(matched > RANK_CAP);
+        return Ok(prefix && pg_more_than_cap_exact(c, terms).await?
+            || pg_over_cap(c, terms, prefix).await?);
     }
     const COUNT: &str = "SELECT count(*) FROM (SELECT 1 FROM ticket_search \
          WHERE ticket_search MATCH $1 LIMIT $2)";
@@ -1009,11 +1000,17 @@ const PG_LOOKUP: &str =
 /// PostgreSQL: whether more than [`RANK_CAP`] documents match `terms` all taken as exact
 /// words (a lower bound of the prefix query's matches).
 async fn pg_more_than_cap_exact<D: Db>(c: &mut D, terms: &[String]) -> Result<bool> {
+    pg_over_cap(c, terms, false).await
+}
+
+/// PostgreSQL: whether more than [`RANK_CAP`] documents match `terms` (the last a prefix
+/// when `prefix`), counting at most one more than the cap.
+async fn pg_over_cap<D: Db>(c: &mut D, terms: &[String], prefix: bool) -> Result<bool> {
     let matched: i64 = c
         .fetch_one_scalar(
             "SELECT count(*) FROM (SELECT 1 FROM ticket_search \
              WHERE doc @@ aduan_tsq($1) LIMIT $2) x",
-            args![tsquery(terms, false), RANK_CAP + 1],
+            args![tsquery(terms, prefix), RANK_CAP + 1],
         )
         .await?;
     Ok(matched > RANK_CAP)
