@@ -428,7 +428,7 @@ impl Routing {
                 }
                 _ => Vec::new(),
             };
-            if self.store.follow_up_sent(code, f.upto, mails, now).await? {
+            if self.store.follow_up_sent(code, f.ticket.last_message_id, mails, now).await? {
                 sent += 1;
                 tracing::info!(ticket = %code, messages = new.len(), "Follow-up relayed to the OPD.");
             }

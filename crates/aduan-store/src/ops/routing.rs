@@ -1219,9 +1219,6 @@ pub struct FollowUp {
     /// as one). Empty when the disposition to the ticket's OPD is still owed: it will carry
     /// them.
     pub texts: Vec<String>,
-    /// The newest inbound message looked at: [`Store::follow_up_sent`] clears the flag only
-    /// when nothing newer arrived since.
-    pub upto: i64,
 }
 
 /// The key of the follow-up relaying the resident's messages up to `upto`.
@@ -1240,13 +1237,9 @@ pub(crate) async fn follow_ups<D: Db>(
     for row in rows {
         let t = watched(c, ticket_row(&row, now)?).await?;
         let id: i64 = row.get("id")?;
-        let upto: i64 = c
-            .fetch_one_scalar(
-                "SELECT COALESCE(MAX(id), 0) FROM messages WHERE ticket_id = $1 \
-                 AND direction = 'in' AND automated = $2",
-                args![id, false],
-            )
-            .await?;
+        // The newest message looked at: `follow_up_sent` clears the flag only when
+        // nothing newer arrived since.
+        let upto = t.last_message_id;
         let disposed = match &t.summary.opd {
             Some(opd) => t.sent.iter().any(|k| k.strip_prefix("disposition:") == Some(opd)),
             None => false,
@@ -1255,7 +1248,7 @@ pub(crate) async fn follow_ups<D: Db>(
             .filter_map(|k| k.strip_prefix("followup:")?.parse::<i64>().ok())
             .max()
             .unwrap_or(0);
-        let texts = if disposed {
+        let texts = if disposed && relayed < upto {
             c.fetch_all_scalar(
                 "SELECT text FROM messages WHERE ticket_id = $1 AND direction = 'in' \
                  AND automated = $2 AND id > $3 AND id <= $4 ORDER BY id",
@@ -1265,7 +1258,7 @@ pub(crate) async fn follow_ups<D: Db>(
         } else {
             Vec::new()
         };
-        out.push(FollowUp { ticket: t, texts, upto });
+        out.push(FollowUp { ticket: t, texts });
     }
     Ok(out)
 }
