@@ -7,7 +7,7 @@ use aduan_core::{
 use aduan_store::{StoreError, StoreOptions};
 use chrono::Duration;
 
-use crate::{email, inbound, msg, no_receipts, op, phone, stores, tg};
+use crate::{email, inbound, msg, no_receipts, op, phone, stores, tg, ticket_of};
 
 #[tokio::test]
 async fn the_status_machine_refuses_illegal_moves() {
@@ -66,12 +66,7 @@ async fn assigning_records_the_opd_and_refuses_repeats() {
 #[tokio::test]
 async fn replies_queue_on_the_residents_channel_and_stop_the_clock() {
     for (store, _g) in stores(no_receipts()).await {
-        let code = store
-            .ingest(msg(Channel::Telegram, "t1", tg("42"), "x"))
-            .await
-            .unwrap()
-            .ticket
-            .unwrap();
+        let code = ticket_of(&store, msg(Channel::Telegram, "t1", tg("42"), "x")).await;
         let replied =
             store.reply(code, "Terima kasih, sedang kami cek.".into(), op()).await.unwrap();
         assert_eq!(replied.channel, Some(Channel::Telegram));
@@ -111,18 +106,12 @@ async fn web_residents_without_contacts_are_answered_on_the_tracking_page() {
 #[tokio::test]
 async fn merging_moves_the_thread_and_redirects_later_messages() {
     for (store, _g) in stores(StoreOptions::default()).await {
-        let a = store
-            .ingest(msg(Channel::Sms, "s1", tg("1"), "Jalan rusak Kemangkon"))
-            .await
-            .unwrap()
-            .ticket
-            .unwrap();
-        let b = store
-            .ingest(msg(Channel::Email, "e1", email("b@example.id"), "Jalan rusak di Kemangkon"))
-            .await
-            .unwrap()
-            .ticket
-            .unwrap();
+        let a = ticket_of(&store, msg(Channel::Sms, "s1", tg("1"), "Jalan rusak Kemangkon")).await;
+        let b = ticket_of(
+            &store,
+            msg(Channel::Email, "e1", email("b@example.id"), "Jalan rusak di Kemangkon"),
+        )
+        .await;
         assert!(matches!(store.merge(a, a, op()).await, Err(StoreError::Invalid(_))));
         store.merge(b, a, op()).await.unwrap();
         let va = store.ticket(a).await.unwrap().unwrap();
@@ -142,12 +131,11 @@ async fn merging_moves_the_thread_and_redirects_later_messages() {
 #[tokio::test]
 async fn a_relayed_answer_is_queued_to_the_resident_once() {
     for (store, _g) in stores(no_receipts()).await {
-        let code = store
-            .ingest(msg(Channel::Email, "m1@warga", email("siti@example.id"), "Sampah menumpuk"))
-            .await
-            .unwrap()
-            .ticket
-            .unwrap();
+        let code = ticket_of(
+            &store,
+            msg(Channel::Email, "m1@warga", email("siti@example.id"), "Sampah menumpuk"),
+        )
+        .await;
         store.assign(code, "DLH".into(), op(), None).await.unwrap();
         let official = Actor::User("kepala.dlh@example.go.id".into());
         let first = store
@@ -260,12 +248,7 @@ async fn resolving_asks_the_resident_to_confirm_on_their_channel() {
     let opts =
         StoreOptions { public_url: Some("https://aduan.example.id".into()), ..no_receipts() };
     for (store, _g) in stores(opts.clone()).await {
-        let code = store
-            .ingest(msg(Channel::Telegram, "t1", tg("42"), "x"))
-            .await
-            .unwrap()
-            .ticket
-            .unwrap();
+        let code = ticket_of(&store, msg(Channel::Telegram, "t1", tg("42"), "x")).await;
         store.set_status(code, Status::InProgress, op(), None).await.unwrap();
         assert!(confirm_requests(&store.ticket(code).await.unwrap().unwrap()).is_empty());
         store.set_status(code, Status::Resolved, op(), None).await.unwrap();
@@ -306,21 +289,13 @@ async fn no_confirmation_request_to_anonymous_reporters_or_machine_addresses() {
         assert!(confirm_requests(&view).is_empty());
         assert!(view.messages.iter().all(|m| m.direction == Direction::In));
         // A phone typed into the web form: nobody verified it, so nobody is asked there.
-        let typed = store
-            .ingest(msg(Channel::Web, "w2", phone("+6281234567891"), "x"))
-            .await
-            .unwrap()
-            .ticket
-            .unwrap();
+        let typed = ticket_of(&store, msg(Channel::Web, "w2", phone("+6281234567891"), "x")).await;
         store.set_status(typed, Status::Resolved, op(), None).await.unwrap();
         assert!(confirm_requests(&store.ticket(typed).await.unwrap().unwrap()).is_empty());
         // A machine address: kept on the ticket, never sent.
-        let robot = store
-            .ingest(msg(Channel::Email, "<r@x>", email("noreply@example.com"), "x"))
-            .await
-            .unwrap()
-            .ticket
-            .unwrap();
+        let robot =
+            ticket_of(&store, msg(Channel::Email, "<r@x>", email("noreply@example.com"), "x"))
+                .await;
         store.set_status(robot, Status::Resolved, op(), None).await.unwrap();
         let asked = confirm_requests(&store.ticket(robot).await.unwrap().unwrap());
         assert_eq!(asked.len(), 1);
@@ -335,12 +310,7 @@ async fn no_confirmation_request_to_anonymous_reporters_or_machine_addresses() {
 async fn the_resident_answers_on_their_link_and_a_stranger_with_the_code_cannot() {
     use aduan_core::confirm::{Confirmation, Verdict};
     for (store, _g) in stores(no_receipts()).await {
-        let code = store
-            .ingest(msg(Channel::Telegram, "t1", tg("42"), "x"))
-            .await
-            .unwrap()
-            .ticket
-            .unwrap();
+        let code = ticket_of(&store, msg(Channel::Telegram, "t1", tg("42"), "x")).await;
         store.assign(code, "DPU".into(), op(), None).await.unwrap();
         store.set_status(code, Status::Resolved, op(), None).await.unwrap();
         let key = store.ask_confirmation(code, chrono::Utc::now()).await.unwrap().unwrap();
@@ -429,12 +399,7 @@ async fn an_action_link_acts_once_as_the_official() {
     use aduan_core::action_link::OfficialAction as A;
     use aduan_store::LinkOutcome;
     for (store, _g) in stores(no_receipts()).await {
-        let code = store
-            .ingest(msg(Channel::Telegram, "t1", tg("42"), "jalan rusak"))
-            .await
-            .unwrap()
-            .ticket
-            .unwrap();
+        let code = ticket_of(&store, msg(Channel::Telegram, "t1", tg("42"), "jalan rusak")).await;
         store.assign(code, "DPU".into(), op(), None).await.unwrap();
         // The check reads only.
         let (t, why) =

@@ -7,7 +7,7 @@ use aduan_core::{
 use aduan_store::{StoreOptions, TicketFilter};
 use chrono::{Duration, Utc};
 
-use crate::{email, inbound, msg, no_receipts, op, phone, stores, tg};
+use crate::{email, inbound, msg, no_receipts, op, phone, stores, tg, ticket_of};
 
 #[tokio::test]
 async fn the_same_provider_message_is_stored_once() {
@@ -165,12 +165,7 @@ async fn web_submissions_are_separate_reports() {
 #[tokio::test]
 async fn quoting_a_resolved_ticket_reopens_it() {
     for (store, _g) in stores(StoreOptions::default()).await {
-        let code = store
-            .ingest(msg(Channel::Sms, "s1", tg("1"), "Air PDAM mati"))
-            .await
-            .unwrap()
-            .ticket
-            .unwrap();
+        let code = ticket_of(&store, msg(Channel::Sms, "s1", tg("1"), "Air PDAM mati")).await;
         store.assign(code, "PDAM".into(), op(), None).await.unwrap();
         store.set_status(code, Status::Resolved, op(), None).await.unwrap();
         assert!(store.ticket(code).await.unwrap().unwrap().summary.resolved_at.is_some());
@@ -196,12 +191,7 @@ async fn quoting_a_resolved_ticket_reopens_it() {
 #[tokio::test]
 async fn a_resident_reopening_a_ticket_resolved_before_its_disposition_owes_it_again() {
     for (store, _g) in stores(StoreOptions::default()).await {
-        let code = store
-            .ingest(msg(Channel::Sms, "r1", tg("7"), "Air PDAM mati"))
-            .await
-            .unwrap()
-            .ticket
-            .unwrap();
+        let code = ticket_of(&store, msg(Channel::Sms, "r1", tg("7"), "Air PDAM mati")).await;
         store.assign(code, "PDAM".into(), op(), None).await.unwrap();
         // Resolved before the OPD's disposition mail went out: nothing is owed while resolved.
         store.set_status(code, Status::Resolved, op(), None).await.unwrap();
@@ -375,18 +365,8 @@ async fn an_edit_is_a_revision_on_the_originals_ticket_and_reopens_nothing() {
 #[tokio::test]
 async fn tickets_are_found_by_the_ids_of_their_messages() {
     for (store, _g) in stores(no_receipts()).await {
-        let a = store
-            .ingest(msg(Channel::Email, "a@x", email("a@example.id"), "satu"))
-            .await
-            .unwrap()
-            .ticket
-            .unwrap();
-        let b = store
-            .ingest(msg(Channel::Email, "b@x", email("b@example.id"), "dua"))
-            .await
-            .unwrap()
-            .ticket
-            .unwrap();
+        let a = ticket_of(&store, msg(Channel::Email, "a@x", email("a@example.id"), "satu")).await;
+        let b = ticket_of(&store, msg(Channel::Email, "b@x", email("b@example.id"), "dua")).await;
         let find = |ids: &[&str]| {
             let store = store.clone();
             let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
@@ -405,12 +385,9 @@ async fn tickets_are_found_by_the_ids_of_their_messages() {
 #[tokio::test]
 async fn a_stranger_quoting_a_code_gets_their_own_ticket() {
     for (store, _g) in stores(StoreOptions::default()).await {
-        let code = store
-            .ingest(msg(Channel::Sms, "s1", phone("081200000001"), "Air PDAM mati"))
-            .await
-            .unwrap()
-            .ticket
-            .unwrap();
+        let code =
+            ticket_of(&store, msg(Channel::Sms, "s1", phone("081200000001"), "Air PDAM mati"))
+                .await;
         store.assign(code, "PDAM".into(), op(), None).await.unwrap();
         store.set_status(code, Status::Resolved, op(), None).await.unwrap();
         // On SMS, X and the intake API's `ticket` field alike: no join, no reopening.
@@ -590,12 +567,8 @@ async fn belum_reopens_to_the_same_opd_and_restarts_the_resolution_clock() {
     // A clock in hours, so that a restart a moment later is a later deadline.
     opts.sla.resolution = aduan_core::Budget::Hours(1);
     for (store, _g) in stores(opts.clone()).await {
-        let code = store
-            .ingest(msg(Channel::Telegram, "t1", tg("42"), "Lampu jalan mati"))
-            .await
-            .unwrap()
-            .ticket
-            .unwrap();
+        let code =
+            ticket_of(&store, msg(Channel::Telegram, "t1", tg("42"), "Lampu jalan mati")).await;
         store.assign(code, "DPU".into(), op(), None).await.unwrap();
         let before = store.ticket(code).await.unwrap().unwrap().summary.resolution_due_at.unwrap();
         store.set_status(code, Status::Resolved, op(), None).await.unwrap();
@@ -668,12 +641,7 @@ async fn an_unclear_answer_stays_on_the_ticket_and_the_question_stays_pending() 
 #[tokio::test]
 async fn a_status_question_or_another_channel_does_not_answer_the_confirmation() {
     for (store, _g) in stores(no_receipts()).await {
-        let code = store
-            .ingest(msg(Channel::Telegram, "t1", tg("42"), "x"))
-            .await
-            .unwrap()
-            .ticket
-            .unwrap();
+        let code = ticket_of(&store, msg(Channel::Telegram, "t1", tg("42"), "x")).await;
         store.set_status(code, Status::Resolved, op(), None).await.unwrap();
         let cek = format!("CEK {code}");
         store.ingest(msg(Channel::Telegram, "t2", tg("42"), &cek)).await.unwrap();

@@ -19,9 +19,10 @@ mod view;
 
 use aduan_core::{
     Actor, Channel, Direction, Identity, IdentityKind, InboundMessage, Sender, ThreadHints,
+    TicketCode,
 };
 pub(crate) use aduan_store::testing::stores;
-use aduan_store::{StoreError, StoreOptions};
+use aduan_store::{Store, StoreError, StoreOptions};
 use chrono::Utc;
 
 fn msg(
@@ -40,6 +41,11 @@ fn msg(
         received_at: Utc::now(),
         thread: ThreadHints::default(),
     }
+}
+
+/// Ingests one message and returns the code of the ticket it opened or joined.
+async fn ticket_of(store: &Store, message: InboundMessage) -> TicketCode {
+    store.ingest(message).await.unwrap().ticket.unwrap()
 }
 
 fn tg(id: &str) -> Option<Identity> {

@@ -6,17 +6,12 @@ use aduan_core::{
 use aduan_store::{StoreError, StoreOptions};
 use chrono::{Duration, Utc};
 
-use crate::{email, msg, no_receipts, op, phone, stores, tg};
+use crate::{email, msg, no_receipts, op, phone, stores, tg, ticket_of};
 
 #[tokio::test]
 async fn outbox_rows_are_claimed_once_and_retried_until_dead() {
     for (store, _g) in stores(no_receipts()).await {
-        let code = store
-            .ingest(msg(Channel::Telegram, "t1", tg("42"), "x"))
-            .await
-            .unwrap()
-            .ticket
-            .unwrap();
+        let code = ticket_of(&store, msg(Channel::Telegram, "t1", tg("42"), "x")).await;
         store.reply(code, "satu".into(), op()).await.unwrap();
         store.reply(code, "dua".into(), op()).await.unwrap();
         let lease = Duration::seconds(60);
@@ -72,12 +67,7 @@ async fn outbox_rows_are_claimed_once_and_retried_until_dead() {
 #[tokio::test]
 async fn an_expired_lease_is_claimed_again() {
     for (store, _g) in stores(no_receipts()).await {
-        let code = store
-            .ingest(msg(Channel::Telegram, "t1", tg("42"), "x"))
-            .await
-            .unwrap()
-            .ticket
-            .unwrap();
+        let code = ticket_of(&store, msg(Channel::Telegram, "t1", tg("42"), "x")).await;
         store.reply(code, "satu".into(), op()).await.unwrap();
         let first = store
             .outbox_claim(vec![Channel::Telegram], 10, Duration::milliseconds(-1))
@@ -141,12 +131,11 @@ async fn delivery_receipts_move_forward_and_failures_are_dead() {
 #[tokio::test]
 async fn a_bounce_marks_the_delivery_dead() {
     for (store, _g) in stores(StoreOptions::default()).await {
-        let code = store
-            .ingest(msg(Channel::Email, "m1@warga", email("siti@example.id"), "Lampu mati"))
-            .await
-            .unwrap()
-            .ticket
-            .unwrap();
+        let code = ticket_of(
+            &store,
+            msg(Channel::Email, "m1@warga", email("siti@example.id"), "Lampu mati"),
+        )
+        .await;
         let lease = Duration::seconds(60);
         let ack = store.outbox_claim(vec![Channel::Email], 10, lease).await.unwrap();
         assert_eq!(ack.len(), 1);
@@ -253,12 +242,11 @@ async fn callback_receipts_find_their_row_move_forward_and_outrun_the_send() {
     use aduan_store::{CallbackReceipt, DeliveryReceipt, ReceiptStatus};
     for (store, _g) in stores(StoreOptions::default()).await {
         let be = store.backend_name();
-        let code = store
-            .ingest(msg(Channel::Sms, "kannel:in-1", phone("+6281234567890"), "Lampu mati"))
-            .await
-            .unwrap()
-            .ticket
-            .unwrap();
+        let code = ticket_of(
+            &store,
+            msg(Channel::Sms, "kannel:in-1", phone("+6281234567890"), "Lampu mati"),
+        )
+        .await;
         store.reply(code, "Segera kami periksa.".into(), op()).await.unwrap();
         let lease = Duration::seconds(60);
         let claimed = store.outbox_claim(vec![Channel::Sms], 10, lease).await.unwrap();
@@ -375,12 +363,11 @@ async fn callback_receipts_find_their_row_move_forward_and_outrun_the_send() {
 async fn a_bounce_shows_as_failed_with_its_reason_and_counts() {
     for (store, _g) in stores(StoreOptions::default()).await {
         let be = store.backend_name();
-        let code = store
-            .ingest(msg(Channel::Email, "m1@warga", email("siti@warga.id"), "Jalan rusak"))
-            .await
-            .unwrap()
-            .ticket
-            .unwrap();
+        let code = ticket_of(
+            &store,
+            msg(Channel::Email, "m1@warga", email("siti@warga.id"), "Jalan rusak"),
+        )
+        .await;
         let claimed =
             store.outbox_claim(vec![Channel::Email], 10, Duration::seconds(60)).await.unwrap();
         store.outbox_sent(claimed[0].id, Some("aduan.1@aduan.test".into())).await.unwrap();

@@ -3,7 +3,7 @@
 use aduan_core::{Channel, EventKind, Status};
 use aduan_store::StoreOptions;
 
-use crate::{is_conflict, msg, no_receipts, op, stores};
+use crate::{is_conflict, msg, no_receipts, op, stores, ticket_of};
 
 #[tokio::test]
 async fn opposite_merges_racing_leave_exactly_one_merged() {
@@ -109,18 +109,10 @@ async fn conflicting_status_changes_racing_have_one_winner() {
         // A merge racing a resolution: one of them, never a resolved ticket that is merged.
         let mut pairs = Vec::new();
         for i in 0..TICKETS {
-            let a = store
-                .ingest(msg(Channel::Web, &format!("mr-{i}-a"), None, "Sampah"))
-                .await
-                .unwrap()
-                .ticket
-                .unwrap();
-            let b = store
-                .ingest(msg(Channel::Web, &format!("mr-{i}-b"), None, "Sampah"))
-                .await
-                .unwrap()
-                .ticket
-                .unwrap();
+            let a =
+                ticket_of(&store, msg(Channel::Web, &format!("mr-{i}-a"), None, "Sampah")).await;
+            let b =
+                ticket_of(&store, msg(Channel::Web, &format!("mr-{i}-b"), None, "Sampah")).await;
             pairs.push((a, b));
         }
         let tasks: Vec<_> = pairs

@@ -4,7 +4,7 @@ use aduan_core::{Channel, SlaPolicy, Status};
 use aduan_store::{StoreOptions, TicketFilter};
 use chrono::{Duration, Utc};
 
-use crate::{msg, op, stores};
+use crate::{msg, op, stores, ticket_of};
 
 #[tokio::test]
 async fn stats_count_by_group_with_deadline_compliance() {
@@ -80,12 +80,8 @@ async fn satisfaction_counts_confirmations_reopenings_ratings_and_response_times
         let mut codes = Vec::new();
         for (i, answer) in ["1 5", "1, nilai 4", "2 3", "sudah"].into_iter().enumerate() {
             let who = Identity::new(IdentityKind::Telegram, &format!("{i}")).ok();
-            let code = store
-                .ingest(msg(Channel::Telegram, &format!("a{i}"), who.clone(), "x"))
-                .await
-                .unwrap()
-                .ticket
-                .unwrap();
+            let code =
+                ticket_of(&store, msg(Channel::Telegram, &format!("a{i}"), who.clone(), "x")).await;
             store.assign(code, "DPU".into(), op(), None).await.unwrap();
             store.reply(code, "sedang dicek".into(), op()).await.unwrap();
             store.set_status(code, Status::Resolved, op(), None).await.unwrap();
