@@ -54,7 +54,7 @@
 //!   found: a word in more than about one document in a hundred is in that list with its
 //!   frequency) and lists a query estimated at more than 5,000 matches newest first
 //!   without counting; anything rarer, or any query before the first `ANALYZE`, is counted
-//!   up to the cap from its GIN matches, by the ranked statement itself (`RankedCapped`,
+//!   from its GIN matches (up to 5,001) by the statement that answers it (`RankedCapped`,
 //!   see "The tail" below), which is cheap because few documents match. SQLite
 //!   counts in FTS5, which reads an exact word's doclist lazily (the count stops at the
 //!   cap), but merges a whole prefix's doclists before its first row: the typed last word
@@ -125,14 +125,20 @@
 //!   match's ticket up before sorting (1,300 lookups: 10 ms). The matches are now scored
 //!   or taken by id and sorted alone, and looked up in that order until the page is full
 //!   ([`PG_LOOKUP`]); cursor bounds go down into the matches.
-//! - *Counting, then reading the same matches again* (PostgreSQL). A prefix (`'kedung':*`)
-//!   is a partial match in GIN, whose every match is rechecked on the heap (about 5 µs a
-//!   match, versus exact words counted from the index and the visibility map): the count
-//!   up to the cap and the ranked statement read the same rows twice. A first page not
-//!   common by the statistics is now one statement (`RankedCapped`): at most cap + 1
-//!   matches, counted by `count(*) OVER ()` and ranked; more than the cap re-reads them
-//!   newest first (`NewestIndexed`), and a typed prefix whose exact words already exceed
-//!   the cap goes there directly ([`pg_more_than_cap_exact`], from the index alone).
+//! - *Counting, then reading the same matches again* (PostgreSQL). Every GIN match is a
+//!   heap visit of `ticket_search` (its `ticket_id`; its `doc` for the score), exact words
+//!   as much as prefixes: GIN has no index-only scan, and `EXPLAIN (ANALYZE, BUFFERS)` of a
+//!   `count(*)` of an exact street name shows a heap block per match. At a million tickets
+//!   these visits are random page reads of a 300 MB table that the default 128 MB of
+//!   `shared_buffers` does not hold: 10-20 µs each from the OS cache on the bench's
+//!   machine, 18 ms for a ranked street name within an OPD (866 reads) that takes 2.8 ms
+//!   warm. The tail was the same matches read two or three times: a typed last word's
+//!   exact words counted first, then the ranked statement up to the cap + 1, then, over
+//!   the cap, every match again newest first. A first page not common by the statistics
+//!   is now one statement (`RankedCapped`, [`pg_capped_matches`]): at most 5,001 matches
+//!   read once, counted by `count(*) OVER ()`, ranked when at most the cap match and
+//!   listed newest first by the same statement when more do ([`pg_capped_mode`]); only a
+//!   query the statistics missed (5,001 matches or more) is asked again, as the walk.
 
 use aduan_core::{
     Actor, AttachmentRef, Direction, EventKind, Identity, Purpose, Status, TicketCode,
@@ -616,9 +622,9 @@ enum SearchMode {
     /// More than [`RANK_CAP`] match but the statistics do not call the query common
     /// (PostgreSQL): newest first, from the GIN index's matches (see `more_than_cap`).
     NewestIndexed,
-    /// PostgreSQL, a first page not common by the statistics: ranked from at most
-    /// [`RANK_CAP`] + 1 GIN matches, which the statement counts (`search_matches`); more
-    /// than the cap turns it into `NewestIndexed` (see [`search_tickets`]).
+    /// PostgreSQL, a first page not common by the statistics: its GIN matches read once
+    /// and counted (`search_matches`), ranked when at most [`RANK_CAP`] match, newest first
+    /// when more do (see [`pg_capped_mode`]).
     RankedCapped,
 }
 
@@ -708,14 +714,12 @@ fn search_sql<D: Db>(
                 "SELECT ticket_id, (-ts_rank(doc, aduan_tsq({p})))::float8 AS search_score \
                  FROM ticket_search WHERE doc @@ aduan_tsq({p})"
             );
-            // Capped: the matches are read once, counted and ranked in one statement.
+            // Capped: the matches are read once and counted (up to `PG_MATCHES_READ`); at
+            // most the cap are ranked, more are listed newest first by the same statement
+            // (every score 0), so no match is read twice (see `pg_capped_matches`).
             let (matches, cols) = match mode {
                 SearchMode::RankedCapped => (
-                    format!(
-                        "SELECT ticket_id, search_score, count(*) OVER () AS search_matches \
-                         FROM ({scored} LIMIT {}) m",
-                        RANK_CAP + 1
-                    ),
+                    pg_capped_matches(&p),
                     "s.search_score AS search_score, s.search_matches AS search_matches, ",
                 ),
                 _ => (scored, "s.search_score AS search_score, "),
@@ -810,19 +814,11 @@ pub(crate) async fn search_tickets<D: Db>(
     let (sql, params) = search_sql::<D>(f, q, (mode, &common), limit, now);
     let mut rows = c.fetch_all(&sql, params).await?;
     if mode == SearchMode::RankedCapped {
-        // The statement counted the matches up to the cap + 1 (before the filters).
-        let matched = rows.first().map(|r| r.get::<i64>("search_matches")).transpose()?;
-        let more = match matched {
-            Some(n) => n > RANK_CAP,
-            // Nothing passed the filters: an empty page, unless more than the cap match.
-            None => {
-                let terms = search_terms(q);
-                more_than_cap(c, &terms, search_prefix(f, &terms, &common)).await?
-            }
-        };
-        mode = SearchMode::Ranked;
-        if more {
-            mode = SearchMode::NewestIndexed;
+        // The statement counted its matches (before the filters): see `pg_capped_mode`.
+        let terms = search_terms(q);
+        let again;
+        (mode, again) = pg_capped_mode(c, &terms, search_prefix(f, &terms, &common), &rows).await?;
+        if again {
             let (sql, params) = search_sql::<D>(f, q, (mode, &common), limit, now);
             rows = c.fetch_all(&sql, params).await?;
         }
@@ -885,11 +881,8 @@ const PG_ESTIMATE: &str = "SELECT ((SELECT greatest(c.reltuples, 0) FROM pg_clas
 /// one document in a thousand reads tens of thousands of documents).
 async fn more_than_cap<D: Db>(c: &mut D, terms: &[String], prefix: bool) -> Result<bool> {
     if D::IS_PG {
-        // `count_mode` asked the statistics first ([`pg_common`]). A prefix is a partial
-        // match in GIN, whose every match is rechecked on the heap; exact words are not
-        // (see `PG_LOOKUP`): the exact count first.
-        return Ok(prefix && pg_more_than_cap_exact(c, terms).await?
-            || pg_over_cap(c, terms, prefix).await?);
+        // `count_mode` asked the statistics first ([`pg_common`]).
+        return Ok(pg_matches(c, terms, prefix, RANK_CAP + 1).await? > RANK_CAP);
     }
     const COUNT: &str = "SELECT count(*) FROM (SELECT 1 FROM ticket_search \
          WHERE ticket_search MATCH $1 LIMIT $2)";
@@ -926,11 +919,7 @@ async fn count_mode<D: Db>(
         return Ok(SearchMode::Newest);
     }
     if D::IS_PG && !newest_page {
-        // The exact words are counted from GIN alone (no heap); else the ranked statement
-        // counts its own matches (`RankedCapped`).
-        if prefix && pg_more_than_cap_exact(c, terms).await? {
-            return Ok(SearchMode::NewestIndexed);
-        }
+        // The ranked statement counts its own matches (`RankedCapped`, `pg_capped_mode`).
         return Ok(SearchMode::RankedCapped);
     }
     let more = newest_page || more_than_cap(c, terms, prefix).await?;
@@ -990,28 +979,77 @@ fn scored_words(terms: &[String], common: &[bool]) -> Option<Vec<String>> {
 /// ticket up (`PG_LOOKUP`), in that order, until the page is full: a page costs the
 /// matches' heap rows plus about `limit` ticket lookups (with a filter, `limit / share`),
 /// not one lookup per match (1,300 lookups took 10 ms at a million tickets). Cursor bounds
-/// are on the matches' own `ticket_id`, so they go down into the matches' scan. A match of
-/// exact words is counted from the GIN index without reading the heap (the visibility
-/// map); a prefix (`'kedung':*`) is a partial match, rechecked on the heap row by row
-/// (about 5 µs a match), which is why a typed last word is counted exactly first.
+/// are on the matches' own `ticket_id`, so they go down into the matches' scan. Every
+/// match costs a heap visit of `ticket_search` (its `ticket_id`, its `doc` for the score),
+/// exact words and prefixes alike: see [`pg_capped_mode`].
 const PG_LOOKUP: &str =
     "CROSS JOIN LATERAL (SELECT * FROM tickets WHERE id = s.ticket_id OFFSET 0) t ";
 
-/// PostgreSQL: whether more than [`RANK_CAP`] documents match `terms` all taken as exact
-/// words (a lower bound of the prefix query's matches).
-async fn pg_more_than_cap_exact<D: Db>(c: &mut D, terms: &[String]) -> Result<bool> {
-    pg_over_cap(c, terms, false).await
+/// PostgreSQL: how many documents match `terms` (the last a prefix when `prefix`), counted
+/// up to `upto`. Every match is read on the heap (GIN has no index-only scan: a `count(*)`
+/// of exact words visits as many heap pages as a prefix's), so this is never run before a
+/// statement that reads the same matches.
+async fn pg_matches<D: Db>(c: &mut D, terms: &[String], prefix: bool, upto: i64) -> Result<i64> {
+    c.fetch_one_scalar(
+        "SELECT count(*) FROM (SELECT 1 FROM ticket_search \
+         WHERE doc @@ aduan_tsq($1) LIMIT $2) x",
+        args![tsquery(terms, prefix), upto],
+    )
+    .await
 }
 
-/// PostgreSQL: whether more than [`RANK_CAP`] documents match `terms` (the last a prefix
-/// when `prefix`), counting at most one more than the cap.
-async fn pg_over_cap<D: Db>(c: &mut D, terms: &[String], prefix: bool) -> Result<bool> {
-    let matched: i64 = c
-        .fetch_one_scalar(
-            "SELECT count(*) FROM (SELECT 1 FROM ticket_search \
-             WHERE doc @@ aduan_tsq($1) LIMIT $2) x",
-            args![tsquery(terms, prefix), RANK_CAP + 1],
-        )
-        .await?;
-    Ok(matched > RANK_CAP)
+// --- pgsearch: one read of the matches ---
+
+/// Most GIN matches the counting statement of a PostgreSQL first page (`RankedCapped`)
+/// reads: the estimate's bound for "common" ([`NEWEST_ESTIMATE`]) plus one.
+const PG_MATCHES_READ: i64 = 5 * RANK_CAP + 1;
+
+/// The matches of a PostgreSQL first page not common by the statistics, read once: at most
+/// [`PG_MATCHES_READ`], counted (`search_matches`), scored by `ts_rank` when at most
+/// [`RANK_CAP`] match and 0 otherwise, so that the statement's order (score, then newest)
+/// is the ranked order or the newest-first one. `p` is the tsquery's placeholder.
+fn pg_capped_matches(p: &str) -> String {
+    format!(
+        "SELECT ticket_id, search_matches, CASE WHEN search_matches > {RANK_CAP} THEN 0::float8 \
+         ELSE (-ts_rank(doc, aduan_tsq({p})))::float8 END AS search_score \
+         FROM (SELECT ticket_id, doc, count(*) OVER () AS search_matches \
+         FROM (SELECT ticket_id, doc FROM ticket_search WHERE doc @@ aduan_tsq({p}) \
+         LIMIT {PG_MATCHES_READ}) m) m"
+    )
+}
+
+/// What a PostgreSQL first page answered by `RankedCapped` (`rows`) turned out to be, and
+/// whether it must be asked again in that mode:
+///
+/// - at most [`RANK_CAP`] matches: `Ranked`, as it is;
+/// - more, but fewer than [`PG_MATCHES_READ`]: `NewestIndexed`, as it is (every score was 0,
+///   so the page is already newest first);
+/// - [`PG_MATCHES_READ`] or more (a query the statistics missed, e.g. a short prefix of
+///   many rare words): `Newest`, asked again (the walk through the tickets; the matches
+///   read were an arbitrary part of them);
+/// - no row passed the filters: the matches are counted up to [`PG_MATCHES_READ`]; fewer
+///   means none of them passes (an empty page), more asks the walk.
+///
+/// Why one statement: every GIN match is a heap visit of `ticket_search` (a random page
+/// read; 10-20 µs each from the OS cache on the bench's machine, where the rare-word tail
+/// was these reads), exact words as much as prefixes. Counting the exact words first and
+/// then ranking, or ranking up to the cap and then reading every match again newest first,
+/// read the same pages two or three times per query.
+async fn pg_capped_mode<D: Db>(
+    c: &mut D,
+    terms: &[String],
+    prefix: bool,
+    rows: &[crate::db::Row],
+) -> Result<(SearchMode, bool)> {
+    let matched = match rows.first() {
+        Some(r) => r.get::<i64>("search_matches")?,
+        None => pg_matches(c, terms, prefix, PG_MATCHES_READ).await?,
+    };
+    Ok(if matched >= PG_MATCHES_READ {
+        (SearchMode::Newest, true)
+    } else if matched > RANK_CAP {
+        (SearchMode::NewestIndexed, false)
+    } else {
+        (SearchMode::Ranked, false)
+    })
 }
