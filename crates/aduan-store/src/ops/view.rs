@@ -343,10 +343,11 @@ pub(crate) async fn list_tickets<D: Db>(
     c: &mut D,
     f: &TicketFilter,
     now: DateTime<Utc>,
+    stats: &WordStats,
 ) -> Result<Page<TicketSummary>> {
     let limit = f.limit.clamp(1, 500);
     if text_query(f).is_some() {
-        return search_tickets(c, f, limit, now).await;
+        return search_tickets(c, f, limit, now, stats).await;
     }
     let (sql, params) = list_sql::<D>(f, limit, now);
     let rows = c.fetch_all(&sql, params).await?;
@@ -441,9 +442,10 @@ pub(crate) async fn explain_list<D: Db>(
     c: &mut D,
     f: &TicketFilter,
     now: DateTime<Utc>,
+    stats: &WordStats,
 ) -> Result<Vec<String>> {
     if text_query(f).is_some() {
-        let (sql, params) = search_statement(c, f, f.limit.clamp(1, 500), now).await?;
+        let (sql, params) = search_statement(c, f, f.limit.clamp(1, 500), now, stats).await?;
         return explain(c, &sql, params).await;
     }
     let (sql, params) = list_sql::<D>(f, f.limit.clamp(1, 500), now);
@@ -467,7 +469,8 @@ impl Store {
     pub async fn tickets(&self, filter: &TicketFilter) -> Result<Page<TicketSummary>> {
         let now = now();
         let filter = filter.clone();
-        read!(self, |c| list_tickets(c, &filter, now))
+        let stats = self.inner.word_stats.clone();
+        read!(self, |c| list_tickets(c, &filter, now, &stats))
     }
 
     /// The database's plan for [`Store::tickets`] with `filter` (`EXPLAIN QUERY PLAN` on
@@ -475,7 +478,8 @@ impl Store {
     pub async fn explain_tickets(&self, filter: &TicketFilter) -> Result<Vec<String>> {
         let now = now();
         let filter = filter.clone();
-        read!(self, |c| explain_list(c, &filter, now))
+        let stats = self.inner.word_stats.clone();
+        read!(self, |c| explain_list(c, &filter, now, &stats))
     }
 }
 
@@ -635,6 +639,7 @@ async fn search_mode<D: Db>(
     c: &mut D,
     f: &TicketFilter,
     q: &str,
+    stats: &WordStats,
 ) -> Result<(SearchMode, Vec<bool>)> {
     if phone_query(q).is_some() {
         return Ok((SearchMode::Phone, Vec::new()));
@@ -648,7 +653,7 @@ async fn search_mode<D: Db>(
         return Ok((SearchMode::Ranked, common));
     }
     let prefix = search_prefix(f, &terms, &common);
-    Ok((count_mode(c, &terms, prefix, f.cursor.is_some()).await?, common))
+    Ok((count_mode(c, &terms, prefix, f.cursor.is_some(), stats).await?, common))
 }
 
 /// The statement answering `f`'s text query and its parameters (`limit + 1` rows). The
@@ -794,9 +799,10 @@ async fn search_statement<D: Db>(
     f: &TicketFilter,
     limit: i64,
     now: DateTime<Utc>,
+    stats: &WordStats,
 ) -> Result<(String, Vec<Value>)> {
     let q = text_query(f).unwrap_or_default();
-    let (mode, common) = search_mode(c, f, q).await?;
+    let (mode, common) = search_mode(c, f, q, stats).await?;
     Ok(search_sql::<D>(f, q, (mode, &common), limit, now))
 }
 
@@ -808,9 +814,10 @@ pub(crate) async fn search_tickets<D: Db>(
     f: &TicketFilter,
     limit: i64,
     now: DateTime<Utc>,
+    stats: &WordStats,
 ) -> Result<Page<TicketSummary>> {
     let q = text_query(f).unwrap_or_default();
-    let (mut mode, common) = search_mode(c, f, q).await?;
+    let (mut mode, common) = search_mode(c, f, q, stats).await?;
     let (sql, params) = search_sql::<D>(f, q, (mode, &common), limit, now);
     let mut rows = c.fetch_all(&sql, params).await?;
     if mode == SearchMode::RankedCapped {
@@ -898,8 +905,17 @@ async fn more_than_cap<D: Db>(c: &mut D, terms: &[String], prefix: bool) -> Resu
     Ok(matched > RANK_CAP)
 }
 
-/// Whether PostgreSQL's statistics estimate more than [`NEWEST_ESTIMATE`] matches.
-async fn pg_common<D: Db>(c: &mut D, terms: &[String], prefix: bool) -> Result<bool> {
+/// Whether PostgreSQL's statistics estimate more than [`NEWEST_ESTIMATE`] matches (from
+/// the statistics kept in `stats` when every word is ASCII, see [`WordStats`]).
+async fn pg_common<D: Db>(
+    c: &mut D,
+    terms: &[String],
+    prefix: bool,
+    stats: &WordStats,
+) -> Result<bool> {
+    if terms.iter().all(|t| t.is_ascii()) {
+        return Ok(stats.get(c).await?.estimate(terms, prefix) > NEWEST_ESTIMATE);
+    }
     let prefix_at = if prefix { terms.len() as i64 } else { 0 };
     let estimate: f64 = c.fetch_one_scalar(PG_ESTIMATE, args![terms.join(" "), prefix_at]).await?;
     Ok(estimate > NEWEST_ESTIMATE)
@@ -914,8 +930,9 @@ async fn count_mode<D: Db>(
     terms: &[String],
     prefix: bool,
     newest_page: bool,
+    stats: &WordStats,
 ) -> Result<SearchMode> {
-    if D::IS_PG && pg_common(c, terms, prefix).await? {
+    if D::IS_PG && pg_common(c, terms, prefix, stats).await? {
         return Ok(SearchMode::Newest);
     }
     if D::IS_PG && !newest_page {
@@ -1052,4 +1069,109 @@ async fn pg_capped_mode<D: Db>(
     } else {
         (SearchMode::Ranked, false)
     })
+}
+
+/// PostgreSQL's word statistics of `ticket_search.doc` (what [`PG_ESTIMATE`] reads: the
+/// table's row count and `pg_stats.most_common_elems` with their frequencies), kept per
+/// store for [`WORD_STATS_SECS`] so that choosing a search's mode costs no statement: the
+/// estimate was a round trip of its own before every search (0.15 ms on the server, more
+/// waiting for a busy CPU). The statistics change when `ANALYZE` runs (autovacuum: after a
+/// tenth of the table changed), and the estimate only tells a word in thousands of
+/// documents from a rare one, so a minute old is as good. A word with a letter beyond
+/// ASCII is estimated by [`PG_ESTIMATE`] itself (its folding is `aduan_fold`'s).
+#[derive(Default)]
+pub(crate) struct WordStats(
+    std::sync::Mutex<Option<(std::time::Instant, std::sync::Arc<WordFreqs>)>>,
+);
+
+/// How long [`WordStats`] keeps what it read.
+const WORD_STATS_SECS: u64 = 60;
+
+/// The row count of `ticket_search` and the frequency of each of its most common lexemes.
+pub(crate) struct WordFreqs {
+    rows: f64,
+    freqs: HashMap<String, f64>,
+}
+
+impl WordStats {
+    /// The statistics, read again when older than [`WORD_STATS_SECS`].
+    async fn get<D: Db>(&self, c: &mut D) -> Result<std::sync::Arc<WordFreqs>> {
+        let fresh = std::time::Duration::from_secs(WORD_STATS_SECS);
+        if let Some((at, freqs)) = self.0.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
+            && at.elapsed() < fresh
+        {
+            return Ok(freqs.clone());
+        }
+        let rows = c
+            .fetch_all(
+                "SELECT (SELECT greatest(c.reltuples, 0) FROM pg_class c \
+                 WHERE c.oid = 'ticket_search'::regclass)::float8 AS n, e.elem, e.freq \
+                 FROM (SELECT 1) one LEFT JOIN (SELECT u.elem, u.freq::float8 AS freq \
+                 FROM pg_stats s, unnest(s.most_common_elems::text::text[], \
+                 s.most_common_elem_freqs) AS u(elem, freq) \
+                 WHERE s.schemaname = current_schema() AND s.tablename = 'ticket_search' \
+                 AND s.attname = 'doc' AND u.elem IS NOT NULL) e ON true",
+                args![],
+            )
+            .await?;
+        let mut freqs = WordFreqs { rows: 0.0, freqs: HashMap::new() };
+        for row in &rows {
+            freqs.rows = row.get::<Option<f64>>("n")?.unwrap_or(0.0);
+            if let (Some(elem), Some(freq)) =
+                (row.get::<Option<String>>("elem")?, row.get::<Option<f64>>("freq")?)
+            {
+                freqs.freqs.insert(elem, freq);
+            }
+        }
+        let freqs = std::sync::Arc::new(freqs);
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((std::time::Instant::now(), freqs.clone()));
+        Ok(freqs)
+    }
+}
+
+impl WordFreqs {
+    /// [`PG_ESTIMATE`] computed here: the row count times, for each word, the frequency of
+    /// its lexeme (summed over the lexemes it begins when it is the prefix, the last word),
+    /// the words taken as independent; a word not in the list counts as matching nothing.
+    fn estimate(&self, terms: &[String], prefix: bool) -> f64 {
+        let mut share = 1.0_f64;
+        for (i, t) in terms.iter().enumerate() {
+            let f: f64 = if prefix && i + 1 == terms.len() {
+                self.freqs.iter().filter(|(e, _)| e.starts_with(t.as_str())).map(|(_, f)| f).sum()
+            } else {
+                self.freqs.get(t).copied().unwrap_or(0.0)
+            };
+            share *= f.clamp(1e-12, 1.0);
+        }
+        self.rows * share
+    }
+}
+
+#[cfg(test)]
+mod word_stats_tests {
+    use super::{NEWEST_ESTIMATE, WordFreqs};
+
+    /// The estimate `PG_ESTIMATE` makes, from the kept statistics: a word's frequency, the
+    /// prefix summed over the lexemes it begins, words independent, unknown words rare.
+    #[test]
+    fn the_kept_statistics_estimate_as_pg_estimate_does() {
+        let stats = WordFreqs {
+            rows: 1_000_000.0,
+            freqs: [("lampu", 0.25), ("lampunya", 0.05), ("jalan", 0.4), ("mati", 0.2)]
+                .into_iter()
+                .map(|(e, f)| (e.to_owned(), f))
+                .collect(),
+        };
+        let terms = |ws: &[&str]| ws.iter().map(|w| (*w).to_owned()).collect::<Vec<_>>();
+        let near = |a: f64, b: f64| (a - b).abs() < 1e-3 * b.max(1.0);
+        assert!(near(stats.estimate(&terms(&["lampu"]), false), 250_000.0));
+        assert!(near(stats.estimate(&terms(&["lampu"]), true), 300_000.0));
+        assert!(near(stats.estimate(&terms(&["jalan", "mati"]), false), 80_000.0));
+        assert!(near(stats.estimate(&terms(&["lampu", "mat"]), true), 50_000.0));
+        assert!(stats.estimate(&terms(&["kedungmakmur"]), true) < NEWEST_ESTIMATE);
+        assert!(stats.estimate(&terms(&["jalan", "kedungmakmur"]), false) < 1.0);
+        let empty = WordFreqs { rows: 0.0, freqs: Default::default() };
+        assert!(empty.estimate(&terms(&["lampu"]), true) < 1.0);
+    }
 }
