@@ -604,4 +604,64 @@ mod search_one_read {
         assert!(found(&store, f).await.is_empty());
         store.close().await;
     }
+
+    /// PostgreSQL: the filters with an index of their own are probed before a GIN match's
+    /// ticket is read (a one-time filter of each lookup); the pages are those of the
+    /// filters applied to the ticket, ranked and newest first, each match once.
+    #[tokio::test]
+    async fn filters_are_probed_before_a_matchs_ticket_is_read_on_postgres() {
+        let Some(url) = aduan_store::testing::fresh_pg_url().await else { return };
+        let store = Store::open(&url, StoreOptions::default()).await.unwrap();
+        store.migrate().await.unwrap();
+        let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+        for sql in [
+            "INSERT INTO tickets (code, status, channel, created_at, updated_at, \
+             last_message_at, first_response_due_at) SELECT 'ADU-' || lpad(i::text, 8, '0'), \
+             CASE WHEN i % 2 = 0 THEN 'new' ELSE 'assigned' END, \
+             CASE WHEN i % 5 = 0 THEN 'email' ELSE 'sms' END, now(), now(), now(), now() \
+             FROM generate_series(1, 4000) i",
+            "UPDATE tickets SET opd = CASE WHEN id % 3 = 0 THEN 'DPU' ELSE 'DLH' END, \
+             category = CASE WHEN id % 7 = 0 THEN 'jalan' ELSE 'sampah' END",
+            "INSERT INTO ticket_search (ticket_id, doc) SELECT id, to_tsvector('simple', \
+             'aduan' || CASE WHEN id % 8 = 0 THEN ' kenanga' ELSE '' END \
+             || CASE WHEN id % 2 = 1 THEN ' melati' ELSE '' END \
+             || CASE WHEN id % 400 = 0 THEN ' kenanga' ELSE '' END) FROM tickets",
+            "ANALYZE tickets",
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut c).await.unwrap();
+        }
+        let f = TicketFilter { opd: Some("DPU".into()), ..q("kenanga") };
+        let plan = store.explain_tickets(&f).await.unwrap().join("\n");
+        assert!(plan.contains("One-Time Filter"), "the filter probed first:\n{plan}");
+        // "kenanga" (500, ranked: twice in every 400th first), "melati" (2,000, newest).
+        let kenanga: Vec<i64> = (1..=4000)
+            .rev()
+            .filter(|i| i % 400 == 0)
+            .chain((1..=4000).rev().filter(|i| i % 8 == 0 && i % 400 != 0))
+            .collect();
+        let melati: Vec<i64> = (1..=4000).rev().filter(|i| i % 2 == 1).collect();
+        type Keep = fn(&i64) -> bool;
+        let cases: [(TicketFilter, Keep); 5] = [
+            (TicketFilter { opd: Some("DPU".into()), ..q("x") }, |i| i % 3 == 0),
+            (
+                TicketFilter {
+                    opd: Some("DLH".into()),
+                    status: Some(aduan_core::Status::New),
+                    ..q("x")
+                },
+                |i| i % 3 != 0 && i % 2 == 0,
+            ),
+            (TicketFilter { channel: Some(aduan_core::Channel::Email), ..q("x") }, |i| i % 5 == 0),
+            (TicketFilter { category: Some("jalan".into()), ..q("x") }, |i| i % 7 == 0),
+            (TicketFilter { status: Some(aduan_core::Status::Assigned), ..q("x") }, |i| i % 2 == 1),
+        ];
+        for (f, keep) in cases {
+            for (word, all) in [("kenanga", &kenanga), ("melati", &melati)] {
+                let want: Vec<TicketCode> = all.iter().copied().filter(keep).map(code).collect();
+                let f = TicketFilter { q: Some(word.into()), limit: 40, ..f.clone() };
+                assert_eq!(all_pages(&store, f.clone()).await, want, "{word}: {f:?}");
+            }
+        }
+        store.close().await;
+    }
 }
