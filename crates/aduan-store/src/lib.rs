@@ -168,6 +168,8 @@ pub struct Store {
 struct Inner {
     backend: Backend,
     opts: StoreOptions,
+    /// PostgreSQL's word statistics for choosing a search's mode (`ops::view::WordStats`).
+    word_stats: Arc<ops::view::WordStats>,
 }
 
 enum Backend {
@@ -197,7 +199,7 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl(redact_url(url)));
         };
-        Ok(Store { inner: Arc::new(Inner { backend, opts }) })
+        Ok(Store { inner: Arc::new(Inner { backend, opts, word_stats: Arc::default() }) })
     }
 
     /// Applies the migrations embedded in the binary that the database lacks.

@@ -54,7 +54,7 @@
 //!   found: a word in more than about one document in a hundred is in that list with its
 //!   frequency) and lists a query estimated at more than 5,000 matches newest first
 //!   without counting; anything rarer, or any query before the first `ANALYZE`, is counted
-//!   up to the cap from its GIN matches, by the ranked statement itself (`RankedCapped`,
+//!   from its GIN matches (up to 5,001) by the statement that answers it (`RankedCapped`,
 //!   see "The tail" below), which is cheap because few documents match. SQLite
 //!   counts in FTS5, which reads an exact word's doclist lazily (the count stops at the
 //!   cap), but merges a whole prefix's doclists before its first row: the typed last word
@@ -124,15 +124,24 @@
 //! - *One ticket lookup per GIN match* (PostgreSQL). Ranked and `NewestIndexed` looked every
 //!   match's ticket up before sorting (1,300 lookups: 10 ms). The matches are now scored
 //!   or taken by id and sorted alone, and looked up in that order until the page is full
-//!   ([`PG_LOOKUP`]); cursor bounds go down into the matches.
-//! - *Counting, then reading the same matches again* (PostgreSQL). A prefix (`'kedung':*`)
-//!   is a partial match in GIN, whose every match is rechecked on the heap (about 5 µs a
-//!   match, versus exact words counted from the index and the visibility map): the count
-//!   up to the cap and the ranked statement read the same rows twice. A first page not
-//!   common by the statistics is now one statement (`RankedCapped`): at most cap + 1
-//!   matches, counted by `count(*) OVER ()` and ranked; more than the cap re-reads them
-//!   newest first (`NewestIndexed`), and a typed prefix whose exact words already exceed
-//!   the cap goes there directly ([`pg_more_than_cap_exact`], from the index alone).
+//!   ([`PG_LOOKUP`]); cursor bounds go down into the matches. A filter with a `(column,
+//!   id)` index (an official's OPD, a status, …) is probed in that index before a match's
+//!   ticket row is read ([`pg_lookup`]): the heap is read for the page, not for every
+//!   match the filter turns away.
+//! - *Counting, then reading the same matches again* (PostgreSQL). Every GIN match is a
+//!   heap visit of `ticket_search` (its `ticket_id`; its `doc` for the score), exact words
+//!   as much as prefixes: GIN has no index-only scan, and `EXPLAIN (ANALYZE, BUFFERS)` of a
+//!   `count(*)` of an exact street name shows a heap block per match. At a million tickets
+//!   these visits are random page reads of a 300 MB table that the default 128 MB of
+//!   `shared_buffers` does not hold: 10-20 µs each from the OS cache on the bench's
+//!   machine, 18 ms for a ranked street name within an OPD (866 reads) that takes 2.8 ms
+//!   warm. The tail was the same matches read two or three times: a typed last word's
+//!   exact words counted first, then the ranked statement up to the cap + 1, then, over
+//!   the cap, every match again newest first. A first page not common by the statistics
+//!   is now one statement (`RankedCapped`, [`pg_capped_matches`]): at most 5,001 matches
+//!   read once, counted by `count(*) OVER ()`, ranked when at most the cap match and
+//!   listed newest first by the same statement when more do ([`pg_capped_mode`]); only a
+//!   query the statistics missed (5,001 matches or more) is asked again, as the walk.
 
 use aduan_core::{
     Actor, AttachmentRef, Direction, EventKind, Identity, Purpose, Status, TicketCode,
@@ -337,10 +346,11 @@ pub(crate) async fn list_tickets<D: Db>(
     c: &mut D,
     f: &TicketFilter,
     now: DateTime<Utc>,
+    stats: &WordStats,
 ) -> Result<Page<TicketSummary>> {
     let limit = f.limit.clamp(1, 500);
     if text_query(f).is_some() {
-        return search_tickets(c, f, limit, now).await;
+        return search_tickets(c, f, limit, now, stats).await;
     }
     let (sql, params) = list_sql::<D>(f, limit, now);
     let rows = c.fetch_all(&sql, params).await?;
@@ -435,9 +445,10 @@ pub(crate) async fn explain_list<D: Db>(
     c: &mut D,
     f: &TicketFilter,
     now: DateTime<Utc>,
+    stats: &WordStats,
 ) -> Result<Vec<String>> {
     if text_query(f).is_some() {
-        let (sql, params) = search_statement(c, f, f.limit.clamp(1, 500), now).await?;
+        let (sql, params) = search_statement(c, f, f.limit.clamp(1, 500), now, stats).await?;
         return explain(c, &sql, params).await;
     }
     let (sql, params) = list_sql::<D>(f, f.limit.clamp(1, 500), now);
@@ -461,7 +472,8 @@ impl Store {
     pub async fn tickets(&self, filter: &TicketFilter) -> Result<Page<TicketSummary>> {
         let now = now();
         let filter = filter.clone();
-        read!(self, |c| list_tickets(c, &filter, now))
+        let stats = self.inner.word_stats.clone();
+        read!(self, |c| list_tickets(c, &filter, now, &stats))
     }
 
     /// The database's plan for [`Store::tickets`] with `filter` (`EXPLAIN QUERY PLAN` on
@@ -469,7 +481,8 @@ impl Store {
     pub async fn explain_tickets(&self, filter: &TicketFilter) -> Result<Vec<String>> {
         let now = now();
         let filter = filter.clone();
-        read!(self, |c| explain_list(c, &filter, now))
+        let stats = self.inner.word_stats.clone();
+        read!(self, |c| explain_list(c, &filter, now, &stats))
     }
 }
 
@@ -616,9 +629,9 @@ enum SearchMode {
     /// More than [`RANK_CAP`] match but the statistics do not call the query common
     /// (PostgreSQL): newest first, from the GIN index's matches (see `more_than_cap`).
     NewestIndexed,
-    /// PostgreSQL, a first page not common by the statistics: ranked from at most
-    /// [`RANK_CAP`] + 1 GIN matches, which the statement counts (`search_matches`); more
-    /// than the cap turns it into `NewestIndexed` (see [`search_tickets`]).
+    /// PostgreSQL, a first page not common by the statistics: its GIN matches read once
+    /// and counted (`search_matches`), ranked when at most [`RANK_CAP`] match, newest first
+    /// when more do (see [`pg_capped_mode`]).
     RankedCapped,
 }
 
@@ -629,6 +642,7 @@ async fn search_mode<D: Db>(
     c: &mut D,
     f: &TicketFilter,
     q: &str,
+    stats: &WordStats,
 ) -> Result<(SearchMode, Vec<bool>)> {
     if phone_query(q).is_some() {
         return Ok((SearchMode::Phone, Vec::new()));
@@ -642,7 +656,7 @@ async fn search_mode<D: Db>(
         return Ok((SearchMode::Ranked, common));
     }
     let prefix = search_prefix(f, &terms, &common);
-    Ok((count_mode(c, &terms, prefix, f.cursor.is_some()).await?, common))
+    Ok((count_mode(c, &terms, prefix, f.cursor.is_some(), stats).await?, common))
 }
 
 /// The statement answering `f`'s text query and its parameters (`limit + 1` rows). The
@@ -696,9 +710,10 @@ fn search_sql<D: Db>(
             // The GIN matches (a few thousand at most) sorted by id, then looked up in
             // that order until the page is full (see `PG_LOOKUP`).
             let p = w.param(tsquery(&terms, prefix));
+            let lookup = pg_lookup(&mut w, f);
             let from = format!(
                 "FROM (SELECT ticket_id FROM ticket_search WHERE doc @@ aduan_tsq({p}) \
-                 ORDER BY ticket_id DESC) s {PG_LOOKUP}"
+                 ORDER BY ticket_id DESC) s {lookup}"
             );
             (TICKET_SELECT.replace("FROM tickets t ", &from), "s.ticket_id DESC")
         }
@@ -708,14 +723,12 @@ fn search_sql<D: Db>(
                 "SELECT ticket_id, (-ts_rank(doc, aduan_tsq({p})))::float8 AS search_score \
                  FROM ticket_search WHERE doc @@ aduan_tsq({p})"
             );
-            // Capped: the matches are read once, counted and ranked in one statement.
+            // Capped: the matches are read once and counted (up to `PG_MATCHES_READ`); at
+            // most the cap are ranked, more are listed newest first by the same statement
+            // (every score 0), so no match is read twice (see `pg_capped_matches`).
             let (matches, cols) = match mode {
                 SearchMode::RankedCapped => (
-                    format!(
-                        "SELECT ticket_id, search_score, count(*) OVER () AS search_matches \
-                         FROM ({scored} LIMIT {}) m",
-                        RANK_CAP + 1
-                    ),
+                    pg_capped_matches(&p),
                     "s.search_score AS search_score, s.search_matches AS search_matches, ",
                 ),
                 _ => (scored, "s.search_score AS search_score, "),
@@ -724,8 +737,8 @@ fn search_sql<D: Db>(
             // ticket up in that order until the page is full: `OFFSET 0` keeps a generic
             // plan, which guesses thousands of matches, from hashing the whole tickets
             // table instead (see `PG_LOOKUP`).
-            let from =
-                format!("FROM ({matches} ORDER BY search_score, ticket_id DESC) s {PG_LOOKUP}");
+            let lookup = pg_lookup(&mut w, f);
+            let from = format!("FROM ({matches} ORDER BY search_score, ticket_id DESC) s {lookup}");
             let select = TICKET_SELECT
                 .replacen("SELECT ", &format!("SELECT {cols}"), 1)
                 .replace("FROM tickets t ", &from);
@@ -790,9 +803,10 @@ async fn search_statement<D: Db>(
     f: &TicketFilter,
     limit: i64,
     now: DateTime<Utc>,
+    stats: &WordStats,
 ) -> Result<(String, Vec<Value>)> {
     let q = text_query(f).unwrap_or_default();
-    let (mode, common) = search_mode(c, f, q).await?;
+    let (mode, common) = search_mode(c, f, q, stats).await?;
     Ok(search_sql::<D>(f, q, (mode, &common), limit, now))
 }
 
@@ -804,25 +818,18 @@ pub(crate) async fn search_tickets<D: Db>(
     f: &TicketFilter,
     limit: i64,
     now: DateTime<Utc>,
+    stats: &WordStats,
 ) -> Result<Page<TicketSummary>> {
     let q = text_query(f).unwrap_or_default();
-    let (mut mode, common) = search_mode(c, f, q).await?;
+    let (mut mode, common) = search_mode(c, f, q, stats).await?;
     let (sql, params) = search_sql::<D>(f, q, (mode, &common), limit, now);
     let mut rows = c.fetch_all(&sql, params).await?;
     if mode == SearchMode::RankedCapped {
-        // The statement counted the matches up to the cap + 1 (before the filters).
-        let matched = rows.first().map(|r| r.get::<i64>("search_matches")).transpose()?;
-        let more = match matched {
-            Some(n) => n > RANK_CAP,
-            // Nothing passed the filters: an empty page, unless more than the cap match.
-            None => {
-                let terms = search_terms(q);
-                more_than_cap(c, &terms, search_prefix(f, &terms, &common)).await?
-            }
-        };
-        mode = SearchMode::Ranked;
-        if more {
-            mode = SearchMode::NewestIndexed;
+        // The statement counted its matches (before the filters): see `pg_capped_mode`.
+        let terms = search_terms(q);
+        let again;
+        (mode, again) = pg_capped_mode(c, &terms, search_prefix(f, &terms, &common), &rows).await?;
+        if again {
             let (sql, params) = search_sql::<D>(f, q, (mode, &common), limit, now);
             rows = c.fetch_all(&sql, params).await?;
         }
@@ -885,11 +892,8 @@ const PG_ESTIMATE: &str = "SELECT ((SELECT greatest(c.reltuples, 0) FROM pg_clas
 /// one document in a thousand reads tens of thousands of documents).
 async fn more_than_cap<D: Db>(c: &mut D, terms: &[String], prefix: bool) -> Result<bool> {
     if D::IS_PG {
-        // `count_mode` asked the statistics first ([`pg_common`]). A prefix is a partial
-        // match in GIN, whose every match is rechecked on the heap; exact words are not
-        // (see `PG_LOOKUP`): the exact count first.
-        return Ok(prefix && pg_more_than_cap_exact(c, terms).await?
-            || pg_over_cap(c, terms, prefix).await?);
+        // `count_mode` asked the statistics first ([`pg_common`]).
+        return Ok(pg_matches(c, terms, prefix, RANK_CAP + 1).await? > RANK_CAP);
     }
     const COUNT: &str = "SELECT count(*) FROM (SELECT 1 FROM ticket_search \
          WHERE ticket_search MATCH $1 LIMIT $2)";
@@ -905,8 +909,17 @@ async fn more_than_cap<D: Db>(c: &mut D, terms: &[String], prefix: bool) -> Resu
     Ok(matched > RANK_CAP)
 }
 
-/// Whether PostgreSQL's statistics estimate more than [`NEWEST_ESTIMATE`] matches.
-async fn pg_common<D: Db>(c: &mut D, terms: &[String], prefix: bool) -> Result<bool> {
+/// Whether PostgreSQL's statistics estimate more than [`NEWEST_ESTIMATE`] matches (from
+/// the statistics kept in `stats` when every word is ASCII, see [`WordStats`]).
+async fn pg_common<D: Db>(
+    c: &mut D,
+    terms: &[String],
+    prefix: bool,
+    stats: &WordStats,
+) -> Result<bool> {
+    if terms.iter().all(|t| t.is_ascii()) {
+        return Ok(stats.get(c).await?.estimate(terms, prefix) > NEWEST_ESTIMATE);
+    }
     let prefix_at = if prefix { terms.len() as i64 } else { 0 };
     let estimate: f64 = c.fetch_one_scalar(PG_ESTIMATE, args![terms.join(" "), prefix_at]).await?;
     Ok(estimate > NEWEST_ESTIMATE)
@@ -921,16 +934,13 @@ async fn count_mode<D: Db>(
     terms: &[String],
     prefix: bool,
     newest_page: bool,
+    stats: &WordStats,
 ) -> Result<SearchMode> {
-    if D::IS_PG && pg_common(c, terms, prefix).await? {
+    if D::IS_PG && pg_common(c, terms, prefix, stats).await? {
         return Ok(SearchMode::Newest);
     }
     if D::IS_PG && !newest_page {
-        // The exact words are counted from GIN alone (no heap); else the ranked statement
-        // counts its own matches (`RankedCapped`).
-        if prefix && pg_more_than_cap_exact(c, terms).await? {
-            return Ok(SearchMode::NewestIndexed);
-        }
+        // The ranked statement counts its own matches (`RankedCapped`, `pg_capped_mode`).
         return Ok(SearchMode::RankedCapped);
     }
     let more = newest_page || more_than_cap(c, terms, prefix).await?;
@@ -990,28 +1000,218 @@ fn scored_words(terms: &[String], common: &[bool]) -> Option<Vec<String>> {
 /// ticket up (`PG_LOOKUP`), in that order, until the page is full: a page costs the
 /// matches' heap rows plus about `limit` ticket lookups (with a filter, `limit / share`),
 /// not one lookup per match (1,300 lookups took 10 ms at a million tickets). Cursor bounds
-/// are on the matches' own `ticket_id`, so they go down into the matches' scan. A match of
-/// exact words is counted from the GIN index without reading the heap (the visibility
-/// map); a prefix (`'kedung':*`) is a partial match, rechecked on the heap row by row
-/// (about 5 µs a match), which is why a typed last word is counted exactly first.
+/// are on the matches' own `ticket_id`, so they go down into the matches' scan. Every
+/// match costs a heap visit of `ticket_search` (its `ticket_id`, its `doc` for the score),
+/// exact words and prefixes alike: see [`pg_capped_mode`].
 const PG_LOOKUP: &str =
     "CROSS JOIN LATERAL (SELECT * FROM tickets WHERE id = s.ticket_id OFFSET 0) t ";
 
-/// PostgreSQL: whether more than [`RANK_CAP`] documents match `terms` all taken as exact
-/// words (a lower bound of the prefix query's matches).
-async fn pg_more_than_cap_exact<D: Db>(c: &mut D, terms: &[String]) -> Result<bool> {
-    pg_over_cap(c, terms, false).await
+/// PostgreSQL: how many documents match `terms` (the last a prefix when `prefix`), counted
+/// up to `upto`. Every match is read on the heap (GIN has no index-only scan: a `count(*)`
+/// of exact words visits as many heap pages as a prefix's), so this is never run before a
+/// statement that reads the same matches.
+async fn pg_matches<D: Db>(c: &mut D, terms: &[String], prefix: bool, upto: i64) -> Result<i64> {
+    c.fetch_one_scalar(
+        "SELECT count(*) FROM (SELECT 1 FROM ticket_search \
+         WHERE doc @@ aduan_tsq($1) LIMIT $2) x",
+        args![tsquery(terms, prefix), upto],
+    )
+    .await
 }
 
-/// PostgreSQL: whether more than [`RANK_CAP`] documents match `terms` (the last a prefix
-/// when `prefix`), counting at most one more than the cap.
-async fn pg_over_cap<D: Db>(c: &mut D, terms: &[String], prefix: bool) -> Result<bool> {
-    let matched: i64 = c
-        .fetch_one_scalar(
-            "SELECT count(*) FROM (SELECT 1 FROM ticket_search \
-             WHERE doc @@ aduan_tsq($1) LIMIT $2) x",
-            args![tsquery(terms, prefix), RANK_CAP + 1],
-        )
-        .await?;
-    Ok(matched > RANK_CAP)
+// --- pgsearch: one read of the matches ---
+
+/// Most GIN matches the counting statement of a PostgreSQL first page (`RankedCapped`)
+/// reads: the estimate's bound for "common" ([`NEWEST_ESTIMATE`]) plus one.
+const PG_MATCHES_READ: i64 = 5 * RANK_CAP + 1;
+
+/// The matches of a PostgreSQL first page not common by the statistics, read once: at most
+/// [`PG_MATCHES_READ`], counted (`search_matches`), scored by `ts_rank` when at most
+/// [`RANK_CAP`] match and 0 otherwise, so that the statement's order (score, then newest)
+/// is the ranked order or the newest-first one. `p` is the tsquery's placeholder.
+fn pg_capped_matches(p: &str) -> String {
+    format!(
+        "SELECT ticket_id, search_matches, CASE WHEN search_matches > {RANK_CAP} THEN 0::float8 \
+         ELSE (-ts_rank(doc, aduan_tsq({p})))::float8 END AS search_score \
+         FROM (SELECT ticket_id, doc, count(*) OVER () AS search_matches \
+         FROM (SELECT ticket_id, doc FROM ticket_search WHERE doc @@ aduan_tsq({p}) \
+         LIMIT {PG_MATCHES_READ}) m) m"
+    )
+}
+
+/// What a PostgreSQL first page answered by `RankedCapped` (`rows`) turned out to be, and
+/// whether it must be asked again in that mode:
+///
+/// - at most [`RANK_CAP`] matches: `Ranked`, as it is;
+/// - more, but fewer than [`PG_MATCHES_READ`]: `NewestIndexed`, as it is (every score was 0,
+///   so the page is already newest first);
+/// - [`PG_MATCHES_READ`] or more (a query the statistics missed, e.g. a short prefix of
+///   many rare words): `Newest`, asked again (the walk through the tickets; the matches
+///   read were an arbitrary part of them);
+/// - no row passed the filters: the matches are counted up to [`PG_MATCHES_READ`]; fewer
+///   means none of them passes (an empty page), more asks the walk.
+///
+/// Why one statement: every GIN match is a heap visit of `ticket_search` (a random page
+/// read; 10-20 µs each from the OS cache on the bench's machine, where the rare-word tail
+/// was these reads), exact words as much as prefixes. Counting the exact words first and
+/// then ranking, or ranking up to the cap and then reading every match again newest first,
+/// read the same pages two or three times per query.
+async fn pg_capped_mode<D: Db>(
+    c: &mut D,
+    terms: &[String],
+    prefix: bool,
+    rows: &[crate::db::Row],
+) -> Result<(SearchMode, bool)> {
+    let matched = match rows.first() {
+        Some(r) => r.get::<i64>("search_matches")?,
+        None => pg_matches(c, terms, prefix, PG_MATCHES_READ).await?,
+    };
+    Ok(if matched >= PG_MATCHES_READ {
+        (SearchMode::Newest, true)
+    } else if matched > RANK_CAP {
+        (SearchMode::NewestIndexed, false)
+    } else {
+        (SearchMode::Ranked, false)
+    })
+}
+
+/// PostgreSQL's word statistics of `ticket_search.doc` (what [`PG_ESTIMATE`] reads: the
+/// table's row count and `pg_stats.most_common_elems` with their frequencies), kept per
+/// store for [`WORD_STATS_SECS`] so that choosing a search's mode costs no statement: the
+/// estimate was a round trip of its own before every search (0.15 ms on the server, more
+/// waiting for a busy CPU). The statistics change when `ANALYZE` runs (autovacuum: after a
+/// tenth of the table changed), and the estimate only tells a word in thousands of
+/// documents from a rare one, so a minute old is as good. A word with a letter beyond
+/// ASCII is estimated by [`PG_ESTIMATE`] itself (its folding is `aduan_fold`'s).
+#[derive(Default)]
+pub(crate) struct WordStats(
+    std::sync::Mutex<Option<(std::time::Instant, std::sync::Arc<WordFreqs>)>>,
+);
+
+/// How long [`WordStats`] keeps what it read.
+const WORD_STATS_SECS: u64 = 60;
+
+/// The row count of `ticket_search` and the frequency of each of its most common lexemes.
+pub(crate) struct WordFreqs {
+    rows: f64,
+    freqs: HashMap<String, f64>,
+}
+
+impl WordStats {
+    /// The statistics, read again when older than [`WORD_STATS_SECS`].
+    async fn get<D: Db>(&self, c: &mut D) -> Result<std::sync::Arc<WordFreqs>> {
+        let fresh = std::time::Duration::from_secs(WORD_STATS_SECS);
+        if let Some((at, freqs)) = self.0.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
+            && at.elapsed() < fresh
+        {
+            return Ok(freqs.clone());
+        }
+        let rows = c
+            .fetch_all(
+                "SELECT (SELECT greatest(c.reltuples, 0) FROM pg_class c \
+                 WHERE c.oid = 'ticket_search'::regclass)::float8 AS n, e.elem, e.freq \
+                 FROM (SELECT 1) one LEFT JOIN (SELECT u.elem, u.freq::float8 AS freq \
+                 FROM pg_stats s, unnest(s.most_common_elems::text::text[], \
+                 s.most_common_elem_freqs) AS u(elem, freq) \
+                 WHERE s.schemaname = current_schema() AND s.tablename = 'ticket_search' \
+                 AND s.attname = 'doc' AND u.elem IS NOT NULL) e ON true",
+                args![],
+            )
+            .await?;
+        let mut freqs = WordFreqs { rows: 0.0, freqs: HashMap::new() };
+        for row in &rows {
+            freqs.rows = row.get::<Option<f64>>("n")?.unwrap_or(0.0);
+            if let (Some(elem), Some(freq)) =
+                (row.get::<Option<String>>("elem")?, row.get::<Option<f64>>("freq")?)
+            {
+                freqs.freqs.insert(elem, freq);
+            }
+        }
+        let freqs = std::sync::Arc::new(freqs);
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((std::time::Instant::now(), freqs.clone()));
+        Ok(freqs)
+    }
+}
+
+impl WordFreqs {
+    /// [`PG_ESTIMATE`] computed here: the row count times, for each word, the frequency of
+    /// its lexeme (summed over the lexemes it begins when it is the prefix, the last word),
+    /// the words taken as independent; a word not in the list counts as matching nothing.
+    fn estimate(&self, terms: &[String], prefix: bool) -> f64 {
+        let mut share = 1.0_f64;
+        for (i, t) in terms.iter().enumerate() {
+            let f: f64 = if prefix && i + 1 == terms.len() {
+                self.freqs.iter().filter(|(e, _)| e.starts_with(t.as_str())).map(|(_, f)| f).sum()
+            } else {
+                self.freqs.get(t).copied().unwrap_or(0.0)
+            };
+            share *= f.clamp(1e-12, 1.0);
+        }
+        self.rows * share
+    }
+}
+
+/// PostgreSQL: [`PG_LOOKUP`] for `f`, with the column filters that have a `(column, id)`
+/// index (status, OPD, channel, category, assignee) as a probe before the ticket's row:
+/// `EXISTS (SELECT 1 FROM tickets x WHERE x.id = s.ticket_id AND x.opd = … )` inside the
+/// lookup refers only to the match, so it is a one-time filter of each lookup (custom and
+/// generic plans alike), answered by an index-only scan of that index (`tickets_opd`,
+/// `tickets_opd_status`, …); the heap row is read only for a match that passes. The
+/// filters stay on the ticket too (`filter_conditions`): the probe only spares the heap. A
+/// ranked street name within an OPD looked some 420 tickets up at random in the 190 MB
+/// heap to keep 51 (438 page reads, half of its 18 ms when cold); with the probe it reads
+/// 47 heap pages and the OPD's part of `tickets_opd`, which every search of that OPD
+/// shares (866 page reads became 452; 2.8 ms warm, as before). As a semi-join in the outer
+/// `WHERE` the generic plan hashed the OPD's whole index part instead (18 ms).
+fn pg_lookup(w: &mut Conditions, f: &TicketFilter) -> String {
+    let mut probe = String::new();
+    let columns = [
+        ("status", f.status.map(|s| s.as_str().to_owned())),
+        ("opd", f.opd.clone()),
+        ("channel", f.channel.map(|c| c.as_str().to_owned())),
+        ("category", f.category.clone()),
+        ("assignee", f.assignee.clone()),
+    ];
+    for (column, value) in columns {
+        if let Some(v) = value {
+            let p = w.param(v);
+            probe.push_str(&format!(" AND x.{column} = {p}"));
+        }
+    }
+    if probe.is_empty() {
+        return PG_LOOKUP.to_owned();
+    }
+    format!(
+        "CROSS JOIN LATERAL (SELECT * FROM tickets WHERE id = s.ticket_id AND EXISTS \
+         (SELECT 1 FROM tickets x WHERE x.id = s.ticket_id{probe}) OFFSET 0) t "
+    )
+}
+
+#[cfg(test)]
+mod word_stats_tests {
+    use super::{NEWEST_ESTIMATE, WordFreqs};
+
+    /// The estimate `PG_ESTIMATE` makes, from the kept statistics: a word's frequency, the
+    /// prefix summed over the lexemes it begins, words independent, unknown words rare.
+    #[test]
+    fn the_kept_statistics_estimate_as_pg_estimate_does() {
+        let stats = WordFreqs {
+            rows: 1_000_000.0,
+            freqs: [("lampu", 0.25), ("lampunya", 0.05), ("jalan", 0.4), ("mati", 0.2)]
+                .into_iter()
+                .map(|(e, f)| (e.to_owned(), f))
+                .collect(),
+        };
+        let terms = |ws: &[&str]| ws.iter().map(|w| (*w).to_owned()).collect::<Vec<_>>();
+        let near = |a: f64, b: f64| (a - b).abs() < 1e-3 * b.max(1.0);
+        assert!(near(stats.estimate(&terms(&["lampu"]), false), 250_000.0));
+        assert!(near(stats.estimate(&terms(&["lampu"]), true), 300_000.0));
+        assert!(near(stats.estimate(&terms(&["jalan", "mati"]), false), 80_000.0));
+        assert!(near(stats.estimate(&terms(&["lampu", "mat"]), true), 50_000.0));
+        assert!(stats.estimate(&terms(&["kedungmakmur"]), true) < NEWEST_ESTIMATE);
+        assert!(stats.estimate(&terms(&["jalan", "kedungmakmur"]), false) < 1.0);
+        let empty = WordFreqs { rows: 0.0, freqs: Default::default() };
+        assert!(empty.estimate(&terms(&["lampu"]), true) < 1.0);
+    }
 }

@@ -498,3 +498,48 @@ async fn a_known_sender_who_shares_a_verified_number_later_is_linked() {
         assert_eq!(store.ticket(t).await.unwrap().unwrap().resident.unwrap().id, None);
     }
 }
+
+// --- pgsearch: per-ticket plans on a young table ---
+
+/// PostgreSQL: a ticket's messages are read through the ticket's own index also by a
+/// generic plan made after ANALYZE saw a young table (five tickets with forty messages
+/// each) that then grew (20,000 tickets): the statistics say a handful of messages per
+/// ticket whatever was sampled (migration 0032). Without that, the generic plan of
+/// `index_ticket`'s `ORDER BY id LIMIT 20` walked `messages_pkey` from the oldest message.
+#[tokio::test]
+async fn a_tickets_messages_are_read_through_its_index_by_a_generic_plan_on_a_young_table() {
+    use sqlx::Connection;
+    let Some(url) = aduan_store::testing::fresh_pg_url().await else { return };
+    let store = Store::open(&url, StoreOptions::default()).await.unwrap();
+    store.migrate().await.unwrap();
+    let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+    let insert = "INSERT INTO messages (ticket_id, direction, channel, text, automated, \
+                  sent_at, stored_at) SELECT ";
+    for sql in [
+        "ALTER TABLE messages DISABLE TRIGGER ticket_search_message_ai",
+        "INSERT INTO tickets (code, status, channel, created_at, updated_at, \
+         last_message_at, first_response_due_at) SELECT 'ADU-' || lpad(i::text, 8, '0'), \
+         'new', 'sms', now(), now(), now(), now() FROM generate_series(1, 20005) i",
+        &format!(
+            "{insert} 1 + i % 5, CASE WHEN i % 2 = 0 THEN 'in' ELSE 'out' END, 'sms', \
+             'pesan', i % 2 = 1, now(), now() FROM generate_series(1, 200) i"
+        ),
+        "ANALYZE messages",
+        &format!(
+            "{insert} 6 + i / 2, CASE WHEN i % 2 = 0 THEN 'in' ELSE 'out' END, 'sms', \
+             'pesan', i % 2 = 1, now(), now() FROM generate_series(0, 39999) i"
+        ),
+        "SET plan_cache_mode = force_generic_plan",
+        // `index_ticket`'s statement (crates/aduan-store/src/ops/incidents.rs).
+        "PREPARE texts(bigint, boolean) AS SELECT text FROM messages WHERE ticket_id = $1 \
+         AND direction = 'in' AND automated = $2 ORDER BY id LIMIT 20",
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut c).await.unwrap();
+    }
+    let plan: Vec<String> =
+        sqlx::query_scalar("EXPLAIN EXECUTE texts(15000, false)").fetch_all(&mut c).await.unwrap();
+    let plan = plan.join("\n");
+    assert!(plan.contains("messages_ticket"), "the ticket's index:\n{plan}");
+    assert!(!plan.contains("messages_pkey"), "no walk of every message:\n{plan}");
+    store.close().await;
+}

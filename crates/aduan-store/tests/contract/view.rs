@@ -525,3 +525,143 @@ mod search_tail {
         store.close().await;
     }
 }
+
+// --- pgsearch: one read of the matches ---
+mod search_one_read {
+    use aduan_core::TicketCode;
+    use aduan_store::{Store, StoreOptions, TicketFilter};
+    use sqlx::Connection;
+
+    use super::search_scale::{found, q};
+
+    fn code(i: i64) -> TicketCode {
+        format!("ADU-{i:08}").parse().unwrap()
+    }
+
+    /// Every page of `f`, followed by its cursors: the tickets in order.
+    async fn all_pages(store: &Store, f: TicketFilter) -> Vec<TicketCode> {
+        let (mut seen, mut cursor) = (Vec::new(), None);
+        loop {
+            let page = store.tickets(&TicketFilter { cursor, ..f.clone() }).await.unwrap();
+            seen.extend(page.items.iter().map(|t| t.code));
+            match page.next_cursor {
+                Some(next) => cursor = Some(next.parse().unwrap()),
+                None => break,
+            }
+        }
+        seen
+    }
+
+    /// PostgreSQL: a first page the statistics do not call common is answered by the
+    /// statement that counts its matches, also over the cap (newest first, every match
+    /// read once: no exact pre-count of a typed word, no second read of the matches); a
+    /// query past the read limit (5,001, no statistics yet) is listed by the walk; paging
+    /// yields each match once in every case.
+    #[tokio::test]
+    async fn an_over_cap_query_is_answered_by_its_counting_statement_on_postgres() {
+        let Some(url) = aduan_store::testing::fresh_pg_url().await else { return };
+        let store = Store::open(&url, StoreOptions::default()).await.unwrap();
+        store.migrate().await.unwrap();
+        let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+        // 8,000 documents: "aduan" in all (no statistics: not known as common), "sampah" in
+        // half of the first 3,000 (1,500), "kenanga" in 800 and "kenangan" in 800 more.
+        for sql in [
+            "INSERT INTO tickets (code, status, channel, created_at, updated_at, \
+             last_message_at, first_response_due_at) SELECT 'ADU-' || lpad(i::text, 8, '0'), \
+             'new', 'sms', now(), now(), now(), now() FROM generate_series(1, 8000) i",
+            "INSERT INTO ticket_search (ticket_id, doc) SELECT id, to_tsvector('simple', \
+             'aduan' || CASE WHEN id <= 3000 AND id % 2 = 0 THEN ' sampah' ELSE '' END \
+             || CASE WHEN id % 10 = 1 THEN ' kenanga' WHEN id % 10 = 2 THEN ' kenangan' \
+             ELSE '' END) FROM tickets",
+            "UPDATE tickets SET opd = 'DPU' WHERE id % 3 = 0",
+        ] {
+            sqlx::query(sql).execute(&mut c).await.unwrap();
+        }
+        // "sampah" typed (a prefix), 1,500 exact matches: the counting statement itself.
+        let plan = store.explain_tickets(&q("sampah")).await.unwrap().join("\n");
+        assert!(plan.contains("WindowAgg"), "one statement counts and lists:\n{plan}");
+        let sampah: Vec<TicketCode> = (1..=1500).rev().map(|i| code(2 * i)).collect();
+        assert_eq!(found(&store, q("sampah")).await, sampah[..50]);
+        assert_eq!(all_pages(&store, q("sampah")).await, sampah);
+        let f = TicketFilter { opd: Some("DPU".into()), ..q("sampah") };
+        let dpu: Vec<TicketCode> = (1..=500).rev().map(|i| code(6 * i)).collect();
+        assert_eq!(all_pages(&store, f).await, dpu);
+        // "kenanga" typed: 1,600 with "kenangan", newest first; with a space: 800, ranked
+        // (all equal: newest first), paged each once.
+        let typed: Vec<TicketCode> =
+            (1..=8000).rev().filter(|i| matches!(i % 10, 1 | 2)).map(code).collect();
+        assert_eq!(all_pages(&store, q("kenanga")).await, typed);
+        let word: Vec<TicketCode> = (1..=8000).rev().filter(|i| i % 10 == 1).map(code).collect();
+        assert_eq!(all_pages(&store, q("kenanga ")).await, word);
+        // "aduan": 8,000 matches, no statistics: past the read limit, the walk.
+        let newest: Vec<TicketCode> = (7951..=8000).rev().map(code).collect();
+        assert_eq!(found(&store, q("aduan")).await, newest);
+        assert_eq!(all_pages(&store, q("aduan")).await.len(), 8000);
+        // Nothing passes the filter: an empty page, under and over the read limit.
+        let f = TicketFilter { opd: Some("DINKES".into()), ..q("kenanga") };
+        assert!(found(&store, f).await.is_empty());
+        let f = TicketFilter { opd: Some("DINKES".into()), ..q("aduan") };
+        assert!(found(&store, f).await.is_empty());
+        store.close().await;
+    }
+
+    /// PostgreSQL: the filters with an index of their own are probed before a GIN match's
+    /// ticket is read (a one-time filter of each lookup); the pages are those of the
+    /// filters applied to the ticket, ranked and newest first, each match once.
+    #[tokio::test]
+    async fn filters_are_probed_before_a_matchs_ticket_is_read_on_postgres() {
+        let Some(url) = aduan_store::testing::fresh_pg_url().await else { return };
+        let store = Store::open(&url, StoreOptions::default()).await.unwrap();
+        store.migrate().await.unwrap();
+        let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+        for sql in [
+            "INSERT INTO tickets (code, status, channel, created_at, updated_at, \
+             last_message_at, first_response_due_at) SELECT 'ADU-' || lpad(i::text, 8, '0'), \
+             CASE WHEN i % 2 = 0 THEN 'new' ELSE 'assigned' END, \
+             CASE WHEN i % 5 = 0 THEN 'email' ELSE 'sms' END, now(), now(), now(), now() \
+             FROM generate_series(1, 4000) i",
+            "UPDATE tickets SET opd = CASE WHEN id % 3 = 0 THEN 'DPU' ELSE 'DLH' END, \
+             category = CASE WHEN id % 7 = 0 THEN 'jalan' ELSE 'sampah' END",
+            "INSERT INTO ticket_search (ticket_id, doc) SELECT id, to_tsvector('simple', \
+             'aduan' || CASE WHEN id % 8 = 0 THEN ' kenanga' ELSE '' END \
+             || CASE WHEN id % 2 = 1 THEN ' melati' ELSE '' END \
+             || CASE WHEN id % 400 = 0 THEN ' kenanga' ELSE '' END) FROM tickets",
+            "ANALYZE tickets",
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut c).await.unwrap();
+        }
+        let f = TicketFilter { opd: Some("DPU".into()), ..q("kenanga") };
+        let plan = store.explain_tickets(&f).await.unwrap().join("\n");
+        assert!(plan.contains("One-Time Filter"), "the filter probed first:\n{plan}");
+        // "kenanga" (500, ranked: twice in every 400th first), "melati" (2,000, newest).
+        let kenanga: Vec<i64> = (1..=4000)
+            .rev()
+            .filter(|i| i % 400 == 0)
+            .chain((1..=4000).rev().filter(|i| i % 8 == 0 && i % 400 != 0))
+            .collect();
+        let melati: Vec<i64> = (1..=4000).rev().filter(|i| i % 2 == 1).collect();
+        type Keep = fn(&i64) -> bool;
+        let cases: [(TicketFilter, Keep); 5] = [
+            (TicketFilter { opd: Some("DPU".into()), ..q("x") }, |i| i % 3 == 0),
+            (
+                TicketFilter {
+                    opd: Some("DLH".into()),
+                    status: Some(aduan_core::Status::New),
+                    ..q("x")
+                },
+                |i| i % 3 != 0 && i % 2 == 0,
+            ),
+            (TicketFilter { channel: Some(aduan_core::Channel::Email), ..q("x") }, |i| i % 5 == 0),
+            (TicketFilter { category: Some("jalan".into()), ..q("x") }, |i| i % 7 == 0),
+            (TicketFilter { status: Some(aduan_core::Status::Assigned), ..q("x") }, |i| i % 2 == 1),
+        ];
+        for (f, keep) in cases {
+            for (word, all) in [("kenanga", &kenanga), ("melati", &melati)] {
+                let want: Vec<TicketCode> = all.iter().copied().filter(keep).map(code).collect();
+                let f = TicketFilter { q: Some(word.into()), limit: 40, ..f.clone() };
+                assert_eq!(all_pages(&store, f.clone()).await, want, "{word}: {f:?}");
+            }
+        }
+        store.close().await;
+    }
+}
