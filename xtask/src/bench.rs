@@ -36,6 +36,12 @@
 //! 8. CPU use of the server and of the client during each measured window comes from
 //!    `/proc/<pid>/stat` (user + system time, in % of one core; 200% = both cores).
 //!
+//!    Diagnostics: `ADUAN_BENCH_SLOW=<file>` appends every measured open-loop request
+//!    slower than 5 ms to that file (wall-clock µs it was due, latency µs, phase), to line
+//!    up with the server's `RUST_LOG=info,aduan_store::sqlite=debug` timings (the server
+//!    inherits `RUST_LOG`); `ADUAN_BENCH_KEEP=1` keeps the run directory (server log,
+//!    database) of a good run too.
+//!
 //! 9. The email phase (`mailbench.rs`, `--mails`, 5,000 by default, 0 skips it): a fresh
 //!    daemon reads a mailbox pre-loaded with that many complaints; the time until all are
 //!    tickets gives mails/s (target ≥ 300). `--email-only` runs it alone, with the
@@ -214,6 +220,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .tempdir_in(&bench_dir)
         .context("cannot create the run directory")?;
     match bench(&args, &root, &bin, run_dir.path(), &bench_dir) {
+        // `ADUAN_BENCH_KEEP=1` keeps the server log (and database) of a good run too.
+        Ok(()) if std::env::var_os("ADUAN_BENCH_KEEP").is_some() => {
+            eprintln!("bench: kept {}", run_dir.keep().display());
+            Ok(())
+        }
         Ok(()) => Ok(()),
         Err(e) => {
             // The server log and the database are what explains a failure: keep them.
@@ -723,7 +734,7 @@ fn describe_exit(status: ExitStatus) -> String {
 
 type Conn = SendRequest<Full<Bytes>>;
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kind {
     /// `POST /api/v1/messages` from 5,000 repeating senders (most messages join a ticket).
     Intake,
@@ -1009,6 +1020,9 @@ impl Pool {
     }
 }
 
+/// An open-loop request slower than this is written to `ADUAN_BENCH_SLOW` when it is set.
+const SLOW_REQUEST: Duration = Duration::from_millis(5);
+
 /// An open-loop request: its number, when it was due, when it finished, how it went.
 type Done = (u64, Instant, Instant, anyhow::Result<StatusCode>);
 
@@ -1055,6 +1069,12 @@ async fn open_loop(
 
     let mut tally = Tally::default();
     let mut completed_in_window = 0u64;
+    // `ADUAN_BENCH_SLOW=<file>`: every measured request slower than 5 ms is appended to it
+    // (wall-clock time it was due, in µs since the epoch, and its latency in µs), to line
+    // up with the server's `debug` timings.
+    let mut slow = std::env::var_os("ADUAN_BENCH_SLOW").map(|_| String::new());
+    let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let at_wall = Instant::now();
     let mut record = |tally: &mut Tally, done: Result<Done, JoinError>| -> anyhow::Result<()> {
         let (i, due, finished, result) = done.context("a request task failed")?;
         match result {
@@ -1064,6 +1084,10 @@ async fn open_loop(
                 }
                 if i >= warmup_requests {
                     tally.success(finished - due);
+                    if let Some(out) = slow.as_mut().filter(|_| finished - due > SLOW_REQUEST) {
+                        let due_us = (wall + due.saturating_duration_since(at_wall)).as_micros();
+                        let _ = writeln!(out, "{due_us} {} {kind:?}", (finished - due).as_micros());
+                    }
                 }
             }
             Err(e) => tally.error(&e),
@@ -1086,6 +1110,11 @@ async fn open_loop(
     }
     if pacer.join().is_err() {
         bail!("the pacing thread panicked");
+    }
+    if let (Some(path), Some(text)) = (std::env::var_os("ADUAN_BENCH_SLOW"), slow) {
+        use std::io::Write as _;
+        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        file.write_all(text.as_bytes())?;
     }
     // Latencies cover every measured request, however late it finished; throughput
     // counts what completed inside the window, as in the closed loops.
