@@ -303,8 +303,14 @@ async fn ingest_locked<D: Db>(
         return Ok(duplicate);
     }
 
-    let (reporter_id, identity_id, pending) =
-        resolve_reporter(c, &msg.sender, read.owner, now).await?;
+    // A new sender whose message names no ticket: the reporter is written with the ticket,
+    // in one statement (`new_sender_ticket_pg`), unless threading decides otherwise.
+    let fused = D::IS_PG && read.owner.is_none() && new_sender_fusable(&msg);
+    let (mut reporter_id, mut identity_id, pending) = if fused {
+        (None, None, Pending::default())
+    } else {
+        resolve_reporter(c, &msg.sender, read.owner, now).await?
+    };
     // One resident across channels (issue 20): provider-verified phones and emails link.
     // A known sender whose keys are recorded and linked has nothing to link (issue 22).
     if !pending.known || pending.link {
@@ -360,6 +366,9 @@ async fn ingest_locked<D: Db>(
         named.as_ref().map(TicketRow::candidate).as_ref(),
         latest.as_ref().map(TicketRow::candidate).as_ref(),
     );
+    if fused && !matches!(decision, ThreadDecision::NewTicket) {
+        (reporter_id, identity_id, _) = resolve_reporter(c, &msg.sender, None, now).await?;
+    }
     let status_question = match decision {
         ThreadDecision::AnswerStatus { id } => Some(id),
         ThreadDecision::Join { id, .. }
@@ -380,9 +389,16 @@ async fn ingest_locked<D: Db>(
     let mut stored_with_ticket = None;
     let ticket_id = match decision {
         ThreadDecision::NewTicket if D::IS_PG => {
+            let mut done = None;
+            if fused {
+                let (r, i, created) = new_sender_ticket_pg(c, opts, &msg, now).await?;
+                (reporter_id, identity_id, done) = (Some(r), Some(i), created);
+            }
             let ids = (reporter_id, identity_id, revision_of);
-            let (id, code, message_id) =
-                create_ticket_with_message(c, opts, &msg, ids, now).await?;
+            let (id, code, message_id) = match done {
+                Some(done) => done,
+                None => create_ticket_with_message(c, opts, &msg, ids, now).await?,
+            };
             stored_with_ticket = Some(message_id);
             outcome.ticket = Some(code);
             outcome.ticket_created = true;
@@ -1002,4 +1018,99 @@ async fn create_ticket_with_message<D: Db>(
         }
     }
     Err(StoreError::Conflict("no free tracking code found".into()))
+}
+
+// --- pgintake: a new sender's message in one statement (issue 22 item 4) ---
+//
+// The common message of an intake burst comes from a new sender and names no ticket: it
+// became a reporter with its identities (`new_reporter_pg`), then a ticket with its first
+// message (`create_ticket_with_message`), two statements and two round trips inside the
+// group's transaction. [`new_sender_ticket_pg`] writes all of it in one. Only when nothing
+// between those two statements needs the reporter: no provider-verified key to link (that
+// reads and writes `reporter_keys` with the reporter's id), no ticket named by the message
+// (code, reference, edit), so threading has no candidate and decides on the message alone;
+// when it decides anything but a new ticket, the reporter is written as before.
+
+/// Whether a new sender's message can take [`new_sender_ticket_pg`]: it has a sender, links
+/// nothing and names no ticket.
+fn new_sender_fusable(msg: &InboundMessage) -> bool {
+    msg.sender.identity.as_ref().or(msg.sender.contacts.first()).is_some()
+        && link_keys(msg).is_empty()
+        && msg.thread.revision_of.is_none()
+        && msg.thread.ticket.is_none()
+        && msg.thread.references.is_empty()
+        && TicketCode::find_all(&msg.text).is_empty()
+}
+
+/// A new reporter with its identities (the sender's other contacts only where nobody owns
+/// them), a new ticket and its first message, in one statement (PostgreSQL). Returns the
+/// reporter, the identity and `(ticket, code, message)`; the last is `None` when the random
+/// code was taken (the reporter is written; the caller makes the ticket as usual).
+async fn new_sender_ticket_pg<D: Db>(
+    c: &mut D,
+    opts: &StoreOptions,
+    msg: &InboundMessage,
+    now: DateTime<Utc>,
+) -> Result<(i64, i64, Option<(i64, TicketCode, i64)>)> {
+    let sender = &msg.sender;
+    let primary = sender
+        .identity
+        .as_ref()
+        .or(sender.contacts.first())
+        .ok_or_else(|| StoreError::Internal("a new sender without identity".into()))?;
+    let mut contacts: Vec<&Identity> = Vec::new();
+    for k in &sender.contacts {
+        if k != primary && !contacts.contains(&k) {
+            contacts.push(k);
+        }
+    }
+    let code = TicketCode::from_entropy(rand::random());
+    // $1-$11 as in `new_ticket_args` ($3, the reporter, comes from `i` here and is NULL).
+    let mut params = new_ticket_args(code, opts, msg, None, now);
+    params.extend(args![
+        &msg.provider_id,
+        &sender.display_name,
+        &msg.text,
+        msg.thread.automated,
+        truncate_ms(msg.received_at),
+        primary.kind.as_str(),
+        &primary.value
+    ]);
+    let mut sql = String::from(
+        "WITH r AS (INSERT INTO reporters (name, created_at) VALUES ($13, $6) RETURNING id), \
+         i AS (INSERT INTO identities (reporter_id, kind, value, created_at) \
+         SELECT r.id, $17, $18, $6 FROM r RETURNING reporter_id, id), ",
+    );
+    if !contacts.is_empty() {
+        let rows: Vec<String> =
+            (0..contacts.len()).map(|n| format!("(${}, ${})", 19 + 2 * n, 20 + 2 * n)).collect();
+        sql.push_str(&format!(
+            "k AS (INSERT INTO identities (reporter_id, kind, value, created_at) \
+             SELECT r.id, v.kind, v.value, $6 FROM r, (VALUES {}) AS v (kind, value) \
+             ON CONFLICT (kind, value) DO NOTHING), ",
+            rows.join(", ")
+        ));
+        for k in contacts {
+            params.extend(args![k.kind.as_str(), &k.value]);
+        }
+    }
+    sql.push_str(
+        "t AS (INSERT INTO tickets (code, status, channel, reporter_id, lat, lon, created_at, \
+         updated_at, last_message_at, first_response_due_at, resolution_due_at, \
+         first_response_budget, resolution_budget, route_pending) \
+         SELECT $1, 'new', $2, COALESCE($3, i.reporter_id), $4, $5, $6, $6, $6, $7, $8, $9, \
+         $10, $11 FROM i ON CONFLICT (code) DO NOTHING RETURNING id), \
+         m AS (INSERT INTO messages (ticket_id, direction, channel, provider_id, identity_id, \
+         display_name, text, lat, lon, automated, sent_at, stored_at) \
+         SELECT t.id, 'in', $2, $12, i.id, $13, $14, $4, $5, $15, $16, $6 FROM t, i \
+         RETURNING ticket_id, id) \
+         SELECT i.reporter_id, i.id AS identity_id, m.ticket_id, m.id AS message_id \
+         FROM i LEFT JOIN m ON TRUE",
+    );
+    let row = c.fetch_one(&sql, params).await?;
+    let created = match row.get::<Option<i64>>("ticket_id")? {
+        Some(ticket_id) => Some((ticket_id, code, row.get("message_id")?)),
+        None => None,
+    };
+    Ok((row.get("reporter_id")?, row.get("identity_id")?, created))
 }

@@ -764,3 +764,111 @@ async fn a_group_sharing_a_message_with_another_writer_stores_it_once_and_answer
     a.close().await;
     b.close().await;
 }
+
+// --- pgintake: a new sender in one statement, the first search document (issue 22 item 4) ---
+
+/// A new sender's message that names no ticket (on PostgreSQL one statement writes the
+/// reporter, its identities, the ticket and the message): the same rows as any other path.
+/// The contact someone else owns stays theirs; an automated first message, a message quoting
+/// a code and a second message of the sender still thread as before.
+#[tokio::test]
+async fn a_new_senders_message_stores_reporter_contacts_and_ticket() {
+    for (store, _g) in stores(no_receipts()).await {
+        let name = store.backend_name();
+        let owner = msg(Channel::Email, "mail-0", email("darto@example.com"), "Banjir");
+        let owner = store.ingest(owner).await.unwrap().ticket.unwrap();
+
+        let mut m = msg(Channel::Telegram, "tg:1", tg("77"), "Lampu jalan mati di Desa Kober");
+        m.sender.display_name = Some("Pak Darto".into());
+        m.sender.contacts =
+            vec![email("darto@example.com").unwrap(), email("darto2@example.com").unwrap()];
+        let first = store.ingest(m).await.unwrap();
+        assert!(first.ticket_created && !first.duplicate, "{name}");
+        let view = store.ticket(first.ticket.unwrap()).await.unwrap().unwrap();
+        assert_eq!(inbound(&view), 1, "{name}");
+        assert_eq!(view.messages[0].text, "Lampu jalan mati di Desa Kober", "{name}");
+        let reporter = view.reporter.as_ref().unwrap();
+        assert_eq!(reporter.name.as_deref(), Some("Pak Darto"), "{name}");
+        let mut values: Vec<_> = reporter.identities.iter().map(|i| i.value.clone()).collect();
+        values.sort();
+        assert_eq!(values, ["77", "darto2@example.com"], "{name}");
+        let owned = store.ticket(owner).await.unwrap().unwrap().reporter.unwrap().identities;
+        assert!(owned.iter().any(|i| i.value == "darto@example.com"), "{name}");
+
+        // The sender's next message joins the ticket; a repeat is a duplicate.
+        let mut again = msg(Channel::Telegram, "tg:2", tg("77"), "Sudah tiga hari");
+        again.sender.display_name = Some("Pak Darto".into());
+        let joined = store.ingest(again.clone()).await.unwrap();
+        assert_eq!((joined.ticket, joined.ticket_created), (first.ticket, false), "{name}");
+        assert!(store.ingest(again).await.unwrap().duplicate, "{name}");
+
+        // A new sender quoting a code, and a new sender's automated first message.
+        let code = first.ticket.unwrap();
+        let quoting = msg(Channel::Telegram, "tg:3", tg("78"), &format!("Soal {code}: mati"));
+        let quoted = store.ingest(quoting).await.unwrap();
+        assert!(!quoted.duplicate && quoted.ticket.is_some(), "{name}");
+        let mut auto = msg(Channel::Email, "mail-1", email("robot@example.com"), "Auto reply");
+        auto.thread.automated = true;
+        let robot = store.ingest(auto).await.unwrap();
+        assert!(!robot.duplicate, "{name}");
+        let stored = store.ticket_of_message(Channel::Email, vec!["mail-1".into()]).await.unwrap();
+        assert_eq!(stored, robot.ticket, "{name}");
+    }
+}
+
+/// PostgreSQL: a new ticket's search document is written by the message trigger directly
+/// (migration 0031), without `aduan_search_refresh`/`aduan_search_doc` (which read the
+/// ticket's messages back), and it equals the document built from scratch.
+#[tokio::test]
+async fn a_new_tickets_search_document_is_built_once_without_reading_it_back() {
+    use sqlx::Connection;
+    let Some(url) = aduan_store::testing::fresh_pg_url().await else { return };
+    let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+    let db: String =
+        sqlx::query_scalar("SELECT current_database()").fetch_one(&mut c).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("ALTER DATABASE {db} SET track_functions = 'pl'")))
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let store = aduan_store::Store::open(&url, no_receipts()).await.unwrap();
+    store.migrate().await.unwrap();
+    let mut codes = Vec::new();
+    for i in 0..5 {
+        let text = format!("Jalán rusak nomor {i}");
+        let m = msg(Channel::Telegram, &format!("n-{i}"), tg(&format!("5{i}")), &text);
+        codes.push(store.ingest(m).await.unwrap().ticket.unwrap());
+    }
+    // A follow-up appends; a new ticket of a known sender gets its document the same way.
+    let mut more = msg(Channel::Telegram, "n-0b", tg("50"), "Masih rusak");
+    more.thread.ticket = Some(codes[0]);
+    store.ingest(more).await.unwrap();
+    store.close().await;
+    // The backends flush their function statistics when they exit.
+    let mut calls = (0i64, 0i64, 0i64);
+    for _ in 0..100 {
+        calls = sqlx::query_as(
+            "SELECT COALESCE(SUM(calls) FILTER (WHERE funcname = 'ticket_search_message_trg'), 0)::int8, \
+             COALESCE(SUM(calls) FILTER (WHERE funcname = 'aduan_search_refresh'), 0)::int8, \
+             COALESCE(SUM(calls) FILTER (WHERE funcname = 'aduan_search_doc'), 0)::int8 \
+             FROM pg_stat_user_functions",
+        )
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+        if calls.0 >= 6 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        c.close().await.unwrap();
+        c = sqlx::PgConnection::connect(&url).await.unwrap();
+    }
+    assert_eq!(calls, (6, 0, 0), "(message trigger, refresh, doc) calls");
+    let (docs, differ): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE s.doc IS DISTINCT FROM \
+         aduan_search_doc(s.ticket_id)) FROM ticket_search s",
+    )
+    .fetch_one(&mut c)
+    .await
+    .unwrap();
+    assert_eq!((docs, differ), (5, 0));
+}
