@@ -8,7 +8,7 @@ use aduan_core::{
 use aduan_store::{IncidentAction, RouteAction, RouteResult, Store, StoreError, StoreOptions};
 use chrono::Utc;
 
-use crate::{msg, op, stores};
+use crate::{fresh_pg, msg, op, stores};
 
 /// Alun-alun Purwokerto, and points some metres north of it.
 fn near(metres_north: f64) -> Location {
@@ -508,11 +508,7 @@ async fn a_known_sender_who_shares_a_verified_number_later_is_linked() {
 /// `index_ticket`'s `ORDER BY id LIMIT 20` walked `messages_pkey` from the oldest message.
 #[tokio::test]
 async fn a_tickets_messages_are_read_through_its_index_by_a_generic_plan_on_a_young_table() {
-    use sqlx::Connection;
-    let Some(url) = aduan_store::testing::fresh_pg_url().await else { return };
-    let store = Store::open(&url, StoreOptions::default()).await.unwrap();
-    store.migrate().await.unwrap();
-    let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+    let Some((store, mut c)) = fresh_pg().await else { return };
     let insert = "INSERT INTO messages (ticket_id, direction, channel, text, automated, \
                   sent_at, stored_at) SELECT ";
     for sql in [

@@ -7,7 +7,7 @@ use aduan_core::{
 use aduan_store::{StoreOptions, TicketFilter};
 use chrono::{Duration, Utc};
 
-use crate::{email, inbound, msg, no_receipts, op, phone, stores, tg, ticket_of};
+use crate::{docs_and_stale, email, inbound, msg, no_receipts, op, phone, stores, tg, ticket_of};
 
 #[tokio::test]
 async fn the_same_provider_message_is_stored_once() {
@@ -863,12 +863,6 @@ async fn a_new_tickets_search_document_is_built_once_without_reading_it_back() {
         c = sqlx::PgConnection::connect(&url).await.unwrap();
     }
     assert_eq!(calls, (6, 0, 0), "(message trigger, refresh, doc) calls");
-    let (docs, differ): (i64, i64) = sqlx::query_as(
-        "SELECT count(*), count(*) FILTER (WHERE s.doc IS DISTINCT FROM \
-         aduan_search_doc(s.ticket_id)) FROM ticket_search s",
-    )
-    .fetch_one(&mut c)
-    .await
-    .unwrap();
+    let (docs, differ) = docs_and_stale(&mut c).await;
     assert_eq!((docs, differ), (5, 0));
 }

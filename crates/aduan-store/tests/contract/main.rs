@@ -48,6 +48,28 @@ async fn ticket_of(store: &Store, message: InboundMessage) -> TicketCode {
     store.ingest(message).await.unwrap().ticket.unwrap()
 }
 
+/// A migrated store on a fresh PostgreSQL database and a connection of its own to it (None
+/// without a server, see `testing::fresh_pg_url`).
+async fn fresh_pg() -> Option<(Store, sqlx::PgConnection)> {
+    use sqlx::Connection as _;
+    let url = aduan_store::testing::fresh_pg_url().await?;
+    let store = Store::open(&url, StoreOptions::default()).await.unwrap();
+    store.migrate().await.unwrap();
+    Some((store, sqlx::PgConnection::connect(&url).await.unwrap()))
+}
+
+/// PostgreSQL: how many search documents there are, and how many differ from the one
+/// `aduan_search_doc` would build for their ticket now.
+async fn docs_and_stale(c: &mut sqlx::PgConnection) -> (i64, i64) {
+    sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE s.doc IS DISTINCT FROM \
+         aduan_search_doc(s.ticket_id)) FROM ticket_search s",
+    )
+    .fetch_one(c)
+    .await
+    .unwrap()
+}
+
 fn tg(id: &str) -> Option<Identity> {
     Some(Identity::new(IdentityKind::Telegram, id).unwrap())
 }

@@ -290,7 +290,7 @@ mod search_scale {
     use sqlx::Connection;
     use std::collections::HashSet;
 
-    use crate::{msg, op, stores, tg};
+    use crate::{docs_and_stale, fresh_pg, msg, op, stores, tg};
 
     pub(super) fn q(text: &str) -> TicketFilter {
         TicketFilter { q: Some(text.to_owned()), limit: 50, ..TicketFilter::default() }
@@ -357,13 +357,7 @@ mod search_scale {
         follow_up(&store, "2", "2c", b, "Tolong segera diangkut").await;
         open(&store, "3", "Air PDAM tidak mengalir").await;
         let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
-        let (docs, differ): (i64, i64) = sqlx::query_as(
-            "SELECT count(*), count(*) FILTER (WHERE s.doc IS DISTINCT FROM \
-             aduan_search_doc(s.ticket_id)) FROM ticket_search s",
-        )
-        .fetch_one(&mut c)
-        .await
-        .unwrap();
+        let (docs, differ) = docs_and_stale(&mut c).await;
         assert_eq!((docs, differ), (3, 0));
         store.close().await;
     }
@@ -373,10 +367,7 @@ mod search_scale {
     /// one is ranked.
     #[tokio::test]
     async fn a_common_word_is_listed_newest_first_from_the_statistics() {
-        let Some(url) = aduan_store::testing::fresh_pg_url().await else { return };
-        let store = Store::open(&url, StoreOptions::default()).await.unwrap();
-        store.migrate().await.unwrap();
-        let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+        let Some((store, mut c)) = fresh_pg().await else { return };
         for sql in [
             "INSERT INTO tickets (code, status, channel, created_at, updated_at, \
              last_message_at, first_response_due_at) SELECT 'ADU-' || lpad(i::text, 8, '0'), \
@@ -441,11 +432,10 @@ mod search_scale {
 // --- search: the tail at a million tickets ---
 mod search_tail {
     use aduan_core::TicketCode;
-    use aduan_store::{Store, StoreOptions, TicketFilter};
-    use sqlx::Connection;
+    use aduan_store::TicketFilter;
 
     use super::search_scale::{found, open, q};
-    use crate::{no_receipts, stores};
+    use crate::{fresh_pg, no_receipts, stores};
 
     /// More documents than the rank cap (1,000) say "lampu". SQLite: a query of common words
     /// only takes its typed last word whole (no prefix merge), so the newer "lampunya" is
@@ -490,10 +480,7 @@ mod search_tail {
     /// filters leave none of the first matches (the fallback count).
     #[tokio::test]
     async fn a_rare_query_is_counted_and_ranked_in_one_statement_on_postgres() {
-        let Some(url) = aduan_store::testing::fresh_pg_url().await else { return };
-        let store = Store::open(&url, StoreOptions::default()).await.unwrap();
-        store.migrate().await.unwrap();
-        let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+        let Some((store, mut c)) = fresh_pg().await else { return };
         for sql in [
             "INSERT INTO tickets (code, status, channel, created_at, updated_at, \
              last_message_at, first_response_due_at) SELECT 'ADU-' || lpad(i::text, 8, '0'), \
@@ -529,10 +516,10 @@ mod search_tail {
 // --- pgsearch: one read of the matches ---
 mod search_one_read {
     use aduan_core::TicketCode;
-    use aduan_store::{Store, StoreOptions, TicketFilter};
-    use sqlx::Connection;
+    use aduan_store::{Store, TicketFilter};
 
     use super::search_scale::{found, q};
+    use crate::fresh_pg;
 
     fn code(i: i64) -> TicketCode {
         format!("ADU-{i:08}").parse().unwrap()
@@ -559,10 +546,7 @@ mod search_one_read {
     /// yields each match once in every case.
     #[tokio::test]
     async fn an_over_cap_query_is_answered_by_its_counting_statement_on_postgres() {
-        let Some(url) = aduan_store::testing::fresh_pg_url().await else { return };
-        let store = Store::open(&url, StoreOptions::default()).await.unwrap();
-        store.migrate().await.unwrap();
-        let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+        let Some((store, mut c)) = fresh_pg().await else { return };
         // 8,000 documents: "aduan" in all (no statistics: not known as common), "sampah" in
         // half of the first 3,000 (1,500), "kenanga" in 800 and "kenangan" in 800 more.
         for sql in [
@@ -610,10 +594,7 @@ mod search_one_read {
     /// filters applied to the ticket, ranked and newest first, each match once.
     #[tokio::test]
     async fn filters_are_probed_before_a_matchs_ticket_is_read_on_postgres() {
-        let Some(url) = aduan_store::testing::fresh_pg_url().await else { return };
-        let store = Store::open(&url, StoreOptions::default()).await.unwrap();
-        store.migrate().await.unwrap();
-        let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+        let Some((store, mut c)) = fresh_pg().await else { return };
         for sql in [
             "INSERT INTO tickets (code, status, channel, created_at, updated_at, \
              last_message_at, first_response_due_at) SELECT 'ADU-' || lpad(i::text, 8, '0'), \
