@@ -874,6 +874,32 @@ mod tests {
         (s, dir)
     }
 
+    /// `writers` tasks writing back to back for `time`, each key padded with `pad` bytes;
+    /// the number of writes.
+    async fn write_flat_out(s: &Arc<SqliteStore>, writers: u64, time: Duration, pad: usize) -> u64 {
+        let end = std::time::Instant::now() + time;
+        let pad = "x".repeat(pad);
+        let tasks: Vec<_> = (0..writers)
+            .map(|t| {
+                let (s, pad) = (s.clone(), pad.clone());
+                tokio::spawn(async move {
+                    let mut n = 0u64;
+                    while std::time::Instant::now() < end {
+                        let key = format!("{t}-{n}-{pad}");
+                        s.write(move |db| insert(db, &key)).await.unwrap();
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        let mut written = 0;
+        for t in tasks {
+            written += t.await.unwrap();
+        }
+        written
+    }
+
     fn insert(db: &mut SqliteDb<'_>, key: &str) -> Result<u64> {
         run_now(db.execute(
             "INSERT INTO checkpoints (connector, key, value, updated_at) VALUES ('t', $1, 'v', 'now')",
@@ -958,23 +984,7 @@ mod tests {
         // copy (10-20 ms of stalled intake at 2,000 msg/s).
         let (s, _dir) = store().await;
         let s = Arc::new(s);
-        let end = std::time::Instant::now() + Duration::from_millis(3000);
-        let blob = "x".repeat(1024);
-        let mut tasks = Vec::new();
-        for t in 0..32 {
-            let (s, blob) = (s.clone(), blob.clone());
-            tasks.push(tokio::spawn(async move {
-                let mut n = 0u64;
-                while std::time::Instant::now() < end {
-                    let key = format!("{t}-{n}-{blob}");
-                    s.write(move |db| insert(db, &key)).await.unwrap();
-                    n += 1;
-                }
-            }));
-        }
-        for t in tasks {
-            t.await.unwrap();
-        }
+        write_flat_out(&s, 32, Duration::from_millis(3000), 1024).await;
         // Counted in commits, not milliseconds: on a loaded machine one commit and its sync
         // can take 50 ms, but the copy still comes at the first commit after the pass.
         let copies = s.wal.tail_copies.load(Ordering::Relaxed);
@@ -996,24 +1006,7 @@ mod tests {
         let (s, _dir) = store().await;
         let s = Arc::new(s);
         let t0 = std::time::Instant::now();
-        let end = t0 + Duration::from_millis(1000);
-        let mut tasks = Vec::new();
-        for t in 0..8 {
-            let s = s.clone();
-            tasks.push(tokio::spawn(async move {
-                let mut n = 0u64;
-                while std::time::Instant::now() < end {
-                    let key = format!("{t}-{n}");
-                    s.write(move |db| insert(db, &key)).await.unwrap();
-                    n += 1;
-                }
-                n
-            }));
-        }
-        let mut written = 0;
-        for t in tasks {
-            written += t.await.unwrap();
-        }
+        let written = write_flat_out(&s, 8, Duration::from_millis(1000), 0).await;
         let commits = s.wal.commits.load(Ordering::Relaxed);
         let most = t0.elapsed().as_micros() / MIN_COMMIT_GAP.as_micros() + 2;
         assert!(
