@@ -682,6 +682,22 @@ const SEARCH_REFRESH: &str = "INSERT OR REPLACE INTO ticket_search (rowid, code,
      SELECT d.id, d.code, d.place, d.name, d.body FROM ticket_search_dirty x \
      JOIN ticket_search_docs d ON d.id = x.ticket_id";
 
+/// FTS5 merge work done with each commit that changed the index, in pages (4 KiB) per
+/// changed document, within `MERGE_PAGES_MIN..=MERGE_PAGES_MAX` (issue 22 item 3).
+///
+/// FTS5 writes each commit's documents as a new small segment and merges segments of one
+/// level into the next. Left to itself (`automerge`) it does that work in bursts: every 64
+/// leaf pages written, 64 pages per level of the index at once, inside the `COMMIT` that
+/// crossed the mark (10-17 ms at 2,000 msg/s, every ~25 commits: most of the open-loop
+/// tail). Migration 0033 turns that off (`automerge = 0`), and each commit here asks for a
+/// bounded step instead (`'merge', n`: up to n pages, on the level with the most segments,
+/// nothing when no level has 4). At a few leaf pages per commit and 6-8 levels, 8 pages per
+/// document keeps ahead of what the commits add; `crisismerge` stays as the backstop if it
+/// ever falls behind. Test: `search_merging_is_a_bounded_step_of_each_commit`.
+const MERGE_PAGES_PER_DOC: i64 = 8;
+const MERGE_PAGES_MIN: i64 = 32;
+const MERGE_PAGES_MAX: i64 = 256;
+
 fn refresh_search(conn: &Connection) -> rusqlite::Result<()> {
     let mut dirty = match conn.prepare_cached("SELECT count(*) FROM ticket_search_dirty") {
         Ok(stmt) => stmt,
@@ -691,10 +707,17 @@ fn refresh_search(conn: &Connection) -> rusqlite::Result<()> {
         }
         Err(e) => return Err(e),
     };
-    if dirty.query_row([], |r| r.get::<_, i64>(0))? == 0 {
+    let docs = dirty.query_row([], |r| r.get::<_, i64>(0))?;
+    if docs == 0 {
         return Ok(());
     }
     run_cached(conn, SEARCH_REFRESH)?;
+    // The index's segments are merged here, a bounded step per commit (migration 0033
+    // turned FTS5's own merging off: it merged in bursts of hundreds of pages inside
+    // COMMIT every ~25 commits).
+    let pages = (docs * MERGE_PAGES_PER_DOC).clamp(MERGE_PAGES_MIN, MERGE_PAGES_MAX);
+    conn.prepare_cached("INSERT INTO ticket_search (ticket_search, rank) VALUES ('merge', ?1)")?
+        .execute([pages])?;
     // A ticket that is gone (tickets are never deleted today; a purge would) leaves the index.
     let gone: Vec<i64> = conn
         .prepare_cached(
@@ -973,6 +996,64 @@ mod tests {
             t.await.unwrap();
         }
         assert!(salts.len() >= 4, "the WAL restarted {} times", salts.len().saturating_sub(1));
+    }
+
+    #[test]
+    fn search_merging_is_a_bounded_step_of_each_commit() {
+        // 4,000 commits of one new ticket with its message, each checkpointed right away, so
+        // the WAL holds exactly that commit's pages. With FTS5's automerge, every ~25 commits
+        // one wrote hundreds of pages of merged segments (a 10-17 ms COMMIT under load);
+        // with a bounded merge step in every commit, none writes much more than the step.
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open_connection(&dir.path().join("t.db"), false).unwrap();
+        migrate(&mut conn).unwrap();
+        conn.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        let (mut pages, mut total) = (Vec::new(), 0);
+        for n in 0..4000 {
+            conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+            conn.execute(
+                "INSERT INTO tickets (code, status, channel, created_at, updated_at, \
+                 last_message_at, first_response_due_at, route_pending) \
+                 VALUES (?1, 'new', 'web', '2026-12-05T00:00:00.000Z', \
+                 '2026-12-05T00:00:00.000Z', '2026-12-05T00:00:00.000Z', \
+                 '2026-12-06T00:00:00.000Z', 1)",
+                [format!("ADU-{n:08}")],
+            )
+            .unwrap();
+            let text = format!(
+                "Jalan berlubang di dusun {n}, kata{} kata{} kata{} mohon diperbaiki",
+                n % 97,
+                n % 389,
+                n * 7 % 1013
+            );
+            conn.execute(
+                "INSERT INTO messages (ticket_id, direction, channel, provider_id, text, \
+                 automated, sent_at, stored_at) \
+                 VALUES (last_insert_rowid(), 'in', 'web', ?1, ?2, 0, \
+                 '2026-12-05T00:00:00.000Z', '2026-12-05T00:00:00.000Z')",
+                [format!("p{n}"), text],
+            )
+            .unwrap();
+            refresh_search(&conn).unwrap();
+            conn.execute_batch("COMMIT").unwrap();
+            let (frames, copied) = checkpoint(&conn, "PASSIVE").unwrap();
+            assert_eq!(frames, copied, "nothing else holds the WAL");
+            total += frames;
+            if n >= 200 {
+                pages.push(frames);
+            }
+        }
+        pages.sort_unstable();
+        let (median, most) = (pages[pages.len() / 2], pages[pages.len() - 1]);
+        assert!(
+            most <= median + MERGE_PAGES_MIN * 2,
+            "a commit wrote {most} pages (median {median}, {total} in all)"
+        );
+        // The steps keep up: the index answers from a handful of segments.
+        let segments: i64 = conn
+            .query_row("SELECT count(DISTINCT segid) FROM ticket_search_idx", [], |r| r.get(0))
+            .unwrap();
+        assert!(segments <= 16, "the index has {segments} segments");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
