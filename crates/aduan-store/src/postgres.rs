@@ -24,6 +24,7 @@
 
 use std::any::Any;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -37,6 +38,17 @@ use crate::{Result, StoreError, StoreOptions};
 pub(crate) struct PgStore {
     pool: PgPool,
     group: tokio::sync::mpsc::UnboundedSender<Grouped>,
+    /// Statements the queries ran ([`PgConn`]).
+    statements: Arc<AtomicU64>,
+}
+
+/// A connection as the queries see it ([`Db`]): a pooled connection or a transaction, and
+/// the store's count of the statements run through it (`testing::pg_statements`: tests
+/// count round trips, not time). The transaction's `BEGIN`/`COMMIT` and a group's lock
+/// statement are not counted.
+pub(crate) struct PgConn<'c> {
+    conn: &'c mut PgConnection,
+    statements: &'c AtomicU64,
 }
 
 /// Writer tasks of the group commit: one runs a group while the next gathers.
@@ -47,7 +59,7 @@ type Erased = Box<dyn Any + Send>;
 /// A write that may share its transaction with others; it can run again (alone) when its
 /// group fails.
 trait GroupJob: Send + Sync {
-    fn run<'c>(&'c self, c: &'c mut PgConnection) -> BoxFuture<'c, Result<Erased>>;
+    fn run<'c>(&'c self, c: &'c mut PgConn<'c>) -> BoxFuture<'c, Result<Erased>>;
 }
 
 /// A grouped write with its result type.
@@ -56,9 +68,9 @@ struct Typed<F, T>(F, std::marker::PhantomData<fn() -> T>);
 impl<F, T> GroupJob for Typed<F, T>
 where
     T: Send + 'static,
-    F: for<'c> Fn(&'c mut PgConnection) -> BoxFuture<'c, Result<T>> + Send + Sync,
+    F: for<'c> Fn(&'c mut PgConn<'c>) -> BoxFuture<'c, Result<T>> + Send + Sync,
 {
-    fn run<'c>(&'c self, c: &'c mut PgConnection) -> BoxFuture<'c, Result<Erased>> {
+    fn run<'c>(&'c self, c: &'c mut PgConn<'c>) -> BoxFuture<'c, Result<Erased>> {
         let fut = (self.0)(c);
         Box::pin(async move { fut.await.map(|v| Box::new(v) as Erased) })
     }
@@ -75,7 +87,7 @@ type Inbox = Arc<tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<Grouped
 
 /// Takes everything queued (up to `max_batch`) while holding the inbox, then runs it as one
 /// group; meanwhile the other writer holds the inbox and gathers the next group.
-async fn group_writer(pool: PgPool, inbox: Inbox, max_batch: usize) {
+async fn group_writer(pool: PgPool, statements: Arc<AtomicU64>, inbox: Inbox, max_batch: usize) {
     loop {
         let group = {
             let mut rx = inbox.lock().await;
@@ -89,12 +101,12 @@ async fn group_writer(pool: PgPool, inbox: Inbox, max_batch: usize) {
             }
             group
         };
-        run_group(&pool, group).await;
+        run_group(&pool, &statements, group).await;
     }
 }
 
-async fn run_group(pool: &PgPool, group: Vec<Grouped>) {
-    match try_group(pool, &group).await {
+async fn run_group(pool: &PgPool, statements: &AtomicU64, group: Vec<Grouped>) {
+    match try_group(pool, statements, &group).await {
         Ok(values) => {
             for (g, value) in group.into_iter().zip(values) {
                 let _ = g.reply.send(Ok(value));
@@ -108,7 +120,7 @@ async fn run_group(pool: &PgPool, group: Vec<Grouped>) {
         Err(error) => {
             tracing::warn!(%error, writes = group.len(), "A group commit failed; each of its writes runs alone.");
             for g in group {
-                let result = try_group(pool, std::slice::from_ref(&g)).await;
+                let result = try_group(pool, statements, std::slice::from_ref(&g)).await;
                 let _ = g.reply.send(result.map(|mut v| v.pop().unwrap_or_else(|| Box::new(()))));
             }
         }
@@ -116,7 +128,11 @@ async fn run_group(pool: &PgPool, group: Vec<Grouped>) {
 }
 
 /// One transaction: the group's locks in one statement, each write, the commit.
-async fn try_group(pool: &PgPool, group: &[Grouped]) -> Result<Vec<Erased>> {
+async fn try_group(
+    pool: &PgPool,
+    statements: &AtomicU64,
+    group: &[Grouped],
+) -> Result<Vec<Erased>> {
     let mut tx = pool.begin().await?;
     let keys: Vec<&str> = group.iter().flat_map(|g| g.locks.iter().map(String::as_str)).collect();
     if !keys.is_empty() {
@@ -131,7 +147,7 @@ async fn try_group(pool: &PgPool, group: &[Grouped]) -> Result<Vec<Erased>> {
     }
     let mut values = Vec::with_capacity(group.len());
     for g in group {
-        values.push(g.job.run(&mut tx).await?);
+        values.push(g.job.run(&mut PgConn { conn: &mut tx, statements }).await?);
     }
     tx.commit().await?;
     Ok(values)
@@ -171,16 +187,19 @@ fn decode(row: &PgRow, columns: &Arc<[String]>) -> Result<Row> {
     Ok(Row { columns: columns.clone(), values })
 }
 
-impl Db for PgConnection {
+impl Db for PgConn<'_> {
     const IS_PG: bool = true;
 
     async fn execute(&mut self, sql: &str, args: Vec<Value>) -> Result<u64> {
+        self.statements.fetch_add(1, Ordering::Relaxed);
         let q = bind(sqlx::query(sqlx::AssertSqlSafe(sql)), args);
-        Ok(q.execute(&mut *self).await?.rows_affected())
+        Ok(q.execute(&mut *self.conn).await?.rows_affected())
     }
 
     async fn fetch_all(&mut self, sql: &str, args: Vec<Value>) -> Result<Vec<Row>> {
-        let rows = bind(sqlx::query(sqlx::AssertSqlSafe(sql)), args).fetch_all(&mut *self).await?;
+        self.statements.fetch_add(1, Ordering::Relaxed);
+        let q = bind(sqlx::query(sqlx::AssertSqlSafe(sql)), args);
+        let rows = q.fetch_all(&mut *self.conn).await?;
         let Some(first) = rows.first() else { return Ok(Vec::new()) };
         let columns: Arc<[String]> = first.columns().iter().map(|c| c.name().to_owned()).collect();
         rows.iter().map(|r| decode(r, &columns)).collect()
@@ -196,10 +215,18 @@ impl PgStore {
             .await?;
         let (group, rx) = tokio::sync::mpsc::unbounded_channel();
         let inbox: Inbox = Arc::new(tokio::sync::Mutex::new(rx));
+        let statements = Arc::new(AtomicU64::new(0));
         for _ in 0..GROUP_WRITERS {
-            tokio::spawn(group_writer(pool.clone(), inbox.clone(), opts.max_batch.max(1)));
+            let (pool, statements, inbox) = (pool.clone(), statements.clone(), inbox.clone());
+            tokio::spawn(group_writer(pool, statements, inbox, opts.max_batch.max(1)));
         }
-        Ok(PgStore { pool, group })
+        Ok(PgStore { pool, group, statements })
+    }
+
+    /// How many statements the queries have run on this store ([`PgConn`]).
+    #[cfg(feature = "testing")]
+    pub(crate) fn statements(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
     }
 
     /// Runs `f` in a transaction shared with the other grouped writes queued meanwhile,
@@ -208,7 +235,7 @@ impl PgStore {
     pub(crate) async fn write_grouped<T, F>(&self, locks: Vec<String>, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: for<'c> Fn(&'c mut PgConnection) -> BoxFuture<'c, Result<T>> + Send + Sync + 'static,
+        F: for<'c> Fn(&'c mut PgConn<'c>) -> BoxFuture<'c, Result<T>> + Send + Sync + 'static,
     {
         let job: Box<dyn GroupJob> = Box::new(Typed(f, std::marker::PhantomData));
         let (reply, wait) = tokio::sync::oneshot::channel();
@@ -230,10 +257,10 @@ impl PgStore {
     pub(crate) async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut PgConn<'c>) -> BoxFuture<'c, Result<T>> + Send + 'static,
     {
         let mut tx = self.pool.begin().await?;
-        let value = f(&mut tx).await?;
+        let value = f(&mut PgConn { conn: &mut tx, statements: &self.statements }).await?;
         tx.commit().await?;
         Ok(value)
     }
@@ -241,10 +268,10 @@ impl PgStore {
     /// Runs `f` on a pooled connection.
     pub(crate) async fn read<T, F>(&self, f: F) -> Result<T>
     where
-        F: for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, Result<T>>,
+        F: for<'c> FnOnce(&'c mut PgConn<'c>) -> BoxFuture<'c, Result<T>>,
     {
         let mut conn = self.pool.acquire().await?;
-        f(&mut conn).await
+        f(&mut PgConn { conn: &mut conn, statements: &self.statements }).await
     }
 
     pub(crate) async fn close(&self) {

@@ -1,6 +1,6 @@
 //! Test helpers (cargo feature `testing`): a migrated store on a temp SQLite file, a fresh
-//! PostgreSQL database on the server `ADUAN_TEST_PG_URL` names, and the one reading of
-//! `ADUAN_TEST_FULL`.
+//! PostgreSQL database on the server `ADUAN_TEST_PG_URL` names, the one reading of
+//! `ADUAN_TEST_FULL`, and PostgreSQL's statement count ([`pg_statements`]).
 //!
 //! A test whose peer is missing skips with a note on stderr ([`missing_peer`]); under
 //! `ADUAN_TEST_FULL` (set by `cargo xtask test`, which starts every peer) it panics instead,
@@ -71,6 +71,15 @@ pub async fn stores(opts: StoreOptions) -> Vec<(Store, Option<TempDir>)> {
         out.push((pg, None));
     }
     out
+}
+
+/// PostgreSQL: how many statements the store's queries have run since it opened (`None` on
+/// SQLite). A test that an effect saves a round trip counts them around one call.
+pub fn pg_statements(store: &Store) -> Option<u64> {
+    match &store.inner.backend {
+        crate::Backend::Postgres(p) => Some(p.statements()),
+        crate::Backend::Sqlite(_) => None,
+    }
 }
 
 /// Unique within the machine: process id, microseconds, a counter.

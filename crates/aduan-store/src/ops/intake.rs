@@ -180,41 +180,65 @@ async fn latest_ticket_of<D: Db>(
     }
 }
 
-/// The `INSERT` of a new ticket (`$1`–`$11`: [`new_ticket_args`]), returning its id, or
-/// nothing when the random code is taken. New tickets wait for the routing worker
-/// (`route_pending`).
-macro_rules! new_ticket_insert {
-    () => {
-        "INSERT INTO tickets (code, status, channel, reporter_id, lat, lon, created_at, \
-         updated_at, last_message_at, first_response_due_at, resolution_due_at, \
-         first_response_budget, resolution_budget, route_pending) \
-         VALUES ($1, 'new', $2, $3, $4, $5, $6, $6, $6, $7, $8, $9, $10, $11) \
-         ON CONFLICT (code) DO NOTHING RETURNING id"
-    };
+/// The parameters of a statement, numbered as they are bound: the pieces of the intake
+/// statements ([`new_ticket_insert`], and on PostgreSQL [`new_reporter_ctes`] and
+/// [`new_message_insert`]) each bind their own values and write the placeholders they get
+/// back, so a piece reads the same in every statement that uses it.
+#[derive(Default)]
+struct Params(Vec<Value>);
+
+impl Params {
+    /// Adds a parameter; returns its placeholder.
+    fn bind(&mut self, v: impl Into<Value>) -> String {
+        self.0.push(v.into());
+        format!("${}", self.0.len())
+    }
 }
 
-/// The parameters of [`new_ticket_insert`]: the code, the message's channel and place, the
-/// reporter, the time and the two SLA clocks.
-fn new_ticket_args(
+/// A row a piece of an intake statement refers to: one that exists (its id; `None` for no
+/// row), or the new sender's reporter and identity the same statement writes (the CTE `i`
+/// of [`new_reporter_ctes`], PostgreSQL).
+#[derive(Debug, Clone, Copy)]
+enum RowRef {
+    Id(Option<i64>),
+    NewSender,
+}
+
+/// The `INSERT` of a new ticket with the code, the message's channel and place, the
+/// reporter, the time and the two SLA clocks, returning its id, or nothing when the random
+/// code is taken; also the placeholder of `now`. New tickets wait for the routing worker
+/// (`route_pending`).
+fn new_ticket_insert(
+    p: &mut Params,
     code: TicketCode,
     opts: &StoreOptions,
     msg: &InboundMessage,
-    reporter_id: Option<i64>,
+    reporter: RowRef,
     now: DateTime<Utc>,
-) -> Vec<Value> {
-    args![
-        code.to_string(),
-        msg.channel.as_str(),
-        reporter_id,
-        msg.location.map(|l| l.lat),
-        msg.location.map(|l| l.lon),
-        now,
-        truncate_ms(opts.sla.first_response_due(now)),
-        truncate_ms(opts.sla.calendar.due(now, opts.sla.resolution)),
-        opts.sla.first_response_budget().to_string(),
-        opts.sla.resolution.to_string(),
-        true
-    ]
+) -> (String, String) {
+    let code = p.bind(code.to_string());
+    let channel = p.bind(msg.channel.as_str());
+    let reporter = match reporter {
+        RowRef::Id(id) => p.bind(id),
+        RowRef::NewSender => "(SELECT reporter_id FROM i)".to_owned(),
+    };
+    let lat = p.bind(msg.location.map(|l| l.lat));
+    let lon = p.bind(msg.location.map(|l| l.lon));
+    let at = p.bind(now);
+    let first_due = p.bind(truncate_ms(opts.sla.first_response_due(now)));
+    let due = p.bind(truncate_ms(opts.sla.calendar.due(now, opts.sla.resolution)));
+    let first_budget = p.bind(opts.sla.first_response_budget().to_string());
+    let budget = p.bind(opts.sla.resolution.to_string());
+    let pending = p.bind(true);
+    let sql = format!(
+        "INSERT INTO tickets (code, status, channel, reporter_id, lat, lon, created_at, \
+         updated_at, last_message_at, first_response_due_at, resolution_due_at, \
+         first_response_budget, resolution_budget, route_pending) \
+         VALUES ({code}, 'new', {channel}, {reporter}, {lat}, {lon}, {at}, {at}, {at}, \
+         {first_due}, {due}, {first_budget}, {budget}, {pending}) \
+         ON CONFLICT (code) DO NOTHING RETURNING id"
+    );
+    (sql, at)
 }
 
 async fn create_ticket<D: Db>(
@@ -226,12 +250,9 @@ async fn create_ticket<D: Db>(
 ) -> Result<(i64, TicketCode)> {
     for _ in 0..8 {
         let code = TicketCode::from_entropy(rand::random());
-        let id: Option<i64> = c
-            .fetch_optional_scalar(
-                new_ticket_insert!(),
-                new_ticket_args(code, opts, msg, reporter_id, now),
-            )
-            .await?;
+        let mut p = Params::default();
+        let (sql, _) = new_ticket_insert(&mut p, code, opts, msg, RowRef::Id(reporter_id), now);
+        let id: Option<i64> = c.fetch_optional_scalar(&sql, p.0).await?;
         if let Some(id) = id {
             // The ticket row records its own creation; the audit log holds what changed after.
             return Ok((id, code));
@@ -937,6 +958,70 @@ async fn intake_read<D: Db>(c: &mut D, msg: &InboundMessage) -> Result<IntakeRea
     Ok(IntakeRead { duplicate: None, owner })
 }
 
+/// The CTEs of a new sender's rows (PostgreSQL): `r`, the reporter; `i`, its identity
+/// `primary` (`reporter_id, id`); and `k`, when the sender has other contacts, those of them
+/// nobody owns yet (each once: one equal to `primary` or repeated is written once). `now` is
+/// the placeholder of the time; the rest is bound to `p`.
+fn new_reporter_ctes(p: &mut Params, sender: &Sender, primary: &Identity, now: &str) -> String {
+    let name = p.bind(&sender.display_name);
+    let (kind, value) = (p.bind(primary.kind.as_str()), p.bind(&primary.value));
+    let mut sql = format!(
+        "r AS (INSERT INTO reporters (name, created_at) VALUES ({name}, {now}) RETURNING id), \
+         i AS (INSERT INTO identities (reporter_id, kind, value, created_at) \
+         SELECT r.id, {kind}, {value}, {now} FROM r RETURNING reporter_id, id)"
+    );
+    let mut contacts: Vec<&Identity> = Vec::new();
+    for k in &sender.contacts {
+        if k != primary && !contacts.contains(&k) {
+            contacts.push(k);
+        }
+    }
+    if !contacts.is_empty() {
+        let rows: Vec<String> = contacts
+            .into_iter()
+            .map(|k| format!("({}, {})", p.bind(k.kind.as_str()), p.bind(&k.value)))
+            .collect();
+        sql.push_str(&format!(
+            ", k AS (INSERT INTO identities (reporter_id, kind, value, created_at) \
+             SELECT r.id, v.kind, v.value, {now} FROM r, (VALUES {}) AS v (kind, value) \
+             ON CONFLICT (kind, value) DO NOTHING)",
+            rows.join(", ")
+        ));
+    }
+    sql
+}
+
+/// The `INSERT` of a new ticket's first message, from the ticket the CTE `t` writes
+/// ([`new_ticket_insert`]), sent by `identity` (a row, or the new sender's identity `i`);
+/// `now` is the placeholder of the time. Returns the ticket and the message (PostgreSQL).
+fn new_message_insert(
+    p: &mut Params,
+    msg: &InboundMessage,
+    identity: RowRef,
+    revision_of: Option<i64>,
+    now: &str,
+) -> String {
+    let channel = p.bind(msg.channel.as_str());
+    let provider_id = p.bind(&msg.provider_id);
+    let identity = match identity {
+        RowRef::Id(id) => p.bind(id),
+        RowRef::NewSender => "(SELECT id FROM i)".to_owned(),
+    };
+    let name = p.bind(&msg.sender.display_name);
+    let text = p.bind(&msg.text);
+    let lat = p.bind(msg.location.map(|l| l.lat));
+    let lon = p.bind(msg.location.map(|l| l.lon));
+    let automated = p.bind(msg.thread.automated);
+    let sent_at = p.bind(truncate_ms(msg.received_at));
+    let revision_of = p.bind(revision_of);
+    format!(
+        "INSERT INTO messages (ticket_id, direction, channel, provider_id, identity_id, \
+         display_name, text, lat, lon, automated, sent_at, stored_at, revision_of) \
+         SELECT t.id, 'in', {channel}, {provider_id}, {identity}, {name}, {text}, {lat}, {lon}, \
+         {automated}, {sent_at}, {now}, {revision_of} FROM t RETURNING ticket_id, id"
+    )
+}
+
 /// A new reporter, its identity and the sender's other contacts (those nobody owns yet) in
 /// one statement (PostgreSQL). Returns the reporter and the identity.
 async fn new_reporter_pg<D: Db>(
@@ -945,33 +1030,11 @@ async fn new_reporter_pg<D: Db>(
     primary: &Identity,
     now: DateTime<Utc>,
 ) -> Result<(i64, i64)> {
-    let mut contacts: Vec<&Identity> = Vec::new();
-    for k in &sender.contacts {
-        if k != primary && !contacts.contains(&k) {
-            contacts.push(k);
-        }
-    }
-    let mut sql = String::from(
-        "WITH r AS (INSERT INTO reporters (name, created_at) VALUES ($1, $2) RETURNING id), \
-         i AS (INSERT INTO identities (reporter_id, kind, value, created_at) \
-         SELECT r.id, $3, $4, $2 FROM r RETURNING reporter_id, id)",
-    );
-    let mut params = args![&sender.display_name, now, primary.kind.as_str(), &primary.value];
-    if !contacts.is_empty() {
-        let rows: Vec<String> =
-            (0..contacts.len()).map(|n| format!("(${}, ${})", 5 + 2 * n, 6 + 2 * n)).collect();
-        sql.push_str(&format!(
-            ", k AS (INSERT INTO identities (reporter_id, kind, value, created_at) \
-             SELECT r.id, v.kind, v.value, $2 FROM r, (VALUES {}) AS v (kind, value) \
-             ON CONFLICT (kind, value) DO NOTHING)",
-            rows.join(", ")
-        ));
-        for k in contacts {
-            params.extend(args![k.kind.as_str(), &k.value]);
-        }
-    }
-    sql.push_str(" SELECT reporter_id, id FROM i");
-    let row = c.fetch_one(&sql, params).await?;
+    let mut p = Params::default();
+    let at = p.bind(now);
+    let reporter = new_reporter_ctes(&mut p, sender, primary, &at);
+    let sql = format!("WITH {reporter} SELECT reporter_id, id FROM i");
+    let row = c.fetch_one(&sql, p.0).await?;
     Ok((row.get("reporter_id")?, row.get("id")?))
 }
 
@@ -989,31 +1052,11 @@ async fn create_ticket_with_message<D: Db>(
     for _ in 0..8 {
         let code = TicketCode::from_entropy(rand::random());
         // A taken code inserts neither row; another code is tried.
-        let mut params = new_ticket_args(code, opts, msg, reporter_id, now);
-        params.extend(args![
-            &msg.provider_id,
-            identity_id,
-            &msg.sender.display_name,
-            &msg.text,
-            msg.thread.automated,
-            truncate_ms(msg.received_at),
-            revision_of
-        ]);
-        let row = c
-            .fetch_optional(
-                concat!(
-                    "WITH t AS (",
-                    new_ticket_insert!(),
-                    ") INSERT INTO messages (ticket_id, direction, channel, provider_id, \
-                     identity_id, display_name, text, lat, lon, automated, sent_at, stored_at, \
-                     revision_of) \
-                     SELECT t.id, 'in', $2, $12, $13, $14, $15, $4, $5, $16, $17, $6, $18 FROM t \
-                     RETURNING ticket_id, id"
-                ),
-                params,
-            )
-            .await?;
-        if let Some(row) = row {
+        let mut p = Params::default();
+        let (ticket, at) = new_ticket_insert(&mut p, code, opts, msg, RowRef::Id(reporter_id), now);
+        let message = new_message_insert(&mut p, msg, RowRef::Id(identity_id), revision_of, &at);
+        let sql = format!("WITH t AS ({ticket}) {message}");
+        if let Some(row) = c.fetch_optional(&sql, p.0).await? {
             return Ok((row.get("ticket_id")?, code, row.get("id")?));
         }
     }
@@ -1058,56 +1101,17 @@ async fn new_sender_ticket_pg<D: Db>(
         .as_ref()
         .or(sender.contacts.first())
         .ok_or_else(|| StoreError::Internal("a new sender without identity".into()))?;
-    let mut contacts: Vec<&Identity> = Vec::new();
-    for k in &sender.contacts {
-        if k != primary && !contacts.contains(&k) {
-            contacts.push(k);
-        }
-    }
     let code = TicketCode::from_entropy(rand::random());
-    // $1-$11 as in `new_ticket_args` ($3, the reporter, comes from `i` here and is NULL).
-    let mut params = new_ticket_args(code, opts, msg, None, now);
-    params.extend(args![
-        &msg.provider_id,
-        &sender.display_name,
-        &msg.text,
-        msg.thread.automated,
-        truncate_ms(msg.received_at),
-        primary.kind.as_str(),
-        &primary.value
-    ]);
-    let mut sql = String::from(
-        "WITH r AS (INSERT INTO reporters (name, created_at) VALUES ($13, $6) RETURNING id), \
-         i AS (INSERT INTO identities (reporter_id, kind, value, created_at) \
-         SELECT r.id, $17, $18, $6 FROM r RETURNING reporter_id, id), ",
-    );
-    if !contacts.is_empty() {
-        let rows: Vec<String> =
-            (0..contacts.len()).map(|n| format!("(${}, ${})", 19 + 2 * n, 20 + 2 * n)).collect();
-        sql.push_str(&format!(
-            "k AS (INSERT INTO identities (reporter_id, kind, value, created_at) \
-             SELECT r.id, v.kind, v.value, $6 FROM r, (VALUES {}) AS v (kind, value) \
-             ON CONFLICT (kind, value) DO NOTHING), ",
-            rows.join(", ")
-        ));
-        for k in contacts {
-            params.extend(args![k.kind.as_str(), &k.value]);
-        }
-    }
-    sql.push_str(
-        "t AS (INSERT INTO tickets (code, status, channel, reporter_id, lat, lon, created_at, \
-         updated_at, last_message_at, first_response_due_at, resolution_due_at, \
-         first_response_budget, resolution_budget, route_pending) \
-         SELECT $1, 'new', $2, COALESCE($3, i.reporter_id), $4, $5, $6, $6, $6, $7, $8, $9, \
-         $10, $11 FROM i ON CONFLICT (code) DO NOTHING RETURNING id), \
-         m AS (INSERT INTO messages (ticket_id, direction, channel, provider_id, identity_id, \
-         display_name, text, lat, lon, automated, sent_at, stored_at) \
-         SELECT t.id, 'in', $2, $12, i.id, $13, $14, $4, $5, $15, $16, $6 FROM t, i \
-         RETURNING ticket_id, id) \
+    let mut p = Params::default();
+    let (ticket, at) = new_ticket_insert(&mut p, code, opts, msg, RowRef::NewSender, now);
+    let reporter = new_reporter_ctes(&mut p, sender, primary, &at);
+    let message = new_message_insert(&mut p, msg, RowRef::NewSender, None, &at);
+    let sql = format!(
+        "WITH {reporter}, t AS ({ticket}), m AS ({message}) \
          SELECT i.reporter_id, i.id AS identity_id, m.ticket_id, m.id AS message_id \
-         FROM i LEFT JOIN m ON TRUE",
+         FROM i LEFT JOIN m ON TRUE"
     );
-    let row = c.fetch_one(&sql, params).await?;
+    let row = c.fetch_one(&sql, p.0).await?;
     let created = match row.get::<Option<i64>>("ticket_id")? {
         Some(ticket_id) => Some((ticket_id, code, row.get("message_id")?)),
         None => None,

@@ -49,7 +49,7 @@
 //!   scoring a hundred thousand near-identical complaints costs 100+ ms and tells them
 //!   apart no better than their age, while an operator adding a second word (a street, a
 //!   desa) is back under the cap and ranked. Which of the two never reads a common word's
-//!   whole posting list (`more_than_cap`, migration 0024): PostgreSQL asks its own
+//!   whole posting list ([`count_mode`], migration 0024): PostgreSQL asks its own
 //!   statistics first (`pg_stats.most_common_elems` of `ticket_search.doc`, what `ANALYZE`
 //!   found: a word in more than about one document in a hundred is in that list with its
 //!   frequency) and lists a query estimated at more than 5,000 matches newest first
@@ -627,7 +627,7 @@ enum SearchMode {
     /// No word to search.
     Nothing,
     /// More than [`RANK_CAP`] match but the statistics do not call the query common
-    /// (PostgreSQL): newest first, from the GIN index's matches (see `more_than_cap`).
+    /// (PostgreSQL): newest first, from the GIN index's matches (see [`pg_capped_mode`]).
     NewestIndexed,
     /// PostgreSQL, a first page not common by the statistics: its GIN matches read once
     /// and counted (`search_matches`), ranked when at most [`RANK_CAP`] match, newest first
@@ -691,7 +691,7 @@ fn search_sql<D: Db>(
         SearchMode::Newest if D::IS_PG => {
             let p = w.param(tsquery(&terms, prefix));
             // `ts_match_vq` is `@@` that no index serves: the walk goes newest first
-            // through the tickets and tests each document (see `more_than_cap`).
+            // through the tickets and tests each document (see `pg_common`).
             w.and(&format!(
                 "EXISTS (SELECT 1 FROM ticket_search s WHERE s.ticket_id = t.id \
                  AND ts_match_vq(s.doc, aduan_tsq({p})))"
@@ -852,7 +852,7 @@ pub(crate) async fn search_tickets<D: Db>(
 // --- pgsearch: search at scale ---
 
 /// An estimated match count above which a PostgreSQL query is listed newest first without
-/// counting its matches (see [`more_than_cap`]).
+/// counting its matches (see [`pg_common`]).
 const NEWEST_ESTIMATE: f64 = 5.0 * RANK_CAP as f64;
 
 /// PostgreSQL's own estimate of how many documents match every word of `$1` (words
@@ -873,28 +873,16 @@ const PG_ESTIMATE: &str = "SELECT ((SELECT greatest(c.reltuples, 0) FROM pg_clas
      OR (w.i = $2 AND starts_with(e.elem, w.term)) GROUP BY w.i) x), 0))::float8";
 
 /// Whether more than [`RANK_CAP`] documents match `terms` (the last one a prefix when
-/// `prefix`), without reading a common word's whole posting list:
+/// `prefix`), SQLite: FTS5 reads an exact word's doclist lazily (a count up to the cap
+/// stops after a thousand entries) but a prefix longer than the prefix indexes (2 and 3
+/// characters) merges every doclist it expands to before the first row. The typed last
+/// word counted as an exact word first: when that already exceeds the cap, so does the
+/// prefix (it matches a superset).
 ///
-/// - *PostgreSQL*: a GIN scan builds the bitmap of every match before a `LIMIT` can stop
-///   it (a quarter of a million entries for "lampu" at a million tickets: 50+ ms), so the
-///   planner's statistics ([`PG_ESTIMATE`]) decide first: above [`NEWEST_ESTIMATE`] the
-///   answer is yes without counting; otherwise (a rare word, or no statistics yet: a new
-///   database) the matches are counted up to the cap, which is cheap because few match.
-/// - *SQLite*: FTS5 reads an exact word's doclist lazily (a count up to the cap stops
-///   after a thousand entries) but a prefix longer than the prefix indexes (2 and 3
-///   characters) merges every doclist it expands to before the first row. The typed last
-///   word counted as an exact word first: when that already exceeds the cap, so does the
-///   prefix (it matches a superset).
-///
-/// On PostgreSQL a query that is not common by the statistics but has more than the cap
-/// is listed newest first from its GIN matches (`NewestIndexed`: a few thousand at most,
-/// cheaper than walking the tickets until a page of them turns up, which for a word in
-/// one document in a thousand reads tens of thousands of documents).
+/// PostgreSQL never asks: [`count_mode`] answers every query there, a common one from the
+/// statistics ([`pg_common`]), a first page by the statement that counts its own matches
+/// (`RankedCapped`, [`pg_capped_mode`]), a later newest-first page as such.
 async fn more_than_cap<D: Db>(c: &mut D, terms: &[String], prefix: bool) -> Result<bool> {
-    if D::IS_PG {
-        // `count_mode` asked the statistics first ([`pg_common`]).
-        return Ok(pg_matches(c, terms, prefix, RANK_CAP + 1).await? > RANK_CAP);
-    }
     const COUNT: &str = "SELECT count(*) FROM (SELECT 1 FROM ticket_search \
          WHERE ticket_search MATCH $1 LIMIT $2)";
     if prefix {
@@ -910,7 +898,10 @@ async fn more_than_cap<D: Db>(c: &mut D, terms: &[String], prefix: bool) -> Resu
 }
 
 /// Whether PostgreSQL's statistics estimate more than [`NEWEST_ESTIMATE`] matches (from
-/// the statistics kept in `stats` when every word is ASCII, see [`WordStats`]).
+/// the statistics kept in `stats` when every word is ASCII, see [`WordStats`]). A GIN scan
+/// builds the bitmap of every match before a `LIMIT` can stop it (a quarter of a million
+/// entries for "lampu" at a million tickets: 50+ ms), so a query is never counted before
+/// the statistics call it rare (or have nothing to say: a new database).
 async fn pg_common<D: Db>(
     c: &mut D,
     terms: &[String],
@@ -927,7 +918,9 @@ async fn pg_common<D: Db>(
 
 /// The mode of a text query with words: ranked when at most [`RANK_CAP`] match; else newest
 /// first, walked through the tickets when the query is common, from the GIN matches when
-/// PostgreSQL's statistics do not call it common. `newest_page`: a page after a newest-first
+/// PostgreSQL's statistics do not call it common (a few thousand matches at most, cheaper
+/// than walking the tickets until a page of them turns up: for a word in one document in a
+/// thousand, tens of thousands of documents). `newest_page`: a page after a newest-first
 /// page (its cursor has no score), which stays newest first.
 async fn count_mode<D: Db>(
     c: &mut D,
@@ -936,19 +929,15 @@ async fn count_mode<D: Db>(
     newest_page: bool,
     stats: &WordStats,
 ) -> Result<SearchMode> {
-    if D::IS_PG && pg_common(c, terms, prefix, stats).await? {
-        return Ok(SearchMode::Newest);
-    }
-    if D::IS_PG && !newest_page {
-        // The ranked statement counts its own matches (`RankedCapped`, `pg_capped_mode`).
-        return Ok(SearchMode::RankedCapped);
+    if D::IS_PG {
+        if pg_common(c, terms, prefix, stats).await? {
+            return Ok(SearchMode::Newest);
+        }
+        // A first page's statement counts its own matches (`pg_capped_mode`).
+        return Ok(if newest_page { SearchMode::NewestIndexed } else { SearchMode::RankedCapped });
     }
     let more = newest_page || more_than_cap(c, terms, prefix).await?;
-    Ok(match more {
-        false => SearchMode::Ranked,
-        true if D::IS_PG => SearchMode::NewestIndexed,
-        true => SearchMode::Newest,
-    })
+    Ok(if more { SearchMode::Newest } else { SearchMode::Ranked })
 }
 
 // --- search: the tail at a million tickets ---

@@ -816,6 +816,27 @@ async fn a_new_senders_message_stores_reporter_contacts_and_ticket() {
     }
 }
 
+/// PostgreSQL: a new sender's message that names no ticket is one read and ONE write
+/// (`new_sender_ticket_pg`: the reporter, its identities, the ticket and the message), not a
+/// write of the reporter and another of the ticket (counted, not timed).
+#[tokio::test]
+async fn a_new_senders_message_is_one_read_and_one_write_on_postgres() {
+    let Some(url) = aduan_store::testing::fresh_pg_url().await else { return };
+    let store = aduan_store::Store::open(&url, no_receipts()).await.unwrap();
+    store.migrate().await.unwrap();
+    let statements = || aduan_store::testing::pg_statements(&store).unwrap();
+    let mut m = msg(Channel::Telegram, "tg:1", tg("77"), "Lampu jalan mati di Desa Kober");
+    m.sender.contacts = vec![email("darto@example.com").unwrap()];
+    let before = statements();
+    let stored = store.ingest(m).await.unwrap();
+    assert_eq!(statements() - before, 2, "the read, then one write");
+    assert!(stored.ticket_created);
+    let view = store.ticket(stored.ticket.unwrap()).await.unwrap().unwrap();
+    assert_eq!(inbound(&view), 1);
+    assert_eq!(view.reporter.unwrap().identities.len(), 2, "the contact went with it");
+    store.close().await;
+}
+
 /// PostgreSQL: a new ticket's search document is written by the message trigger directly
 /// (migration 0031), without `aduan_search_refresh`/`aduan_search_doc` (which read the
 /// ticket's messages back), and it equals the document built from scratch.

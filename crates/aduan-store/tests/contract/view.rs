@@ -511,6 +511,31 @@ mod search_tail {
         assert!(found(&store, f).await.is_empty());
         store.close().await;
     }
+
+    /// PostgreSQL: a search runs no statement to choose its mode. The word statistics are
+    /// read once and kept a minute (`WordStats`), so a second search of a rare word is the
+    /// one statement that answers it (counted, not timed).
+    #[tokio::test]
+    async fn a_second_search_of_a_rare_word_runs_only_its_answer_on_postgres() {
+        let Some((store, mut c)) = fresh_pg().await else { return };
+        let mut want = Vec::new();
+        for i in 0..6 {
+            let text = if i % 2 == 0 { "Lampu mati di Desa Kober" } else { "Sampah menumpuk" };
+            let code = open(&store, &format!("7{i}"), text).await;
+            if i % 2 == 0 {
+                want.insert(0, code);
+            }
+        }
+        sqlx::query("ANALYZE ticket_search").execute(&mut c).await.unwrap();
+        let statements = || aduan_store::testing::pg_statements(&store).unwrap();
+        let before = statements();
+        assert_eq!(found(&store, q("kober")).await, want);
+        let first = statements() - before;
+        assert_eq!(found(&store, q("kober")).await, want);
+        let second = statements() - before - first;
+        assert_eq!((first, second), (2, 1), "(statistics + answer, answer)");
+        store.close().await;
+    }
 }
 
 // --- pgsearch: one read of the matches ---
