@@ -34,7 +34,9 @@
 //! data). That log showed the open-loop tail: the deadline watcher's one write of up to
 //! 1,000 `alert_at` updates (~8 ms) and the router's claim loading its tickets (~1 ms) held
 //! every intake write queued behind them; both are now short (see `Store::alert_reschedule`,
-//! `Store::route_claim`).
+//! `Store::route_claim`). Later it showed a 10-17 ms `COMMIT` every ~25 commits: FTS5's
+//! automerge merging hundreds of pages at once; the writer now merges a bounded step with
+//! each commit instead (`MERGE_PAGES_PER_DOC`, migration 0033).
 //!
 //! Reads use a small pool of `query_only` connections on blocking threads. Migrations are
 //! applied from `migrations/sqlite` (embedded) with checksums. Statements use `$n`
