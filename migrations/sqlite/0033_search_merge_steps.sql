@@ -1,5 +1,5 @@
 -- The search index's segments are merged by the writer, a bounded step with each commit
--- (`sqlite::refresh_search`, `MERGE_PAGES_PER_DOC`), instead of by FTS5's automerge (issue
+-- (`sqlite::refresh_search`, `MERGE_PAGES`), instead of by FTS5's automerge (issue
 -- 22 item 3, open-loop tail).
 --
 -- automerge did its work in bursts inside COMMIT: every 64 leaf pages written, 64 pages of
