@@ -710,14 +710,11 @@ fn refresh_search(conn: &Connection) -> rusqlite::Result<()> {
         }
         Err(e) => return Err(e),
     };
-    let docs = dirty.query_row([], |r| r.get::<_, i64>(0))?;
-    if docs == 0 {
+    if dirty.query_row([], |r| r.get::<_, i64>(0))? == 0 {
         return Ok(());
     }
     run_cached(conn, SEARCH_REFRESH)?;
-    // The index's segments are merged here, a bounded step per commit (migration 0033
-    // turned FTS5's own merging off: it merged in bursts of hundreds of pages inside
-    // COMMIT every ~25 commits).
+    // One bounded step of segment merging ([`MERGE_PAGES`]; FTS5's own is off, 0033).
     conn.prepare_cached("INSERT INTO ticket_search (ticket_search, rank) VALUES ('merge', ?1)")?
         .execute([MERGE_PAGES])?;
     // A ticket that is gone (tickets are never deleted today; a purge would) leaves the index.

@@ -7,7 +7,10 @@ use aduan_core::{
 use aduan_store::{StoreOptions, TicketFilter};
 use chrono::{Duration, Utc};
 
-use crate::{docs_and_stale, email, inbound, msg, no_receipts, op, phone, stores, tg, ticket_of};
+use crate::{
+    docs_and_stale, email, fresh_pg_with, inbound, msg, no_receipts, op, phone, stores, tg,
+    ticket_of,
+};
 
 #[tokio::test]
 async fn the_same_provider_message_is_stored_once() {
@@ -821,9 +824,7 @@ async fn a_new_senders_message_stores_reporter_contacts_and_ticket() {
 /// write of the reporter and another of the ticket (counted, not timed).
 #[tokio::test]
 async fn a_new_senders_message_is_one_read_and_one_write_on_postgres() {
-    let Some(url) = aduan_store::testing::fresh_pg_url().await else { return };
-    let store = aduan_store::Store::open(&url, no_receipts()).await.unwrap();
-    store.migrate().await.unwrap();
+    let Some((store, _)) = fresh_pg_with(no_receipts()).await else { return };
     let statements = || aduan_store::testing::pg_statements(&store).unwrap();
     let mut m = msg(Channel::Telegram, "tg:1", tg("77"), "Lampu jalan mati di Desa Kober");
     m.sender.contacts = vec![email("darto@example.com").unwrap()];

@@ -51,9 +51,14 @@ async fn ticket_of(store: &Store, message: InboundMessage) -> TicketCode {
 /// A migrated store on a fresh PostgreSQL database and a connection of its own to it (None
 /// without a server, see `testing::fresh_pg_url`).
 async fn fresh_pg() -> Option<(Store, sqlx::PgConnection)> {
+    fresh_pg_with(StoreOptions::default()).await
+}
+
+/// [`fresh_pg`] with these options.
+async fn fresh_pg_with(opts: StoreOptions) -> Option<(Store, sqlx::PgConnection)> {
     use sqlx::Connection as _;
     let url = aduan_store::testing::fresh_pg_url().await?;
-    let store = Store::open(&url, StoreOptions::default()).await.unwrap();
+    let store = Store::open(&url, opts).await.unwrap();
     store.migrate().await.unwrap();
     Some((store, sqlx::PgConnection::connect(&url).await.unwrap()))
 }

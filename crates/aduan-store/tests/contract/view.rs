@@ -287,7 +287,6 @@ mod search {
 mod search_scale {
     use aduan_core::{Channel, Identity, IdentityKind, TicketCode};
     use aduan_store::{Store, StoreOptions, TicketFilter};
-    use sqlx::Connection;
     use std::collections::HashSet;
 
     use crate::{docs_and_stale, fresh_pg, msg, op, stores, tg};
@@ -345,9 +344,7 @@ mod search_scale {
     /// builds from scratch, for every ticket, after follow-ups, a merge and more messages.
     #[tokio::test]
     async fn appended_documents_equal_rebuilt_ones() {
-        let Some(url) = aduan_store::testing::fresh_pg_url().await else { return };
-        let store = Store::open(&url, StoreOptions::default()).await.unwrap();
-        store.migrate().await.unwrap();
+        let Some((store, mut c)) = fresh_pg().await else { return };
         let a = open(&store, "1", "Lampu jalan mati di Jalán Kenanga").await;
         follow_up(&store, "1", "1b", a, "Masih mati, lampu kedip2").await;
         follow_up(&store, "1", "1c", a, "Sudah tiga hari gelap").await;
@@ -356,7 +353,6 @@ mod search_scale {
         store.merge(a, b, op()).await.unwrap();
         follow_up(&store, "2", "2c", b, "Tolong segera diangkut").await;
         open(&store, "3", "Air PDAM tidak mengalir").await;
-        let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
         let (docs, differ) = docs_and_stale(&mut c).await;
         assert_eq!((docs, differ), (3, 0));
         store.close().await;
