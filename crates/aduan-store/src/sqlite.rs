@@ -44,9 +44,25 @@
 //!
 //! Why rusqlite and not sqlx's SQLite driver: with sqlx every statement crossed to a worker
 //! thread and back (~50 µs measured here); an intake write is ~7 statements, which capped
-//! durable intake near 2,000 msg/s. On the writer thread the whole intake write costs
-//! ~30 µs of CPU. The bundled SQLite is built with `HAVE_FDATASYNC` and
+//! durable intake near 2,000 msg/s. The bundled SQLite is built with `HAVE_FDATASYNC` and
 //! `SQLITE_DEFAULT_MEMSTATUS=0` (`.cargo/config.toml`).
+//!
+//! **Where the writer's time goes** (issue 22 item 2; release build, `cargo xtask bench` HTTP
+//! phases, a per-statement timer and `perf` on this thread): ~97 µs per intake message, and the
+//! writer is the serial part (with 256 clients at ~9,400 msg/s: 74 % on CPU, 18 % runnable but
+//! waiting for a core). The statements ~50 µs: `INSERT INTO tickets` 23 (a dozen index entries,
+//! the search trigger, a foreign-key check), `INSERT INTO messages` 11, the duplicate and
+//! sender lookup 7.6, identity and reporter rows ~8. Per commit (~13 messages) the search
+//! refresh ~240 µs and `COMMIT` ~350 µs (its WAL frames: two `pwrite`s per page), i.e. ~19 and
+//! ~27 µs per message. Two SQLite costs hide inside those: (1) a statement with a trigger or
+//! `RETURNING` and a constraint that may abort runs with a statement journal, a copy of every
+//! page it touches (~7.5 µs per message; `INSERT OR FAIL` plus foreign keys off on this
+//! connection removed it in a trial, at the price of the safety net, so not kept); (2)
+//! `balance_nonroot` swaps sibling page numbers through the pending-byte page (262,145 at 4
+//! KiB), which leaves the page cache's highest key far above the file size, so the `COMMIT`
+//! after it scans the whole cache hash (3-8 % of this thread; a 4 MiB cache made it ~6 %
+//! cheaper per commit, too little to risk at a million tickets). A ratio of 0.30 needs the
+//! whole message at ≤ ~46 µs here: not a tuning away.
 //!
 //! A write that fails *after* changing rows (an I/O error, a bug) rolls back the whole
 //! batch: every write of it so far is reported failed, the ones not yet run go to the next
