@@ -81,9 +81,18 @@ mod tests {
         LightStem { particle_keep: 3, suffix_keep: 4, prefixes: PLAIN_PREFIXES };
     const LONG: LightStem = LightStem { particle_keep: 4, suffix_keep: 5, prefixes: PREFIXES };
 
+    /// (word, stem with [`SHORT`], stem with [`LONG`]).
+    fn check(cases: &[(&str, &str, &str)]) {
+        for &(word, short, long) in cases {
+            assert_eq!(light_stem(word, &SHORT), short, "{word}");
+            assert_eq!(light_stem(word, &LONG), long, "{word}");
+        }
+    }
+
     #[test]
-    fn affixes_are_stripped() {
-        for (word, short, long) in [
+    fn affixes_are_stripped_while_enough_is_left() {
+        check(&[
+            // Stripped: particles, then one suffix, then one prefix.
             ("rumahnya", "rumah", "rumah"),
             ("sampahnya", "sampah", "sampah"),
             ("jalannya", "jalan", "jalan"),
@@ -102,15 +111,8 @@ mod tests {
             ("sekolah", "seko", "seko"),
             ("dimana", "mana", "mana"),
             ("terbang", "bang", "bang"),
-        ] {
-            assert_eq!(light_stem(word, &SHORT), short, "{word}");
-            assert_eq!(light_stem(word, &LONG), long, "{word}");
-        }
-    }
-
-    #[test]
-    fn short_words_keep_their_affixes() {
-        for (word, short, long) in [
+            // Kept: a particle must leave three letters or four, a suffix four or five, a
+            // prefix four.
             ("apanya", "apa", "apanya"),
             ("airnya", "air", "airnya"),
             ("makan", "makan", "makan"),
@@ -124,10 +126,7 @@ mod tests {
             ("kebun", "kebun", "kebun"),
             ("sebab", "sebab", "sebab"),
             ("", "", ""),
-        ] {
-            assert_eq!(light_stem(word, &SHORT), short, "{word}");
-            assert_eq!(light_stem(word, &LONG), long, "{word}");
-        }
+        ]);
     }
 
     #[test]
