@@ -33,6 +33,7 @@ use std::collections::BTreeMap;
 use chrono::Duration;
 
 use crate::Location;
+use crate::words::{LightStem, PLAIN_PREFIXES, is_function_word, light_stem};
 
 /// The grid step of a place cell, in degrees of latitude and longitude: about 500 m near
 /// the equator (Indonesia lies within 11° of it, where a degree of longitude is ≥ 98 % of
@@ -139,71 +140,37 @@ pub fn distance_m(a: Location, b: Location) -> f64 {
     2.0 * R * h.sqrt().clamp(0.0, 1.0).asin()
 }
 
-/// Words every complaint shares: they say nothing about which problem it is.
+/// Words every complaint shares, besides the [`FUNCTION_WORDS`]: they say nothing about
+/// which problem it is.
 const STOP: &[&str] = &[
-    "yang",
-    "dan",
-    "di",
-    "ke",
-    "dari",
-    "untuk",
-    "dengan",
-    "ini",
-    "itu",
-    "pak",
-    "bapak",
-    "ibu",
-    "bu",
-    "mohon",
-    "tolong",
     "segera",
-    "sudah",
     "udah",
     "belum",
-    "ada",
-    "ada",
-    "tidak",
     "tdk",
     "gak",
     "ga",
     "nggak",
-    "kami",
-    "saya",
-    "kita",
     "warga",
     "kenapa",
-    "karena",
     "sejak",
     "sampai",
-    "sangat",
     "sekali",
     "banget",
-    "juga",
     "lagi",
     "masih",
-    "akan",
-    "bisa",
     "kok",
-    "ya",
     "min",
-    "admin",
     "dong",
     "nih",
     "sih",
-    "pada",
-    "atau",
-    "dalam",
     "oleh",
     "para",
-    "agar",
     "supaya",
     "hari",
     "minggu",
     "bulan",
     "kemarin",
     "sekarang",
-    "terima",
-    "kasih",
     "lapor",
     "laporan",
     "aduan",
@@ -237,31 +204,12 @@ const STOP: &[&str] = &[
     "lanjut",
 ];
 
-fn stem(word: &str) -> &str {
-    let mut w = word;
-    for suf in ["nya", "lah", "kah"] {
-        if w.len() >= suf.len() + 3 {
-            w = w.strip_suffix(suf).unwrap_or(w);
-        }
-    }
-    for suf in ["kan", "an", "i"] {
-        if w.len() > suf.len() + 3
-            && let Some(s) = w.strip_suffix(suf)
-        {
-            w = s;
-            break;
-        }
-    }
-    for pre in ["meng", "mem", "men", "me", "di", "ter", "ber", "pe", "ke", "se"] {
-        if w.len() > pre.len() + 3
-            && let Some(s) = w.strip_prefix(pre)
-        {
-            w = s;
-            break;
-        }
-    }
-    w
+fn is_stop(word: &str) -> bool {
+    is_function_word(word) || STOP.contains(&word)
 }
+
+/// How the matcher strips affixes: a particle leaves three letters, a suffix four.
+const STEM: LightStem = LightStem { particle_keep: 3, suffix_keep: 4, prefixes: PLAIN_PREFIXES };
 
 /// The terms of a text: lower-case words of three or more letters, stop words dropped,
 /// stemmed, sorted, each once, at most 40.
@@ -270,9 +218,9 @@ pub fn terms(text: &str) -> Vec<String> {
     let mut out: Vec<String> = lower
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| w.len() >= 3 && !w.chars().all(|c| c.is_ascii_digit()))
-        .filter(|w| !STOP.contains(w))
-        .map(|w| stem(w).to_owned())
-        .filter(|w| !STOP.contains(&w.as_str()))
+        .filter(|w| !is_stop(w))
+        .map(|w| light_stem(w, &STEM).to_owned())
+        .filter(|w| !is_stop(w))
         .collect();
     out.sort();
     out.dedup();

@@ -26,6 +26,7 @@ mod status;
 pub mod texts;
 mod threading;
 pub mod time;
+pub mod words;
 
 pub use calendar::{Budget, Calendar, Measure};
 pub use channel::{Channel, UnknownChannel};

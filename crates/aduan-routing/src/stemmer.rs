@@ -32,6 +32,8 @@
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
+use aduan_core::words::PREFIXES;
+
 /// Root words (*kata dasar*) of the complaint vocabulary, whitespace separated.
 const ROOTS: &str = "
 ada adu air ajar akta aku alam alat alir ambil ambulans aman amen anak angin angkat angkot
@@ -264,10 +266,7 @@ fn light(w: &str) -> String {
     if let Some(r) = strip(w, DERIVATIONAL, 4) {
         w = r;
     }
-    for p in [
-        "meng", "meny", "mem", "men", "me", "peng", "peny", "pem", "pen", "per", "pe", "ber", "di",
-        "ter", "ke", "se",
-    ] {
+    for p in PREFIXES {
         // Only when a syllable starts the rest: `dinkes` keeps its `di`.
         if let Some(r) =
             w.strip_prefix(p).filter(|r| r.len() >= 4 && r.bytes().take(2).any(is_vowel))

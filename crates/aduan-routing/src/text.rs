@@ -7,6 +7,8 @@
 //! router, [`features_text`] further drops function words and strips common affixes
 //! (light stemming: `perbaikannya` → `baik`).
 
+use aduan_core::words::{LightStem, PREFIXES, is_function_word, light_stem};
+
 /// Slang and abbreviations → their standard words.
 const SLANG: &[(&str, &str)] = &[
     ("jln", "jalan"),
@@ -106,42 +108,12 @@ const SLANG: &[(&str, &str)] = &[
     ("dah", "sudah"),
 ];
 
-/// Function words and greetings that say nothing about the complaint.
+/// Greetings and names every complaint to the regent may carry, besides the
+/// [`FUNCTION_WORDS`]: they say nothing about the complaint.
 const STOP: &[&str] = &[
-    "yang",
-    "dan",
-    "di",
-    "ke",
-    "dari",
-    "untuk",
-    "dengan",
-    "ini",
-    "itu",
-    "pak",
-    "bapak",
-    "ibu",
-    "bu",
-    "mohon",
-    "tolong",
-    "saya",
-    "kami",
-    "kita",
-    "ada",
-    "tidak",
-    "sudah",
-    "juga",
-    "karena",
-    "atau",
-    "pada",
-    "dalam",
-    "akan",
-    "bisa",
-    "agar",
-    "sangat",
     "apa",
     "kapan",
     "mas",
-    "admin",
     "bupati",
     "purbalingga",
     "kabupaten",
@@ -150,15 +122,12 @@ const STOP: &[&str] = &[
     "alaikum",
     "wr",
     "wb",
-    "terima",
-    "kasih",
     "selamat",
     "pagi",
     "siang",
     "sore",
     "malam",
     "nggih",
-    "ya",
 ];
 
 fn slang(word: &str) -> Option<&'static str> {
@@ -166,7 +135,7 @@ fn slang(word: &str) -> Option<&'static str> {
 }
 
 fn is_stop(word: &str) -> bool {
-    STOP.contains(&word)
+    is_function_word(word) || STOP.contains(&word)
 }
 
 /// The words of a text: lower case ASCII letters and digits, URLs and everything else
@@ -224,35 +193,12 @@ pub fn normalize(text: &str) -> String {
 /// (`-kan`, `-an`, `-i`), then one prefix (`meng-`, `mem-`, `di-`, `ber-`, `ter-`, `ke-`,
 /// `se-`, `pe(ng)-` …), each only when enough of the word is left.
 pub fn stem(word: &str) -> String {
-    let mut w = word;
-    for suf in ["nya", "lah", "kah"] {
-        if w.len() > suf.len() + 3
-            && let Some(s) = w.strip_suffix(suf)
-        {
-            w = s;
-        }
-    }
-    for suf in ["kan", "an", "i"] {
-        if w.len() > suf.len() + 4
-            && let Some(s) = w.strip_suffix(suf)
-        {
-            w = s;
-            break;
-        }
-    }
-    for pre in [
-        "meng", "meny", "mem", "men", "me", "peng", "peny", "pem", "pen", "per", "pe", "ber", "di",
-        "ter", "ke", "se",
-    ] {
-        if w.len() > pre.len() + 3
-            && let Some(s) = w.strip_prefix(pre)
-        {
-            w = s;
-            break;
-        }
-    }
-    w.to_owned()
+    light_stem(word, &STEM).to_owned()
 }
+
+/// How the router strips affixes: a particle leaves four letters, a suffix five, and the
+/// nasal forms of `me-` and `pe-` are prefixes too.
+const STEM: LightStem = LightStem { particle_keep: 4, suffix_keep: 5, prefixes: PREFIXES };
 
 /// The text the learned router reads: normalised words without function words and pure
 /// numbers, stemmed.
