@@ -5,7 +5,7 @@
 //! emoji dropped, letters repeated three times or more collapsed, punctuation removed,
 //! reduplication with 2 spelled out, and slang and abbreviations expanded. For the learned
 //! router, [`features_text`] further drops function words and strips common affixes
-//! (light stemming: `perbaikannya` → `baik`).
+//! (light stemming: `dibersihkannya` → `bersih`).
 
 use aduan_core::words::{LightStem, PREFIXES, is_function_word, light_stem};
 
