@@ -54,6 +54,20 @@ macro_rules! overdue_sql {
 }
 pub(crate) use overdue_sql;
 
+/// The parameters of a statement, numbered as they are bound: a piece of SQL binds its own
+/// values and writes the placeholders it gets back (`$1`, `$2`, …), so it reads the same in
+/// every statement that uses it (the intake statements' pieces, a list's `WHERE` clause).
+#[derive(Default)]
+pub(crate) struct Params(pub(crate) Vec<Value>);
+
+impl Params {
+    /// Adds a parameter; returns its placeholder.
+    pub(crate) fn bind(&mut self, v: impl Into<Value>) -> String {
+        self.0.push(v.into());
+        format!("${}", self.0.len())
+    }
+}
+
 pub(crate) fn parse<T: std::str::FromStr>(value: &str, what: &str) -> Result<T> {
     value.parse().map_err(|_| StoreError::Internal(format!("stored {what} {value:?} is not valid")))
 }

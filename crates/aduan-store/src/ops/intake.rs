@@ -11,8 +11,8 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::actions::resume_clocks;
 use super::common::{
-    REFRESH_DISPOSE_PENDING, TicketRow, event, follow_merges, load_ticket, load_ticket_by_id, lock,
-    parse, ticket_row, ticket_select,
+    Params, REFRESH_DISPOSE_PENDING, TicketRow, event, follow_merges, load_ticket,
+    load_ticket_by_id, lock, parse, ticket_row, ticket_select,
 };
 use super::outbox::queue_outbound;
 use crate::db::{Db, Value, args};
@@ -177,21 +177,6 @@ async fn latest_ticket_of<D: Db>(
     match row {
         Some(r) => Ok(Some(follow_merges(c, ticket_row(&r, now)?, now).await?)),
         None => Ok(None),
-    }
-}
-
-/// The parameters of a statement, numbered as they are bound: the pieces of the intake
-/// statements ([`new_ticket_insert`], and on PostgreSQL [`new_reporter_ctes`] and
-/// [`new_message_insert`]) each bind their own values and write the placeholders they get
-/// back, so a piece reads the same in every statement that uses it.
-#[derive(Default)]
-struct Params(Vec<Value>);
-
-impl Params {
-    /// Adds a parameter; returns its placeholder.
-    fn bind(&mut self, v: impl Into<Value>) -> String {
-        self.0.push(v.into());
-        format!("${}", self.0.len())
     }
 }
 
