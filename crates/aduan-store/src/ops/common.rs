@@ -168,6 +168,16 @@ pub(crate) async fn require_ticket<D: Db>(
     load_ticket(c, code, now).await?.ok_or(StoreError::TicketNotFound(code))
 }
 
+/// Locks ticket `code` ([`lock_tickets`]) and loads it as it is once locked.
+pub(crate) async fn lock_ticket<D: Db>(
+    c: &mut D,
+    code: TicketCode,
+    now: DateTime<Utc>,
+) -> Result<TicketRow> {
+    lock_tickets(c, &[code]).await?;
+    require_ticket(c, code, now).await
+}
+
 /// Locks the rows of the tickets `codes` until the transaction ends, in id order, before
 /// anything about them is read for a decision (PostgreSQL, `SELECT … FOR UPDATE`): two
 /// operators acting at once (opposite merges, conflicting status changes) are serialised,
@@ -225,6 +235,37 @@ pub(crate) async fn event<D: Db>(
     )
     .await?;
     Ok(())
+}
+
+/// Appends the `status_changed` event of ticket `ticket_id`: from status `from` to `to`.
+pub(crate) async fn status_event<D: Db>(
+    c: &mut D,
+    ticket_id: i64,
+    at: DateTime<Utc>,
+    actor: &Actor,
+    (from, to): (Status, Status),
+    note: Option<&str>,
+) -> Result<()> {
+    let (from, to) = (Some(from.as_str()), Some(to.as_str()));
+    event(c, ticket_id, at, actor, EventKind::StatusChanged, from, to, note).await
+}
+
+/// Moves ticket `ticket_id` from status `from` to `to` (the row's `updated_at` too) and
+/// appends the status event.
+pub(crate) async fn move_status<D: Db>(
+    c: &mut D,
+    ticket_id: i64,
+    at: DateTime<Utc>,
+    actor: &Actor,
+    (from, to): (Status, Status),
+    note: Option<&str>,
+) -> Result<()> {
+    c.execute(
+        "UPDATE tickets SET status = $2, updated_at = $3 WHERE id = $1",
+        args![ticket_id, to.as_str(), at],
+    )
+    .await?;
+    status_event(c, ticket_id, at, actor, (from, to), note).await
 }
 
 /// Transaction-scoped advisory lock on a string key (PostgreSQL only).

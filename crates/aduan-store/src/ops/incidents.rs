@@ -674,9 +674,7 @@ pub(crate) async fn assign_all<D: Db>(
     super::actions::assign(c, code, opd.clone(), actor.clone(), note.clone(), now).await?;
     for m in rest {
         let t = require_ticket(c, m, now).await?;
-        let from = t.summary.status;
-        let same = from == Status::Assigned && t.summary.opd.as_deref() == Some(opd.as_str());
-        if same || (from != Status::Assigned && from.can_become(Status::Assigned).is_err()) {
+        if super::actions::check_assign(m, &t, &opd).is_err() {
             continue;
         }
         super::actions::assign(c, m, opd.clone(), actor.clone(), note.clone(), now).await?;

@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::actions::resume_clocks;
 use super::common::{
     Params, REFRESH_DISPOSE_PENDING, TicketRow, event, follow_merges, load_ticket,
-    load_ticket_by_id, lock, parse, ticket_row, ticket_select,
+    load_ticket_by_id, lock, parse, status_event, ticket_row, ticket_select,
 };
 use super::outbox::queue_outbound;
 use crate::db::{Db, Value, args};
@@ -461,18 +461,8 @@ async fn ingest_locked<D: Db>(
             }
             if let Some(to) = reopen_to {
                 outcome.reopened = true;
-                let from = joined.summary.status.as_str();
-                event(
-                    c,
-                    id,
-                    now,
-                    &Actor::Resident,
-                    EventKind::StatusChanged,
-                    Some(from),
-                    Some(to.as_str()),
-                    None,
-                )
-                .await?;
+                let from = joined.summary.status;
+                status_event(c, id, now, &Actor::Resident, (from, to), None).await?;
                 // Reopened to `assigned`: if it was resolved before its OPD was sent it, the
                 // disposition is owed again.
                 c.execute(REFRESH_DISPOSE_PENDING, args![id]).await?;
@@ -749,8 +739,7 @@ async fn confirmation_answer<D: Db>(
     if names_other {
         return Ok(None);
     }
-    super::common::lock_tickets(c, &[code]).await?;
-    let t = super::common::require_ticket(c, code, now).await?;
+    let t = super::common::lock_ticket(c, code, now).await?;
     if t.summary.status != Status::Resolved {
         return Ok(None);
     }

@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::actions::{pause_clocks, resident_route, resume_clocks};
 use super::common::{
     REFRESH_DISPOSE_PENDING, TICKET_SELECT, TicketRow, claim_key, event, explain,
-    load_ticket_by_id, require_ticket, ticket_row,
+    load_ticket_by_id, move_status, require_ticket, status_event, ticket_row,
 };
 use super::outbox::queue_outbound;
 use crate::db::{Db, Value, args};
@@ -288,18 +288,8 @@ pub(crate) async fn route_done<D: Db>(
     if from == Status::AwaitingIdentity && !waiting {
         // The identity is complete: the clocks run again and the ticket goes on.
         resume_clocks(c, opts, &t, &system, now).await?;
-        c.execute("UPDATE tickets SET status = 'new' WHERE id = $1", args![t.id]).await?;
-        event(
-            c,
-            t.id,
-            now,
-            &system,
-            EventKind::StatusChanged,
-            Some(from.as_str()),
-            Some("new"),
-            None,
-        )
-        .await?;
+        // (`updated_at` is `now` already: the update above set it.)
+        move_status(c, t.id, now, &system, (from, Status::New), None).await?;
     }
     // The category's or OPD's own deadlines.
     if result.first_response.is_some() || result.resolution.is_some() {
@@ -359,22 +349,7 @@ pub(crate) async fn route_done<D: Db>(
                 .await?;
             }
             if from != Status::AwaitingIdentity {
-                c.execute(
-                    "UPDATE tickets SET status = 'awaiting_identity', updated_at = $2 WHERE id = $1",
-                    args![t.id, now],
-                )
-                .await?;
-                event(
-                    c,
-                    t.id,
-                    now,
-                    &system,
-                    EventKind::StatusChanged,
-                    Some(from.as_str()),
-                    Some(Status::AwaitingIdentity.as_str()),
-                    None,
-                )
-                .await?;
+                move_status(c, t.id, now, &system, (from, Status::AwaitingIdentity), None).await?;
             }
             pause_clocks(c, &t, &reason, &system, now).await?;
         }
@@ -724,14 +699,12 @@ pub(crate) async fn expire_confirmations<D: Db>(
         let system = &Actor::System;
         event(c, ticket_id, now, system, EventKind::Confirmation, None, Some("expired"), None)
             .await?;
-        event(
+        status_event(
             c,
             ticket_id,
             now,
             system,
-            EventKind::StatusChanged,
-            Some(Status::Resolved.as_str()),
-            Some(Status::Closed.as_str()),
+            (Status::Resolved, Status::Closed),
             Some("tanpa konfirmasi pelapor"),
         )
         .await?;
@@ -1274,8 +1247,7 @@ pub(crate) async fn follow_up_sent<D: Db>(
     mails: PersonalMails,
     now: DateTime<Utc>,
 ) -> Result<bool> {
-    super::common::lock_tickets(c, &[code]).await?;
-    let t = require_ticket(c, code, now).await?;
+    let t = super::common::lock_ticket(c, code, now).await?;
     let queued = if mails.is_empty() {
         false
     } else {
