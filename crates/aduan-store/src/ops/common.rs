@@ -250,22 +250,38 @@ pub(crate) async fn status_event<D: Db>(
     event(c, ticket_id, at, actor, EventKind::StatusChanged, from, to, note).await
 }
 
-/// Moves ticket `ticket_id` from status `from` to `to` (the row's `updated_at` too) and
-/// appends the status event.
+/// Moves ticket `t` from the status it was loaded with to `to` (the row's `updated_at` too)
+/// and appends the status event.
 pub(crate) async fn move_status<D: Db>(
     c: &mut D,
-    ticket_id: i64,
-    at: DateTime<Utc>,
+    t: &TicketRow,
+    to: Status,
     actor: &Actor,
-    (from, to): (Status, Status),
-    note: Option<&str>,
+    at: DateTime<Utc>,
 ) -> Result<()> {
     c.execute(
         "UPDATE tickets SET status = $2, updated_at = $3 WHERE id = $1",
-        args![ticket_id, to.as_str(), at],
+        args![t.id, to.as_str(), at],
     )
     .await?;
-    status_event(c, ticket_id, at, actor, (from, to), note).await
+    status_event(c, t.id, at, actor, (t.summary.status, to), None).await
+}
+
+/// Appends a row to the audit log (who did what to which account, key or resident).
+pub(crate) async fn audit<D: Db>(
+    c: &mut D,
+    actor: &Actor,
+    action: &str,
+    target: Option<&str>,
+    note: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    c.execute(
+        "INSERT INTO audit (at, actor, action, target, note) VALUES ($1, $2, $3, $4, $5)",
+        args![now, actor.to_string(), action, target, note],
+    )
+    .await?;
+    Ok(())
 }
 
 /// Transaction-scoped advisory lock on a string key (PostgreSQL only).

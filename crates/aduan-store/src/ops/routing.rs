@@ -289,7 +289,7 @@ pub(crate) async fn route_done<D: Db>(
         // The identity is complete: the clocks run again and the ticket goes on.
         resume_clocks(c, opts, &t, &system, now).await?;
         // (`updated_at` is `now` already: the update above set it.)
-        move_status(c, t.id, now, &system, (from, Status::New), None).await?;
+        move_status(c, &t, Status::New, &system, now).await?;
     }
     // The category's or OPD's own deadlines.
     if result.first_response.is_some() || result.resolution.is_some() {
@@ -349,7 +349,7 @@ pub(crate) async fn route_done<D: Db>(
                 .await?;
             }
             if from != Status::AwaitingIdentity {
-                move_status(c, t.id, now, &system, (from, Status::AwaitingIdentity), None).await?;
+                move_status(c, &t, Status::AwaitingIdentity, &system, now).await?;
             }
             pause_clocks(c, &t, &reason, &system, now).await?;
         }
@@ -474,29 +474,8 @@ pub(crate) async fn training_examples<D: Db>(
     c: &mut D,
     limit: i64,
 ) -> Result<Vec<(String, String)>> {
-    let rows = c
-        .fetch_all(
-            "SELECT t.id, t.opd, m.text FROM tickets t JOIN messages m ON m.ticket_id = t.id \
-             WHERE t.id IN (SELECT t2.id FROM tickets t2 WHERE t2.opd IS NOT NULL AND EXISTS \
-             (SELECT 1 FROM events e WHERE e.ticket_id = t2.id AND e.kind = 'assigned' \
-             AND e.actor <> 'system') ORDER BY t2.id DESC LIMIT $1) \
-             AND m.direction = 'in' AND m.automated = $2 ORDER BY t.id, m.id",
-            args![limit, false],
-        )
-        .await?;
-    let mut out: Vec<(i64, String, String)> = Vec::new();
-    for r in rows {
-        let id: i64 = r.get("id")?;
-        let text: String = r.get("text")?;
-        match out.last_mut() {
-            Some((last, _, t)) if *last == id => {
-                t.push('\n');
-                t.push_str(&text);
-            }
-            _ => out.push((id, r.get("opd")?, text)),
-        }
-    }
-    Ok(out.into_iter().map(|(_, opd, text)| (text, opd)).collect())
+    let dated = training_examples_dated(c, limit).await?;
+    Ok(dated.into_iter().map(|(text, opd, _)| (text, opd)).collect())
 }
 
 pub(crate) async fn pause<D: Db>(
@@ -1053,7 +1032,8 @@ pub(crate) async fn routing_history<D: Db>(c: &mut D, limit: i64) -> Result<Vec<
 }
 
 /// `(text, opd, when the ticket came in)` of the latest `limit` tickets disposed by
-/// people, as [`training_examples`] with the time.
+/// people ([`training_examples`] without the time): each ticket's inbound texts joined by
+/// newlines.
 pub(crate) async fn training_examples_dated<D: Db>(
     c: &mut D,
     limit: i64,
