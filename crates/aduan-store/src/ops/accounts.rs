@@ -3,7 +3,7 @@
 use aduan_core::Actor;
 use chrono::{DateTime, Duration, Utc};
 
-use super::common::parse;
+use super::common::{audit, parse};
 use crate::db::{Db, Row, args};
 use crate::types::{ApiKey, AuditEntry, NewUser, Scope, Session, User};
 use crate::{Result, Store, StoreError, clean, now};
@@ -108,22 +108,6 @@ pub(crate) async fn user_for_login<D: Db>(
 pub(crate) async fn users<D: Db>(c: &mut D) -> Result<Vec<User>> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users u ORDER BY u.email");
     c.fetch_all(&sql, args![]).await?.iter().map(user_row).collect()
-}
-
-pub(crate) async fn audit<D: Db>(
-    c: &mut D,
-    actor: &Actor,
-    action: &str,
-    target: Option<&str>,
-    note: Option<&str>,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    c.execute(
-        "INSERT INTO audit (at, actor, action, target, note) VALUES ($1, $2, $3, $4, $5)",
-        args![now, actor.to_string(), action, target, note],
-    )
-    .await?;
-    Ok(())
 }
 
 pub(crate) async fn audit_log<D: Db>(c: &mut D, limit: i64) -> Result<Vec<AuditEntry>> {

@@ -8,7 +8,8 @@ use aduan_core::{
 use chrono::{DateTime, Utc};
 
 use super::common::{
-    REFRESH_DISPOSE_PENDING, TicketRow, event, lock, lock_tickets, parse, require_ticket,
+    REFRESH_DISPOSE_PENDING, TicketRow, event, lock, lock_ticket, lock_tickets, parse,
+    require_ticket, status_event,
 };
 use super::outbox::queue_outbound;
 use crate::db::{Db, args};
@@ -56,6 +57,19 @@ pub(crate) async fn pause_clocks<D: Db>(
     event(c, t.id, now, actor, EventKind::Paused, None, None, Some(reason)).await
 }
 
+/// Whether ticket `code` (`t`) may be assigned to `opd`: not while that OPD holds it
+/// already, and only where `assigned` is a legal next status.
+pub(crate) fn check_assign(code: TicketCode, t: &TicketRow, opd: &str) -> Result<()> {
+    let from = t.summary.status;
+    if from == Status::Assigned && t.summary.opd.as_deref() == Some(opd) {
+        return Err(StoreError::Conflict(format!("{code} is already assigned to {opd}")));
+    }
+    if from != Status::Assigned {
+        from.can_become(Status::Assigned)?;
+    }
+    Ok(())
+}
+
 pub(crate) async fn assign<D: Db>(
     c: &mut D,
     code: TicketCode,
@@ -64,15 +78,9 @@ pub(crate) async fn assign<D: Db>(
     note: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    lock_tickets(c, &[code]).await?;
-    let t = require_ticket(c, code, now).await?;
+    let t = lock_ticket(c, code, now).await?;
     let from = t.summary.status;
-    if from == Status::Assigned && t.summary.opd.as_deref() == Some(opd.as_str()) {
-        return Err(StoreError::Conflict(format!("{code} is already assigned to {opd}")));
-    }
-    if from != Status::Assigned {
-        from.can_become(Status::Assigned)?;
-    }
+    check_assign(code, &t, &opd)?;
     c.execute(
         "UPDATE tickets SET status = 'assigned', opd = $2, updated_at = $3, resolved_at = NULL, \
          route_pending = $4, route_lease_until = NULL WHERE id = $1",
@@ -93,17 +101,7 @@ pub(crate) async fn assign<D: Db>(
     )
     .await?;
     if from != Status::Assigned {
-        event(
-            c,
-            t.id,
-            now,
-            &actor,
-            EventKind::StatusChanged,
-            Some(from.as_str()),
-            Some("assigned"),
-            None,
-        )
-        .await?;
+        status_event(c, t.id, now, &actor, (from, Status::Assigned), None).await?;
     }
     Ok(())
 }
@@ -116,8 +114,7 @@ pub(crate) async fn set_status<D: Db>(
     note: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    lock_tickets(c, &[code]).await?;
-    let t = require_ticket(c, code, now).await?;
+    let t = lock_ticket(c, code, now).await?;
     let from = t.summary.status;
     from.check_status_action(to, note.as_deref())?;
     // Acting on a ticket answers it for the response clock.
@@ -131,17 +128,7 @@ pub(crate) async fn set_status<D: Db>(
          opd = CASE WHEN $5 THEN NULL ELSE opd END WHERE id = $1", args![t.id, to.as_str(), now, responds, clears_opd])
     .await?;
     c.execute(REFRESH_DISPOSE_PENDING, args![t.id]).await?;
-    event(
-        c,
-        t.id,
-        now,
-        &actor,
-        EventKind::StatusChanged,
-        Some(from.as_str()),
-        Some(to.as_str()),
-        note.as_deref(),
-    )
-    .await?;
+    status_event(c, t.id, now, &actor, (from, to), note.as_deref()).await?;
     if clears_opd {
         event(c, t.id, now, &actor, EventKind::Assigned, t.summary.opd.as_deref(), None, None)
             .await?;
@@ -189,8 +176,7 @@ async fn answer<D: Db>(
     limits: Option<&AutoLimits>,
     now: DateTime<Utc>,
 ) -> Result<Replied> {
-    lock_tickets(c, &[code]).await?;
-    let t = require_ticket(c, code, now).await?;
+    let t = lock_ticket(c, code, now).await?;
     if let Some(into) = t.summary.merged_into {
         return Err(StoreError::Conflict(format!("{code} is merged into {into}; answer there")));
     }
@@ -561,17 +547,7 @@ pub(crate) async fn apply_confirmation<D: Db>(
         .await?;
     }
     c.execute(REFRESH_DISPOSE_PENDING, args![t.id]).await?;
-    event(
-        c,
-        t.id,
-        now,
-        resident,
-        EventKind::StatusChanged,
-        Some(from.as_str()),
-        Some(to.as_str()),
-        None,
-    )
-    .await
+    status_event(c, t.id, now, resident, (from, to), None).await
 }
 
 /// The pending confirmation of ticket `code` whose key hashes to `key_hash`, if the ticket
@@ -735,8 +711,7 @@ pub(crate) async fn set_handler<D: Db>(
     actor: Actor,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    lock_tickets(c, &[code]).await?;
-    let t = require_ticket(c, code, now).await?;
+    let t = lock_ticket(c, code, now).await?;
     let current = t.summary.assignee.clone();
     if current == handler {
         return Ok(());

@@ -54,6 +54,20 @@ macro_rules! overdue_sql {
 }
 pub(crate) use overdue_sql;
 
+/// The parameters of a statement, numbered as they are bound: a piece of SQL binds its own
+/// values and writes the placeholders it gets back (`$1`, `$2`, …), so it reads the same in
+/// every statement that uses it (the intake statements' pieces, a list's `WHERE` clause).
+#[derive(Default)]
+pub(crate) struct Params(pub(crate) Vec<Value>);
+
+impl Params {
+    /// Adds a parameter; returns its placeholder.
+    pub(crate) fn bind(&mut self, v: impl Into<Value>) -> String {
+        self.0.push(v.into());
+        format!("${}", self.0.len())
+    }
+}
+
 pub(crate) fn parse<T: std::str::FromStr>(value: &str, what: &str) -> Result<T> {
     value.parse().map_err(|_| StoreError::Internal(format!("stored {what} {value:?} is not valid")))
 }
@@ -154,6 +168,16 @@ pub(crate) async fn require_ticket<D: Db>(
     load_ticket(c, code, now).await?.ok_or(StoreError::TicketNotFound(code))
 }
 
+/// Locks ticket `code` ([`lock_tickets`]) and loads it as it is once locked.
+pub(crate) async fn lock_ticket<D: Db>(
+    c: &mut D,
+    code: TicketCode,
+    now: DateTime<Utc>,
+) -> Result<TicketRow> {
+    lock_tickets(c, &[code]).await?;
+    require_ticket(c, code, now).await
+}
+
 /// Locks the rows of the tickets `codes` until the transaction ends, in id order, before
 /// anything about them is read for a decision (PostgreSQL, `SELECT … FOR UPDATE`): two
 /// operators acting at once (opposite merges, conflicting status changes) are serialised,
@@ -208,6 +232,53 @@ pub(crate) async fn event<D: Db>(
         "INSERT INTO events (ticket_id, at, actor, kind, from_value, to_value, note) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
         args![ticket_id, at, actor.to_string(), kind.as_str(), from, to, note],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Appends the `status_changed` event of ticket `ticket_id`: from status `from` to `to`.
+pub(crate) async fn status_event<D: Db>(
+    c: &mut D,
+    ticket_id: i64,
+    at: DateTime<Utc>,
+    actor: &Actor,
+    (from, to): (Status, Status),
+    note: Option<&str>,
+) -> Result<()> {
+    let (from, to) = (Some(from.as_str()), Some(to.as_str()));
+    event(c, ticket_id, at, actor, EventKind::StatusChanged, from, to, note).await
+}
+
+/// Moves ticket `t` from the status it was loaded with to `to` (the row's `updated_at` too)
+/// and appends the status event.
+pub(crate) async fn move_status<D: Db>(
+    c: &mut D,
+    t: &TicketRow,
+    to: Status,
+    actor: &Actor,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    c.execute(
+        "UPDATE tickets SET status = $2, updated_at = $3 WHERE id = $1",
+        args![t.id, to.as_str(), at],
+    )
+    .await?;
+    status_event(c, t.id, at, actor, (t.summary.status, to), None).await
+}
+
+/// Appends a row to the audit log (who did what to which account, key or resident).
+pub(crate) async fn audit<D: Db>(
+    c: &mut D,
+    actor: &Actor,
+    action: &str,
+    target: Option<&str>,
+    note: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    c.execute(
+        "INSERT INTO audit (at, actor, action, target, note) VALUES ($1, $2, $3, $4, $5)",
+        args![now, actor.to_string(), action, target, note],
     )
     .await?;
     Ok(())

@@ -32,7 +32,7 @@ use aduan_core::incident::{self, Agreement, Facts, IncidentPolicy, Verdict};
 use aduan_core::{Actor, EventKind, Location, Status, TicketCode};
 use chrono::{DateTime, Duration, Utc};
 
-use super::common::{event, lock_tickets, parse, require_ticket};
+use super::common::{audit, event, lock_tickets, parse, require_ticket};
 use crate::db::{Db, Row, Value, args};
 use crate::types::{IncidentAction, IncidentRef, IncidentSuggestion, TicketSummary, TicketView};
 use crate::{Result, Store, StoreError, now};
@@ -674,9 +674,7 @@ pub(crate) async fn assign_all<D: Db>(
     super::actions::assign(c, code, opd.clone(), actor.clone(), note.clone(), now).await?;
     for m in rest {
         let t = require_ticket(c, m, now).await?;
-        let from = t.summary.status;
-        let same = from == Status::Assigned && t.summary.opd.as_deref() == Some(opd.as_str());
-        if same || (from != Status::Assigned && from.can_become(Status::Assigned).is_err()) {
+        if super::actions::check_assign(m, &t, &opd).is_err() {
             continue;
         }
         super::actions::assign(c, m, opd.clone(), actor.clone(), note.clone(), now).await?;
@@ -767,22 +765,6 @@ pub(crate) async fn relay_reply_all<D: Db>(
 // worker reads a linked reporter's name and address from the profile
 // ([`linked_identity`]), so an identity answer given once is not asked for again.
 
-async fn audit_row<D: Db>(
-    c: &mut D,
-    actor: &Actor,
-    action: &str,
-    target: &str,
-    note: &str,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    c.execute(
-        "INSERT INTO audit (at, actor, action, target, note) VALUES ($1, $2, $3, $4, $5)",
-        args![now, actor.to_string(), action, target, note],
-    )
-    .await?;
-    Ok(())
-}
-
 /// Puts reporters `ids` (and everyone already linked to any of them) into one resident.
 /// Returns the resident, and whether anything changed.
 async fn link_reporters<D: Db>(
@@ -834,7 +816,7 @@ async fn link_reporters<D: Db>(
     }
     if changed {
         let note = format!("{} reporter(s)", ids.len());
-        audit_row(c, actor, action, &format!("resident {target}"), &note, now).await?;
+        audit(c, actor, action, Some(&format!("resident {target}")), Some(&note), now).await?;
     }
     Ok((target, changed))
 }
@@ -1018,7 +1000,8 @@ pub(crate) async fn resident_action<D: Db>(
             )
             .await?;
             let target = format!("resident {res}");
-            audit_row(c, &actor, "resident_unlinked", &target, "1 reporter(s)", now).await?;
+            audit(c, &actor, "resident_unlinked", Some(&target), Some("1 reporter(s)"), now)
+                .await?;
             event(c, t.id, now, &actor, EventKind::ReporterUpdated, None, Some("unlinked"), None)
                 .await
         }

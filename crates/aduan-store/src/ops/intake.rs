@@ -11,8 +11,8 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::actions::resume_clocks;
 use super::common::{
-    REFRESH_DISPOSE_PENDING, TicketRow, event, follow_merges, load_ticket, load_ticket_by_id, lock,
-    parse, ticket_row, ticket_select,
+    Params, REFRESH_DISPOSE_PENDING, TicketRow, event, follow_merges, load_ticket,
+    load_ticket_by_id, lock, parse, status_event, ticket_row, ticket_select,
 };
 use super::outbox::queue_outbound;
 use crate::db::{Db, Value, args};
@@ -177,21 +177,6 @@ async fn latest_ticket_of<D: Db>(
     match row {
         Some(r) => Ok(Some(follow_merges(c, ticket_row(&r, now)?, now).await?)),
         None => Ok(None),
-    }
-}
-
-/// The parameters of a statement, numbered as they are bound: the pieces of the intake
-/// statements ([`new_ticket_insert`], and on PostgreSQL [`new_reporter_ctes`] and
-/// [`new_message_insert`]) each bind their own values and write the placeholders they get
-/// back, so a piece reads the same in every statement that uses it.
-#[derive(Default)]
-struct Params(Vec<Value>);
-
-impl Params {
-    /// Adds a parameter; returns its placeholder.
-    fn bind(&mut self, v: impl Into<Value>) -> String {
-        self.0.push(v.into());
-        format!("${}", self.0.len())
     }
 }
 
@@ -476,18 +461,8 @@ async fn ingest_locked<D: Db>(
             }
             if let Some(to) = reopen_to {
                 outcome.reopened = true;
-                let from = joined.summary.status.as_str();
-                event(
-                    c,
-                    id,
-                    now,
-                    &Actor::Resident,
-                    EventKind::StatusChanged,
-                    Some(from),
-                    Some(to.as_str()),
-                    None,
-                )
-                .await?;
+                let from = joined.summary.status;
+                status_event(c, id, now, &Actor::Resident, (from, to), None).await?;
                 // Reopened to `assigned`: if it was resolved before its OPD was sent it, the
                 // disposition is owed again.
                 c.execute(REFRESH_DISPOSE_PENDING, args![id]).await?;
@@ -499,40 +474,14 @@ async fn ingest_locked<D: Db>(
 
     let message_id: i64 = match stored_with_ticket {
         Some(id) => id,
-        None => {
-            c.fetch_one_scalar(
-                "INSERT INTO messages (ticket_id, direction, channel, provider_id, identity_id, \
-         display_name, text, lat, lon, automated, sent_at, stored_at, revision_of) \
-         VALUES ($1, 'in', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
-                args![
-                    ticket_id,
-                    msg.channel.as_str(),
-                    &msg.provider_id,
-                    identity_id,
-                    &msg.sender.display_name,
-                    &msg.text,
-                    msg.location.map(|l| l.lat),
-                    msg.location.map(|l| l.lon),
-                    msg.thread.automated,
-                    truncate_ms(msg.received_at),
-                    now,
-                    revision_of
-                ],
-            )
-            .await?
-        }
+        None => insert_inbound(c, ticket_id, &msg, identity_id, revision_of, now).await?,
     };
     outcome.message_id = message_id;
     if pending.waiting {
         requeue_for(c, reporter_id, &msg, now).await?;
     }
 
-    for a in &msg.attachments {
-        c.execute(
-            "INSERT INTO attachments (message_id, filename, content_type, size, sha256, provider_ref) \
-             VALUES ($1, $2, $3, $4, $5, $6)", args![message_id, &a.filename, &a.content_type, i64::try_from(a.size).unwrap_or(i64::MAX), &a.sha256, &a.provider_ref])
-        .await?;
-    }
+    insert_attachments(c, message_id, &msg).await?;
     if let (Some(id), false) = (ticket_id, outcome.ticket_created) {
         let mid = message_id.to_string();
         event(c, id, now, &Actor::Resident, EventKind::MessageReceived, None, Some(&mid), None)
@@ -712,6 +661,58 @@ impl Store {
 /// The resident wrote (a message of their own, not an automated one or an edit): their
 /// answers kept `waiting_for_resident` are queued to this identity on this channel, ahead of
 /// whatever this message itself makes us send.
+/// Stores inbound message `msg` on ticket `ticket_id` (`None`: on no ticket), sent from
+/// identity `identity_id`, an edit of message `revision_of`; returns its id.
+async fn insert_inbound<D: Db>(
+    c: &mut D,
+    ticket_id: Option<i64>,
+    msg: &InboundMessage,
+    identity_id: Option<i64>,
+    revision_of: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<i64> {
+    c.fetch_one_scalar(
+        "INSERT INTO messages (ticket_id, direction, channel, provider_id, identity_id, \
+         display_name, text, lat, lon, automated, sent_at, stored_at, revision_of) \
+         VALUES ($1, 'in', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+        args![
+            ticket_id,
+            msg.channel.as_str(),
+            &msg.provider_id,
+            identity_id,
+            &msg.sender.display_name,
+            &msg.text,
+            msg.location.map(|l| l.lat),
+            msg.location.map(|l| l.lon),
+            msg.thread.automated,
+            truncate_ms(msg.received_at),
+            now,
+            revision_of
+        ],
+    )
+    .await
+}
+
+/// The attachment rows of `msg`, stored as message `message_id`.
+async fn insert_attachments<D: Db>(c: &mut D, message_id: i64, msg: &InboundMessage) -> Result<()> {
+    for a in &msg.attachments {
+        c.execute(
+            "INSERT INTO attachments (message_id, filename, content_type, size, sha256, \
+             provider_ref) VALUES ($1, $2, $3, $4, $5, $6)",
+            args![
+                message_id,
+                &a.filename,
+                &a.content_type,
+                i64::try_from(a.size).unwrap_or(i64::MAX),
+                &a.sha256,
+                &a.provider_ref
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 async fn requeue_for<D: Db>(
     c: &mut D,
     reporter_id: Option<i64>,
@@ -764,8 +765,7 @@ async fn confirmation_answer<D: Db>(
     if names_other {
         return Ok(None);
     }
-    super::common::lock_tickets(c, &[code]).await?;
-    let t = super::common::require_ticket(c, code, now).await?;
+    let t = super::common::lock_ticket(c, code, now).await?;
     if t.summary.status != Status::Resolved {
         return Ok(None);
     }
@@ -774,41 +774,9 @@ async fn confirmation_answer<D: Db>(
         args![t.id, now],
     )
     .await?;
-    let message_id: i64 = c
-        .fetch_one_scalar(
-            "INSERT INTO messages (ticket_id, direction, channel, provider_id, identity_id, \
-             display_name, text, lat, lon, automated, sent_at, stored_at) \
-             VALUES ($1, 'in', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
-            args![
-                t.id,
-                msg.channel.as_str(),
-                &msg.provider_id,
-                identity_id,
-                &msg.sender.display_name,
-                &msg.text,
-                msg.location.map(|l| l.lat),
-                msg.location.map(|l| l.lon),
-                false,
-                truncate_ms(msg.received_at),
-                now
-            ],
-        )
-        .await?;
-    for a in &msg.attachments {
-        c.execute(
-            "INSERT INTO attachments (message_id, filename, content_type, size, sha256, provider_ref) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-            args![
-                message_id,
-                &a.filename,
-                &a.content_type,
-                i64::try_from(a.size).unwrap_or(i64::MAX),
-                &a.sha256,
-                &a.provider_ref
-            ],
-        )
-        .await?;
-    }
+    // Not automated and not an edit: `confirmation_answer` returned early for those.
+    let message_id = insert_inbound(c, Some(t.id), msg, identity_id, None, now).await?;
+    insert_attachments(c, message_id, msg).await?;
     let mid = message_id.to_string();
     event(c, t.id, now, &Actor::Resident, EventKind::MessageReceived, None, Some(&mid), None)
         .await?;

@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::actions::{pause_clocks, resident_route, resume_clocks};
 use super::common::{
     REFRESH_DISPOSE_PENDING, TICKET_SELECT, TicketRow, claim_key, event, explain,
-    load_ticket_by_id, require_ticket, ticket_row,
+    load_ticket_by_id, move_status, require_ticket, status_event, ticket_row,
 };
 use super::outbox::queue_outbound;
 use crate::db::{Db, Value, args};
@@ -288,18 +288,8 @@ pub(crate) async fn route_done<D: Db>(
     if from == Status::AwaitingIdentity && !waiting {
         // The identity is complete: the clocks run again and the ticket goes on.
         resume_clocks(c, opts, &t, &system, now).await?;
-        c.execute("UPDATE tickets SET status = 'new' WHERE id = $1", args![t.id]).await?;
-        event(
-            c,
-            t.id,
-            now,
-            &system,
-            EventKind::StatusChanged,
-            Some(from.as_str()),
-            Some("new"),
-            None,
-        )
-        .await?;
+        // (`updated_at` is `now` already: the update above set it.)
+        move_status(c, &t, Status::New, &system, now).await?;
     }
     // The category's or OPD's own deadlines.
     if result.first_response.is_some() || result.resolution.is_some() {
@@ -359,22 +349,7 @@ pub(crate) async fn route_done<D: Db>(
                 .await?;
             }
             if from != Status::AwaitingIdentity {
-                c.execute(
-                    "UPDATE tickets SET status = 'awaiting_identity', updated_at = $2 WHERE id = $1",
-                    args![t.id, now],
-                )
-                .await?;
-                event(
-                    c,
-                    t.id,
-                    now,
-                    &system,
-                    EventKind::StatusChanged,
-                    Some(from.as_str()),
-                    Some(Status::AwaitingIdentity.as_str()),
-                    None,
-                )
-                .await?;
+                move_status(c, &t, Status::AwaitingIdentity, &system, now).await?;
             }
             pause_clocks(c, &t, &reason, &system, now).await?;
         }
@@ -499,29 +474,8 @@ pub(crate) async fn training_examples<D: Db>(
     c: &mut D,
     limit: i64,
 ) -> Result<Vec<(String, String)>> {
-    let rows = c
-        .fetch_all(
-            "SELECT t.id, t.opd, m.text FROM tickets t JOIN messages m ON m.ticket_id = t.id \
-             WHERE t.id IN (SELECT t2.id FROM tickets t2 WHERE t2.opd IS NOT NULL AND EXISTS \
-             (SELECT 1 FROM events e WHERE e.ticket_id = t2.id AND e.kind = 'assigned' \
-             AND e.actor <> 'system') ORDER BY t2.id DESC LIMIT $1) \
-             AND m.direction = 'in' AND m.automated = $2 ORDER BY t.id, m.id",
-            args![limit, false],
-        )
-        .await?;
-    let mut out: Vec<(i64, String, String)> = Vec::new();
-    for r in rows {
-        let id: i64 = r.get("id")?;
-        let text: String = r.get("text")?;
-        match out.last_mut() {
-            Some((last, _, t)) if *last == id => {
-                t.push('\n');
-                t.push_str(&text);
-            }
-            _ => out.push((id, r.get("opd")?, text)),
-        }
-    }
-    Ok(out.into_iter().map(|(_, opd, text)| (text, opd)).collect())
+    let dated = training_examples_dated(c, limit).await?;
+    Ok(dated.into_iter().map(|(text, opd, _)| (text, opd)).collect())
 }
 
 pub(crate) async fn pause<D: Db>(
@@ -724,14 +678,12 @@ pub(crate) async fn expire_confirmations<D: Db>(
         let system = &Actor::System;
         event(c, ticket_id, now, system, EventKind::Confirmation, None, Some("expired"), None)
             .await?;
-        event(
+        status_event(
             c,
             ticket_id,
             now,
             system,
-            EventKind::StatusChanged,
-            Some(Status::Resolved.as_str()),
-            Some(Status::Closed.as_str()),
+            (Status::Resolved, Status::Closed),
             Some("tanpa konfirmasi pelapor"),
         )
         .await?;
@@ -1080,7 +1032,8 @@ pub(crate) async fn routing_history<D: Db>(c: &mut D, limit: i64) -> Result<Vec<
 }
 
 /// `(text, opd, when the ticket came in)` of the latest `limit` tickets disposed by
-/// people, as [`training_examples`] with the time.
+/// people ([`training_examples`] without the time): each ticket's inbound texts joined by
+/// newlines.
 pub(crate) async fn training_examples_dated<D: Db>(
     c: &mut D,
     limit: i64,
@@ -1274,8 +1227,7 @@ pub(crate) async fn follow_up_sent<D: Db>(
     mails: PersonalMails,
     now: DateTime<Utc>,
 ) -> Result<bool> {
-    super::common::lock_tickets(c, &[code]).await?;
-    let t = require_ticket(c, code, now).await?;
+    let t = super::common::lock_ticket(c, code, now).await?;
     let queued = if mails.is_empty() {
         false
     } else {

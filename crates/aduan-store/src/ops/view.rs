@@ -150,7 +150,8 @@ use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
 use super::common::{
-    OPEN_SELECT, TICKET_SELECT, explain, load_ticket, location, overdue_sql, parse, ticket_row,
+    OPEN_SELECT, Params, TICKET_SELECT, explain, load_ticket, location, overdue_sql, parse,
+    ticket_row,
 };
 use crate::db::{Db, Value, args};
 use crate::types::{
@@ -317,16 +318,10 @@ pub(crate) async fn ticket_view<D: Db>(
 #[derive(Default)]
 struct Conditions {
     sql: String,
-    params: Vec<Value>,
+    params: Params,
 }
 
 impl Conditions {
-    /// Adds a parameter; returns its placeholder.
-    fn param(&mut self, v: impl Into<Value>) -> String {
-        self.params.push(v.into());
-        format!("${}", self.params.len())
-    }
-
     fn and(&mut self, cond: &str) {
         self.sql.push_str(if self.sql.is_empty() { "WHERE " } else { " AND " });
         self.sql.push_str(cond);
@@ -376,17 +371,17 @@ fn list_sql<D: Db>(f: &TicketFilter, limit: i64, now: DateTime<Utc>) -> (String,
     let mut w = Conditions::default();
     filter_conditions(&mut w, f, now);
     if let Some(cursor) = f.cursor {
-        let p = w.param(cursor.0);
+        let p = w.params.bind(cursor.0);
         w.and(&format!("t.id < {p}"));
     }
     if let Some(q) = q {
         // Text is searched by `search_tickets` (full-text index), not here.
         if let Ok(code) = q.parse::<TicketCode>() {
-            let p = w.param(code.to_string());
+            let p = w.params.bind(code.to_string());
             w.and(&format!("t.code = {p}"));
         }
     }
-    let p = w.param(limit + 1);
+    let p = w.params.bind(limit + 1);
     // SQLite plans without statistics (the daemon never runs ANALYZE) and would rather
     // look the open statuses up in `tickets_status` and sort them all; the overdue list
     // alone walks `tickets_open` newest first instead. With a column filter, that
@@ -400,41 +395,41 @@ fn list_sql<D: Db>(f: &TicketFilter, limit: i64, now: DateTime<Utc>) -> (String,
         && f.assignee.is_none()
         && q.is_none();
     let select = if overdue_alone && !D::IS_PG { &*OPEN_SELECT } else { TICKET_SELECT };
-    (format!("{select}{} ORDER BY t.id DESC LIMIT {p}", w.sql), w.params)
+    (format!("{select}{} ORDER BY t.id DESC LIMIT {p}", w.sql), w.params.0)
 }
 
 /// The filters of the list other than the cursor and `q` (status, OPD, channel, category,
 /// confidential, overdue), added to `w`; the text search uses them too.
 fn filter_conditions(w: &mut Conditions, f: &TicketFilter, now: DateTime<Utc>) {
     if let Some(s) = f.status {
-        let p = w.param(s.as_str());
+        let p = w.params.bind(s.as_str());
         w.and(&format!("t.status = {p}"));
     }
     if let Some(o) = f.opd.as_deref() {
-        let p = w.param(o);
+        let p = w.params.bind(o);
         w.and(&format!("t.opd = {p}"));
     }
     if let Some(ch) = f.channel {
-        let p = w.param(ch.as_str());
+        let p = w.params.bind(ch.as_str());
         w.and(&format!("t.channel = {p}"));
     }
     if let Some(cat) = f.category.as_deref() {
-        let p = w.param(cat);
+        let p = w.params.bind(cat);
         w.and(&format!("t.category = {p}"));
     }
     if let Some(confidential) = f.confidential {
-        let p = w.param(true);
+        let p = w.params.bind(true);
         let cond = format!(
             "EXISTS (SELECT 1 FROM reporters r WHERE r.id = t.reporter_id AND r.confidential = {p})"
         );
         w.and(&if confidential { cond } else { format!("NOT {cond}") });
     }
     if let Some(a) = f.assignee.as_deref() {
-        let p = w.param(a);
+        let p = w.params.bind(a);
         w.and(&format!("t.assignee = {p}"));
     }
     if let Some(overdue) = f.overdue {
-        let p = w.param(now);
+        let p = w.params.bind(now);
         let cond = overdue_sql!().replace("$1", &p);
         w.and(&if overdue { cond } else { format!("NOT {cond}") });
     }
@@ -681,7 +676,7 @@ fn search_sql<D: Db>(
         SearchMode::Phone => {
             let phone = phone_query(q).unwrap_or_default();
             let wa = phone.trim_start_matches('+').to_owned();
-            let (p, pw) = (w.param(phone), w.param(wa));
+            let (p, pw) = (w.params.bind(phone), w.params.bind(wa));
             w.and(&format!(
                 "t.reporter_id IN (SELECT i.reporter_id FROM identities i WHERE \
                  (i.kind = 'phone' AND i.value = {p}) OR (i.kind = 'whatsapp' AND i.value = {pw}))"
@@ -689,7 +684,7 @@ fn search_sql<D: Db>(
             (TICKET_SELECT.to_owned(), "t.id DESC")
         }
         SearchMode::Newest if D::IS_PG => {
-            let p = w.param(tsquery(&terms, prefix));
+            let p = w.params.bind(tsquery(&terms, prefix));
             // `ts_match_vq` is `@@` that no index serves: the walk goes newest first
             // through the tickets and tests each document (see `pg_common`).
             w.and(&format!(
@@ -701,7 +696,7 @@ fn search_sql<D: Db>(
         SearchMode::Newest => {
             // The index is the outer loop, walked from the newest ticket down (FTS5 gives
             // rowids in descending order itself): a page stops after `limit` hits.
-            let p = w.param(fts5_query(&terms, prefix));
+            let p = w.params.bind(fts5_query(&terms, prefix));
             w.and(&format!("ticket_search MATCH {p}"));
             let from = "FROM ticket_search CROSS JOIN tickets t ON t.id = ticket_search.rowid ";
             (TICKET_SELECT.replace("FROM tickets t ", from), "ticket_search.rowid DESC")
@@ -709,7 +704,7 @@ fn search_sql<D: Db>(
         SearchMode::NewestIndexed => {
             // The GIN matches (a few thousand at most) sorted by id, then looked up in
             // that order until the page is full (see `PG_LOOKUP`).
-            let p = w.param(tsquery(&terms, prefix));
+            let p = w.params.bind(tsquery(&terms, prefix));
             let lookup = pg_lookup(&mut w, f);
             let from = format!(
                 "FROM (SELECT ticket_id FROM ticket_search WHERE doc @@ aduan_tsq({p}) \
@@ -718,7 +713,7 @@ fn search_sql<D: Db>(
             (TICKET_SELECT.replace("FROM tickets t ", &from), "s.ticket_id DESC")
         }
         SearchMode::Ranked | SearchMode::RankedCapped if D::IS_PG => {
-            let p = w.param(tsquery(&terms, prefix));
+            let p = w.params.bind(tsquery(&terms, prefix));
             let scored = format!(
                 "SELECT ticket_id, (-ts_rank(doc, aduan_tsq({p})))::float8 AS search_score \
                  FROM ticket_search WHERE doc @@ aduan_tsq({p})"
@@ -748,12 +743,12 @@ fn search_sql<D: Db>(
         // (`RankedCapped` is PostgreSQL's.)
         SearchMode::Ranked | SearchMode::RankedCapped => {
             let scored = scored_words(&terms, common);
-            let p = w.param(fts5_query(scored.as_deref().unwrap_or(&terms), prefix));
+            let p = w.params.bind(fts5_query(scored.as_deref().unwrap_or(&terms), prefix));
             w.and(&format!("ticket_search MATCH {p}"));
             if scored.is_some() {
                 // Scored on the rare words only; every word still has to match (see
                 // `scored_words`). `+` keeps the list a filter, not an FTS5 rowid lookup.
-                let all = w.param(fts5_query(&terms, prefix));
+                let all = w.params.bind(fts5_query(&terms, prefix));
                 w.and(&format!(
                     "+ticket_search.rowid IN (SELECT rowid FROM ticket_search \
                      WHERE ticket_search MATCH {all})"
@@ -776,10 +771,10 @@ fn search_sql<D: Db>(
         );
     let tid = if pg_matches { "s.ticket_id" } else { "t.id" };
     if let Some(cursor) = f.cursor {
-        let id = w.param(cursor.0);
+        let id = w.params.bind(cursor.0);
         match (&score, cursor.1) {
             (Some(expr), Some(bits)) => {
-                let at = w.param(f64::from_bits(bits));
+                let at = w.params.bind(f64::from_bits(bits));
                 w.and(&format!("({expr} > {at} OR ({expr} = {at} AND {tid} < {id}))"));
             }
             // FTS5 starts its walk at the cursor when the bound is on its own rowid.
@@ -789,8 +784,8 @@ fn search_sql<D: Db>(
             _ => w.and(&format!("{tid} < {id}")),
         }
     }
-    let p = w.param(limit + 1);
-    (format!("{select}{} ORDER BY {order} LIMIT {p}", w.sql), w.params)
+    let p = w.params.bind(limit + 1);
+    (format!("{select}{} ORDER BY {order} LIMIT {p}", w.sql), w.params.0)
 }
 
 /// The bm25 score of an FTS5 match: the code counts ten times a word of the messages, the
@@ -1164,7 +1159,7 @@ fn pg_lookup(w: &mut Conditions, f: &TicketFilter) -> String {
     ];
     for (column, value) in columns {
         if let Some(v) = value {
-            let p = w.param(v);
+            let p = w.params.bind(v);
             probe.push_str(&format!(" AND x.{column} = {p}"));
         }
     }
