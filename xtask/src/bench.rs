@@ -793,38 +793,25 @@ impl Target {
             Kind::Healthz => Request::get("/healthz")
                 .header(header::HOST, &self.host)
                 .body(Full::new(Bytes::new()))?,
-            Kind::IntakeNew => {
+            Kind::IntakeNew | Kind::Intake => {
                 let n = self.seq.fetch_add(1, Ordering::Relaxed);
+                // A new sender every time, or one of 5,000 repeating ones.
+                let sender = if kind == Kind::IntakeNew {
+                    format!(r#""name":"Warga {n}","id":"new-{n}","phone":"+62857{n:08}""#)
+                } else {
+                    let (name, id, phone) = (n % 500, n % 5000, n % 10_000_000);
+                    format!(r#""name":"Warga {name}","id":"u-{id}","phone":"+62812{phone:07}""#)
+                };
                 let body = format!(
                     concat!(
                         r#"{{"external_id":"bench-{run}-{n}","#,
-                        r#""sender":{{"name":"Warga {n}","id":"new-{n}","phone":"+62857{n:08}"}},"#,
+                        r#""sender":{{{sender}}},"#,
                         r#""text":"Jalan berlubang di Desa Karangklesem, mohon segera diperbaiki ({n})","#,
                         r#""location":{{"lat":-7.4246,"lon":109.2396}}}}"#
                     ),
                     run = self.run,
                     n = n,
-                );
-                Request::post("/api/v1/messages")
-                    .header(header::HOST, &self.host)
-                    .header(header::AUTHORIZATION, &self.authorization)
-                    .header(header::CONTENT_TYPE, "application/json")
-                    .body(Full::new(Bytes::from(body)))?
-            }
-            Kind::Intake => {
-                let n = self.seq.fetch_add(1, Ordering::Relaxed);
-                let body = format!(
-                    concat!(
-                        r#"{{"external_id":"bench-{run}-{n}","#,
-                        r#""sender":{{"name":"Warga {name}","id":"u-{id}","phone":"+62812{phone:07}"}},"#,
-                        r#""text":"Jalan berlubang di Desa Karangklesem, mohon segera diperbaiki ({n})","#,
-                        r#""location":{{"lat":-7.4246,"lon":109.2396}}}}"#
-                    ),
-                    run = self.run,
-                    n = n,
-                    name = n % 500,
-                    id = n % 5000,
-                    phone = n % 10_000_000,
+                    sender = sender,
                 );
                 Request::post("/api/v1/messages")
                     .header(header::HOST, &self.host)
@@ -1287,7 +1274,6 @@ impl Report {
     fn render(&self, args: &Args) -> String {
         let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
         let verdict = |pass: bool| if pass { "PASS" } else { "FAIL" };
-        let h = &self.healthz;
         let mut s = String::new();
         let _ = writeln!(
             s,
@@ -1306,11 +1292,16 @@ impl Report {
             self.idle_rss_mb,
             verdict(self.idle_rss_mb <= IDLE_RSS_TARGET_MB)
         );
-        for (label, i) in [("intake", &self.intake), ("intake new senders", &self.intake_new)] {
+        let closed = [
+            ("intake closed", "msg/s", &self.intake),
+            ("intake new senders closed", "msg/s", &self.intake_new),
+            ("healthz closed-loop", "req/s", &self.healthz),
+        ];
+        for (label, per, i) in closed {
             let _ = writeln!(
                 s,
-                "{:<32}{:>8} msg/s  p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms  errors {}{}",
-                format!("{label} closed ({} conns)", i.connections),
+                "{:<32}{:>8} {per}  p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms  errors {}{}",
+                format!("{label} ({} conns)", i.connections),
                 thousands(i.per_sec),
                 i.p50(),
                 i.p99(),
@@ -1319,17 +1310,6 @@ impl Report {
                 i.cpu_text()
             );
         }
-        let _ = writeln!(
-            s,
-            "{:<32}{:>8} req/s  p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms  errors {}{}",
-            format!("healthz closed-loop ({} conns)", h.connections),
-            thousands(h.per_sec),
-            h.p50(),
-            h.p99(),
-            h.histogram.max_ms(),
-            h.errors,
-            h.cpu_text()
-        );
         for (label, i) in [("", &self.intake), (" new senders", &self.intake_new)] {
             let ratio = self.ratio_of(i);
             let _ = writeln!(

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::sys::is_root;
+use crate::sys::{apt_install, can_apt_install};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -23,24 +23,14 @@ pub struct Browser {
 }
 
 fn install() -> anyhow::Result<()> {
-    if !is_root() || !Path::new("/usr/bin/apt-get").exists() {
+    if !can_apt_install() {
         bail!(
             "Chromium and chromedriver are missing. Install them, e.g. `sudo apt-get install \
              chromium chromium-driver`, and run `cargo xtask test` again."
         );
     }
     eprintln!("xtask: installing Chromium and chromedriver from Debian's packages");
-    let apt = |args: &[&str]| {
-        Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdout(Stdio::from(std::io::stderr()))
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
-    };
-    let pkgs = ["install", "-y", "--no-install-recommends", "chromium", "chromium-driver"];
-    if !(apt(&pkgs) || (apt(&["update"]) && apt(&pkgs))) {
+    if !apt_install(&["chromium", "chromium-driver"])? {
         bail!("apt-get could not install chromium chromium-driver");
     }
     Ok(())

@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
-use crate::sys::is_root;
+use crate::sys::{apt_install, can_apt_install};
 
 /// The cargo-fuzz release that builds on the project's toolchain.
 const CARGO_FUZZ_VERSION: &str = "0.13.2";
@@ -79,19 +79,11 @@ fn works(cmd: &mut Command) -> bool {
 /// Installs what the fuzz build needs and is missing: a C++ compiler and cargo-fuzz.
 fn ensure_tools() -> anyhow::Result<()> {
     if !works(Command::new("c++").arg("--version")) {
-        if !is_root() || !Path::new("/usr/bin/apt-get").exists() {
+        if !can_apt_install() {
             bail!("a C++ compiler is missing (libfuzzer-sys builds libFuzzer): install g++");
         }
         eprintln!("xtask: installing g++ from Debian's packages (libfuzzer-sys builds libFuzzer)");
-        let apt = |args: &[&str]| {
-            Command::new("apt-get")
-                .args(args)
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .status()
-                .is_ok_and(|s| s.success())
-        };
-        let pkgs = ["install", "-y", "--no-install-recommends", "g++"];
-        if !(apt(&pkgs) || (apt(&["update"]) && apt(&pkgs))) {
+        if !apt_install(&["g++"])? {
             bail!("apt-get could not install g++");
         }
     }

@@ -31,6 +31,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Instant;
 
+use crate::rng::Rng;
 use aduan_core::incident::{self, Agreement, Facts, IncidentPolicy};
 use aduan_core::{Location, TicketCode};
 use aduan_store::{Store, StoreOptions};
@@ -164,30 +165,6 @@ pub fn run(root: &Path, dir: &Path, tickets: usize) -> anyhow::Result<IncidentRe
 }
 
 // --- Cost: a million tickets -------------------------------------------------------------
-
-/// splitmix64, as in listbench.rs.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    /// Standard normal (Box–Muller).
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.unit().max(1e-12), self.unit());
-        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
-    }
-}
 
 const CATEGORIES: [(&str, &str, &str); 10] = [
     ("drainase", "DPU", "saluran air tersumbat sampah meluap genangan selokan"),

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::sys::{free_ports, is_root};
+use crate::sys::{apt_install, can_apt_install, free_ports};
 
 const BEARERBOX: &str = "/usr/sbin/bearerbox";
 const SMSBOX: &str = "/usr/sbin/smsbox";
@@ -52,34 +52,14 @@ fn installed() -> bool {
 /// Installs Kannel and its test tools from Debian's packages without starting the
 /// distribution's Kannel service.
 fn install() -> anyhow::Result<()> {
-    if !is_root() || !Path::new("/usr/bin/apt-get").exists() {
+    if !can_apt_install() {
         bail!(
             "Kannel is missing. Install it, e.g. `sudo apt-get install kannel kannel-extras`, \
              and run `cargo xtask test` again."
         );
     }
     eprintln!("xtask: installing Kannel from Debian's packages");
-    let policy = Path::new("/usr/sbin/policy-rc.d");
-    let wrote_policy = !policy.exists();
-    if wrote_policy {
-        std::fs::write(policy, "#!/bin/sh\nexit 101\n")?;
-        Command::new("chmod").args(["+x", "/usr/sbin/policy-rc.d"]).status()?;
-    }
-    let apt = |args: &[&str]| {
-        Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdout(Stdio::from(std::io::stderr()))
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
-    };
-    let pkgs = ["install", "-y", "--no-install-recommends", "kannel", "kannel-extras"];
-    let ok = apt(&pkgs) || (apt(&["update"]) && apt(&pkgs));
-    if wrote_policy {
-        let _ = std::fs::remove_file(policy);
-    }
-    if !ok {
+    if !apt_install(&["kannel", "kannel-extras"])? {
         bail!("apt-get could not install kannel kannel-extras");
     }
     Ok(())

@@ -53,6 +53,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Instant;
 
+use crate::rng::Rng;
 use aduan_core::{Channel, Status, TicketCode};
 use aduan_store::{Cursor, Store, StoreOptions, TicketFilter};
 use anyhow::{Context, bail};
@@ -71,43 +72,6 @@ const WORKER_RUNS: usize = 20;
 const TABLES: [&str; 5] = ["reporters", "identities", "tickets", "messages", "notifications"];
 
 // --- Generation ------------------------------------------------------------------------
-
-/// splitmix64: small, fast and the same on every machine.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    fn chance(&mut self, p: f64) -> bool {
-        ((self.next() >> 11) as f64 / (1u64 << 53) as f64) < p
-    }
-
-    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[self.below(xs.len() as u64) as usize]
-    }
-
-    fn weighted<T: Copy>(&mut self, xs: &[(T, u32)]) -> T {
-        let total: u32 = xs.iter().map(|(_, w)| w).sum();
-        let mut r = self.below(u64::from(total)) as u32;
-        for (x, w) in xs {
-            if r < *w {
-                return *x;
-            }
-            r -= w;
-        }
-        xs[0].0
-    }
-}
 
 /// The OPDs and categories of `config/opd.toml`.
 pub struct Registry {

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::sys::{free_ports, is_root};
+use crate::sys::{apt_install, can_apt_install, free_ports};
 
 pub const DOMAIN: &str = "aduan.test";
 pub const PASSWORD: &str = "secret";
@@ -48,7 +48,7 @@ fn installed() -> bool {
 /// Installs Dovecot (IMAP, LMTP) and Postfix from Debian's packages without starting or
 /// configuring their system services.
 fn install() -> anyhow::Result<()> {
-    if !is_root() || !Path::new("/usr/bin/apt-get").exists() {
+    if !can_apt_install() {
         bail!(
             "Dovecot and Postfix are missing. Install them, e.g. `sudo apt-get install \
              dovecot-imapd dovecot-lmtpd postfix openssl`, and run `cargo xtask test` again."
@@ -65,23 +65,6 @@ fn install() -> anyhow::Result<()> {
         stdin.write_all(b"postfix postfix/main_mailer_type select No configuration\n")?;
     }
     preseed.wait()?;
-    // Keep maintainer scripts from starting the distribution's own daemons.
-    let policy = Path::new("/usr/sbin/policy-rc.d");
-    let wrote_policy = !policy.exists();
-    if wrote_policy {
-        std::fs::write(policy, "#!/bin/sh\nexit 101\n")?;
-        Command::new("chmod").args(["+x", "/usr/sbin/policy-rc.d"]).status()?;
-    }
-    let apt = |args: &[&str]| {
-        Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            // stdout is for what `cargo xtask mail-peer` prints.
-            .stdout(Stdio::from(std::io::stderr()))
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
-    };
     // Only what is missing: naming an installed package would upgrade it.
     let missing: Vec<&str> = ["dovecot-imapd", "dovecot-lmtpd", "postfix", "openssl"]
         .into_iter()
@@ -92,21 +75,10 @@ fn install() -> anyhow::Result<()> {
                 .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
         })
         .collect();
-    let mut pkgs = vec![
-        "install",
-        "-y",
-        "--no-install-recommends",
-        "-o",
-        "Dpkg::Options::=--force-confdef",
-        "-o",
-        "Dpkg::Options::=--force-confold",
-    ];
-    pkgs.extend(&missing);
-    let ok = apt(&pkgs) || (apt(&["update"]) && apt(&pkgs));
-    if wrote_policy {
-        let _ = std::fs::remove_file(policy);
-    }
-    if !ok {
+    let mut args =
+        vec!["-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold"];
+    args.extend(&missing);
+    if !apt_install(&args)? {
         bail!("apt-get could not install dovecot-imapd dovecot-lmtpd postfix");
     }
     Ok(())

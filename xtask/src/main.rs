@@ -13,6 +13,7 @@ mod mail;
 mod mailbench;
 mod pg;
 mod procbench;
+mod rng;
 mod routingbench;
 mod rssbench;
 mod sys;

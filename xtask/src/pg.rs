@@ -2,13 +2,13 @@
 //! missing, initialised in a temp dir, listening on a free loopback port, removed on drop.
 //! It never touches a server that is already running on the machine.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::sys::{free_port, is_root};
+use crate::sys::{apt_install, can_apt_install, free_port, is_root};
 
 pub struct Cluster {
     dir: PathBuf,
@@ -39,34 +39,14 @@ fn find_bindir() -> Option<PathBuf> {
 
 /// Installs Debian's `postgresql` package (root only) without starting its service.
 fn install() -> anyhow::Result<()> {
-    if !is_root() || !Path::new("/usr/bin/apt-get").exists() {
+    if !can_apt_install() {
         bail!(
             "PostgreSQL server binaries (initdb, pg_ctl) are missing. Install them, e.g. \
              `sudo apt-get install postgresql`, and run `cargo xtask test` again."
         );
     }
     eprintln!("xtask: installing PostgreSQL from Debian's packages");
-    // Keep maintainer scripts from starting the distribution's own cluster.
-    let policy = Path::new("/usr/sbin/policy-rc.d");
-    let wrote_policy = !policy.exists();
-    if wrote_policy {
-        std::fs::write(policy, "#!/bin/sh\nexit 101\n")?;
-        Command::new("chmod").args(["+x", "/usr/sbin/policy-rc.d"]).status()?;
-    }
-    let apt = |args: &[&str]| {
-        Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
-    };
-    let pkgs = ["install", "-y", "--no-install-recommends", "postgresql"];
-    let ok = apt(&pkgs) || (apt(&["update"]) && apt(&pkgs));
-    if wrote_policy {
-        let _ = std::fs::remove_file(policy);
-    }
-    if !ok {
+    if !apt_install(&["postgresql"])? {
         bail!("apt-get could not install postgresql");
     }
     Ok(())

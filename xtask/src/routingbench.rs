@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::sys::is_root;
+use crate::sys::{apt_install, can_apt_install};
 
 const PURBALINGGA_TOP1_TARGET: f64 = 0.78;
 const SYNTHETIC_SECS_TARGET: f64 = 30.0;
@@ -283,21 +283,13 @@ fn baseline_python(root: &Path) -> anyhow::Result<PathBuf> {
         Command::new("python3").args(["-m", "venv"]).arg(&venv).status().is_ok_and(|s| s.success())
     };
     if !python.is_file() && !make_venv() {
-        if !is_root() || !Path::new("/usr/bin/apt-get").exists() {
+        if !can_apt_install() {
             bail!(
                 "python3 -m venv failed. Install Python's venv module (e.g. `sudo apt-get \
                  install python3-venv`) and run the bench again"
             );
         }
-        let apt = |args: &[&str]| {
-            Command::new("apt-get")
-                .args(args)
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .status()
-                .is_ok_and(|s| s.success())
-        };
-        let pkgs = ["install", "-y", "--no-install-recommends", "python3-venv"];
-        if !(apt(&pkgs) || (apt(&["update"]) && apt(&pkgs))) {
+        if !apt_install(&["python3-venv"])? {
             bail!("apt-get could not install python3-venv");
         }
         let _ = std::fs::remove_dir_all(&venv);

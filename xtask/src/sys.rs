@@ -1,7 +1,9 @@
-//! Small helpers of the host that several peers need: whether we run as root, free ports.
+//! Small helpers of the host that several peers need: whether we run as root, installing
+//! Debian packages, free ports.
 
 use std::net::{Ipv4Addr, TcpListener};
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Stdio};
 
 use anyhow::Context;
 
@@ -12,6 +14,41 @@ pub(crate) fn is_root() -> bool {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
         .unwrap_or(false)
+}
+
+/// Whether xtask may install missing peers itself: as root on a machine with `apt-get`.
+pub(crate) fn can_apt_install() -> bool {
+    is_root() && Path::new("/usr/bin/apt-get").exists()
+}
+
+/// `apt-get install -y --no-install-recommends` with `args` (options, then packages), run
+/// again after an `apt-get update` when the first try fails. A `policy-rc.d` is in place
+/// meanwhile (unless one already is) so maintainer scripts do not start the distribution's
+/// own services. apt's output goes to stderr: stdout is for what `cargo xtask mail-peer` and
+/// `sms-peer` print. Whether the install succeeded.
+pub(crate) fn apt_install(args: &[&str]) -> anyhow::Result<bool> {
+    let policy = Path::new("/usr/sbin/policy-rc.d");
+    let wrote_policy = !policy.exists();
+    if wrote_policy {
+        std::fs::write(policy, "#!/bin/sh\nexit 101\n")?;
+        Command::new("chmod").args(["+x", "/usr/sbin/policy-rc.d"]).status()?;
+    }
+    let apt = |args: &[&str]| {
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdout(Stdio::from(std::io::stderr()))
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    };
+    let mut install = vec!["install", "-y", "--no-install-recommends"];
+    install.extend_from_slice(args);
+    let ok = apt(&install) || (apt(&["update"]) && apt(&install));
+    if wrote_policy {
+        let _ = std::fs::remove_file(policy);
+    }
+    Ok(ok)
 }
 
 /// A port nothing listens on right now (bound to port 0, then released).

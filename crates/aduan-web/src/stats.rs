@@ -82,6 +82,44 @@ fn csv_response(file: &str, body: String) -> Response {
         .into_response()
 }
 
+/// One view of `GET /api/v1/stats`: the rate limit, `?format=` and the query checked in this
+/// order, the rows loaded, then the CSV download `csv` makes, or the JSON object `json` makes
+/// with the period asked (`from`, `to`) added; any error as the API answers it.
+async fn view<T, E, F>(
+    allowed: Result<(), ApiError>,
+    q: &HashMap<String, String>,
+    load: impl FnOnce(StatsQuery) -> F,
+    csv: impl FnOnce(&StatsQuery, T) -> Response,
+    json: impl FnOnce(&StatsQuery, T) -> serde_json::Value,
+) -> Response
+where
+    F: Future<Output = Result<T, E>>,
+    ApiError: From<E>,
+{
+    let run = async {
+        allowed?;
+        let csv = wants_csv(q)?;
+        let sq = query(q)?;
+        let rows = load(sq.clone()).await?;
+        Ok::<_, ApiError>((csv, sq, rows))
+    };
+    match run.await {
+        Ok((true, sq, rows)) => csv(&sq, rows),
+        Ok((false, sq, rows)) => {
+            let mut body = json(&sq, rows);
+            body["from"] = json!(sq.from.as_ref().map(aduan_core::time::format_rfc3339));
+            body["to"] = json!(sq.to.as_ref().map(aduan_core::time::format_rfc3339));
+            axum::Json(body).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// A share as a whole percentage, `—` when there is none.
+fn percent(v: Option<f64>) -> String {
+    v.map(|c| format!("{:.0}%", c * 100.0)).unwrap_or_else(|| "—".into())
+}
+
 pub(crate) fn to_csv(group_by: StatsGroup, rows: &[StatsRow]) -> String {
     let mut out = format!(
         "{},total,open,resolved,rejected,overdue,responded_on_time,responded_late,compliance,closed\r\n",
@@ -114,47 +152,83 @@ pub(crate) async fn api_stats(State(state): State<AppState>, req: Request) -> Re
         .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
         .unwrap_or_default();
     drop(req);
+    let state = &state;
     match q.get("view").map(|v| v.trim()) {
-        None | Some("" | "counts") => {}
-        Some("satisfaction") => return satisfaction_api(&state, allowed, &q).await,
-        Some("routing") => return routing_api(&state, allowed, &q).await,
-        Some(_) => {
-            return ApiError::field("view", "must be counts, satisfaction or routing")
-                .into_response();
+        None | Some("" | "counts") => {
+            view(
+                allowed,
+                &q,
+                |sq| async move {
+                    let rows = state.store.stats(sq.clone()).await?;
+                    let incidents = state.store.incident_counts(sq.from, sq.to).await?;
+                    Ok::<_, ApiError>((rows, incidents))
+                },
+                |sq, (rows, _)| {
+                    csv_response(
+                        match sq.group_by {
+                            StatsGroup::Opd => "aduan-opd.csv",
+                            StatsGroup::Channel => "aduan-channel.csv",
+                            StatsGroup::Category => "aduan-category.csv",
+                            StatsGroup::Kecamatan => "aduan-kecamatan.csv",
+                            StatsGroup::Day => "aduan-day.csv",
+                        },
+                        to_csv(sq.group_by, &rows),
+                    )
+                },
+                |sq, (rows, (incidents, incident_reports))| {
+                    // Issue 20: reports (tickets) and problems counted apart. `problems`
+                    // counts an incident once and every ticket outside one.
+                    let reports = rows.iter().map(|r| r.total).sum::<i64>();
+                    json!({
+                        "group_by": sq.group_by,
+                        "rows": rows,
+                        "incidents": incidents,
+                        "incident_reports": incident_reports,
+                        "problems": reports - incident_reports + incidents,
+                    })
+                },
+            )
+            .await
         }
-    }
-    let run = async {
-        allowed?;
-        let csv = wants_csv(&q)?;
-        let sq = query(&q)?;
-        let rows = state.store.stats(sq.clone()).await?;
-        let incidents = state.store.incident_counts(sq.from, sq.to).await?;
-        Ok::<_, ApiError>((csv, sq, rows, incidents))
-    };
-    match run.await {
-        Ok((true, sq, rows, _)) => csv_response(
-            match sq.group_by {
-                StatsGroup::Opd => "aduan-opd.csv",
-                StatsGroup::Channel => "aduan-channel.csv",
-                StatsGroup::Category => "aduan-category.csv",
-                StatsGroup::Kecamatan => "aduan-kecamatan.csv",
-                StatsGroup::Day => "aduan-day.csv",
-            },
-            to_csv(sq.group_by, &rows),
-        ),
-        Ok((false, sq, rows, (incidents, incident_reports))) => axum::Json(json!({
-            "group_by": sq.group_by,
-            "from": sq.from.as_ref().map(aduan_core::time::format_rfc3339),
-            "to": sq.to.as_ref().map(aduan_core::time::format_rfc3339),
-            "rows": rows,
-            // Issue 20: reports (tickets) and problems counted apart. `problems` counts an
-            // incident once and every ticket outside one.
-            "incidents": incidents,
-            "incident_reports": incident_reports,
-            "problems": rows.iter().map(|r| r.total).sum::<i64>() - incident_reports + incidents,
-        }))
-        .into_response(),
-        Err(e) => e.into_response(),
+        // The residents' confirmations and ratings, JSON or CSV like the counts.
+        Some("satisfaction") => {
+            view(
+                allowed,
+                &q,
+                |sq| state.store.satisfaction(sq),
+                |sq, rows| csv_response("aduan-kepuasan.csv", satisfaction_csv(sq.group_by, &rows)),
+                |sq, rows| {
+                    json!({
+                        "view": "satisfaction",
+                        "group_by": sq.group_by,
+                        "min_ratings": aduan_store::MIN_RATINGS,
+                        "rows": rows,
+                    })
+                },
+            )
+            .await
+        }
+        // Per OPD and overall (`"opd": null`, first), the share routed automatically, the
+        // share re-disposed by a person afterwards, the median hours to the first
+        // disposition, over the tickets created in `from..to`; JSON or CSV.
+        Some("routing") => {
+            view(
+                allowed,
+                &q,
+                |sq| state.store.routing_quality(sq.from, sq.to),
+                |_, rows| csv_response("aduan-routing.csv", routing_csv(&rows)),
+                |_, rows| {
+                    json!({
+                        "view": "routing",
+                        "rows": rows,
+                    })
+                },
+            )
+            .await
+        }
+        Some(_) => {
+            ApiError::field("view", "must be counts, satisfaction or routing").into_response()
+        }
     }
 }
 
@@ -380,9 +454,7 @@ async fn charts(state: &AppState) -> Result<Vec<Chart>, ApiError> {
                     key(r, "(belum)"),
                     r.responded_on_time.to_string(),
                     r.responded_late.to_string(),
-                    r.compliance
-                        .map(|c| format!("{:.0}%", c * 100.0))
-                        .unwrap_or_else(|| "—".into()),
+                    percent(r.compliance),
                 ]
             })
             .collect(),
@@ -481,36 +553,6 @@ pub(crate) fn satisfaction_csv(group_by: StatsGroup, rows: &[SatisfactionRow]) -
     out
 }
 
-/// `GET /api/v1/stats?view=satisfaction`: JSON or CSV like the counts.
-async fn satisfaction_api(
-    state: &AppState,
-    allowed: Result<(), ApiError>,
-    q: &HashMap<String, String>,
-) -> Response {
-    let run = async {
-        allowed?;
-        let csv = wants_csv(q)?;
-        let sq = query(q)?;
-        let rows = state.store.satisfaction(sq.clone()).await?;
-        Ok::<_, ApiError>((csv, sq, rows))
-    };
-    match run.await {
-        Ok((true, sq, rows)) => {
-            csv_response("aduan-kepuasan.csv", satisfaction_csv(sq.group_by, &rows))
-        }
-        Ok((false, sq, rows)) => axum::Json(json!({
-            "view": "satisfaction",
-            "group_by": sq.group_by,
-            "from": sq.from.as_ref().map(aduan_core::time::format_rfc3339),
-            "to": sq.to.as_ref().map(aduan_core::time::format_rfc3339),
-            "min_ratings": aduan_store::MIN_RATINGS,
-            "rows": rows,
-        }))
-        .into_response(),
-        Err(e) => e.into_response(),
-    }
-}
-
 /// The dashboard's satisfaction charts: per OPD the shares confirmed and reopened (bars and
 /// a table with the mean rating), and the first-response time buckets of all tickets.
 async fn satisfaction_charts(state: &AppState, offset: i32) -> Result<Vec<Chart>, ApiError> {
@@ -519,8 +561,6 @@ async fn satisfaction_charts(state: &AppState, offset: i32) -> Result<Vec<Chart>
     let with_asked: Vec<&SatisfactionRow> = rows.iter().filter(|r| r.asked > 0).collect();
     let labels: Vec<String> =
         with_asked.iter().map(|r| r.key.clone().unwrap_or_else(|| "(belum)".into())).collect();
-    let pct =
-        |v: Option<f64>| v.map(|c| format!("{:.0}%", c * 100.0)).unwrap_or_else(|| "—".into());
     let mut charts = vec![Chart {
         svg: hbars(
             "Konfirmasi warga per OPD",
@@ -552,8 +592,8 @@ async fn satisfaction_charts(state: &AppState, offset: i32) -> Result<Vec<Chart>
                 vec![
                     l.clone(),
                     r.asked.to_string(),
-                    pct(r.confirmed_share),
-                    pct(r.reopened_share),
+                    percent(r.confirmed_share),
+                    percent(r.reopened_share),
                     r.expired.to_string(),
                     r.mean_rating.map(|m| format!("{m:.1}")).unwrap_or_else(|| "—".into()),
                 ]
@@ -610,42 +650,12 @@ pub(crate) fn routing_csv(rows: &[aduan_store::RoutingQualityRow]) -> String {
     out
 }
 
-/// `GET /api/v1/stats?view=routing`: per OPD and overall (`"opd": null`, first), the share
-/// routed automatically, the share re-disposed by a person afterwards, the median hours to
-/// the first disposition, over the tickets created in `from..to`; JSON or CSV.
-async fn routing_api(
-    state: &AppState,
-    allowed: Result<(), ApiError>,
-    q: &HashMap<String, String>,
-) -> Response {
-    let run = async {
-        allowed?;
-        let csv = wants_csv(q)?;
-        let sq = query(q)?;
-        let rows = state.store.routing_quality(sq.from, sq.to).await?;
-        Ok::<_, ApiError>((csv, sq, rows))
-    };
-    match run.await {
-        Ok((true, _, rows)) => csv_response("aduan-routing.csv", routing_csv(&rows)),
-        Ok((false, sq, rows)) => axum::Json(json!({
-            "view": "routing",
-            "from": sq.from.as_ref().map(aduan_core::time::format_rfc3339),
-            "to": sq.to.as_ref().map(aduan_core::time::format_rfc3339),
-            "rows": rows,
-        }))
-        .into_response(),
-        Err(e) => e.into_response(),
-    }
-}
-
 /// The dashboard's routing quality: per OPD (and overall, first) the shares routed
 /// automatically and re-disposed afterwards, with the median time to disposition.
 async fn routing_chart(state: &AppState) -> Result<Chart, ApiError> {
     let rows = state.store.routing_quality(None, None).await?;
     let labels: Vec<String> =
         rows.iter().map(|r| r.opd.clone().unwrap_or_else(|| "Semua".into())).collect();
-    let pct =
-        |v: Option<f64>| v.map(|c| format!("{:.0}%", c * 100.0)).unwrap_or_else(|| "—".into());
     Ok(Chart {
         svg: hbars(
             "Ketepatan disposisi otomatis per OPD",
@@ -675,8 +685,8 @@ async fn routing_chart(state: &AppState) -> Result<Chart, ApiError> {
                     l.clone(),
                     r.tickets.to_string(),
                     r.disposed.to_string(),
-                    format!("{} ({})", r.auto_routed, pct(r.auto_share)),
-                    format!("{} ({})", r.redisposed, pct(r.redisposed_share)),
+                    format!("{} ({})", r.auto_routed, percent(r.auto_share)),
+                    format!("{} ({})", r.redisposed, percent(r.redisposed_share)),
                     r.median_disposition_hours
                         .map(|h| format!("{h:.1} jam"))
                         .unwrap_or_else(|| "—".into()),
