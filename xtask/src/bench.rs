@@ -208,7 +208,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
              figures are lower than they should be (run without --no-build)"
         );
     }
-    let bin = root.join("target/release/aduan");
+    let bin = crate::sys::cargo_target(&root).join("release/aduan");
     if !bin.is_file() {
         bail!("{} does not exist; build it first", bin.display());
     }
@@ -519,7 +519,7 @@ fn build(root: &Path, packages: &[&str]) -> anyhow::Result<()> {
 
 /// Runs `target/release/xtask bench --no-build` with the same settings.
 fn run_release_xtask(root: &Path, args: &Args) -> anyhow::Result<()> {
-    let xtask = root.join("target/release/xtask");
+    let xtask = crate::sys::cargo_target(root).join("release/xtask");
     let status = Command::new(&xtask)
         .current_dir(root)
         .arg("bench")

@@ -78,7 +78,7 @@ pub fn run(root: &Path, no_build: bool) -> anyhow::Result<()> {
     }
     // `ADUAN_BIN` measures another build (as the e2e tests take it).
     let bin = std::env::var_os("ADUAN_BIN")
-        .map_or_else(|| root.join("target/release/aduan"), PathBuf::from);
+        .map_or_else(|| crate::sys::cargo_target(root).join("release/aduan"), PathBuf::from);
     if !bin.is_file() {
         bail!("{} does not exist; build it first", bin.display());
     }

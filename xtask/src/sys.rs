@@ -1,11 +1,20 @@
 //! Small helpers of the host that several peers need: whether we run as root, installing
-//! Debian packages, free ports.
+//! Debian packages, free ports, where cargo puts its builds.
 
 use std::net::{Ipv4Addr, TcpListener};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::Context;
+
+/// Where cargo puts what it builds for the workspace at `root`: `CARGO_TARGET_DIR` when
+/// it is set (relative to the root, from where `cargo xtask` runs), else `root/target`.
+pub(crate) fn cargo_target(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => root.join(dir),
+        _ => root.join("target"),
+    }
+}
 
 /// Whether xtask runs as root (then servers that refuse root run as a system user).
 pub(crate) fn is_root() -> bool {

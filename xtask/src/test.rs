@@ -51,7 +51,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if !status.success() {
         bail!("cargo build failed");
     }
-    let bin = root.join("target/debug/aduan");
+    let bin = crate::sys::cargo_target(&root).join("debug/aduan");
 
     let status = cargo()
         .args(["test", "--workspace"])
