@@ -656,11 +656,6 @@ impl Store {
     }
 }
 
-// --- windows: answers waiting for the resident go where they write ---
-
-/// The resident wrote (a message of their own, not an automated one or an edit): their
-/// answers kept `waiting_for_resident` are queued to this identity on this channel, ahead of
-/// whatever this message itself makes us send.
 /// Stores inbound message `msg` on ticket `ticket_id` (`None`: on no ticket), sent from
 /// identity `identity_id`, an edit of message `revision_of`; returns its id.
 async fn insert_inbound<D: Db>(
@@ -713,6 +708,11 @@ async fn insert_attachments<D: Db>(c: &mut D, message_id: i64, msg: &InboundMess
     Ok(())
 }
 
+// --- windows: answers waiting for the resident go where they write ---
+
+/// The resident wrote (a message of their own, not an automated one or an edit): their
+/// answers kept `waiting_for_resident` are queued to this identity on this channel, ahead of
+/// whatever this message itself makes us send.
 async fn requeue_for<D: Db>(
     c: &mut D,
     reporter_id: Option<i64>,
