@@ -75,12 +75,9 @@ fn install() -> anyhow::Result<()> {
                 .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
         })
         .collect();
-    let mut args =
-        vec!["-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold"];
-    args.extend(&missing);
-    if !apt_install(&args)? {
-        bail!("apt-get could not install dovecot-imapd dovecot-lmtpd postfix");
-    }
+    let keep_config =
+        ["-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold"];
+    apt_install(&keep_config, &missing)?;
     Ok(())
 }
 

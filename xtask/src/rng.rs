@@ -49,4 +49,11 @@ impl Rng {
         }
         xs[0].0
     }
+
+    /// An index in 0..cum.len(), each as likely as its step in the cumulative weights `cum`
+    /// (e.g. a Zipf distribution's).
+    pub(crate) fn by_cumulative(&mut self, cum: &[f64]) -> usize {
+        let x = self.unit() * cum.last().copied().unwrap_or(1.0);
+        cum.partition_point(|c| *c < x).min(cum.len().saturating_sub(1))
+    }
 }

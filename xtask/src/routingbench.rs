@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+use crate::rng::Rng;
 use crate::sys::{apt_install, can_apt_install};
 
 const PURBALINGGA_TOP1_TARGET: f64 = 0.78;
@@ -289,9 +290,7 @@ fn baseline_python(root: &Path) -> anyhow::Result<PathBuf> {
                  install python3-venv`) and run the bench again"
             );
         }
-        if !apt_install(&["python3-venv"])? {
-            bail!("apt-get could not install python3-venv");
-        }
+        apt_install(&[], &["python3-venv"])?;
         let _ = std::fs::remove_dir_all(&venv);
         if !make_venv() {
             bail!("python3 -m venv {} failed", venv.display());
@@ -320,41 +319,6 @@ fn write_csv(path: &Path, rows: &[(String, String)]) -> anyhow::Result<()> {
 /// The seed of the bench's synthetic set.
 pub const SEED: u64 = 0x5eed_2026_1204;
 
-/// splitmix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    fn f(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    /// Standard normal (Box–Muller).
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.f().max(1e-12), self.f());
-        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
-    }
-
-    /// An index in 0..n, Zipf-distributed with exponent `s` (by inverting the cumulative
-    /// weights `cum`).
-    fn zipf(&mut self, cum: &[f64]) -> usize {
-        let x = self.f() * cum.last().copied().unwrap_or(1.0);
-        cum.partition_point(|c| *c < x).min(cum.len().saturating_sub(1))
-    }
-}
-
 fn zipf_cum(n: usize, s: f64) -> Vec<f64> {
     let mut acc = 0.0;
     (0..n)
@@ -373,14 +337,14 @@ fn make_word(rng: &mut Rng) -> String {
     ];
     const VOWEL: &[&str] = &["a", "a", "i", "u", "e", "o"];
     const CODA: &[&str] = &["n", "ng", "k", "r", "t", "s", "l", "h", "m"];
-    let syllables = 2 + usize::from(rng.f() < 0.45);
+    let syllables = 2 + usize::from(rng.unit() < 0.45);
     let mut w = String::new();
     for _ in 0..syllables {
-        w.push_str(ONSET[rng.below(ONSET.len())]);
-        w.push_str(VOWEL[rng.below(VOWEL.len())]);
+        w.push_str(rng.pick::<&str>(ONSET));
+        w.push_str(rng.pick::<&str>(VOWEL));
     }
-    if rng.f() < 0.6 {
-        w.push_str(CODA[rng.below(CODA.len())]);
+    if rng.unit() < 0.6 {
+        w.push_str(rng.pick::<&str>(CODA));
     }
     w
 }
@@ -496,7 +460,7 @@ pub fn synthetic(seed: u64) -> Vec<(String, String)> {
     let mut order: Vec<usize> =
         sizes.iter().enumerate().flat_map(|(l, n)| std::iter::repeat_n(l, *n)).collect();
     for i in (1..order.len()).rev() {
-        let j = rng.below(i + 1);
+        let j = rng.below(i as u64 + 1) as usize;
         order.swap(i, j);
     }
     let bg = zipf_cum(background.len(), 1.0);
@@ -510,42 +474,38 @@ pub fn synthetic(seed: u64) -> Vec<(String, String)> {
         let g = group_of[label];
         let siblings: Vec<usize> =
             (0..LABELS).filter(|&l| group_of[l] == g && l != label).collect();
-        let borrow =
-            (rng.f() < 0.33 && !siblings.is_empty()).then(|| siblings[rng.below(siblings.len())]);
+        let borrow = (rng.unit() < 0.33 && !siblings.is_empty()).then(|| *rng.pick(&siblings));
         let mut text = String::new();
         while text.len() < chars {
-            let r = rng.f();
+            let r = rng.unit();
             let word: &str = if r < 0.09 {
                 match borrow {
-                    Some(b) if rng.f() < 0.45 => &label_words[b][rng.zipf(&lw)],
-                    _ => &label_words[label][rng.zipf(&lw)],
+                    Some(b) if rng.unit() < 0.45 => &label_words[b][rng.by_cumulative(&lw)],
+                    _ => &label_words[label][rng.by_cumulative(&lw)],
                 }
             } else if r < 0.11 {
                 &places[label]
             } else if r < 0.22 {
-                &group_words[g][rng.zipf(&gw)]
+                &group_words[g][rng.by_cumulative(&gw)]
             } else if r < 0.55 {
-                COMMON[rng.zipf(&cw)]
+                COMMON[rng.by_cumulative(&cw)]
             } else {
-                &background[rng.zipf(&bg)]
+                &background[rng.by_cumulative(&bg)]
             };
             if !text.is_empty() {
                 text.push(' ');
             }
-            if rng.f() < 0.03 && word.len() > 3 {
+            if rng.unit() < 0.03 && word.len() > 3 {
                 // A typo: one letter dropped.
-                let k = 1 + rng.below(word.len() - 2);
+                let k = 1 + rng.below(word.len() as u64 - 2) as usize;
                 text.push_str(&word[..k]);
                 text.push_str(&word[k + 1..]);
             } else {
                 text.push_str(word);
             }
         }
-        let shown = if rng.f() < 0.04 && !siblings.is_empty() {
-            siblings[rng.below(siblings.len())]
-        } else {
-            label
-        };
+        let shown =
+            if rng.unit() < 0.04 && !siblings.is_empty() { *rng.pick(&siblings) } else { label };
         rows.push((text, names[shown].clone()));
     }
     rows

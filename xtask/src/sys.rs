@@ -2,10 +2,11 @@
 //! Debian packages, free ports, where cargo puts its builds.
 
 use std::net::{Ipv4Addr, TcpListener};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 
 /// Where cargo puts what it builds for the workspace at `root`: `CARGO_TARGET_DIR` when
 /// it is set (relative to the root, from where `cargo xtask` runs), else `root/target`.
@@ -30,17 +31,17 @@ pub(crate) fn can_apt_install() -> bool {
     is_root() && Path::new("/usr/bin/apt-get").exists()
 }
 
-/// `apt-get install -y --no-install-recommends` with `args` (options, then packages), run
-/// again after an `apt-get update` when the first try fails. A `policy-rc.d` is in place
-/// meanwhile (unless one already is) so maintainer scripts do not start the distribution's
-/// own services. apt's output goes to stderr: stdout is for what `cargo xtask mail-peer` and
-/// `sms-peer` print. Whether the install succeeded.
-pub(crate) fn apt_install(args: &[&str]) -> anyhow::Result<bool> {
+/// `apt-get install -y --no-install-recommends` with apt `options` and `packages`, run again
+/// after an `apt-get update` when the first try fails; an error names the packages. A
+/// `policy-rc.d` is in place meanwhile (unless one already is) so maintainer scripts do not
+/// start the distribution's own services. apt's output goes to stderr: stdout is for what
+/// `cargo xtask mail-peer` and `sms-peer` print.
+pub(crate) fn apt_install(options: &[&str], packages: &[&str]) -> anyhow::Result<()> {
     let policy = Path::new("/usr/sbin/policy-rc.d");
     let wrote_policy = !policy.exists();
     if wrote_policy {
         std::fs::write(policy, "#!/bin/sh\nexit 101\n")?;
-        Command::new("chmod").args(["+x", "/usr/sbin/policy-rc.d"]).status()?;
+        std::fs::set_permissions(policy, std::fs::Permissions::from_mode(0o755))?;
     }
     let apt = |args: &[&str]| {
         Command::new("apt-get")
@@ -48,16 +49,17 @@ pub(crate) fn apt_install(args: &[&str]) -> anyhow::Result<bool> {
             .env("DEBIAN_FRONTEND", "noninteractive")
             .stdout(Stdio::from(std::io::stderr()))
             .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
+            .is_ok_and(|s| s.success())
     };
-    let mut install = vec!["install", "-y", "--no-install-recommends"];
-    install.extend_from_slice(args);
+    let install = [&["install", "-y", "--no-install-recommends"], options, packages].concat();
     let ok = apt(&install) || (apt(&["update"]) && apt(&install));
     if wrote_policy {
         let _ = std::fs::remove_file(policy);
     }
-    Ok(ok)
+    if !ok {
+        bail!("apt-get could not install {}", packages.join(" "));
+    }
+    Ok(())
 }
 
 /// A port nothing listens on right now (bound to port 0, then released).
