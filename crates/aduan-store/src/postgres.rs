@@ -4,10 +4,12 @@
 //! transaction each. They queue on `GROUP_WRITERS` writer tasks; a free writer takes
 //! everything queued (up to `max_batch` writes), opens ONE transaction, takes the advisory
 //! locks of every message of the group in ONE statement (distinct lock keys in hash order,
-//! the same order in every instance, so two groups never deadlock on them), runs each
-//! write, commits, and only then answers each caller: `201 = committed` holds, and many
-//! messages share one commit (one WAL flush) and one lock round trip. While one writer
-//! waits for its commit, the next group gathers on the other writer.
+//! the same order in every instance, so two groups never deadlock on them), stores the
+//! group's messages (`ops::intake::ingest_group`: the new senders' first messages together
+//! in one read and one write, the rest one by one), commits, and only then answers each
+//! caller: `201 = committed` holds, and many messages share one commit (one WAL flush), one
+//! lock round trip and, for new senders, two statements. While one writer waits for its
+//! commit, the next group gathers on the other writer.
 //!
 //! The multi-instance guarantees are the ones of a transaction per message: the advisory
 //! locks on `message:{channel}:{provider id}` and on the sender's identity are held until
@@ -22,7 +24,6 @@
 //! never fails the others. Test: `two_writers_racing_on_one_database_store_nothing_twice`
 //! (contract `intake.rs`).
 
-use std::any::Any;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -33,6 +34,8 @@ use sqlx::query::Query;
 use sqlx::{Column, Postgres, Row as _, TypeInfo};
 
 use crate::db::{Db, Row, Value};
+use crate::ops::intake::GroupWrite;
+use crate::types::Ingested;
 use crate::{Result, StoreError, StoreOptions};
 
 pub(crate) struct PgStore {
@@ -54,33 +57,12 @@ pub(crate) struct PgConn<'c> {
 /// Writer tasks of the group commit: one runs a group while the next gathers.
 const GROUP_WRITERS: usize = 2;
 
-type Erased = Box<dyn Any + Send>;
-
-/// A write that may share its transaction with others; it can run again (alone) when its
-/// group fails.
-trait GroupJob: Send + Sync {
-    fn run<'c>(&'c self, c: &'c mut PgConn<'c>) -> BoxFuture<'c, Result<Erased>>;
-}
-
-/// A grouped write with its result type.
-struct Typed<F, T>(F, std::marker::PhantomData<fn() -> T>);
-
-impl<F, T> GroupJob for Typed<F, T>
-where
-    T: Send + 'static,
-    F: for<'c> Fn(&'c mut PgConn<'c>) -> BoxFuture<'c, Result<T>> + Send + Sync,
-{
-    fn run<'c>(&'c self, c: &'c mut PgConn<'c>) -> BoxFuture<'c, Result<Erased>> {
-        let fut = (self.0)(c);
-        Box::pin(async move { fut.await.map(|v| Box::new(v) as Erased) })
-    }
-}
-
+/// One caller's intake waiting for a group: its messages (stored all or none), the
+/// advisory-lock keys they need (held until the transaction ends), and where the answer goes.
 struct Grouped {
-    /// Advisory-lock keys the write needs, held until its transaction ends.
+    write: GroupWrite,
     locks: Vec<String>,
-    job: Box<dyn GroupJob>,
-    reply: tokio::sync::oneshot::Sender<Result<Erased>>,
+    reply: tokio::sync::oneshot::Sender<Result<Vec<Ingested>>>,
 }
 
 type Inbox = Arc<tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<Grouped>>>;
@@ -121,18 +103,19 @@ async fn run_group(pool: &PgPool, statements: &AtomicU64, group: Vec<Grouped>) {
             tracing::warn!(%error, writes = group.len(), "A group commit failed; each of its writes runs alone.");
             for g in group {
                 let result = try_group(pool, statements, std::slice::from_ref(&g)).await;
-                let _ = g.reply.send(result.map(|mut v| v.pop().unwrap_or_else(|| Box::new(()))));
+                let _ = g.reply.send(result.map(|mut v| v.pop().unwrap_or_default()));
             }
         }
     }
 }
 
-/// One transaction: the group's locks in one statement, each write, the commit.
+/// One transaction: the group's locks in one statement, its messages
+/// ([`crate::ops::intake::ingest_group`]), the commit.
 async fn try_group(
     pool: &PgPool,
     statements: &AtomicU64,
     group: &[Grouped],
-) -> Result<Vec<Erased>> {
+) -> Result<Vec<Vec<Ingested>>> {
     let mut tx = pool.begin().await?;
     let keys: Vec<&str> = group.iter().flat_map(|g| g.locks.iter().map(String::as_str)).collect();
     if !keys.is_empty() {
@@ -145,10 +128,10 @@ async fn try_group(
         .execute(&mut *tx)
         .await?;
     }
-    let mut values = Vec::with_capacity(group.len());
-    for g in group {
-        values.push(g.job.run(&mut PgConn { conn: &mut tx, statements }).await?);
-    }
+    let writes: Vec<&GroupWrite> = group.iter().map(|g| &g.write).collect();
+    let values =
+        crate::ops::intake::ingest_group(&mut PgConn { conn: &mut tx, statements }, &writes)
+            .await?;
     tx.commit().await?;
     Ok(values)
 }
@@ -229,22 +212,17 @@ impl PgStore {
         self.statements.load(Ordering::Relaxed)
     }
 
-    /// Runs `f` in a transaction shared with the other grouped writes queued meanwhile,
-    /// holding the advisory locks `locks` (see the module doc); returns once committed. `f`
-    /// may run twice: a second time alone if its group failed.
-    pub(crate) async fn write_grouped<T, F>(&self, locks: Vec<String>, f: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: for<'c> Fn(&'c mut PgConn<'c>) -> BoxFuture<'c, Result<T>> + Send + Sync + 'static,
-    {
-        let job: Box<dyn GroupJob> = Box::new(Typed(f, std::marker::PhantomData));
+    /// Stores `write` in a transaction shared with the other intakes queued meanwhile,
+    /// holding the advisory locks `locks` (see the module doc); returns once committed. The
+    /// write may run twice: a second time alone if its group failed.
+    pub(crate) async fn ingest_grouped(
+        &self,
+        write: GroupWrite,
+        locks: Vec<String>,
+    ) -> Result<Vec<Ingested>> {
         let (reply, wait) = tokio::sync::oneshot::channel();
-        self.group.send(Grouped { locks, job, reply }).map_err(|_| StoreError::Closed)?;
-        let value = wait.await.map_err(|_| StoreError::Closed)??;
-        value
-            .downcast::<T>()
-            .map(|b| *b)
-            .map_err(|_| StoreError::Internal("a grouped write returned the wrong type".into()))
+        self.group.send(Grouped { write, locks, reply }).map_err(|_| StoreError::Closed)?;
+        wait.await.map_err(|_| StoreError::Closed)?
     }
 
     pub(crate) async fn migrate(&self) -> Result<()> {

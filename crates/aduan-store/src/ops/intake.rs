@@ -504,24 +504,38 @@ async fn ingest_locked<D: Db>(
             queue_outbound(c, id, msg.channel, route, &text, system, purpose, limits, now).await?;
         }
     }
-    // The receipt with the code, on the channel the resident wrote from. Web and Open311
-    // callers get the code in their HTTP answer instead.
-    if let (Some(id), Some(code), Some(template), false) =
-        (ticket_id, outcome.ticket, &opts.ack_template, msg.thread.automated)
-    {
-        let own = msg.sender.identity.as_slice();
-        let route = choose_reply_route(msg.channel, msg.sender.identity.as_ref(), own);
-        let same_channel =
-            matches!(&route, ReplyRoute::Send { channel, .. } if *channel == msg.channel);
-        if outcome.ticket_created && same_channel {
-            let hours = opts.sla.first_response.num_hours();
-            let text = aduan_core::texts::receipt_on(msg.channel, template, code, hours);
-            let limits = Some(&opts.auto_limits);
-            let (system, purpose) = (&Actor::System, Purpose::Ack);
-            queue_outbound(c, id, msg.channel, route, &text, system, purpose, limits, now).await?;
-        }
+    if let (Some(id), Some(code), true) = (ticket_id, outcome.ticket, outcome.ticket_created) {
+        queue_receipt(c, opts, &msg, id, code, now).await?;
     }
     Ok(outcome)
+}
+
+/// The receipt with the code of the ticket `msg` just opened, on the channel the resident
+/// wrote from (none for an automated message). Web and Open311 callers get the code in
+/// their HTTP answer instead.
+async fn queue_receipt<D: Db>(
+    c: &mut D,
+    opts: &StoreOptions,
+    msg: &InboundMessage,
+    ticket_id: i64,
+    code: TicketCode,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let Some(template) = &opts.ack_template else { return Ok(()) };
+    if msg.thread.automated {
+        return Ok(());
+    }
+    let own = msg.sender.identity.as_slice();
+    let route = choose_reply_route(msg.channel, msg.sender.identity.as_ref(), own);
+    if matches!(&route, ReplyRoute::Send { channel, .. } if *channel == msg.channel) {
+        let hours = opts.sla.first_response.num_hours();
+        let text = aduan_core::texts::receipt_on(msg.channel, template, code, hours);
+        let limits = Some(&opts.auto_limits);
+        let (system, purpose) = (&Actor::System, Purpose::Ack);
+        queue_outbound(c, ticket_id, msg.channel, route, &text, system, purpose, limits, now)
+            .await?;
+    }
+    Ok(())
 }
 
 /// The ticket (followed through merges) holding a message of `channel` with one of the
@@ -803,19 +817,43 @@ async fn ingest_grouped(
     now: DateTime<Utc>,
 ) -> Result<Vec<Ingested>> {
     let locks = msgs.iter().flat_map(intake_locks).collect();
-    let shared = std::sync::Arc::new((opts, msgs));
-    p.write_grouped(locks, move |c| {
-        let shared = shared.clone();
-        Box::pin(async move {
-            let (opts, msgs) = &*shared;
-            let mut out = Vec::with_capacity(msgs.len());
-            for msg in msgs {
-                out.push(ingest_locked(c, opts, msg.clone(), now).await?);
+    p.ingest_grouped(GroupWrite { opts, msgs, now }, locks).await
+}
+
+/// One caller's part of a PostgreSQL group: its messages, stored all or none with the rest
+/// of the group, with its options and its time.
+pub(crate) struct GroupWrite {
+    pub(crate) opts: StoreOptions,
+    pub(crate) msgs: Vec<InboundMessage>,
+    pub(crate) now: DateTime<Utc>,
+}
+
+/// Stores a group's messages in the open transaction, the group's locks held: the new
+/// senders' first messages that nothing else in the group touches together in two
+/// statements ([`batch_read`], [`batch_insert`]), every other message one by one as
+/// [`ingest`] does. Returns each write's answers in its order.
+pub(crate) async fn ingest_group<D: Db>(
+    c: &mut D,
+    writes: &[&GroupWrite],
+) -> Result<Vec<Vec<Ingested>>> {
+    let mut out: Vec<Vec<Option<Ingested>>> =
+        writes.iter().map(|w| vec![None; w.msgs.len()]).collect();
+    let candidates = batch_candidates(writes);
+    let batch =
+        if candidates.is_empty() { candidates } else { batch_read(c, writes, candidates).await? };
+    if !batch.is_empty() {
+        for ((w, i), stored) in batch_insert(c, writes, &batch).await? {
+            out[w][i] = Some(stored);
+        }
+    }
+    for (w, write) in writes.iter().enumerate() {
+        for (i, msg) in write.msgs.iter().enumerate() {
+            if out[w][i].is_none() {
+                out[w][i] = Some(ingest_locked(c, &write.opts, msg.clone(), write.now).await?);
             }
-            Ok(out)
-        })
-    })
-    .await
+        }
+    }
+    Ok(out.into_iter().map(|w| w.into_iter().flatten().collect()).collect())
 }
 
 // --- pgintake: intake in fewer statements (issue 22 items 2-4) ---
@@ -1085,4 +1123,220 @@ async fn new_sender_ticket_pg<D: Db>(
         None => None,
     };
     Ok((row.get("reporter_id")?, row.get("identity_id")?, created))
+}
+
+// --- pgbatch: a group's new senders in two statements (issue 22 item 4) ---
+//
+// Under load a PostgreSQL group holds dozens of messages, and one by one each costs a read
+// and a write, each a round trip and a statement whose fixed cost (locking and opening the
+// tables and their indexes, starting the executor) is most of its time: the group's writer
+// waited on about 1 ms per message. The group's new senders' first messages, whose rows
+// nothing else in the group touches, are read together in one statement and written
+// together in another; the rest of the group goes one by one as before.
+
+/// What two messages of one group must not share to be stored together.
+#[derive(PartialEq, Eq, Hash)]
+enum BatchKey<'m> {
+    Message(Channel, &'m str),
+    Contact(&'m str, &'m str),
+}
+
+/// The provider message and each of the sender's contacts.
+fn batch_keys(msg: &InboundMessage) -> Vec<BatchKey<'_>> {
+    let mut keys = vec![BatchKey::Message(msg.channel, msg.provider_id.as_str())];
+    for id in msg.sender.identity.iter().chain(&msg.sender.contacts) {
+        let key = BatchKey::Contact(id.kind.as_str(), id.value.as_str());
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    keys
+}
+
+/// The messages of a group that may be stored together, as `(write, message)`: each names no
+/// ticket and links nothing ([`new_sender_fusable`]), threading opens a ticket for it when
+/// its sender is new, and no other message of the group carries its provider id or one of
+/// its sender's contacts (so the order of the group's messages can't matter). Whether the
+/// message and the sender are new is read next ([`batch_read`]). Empty below two: one
+/// message goes the usual way, in as many statements.
+fn batch_candidates(writes: &[&GroupWrite]) -> Vec<(usize, usize)> {
+    let mut seen: std::collections::HashMap<BatchKey<'_>, usize> = Default::default();
+    for msg in writes.iter().flat_map(|w| &w.msgs) {
+        for key in batch_keys(msg) {
+            *seen.entry(key).or_default() += 1;
+        }
+    }
+    let mut out = Vec::new();
+    for (w, write) in writes.iter().enumerate() {
+        for (i, msg) in write.msgs.iter().enumerate() {
+            let facts = SenderFacts {
+                automated: msg.thread.automated,
+                is_reporter: false,
+                asks_status: false,
+            };
+            let policy = &write.opts.threading;
+            let opens = decide_thread(policy, msg.channel, facts, write.now, None, None)
+                == ThreadDecision::NewTicket;
+            let alone = batch_keys(msg).iter().all(|k| seen.get(k) == Some(&1));
+            if opens && alone && new_sender_fusable(msg) {
+                out.push((w, i));
+            }
+        }
+    }
+    if out.len() < 2 { Vec::new() } else { out }
+}
+
+fn primary_of(msg: &InboundMessage) -> Result<&Identity> {
+    msg.sender
+        .identity
+        .as_ref()
+        .or(msg.sender.contacts.first())
+        .ok_or_else(|| StoreError::Internal("a new sender without identity".into()))
+}
+
+/// A time as PostgreSQL reads it from JSON, to the millisecond the store keeps.
+fn json_time(t: DateTime<Utc>) -> String {
+    truncate_ms(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// One statement: which candidates' provider message is stored already or whose sender is
+/// known. Returns the others, in order; those go one by one.
+async fn batch_read<D: Db>(
+    c: &mut D,
+    writes: &[&GroupWrite],
+    candidates: Vec<(usize, usize)>,
+) -> Result<Vec<(usize, usize)>> {
+    let mut rows = Vec::with_capacity(candidates.len());
+    for (n, &(w, i)) in candidates.iter().enumerate() {
+        let msg = &writes[w].msgs[i];
+        let primary = primary_of(msg)?;
+        rows.push(serde_json::json!({
+            "n": n, "channel": msg.channel.as_str(), "provider_id": msg.provider_id,
+            "kind": primary.kind.as_str(), "value": primary.value,
+        }));
+    }
+    let taken = c
+        .fetch_all(
+            // LATERAL with LIMIT: one index probe per row. As `EXISTS … OR EXISTS …` the
+            // planner may hash each subquery, reading both tables whole (15 ms a group of
+            // 23 in `cargo xtask bench`).
+            "SELECT u.n FROM json_to_recordset($1::json) \
+             AS u (n int8, channel text, provider_id text, kind text, value text) \
+             LEFT JOIN LATERAL (SELECT 1 AS hit FROM messages m \
+                 WHERE m.channel = u.channel AND m.provider_id = u.provider_id LIMIT 1) d ON TRUE \
+             LEFT JOIN LATERAL (SELECT 1 AS hit FROM identities i \
+                 WHERE i.kind = u.kind AND i.value = u.value LIMIT 1) o ON TRUE \
+             WHERE d.hit IS NOT NULL OR o.hit IS NOT NULL",
+            args![serde_json::Value::Array(rows).to_string()],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get::<i64>("n"))
+        .collect::<Result<std::collections::HashSet<i64>>>()?;
+    Ok(candidates
+        .into_iter()
+        .enumerate()
+        .filter(|(n, _)| !taken.contains(&(*n as i64)))
+        .map(|(_, wi)| wi)
+        .collect())
+}
+
+/// One statement for all of `batch`: each sender's reporter, identity and other contacts
+/// (those nobody owns yet), its new ticket and the message, as [`new_sender_ticket_pg`]
+/// writes one; then each message's attachments and receipt. A ticket code taken (by another
+/// row or an earlier ticket) fails the statement and with it the group, whose writes then
+/// run alone (`postgres.rs`), each with its own codes.
+async fn batch_insert<D: Db>(
+    c: &mut D,
+    writes: &[&GroupWrite],
+    batch: &[(usize, usize)],
+) -> Result<Vec<((usize, usize), Ingested)>> {
+    let mut rows = Vec::with_capacity(batch.len());
+    let mut contacts = Vec::new();
+    let mut codes = Vec::with_capacity(batch.len());
+    for (n, &(w, i)) in batch.iter().enumerate() {
+        let GroupWrite { opts, msgs, now } = writes[w];
+        let (msg, now) = (&msgs[i], *now);
+        let primary = primary_of(msg)?;
+        let code = TicketCode::from_entropy(rand::random());
+        codes.push(code);
+        rows.push(serde_json::json!({
+            "n": n, "name": msg.sender.display_name,
+            "kind": primary.kind.as_str(), "value": primary.value,
+            "code": code.to_string(), "channel": msg.channel.as_str(),
+            "lat": msg.location.map(|l| l.lat), "lon": msg.location.map(|l| l.lon),
+            "at": json_time(now),
+            "first_due": json_time(opts.sla.first_response_due(now)),
+            "due": json_time(opts.sla.calendar.due(now, opts.sla.resolution)),
+            "first_budget": opts.sla.first_response_budget().to_string(),
+            "budget": opts.sla.resolution.to_string(),
+            "provider_id": msg.provider_id, "text": msg.text,
+            "automated": msg.thread.automated, "sent_at": json_time(msg.received_at),
+        }));
+        let mut own: Vec<&Identity> = Vec::new();
+        for k in &msg.sender.contacts {
+            if k != primary && !own.contains(&k) {
+                own.push(k);
+                contacts.push(serde_json::json!({
+                    "n": n, "kind": k.kind.as_str(), "value": k.value,
+                }));
+            }
+        }
+    }
+    let stored = c
+        .fetch_all(
+            "WITH u AS MATERIALIZED (SELECT u.*, nextval('reporters_id_seq') AS rid, \
+                 nextval('identities_id_seq') AS iid, nextval('tickets_id_seq') AS tid \
+                 FROM json_to_recordset($1::json) AS u (n int8, name text, kind text, \
+                 value text, code text, channel text, lat float8, lon float8, \
+                 at timestamptz, first_due timestamptz, due timestamptz, first_budget text, \
+                 budget text, provider_id text, text text, automated bool, \
+                 sent_at timestamptz)), \
+             r AS (INSERT INTO reporters (id, name, created_at) SELECT rid, name, at FROM u), \
+             i AS (INSERT INTO identities (id, reporter_id, kind, value, created_at) \
+                 SELECT iid, rid, kind, value, at FROM u), \
+             k AS (INSERT INTO identities (reporter_id, kind, value, created_at) \
+                 SELECT u.rid, k.kind, k.value, u.at \
+                 FROM json_to_recordset($2::json) AS k (n int8, kind text, value text), u \
+                 WHERE u.n = k.n ON CONFLICT (kind, value) DO NOTHING), \
+             t AS (INSERT INTO tickets (id, code, status, channel, reporter_id, lat, lon, \
+                 created_at, updated_at, last_message_at, first_response_due_at, \
+                 resolution_due_at, first_response_budget, resolution_budget, route_pending) \
+                 SELECT tid, code, 'new', channel, rid, lat, lon, at, at, at, first_due, due, \
+                 first_budget, budget, TRUE FROM u), \
+             m AS (INSERT INTO messages (ticket_id, direction, channel, provider_id, \
+                 identity_id, display_name, text, lat, lon, automated, sent_at, stored_at) \
+                 SELECT tid, 'in', channel, provider_id, iid, name, text, lat, lon, \
+                 automated, sent_at, at FROM u RETURNING ticket_id, id) \
+             SELECT u.n, u.tid, m.id AS message_id FROM u JOIN m ON m.ticket_id = u.tid",
+            args![
+                serde_json::Value::Array(rows).to_string(),
+                serde_json::Value::Array(contacts).to_string()
+            ],
+        )
+        .await?;
+    if stored.len() != batch.len() {
+        return Err(StoreError::Internal("a batched intake stored another number of rows".into()));
+    }
+    let mut out = Vec::with_capacity(batch.len());
+    for row in stored {
+        let n = usize::try_from(row.get::<i64>("n")?)
+            .ok()
+            .filter(|n| *n < batch.len())
+            .ok_or_else(|| StoreError::Internal("a batched intake row out of range".into()))?;
+        let (w, i) = batch[n];
+        let GroupWrite { opts, msgs, now } = writes[w];
+        let (ticket_id, message_id): (i64, i64) = (row.get("tid")?, row.get("message_id")?);
+        insert_attachments(c, message_id, &msgs[i]).await?;
+        queue_receipt(c, opts, &msgs[i], ticket_id, codes[n], *now).await?;
+        let stored = Ingested {
+            ticket: Some(codes[n]),
+            message_id,
+            duplicate: false,
+            ticket_created: true,
+            reopened: false,
+        };
+        out.push(((w, i), stored));
+    }
+    Ok(out)
 }

@@ -28,7 +28,7 @@ pub(crate) mod accounts;
 pub(crate) mod actions;
 pub(crate) mod common;
 pub(crate) mod incidents;
-mod intake;
+pub(crate) mod intake;
 pub(crate) mod media;
 pub(crate) mod outbox;
 pub(crate) mod routing;

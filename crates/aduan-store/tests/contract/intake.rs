@@ -838,6 +838,104 @@ async fn a_new_senders_message_is_one_read_and_one_write_on_postgres() {
     store.close().await;
 }
 
+/// PostgreSQL: the new senders of one group are read in one statement and written in one
+/// (`batch_read`, `batch_insert` in `ops/intake.rs`), not a read and a write each; their
+/// tickets, reporters and search documents are what one by one would make.
+#[tokio::test]
+async fn a_groups_new_senders_are_one_read_and_one_write_on_postgres() {
+    let Some((store, mut c)) = fresh_pg_with(no_receipts()).await else { return };
+    let statements = || aduan_store::testing::pg_statements(&store).unwrap();
+    let msgs: Vec<_> = (0..6)
+        .map(|i| {
+            let text = format!("Lampu jalan mati nomor {i}");
+            msg(Channel::Telegram, &format!("g-{i}"), tg(&format!("61{i}")), &text)
+        })
+        .collect();
+    let before = statements();
+    let stored = store.ingest_all(msgs).await.unwrap();
+    assert_eq!(statements() - before, 2, "one read and one write for the six");
+    assert!(stored.iter().all(|s| s.ticket_created && !s.duplicate), "{stored:?}");
+    let codes: std::collections::HashSet<_> = stored.iter().map(|s| s.ticket.unwrap()).collect();
+    assert_eq!(codes.len(), 6);
+    for (i, s) in stored.iter().enumerate() {
+        let view = store.ticket(s.ticket.unwrap()).await.unwrap().unwrap();
+        assert_eq!(view.messages.len(), 1);
+        assert_eq!(view.messages[0].id, s.message_id);
+        assert_eq!(view.messages[0].text, format!("Lampu jalan mati nomor {i}"));
+        let reporter = view.reporter.unwrap();
+        let ids: Vec<_> = reporter.identities.iter().map(|i| i.value.clone()).collect();
+        assert_eq!(ids, vec![format!("61{i}")]);
+    }
+    assert_eq!(docs_and_stale(&mut c).await, (6, 0), "(documents, stale)");
+    let found = store
+        .tickets(&TicketFilter { q: Some("nomor 3".into()), limit: 10, ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(
+        found.items.iter().map(|t| t.code).collect::<Vec<_>>(),
+        vec![stored[3].ticket.unwrap()]
+    );
+    store.close().await;
+}
+
+/// A group mixing new senders (stored together on PostgreSQL), an SMS sender, a known
+/// sender's follow-up and a redelivery stores each as it would alone: contacts, place,
+/// photo and receipt of the new tickets, the follow-up on its ticket, the repeat a duplicate.
+#[tokio::test]
+async fn a_group_stores_each_message_as_it_would_alone() {
+    for (store, _g) in stores(StoreOptions::default()).await {
+        let known = msg(Channel::Telegram, "k-1", tg("700"), "Sampah menumpuk di pasar");
+        let known_code = ticket_of(&store, known.clone()).await;
+        let mut a = msg(Channel::Telegram, "n-1", tg("701"), "Jalan berlubang");
+        a.sender.contacts = vec![Identity::email("Warga@Example.id").unwrap()];
+        a.location = Some(Location::new(-7.4246, 109.2396).unwrap());
+        a.attachments = vec![AttachmentRef {
+            filename: Some("lubang.jpg".into()),
+            content_type: "image/jpeg".into(),
+            size: 3,
+            sha256: "cd".repeat(32),
+            provider_ref: None,
+        }];
+        let b = msg(Channel::Sms, "n-2", phone("081200000701"), "Lampu mati");
+        let again = msg(Channel::Telegram, "k-2", tg("700"), "Masih menumpuk");
+        let c = msg(Channel::Telegram, "n-3", tg("703"), "Got mampet");
+        let stored = store.ingest_all(vec![a, b, again, c, known]).await.unwrap();
+        let created: Vec<bool> = stored.iter().map(|s| s.ticket_created).collect();
+        assert_eq!(created, vec![true, true, false, true, false], "{stored:?}");
+        assert_eq!(stored[2].ticket, Some(known_code));
+        assert!(stored[4].duplicate && stored[4].ticket == Some(known_code));
+
+        let view = store.ticket(stored[0].ticket.unwrap()).await.unwrap().unwrap();
+        let ids: Vec<_> =
+            view.reporter.unwrap().identities.iter().map(|i| (i.kind, i.value.clone())).collect();
+        assert_eq!(
+            ids,
+            vec![
+                (IdentityKind::Telegram, "701".to_owned()),
+                (IdentityKind::Email, "warga@example.id".to_owned())
+            ]
+        );
+        assert_eq!(view.summary.location, Some(Location { lat: -7.4246, lon: 109.2396 }));
+        assert_eq!(view.messages[0].attachments[0].filename.as_deref(), Some("lubang.jpg"));
+        assert_eq!(inbound(&store.ticket(known_code).await.unwrap().unwrap()), 2);
+
+        // One receipt for each new ticket (the first message's included), none for the rest.
+        let items =
+            store.outbox_claim(Channel::ALL.to_vec(), 20, Duration::seconds(60)).await.unwrap();
+        let mut acks: Vec<_> =
+            items.iter().filter(|i| i.purpose == Purpose::Ack).map(|i| i.ticket).collect();
+        acks.sort();
+        let mut want = vec![
+            known_code,
+            stored[0].ticket.unwrap(),
+            stored[1].ticket.unwrap(),
+            stored[3].ticket.unwrap(),
+        ];
+        want.sort();
+        assert_eq!(acks, want);
+    }
+}
+
 /// PostgreSQL: a new ticket's search document is written by the message trigger directly
 /// (migration 0031), without `aduan_search_refresh`/`aduan_search_doc` (which read the
 /// ticket's messages back), and it equals the document built from scratch.
