@@ -6,10 +6,10 @@
 //! locks of every message of the group in ONE statement (distinct lock keys in hash order,
 //! the same order in every instance, so two groups never deadlock on them), stores the
 //! group's messages (`ops::intake::ingest_group`: the new senders' first messages together
-//! in one read and one write, the rest one by one), commits, and only then answers each
-//! caller: `201 = committed` holds, and many messages share one commit (one WAL flush), one
-//! lock round trip and, for new senders, two statements. While one writer waits for its
-//! commit, the next group gathers on the other writer.
+//! in one statement, the rest one by one), commits, and only then answers each caller:
+//! `201 = committed` holds, and many messages share one commit (one WAL flush), one lock
+//! round trip and, for new senders, one statement. While one writer waits for its commit,
+//! the next group gathers on the other writer.
 //!
 //! The multi-instance guarantees are the ones of a transaction per message: the advisory
 //! locks on `message:{channel}:{provider id}` and on the sender's identity are held until
@@ -136,6 +136,53 @@ async fn try_group(
     Ok(values)
 }
 
+/// The tables intake and the workers read by key, whose statistics the planner needs from a
+/// new database's first minutes on.
+const GROWING_TABLES: [&str; 6] =
+    ["messages", "tickets", "identities", "reporters", "ticket_search", "outbox"];
+
+/// How often [`keep_statistics`] looks.
+const STATISTICS_EVERY: Duration = Duration::from_secs(5);
+
+/// Analyses each of [`GROWING_TABLES`] that has grown to at least twice its rows at its last
+/// analysis (and by 1,000 rows or more), every [`STATISTICS_EVERY`], until the pool closes.
+///
+/// Autovacuum analyses a table after 10 % of changes, but looks only once a minute
+/// (`autovacuum_naptime`), and sqlx keeps the plans it prepared meanwhile: on a new database
+/// under an intake burst, a minute of plans made for tables of a few rows (a bitmap scan of
+/// all inbound messages to find one ticket's: 0.8 ms a statement at 10,000 messages in
+/// `cargo xtask bench`, growing with the table). Doubling keeps this to a handful of
+/// analyses while a table is young (1,000, 2,000, 4,000 … rows) and to none once it is
+/// large, where autovacuum's 10 % comes first. ANALYZE invalidates the cached plans.
+async fn keep_statistics(pool: PgPool) {
+    let mut tick = tokio::time::interval(STATISTICS_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !pool.is_closed() {
+        tick.tick().await;
+        let grown: Vec<String> = match sqlx::query_scalar(
+            "SELECT relname::text FROM pg_stat_user_tables WHERE relname = ANY($1) \
+             AND n_mod_since_analyze >= GREATEST(1000, n_live_tup)",
+        )
+        .bind(&GROWING_TABLES[..])
+        .fetch_all(&pool)
+        .await
+        {
+            Ok(tables) => tables,
+            Err(_) => continue,
+        };
+        for table in grown {
+            // Only names out of GROWING_TABLES reach the statement.
+            if let Some(name) = GROWING_TABLES.iter().find(|t| **t == table) {
+                let sql = format!("ANALYZE {name}");
+                match sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await {
+                    Ok(_) => tracing::debug!(table = name, "Analysed a table that doubled."),
+                    Err(error) => tracing::debug!(%error, table = name, "ANALYZE failed."),
+                }
+            }
+        }
+    }
+}
+
 fn bind<'q>(
     mut q: Query<'q, Postgres, PgArguments>,
     args: Vec<Value>,
@@ -203,6 +250,7 @@ impl PgStore {
             let (pool, statements, inbox) = (pool.clone(), statements.clone(), inbox.clone());
             tokio::spawn(group_writer(pool, statements, inbox, opts.max_batch.max(1)));
         }
+        tokio::spawn(keep_statistics(pool.clone()));
         Ok(PgStore { pool, group, statements })
     }
 

@@ -829,9 +829,9 @@ pub(crate) struct GroupWrite {
 }
 
 /// Stores a group's messages in the open transaction, the group's locks held: the new
-/// senders' first messages that nothing else in the group touches together in two
-/// statements ([`batch_read`], [`batch_insert`]), every other message one by one as
-/// [`ingest`] does. Returns each write's answers in its order.
+/// senders' first messages that nothing else in the group touches together in one statement
+/// ([`batch_insert`]), every other message one by one as [`ingest`] does. Returns each
+/// write's answers in its order.
 pub(crate) async fn ingest_group<D: Db>(
     c: &mut D,
     writes: &[&GroupWrite],
@@ -839,10 +839,8 @@ pub(crate) async fn ingest_group<D: Db>(
     let mut out: Vec<Vec<Option<Ingested>>> =
         writes.iter().map(|w| vec![None; w.msgs.len()]).collect();
     let candidates = batch_candidates(writes);
-    let batch =
-        if candidates.is_empty() { candidates } else { batch_read(c, writes, candidates).await? };
-    if !batch.is_empty() {
-        for ((w, i), stored) in batch_insert(c, writes, &batch).await? {
+    if !candidates.is_empty() {
+        for ((w, i), stored) in batch_insert(c, writes, &candidates).await? {
             out[w][i] = Some(stored);
         }
     }
@@ -1131,8 +1129,8 @@ async fn new_sender_ticket_pg<D: Db>(
 // and a write, each a round trip and a statement whose fixed cost (locking and opening the
 // tables and their indexes, starting the executor) is most of its time: the group's writer
 // waited on about 1 ms per message. The group's new senders' first messages, whose rows
-// nothing else in the group touches, are read together in one statement and written
-// together in another; the rest of the group goes one by one as before.
+// nothing else in the group touches, are checked and written together in one statement;
+// the rest of the group goes one by one as before.
 
 /// What two messages of one group must not share to be stored together.
 #[derive(PartialEq, Eq, Hash)]
@@ -1157,7 +1155,7 @@ fn batch_keys(msg: &InboundMessage) -> Vec<BatchKey<'_>> {
 /// ticket and links nothing ([`new_sender_fusable`]), threading opens a ticket for it when
 /// its sender is new, and no other message of the group carries its provider id or one of
 /// its sender's contacts (so the order of the group's messages can't matter). Whether the
-/// message and the sender are new is read next ([`batch_read`]). Empty below two: one
+/// message and the sender are new is for [`batch_insert`] to see. Empty below two: one
 /// message goes the usual way, in as many statements.
 fn batch_candidates(writes: &[&GroupWrite]) -> Vec<(usize, usize)> {
     let mut seen: std::collections::HashMap<BatchKey<'_>, usize> = Default::default();
@@ -1199,53 +1197,13 @@ fn json_time(t: DateTime<Utc>) -> String {
     truncate_ms(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// One statement: which candidates' provider message is stored already or whose sender is
-/// known. Returns the others, in order; those go one by one.
-async fn batch_read<D: Db>(
-    c: &mut D,
-    writes: &[&GroupWrite],
-    candidates: Vec<(usize, usize)>,
-) -> Result<Vec<(usize, usize)>> {
-    let mut rows = Vec::with_capacity(candidates.len());
-    for (n, &(w, i)) in candidates.iter().enumerate() {
-        let msg = &writes[w].msgs[i];
-        let primary = primary_of(msg)?;
-        rows.push(serde_json::json!({
-            "n": n, "channel": msg.channel.as_str(), "provider_id": msg.provider_id,
-            "kind": primary.kind.as_str(), "value": primary.value,
-        }));
-    }
-    let taken = c
-        .fetch_all(
-            // LATERAL with LIMIT: one index probe per row. As `EXISTS … OR EXISTS …` the
-            // planner may hash each subquery, reading both tables whole (15 ms a group of
-            // 23 in `cargo xtask bench`).
-            "SELECT u.n FROM json_to_recordset($1::json) \
-             AS u (n int8, channel text, provider_id text, kind text, value text) \
-             LEFT JOIN LATERAL (SELECT 1 AS hit FROM messages m \
-                 WHERE m.channel = u.channel AND m.provider_id = u.provider_id LIMIT 1) d ON TRUE \
-             LEFT JOIN LATERAL (SELECT 1 AS hit FROM identities i \
-                 WHERE i.kind = u.kind AND i.value = u.value LIMIT 1) o ON TRUE \
-             WHERE d.hit IS NOT NULL OR o.hit IS NOT NULL",
-            args![serde_json::Value::Array(rows).to_string()],
-        )
-        .await?
-        .iter()
-        .map(|r| r.get::<i64>("n"))
-        .collect::<Result<std::collections::HashSet<i64>>>()?;
-    Ok(candidates
-        .into_iter()
-        .enumerate()
-        .filter(|(n, _)| !taken.contains(&(*n as i64)))
-        .map(|(_, wi)| wi)
-        .collect())
-}
-
-/// One statement for all of `batch`: each sender's reporter, identity and other contacts
-/// (those nobody owns yet), its new ticket and the message, as [`new_sender_ticket_pg`]
-/// writes one; then each message's attachments and receipt. A ticket code taken (by another
-/// row or an earlier ticket) fails the statement and with it the group, whose writes then
-/// run alone (`postgres.rs`), each with its own codes.
+/// One statement for the candidates whose provider message is not stored and whose sender
+/// is not known (its snapshot is taken after the group's locks, so it sees every committed
+/// row they guard): each sender's reporter, identity and other contacts (those nobody owns
+/// yet), its new ticket and the message, as [`new_sender_ticket_pg`] writes one; then each
+/// message's attachments and receipt. Returns those stored; the rest go one by one. A
+/// ticket code taken (by another row or an earlier ticket) fails the statement and with it
+/// the group, whose writes then run alone (`postgres.rs`), each with its own codes.
 async fn batch_insert<D: Db>(
     c: &mut D,
     writes: &[&GroupWrite],
@@ -1285,13 +1243,23 @@ async fn batch_insert<D: Db>(
     }
     let stored = c
         .fetch_all(
-            "WITH u AS MATERIALIZED (SELECT u.*, nextval('reporters_id_seq') AS rid, \
+            // `fresh` keeps the candidates not stored and not known, probed by index one by
+            // one (LATERAL with LIMIT: as `NOT EXISTS` the planner may hash the whole
+            // table instead, 15 ms a group of 23 in `cargo xtask bench`); `u` numbers their
+            // rows once (MATERIALIZED, so each `nextval` runs once per row).
+            "WITH fresh AS (SELECT j.* FROM json_to_recordset($1::json) AS j (n int8, \
+                 name text, kind text, value text, code text, channel text, lat float8, \
+                 lon float8, at timestamptz, first_due timestamptz, due timestamptz, \
+                 first_budget text, budget text, provider_id text, text text, \
+                 automated bool, sent_at timestamptz) \
+                 LEFT JOIN LATERAL (SELECT 1 AS hit FROM messages m WHERE m.channel = j.channel \
+                     AND m.provider_id = j.provider_id LIMIT 1) stored ON TRUE \
+                 LEFT JOIN LATERAL (SELECT 1 AS hit FROM identities o WHERE o.kind = j.kind \
+                     AND o.value = j.value LIMIT 1) known ON TRUE \
+                 WHERE stored.hit IS NULL AND known.hit IS NULL), \
+             u AS MATERIALIZED (SELECT fresh.*, nextval('reporters_id_seq') AS rid, \
                  nextval('identities_id_seq') AS iid, nextval('tickets_id_seq') AS tid \
-                 FROM json_to_recordset($1::json) AS u (n int8, name text, kind text, \
-                 value text, code text, channel text, lat float8, lon float8, \
-                 at timestamptz, first_due timestamptz, due timestamptz, first_budget text, \
-                 budget text, provider_id text, text text, automated bool, \
-                 sent_at timestamptz)), \
+                 FROM fresh), \
              r AS (INSERT INTO reporters (id, name, created_at) SELECT rid, name, at FROM u), \
              i AS (INSERT INTO identities (id, reporter_id, kind, value, created_at) \
                  SELECT iid, rid, kind, value, at FROM u), \
@@ -1315,9 +1283,6 @@ async fn batch_insert<D: Db>(
             ],
         )
         .await?;
-    if stored.len() != batch.len() {
-        return Err(StoreError::Internal("a batched intake stored another number of rows".into()));
-    }
     let mut out = Vec::with_capacity(batch.len());
     for row in stored {
         let n = usize::try_from(row.get::<i64>("n")?)
