@@ -1123,7 +1123,7 @@ async fn new_sender_ticket_pg<D: Db>(
     Ok((row.get("reporter_id")?, row.get("identity_id")?, created))
 }
 
-// --- pgbatch: a group's new senders in two statements (issue 22 item 4) ---
+// --- pgbatch: a group's new senders in one statement (issue 22 item 4) ---
 //
 // Under load a PostgreSQL group holds dozens of messages, and one by one each costs a read
 // and a write, each a round trip and a statement whose fixed cost (locking and opening the
@@ -1201,9 +1201,10 @@ fn json_time(t: DateTime<Utc>) -> String {
 /// is not known (its snapshot is taken after the group's locks, so it sees every committed
 /// row they guard): each sender's reporter, identity and other contacts (those nobody owns
 /// yet), its new ticket and the message, as [`new_sender_ticket_pg`] writes one; then each
-/// message's attachments and receipt. Returns those stored; the rest go one by one. A
-/// ticket code taken (by another row or an earlier ticket) fails the statement and with it
-/// the group, whose writes then run alone (`postgres.rs`), each with its own codes.
+/// message's attachments and receipt. Returns those stored; the rest go one by one. When a
+/// ticket's random code is taken (by an earlier ticket or another row), its sender's rows are
+/// written and its message is not: going one by one, it finds the sender known and its new
+/// ticket tries other codes, as after [`new_sender_ticket_pg`].
 async fn batch_insert<D: Db>(
     c: &mut D,
     writes: &[&GroupWrite],
@@ -1271,11 +1272,11 @@ async fn batch_insert<D: Db>(
                  created_at, updated_at, last_message_at, first_response_due_at, \
                  resolution_due_at, first_response_budget, resolution_budget, route_pending) \
                  SELECT tid, code, 'new', channel, rid, lat, lon, at, at, at, first_due, due, \
-                 first_budget, budget, TRUE FROM u), \
+                 first_budget, budget, TRUE FROM u ON CONFLICT (code) DO NOTHING RETURNING id), \
              m AS (INSERT INTO messages (ticket_id, direction, channel, provider_id, \
                  identity_id, display_name, text, lat, lon, automated, sent_at, stored_at) \
                  SELECT tid, 'in', channel, provider_id, iid, name, text, lat, lon, \
-                 automated, sent_at, at FROM u RETURNING ticket_id, id) \
+                 automated, sent_at, at FROM u JOIN t ON t.id = u.tid RETURNING ticket_id, id) \
              SELECT u.n, u.tid, m.id AS message_id FROM u JOIN m ON m.ticket_id = u.tid",
             args![
                 serde_json::Value::Array(rows).to_string(),

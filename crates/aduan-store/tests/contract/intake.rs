@@ -922,6 +922,50 @@ async fn a_new_databases_messages_are_analysed_once_they_grow_on_postgres() {
     store.close().await;
 }
 
+/// PostgreSQL: when a batched new ticket's random code is taken, that sender's message still
+/// gets a ticket of its own (another code, one reporter, the message once) and the others of
+/// the group are not held up. A test trigger gives the first new ticket after it is armed an
+/// existing code, once.
+#[tokio::test]
+async fn a_taken_code_in_a_batch_still_gets_the_message_its_own_ticket_on_postgres() {
+    let Some((store, mut c)) = fresh_pg_with(no_receipts()).await else { return };
+    let taken = ticket_of(&store, msg(Channel::Telegram, "x-0", tg("900"), "Lampu mati")).await;
+    let sql = format!(
+        "CREATE TABLE collide_once (armed boolean); INSERT INTO collide_once VALUES (TRUE); \
+         CREATE FUNCTION collide() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+           IF EXISTS (SELECT 1 FROM collide_once WHERE armed) THEN \
+             UPDATE collide_once SET armed = FALSE; NEW.code := '{taken}'; \
+           END IF; RETURN NEW; END $$; \
+         CREATE TRIGGER collide BEFORE INSERT ON tickets FOR EACH ROW EXECUTE FUNCTION collide();"
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut c).await.unwrap();
+    let msgs: Vec<_> = (1..=4)
+        .map(|i| msg(Channel::Telegram, &format!("x-{i}"), tg(&format!("90{i}")), "Jalan rusak"))
+        .collect();
+    let stored = store.ingest_all(msgs).await.unwrap();
+    let armed: bool =
+        sqlx::query_scalar("SELECT armed FROM collide_once").fetch_one(&mut c).await.unwrap();
+    assert!(!armed, "the trigger made a code collide");
+    assert!(stored.iter().all(|s| s.ticket_created && !s.duplicate), "{stored:?}");
+    let codes: std::collections::HashSet<_> = stored.iter().map(|s| s.ticket.unwrap()).collect();
+    assert_eq!(codes.len(), 4);
+    assert!(!codes.contains(&taken));
+    for s in &stored {
+        let view = store.ticket(s.ticket.unwrap()).await.unwrap().unwrap();
+        let ids: Vec<_> = view.messages.iter().map(|m| m.id).collect();
+        assert_eq!(ids, vec![s.message_id]);
+        assert_eq!(view.reporter.unwrap().identities.len(), 1);
+    }
+    let (reporters, messages): (i64, i64) =
+        sqlx::query_as("SELECT (SELECT count(*) FROM reporters), (SELECT count(*) FROM messages)")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+    assert_eq!((reporters, messages), (5, 5), "one reporter and one message per sender");
+    assert_eq!(inbound(&store.ticket(taken).await.unwrap().unwrap()), 1, "the old ticket");
+    store.close().await;
+}
+
 /// A group mixing new senders (stored together on PostgreSQL), an SMS sender, a known
 /// sender's follow-up and a redelivery stores each as it would alone: contacts, place,
 /// photo and receipt of the new tickets, the follow-up on its ticket, the repeat a duplicate
