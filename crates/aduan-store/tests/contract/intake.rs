@@ -233,6 +233,17 @@ async fn automated_mail_without_a_thread_opens_no_ticket() {
     }
 }
 
+/// A 3-byte JPEG reference named `name`, its hash `byte` repeated.
+fn jpeg(name: &str, byte: &str) -> AttachmentRef {
+    AttachmentRef {
+        filename: Some(name.into()),
+        content_type: "image/jpeg".into(),
+        size: 3,
+        sha256: byte.repeat(32),
+        provider_ref: None,
+    }
+}
+
 #[tokio::test]
 async fn reporters_locations_and_attachments_are_kept() {
     for (store, _g) in stores(StoreOptions::default()).await {
@@ -244,13 +255,7 @@ async fn reporters_locations_and_attachments_are_kept() {
         );
         m.sender.contacts = vec![Identity::email("Siti@Example.id").unwrap()];
         m.location = Some(Location::new(-7.4246, 109.2396).unwrap());
-        m.attachments = vec![AttachmentRef {
-            filename: Some("foto.jpg".into()),
-            content_type: "image/jpeg".into(),
-            size: 3,
-            sha256: "ab".repeat(32),
-            provider_ref: None,
-        }];
+        m.attachments = vec![jpeg("foto.jpg", "ab")];
         let code = store.ingest(m).await.unwrap().ticket.unwrap();
         let view = store.ticket(code).await.unwrap().unwrap();
         let reporter = view.reporter.unwrap();
@@ -980,13 +985,7 @@ async fn a_group_stores_each_message_as_it_would_alone() {
         let mut a = msg(Channel::Telegram, "n-1", tg("701"), "Jalan berlubang");
         a.sender.contacts = vec![Identity::email("Warga@Example.id").unwrap()];
         a.location = Some(Location::new(-7.4246, 109.2396).unwrap());
-        a.attachments = vec![AttachmentRef {
-            filename: Some("lubang.jpg".into()),
-            content_type: "image/jpeg".into(),
-            size: 3,
-            sha256: "cd".repeat(32),
-            provider_ref: None,
-        }];
+        a.attachments = vec![jpeg("lubang.jpg", "cd")];
         let b = msg(Channel::Sms, "n-2", phone("081200000701"), "Lampu mati");
         let again = msg(Channel::Telegram, "k-2", tg("700"), "Masih menumpuk");
         let c = msg(Channel::Telegram, "n-3", tg("703"), "Got mampet");
