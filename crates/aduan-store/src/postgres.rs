@@ -168,7 +168,10 @@ async fn keep_statistics(pool: PgPool) {
         .await
         {
             Ok(tables) => tables,
-            Err(_) => continue,
+            Err(error) => {
+                tracing::debug!(%error, "Could not read the tables' statistics.");
+                continue;
+            }
         };
         for table in grown {
             // Only names out of GROWING_TABLES reach the statement.

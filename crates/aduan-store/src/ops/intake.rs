@@ -36,6 +36,43 @@ struct Pending {
     link: bool,
 }
 
+/// The identity a sender is known by: the address the message came from, else its first
+/// contact.
+fn primary(sender: &Sender) -> Option<&Identity> {
+    sender.identity.as_ref().or(sender.contacts.first())
+}
+
+/// The same, where a new sender's rows are written (a sender without one has no rows).
+fn primary_of(sender: &Sender) -> Result<&Identity> {
+    primary(sender).ok_or_else(|| StoreError::Internal("a new sender without identity".into()))
+}
+
+/// The sender's other contacts, each once and without `primary`: those a new reporter gets
+/// when nobody owns them yet.
+fn other_contacts<'s>(sender: &'s Sender, primary: &Identity) -> Vec<&'s Identity> {
+    let mut out: Vec<&Identity> = Vec::new();
+    for k in &sender.contacts {
+        if k != primary && !out.contains(&k) {
+            out.push(k);
+        }
+    }
+    out
+}
+
+/// The two clocks of a ticket opened at `now` (first response and resolution) and the
+/// budgets they were set from, as stored.
+fn new_ticket_clocks(
+    opts: &StoreOptions,
+    now: DateTime<Utc>,
+) -> (DateTime<Utc>, DateTime<Utc>, String, String) {
+    (
+        truncate_ms(opts.sla.first_response_due(now)),
+        truncate_ms(opts.sla.calendar.due(now, opts.sla.resolution)),
+        opts.sla.first_response_budget().to_string(),
+        opts.sla.resolution.to_string(),
+    )
+}
+
 /// Finds or creates the reporter behind a sender. Returns the reporter, the
 /// identity the message came from, and what is pending for the reporter. Extra contacts
 /// are attached when nobody owns them yet; a contact already owned by another reporter is
@@ -46,7 +83,7 @@ async fn resolve_reporter<D: Db>(
     owner: Option<(i64, i64, bool, Pending)>,
     now: DateTime<Utc>,
 ) -> Result<(Option<i64>, Option<i64>, Pending)> {
-    let Some(primary) = sender.identity.as_ref().or(sender.contacts.first()) else {
+    let Some(primary) = primary(sender) else {
         return Ok((None, None, Pending::default()));
     };
     let mut contacts_done = false;
@@ -210,10 +247,9 @@ fn new_ticket_insert(
     let lat = p.bind(msg.location.map(|l| l.lat));
     let lon = p.bind(msg.location.map(|l| l.lon));
     let at = p.bind(now);
-    let first_due = p.bind(truncate_ms(opts.sla.first_response_due(now)));
-    let due = p.bind(truncate_ms(opts.sla.calendar.due(now, opts.sla.resolution)));
-    let first_budget = p.bind(opts.sla.first_response_budget().to_string());
-    let budget = p.bind(opts.sla.resolution.to_string());
+    let (first_due, due, first_budget, budget) = new_ticket_clocks(opts, now);
+    let (first_due, due) = (p.bind(first_due), p.bind(due));
+    let (first_budget, budget) = (p.bind(first_budget), p.bind(budget));
     let pending = p.bind(true);
     let sql = format!(
         "INSERT INTO tickets (code, status, channel, reporter_id, lat, lon, created_at, \
@@ -250,7 +286,7 @@ async fn create_ticket<D: Db>(
 /// one message, and concurrent messages of one sender, wait for each other.
 fn intake_locks(msg: &InboundMessage) -> Vec<String> {
     let mut keys = vec![format!("message:{}:{}", msg.channel, msg.provider_id)];
-    if let Some(id) = msg.sender.identity.as_ref().or(msg.sender.contacts.first()) {
+    if let Some(id) = primary(&msg.sender) {
         keys.push(format!("identity:{}:{}", id.kind, id.value));
     }
     // Two new reporters of one verified key (a WhatsApp and an SMS sender of one number)
@@ -889,7 +925,7 @@ struct IntakeRead {
 /// holding one of them is not in the same resident. Exactly when `link_on_intake` would
 /// change something; otherwise it is skipped.
 async fn intake_read<D: Db>(c: &mut D, msg: &InboundMessage) -> Result<IntakeRead> {
-    let primary = msg.sender.identity.as_ref().or(msg.sender.contacts.first());
+    let primary = primary(&msg.sender);
     let keys = link_keys(msg);
     let link = if keys.is_empty() {
         "(1 = 0)".to_owned()
@@ -974,12 +1010,7 @@ fn new_reporter_ctes(p: &mut Params, sender: &Sender, primary: &Identity, now: &
          i AS (INSERT INTO identities (reporter_id, kind, value, created_at) \
          SELECT r.id, {kind}, {value}, {now} FROM r RETURNING reporter_id, id)"
     );
-    let mut contacts: Vec<&Identity> = Vec::new();
-    for k in &sender.contacts {
-        if k != primary && !contacts.contains(&k) {
-            contacts.push(k);
-        }
-    }
+    let contacts = other_contacts(sender, primary);
     if !contacts.is_empty() {
         let rows: Vec<String> = contacts
             .into_iter()
@@ -1081,7 +1112,7 @@ async fn create_ticket_with_message<D: Db>(
 /// Whether a new sender's message can take [`new_sender_ticket_pg`]: it has a sender, links
 /// nothing and names no ticket.
 fn new_sender_fusable(msg: &InboundMessage) -> bool {
-    msg.sender.identity.as_ref().or(msg.sender.contacts.first()).is_some()
+    primary(&msg.sender).is_some()
         && link_keys(msg).is_empty()
         && msg.thread.revision_of.is_none()
         && msg.thread.ticket.is_none()
@@ -1100,11 +1131,7 @@ async fn new_sender_ticket_pg<D: Db>(
     now: DateTime<Utc>,
 ) -> Result<(i64, i64, Option<(i64, TicketCode, i64)>)> {
     let sender = &msg.sender;
-    let primary = sender
-        .identity
-        .as_ref()
-        .or(sender.contacts.first())
-        .ok_or_else(|| StoreError::Internal("a new sender without identity".into()))?;
+    let primary = primary_of(sender)?;
     let code = TicketCode::from_entropy(rand::random());
     let mut p = Params::default();
     let (ticket, at) = new_ticket_insert(&mut p, code, opts, msg, RowRef::NewSender, now);
@@ -1158,11 +1185,11 @@ fn batch_keys(msg: &InboundMessage) -> Vec<BatchKey<'_>> {
 /// message and the sender are new is for [`batch_insert`] to see. Empty below two: one
 /// message goes the usual way, in as many statements.
 fn batch_candidates(writes: &[&GroupWrite]) -> Vec<(usize, usize)> {
-    let mut seen: std::collections::HashMap<BatchKey<'_>, usize> = Default::default();
-    for msg in writes.iter().flat_map(|w| &w.msgs) {
-        for key in batch_keys(msg) {
-            *seen.entry(key).or_default() += 1;
-        }
+    let keys: Vec<Vec<Vec<BatchKey<'_>>>> =
+        writes.iter().map(|w| w.msgs.iter().map(batch_keys).collect()).collect();
+    let mut seen: std::collections::HashMap<&BatchKey<'_>, usize> = Default::default();
+    for key in keys.iter().flatten().flatten() {
+        *seen.entry(key).or_default() += 1;
     }
     let mut out = Vec::new();
     for (w, write) in writes.iter().enumerate() {
@@ -1175,21 +1202,13 @@ fn batch_candidates(writes: &[&GroupWrite]) -> Vec<(usize, usize)> {
             let policy = &write.opts.threading;
             let opens = decide_thread(policy, msg.channel, facts, write.now, None, None)
                 == ThreadDecision::NewTicket;
-            let alone = batch_keys(msg).iter().all(|k| seen.get(k) == Some(&1));
+            let alone = keys[w][i].iter().all(|k| seen.get(k) == Some(&1));
             if opens && alone && new_sender_fusable(msg) {
                 out.push((w, i));
             }
         }
     }
     if out.len() < 2 { Vec::new() } else { out }
-}
-
-fn primary_of(msg: &InboundMessage) -> Result<&Identity> {
-    msg.sender
-        .identity
-        .as_ref()
-        .or(msg.sender.contacts.first())
-        .ok_or_else(|| StoreError::Internal("a new sender without identity".into()))
 }
 
 /// A time as PostgreSQL reads it from JSON, to the millisecond the store keeps.
@@ -1216,30 +1235,23 @@ async fn batch_insert<D: Db>(
     for (n, &(w, i)) in batch.iter().enumerate() {
         let GroupWrite { opts, msgs, now } = writes[w];
         let (msg, now) = (&msgs[i], *now);
-        let primary = primary_of(msg)?;
+        let primary = primary_of(&msg.sender)?;
         let code = TicketCode::from_entropy(rand::random());
         codes.push(code);
+        let (first_due, due, first_budget, budget) = new_ticket_clocks(opts, now);
         rows.push(serde_json::json!({
             "n": n, "name": msg.sender.display_name,
             "kind": primary.kind.as_str(), "value": primary.value,
             "code": code.to_string(), "channel": msg.channel.as_str(),
             "lat": msg.location.map(|l| l.lat), "lon": msg.location.map(|l| l.lon),
             "at": json_time(now),
-            "first_due": json_time(opts.sla.first_response_due(now)),
-            "due": json_time(opts.sla.calendar.due(now, opts.sla.resolution)),
-            "first_budget": opts.sla.first_response_budget().to_string(),
-            "budget": opts.sla.resolution.to_string(),
+            "first_due": json_time(first_due), "due": json_time(due),
+            "first_budget": first_budget, "budget": budget,
             "provider_id": msg.provider_id, "text": msg.text,
             "automated": msg.thread.automated, "sent_at": json_time(msg.received_at),
         }));
-        let mut own: Vec<&Identity> = Vec::new();
-        for k in &msg.sender.contacts {
-            if k != primary && !own.contains(&k) {
-                own.push(k);
-                contacts.push(serde_json::json!({
-                    "n": n, "kind": k.kind.as_str(), "value": k.value,
-                }));
-            }
+        for k in other_contacts(&msg.sender, primary) {
+            contacts.push(serde_json::json!({"n": n, "kind": k.kind.as_str(), "value": k.value}));
         }
     }
     let stored = c
