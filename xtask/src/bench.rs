@@ -164,6 +164,10 @@ pub struct Args {
     /// cluster (`fsync=on`), new-sender mix (0 skips it).
     #[arg(long, default_value_t = 3)]
     pg_instances: usize,
+    /// Run only the PostgreSQL intake phase (`--pg-instances`, at least 1): no SQLite
+    /// phases, no cold starts, no other phase.
+    #[arg(long)]
+    pg_only: bool,
     /// Tickets generated for the incident matcher phase (incidentbench.rs; 0 skips its
     /// cost part, the labelled pairs always run).
     #[arg(long, default_value_t = 1_000_000)]
@@ -256,6 +260,9 @@ fn list_only(args: &Args, root: &Path) -> anyhow::Result<()> {
 fn bench(args: &Args, root: &Path, bin: &Path, dir: &Path, bench_dir: &Path) -> anyhow::Result<()> {
     if args.email_only {
         return email_only(args, root, bin, dir, bench_dir);
+    }
+    if args.pg_only {
+        return pg_only(args, root, bin, dir, bench_dir);
     }
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?));
     let config = write_config(dir, root, addr)?;
@@ -482,6 +489,29 @@ fn email_only(
     Ok(())
 }
 
+/// `--pg-only`: the PostgreSQL intake phase alone, written to `target/bench/report-pg.json`.
+fn pg_only(
+    args: &Args,
+    root: &Path,
+    bin: &Path,
+    dir: &Path,
+    bench_dir: &Path,
+) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("cannot start the client runtime")?;
+    let pg = pg_intake(&rt, args, root, bin, dir, args.pg_instances.max(1))
+        .context("the PostgreSQL intake phase failed")?;
+    print!("{}", pg.render());
+    let json_path = bench_dir.join("report-pg.json");
+    std::fs::write(&json_path, serde_json::to_string_pretty(&pg.to_json())? + "\n")
+        .with_context(|| format!("cannot write {}", json_path.display()))?;
+    println!("report written to {}", json_path.display());
+    Ok(())
+}
+
 /// `--incidents-only`: the incident matcher phase alone, in this xtask (a debug xtask's
 /// figures are an upper bound), written to `target/bench/report-incidents.json`.
 fn incidents_only(args: &Args, root: &Path) -> anyhow::Result<()> {
@@ -537,6 +567,7 @@ fn run_release_xtask(root: &Path, args: &Args) -> anyhow::Result<()> {
         .arg(format!("--large-mail-mb={}", args.large_mail_mb))
         .arg(format!("--held-bodies={}", args.held_bodies))
         .args(args.email_only.then_some("--email-only"))
+        .args(args.pg_only.then_some("--pg-only"))
         .arg(format!("--pg-instances={}", args.pg_instances))
         .arg(format!("--incident-tickets={}", args.incident_tickets))
         .status()
