@@ -84,7 +84,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper::{Request, StatusCode, header};
 use hyper_util::rt::TokioIo;
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 use tokio::sync::Semaphore;
@@ -259,20 +259,19 @@ fn list_only(args: &Args, root: &Path) -> anyhow::Result<()> {
 /// Everything after the build, in the run directory `dir`.
 fn bench(args: &Args, root: &Path, bin: &Path, dir: &Path, bench_dir: &Path) -> anyhow::Result<()> {
     if args.email_only {
-        return email_only(args, root, bin, dir, bench_dir);
+        return write_report(
+            &bench_dir.join("report-email.json"),
+            &email_only(args, root, bin, dir)?,
+        );
     }
     if args.pg_only {
-        return pg_only(args, root, bin, dir, bench_dir);
+        return write_report(&bench_dir.join("report-pg.json"), &pg_only(args, root, bin, dir)?);
     }
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?));
     let config = write_config(dir, root, addr)?;
     let token = create_api_key(bin, &config)?;
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .context("cannot start the client runtime")?;
+    let rt = client_runtime()?;
     let target = Arc::new(Target::new(addr, &token));
 
     let mut server = Server::start(bin, &config, dir)?;
@@ -339,11 +338,7 @@ fn bench(args: &Args, root: &Path, bin: &Path, dir: &Path, bench_dir: &Path) -> 
     }
     print!("{}", incidents.render());
     json["incidents"] = incidents.to_json();
-    let json_path = bench_dir.join("report.json");
-    let json = serde_json::to_string_pretty(&json)?;
-    std::fs::write(&json_path, json + "\n")
-        .with_context(|| format!("cannot write {}", json_path.display()))?;
-    println!("report written to {}", json_path.display());
+    write_report(&bench_dir.join("report.json"), &json)?;
 
     let errors = report.errors();
     if errors > 0 {
@@ -465,50 +460,43 @@ fn measure(
 
 // --- Setting up ------------------------------------------------------------------------
 
-/// `cargo build --release -p <package>…` in the workspace root.
-/// `--email-only`: the email phase and the classifier timing, nothing else.
-fn email_only(
-    args: &Args,
-    root: &Path,
-    bin: &Path,
-    dir: &Path,
-    bench_dir: &Path,
-) -> anyhow::Result<()> {
+/// `--email-only`: the email phase and the classifier timing, nothing else (written to
+/// `target/bench/report-email.json`).
+fn email_only(args: &Args, root: &Path, bin: &Path, dir: &Path) -> anyhow::Result<Value> {
     let classifier = crate::mailbench::classifier_timing(root)?;
     print!("{}", classifier.render());
     let mail = crate::mailbench::run(root, bin, dir, args.mails.max(1))?;
     print!("{}", mail.render());
-    let json = serde_json::json!({
+    Ok(json!({
         "email_intake": mail.to_json(),
         "classifier": classifier.to_json(),
-    });
-    let json_path = bench_dir.join("report-email.json");
-    std::fs::write(&json_path, serde_json::to_string_pretty(&json)? + "\n")
-        .with_context(|| format!("cannot write {}", json_path.display()))?;
-    println!("report written to {}", json_path.display());
-    Ok(())
+    }))
 }
 
 /// `--pg-only`: the PostgreSQL intake phase alone, written to `target/bench/report-pg.json`.
-fn pg_only(
-    args: &Args,
-    root: &Path,
-    bin: &Path,
-    dir: &Path,
-    bench_dir: &Path,
-) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .context("cannot start the client runtime")?;
+fn pg_only(args: &Args, root: &Path, bin: &Path, dir: &Path) -> anyhow::Result<Value> {
+    let rt = client_runtime()?;
     let pg = pg_intake(&rt, args, root, bin, dir, args.pg_instances.max(1))
         .context("the PostgreSQL intake phase failed")?;
     print!("{}", pg.render());
-    let json_path = bench_dir.join("report-pg.json");
-    std::fs::write(&json_path, serde_json::to_string_pretty(&pg.to_json())? + "\n")
-        .with_context(|| format!("cannot write {}", json_path.display()))?;
-    println!("report written to {}", json_path.display());
+    Ok(pg.to_json())
+}
+
+/// The load generator's runtime: one worker thread, so the client's share of the cores
+/// stays small and is reported apart from the server's.
+fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("cannot start the client runtime")
+}
+
+/// Writes `json` (pretty) to `path` and says where.
+fn write_report(path: &Path, json: &Value) -> anyhow::Result<()> {
+    std::fs::write(path, serde_json::to_string_pretty(json)? + "\n")
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    println!("report written to {}", path.display());
     Ok(())
 }
 
@@ -521,16 +509,14 @@ fn incidents_only(args: &Args, root: &Path) -> anyhow::Result<()> {
     let run_dir = tempfile::Builder::new().prefix("incidents-").tempdir_in(&bench_dir)?;
     let report = crate::incidentbench::run(root, run_dir.path(), args.incident_tickets)?;
     print!("{}", report.render());
-    let json_path = bench_dir.join("report-incidents.json");
-    std::fs::write(&json_path, serde_json::to_string_pretty(&report.to_json())? + "\n")
-        .with_context(|| format!("cannot write {}", json_path.display()))?;
-    println!("report written to {}", json_path.display());
+    write_report(&bench_dir.join("report-incidents.json"), &report.to_json())?;
     if !report.pass() {
         bail!("the incident matcher missed its targets");
     }
     Ok(())
 }
 
+/// `cargo build --release -p <package>…` in the workspace root.
 fn build(root: &Path, packages: &[&str]) -> anyhow::Result<()> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
@@ -1244,7 +1230,7 @@ impl Phase {
         })
     }
 
-    fn to_json(&self) -> serde_json::Value {
+    fn to_json(&self) -> Value {
         json!({
             "connections": self.connections,
             "cpu_server_pct": self.cpu.map(|c| round(c.server_pct, 0)),
@@ -1379,7 +1365,7 @@ impl Report {
         s
     }
 
-    fn to_json(&self, args: &Args) -> serde_json::Value {
+    fn to_json(&self, args: &Args) -> Value {
         let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
         let ratio_new = self.ratio_of(&self.intake_new);
         json!({
@@ -1524,7 +1510,7 @@ impl PgIntake {
         s
     }
 
-    fn to_json(&self) -> serde_json::Value {
+    fn to_json(&self) -> Value {
         json!({
             "uptime": self.uptime,
             "runs": self.runs.iter().map(|(n, p)| json!({"instances": n, "closed_loop": p.to_json()})).collect::<Vec<_>>(),
