@@ -51,19 +51,24 @@
 //!     `VmHWM`; target ≤ 150 MB) and cold start to ready (spawn → first 200 of `/readyz`,
 //!     median of 5 starts on the database the load filled; target ≤ 300 ms): `procbench.rs`.
 //!
-//! 10. The inbox-list phase (`listbench.rs`, `--list-tickets`, 1,000,000 by default, 0
+//! 11. The inbox-list phase (`listbench.rs`, `--list-tickets`, 1,000,000 by default, 0
 //!     skips it): that many generated tickets on SQLite and on PostgreSQL (a private
 //!     cluster, or `--pg-url`), the ticket list's p50/p99 per query mix (target p99 ≤ 20 ms).
-//! 11. Peak RSS (`VmHWM`) with large mails (`--large-mails` × `--large-mail-mb`, 10 × 20 MB
+//! 12. Peak RSS (`VmHWM`) with large mails (`--large-mails` × `--large-mail-mb`, 10 × 20 MB
 //!     by default; target ≤ 200 MB) and with the in-flight body budget full of held
 //!     uploads plus intake load (`--held-bodies`); the worst peak × 1.5 is compared with
 //!     the memory limit of `deploy/` (384 MB): `rssbench.rs`.
-//! 12. The incident matcher (`incidentbench.rs`): precision and recall on the labelled
+//! 13. The incident matcher (`incidentbench.rs`): precision and recall on the labelled
 //!     pairs of `xtask/data/incident_pairs.tsv` (target precision ≥ 0.95 at
 //!     `auto_join_score`), and matching one new ticket among `--incident-tickets`
 //!     (1,000,000 by default, 0 skips it) on SQLite (target p99 < 5 ms, no scan).
 //!     `--incidents-only` runs it alone (no build, no server) into
 //!     `target/bench/report-incidents.json`.
+//! 14. PostgreSQL intake (`--pg-instances`, 3 by default, 0 skips it): 1, 2 … that many
+//!     instances side by side on one private cluster (`fsync=on`), the new-sender mix in
+//!     closed loop, with `pg_stat_statements`' top statements and the backends' wait
+//!     events (targets: one instance ≥ 5,000 msg/s, three ≥ 2× one). `--pg-only` runs it
+//!     alone (about 15 s for one instance) into `target/bench/report-pg.json`.
 //!
 //! The report is printed and written to `target/bench/report.json`. Missing a target is
 //! reported (the exit status stays 0); a server that does not start, or any request
@@ -484,7 +489,7 @@ fn pg_only(args: &Args, root: &Path, bin: &Path, dir: &Path) -> anyhow::Result<V
 
 /// The load generator's runtime: one worker thread, so the client's share of the cores
 /// stays small and is reported apart from the server's.
-fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+fn client_runtime() -> anyhow::Result<Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
