@@ -70,6 +70,10 @@
 //!     events (targets: one instance ≥ 5,000 msg/s, three ≥ 2× one). `--pg-only` runs it
 //!     alone (about 15 s for one instance) into `target/bench/report-pg.json`.
 //!
+//! Before the HTTP phases and before each PostgreSQL run the bench writes the machine's
+//! dirty pages out (`sync`, `settle_disk`): otherwise the writeback of the release build or
+//! of the inbox-list phase's tickets lands in the middle of a phase's `fdatasync`s.
+//!
 //! The report is printed and written to `target/bench/report.json`. Missing a target is
 //! reported (the exit status stays 0); a server that does not start, or any request
 //! error, makes the command fail.
@@ -279,6 +283,7 @@ fn bench(args: &Args, root: &Path, bin: &Path, dir: &Path, bench_dir: &Path) -> 
     let rt = client_runtime()?;
     let target = Arc::new(Target::new(addr, &token));
 
+    settle_disk("the HTTP phases");
     let mut server = Server::start(bin, &config, dir)?;
     let measured = measure(&rt, &mut server, &target, args);
     // Stop the server in every case; a failed measurement is the more useful error.
@@ -622,6 +627,32 @@ pub(crate) fn create_api_key(bin: &Path, config: &Path) -> anyhow::Result<String
         Some(token) => Ok(token.to_owned()),
         None => bail!("aduan apikey create printed no token"),
     }
+}
+
+/// Writes the machine's dirty pages out (`sync`) before a measured phase, so that the
+/// phase's own `fdatasync`s don't wait behind the writeback of whatever ran before it: the
+/// release build just before the HTTP phases (the kernel keeps written pages dirty for up
+/// to 30 s, `vm.dirty_expire_centisecs`), the inbox-list phase's million tickets before
+/// the PostgreSQL one. Says how much was written when it was more than a little.
+fn settle_disk(before: &str) {
+    let dirty_mb = dirty_kib().map(|k| k / 1024);
+    let started = Instant::now();
+    let synced = Command::new("sync").status().map(|s| s.success()).unwrap_or(false);
+    match dirty_mb {
+        _ if !synced => eprintln!("bench: warning: `sync` failed before {before}"),
+        Some(mb) if mb >= 16 => eprintln!(
+            "bench: wrote {mb} MiB of dirty pages to disk before {before} ({:.1} s)",
+            started.elapsed().as_secs_f64()
+        ),
+        _ => {}
+    }
+}
+
+/// `Dirty:` of `/proc/meminfo`, in KiB.
+fn dirty_kib() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = meminfo.lines().find(|l| l.starts_with("Dirty:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// What `uptime` prints (the load averages tell how busy the shared machine was); the
@@ -1578,6 +1609,7 @@ fn pg_intake(
         let seq = Arc::new(AtomicU64::new(0));
         let targets: Vec<Arc<Target>> =
             addrs.iter().map(|a| Arc::new(Target::sharing(*a, &token, seq.clone()))).collect();
+        settle_disk(&format!("PostgreSQL intake, {n} instance(s)"));
         eprintln!("bench: PostgreSQL intake: {n} instance(s)");
         let warmup = Duration::from_secs(args.warmup_secs);
         let duration = Duration::from_secs(args.duration_secs);
