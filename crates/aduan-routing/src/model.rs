@@ -185,6 +185,20 @@
 //! optimistic bound of a bias fix gains one point. Purbalingga 0.78 needs information these
 //! bag-of-words features don't carry; it is not reached.
 //!
+//! Session 34, latent semantic features (the one family not tried above; scikit-learn in
+//! the bench's venv, the baseline's word + char TF-IDF with `class_weight=balanced`,
+//! C=0.1, fold assignments 0-2): `TruncatedSVD` fitted on all 834 texts (test texts
+//! included, as a transductive upper bound), L2-normalised, appended to the sparse features.
+//!
+//! ```text
+//! baseline (balanced, C=0.1)                  0.729, 0.743, 0.722
+//! + SVD 100 dims, weight 1 / 2                0.734, 0.737, 0.728 / 0.728, 0.722, 0.715
+//! + SVD 200 dims, weight 1 / 2                0.719, 0.727, 0.725 / 0.709, 0.705, 0.721
+//! + SVD 300 dims, weight 1 / 0.5              0.719, 0.717, 0.730 / 0.729, 0.736, 0.721
+//! SVD 200 dims alone (C=1)                    0.688, 0.677, 0.699
+//! ```
+//! No gain over the baseline's own spread, so nothing was ported.
+//!
 //! # Serialised form
 //!
 //! [`Model::to_bytes`] / [`Model::from_bytes`]: a little-endian binary format that starts
