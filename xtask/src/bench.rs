@@ -34,7 +34,10 @@
 //! 7. Latencies go into a sorted `Vec<u32>` of microseconds; percentiles are nearest-rank.
 //!    Any non-2xx answer or transport error counts as an error.
 //! 8. CPU use of the server and of the client during each measured window comes from
-//!    `/proc/<pid>/stat` (user + system time, in % of one core; 200% = both cores).
+//!    `/proc/<pid>/stat` (user + system time, in % of one core; 200% = both cores), and
+//!    the machine's idle time (idle + iowait of all cores, `/proc/stat`) in the same unit:
+//!    what none of the three is, other processes used (PostgreSQL in its phase). A phase
+//!    with idle time left was bound by latency, not by the CPU.
 //!
 //!    Diagnostics: `ADUAN_BENCH_SLOW=<file>` appends every measured open-loop request
 //!    slower than 5 ms to that file (wall-clock µs it was due, latency µs, phase), to line
@@ -1175,22 +1178,38 @@ fn cpu_ticks(pid: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
-/// CPU use of the server and of this process (the client) in `from..to`, in % of one
-/// core. `None` when /proc can't be read.
+/// Time no process used, summed over the machine's cores (idle + iowait of the `cpu` line
+/// of `/proc/stat`), in clock ticks.
+fn idle_ticks() -> Option<u64> {
+    idle_of(&std::fs::read_to_string("/proc/stat").ok()?)
+}
+
+/// Idle + iowait of the `cpu` line of a `/proc/stat` text (`cpu user nice system idle
+/// iowait …`).
+fn idle_of(stat: &str) -> Option<u64> {
+    let mut fields = stat.lines().find(|l| l.starts_with("cpu "))?.split_whitespace().skip(4);
+    let idle: u64 = fields.next()?.parse().ok()?;
+    let iowait: u64 = fields.next()?.parse().ok()?;
+    Some(idle + iowait)
+}
+
+/// CPU use of the server and of this process (the client) in `from..to`, and the time the
+/// machine's cores were idle, in % of one core. `None` when /proc can't be read.
 async fn cpu_use(server_pid: u32, from: Instant, to: Instant) -> Option<CpuUse> {
     // USER_HZ: 100 on every Linux this runs on.
     const TICKS_PER_SEC: f64 = 100.0;
     let server = server_pid.to_string();
     tokio::time::sleep_until(from.into()).await;
     let start = Instant::now();
-    let (server0, client0) = (cpu_ticks(&server)?, cpu_ticks("self")?);
+    let (server0, client0, idle0) = (cpu_ticks(&server)?, cpu_ticks("self")?, idle_ticks()?);
     tokio::time::sleep_until(to.into()).await;
-    let (server1, client1) = (cpu_ticks(&server)?, cpu_ticks("self")?);
+    let (server1, client1, idle1) = (cpu_ticks(&server)?, cpu_ticks("self")?, idle_ticks()?);
     let secs = start.elapsed().as_secs_f64();
     let pct = |ticks: u64| ticks as f64 / TICKS_PER_SEC / secs * 100.0;
     Some(CpuUse {
         server_pct: pct(server1.saturating_sub(server0)),
         client_pct: pct(client1.saturating_sub(client0)),
+        idle_pct: pct(idle1.saturating_sub(idle0)),
     })
 }
 
@@ -1200,6 +1219,9 @@ async fn cpu_use(server_pid: u32, from: Instant, to: Instant) -> Option<CpuUse> 
 struct CpuUse {
     server_pct: f64,
     client_pct: f64,
+    /// Idle time of all cores together (200% = a 2-core machine doing nothing): whatever
+    /// is neither this nor server nor client ran something else (PostgreSQL, the kernel).
+    idle_pct: f64,
 }
 
 /// Latencies, sorted, in microseconds.
@@ -1259,10 +1281,13 @@ impl Phase {
         self.histogram.percentile_ms(99.0)
     }
 
-    /// `  cpu server 108% client 34%`, or nothing.
+    /// `  cpu server 108% client 34% idle 12%`, or nothing.
     fn cpu_text(&self) -> String {
         self.cpu.map_or(String::new(), |c| {
-            format!("  cpu server {:.0}% client {:.0}%", c.server_pct, c.client_pct)
+            format!(
+                "  cpu server {:.0}% client {:.0}% idle {:.0}%",
+                c.server_pct, c.client_pct, c.idle_pct
+            )
         })
     }
 
@@ -1271,6 +1296,7 @@ impl Phase {
             "connections": self.connections,
             "cpu_server_pct": self.cpu.map(|c| round(c.server_pct, 0)),
             "cpu_client_pct": self.cpu.map(|c| round(c.client_pct, 0)),
+            "cpu_idle_pct": self.cpu.map(|c| round(c.idle_pct, 0)),
             "per_sec": round(self.per_sec, 1),
             "measured_requests": self.ok,
             "errors": self.errors,
@@ -1713,6 +1739,16 @@ mod tests {
         assert_eq!(h.percentile_ms(99.0), 99.0);
         assert_eq!(h.max_ms(), 100.0);
         assert_eq!(Histogram::new(Vec::new()).percentile_ms(99.0), 0.0);
+    }
+
+    #[test]
+    fn idle_time_is_idle_plus_iowait_of_all_cores() {
+        let stat = "cpu  3316 12 1546 912831 441 0 91 0 0 0\n\
+                    cpu0 1658 6 773 456415 220 0 45 0 0 0\n\
+                    cpu1 1658 6 773 456416 221 0 46 0 0 0\n";
+        assert_eq!(idle_of(stat), Some(912_831 + 441));
+        assert_eq!(idle_of("cpu0 1 2 3 4 5\n"), None);
+        assert!(idle_ticks().is_some(), "this machine's /proc/stat");
     }
 
     #[test]
