@@ -717,11 +717,15 @@ const SEARCH_REFRESH: &str = "INSERT OR REPLACE INTO ticket_search (rowid, code,
 /// the backstop. Test: `search_merging_is_a_bounded_step_of_each_commit`.
 ///
 /// Not kept (6 Dec 2026): merging in the writer's idle moments as well, a step in a
-/// transaction of its own whenever no write waited and the last step had merged something.
-/// Under the bench's load the writer is idle for a moment between most groups: 6,441 such
-/// steps in one run, p50 16 µs but p99 2.7 ms and max 7.1 ms, each holding back the write
-/// that arrived meanwhile; closed-loop intake 6,610 / 6,145 msg/s against 7,786 / 7,618
-/// without, open-loop p99 (repeating senders) 27.1 ms against 7.5 (one run each).
+/// transaction of its own whenever no write waited and the last step had merged something,
+/// so that the merging a burst leaves behind is done before the next load. It did not do
+/// that: the bench's open-loop phase still began with a second of heavy merge steps (376 ms
+/// of search refresh, one of 12.3 ms). And under load the writer is idle for a moment
+/// between most groups: 6,441 such steps in one run, p50 16 µs but p99 2.7 ms and max 7.1
+/// ms, each holding back a write that arrived meanwhile. Two runs with it: closed-loop
+/// 7,786 / 7,618 and 6,610 / 6,145 msg/s (repeating / new senders), open-loop p99 7.5 / 7.9
+/// and 27.1 / 9.5 ms; without it, the same morning: 8,697 / 7,628 and 7,579 / 6,798,
+/// open-loop 7.5 / 7.8 and 22.4 / 18.6 ms. Inside this machine's spread either way.
 const MERGE_PAGES: i64 = 32;
 
 fn refresh_search(conn: &Connection) -> rusqlite::Result<()> {
