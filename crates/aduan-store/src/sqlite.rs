@@ -726,6 +726,17 @@ const SEARCH_REFRESH: &str = "INSERT OR REPLACE INTO ticket_search (rowid, code,
 /// 7,786 / 7,618 and 6,610 / 6,145 msg/s (repeating / new senders), open-loop p99 7.5 / 7.9
 /// and 27.1 / 9.5 ms; without it, the same morning: 8,697 / 7,628 and 7,579 / 6,798,
 /// open-loop 7.5 / 7.8 and 22.4 / 18.6 ms. Inside this machine's spread either way.
+///
+/// The step's size, the same morning (three rounds of the HTTP phases, the sizes rotated;
+/// open-loop p99 in ms, repeating senders / new senders):
+///
+/// ```text
+/// 32 pages (kept)   24.8 / 19.7    6.8 / 7.5    7.6 / 6.7
+/// 8 pages           19.9 / 10.7   17.4 / 7.6   17.3 / 7.6
+/// 96 pages           9.4 / 35.6    9.5 / 8.4   21.4 / 17.6
+/// ```
+/// 8 pages missed the repeating senders' target in every round (the steps fall behind and
+/// the backlog comes out in bigger merges); 96 was no better than 32.
 const MERGE_PAGES: i64 = 32;
 
 fn refresh_search(conn: &Connection) -> rusqlite::Result<()> {
