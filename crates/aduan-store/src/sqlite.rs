@@ -735,8 +735,8 @@ const SEARCH_REFRESH: &str = "INSERT OR REPLACE INTO ticket_search (rowid, code,
 /// 8 pages           19.9 / 10.7   17.4 / 7.6   17.3 / 7.6
 /// 96 pages           9.4 / 35.6    9.5 / 8.4   21.4 / 17.6
 /// ```
-/// 8 pages missed the repeating senders' target in every round (the steps fall behind and
-/// the backlog comes out in bigger merges); 96 was no better than 32.
+/// 8 pages missed the repeating senders' target in every round (why was not traced: maybe
+/// steps that fall behind); 96 was no better than 32.
 const MERGE_PAGES: i64 = 32;
 
 fn refresh_search(conn: &Connection) -> rusqlite::Result<()> {
