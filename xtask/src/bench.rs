@@ -638,13 +638,13 @@ pub(crate) fn create_api_key(bin: &Path, config: &Path) -> anyhow::Result<String
 /// to 30 s, `vm.dirty_expire_centisecs`), the inbox-list phase's million tickets before
 /// the PostgreSQL one. Says how much was written when it was more than a little.
 fn settle_disk(before: &str) {
-    let dirty_mb = dirty_kib().map(|k| k / 1024);
+    let dirty_mb = dirty_kib().map(|k| k / 1024.0);
     let started = Instant::now();
     let synced = Command::new("sync").status().map(|s| s.success()).unwrap_or(false);
     match dirty_mb {
         _ if !synced => eprintln!("bench: warning: `sync` failed before {before}"),
-        Some(mb) if mb >= 16 => eprintln!(
-            "bench: wrote {mb} MiB of dirty pages to disk before {before} ({:.1} s)",
+        Some(mb) if mb >= 16.0 => eprintln!(
+            "bench: wrote {mb:.0} MiB of dirty pages to disk before {before} ({:.1} s)",
             started.elapsed().as_secs_f64()
         ),
         _ => {}
@@ -652,10 +652,8 @@ fn settle_disk(before: &str) {
 }
 
 /// `Dirty:` of `/proc/meminfo`, in KiB.
-fn dirty_kib() -> Option<u64> {
-    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = meminfo.lines().find(|l| l.starts_with("Dirty:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
+fn dirty_kib() -> Option<f64> {
+    crate::procbench::kib_field(&std::fs::read_to_string("/proc/meminfo").ok()?, "Dirty")
 }
 
 /// What `uptime` prints (the load averages tell how busy the shared machine was); the
@@ -677,14 +675,8 @@ fn uptime() -> String {
 
 /// `VmRSS` of a process, in MB (MiB).
 fn rss_mb(pid: u32) -> anyhow::Result<f64> {
-    let path = format!("/proc/{pid}/status");
-    let status = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .with_context(|| format!("no VmRSS in {path}"))?;
-    Ok(kb / 1024.0)
+    crate::procbench::status_mb(pid, "VmRSS")
+        .with_context(|| format!("cannot read VmRSS of /proc/{pid}/status"))
 }
 
 /// The daemon under test. Dropping it kills the process if it is still running.
@@ -1739,6 +1731,16 @@ mod tests {
         assert_eq!(h.percentile_ms(99.0), 99.0);
         assert_eq!(h.max_ms(), 100.0);
         assert_eq!(Histogram::new(Vec::new()).percentile_ms(99.0), 0.0);
+    }
+
+    #[test]
+    fn kib_fields_of_proc_texts_are_read_by_name() {
+        let meminfo = "MemTotal:       24572300 kB\nDirty:              1234 kB\n";
+        assert_eq!(crate::procbench::kib_field(meminfo, "Dirty"), Some(1234.0));
+        assert_eq!(crate::procbench::kib_field(meminfo, "Dirt"), None);
+        let status = "Name:\taduan\nVmHWM:\t   65900 kB\nVmRSS:\t   63200 kB\n";
+        assert_eq!(crate::procbench::kib_field(status, "VmRSS"), Some(63200.0));
+        assert!(dirty_kib().is_some(), "this machine's /proc/meminfo");
     }
 
     #[test]

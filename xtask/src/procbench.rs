@@ -43,15 +43,19 @@ const RSS_INTERVAL: Duration = Duration::from_millis(20);
 /// `VmRSS` or `VmHWM` of a process, in MB (MiB); `None` when it can't be read.
 pub fn status_mb(pid: u32, field: &str) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: f64 = status
-        .lines()
+    Some(kib_field(&status, field)? / 1024.0)
+}
+
+/// The value of a `Field:   1234 kB` line of a `/proc` text (`/proc/<pid>/status`,
+/// `/proc/meminfo`), in KiB.
+pub fn kib_field(text: &str, field: &str) -> Option<f64> {
+    text.lines()
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?
         .trim()
         .trim_end_matches("kB")
         .trim()
         .parse()
-        .ok()?;
-    Some(kb / 1024.0)
+        .ok()
 }
 
 /// Reads `VmRSS` of a process every `RSS_INTERVAL` until stopped; keeps the peak.

@@ -212,16 +212,10 @@ fn measure(mut command: Command) -> anyhow::Result<Run> {
         .stderr(err_file.try_clone()?)
         .spawn()
         .with_context(|| format!("cannot run {shown}"))?;
-    let mut peak_kb = 0f64;
+    let mut peak_mb = 0f64;
     let status = loop {
-        if let Some(kb) =
-            std::fs::read_to_string(format!("/proc/{}/status", child.id())).ok().and_then(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix("VmHWM:"))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            })
-        {
-            peak_kb = peak_kb.max(kb);
+        if let Some(mb) = crate::procbench::status_mb(child.id(), "VmHWM") {
+            peak_mb = peak_mb.max(mb);
         }
         if let Some(status) = child.try_wait()? {
             break status;
@@ -260,7 +254,7 @@ fn measure(mut command: Command) -> anyhow::Result<Run> {
         n: parse("n=")? as usize,
         labels: parse("labels=")? as usize,
         secs,
-        rss_mb: peak_kb / 1024.0,
+        rss_mb: peak_mb,
         micros,
     })
 }
