@@ -128,6 +128,16 @@ async fn an_official_completes_each_mailbox_action_in_a_real_browser() {
 
     let http = client();
     let admin = daemon.apikey("aksi", "admin");
+
+    // The ticket as a key of scope `read` gets it shows where the links were, never their
+    // tokens: a token acts in the official's name, and `read` may not act at all.
+    let reader = daemon.apikey("aksi-read", "read");
+    let shown = ticket(&http, &daemon, &reader, &codes[0]).await.to_string();
+    assert!(shown.contains("/aksi/…"), "{shown}");
+    for url in by_code[&codes[0]].values() {
+        let token = url.rsplit('/').next().expect("a token");
+        assert!(!shown.contains(token), "{shown}");
+    }
     let profile = tempfile::tempdir().expect("profile dir");
     let c = browser(&wd, &chromium, profile.path()).await;
 

@@ -19,6 +19,7 @@
 //! derived from the email reply-token key with [`ActionKey::derive`] under the label
 //! [`DERIVE_LABEL`] (domain separation: an action token is never a reply token).
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
@@ -226,6 +227,36 @@ impl ActionKey {
     }
 }
 
+/// The path every action link has: `{public_url}/aksi/{token}`.
+pub const PATH: &str = "/aksi/";
+
+/// `text` with the token of every action link (`…/aksi/{token}`) replaced by `…`.
+///
+/// A token acts in the name of the official it was signed for, so only the mail to that
+/// official may carry it. The ticket as anyone else reads it (operators, other officials,
+/// an API key of scope `read`) and every message to a resident (an official's answer that
+/// quotes the mail it answers) shows `…/aksi/…` instead: a link copied from there would
+/// let its reader act, and be audited, as that official.
+pub fn hide_tokens(text: &str) -> Cow<'_, str> {
+    if !text.contains(PATH) {
+        return Cow::Borrowed(text);
+    }
+    let token_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(PATH) {
+        let (head, after) = rest.split_at(i + PATH.len());
+        out.push_str(head);
+        let tail = after.trim_start_matches(token_char);
+        if tail.len() < after.len() {
+            out.push('…');
+        }
+        rest = tail;
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,5 +364,26 @@ mod tests {
     fn a_newline_is_never_signed() {
         let c = ActionClaim { opd: "dpu\nx".into(), ..claim() };
         assert_eq!(key().sign(&c), None);
+    }
+
+    #[test]
+    fn tokens_are_hidden_wherever_a_link_is_in_a_text() {
+        let token = key().sign(&claim()).unwrap();
+        let mail = format!(
+            "Tindak lanjut:\n- Terima: https://aduan.example.id/aksi/{token}\n\
+             - Selesai: https://aduan.example.id/aksi/{token}."
+        );
+        let hidden = hide_tokens(&mail);
+        assert_eq!(
+            hidden,
+            "Tindak lanjut:\n- Terima: https://aduan.example.id/aksi/…\n\
+             - Selesai: https://aduan.example.id/aksi/…"
+        );
+        assert!(!hidden.contains(token.split('.').next_back().unwrap()));
+        // Quoted in a reply (`> `), or as a bare path: hidden the same way.
+        assert_eq!(hide_tokens(&format!("> /aksi/{token} ok")), "> /aksi/… ok");
+        // A text without a link is not copied; the path alone stays as it is.
+        assert!(matches!(hide_tokens("jalan rusak"), Cow::Borrowed("jalan rusak")));
+        assert_eq!(hide_tokens("lihat /aksi/ dan /aksi/…"), "lihat /aksi/ dan /aksi/…");
     }
 }

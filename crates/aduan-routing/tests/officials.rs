@@ -13,6 +13,7 @@ use aduan_core::{
 use aduan_routing::links::{LinkSigner, digest_day};
 use aduan_routing::worker::{ManualClock, Routing, WorkerConfig};
 use aduan_routing::{Gazetteer, OpdFile, Router, RouterConfig};
+use aduan_store::testing::sent_texts;
 use aduan_store::{Store, StoreOptions, TicketView};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
@@ -86,11 +87,17 @@ async fn the_disposition_carries_links_signed_for_each_official() {
         w.route_once().await.unwrap();
         w.dispose_once().await.unwrap();
         let v = view(&store, code).await;
-        let mails = out(&v, Purpose::Disposition);
+        let mails = sent_texts(&store, code, Purpose::Disposition).await;
         assert_eq!(mails.len(), 1, "{mails:?}");
         let text = &mails[0];
         let toks = tokens(text);
         assert_eq!(toks.len(), 4, "{text}");
+        // Whoever reads the ticket sees where the links were, not their tokens: a token
+        // acts in this official's name.
+        let shown = out(&v, Purpose::Disposition);
+        assert_eq!(tokens(&shown[0]), ["…"; 4], "{}", shown[0]);
+        assert!(toks.iter().all(|t| !shown[0].contains(t.as_str())), "{}", shown[0]);
+        assert!(shown[0].starts_with(text.split("/aksi/").next().unwrap()), "the rest as sent");
         let mut nonces = Vec::new();
         for (t, action) in toks.iter().zip(OfficialAction::ALL) {
             let c = key().verify(t, now).unwrap();
@@ -152,8 +159,7 @@ async fn one_digest_per_opd_and_day_whichever_instance() {
         let (x, y, z) = tokio::join!(a.digest_once(), b.digest_once(), c.digest_once());
         assert_eq!(x.unwrap() + y.unwrap() + z.unwrap(), 1, "{}", store.backend_name());
         assert_eq!(a.digest_once().await.unwrap(), 0);
-        let v = view(&store, code).await;
-        let digests = out(&v, Purpose::Digest);
+        let digests = sent_texts(&store, code, Purpose::Digest).await;
         assert_eq!(digests.len(), 1);
         let text = &digests[0];
         assert!(
@@ -208,7 +214,7 @@ async fn the_residents_answer_to_minta_info_reaches_the_opd_once() {
         say(&store, "91", "91-c", "tolong segera, sudah ada yang jatuh").await;
         a.dispose_once().await.unwrap();
         assert_eq!(a.follow_up_once().await.unwrap(), 0, "the disposition carried it");
-        let disposition = &out(&view(&store, code).await, Purpose::Disposition)[0];
+        let disposition = &sent_texts(&store, code, Purpose::Disposition).await[0];
         assert!(disposition.contains("sudah ada yang jatuh"), "{disposition}");
 
         // The official asks through their link; the resident answers twice.
@@ -226,7 +232,7 @@ async fn the_residents_answer_to_minta_info_reaches_the_opd_once() {
         let (x, y) = tokio::join!(a.follow_up_once(), b.follow_up_once());
         assert_eq!(x.unwrap() + y.unwrap(), 1, "{}", store.backend_name());
         assert_eq!(a.follow_up_once().await.unwrap(), 0, "relayed once");
-        let relayed = out(&view(&store, code).await, Purpose::FollowUp);
+        let relayed = sent_texts(&store, code, Purpose::FollowUp).await;
         assert_eq!(relayed.len(), 1, "one official, one mail: {relayed:?}");
         let mail = &relayed[0];
         assert!(mail.starts_with(&format!("[{code}] Keterangan tambahan dari pelapor")), "{mail}");

@@ -1,6 +1,7 @@
 //! Test helpers (cargo feature `testing`): a migrated store on a temp SQLite file, a fresh
 //! PostgreSQL database on the server `ADUAN_TEST_PG_URL` names, the one reading of
-//! `ADUAN_TEST_FULL`, and PostgreSQL's statement count ([`pg_statements`]).
+//! `ADUAN_TEST_FULL`, PostgreSQL's statement count ([`pg_statements`]), and the texts as
+//! they were queued for sending ([`sent_texts`]).
 //!
 //! A test whose peer is missing skips with a note on stderr ([`missing_peer`]); under
 //! `ADUAN_TEST_FULL` (set by `cargo xtask test`, which starts every peer) it panics instead,
@@ -11,6 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use sqlx::Connection;
 use tempfile::TempDir;
 
+use crate::db::{Db, args};
 use crate::{Store, StoreOptions};
 
 /// Whether the full suite runs: `ADUAN_TEST_FULL` is set to anything but empty or `0`.
@@ -80,6 +82,23 @@ pub fn pg_statements(store: &Store) -> Option<u64> {
         crate::Backend::Postgres(p) => Some(p.statements()),
         crate::Backend::Sqlite(_) => None,
     }
+}
+
+/// The texts of `code`'s outbound messages for `purpose`, oldest first, as they were
+/// queued for sending: with what [`Store::ticket`] hides from readers of the ticket (an
+/// official's action links, a confirmation key). What a recipient gets is read here.
+pub async fn sent_texts(
+    store: &Store,
+    code: aduan_core::TicketCode,
+    purpose: aduan_core::Purpose,
+) -> Vec<String> {
+    let (code, purpose) = (code.to_string(), purpose.as_str());
+    let texts = read!(store, |c| c.fetch_all_scalar(
+        "SELECT m.text FROM messages m JOIN outbox o ON o.message_id = m.id \
+         JOIN tickets t ON t.id = m.ticket_id WHERE t.code = $1 AND o.purpose = $2 ORDER BY m.id",
+        args![code, purpose],
+    ));
+    texts.expect("read the queued texts")
 }
 
 /// Unique within the machine: process id, microseconds, a counter.

@@ -121,6 +121,15 @@ pub(crate) async fn queue_outbound<D: Db>(
         ReplyRoute::Publish => (None, None, OutboxState::Published),
     };
     let message_channel = channel.unwrap_or(ticket_channel);
+    // Only a mail to officials may carry their action links; what goes to a resident (an
+    // official's answer quoting the mail it answers) never does.
+    let hidden;
+    let text = if purpose.is_internal() {
+        text
+    } else {
+        hidden = aduan_core::action_link::hide_tokens(text);
+        hidden.as_ref()
+    };
     let message_id: i64 = c
         .fetch_one_scalar(
             "INSERT INTO messages (ticket_id, direction, channel, author, text, sent_at, stored_at) \

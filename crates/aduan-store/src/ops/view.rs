@@ -277,6 +277,13 @@ pub(crate) async fn ticket_view<D: Db>(
     for m in messages.iter_mut().filter(|m| m.purpose == Some(Purpose::ConfirmRequest)) {
         m.text = hide_confirm_key(&m.text);
     }
+    // Likewise an official's action links: each acts in that official's name. They are in
+    // the mails to the OPD and in whatever quotes those mails (an official's reply).
+    for m in &mut messages {
+        if let std::borrow::Cow::Owned(text) = aduan_core::action_link::hide_tokens(&m.text) {
+            m.text = text;
+        }
+    }
 
     let rows = c.fetch_all(
         "SELECT at, actor, kind, from_value, to_value, note FROM events WHERE ticket_id = $1 ORDER BY id", args![t.id])

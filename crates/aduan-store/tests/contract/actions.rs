@@ -84,6 +84,31 @@ async fn replies_queue_on_the_residents_channel_and_stop_the_clock() {
     }
 }
 
+/// An answer that quotes an official's mail (its one-click links included) reaches the
+/// resident, and shows on the ticket, without the links' tokens: a token acts in that
+/// official's name. The answer is kept whole otherwise.
+#[tokio::test]
+async fn an_answer_never_carries_an_officials_action_link() {
+    for (store, _g) in stores(no_receipts()).await {
+        let code = ticket_of(&store, msg(Channel::Telegram, "t1", tg("42"), "x")).await;
+        let token = "YTEKQURVLUFDQjRZSkdDCkRQVQp0ZXJpbWEK.h12CLdlm2vx4EhBtCsqiqg";
+        let answer = format!(
+            "Sudah kami tambal kemarin.\n\n> Tindak lanjut satu klik:\n> - Selesai: \
+             https://aduan.example.id/aksi/{token}\n> Lihat: https://aduan.example.id/lacak/{code}"
+        );
+        store.reply(code, answer, op()).await.unwrap();
+        let items =
+            store.outbox_claim(vec![Channel::Telegram], 10, Duration::seconds(60)).await.unwrap();
+        let sent = &items.iter().find(|i| i.purpose == Purpose::Reply).unwrap().text;
+        assert!(!sent.contains(token), "{sent}");
+        assert!(sent.contains("> - Selesai: https://aduan.example.id/aksi/…\n"), "{sent}");
+        assert!(sent.starts_with("Sudah kami tambal kemarin."), "{sent}");
+        assert!(sent.ends_with(&format!("/lacak/{code}")), "other links stay: {sent}");
+        let view = store.ticket(code).await.unwrap().unwrap();
+        assert_eq!(&view.messages.last().unwrap().text, sent);
+    }
+}
+
 #[tokio::test]
 async fn web_residents_without_contacts_are_answered_on_the_tracking_page() {
     for (store, _g) in stores(StoreOptions::default()).await {
