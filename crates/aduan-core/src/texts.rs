@@ -55,6 +55,21 @@ pub fn status_title(s: Status) -> &'static str {
     }
 }
 
+/// What kind of address an identity is, as the ticket page names it ("telepon: +62…").
+pub fn identity_title(kind: crate::IdentityKind) -> &'static str {
+    use crate::IdentityKind as K;
+    match kind {
+        K::Email => "email",
+        K::Phone => "telepon",
+        K::Telegram => "Telegram",
+        K::MessengerPsid => "Messenger",
+        K::InstagramId => "Instagram",
+        K::Whatsapp => "WhatsApp",
+        K::XUser => "X",
+        K::AppUser => "akun aplikasi",
+    }
+}
+
 /// In place of an OPD on the tracking page while no OPD handles the ticket.
 pub const NO_OPD_YET: &str = "belum didisposisikan";
 

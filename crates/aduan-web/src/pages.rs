@@ -683,10 +683,11 @@ fn ticket_page(
         map: t.location.as_ref().map(osm_link),
         place: place_name(t.place.as_deref(), t.kecamatan.as_deref()),
     };
+    let title = aduan_core::texts::identity_title;
     let reporter = match &v.reporter {
         Some(r) => {
             let mut parts: Vec<String> = r.name.iter().cloned().collect();
-            parts.extend(r.identities.iter().map(|i| format!("{}: {}", i.kind, i.value)));
+            parts.extend(r.identities.iter().map(|i| format!("{}: {}", title(i.kind), i.value)));
             if r.confidential {
                 parts.push("(identitas dirahasiakan)".into());
             }

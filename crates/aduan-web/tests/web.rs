@@ -253,6 +253,7 @@ async fn the_operator_works_a_ticket_from_the_inbox() {
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.text.contains("Jalan berlubang di Karangklesem"));
     assert!(page.text.contains("Siti Aminah"), "operators see the reporter");
+    assert!(page.text.contains("telepon: +6281234567890"), "in Indonesian: {}", page.text);
 
     let act = |action: &str, fields: Vec<(&'static str, String)>| {
         let mut all: Vec<(&str, String)> = vec![("csrf", u.csrf.clone())];
