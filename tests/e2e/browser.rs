@@ -398,5 +398,20 @@ async fn the_desk_works_in_a_real_browser() {
     c.goto(&daemon.url("/dashboard")).await.expect("dashboard");
     text(&c, "h1").await;
     screenshot(&c, "dashboard.png").await;
+
+    // On a phone (residents report there, officials read their tickets there) no page is
+    // wider than the screen: a wide table scrolls inside itself, a chart shrinks, a long
+    // select or word wraps or narrows.
+    c.set_window_size(400, 900).await.expect("window size");
+    let width =
+        "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]";
+    let pages = ["/".to_owned(), format!("/tickets/{photo}"), "/dashboard".to_owned()];
+    let resident_pages = ["/lapor".to_owned(), format!("/lacak/{photo}")];
+    for path in pages.iter().chain(&resident_pages) {
+        c.goto(&daemon.url(path)).await.expect("open the page");
+        text(&c, "h1").await;
+        let w = c.execute(width, vec![]).await.expect("widths");
+        assert!(w[0].as_i64() <= w[1].as_i64() && w[1].as_i64() < Some(640), "{path}: {w}");
+    }
     c.close().await.expect("close the session");
 }
