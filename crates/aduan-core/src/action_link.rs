@@ -238,23 +238,8 @@ pub const PATH: &str = "/aksi/";
 /// quotes the mail it answers) shows `…/aksi/…` instead: a link copied from there would
 /// let its reader act, and be audited, as that official.
 pub fn hide_tokens(text: &str) -> Cow<'_, str> {
-    if !text.contains(PATH) {
-        return Cow::Borrowed(text);
-    }
     let token_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find(PATH) {
-        let (head, after) = rest.split_at(i + PATH.len());
-        out.push_str(head);
-        let tail = after.trim_start_matches(token_char);
-        if tail.len() < after.len() {
-            out.push('…');
-        }
-        rest = tail;
-    }
-    out.push_str(rest);
-    Cow::Owned(out)
+    crate::privacy::hide_keys(text, PATH, token_char)
 }
 
 #[cfg(test)]

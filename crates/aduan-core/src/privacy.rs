@@ -10,8 +10,13 @@
 //!   address (`[alamat disamarkan]`) are masked too, and a later message that answers the
 //!   identity request (`Nama: … Alamat: …`) is not shown at all ([`is_identity_answer`]).
 //!
+//! - [`hide_keys`]: the key in a link that acts for someone (an official's action token, a
+//!   resident's confirmation key) shows as `…` to everyone else.
+//!
 //! Every function is linear in the text (one pass over its characters, plus a short
 //! needle per name word).
+
+use std::borrow::Cow;
 
 use crate::parse_identity_reply;
 
@@ -289,6 +294,28 @@ fn mask_name_words(text: &str, name: &str) -> String {
     }
     flush(&mut word, &mut out);
     out
+}
+
+/// `text` with the key after every `marker` (the run of characters `key_char` accepts)
+/// replaced by `…`: a link that acts for someone still shows where it was, not what opens
+/// it. Borrowed when there was nothing to hide.
+pub fn hide_keys<'a>(text: &'a str, marker: &str, key_char: impl Fn(char) -> bool) -> Cow<'a, str> {
+    if !text.contains(marker) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(marker) {
+        let (head, after) = rest.split_at(i + marker.len());
+        out.push_str(head);
+        let tail = after.trim_start_matches(&key_char);
+        if tail.len() < after.len() {
+            out.push('…');
+        }
+        rest = tail;
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
 }
 
 #[cfg(test)]

@@ -143,6 +143,7 @@
 //!   listed newest first by the same statement when more do ([`pg_capped_mode`]); only a
 //!   query the statistics missed (5,001 matches or more) is asked again, as the walk.
 
+use aduan_core::privacy::hide_keys;
 use aduan_core::{
     Actor, AttachmentRef, Direction, EventKind, Identity, Purpose, Status, TicketCode,
 };
@@ -274,8 +275,9 @@ pub(crate) async fn ticket_view<D: Db>(
     super::outbox::fill_deliveries(c, t.id, &mut messages).await?;
     // The key of a confirmation link is the resident's alone: an official (or anyone who
     // reads the ticket) holding it could close the ticket in the resident's name.
+    // (`…/lacak/ADU-…?k=<key>` → `…/lacak/ADU-…?k=…`: the resident got it in the message.)
     for m in messages.iter_mut().filter(|m| m.purpose == Some(Purpose::ConfirmRequest)) {
-        m.text = hide_confirm_key(&m.text);
+        m.text = hide_keys(&m.text, "?k=", |c| c.is_ascii_alphanumeric()).into_owned();
     }
     // Likewise an official's action links: each acts in that official's name. They are in
     // the mails to the OPD and in whatever quotes those mails (an official's reply).
@@ -499,20 +501,6 @@ pub(crate) async fn live_summary<D: Db>(
 ) -> Result<Option<TicketSummary>> {
     let Some(t) = load_ticket(c, code, now).await? else { return Ok(None) };
     Ok(Some(super::common::follow_merges(c, t, now).await?.summary))
-}
-
-/// `…/lacak/ADU-…?k=<key>` → `…/lacak/ADU-…?k=…`: the view of a confirmation question never
-/// shows the key that answers it (the resident got it in the message itself).
-pub(crate) fn hide_confirm_key(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find("?k=") {
-        out.push_str(&rest[..i + 3]);
-        out.push('…');
-        rest = rest[i + 3..].trim_start_matches(|c: char| c.is_ascii_alphanumeric());
-    }
-    out.push_str(rest);
-    out
 }
 
 // --- inbox: live inbox ---
