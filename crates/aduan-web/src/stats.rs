@@ -292,7 +292,7 @@ pub(crate) fn hbars(
             );
         }
     }
-    if series.len() > 1 {
+    if series.len() > 1 && !labels.is_empty() {
         let y = h - 6;
         for (j, (name, _)) in series.iter().enumerate() {
             let x = j * 120;

@@ -796,6 +796,9 @@ async fn stats_are_open_data_in_json_and_csv_and_the_dashboard_draws_them() {
     // Five counts charts, two of satisfaction (issue 17), one of routing (issue 18).
     assert_eq!(r.text.matches("<svg").count(), 8);
     assert!(r.text.contains("Kepatuhan tenggat per OPD") && r.text.contains(">DPU<"));
+    // No resident was asked yet: that chart says so, with no legend and no empty table.
+    assert!(r.text.contains("Belum ada data.") && !r.text.contains("sudah beres"));
+    assert_eq!(r.text.matches("<table").count(), 7);
     assert!(r.text.contains("(belum tercatat)"), "tickets the router placed in no kecamatan");
 }
 
