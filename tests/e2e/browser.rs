@@ -2,7 +2,7 @@
 //! (chromedriver at `ADUAN_TEST_WEBDRIVER`, started by `cargo xtask test`) against a real
 //! `aduan serve`. Signs in, filters the inbox, opens a ticket, disposes it, replies and sees
 //! the reply in the thread; an official sees only their OPD; a complaint carrying markup
-//! renders inert.
+//! renders inert; pages fit a phone; a resident reports through `/lapor` with their position.
 
 use aduan_tests::{Binary, Config, Daemon, full_suite};
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -414,4 +414,49 @@ async fn the_desk_works_in_a_real_browser() {
         assert!(w[0].as_i64() <= w[1].as_i64() && w[1].as_i64() < Some(640), "{path}: {w}");
     }
     c.close().await.expect("close the session");
+}
+
+/// A resident reports from a phone: the form takes their position when they ask (the
+/// browser's geolocation, stubbed here: headless Chromium has no position source), the
+/// answer page gives the code, and the ticket carries the name, contact and coordinates.
+#[tokio::test]
+async fn a_resident_reports_from_a_phone_with_their_position() {
+    let Some(bin) = Binary::locate() else { return };
+    let Some((wd, chromium)) = webdriver() else { return };
+    let daemon =
+        Daemon::start(&bin, Config::sqlite().env("ADUAN__ROUTING__ENABLED", "false")).await;
+    let read = daemon.apikey("lapor-read", "read");
+    let profile = tempfile::tempdir().expect("profile dir");
+    let c = browser(&wd, &chromium, profile.path()).await;
+    c.set_window_size(400, 900).await.expect("window size");
+    c.goto(&daemon.url("/lapor")).await.expect("open /lapor");
+    // The button is the script's: without it (or without geolocation) it stays hidden.
+    until_js(&c, "return !document.getElementById('lokasi-saya').hidden").await;
+    c.execute(
+        "navigator.geolocation.getCurrentPosition = function (ok) { \
+           ok({coords: {latitude: -7.4246, longitude: 109.2396, accuracy: 12}}); };",
+        vec![],
+    )
+    .await
+    .expect("stub the position");
+    c.find(Locator::Css("#lokasi-saya")).await.expect("the button").click().await.expect("click");
+    eventually(&c, "#lokasi-status", |t| t.contains("ketelitian ±12 m")).await;
+    let form = c.form(Locator::Css("form[action='/lapor']")).await.expect("the form");
+    form.set_by_name("name", "Siti Rahayu").await.expect("name");
+    form.set_by_name("contact", "0812 3456 7890").await.expect("contact");
+    form.set_by_name("text", "Lampu PJU di depan balai desa mati sejak tiga hari, jalan gelap.")
+        .await
+        .expect("text");
+    form.submit().await.expect("submit");
+    let code = eventually(&c, "#code", |t| t.starts_with("ADU-")).await;
+    screenshot(&c, "lapor-ok.png").await;
+    c.close().await.expect("close the session");
+
+    let http = client();
+    let t =
+        crate::common::get(&http, &daemon, &format!("/api/v1/tickets/{code}"), Some(&read)).await;
+    assert_eq!(t.body["channel"], "web", "{}", t.text);
+    assert_eq!(t.body["reporter"]["name"], "Siti Rahayu", "{}", t.text);
+    let (lat, lon) = (&t.body["location"]["lat"], &t.body["location"]["lon"]);
+    assert_eq!((lat.as_f64(), lon.as_f64()), (Some(-7.4246), Some(109.2396)), "{}", t.text);
 }

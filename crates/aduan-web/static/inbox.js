@@ -5,6 +5,8 @@
 //   Rows that were not there when the page loaded and are still in triage are counted in
 //   the title: "(3) Kotak masuk".
 // - The ticket page (#canned): picking a canned answer fills the answer box at once.
+// - The complaint form (#lokasi-saya): where the browser can tell its position, a button
+//   fills Lintang and Bujur with it when the resident asks (the browser asks them first).
 (function () {
   "use strict";
   var POLL_MS = 2000;
@@ -69,10 +71,33 @@
     });
   }
 
+  function locate(button) {
+    var form = button.form;
+    var status = document.getElementById("lokasi-status");
+    if (!form || !navigator.geolocation) { return; }
+    function say(text) { if (status) { status.textContent = text; } }
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      say("Mencari lokasi\u2026");
+      navigator.geolocation.getCurrentPosition(function (pos) {
+        form.elements.lat.value = pos.coords.latitude.toFixed(6);
+        form.elements.lon.value = pos.coords.longitude.toFixed(6);
+        var acc = pos.coords.accuracy;
+        say(typeof acc === "number"
+          ? "Lokasi terisi (ketelitian \u00b1" + Math.round(acc) + " m)."
+          : "Lokasi terisi.");
+      }, function () {
+        say("Lokasi tidak dapat dibaca. Isi Lintang dan Bujur sendiri, atau kosongkan.");
+      }, { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     var tbody = document.getElementById("rows");
     if (tbody) { inbox(tbody); }
     var select = document.getElementById("canned");
     if (select) { canned(select); }
+    var here = document.getElementById("lokasi-saya");
+    if (here) { locate(here); }
   });
 })();
