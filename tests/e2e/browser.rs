@@ -116,14 +116,19 @@ async fn complaint(
     r.body["ticket"].as_str().expect("a ticket code").to_owned()
 }
 
+/// A daemon on SQLite with the routing worker off (operators dispose by hand here: the
+/// worker would dispose a road complaint to DPU before they do), and the WebDriver URL and
+/// Chromium to drive it; `None` when a peer is missing outside the full suite.
+async fn desk() -> Option<(Daemon, String, String)> {
+    let bin = Binary::locate()?;
+    let (wd, chromium) = webdriver()?;
+    let config = Config::sqlite().env("ADUAN__ROUTING__ENABLED", "false");
+    Some((Daemon::start(&bin, config).await, wd, chromium))
+}
+
 #[tokio::test]
 async fn the_inbox_works_in_a_real_browser() {
-    let Some(bin) = Binary::locate() else { return };
-    let Some((wd, chromium)) = webdriver() else { return };
-    // Operators dispose by hand here: the routing worker would dispose the road complaint
-    // to DPU before the operator does.
-    let daemon =
-        Daemon::start(&bin, Config::sqlite().env("ADUAN__ROUTING__ENABLED", "false")).await;
+    let Some((daemon, wd, chromium)) = desk().await else { return };
     for (user, role) in [(OPERATOR, "operator"), (OFFICIAL, "official")] {
         let mut args = vec!["user", "add", user.0, "--role", role];
         if role == "official" {
@@ -238,10 +243,7 @@ async fn until_js(c: &Client, js: &str) {
 
 #[tokio::test]
 async fn the_desk_works_in_a_real_browser() {
-    let Some(bin) = Binary::locate() else { return };
-    let Some((wd, chromium)) = webdriver() else { return };
-    let daemon =
-        Daemon::start(&bin, Config::sqlite().env("ADUAN__ROUTING__ENABLED", "false")).await;
+    let Some((daemon, wd, chromium)) = desk().await else { return };
     for (user, role) in [(OPERATOR, "operator"), (ADMIN, "admin")] {
         let out = daemon
             .site()
@@ -421,10 +423,7 @@ async fn the_desk_works_in_a_real_browser() {
 /// answer page gives the code, and the ticket carries the name, contact and coordinates.
 #[tokio::test]
 async fn a_resident_reports_from_a_phone_with_their_position() {
-    let Some(bin) = Binary::locate() else { return };
-    let Some((wd, chromium)) = webdriver() else { return };
-    let daemon =
-        Daemon::start(&bin, Config::sqlite().env("ADUAN__ROUTING__ENABLED", "false")).await;
+    let Some((daemon, wd, chromium)) = desk().await else { return };
     let read = daemon.apikey("lapor-read", "read");
     let profile = tempfile::tempdir().expect("profile dir");
     let c = browser(&wd, &chromium, profile.path()).await;
