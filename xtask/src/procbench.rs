@@ -248,6 +248,15 @@ mod tests {
     }
 
     #[test]
+    fn kib_fields_of_proc_texts_are_read_by_name() {
+        let meminfo = "MemTotal:       24572300 kB\nDirty:              1234 kB\n";
+        assert_eq!(kib_field(meminfo, "Dirty"), Some(1234.0));
+        assert_eq!(kib_field(meminfo, "Dirt"), None);
+        let status = "Name:\taduan\nVmHWM:\t   65900 kB\nVmRSS:\t   63200 kB\n";
+        assert_eq!(kib_field(status, "VmRSS"), Some(63200.0));
+    }
+
+    #[test]
     fn the_own_resident_memory_is_read() {
         let pid = std::process::id();
         let rss = status_mb(pid, "VmRSS").unwrap();

@@ -143,11 +143,13 @@
 //!   listed newest first by the same statement when more do ([`pg_capped_mode`]); only a
 //!   query the statistics missed (5,001 matches or more) is asked again, as the walk.
 
+use aduan_core::action_link::hide_tokens;
 use aduan_core::privacy::hide_keys;
 use aduan_core::{
     Actor, AttachmentRef, Direction, EventKind, Identity, Purpose, Status, TicketCode,
 };
 use chrono::{DateTime, Utc};
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use super::common::{
@@ -282,7 +284,7 @@ pub(crate) async fn ticket_view<D: Db>(
     // Likewise an official's action links: each acts in that official's name. They are in
     // the mails to the OPD and in whatever quotes those mails (an official's reply).
     for m in &mut messages {
-        if let std::borrow::Cow::Owned(text) = aduan_core::action_link::hide_tokens(&m.text) {
+        if let Cow::Owned(text) = hide_tokens(&m.text) {
             m.text = text;
         }
     }
